@@ -1,0 +1,35 @@
+# Two entry points for a newcomer: `make run` (demo app) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DB ?= data/retention.duckdb
+DEMO := data/demo
+
+.PHONY: run test setup demo build clean
+
+$(BIN)/retention: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(BIN)/retention
+
+$(DEMO)/accounts.csv: | setup
+	$(BIN)/retention demo --out $(DEMO)
+
+$(DB): $(DEMO)/accounts.csv
+	$(BIN)/retention build --accounts $(DEMO)/accounts.csv --interactions $(DEMO)/interactions.csv \
+		--mrr-history $(DEMO)/mrr_history.csv --db $(DB)
+
+demo: $(DB)
+
+run: $(DB)
+	RETENTION_DB=$(DB) $(BIN)/streamlit run streamlit_app.py --server.address localhost --server.port 8501 \
+		--server.headless true --browser.gatherUsageStats false
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) $(DEMO) $(DB)

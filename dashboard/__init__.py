@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: cached read-only data access, pure chart builders, and thin pages."""

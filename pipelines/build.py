@@ -1,0 +1,431 @@
+"""Build the retention database: load the inputs, run sql/ layer by layer, audit, swap in atomically.
+
+The build writes to a temporary file beside the target and renames it over the target only after
+every audit passed, so a failed build leaves the previous database exactly as it was, and a reader
+(the dashboard) keeps serving the old file until the new one is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+import duckdb
+
+from . import __version__
+from .contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
+from .load import (
+    NULL_TOKENS,
+    InputError,
+    LoadedFile,
+    create_empty_source_view,
+    create_source_view,
+    quote_ident,
+    read_raw,
+)
+from .settings import BuildSettings
+
+SQL_DIR = Path(__file__).parent / "sql"
+DEFAULT_DB_PATH = Path("data/retention.duckdb")
+EARLIEST_PLAUSIBLE_DATE = date(1990, 1, 1)
+
+# The layers in the order the data flows; each name is a file <layer>/<name>.sql holding one SELECT
+# that becomes the table of that name.
+STAGING = (
+    "typed_accounts",
+    "typed_interactions",
+    "typed_mrr_history",
+)
+STAGING_CHECKED = (
+    "account_rejects",
+    "stg_accounts",
+    "interaction_rejects",
+    "stg_interactions",
+    "mrr_history_rejects",
+    "stg_mrr_history",
+    "rejected_rows",
+    "load_report",
+)
+METRICS = ("interaction_metrics",)
+PANEL = (
+    "calendar_months",
+    "account_month_spans",
+    "account_month_service",
+    "account_month_mrr",
+    "account_months",
+)
+MARTS = ("account_survival", "kpi_monthly", "cohort_retention")
+LAYER_DIRS = {"staging": "10_staging", "metrics": "20_metrics", "panel": "30_panel", "marts": "40_marts"}
+
+# Working tables that only feed later steps; dropped so the database holds what users read.
+INTERMEDIATE_TABLES = (
+    "raw_accounts",
+    "raw_interactions",
+    "raw_mrr_history",
+    "typed_accounts",
+    "typed_interactions",
+    "typed_mrr_history",
+    "account_rejects",
+    "interaction_rejects",
+    "mrr_history_rejects",
+    "account_month_spans",
+    "account_month_service",
+)
+INTERMEDIATE_VIEWS = ("src_accounts", "src_interactions", "src_mrr_history")
+
+# Tables a user (and the dashboard) reads, in the order the build reports them.
+OUTPUT_TABLES = (
+    "stg_accounts",
+    "stg_account_segments",
+    "stg_interactions",
+    "stg_mrr_history",
+    "rejected_rows",
+    "load_report",
+    "interaction_metrics",
+    "calendar_months",
+    "account_month_mrr",
+    "account_months",
+    "account_survival",
+    "kpi_monthly",
+    "cohort_retention",
+    "input_columns",
+    "segment_columns",
+    "sla_target_hours",
+    "interaction_columns_available",
+    "build_info",
+)
+
+
+class BuildError(RuntimeError):
+    """The build could not finish; the previous database is untouched."""
+
+
+class AuditError(BuildError):
+    """An audit query returned rows: the built tables break one of their stated rules."""
+
+
+@dataclass
+class StageEvent:
+    stage: str
+    table: str
+    rows: int
+    seconds: float
+
+
+@dataclass
+class BuildResult:
+    db_path: Path
+    build_id: str
+    as_of: date
+    seconds: float
+    table_rows: dict[str, int]
+    load_report: list[dict]
+    reject_summary: list[dict]
+    warnings: list[str] = field(default_factory=list)
+
+
+def sql_text(layer_dir: str, name: str) -> str:
+    return (SQL_DIR / layer_dir / f"{name}.sql").read_text(encoding="utf-8")
+
+
+PARAM_PATTERN = re.compile(r"\$([a-z_][a-z0-9_]*)")
+
+
+def run_query(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> duckdb.DuckDBPyConnection:
+    """Execute `sql` binding only the $names it uses (DuckDB rejects unused named parameters)."""
+    used = {name: params[name] for name in dict.fromkeys(PARAM_PATTERN.findall(sql))}
+    return con.execute(sql, used)
+
+
+def create_table(con: duckdb.DuckDBPyConnection, layer: str, name: str, params: dict) -> int:
+    sql = sql_text(LAYER_DIRS[layer], name)
+    run_query(con, f"create or replace table {name} as\n{sql}", params)
+    return con.execute(f"select count(*) from {name}").fetchone()[0]
+
+
+class _Progress:
+    def __init__(self, callback: Callable[[StageEvent], None] | None):
+        self.callback = callback
+
+    def run(self, stage: str, table: str, work: Callable[[], int]) -> int:
+        started = time.perf_counter()
+        rows = work()
+        if self.callback:
+            self.callback(StageEvent(stage, table, rows, time.perf_counter() - started))
+        return rows
+
+
+def build_database(
+    accounts: Path | str,
+    interactions: Path | str,
+    db_path: Path | str = DEFAULT_DB_PATH,
+    mrr_history: Path | str | None = None,
+    settings: BuildSettings | None = None,
+    progress: Callable[[StageEvent], None] | None = None,
+) -> BuildResult:
+    """Build `db_path` from the input files; on any failure the previous file is left untouched."""
+    settings = settings or BuildSettings()
+    db_path = Path(db_path)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    temp_path = db_path.with_name(f".{db_path.name}.building-{uuid.uuid4().hex[:8]}")
+    started = time.perf_counter()
+    con = duckdb.connect(str(temp_path))
+    try:
+        result = _build(con, Path(accounts), Path(interactions), Path(mrr_history) if mrr_history else None,
+                        settings, _Progress(progress), temp_path)
+        con.execute("checkpoint")
+        con.close()
+        os.replace(temp_path, db_path)
+    except BaseException:
+        con.close()
+        for leftover in (temp_path, temp_path.with_name(temp_path.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        raise
+    result.db_path = db_path
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _build(
+    con: duckdb.DuckDBPyConnection,
+    accounts_path: Path,
+    interactions_path: Path,
+    mrr_history_path: Path | None,
+    settings: BuildSettings,
+    progress: _Progress,
+    temp_path: Path,
+) -> BuildResult:
+    build_started = time.perf_counter()
+    # naive timestamps mean UTC, and offsets convert to UTC, whatever the machine's zone
+    con.execute("set TimeZone = 'UTC'")
+    build_id = uuid.uuid4().hex
+
+    loaded: dict[str, LoadedFile] = {}
+    inputs = [(ACCOUNTS, accounts_path), (INTERACTIONS, interactions_path), (MRR_HISTORY, mrr_history_path)]
+    for source, path in inputs:
+        if path is None:
+            create_empty_source_view(con, source)
+            continue
+
+        def load(source=source, path=path) -> int:
+            loaded[source.name] = read_raw(con, path, source)
+            create_source_view(con, loaded[source.name], source)
+            return loaded[source.name].rows
+
+        progress.run("load", source.name, load)
+    warnings = [w for f in loaded.values() for w in f.warnings]
+    for f in loaded.values():
+        if f.ignored:
+            warnings.append(f"{f.path}: columns not in the {f.source} contract were ignored: {f.ignored}")
+
+    con.execute("create table input_sources (source varchar, path varchar)")
+    con.executemany("insert into input_sources values (?, ?)", [[f.source, str(f.path)] for f in loaded.values()])
+
+    params: dict = {"earliest_plausible": EARLIEST_PLAUSIBLE_DATE}
+    for name in STAGING:
+        progress.run("staging", name, lambda name=name: create_table(con, "staging", name, params))
+
+    as_of = settings.as_of or run_query(con, sql_text("queries", "latest_input_date"), params).fetchone()[0]
+    if as_of is None:
+        raise InputError(accounts_path, "no valid dates found in any input, so there is no as-of date; "
+                         "check signup_date values or pass --as-of")
+    params.update(
+        as_of=as_of,
+        window_days=settings.window_days,
+        repeat_contact_days=settings.repeat_contact_days,
+    )
+
+    _create_settings_tables(con, settings, loaded, mrr_history_path)
+    for name in STAGING_CHECKED:
+        progress.run("staging", name, lambda name=name: create_table(con, "staging", name, params))
+    _require_accounts(con, accounts_path)
+    progress.run("staging", "stg_account_segments", lambda: _create_segments(con, loaded["accounts"]))
+
+    for layer, names in (("metrics", METRICS), ("panel", PANEL), ("marts", MARTS)):
+        for name in names:
+            progress.run(layer, name, lambda layer=layer, name=name: create_table(con, layer, name, params))
+
+    progress.run("audits", "audits", lambda: run_audits(con))
+
+    for table in INTERMEDIATE_TABLES:
+        con.execute(f"drop table if exists {table}")
+    for view in INTERMEDIATE_VIEWS:
+        con.execute(f"drop view if exists {view}")
+
+    _create_input_columns(con, loaded)
+    table_rows = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in OUTPUT_TABLES if t != "build_info"}
+    table_rows["build_info"] = 1
+    _create_build_info(con, build_id, as_of, settings, loaded, table_rows, warnings,
+                       time.perf_counter() - build_started)
+
+    load_report = con.execute("select * from load_report").df().to_dict("records")
+    reject_summary = (
+        con.execute(
+            'select source, "column", reason, action, count(*) as n_rows from rejected_rows '
+            "group by all order by n_rows desc, source, \"column\" limit 25"
+        )
+        .df()
+        .to_dict("records")
+    )
+    return BuildResult(
+        db_path=temp_path,
+        build_id=build_id,
+        as_of=as_of,
+        seconds=0.0,
+        table_rows=table_rows,
+        load_report=load_report,
+        reject_summary=reject_summary,
+        warnings=warnings,
+    )
+
+
+def _create_settings_tables(con, settings: BuildSettings, loaded: dict[str, LoadedFile], mrr_history_path) -> None:
+    con.execute("create table sla_target_hours (severity varchar, target_hours double)")
+    con.executemany("insert into sla_target_hours values (?, ?)", [[k, float(v)] for k, v in settings.sla_hours.items()])
+
+    present = set(loaded["interactions"].mapped) if "interactions" in loaded else set()
+    has = {name: name in present for name in INTERACTIONS.column_names}
+    # "bad" needs at least one way to see it: a timed, graded first response, or a resolution with its grades
+    can_detect_bad = (has["first_response_at"] and has["severity"]) or (
+        has["resolved_at"] and (has["reopens"] or has["csat"] or has["handoffs"])
+    )
+    columns = [f"has_{name}" for name in INTERACTIONS.column_names] + ["can_detect_bad"]
+    values = [has[name] for name in INTERACTIONS.column_names] + [can_detect_bad]
+    con.execute(f"create table interaction_columns_available ({', '.join(c + ' boolean' for c in columns)})")
+    con.execute(f"insert into interaction_columns_available values ({', '.join('?' for _ in values)})", values)
+
+    con.execute("create table revenue_basis (revenue_basis varchar)")
+    basis = "mrr_history" if mrr_history_path is not None else "flat_mrr"
+    con.execute("insert into revenue_basis values (?)", [basis])
+
+
+def _require_accounts(con, accounts_path: Path) -> None:
+    n_accounts = con.execute("select count(*) from stg_accounts").fetchone()[0]
+    if n_accounts:
+        return
+    reasons = con.execute(
+        "select row_number, \"column\", reason from rejected_rows where source = 'accounts' order by row_number limit 5"
+    ).fetchall()
+    detail = "; ".join(f"row {r}, column {c!r}: {why}" for r, c, why in reasons)
+    raise InputError(accounts_path, f"no usable accounts: every row was rejected ({detail})")
+
+
+def _create_segments(con, accounts_file: LoadedFile) -> int:
+    """stg_account_segments: account_id plus each extra accounts column, numeric if every value is a number."""
+    segments = accounts_file.segments
+    kinds: dict[str, str] = {}
+    if segments:
+        checks = ", ".join(
+            f"count({_clean(header)}), count(try_cast({_clean(header)} as double))" for header in segments.values()
+        )
+        counts = con.execute(
+            f"select {checks} from raw_accounts as r join stg_accounts as s on s.source_row = r._row"
+        ).fetchone()
+        for i, name in enumerate(segments):
+            non_empty, numeric = counts[2 * i], counts[2 * i + 1]
+            kinds[name] = "numeric" if non_empty > 0 and numeric == non_empty else "categorical"
+    select_list = ["s.account_id"]
+    for name, header in segments.items():
+        value = _clean(header)
+        expr = f"try_cast({value} as double)" if kinds[name] == "numeric" else value
+        select_list.append(f"{expr} as {quote_ident(name)}")
+    con.execute(
+        f"create table stg_account_segments as select {', '.join(select_list)} "
+        "from stg_accounts as s join raw_accounts as r on r._row = s.source_row order by s.account_id"
+    )
+    con.execute("create table segment_columns (column_name varchar, source_header varchar, kind varchar, n_levels bigint)")
+    for name, header in segments.items():
+        n_levels = con.execute(f"select count(distinct {quote_ident(name)}) from stg_account_segments").fetchone()[0]
+        con.execute("insert into segment_columns values (?, ?, ?, ?)", [name, header, kinds[name], n_levels])
+    return con.execute("select count(*) from stg_account_segments").fetchone()[0]
+
+
+def _clean(header: str) -> str:
+    value = f"trim(r.{quote_ident(header)})"
+    tokens = ", ".join(f"'{t}'" for t in NULL_TOKENS)  # module constants, not user input
+    return f"(case when lower({value}) in ({tokens}) then null else {value} end)"
+
+
+def _create_input_columns(con, loaded: dict[str, LoadedFile]) -> None:
+    rows = []
+    for source in (ACCOUNTS, INTERACTIONS, MRR_HISTORY):
+        file = loaded.get(source.name)
+        for column in source.columns:
+            header = file.mapped.get(column.name) if file else None
+            rows.append([source.name, column.name, header, "contract", column.required, header is not None])
+        if file:
+            for name, header in file.segments.items():
+                rows.append([source.name, name, header, "segment", False, True])
+            for header in file.ignored:
+                rows.append([source.name, None, header, "ignored", False, True])
+    con.execute(
+        "create table input_columns (source varchar, column_name varchar, source_header varchar, role varchar, "
+        "is_required boolean, is_available boolean)"
+    )
+    con.executemany("insert into input_columns values (?, ?, ?, ?, ?, ?)", rows)
+
+
+def _create_build_info(con, build_id, as_of, settings, loaded, table_rows, warnings, seconds) -> None:
+    inputs = [
+        {
+            "source": f.source,
+            "path": str(f.path.resolve()),
+            "format": f.file_format,
+            "size_bytes": f.size_bytes,
+            "sha256": f.sha256,
+            "rows": f.rows,
+            "encoding": f.encoding,
+            "delimiter": f.delimiter,
+        }
+        for f in loaded.values()
+    ]
+    con.execute(
+        "create table build_info (build_id varchar, as_of_date date, built_at timestamp, tool_version varchar, "
+        "duckdb_version varchar, revenue_basis varchar, settings_json varchar, inputs_json varchar, "
+        "row_counts_json varchar, warnings_json varchar, build_seconds double)"
+    )
+    basis = con.execute("select revenue_basis from revenue_basis").fetchone()[0]
+    con.execute(
+        "insert into build_info values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            build_id,
+            as_of,
+            datetime.now(timezone.utc).replace(tzinfo=None),
+            __version__,
+            duckdb.__version__,
+            basis,
+            json.dumps({**asdict(settings), "as_of": str(as_of)}),
+            json.dumps(inputs),
+            json.dumps(table_rows),
+            json.dumps(warnings),
+            seconds,
+        ],
+    )
+    con.execute("drop table revenue_basis")
+    con.execute("drop table input_sources")
+
+
+def audit_names() -> list[str]:
+    return sorted(p.stem for p in (SQL_DIR / "50_audits").glob("*.sql"))
+
+
+def run_audits(con: duckdb.DuckDBPyConnection, names: Iterable[str] | None = None) -> int:
+    """Run every audit; raise AuditError with the offending rows of each one that failed."""
+    failures = []
+    for name in names or audit_names():
+        relation = con.execute(sql_text("50_audits", name))
+        columns = [d[0] for d in relation.description]
+        rows = relation.fetchmany(6)
+        if rows:
+            shown = "\n".join("    " + ", ".join(f"{c}={v!r}" for c, v in zip(columns, row)) for row in rows[:5])
+            failures.append(f"audit {name} failed; first offending rows:\n{shown}")
+    if failures:
+        raise AuditError("\n".join(failures))
+    return len(names or audit_names())

@@ -1,0 +1,91 @@
+"""The input data contract: which files a user brings, their columns, and the rule each column obeys.
+
+The typing and the rules themselves live in `sql/10_staging/*_checked.sql`; this module names the
+columns so the loader can map a file's headers onto them (case-insensitively) and report what is
+missing. Anything in the accounts file that is not a contract column is a segment attribute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    required: bool
+    rule: str  # what the README's contract table says about it
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    columns: tuple[Column, ...]
+    # accounts with a header and no rows leave nothing to analyse; interactions may be empty.
+    may_be_empty: bool
+    # extra columns become segment attributes (accounts) or are ignored (the others, with a note).
+    extra_columns_are_segments: bool = False
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def required_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+
+ACCOUNTS = Source(
+    name="accounts",
+    may_be_empty=False,
+    extra_columns_are_segments=True,
+    columns=(
+        Column("account_id", True, "unique, non-empty text"),
+        Column("signup_date", True, "ISO 8601 date or datetime"),
+        Column("churn_date", True, "empty = still a customer; not before signup_date"),
+        Column("mrr", True, "monthly recurring revenue in currency units, >= 0"),
+    ),
+)
+
+INTERACTIONS = Source(
+    name="interactions",
+    may_be_empty=True,
+    columns=(
+        Column("interaction_id", True, "unique, non-empty text"),
+        Column("account_id", True, "an account_id from the accounts file"),
+        Column("created_at", True, "ISO 8601 timestamp, not before the account's signup_date"),
+        Column("first_response_at", False, "timestamp, not before created_at"),
+        Column("resolved_at", False, "timestamp, not before created_at"),
+        Column("channel", False, "free text (email, chat, phone ...)"),
+        Column("severity", False, "low, normal, high or urgent"),
+        Column("csat", False, "1 to 5"),
+        Column("reopens", False, "integer >= 0"),
+        Column("handoffs", False, "integer >= 0: times passed to another agent or team"),
+        Column("escalated", False, "true/false (also 1/0, yes/no)"),
+        Column("agent_updates", False, "integer >= 0: proactive status updates sent to the customer"),
+        Column("credit_amount", False, ">= 0: a goodwill credit or refund"),
+    ),
+)
+
+MRR_HISTORY = Source(
+    name="mrr_history",
+    may_be_empty=True,
+    columns=(
+        Column("account_id", True, "an account_id from the accounts file"),
+        Column("month", True, "a date in the month (YYYY-MM or YYYY-MM-DD)"),
+        Column("mrr", True, "monthly recurring revenue in that month, >= 0"),
+    ),
+)
+
+SOURCES = {s.name: s for s in (ACCOUNTS, INTERACTIONS, MRR_HISTORY)}
+
+# Names the build creates beside the segment columns in account_months and account_survival;
+# a segment column with one of these names is renamed "<name> (input)" so neither is lost.
+BUILT_COLUMN_NAMES = frozenset(
+    """account_id signup_date churn_date mrr month_start start_day stop_day churned duration_days
+    signup_cohort_month is_churned_by_as_of tickets_90d first_response_hours_median resolution_hours_median
+    sla_breach_rate csat_mean reopen_rate handoff_rate escalation_rate repeat_contact_rate agent_update_rate
+    credits_90d bad_interactions_90d credited_bad_interactions_90d n_interactions_lifetime
+    first_response_hours_median_lifetime resolution_hours_median_lifetime csat_mean_lifetime
+    reopen_rate_lifetime sla_breach_rate_lifetime credits_lifetime""".split()
+)

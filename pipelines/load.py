@@ -1,0 +1,286 @@
+"""Read one input file (CSV or Parquet) into DuckDB exactly as it is, as text, with its row numbers.
+
+Owns everything about the *file*: existence, size, format, encoding, delimiter, header, and the
+mapping of its headers onto the contract's column names. It never decides a value's type: every
+column lands as VARCHAR in `raw_<source>`, and the typing rules live in the staging SQL, so a bad
+value becomes a row in `rejected_rows` instead of a failed cast.
+
+Row numbers: row N is the Nth data row after the header (in a file with no field spanning lines,
+that is line N + 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from .contract import BUILT_COLUMN_NAMES, Source
+
+SNIFF_BYTES = 256 * 1024
+DELIMITERS = (",", ";", "\t")
+PARQUET_MAGIC = b"PAR1"
+# Spreadsheet and dataframe exports spell "no value" in many ways; ids are exempt (an id "NA" is real).
+NULL_TOKENS = ("", "null", "none", "nan", "nat", "n/a", "na", "#n/a")
+
+
+class InputError(ValueError):
+    """An input file cannot be used; the message names the file (and row and column when known)."""
+
+    def __init__(self, path: Path | str, message: str, row: int | None = None, column: str | None = None):
+        self.path = str(path)
+        self.row = row
+        self.column = column
+        where = self.path
+        if row is not None:
+            where += f", row {row}"
+        if column is not None:
+            where += f", column {column!r}"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass
+class LoadedFile:
+    """What the loader learned about one input file."""
+
+    source: str
+    path: Path
+    file_format: str  # csv | parquet
+    size_bytes: int
+    sha256: str
+    rows: int
+    headers: list[str]
+    # contract column -> header as found in the file (only the ones present)
+    mapped: dict[str, str]
+    # segment column name (as stored) -> header as found in the file
+    segments: dict[str, str] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for DuckDB: any text, including quotes and keywords, becomes one name."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def file_fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_file(path: Path, source: str) -> int:
+    if not path.exists():
+        raise InputError(path, f"{source} file not found")
+    if path.is_dir():
+        raise InputError(path, f"{source} path is a folder; give the CSV or Parquet file itself")
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError(path, f"{source} file is empty (0 bytes); expected a CSV or Parquet file with a header row")
+    return size
+
+
+def _detect_format(path: Path) -> str:
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if head == PARQUET_MAGIC or path.suffix.lower() in (".parquet", ".pq"):
+        return "parquet"
+    return "csv"
+
+
+def _decode_sample(path: Path) -> tuple[str, str, list[str]]:
+    """Return (sample text, encoding, warnings). UTF-8 (BOM or not) first, Latin-1 as a fallback."""
+    with path.open("rb") as handle:
+        raw = handle.read(SNIFF_BYTES)
+    if b"\x00" in raw:
+        raise InputError(
+            path,
+            "is not a text table: it contains binary (NUL) bytes. Save it as CSV (UTF-8) or Parquet; "
+            "UTF-16 spreadsheet exports must be re-saved as UTF-8",
+        )
+    try:
+        # errors at the very end can be a multi-byte character cut by the sample boundary
+        text = raw.decode("utf-8-sig")
+        return text, "utf-8", []
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(raw) - 3 and len(raw) == SNIFF_BYTES:
+            return raw[: exc.start].decode("utf-8-sig"), "utf-8", []
+    return (
+        raw.decode("latin-1"),
+        "latin-1",
+        [f"{path}: not valid UTF-8; read as Latin-1 (ISO-8859-1). Check accented names look right."],
+    )
+
+
+def _first_record(text: str, path: Path) -> list[str]:
+    """The header record, parsed with the delimiter that splits it most (quotes respected)."""
+    best: list[str] = []
+    best_delim = ","
+    for delim in DELIMITERS:
+        try:
+            reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, quotechar='"')
+            fields = next(reader, [])
+        except csv.Error as exc:
+            raise InputError(path, f"the header row cannot be parsed as CSV: {exc}", row=0) from None
+        if len(fields) > len(best):
+            best, best_delim = fields, delim
+    if not best:
+        raise InputError(path, "has no header row; expected column names on the first line")
+    return [best_delim, *best]
+
+
+def _csv_error_message(path: Path, exc: Exception) -> InputError:
+    message = str(exc)
+    line = re.search(r"CSV Error on Line:\s*(\d+)", message)
+    first = message.splitlines()[0] if message else type(exc).__name__
+    detail = next((m for m in message.splitlines() if "Expected Number of Columns" in m or "Found" in m), "")
+    text = "is not a well-formed CSV table"
+    if line:
+        text += f" at line {line.group(1)}"
+    text += f": {detail or first}. Every row must have the same number of fields as the header; quote fields that contain the delimiter."
+    return InputError(path, text)
+
+
+def read_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> LoadedFile:
+    """Load `path` into table raw_<source> (all VARCHAR, plus _row) and describe what was found."""
+    path = Path(path)
+    size = _check_file(path, source.name)
+    file_format = _detect_format(path)
+    table = f"raw_{source.name}"
+    warnings: list[str] = []
+    encoding, delimiter = "utf-8", None
+
+    if file_format == "parquet":
+        try:
+            columns = [r[0] for r in con.execute("describe select * from read_parquet($path)", {"path": str(path)}).fetchall()]
+            select_list = ", ".join(f"cast({quote_ident(c)} as varchar) as {quote_ident(c)}" for c in columns)
+            con.execute(
+                f"create or replace table {table} as select file_row_number + 1 as _row, {select_list} "
+                "from read_parquet($path, file_row_number = true)",
+                {"path": str(path)},
+            )
+        except duckdb.Error as exc:
+            raise InputError(path, f"cannot be read as Parquet: {str(exc).splitlines()[0]}") from None
+    else:
+        sample, encoding, warnings = _decode_sample(path)
+        delimiter, *header = _first_record(sample, path)
+        last_error: Exception | None = None
+        for attempt_encoding in dict.fromkeys([encoding, "latin-1"]):
+            try:
+                # comment='' matters: DuckDB's sniffer otherwise treats rows starting with '#' as comments
+                # and drops them without a word.
+                con.execute(
+                    f"create or replace table {table}_text as select * from read_csv($path, delim = $delim, "
+                    "header = true, all_varchar = true, quote = '\"', escape = '\"', comment = '', "
+                    "encoding = $encoding, strict_mode = true, null_padding = false)",
+                    {"path": str(path), "delim": delimiter, "encoding": attempt_encoding},
+                )
+                if attempt_encoding != encoding:
+                    warnings.append(f"{path}: not valid UTF-8; read as Latin-1 (ISO-8859-1). Check accented names look right.")
+                encoding = attempt_encoding
+                last_error = None
+                break
+            except duckdb.Error as exc:
+                last_error = exc
+                if "unicode" not in str(exc).lower():
+                    break
+        if last_error is not None:
+            raise _csv_error_message(path, last_error) from None
+        # insertion order is file order, so rowid + 1 is the data row number
+        con.execute(f"create or replace table {table} as select rowid + 1 as _row, * from {table}_text")
+        con.execute(f"drop table {table}_text")
+
+    headers = [r[0] for r in con.execute(f"describe {table}").fetchall()][1:]
+    rows = con.execute(f"select count(*) from {table}").fetchone()[0]
+    loaded = LoadedFile(
+        source=source.name,
+        path=path,
+        file_format=file_format,
+        size_bytes=size,
+        sha256=file_fingerprint(path),
+        rows=rows,
+        headers=headers,
+        mapped={},
+        encoding=encoding,
+        delimiter=delimiter,
+        warnings=warnings,
+    )
+    _map_headers(loaded, source)
+    if rows == 0 and not source.may_be_empty:
+        raise InputError(path, f"has a header but no data rows; the {source.name} file must list at least one account")
+    return loaded
+
+
+def _normalise(header: str) -> str:
+    return header.strip().lstrip("\ufeff").strip().lower()
+
+
+def _map_headers(loaded: LoadedFile, source: Source) -> None:
+    by_name: dict[str, list[str]] = {}
+    for header in loaded.headers:
+        by_name.setdefault(_normalise(header), []).append(header)
+    for name in source.column_names:
+        found = by_name.get(name, [])
+        if len(found) > 1:
+            raise InputError(loaded.path, f"{len(found)} columns map to {name!r}: {found}; keep one", column=name)
+        if found:
+            loaded.mapped[name] = found[0]
+    missing = [name for name in source.required_names if name not in loaded.mapped]
+    if missing:
+        hint = ""
+        if len(loaded.headers) == 1:
+            hint = " The file has a single column: it may not be a table, or uses a delimiter other than comma, semicolon or tab."
+        raise InputError(
+            loaded.path,
+            f"missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            f"in the {source.name} file; columns found: {loaded.headers}.{hint}",
+            column=missing[0],
+        )
+    extras = [h for h in loaded.headers if _normalise(h) not in source.column_names]
+    if not source.extra_columns_are_segments:
+        loaded.ignored = extras
+        return
+    taken = {name.lower() for name in source.column_names}
+    for header in extras:
+        name = header.strip() or "unnamed"
+        if name.lower() in BUILT_COLUMN_NAMES:
+            loaded.warnings.append(f"{loaded.path}: column {header!r} has the name of a built column; kept as segment {name + ' (input)'!r}")
+            name = f"{name} (input)"
+        base, n = name, 2
+        while name.lower() in taken:  # DuckDB names are case-insensitive
+            name, n = f"{base} ({n})", n + 1
+        taken.add(name.lower())
+        loaded.segments[name] = header
+
+
+def create_source_view(con: duckdb.DuckDBPyConnection, loaded: LoadedFile, source: Source) -> None:
+    """View src_<source>: _row plus every contract column as trimmed text (NULL when absent or empty)."""
+    id_columns = {"account_id", "interaction_id"}
+    parts = ["_row"]
+    for name in source.column_names:
+        header = loaded.mapped.get(name)
+        if header is None:
+            parts.append(f"cast(null as varchar) as {name}")
+        elif name in id_columns:
+            parts.append(f"nullif(trim({quote_ident(header)}), '') as {name}")
+        else:
+            value = f"trim({quote_ident(header)})"
+            # the null tokens are constants of this module, not user input
+            tokens = ", ".join(f"'{t}'" for t in NULL_TOKENS)
+            parts.append(f"case when lower({value}) in ({tokens}) then null else {value} end as {name}")
+    con.execute(f"create or replace view src_{source.name} as select {', '.join(parts)} from raw_{source.name}")
+
+
+def create_empty_source_view(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+    """An absent optional input behaves as a file with the header and no rows."""
+    parts = ["cast(null as bigint) as _row"] + [f"cast(null as varchar) as {name}" for name in source.column_names]
+    con.execute(f"create or replace view src_{source.name} as select {', '.join(parts)} where false")

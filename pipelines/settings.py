@@ -1,0 +1,57 @@
+"""The one typed settings object every build parameter comes from (bound into SQL, never pasted)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+SEVERITIES = ("urgent", "high", "normal", "low")
+
+# Hours to first response per severity; a common support-desk default, overridable by --sla.
+DEFAULT_SLA_HOURS = {"urgent": 1.0, "high": 4.0, "normal": 8.0, "low": 24.0}
+
+
+class SettingsError(ValueError):
+    """A build setting the user gave cannot be used."""
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    # None means: the latest timestamp found in the inputs.
+    as_of: date | None = None
+    sla_hours: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SLA_HOURS))
+    # 90 days: long enough to see a pattern of bad interactions, short enough to be "recent".
+    window_days: int = 90
+    # A contact within 7 days of a resolution is treated as the same problem coming back.
+    repeat_contact_days: int = 7
+
+    def __post_init__(self) -> None:
+        unknown = set(self.sla_hours) - set(SEVERITIES)
+        if unknown:
+            raise SettingsError(f"--sla: unknown severity {sorted(unknown)}; use {', '.join(SEVERITIES)}")
+        missing = set(SEVERITIES) - set(self.sla_hours)
+        if missing:
+            merged = dict(DEFAULT_SLA_HOURS)
+            merged.update(self.sla_hours)
+            object.__setattr__(self, "sla_hours", merged)
+        for severity, hours in self.sla_hours.items():
+            if not hours > 0:
+                raise SettingsError(f"--sla: the target for {severity} must be a positive number of hours, got {hours}")
+        if not 1 <= self.window_days <= 365:
+            raise SettingsError(f"window_days must be between 1 and 365, got {self.window_days}")
+        if not 1 <= self.repeat_contact_days <= 90:
+            raise SettingsError(f"repeat_contact_days must be between 1 and 90, got {self.repeat_contact_days}")
+
+
+def parse_sla(text: str) -> dict[str, float]:
+    """Parse `urgent=1,high=4,normal=8,low=24` into hours per severity."""
+    targets: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep:
+            raise SettingsError(f"--sla: expected severity=hours, got {part!r}")
+        try:
+            targets[name.strip().lower()] = float(value)
+        except ValueError:
+            raise SettingsError(f"--sla: {value!r} for {name.strip()} is not a number of hours") from None
+    return targets

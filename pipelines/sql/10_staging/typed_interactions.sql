@@ -1,0 +1,39 @@
+-- grain: one row per data row of the interactions file; each value typed, NULL where it did not parse
+with source_rows as (
+    select * from src_interactions
+),
+
+typed as (
+    select
+        _row,
+        interaction_id,
+        account_id,
+        created_at as created_at_text,
+        first_response_at as first_response_at_text,
+        resolved_at as resolved_at_text,
+        severity as severity_text,
+        csat as csat_text,
+        reopens as reopens_text,
+        handoffs as handoffs_text,
+        escalated as escalated_text,
+        agent_updates as agent_updates_text,
+        credit_amount as credit_amount_text,
+        channel,
+        -- via timestamptz so an offset is honoured; the session time zone is UTC, so naive means UTC
+        cast(try_cast(created_at as timestamptz) as timestamp) as created_at,
+        cast(try_cast(first_response_at as timestamptz) as timestamp) as first_response_at,
+        cast(try_cast(resolved_at as timestamptz) as timestamp) as resolved_at,
+        case when lower(severity) in ('low', 'normal', 'high', 'urgent') then lower(severity) end as severity,
+        try_cast(csat as double) as csat,
+        try_cast(reopens as double) as reopens,
+        try_cast(handoffs as double) as handoffs,
+        case
+            when lower(escalated) in ('true', 't', '1', 'yes', 'y', '1.0') then true
+            when lower(escalated) in ('false', 'f', '0', 'no', 'n', '0.0') then false
+        end as escalated,
+        try_cast(agent_updates as double) as agent_updates,
+        try_cast(credit_amount as double) as credit_amount
+    from source_rows
+)
+
+select * from typed

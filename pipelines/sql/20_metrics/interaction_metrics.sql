@@ -1,0 +1,98 @@
+-- grain: one row per loaded interaction, with its service measures and the moment each became known
+with params as (
+    select
+        cast($as_of as date) + 1 as as_of_cutoff_date,
+        cast($repeat_contact_days as integer) as repeat_contact_days
+),
+
+interactions as (
+    select * from stg_interactions
+),
+
+sla_targets as (
+    select * from sla_target_hours
+),
+
+-- DuckDB's ASOF join finds each interaction's next contact from the same account in one sorted pass;
+-- the portable self-join is quadratic per account. This is the one DuckDB-only construct in the metrics.
+next_contacts as (
+    select
+        i.interaction_id,
+        n.created_at as next_contact_at
+    from interactions as i
+    asof left join interactions as n
+        on i.account_id = n.account_id
+        and i.resolved_at < n.created_at
+),
+
+durations as (
+    select
+        i.*,
+        date_diff('second', i.created_at, i.first_response_at) / 3600.0 as first_response_hours,
+        date_diff('second', i.created_at, i.resolved_at) / 3600.0 as resolution_hours,
+        s.target_hours as sla_target_hours,
+        nc.next_contact_at,
+        cast(p.as_of_cutoff_date as timestamp) as as_of_cutoff_at,
+        i.resolved_at + to_days(p.repeat_contact_days) as repeat_window_end_at
+    from interactions as i
+    cross join params as p
+    left join sla_targets as s on s.severity = i.severity
+    left join next_contacts as nc on nc.interaction_id = i.interaction_id
+),
+
+flags as (
+    select
+        *,
+        first_response_hours > sla_target_hours as sla_breached,
+        reopens > 0 as reopened,
+        handoffs > 0 as handed_off,
+        case
+            when resolved_at is null then null
+            when next_contact_at <= repeat_window_end_at then true
+            else false
+        end as repeat_contact_outcome
+    from durations
+),
+
+known_times as (
+    select
+        *,
+        -- a repeat contact is known when it happens; its absence once the window has passed
+        case when repeat_contact_outcome then next_contact_at else repeat_window_end_at end as repeat_contact_known_at,
+        -- bad: breached the SLA (known at the first response), or reopened, rated 1-2 or handed off
+        -- twice or more (known at resolution); the earliest of these is when the account felt it
+        least(
+            case when first_response_hours > sla_target_hours then first_response_at end,
+            case when reopens > 0 or csat <= 2 or handoffs >= 2 then resolved_at end
+        ) as bad_known_at
+    from flags
+)
+
+select
+    cast(interaction_id as varchar) as interaction_id,
+    cast(account_id as varchar) as account_id,
+    cast(created_at as timestamp) as created_at,
+    cast(first_response_at as timestamp) as first_response_at,
+    cast(resolved_at as timestamp) as resolved_at,
+    cast(channel as varchar) as channel,
+    cast(severity as varchar) as severity,
+    cast(first_response_hours as double) as first_response_hours,
+    cast(resolution_hours as double) as resolution_hours,
+    cast(sla_target_hours as double) as sla_target_hours,
+    cast(sla_breached as boolean) as sla_breached,
+    cast(reopened as boolean) as reopened,
+    cast(handed_off as boolean) as handed_off,
+    cast(handoffs as integer) as handoffs,
+    cast(escalated as boolean) as escalated,
+    -- unknown until its answer is known by the as-of date
+    cast(case when repeat_contact_known_at < as_of_cutoff_at then repeat_contact_outcome end as boolean) as repeat_contact,
+    cast(repeat_contact_known_at as timestamp) as repeat_contact_known_at,
+    cast(agent_updates as integer) as agent_updates,
+    cast(credit_amount as double) as credit_amount,
+    cast(csat as double) as csat,
+    cast(bad_known_at is not null as boolean) as is_bad_interaction,
+    cast(bad_known_at as timestamp) as bad_known_at,
+    -- a goodwill credit is known at resolution; it answers a bad interaction once both are known
+    cast(case when credit_amount > 0 and bad_known_at is not null and resolved_at is not null
+        then greatest(bad_known_at, resolved_at) end as timestamp) as credited_bad_known_at
+from known_times

@@ -1,0 +1,76 @@
+-- grain: one row per account-month span with at least one interaction in its trailing window;
+-- every measure uses only what was known before the row's start (no look-ahead)
+with params as (
+    select cast($window_days as integer) as window_days
+),
+
+spans as (
+    select account_id, month_start, month_index, row_start_date from account_month_spans
+),
+
+calendar as (
+    select month_start, month_index from calendar_months
+),
+
+interactions as (
+    select * from interaction_metrics
+),
+
+-- Each interaction can sit in the trailing window of only the next few month starts; expanding it to
+-- those months and joining on (account, month) keeps the window join linear in interactions.
+-- The offsets reuse the calendar's own index so the SQL needs no series generator.
+interaction_row_months as (
+    select
+        i.*,
+        later.month_start as row_month_start
+    from interactions as i
+    cross join params as p
+    join calendar as created_month
+        on created_month.month_start = cast(date_trunc('month', i.created_at) as date)
+    join calendar as offsets
+        on offsets.month_index between 1 and cast(p.window_days / 28 as integer) + 1
+    join calendar as later
+        on later.month_index = created_month.month_index + offsets.month_index
+),
+
+windowed as (
+    select
+        s.account_id,
+        s.month_start,
+        cast(s.row_start_date as timestamp) as row_start_at,
+        i.*
+    from spans as s
+    cross join params as p
+    join interaction_row_months as i
+        on i.account_id = s.account_id
+        and i.row_month_start = s.month_start
+    where i.created_at < cast(s.row_start_date as timestamp)
+        and i.created_at >= cast(s.row_start_date - p.window_days as timestamp)
+)
+
+select
+    cast(account_id as varchar) as account_id,
+    cast(month_start as date) as month_start,
+    cast(count(*) as integer) as tickets_90d,
+    cast(percentile_cont(0.5) within group (
+        order by case when first_response_at < row_start_at then first_response_hours end
+    ) as double) as first_response_hours_median,
+    cast(percentile_cont(0.5) within group (
+        order by case when resolved_at < row_start_at then resolution_hours end
+    ) as double) as resolution_hours_median,
+    cast(avg(case when first_response_at < row_start_at then cast(sla_breached as integer) end) as double)
+        as sla_breach_rate,
+    cast(avg(case when resolved_at < row_start_at then csat end) as double) as csat_mean,
+    cast(avg(case when resolved_at < row_start_at then cast(reopened as integer) end) as double) as reopen_rate,
+    cast(avg(case when resolved_at < row_start_at then cast(handed_off as integer) end) as double) as handoff_rate,
+    cast(avg(case when resolved_at < row_start_at then cast(escalated as integer) end) as double) as escalation_rate,
+    cast(avg(case when repeat_contact_known_at < row_start_at then cast(repeat_contact as integer) end) as double)
+        as repeat_contact_rate,
+    cast(avg(case when resolved_at < row_start_at then cast(agent_updates > 0 as integer) end) as double)
+        as agent_update_rate,
+    cast(sum(case when resolved_at < row_start_at then credit_amount end) as double) as credits_known_90d,
+    cast(sum(case when bad_known_at < row_start_at then 1 else 0 end) as integer) as bad_interactions_90d,
+    cast(sum(case when credited_bad_known_at < row_start_at then 1 else 0 end) as integer)
+        as credited_bad_interactions_90d
+from windowed
+group by account_id, month_start

@@ -1,0 +1,94 @@
+-- grain: one row per calendar month from the first signup month to the as-of month
+with params as (
+    select cast($as_of as date) as as_of_date
+),
+
+calendar as (
+    select * from calendar_months
+),
+
+accounts as (
+    select
+        a.account_id,
+        a.signup_date,
+        -- a churn after as-of has not happened yet
+        case when a.churn_date <= p.as_of_date then a.churn_date end as churn_date
+    from stg_accounts as a
+    cross join params as p
+),
+
+monthly_mrr as (
+    select account_id, month_start, mrr from account_month_mrr
+),
+
+-- Month membership follows the panel: a churn on the 1st ends the previous month, so an account
+-- churns in month M when its churn date is in (M start, next M start]; a same-day churn counts in its signup month.
+membership as (
+    select
+        c.month_start,
+        c.next_month_start,
+        a.account_id,
+        a.signup_date < c.month_start and (a.churn_date is null or a.churn_date > c.month_start) as is_active_at_start,
+        a.signup_date >= c.month_start and a.signup_date < c.next_month_start as is_new,
+        (a.churn_date > c.month_start and a.churn_date <= c.next_month_start)
+            or (a.churn_date = a.signup_date and a.signup_date >= c.month_start and a.signup_date < c.next_month_start)
+            as is_churned_in_month
+    from calendar as c
+    join accounts as a
+        on a.signup_date < c.next_month_start
+        and (a.churn_date is null or a.churn_date >= c.month_start)
+),
+
+with_mrr as (
+    select
+        m.*,
+        prev.mrr as mrr_previous_month,
+        cur.mrr as mrr_this_month
+    from membership as m
+    join calendar as c on c.month_start = m.month_start
+    left join calendar as prev_month on prev_month.month_index = c.month_index - 1
+    left join monthly_mrr as prev on prev.account_id = m.account_id and prev.month_start = prev_month.month_start
+    left join monthly_mrr as cur on cur.account_id = m.account_id and cur.month_start = m.month_start
+),
+
+monthly as (
+    select
+        month_start,
+        sum(case when is_active_at_start then 1 else 0 end) as accounts_at_start,
+        sum(case when is_new then 1 else 0 end) as new_accounts,
+        sum(case when is_churned_in_month then 1 else 0 end) as churned_accounts,
+        sum(case when is_active_at_start and is_churned_in_month then 1 else 0 end) as churned_from_start,
+        sum(case when is_active_at_start then mrr_previous_month end) as starting_mrr,
+        sum(case when is_new then mrr_this_month end) as new_mrr,
+        sum(case when is_active_at_start and is_churned_in_month then mrr_previous_month end) as churned_mrr,
+        sum(case when is_active_at_start and not is_churned_in_month and mrr_this_month > mrr_previous_month
+            then mrr_this_month - mrr_previous_month end) as expansion_mrr,
+        sum(case when is_active_at_start and not is_churned_in_month and mrr_this_month < mrr_previous_month
+            then mrr_previous_month - mrr_this_month end) as contraction_mrr
+    from with_mrr
+    group by month_start
+)
+
+select
+    cast(c.month_start as date) as month_start,
+    cast(c.month_start <= p.as_of_date and c.next_month_start > p.as_of_date + 1 as boolean) as is_partial_month,
+    cast(coalesce(m.accounts_at_start, 0) as integer) as accounts_at_start,
+    cast(coalesce(m.new_accounts, 0) as integer) as new_accounts,
+    cast(coalesce(m.churned_accounts, 0) as integer) as churned_accounts,
+    cast(coalesce(m.churned_from_start, 0) as integer) as churned_from_start,
+    cast(m.churned_from_start * 1.0 / nullif(m.accounts_at_start, 0) as double) as logo_churn_rate,
+    cast(coalesce(m.starting_mrr, 0) as double) as starting_mrr,
+    cast(coalesce(m.new_mrr, 0) as double) as new_mrr,
+    cast(coalesce(m.churned_mrr, 0) as double) as churned_mrr,
+    cast(coalesce(m.contraction_mrr, 0) as double) as contraction_mrr,
+    cast(coalesce(m.expansion_mrr, 0) as double) as expansion_mrr,
+    cast((m.starting_mrr - coalesce(m.churned_mrr, 0) - coalesce(m.contraction_mrr, 0)) / nullif(m.starting_mrr, 0)
+        as double) as gross_revenue_retention,
+    cast((m.starting_mrr - coalesce(m.churned_mrr, 0) - coalesce(m.contraction_mrr, 0) + coalesce(m.expansion_mrr, 0))
+        / nullif(m.starting_mrr, 0) as double) as net_revenue_retention,
+    cast(b.revenue_basis as varchar) as revenue_basis
+from calendar as c
+cross join params as p
+cross join revenue_basis as b
+left join monthly as m on m.month_start = c.month_start
+order by c.month_start
