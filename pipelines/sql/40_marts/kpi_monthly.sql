@@ -30,9 +30,11 @@ membership as (
         a.account_id,
         a.signup_date < c.month_start and (a.churn_date is null or a.churn_date > c.month_start) as is_active_at_start,
         a.signup_date >= c.month_start and a.signup_date < c.next_month_start as is_new,
-        (a.churn_date > c.month_start and a.churn_date <= c.next_month_start)
-            or (a.churn_date = a.signup_date and a.signup_date >= c.month_start and a.signup_date < c.next_month_start)
-            as is_churned_in_month
+        coalesce(
+            (a.churn_date > c.month_start and a.churn_date <= c.next_month_start)
+            or (a.churn_date = a.signup_date and a.signup_date >= c.month_start and a.signup_date < c.next_month_start),
+            false
+        ) as is_churned_in_month
     from calendar as c
     join accounts as a
         on a.signup_date < c.next_month_start

@@ -1,0 +1,68 @@
+"""Shared helpers: write literal input rows to files and build a real DuckDB database from them."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.build import build_database
+from pipelines.settings import BuildSettings
+
+ACCOUNT_HEADER = ["account_id", "signup_date", "churn_date", "mrr", "plan"]
+INTERACTION_HEADER = [
+    "interaction_id", "account_id", "created_at", "first_response_at", "resolved_at", "severity",
+    "csat", "reopens", "handoffs", "escalated", "agent_updates", "credit_amount",
+]
+
+
+def write_csv(path: Path, header: list[str], rows: list[dict | list]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([row.get(h, "") for h in header] if isinstance(row, dict) else row)
+    return path
+
+
+class Built:
+    """A database built from literal rows, open read-only, with a query helper."""
+
+    def __init__(self, result, con: duckdb.DuckDBPyConnection):
+        self.result = result
+        self.con = con
+
+    def rows(self, sql: str, params: list | None = None) -> list[dict]:
+        relation = self.con.execute(sql, params or [])
+        columns = [d[0] for d in relation.description]
+        return [dict(zip(columns, row)) for row in relation.fetchall()]
+
+    def panel(self, account_id: str) -> list[dict]:
+        return self.rows("select * from account_months where account_id = ? order by month_start", [account_id])
+
+
+@pytest.fixture
+def build_rows(tmp_path):
+    """build_rows(accounts, interactions, as_of=date, interaction_header=..., mrr_history=[...]) -> Built"""
+    opened: list[duckdb.DuckDBPyConnection] = []
+
+    def _build(accounts, interactions, as_of: date | None = None, interaction_header=INTERACTION_HEADER,
+               account_header=ACCOUNT_HEADER, mrr_history=None, **settings) -> Built:
+        accounts_path = write_csv(tmp_path / "accounts.csv", account_header, accounts)
+        interactions_path = write_csv(tmp_path / "interactions.csv", interaction_header, interactions)
+        mrr_path = None
+        if mrr_history is not None:
+            mrr_path = write_csv(tmp_path / "mrr_history.csv", ["account_id", "month", "mrr"], mrr_history)
+        db_path = tmp_path / "retention.duckdb"
+        result = build_database(accounts_path, interactions_path, db_path, mrr_history=mrr_path,
+                                settings=BuildSettings(as_of=as_of, **settings))
+        con = duckdb.connect(str(db_path), read_only=True)
+        opened.append(con)
+        return Built(result, con)
+
+    yield _build
+    for con in opened:
+        con.close()
