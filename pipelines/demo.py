@@ -1,0 +1,765 @@
+"""The demo dataset: seeded, vectorised, with planted and documented effects (what `retention demo` writes).
+
+Source: simulated by this module; nothing in it describes a real company. Same seed and size give
+byte-identical files; the as-of date is fixed (2026-06-30), so the output does not depend on today.
+
+Size (default seed 7, 5,000 accounts): about 150,000 interactions and 90,000 mrr_history rows,
+roughly 40% of accounts churned by the as-of date, about 15% of accounts that never contact support.
+Both scale linearly with ``n_accounts`` (1,000,000 accounts give about 30 million interactions).
+History: signups from 2023-07-01 (rising gently over time) to a week before the as-of date.
+
+Files written to ``out_dir`` (CSV with a header, or Parquet):
+
+``accounts``: one row per account.
+    account_id (``A000001`` ..., oldest signup first), signup_date (YYYY-MM-DD), churn_date (empty =
+    still a customer), mrr (the last month's MRR, currency units), plan (Starter, Growth, Business,
+    Enterprise; typical MRR 80, 400, 1,900, 9,000), region, industry, company_size (1-10 ... 1000+;
+    larger companies contact support more and buy larger plans).
+``interactions``: one row per support ticket.
+    interaction_id (``T0000001`` ..., in order of creation), account_id, created_at, first_response_at,
+    resolved_at (UTC, ``YYYY-MM-DD HH:MM:SS``; empty while still open at the as-of date), channel
+    (email, chat, phone, web), severity (low, normal, high, urgent; mostly normal and low), csat (1-5,
+    empty when the customer did not rate, about 60%), reopens, handoffs, escalated (true/false),
+    agent_updates (proactive status updates), credit_amount (0 when none).
+``mrr_history``: one row per account per calendar month it was a customer: account_id, month
+    (YYYY-MM-01), mrr.
+``planted_effects.json``: the true hazard ratios below, the revenue rules and the row counts.
+
+How it is made. Every account gets a service level (a multiplier on response and resolution times;
+priority plans get faster service), a reopen propensity and a propensity to receive proactive updates,
+each drifting month to month (AR(1)) around the account's own level, plus a support-wide staffing
+swing. Tickets arrive month by month as Poisson counts driven by company size, yearly seasonality (peak
+in January) and the weekday (quiet weekends). Unhappy accounts file more tickets: volume rises with
+slow service and with reopen propensity, so ticket count correlates with the harmful factors without
+causing churn (the ticket-volume trap). Response and resolution times are lognormal, scaled by
+severity, channel and the account's current service level; CSAT falls with slow response, reopens and
+handoffs; about 30% of bad interactions (SLA breach, reopen, CSAT 1-2, 2+ handoffs) get a goodwill
+credit.
+
+Churn is drawn from the build's own panel, so every measure has one definition: the potential data (as
+if nobody churned) go through `pipelines.build.build_database`; each row of its ``account_months`` panel
+gets a hazard h0(tenure) * exp(lp) from the row's trailing 90-day measures, where h0 is constant within
+a day of tenure and falls from 2.5% a month at signup to about 1.1% after two years; churn is then an
+exponential draw within each row (memoryless, so a proportional-hazards model with time-varying
+covariates holds exactly; the churn day is floored to whole days). Interactions created after the churn
+date are dropped. The planted log-hazard terms (a NULL measure contributes 0, as if at its reference):
+
+====================================  ==========================  ============  ============================
+factor (panel column)                 term                        hazard ratio  reference
+====================================  ==========================  ============  ============================
+plan                                  plan=Starter                1.8           any other plan
+first_response_hours (_median)        per doubling                1.25          4 hours
+reopen_rate                           per +10 percentage points   1.15          10%
+agent_update_rate                     per +10 percentage points   0.93          40%
+bad_interactions_90d                  1 vs 0                      1.0           0 (one bad one is forgiven)
+bad_interactions_90d                  2+ vs 0                     2.2           0 (a pattern loses the account)
+credited_bad_interactions_90d         any credited bad one        0.7           none
+tickets_90d                           per doubling of 1+tickets   1.0           (a true null; the trap)
+sla_breach_rate, csat, resolution     no direct effect            1.0
+hours, handoff_rate, escalation_rate,
+repeat_contact_rate
+====================================  ==========================  ============  ============================
+
+Revenue: the first month's MRR is drawn by plan; in a month whose hazard ratio is below 0.9 an account
+expands 1-2% with probability 35% (15% when below 1.5, 3% otherwise, where it may also shrink 3-8% with
+probability 5%); in its churn month and the two before it a churning account contracts 5-15% with
+probability 80% each month.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+AS_OF = date(2026, 6, 30)
+HISTORY_START = date(2023, 7, 1)
+FILE_FORMATS = ("csv", "parquet")
+DAY_SECONDS = 86_400
+# No signup in the last week: every account has some time at risk before the as-of date.
+LAST_SIGNUP_GAP_DAYS = 7
+# Signup density rises linearly to (1 + growth) times its starting level: a growing business.
+SIGNUP_GROWTH = 0.6
+
+PLANS = ("Starter", "Growth", "Business", "Enterprise")
+PLAN_MRR_MEDIAN = np.array([80.0, 400.0, 1900.0, 9000.0])
+PLAN_MRR_SIGMA = 0.35
+# Faster service on priority plans (log multiplier on response and resolution times).
+PLAN_SERVICE_SHIFT = np.array([0.15, 0.0, -0.15, -0.35])
+COMPANY_SIZES = ("1-10", "11-50", "51-200", "201-1000", "1000+")
+COMPANY_SIZE_SHARE = np.array([0.34, 0.30, 0.20, 0.11, 0.05])
+# P(plan | company size): rows are sizes, columns plans.
+PLAN_GIVEN_SIZE = np.array(
+    [
+        [0.70, 0.25, 0.05, 0.00],
+        [0.45, 0.40, 0.13, 0.02],
+        [0.20, 0.45, 0.28, 0.07],
+        [0.05, 0.30, 0.45, 0.20],
+        [0.00, 0.10, 0.40, 0.50],
+    ]
+)
+# Tickets per month at an average service level, by company size (before seasonality and the trap).
+SIZE_TICKETS_PER_MONTH = np.array([0.8, 1.6, 3.0, 5.0, 8.0])
+CONTACT_SCALE = 1.0
+REGIONS = ("North America", "EMEA", "APAC", "LATAM")
+REGION_SHARE = np.array([0.45, 0.30, 0.17, 0.08])
+INDUSTRIES = ("Software", "Retail", "Healthcare", "Financial services", "Education", "Manufacturing", "Media")
+INDUSTRY_SHARE = np.array([0.28, 0.15, 0.12, 0.13, 0.10, 0.12, 0.10])
+# Accounts that never open a ticket; a few more end up with none by chance (short or quiet lives).
+NEVER_CONTACT_SHARE = 0.12
+
+# Service latent traits: account level plus an AR(1) monthly drift (the within-account variation
+# that makes the panel effects estimable), and a support-wide staffing swing shared by everyone.
+SERVICE_LEVEL_SIGMA = 0.45
+DRIFT_RHO = 0.75
+SERVICE_DRIFT_SIGMA = 0.30
+STAFFING_SIGMA = 0.10
+REOPEN_BASE = 0.08
+REOPEN_LOGIT_SIGMA = 0.6
+REOPEN_DRIFT_SIGMA = 0.40
+UPDATE_BASE = 0.40
+UPDATE_LOGIT_SIGMA = 1.0
+UPDATE_DRIFT_SIGMA = 0.50
+# The ticket-volume trap: volume multiplier exp(a * log service level) * (1 + b * reopen propensity).
+TRAP_SERVICE = 0.5
+TRAP_REOPEN = 4.0
+
+# Weekday weights Monday..Sunday and the yearly swing (peak in January).
+WEEKDAY_WEIGHT = np.array([1.15, 1.10, 1.05, 1.00, 0.90, 0.35, 0.30])
+YEARLY_AMPLITUDE = 0.12
+
+SEVERITIES = ("low", "normal", "high", "urgent")
+SEVERITY_SHARE = np.array([0.32, 0.50, 0.13, 0.05])
+SLA_HOURS = np.array([24.0, 8.0, 4.0, 1.0])  # the build's default first-response targets
+FIRST_RESPONSE_MEDIAN_HOURS = np.array([9.0, 3.0, 1.5, 0.35])
+FIRST_RESPONSE_SIGMA = 0.75
+RESOLUTION_MEDIAN_HOURS = np.array([60.0, 30.0, 16.0, 6.0])
+RESOLUTION_SIGMA = 0.9
+CHANNELS = ("email", "chat", "phone", "web")
+CHANNEL_SHARE = np.array([0.45, 0.25, 0.10, 0.20])
+CHANNEL_RESPONSE_FACTOR = np.array([1.0, 0.35, 0.2, 1.1])
+CSAT_RESPONSE_RATE = 0.40
+CREDIT_SHARE_OF_BAD = 0.30
+CREDIT_SHARE_OF_GOOD = 0.01
+MAX_HOURS = 24.0 * 60  # a ticket open for two months is closed in the data as it would be by a desk
+
+# Baseline monthly churn at the reference values: 2.5% at signup falling towards 1.1%.
+BASELINE_MONTHLY_FLOOR = 0.011
+BASELINE_MONTHLY_EXTRA = 0.014
+BASELINE_DECAY_DAYS = 300.0
+DAYS_PER_MONTH = 30.4375
+
+FIRST_RESPONSE_REFERENCE_HOURS = 4.0
+REOPEN_REFERENCE = 0.10
+AGENT_UPDATE_REFERENCE = 0.40
+
+# Revenue rules (documented in the module docstring and written to planted_effects.json).
+EXPANSION = {"healthy_below_hazard_ratio": 0.9, "p_healthy": 0.35, "p_middle": 0.15, "middle_below_hazard_ratio": 1.5,
+             "p_unhealthy": 0.03, "growth_min": 0.01, "growth_max": 0.02, "p_unhealthy_shrink": 0.05,
+             "shrink_min": 0.03, "shrink_max": 0.08}
+PRE_CHURN_CONTRACTION = {"months": 3, "probability": 0.8, "min": 0.05, "max": 0.15}
+
+
+@dataclass(frozen=True)
+class PlantedEffect:
+    factor: str
+    term: str
+    pillar: str
+    unit: str
+    hazard_ratio: float
+    note: str
+
+
+PLANTED_EFFECTS = (
+    PlantedEffect("first_response_hours", "per doubling", "quick", "per doubling of the median first response time",
+                  1.25, "panel column first_response_hours_median; reference 4 hours"),
+    PlantedEffect("reopen_rate", "per +10 pp", "complete resolution", "per +10 percentage points", 1.15,
+                  "reference 10%"),
+    PlantedEffect("agent_update_rate", "per +10 pp", "keep me informed", "per +10 percentage points", 0.93,
+                  "proactive updates protect; reference 40%"),
+    PlantedEffect("bad_interactions_90d", "1 vs 0", "pattern", "one bad interaction in 90 days vs none", 1.0,
+                  "a single bad interaction is forgiven"),
+    PlantedEffect("bad_interactions_90d", "2+ vs 0", "pattern", "two or more bad interactions in 90 days vs none",
+                  2.2, "a pattern loses the account"),
+    PlantedEffect("credited_bad_interactions_90d", "any credited bad interaction", "pattern",
+                  "at least one bad interaction answered with a credit vs none", 0.7,
+                  "a goodwill credit after a bad interaction softens it"),
+    PlantedEffect("tickets_90d", "per doubling", "control", "per doubling of (1 + tickets)", 1.0,
+                  "a true null: unhappy accounts file more tickets, so volume correlates with the harmful factors"),
+    PlantedEffect("plan", "plan=Starter", "segment", "vs any other plan", 1.8, "the other plans are equal"),
+    PlantedEffect("sla_breach_rate", "per +10 pp", "quick", "per +10 percentage points", 1.0,
+                  "no direct effect beyond the median first response time"),
+    PlantedEffect("resolution_hours", "per doubling", "quick", "per doubling of the median resolution time", 1.0,
+                  "no direct effect; correlated with first response through the service level"),
+    PlantedEffect("csat", "per +1 point", "outcome", "per +1 point of mean CSAT", 1.0,
+                  "no direct effect; CSAT reflects response time and reopens"),
+    PlantedEffect("handoff_rate", "per +10 pp", "complete resolution", "per +10 percentage points", 1.0,
+                  "no direct effect beyond 2+ handoffs making an interaction bad"),
+    PlantedEffect("escalation_rate", "per +10 pp", "complete resolution", "per +10 percentage points", 1.0,
+                  "no direct effect"),
+    PlantedEffect("repeat_contact_rate", "per +10 pp", "complete resolution", "per +10 percentage points", 1.0,
+                  "no direct effect"),
+)
+
+
+class DemoError(ValueError):
+    """The demo cannot be generated with the options given."""
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    out_dir: Path
+    accounts: Path
+    interactions: Path
+    mrr_history: Path
+    planted_effects: Path
+    n_accounts: int
+    n_interactions: int
+    n_mrr_rows: int
+    n_churned: int
+    as_of: date
+
+
+def generate_demo(
+    out_dir: Path,
+    n_accounts: int = 5000,
+    seed: int = 7,
+    file_format: str = "csv",
+    progress: Callable[[str], None] | None = None,
+) -> DemoResult:
+    """Write the demo files to `out_dir` (created if needed; same seed and size, same bytes)."""
+    if file_format not in FILE_FORMATS:
+        raise DemoError(f"file format {file_format!r} is not supported; use csv or parquet")
+    if not isinstance(n_accounts, (int, np.integer)) or n_accounts < 1:
+        raise DemoError(f"the number of accounts must be a whole number >= 1, got {n_accounts!r}")
+    report = progress or (lambda message: None)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+
+    accounts = _draw_accounts(rng, int(n_accounts))
+    report(f"accounts: {n_accounts:,} drawn")
+    tickets = _draw_interactions(rng, accounts, report)
+    report(f"interactions: {len(tickets['account']):,} potential tickets (as if nobody churned)")
+
+    work_dir = Path(tempfile.mkdtemp(prefix=".demo-potential-", dir=out_dir))
+    con = duckdb.connect()
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        panel = _potential_panel(con, work_dir, accounts, tickets, report)
+        log_hr = panel_log_hazard_ratio(panel)
+        churn_day = _draw_churn(rng, panel, log_hr, len(accounts["signup_day"]))
+        report(f"churn: {int((churn_day >= 0).sum()):,} accounts churned by {AS_OF}")
+        history = _mrr_history(rng, accounts, panel, log_hr, churn_day)
+        del panel, log_hr
+        tickets = _drop_after_churn(tickets, accounts, churn_day)
+
+        paths = {name: out_dir / f"{name}.{file_format}" for name in ("accounts", "interactions", "mrr_history")}
+        _write_accounts(con, paths["accounts"], file_format, accounts, churn_day, history["last_mrr"])
+        n_interactions = _write_interactions(con, paths["interactions"], file_format, tickets, len(churn_day))
+        n_mrr_rows = _write_mrr_history(con, paths["mrr_history"], file_format, history, len(churn_day))
+        report(f"wrote {n_interactions:,} interactions and {n_mrr_rows:,} monthly MRR rows to {out_dir}")
+    finally:
+        con.close()
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+    counts = {
+        "accounts": int(n_accounts),
+        "churned": int((churn_day >= 0).sum()),
+        "interactions": n_interactions,
+        "mrr_history_rows": n_mrr_rows,
+        "accounts_never_contacting": int(n_accounts - np.unique(tickets["account"]).size),
+    }
+    effects_path = out_dir / "planted_effects.json"
+    effects_path.write_text(json.dumps(_planted_effects_document(seed, counts), indent=2) + "\n", encoding="utf-8")
+    return DemoResult(
+        out_dir=out_dir,
+        accounts=paths["accounts"],
+        interactions=paths["interactions"],
+        mrr_history=paths["mrr_history"],
+        planted_effects=effects_path,
+        n_accounts=int(n_accounts),
+        n_interactions=n_interactions,
+        n_mrr_rows=n_mrr_rows,
+        n_churned=counts["churned"],
+        as_of=AS_OF,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# accounts and tickets
+
+
+def _day(d: date) -> int:
+    """Days since 1970-01-01."""
+    return (d - date(1970, 1, 1)).days
+
+
+def _categorical(rng: np.random.Generator, shares: np.ndarray, size: int) -> np.ndarray:
+    return np.searchsorted(np.cumsum(shares) / shares.sum(), rng.random(size), side="right").astype(np.int8)
+
+
+def _draw_accounts(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    first, last = _day(HISTORY_START), _day(AS_OF) - LAST_SIGNUP_GAP_DAYS
+    g = SIGNUP_GROWTH
+    # inverse CDF of a density rising linearly from 1 to 1 + g over [0, 1]
+    x = (np.sqrt(1.0 + rng.random(n) * g * (2.0 + g)) - 1.0) / g
+    signup_day = np.sort(first + np.floor(x * (last - first + 1)).astype(np.int32))
+    size = _categorical(rng, COMPANY_SIZE_SHARE, n)
+    plan_cdf = np.cumsum(PLAN_GIVEN_SIZE, axis=1)[size]
+    plan = (rng.random(n)[:, None] >= plan_cdf[:, :-1]).sum(axis=1).astype(np.int8)
+    mrr0 = np.round(PLAN_MRR_MEDIAN[plan] * np.exp(rng.normal(0.0, PLAN_MRR_SIGMA, n)), 2)
+    return {
+        "signup_day": signup_day,
+        "size": size,
+        "plan": plan,
+        "region": _categorical(rng, REGION_SHARE, n),
+        "industry": _categorical(rng, INDUSTRY_SHARE, n),
+        "mrr0": mrr0,
+        "service_level": (PLAN_SERVICE_SHIFT[plan] + rng.normal(0.0, SERVICE_LEVEL_SIGMA, n)).astype(np.float32),
+        "reopen_logit": (_logit(REOPEN_BASE) + rng.normal(0.0, REOPEN_LOGIT_SIGMA, n)).astype(np.float32),
+        "update_logit": (_logit(UPDATE_BASE) + rng.normal(0.0, UPDATE_LOGIT_SIGMA, n)).astype(np.float32),
+        "never_contact": rng.random(n) < NEVER_CONTACT_SHARE,
+    }
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+def _expit(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _draw_interactions(rng: np.random.Generator, accounts: dict, report: Callable[[str], None]) -> dict[str, np.ndarray]:
+    """Potential tickets from signup to as-of, one calendar month at a time, in order of creation."""
+    n = len(accounts["signup_day"])
+    as_of_end_day = _day(AS_OF) + 1
+    months = np.arange(np.datetime64(HISTORY_START, "M"), np.datetime64(AS_OF, "M") + 1)
+    service_drift = np.zeros(n, np.float32)
+    reopen_drift = np.zeros(n, np.float32)
+    update_drift = np.zeros(n, np.float32)
+    staffing = 0.0
+    chunks: list[dict[str, np.ndarray]] = []
+    for month in months:
+        month_day = int(month.astype("datetime64[D]").astype(np.int64))
+        next_day = int((month + 1).astype("datetime64[D]").astype(np.int64))
+        end_day = min(next_day, as_of_end_day)
+        service_drift = DRIFT_RHO * service_drift + rng.normal(0.0, SERVICE_DRIFT_SIGMA, n).astype(np.float32)
+        reopen_drift = DRIFT_RHO * reopen_drift + rng.normal(0.0, REOPEN_DRIFT_SIGMA, n).astype(np.float32)
+        update_drift = DRIFT_RHO * update_drift + rng.normal(0.0, UPDATE_DRIFT_SIGMA, n).astype(np.float32)
+        staffing = DRIFT_RHO * staffing + rng.normal(0.0, STAFFING_SIGMA)
+
+        active = np.flatnonzero((accounts["signup_day"] < end_day) & ~accounts["never_contact"])
+        first_day = np.maximum(accounts["signup_day"][active], month_day)
+        n_days = end_day - first_day
+        log_service = accounts["service_level"][active] + service_drift[active] + np.float32(staffing)
+        p_reopen = _expit(accounts["reopen_logit"][active] + reopen_drift[active])
+        p_update = _expit(accounts["update_logit"][active] + update_drift[active])
+        month_of_year = int(str(month)[5:7])
+        season = 1.0 + YEARLY_AMPLITUDE * math.cos(2.0 * math.pi * (month_of_year - 1) / 12.0)
+        trap = np.exp(TRAP_SERVICE * log_service) * (1.0 + TRAP_REOPEN * p_reopen) / (1.0 + TRAP_REOPEN * REOPEN_BASE)
+        expected = (SIZE_TICKETS_PER_MONTH[accounts["size"][active]] * CONTACT_SCALE * season
+                    * (n_days / (next_day - month_day)) * trap)
+        counts = rng.poisson(expected)
+        which = np.repeat(np.arange(active.size), counts)
+        day = _draw_days(rng, first_day[which], n_days[which])
+        created = day.astype(np.int64) * DAY_SECONDS + _draw_time_of_day(rng, which.size)
+        order = np.argsort(created, kind="stable")
+        which, created = which[order], created[order]
+        chunk = _draw_ticket_details(
+            rng,
+            log_service=log_service[which],
+            p_reopen=p_reopen[which],
+            p_update=p_update[which],
+            mrr0=accounts["mrr0"][active[which]],
+            created=created,
+            as_of_end=as_of_end_day * DAY_SECONDS,
+        )
+        chunk["account"] = active[which].astype(np.int32)
+        chunk["created"] = created
+        chunks.append(chunk)
+        report(f"interactions: {month.astype(str)} {which.size:,} tickets")
+    return {key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]}
+
+
+def _draw_days(rng: np.random.Generator, first_day: np.ndarray, n_days: np.ndarray) -> np.ndarray:
+    """A day in [first_day, first_day + n_days), weighted by weekday (rejection sampling)."""
+    accept = WEEKDAY_WEIGHT / WEEKDAY_WEIGHT.max()
+    day = first_day + np.floor(rng.random(first_day.size) * n_days).astype(np.int64)
+    pending = np.flatnonzero(rng.random(day.size) >= accept[(day + 3) % 7])  # 1970-01-01 was a Thursday
+    # a window made only of weekend days would loop for ever; after 30 rounds the last draw stands
+    for _ in range(30):
+        if pending.size == 0:
+            break
+        day[pending] = first_day[pending] + np.floor(rng.random(pending.size) * n_days[pending]).astype(np.int64)
+        pending = pending[rng.random(pending.size) >= accept[(day[pending] + 3) % 7]]
+    return day
+
+
+def _draw_time_of_day(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Seconds after midnight UTC: mostly business hours around 14:30, a quarter spread evenly."""
+    business = np.mod(rng.normal(14.5 * 3600, 3.0 * 3600, size), DAY_SECONDS)
+    anytime = rng.random(size) * DAY_SECONDS
+    return np.where(rng.random(size) < 0.75, business, anytime).astype(np.int64)
+
+
+def _draw_ticket_details(
+    rng: np.random.Generator,
+    log_service: np.ndarray,
+    p_reopen: np.ndarray,
+    p_update: np.ndarray,
+    mrr0: np.ndarray,
+    created: np.ndarray,
+    as_of_end: int,
+) -> dict[str, np.ndarray]:
+    k = created.size
+    severity = _categorical(rng, SEVERITY_SHARE, k)
+    channel = _categorical(rng, CHANNEL_SHARE, k)
+    service = np.exp(log_service.astype(np.float64))
+    first_response_hours = np.minimum(
+        FIRST_RESPONSE_MEDIAN_HOURS[severity] * CHANNEL_RESPONSE_FACTOR[channel] * service
+        * np.exp(rng.normal(0.0, FIRST_RESPONSE_SIGMA, k)),
+        MAX_HOURS,
+    )
+    resolution_hours = np.minimum(
+        first_response_hours
+        + RESOLUTION_MEDIAN_HOURS[severity] * service**0.7 * np.exp(rng.normal(0.0, RESOLUTION_SIGMA, k)),
+        MAX_HOURS,
+    )
+    reopened = rng.random(k) < p_reopen
+    reopens = reopened * (1 + rng.poisson(0.25, k))
+    urgent_or_high = severity >= 2
+    handoffs = rng.poisson(0.25 + 0.35 * urgent_or_high + 0.3 * reopened)
+    escalated = rng.random(k) < 0.02 + 0.05 * (severity == 2) + 0.10 * (severity == 3) + 0.06 * reopened
+    has_update = rng.random(k) < p_update
+    agent_updates = has_update * (1 + rng.poisson(0.5 * np.minimum(resolution_hours / 24.0, 10.0)))
+
+    response_vs_sla = np.clip(np.log2(first_response_hours / SLA_HOURS[severity]), -2.0, 4.0)
+    satisfaction = (4.3 - 0.35 * response_vs_sla - 1.1 * reopened - 0.5 * (handoffs >= 2) + 0.25 * has_update
+                    - 0.15 * np.log2(1.0 + resolution_hours / 24.0) + rng.normal(0.0, 0.8, k))
+    csat = np.clip(np.rint(satisfaction), 1, 5).astype(np.int8)
+    rated = rng.random(k) < CSAT_RESPONSE_RATE
+
+    first_response_s = np.rint(first_response_hours * 3600).astype(np.int64)
+    resolution_s = np.maximum(np.rint(resolution_hours * 3600).astype(np.int64), first_response_s)
+    responded = created + first_response_s < as_of_end
+    resolved = created + resolution_s < as_of_end
+    # outcomes known only at resolution are absent while the ticket is still open at the as-of date
+    csat = np.where(rated & resolved, csat, 0).astype(np.int8)
+    reopens = np.where(resolved, reopens, 0)
+    bad = (first_response_hours > SLA_HOURS[severity]) | (reopens > 0) | ((csat >= 1) & (csat <= 2)) | (handoffs >= 2)
+    credited = resolved & (rng.random(k) < np.where(bad, CREDIT_SHARE_OF_BAD, CREDIT_SHARE_OF_GOOD))
+    credit = np.where(credited, np.maximum(np.round(mrr0 * rng.uniform(0.05, 0.25, k), 2), 5.0), 0.0)
+    return {
+        "first_response_s": np.where(responded, first_response_s, -1).astype(np.int32),
+        "resolution_s": np.where(resolved, resolution_s, -1).astype(np.int32),
+        "severity": severity,
+        "channel": channel,
+        "csat": csat,
+        "reopens": reopens.astype(np.int16),
+        "handoffs": handoffs.astype(np.int16),
+        "escalated": escalated,
+        "agent_updates": agent_updates.astype(np.int16),
+        "credit": credit.astype(np.float64),
+    }
+
+
+def _drop_after_churn(tickets: dict, accounts: dict, churn_day: np.ndarray) -> dict:
+    """Keep tickets created on or before the account's churn date."""
+    churned = churn_day[tickets["account"]]
+    last_day = np.where(churned >= 0, accounts["signup_day"][tickets["account"]] + churned, np.iinfo(np.int32).max)
+    keep = tickets["created"] // DAY_SECONDS <= last_day
+    return {key: values[keep] for key, values in tickets.items()}
+
+
+# ---------------------------------------------------------------------------------------------------
+# churn drawn from the build's panel
+
+
+def _potential_panel(con, work_dir: Path, accounts: dict, tickets: dict, report: Callable[[str], None]) -> dict:
+    """Build the potential data with the real build and read its survival panel as arrays."""
+    from .build import build_database
+    from .settings import BuildSettings
+
+    n = len(accounts["signup_day"])
+    accounts_path = work_dir / "accounts.parquet"
+    interactions_path = work_dir / "interactions.parquet"
+    _write_accounts(con, accounts_path, "parquet", accounts, np.full(n, -1, np.int32), accounts["mrr0"])
+    _write_interactions(con, interactions_path, "parquet", tickets, n)
+    report("building the potential panel (the churn draw uses the build's own measures)")
+    db_path = work_dir / "potential.duckdb"
+    build_database(accounts=accounts_path, interactions=interactions_path, mrr_history=None, db_path=db_path,
+                   settings=BuildSettings(as_of=AS_OF))
+    # the id format is ours (A + zero-padded row number), so the account's array index is in its id
+    with duckdb.connect(str(db_path), read_only=True) as panel_con:
+        table = panel_con.sql(
+            """
+            select
+                cast(substr(account_id, 2) as integer) - 1 as account,
+                cast(start_day as integer) as start_day,
+                cast(stop_day as integer) as stop_day,
+                cast(date_diff('month', $history_start, month_start) as integer) as month,
+                plan = 'Starter' as is_starter,
+                first_response_hours_median,
+                reopen_rate,
+                agent_update_rate,
+                bad_interactions_90d,
+                credited_bad_interactions_90d,
+                tickets_90d
+            from account_months
+            order by account, start_day
+            """,
+            params={"history_start": HISTORY_START},
+        ).to_arrow_table()
+    panel = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+    found = np.unique(panel["account"]).size
+    if found != n:
+        raise RuntimeError(f"the potential panel holds {found:,} of {n:,} demo accounts; the build dropped some")
+    return panel
+
+
+def panel_log_hazard_ratio(panel: dict) -> np.ndarray:
+    """The planted log hazard ratio of each panel row (a NULL measure contributes 0)."""
+    hr = {(e.factor, e.term): e.hazard_ratio for e in PLANTED_EFFECTS}
+
+    def per_unit(measure: np.ndarray, transform: Callable[[np.ndarray], np.ndarray], factor: str, term: str):
+        value = transform(np.asarray(measure, dtype=np.float64))
+        return np.where(np.isnan(value), 0.0, value * math.log(hr[(factor, term)]))
+
+    lp = np.where(panel["is_starter"].astype(bool), math.log(hr[("plan", "plan=Starter")]), 0.0)
+    lp += per_unit(panel["first_response_hours_median"],
+                   lambda v: np.log2(np.maximum(v, 1.0 / 60) / FIRST_RESPONSE_REFERENCE_HOURS),
+                   "first_response_hours", "per doubling")
+    lp += per_unit(panel["reopen_rate"], lambda v: (v - REOPEN_REFERENCE) / 0.10, "reopen_rate", "per +10 pp")
+    lp += per_unit(panel["agent_update_rate"], lambda v: (v - AGENT_UPDATE_REFERENCE) / 0.10,
+                   "agent_update_rate", "per +10 pp")
+    lp += per_unit(panel["tickets_90d"], lambda v: np.log2(1.0 + v), "tickets_90d", "per doubling")
+    bad = np.asarray(panel["bad_interactions_90d"], dtype=np.float64)
+    lp += np.where(bad == 1, math.log(hr[("bad_interactions_90d", "1 vs 0")]), 0.0)
+    lp += np.where(bad >= 2, math.log(hr[("bad_interactions_90d", "2+ vs 0")]), 0.0)
+    credited = np.asarray(panel["credited_bad_interactions_90d"], dtype=np.float64)
+    lp += np.where(credited >= 1, math.log(hr[("credited_bad_interactions_90d", "any credited bad interaction")]), 0.0)
+    return lp
+
+
+def baseline_cumulative_hazard(max_day: int) -> np.ndarray:
+    """H0 at whole days of tenure 0..max_day; the baseline hazard is constant within each day."""
+    tenure = np.arange(max_day, dtype=np.float64)
+    monthly = BASELINE_MONTHLY_FLOOR + BASELINE_MONTHLY_EXTRA * np.exp(-tenure / BASELINE_DECAY_DAYS)
+    return np.concatenate([[0.0], np.cumsum(monthly / DAYS_PER_MONTH)])
+
+
+def _draw_churn(rng: np.random.Generator, panel: dict, log_hr: np.ndarray, n: int) -> np.ndarray:
+    """Churn day (days after signup) per account, -1 when still a customer at the as-of date.
+
+    Each row draws an exponential time at its own constant-relative hazard; by memorylessness the
+    first row whose draw falls inside it is where the account churns, which is the same as drawing
+    month by month."""
+    start, stop = panel["start_day"], panel["stop_day"]
+    h0 = baseline_cumulative_hazard(int(stop.max()) + 1)
+    days = np.arange(h0.size, dtype=np.float64)
+    target = h0[start] + rng.exponential(1.0, start.size) * np.exp(-log_hr)
+    inside = target < h0[stop]
+    tenure = np.interp(np.where(inside, target, 0.0), h0, days)
+    churn = np.floor(tenure).astype(np.int64)
+    # a churn on the row's first day would leave it no length: push it a day when the row allows
+    churn = np.where(churn <= start, start + 1, churn)
+    inside &= churn < stop
+    rows = np.flatnonzero(inside)
+    accounts, first = np.unique(panel["account"][rows], return_index=True)
+    churn_day = np.full(n, -1, np.int32)
+    churn_day[accounts] = churn[rows[first]]
+    return churn_day
+
+
+def _mrr_history(rng: np.random.Generator, accounts: dict, panel: dict, log_hr: np.ndarray,
+                 churn_day: np.ndarray) -> dict:
+    """Monthly MRR per account from signup month to churn (or as-of) month: expansion while healthy,
+    contraction in the three months up to churn."""
+    account = panel["account"]
+    churn = churn_day[account]
+    keep = (churn < 0) | (panel["start_day"] < churn)
+    account, month, log_hr = account[keep], panel["month"][keep], log_hr[keep]
+    churn = churn[keep]
+    k = account.size
+    hazard_ratio = np.exp(log_hr)
+    e = EXPANSION
+    p_grow = np.where(hazard_ratio < e["healthy_below_hazard_ratio"], e["p_healthy"],
+                      np.where(hazard_ratio < e["middle_below_hazard_ratio"], e["p_middle"], e["p_unhealthy"]))
+    u = rng.random(k)
+    factor = np.where(u < p_grow, 1.0 + rng.uniform(e["growth_min"], e["growth_max"], k), 1.0)
+    shrink = (hazard_ratio >= e["middle_below_hazard_ratio"]) & (u > 1.0 - e["p_unhealthy_shrink"])
+    factor = np.where(shrink, 1.0 - rng.uniform(e["shrink_min"], e["shrink_max"], k), factor)
+
+    churn_month = np.full(churn_day.size, -1, np.int64)
+    churned = np.flatnonzero(churn_day >= 0)
+    churn_date = (accounts["signup_day"][churned] + churn_day[churned]).astype("datetime64[D]")
+    churn_month[churned] = (churn_date.astype("datetime64[M]") - np.datetime64(HISTORY_START, "M")).astype(np.int64)
+    months_to_churn = churn_month[account] - month
+    c = PRE_CHURN_CONTRACTION
+    contracting = (churn >= 0) & (months_to_churn < c["months"]) & (rng.random(k) < c["probability"])
+    factor = np.where(contracting, 1.0 - rng.uniform(c["min"], c["max"], k), factor)
+
+    first_row = np.r_[True, account[1:] != account[:-1]]
+    factor[first_row] = 1.0  # the signup month is billed at the starting MRR
+    log_cum = np.cumsum(np.log(factor))
+    starts = np.flatnonzero(first_row)
+    log_cum -= np.repeat(log_cum[starts], np.diff(np.r_[starts, k]))
+    mrr = np.round(accounts["mrr0"][account] * np.exp(log_cum), 2)
+    last_mrr = np.empty(churn_day.size)
+    last_mrr[account[np.r_[starts[1:] - 1, k - 1]]] = mrr[np.r_[starts[1:] - 1, k - 1]]
+    return {"account": account.astype(np.int32), "month": month.astype(np.int32), "mrr": mrr, "last_mrr": last_mrr}
+
+
+# ---------------------------------------------------------------------------------------------------
+# writing
+
+
+def _id_width(n: int, minimum: int) -> int:
+    return max(minimum, len(str(n)))
+
+
+def _copy(con, table: pa.Table, select_sql: str, path: Path, file_format: str, params: dict) -> None:
+    """COPY a SELECT over the registered Arrow table `t` to `path` (order preserved)."""
+    con.register("t", table)
+    try:
+        options = "(format csv, header true)" if file_format == "csv" else "(format parquet, compression zstd)"
+        con.execute(f"copy ({select_sql}) to $path {options}", {**params, "path": str(path)})
+    finally:
+        con.unregister("t")
+
+
+def _dictionary(codes: np.ndarray, names: tuple[str, ...]) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int8)), pa.array(names))
+
+
+def _write_accounts(con, path: Path, file_format: str, accounts: dict, churn_day: np.ndarray,
+                    mrr: np.ndarray) -> None:
+    signup = accounts["signup_day"]
+    churned = churn_day >= 0
+    table = pa.table({
+        "n": np.arange(1, signup.size + 1, dtype=np.int64),
+        "signup_date": pa.array(signup.astype("datetime64[D]")),
+        "churn_date": pa.array((signup + np.maximum(churn_day, 0)).astype("datetime64[D]"), mask=~churned),
+        "mrr": mrr,
+        "plan": _dictionary(accounts["plan"], PLANS),
+        "region": _dictionary(accounts["region"], REGIONS),
+        "industry": _dictionary(accounts["industry"], INDUSTRIES),
+        "company_size": _dictionary(accounts["size"], COMPANY_SIZES),
+    })
+    _copy(con, table, """
+        select
+            'A' || lpad(cast(n as varchar), $width, '0') as account_id,
+            cast(signup_date as date) as signup_date,
+            cast(churn_date as date) as churn_date,
+            cast(mrr as decimal(14, 2)) as mrr,
+            cast(plan as varchar) as plan,
+            cast(region as varchar) as region,
+            cast(industry as varchar) as industry,
+            cast(company_size as varchar) as company_size
+        from t
+        order by n
+    """, path, file_format, {"width": _id_width(signup.size, 6)})
+
+
+def _write_interactions(con, path: Path, file_format: str, tickets: dict, n_accounts: int) -> int:
+    created = tickets["created"]
+    k = created.size
+
+    def timestamp(offset_s: np.ndarray | None) -> pa.Array:
+        if offset_s is None:
+            return pa.array(created.astype("datetime64[s]"))
+        return pa.array((created + offset_s).astype("datetime64[s]"), mask=offset_s < 0)
+
+    table = pa.table({
+        "n": np.arange(1, k + 1, dtype=np.int64),
+        "account": tickets["account"].astype(np.int64) + 1,
+        "created_at": timestamp(None),
+        "first_response_at": timestamp(tickets["first_response_s"]),
+        "resolved_at": timestamp(tickets["resolution_s"]),
+        "channel": _dictionary(tickets["channel"], CHANNELS),
+        "severity": _dictionary(tickets["severity"], SEVERITIES),
+        "csat": pa.array(tickets["csat"], mask=tickets["csat"] == 0),
+        "reopens": tickets["reopens"],
+        "handoffs": tickets["handoffs"],
+        "escalated": tickets["escalated"],
+        "agent_updates": tickets["agent_updates"],
+        "credit_amount": tickets["credit"],
+    })
+    _copy(con, table, """
+        select
+            'T' || lpad(cast(n as varchar), $id_width, '0') as interaction_id,
+            'A' || lpad(cast(account as varchar), $account_width, '0') as account_id,
+            cast(created_at as timestamp) as created_at,
+            cast(first_response_at as timestamp) as first_response_at,
+            cast(resolved_at as timestamp) as resolved_at,
+            cast(channel as varchar) as channel,
+            cast(severity as varchar) as severity,
+            cast(csat as integer) as csat,
+            cast(reopens as integer) as reopens,
+            cast(handoffs as integer) as handoffs,
+            cast(escalated as boolean) as escalated,
+            cast(agent_updates as integer) as agent_updates,
+            cast(credit_amount as decimal(14, 2)) as credit_amount
+        from t
+        order by n
+    """, path, file_format, {"id_width": _id_width(k, 7), "account_width": _id_width(n_accounts, 6)})
+    return k
+
+
+def _write_mrr_history(con, path: Path, file_format: str, history: dict, n_accounts: int) -> int:
+    month = (np.datetime64(HISTORY_START, "M") + history["month"]).astype("datetime64[D]")
+    table = pa.table({
+        "account": history["account"].astype(np.int64) + 1,
+        "month": pa.array(month),
+        "mrr": history["mrr"],
+    })
+    _copy(con, table, """
+        select
+            'A' || lpad(cast(account as varchar), $width, '0') as account_id,
+            cast(month as date) as month,
+            cast(mrr as decimal(14, 2)) as mrr
+        from t
+    """, path, file_format, {"width": _id_width(n_accounts, 6)})
+    return int(history["account"].size)
+
+
+def _planted_effects_document(seed: int, counts: dict) -> dict:
+    return {
+        "seed": int(seed),
+        "n_accounts": counts["accounts"],
+        "as_of": AS_OF.isoformat(),
+        "history_start": HISTORY_START.isoformat(),
+        "model": (
+            "hazard per day = h0(tenure) * exp(lp), constant within each account_months row; lp sums the terms "
+            "below from the row's trailing 90-day measures, each centred at its reference; a NULL measure adds 0"
+        ),
+        "baseline": {
+            "monthly_churn_at_signup": BASELINE_MONTHLY_FLOOR + BASELINE_MONTHLY_EXTRA,
+            "monthly_churn_floor": BASELINE_MONTHLY_FLOOR,
+            "decay_days": BASELINE_DECAY_DAYS,
+        },
+        "references": {
+            "first_response_hours_median": FIRST_RESPONSE_REFERENCE_HOURS,
+            "reopen_rate": REOPEN_REFERENCE,
+            "agent_update_rate": AGENT_UPDATE_REFERENCE,
+        },
+        "effects": [asdict(effect) for effect in PLANTED_EFFECTS],
+        "revenue": {
+            "starting_mrr_median_by_plan": dict(zip(PLANS, PLAN_MRR_MEDIAN.tolist())),
+            "expansion": EXPANSION,
+            "pre_churn_contraction": PRE_CHURN_CONTRACTION,
+            "accounts_mrr": "the account's last mrr_history month",
+        },
+        "counts": counts,
+    }
