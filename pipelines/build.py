@@ -61,7 +61,7 @@ PANEL = (
     "account_month_mrr",
     "account_months",
 )
-MARTS = ("account_survival", "kpi_monthly", "cohort_retention")
+MARTS = ("account_survival", "kpi_monthly", "cohort_retention", "panel_measure_coverage")
 LAYER_DIRS = {"staging": "10_staging", "metrics": "20_metrics", "panel": "30_panel", "marts": "40_marts"}
 
 # Working tables that only feed later steps; dropped so the database holds what users read.
@@ -95,6 +95,7 @@ OUTPUT_TABLES = (
     "account_survival",
     "kpi_monthly",
     "cohort_retention",
+    "panel_measure_coverage",
     "input_columns",
     "segment_columns",
     "sla_target_hours",

@@ -204,3 +204,16 @@ def test_interaction_columns_header_has_every_optional_column():
     from pipelines.contract import INTERACTIONS
 
     assert set(INTERACTIONS.column_names) - {"channel"} == set(INTERACTION_HEADER)
+
+
+def test_panel_measure_coverage_reports_shares(build_rows):
+    header = ["interaction_id", "account_id", "created_at", "resolved_at", "csat"]
+    interactions = [{"interaction_id": "I1", "account_id": "A", "created_at": "2024-01-20T10:00:00Z",
+                     "resolved_at": "2024-01-21T10:00:00Z", "csat": "4"}]
+    built = build_rows(ONE_ACCOUNT, interactions, as_of=date(2024, 5, 31), interaction_header=header)
+    coverage = {r["measure"]: r for r in built.rows("select * from panel_measure_coverage")}
+    # 5 rows (Jan..May); Feb, Mar and Apr see the January interaction in their 90-day window
+    assert coverage["csat_mean"]["n_rows"] == 5
+    assert coverage["csat_mean"]["n_rows_with_value"] == 3
+    assert coverage["csat_mean"]["share_with_value"] == pytest.approx(0.6)
+    assert coverage["first_response_hours_median"]["n_rows_with_value"] == 0  # no first_response_at column
