@@ -138,15 +138,44 @@ def _first_record(text: str, path: Path) -> list[str]:
     return [best_delim, *best]
 
 
+def _reject_json(text: str, path: Path) -> None:
+    """A JSON document split on commas would 'parse' as a garbled header; say what it is instead."""
+    if re.match(r"\s*(\{|\[\s*([\[{\"\]]|$))", text):
+        raise InputError(
+            path,
+            "looks like a JSON document, not a table. Export it as CSV (a header row, then one row per record) or Parquet",
+        )
+
+
+def _column_names(header: list[str]) -> list[str]:
+    """Names for the raw table's columns, one per header field, unique as DuckDB needs (case-insensitively).
+
+    Spelled as DuckDB's own header detection spells them (empty -> columnN, repeats -> name_1), so segment
+    names do not depend on which reader produced the table.
+    """
+    names: list[str] = []
+    taken: set[str] = set()
+    for i, field_name in enumerate(header):
+        base = field_name if field_name.strip() else f"column{i}"
+        name, n = base, 1
+        while name.lower() in taken:
+            name, n = f"{base}_{n}", n + 1
+        taken.add(name.lower())
+        names.append(name)
+    return names
+
+
 def _csv_error_message(path: Path, exc: Exception) -> InputError:
     message = str(exc)
     line = re.search(r"CSV Error on Line:\s*(\d+)", message)
     first = message.splitlines()[0] if message else type(exc).__name__
-    detail = next((m for m in message.splitlines() if "Expected Number of Columns" in m or "Found" in m), "")
+    detail = next(
+        (m for m in message.splitlines() if "Expected Number of Columns" in m or "unterminated quote" in m), ""
+    )
     text = "is not a well-formed CSV table"
     if line:
         text += f" at line {line.group(1)}"
-    text += f": {detail or first}. Every row must have the same number of fields as the header; quote fields that contain the delimiter."
+    text += f": {(detail or first).rstrip('.')}. Every row must have the same number of fields as the header; quote fields that contain the delimiter."
     return InputError(path, text)
 
 
@@ -172,17 +201,22 @@ def read_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> Load
             raise InputError(path, f"cannot be read as Parquet: {str(exc).splitlines()[0]}") from None
     else:
         sample, encoding, warnings = _decode_sample(path)
+        _reject_json(sample, path)
         delimiter, *header = _first_record(sample, path)
+        # the header decides the columns, so a file that lacks one fails here, before its body is read
+        _require_columns(path, header, source)
+        columns = {name: "VARCHAR" for name in _column_names(header)}
         last_error: Exception | None = None
         for attempt_encoding in dict.fromkeys([encoding, "latin-1"]):
             try:
-                # comment='' matters: DuckDB's sniffer otherwise treats rows starting with '#' as comments
-                # and drops them without a word.
+                # No sniffing: the header parsed above gives the columns. DuckDB's sniffer otherwise skips
+                # leading lines to make a ragged row the header, and treats rows starting with '#' as
+                # comments; both drop data without a word (comment='' guards the second either way).
                 con.execute(
                     f"create or replace table {table}_text as select * from read_csv($path, delim = $delim, "
-                    "header = true, all_varchar = true, quote = '\"', escape = '\"', comment = '', "
-                    "encoding = $encoding, strict_mode = true, null_padding = false)",
-                    {"path": str(path), "delim": delimiter, "encoding": attempt_encoding},
+                    "header = true, auto_detect = false, columns = $columns, quote = '\"', escape = '\"', "
+                    "comment = '', encoding = $encoding, strict_mode = true, null_padding = false)",
+                    {"path": str(path), "delim": delimiter, "columns": columns, "encoding": attempt_encoding},
                 )
                 if attempt_encoding != encoding:
                     warnings.append(f"{path}: not valid UTF-8; read as Latin-1 (ISO-8859-1). Check accented names look right.")
@@ -224,27 +258,33 @@ def _normalise(header: str) -> str:
     return header.strip().lstrip("\ufeff").strip().lower()
 
 
-def _map_headers(loaded: LoadedFile, source: Source) -> None:
-    by_name: dict[str, list[str]] = {}
-    for header in loaded.headers:
-        by_name.setdefault(_normalise(header), []).append(header)
+def _require_columns(path: Path, headers: list[str], source: Source) -> None:
+    """Every required contract column is present, and no contract column twice (case and outer spaces ignored)."""
+    found: dict[str, list[str]] = {}
+    for header in headers:
+        found.setdefault(_normalise(header), []).append(header)
     for name in source.column_names:
-        found = by_name.get(name, [])
-        if len(found) > 1:
-            raise InputError(loaded.path, f"{len(found)} columns map to {name!r}: {found}; keep one", column=name)
-        if found:
-            loaded.mapped[name] = found[0]
-    missing = [name for name in source.required_names if name not in loaded.mapped]
+        if len(found.get(name, [])) > 1:
+            raise InputError(path, f"{len(found[name])} columns map to {name!r}: {found[name]}; keep one", column=name)
+    missing = [name for name in source.required_names if name not in found]
     if missing:
         hint = ""
-        if len(loaded.headers) == 1:
+        if len(headers) == 1:
             hint = " The file has a single column: it may not be a table, or uses a delimiter other than comma, semicolon or tab."
         raise InputError(
-            loaded.path,
+            path,
             f"missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-            f"in the {source.name} file; columns found: {loaded.headers}.{hint}",
+            f"in the {source.name} file; columns found: {headers}.{hint}",
             column=missing[0],
         )
+
+
+def _map_headers(loaded: LoadedFile, source: Source) -> None:
+    _require_columns(loaded.path, loaded.headers, source)
+    by_name = {_normalise(header): header for header in loaded.headers}
+    for name in source.column_names:
+        if name in by_name:
+            loaded.mapped[name] = by_name[name]
     extras = [h for h in loaded.headers if _normalise(h) not in source.column_names]
     if not source.extra_columns_are_segments:
         loaded.ignored = extras
