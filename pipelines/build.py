@@ -96,6 +96,8 @@ OUTPUT_TABLES = (
     "kpi_monthly",
     "cohort_retention",
     "panel_measure_coverage",
+    "driver_effects",
+    "model_info",
     "input_columns",
     "segment_columns",
     "sla_target_hours",
@@ -130,6 +132,7 @@ class BuildResult:
     load_report: list[dict]
     reject_summary: list[dict]
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def sql_text(layer_dir: str, name: str) -> str:
@@ -253,6 +256,8 @@ def _build(
         for name in names:
             progress.run(layer, name, lambda layer=layer, name=name: create_table(con, layer, name, params))
 
+    notes: list[str] = []
+    progress.run("models", "driver_effects", lambda: _fit_models(con, notes))
     progress.run("audits", "audits", lambda: run_audits(con))
 
     for table in INTERMEDIATE_TABLES:
@@ -284,7 +289,21 @@ def _build(
         load_report=load_report,
         reject_summary=reject_summary,
         warnings=warnings,
+        notes=notes,
     )
+
+
+def _fit_models(con, notes: list[str]) -> int:
+    """Fit the default models into the new database, so the app reads results and never refits."""
+    from .coxph import ConvergenceError
+    from .drivers import DriversInputError, ServiceDrivers, store_drivers
+
+    try:
+        drivers = ServiceDrivers().fit(con)
+    except (DriversInputError, ConvergenceError, ValueError) as exc:
+        notes.append(f"drivers model not fitted: {exc}")
+        return store_drivers(con, None, error=str(exc))
+    return store_drivers(con, drivers)
 
 
 def _create_settings_tables(con, settings: BuildSettings, loaded: dict[str, LoadedFile], mrr_history_path) -> None:

@@ -56,6 +56,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         print("\nNo rejected rows.")
     for warning in result.warnings:
         print(f"warning: {warning}")
+    for note in result.notes:
+        print(f"note: {note}")
     return 0
 
 

@@ -73,6 +73,11 @@ def _suffix_sums(values: np.ndarray, order: np.ndarray, first: np.ndarray) -> np
 
 def _efron_terms(X: np.ndarray, beta: np.ndarray, rs: _RiskSets):
     """Log partial likelihood, gradient and Hessian (Efron) at beta."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _efron_terms_unchecked(X, beta, rs)
+
+
+def _efron_terms_unchecked(X: np.ndarray, beta: np.ndarray, rs: _RiskSets):
     eta = X @ beta
     shift = eta.max()
     w = np.exp(eta - shift)
@@ -118,6 +123,11 @@ class TimeVaryingCox:
         self.max_iter = max_iter
 
     def fit(self, start, stop, event, X, names: list[str] | None = None) -> "TimeVaryingCox":
+        # separation or a huge step overflows exp(); the step-halving and the checks below handle it
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._fit(start, stop, event, X, names)
+
+    def _fit(self, start, stop, event, X, names) -> "TimeVaryingCox":
         start = np.asarray(start, dtype=float)
         stop = np.asarray(stop, dtype=float)
         event = np.asarray(event, dtype=bool)
@@ -195,19 +205,21 @@ class TimeVaryingCox:
         se = self.standard_errors_
         z = coef / se
         q = stats.norm.ppf(0.975)
-        return pd.DataFrame(
-            {
-                "coef": coef,
-                "exp(coef)": np.exp(coef),
-                "se(coef)": se,
-                "coef lower 95%": coef - q * se,
-                "coef upper 95%": coef + q * se,
-                "exp(coef) lower 95%": np.exp(coef - q * se),
-                "exp(coef) upper 95%": np.exp(coef + q * se),
-                "z": z,
-                "p": 2 * stats.norm.sf(np.abs(z)),
-            }
-        )
+        with np.errstate(over="ignore"):
+            frame = pd.DataFrame(
+                {
+                    "coef": coef,
+                    "exp(coef)": np.exp(coef),
+                    "se(coef)": se,
+                    "coef lower 95%": coef - q * se,
+                    "coef upper 95%": coef + q * se,
+                    "exp(coef) lower 95%": np.exp(coef - q * se),
+                    "exp(coef) upper 95%": np.exp(coef + q * se),
+                    "z": z,
+                    "p": 2 * stats.norm.sf(np.abs(z)),
+                }
+            )
+        return frame
 
     def predict_log_partial_hazard(self, X) -> np.ndarray:
         """Linear predictor relative to the covariate means (as lifelines centres it)."""

@@ -1,0 +1,359 @@
+"""Service-quality drivers of churn: a Cox model with time-varying covariates on the account_months panel.
+
+Each month's trailing 90-day service measures (known before the month started) explain churn in that
+month. Every factor is put on a scale a support leader reads (per doubling of a time, per +10
+percentage points of a rate, per point of CSAT lower), so a hazard ratio of 1.25 means "25% higher
+churn risk per doubling", an association, not proof of cause.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import duckdb
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .coxph import ConvergenceError, TimeVaryingCox
+from .load import quote_ident
+
+# Times below one minute are clipped so a doubling scale stays finite (an instant auto-reply is "1 minute").
+MIN_HOURS = 1.0 / 60.0
+RETRY_PENALIZER = 0.01
+PH_ALPHA = 0.01  # a term whose proportional-hazards test has p below this is flagged
+
+
+def _log2_hours(x: pd.Series) -> pd.Series:
+    return np.log2(x.clip(lower=MIN_HOURS))
+
+
+def _per_10pp(x: pd.Series) -> pd.Series:
+    return x * 10.0
+
+
+@dataclass(frozen=True)
+class Term:
+    name: str  # the term as shown: "first_response_hours", "bad_interactions_90d: 2+ vs 0"
+    label: str  # short level label ("2+ vs 0") or "" for a single-term factor
+    transform: object  # Series -> Series
+
+
+@dataclass(frozen=True)
+class Factor:
+    name: str
+    column: str
+    pillar: str
+    unit: str
+    terms: tuple[Term, ...]
+
+
+def _single(name: str, transform) -> tuple[Term, ...]:
+    return (Term(name, "", transform),)
+
+
+FACTORS: tuple[Factor, ...] = (
+    Factor("first_response_hours", "first_response_hours_median", "quick",
+           "per doubling of the median first response time", _single("first_response_hours", _log2_hours)),
+    Factor("sla_breach_rate", "sla_breach_rate", "quick", "per +10 percentage points",
+           _single("sla_breach_rate", _per_10pp)),
+    Factor("handoff_rate", "handoff_rate", "competent", "per +10 percentage points",
+           _single("handoff_rate", _per_10pp)),
+    Factor("escalation_rate", "escalation_rate", "competent", "per +10 percentage points",
+           _single("escalation_rate", _per_10pp)),
+    Factor("reopen_rate", "reopen_rate", "complete resolution", "per +10 percentage points",
+           _single("reopen_rate", _per_10pp)),
+    Factor("repeat_contact_rate", "repeat_contact_rate", "complete resolution", "per +10 percentage points",
+           _single("repeat_contact_rate", _per_10pp)),
+    Factor("resolution_hours", "resolution_hours_median", "complete resolution",
+           "per doubling of the median resolution time", _single("resolution_hours", _log2_hours)),
+    Factor("csat", "csat_mean", "courteous", "per 1 point lower CSAT", _single("csat", lambda x: -x)),
+    Factor("agent_update_rate", "agent_update_rate", "keep me informed", "per +10 percentage points",
+           _single("agent_update_rate", _per_10pp)),
+    Factor("bad_interactions_90d", "bad_interactions_90d", "pattern", "vs none in 90 days",
+           (Term("bad_interactions_90d: 1 vs 0", "1 vs 0", lambda x: (x == 1).astype(float)),
+            Term("bad_interactions_90d: 2+ vs 0", "2+ vs 0", lambda x: (x >= 2).astype(float)))),
+    Factor("credited_bad_interactions_90d", "credited_bad_interactions_90d", "pattern",
+           "any bad interaction answered with a goodwill credit vs none",
+           _single("credited_bad_interactions_90d", lambda x: (x >= 1).astype(float))),
+    Factor("tickets_90d", "tickets_90d", "control", "per doubling of (1 + tickets in 90 days)",
+           _single("tickets_90d", lambda x: np.log2(1.0 + x))),
+)
+FACTORS_BY_NAME = {f.name: f for f in FACTORS}
+PILLAR_ORDER = ("quick", "competent", "complete resolution", "courteous", "keep me informed", "pattern",
+                "control", "account", "missing indicator")
+
+
+class DriversInputError(ValueError):
+    """A factor or covariate the user named cannot be used; the message lists the valid ones."""
+
+
+@dataclass
+class Design:
+    """The covariate matrix with its terms described, and every term left out with the reason."""
+
+    X: pd.DataFrame
+    terms: pd.DataFrame  # term, factor, pillar, unit
+    dropped: list[dict] = field(default_factory=list)
+    imputed: list[dict] = field(default_factory=list)
+
+
+def panel_query(segment_columns: list[str]) -> str:
+    """SELECT of the panel columns a fit needs; segment names come from the build's allow-list, quoted."""
+    measures = sorted({f.column for f in FACTORS})
+    extra = "".join(f", {quote_ident(c)}" for c in segment_columns)
+    return (
+        "select account_id, month_start, start_day, stop_day, churned, mrr, "
+        + ", ".join(measures)
+        + extra
+        + " from account_months"
+    )
+
+
+def build_design(panel: pd.DataFrame, factors: list[str], covariates: list[str], kinds: dict[str, str]) -> Design:
+    """Turn panel columns into model terms: transform, impute + flag missing, one-hot categories, drop the unusable."""
+    columns: dict[str, pd.Series] = {}
+    described: list[dict] = []
+    dropped: list[dict] = []
+    imputed: list[dict] = []
+    missing_masks: dict[bytes, tuple[np.ndarray, list[str]]] = {}
+
+    def add_missing(name: str, mask: np.ndarray) -> None:
+        key = np.packbits(mask).tobytes()
+        if key in missing_masks:
+            missing_masks[key][1].append(name)
+        else:
+            missing_masks[key] = (mask, [name])
+
+    for name in factors:
+        factor = FACTORS_BY_NAME[name]
+        raw = panel[factor.column]
+        if raw.isna().all():
+            dropped.append({"term": name, "reason": "not available: the input has no data for it"})
+            continue
+        mask = raw.isna().to_numpy()
+        for term in factor.terms:
+            values = term.transform(raw.astype(float))
+            if mask.any():
+                fill = float(np.nanmedian(values[~mask]))
+                values = values.fillna(fill)
+                imputed.append({"term": term.name, "rows_imputed": int(mask.sum()), "imputed_value": fill})
+            columns[term.name] = values.astype(float)
+            described.append({"term": term.name, "factor": factor.name, "level": term.label,
+                              "pillar": factor.pillar, "unit": factor.unit})
+        if mask.any():
+            add_missing(factor.name, mask)
+
+    for name in covariates:
+        raw = panel[name]
+        if kinds.get(name) == "numeric":
+            values = raw.astype(float)
+            mask = values.isna().to_numpy()
+            if mask.all():
+                dropped.append({"term": name, "reason": "no values"})
+                continue
+            if mask.any():
+                fill = float(values[~mask].median())
+                imputed.append({"term": name, "rows_imputed": int(mask.sum()), "imputed_value": fill})
+                values = values.fillna(fill)
+                add_missing(name, mask)
+            columns[name] = values
+            described.append({"term": name, "factor": name, "level": "", "pillar": "account", "unit": "per unit"})
+        else:
+            levels = raw.astype("string").fillna("(missing)")
+            counts = levels.value_counts()
+            reference = counts.index[0]
+            for level in counts.index[1:]:
+                term = f"{name}={level}"
+                columns[term] = (levels == level).astype(float)
+                described.append({"term": term, "factor": name, "level": str(level), "pillar": "account",
+                                  "unit": f"vs {name}={reference} (the most common)"})
+
+    for mask, names in missing_masks.values():
+        term = "missing: " + ", ".join(names)
+        columns[term] = pd.Series(mask.astype(float), index=panel.index)
+        described.append({"term": term, "factor": term, "level": "", "pillar": "missing indicator",
+                          "unit": "no eligible interactions in 90 days vs some (the measure was imputed)"})
+
+    X = pd.DataFrame(columns, index=panel.index)
+    terms = pd.DataFrame(described, columns=["term", "factor", "level", "pillar", "unit"])
+    X, terms, more_dropped = _drop_unusable(X, terms)
+    return Design(X=X, terms=terms, dropped=dropped + more_dropped, imputed=imputed)
+
+
+def _drop_unusable(X: pd.DataFrame, terms: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+    """Drop constant terms, then any term that adds no rank (collinear with the ones before it)."""
+    dropped = []
+    keep: list[str] = []
+    basis = np.empty((len(X), 0))
+    for term in X.columns:
+        values = X[term].to_numpy()
+        if np.nanstd(values) == 0:
+            dropped.append({"term": term, "reason": "constant in the data: nothing to compare"})
+            continue
+        centred = (values - values.mean()) / values.std()
+        if basis.shape[1]:
+            coef, *_ = np.linalg.lstsq(basis, centred, rcond=None)
+            residual = centred - basis @ coef
+            if residual @ residual < 1e-8 * len(centred):
+                dropped.append({"term": term, "reason": "collinear with other terms (carries no separate information)"})
+                continue
+        basis = np.column_stack([basis, centred])
+        keep.append(term)
+    return X[keep], terms[terms.term.isin(keep)].reset_index(drop=True), dropped
+
+
+def proportional_hazards_tests(model: TimeVaryingCox, X: np.ndarray, start, stop) -> pd.DataFrame:
+    """Grambsch-Therneau test per term: do scaled Schoenfeld residuals trend with log(time)?"""
+    rs = model._rs
+    beta = model.params_.to_numpy()
+    eta = (X - model.means_) @ beta
+    w = np.exp(eta - eta.max())
+    from .coxph import _suffix_sums
+
+    s0 = _suffix_sums(w, rs.stop_order, rs.stop_first_at_or_after) - _suffix_sums(
+        w, rs.start_order, rs.start_first_at_or_after)
+    s1 = _suffix_sums(X * w[:, None], rs.stop_order, rs.stop_first_at_or_after) - _suffix_sums(
+        X * w[:, None], rs.start_order, rs.start_first_at_or_after)
+    k = rs.event_time_index
+    residuals = X[rs.event_rows] - (s1 / s0[:, None])[k]
+    times = rs.times[k]
+    g = np.log(times)
+    g = g - g.mean()
+    variance = model.variance_matrix_.to_numpy()
+    n_events = residuals.shape[0]
+    scaled = n_events * residuals @ variance
+    numerator = (g @ scaled) ** 2
+    denominator = n_events * np.diag(variance) * (g @ g)
+    with np.errstate(invalid="ignore", divide="ignore"):  # one event time: no trend to test (NaN)
+        statistic = numerator / denominator
+    return pd.DataFrame({"term": model.names_, "ph_test_statistic": statistic,
+                         "ph_p_value": stats.chi2.sf(statistic, 1)})
+
+
+class ServiceDrivers:
+    """Fit the drivers model. Configure here; fit(con) returns self with effects_ and model_info_."""
+
+    def __init__(self, factors: list[str] | None = None, covariates: list[str] | None = None,
+                 filters: list[str] | None = None, include_plan: bool = True):
+        self.factors = factors
+        self.covariates = covariates
+        self.filters = filters or []
+        self.include_plan = include_plan
+
+    def fit(self, con: duckdb.DuckDBPyConnection) -> "ServiceDrivers":
+        kinds = dict(con.execute("select column_name, kind from segment_columns").fetchall())
+        factors = list(self.factors) if self.factors is not None else [f.name for f in FACTORS]
+        unknown = [f for f in factors if f not in FACTORS_BY_NAME]
+        if unknown:
+            raise DriversInputError(f"unknown factor {unknown}; choose from {[f.name for f in FACTORS]}")
+        covariates = list(self.covariates) if self.covariates is not None else (
+            ["plan"] if self.include_plan and "plan" in kinds else [])
+        unknown = [c for c in covariates if c not in kinds]
+        if unknown:
+            raise DriversInputError(f"unknown covariate {unknown}; account columns are {sorted(kinds)}")
+
+        where, params = "", {}
+        if self.filters:
+            from .filters import parse_filters
+
+            where, params = parse_filters(con, self.filters, table="account_months")
+        panel = con.execute(panel_query(covariates) + where, params).df()
+        if panel.empty:
+            raise DriversInputError("no account-months match the filters")
+        self.n_accounts_ = int(panel.account_id.nunique())
+        design = build_design(panel, factors, covariates, kinds)
+        notes = []
+        if design.X.shape[1] == 0:
+            raise DriversInputError("no usable terms: every factor and covariate was dropped "
+                                    + "; ".join(f"{d['term']}: {d['reason']}" for d in design.dropped))
+        X = design.X.to_numpy()
+        penalizer = 0.0
+        try:
+            model = TimeVaryingCox().fit(panel.start_day, panel.stop_day, panel.churned, X, list(design.X.columns))
+        except ConvergenceError as exc:
+            penalizer = RETRY_PENALIZER
+            notes.append(f"the unpenalised fit did not converge ({exc}); refitted with a small L2 penalizer "
+                         f"({RETRY_PENALIZER}), which shrinks effects slightly toward no effect")
+            model = TimeVaryingCox(penalizer=penalizer).fit(panel.start_day, panel.stop_day, panel.churned, X,
+                                                           list(design.X.columns))
+        summary = model.summary
+        ph = proportional_hazards_tests(model, X, panel.start_day.to_numpy(float), panel.stop_day.to_numpy(float))
+        effects = design.terms.merge(
+            pd.DataFrame({
+                "term": summary.index,
+                "coef": summary["coef"].to_numpy(),
+                "se": summary["se(coef)"].to_numpy(),
+                "hazard_ratio": summary["exp(coef)"].to_numpy(),
+                "ci_lower": summary["exp(coef) lower 95%"].to_numpy(),
+                "ci_upper": summary["exp(coef) upper 95%"].to_numpy(),
+                "p_value": summary["p"].to_numpy(),
+            }),
+            on="term",
+        ).merge(ph, on="term")
+        effects["ph_violated"] = effects.ph_p_value < PH_ALPHA
+        order = {p: i for i, p in enumerate(PILLAR_ORDER)}
+        effects = effects.sort_values(by="pillar", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+        violated = effects.loc[effects.ph_violated, "term"].tolist()
+        if violated:
+            notes.append("proportional hazards is doubtful for " + ", ".join(violated)
+                         + f" (Schoenfeld test against log time, p < {PH_ALPHA}): their hazard ratio is an "
+                         "average over tenure and may differ early and late")
+        self.model_ = model
+        self.design_ = design
+        self.effects_ = effects
+        self.model_info_ = {
+            "model": "service_drivers",
+            "method": "Cox proportional hazards, time-varying covariates (account-month panel), Efron ties",
+            "n_accounts": self.n_accounts_,
+            "n_account_months": int(len(panel)),
+            "n_events": int(model.n_events_),
+            "concordance": model.concordance(),
+            "converged": True,
+            "penalizer": penalizer,
+            "iterations": model.iterations_,
+            "log_likelihood": model.log_likelihood_,
+            "filters": list(self.filters),
+            "dropped_terms": design.dropped,
+            "imputed_terms": design.imputed,
+            "notes": notes,
+            "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        return self
+
+    def to_json_dict(self) -> dict:
+        columns = ["factor", "level", "term", "pillar", "unit", "hazard_ratio", "ci_lower", "ci_upper", "p_value",
+                   "ph_p_value", "ph_violated"]
+        return {"effects": json.loads(self.effects_[columns].to_json(orient="records")), "model": self.model_info_}
+
+
+EFFECT_COLUMNS = {
+    "term": "varchar", "factor": "varchar", "level": "varchar", "pillar": "varchar", "unit": "varchar",
+    "coef": "double", "se": "double", "hazard_ratio": "double", "ci_lower": "double", "ci_upper": "double",
+    "p_value": "double", "ph_test_statistic": "double", "ph_p_value": "double", "ph_violated": "boolean",
+}
+
+
+def store_model_info(con: duckdb.DuckDBPyConnection, model: str, info: dict) -> None:
+    con.execute("create table if not exists model_info (model varchar, info_json varchar)")
+    con.execute("delete from model_info where model = ?", [model])
+    con.execute("insert into model_info values (?, ?)", [model, json.dumps(info, default=float)])
+
+
+def store_drivers(con: duckdb.DuckDBPyConnection, drivers: ServiceDrivers | None, error: str | None = None) -> int:
+    """Write driver_effects and model_info so the dashboard reads results instead of refitting.
+
+    A fit that could not be made (no churn yet, no usable terms) stores an empty driver_effects and
+    the reason in model_info, so the app can say why instead of failing."""
+    columns = ", ".join(f"{quote_ident(c)} {t}" for c, t in EFFECT_COLUMNS.items())
+    con.execute(f"create or replace table driver_effects ({columns})")
+    if drivers is None:
+        store_model_info(con, "service_drivers", {"model": "service_drivers", "error": error})
+        return 0
+    con.register("driver_effects_frame", drivers.effects_[list(EFFECT_COLUMNS)])
+    con.execute("insert into driver_effects select * from driver_effects_frame")
+    con.unregister("driver_effects_frame")
+    store_model_info(con, "service_drivers", drivers.model_info_)
+    return len(drivers.effects_)
