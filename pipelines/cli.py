@@ -9,6 +9,8 @@ from datetime import date
 from pathlib import Path
 
 from .build import DEFAULT_DB_PATH, BuildError, StageEvent, build_database
+from .drivers import DriversInputError
+from .filters import FilterError
 from .load import InputError
 from .settings import BuildSettings, SettingsError, parse_sla
 
@@ -75,6 +77,52 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def open_database_read_only(path: Path):
+    import duckdb
+
+    if not Path(path).exists():
+        raise InputError(path, "no database here; build one with `retention build` (or `make run` for the demo)")
+    return duckdb.connect(str(path), read_only=True)
+
+
+def _split_list(text: str | None) -> list[str] | None:
+    return [item.strip() for item in text.split(",") if item.strip()] if text else None
+
+
+def cmd_drivers(args: argparse.Namespace) -> int:
+    import json
+
+    from .drivers import ServiceDrivers
+
+    with open_database_read_only(args.db) as con:
+        drivers = ServiceDrivers(factors=_split_list(args.factors), covariates=_split_list(args.covariates),
+                                 filters=args.filter).fit(con)
+    columns = ["factor", "pillar", "unit", "hazard_ratio", "ci_lower", "ci_upper", "p_value"]
+    effects = drivers.effects_.copy()
+    # the term names the level for multi-term factors ("bad_interactions_90d: 2+ vs 0", "plan=Starter")
+    effects["factor"] = effects["term"]
+    if args.format == "json":
+        print(json.dumps(drivers.to_json_dict(), indent=2, default=float))
+    elif args.format == "csv":
+        print(effects[columns].to_csv(index=False), end="")
+    else:
+        info = drivers.model_info_
+        print(f"Service drivers of churn: {info['n_accounts']:,} accounts, {info['n_account_months']:,} "
+              f"account-months, {info['n_events']:,} churns; concordance {info['concordance']:.3f}")
+        print(f"{'term':<48}{'hazard ratio':>13}{'95% CI':>18}{'p':>10}  unit")
+        for row in effects.itertuples():
+            flag = "  (PH doubtful)" if row.ph_violated else ""
+            print(f"{row.term:<48}{row.hazard_ratio:>13.3f}   {row.ci_lower:>6.3f} – {row.ci_upper:<6.3f}"
+                  f"{row.p_value:>10.2g}  {row.unit}{flag}")
+        for item in info["dropped_terms"]:
+            print(f"dropped: {item['term']}: {item['reason']}")
+        for note in info["notes"]:
+            print(f"note: {note}")
+        print("Hazard ratios are associations from observational data, adjusted for the other terms; "
+              "they are not proof that changing a factor changes churn.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="retention",
@@ -98,6 +146,19 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--db", type=Path, default=default_db_path(),
                        help="database file (default $RETENTION_DB or data/retention.duckdb)")
     build.set_defaults(func=cmd_build)
+
+    drivers = sub.add_parser("drivers", help="which parts of service move churn: hazard ratios with 95% CIs")
+    drivers.add_argument("--db", type=Path, default=default_db_path(), help="database file")
+    drivers.add_argument("--factors", help="comma-separated service factors (default: all)")
+    drivers.add_argument("--covariates", help="comma-separated account columns to adjust for (default: plan)")
+    drivers.add_argument("--filter", action="append", default=[], metavar="COLUMN=VALUE",
+                         help="fit on the accounts matching this segment value (repeatable)")
+    drivers.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    drivers.set_defaults(func=cmd_drivers)
+
+    from .survival import add_km_parser
+
+    add_km_parser(sub)
     return parser
 
 
@@ -105,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (InputError, SettingsError) as exc:
+    except (InputError, SettingsError, DriversInputError, FilterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BuildError as exc:

@@ -257,9 +257,11 @@ class ServiceDrivers:
 
         where, params = "", {}
         if self.filters:
-            from .filters import parse_filters
+            from .filters import filter_predicate, filterable_columns, parse_filters
 
-            where, params = parse_filters(con, self.filters, table="account_months")
+            predicate, params = filter_predicate(parse_filters(self.filters, filterable_columns(con)))
+            # filters select accounts (all of their months), by the same allow-list as the survival curves
+            where = f" where account_id in (select account_id from account_survival where {predicate.text})"
         panel = con.execute(panel_query(covariates) + where, params).df()
         if panel.empty:
             raise DriversInputError("no account-months match the filters")

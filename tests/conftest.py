@@ -66,3 +66,25 @@ def build_rows(tmp_path):
     yield _build
     for con in opened:
         con.close()
+
+
+def _demo_database(tmp_path_factory, name: str, n_accounts: int, seed: int = 7):
+    from pipelines.demo import generate_demo
+
+    folder = tmp_path_factory.mktemp(name)
+    demo = generate_demo(folder / "demo", n_accounts=n_accounts, seed=seed)
+    db_path = folder / "retention.duckdb"
+    build_database(demo.accounts, demo.interactions, db_path, mrr_history=demo.mrr_history)
+    return db_path, demo
+
+
+@pytest.fixture(scope="session")
+def demo_database(tmp_path_factory):
+    """The default demo (5,000 accounts, seed 7), built once per test session: (db_path, DemoResult)."""
+    return _demo_database(tmp_path_factory, "demo_default", 5000)
+
+
+@pytest.fixture(scope="session")
+def small_demo_database(tmp_path_factory):
+    """A 600-account demo for comparisons with slower reference implementations."""
+    return _demo_database(tmp_path_factory, "demo_small", 600, seed=11)

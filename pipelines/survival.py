@@ -1,0 +1,731 @@
+"""Kaplan-Meier survival of accounts, overall or by segment: curves, medians, RMST, log-rank, revenue.
+
+Owns the `retention km` command and the `KaplanMeier` model it runs. Time is `duration_days` of
+`account_survival` (days since signup); an account still active at the build's as-of date is
+right-censored there. DuckDB does the one pass over the accounts (events and censorings per group
+per day, `sql/queries/km_event_counts.sql`); numpy does the product-limit, Greenwood, log-rank and
+RMST sums over those counts (cumulative sums, no loop over times).
+
+Every estimate follows lifelines' definitions, so the tests can compare to it directly:
+- survival and its 95% CI: `KaplanMeierFitter.survival_function_` and `confidence_interval_`
+  (Greenwood's variance on the log(-log) scale, the time-0 row included, a CI of (1, 1) where S = 1);
+- median and its CI: `median_survival_time_` and `median_survival_times(confidence_interval_)`
+  (inf when the curve never falls to 0.5);
+- log-rank: `logrank_test` for two groups, `multivariate_logrank_test` for more;
+- RMST: `restricted_mean_survival_time(kmf, t)` for the point estimate. Its variance is the standard
+  Greenwood-type formula sum_{t_i < tau} A_i^2 d_i / (n_i (n_i - d_i)), A_i the area under the curve
+  from t_i to tau (lifelines' own RMST variance has a reported bug, so it is not the reference).
+
+Grouping (`by`): a categorical segment, `signup_cohort_month` or `signup_year` gives one group per
+value; a numeric segment (or `mrr`) gives one group per value when it has at most 4 distinct values,
+otherwise quartiles with cut points at observed values (a value equal to a cut point goes to the lower
+quartile, so ties never split). Accounts with no value form the group "(missing)".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .filters import (
+    FilterableColumn,
+    FilterError,
+    TrustedSql,
+    execute_template,
+    filter_predicate,
+    filterable_columns,
+    parse_filters,
+    quartile_bucket,
+    query_text,
+    resolve_column,
+)
+
+HORIZONS_DAYS = (90, 180, 365, 730)
+RMST_HORIZONS_DAYS = (365, 730)
+# More groups than this is a table nobody reads (or an id-like column); filter first instead.
+MAX_GROUPS = 60
+# A numeric column with this many distinct values or fewer is grouped by value, not by quartile.
+MAX_LEVELS_BY_VALUE = 4
+MISSING_LABEL = "(missing)"
+OVERALL_LABEL = "all"
+REQUIRED_TABLES = ("account_survival", "segment_columns")
+
+CURVE_COLUMNS = ["group", "time_days", "survival", "ci_lower", "ci_upper", "at_risk", "events", "censored"]
+REVENUE_COLUMNS = ["group", "time_days", "revenue_retained_share", "mrr_at_risk", "mrr_churned", "mrr_censored"]
+
+
+class SurvivalInputError(ValueError):
+    """The survival question cannot be answered as asked; the message names the column or filter."""
+
+
+@dataclass
+class GroupCounts:
+    """Accounts leaving the risk set per day in one group (what km_event_counts.sql returns per group)."""
+
+    label: str
+    time_days: np.ndarray  # unique, increasing
+    n_removed: np.ndarray  # churned + censored that day
+    n_events: np.ndarray  # churned that day
+    mrr_removed: np.ndarray  # summed MRR of those with one
+    mrr_events: np.ndarray
+    n_mrr_missing: int
+
+
+# --------------------------------------------------------------------------------------------
+# The estimators, on per-day counts. Pure numpy: the DuckDB path, the pandas path and the
+# bootstrap in the tests all end here.
+# --------------------------------------------------------------------------------------------
+
+
+def _with_time_zero(time_days: np.ndarray, *columns: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Prepend a time-0 row with nothing removed, as lifelines' event table does, unless 0 is there."""
+    time_days = np.asarray(time_days, dtype=np.int64)
+    if len(time_days) and time_days[0] == 0:
+        return (time_days, *[np.asarray(c) for c in columns])
+    return (
+        np.concatenate(([0], time_days)),
+        *[np.concatenate(([0], np.asarray(c))).astype(np.asarray(c).dtype) for c in columns],
+    )
+
+
+def product_limit(time_days, n_removed, n_events, alpha: float = 0.05) -> dict[str, np.ndarray]:
+    """Kaplan-Meier curve with Greenwood log(-log) CI, exactly as lifelines' KaplanMeierFitter."""
+    time_days, n_removed, n_events = _with_time_zero(time_days, n_removed, n_events)
+    n_removed = n_removed.astype(np.int64)
+    n_events = n_events.astype(np.int64)
+    # at risk at t: everyone minus those removed strictly before t (reverse cumsum keeps it exact)
+    at_risk = np.cumsum(n_removed[::-1])[::-1]
+    population = at_risk.astype(float)
+    deaths = n_events.astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_survival = np.cumsum(np.log(population - deaths) - np.log(population))
+        survival = np.exp(log_survival)
+        # lifelines sets the term to 0 when everyone at risk dies (d / 0 = inf)
+        greenwood = np.cumsum(np.where(population > deaths, deaths / (population * (population - deaths)), 0.0))
+        z = stats.norm.ppf(1 - alpha / 2)
+        v = np.log(survival)
+        lower = np.exp(-np.exp(np.log(-v) - z * np.sqrt(greenwood) / v))
+        upper = np.exp(-np.exp(np.log(-v) + z * np.sqrt(greenwood) / v))
+    # where S = 1, log(-log S) is undefined; lifelines fills the bounds with 1
+    lower = np.where(np.isnan(lower), 1.0, lower)
+    upper = np.where(np.isnan(upper), 1.0, upper)
+    return {
+        "time_days": time_days,
+        "survival": survival,
+        "ci_lower": lower,
+        "ci_upper": upper,
+        "at_risk": at_risk,
+        "events": n_events,
+        "censored": n_removed - n_events,
+        "greenwood_variance_sum": greenwood,
+    }
+
+
+def first_time_at_or_below(time_days: np.ndarray, curve: np.ndarray, q: float = 0.5) -> float:
+    """First time the curve is <= q (lifelines' qth_survival_time); inf if it never gets there."""
+    if curve[-1] > q:
+        return math.inf
+    return float(time_days[np.searchsorted(-curve, -q, side="left")])
+
+
+def value_at(time_days: np.ndarray, values: np.ndarray, horizons) -> np.ndarray:
+    """The step function at each horizon; NaN past the last observed time (nothing is known there)."""
+    horizons = np.asarray(horizons, dtype=float)
+    index = np.searchsorted(time_days, horizons, side="right") - 1
+    out = np.asarray(values, dtype=float)[np.clip(index, 0, None)]
+    return np.where((horizons > time_days[-1]) | (index < 0), np.nan, out)
+
+
+def restricted_mean(time_days, survival, at_risk, events, tau: float) -> tuple[float, float]:
+    """RMST up to tau (area under the KM step curve) and its Greenwood-type variance.
+
+    Var = sum over event times t_i < tau of A_i^2 d_i / (n_i (n_i - d_i)), A_i = area from t_i to tau.
+    Past the last observed time the curve is unknown, so tau beyond it gives NaN unless S already hit 0.
+    """
+    t = np.asarray(time_days, dtype=float)
+    s = np.asarray(survival, dtype=float)
+    if tau > t[-1] and s[-1] > 0:
+        return math.nan, math.nan
+    right = np.minimum(np.append(t[1:], np.inf), tau)
+    width = np.clip(right - t, 0.0, None)
+    pieces = s * width
+    rmst = float(pieces.sum())
+    area_before = np.cumsum(pieces) - pieces  # area from 0 to t_i
+    area_after = rmst - area_before  # A_i
+    n = np.asarray(at_risk, dtype=float)
+    d = np.asarray(events, dtype=float)
+    use = (t < tau) & (d > 0) & (n > d)
+    variance = float(np.sum(area_after[use] ** 2 * d[use] / (n[use] * (n[use] - d[use]))))
+    return rmst, variance
+
+
+def revenue_product_limit(time_days, mrr_removed, mrr_events) -> dict[str, np.ndarray]:
+    """Share of starting MRR retained: product-limit with each account weighted by its MRR.
+
+    Weighted at risk W(t) = MRR of accounts still at risk at t; weighted events = MRR churned at t;
+    retained share = prod (1 - churned / W). Without censoring it is simply retained MRR / starting MRR.
+    """
+    time_days, mrr_removed, mrr_events = _with_time_zero(
+        time_days, np.asarray(mrr_removed, dtype=float), np.asarray(mrr_events, dtype=float)
+    )
+    at_risk = np.cumsum(mrr_removed[::-1])[::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hazard = np.where(at_risk > 0, mrr_events / at_risk, 0.0)
+    # the two sums may differ in the last bit when everything left churns; a share is within [0, 1]
+    share = np.cumprod(np.clip(1.0 - hazard, 0.0, 1.0))
+    if not at_risk[0] > 0:
+        share = np.full_like(share, np.nan)
+    return {
+        "time_days": time_days,
+        "revenue_retained_share": share,
+        "mrr_at_risk": at_risk,
+        "mrr_churned": mrr_events,
+        "mrr_censored": mrr_removed - mrr_events,
+    }
+
+
+def logrank(groups: list[GroupCounts]) -> dict:
+    """Log-rank test across groups, as lifelines' multivariate_logrank_test (logrank_test for two).
+
+    Observed minus expected events per group, the hypergeometric covariance with the ties
+    correction, and the quadratic form on all groups but the last, chi-square with k - 1 df.
+    """
+    k = len(groups)
+    timeline = np.unique(np.concatenate([g.time_days for g in groups]))
+    removed = np.zeros((len(timeline), k))
+    events = np.zeros((len(timeline), k))
+    for j, g in enumerate(groups):
+        rows = np.searchsorted(timeline, g.time_days)
+        removed[rows, j] = g.n_removed
+        events[rows, j] = g.n_events
+    at_risk_j = np.cumsum(removed[::-1], axis=0)[::-1]
+    at_risk = at_risk_j.sum(axis=1)
+    deaths = events.sum(axis=1)
+    expected = at_risk_j * (deaths / at_risk)[:, None]
+    observed_minus_expected = events.sum(axis=0) - expected.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ties = (at_risk - deaths) / (at_risk - 1)
+    ties = np.where(np.isfinite(ties), ties, 1.0)
+    factor = ties * deaths / at_risk**2
+    weighted = at_risk_j * np.sqrt(factor)[:, None]
+    covariance = -(weighted.T @ weighted)
+    covariance[np.diag_indices(k)] += (at_risk_j * (at_risk * factor)[:, None]).sum(axis=0)
+    z = observed_minus_expected[:-1]
+    statistic = float(z @ np.linalg.pinv(covariance[:-1, :-1]) @ z)
+    return {
+        "test": "logrank_test" if k == 2 else "multivariate_logrank_test",
+        "n_groups": k,
+        "test_statistic": statistic,
+        "degrees_of_freedom": k - 1,
+        "p_value": float(stats.chi2.sf(statistic, k - 1)),
+        "observed_events": dict(zip([g.label for g in groups], events.sum(axis=0).astype(int).tolist())),
+        "expected_events": dict(zip([g.label for g in groups], expected.sum(axis=0).tolist())),
+    }
+
+
+def counts_from_frame(frame: pd.DataFrame, group_column: str | None = None) -> pd.DataFrame:
+    """The km_event_counts.sql aggregation done in pandas (an independent path, for checks and notebooks).
+
+    `frame` has duration_days, churned (0/1), mrr (may be missing) and optionally `group_column`.
+    """
+    data = pd.DataFrame(
+        {
+            "group_value": frame[group_column] if group_column else OVERALL_LABEL,
+            "time_days": frame["duration_days"].astype("int64"),
+            "churned": frame["churned"].astype("int64"),
+            "mrr": frame["mrr"].astype(float) if "mrr" in frame else np.nan,
+        }
+    )
+    data["mrr_churned"] = data["mrr"].where(data["churned"] == 1)
+    data["mrr_is_missing"] = data["mrr"].isna().astype("int64")
+    counts = (
+        data.groupby(["group_value", "time_days"], dropna=False, sort=True)
+        .agg(
+            n_removed=("churned", "size"),
+            n_events=("churned", "sum"),
+            mrr_removed=("mrr", "sum"),
+            mrr_events=("mrr_churned", "sum"),
+            n_mrr_missing=("mrr_is_missing", "sum"),
+        )
+        .reset_index()
+    )
+    return counts
+
+
+# --------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Grouping:
+    description: str
+    value_sql: TrustedSql
+    params: dict
+    label: Callable[[object], str]  # raw group value -> label
+
+
+class KaplanMeier:
+    """Kaplan-Meier survival of accounts, overall or per level of one column, with optional filters.
+
+    Configure here, then `fit(con)` on a (read-only is enough) connection to a built database.
+    Learned attributes: curves_, summary_, revenue_curves_, rmst_, rmst_differences_, logrank_,
+    groups_, reference_group_, as_of_, n_accounts_, filters_, grouping_.
+    """
+
+    def __init__(
+        self,
+        by: str | None = None,
+        filters: list[str] | tuple[str, ...] | None = None,
+        reference: str | None = None,
+        alpha: float = 0.05,
+        horizons_days: tuple[int, ...] = HORIZONS_DAYS,
+        rmst_horizons_days: tuple[int, ...] = RMST_HORIZONS_DAYS,
+    ):
+        if not 0 < alpha < 1:
+            raise SurvivalInputError(f"alpha must be between 0 and 1, got {alpha}")
+        self.by = by
+        self.filters = list(filters or [])
+        self.reference = reference
+        self.alpha = alpha
+        self.horizons_days = tuple(int(h) for h in horizons_days)
+        self.rmst_horizons_days = tuple(int(h) for h in rmst_horizons_days)
+
+    # ---- fitting -------------------------------------------------------------------------
+
+    def fit(self, con: duckdb.DuckDBPyConnection) -> "KaplanMeier":
+        """Aggregate the accounts in DuckDB (read only) and estimate everything from the counts."""
+        present = {row[0] for row in con.execute(query_text("km_tables_present")).fetchall()}
+        missing = [t for t in REQUIRED_TABLES if t not in present]
+        if missing:
+            raise SurvivalInputError(
+                f"the database has no {', '.join(missing)} table; build it first with `retention build`"
+            )
+        try:
+            columns = filterable_columns(con)
+            filters = parse_filters(self.filters, columns)
+            predicate, params = filter_predicate(filters)
+            grouping = self._grouping(con, columns, predicate, params)
+        except FilterError as exc:
+            raise SurvivalInputError(str(exc)) from exc
+
+        counts = execute_template(
+            con, "km_event_counts", {**params, **grouping.params},
+            group_value=grouping.value_sql, filter_predicate=predicate,
+        ).df()
+        if counts.empty:
+            n_all = con.execute(query_text("km_account_count")).fetchone()[0]
+            if not filters:
+                raise SurvivalInputError("account_survival has no accounts; rebuild with an accounts file that has rows")
+            shown = " and ".join(f.text for f in filters)
+            raise SurvivalInputError(
+                f"no accounts match the filters {shown} (the database has {n_all:,} accounts); "
+                "check the values, e.g. with --by on the filtered column"
+            )
+        as_of_rows = con.execute(query_text("km_as_of")).fetchall() if "build_info" in present else []
+        self.as_of_ = as_of_rows[0][0] if as_of_rows else None
+        self.filters_ = [f.as_dict() for f in filters]
+        self.grouping_ = grouping.description
+        return self._fit_counts(counts, grouping.label)
+
+    def fit_frame(self, frame: pd.DataFrame, as_of: date | None = None) -> "KaplanMeier":
+        """Fit from a DataFrame shaped like account_survival (grouped by `by` as-is, no filters)."""
+        if self.filters:
+            raise SurvivalInputError("fit_frame takes no filters; filter the DataFrame first")
+        for column in ["duration_days", "churned"] + ([self.by] if self.by else []):
+            if column not in frame.columns:
+                raise SurvivalInputError(f"column {column!r} is not in the DataFrame; it has {list(frame.columns)}")
+        if frame.empty:
+            raise SurvivalInputError("the DataFrame has no rows")
+        self.as_of_ = as_of
+        self.filters_ = []
+        self.grouping_ = f"{self.by} (by value)" if self.by else "overall"
+        return self._fit_counts(counts_from_frame(frame, self.by), _label_plain)
+
+    def _grouping(self, con, columns: dict[str, FilterableColumn], predicate: TrustedSql, params: dict) -> _Grouping:
+        if self.by is None:
+            return _Grouping("overall", TrustedSql(f"'{OVERALL_LABEL}'"), {}, lambda value: OVERALL_LABEL)
+        column = resolve_column(self.by, columns, role="--by column")
+        if column.kind == "date":
+            return _Grouping(f"{column.name} (by month)", column.sql, {}, _label_month)
+        if column.kind == "year":
+            return _Grouping(f"{column.name} (by year)", column.sql, {}, _label_plain)
+        if column.kind == "categorical":
+            return _Grouping(f"{column.name} (by value)", column.sql, {}, _label_plain)
+        cut_points, n_distinct = execute_template(
+            con, "km_numeric_cut_points", params, group_column=column.sql, filter_predicate=predicate
+        ).fetchone()
+        if n_distinct <= MAX_LEVELS_BY_VALUE or cut_points is None:
+            return _Grouping(f"{column.name} (by value)", column.sql, {}, _label_plain)
+        c1, c2, c3 = (float(c) for c in cut_points)
+        labels = {
+            1: f"Q1 (<= {c1:g})",
+            2: f"Q2 ({c1:g}, {c2:g}]",
+            3: f"Q3 ({c2:g}, {c3:g}]",
+            4: f"Q4 (> {c3:g})",
+        }
+        return _Grouping(
+            f"{column.name} (by quartile; cut points {c1:g}, {c2:g}, {c3:g})",
+            quartile_bucket(column),
+            {"cut_1": c1, "cut_2": c2, "cut_3": c3},
+            lambda value: MISSING_LABEL if _is_missing(value) else labels[int(value)],
+        )
+
+    def _fit_counts(self, counts: pd.DataFrame, label) -> "KaplanMeier":
+        groups = _split_groups(counts, label)
+        if len(groups) > MAX_GROUPS:
+            raise SurvivalInputError(
+                f"--by {self.by} gives {len(groups)} groups (more than {MAX_GROUPS}); "
+                "choose a column with fewer levels or add a --filter"
+            )
+        labels = [g.label for g in groups]
+        reference = labels[0]
+        if self.reference is not None:
+            if self.reference not in labels:
+                raise SurvivalInputError(f"reference group {self.reference!r} is not among the groups: {labels}")
+            reference = self.reference
+        self.groups_ = labels
+        self.reference_group_ = reference
+        self.n_accounts_ = int(sum(g.n_removed.sum() for g in groups))
+
+        curves, revenue, summaries, rmst_rows = [], [], [], []
+        for g in groups:
+            curve = product_limit(g.time_days, g.n_removed, g.n_events, self.alpha)
+            money = revenue_product_limit(g.time_days, g.mrr_removed, g.mrr_events)
+            curves.append(curve)
+            revenue.append(money)
+            summaries.append(self._summary_row(g, curve, money))
+            for tau in self.rmst_horizons_days:
+                rmst, variance = restricted_mean(curve["time_days"], curve["survival"], curve["at_risk"],
+                                                 curve["events"], tau)
+                rmst_rows.append((g.label, tau, rmst, variance))
+
+        self.curves_ = _stack(labels, curves, CURVE_COLUMNS)
+        self.revenue_curves_ = _stack(labels, revenue, REVENUE_COLUMNS)
+        self.summary_ = pd.DataFrame(summaries)
+        self.rmst_, self.rmst_differences_ = self._rmst_tables(rmst_rows, reference)
+        self.logrank_ = logrank(groups) if len(groups) >= 2 else None
+        return self
+
+    def _summary_row(self, g: GroupCounts, curve: dict, money: dict) -> dict:
+        t = curve["time_days"]
+        row = {
+            "group": g.label,
+            "n_accounts": int(g.n_removed.sum()),
+            "n_churned": int(g.n_events.sum()),
+            "n_censored": int(g.n_removed.sum() - g.n_events.sum()),
+            "median_survival_days": first_time_at_or_below(t, curve["survival"]),
+            "median_ci_lower_days": first_time_at_or_below(t, curve["ci_lower"]),
+            "median_ci_upper_days": first_time_at_or_below(t, curve["ci_upper"]),
+            "last_observed_days": int(t[-1]),
+        }
+        for name in ("survival", "ci_lower", "ci_upper"):
+            for h, value in zip(self.horizons_days, value_at(t, curve[name], self.horizons_days)):
+                suffix = "" if name == "survival" else "_" + name
+                row[f"survival_{h}d{suffix}"] = float(value)
+        row["mrr_at_start"] = float(money["mrr_at_risk"][0])
+        row["n_accounts_mrr_missing"] = int(g.n_mrr_missing)
+        for h, value in zip(self.horizons_days, value_at(t, money["revenue_retained_share"], self.horizons_days)):
+            row[f"revenue_retained_share_{h}d"] = float(value)
+        return row
+
+    def _rmst_tables(self, rows: list[tuple], reference: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        z = stats.norm.ppf(1 - self.alpha / 2)
+        if not rows:  # no RMST horizons asked for
+            return (pd.DataFrame(columns=["group", "tau_days", "rmst_days", "se_days", "ci_lower_days", "ci_upper_days"]),
+                    pd.DataFrame(columns=["group", "reference_group", "tau_days", "difference_days", "se_days",
+                                          "ci_lower_days", "ci_upper_days", "p_value"]))
+        group, tau, estimate, variance = (np.array(column) for column in zip(*rows))
+        se = np.sqrt(variance)
+        rmst = pd.DataFrame(
+            {
+                "group": group,
+                "tau_days": tau.astype(np.int64),
+                "rmst_days": estimate,
+                "se_days": se,
+                "ci_lower_days": estimate - z * se,
+                "ci_upper_days": estimate + z * se,
+            }
+        )
+        is_reference = group == reference
+        others = ~is_reference
+        # rows come group by group with the same taus, so the reference rows line up with each group's
+        n_taus = len(self.rmst_horizons_days)
+        repeats = int(others.sum()) // n_taus
+        ref_estimate = np.tile(estimate[is_reference], repeats)
+        ref_variance = np.tile(variance[is_reference], repeats)
+        difference = estimate[others] - ref_estimate
+        # independent groups: the variances add
+        diff_se = np.sqrt(variance[others] + ref_variance)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p_value = np.where(diff_se > 0, 2 * stats.norm.sf(np.abs(difference / diff_se)), np.nan)
+        differences = pd.DataFrame(
+            {
+                "group": group[others],
+                "reference_group": reference,
+                "tau_days": tau[others].astype(np.int64),
+                "difference_days": difference,
+                "se_days": diff_se,
+                "ci_lower_days": difference - z * diff_se,
+                "ci_upper_days": difference + z * diff_se,
+                "p_value": p_value,
+            }
+        )
+        return rmst, differences
+
+    # ---- output --------------------------------------------------------------------------
+
+    def notes(self) -> list[str]:
+        notes = [
+            "Association, not causation: groups can differ in more than the grouping column.",
+            (f"Accounts still active at the as-of date {self.as_of_} are censored there."
+             if self.as_of_ else "Accounts still active at the as-of date are censored there."),
+        ]
+        missing = int(self.summary_["n_accounts_mrr_missing"].sum())
+        if missing:
+            notes.append(f"{missing:,} accounts without an MRR are left out of the revenue curve.")
+        if np.isinf(self.summary_["median_survival_days"]).any():
+            notes.append("A median 'not reached' (null in JSON) means survival stayed above 50% over the observed time.")
+        if self.rmst_["rmst_days"].isna().any():
+            notes.append("RMST is not given for a horizon past a group's last observed day.")
+        return notes
+
+    def to_json_dict(self) -> dict:
+        """Everything the model learned, as plain JSON values (NaN and infinity become null)."""
+        return _json_clean(
+            {
+                "model": "kaplan_meier",
+                "as_of": self.as_of_,
+                "by": self.by,
+                "grouping": self.grouping_,
+                "filters": self.filters_,
+                "n_accounts": self.n_accounts_,
+                "confidence_level": 1 - self.alpha,
+                "horizons_days": list(self.horizons_days),
+                "rmst_horizons_days": list(self.rmst_horizons_days),
+                "groups": self.summary_.to_dict("records"),
+                "reference_group": self.reference_group_,
+                "logrank": self.logrank_,
+                "rmst": self.rmst_.to_dict("records"),
+                "rmst_differences": self.rmst_differences_.to_dict("records"),
+                "curves": self.curves_.to_dict("records"),
+                "revenue_curves": self.revenue_curves_.to_dict("records"),
+                "notes": self.notes(),
+            }
+        )
+
+
+def _stack(labels: list[str], parts: list[dict], columns: list[str]) -> pd.DataFrame:
+    """One long DataFrame (group, then the columns) from each group's arrays, built in one go."""
+    lengths = [len(p["time_days"]) for p in parts]
+    data = {"group": np.repeat(np.array(labels, dtype=object), lengths)}
+    for c in columns[1:]:
+        data[c] = np.concatenate([p[c] for p in parts])
+    return pd.DataFrame(data)
+
+
+def _split_groups(counts: pd.DataFrame, label) -> list[GroupCounts]:
+    """Cut the per-day counts (sorted by group, then day) into one GroupCounts per group, in order."""
+    codes, uniques = pd.factorize(counts["group_value"], use_na_sentinel=False)
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    ends = np.r_[starts[1:], len(codes)]
+    columns = {c: counts[c].to_numpy() for c in ("time_days", "n_removed", "n_events", "mrr_removed", "mrr_events",
+                                                    "n_mrr_missing")}
+    groups = []
+    for start, end in zip(starts, ends):
+        part = slice(start, end)
+        groups.append(
+            GroupCounts(
+                label=label(uniques[codes[start]]),
+                time_days=columns["time_days"][part].astype(np.int64),
+                n_removed=columns["n_removed"][part].astype(np.int64),
+                n_events=columns["n_events"][part].astype(np.int64),
+                mrr_removed=np.nan_to_num(columns["mrr_removed"][part].astype(float)),
+                mrr_events=np.nan_to_num(columns["mrr_events"][part].astype(float)),
+                n_mrr_missing=int(columns["n_mrr_missing"][part].sum()),
+            )
+        )
+    if len({g.label for g in groups}) != len(groups):
+        # e.g. the pandas path was given unsorted groups; labels must name one group each
+        raise SurvivalInputError(f"group labels are not unique: {[g.label for g in groups]}")
+    return groups
+
+
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT or (
+        not isinstance(value, str) and pd.isna(value)
+    )
+
+
+def _label_plain(value) -> str:
+    if _is_missing(value):
+        return MISSING_LABEL
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):g}"
+    return str(value)
+
+
+def _label_month(value) -> str:
+    if _is_missing(value):
+        return MISSING_LABEL
+    return pd.Timestamp(value).strftime("%Y-%m")
+
+
+def _json_clean(value):
+    if isinstance(value, dict):
+        return {str(k): _json_clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_clean(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, (datetime, date, pd.Timestamp)):
+        return value.isoformat()
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# The `retention km` command (the only code here that prints)
+# --------------------------------------------------------------------------------------------
+
+
+def add_km_parser(subparsers) -> argparse.ArgumentParser:
+    """Register `retention km` on the CLI's subparsers."""
+    from .cli import default_db_path  # lazily: cli imports this module
+
+    km = subparsers.add_parser(
+        "km",
+        help="Kaplan-Meier survival of accounts, overall or by segment",
+        description=(
+            "Kaplan-Meier survival of accounts (time = days since signup, censored at the as-of date), "
+            "overall or per level of a column, with medians, survival at 90/180/365/730 days, restricted "
+            "mean survival (RMST) to 1 and 2 years, a log-rank test and a revenue-weighted curve. "
+            "A numeric column with more than 4 distinct values is grouped by quartile."
+        ),
+    )
+    km.add_argument("--db", type=Path, default=default_db_path(),
+                    help="database file (default $RETENTION_DB or data/retention.duckdb)")
+    km.add_argument("--by", metavar="COLUMN",
+                    help="a segment column, signup_cohort_month, signup_year or mrr (default: all accounts)")
+    km.add_argument("--filter", metavar="COLUMN=VALUE", action="append", default=[], dest="filters",
+                    help="keep matching accounts; repeat to AND several; also != < <= > >= on numbers and months")
+    km.add_argument("--reference", metavar="GROUP", help="the group RMST differences are taken against (default: the first)")
+    km.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                    help="table (default): a summary; json: everything; csv: only the curves")
+    km.set_defaults(func=run_km_command)
+    return km
+
+
+def run_km_command(args: argparse.Namespace) -> int:
+    db_path = Path(args.db)
+    if not db_path.is_file():
+        print(f"error: no database at {db_path}; build one with `retention build` or pass --db", file=sys.stderr)
+        return 2
+    try:
+        con = duckdb.connect(str(db_path), read_only=True)
+    except duckdb.Error as exc:
+        print(f"error: cannot open {db_path} as a DuckDB database: {exc}", file=sys.stderr)
+        return 2
+    try:
+        model = KaplanMeier(by=args.by, filters=args.filters, reference=args.reference).fit(con)
+    except SurvivalInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        con.close()
+
+    if args.format == "csv":
+        model.curves_.to_csv(sys.stdout, index=False, lineterminator="\n")
+    elif args.format == "json":
+        print(json.dumps(model.to_json_dict(), indent=2, allow_nan=False))
+    else:
+        print(_table_text(model))
+    return 0
+
+
+def _fmt_days(value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if math.isinf(value):
+        return "not reached"
+    return f"{value:,.0f} days"
+
+
+def _fmt_share(value: float, lower: float | None = None, upper: float | None = None) -> str:
+    if value is None or math.isnan(value):
+        return "n/a"
+    text = f"{value:.1%}"
+    if lower is not None and not math.isnan(lower):
+        text += f" ({lower:.1%}-{upper:.1%})"
+    return text
+
+
+def _table_text(model: KaplanMeier) -> str:
+    filters = ", ".join(f["text"] for f in model.filters_) or "none"
+    lines = [
+        f"Kaplan-Meier survival of accounts: {model.grouping_}",
+        f"as-of {model.as_of_}; {model.n_accounts_:,} accounts; filters: {filters}; 95% confidence intervals",
+        "",
+    ]
+    rmst = model.rmst_.set_index(["group", "tau_days"])
+    differences = model.rmst_differences_.set_index(["group", "tau_days"])
+    for row in model.summary_.to_dict("records"):
+        g = row["group"]
+        churn_share = row["n_churned"] / row["n_accounts"]
+        lines.append(f"{g}")
+        lines.append(f"  accounts {row['n_accounts']:,}   churned {row['n_churned']:,} ({churn_share:.1%})   "
+                     f"still active (censored) {row['n_censored']:,}   followed up to {row['last_observed_days']:,} days")
+        median = _fmt_days(row["median_survival_days"])
+        lines.append(f"  median lifetime: {median} (95% CI {_fmt_days(row['median_ci_lower_days'])} to "
+                     f"{_fmt_days(row['median_ci_upper_days'])})")
+        survival = "   ".join(
+            f"{h}d {_fmt_share(row[f'survival_{h}d'], row[f'survival_{h}d_ci_lower'], row[f'survival_{h}d_ci_upper'])}"
+            for h in model.horizons_days
+        )
+        lines.append(f"  still a customer: {survival}")
+        revenue = "   ".join(f"{h}d {_fmt_share(row[f'revenue_retained_share_{h}d'])}" for h in model.horizons_days)
+        lines.append(f"  MRR retained:     {revenue}")
+        parts = []
+        for tau in model.rmst_horizons_days:
+            r = rmst.loc[(g, tau)]
+            if math.isnan(r["rmst_days"]):
+                parts.append(f"{tau}d n/a")
+            else:
+                parts.append(f"{tau}d {r['rmst_days']:,.1f} ({r['ci_lower_days']:,.1f} to {r['ci_upper_days']:,.1f})")
+        if parts:
+            lines.append(f"  mean days as a customer within (RMST): {'   '.join(parts)}")
+        if model.rmst_horizons_days and (g, model.rmst_horizons_days[0]) in differences.index:
+            parts = []
+            for tau in model.rmst_horizons_days:
+                d = differences.loc[(g, tau)]
+                if math.isnan(d["difference_days"]):
+                    parts.append(f"{tau}d n/a")
+                else:
+                    parts.append(f"{tau}d {d['difference_days']:+,.1f} ({d['ci_lower_days']:+,.1f} to "
+                                 f"{d['ci_upper_days']:+,.1f})")
+            lines.append(f"  RMST vs {model.reference_group_}: {'   '.join(parts)}")
+        lines.append("")
+    if model.logrank_:
+        lr = model.logrank_
+        lines.append(f"Log-rank test ({len(model.groups_)} groups): chi-square {lr['test_statistic']:.2f}, "
+                     f"df {lr['degrees_of_freedom']}, p = {lr['p_value']:.3g}")
+    else:
+        lines.append("Log-rank test: needs two or more groups.")
+    lines.append("")
+    lines.extend(f"Note: {note}" for note in model.notes())
+    return "\n".join(lines)

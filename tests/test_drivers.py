@@ -1,0 +1,195 @@
+"""The drivers model: our Cox fitter against lifelines, planted-effect recovery, the ticket-volume trap."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines import CoxPHFitter, CoxTimeVaryingFitter
+
+from pipelines.cli import main
+from pipelines.coxph import TimeVaryingCox
+from pipelines.drivers import FACTORS, ServiceDrivers, build_design, panel_query, proportional_hazards_tests
+
+
+def read_panel(db_path, covariates=("plan",)) -> tuple[pd.DataFrame, dict]:
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        kinds = dict(con.execute("select column_name, kind from segment_columns").fetchall())
+        return con.execute(panel_query(list(covariates))).df(), kinds
+
+
+def test_time_varying_cox_matches_lifelines_ctv(small_demo_database):
+    """Reference: lifelines CoxTimeVaryingFitter (Efron ties) on the same design; tolerance 1e-6."""
+    panel, kinds = read_panel(small_demo_database[0])
+    design = build_design(panel, [f.name for f in FACTORS], ["plan"], kinds)
+    frame = design.X.copy()
+    frame.columns = [f"x{i}" for i in range(frame.shape[1])]
+    frame[["id", "start", "stop", "event"]] = panel[["account_id", "start_day", "stop_day", "churned"]].to_numpy()
+    frame = frame.astype({"start": float, "stop": float, "event": int})
+    reference = CoxTimeVaryingFitter().fit(frame, id_col="id", start_col="start", stop_col="stop", event_col="event")
+    ours = TimeVaryingCox().fit(panel.start_day, panel.stop_day, panel.churned, design.X.to_numpy())
+    np.testing.assert_allclose(ours.params_.to_numpy(), reference.params_.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(ours.standard_errors_.to_numpy(), reference.standard_errors_.to_numpy(), atol=1e-6)
+    assert ours.log_likelihood_ == pytest.approx(reference.log_likelihood_, abs=1e-6)
+
+
+def test_panel_fit_with_time_fixed_covariates_equals_coxph_per_account(small_demo_database):
+    """With time-fixed covariates the month split changes nothing: lifelines CoxPHFitter (Efron) on one row
+    per account gives the same coefficients, 1e-6."""
+    db_path = small_demo_database[0]
+    panel, kinds = read_panel(db_path, covariates=("plan", "company_size"))
+    design = build_design(panel, [], ["plan", "company_size"], kinds)
+    ours = TimeVaryingCox().fit(panel.start_day, panel.stop_day, panel.churned, design.X.to_numpy(),
+                                list(design.X.columns))
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        accounts = con.execute(
+            "select duration_days, churned, plan, company_size from account_survival where duration_days > 0"
+        ).df()
+    per_account = pd.DataFrame({term: 0.0 for term in design.X.columns}, index=accounts.index)
+    for term in design.X.columns:
+        column, level = term.split("=", 1)
+        per_account[term] = (accounts[column] == level).astype(float)
+    per_account["duration"] = accounts.duration_days.astype(float)
+    per_account["event"] = accounts.churned
+    reference = CoxPHFitter().fit(per_account, duration_col="duration", event_col="event")
+    np.testing.assert_allclose(ours.params_.to_numpy(), reference.params_[design.X.columns].to_numpy(), atol=1e-6)
+
+
+def planted(demo) -> dict[tuple[str, str], float]:
+    effects = json.loads(demo.planted_effects.read_text())["effects"]
+    return {(e["factor"], e["term"]): e["hazard_ratio"] for e in effects}
+
+
+@pytest.fixture(scope="module")
+def default_drivers(demo_database):
+    with duckdb.connect(str(demo_database[0]), read_only=True) as con:
+        return ServiceDrivers().fit(con)
+
+
+# planted (factor, term) -> our model's term
+PLANTED_TERMS = {
+    ("first_response_hours", "per doubling"): "first_response_hours",
+    ("reopen_rate", "per +10 pp"): "reopen_rate",
+    ("agent_update_rate", "per +10 pp"): "agent_update_rate",
+    ("bad_interactions_90d", "1 vs 0"): "bad_interactions_90d: 1 vs 0",
+    ("bad_interactions_90d", "2+ vs 0"): "bad_interactions_90d: 2+ vs 0",
+    ("credited_bad_interactions_90d", "any credited bad interaction"): "credited_bad_interactions_90d",
+    ("tickets_90d", "per doubling"): "tickets_90d",
+}
+
+
+@pytest.mark.parametrize("planted_key", list(PLANTED_TERMS), ids=[PLANTED_TERMS[k] for k in PLANTED_TERMS])
+def test_drivers_recover_each_planted_service_effect(default_drivers, demo_database, planted_key):
+    truth = planted(demo_database[1])[planted_key]
+    row = default_drivers.effects_.set_index("term").loc[PLANTED_TERMS[planted_key]]
+    assert row.ci_lower <= truth <= row.ci_upper, (planted_key, truth, row.hazard_ratio, row.ci_lower, row.ci_upper)
+
+
+def test_drivers_recover_the_plan_effect(default_drivers, demo_database):
+    truth = planted(demo_database[1])[("plan", "plan=Starter")]
+    effects = default_drivers.effects_.set_index("term")
+    # Starter is the most common plan, so the other plans are the terms: each should be 1/1.8 vs Starter
+    other_plans = [t for t in effects.index if t.startswith("plan=")]
+    assert other_plans and "plan=Starter" not in other_plans
+    for term in other_plans:
+        assert effects.loc[term, "ci_lower"] <= 1 / truth <= effects.loc[term, "ci_upper"], term
+
+
+def test_drivers_ticket_volume_trap(demo_database, default_drivers):
+    """Naive analyses mislead about ticket volume; the full panel model finds the planted null."""
+    db_path = demo_database[0]
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        volume_only = ServiceDrivers(factors=["tickets_90d"], covariates=[]).fit(con)
+        accounts = con.execute(
+            "select duration_days, churned, n_interactions_lifetime from account_survival where duration_days > 0"
+        ).df()
+    # 1. the panel with volume alone: unhappy accounts file more tickets, so volume looks harmful
+    alone = volume_only.effects_.set_index("term").loc["tickets_90d"]
+    assert alone.ci_lower > 1.0
+    # 2. tickets per active month as a time-fixed covariate: also looks harmful
+    accounts["tickets_per_month"] = accounts.n_interactions_lifetime / (accounts.duration_days / 30.44)
+    accounts["log2_tickets_per_month"] = np.log2(1 + accounts.tickets_per_month)
+    per_month = CoxPHFitter().fit(accounts[["duration_days", "churned", "log2_tickets_per_month"]],
+                                  duration_col="duration_days", event_col="churned")
+    assert per_month.summary.loc["log2_tickets_per_month", "exp(coef) lower 95%"] > 1.0
+    # 3. lifetime ticket counts: early churners had less time to file any, so volume looks protective
+    accounts["log2_lifetime_tickets"] = np.log2(1 + accounts.n_interactions_lifetime)
+    lifetime = CoxPHFitter().fit(accounts[["duration_days", "churned", "log2_lifetime_tickets"]],
+                                 duration_col="duration_days", event_col="churned")
+    assert lifetime.summary.loc["log2_lifetime_tickets", "exp(coef) upper 95%"] < 1.0
+    # 4. the full panel model: the planted null
+    full = default_drivers.effects_.set_index("term").loc["tickets_90d"]
+    assert full.ci_lower <= 1.0 <= full.ci_upper
+
+
+def test_drivers_model_info_describes_the_fit(default_drivers, demo_database):
+    info = default_drivers.model_info_
+    with duckdb.connect(str(demo_database[0]), read_only=True) as con:
+        n_rows, n_events, n_accounts = con.execute(
+            "select count(*), sum(churned), count(distinct account_id) from account_months").fetchone()
+    assert (info["n_account_months"], info["n_events"], info["n_accounts"]) == (n_rows, n_events, n_accounts)
+    assert 0.6 < info["concordance"] < 0.9
+    assert info["penalizer"] == 0.0 and info["dropped_terms"] == []
+
+
+def test_build_stores_driver_effects_and_model_info(demo_database, default_drivers):
+    with duckdb.connect(str(demo_database[0]), read_only=True) as con:
+        stored = con.execute("select term, hazard_ratio from driver_effects").df().set_index("term")
+        info = json.loads(con.execute("select info_json from model_info where model = 'service_drivers'").fetchone()[0])
+    fitted = default_drivers.effects_.set_index("term")
+    np.testing.assert_allclose(stored.loc[fitted.index, "hazard_ratio"], fitted.hazard_ratio, rtol=1e-12)
+    assert info["n_events"] == default_drivers.model_info_["n_events"]
+
+
+def test_drivers_with_no_interaction_data_fit_account_covariates_alone(build_rows):
+    rng = np.random.default_rng(3)
+    accounts = []
+    for i in range(120):
+        plan = "Starter" if i % 3 == 0 else "Growth"
+        lifetime = int(rng.exponential(200 if plan == "Starter" else 500)) + 1
+        churn = pd.Timestamp("2023-01-01") + pd.Timedelta(days=lifetime)
+        accounts.append({"account_id": f"A{i}", "signup_date": "2023-01-01", "mrr": "10", "plan": plan,
+                         "churn_date": churn.date().isoformat() if lifetime < 700 else ""})
+    built = build_rows(accounts, [], as_of=date(2024, 12, 1))
+    drivers = ServiceDrivers().fit(built.con)
+    assert drivers.effects_.term.tolist() == ["plan=Starter"]
+    reasons = {d["term"]: d["reason"] for d in drivers.model_info_["dropped_terms"]}
+    assert reasons["csat"].startswith("not available") and "constant" in reasons["tickets_90d"]
+    assert drivers.effects_.hazard_ratio.iloc[0] > 1.5
+
+
+def test_proportional_hazards_test_flags_a_time_varying_effect():
+    """x doubles the hazard in the first 100 days and halves it after: the test must flag x, not z."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    x = rng.integers(0, 2, n).astype(float)
+    z = rng.integers(0, 2, n).astype(float)
+    early = rng.exponential(100 / (np.exp(np.log(2.0) * x + 0.3 * z)))
+    late = 100 + rng.exponential(100 / (np.exp(np.log(0.5) * x + 0.3 * z)))
+    time = np.where(early < 100, early, late)
+    censor = rng.uniform(50, 400, n)
+    stop = np.ceil(np.minimum(time, censor))
+    event = time <= censor
+    X = np.column_stack([x, z])
+    model = TimeVaryingCox().fit(np.zeros(n), stop, event, X, ["x", "z"])
+    tests = proportional_hazards_tests(model, X, np.zeros(n), stop).set_index("term")
+    assert tests.loc["x", "ph_p_value"] < 1e-4
+    assert tests.loc["z", "ph_p_value"] > 0.01
+
+
+def test_cli_drivers_formats(demo_database, capsys):
+    db = str(demo_database[0])
+    assert main(["drivers", "--db", db, "--format", "csv", "--factors", "first_response_hours,csat"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "factor,pillar,unit,hazard_ratio,ci_lower,ci_upper,p_value"
+    assert lines[1].startswith("first_response_hours,quick,per doubling")
+    assert main(["drivers", "--db", db, "--format", "json", "--factors", "reopen_rate", "--covariates", ""]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert set(payload) == {"effects", "model"}
+    assert payload["effects"][0]["term"] == "reopen_rate"
+    assert main(["drivers", "--db", db, "--factors", "speed"]) == 2
+    assert "unknown factor ['speed']" in capsys.readouterr().err
