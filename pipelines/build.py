@@ -252,6 +252,7 @@ def _build(
     _require_accounts(con, accounts_path)
     progress.run("staging", "stg_account_segments", lambda: _create_segments(con, loaded["accounts"]))
 
+    con.execute("create view analysis_accounts as select account_id from stg_accounts")
     for layer, names in (("metrics", METRICS), ("panel", PANEL), ("marts", MARTS)):
         for name in names:
             progress.run(layer, name, lambda layer=layer, name=name: create_table(con, layer, name, params))

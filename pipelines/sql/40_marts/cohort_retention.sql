@@ -4,7 +4,10 @@ with params as (
 ),
 
 survival as (
-    select account_id, signup_cohort_month, churned, churn_date from account_survival
+    -- analysis_accounts is every account in the build; the app shadows it with a filtered subset
+    select s.account_id, s.signup_cohort_month, s.churned, s.churn_date
+    from account_survival as s
+    join analysis_accounts as selected on selected.account_id = s.account_id
 ),
 
 calendar as (

@@ -14,6 +14,8 @@ accounts as (
         -- a churn after as-of has not happened yet
         case when a.churn_date <= p.as_of_date then a.churn_date end as churn_date
     from stg_accounts as a
+    -- analysis_accounts is every account in the build; the app shadows it with a filtered subset
+    join analysis_accounts as selected on selected.account_id = a.account_id
     cross join params as p
 ),
 
