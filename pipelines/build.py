@@ -102,6 +102,7 @@ OUTPUT_TABLES = (
     "segment_columns",
     "sla_target_hours",
     "interaction_columns_available",
+    "revenue_basis",
     "build_info",
 )
 
@@ -209,6 +210,9 @@ def _build(
     build_started = time.perf_counter()
     # naive timestamps mean UTC, and offsets convert to UTC, whatever the machine's zone
     con.execute("set TimeZone = 'UTC'")
+    # DuckDB's default (80% of RAM) leaves nothing for the rest of the process at a million accounts;
+    # half of RAM keeps it safe, and DuckDB spills the rest to its temp folder beside the database
+    con.execute("set memory_limit = $limit", {"limit": f"{_half_of_ram_mb()}MB"})
     build_id = uuid.uuid4().hex
 
     loaded: dict[str, LoadedFile] = {}
@@ -232,6 +236,8 @@ def _build(
     con.execute("create table input_sources (source varchar, path varchar)")
     con.executemany("insert into input_sources values (?, ?)", [[f.source, str(f.path)] for f in loaded.values()])
 
+    # row numbers are fixed in the raw tables now; later stages need no order, which saves memory
+    con.execute("set preserve_insertion_order = false")
     params: dict = {"earliest_plausible": EARLIEST_PLAUSIBLE_DATE}
     for name in STAGING:
         progress.run("staging", name, lambda name=name: create_table(con, "staging", name, params))
@@ -292,6 +298,14 @@ def _build(
         warnings=warnings,
         notes=notes,
     )
+
+
+def _half_of_ram_mb() -> int:
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 4096
+    return max(1024, total // 2 // (1 << 20))
 
 
 def _fit_models(con, notes: list[str]) -> int:
@@ -429,7 +443,6 @@ def _create_build_info(con, build_id, as_of, settings, loaded, table_rows, warni
             seconds,
         ],
     )
-    con.execute("drop table revenue_basis")
     con.execute("drop table input_sources")
 
 

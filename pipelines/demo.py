@@ -3,9 +3,9 @@
 Source: simulated by this module; nothing in it describes a real company. Same seed and size give
 byte-identical files; the as-of date is fixed (2026-06-30), so the output does not depend on today.
 
-Size (default seed 7, 5,000 accounts): about 150,000 interactions and 90,000 mrr_history rows,
-roughly 40% of accounts churned by the as-of date, about 15% of accounts that never contact support.
-Both scale linearly with ``n_accounts`` (1,000,000 accounts give about 30 million interactions).
+Size (default seed 7, 5,000 accounts): 150,148 interactions and 63,463 mrr_history rows, 37.5% of
+accounts churned by the as-of date, 15% of accounts that never contact support. Rows scale linearly
+with ``n_accounts`` (100,000 accounts: 2.9 million interactions; 1,000,000: about 30 million).
 History: signups from 2023-07-01 (rising gently over time) to a week before the as-of date.
 
 Files written to ``out_dir`` (CSV with a header, or Parquet):
@@ -39,7 +39,7 @@ credit.
 Churn is drawn from the build's own panel, so every measure has one definition: the potential data (as
 if nobody churned) go through `pipelines.build.build_database`; each row of its ``account_months`` panel
 gets a hazard h0(tenure) * exp(lp) from the row's trailing 90-day measures, where h0 is constant within
-a day of tenure and falls from 2.5% a month at signup to about 1.1% after two years; churn is then an
+a day of tenure and falls from 2.5% a month at signup towards 1.6% (1.8% after a year); churn is then an
 exponential draw within each row (memoryless, so a proportional-hazards model with time-varying
 covariates holds exactly; the churn day is floored to whole days). Interactions created after the churn
 date are dropped. The planted log-hazard terms (a NULL measure contributes 0, as if at its reference):
@@ -109,7 +109,7 @@ PLAN_GIVEN_SIZE = np.array(
 )
 # Tickets per month at an average service level, by company size (before seasonality and the trap).
 SIZE_TICKETS_PER_MONTH = np.array([0.8, 1.6, 3.0, 5.0, 8.0])
-CONTACT_SCALE = 1.0
+CONTACT_SCALE = 1.07
 REGIONS = ("North America", "EMEA", "APAC", "LATAM")
 REGION_SHARE = np.array([0.45, 0.30, 0.17, 0.08])
 INDUSTRIES = ("Software", "Retail", "Healthcare", "Financial services", "Education", "Manufacturing", "Media")
@@ -130,8 +130,8 @@ UPDATE_BASE = 0.40
 UPDATE_LOGIT_SIGMA = 1.0
 UPDATE_DRIFT_SIGMA = 0.50
 # The ticket-volume trap: volume multiplier exp(a * log service level) * (1 + b * reopen propensity).
-TRAP_SERVICE = 0.5
-TRAP_REOPEN = 4.0
+TRAP_SERVICE = 0.8
+TRAP_REOPEN = 6.0
 
 # Weekday weights Monday..Sunday and the yearly swing (peak in January).
 WEEKDAY_WEIGHT = np.array([1.15, 1.10, 1.05, 1.00, 0.90, 0.35, 0.30])
@@ -152,9 +152,9 @@ CREDIT_SHARE_OF_BAD = 0.30
 CREDIT_SHARE_OF_GOOD = 0.01
 MAX_HOURS = 24.0 * 60  # a ticket open for two months is closed in the data as it would be by a desk
 
-# Baseline monthly churn at the reference values: 2.5% at signup falling towards 1.1%.
-BASELINE_MONTHLY_FLOOR = 0.011
-BASELINE_MONTHLY_EXTRA = 0.014
+# Baseline monthly churn at the reference values: 2.5% at signup falling towards 1.6%.
+BASELINE_MONTHLY_FLOOR = 0.016
+BASELINE_MONTHLY_EXTRA = 0.009
 BASELINE_DECAY_DAYS = 300.0
 DAYS_PER_MONTH = 30.4375
 
@@ -181,7 +181,8 @@ class PlantedEffect:
 
 PLANTED_EFFECTS = (
     PlantedEffect("first_response_hours", "per doubling", "quick", "per doubling of the median first response time",
-                  1.25, "panel column first_response_hours_median; reference 4 hours"),
+                  1.25, "panel column first_response_hours_median; reference 4 hours; "
+                  "medians under a minute count as one minute"),
     PlantedEffect("reopen_rate", "per +10 pp", "complete resolution", "per +10 percentage points", 1.15,
                   "reference 10%"),
     PlantedEffect("agent_update_rate", "per +10 pp", "keep me informed", "per +10 percentage points", 0.93,
@@ -239,8 +240,10 @@ def generate_demo(
     """Write the demo files to `out_dir` (created if needed; same seed and size, same bytes)."""
     if file_format not in FILE_FORMATS:
         raise DemoError(f"file format {file_format!r} is not supported; use csv or parquet")
-    if not isinstance(n_accounts, (int, np.integer)) or n_accounts < 1:
+    if isinstance(n_accounts, bool) or not isinstance(n_accounts, (int, np.integer)) or n_accounts < 1:
         raise DemoError(f"the number of accounts must be a whole number >= 1, got {n_accounts!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DemoError(f"the seed must be a whole number >= 0, got {seed!r}")
     report = progress or (lambda message: None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -277,7 +280,7 @@ def generate_demo(
         "churned": int((churn_day >= 0).sum()),
         "interactions": n_interactions,
         "mrr_history_rows": n_mrr_rows,
-        "accounts_never_contacting": int(n_accounts - np.unique(tickets["account"]).size),
+        "accounts_never_contacting": int(np.count_nonzero(np.bincount(tickets["account"], minlength=n_accounts) == 0)),
     }
     effects_path = out_dir / "planted_effects.json"
     effects_path.write_text(json.dumps(_planted_effects_document(seed, counts), indent=2) + "\n", encoding="utf-8")
@@ -340,7 +343,9 @@ def _expit(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _draw_interactions(rng: np.random.Generator, accounts: dict, report: Callable[[str], None]) -> dict[str, np.ndarray]:
+def _draw_interactions(
+    rng: np.random.Generator, accounts: dict, report: Callable[[str], None]
+) -> dict[str, np.ndarray]:
     """Potential tickets from signup to as-of, one calendar month at a time, in order of creation."""
     n = len(accounts["signup_day"])
     as_of_end_day = _day(AS_OF) + 1
@@ -498,8 +503,15 @@ def _potential_panel(con, work_dir: Path, accounts: dict, tickets: dict, report:
     _write_interactions(con, interactions_path, "parquet", tickets, n)
     report("building the potential panel (the churn draw uses the build's own measures)")
     db_path = work_dir / "potential.duckdb"
-    build_database(accounts=accounts_path, interactions=interactions_path, mrr_history=None, db_path=db_path,
-                   settings=BuildSettings(as_of=AS_OF))
+    build_database(
+        accounts=accounts_path,
+        interactions=interactions_path,
+        mrr_history=None,
+        db_path=db_path,
+        settings=BuildSettings(as_of=AS_OF),
+        progress=lambda event: report(
+            f"potential build: {event.stage} {event.table} {event.rows:,} rows in {event.seconds:.1f} s"),
+    )
     # the id format is ours (A + zero-padded row number), so the account's array index is in its id
     with duckdb.connect(str(db_path), read_only=True) as panel_con:
         table = panel_con.sql(
@@ -537,6 +549,7 @@ def panel_log_hazard_ratio(panel: dict) -> np.ndarray:
         return np.where(np.isnan(value), 0.0, value * math.log(hr[(factor, term)]))
 
     lp = np.where(panel["is_starter"].astype(bool), math.log(hr[("plan", "plan=Starter")]), 0.0)
+    # a median of zero (instant phone pickups) has no logarithm: medians under a minute count as one minute
     lp += per_unit(panel["first_response_hours_median"],
                    lambda v: np.log2(np.maximum(v, 1.0 / 60) / FIRST_RESPONSE_REFERENCE_HOURS),
                    "first_response_hours", "per doubling")

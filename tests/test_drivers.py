@@ -30,7 +30,9 @@ def test_time_varying_cox_matches_lifelines_ctv(small_demo_database):
     frame.columns = [f"x{i}" for i in range(frame.shape[1])]
     frame[["id", "start", "stop", "event"]] = panel[["account_id", "start_day", "stop_day", "churned"]].to_numpy()
     frame = frame.astype({"start": float, "stop": float, "event": int})
-    reference = CoxTimeVaryingFitter().fit(frame, id_col="id", start_col="start", stop_col="stop", event_col="event")
+    # lifelines stops Newton at its default precision (1e-7); tightened so both sit at the same optimum
+    reference = CoxTimeVaryingFitter().fit(frame, id_col="id", start_col="start", stop_col="stop", event_col="event",
+                                           fit_options={"precision": 1e-10})
     ours = TimeVaryingCox().fit(panel.start_day, panel.stop_day, panel.churned, design.X.to_numpy())
     np.testing.assert_allclose(ours.params_.to_numpy(), reference.params_.to_numpy(), atol=1e-6)
     np.testing.assert_allclose(ours.standard_errors_.to_numpy(), reference.standard_errors_.to_numpy(), atol=1e-6)
@@ -55,7 +57,8 @@ def test_panel_fit_with_time_fixed_covariates_equals_coxph_per_account(small_dem
         per_account[term] = (accounts[column] == level).astype(float)
     per_account["duration"] = accounts.duration_days.astype(float)
     per_account["event"] = accounts.churned
-    reference = CoxPHFitter().fit(per_account, duration_col="duration", event_col="event")
+    reference = CoxPHFitter().fit(per_account, duration_col="duration", event_col="event",
+                                  fit_options={"precision": 1e-10})
     np.testing.assert_allclose(ours.params_.to_numpy(), reference.params_[design.X.columns].to_numpy(), atol=1e-6)
 
 
@@ -100,7 +103,10 @@ def test_drivers_recover_the_plan_effect(default_drivers, demo_database):
 
 
 def test_drivers_ticket_volume_trap(demo_database, default_drivers):
-    """Naive analyses mislead about ticket volume; the full panel model finds the planted null."""
+    """Naive analyses mislead about ticket volume; the full panel model finds the planted null.
+
+    (Tickets per active month as a time-fixed covariate also leans harmful on this demo, HR about 1.03 per
+    doubling, but its interval includes 1, so it is not asserted here.)"""
     db_path = demo_database[0]
     with duckdb.connect(str(db_path), read_only=True) as con:
         volume_only = ServiceDrivers(factors=["tickets_90d"], covariates=[]).fit(con)
@@ -110,18 +116,12 @@ def test_drivers_ticket_volume_trap(demo_database, default_drivers):
     # 1. the panel with volume alone: unhappy accounts file more tickets, so volume looks harmful
     alone = volume_only.effects_.set_index("term").loc["tickets_90d"]
     assert alone.ci_lower > 1.0
-    # 2. tickets per active month as a time-fixed covariate: also looks harmful
-    accounts["tickets_per_month"] = accounts.n_interactions_lifetime / (accounts.duration_days / 30.44)
-    accounts["log2_tickets_per_month"] = np.log2(1 + accounts.tickets_per_month)
-    per_month = CoxPHFitter().fit(accounts[["duration_days", "churned", "log2_tickets_per_month"]],
-                                  duration_col="duration_days", event_col="churned")
-    assert per_month.summary.loc["log2_tickets_per_month", "exp(coef) lower 95%"] > 1.0
-    # 3. lifetime ticket counts: early churners had less time to file any, so volume looks protective
+    # 2. lifetime ticket counts: early churners had less time to file any, so volume looks protective
     accounts["log2_lifetime_tickets"] = np.log2(1 + accounts.n_interactions_lifetime)
     lifetime = CoxPHFitter().fit(accounts[["duration_days", "churned", "log2_lifetime_tickets"]],
                                  duration_col="duration_days", event_col="churned")
     assert lifetime.summary.loc["log2_lifetime_tickets", "exp(coef) upper 95%"] < 1.0
-    # 4. the full panel model: the planted null
+    # 3. the full panel model: the planted null
     full = default_drivers.effects_.set_index("term").loc["tickets_90d"]
     assert full.ci_lower <= 1.0 <= full.ci_upper
 
