@@ -1,9 +1,21 @@
-"""Entry point: routing only. Pages live in dashboard/app_pages/."""
+"""Entry point: routing (and the shared sidebar filters). Pages live in dashboard/app_pages/."""
 
 import streamlit as st
 
+from dashboard import data, sidebar
+
+st.set_page_config(page_title="Support retention", page_icon=":material/monitoring:", layout="wide")
+
 pages = [
-    st.Page("dashboard/app_pages/data_page.py", title="Data", icon=":material/table:", default=True),
+    st.Page("dashboard/app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    st.Page("dashboard/app_pages/survival.py", title="Survival explorer", icon=":material/show_chart:"),
+    st.Page("dashboard/app_pages/drivers.py", title="Service drivers", icon=":material/support_agent:"),
+    st.Page("dashboard/app_pages/investment.py", title="Investment case", icon=":material/savings:"),
+    st.Page("dashboard/app_pages/at_risk.py", title="At-risk accounts", icon=":material/warning:"),
+    st.Page("dashboard/app_pages/data_page.py", title="Data", icon=":material/table:", url_path="data"),
 ]
-st.set_page_config(page_title="Support retention", layout="wide")
-st.navigation(pages).run()
+page = st.navigation(pages)
+con = data.connection()
+if con is not None:
+    sidebar.render(con)
+page.run()

@@ -1,29 +1,196 @@
 """Read-only access to the built database for the app: one cached connection, cached query results.
 
-Queries are keyed on the build id, so a rebuild (a new file swapped in) refreshes every result.
+Query functions here are plain (connection in, DataFrame out) so tests call them without Streamlit;
+the `cached_*` wrappers add Streamlit's cache keyed on the build id, so a rebuild (a new file swapped
+in) refreshes every result while a rerun reads from the cache and never refits a model.
+Filters are the sidebar's `COLUMN<op>VALUE` texts, turned into bound SQL by `pipelines.filters`.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import streamlit as st
 
 from pipelines.build import DEFAULT_DB_PATH, SQL_DIR
+from pipelines.filters import filter_predicate, filterable_columns, parse_filters
+
+Filters = tuple[str, ...]
 
 
 def database_path() -> Path:
     return Path(os.environ.get("RETENTION_DB") or DEFAULT_DB_PATH)
 
 
-def open_database(path: Path) -> duckdb.DuckDBPyConnection | None:
-    if not path.exists():
+def file_stamp(path: Path) -> tuple | None:
+    """Identity of the file on disk: the atomic swap of a rebuild changes it."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
         return None
-    return duckdb.connect(str(path), read_only=True)
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
-def read_query(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
-    """Run sql/queries/<name>.sql and return its rows."""
-    return con.execute((SQL_DIR / "queries" / f"{name}.sql").read_text(encoding="utf-8")).df()
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _open(path: str, stamp: tuple) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(path, read_only=True)
+
+
+def connection() -> duckdb.DuckDBPyConnection | None:
+    """The shared read-only connection to the current build, or None when no database exists yet."""
+    path = database_path()
+    stamp = file_stamp(path)
+    if stamp is None:
+        return None
+    return _open(str(path), stamp)
+
+
+def query_text(name: str) -> str:
+    return (SQL_DIR / "queries" / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def mart_text(name: str) -> str:
+    return (SQL_DIR / "40_marts" / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def run(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
+    from pipelines.build import run_query
+
+    return run_query(con, sql, params or {}).df()
+
+
+# --- the build ---------------------------------------------------------------------------------
+
+def build_info(con: duckdb.DuckDBPyConnection) -> dict:
+    row = run(con, "select * from build_info").iloc[0].to_dict()
+    for key in ("settings_json", "inputs_json", "row_counts_json", "warnings_json"):
+        row[key.removesuffix("_json")] = json.loads(row.pop(key))
+    row["as_of_date"] = pd.Timestamp(row["as_of_date"]).date()
+    return row
+
+
+def model_info(con: duckdb.DuckDBPyConnection, model: str) -> dict | None:
+    rows = con.execute("select info_json from model_info where model = ?", [model]).fetchall()
+    return json.loads(rows[0][0]) if rows else None
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute("select count(*) from duckdb_tables() where table_name = ?", [name]).fetchone()[0])
+
+
+def segment_columns(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return run(con, "select column_name, kind, n_levels from segment_columns order by column_name")
+
+
+def segment_levels(con: duckdb.DuckDBPyConnection, column: str) -> list[str]:
+    """Distinct values of one segment column (the name is checked against the allow-list first)."""
+    from pipelines.filters import resolve_column
+
+    col = resolve_column(column, filterable_columns(con))
+    sql = f"select distinct cast({col.sql.text} as varchar) as level from account_survival order by 1"
+    return [v for v in run(con, sql)["level"].tolist() if v is not None]
+
+
+def cohort_range(con: duckdb.DuckDBPyConnection) -> tuple:
+    row = con.execute("select min(signup_cohort_month), max(signup_cohort_month) from account_survival").fetchone()
+    return row[0], row[1]
+
+
+# --- filtered subsets ----------------------------------------------------------------------------
+
+@contextmanager
+def selected_accounts(con: duckdb.DuckDBPyConnection, filters: Filters):
+    """A cursor on which `analysis_accounts` is the filtered subset, so the marts' own SQL runs on it."""
+    cursor = con.cursor()
+    try:
+        if filters:
+            predicate, params = filter_predicate(parse_filters(list(filters), filterable_columns(cursor)))
+            cursor.execute(
+                "create temp table analysis_accounts as select account_id from account_survival "
+                f"where {predicate.text}",
+                params,
+            )
+        yield cursor
+    finally:
+        cursor.close()
+
+
+def account_count(con: duckdb.DuckDBPyConnection, filters: Filters) -> int:
+    with selected_accounts(con, filters) as cur:
+        return cur.execute("select count(*) from analysis_accounts").fetchone()[0]
+
+
+def kpi_monthly(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> pd.DataFrame:
+    with selected_accounts(con, filters) as cur:
+        return run(cur, mart_text("kpi_monthly"), {"as_of": as_of})
+
+
+def cohort_retention(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> pd.DataFrame:
+    with selected_accounts(con, filters) as cur:
+        return run(cur, mart_text("cohort_retention"), {"as_of": as_of})
+
+
+def headline_kpis(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> pd.DataFrame:
+    with selected_accounts(con, filters) as cur:
+        return run(cur, query_text("headline_kpis"), {"as_of": as_of}).set_index("period")
+
+
+# --- models ------------------------------------------------------------------------------------
+
+def survival(con: duckdb.DuckDBPyConnection, by: str | None, filters: Filters):
+    from pipelines.survival import KaplanMeier
+
+    return KaplanMeier(by=by, filters=list(filters)).fit(con)
+
+
+def driver_effects(con: duckdb.DuckDBPyConnection, filters: Filters) -> tuple[pd.DataFrame, dict | None]:
+    """The build's stored fit; with filters, a fit on the filtered accounts (cached by the caller)."""
+    if not filters:
+        return run(con, "select * from driver_effects"), model_info(con, "service_drivers")
+    from pipelines.drivers import ServiceDrivers
+
+    drivers = ServiceDrivers(filters=list(filters)).fit(con)
+    return drivers.effects_, drivers.model_info_
+
+
+def churn_by_quartile(con: duckdb.DuckDBPyConnection, factor: str, filters: Filters) -> pd.DataFrame:
+    """Monthly churn rate of account-months by quartile of one factor's panel measure."""
+    from pipelines.drivers import FACTORS_BY_NAME
+    from pipelines.load import quote_ident
+
+    column = quote_ident(FACTORS_BY_NAME[factor].column)  # from the factor allow-list
+    with selected_accounts(con, filters) as cur:
+        sql = query_text("churn_by_factor_quartile").replace("{measure}", column)
+        return run(cur, sql)
+
+
+# --- cached wrappers (Streamlit) -----------------------------------------------------------------
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_kpis(_con, build_id: str, filters: Filters, as_of) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    return headline_kpis(_con, filters, as_of), kpi_monthly(_con, filters, as_of), cohort_retention(_con, filters, as_of)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_survival(_con, build_id: str, by: str | None, filters: Filters):
+    return survival(_con, by, filters)
+
+
+@st.cache_data(show_spinner="Fitting the drivers model on the filtered accounts…", max_entries=32)
+def cached_drivers(_con, build_id: str, filters: Filters):
+    return driver_effects(_con, filters)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_quartiles(_con, build_id: str, factor: str, filters: Filters) -> pd.DataFrame:
+    return churn_by_quartile(_con, factor, filters)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def cached_table(_con, build_id: str, sql_name: str) -> pd.DataFrame:
+    return run(_con, query_text(sql_name))

@@ -1,0 +1,201 @@
+"""Pure figure builders: a long-format DataFrame in, a plotly figure out; no I/O, no Streamlit.
+
+The same keyword means the same thing everywhere (`color` is the grouping column, `title` the
+figure title). Number formats: money as $1.2M, shares as 93.4%.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+TEMPLATE = "plotly_white"
+PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777"]
+PILLAR_COLORS = {
+    "quick": "#2563eb",
+    "competent": "#9333ea",
+    "complete resolution": "#16a34a",
+    "courteous": "#ea580c",
+    "keep me informed": "#0891b2",
+    "pattern": "#dc2626",
+    "control": "#6b7280",
+    "account": "#6b7280",
+    "missing indicator": "#9ca3af",
+}
+
+
+def money(value: float | None) -> str:
+    """$1.2M, $340K, $950; an em dash for a missing value."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    for threshold, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if value >= threshold:
+            return f"{sign}${value / threshold:.1f}{suffix}"
+    return f"{sign}${value:,.0f}"
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value * 100:.{digits}f}%"
+
+
+def _layout(fig: go.Figure, title: str | None, height: int = 420) -> go.Figure:
+    fig.update_layout(template=TEMPLATE, title=title, height=height, margin=dict(l=60, r=20, t=50 if title else 20, b=50),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0))
+    return fig
+
+
+def empty_figure(message: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, font=dict(size=14), x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, None, height=240)
+
+
+def retention_trend(kpi: pd.DataFrame, title: str | None = "Revenue retention by month") -> go.Figure:
+    """One line per measure (gross and net revenue retention), one point per month."""
+    data = kpi.dropna(subset=["gross_revenue_retention"])
+    if data.empty:
+        return empty_figure("No months with starting revenue yet.")
+    fig = go.Figure()
+    for column, name, color in (("net_revenue_retention", "Net revenue retention", PALETTE[0]),
+                                ("gross_revenue_retention", "Gross revenue retention", PALETTE[1])):
+        fig.add_trace(go.Scatter(x=data.month_start, y=data[column], name=name, mode="lines+markers",
+                                 line=dict(color=color), hovertemplate="%{x|%b %Y}: %{y:.1%}<extra>" + name + "</extra>"))
+    fig.update_yaxes(title="Share of starting MRR kept in the month", tickformat=".0%")
+    fig.update_xaxes(title="Month")
+    return _layout(fig, title)
+
+
+def cohort_heatmap(cohorts: pd.DataFrame, value: str = "retained_account_share",
+                   title: str | None = "Cohort retention") -> go.Figure:
+    """One cell per signup cohort (row) and month since signup (column), coloured by the retained share."""
+    if cohorts.empty:
+        return empty_figure("No fully observed cohort months yet.")
+    grid = cohorts.pivot(index="cohort_month", columns="months_since_signup", values=value).sort_index(ascending=False)
+    labels = [pd.Timestamp(m).strftime("%Y-%m") for m in grid.index]
+    fig = go.Figure(go.Heatmap(
+        z=grid.to_numpy(), x=list(grid.columns), y=labels, colorscale="Blues", zmin=0,
+        zmax=max(1.0, float(np.nanmax(grid.to_numpy()))),
+        colorbar=dict(title="retained", tickformat=".0%"),
+        hovertemplate="cohort %{y}, month %{x}: %{z:.1%}<extra></extra>",
+    ))
+    fig.update_xaxes(title="Months since signup")
+    fig.update_yaxes(title="Signup cohort", type="category")
+    return _layout(fig, title, height=max(360, 14 * len(labels) + 120))
+
+
+def survival_curves(curves: pd.DataFrame, color: str = "group", y: str = "survival",
+                    title: str | None = "Share of accounts still customers", at_risk_ticks: int = 6,
+                    y_title: str = "Still a customer") -> go.Figure:
+    """One step line per group over days since signup, a shaded 95% band, at-risk counts under the axis."""
+    if curves.empty:
+        return empty_figure("No accounts match the filters.")
+    groups = list(dict.fromkeys(curves[color]))
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.82, 0.18], vertical_spacing=0.04)
+    max_day = float(curves.time_days.max())
+    ticks = np.linspace(0, max_day, at_risk_ticks).round()
+    for i, group in enumerate(groups):
+        data = curves[curves[color] == group].sort_values("time_days")
+        tint = PALETTE[i % len(PALETTE)]
+        if {"ci_lower", "ci_upper"} <= set(data.columns):
+            fig.add_trace(go.Scatter(x=data.time_days, y=data.ci_upper, line=dict(width=0, shape="hv"),
+                                     showlegend=False, hoverinfo="skip"), row=1, col=1)
+            fig.add_trace(go.Scatter(x=data.time_days, y=data.ci_lower, line=dict(width=0, shape="hv"), fill="tonexty",
+                                     fillcolor=_with_alpha(tint, 0.15), showlegend=False, hoverinfo="skip"), row=1, col=1)
+        fig.add_trace(go.Scatter(x=data.time_days, y=data[y], name=str(group), line=dict(color=tint, shape="hv"),
+                                 hovertemplate="day %{x}: %{y:.1%}<extra>" + str(group) + "</extra>"), row=1, col=1)
+        if "at_risk" in data.columns:
+            positions = np.searchsorted(data.time_days.to_numpy(), ticks, side="right") - 1
+            counts = data.at_risk.to_numpy()[np.clip(positions, 0, len(data) - 1)]
+            # at risk at a tick = at risk at the last time at or before it, minus those who left at it
+            fig.add_trace(go.Scatter(x=ticks, y=[str(group)] * len(ticks), mode="text", text=[f"{c:,}" for c in counts],
+                                     textfont=dict(color=tint, size=11), showlegend=False, hoverinfo="skip"), row=2, col=1)
+    fig.update_yaxes(title=y_title, tickformat=".0%", range=[0, 1.02], row=1, col=1)
+    fig.update_yaxes(title="At risk", showgrid=False, row=2, col=1, type="category")
+    fig.update_xaxes(title="Days since signup", row=2, col=1, tickvals=ticks)
+    return _layout(fig, title, height=520)
+
+
+def _with_alpha(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def forest_plot(effects: pd.DataFrame, title: str | None = "Churn hazard ratio per unit (95% CI)") -> go.Figure:
+    """One marker per model term at its hazard ratio with its 95% interval, grouped by pillar, log scale."""
+    if effects.empty:
+        return empty_figure("The drivers model has no terms to show.")
+    data = effects.iloc[::-1]
+    fig = go.Figure()
+    for pillar, rows in data.groupby("pillar", sort=False):
+        fig.add_trace(go.Scatter(
+            x=rows.hazard_ratio, y=rows.term, mode="markers", name=pillar,
+            marker=dict(color=PILLAR_COLORS.get(pillar, "#374151"), size=9),
+            error_x=dict(type="data", symmetric=False, array=rows.ci_upper - rows.hazard_ratio,
+                         arrayminus=rows.hazard_ratio - rows.ci_lower),
+            customdata=np.column_stack([rows.ci_lower, rows.ci_upper, rows.unit]),
+            hovertemplate="%{y}: %{x:.2f} (95% CI %{customdata[0]:.2f}–%{customdata[1]:.2f})<br>%{customdata[2]}<extra></extra>",
+        ))
+    fig.add_vline(x=1.0, line=dict(color="#6b7280", dash="dash"))
+    fig.update_xaxes(type="log", title="Hazard ratio (1 = no association; >1 more churn)")
+    fig.update_yaxes(title=None, categoryorder="array", categoryarray=list(data.term))
+    return _layout(fig, title, height=max(360, 28 * len(data) + 120))
+
+
+def quartile_churn(quartiles: pd.DataFrame, measure_label: str,
+                   title: str | None = "Monthly churn rate by quartile") -> go.Figure:
+    """One bar per quartile of a measure: the monthly churn rate of its account-months, with a 95% interval."""
+    if quartiles.empty:
+        return empty_figure("No account-months have this measure.")
+    labels = [f"Q{q}: {lo:.3g}–{hi:.3g}" for q, lo, hi in zip(quartiles.quartile, quartiles.measure_low, quartiles.measure_high)]
+    fig = go.Figure(go.Bar(
+        x=labels, y=quartiles.monthly_churn_rate, marker_color=PALETTE[0],
+        error_y=dict(type="data", symmetric=False, array=quartiles.ci_upper - quartiles.monthly_churn_rate,
+                     arrayminus=quartiles.monthly_churn_rate - quartiles.ci_lower),
+        hovertemplate="%{x}: %{y:.2%} a month<extra></extra>",
+    ))
+    fig.update_yaxes(title="Churned in the month", tickformat=".1%")
+    fig.update_xaxes(title=f"Quartile of {measure_label}")
+    return _layout(fig, title)
+
+
+def calibration(table: pd.DataFrame, title: str | None = "Calibration on the holdout") -> go.Figure:
+    """One point per risk decile: mean predicted vs observed 90-day churn, with the observed 95% interval."""
+    if table.empty:
+        return empty_figure("No holdout calibration for this build.")
+    top = float(max(table.predicted_mean.max(), table.observed_ci_upper.max())) * 1.05
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, top], y=[0, top], mode="lines", name="perfect calibration",
+                             line=dict(color="#9ca3af", dash="dash")))
+    fig.add_trace(go.Scatter(
+        x=table.predicted_mean, y=table.observed_rate, mode="markers+lines", name="risk deciles",
+        marker=dict(size=9, color=PALETTE[0]),
+        error_y=dict(type="data", symmetric=False, array=table.observed_ci_upper - table.observed_rate,
+                     arrayminus=table.observed_rate - table.observed_ci_lower),
+        hovertemplate="predicted %{x:.1%}, observed %{y:.1%}<extra></extra>",
+    ))
+    fig.update_xaxes(title="Predicted 90-day churn", tickformat=".0%")
+    fig.update_yaxes(title="Observed 90-day churn", tickformat=".0%")
+    return _layout(fig, title)
+
+
+def kept_interval(label: str, estimate: float, lower: float, upper: float, money_axis: bool,
+                  title: str | None = None) -> go.Figure:
+    """One horizontal bar at the estimate with its 95% interval (accounts or ARR kept by a change)."""
+    fig = go.Figure(go.Bar(
+        x=[estimate], y=[label], orientation="h", marker_color=PALETTE[2] if estimate >= 0 else PALETTE[1],
+        error_x=dict(type="data", symmetric=False, array=[upper - estimate], arrayminus=[estimate - lower]),
+        hovertemplate=(money(estimate) if money_axis else f"{estimate:,.1f}") + "<extra></extra>",
+    ))
+    fig.add_vline(x=0, line=dict(color="#6b7280"))
+    fig.update_xaxes(title="ARR kept a year ($)" if money_axis else "Accounts kept", tickprefix="$" if money_axis else "")
+    return _layout(fig, title, height=200)

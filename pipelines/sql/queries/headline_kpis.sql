@@ -1,0 +1,84 @@
+-- grain: one row per reference date: the as-of date ('as_of') and the same day a year earlier ('year_earlier').
+-- Accounts come through analysis_accounts, so the app's filters apply.
+with params as (
+    select cast($as_of as date) as as_of_date
+),
+
+reference_dates as (
+    select 'as_of' as period, as_of_date as ref_date from params
+    union all
+    select 'year_earlier', cast(as_of_date - interval 1 year as date) from params
+),
+
+accounts as (
+    select s.account_id, s.signup_date, case when s.churned = 1 then s.churn_date end as churn_date
+    from account_survival as s
+    join analysis_accounts as selected on selected.account_id = s.account_id
+),
+
+monthly_mrr as (
+    select account_id, month_start, mrr from account_month_mrr
+),
+
+-- active at a date: signed up by then and not yet churned
+active_at as (
+    select r.period, r.ref_date, a.account_id, m.mrr
+    from reference_dates as r
+    join accounts as a
+        on a.signup_date <= r.ref_date and (a.churn_date is null or a.churn_date > r.ref_date)
+    left join monthly_mrr as m
+        on m.account_id = a.account_id and m.month_start = cast(date_trunc('month', r.ref_date) as date)
+),
+
+-- the twelve months before each reference date: who was active at their start, and what they became
+twelve_months as (
+    select
+        r.period,
+        a.account_id,
+        start_mrr.mrr as start_mrr,
+        case when a.churn_date is not null and a.churn_date <= r.ref_date then 0 else end_mrr.mrr end as end_mrr,
+        coalesce(a.churn_date <= r.ref_date, false) as is_churned
+    from reference_dates as r
+    join accounts as a
+        on a.signup_date <= cast(r.ref_date - interval 1 year as date)
+        and (a.churn_date is null or a.churn_date > cast(r.ref_date - interval 1 year as date))
+    left join monthly_mrr as start_mrr
+        on start_mrr.account_id = a.account_id
+        and start_mrr.month_start = cast(date_trunc('month', r.ref_date - interval 1 year) as date)
+    left join monthly_mrr as end_mrr
+        on end_mrr.account_id = a.account_id
+        and end_mrr.month_start = cast(date_trunc('month', r.ref_date) as date)
+),
+
+active_summary as (
+    select period, count(*) as active_accounts, sum(mrr) as mrr
+    from active_at
+    group by period
+),
+
+retention_summary as (
+    select
+        period,
+        count(*) as accounts_a_year_before,
+        sum(case when is_churned then 1 else 0 end) as churned_in_12_months,
+        sum(start_mrr) as start_mrr,
+        sum(case when start_mrr is not null then least(end_mrr, start_mrr) end) as retained_mrr_capped,
+        sum(case when start_mrr is not null then end_mrr end) as end_mrr
+    from twelve_months
+    group by period
+)
+
+select
+    r.period,
+    r.ref_date,
+    cast(coalesce(a.active_accounts, 0) as bigint) as active_accounts,
+    cast(a.mrr as double) as mrr,
+    cast(a.mrr * 12 as double) as arr,
+    cast(t.churned_in_12_months * 1.0 / nullif(t.accounts_a_year_before, 0) as double) as logo_churn_12m,
+    cast(t.retained_mrr_capped / nullif(t.start_mrr, 0) as double) as gross_revenue_retention_12m,
+    cast(t.end_mrr / nullif(t.start_mrr, 0) as double) as net_revenue_retention_12m,
+    cast(coalesce(t.accounts_a_year_before, 0) as bigint) as accounts_a_year_before
+from reference_dates as r
+left join active_summary as a on a.period = r.period
+left join retention_summary as t on t.period = r.period
+order by r.ref_date desc
