@@ -12,7 +12,7 @@ pages = [
     st.Page("dashboard/app_pages/drivers.py", title="Service drivers", icon=":material/support_agent:"),
     st.Page("dashboard/app_pages/investment.py", title="Investment case", icon=":material/savings:"),
     st.Page("dashboard/app_pages/at_risk.py", title="At-risk accounts", icon=":material/warning:"),
-    st.Page("dashboard/app_pages/data_page.py", title="Data", icon=":material/table:", url_path="data"),
+    st.Page("dashboard/app_pages/data_page.py", title="Data", icon=":material/table:"),
 ]
 page = st.navigation(pages)
 con = data.connection()

@@ -194,3 +194,10 @@ def cached_quartiles(_con, build_id: str, factor: str, filters: Filters) -> pd.D
 @st.cache_data(show_spinner=False, max_entries=8)
 def cached_table(_con, build_id: str, sql_name: str) -> pd.DataFrame:
     return run(_con, query_text(sql_name))
+
+
+def inputs_table(info: dict) -> pd.DataFrame:
+    rows = [{"source": i["source"], "path": i["path"], "format": i["format"], "rows": i["rows"],
+             "size (MB)": round(i["size_bytes"] / 1e6, 2), "sha256": i["sha256"][:16] + "…",
+             "encoding": i.get("encoding")} for i in info["inputs"]]
+    return pd.DataFrame(rows)

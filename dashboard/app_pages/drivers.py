@@ -1,0 +1,43 @@
+"""Service drivers for support leaders: which parts of the customer's metric move churn, and how much."""
+
+import streamlit as st
+
+from dashboard import charts, data, drivers_view
+from dashboard.common import csv_download, current_filters, filter_caption, require_database
+
+con, info = require_database()
+filters = current_filters()
+st.title("Service drivers")
+st.caption(f"Cox model on the account-month panel, each month explained by the 90 days before it · "
+           f"{filter_caption(filters)}")
+
+try:
+    effects, model = data.cached_drivers(con, info["build_id"], filters)
+except ValueError as error:
+    st.warning(f"The drivers model cannot be fitted for these accounts: {error}")
+    st.stop()
+if effects.empty:
+    reason = (model or {}).get("error", "no usable terms")
+    st.info(f"No drivers model for this build: {reason}")
+    st.stop()
+
+service, controls = drivers_view.split_terms(effects)
+st.plotly_chart(charts.forest_plot(service, title="Service factors: churn hazard ratio (95% CI)"), key="forest")
+flagged = drivers_view.ph_flags(effects)
+if flagged:
+    st.warning(flagged)
+
+with st.expander("Model information, control terms and caveats"):
+    st.markdown(drivers_view.model_markdown(model))
+    st.plotly_chart(charts.forest_plot(controls, title="Control terms"), key="forest_controls")
+    st.dataframe(drivers_view.effects_table(effects), hide_index=True)
+
+st.subheader("Churn by quartile of a factor")
+factor = st.selectbox("Factor", drivers_view.quartile_factors(effects), format_func=drivers_view.factor_label,
+                      key="quartile_factor")
+quartiles = data.cached_quartiles(con, info["build_id"], factor, filters)
+st.plotly_chart(charts.quartile_churn(quartiles, drivers_view.factor_label(factor)), key="quartiles")
+st.caption("Raw monthly churn of account-months in each quartile of the trailing 90-day measure, "
+           "unadjusted for anything else (the forest plot above is the adjusted view).")
+csv_download(drivers_view.effects_table(effects), "Download hazard ratios (CSV)", "driver_effects.csv", key="dl_effects")
+csv_download(quartiles, "Download quartile table (CSV)", "churn_by_quartile.csv", key="dl_quartiles")

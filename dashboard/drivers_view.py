@@ -1,0 +1,73 @@
+"""Tables and text for the drivers page, from the stored (or filtered) fit: pure functions."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipelines.drivers import FACTORS, FACTORS_BY_NAME
+
+SERVICE_PILLARS = ("quick", "competent", "complete resolution", "courteous", "keep me informed", "pattern")
+LABELS = {
+    "first_response_hours": "median first response (hours)",
+    "resolution_hours": "median resolution (hours)",
+    "csat": "mean CSAT",
+}
+
+
+def split_terms(effects: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    service = effects[effects.pillar.isin(SERVICE_PILLARS)]
+    return service, effects[~effects.pillar.isin(SERVICE_PILLARS)]
+
+
+def factor_label(name: str) -> str:
+    return LABELS.get(name, name.replace("_", " "))
+
+
+def quartile_factors(effects: pd.DataFrame) -> list[str]:
+    """Factors with a continuous measure (quartiles make sense), in the model's order."""
+    present = set(effects.factor)
+    return [f.name for f in FACTORS if f.name in present and len(f.terms) == 1
+            and f.name not in ("credited_bad_interactions_90d",)]
+
+
+def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
+    columns = ["pillar", "term", "unit", "hazard_ratio", "ci_lower", "ci_upper", "p_value", "ph_p_value", "ph_violated"]
+    return effects[[c for c in columns if c in effects.columns]].reset_index(drop=True)
+
+
+def ph_flags(effects: pd.DataFrame) -> str | None:
+    if "ph_violated" not in effects.columns:
+        return None
+    flagged = effects[effects.ph_violated.astype(bool)]
+    if flagged.empty:
+        return None
+    return ("Proportional hazards looks doubtful for " + ", ".join(flagged.term)
+            + ": their hazard ratio is an average over tenure and may be stronger early or late.")
+
+
+def model_markdown(model: dict | None) -> str:
+    if not model:
+        return "No model information stored."
+    lines = [
+        f"- **Method:** {model.get('method', 'Cox proportional hazards')}",
+        f"- **Data:** {model.get('n_accounts', 0):,} accounts, {model.get('n_account_months', 0):,} account-months, "
+        f"{model.get('n_events', 0):,} churns",
+        f"- **Concordance:** {model.get('concordance', float('nan')):.3f} (0.5 = chance, 1 = perfect ordering)",
+    ]
+    if model.get("penalizer"):
+        lines.append(f"- **Penalizer:** {model['penalizer']} (the unpenalised fit did not converge)")
+    for item in model.get("dropped_terms", []):
+        lines.append(f"- **Dropped** {item['term']}: {item['reason']}")
+    imputed = model.get("imputed_terms", [])
+    if imputed:
+        lines.append("- **Imputed:** months with no eligible interactions get the median of the measure plus a "
+                     "missing indicator: " + ", ".join(i["term"] for i in imputed))
+    for note in model.get("notes", []):
+        lines.append(f"- **Note:** {note}")
+    lines.append("- **Caveat:** hazard ratios are associations in observational data, adjusted for the other terms; "
+                 "unmeasured differences between accounts can explain part of them.")
+    return "\n".join(lines)
+
+
+def unit_of(factor: str) -> str:
+    return FACTORS_BY_NAME[factor].unit if factor in FACTORS_BY_NAME else ""

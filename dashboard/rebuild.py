@@ -1,0 +1,77 @@
+"""Building a new database from files uploaded on the Data page, without ever blocking readers.
+
+Uploads are written into a fresh temporary folder under names this module chooses (never a name
+taken from the upload), then `build_database` builds beside the live file and swaps it in atomically:
+the app keeps serving the old build until the new one is complete, and a bad file leaves it as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from pipelines.build import StageEvent, build_database
+from pipelines.load import PARQUET_MAGIC
+
+MAX_UPLOAD_BYTES = 500 * 1024 * 1024
+
+
+class UploadError(ValueError):
+    """An uploaded file cannot be used (too large or empty)."""
+
+
+def save_upload(content: bytes, folder: Path, source: str) -> Path:
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise UploadError(f"the {source} file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; "
+                          "build it with `retention build` instead")
+    suffix = ".parquet" if content[:4] == PARQUET_MAGIC else ".csv"
+    path = folder / f"{source}{suffix}"
+    path.write_bytes(content)
+    return path
+
+
+def rebuild_from_uploads(uploads: dict[str, bytes], db_path: Path,
+                         progress: Callable[[StageEvent], None] | None = None):
+    """Build db_path from uploaded bytes keyed by source (accounts, interactions, optional mrr_history)."""
+    folder = Path(tempfile.mkdtemp(prefix="retention-upload-"))
+    try:
+        paths = {source: save_upload(content, folder, source) for source, content in uploads.items() if content}
+        return build_database(paths.get("accounts", folder / "accounts.csv"),
+                              paths.get("interactions", folder / "interactions.csv"),
+                              db_path, mrr_history=paths.get("mrr_history"), progress=progress)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def planted_vs_recovered(info: dict, effects: pd.DataFrame) -> pd.DataFrame | None:
+    """On the demo data, the planted hazard ratios beside the ones the drivers model recovered."""
+    accounts = next((i for i in info.get("inputs", []) if i["source"] == "accounts"), None)
+    if accounts is None:
+        return None
+    planted_path = Path(accounts["path"]).parent / "planted_effects.json"
+    if not planted_path.exists():
+        return None
+    planted = json.loads(planted_path.read_text())["effects"]
+    by_term = effects.set_index("term") if not effects.empty else pd.DataFrame()
+    rows = []
+    for effect in planted:
+        term = {"per doubling": effect["factor"], "per +10 pp": effect["factor"], "per +1 point": effect["factor"],
+                "any credited bad interaction": effect["factor"]}.get(effect["term"])
+        if effect["factor"] == "bad_interactions_90d":
+            term = f"bad_interactions_90d: {effect['term']}"
+        truth = effect["hazard_ratio"]
+        if effect["factor"] == "csat":
+            truth = 1 / truth  # planted per point higher; the model reports per point lower
+        recovered = by_term.loc[term] if term is not None and term in by_term.index else None
+        rows.append({
+            "factor": effect["factor"], "term": effect["term"], "planted hazard ratio": truth,
+            "recovered": None if recovered is None else round(float(recovered.hazard_ratio), 3),
+            "95% CI": None if recovered is None else f"{recovered.ci_lower:.3f} – {recovered.ci_upper:.3f}",
+            "planted value inside the CI": None if recovered is None else bool(recovered.ci_lower <= truth <= recovered.ci_upper),
+        })
+    return pd.DataFrame(rows)
