@@ -71,3 +71,10 @@ def model_markdown(model: dict | None) -> str:
 
 def unit_of(factor: str) -> str:
     return FACTORS_BY_NAME[factor].unit if factor in FACTORS_BY_NAME else ""
+
+
+def methods_text() -> str:
+    """The methods notes, the same file the README links to."""
+    from pathlib import Path
+
+    return (Path(__file__).parent / "methods.md").read_text(encoding="utf-8").split("\n", 1)[1]

@@ -41,3 +41,6 @@ st.caption("Raw monthly churn of account-months in each quartile of the trailing
            "unadjusted for anything else (the forest plot above is the adjusted view).")
 csv_download(drivers_view.effects_table(effects), "Download hazard ratios (CSV)", "driver_effects.csv", key="dl_effects")
 csv_download(quartiles, "Download quartile table (CSV)", "churn_by_quartile.csv", key="dl_quartiles")
+
+with st.expander("Methods: how to read these numbers"):
+    st.markdown(drivers_view.methods_text())
