@@ -97,6 +97,7 @@ OUTPUT_TABLES = (
     "cohort_retention",
     "panel_measure_coverage",
     "driver_effects",
+    "revenue_effects",
     "model_info",
     "input_columns",
     "segment_columns",
@@ -265,6 +266,7 @@ def _build(
 
     notes: list[str] = []
     progress.run("models", "driver_effects", lambda: _fit_models(con, notes))
+    progress.run("models", "revenue_effects", lambda: _fit_revenue(con, notes))
     progress.run("audits", "audits", lambda: run_audits(con))
 
     for table in INTERMEDIATE_TABLES:
@@ -319,6 +321,21 @@ def _fit_models(con, notes: list[str]) -> int:
         notes.append(f"drivers model not fitted: {exc}")
         return store_drivers(con, None, error=str(exc))
     return store_drivers(con, drivers)
+
+
+def _fit_revenue(con, notes: list[str]) -> int:
+    from .revenue import RevenueDrivers, store_revenue_effects
+
+    try:
+        fitted = RevenueDrivers().fit(con)
+    except ValueError as exc:
+        notes.append(f"revenue drivers not fitted: {exc}")
+        store_revenue_effects(con, None, reason=str(exc))
+        return 0
+    if fitted.reason_:
+        notes.append(f"revenue drivers: {fitted.reason_}")
+    store_revenue_effects(con, fitted)
+    return len(fitted.effects_)
 
 
 def _create_settings_tables(con, settings: BuildSettings, loaded: dict[str, LoadedFile], mrr_history_path) -> None:

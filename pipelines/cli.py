@@ -156,9 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     drivers.add_argument("--format", choices=("table", "json", "csv"), default="table")
     drivers.set_defaults(func=cmd_drivers)
 
+    from .revenue import add_revenue_parser
     from .survival import add_km_parser
 
     add_km_parser(sub)
+    add_revenue_parser(sub)
     return parser
 
 

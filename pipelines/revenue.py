@@ -1,0 +1,461 @@
+"""Revenue drivers: next month's net revenue retention of account-months by quartile of a service measure.
+
+Retention is half of the money; the other half is whether customers grow. For each service factor this
+module splits the account-months of `account_months` into quartiles of the factor's trailing 90-day
+measure (known before the month started) and, per quartile, relates it to the revenue movement over the
+following month:
+
+    nrr_monthly    = sum(MRR next month, 0 for an account that churned in the month) / sum(MRR this month)
+    nrr_annualised = nrr_monthly ** 12   (one month's rate compounded, not an observed year)
+
+over the account-months whose next month is known (the month an account churned in, or one followed by
+another month at risk; an active account's as-of month has no next month yet and is left out). The
+monthly movement splits into expansion, contraction and churned MRR, each as a share of this month's MRR:
+nrr_monthly = 1 + expansion_rate - contraction_rate - churned_mrr_rate.
+
+Quartile 1 is always the best service (`direction` per factor): the lowest times, rates and counts, the
+highest CSAT and agent-update rate. Cut points are values that occur; a value equal to a cut point goes
+to the better quartile, so ties never split and a measure that is mostly 0 can leave a quartile empty.
+
+95% intervals come from a cluster bootstrap over accounts (an account's months move together, so
+resampling rows would understate the uncertainty): per-account sums per quartile, then Poisson(1)
+weights per account and resample (Hanley & MacGibbon 2006; Chamandy et al. 2012), matrix products in
+chunks of accounts, no loop over rows. Cut points are held at the full sample's.
+
+This is descriptive: one measure at a time, no adjustment for plan, size, tenure or the other measures.
+A difference between quartiles is an association, not proof that changing the service changes revenue.
+
+`revenue_effects` (one row per factor per non-empty quartile; the build stores it, the app reads it):
+factor, pillar, direction, measure_column, quartile, measure_low, measure_high, n_account_months,
+n_accounts, n_churned, starting_mrr, next_month_mrr, expansion_mrr, contraction_mrr, churned_mrr,
+expansion_rate, contraction_rate, churned_mrr_rate (monthly, shares of starting_mrr), nrr_monthly,
+nrr_annualised, ci_lower, ci_upper (95% CI of nrr_annualised), and the comparison with the worst
+quartile present (usually 4): vs_quartile, nrr_annualised_difference (this quartile minus the worst, in
+annualised NRR; NULL on the worst quartile's own row), difference_ci_lower, difference_ci_upper.
+So "quartile 1 vs 4" is the quartile-1 row's difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from .drivers import FACTORS_BY_NAME, store_model_info
+from .filters import TrustedSql, execute_template, query_text
+from .load import quote_ident
+from .survival import _json_clean  # NaN and infinity become null, numpy scalars plain
+
+MODEL_NAME = "revenue_drivers"
+FLAT_MRR_REASON = ("revenue drivers need an mrr_history file: without it MRR is flat, so there is no expansion "
+                   "or contraction to relate to service")
+NO_PAIRS_REASON = ("no account-month has a known next month yet (every account is in its first month at the "
+                   "as-of date), so there is no revenue movement to relate to service")
+DEFAULT_RESAMPLES = 400
+DEFAULT_SEED = 20240417
+ACCOUNT_CHUNK = 8192  # resample weights are drawn for this many accounts at a time: memory stays flat at 1M accounts
+
+
+@dataclass(frozen=True)
+class RevenueFactor:
+    name: str  # a drivers.FACTORS name: the panel column and pillar come from there
+    higher_is_better: bool
+
+    @property
+    def column(self) -> str:
+        return FACTORS_BY_NAME[self.name].column
+
+    @property
+    def pillar(self) -> str:
+        return FACTORS_BY_NAME[self.name].pillar
+
+    @property
+    def direction(self) -> str:
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+
+# The service measures of drivers.FACTORS. Left out: tickets_90d (a control: volume is not service quality)
+# and credited_bad_interactions_90d (a credit answers a bad interaction; fewer credits is not better service).
+REVENUE_FACTORS: tuple[RevenueFactor, ...] = (
+    RevenueFactor("first_response_hours", False),
+    RevenueFactor("sla_breach_rate", False),
+    RevenueFactor("handoff_rate", False),
+    RevenueFactor("escalation_rate", False),
+    RevenueFactor("reopen_rate", False),
+    RevenueFactor("repeat_contact_rate", False),
+    RevenueFactor("resolution_hours", False),
+    RevenueFactor("csat", True),
+    RevenueFactor("agent_update_rate", True),
+    RevenueFactor("bad_interactions_90d", False),
+)
+REVENUE_FACTORS_BY_NAME = {f.name: f for f in REVENUE_FACTORS}
+
+# One row per account per quartile of one factor: what revenue_account_quartiles.sql returns, plus factor.
+ACCOUNT_QUARTILE_COLUMNS = ("factor", "account_id", "quartile", "n_account_months", "n_churned", "measure_low",
+                            "measure_high", "starting_mrr", "next_month_mrr", "expansion_mrr", "contraction_mrr",
+                            "churned_mrr")
+
+EFFECT_COLUMNS = {
+    "factor": "varchar", "pillar": "varchar", "direction": "varchar", "measure_column": "varchar",
+    "quartile": "integer", "measure_low": "double", "measure_high": "double",
+    "n_account_months": "bigint", "n_accounts": "bigint", "n_churned": "bigint",
+    "starting_mrr": "double", "next_month_mrr": "double", "expansion_mrr": "double", "contraction_mrr": "double",
+    "churned_mrr": "double", "expansion_rate": "double", "contraction_rate": "double", "churned_mrr_rate": "double",
+    "nrr_monthly": "double", "nrr_annualised": "double", "ci_lower": "double", "ci_upper": "double",
+    "vs_quartile": "integer", "nrr_annualised_difference": "double", "difference_ci_lower": "double",
+    "difference_ci_upper": "double",
+}
+
+
+class RevenueInputError(ValueError):
+    """A factor or input frame cannot be used; the message names it and lists the valid ones."""
+
+
+def poisson_resample_totals(account_index: np.ndarray, values: np.ndarray, n_accounts: int, n_resamples: int,
+                            rng: np.random.Generator) -> np.ndarray:
+    """Column totals of `values` (rows belong to accounts `account_index`) under each bootstrap resample.
+
+    Each account gets a Poisson(1) weight per resample (how often it is drawn), the same for all its rows,
+    so whole accounts are resampled. Returns (n_resamples, n_columns). Accounts are processed in chunks:
+    the weight matrix never holds more than n_resamples x ACCOUNT_CHUNK numbers.
+    """
+    order = np.argsort(account_index, kind="stable")
+    account_index, values = account_index[order], values[order]
+    totals = np.zeros((n_resamples, values.shape[1]))
+    for first in range(0, n_accounts, ACCOUNT_CHUNK):
+        last = min(first + ACCOUNT_CHUNK, n_accounts)
+        # drawn for every account, with rows or not, so a seed gives the same weights whatever the factor
+        weights = rng.poisson(1.0, size=(n_resamples, last - first)).astype(np.float64)
+        lo, hi = np.searchsorted(account_index, [first, last])
+        if hi == lo:
+            continue
+        per_account = np.zeros((last - first, values.shape[1]))
+        np.add.at(per_account, account_index[lo:hi] - first, values[lo:hi])
+        totals += weights @ per_account
+    return totals
+
+
+def summarise_quartiles(account_quartiles: pd.DataFrame, account_ids: np.ndarray, n_resamples: int,
+                        seed: int, ci_level: float = 0.95) -> pd.DataFrame:
+    """Per factor and quartile: counts, revenue movement, NRR with its bootstrap CI and the difference vs worst.
+
+    `account_quartiles` has ACCOUNT_QUARTILE_COLUMNS; `account_ids` is the universe the bootstrap resamples
+    (sorted). One set of weights serves every factor, so the seed alone fixes every interval.
+    """
+    missing = [c for c in ACCOUNT_QUARTILE_COLUMNS if c not in account_quartiles.columns]
+    if missing:
+        raise RevenueInputError(f"account-quartile frame lacks column(s) {missing}; "
+                                f"expected {list(ACCOUNT_QUARTILE_COLUMNS)}")
+    frame = account_quartiles
+    groups = frame.groupby(["factor", "quartile"], sort=True)
+    summary = groups.agg(
+        measure_low=("measure_low", "min"), measure_high=("measure_high", "max"),
+        n_account_months=("n_account_months", "sum"), n_accounts=("account_id", "nunique"),
+        n_churned=("n_churned", "sum"), starting_mrr=("starting_mrr", "sum"),
+        next_month_mrr=("next_month_mrr", "sum"), expansion_mrr=("expansion_mrr", "sum"),
+        contraction_mrr=("contraction_mrr", "sum"), churned_mrr=("churned_mrr", "sum"),
+    ).reset_index()
+    start = summary.starting_mrr.to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a quartile with no MRR has no rate (NaN)
+        summary["expansion_rate"] = summary.expansion_mrr / start
+        summary["contraction_rate"] = summary.contraction_mrr / start
+        summary["churned_mrr_rate"] = summary.churned_mrr / start
+        summary["nrr_monthly"] = summary.next_month_mrr / start
+    summary["nrr_annualised"] = summary.nrr_monthly ** 12
+
+    # bootstrap: one column pair (starting, next) per summary row, totals under each resample
+    key = pd.MultiIndex.from_frame(summary[["factor", "quartile"]])
+    column = key.get_indexer(pd.MultiIndex.from_frame(frame[["factor", "quartile"]]))
+    account_index = np.searchsorted(account_ids, frame.account_id.to_numpy())
+    if ((account_index >= len(account_ids)) | (account_ids[np.minimum(account_index, len(account_ids) - 1)]
+                                               != frame.account_id.to_numpy())).any():
+        raise RevenueInputError("account-quartile frame names accounts outside the resampled account list")
+    n_groups = len(summary)
+    values = np.zeros((len(frame), 2 * n_groups))
+    rows = np.arange(len(frame))
+    values[rows, 2 * column] = frame.starting_mrr.to_numpy(float)
+    values[rows, 2 * column + 1] = frame.next_month_mrr.to_numpy(float)
+    rng = np.random.default_rng(seed)
+    totals = poisson_resample_totals(account_index, values, len(account_ids), n_resamples, rng)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        annualised = (totals[:, 1::2] / totals[:, 0::2]) ** 12  # (resamples, summary rows)
+    annualised[~np.isfinite(annualised)] = np.nan  # a resample that drew no account of a quartile
+    tail = 100 * (1 - ci_level) / 2
+    summary["ci_lower"], summary["ci_upper"] = _percentiles(annualised, tail)
+
+    worst = summary.groupby("factor").quartile.transform("max")
+    summary["vs_quartile"] = worst
+    # summary is sorted by factor then quartile, so a factor's worst quartile is its last row
+    worst_row = pd.Series(np.arange(n_groups)).groupby(summary.factor.to_numpy()).transform("max").to_numpy()
+    difference = annualised - annualised[:, worst_row]
+    lower, upper = _percentiles(difference, tail)
+    is_worst = (summary.quartile == worst).to_numpy()
+    summary["nrr_annualised_difference"] = np.where(is_worst, np.nan,
+                                                     summary.nrr_annualised - summary.nrr_annualised.to_numpy()[worst_row])
+    summary["difference_ci_lower"] = np.where(is_worst, np.nan, lower)
+    summary["difference_ci_upper"] = np.where(is_worst, np.nan, upper)
+    return summary
+
+
+def _percentiles(draws: np.ndarray, tail: float) -> tuple[np.ndarray, np.ndarray]:
+    usable = np.isfinite(draws).sum(axis=0) > 0
+    lower = np.full(draws.shape[1], np.nan)
+    upper = np.full(draws.shape[1], np.nan)
+    if usable.any():
+        lower[usable], upper[usable] = np.nanpercentile(draws[:, usable], [tail, 100 - tail], axis=0)
+    return lower, upper
+
+
+class RevenueDrivers:
+    """Next-month NRR by quartile of each service measure. Configure here; fit(con) returns self.
+
+    Learned: `effects_` (the revenue_effects table), `account_quartiles_` (its per-account inputs),
+    `model_info_`, and `reason_` (None, or why there are no effects: a flat-MRR build, no next months).
+    """
+
+    def __init__(self, factors: list[str] | None = None, n_resamples: int = DEFAULT_RESAMPLES,
+                 seed: int = DEFAULT_SEED, ci_level: float = 0.95):
+        self.factors = factors
+        self.n_resamples = n_resamples
+        self.seed = seed
+        self.ci_level = ci_level
+
+    def _factors(self) -> list[RevenueFactor]:
+        names = list(self.factors) if self.factors is not None else [f.name for f in REVENUE_FACTORS]
+        unknown = [n for n in names if n not in REVENUE_FACTORS_BY_NAME]
+        if unknown:
+            raise RevenueInputError(f"unknown factor {unknown}; choose from {[f.name for f in REVENUE_FACTORS]}")
+        if self.n_resamples < 20:
+            raise RevenueInputError(f"n_resamples={self.n_resamples}: at least 20 are needed for a 95% interval")
+        return [REVENUE_FACTORS_BY_NAME[n] for n in names]
+
+    def fit(self, con: duckdb.DuckDBPyConnection) -> "RevenueDrivers":
+        factors = self._factors()
+        self.revenue_basis_ = con.execute(query_text("revenue_basis")).fetchone()[0]
+        if self.revenue_basis_ != "mrr_history":
+            return self._without_effects(FLAT_MRR_REASON, factors)
+        parts = []
+        for factor in factors:
+            part = execute_template(con, "revenue_account_quartiles", {"higher_is_better": factor.higher_is_better},
+                                    measure=TrustedSql(quote_ident(factor.column))).df()
+            part.insert(0, "factor", factor.name)
+            parts.append(part)
+        return self.fit_frame(pd.concat(parts, ignore_index=True), factors)
+
+    def fit_frame(self, account_quartiles: pd.DataFrame, factors: list[RevenueFactor] | None = None) -> "RevenueDrivers":
+        """Fit from per-account quartile sums (ACCOUNT_QUARTILE_COLUMNS), as revenue_account_quartiles.sql makes them."""
+        factors = factors or self._factors()
+        if not hasattr(self, "revenue_basis_"):  # a frame given directly came from MRR that moves
+            self.revenue_basis_ = "mrr_history"
+        frame = account_quartiles.loc[account_quartiles.factor.isin([f.name for f in factors])]
+        if frame.empty:
+            return self._without_effects(NO_PAIRS_REASON, factors)
+        account_ids = np.sort(frame.account_id.astype(str).unique())
+        frame = frame.assign(account_id=frame.account_id.astype(str))
+        summary = summarise_quartiles(frame, account_ids, self.n_resamples, self.seed, self.ci_level)
+        by_name = {f.name: f for f in factors}
+        summary["pillar"] = summary.factor.map(lambda n: by_name[n].pillar)
+        summary["direction"] = summary.factor.map(lambda n: by_name[n].direction)
+        summary["measure_column"] = summary.factor.map(lambda n: by_name[n].column)
+        order = {f.name: i for i, f in enumerate(factors)}
+        summary = summary.sort_values(["factor", "quartile"], key=lambda s: s.map(order) if s.name == "factor" else s)
+        self.effects_ = summary[list(EFFECT_COLUMNS)].reset_index(drop=True).astype(
+            {"quartile": "int32", "vs_quartile": "int32", "n_account_months": "int64", "n_accounts": "int64",
+             "n_churned": "int64"})
+        self.account_quartiles_ = frame
+        present = set(summary.factor)
+        self.reason_ = None
+        notes = list(_NOTES)
+        notes.append(f"{ci_level_text(self.ci_level)} intervals: percentile cluster bootstrap over accounts "
+                     f"(Poisson(1) weight per account), {self.n_resamples} resamples, seed {self.seed}")
+        dropped = [{"factor": f.name, "reason": "not available: no account-month has this measure with a known next month"}
+                   for f in factors if f.name not in present]
+        single = [n for n, k in summary.groupby("factor").quartile.nunique().items() if k < 2]
+        for name in single:
+            notes.append(f"{name}: every known value ties, so there is one group and nothing to compare")
+        per_account = frame.groupby("factor").agg(n_accounts=("account_id", "nunique"),
+                                                  n_account_months=("n_account_months", "sum"))
+        self.model_info_ = {
+            "model": MODEL_NAME,
+            "method": "next-month net revenue retention of account-months by quartile of each trailing 90-day "
+                      "service measure; descriptive, no adjustment",
+            "revenue_basis": self.revenue_basis_,
+            "n_accounts": int(len(account_ids)),
+            "n_account_months_by_factor": {k: int(v) for k, v in per_account.n_account_months.items()},
+            "n_resamples": self.n_resamples,
+            "seed": self.seed,
+            "ci_level": self.ci_level,
+            "factors": [{"factor": f.name, "measure_column": f.column, "direction": f.direction} for f in factors],
+            "dropped_factors": dropped,
+            "notes": notes,
+            "reason": None,
+            "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        return self
+
+    def _without_effects(self, reason: str, factors: list[RevenueFactor]) -> "RevenueDrivers":
+        self.reason_ = reason
+        self.effects_ = pd.DataFrame({c: pd.Series(dtype=_PANDAS_TYPES[t]) for c, t in EFFECT_COLUMNS.items()})
+        self.account_quartiles_ = pd.DataFrame(columns=list(ACCOUNT_QUARTILE_COLUMNS))
+        self.model_info_ = {"model": MODEL_NAME, "revenue_basis": getattr(self, "revenue_basis_", None),
+                            "factors": [f.name for f in factors], "reason": reason, "notes": list(_NOTES),
+                            "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        return self
+
+    def difference(self, factor: str) -> dict | None:
+        """The best quartile (1) against the worst present: annualised NRR difference with its interval."""
+        rows = self.effects_[(self.effects_.factor == factor) & (self.effects_.quartile == 1)]
+        if rows.empty or pd.isna(rows.nrr_annualised_difference.iloc[0]):
+            return None
+        r = rows.iloc[0]
+        return {"factor": factor, "best_quartile": 1, "worst_quartile": int(r.vs_quartile),
+                "nrr_annualised_difference": float(r.nrr_annualised_difference),
+                "ci_lower": float(r.difference_ci_lower), "ci_upper": float(r.difference_ci_upper)}
+
+    def to_json_dict(self) -> dict:
+        return _json_clean({"effects": self.effects_.to_dict("records"), "model": self.model_info_})
+
+
+_PANDAS_TYPES = {"varchar": "object", "integer": "int32", "bigint": "int64", "double": "float64"}
+
+_NOTES = [
+    "descriptive: account-months grouped by one service measure at a time, with no adjustment for plan, "
+    "company size, tenure or the other measures; a difference between quartiles is an association, not proof "
+    "that changing the service changes revenue",
+    "next month's MRR counts 0 for an account that churned in the month; an active account's as-of month has "
+    "no next month yet and is left out",
+    "quartile 1 is the best service (lowest times, rates and counts; highest CSAT and agent-update rate); cut "
+    "points are values that occur and ties never split, so a mostly-zero measure can leave a quartile empty; "
+    "differences are against the worst quartile present",
+    "annualised NRR is one month's NRR compounded over 12 months (nrr_monthly ** 12), not an observed year",
+]
+
+
+def ci_level_text(level: float) -> str:
+    return f"{level:.0%}"
+
+
+def store_revenue_effects(con: duckdb.DuckDBPyConnection, fitted: RevenueDrivers | None,
+                          reason: str | None = None) -> int:
+    """Write revenue_effects and its model_info row, so the app reads results instead of refitting.
+
+    With no fit (`fitted` None, or a fit that found nothing to estimate) the table is empty and
+    model_info holds the reason, so the app can say why."""
+    columns = ", ".join(f"{quote_ident(c)} {t}" for c, t in EFFECT_COLUMNS.items())
+    con.execute(f"create or replace table revenue_effects ({columns})")
+    if fitted is None or fitted.reason_ is not None:
+        why = reason if fitted is None else fitted.reason_
+        info = {"model": MODEL_NAME, "reason": why or "revenue drivers were not fitted"}
+        if fitted is not None:
+            info = fitted.model_info_
+        store_model_info(con, MODEL_NAME, info)
+        return 0
+    con.register("revenue_effects_frame", fitted.effects_[list(EFFECT_COLUMNS)])
+    con.execute("insert into revenue_effects select * from revenue_effects_frame")
+    con.unregister("revenue_effects_frame")
+    store_model_info(con, MODEL_NAME, fitted.model_info_)
+    return len(fitted.effects_)
+
+
+# --------------------------------------------------------------------------------------------
+# The `retention revenue` command (the only code here that prints)
+# --------------------------------------------------------------------------------------------
+
+
+def add_revenue_parser(subparsers) -> argparse.ArgumentParser:
+    """Register `retention revenue` on the CLI's subparsers."""
+    from .cli import default_db_path  # lazily: cli imports this module
+
+    revenue = subparsers.add_parser(
+        "revenue",
+        help="next month's net revenue retention by quartile of each service measure, with bootstrap CIs",
+        description=(
+            "For each service measure, account-months split into quartiles (1 = best service) and, per quartile, "
+            "next month's net revenue retention (annualised), expansion, contraction and churned MRR, with 95% "
+            "cluster-bootstrap intervals over accounts and the difference from the worst quartile. Needs a build "
+            "with an mrr_history file. Descriptive: associations, not causes."
+        ),
+    )
+    revenue.add_argument("--db", type=Path, default=default_db_path(),
+                         help="database file (default $RETENTION_DB or data/retention.duckdb)")
+    revenue.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                         help="table (default): one block per factor; json: effects and model notes; csv: the effects")
+    revenue.set_defaults(func=run_revenue_command)
+    return revenue
+
+
+def run_revenue_command(args: argparse.Namespace) -> int:
+    from .cli import open_database_read_only
+
+    with open_database_read_only(args.db) as con:
+        try:
+            model = RevenueDrivers().fit(con)
+        except RevenueInputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    if args.format == "json":
+        print(json.dumps(model.to_json_dict(), indent=2, allow_nan=False))
+    elif args.format == "csv":
+        if model.reason_ is not None:
+            print(f"note: {model.reason_}", file=sys.stderr)
+        model.effects_.to_csv(sys.stdout, index=False, lineterminator="\n")
+    else:
+        print(_table_text(model))
+    return 0
+
+
+def _pct(value: float) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:.1%}"
+
+
+def _points(value: float) -> str:
+    """A difference of two shares in percentage points."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{100 * value:+.1f} pp"
+
+
+def _range(low: float, high: float) -> str:
+    return f"{low:.3g}" if low == high else f"{low:.3g}–{high:.3g}"
+
+
+def _table_text(model: RevenueDrivers) -> str:
+    if model.reason_ is not None:
+        return f"No revenue drivers: {model.reason_}."
+    info = model.model_info_
+    lines = [
+        f"Revenue drivers: next month's net revenue retention (NRR) by quartile of each service measure; "
+        f"{info['n_accounts']:,} accounts; {ci_level_text(info['ci_level'])} CIs from {info['n_resamples']} "
+        "account-level bootstrap resamples",
+        "Quartile 1 = best service. Annualised NRR = monthly NRR ** 12; 'vs worst' is the difference in annualised "
+        "NRR in percentage points. Expansion, contraction and churned MRR are monthly shares of starting MRR.",
+    ]
+    header = (f"  {'q':>2} {'measure':>17} {'acct-months':>12} {'accounts':>9} {'NRR/month':>10} {'NRR/year':>9} "
+              f"{'95% CI':>17} {'expand':>7} {'contract':>9} {'churned':>8}  {'vs worst (95% CI)'}")
+    for factor, rows in model.effects_.groupby("factor", sort=False):
+        first = rows.iloc[0]
+        lines += ["", f"{factor} ({first.measure_column}; {first.direction}; pillar: {first.pillar})", header]
+        for r in rows.itertuples():
+            versus = "(reference)" if pd.isna(r.nrr_annualised_difference) else (
+                f"{_points(r.nrr_annualised_difference)} ({_points(r.difference_ci_lower)} to "
+                f"{_points(r.difference_ci_upper)}) vs Q{r.vs_quartile}")
+            lines.append(
+                f"  {r.quartile:>2} {_range(r.measure_low, r.measure_high):>17} {r.n_account_months:>12,} "
+                f"{r.n_accounts:>9,} {_pct(r.nrr_monthly):>10} {_pct(r.nrr_annualised):>9} "
+                f"{_pct(r.ci_lower) + ' – ' + _pct(r.ci_upper):>17} {_pct(r.expansion_rate):>7} "
+                f"{_pct(r.contraction_rate):>9} {_pct(r.churned_mrr_rate):>8}  {versus}")
+    for item in info.get("dropped_factors", []):
+        lines.append(f"dropped: {item['factor']}: {item['reason']}")
+    lines += ["", "Descriptive: one measure at a time, no adjustment for plan, size, tenure or the other measures. "
+                  "Differences are associations, not proof that changing the service changes revenue."]
+    return "\n".join(lines)
