@@ -98,6 +98,8 @@ OUTPUT_TABLES = (
     "panel_measure_coverage",
     "driver_effects",
     "revenue_effects",
+    "account_risk",
+    "risk_calibration",
     "model_info",
     "input_columns",
     "segment_columns",
@@ -265,7 +267,7 @@ def _build(
             progress.run(layer, name, lambda layer=layer, name=name: create_table(con, layer, name, params))
 
     notes: list[str] = []
-    progress.run("models", "driver_effects", lambda: _fit_models(con, notes))
+    progress.run("models", "driver_effects", lambda: _fit_models(con, notes, as_of))
     progress.run("models", "revenue_effects", lambda: _fit_revenue(con, notes))
     progress.run("audits", "audits", lambda: run_audits(con))
 
@@ -310,17 +312,25 @@ def _half_of_ram_mb() -> int:
     return max(1024, total // 2 // (1 << 20))
 
 
-def _fit_models(con, notes: list[str]) -> int:
+def _fit_models(con, notes: list[str], as_of: date) -> int:
     """Fit the default models into the new database, so the app reads results and never refits."""
     from .coxph import ConvergenceError
     from .drivers import DriversInputError, ServiceDrivers, store_drivers
+    from .risk import AccountRisk, store_risk
 
     try:
         drivers = ServiceDrivers().fit(con)
     except (DriversInputError, ConvergenceError, ValueError) as exc:
         notes.append(f"drivers model not fitted: {exc}")
+        store_risk(con, None, error=f"no drivers model: {exc}")
         return store_drivers(con, None, error=str(exc))
-    return store_drivers(con, drivers)
+    stored = store_drivers(con, drivers)
+    try:
+        store_risk(con, AccountRisk().fit(con, drivers=drivers, as_of=as_of))
+    except (ValueError, ConvergenceError) as exc:
+        notes.append(f"risk scores not made: {exc}")
+        store_risk(con, None, error=str(exc))
+    return stored
 
 
 def _fit_revenue(con, notes: list[str]) -> int:

@@ -11,6 +11,8 @@ from pathlib import Path
 from .build import DEFAULT_DB_PATH, BuildError, StageEvent, build_database
 from .drivers import DriversInputError
 from .filters import FilterError
+from .risk import RiskInputError
+from .whatif import WhatIfInputError
 from .load import InputError
 from .settings import BuildSettings, SettingsError, parse_sla
 
@@ -157,10 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
     drivers.set_defaults(func=cmd_drivers)
 
     from .revenue import add_revenue_parser
+    from .risk import add_risk_parser
     from .survival import add_km_parser
+    from .whatif import add_whatif_parser
 
     add_km_parser(sub)
     add_revenue_parser(sub)
+    add_whatif_parser(sub)
+    add_risk_parser(sub)
     return parser
 
 
@@ -168,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (InputError, SettingsError, DriversInputError, FilterError) as exc:
+    except (InputError, SettingsError, DriversInputError, FilterError, WhatIfInputError, RiskInputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BuildError as exc:

@@ -246,3 +246,50 @@ class TimeVaryingCox:
                 concordant += lower + 0.5 * (upper - lower)
                 comparable += other_eta.size
         return float(concordant / comparable) if comparable else float("nan")
+
+    # --- baseline hazard (added for predictions: what-if and at-risk accounts) -------------------------
+
+    def _baseline_increments(self, ties: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Event times, the baseline hazard increment at each (covariates at their means) and the risk-set
+        covariate means (relative to the fitted means) at each, from the fitted risk sets."""
+        if ties not in ("breslow", "efron"):
+            raise ValueError("ties must be 'breslow' or 'efron'")
+        rs, Z = self._rs, self._Z
+        eta = Z @ self._z_beta
+        shift = eta.max()  # exp(eta - shift) cannot overflow; the shift is put back in the increment
+        w = np.exp(eta - shift)
+        s0 = _suffix_sums(w, rs.stop_order, rs.stop_first_at_or_after) - _suffix_sums(
+            w, rs.start_order, rs.start_first_at_or_after)
+        s1 = _suffix_sums(Z * w[:, None], rs.stop_order, rs.stop_first_at_or_after) - _suffix_sums(
+            Z * w[:, None], rs.start_order, rs.start_first_at_or_after)
+        if ties == "breslow":
+            increment = rs.deaths / s0
+        else:
+            # Efron: the d tied events at t leave the risk set gradually, as in the partial likelihood
+            k = rs.event_time_index
+            d0 = np.bincount(k, weights=w[rs.event_rows], minlength=rs.times.size)
+            increment = np.bincount(k, weights=1.0 / (s0[k] - rs.tie_fraction * d0[k]), minlength=rs.times.size)
+        means = s1 / s0[:, None] * self.scales_
+        return rs.times, increment * np.exp(-shift), means
+
+    def baseline_cumulative_hazard(self, ties: str = "breslow") -> pd.DataFrame:
+        """H0(t) at each distinct event time, for covariates at their fitted means (lifelines' convention).
+
+        ties="breslow" is lifelines' CoxTimeVaryingFitter.baseline_cumulative_hazard_ (d(t) / Σ exp(lp) over
+        the risk set); ties="efron" spreads tied events as the Efron likelihood does (R survfit's default)."""
+        times, increment, _ = self._baseline_increments(ties)
+        return pd.DataFrame({"baseline cumulative hazard": np.cumsum(increment)},
+                            index=pd.Index(times, name="time"))
+
+    @property
+    def baseline_cumulative_hazard_(self) -> pd.DataFrame:
+        return self.baseline_cumulative_hazard("breslow")
+
+    def baseline_hazard_terms(self, ties: str = "breslow") -> pd.DataFrame:
+        """Per event time: the baseline hazard increment and the risk set's covariate means (relative to the
+        fitted means). d log(increment) / d beta = -(risk-set mean) (exact for Breslow), which lets callers
+        move the baseline with a perturbed beta without refitting."""
+        times, increment, means = self._baseline_increments(ties)
+        frame = pd.DataFrame(means, columns=self.names_, index=pd.Index(times, name="time"))
+        frame.insert(0, "hazard_increment", increment)
+        return frame

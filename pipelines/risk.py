@@ -1,0 +1,526 @@
+"""At-risk accounts: each active account's probability of churning in the next 90 days, and why.
+
+Owns the `account_risk` and `risk_calibration` tables, the `retention risk` command, and the prediction
+machinery the what-if shares: the fitted drivers model's terms for new rows (`design_matrix`) and the
+tenure-specific baseline cumulative hazard (`BaselineHazard`).
+
+The probability of churning in the next h days, for an account of tenure τ days with linear predictor
+lp (relative to the model's covariate means), holding its current measures fixed over the horizon:
+
+    P = 1 - exp(-(H0(τ + h) - H0(τ)) · exp(lp))
+
+H0 is Breslow's estimate (lifelines' `baseline_cumulative_hazard_`). Past the largest tenure the panel
+observes it is not identified; it is extended with the average daily hazard of the last 365 observed
+days, and the output says how many accounts that touches.
+
+The model's honesty is measured on a time split: refit on the panel as it stood 180 days before as-of,
+predict 90-day churn for the accounts active then, and compare with what happened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from .drivers import FACTORS_BY_NAME, ServiceDrivers, store_model_info
+from .filters import execute_template
+from .load import quote_ident
+
+HORIZON_DAYS = 90
+HOLDOUT_DAYS = 180
+TAIL_DAYS = 365  # the window whose average daily hazard extends H0 past the largest observed tenure
+N_DECILES = 10
+Z_95 = 1.959963984540054
+
+# The panel's current service measures, stored beside each account's risk (one home: account_months).
+MEASURE_COLUMNS = (
+    "tickets_90d", "first_response_hours_median", "resolution_hours_median", "sla_breach_rate", "csat_mean",
+    "reopen_rate", "handoff_rate", "escalation_rate", "repeat_contact_rate", "agent_update_rate", "credits_90d",
+    "bad_interactions_90d", "credited_bad_interactions_90d",
+)
+
+
+class RiskInputError(ValueError):
+    """The database cannot give a risk score (no active accounts, no as-of date); the message says why."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# shared prediction machinery (the what-if uses it too)
+
+
+def design_matrix(rows: pd.DataFrame, drivers: ServiceDrivers) -> pd.DataFrame:
+    """The fitted model's terms for new panel rows: the same transforms, the training fill values for
+    missing measures, the same missing indicators and category levels. Columns in the model's order."""
+    design = drivers.design_
+    fills = {item["term"]: item["imputed_value"] for item in design.imputed}
+    means = pd.Series(drivers.model_.means_, index=drivers.model_.names_)
+    columns: dict[str, np.ndarray] = {}
+    for term in design.terms.itertuples():
+        name = term.term
+        if term.pillar == "missing indicator":
+            names = name.removeprefix("missing: ").split(", ")
+            mask = np.zeros(len(rows), dtype=bool)
+            for factor in names:
+                column = FACTORS_BY_NAME[factor].column if factor in FACTORS_BY_NAME else factor
+                mask |= rows[column].isna().to_numpy()
+            columns[name] = mask.astype(float)
+        elif term.factor in FACTORS_BY_NAME:
+            factor = FACTORS_BY_NAME[term.factor]
+            transform = next(t.transform for t in factor.terms if t.name == name)
+            values = transform(rows[factor.column].astype(float))
+            # a row missing a measure that was never missing in training gets the model's mean of the term
+            columns[name] = values.fillna(fills.get(name, means[name])).to_numpy(float)
+        elif term.level == "":  # numeric account covariate
+            values = rows[term.factor].astype(float)
+            columns[name] = values.fillna(fills.get(name, means[name])).to_numpy(float)
+        else:  # one level of a categorical account covariate
+            levels = rows[term.factor].astype("string").fillna("(missing)")
+            columns[name] = (levels == term.level).to_numpy(dtype=float, na_value=0.0)
+    return pd.DataFrame(columns, index=rows.index)[drivers.model_.names_]
+
+
+class BaselineHazard:
+    """H0(t), t in days since signup, from a fitted TimeVaryingCox: Breslow's step function at the event
+    times, extended linearly past the largest observed tenure with the average daily hazard of the last
+    `tail_days` observed days.
+
+    Coefficient draws move H0 with them: a draw β̂ + δ scales each increment by exp(-x̄_t · δ), x̄_t the
+    risk set's covariate mean at t. That is the first-order change of d(t) / Σ exp(x β) in β (exact
+    derivative at β̂), so H0 need not be refitted per draw; see the tests for its accuracy."""
+
+    def __init__(self, model, max_tenure_days: float, tail_days: int = TAIL_DAYS):
+        terms = model.baseline_hazard_terms("breslow")
+        self.times_ = terms.index.to_numpy(float)
+        self.increments_ = terms["hazard_increment"].to_numpy(float)
+        self.risk_set_means_ = terms[model.names_].to_numpy(float)
+        self.max_tenure_days_ = float(max(max_tenure_days, self.times_.max()))
+        self.tail_start_days_ = max(0.0, self.max_tenure_days_ - tail_days)
+        self.tail_rate_ = self._tail_rate(self.increments_[:, None])[0]
+
+    def _cumulative_at(self, increments: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """H0 at t (n,) for each column of increments (m, B): (n, B), within the observed range."""
+        cumulative = np.vstack([np.zeros((1, increments.shape[1])), np.cumsum(increments, axis=0)])
+        return cumulative[np.searchsorted(self.times_, t, side="right")]
+
+    def _tail_rate(self, increments: np.ndarray) -> np.ndarray:
+        ends = np.array([self.tail_start_days_, self.max_tenure_days_])
+        at = self._cumulative_at(increments, ends)
+        return (at[1] - at[0]) / max(self.max_tenure_days_ - self.tail_start_days_, 1.0)
+
+    def cumulative(self, t, delta: np.ndarray | None = None) -> np.ndarray:
+        """H0 at tenures t (n,); with coefficient perturbations delta (B, p), one column per draw (n, B)."""
+        t = np.asarray(t, dtype=float)
+        increments = self.increments_[:, None]
+        if delta is not None:
+            increments = increments * np.exp(-self.risk_set_means_ @ np.atleast_2d(delta).T)
+        inside = self._cumulative_at(increments, np.minimum(t, self.max_tenure_days_))
+        rate = self.tail_rate_ if delta is None else self._tail_rate(increments)
+        extended = inside + np.maximum(t - self.max_tenure_days_, 0.0)[:, None] * np.atleast_1d(rate)[None, :]
+        return extended[:, 0] if delta is None else extended
+
+    def increment(self, tenure_days, horizon_days: float, delta: np.ndarray | None = None) -> np.ndarray:
+        """H0(τ + h) - H0(τ) for each tenure τ."""
+        tenure_days = np.asarray(tenure_days, dtype=float)
+        return self.cumulative(tenure_days + horizon_days, delta) - self.cumulative(tenure_days, delta)
+
+    def n_extended(self, tenure_days, horizon_days: float) -> int:
+        """How many accounts' horizons reach past the largest observed tenure."""
+        return int(np.sum(np.asarray(tenure_days, dtype=float) + horizon_days > self.max_tenure_days_))
+
+
+def churn_probability(hazard_increment, linear_predictor) -> np.ndarray:
+    """P = 1 - exp(-ΔH0 · exp(lp)), elementwise (broadcasts over draws)."""
+    return -np.expm1(-np.asarray(hazard_increment) * np.exp(np.asarray(linear_predictor)))
+
+
+def read_as_of(con: duckdb.DuckDBPyConnection) -> date:
+    try:
+        value = execute_template(con, "risk_as_of").fetchone()
+    except duckdb.CatalogException:
+        raise RiskInputError("the database has no build_info, so no as-of date; pass as_of") from None
+    if value is None or value[0] is None:
+        raise RiskInputError("build_info holds no as-of date; pass as_of")
+    return value[0]
+
+
+def max_tenure_days(con: duckdb.DuckDBPyConnection) -> float:
+    value = execute_template(con, "risk_panel_max_tenure").fetchone()[0]
+    return float(value or 0.0)
+
+
+def current_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The latest panel row of each active account (tenure = its stop_day, MRR = the month's MRR)."""
+    rows = execute_template(con, "risk_current_rows").df()
+    if rows.empty:
+        raise RiskInputError("no active accounts with a panel row: every account has churned (or signed up today)")
+    rows["tenure_days"] = rows["stop_day"].astype(int)
+    return rows
+
+
+def wilson_interval(events, n, z: float = Z_95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for a binomial proportion (stays inside [0, 1], sensible at 0 events)."""
+    events = np.asarray(events, dtype=float)
+    n = np.asarray(n, dtype=float)
+    p = events / n
+    denominator = 1 + z**2 / n
+    centre = (p + z**2 / (2 * n)) / denominator
+    half = z / denominator * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+
+
+# ---------------------------------------------------------------------------------------------------
+# why an account is at risk: factor contributions to its linear predictor
+
+
+def _factor_groups(drivers: ServiceDrivers) -> dict[str, list[str]]:
+    """Model terms grouped by the factor they belong to (plan's levels together, bad interactions' two)."""
+    groups: dict[str, list[str]] = {}
+    for term in drivers.design_.terms.itertuples():
+        groups.setdefault(term.factor, []).append(term.term)
+    return groups
+
+
+# plain words per factor: a template with {value} and {typical}, and how a value is shown
+_WORDS = {
+    "first_response_hours": ("first response {value} (typical {typical})", "{:.1f} h"),
+    "resolution_hours": ("resolution time {value} (typical {typical})", "{:.1f} h"),
+    "sla_breach_rate": ("SLA breached on {value} of tickets (typical {typical})", "{:.0%}"),
+    "handoff_rate": ("handed off on {value} of tickets (typical {typical})", "{:.0%}"),
+    "escalation_rate": ("escalated on {value} of tickets (typical {typical})", "{:.0%}"),
+    "reopen_rate": ("reopened {value} of tickets (typical {typical})", "{:.0%}"),
+    "repeat_contact_rate": ("repeat contacts on {value} of tickets (typical {typical})", "{:.0%}"),
+    "agent_update_rate": ("proactive updates on {value} of tickets (typical {typical})", "{:.0%}"),
+    "csat": ("CSAT {value} (typical {typical})", "{:.1f}"),
+    "bad_interactions_90d": ("{value} bad interactions in 90 days (typical {typical})", "{:.0f}"),
+    "credited_bad_interactions_90d": ("{value} credited bad interactions in 90 days (typical {typical})", "{:.0f}"),
+    "tickets_90d": ("{value} tickets in 90 days (typical {typical})", "{:.0f}"),
+}
+
+
+def _describe(factor: str, rows: pd.DataFrame, positions: np.ndarray, typical) -> list[str]:
+    """Plain words for one factor at the given rows: "first response 14.2 h (typical 3.1 h)"."""
+    if factor.startswith("missing: "):
+        measures = factor.removeprefix("missing: ").replace("_", " ")
+        return [f"no {measures} measured in 90 days (typical: measured)"] * len(positions)
+    if factor in _WORDS:
+        template, fmt = _WORDS[factor]
+        values = rows[FACTORS_BY_NAME[factor].column].to_numpy(float)[positions]
+        shown_typical = "not measured" if typical is None or pd.isna(typical) else fmt.format(typical)
+        return [template.format(value="not measured" if math.isnan(v) else fmt.format(v), typical=shown_typical)
+                for v in values]
+    # an account covariate; for a category, "typical" is the level of the account at the median contribution
+    values = rows[factor].to_numpy(object)[positions]
+    return [f"{factor} {'(missing)' if pd.isna(v) else v} (typical {typical})" for v in values]
+
+
+def top_factors(rows: pd.DataFrame, X: pd.DataFrame, drivers: ServiceDrivers, k: int = 2) -> pd.DataFrame:
+    """The k factors that raise each account's risk most relative to a typical account.
+
+    A factor's contribution is its terms' share of the linear predictor, Σ β_k x_k, minus the median of
+    that over the accounts scored: for a one-term factor exactly β·(x − median x); for a factor with
+    several terms (plan levels, bad-interaction counts) it compares the account's level with the typical
+    one. Only positive contributions are named; fewer than k leave the column empty."""
+    beta = drivers.model_.params_
+    groups = _factor_groups(drivers)
+    names = list(groups)
+    contribution = np.column_stack([X[terms].to_numpy() @ beta[terms].to_numpy() for terms in groups.values()])
+    median = np.median(contribution, axis=0)
+    relative = contribution - median
+    order = np.argsort(-relative, axis=1, kind="stable")[:, :k]
+    chosen = np.take_along_axis(relative, order, axis=1)
+    out = np.full((len(rows), k), None, dtype=object)  # fewer factors than k leave the rest empty
+    middle = np.argsort(contribution, axis=0, kind="stable")[len(rows) // 2]  # the account at each median
+    for j, factor in enumerate(names):
+        hit = (order == j) & (chosen > 0)
+        if not hit.any():
+            continue
+        positions, slots = np.nonzero(hit)
+        if factor in _WORDS:
+            typical = float(np.nanmedian(rows[FACTORS_BY_NAME[factor].column].to_numpy(float)))
+        elif factor.startswith("missing: "):
+            typical = None
+        else:
+            typical = rows[factor].to_numpy(object)[middle[j]]
+        out[positions, slots] = _describe(factor, rows, positions, typical)
+    return pd.DataFrame({f"top_factor_{i + 1}": out[:, i] for i in range(k)}, index=rows.index)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the model
+
+
+class AccountRisk:
+    """90-day churn risk of every active account, with a time-split holdout. fit(con) returns self.
+
+    Learned: accounts_ (one row per active account, ranked), calibration_ (one row per predicted-risk
+    decile on the holdout), holdout_ (concordance and sizes) and model_info_ (what store_risk records)."""
+
+    def __init__(self, horizon_days: int = HORIZON_DAYS, holdout_days: int = HOLDOUT_DAYS,
+                 n_deciles: int = N_DECILES, tail_days: int = TAIL_DAYS, holdout: bool = True):
+        if horizon_days <= 0 or holdout_days < horizon_days:
+            raise RiskInputError("need horizon_days > 0 and holdout_days >= horizon_days, so the holdout's "
+                                 "outcome window is fully observed by as-of")
+        self.horizon_days = horizon_days
+        self.holdout_days = holdout_days
+        self.n_deciles = n_deciles
+        self.tail_days = tail_days
+        self.holdout = holdout
+
+    def fit(self, con: duckdb.DuckDBPyConnection, drivers: ServiceDrivers | None = None,
+            as_of: date | None = None) -> "AccountRisk":
+        self.as_of_ = as_of or read_as_of(con)
+        drivers = drivers if drivers is not None else ServiceDrivers().fit(con)
+        rows = current_rows(con)
+        hazard = BaselineHazard(drivers.model_, max_tenure_days(con), self.tail_days)
+        X = design_matrix(rows, drivers)
+        lp = drivers.model_.predict_log_partial_hazard(X.to_numpy())
+        probability = churn_probability(hazard.increment(rows.tenure_days, self.horizon_days), lp)
+        mrr = rows["mrr"].astype(float)
+        n_without_mrr = int(mrr.isna().sum())
+        arr = 12.0 * mrr.fillna(0.0)
+
+        accounts = pd.DataFrame({
+            "account_id": rows["account_id"].astype(str),
+            "churn_probability": probability,
+            "arr_at_risk": probability * arr.to_numpy(),
+            "mrr": mrr.fillna(0.0),
+            "arr": arr,
+            "tenure_days": rows["tenure_days"],
+        })
+        accounts = pd.concat([accounts, top_factors(rows, X, drivers), rows[list(MEASURE_COLUMNS)]], axis=1)
+        # segments ride along for filtering; one named like a column of ours (say "arr") is left out
+        reserved = set(accounts.columns) | set(_account_risk_columns(self)) | _PANEL_COLUMNS | {"churn_probability"}
+        segments = [c for c in rows.columns if c not in reserved]
+        accounts = pd.concat([accounts, rows[segments]], axis=1)
+        accounts = accounts.sort_values(["churn_probability", "account_id"], ascending=[False, True], kind="stable")
+        accounts.insert(1, "risk_rank", np.arange(1, len(accounts) + 1))
+        self.accounts_ = accounts.reset_index(drop=True)
+        self.segment_columns_ = segments
+
+        notes = [f"probabilities hold each account's current measures (its latest month's 90-day measures) "
+                 f"fixed over the next {self.horizon_days} days"]
+        extended = hazard.n_extended(rows.tenure_days, self.horizon_days)
+        if extended:
+            notes.append(f"{extended:,} accounts' {self.horizon_days}-day horizon reaches past the largest tenure "
+                         f"observed ({hazard.max_tenure_days_:,.0f} days), where the baseline hazard is not "
+                         f"identified; it is extended with the average daily hazard of the last "
+                         f"{self.tail_days} observed days")
+        if n_without_mrr:
+            notes.append(f"{n_without_mrr:,} accounts have no MRR and count as 0 ARR")
+        self.notes_ = notes
+
+        self.calibration_ = pd.DataFrame(columns=list(CALIBRATION_COLUMNS))
+        self.holdout_ = {"error": "holdout not run"}
+        if self.holdout:
+            try:
+                self.calibration_, self.holdout_ = self._holdout(con, drivers)
+            except (RiskInputError, ValueError, RuntimeError) as exc:
+                # too little history before the cutoff is a fact about the data, not a failure of the scores
+                self.holdout_ = {"error": f"holdout not possible: {exc}"}
+        self.model_info_ = {
+            "model": "risk",
+            "method": "90-day churn probability from the service drivers Cox model: "
+                      "1 - exp(-(H0(tenure + h) - H0(tenure)) · exp(lp)), Breslow H0",
+            "as_of": str(self.as_of_),
+            "horizon_days": self.horizon_days,
+            "n_accounts": int(len(accounts)),
+            "expected_churned_accounts": float(probability.sum()),
+            "expected_lost_arr": float(accounts.arr_at_risk.sum()),
+            "max_observed_tenure_days": hazard.max_tenure_days_,
+            "tail_daily_hazard": float(hazard.tail_rate_),
+            "accounts_past_observed_tenure": extended,
+            "holdout": self.holdout_,
+            "notes": notes,
+        }
+        return self
+
+    def _holdout(self, con, drivers: ServiceDrivers) -> tuple[pd.DataFrame, dict]:
+        cutoff = self.as_of_ - timedelta(days=self.holdout_days)
+        panel = execute_template(con, "risk_holdout_panel", {"cutoff": cutoff}).df()
+        if panel.empty or not panel.churned.any():
+            raise RiskInputError(f"no churn before the holdout cutoff {cutoff} to fit on")
+        segments = con.execute("select * from segment_columns").df()
+        # the same model specification, fitted on the panel as it stood at the cutoff
+        with duckdb.connect() as past:
+            past.register("account_months", panel)
+            past.register("segment_columns", segments)
+            model = ServiceDrivers(factors=drivers.factors, covariates=drivers.covariates,
+                                   include_plan=drivers.include_plan).fit(past)
+            rows = current_rows(past)
+            hazard = BaselineHazard(model.model_, max_tenure_days(past), self.tail_days)
+        X = design_matrix(rows, model)
+        lp = model.model_.predict_log_partial_hazard(X.to_numpy())
+        predicted = churn_probability(hazard.increment(rows.tenure_days, self.horizon_days), lp)
+
+        outcomes = execute_template(con, "risk_holdout_outcomes", {"cutoff": cutoff}).df()
+        days = rows[["account_id"]].merge(outcomes, on="account_id", how="left")["days_to_churn"].to_numpy(float)
+        churned = days <= self.horizon_days  # NaN (no churn) compares False
+        time_to_event = np.where(churned, days, float(self.horizon_days))
+
+        from lifelines.utils import concordance_index
+
+        # Harrell's C on the 90-day outcome: a higher probability should go with an earlier churn
+        concordance = float(concordance_index(time_to_event, -predicted, churned))
+        n_deciles = min(self.n_deciles, len(rows))
+        decile = pd.qcut(pd.Series(predicted).rank(method="first"), n_deciles, labels=False).to_numpy() + 1
+        frame = pd.DataFrame({"decile": decile, "predicted": predicted, "churned": churned.astype(float)})
+        table = frame.groupby("decile").agg(n_accounts=("predicted", "size"), predicted_mean=("predicted", "mean"),
+                                            n_churned=("churned", "sum"), observed_rate=("churned", "mean"),
+                                            predicted_min=("predicted", "min"), predicted_max=("predicted", "max"))
+        table = table.reset_index()
+        table["n_churned"] = table["n_churned"].astype(int)
+        table["observed_ci_lower"], table["observed_ci_upper"] = wilson_interval(table.n_churned, table.n_accounts)
+        info = {
+            "cutoff": str(cutoff),
+            "outcome_window": f"({cutoff}, {cutoff + timedelta(days=self.horizon_days)}]",
+            "n_accounts": int(len(rows)),
+            "n_churned": int(churned.sum()),
+            "concordance": concordance,
+            "predicted_mean": float(predicted.mean()),
+            "observed_rate": float(churned.mean()),
+            "n_account_months_fitted": int(len(panel)),
+            "n_events_fitted": int(model.model_.n_events_),
+            "accounts_past_observed_tenure": hazard.n_extended(rows.tenure_days, self.horizon_days),
+        }
+        return table[list(CALIBRATION_COLUMNS)], info
+
+
+# panel bookkeeping columns that are not segments
+_PANEL_COLUMNS = {"month_start", "start_day", "stop_day", "churned"}
+
+CALIBRATION_COLUMNS = {
+    "decile": "integer", "n_accounts": "bigint", "n_churned": "bigint", "predicted_mean": "double",
+    "predicted_min": "double", "predicted_max": "double", "observed_rate": "double",
+    "observed_ci_lower": "double", "observed_ci_upper": "double",
+}
+
+
+def _account_risk_columns(risk: AccountRisk | None) -> dict[str, str]:
+    probability = f"churn_probability_{risk.horizon_days if risk else HORIZON_DAYS}d"
+    columns = {"account_id": "varchar", "risk_rank": "bigint", probability: "double", "arr_at_risk": "double",
+               "mrr": "double", "arr": "double", "tenure_days": "integer", "top_factor_1": "varchar",
+               "top_factor_2": "varchar"}
+    columns.update({c: "double" for c in MEASURE_COLUMNS})
+    return columns
+
+
+def store_risk(con: duckdb.DuckDBPyConnection, risk: AccountRisk | None, error: str | None = None) -> int:
+    """Write account_risk, risk_calibration and model_info['risk'] so the app reads scores, never refits.
+
+    A model that could not be made stores empty tables and the reason, so the app can say why."""
+    columns = _account_risk_columns(risk)
+    # segment columns follow, typed as the panel has them (any names the user's file had, quoted)
+    segments = [] if risk is None else risk.segment_columns_
+    column_sql = ", ".join(f"{quote_ident(c)} {t}" for c, t in columns.items())
+    con.execute(f"create or replace table account_risk ({column_sql})")
+    calibration_sql = ", ".join(f"{quote_ident(c)} {t}" for c, t in CALIBRATION_COLUMNS.items())
+    con.execute(f"create or replace table risk_calibration ({calibration_sql})")
+    if risk is None:
+        store_model_info(con, "risk", {"model": "risk", "error": error})
+        return 0
+    frame = risk.accounts_.rename(columns={"churn_probability": list(columns)[2]})
+    con.register("account_risk_frame", frame)
+    casts = ", ".join(f"cast({quote_ident(c)} as {t}) as {quote_ident(c)}" for c, t in columns.items())
+    extra = "".join(f", {quote_ident(c)}" for c in segments)
+    con.execute(f"create or replace table account_risk as select {casts}{extra} from account_risk_frame "
+                "order by risk_rank")
+    con.unregister("account_risk_frame")
+    if not risk.calibration_.empty:
+        con.register("risk_calibration_frame", risk.calibration_)
+        con.execute("insert into risk_calibration select * from risk_calibration_frame order by decile")
+        con.unregister("risk_calibration_frame")
+    store_model_info(con, "risk", risk.model_info_)
+    return len(frame)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the command
+
+
+def add_risk_parser(subparsers) -> argparse.ArgumentParser:
+    """Register `retention risk` on the CLI's subparsers."""
+    from .cli import default_db_path  # lazily: cli imports this module
+
+    parser = subparsers.add_parser(
+        "risk",
+        help="active accounts most likely to churn in the next 90 days, with ARR at risk and why",
+        description=(
+            "Each active account's probability of churning in the next 90 days (from the service drivers "
+            "model and the tenure-specific baseline hazard, holding its current measures fixed), ARR at risk "
+            "(probability × 12 × MRR) and the two factors that raise its risk most against a typical account; "
+            "plus the model's concordance and calibration on a holdout refitted 180 days before as-of."
+        ),
+    )
+    parser.add_argument("--db", type=Path, default=default_db_path(),
+                        help="database file (default $RETENTION_DB or data/retention.duckdb)")
+    parser.add_argument("--top", type=int, default=50, help="how many accounts to list (default 50; 0 = all)")
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    parser.set_defaults(func=run_risk_command)
+    return parser
+
+
+def run_risk_command(args: argparse.Namespace) -> int:
+    from .cli import open_database_read_only
+
+    if args.top < 0:
+        raise RiskInputError("--top must be 0 (all) or a positive number of accounts")
+    with open_database_read_only(args.db) as con:
+        risk = AccountRisk().fit(con)
+    accounts = risk.accounts_ if args.top == 0 else risk.accounts_.head(args.top)
+    accounts = accounts.rename(columns={"churn_probability": f"churn_probability_{risk.horizon_days}d"})
+    if args.format == "csv":
+        accounts.to_csv(sys.stdout, index=False, lineterminator="\n")
+    elif args.format == "json":
+        payload = {
+            "accounts": json.loads(accounts.to_json(orient="records", date_format="iso")),
+            "calibration": json.loads(risk.calibration_.to_json(orient="records")),
+            "model": risk.model_info_,
+        }
+        print(json.dumps(payload, indent=2, default=str))
+    else:
+        print(_table_text(risk, accounts))
+    return 0
+
+
+def _money(value: float) -> str:
+    return f"${value:,.0f}"
+
+
+def _table_text(risk: AccountRisk, accounts: pd.DataFrame) -> str:
+    info = risk.model_info_
+    h = risk.horizon_days
+    lines = [
+        f"Churn risk in the next {h} days (as-of {info['as_of']}): {info['n_accounts']:,} active accounts, "
+        f"expected {info['expected_churned_accounts']:,.0f} churns and {_money(info['expected_lost_arr'])} ARR lost.",
+        "",
+        f"{'rank':>5}  {'account':<14}{'P(churn)':>9}{'ARR at risk':>13}{'ARR':>11}{'tenure':>8}  why (vs a typical account)",
+    ]
+    for row in accounts.itertuples(index=False):
+        why = "; ".join(f for f in (row.top_factor_1, row.top_factor_2) if f) or "-"
+        lines.append(f"{row.risk_rank:>5}  {row.account_id:<14}{getattr(row, f'churn_probability_{h}d'):>9.1%}"
+                     f"{_money(row.arr_at_risk):>13}{_money(row.arr):>11}{row.tenure_days:>7}d  {why}")
+    holdout = info["holdout"]
+    lines.append("")
+    if "error" in holdout:
+        lines.append(f"Holdout: {holdout['error']}")
+    else:
+        lines.append(f"Holdout check: refitted on data up to {holdout['cutoff']}, predicted {h}-day churn for the "
+                     f"{holdout['n_accounts']:,} accounts active then, compared with {holdout['outcome_window']}: "
+                     f"concordance {holdout['concordance']:.3f}; mean predicted {holdout['predicted_mean']:.1%}, "
+                     f"observed {holdout['observed_rate']:.1%}.")
+        lines.append(f"{'decile':>7}{'accounts':>10}{'predicted':>11}{'observed':>10}   observed 95% CI")
+        for row in risk.calibration_.itertuples(index=False):
+            lines.append(f"{row.decile:>7}{row.n_accounts:>10,}{row.predicted_mean:>11.1%}{row.observed_rate:>10.1%}"
+                         f"   {row.observed_ci_lower:.1%} – {row.observed_ci_upper:.1%}")
+    for note in info["notes"]:
+        lines.append(f"note: {note}")
+    lines.append("Risk factors are associations in the model, not proof that changing them changes churn.")
+    return "\n".join(lines)

@@ -1,0 +1,360 @@
+"""What-if: how many accounts and how much ARR a change in service would keep over a horizon.
+
+Owns the `retention whatif` command and the `WhatIf` model. For the accounts active at as-of, each
+account's churn probability over the horizon is computed twice from the service drivers model, under
+today's measures and under the changed ones (see `risk` for the formula and the baseline hazard):
+
+    P = 1 - exp(-(H0(τ + h) - H0(τ)) · exp(lp))
+
+Expected churned accounts are Σ P, lost ARR Σ P · 12 · MRR; what a change keeps is baseline minus
+scenario. The 95% interval comes from coefficient uncertainty only: draws of β from its estimated
+covariance (the baseline hazard moves with each draw), percentile interval of the differences.
+
+A change is applied to the raw measure (a median first response halved, a breach rate 5 points lower,
+clipped to its range), then the model's own transform, so -50% on a time is exactly one doubling step.
+Only the named measures change: anything derived from them in the data (an SLA breach from a slower
+first response, a bad-interaction count) is held at today's value, because the panel stores aggregates
+and the links between them cannot be recomputed from those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from .drivers import FACTORS_BY_NAME, ServiceDrivers
+from .risk import BaselineHazard, churn_probability, current_rows, design_matrix, max_tenure_days
+
+DURATION_FACTORS = ("first_response_hours", "resolution_hours")
+RATE_FACTORS = ("sla_breach_rate", "reopen_rate", "handoff_rate", "escalation_rate", "repeat_contact_rate",
+                "agent_update_rate")
+SCORE_FACTORS = {"csat": (1.0, 5.0)}
+SUPPORTED = DURATION_FACTORS + RATE_FACTORS + tuple(SCORE_FACTORS)
+# counts of derived events: a change to them has no single meaning on the raw scale (which interactions?)
+UNSUPPORTED = ("bad_interactions_90d", "credited_bad_interactions_90d", "tickets_90d")
+# the number of account × draw cells held in memory at once; bounds memory at a million accounts
+CELLS_PER_BATCH = 20_000_000
+# above this many accounts the interval's draws use a seeded random sample of accounts, scaled to all of them:
+# the sampling error (well under 1% of the total) is small beside the coefficient uncertainty being measured,
+# and 1,000 draws over a million accounts would otherwise take minutes
+MAX_DRAW_ACCOUNTS = 100_000
+CHANGE_PATTERN = re.compile(r"^([+-]?)(\d+(?:\.\d*)?|\.\d+)\s*(%|pp)?$")
+
+
+class WhatIfInputError(ValueError):
+    """A factor or change the user gave cannot be applied; the message says what would work."""
+
+
+@dataclass(frozen=True)
+class Change:
+    factor: str
+    text: str  # as the user wrote it
+    kind: str  # "scale", "shift"
+    amount: float  # the multiplier for "scale", the shift on the raw scale for "shift"
+    lower: float | None = None
+    upper: float | None = None
+
+    @property
+    def column(self) -> str:
+        return FACTORS_BY_NAME[self.factor].column
+
+    def apply(self, values: pd.Series) -> pd.Series:
+        """The changed raw measure; a missing value (nothing to measure) stays missing."""
+        changed = values * self.amount if self.kind == "scale" else values + self.amount
+        if self.lower is not None or self.upper is not None:
+            changed = changed.clip(lower=self.lower, upper=self.upper)
+        return changed
+
+    def describe(self) -> str:
+        if self.kind == "scale":
+            return f"{self.factor} × {self.amount:g} ({self.text})"
+        bounds = f", clipped to [{self.lower:g}, {self.upper:g}]"
+        if self.factor in RATE_FACTORS:
+            return f"{self.factor} {100 * self.amount:+g} percentage points{bounds}"
+        return f"{self.factor} {self.amount:+g}{bounds}"
+
+    def to_dict(self) -> dict:
+        return {"factor": self.factor, "change": self.text, "description": self.describe()}
+
+
+def parse_change(factor: str, text: str) -> Change:
+    """'-50%' scales a time, '-5pp' shifts a rate (percentage points), '+0.5' shifts CSAT."""
+    if factor in UNSUPPORTED:
+        raise WhatIfInputError(f"{factor} cannot be changed in a what-if: it counts derived events, and which "
+                               f"interactions would change is not defined; change one of {list(SUPPORTED)}")
+    if factor not in SUPPORTED:
+        raise WhatIfInputError(f"unknown factor {factor!r}; choose from {list(SUPPORTED)}")
+    cleaned = str(text).strip().replace("\u2212", "-").replace(" ", "")
+    match = CHANGE_PATTERN.match(cleaned)
+    examples = {"duration": "-50% or +25%", "rate": "-5pp or +10pp", "score": "+0.5 or -1"}
+    kind = "duration" if factor in DURATION_FACTORS else "rate" if factor in RATE_FACTORS else "score"
+    if not match:
+        raise WhatIfInputError(f"cannot read the change {text!r} for {factor}; write it like {examples[kind]}")
+    sign, number, unit = match.groups()
+    value = float(number) * (-1.0 if sign == "-" else 1.0)
+    if kind == "duration":
+        if unit != "%":
+            raise WhatIfInputError(f"{factor} is a time: give a relative change in percent, like {examples[kind]}")
+        if value <= -100:
+            raise WhatIfInputError(f"{factor} cannot fall by {-value:g}%: a time must stay above zero")
+        return Change(factor, text, "scale", 1.0 + value / 100.0)
+    if kind == "rate":
+        if unit != "pp":
+            raise WhatIfInputError(f"{factor} is a rate: give a shift in percentage points, like {examples[kind]} "
+                                   "(a relative % change of a rate is ambiguous)")
+        return Change(factor, text, "shift", value / 100.0, 0.0, 1.0)
+    if unit is not None:
+        raise WhatIfInputError(f"{factor} is a 1-5 score: give a shift in points, like {examples[kind]}")
+    lower, upper = SCORE_FACTORS[factor]
+    return Change(factor, text, "shift", value, lower, upper)
+
+
+def parse_changes(pairs) -> list[Change]:
+    changes = [c if isinstance(c, Change) else parse_change(*c) for c in pairs]
+    if not changes:
+        raise WhatIfInputError("give at least one factor and change")
+    seen = [c.factor for c in changes]
+    repeated = sorted({f for f in seen if seen.count(f) > 1})
+    if repeated:
+        raise WhatIfInputError(f"{repeated} changed more than once; give one change per factor")
+    return changes
+
+
+class WhatIf:
+    """Expected churn and lost ARR over a horizon under today's measures vs changed ones.
+
+    Configure the changes here; fit(con, drivers=None) reuses a fitted ServiceDrivers or fits one, and
+    returns self with summary_ (one row per quantity: baseline, scenario, kept, 95% interval),
+    accounts_ (each account's two probabilities), draws_ (the kept numbers per coefficient draw),
+    notes_, and to_json_dict()."""
+
+    def __init__(self, changes, horizon_days: int = 365, n_draws: int = 1000, seed: int = 0,
+                 level: float = 0.95, max_draw_accounts: int = MAX_DRAW_ACCOUNTS):
+        self.changes = parse_changes(changes)
+        if horizon_days <= 0:
+            raise WhatIfInputError("the horizon must be a positive number of days")
+        if n_draws < 1:
+            raise WhatIfInputError("n_draws must be at least 1")
+        self.horizon_days = horizon_days
+        self.n_draws = n_draws
+        self.seed = seed
+        self.level = level
+        self.max_draw_accounts = max_draw_accounts
+
+    def fit(self, con: duckdb.DuckDBPyConnection, drivers: ServiceDrivers | None = None) -> "WhatIf":
+        drivers = drivers if drivers is not None else ServiceDrivers().fit(con)
+        model = drivers.model_
+        in_model = set(drivers.design_.terms.factor)
+        for change in self.changes:
+            if change.factor not in in_model:
+                reason = next((d["reason"] for d in drivers.design_.dropped if d["term"] == change.factor),
+                              "it is not among the model's factors")
+                raise WhatIfInputError(f"the drivers model has no term for {change.factor} ({reason})")
+
+        rows = current_rows(con)
+        changed = rows.copy()
+        for change in self.changes:
+            changed[change.column] = change.apply(rows[change.column].astype(float))
+        X = design_matrix(rows, drivers).to_numpy()
+        X_changed = design_matrix(changed, drivers).to_numpy()
+        arr = 12.0 * rows["mrr"].astype(float).fillna(0.0).to_numpy()
+        tenure = rows["tenure_days"].to_numpy(float)
+        hazard = BaselineHazard(model, max_tenure_days(con))
+
+        # the point estimate at the fitted coefficients
+        increment = hazard.increment(tenure, self.horizon_days)
+        p_base = churn_probability(increment, model.predict_log_partial_hazard(X))
+        p_scenario = churn_probability(increment, model.predict_log_partial_hazard(X_changed))
+        self.accounts_ = pd.DataFrame({"account_id": rows.account_id.astype(str), "tenure_days": tenure.astype(int),
+                                       "arr": arr, "churn_probability_baseline": p_base,
+                                       "churn_probability_scenario": p_scenario})
+        estimate = {
+            "baseline": {"expected_churned_accounts": float(p_base.sum()), "expected_lost_arr": float(p_base @ arr)},
+            "scenario": {"expected_churned_accounts": float(p_scenario.sum()),
+                         "expected_lost_arr": float(p_scenario @ arr)},
+        }
+        accounts_kept = float((p_base - p_scenario).sum())
+        arr_kept = float((p_base - p_scenario) @ arr)
+
+        self.draws_ = self._draws(model, hazard, X, X_changed, tenure, arr, (accounts_kept, arr_kept))
+        tail = (1 - self.level) / 2 * 100
+        interval = {name: np.percentile(self.draws_[name].to_numpy(), [tail, 100 - tail])
+                    for name in ("accounts_kept", "arr_kept")}
+        self.result_ = {
+            "accounts_kept": {"estimate": accounts_kept, "ci_lower": float(interval["accounts_kept"][0]),
+                              "ci_upper": float(interval["accounts_kept"][1])},
+            "arr_kept": {"estimate": arr_kept, "ci_lower": float(interval["arr_kept"][0]),
+                         "ci_upper": float(interval["arr_kept"][1])},
+            **estimate,
+        }
+        self.summary_ = pd.DataFrame([
+            {"quantity": "accounts", "baseline": estimate["baseline"]["expected_churned_accounts"],
+             "scenario": estimate["scenario"]["expected_churned_accounts"], "kept": accounts_kept,
+             "ci_lower": interval["accounts_kept"][0], "ci_upper": interval["accounts_kept"][1]},
+            {"quantity": "arr", "baseline": estimate["baseline"]["expected_lost_arr"],
+             "scenario": estimate["scenario"]["expected_lost_arr"], "kept": arr_kept,
+             "ci_lower": interval["arr_kept"][0], "ci_upper": interval["arr_kept"][1]},
+        ])
+        self.n_accounts_ = int(len(rows))
+        self.notes_ = self._notes(drivers, rows, hazard, tenure)
+        return self
+
+    def _draws(self, model, hazard: BaselineHazard, X, X_changed, tenure, arr, estimate) -> pd.DataFrame:
+        """Accounts and ARR kept for each coefficient draw, batched so memory stays bounded."""
+        rng = np.random.default_rng(self.seed)
+        beta = model.params_.to_numpy()
+        delta = rng.multivariate_normal(np.zeros(beta.size), model.variance_matrix_.to_numpy(), size=self.n_draws,
+                                        method="svd")
+        n = len(tenure)
+        sample = None
+        if n > self.max_draw_accounts:
+            sample = np.sort(rng.choice(n, size=self.max_draw_accounts, replace=False))
+            X, X_changed, tenure, arr = X[sample], X_changed[sample], tenure[sample], arr[sample]
+        centred, centred_changed = X - model.means_, X_changed - model.means_
+        kept_accounts = np.empty(self.n_draws)
+        kept_arr = np.empty(self.n_draws)
+        batch = max(1, CELLS_PER_BATCH // max(len(tenure), 1))
+        for first in range(0, self.n_draws, batch):
+            d = delta[first:first + batch]
+            betas = (beta + d).T  # (p, b)
+            increment = hazard.increment(tenure, self.horizon_days, d)  # (n, b)
+            difference = churn_probability(increment, centred @ betas) - churn_probability(
+                increment, centred_changed @ betas)
+            kept_accounts[first:first + batch] = difference.sum(axis=0)
+            kept_arr[first:first + batch] = arr @ difference
+        self.draw_accounts_ = len(tenure)
+        if sample is not None:
+            # each draw's deviation from the sample's own point estimate, scaled up and added to the full one
+            centred_beta = beta[:, None]
+            increment = hazard.increment(tenure, self.horizon_days)[:, None]
+            difference = (churn_probability(increment, centred @ centred_beta)
+                          - churn_probability(increment, centred_changed @ centred_beta))
+            scale = n / len(tenure)
+            kept_accounts = estimate[0] + scale * (kept_accounts - difference.sum())
+            kept_arr = estimate[1] + scale * (kept_arr - float(arr @ difference[:, 0]))
+        return pd.DataFrame({"accounts_kept": kept_accounts, "arr_kept": kept_arr})
+
+    def _notes(self, drivers: ServiceDrivers, rows: pd.DataFrame, hazard: BaselineHazard, tenure) -> list[str]:
+        notes = [f"{self.n_accounts_:,} accounts active at as-of; each keeps its latest month's measures over the "
+                 f"{self.horizon_days}-day horizon, apart from the change"]
+        for change in self.changes:
+            missing = int(rows[change.column].isna().sum())
+            if missing:
+                notes.append(f"{missing:,} accounts have no {change.factor} measured in the last 90 days; the change "
+                             "does not apply to them (they keep the model's imputed value)")
+        held = ["bad_interactions_90d", "credited_bad_interactions_90d", "tickets_90d"]
+        if any(c.factor in ("first_response_hours",) for c in self.changes) and not any(
+                c.factor == "sla_breach_rate" for c in self.changes):
+            held.insert(0, "sla_breach_rate (a faster first response would breach the SLA less often, but the "
+                           "panel's aggregates cannot say by how much; change it too with its own --change)")
+        notes.append("held at today's values, not propagated from the change: " + "; ".join(held))
+        extended = hazard.n_extended(tenure, self.horizon_days)
+        if extended:
+            notes.append(f"{extended:,} accounts' horizons reach past the largest tenure observed "
+                         f"({hazard.max_tenure_days_:,.0f} days), where the baseline hazard is not identified; it is "
+                         f"extended with the average daily hazard of the last 365 observed days "
+                         f"({hazard.tail_rate_:.2e} per day at average covariates)")
+        if self.draw_accounts_ < self.n_accounts_:
+            notes.append(f"the interval's coefficient draws were evaluated on a random sample of "
+                         f"{self.draw_accounts_:,} accounts (seed {self.seed}) and scaled to all {self.n_accounts_:,}; "
+                         "the estimate itself uses every account")
+        notes.append(f"the {self.level:.0%} interval reflects uncertainty in the model's coefficients only "
+                     f"({self.n_draws:,} draws, seed {self.seed}), not chance in which accounts churn, nor whether "
+                     "the association is causal: a change in service may not move churn as the model's "
+                     "associations suggest")
+        notes.extend(drivers.model_info_.get("notes", []))
+        return notes
+
+    def to_json_dict(self) -> dict:
+        return {
+            "accounts_kept": self.result_["accounts_kept"],
+            "arr_kept": self.result_["arr_kept"],
+            "baseline": self.result_["baseline"],
+            "scenario": self.result_["scenario"],
+            "horizon_days": self.horizon_days,
+            "accounts": self.n_accounts_,
+            "changes": [c.to_dict() for c in self.changes],
+            "notes": self.notes_,
+        }
+
+
+# ---------------------------------------------------------------------------------------------------
+# the command
+
+
+def add_whatif_parser(subparsers) -> argparse.ArgumentParser:
+    """Register `retention whatif` on the CLI's subparsers."""
+    from .cli import default_db_path  # lazily: cli imports this module
+
+    parser = subparsers.add_parser(
+        "whatif",
+        help="accounts and ARR a change in service would keep over a horizon, with a 95% interval",
+        description=(
+            "Expected churned accounts and lost ARR (12 × MRR) over the horizon for the accounts active at "
+            "as-of, under today's service measures and under changed ones, from the service drivers model. "
+            "Pair each --factor with a --change, in order: -50%% scales a time (first_response_hours, "
+            "resolution_hours); -5pp shifts a rate (sla_breach_rate, reopen_rate, handoff_rate, escalation_rate, "
+            "repeat_contact_rate, agent_update_rate); +0.5 shifts csat."
+        ),
+    )
+    # '-50%' is a value here, not an option: let a leading minus through when a number follows
+    parser._negative_number_matcher = re.compile(r"^[-\u2212]\d*\.?\d+\s*(%|pp)?$")
+    parser.add_argument("--db", type=Path, default=default_db_path(),
+                        help="database file (default $RETENTION_DB or data/retention.duckdb)")
+    parser.add_argument("--factor", action="append", default=[], required=True, help="a service factor (repeatable)")
+    parser.add_argument("--change", action="append", default=[], required=True,
+                        help="its change: -50%%, -5pp or +0.5 (repeatable, paired with --factor in order)")
+    parser.add_argument("--horizon-days", type=int, default=365, help="horizon in days (default 365)")
+    parser.add_argument("--draws", type=int, default=1000, help="coefficient draws for the interval (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.set_defaults(func=run_whatif_command)
+    return parser
+
+
+def run_whatif_command(args: argparse.Namespace) -> int:
+    from .cli import open_database_read_only
+
+    if len(args.factor) != len(args.change):
+        raise WhatIfInputError(f"{len(args.factor)} --factor but {len(args.change)} --change: give one change "
+                               "per factor, in the same order")
+    whatif = WhatIf(list(zip(args.factor, args.change)), horizon_days=args.horizon_days, n_draws=args.draws,
+                    seed=args.seed)
+    with open_database_read_only(args.db) as con:
+        whatif.fit(con)
+    if args.format == "json":
+        print(json.dumps(whatif.to_json_dict(), indent=2))
+    else:
+        print(_table_text(whatif))
+    return 0
+
+
+def _table_text(whatif: WhatIf) -> str:
+    r = whatif.result_
+    level = f"{whatif.level:.0%}"
+    lines = [
+        "What-if: " + "; ".join(c.describe() for c in whatif.changes),
+        f"{whatif.n_accounts_:,} active accounts, next {whatif.horizon_days} days.",
+        "",
+        f"{'':<26}{'today':>16}{'with the change':>18}{'kept':>16}   {level} interval",
+        f"{'expected churned accounts':<26}{r['baseline']['expected_churned_accounts']:>16,.1f}"
+        f"{r['scenario']['expected_churned_accounts']:>18,.1f}{r['accounts_kept']['estimate']:>16,.1f}"
+        f"   {r['accounts_kept']['ci_lower']:,.1f} to {r['accounts_kept']['ci_upper']:,.1f}",
+        f"{'expected lost ARR':<26}{_money(r['baseline']['expected_lost_arr']):>16}"
+        f"{_money(r['scenario']['expected_lost_arr']):>18}{_money(r['arr_kept']['estimate']):>16}"
+        f"   {_money(r['arr_kept']['ci_lower'])} to {_money(r['arr_kept']['ci_upper'])}",
+        "",
+    ]
+    lines += [f"note: {note}" for note in whatif.notes_]
+    return "\n".join(lines)
+
+
+def _money(value: float) -> str:
+    return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"

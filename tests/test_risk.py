@@ -1,0 +1,304 @@
+"""At-risk accounts: the baseline hazard against lifelines, the 90-day probabilities, the stored tables and
+the time-split holdout on the default demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from datetime import date
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines import CoxTimeVaryingFitter
+
+from pipelines.coxph import TimeVaryingCox, _suffix_sums
+from pipelines.drivers import FACTORS_BY_NAME, ServiceDrivers, build_design, panel_query
+from pipelines.filters import execute_template
+from pipelines.risk import (
+    AccountRisk,
+    BaselineHazard,
+    add_risk_parser,
+    design_matrix,
+    max_tenure_days,
+    store_risk,
+    wilson_interval,
+)
+
+
+@pytest.fixture(scope="module")
+def demo_con(demo_database):
+    con = duckdb.connect(str(demo_database[0]), read_only=True)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def demo_drivers(demo_con):
+    return ServiceDrivers().fit(demo_con)
+
+
+@pytest.fixture(scope="module")
+def demo_risk(demo_con, demo_drivers):
+    return AccountRisk().fit(demo_con, drivers=demo_drivers)
+
+
+# --- the baseline cumulative hazard ---------------------------------------------------------------
+
+
+def test_baseline_cumulative_hazard_matches_lifelines(small_demo_database):
+    """Reference: lifelines CoxTimeVaryingFitter().fit(df, id_col, start_col, stop_col, event_col)
+    .baseline_cumulative_hazard_ (Breslow, covariates at their means) on the same design; 1e-6."""
+    with duckdb.connect(str(small_demo_database[0]), read_only=True) as con:
+        panel = con.execute(panel_query(["plan"])).df()
+    factors = ["first_response_hours", "reopen_rate", "agent_update_rate", "bad_interactions_90d"]
+    design = build_design(panel, factors, ["plan"], {"plan": "categorical"})
+    ours = TimeVaryingCox().fit(panel.start_day, panel.stop_day, panel.churned, design.X.to_numpy(),
+                                list(design.X.columns))
+    frame = design.X.set_axis([f"x{i}" for i in range(design.X.shape[1])], axis=1)
+    frame = frame.assign(id=panel.account_id, start=panel.start_day, stop=panel.stop_day,
+                         event=panel.churned.astype(bool))
+    reference = CoxTimeVaryingFitter().fit(frame, id_col="id", start_col="start", stop_col="stop", event_col="event")
+    expected = reference.baseline_cumulative_hazard_.iloc[:, 0]
+    got = ours.baseline_cumulative_hazard_.iloc[:, 0]
+    np.testing.assert_allclose(got.index.to_numpy(float), expected.index.to_numpy(float))
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-6, atol=1e-9)
+
+
+def test_baseline_cumulative_hazard_efron_spreads_tied_churns():
+    """Two churns tied at day 5 among three rows of equal risk: Breslow adds 2/3, Efron 1/3 + 1/2.5;
+    the untied churn at day 7 adds 1/1 under both (one row left at risk)."""
+    start = np.zeros(4)
+    stop = np.array([5.0, 5.0, 7.0, 9.0])
+    event = np.array([1, 1, 1, 0])
+    X = np.array([[0.0], [1.0], [0.0], [1.0]])
+    model = TimeVaryingCox(penalizer=1e6).fit(start, stop, event, X)  # beta ≈ 0: every row weighs the same
+    assert abs(model.params_.iloc[0]) < 1e-5
+    breslow = model.baseline_cumulative_hazard("breslow").iloc[:, 0].to_numpy()
+    efron = model.baseline_cumulative_hazard("efron").iloc[:, 0].to_numpy()
+    np.testing.assert_allclose(breslow, [2 / 4, 2 / 4 + 1 / 2], rtol=1e-4)
+    np.testing.assert_allclose(efron, [1 / 4 + 1 / 3, 1 / 4 + 1 / 3 + 1 / 2], rtol=1e-4)
+
+
+def test_baseline_hazard_moves_with_a_coefficient_draw_like_a_refit(demo_con, demo_drivers):
+    """H0 for β̂ + δ via exp(-x̄·δ) on each increment is within 1.5% of Breslow recomputed at β̂ + δ, for
+    draws from the coefficients' covariance; holding H0 fixed would be off by several percent."""
+    model = demo_drivers.model_
+    hazard = BaselineHazard(model, max_tenure_days(demo_con))
+    centred = demo_drivers.design_.X.to_numpy() - model.means_
+    rs = model._rs
+    delta = np.random.default_rng(5).multivariate_normal(np.zeros(len(model.params_)),
+                                                         model.variance_matrix_.to_numpy(), size=8)
+    tenures = np.array([30.0, 200.0, 500.0, 1000.0])
+    moved = hazard.cumulative(tenures, delta)
+    for b in range(len(delta)):
+        w = np.exp(centred @ (model.params_.to_numpy() + delta[b]))
+        s0 = _suffix_sums(w, rs.stop_order, rs.stop_first_at_or_after) - _suffix_sums(
+            w, rs.start_order, rs.start_first_at_or_after)
+        exact = np.concatenate([[0.0], np.cumsum(rs.deaths / s0)])[np.searchsorted(rs.times, tenures, side="right")]
+        np.testing.assert_allclose(moved[:, b], exact, rtol=0.015)
+
+
+def test_baseline_hazard_extends_past_the_largest_tenure_with_the_last_year_average(demo_con, demo_drivers):
+    hazard = BaselineHazard(demo_drivers.model_, max_tenure_days(demo_con))
+    T = hazard.max_tenure_days_
+    at_T, year_before = hazard.cumulative(np.array([T, T - 365]))
+    rate = (at_T - year_before) / 365
+    assert hazard.tail_rate_ == pytest.approx(rate, rel=1e-12)
+    assert hazard.cumulative(np.array([T + 100.0]))[0] == pytest.approx(at_T + 100 * rate, rel=1e-12)
+    steps = demo_drivers.model_.baseline_cumulative_hazard_.iloc[:, 0]
+    # inside the observed range H0 is the step function itself
+    assert hazard.cumulative(np.array([500.0]))[0] == steps[steps.index <= 500].iloc[-1]
+
+
+# --- the scores ---------------------------------------------------------------------------------
+
+
+def test_account_risk_probabilities_and_arr_at_risk(demo_risk):
+    accounts = demo_risk.accounts_
+    p = accounts.churn_probability.to_numpy()
+    assert np.all((p >= 0) & (p <= 1))
+    np.testing.assert_array_equal(accounts.arr.to_numpy(), 12.0 * accounts.mrr.to_numpy())
+    np.testing.assert_array_equal(accounts.arr_at_risk.to_numpy(), p * (12.0 * accounts.mrr.to_numpy()))
+
+
+def test_account_risk_lists_only_active_accounts_ranked_by_probability(demo_con, demo_risk):
+    accounts = demo_risk.accounts_
+    active = {r[0] for r in demo_con.execute(
+        "select account_id from account_survival where churned = 0 and duration_days > 0").fetchall()}
+    assert set(accounts.account_id) == active
+    assert accounts.account_id.is_unique
+    assert accounts.risk_rank.tolist() == list(range(1, len(accounts) + 1))
+    assert np.all(np.diff(accounts.churn_probability.to_numpy()) <= 0)
+    tenure = dict(demo_con.execute("select account_id, duration_days from account_survival").fetchall())
+    assert (accounts.tenure_days == accounts.account_id.map(tenure)).all()
+
+
+def test_account_risk_probability_by_hand_for_one_account(demo_con, demo_drivers, demo_risk):
+    """P = 1 - exp(-(H0(τ+90) - H0(τ)) · exp(Σ β_k (x_k - mean_k))) from the coefficients and the Breslow
+    step function, for the top-ranked account whose horizon stays inside the observed tenures."""
+    model = demo_drivers.model_
+    T = max_tenure_days(demo_con)
+    eligible = (demo_risk.accounts_.tenure_days + 90 <= T) & demo_risk.accounts_.first_response_hours_median.notna()
+    row = demo_risk.accounts_[eligible].iloc[0]
+    panel_row = demo_con.execute(
+        "select * from account_months where account_id = ? order by month_start desc limit 1", [row.account_id]).df()
+    x = design_matrix(panel_row, demo_drivers).iloc[0]
+    # the design row by hand for two terms: log2 of the median first response, and the plan dummy
+    assert x["first_response_hours"] == np.log2(max(panel_row.first_response_hours_median[0], 1 / 60))
+    assert x["plan=Growth"] == float(panel_row.plan[0] == "Growth")
+    lp = sum(model.params_[k] * (x[k] - model.means_[i]) for i, k in enumerate(model.names_))
+    steps = model.baseline_cumulative_hazard_.iloc[:, 0]
+    H = lambda t: steps[steps.index <= t].iloc[-1] if (steps.index <= t).any() else 0.0  # noqa: E731
+    tau = row.tenure_days
+    expected = 1 - np.exp(-(H(tau + 90) - H(tau)) * np.exp(lp))
+    assert row.churn_probability == pytest.approx(expected, rel=1e-10)
+
+
+def test_top_factors_name_the_largest_contributions_against_the_median(demo_drivers, demo_risk):
+    """For each of the 20 riskiest accounts, the first named factor is the one whose Σ β·x is highest above
+    that factor's median over all active accounts."""
+    accounts = demo_risk.accounts_
+    X = design_matrix(accounts, demo_drivers)
+    beta = demo_drivers.model_.params_
+    groups = demo_drivers.design_.terms.groupby("factor", sort=False)["term"].apply(list)
+    contribution = pd.DataFrame({f: X[t].to_numpy() @ beta[t].to_numpy() for f, t in groups.items()})
+    relative = contribution - contribution.median()
+    labels = {"first_response_hours": "first response", "resolution_hours": "resolution time",
+              "sla_breach_rate": "SLA breached", "reopen_rate": "reopened", "csat": "CSAT",
+              "bad_interactions_90d": "bad interactions", "agent_update_rate": "proactive updates",
+              "handoff_rate": "handed off", "escalation_rate": "escalated", "repeat_contact_rate": "repeat contacts",
+              "tickets_90d": "tickets in", "credited_bad_interactions_90d": "credited bad", "plan": "plan"}
+    for i in range(20):
+        best = relative.iloc[i].idxmax()
+        assert relative.iloc[i][best] > 0
+        expected = labels.get(best, "no ")
+        assert expected in accounts.top_factor_1[i], (accounts.top_factor_1[i], best)
+    first_response = accounts.top_factor_1.str.startswith("first response")
+    if first_response.any():
+        text = accounts.top_factor_1[first_response].iloc[0]
+        assert "h (typical " in text
+
+
+# --- the holdout --------------------------------------------------------------------------------
+
+
+def test_risk_holdout_panel_is_the_panel_as_it_stood_at_the_cutoff(build_rows):
+    """Cutoff 2024-03-01: A churned before it (churn on its last row), B churns after it (rows stop at the
+    cutoff, no churn), C signs up after it (absent)."""
+    built = build_rows(
+        [
+            {"account_id": "A", "signup_date": "2024-01-10", "churn_date": "2024-02-20", "mrr": 100, "plan": "x"},
+            {"account_id": "B", "signup_date": "2024-01-15", "churn_date": "2024-03-20", "mrr": 100, "plan": "x"},
+            {"account_id": "C", "signup_date": "2024-03-05", "churn_date": "", "mrr": 100, "plan": "x"},
+        ],
+        [],
+        as_of=date(2024, 4, 30),
+    )
+    rows = execute_template(built.con, "risk_holdout_panel", {"cutoff": date(2024, 3, 1)}).df()
+    got = [(r.account_id, str(r.month_start.date()), r.start_day, r.stop_day, r.churned) for r in rows.itertuples()]
+    assert got == [
+        ("A", "2024-01-01", 0, 22, 0),
+        ("A", "2024-02-01", 22, 41, 1),
+        ("B", "2024-01-01", 0, 17, 0),
+        ("B", "2024-02-01", 17, 46, 0),
+    ]
+    outcomes = execute_template(built.con, "risk_holdout_outcomes", {"cutoff": date(2024, 3, 1)}).df()
+    assert outcomes.to_dict("records") == [{"account_id": "B", "days_to_churn": 19}]
+
+
+def test_risk_holdout_on_the_default_demo_discriminates_and_is_calibrated(demo_risk):
+    holdout = demo_risk.holdout_
+    table = demo_risk.calibration_
+    assert "error" not in holdout
+    assert holdout["concordance"] > 0.6
+    assert table.decile.tolist() == list(range(1, 11))
+    assert table.n_accounts.sum() == holdout["n_accounts"]
+    assert table.n_churned.sum() == holdout["n_churned"]
+    assert table.predicted_mean.is_monotonic_increasing
+    # observed rates rise broadly with predicted: top decile above bottom, top three above bottom three
+    assert table.observed_rate.iloc[-1] > table.observed_rate.iloc[0]
+    assert table.observed_rate.iloc[-3:].mean() > table.observed_rate.iloc[:3].mean()
+    # mean predicted within a quarter of mean observed (the model is not wildly off in level)
+    assert holdout["predicted_mean"] == pytest.approx(holdout["observed_rate"], rel=0.25)
+    assert np.all(table.observed_ci_lower <= table.observed_rate)
+    assert np.all(table.observed_rate <= table.observed_ci_upper)
+
+
+def test_wilson_interval_bounds_are_where_the_score_test_reaches_1_96():
+    """Wilson's interval by its definition: the proportions p whose score statistic |p̂ - p| / sqrt(p(1-p)/n)
+    equals 1.96, found here by root search (scipy brentq) rather than the closed form."""
+    from scipy.optimize import brentq
+
+    events, n = np.array([12, 0, 50, 3]), np.array([265, 50, 50, 7])
+    lower, upper = wilson_interval(events, n)
+    for k, m, lo, hi in zip(events, n, lower, upper):
+        observed = k / m
+        score = lambda p: abs(observed - p) / np.sqrt(p * (1 - p) / m) - 1.959963984540054  # noqa: E731
+        expected_lo = 0.0 if k == 0 else brentq(score, 1e-12, min(observed, 1 - 1e-12))
+        expected_hi = 1.0 if k == m else brentq(score, max(observed, 1e-12), 1 - 1e-12)
+        assert (lo, hi) == pytest.approx((expected_lo, expected_hi), abs=1e-9)
+
+
+# --- storing and the command --------------------------------------------------------------------
+
+
+def test_store_risk_writes_account_risk_calibration_and_model_info(demo_database, demo_risk, tmp_path):
+    path = tmp_path / "copy.duckdb"
+    shutil.copy(demo_database[0], path)
+    with duckdb.connect(str(path)) as con:
+        assert store_risk(con, demo_risk) == len(demo_risk.accounts_)
+        stored = con.execute("select * from account_risk order by risk_rank").df()
+        calibration = con.execute("select * from risk_calibration order by decile").df()
+        info = json.loads(con.execute("select info_json from model_info where model = 'risk'").fetchone()[0])
+        store_risk(con, None, error="no churn yet")
+        empty = con.execute("select count(*) from account_risk").fetchone()[0]
+        reason = json.loads(con.execute("select info_json from model_info where model = 'risk'").fetchone()[0])
+    assert stored.columns[:9].tolist() == ["account_id", "risk_rank", "churn_probability_90d", "arr_at_risk", "mrr",
+                                           "arr", "tenure_days", "top_factor_1", "top_factor_2"]
+    assert {"first_response_hours_median", "sla_breach_rate", "plan", "region"} <= set(stored.columns)
+    np.testing.assert_array_equal(stored.churn_probability_90d, demo_risk.accounts_.churn_probability)
+    assert len(calibration) == 10
+    assert info["holdout"]["concordance"] == pytest.approx(demo_risk.holdout_["concordance"])
+    assert (empty, reason["error"]) == (0, "no churn yet")
+
+
+def _run(argv, capsys):
+    parser = argparse.ArgumentParser()
+    add_risk_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    code = args.func(args)
+    return code, capsys.readouterr().out
+
+
+def test_risk_command_csv_lists_the_top_accounts(demo_database, demo_risk, capsys):
+    code, out = _run(["risk", "--db", str(demo_database[0]), "--top", "5", "--format", "csv"], capsys)
+    frame = pd.read_csv(pd.io.common.StringIO(out))
+    assert code == 0
+    assert frame.account_id.tolist() == demo_risk.accounts_.account_id.head(5).tolist()
+    assert frame.columns[2] == "churn_probability_90d"
+
+
+def test_risk_command_json_reports_accounts_calibration_and_model(demo_database, capsys):
+    code, out = _run(["risk", "--db", str(demo_database[0]), "--top", "3", "--format", "json"], capsys)
+    payload = json.loads(out)
+    assert code == 0
+    assert set(payload) == {"accounts", "calibration", "model"}
+    assert len(payload["accounts"]) == 3 and len(payload["calibration"]) == 10
+    assert payload["model"]["holdout"]["concordance"] > 0.6
+
+
+def test_account_risk_without_churn_before_the_cutoff_scores_accounts_and_says_why_no_holdout(build_rows):
+    """Every churn came after the holdout cutoff (as-of − 180 days): the scores stand, the holdout reports why."""
+    accounts = [
+        {"account_id": f"A{i}", "signup_date": "2023-10-01", "churn_date": churn, "mrr": 100 + i, "plan": plan}
+        for i, (churn, plan) in enumerate([("2024-04-10", "x"), ("", "y"), ("", "x"), ("2024-05-20", "y"),
+                                           ("2024-06-01", "x"), ("", "y")])
+    ]
+    built = build_rows(accounts, [], as_of=date(2024, 6, 30))
+    risk = AccountRisk().fit(built.con)
+    assert sorted(risk.accounts_.account_id) == ["A1", "A2", "A5"]
+    assert risk.calibration_.empty
+    assert risk.holdout_["error"].startswith("holdout not possible: no churn before the holdout cutoff 2024-01-02")
