@@ -201,3 +201,43 @@ def inputs_table(info: dict) -> pd.DataFrame:
              "size (MB)": round(i["size_bytes"] / 1e6, 2), "sha256": i["sha256"][:16] + "…",
              "encoding": i.get("encoding")} for i in info["inputs"]]
     return pd.DataFrame(rows)
+
+
+# --- what-if and risk ----------------------------------------------------------------------------
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the drivers model…")
+def _drivers_model(_con, build_id: str):
+    """The fitted drivers model of this build (covariances and baseline hazard live in memory only),
+    fitted once per build and shared by every session."""
+    from pipelines.drivers import ServiceDrivers
+
+    return ServiceDrivers().fit(_con)
+
+
+def selected_account_ids(con: duckdb.DuckDBPyConnection, filters: Filters) -> list[str] | None:
+    if not filters:
+        return None
+    with selected_accounts(con, filters) as cur:
+        return [r[0] for r in cur.execute("select account_id from analysis_accounts").fetchall()]
+
+
+@st.cache_data(show_spinner="Estimating…", max_entries=64)
+def cached_whatif(_con, build_id: str, changes: tuple[tuple[str, str], ...], horizon_days: int, filters: Filters):
+    from pipelines.whatif import WhatIf
+
+    whatif = WhatIf(changes=list(changes), horizon_days=horizon_days).fit(
+        _con, drivers=_drivers_model(_con, build_id), account_ids=selected_account_ids(_con, filters))
+    return whatif.to_json_dict()
+
+
+def account_risk(con: duckdb.DuckDBPyConnection, filters: Filters) -> pd.DataFrame:
+    with selected_accounts(con, filters) as cur:
+        return run(cur, query_text("at_risk_accounts"))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_risk(_con, build_id: str, filters: Filters) -> tuple[pd.DataFrame, pd.DataFrame, dict | None]:
+    calibration = run(_con, "select * from risk_calibration order by decile") if table_exists(_con, "risk_calibration") \
+        else pd.DataFrame()
+    risk = account_risk(_con, filters) if table_exists(_con, "account_risk") else pd.DataFrame()
+    return risk, calibration, model_info(_con, "risk")

@@ -148,7 +148,9 @@ class WhatIf:
         self.level = level
         self.max_draw_accounts = max_draw_accounts
 
-    def fit(self, con: duckdb.DuckDBPyConnection, drivers: ServiceDrivers | None = None) -> "WhatIf":
+    def fit(self, con: duckdb.DuckDBPyConnection, drivers: ServiceDrivers | None = None,
+            account_ids=None) -> "WhatIf":
+        """account_ids (optional) limits the scored accounts to a subset, e.g. the app's filtered accounts."""
         drivers = drivers if drivers is not None else ServiceDrivers().fit(con)
         model = drivers.model_
         in_model = set(drivers.design_.terms.factor)
@@ -159,6 +161,10 @@ class WhatIf:
                 raise WhatIfInputError(f"the drivers model has no term for {change.factor} ({reason})")
 
         rows = current_rows(con)
+        if account_ids is not None:
+            rows = rows[rows.account_id.astype(str).isin(set(map(str, account_ids)))].reset_index(drop=True)
+            if rows.empty:
+                raise WhatIfInputError("no active accounts match the filters")
         changed = rows.copy()
         for change in self.changes:
             changed[change.column] = change.apply(rows[change.column].astype(float))

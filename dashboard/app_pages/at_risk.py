@@ -1,9 +1,38 @@
-"""At-risk accounts: who is likely to churn in the next 90 days, and why."""
+"""At-risk accounts: who is likely to churn in the next 90 days, what it would cost, and why."""
 
 import streamlit as st
 
-from dashboard.common import require_database
+from dashboard import charts, data
+from dashboard.common import csv_download, current_filters, filter_caption, require_database
 
 con, info = require_database()
+filters = current_filters()
 st.title("At-risk accounts")
-st.info("The risk model is being added to this build.")
+st.caption(f"Chance of churning in the 90 days after {info['as_of_date']:%Y-%m-%d} · {filter_caption(filters)}")
+
+risk, calibration, model = data.cached_risk(con, info["build_id"], filters)
+if risk.empty:
+    reason = (model or {}).get("error") or "no active accounts match the filters"
+    st.info(f"No risk scores to show: {reason}")
+    st.stop()
+
+a, b, c = st.columns(3)
+a.metric("Active accounts scored", f"{len(risk):,}")
+b.metric("Expected churns in 90 days", f"{risk.churn_probability_90d.sum():,.0f}")
+c.metric("ARR at risk", charts.money(risk.arr_at_risk.sum()),
+         help="Σ probability × 12 × MRR over the listed accounts")
+top = st.slider("Show the riskiest", 10, min(500, max(10, len(risk))), min(50, len(risk)), 10, key="risk_top")
+left, right = st.columns([3, 2])
+columns = ["risk_rank", "account_id", "churn_probability_90d", "arr_at_risk", "arr", "tenure_days", "top_factor_1",
+           "top_factor_2"]
+left.dataframe(risk[[c for c in columns if c in risk.columns]].head(top), hide_index=True,
+               column_config={"churn_probability_90d": st.column_config.NumberColumn("P(churn 90d)", format="percent"),
+                              "arr_at_risk": st.column_config.NumberColumn("ARR at risk", format="dollar"),
+                              "arr": st.column_config.NumberColumn("ARR", format="dollar")})
+right.plotly_chart(charts.calibration(calibration), key="calibration")
+holdout = (model or {}).get("holdout", {})
+if holdout.get("concordance") is not None:
+    right.caption(f"Holdout: fitted on data up to {holdout.get('cutoff')}, checked on the next 90 days; "
+                  f"concordance {holdout['concordance']:.3f} (0.5 = chance).")
+st.caption("Top factors compare each account with a typical one in the model; they are associations, not causes.")
+csv_download(risk, "Download all scored accounts (CSV)", "account_risk.csv", key="dl_risk")

@@ -2,8 +2,56 @@
 
 import streamlit as st
 
-from dashboard.common import require_database
+from dashboard import charts, data, investment_view
+from dashboard.common import current_filters, filter_caption, require_database
 
 con, info = require_database()
+filters = current_filters()
 st.title("Investment case")
-st.info("The what-if model is being added to this build.")
+st.caption(f"Accounts active at {info['as_of_date']:%Y-%m-%d} · {filter_caption(filters)}")
+
+chosen = st.multiselect("Service factors to improve", investment_view.factors(), default=["first_response_hours"],
+                        format_func=lambda f: investment_view.LABELS.get(f, f), key="inv_factors")
+changes = []
+for factor in chosen:
+    spec = investment_view.slider_spec(factor)
+    value = st.slider(f"{investment_view.LABELS.get(factor, factor)} change ({spec['help']})", spec["min"], spec["max"],
+                      spec["default"], spec["step"], key=f"inv_{factor}")
+    changes.append((factor, investment_view.change_text(factor, value)))
+left, right = st.columns(2)
+horizon = left.select_slider("Horizon", options=[90, 180, 365, 730], value=365, format_func=lambda d: f"{d} days",
+                             key="inv_horizon")
+cost = right.number_input("Yearly cost of the change ($)", min_value=0.0, value=250_000.0, step=10_000.0,
+                          key="inv_cost")
+if not changes:
+    st.info("Pick at least one factor to improve.")
+    st.stop()
+
+try:
+    result = data.cached_whatif(con, info["build_id"], tuple(changes), horizon, filters)
+except ValueError as error:
+    st.warning(str(error))
+    st.stop()
+economics = investment_view.roi(result, cost)
+accounts, arr = result["accounts_kept"], result["arr_kept"]
+a, b, c, d = st.columns(4)
+a.metric("Accounts kept", f"{accounts['estimate']:,.1f}",
+         help=f"95% interval {accounts['ci_lower']:,.1f} to {accounts['ci_upper']:,.1f}")
+b.metric("ARR kept", charts.money(arr["estimate"]),
+         help=f"95% interval {charts.money(arr['ci_lower'])} to {charts.money(arr['ci_upper'])}")
+c.metric("ROI", "—" if economics["roi_estimate"] is None else f"{economics['roi_estimate']:.0%}")
+d.metric("Payback", "—" if economics["payback_months_estimate"] is None
+         else f"{economics['payback_months_estimate']:.1f} months")
+st.plotly_chart(charts.kept_interval("ARR kept", arr["estimate"], arr["ci_lower"], arr["ci_upper"], True,
+                                     title="ARR kept over the horizon (95% interval)"), key="arr_kept")
+st.plotly_chart(charts.kept_interval("Accounts kept", accounts["estimate"], accounts["ci_lower"], accounts["ci_upper"],
+                                     False, title="Accounts kept (95% interval)"), key="accounts_kept")
+with st.expander("How this is estimated, and what it leaves out"):
+    st.markdown("\n".join(f"- {n}" for n in result["notes"]))
+
+summary = investment_view.summary_markdown(result, economics, changes, info["as_of_date"], filters)
+left, right = st.columns(2)
+left.download_button("Download the summary (Markdown)", summary.encode("utf-8"), "investment_case.md",
+                     mime="text/markdown", key="dl_inv_md", icon=":material/download:")
+right.download_button("Download the summary (HTML)", investment_view.summary_html(summary).encode("utf-8"),
+                      "investment_case.html", mime="text/html", key="dl_inv_html", icon=":material/description:")

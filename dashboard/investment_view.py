@@ -1,0 +1,100 @@
+"""The investment case: scenario controls, ROI and payback, and the forwardable summary (pure functions)."""
+
+from __future__ import annotations
+
+import html
+
+from dashboard.charts import money
+from pipelines.whatif import DURATION_FACTORS, RATE_FACTORS, SCORE_FACTORS, SUPPORTED
+
+LABELS = {
+    "first_response_hours": "First response time",
+    "resolution_hours": "Resolution time",
+    "sla_breach_rate": "SLA breach rate",
+    "reopen_rate": "Reopen rate",
+    "handoff_rate": "Handoff rate",
+    "escalation_rate": "Escalation rate",
+    "repeat_contact_rate": "Repeat contact rate",
+    "agent_update_rate": "Tickets with proactive updates",
+    "csat": "Average CSAT",
+}
+
+
+def slider_spec(factor: str) -> dict:
+    """Range, default and unit of the slider for one factor's change."""
+    if factor in DURATION_FACTORS:
+        return {"min": -90, "max": 100, "default": -50, "step": 5, "unit": "%", "help": "relative change of the time"}
+    if factor in RATE_FACTORS:
+        default = 10 if factor == "agent_update_rate" else -5
+        return {"min": -30, "max": 30, "default": default, "step": 1, "unit": "pp", "help": "percentage points"}
+    return {"min": -2.0, "max": 2.0, "default": 0.5, "step": 0.1, "unit": "", "help": "points on the 1-5 scale"}
+
+
+def change_text(factor: str, value: float) -> str:
+    unit = slider_spec(factor)["unit"]
+    return f"{value:+g}{unit}"
+
+
+def factors() -> list[str]:
+    return list(SUPPORTED)
+
+
+def roi(result: dict, yearly_cost: float) -> dict:
+    """ROI and payback from ARR kept a year, with the interval carried through from ARR kept."""
+    arr = result["arr_kept"]
+    out = {"yearly_cost": yearly_cost}
+    for key in ("estimate", "ci_lower", "ci_upper"):
+        kept = arr[key]
+        out[f"roi_{key}"] = (kept - yearly_cost) / yearly_cost if yearly_cost > 0 else None
+        out[f"payback_months_{key}"] = (12 * yearly_cost / kept) if kept > 0 and yearly_cost > 0 else None
+    return out
+
+
+def _payback(months) -> str:
+    return "never (no ARR kept)" if months is None else f"{months:.1f} months"
+
+
+def summary_markdown(result: dict, economics: dict, changes: list[tuple[str, str]], as_of, filters) -> str:
+    accounts, arr = result["accounts_kept"], result["arr_kept"]
+    scope = ", ".join(filters) if filters else "all active accounts"
+    lines = [
+        "# Support investment case",
+        f"As of {as_of}; {result['accounts']:,} active accounts ({scope}); horizon {result['horizon_days']} days.",
+        "",
+        "**Change:** " + "; ".join(f"{LABELS.get(f, f)} {c}" for f, c in changes),
+        "",
+        f"- Accounts kept: **{accounts['estimate']:,.1f}** (95% interval {accounts['ci_lower']:,.1f} to {accounts['ci_upper']:,.1f})",
+        f"- ARR kept: **{money(arr['estimate'])}** (95% interval {money(arr['ci_lower'])} to {money(arr['ci_upper'])})",
+        f"- Expected churned accounts: {result['baseline']['expected_churned_accounts']:,.1f} today vs "
+        f"{result['scenario']['expected_churned_accounts']:,.1f} with the change",
+    ]
+    if economics["yearly_cost"] > 0:
+        roi_text = "—" if economics["roi_estimate"] is None else f"{economics['roi_estimate']:.0%}"
+        lines += [
+            f"- Yearly cost of the change: {money(economics['yearly_cost'])}",
+            f"- Return on investment: **{roi_text}** "
+            f"(95% interval {economics['roi_ci_lower']:.0%} to {economics['roi_ci_upper']:.0%})",
+            f"- Payback: **{_payback(economics['payback_months_estimate'])}**",
+        ]
+    lines += ["", "## Caveats", *[f"- {n}" for n in result.get("notes", [])]]
+    return "\n".join(lines)
+
+
+def summary_html(markdown_text: str) -> str:
+    """The same summary as a standalone HTML page (no scripts, no outside assets)."""
+    body = []
+    for line in markdown_text.splitlines():
+        text = html.escape(line)
+        while "**" in text:
+            text = text.replace("**", "<strong>", 1).replace("**", "</strong>", 1)
+        if line.startswith("# "):
+            body.append(f"<h1>{text[2:]}</h1>")
+        elif line.startswith("## "):
+            body.append(f"<h2>{text[3:]}</h2>")
+        elif line.startswith("- "):
+            body.append(f"<li>{text[2:]}</li>")
+        elif line:
+            body.append(f"<p>{text}</p>")
+    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Support investment case</title>"
+            "<style>body{font-family:system-ui,sans-serif;max-width:800px;margin:2em auto;color:#111827}</style>"
+            "</head><body>" + "\n".join(body) + "</body></html>")
