@@ -4,7 +4,8 @@ import streamlit as st
 
 from dashboard import data, sidebar
 
-st.set_page_config(page_title="Support retention", page_icon=":material/monitoring:", layout="wide")
+# an emoji favicon is inlined; a :material/...: one is fetched from fonts.gstatic.com (the app makes no outside requests)
+st.set_page_config(page_title="Support retention", page_icon="📈", layout="wide")
 
 pages = [
     st.Page("dashboard/app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),

@@ -34,8 +34,9 @@ def money(value: float | None) -> str:
         return "—"
     sign = "-" if value < 0 else ""
     value = abs(value)
+    # round first, so 999,999 reads $1.0M rather than $1000.0K
     for threshold, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if value >= threshold:
+        if round(value / threshold, 1) >= 1:
             return f"{sign}${value / threshold:.1f}{suffix}"
     return f"{sign}${value:,.0f}"
 
@@ -47,8 +48,9 @@ def percent(value: float | None, digits: int = 1) -> str:
 
 
 def _layout(fig: go.Figure, title: str | None, height: int = 420) -> go.Figure:
-    fig.update_layout(template=TEMPLATE, title=title, height=height, margin=dict(l=60, r=20, t=50 if title else 20, b=50),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0))
+    # the legend sits under the plot so it never collides with the title
+    fig.update_layout(template=TEMPLATE, title=title, height=height, margin=dict(l=60, r=20, t=50 if title else 20, b=90),
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0))
     return fig
 
 
@@ -112,17 +114,27 @@ def survival_curves(curves: pd.DataFrame, color: str = "group", y: str = "surviv
             fig.add_trace(go.Scatter(x=data.time_days, y=data.ci_lower, line=dict(width=0, shape="hv"), fill="tonexty",
                                      fillcolor=_with_alpha(tint, 0.15), showlegend=False, hoverinfo="skip"), row=1, col=1)
         fig.add_trace(go.Scatter(x=data.time_days, y=data[y], name=str(group), line=dict(color=tint, shape="hv"),
+                                 showlegend=len(groups) > 1,
                                  hovertemplate="day %{x}: %{y:.1%}<extra>" + str(group) + "</extra>"), row=1, col=1)
         if "at_risk" in data.columns:
-            positions = np.searchsorted(data.time_days.to_numpy(), ticks, side="right") - 1
-            counts = data.at_risk.to_numpy()[np.clip(positions, 0, len(data) - 1)]
-            # at risk at a tick = at risk at the last time at or before it, minus those who left at it
+            counts = _at_risk_at(data, ticks)
             fig.add_trace(go.Scatter(x=ticks, y=[str(group)] * len(ticks), mode="text", text=[f"{c:,}" for c in counts],
                                      textfont=dict(color=tint, size=11), showlegend=False, hoverinfo="skip"), row=2, col=1)
     fig.update_yaxes(title=y_title, tickformat=".0%", range=[0, 1.02], row=1, col=1)
     fig.update_yaxes(title="At risk", showgrid=False, row=2, col=1, type="category")
     fig.update_xaxes(title="Days since signup", row=2, col=1, tickvals=ticks)
     return _layout(fig, title, height=520)
+
+
+def _at_risk_at(curve: pd.DataFrame, ticks: np.ndarray) -> np.ndarray:
+    """Accounts still followed at each tick: at risk at the last curve time at or before it, less those
+    who churned or were censored at that time when it lies strictly before the tick."""
+    times = curve.time_days.to_numpy()
+    at_risk = curve.at_risk.to_numpy()
+    left = (curve.events.to_numpy() + curve.censored.to_numpy()) if {"events", "censored"} <= set(curve.columns) \
+        else np.zeros(len(curve), dtype=int)
+    positions = np.clip(np.searchsorted(times, ticks, side="right") - 1, 0, len(times) - 1)
+    return np.where(times[positions] < ticks, at_risk[positions] - left[positions], at_risk[positions])
 
 
 def _with_alpha(hex_color: str, alpha: float) -> str:
@@ -146,9 +158,12 @@ def forest_plot(effects: pd.DataFrame, title: str | None = "Churn hazard ratio p
             hovertemplate="%{y}: %{x:.2f} (95% CI %{customdata[0]:.2f}–%{customdata[1]:.2f})<br>%{customdata[2]}<extra></extra>",
         ))
     fig.add_vline(x=1.0, line=dict(color="#6b7280", dash="dash"))
+    fig.update_layout(legend=dict(traceorder="reversed"))  # pillars listed top to bottom as the rows are
     fig.update_xaxes(type="log", title="Hazard ratio (1 = no association; >1 more churn)")
     fig.update_yaxes(title=None, categoryorder="array", categoryarray=list(data.term))
-    return _layout(fig, title, height=max(360, 28 * len(data) + 120))
+    fig = _layout(fig, title, height=max(360, 28 * len(data) + 120))
+    fig.update_layout(legend=dict(traceorder="reversed"))
+    return fig
 
 
 def quartile_churn(quartiles: pd.DataFrame, measure_label: str,

@@ -67,6 +67,17 @@ def planted_vs_recovered(info: dict, effects: pd.DataFrame) -> pd.DataFrame | No
         truth = effect["hazard_ratio"]
         if effect["factor"] == "csat":
             truth = 1 / truth  # planted per point higher; the model reports per point lower
+        if effect["factor"] == "plan" and term is None:
+            # the model's reference is the most common plan; a planted "X vs every other plan" shows as
+            # each other plan against X, at the inverse ratio
+            level = effect["term"].split("=", 1)[1]
+            for other in [t for t in by_term.index if t.startswith("plan=")]:
+                r = by_term.loc[other]
+                inverse = 1 / truth
+                rows.append({"factor": "plan", "term": f"{other} vs plan={level}", "planted hazard ratio": round(inverse, 3),
+                             "recovered": round(float(r.hazard_ratio), 3), "95% CI": f"{r.ci_lower:.3f} – {r.ci_upper:.3f}",
+                             "planted value inside the CI": bool(r.ci_lower <= inverse <= r.ci_upper)})
+            continue
         recovered = by_term.loc[term] if term is not None and term in by_term.index else None
         rows.append({
             "factor": effect["factor"], "term": effect["term"], "planted hazard ratio": truth,

@@ -265,6 +265,9 @@ class ServiceDrivers:
         panel = con.execute(panel_query(covariates) + where, params).df()
         if panel.empty:
             raise DriversInputError("no account-months match the filters")
+        if int(panel.churned.sum()) == 0:
+            raise DriversInputError("no churn among these accounts yet: the drivers model needs churned accounts "
+                                    "to compare with")
         self.n_accounts_ = int(panel.account_id.nunique())
         design = build_design(panel, factors, covariates, kinds)
         notes = []

@@ -17,10 +17,13 @@ if data.account_count(con, filters) == 0:
 
 kpis, monthly, cohorts = data.cached_kpis(con, build_id, filters, as_of)
 survival = data.cached_survival(con, build_id, None, filters)
-effects, model = data.cached_drivers(con, build_id, filters)
+try:
+    effects, model = data.cached_drivers(con, build_id, filters)
+except ValueError as error:  # e.g. no churn among the filtered accounts: KPIs still stand, findings cannot
+    effects, model = None, {"error": str(error)}
 headline = report.headline_metrics(kpis, survival.summary_)
 
-columns = st.columns(len(headline))
+columns = [column for _ in range(2) for column in st.columns(3)]
 for column, metric in zip(columns, headline):
     column.metric(metric["label"], metric["value"], metric["delta"], delta_color=metric["delta_color"],
                   help=metric["help"])

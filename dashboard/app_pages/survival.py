@@ -22,8 +22,7 @@ except ValueError as error:  # the model names the problem (e.g. no accounts aft
 if view.startswith("accounts"):
     figure = charts.survival_curves(km.curves_)
 else:
-    figure = charts.survival_curves(km.revenue_curves_.rename(columns={"mrr_at_risk": "at_risk_mrr"}),
-                                    y="revenue_retained_share", title="Share of starting MRR still retained",
+    figure = charts.survival_curves(km.revenue_curves_, y="revenue_retained_share", title="Share of starting MRR still retained",
                                     y_title="MRR retained")
 st.plotly_chart(figure, key="km_chart")
 
