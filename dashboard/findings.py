@@ -38,7 +38,7 @@ def effect_sentence(row: pd.Series) -> str:
             else f"{subject} went with {_ratio(row.hazard_ratio, row.ci_lower, row.ci_upper)} the churn risk"
     else:
         core = (f"{subject} went with {percent(1 - row.hazard_ratio, 0)} lower churn risk "
-                f"({_ratio(row.hazard_ratio, row.ci_lower, row.ci_upper)})")
+                f"({row.hazard_ratio:.2f}×, 95% CI {row.ci_lower:.2f}–{row.ci_upper:.2f})")
     return core + ", other factors held equal."
 
 
@@ -54,7 +54,8 @@ def service_findings(effects: pd.DataFrame, limit: int = 3, alpha: float = 0.05)
     if not single.empty and not pattern.empty and single.iloc[0].ci_lower <= 1 <= single.iloc[0].ci_upper \
             and pattern.iloc[0].ci_lower > 1:
         s = single.iloc[0]
-        sentences.append(f"One bad interaction in 90 days was forgiven ({_ratio(s.hazard_ratio, s.ci_lower, s.ci_upper)}); "
+        sentences.append(f"One bad interaction in 90 days was forgiven ({s.hazard_ratio:.2f}×, 95% CI "
+                         f"{s.ci_lower:.2f}–{s.ci_upper:.2f}); "
                          "a pattern of two or more was not.")
     return sentences
 

@@ -451,11 +451,11 @@ def _create_build_info(con, build_id, as_of, settings, loaded, table_rows, warni
     con.execute(
         "create table build_info (build_id varchar, as_of_date date, built_at timestamp, tool_version varchar, "
         "duckdb_version varchar, revenue_basis varchar, settings_json varchar, inputs_json varchar, "
-        "row_counts_json varchar, warnings_json varchar, build_seconds double)"
+        "row_counts_json varchar, warnings_json varchar, build_seconds double, import_info_json varchar)"
     )
     basis = con.execute("select revenue_basis from revenue_basis").fetchone()[0]
     con.execute(
-        "insert into build_info values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert into build_info values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             build_id,
             as_of,
@@ -468,9 +468,23 @@ def _create_build_info(con, build_id, as_of, settings, loaded, table_rows, warni
             json.dumps(table_rows),
             json.dumps(warnings),
             seconds,
+            json.dumps(_import_info(loaded)),
         ],
     )
     con.execute("drop table input_sources")
+
+
+def _import_info(loaded: dict[str, LoadedFile]) -> dict:
+    """What `retention import` recorded beside the inputs (hours basis, CSAT scale, time zone ...), if any."""
+    found = {}
+    for file in loaded.values():
+        sidecar = file.path.parent / "import_info.json"
+        if sidecar.exists() and str(sidecar) not in found:
+            try:
+                found[str(sidecar)] = json.loads(sidecar.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                found[str(sidecar)] = {"error": "import_info.json could not be read"}
+    return found
 
 
 def audit_names() -> list[str]:

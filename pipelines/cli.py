@@ -11,6 +11,7 @@ from pathlib import Path
 from .build import DEFAULT_DB_PATH, BuildError, StageEvent, build_database
 from .drivers import DriversInputError
 from .filters import FilterError
+from .importers import ImportInputError
 from .risk import RiskInputError
 from .whatif import WhatIfInputError
 from .load import InputError
@@ -158,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     drivers.add_argument("--format", choices=("table", "json", "csv"), default="table")
     drivers.set_defaults(func=cmd_drivers)
 
+    from .importers.cli import add_import_parser
     from .revenue import add_revenue_parser
     from .risk import add_risk_parser
     from .survival import add_km_parser
@@ -167,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_revenue_parser(sub)
     add_whatif_parser(sub)
     add_risk_parser(sub)
+    add_import_parser(sub)
     return parser
 
 
@@ -174,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (InputError, SettingsError, DriversInputError, FilterError, WhatIfInputError, RiskInputError) as exc:
+    except (InputError, SettingsError, DriversInputError, FilterError, WhatIfInputError, RiskInputError,
+            ImportInputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BuildError as exc:
