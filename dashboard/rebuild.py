@@ -48,6 +48,39 @@ def rebuild_from_uploads(uploads: dict[str, bytes], db_path: Path,
         shutil.rmtree(folder, ignore_errors=True)
 
 
+SOURCES = {
+    "contract": "Files in the data contract (accounts, interactions, optional MRR history)",
+    "zendesk_stripe": "A Zendesk tickets export and a Stripe subscriptions export",
+    "intercom_stripe": "An Intercom conversations export and a Stripe subscriptions export",
+}
+
+
+def import_and_rebuild(source: str, uploads: dict[str, bytes], db_path: Path, options: dict | None = None,
+                       progress: Callable[[StageEvent], None] | None = None):
+    """Convert a tool's exports with the importers, then build: returns (build result, conversion reports)."""
+    from pipelines.importers import import_intercom, import_stripe, import_zendesk
+
+    options = options or {}
+    folder = Path(tempfile.mkdtemp(prefix="retention-import-"))
+    try:
+        raw = folder / "raw"
+        raw.mkdir()
+        saved = {name: save_upload(content, raw, name) for name, content in uploads.items() if content}
+        out = folder / "contract"
+        reports = [import_stripe(saved["subscriptions"], out)]
+        if source == "zendesk_stripe":
+            reports.append(import_zendesk(saved["tickets"], out, timezone=options.get("timezone") or None,
+                                          hours=options.get("hours", "calendar"),
+                                          account_key=options.get("account_key", "domain")))
+        else:
+            reports.append(import_intercom(saved["conversations"], out))
+        result = build_database(out / "accounts.csv", out / "interactions.csv", db_path,
+                                mrr_history=out / "mrr_history.csv", progress=progress)
+        return result, [r.to_text() for r in reports]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def planted_vs_recovered(info: dict, effects: pd.DataFrame) -> pd.DataFrame | None:
     """On the demo data, the planted hazard ratios beside the ones the drivers model recovered."""
     accounts = next((i for i in info.get("inputs", []) if i["source"] == "accounts"), None)

@@ -37,22 +37,50 @@ else:
         st.dataframe(planted, hide_index=True)
 
 st.subheader("Build from your own files")
-st.caption("CSV or Parquet in the data contract (see the README). The current database keeps serving until the new "
-           "build has passed every check; a bad file leaves it as it is.")
-uploads = {
-    "accounts": st.file_uploader("Accounts", type=["csv", "parquet", "txt", "tsv"], key="up_accounts"),
-    "interactions": st.file_uploader("Interactions", type=["csv", "parquet", "txt", "tsv"], key="up_interactions"),
-    "mrr_history": st.file_uploader("MRR history (optional)", type=["csv", "parquet", "txt", "tsv"], key="up_mrr"),
-}
-if st.button("Build the database", type="primary", disabled=not (uploads["accounts"] and uploads["interactions"])):
+st.caption("The current database keeps serving until the new build has passed every check; a bad file leaves it "
+           "as it is. Files are capped at 500 MB; larger ones build faster with `retention build`.")
+for text in st.session_state.pop("last_conversion_reports", []):
+    with st.expander("Conversion report of the last import", expanded=True):
+        st.code(text)
+source = st.radio("What do you have?", list(rebuild.SOURCES), format_func=rebuild.SOURCES.get, key="up_source")
+kinds = ["csv", "parquet", "txt", "tsv", "json", "ndjson"]
+options = {}
+if source == "contract":
+    uploads = {
+        "accounts": st.file_uploader("Accounts", type=kinds, key="up_accounts"),
+        "interactions": st.file_uploader("Interactions", type=kinds, key="up_interactions"),
+        "mrr_history": st.file_uploader("MRR history (optional)", type=kinds, key="up_mrr"),
+    }
+    ready = uploads["accounts"] and uploads["interactions"]
+else:
+    first = "tickets" if source == "zendesk_stripe" else "conversations"
+    uploads = {
+        first: st.file_uploader("Zendesk tickets (CSV or API JSON)" if first == "tickets"
+                                else "Intercom conversations (JSON)", type=kinds, key=f"up_{first}"),
+        "subscriptions": st.file_uploader("Stripe subscriptions (CSV or API JSON)", type=kinds, key="up_subscriptions"),
+    }
+    if source == "zendesk_stripe":
+        a, b, c = st.columns(3)
+        options["timezone"] = a.text_input("Zendesk account time zone", "UTC", key="up_tz",
+                                           help="Admin Center CSV dates carry no offset (e.g. Europe/Berlin)")
+        options["hours"] = b.selectbox("Durations", ["calendar", "business"], key="up_hours")
+        options["account_key"] = c.selectbox("Link tickets to accounts by", ["domain", "external_id", "organization"],
+                                             key="up_key", help="domain: requester email domain vs Stripe emails")
+    ready = all(uploads.values())
+if st.button("Build the database", type="primary", disabled=not ready):
     with st.status("Building…", expanded=True) as status:
+        def report(e):
+            status.write(f"{e.stage} · {e.table}: {e.rows:,} rows in {e.seconds:.1f} s")
+        contents = {k: (v.getvalue() if v else b"") for k, v in uploads.items()}
         try:
-            result = rebuild.rebuild_from_uploads(
-                {k: (v.getvalue() if v else b"") for k, v in uploads.items()}, path,
-                progress=lambda e: status.write(f"{e.stage} · {e.table}: {e.rows:,} rows in {e.seconds:.1f} s"))
-        except (InputError, BuildError, rebuild.UploadError) as error:
+            if source == "contract":
+                result, conversions = rebuild.rebuild_from_uploads(contents, path, progress=report), []
+            else:
+                result, conversions = rebuild.import_and_rebuild(source, contents, path, options, progress=report)
+        except (InputError, BuildError, ValueError) as error:
             status.update(label="The build failed; the current database was kept.", state="error")
             st.error(str(error))
         else:
+            st.session_state["last_conversion_reports"] = conversions
             status.update(label=f"Built in {result.seconds:.1f} s (as-of {result.as_of}).", state="complete")
             st.rerun()
