@@ -26,6 +26,8 @@ import pandas as pd
 
 from .. import __version__
 
+from ..load import InputError
+
 SNIFF_BYTES = 256 * 1024
 DELIMITERS = (",", ";", "\t")
 # Exports spell "no value" in many ways; Zendesk writes "-" for an empty priority.
@@ -41,19 +43,8 @@ THREE_DECIMAL_CURRENCIES = frozenset("bhd jod kwd omr tnd".split())
 REJECT_COLUMNS = ["row", "column", "reason", "raw_value", "action"]
 
 
-class ImportInputError(ValueError):
+class ImportInputError(InputError):
     """An export cannot be converted at all; the message names the file (and row and column when known)."""
-
-    def __init__(self, path: Path | str, message: str, row: int | None = None, column: str | None = None):
-        self.path = str(path)
-        self.row = row
-        self.column = column
-        where = self.path
-        if row is not None:
-            where += f", row {row}"
-        if column is not None:
-            where += f", column {column!r}"
-        super().__init__(f"{where}: {message}")
 
 
 # ---------------------------------------------------------------------------------------------- reading
