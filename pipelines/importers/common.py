@@ -25,11 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-
-from ..load import InputError
-
-SNIFF_BYTES = 256 * 1024
-DELIMITERS = (",", ";", "\t")
+from ..load import DELIMITERS, SNIFF_BYTES, InputError
 # Exports spell "no value" in many ways; Zendesk writes "-" for an empty priority.
 EMPTY_TOKENS = frozenset({"", "-", "null", "none", "nan", "nat", "n/a", "na", "#n/a"})
 ISO_UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
