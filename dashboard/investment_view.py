@@ -80,21 +80,43 @@ def summary_markdown(result: dict, economics: dict, changes: list[tuple[str, str
     return "\n".join(lines)
 
 
-def summary_html(markdown_text: str) -> str:
-    """The same summary as a standalone HTML page (no scripts, no outside assets)."""
+def _markdown_to_html(markdown_text: str) -> list[str]:
     body = []
     for line in markdown_text.splitlines():
         text = html.escape(line)
         while "**" in text:
             text = text.replace("**", "<strong>", 1).replace("**", "</strong>", 1)
         if line.startswith("# "):
-            body.append(f"<h1>{text[2:]}</h1>")
-        elif line.startswith("## "):
+            continue  # the report's own title
+        if line.startswith("## "):
             body.append(f"<h2>{text[3:]}</h2>")
         elif line.startswith("- "):
             body.append(f"<li>{text[2:]}</li>")
         elif line:
             body.append(f"<p>{text}</p>")
-    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Support investment case</title>"
-            "<style>body{font-family:system-ui,sans-serif;max-width:800px;margin:2em auto;color:#111827}</style>"
-            "</head><body>" + "\n".join(body) + "</body></html>")
+    return body
+
+
+def summary_html(markdown_text: str, figures=()) -> str:
+    """The same summary as a standalone HTML page, figures embedded with plotly.js inline (no CDN)."""
+    from dashboard.report import standalone_html
+
+    return standalone_html("Support investment case", "A what-if from the retention model",
+                           ["\n".join(_markdown_to_html(markdown_text))], list(figures))
+
+
+def summary_table(result: dict, economics: dict) -> list[dict]:
+    """The numbers of the case as rows, for the CSV download."""
+    rows = []
+    for quantity in ("accounts_kept", "arr_kept"):
+        r = result[quantity]
+        rows.append({"quantity": quantity, "estimate": r["estimate"], "ci_lower": r["ci_lower"], "ci_upper": r["ci_upper"]})
+    for side in ("baseline", "scenario"):
+        for key, value in result[side].items():
+            rows.append({"quantity": f"{side}_{key}", "estimate": value, "ci_lower": None, "ci_upper": None})
+    if economics["yearly_cost"] > 0:
+        rows.append({"quantity": "roi", "estimate": economics["roi_estimate"], "ci_lower": economics["roi_ci_lower"],
+                     "ci_upper": economics["roi_ci_upper"]})
+        rows.append({"quantity": "payback_months", "estimate": economics["payback_months_estimate"],
+                     "ci_lower": economics["payback_months_ci_upper"], "ci_upper": economics["payback_months_ci_lower"]})
+    return rows

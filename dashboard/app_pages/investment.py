@@ -1,5 +1,6 @@
 """Investment case for support leaders: what improving a factor is worth in accounts and ARR."""
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data, investment_view
@@ -42,16 +43,22 @@ b.metric("ARR kept", charts.money(arr["estimate"]),
 c.metric("ROI", "—" if economics["roi_estimate"] is None else f"{economics['roi_estimate']:.0%}")
 d.metric("Payback", "—" if economics["payback_months_estimate"] is None
          else f"{economics['payback_months_estimate']:.1f} months")
-st.plotly_chart(charts.kept_interval("ARR kept", arr["estimate"], arr["ci_lower"], arr["ci_upper"], True,
-                                     title="ARR kept over the horizon (95% interval)"), key="arr_kept")
-st.plotly_chart(charts.kept_interval("Accounts kept", accounts["estimate"], accounts["ci_lower"], accounts["ci_upper"],
-                                     False, title="Accounts kept (95% interval)"), key="accounts_kept")
+arr_figure = charts.kept_interval("ARR kept", arr["estimate"], arr["ci_lower"], arr["ci_upper"], True,
+                                  title="ARR kept over the horizon (95% interval)")
+accounts_figure = charts.kept_interval("Accounts kept", accounts["estimate"], accounts["ci_lower"],
+                                       accounts["ci_upper"], False, title="Accounts kept (95% interval)")
+st.plotly_chart(arr_figure, key="arr_kept")
+st.plotly_chart(accounts_figure, key="accounts_kept")
 with st.expander("How this is estimated, and what it leaves out"):
     st.markdown("\n".join(f"- {n}" for n in result["notes"]))
 
 summary = investment_view.summary_markdown(result, economics, changes, info["as_of_date"], filters)
-left, right = st.columns(2)
+left, middle, right = st.columns(3)
 left.download_button("Download the summary (Markdown)", summary.encode("utf-8"), "investment_case.md",
                      mime="text/markdown", key="dl_inv_md", icon=":material/download:")
-right.download_button("Download the summary (HTML)", investment_view.summary_html(summary).encode("utf-8"),
+middle.download_button("Download the numbers (CSV)",
+                       pd.DataFrame(investment_view.summary_table(result, economics)).to_csv(index=False).encode("utf-8"),
+                       "investment_case.csv", mime="text/csv", key="dl_inv_csv", icon=":material/download:")
+right.download_button("Download the summary (HTML)",
+                      investment_view.summary_html(summary, [arr_figure, accounts_figure]).encode("utf-8"),
                       "investment_case.html", mime="text/html", key="dl_inv_html", icon=":material/description:")

@@ -1,0 +1,54 @@
+"""Exports an executive forwards: the investment summary and the overview report, standalone and offline."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+
+from dashboard import charts, investment_view, report
+
+RESULT = {
+    "accounts_kept": {"estimate": 100.0, "ci_lower": 80.0, "ci_upper": 120.0},
+    "arr_kept": {"estimate": 1_200_000.0, "ci_lower": 900_000.0, "ci_upper": 1_500_000.0},
+    "baseline": {"expected_churned_accounts": 700.0, "expected_lost_arr": 9e6},
+    "scenario": {"expected_churned_accounts": 600.0, "expected_lost_arr": 7.8e6},
+    "horizon_days": 365, "accounts": 3000, "changes": [], "notes": ["an association, not proof of cause"],
+}
+
+
+def test_roi_and_payback_follow_arr_kept():
+    economics = investment_view.roi(RESULT, 300_000.0)
+    assert economics["roi_estimate"] == pytest.approx(3.0)  # (1.2M - 0.3M) / 0.3M
+    assert economics["roi_ci_lower"] == pytest.approx(2.0)
+    assert economics["payback_months_estimate"] == pytest.approx(3.0)  # 12 × 0.3M / 1.2M
+    assert investment_view.roi(RESULT, 0.0)["roi_estimate"] is None
+
+
+def test_investment_summary_html_is_standalone_with_figures():
+    economics = investment_view.roi(RESULT, 300_000.0)
+    markdown = investment_view.summary_markdown(RESULT, economics, [("first_response_hours", "-50%")], "2026-06-30", ())
+    assert "First response time -50%" in markdown and "$1.2M" in markdown
+    figure = charts.kept_interval("ARR kept", 1.2e6, 9e5, 1.5e6, True)
+    page = investment_view.summary_html(markdown, [figure])
+    assert "<strong>$1.2M</strong>" in page and "an association, not proof of cause" in page
+    assert "Plotly.newPlot" in page and len(page) > 1_000_000  # plotly.js itself is inside the file
+    assert not re.search(r"<script[^>]+src=", page)  # nothing loaded from elsewhere
+
+
+def test_investment_summary_table_rows():
+    rows = investment_view.summary_table(RESULT, investment_view.roi(RESULT, 300_000.0))
+    by_name = {r["quantity"]: r for r in rows}
+    assert by_name["arr_kept"]["ci_upper"] == 1_500_000.0
+    assert by_name["payback_months"]["estimate"] == pytest.approx(3.0)
+
+
+def test_overview_html_embeds_plotly_once_and_escapes_text():
+    headline = [{"label": "ARR", "value": "$5.0M", "delta": "+$1.0M vs a year earlier"}]
+    page = report.overview_html({"as_of_date": date(2026, 6, 30)}, ("plan=<Starter>",),
+                                headline, ["<b>bold</b> claim"],
+                                [charts.empty_figure("a"), charts.empty_figure("b")])
+    assert page.count("plotly.js v") <= 2 and "Plotly.newPlot" in page
+    assert "plan=&lt;Starter&gt;" in page and "&lt;b&gt;bold&lt;/b&gt; claim" in page
+    assert not re.search(r"<script[^>]+src=", page)
