@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     drivers.add_argument("--format", choices=("table", "json", "csv"), default="table")
     drivers.set_defaults(func=cmd_drivers)
 
+    from .bench import add_bench_parser
     from .importers.cli import add_import_parser
     from .revenue import add_revenue_parser
     from .risk import add_risk_parser
@@ -170,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_whatif_parser(sub)
     add_risk_parser(sub)
     add_import_parser(sub)
+    add_bench_parser(sub)
     return parser
 
 

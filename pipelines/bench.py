@@ -1,0 +1,677 @@
+"""The `retention bench` command: time and measure every stage on demo data at a named scale.
+
+Scales (demo accounts; interactions grow linearly, about 30 per account): S = 5,000 (CSV),
+M = 100,000 (Parquet), L = 1,000,000 (Parquet); `--accounts N` gives a custom size (CSV) for a quick
+check. The demo data is generated once per size, format and seed under `--workdir` and reused by later
+runs (generation is deterministic, so the files are the same); the database is rebuilt every run.
+
+Each stage runs in its own child process (a fresh Python), so its peak memory is its own:
+the child imports and prepares what the stage needs (untimed), resets its peak-RSS high-water mark
+(Linux `/proc/self/clear_refs`; elsewhere the figure is the child's whole-process peak), then runs the
+stage and reads `getrusage(RUSAGE_SELF).ru_maxrss`. A stage is run `--repeats` times in that child and
+its figure is the median, unless the first run takes 10 s or more, when one run is the figure.
+
+Figures, one JSON object per line (`name, scale, seconds, peak_rss_mb, rows` plus extras):
+  demo_generate       writing the demo files (reused: the figure recorded when they were written)
+  scan_floor          DuckDB reading every column of every input once into one aggregate
+  build_total         `build_database` end to end; ratio = build ÷ scan floor
+  build_<stage>       its stages (load, staging, metrics, panel, marts, models, audits) from the build's
+                      progress events, summed per stage; rows = the largest table the stage made
+  km_by_segment       KaplanMeier(by=plan).fit(con): DuckDB aggregation and every estimate
+  km_lifelines        lifelines KaplanMeierFitter per plan level on the same accounts, already in memory;
+                      km_by_segment.ratio = lifelines ÷ ours (above 1: ours is faster)
+  cox_sample_ours     our TimeVaryingCox on a random sample of accounts (all of their months), same design
+  cox_sample_lifelines  lifelines CoxTimeVaryingFitter on that design; cox_sample_ours.ratio = lifelines ÷ ours
+  cox_full_fit_ours   our TimeVaryingCox on the whole panel (the Newton iterations only)
+  drivers_fit         ServiceDrivers().fit(con) on the whole panel: read, design, fit, PH tests
+  whatif, risk_scoring  WhatIf and AccountRisk over the active accounts, given a fitted drivers model
+  dashboard_<page>_first_render     a fresh app session's first render of the page (Streamlit caches empty)
+  dashboard_<page>_filter_change    the rerun after the sidebar's plan filter changes to Starter
+  dashboard_<page>_cached_rerun     the rerun after it changes back to All (every result cached)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPEAT_UNDER_SECONDS = 10.0
+DEFAULT_SEED = 7
+DEFAULT_REPEATS = 3
+# lifelines' time-varying Cox grows faster than linearly with rows (about 30 s at 376k rows on this
+# machine): a 5,000-account sample (~90k rows at M) keeps it to seconds while the ratio stays like-for-like
+COX_SAMPLE_ACCOUNTS = 5_000
+KM_SEGMENT = "plan"  # four levels in the demo
+FILTER_COLUMN, FILTER_VALUE, FILTER_ALL = "plan", "Starter", "All"
+WHATIF_CHANGES = (("first_response_hours", "-25%"),)
+DASHBOARD_PAGES = ("overview", "survival", "drivers", "investment", "at_risk", "data_page")
+APP_PATH = Path(__file__).resolve().parents[1] / "streamlit_app.py"
+APP_RUN_TIMEOUT_S = 900
+BUILD_STAGES = ("load", "staging", "metrics", "panel", "marts", "models", "audits")
+
+
+@dataclass(frozen=True)
+class Scale:
+    label: str
+    n_accounts: int
+    file_format: str
+
+
+SCALES = {
+    "S": Scale("S", 5_000, "csv"),
+    "M": Scale("M", 100_000, "parquet"),
+    "L": Scale("L", 1_000_000, "parquet"),
+}
+
+# The issue's targets: (figure, text, scales it applies to, check(figure) -> bool)
+TARGETS = (
+    ("build_total", "≤ 120 s", ("L",), lambda f: f["seconds"] <= 120),
+    ("build_total", "peak RSS ≤ 6 GB", ("L",), lambda f: f["peak_rss_mb"] <= 6 * 1024),
+    ("build_total", "build ÷ scan floor ≤ 5", ("M", "L"), lambda f: f.get("ratio", float("inf")) <= 5),
+    ("km_by_segment", "≤ 0.1 s", ("M",), lambda f: f["seconds"] <= 0.1),
+    ("km_by_segment", "≥ 5× faster than lifelines", ("S", "M", "L"), lambda f: f.get("ratio", 0) >= 5),
+    ("cox_sample_ours", "≥ 10× faster than lifelines", ("S", "M", "L"), lambda f: f.get("ratio", 0) >= 10),
+    ("drivers_fit", "≤ 60 s", ("L",), lambda f: f["seconds"] <= 60),
+    *((f"dashboard_{p}_first_render", "≤ 3 s", ("M",), lambda f: f["seconds"] <= 3) for p in DASHBOARD_PAGES),
+    *((f"dashboard_{p}_filter_change", "≤ 1 s", ("M",), lambda f: f["seconds"] <= 1) for p in DASHBOARD_PAGES),
+    *((f"dashboard_{p}_cached_rerun", "≤ 1 s", ("M",), lambda f: f["seconds"] <= 1) for p in DASHBOARD_PAGES),
+)
+
+
+class StageError(RuntimeError):
+    """A benchmark stage failed in its child process; the message says which and why."""
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring inside a child process
+# --------------------------------------------------------------------------------------------
+
+
+def _reset_peak_rss() -> bool:
+    """Reset this process's RSS high-water mark to its current RSS (Linux >= 4.0); False if not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+def _timed_runs(work, repeats: int) -> tuple[list[float], float, object]:
+    """Run `work` up to `repeats` times (once if it takes >= 10 s); return the seconds, peak RSS MB, last result."""
+    runs: list[float] = []
+    peak = 0.0
+    result = None
+    for _ in range(max(1, repeats)):
+        _reset_peak_rss()
+        started = time.perf_counter()
+        result = work()
+        runs.append(time.perf_counter() - started)
+        peak = max(peak, _peak_rss_mb())
+        if runs[-1] >= REPEAT_UNDER_SECONDS:
+            break
+    return runs, peak, result
+
+
+def _figure(name: str, runs: list[float], peak_rss_mb: float, rows: int, **extra) -> dict:
+    return {"name": name, "seconds": statistics.median(runs), "peak_rss_mb": round(peak_rss_mb, 1),
+            "rows": int(rows), "runs": [round(r, 4) for r in runs], **extra}
+
+
+def _child_main(task: str, kwargs_path: str, result_path: str) -> None:
+    """Entry of a stage's child process: run TASKS[task] and write its figures (or the error) as JSON."""
+    kwargs = json.loads(Path(kwargs_path).read_text(encoding="utf-8"))
+    try:
+        result = {"figures": TASKS[task](**kwargs)}
+    except BaseException as exc:  # the parent reports it; the benchmark goes on with the other stages
+        result = {"error": f"{task}: {type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+    Path(result_path).write_text(json.dumps(result, default=float), encoding="utf-8")
+
+
+def run_in_child(task: str, **kwargs) -> list[dict]:
+    """Run TASKS[task](**kwargs) in a fresh Python process and return its figures.
+
+    A subprocess rather than multiprocessing's 'spawn': spawn re-imports the parent's main module,
+    which breaks when the benchmark is started from a script or `python -c` without a main guard."""
+    with tempfile.TemporaryDirectory(prefix="retention-bench-") as folder:
+        kwargs_path, result_path = Path(folder) / "kwargs.json", Path(folder) / "result.json"
+        kwargs_path.write_text(json.dumps(kwargs), encoding="utf-8")
+        code = "import sys; from pipelines.bench import _child_main; _child_main(*sys.argv[1:])"
+        # the child's stdout would mix with our JSON lines: capture it and pass it on to stderr
+        completed = subprocess.run([sys.executable, "-c", code, task, str(kwargs_path), str(result_path)],
+                                   stdout=subprocess.PIPE, text=True, errors="replace")
+        if completed.stdout:
+            print(completed.stdout, end="", file=sys.stderr, flush=True)
+        if not result_path.exists():
+            raise StageError(f"{task}: the child process ended (exit code {completed.returncode}) before reporting; "
+                             "a negative code is the signal that killed it (-9: out of memory)")
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+    if "error" in result:
+        raise StageError(result["error"] + "\n" + result.get("traceback", ""))
+    return result["figures"]
+
+
+# --------------------------------------------------------------------------------------------
+# The stages (each runs in a child; arguments are plain values)
+# --------------------------------------------------------------------------------------------
+
+
+def task_generate(out_dir: str, n_accounts: int, seed: int, file_format: str) -> list[dict]:
+    from .demo import generate_demo
+
+    _reset_peak_rss()
+    started = time.perf_counter()
+    demo = generate_demo(Path(out_dir), n_accounts=n_accounts, seed=seed, file_format=file_format,
+                         progress=lambda message: print(f"  demo: {message}", file=sys.stderr, flush=True))
+    seconds = time.perf_counter() - started
+    return [_figure("demo_generate", [seconds], _peak_rss_mb(), demo.n_interactions, accounts=demo.n_accounts,
+                    interactions=demo.n_interactions, mrr_history_rows=demo.n_mrr_rows, format=file_format,
+                    seed=seed, reused=False)]
+
+
+def task_scan(paths: dict[str, str], repeats: int) -> list[dict]:
+    import duckdb
+
+    from .load import quote_ident
+
+    con = duckdb.connect()
+    queries = []
+    for source, path in paths.items():
+        reader = "read_parquet($path)" if path.endswith(".parquet") else "read_csv($path, header = true)"
+        columns = [row[0] for row in con.execute(f"describe select * from {reader}", {"path": path}).fetchall()]
+        # hash() of every value forces each column to be read and decoded; no statistic can answer it
+        aggregates = ", ".join(f"sum(hash({quote_ident(c)}))" for c in columns)
+        queries.append((source, path, f"select count(*), {aggregates} from {reader}"))
+
+    def scan() -> dict[str, int]:
+        return {source: con.execute(sql, {"path": path}).fetchone()[0] for source, path, sql in queries}
+
+    runs, peak, rows = _timed_runs(scan, repeats)
+    files = {source: {"rows": rows[source], "bytes": os.path.getsize(path)} for source, path in paths.items()}
+    return [_figure("scan_floor", runs, peak, sum(rows.values()), files=files)]
+
+
+def task_build(paths: dict[str, str], db_path: str, repeats: int) -> list[dict]:
+    from .build import build_database
+
+    events: list[list[tuple]] = []
+
+    def on_stage(event) -> None:
+        # the peak since the previous event is this table's; reset so the next table starts afresh
+        events[-1].append((event.stage, event.table, event.rows, event.seconds, _peak_rss_mb()))
+        _reset_peak_rss()
+
+    def build() -> object:
+        events.append([])
+        return build_database(accounts=paths["accounts"], interactions=paths["interactions"],
+                              mrr_history=paths.get("mrr_history"), db_path=db_path, progress=on_stage)
+
+    runs, peak, result = _timed_runs(build, repeats)
+    # the stage events reset the high-water mark, so the build's peak is the largest of theirs
+    peak = max([peak] + [e[4] for run in events for e in run])
+    input_rows = sum(row["rows_read"] for row in result.load_report)
+    figures = [_figure("build_total", runs, peak, input_rows, account_months=result.table_rows["account_months"],
+                       interactions=result.table_rows["stg_interactions"],
+                       accounts=result.table_rows["stg_accounts"])]
+    for stage in BUILD_STAGES:
+        per_run = [[e for e in run if e[0] == stage] for run in events]
+        if not per_run[0]:
+            continue
+        tables = {}
+        for position, first in enumerate(per_run[0]):
+            table_runs = [run[position][3] for run in per_run]
+            tables[first[1]] = {"rows": first[2], "seconds": round(statistics.median(table_runs), 4),
+                                "peak_rss_mb": round(max(run[position][4] for run in per_run), 1)}
+        figures.append(_figure(
+            f"build_{stage}", [sum(e[3] for e in run) for run in per_run],
+            max(e[4] for run in per_run for e in run), max(e[2] for e in per_run[0]), tables=tables))
+    return figures
+
+
+def task_km(db_path: str, by: str, repeats: int) -> list[dict]:
+    import duckdb
+
+    from .survival import KaplanMeier
+
+    con = duckdb.connect(db_path, read_only=True)
+    runs, peak, model = _timed_runs(lambda: KaplanMeier(by=by).fit(con), repeats)
+    return [_figure("km_by_segment", runs, peak, model.n_accounts_, segment=by, groups=len(model.groups_))]
+
+
+def task_km_lifelines(db_path: str, by: str, repeats: int) -> list[dict]:
+    import duckdb
+    from lifelines import KaplanMeierFitter
+
+    from .load import quote_ident
+
+    with duckdb.connect(db_path, read_only=True) as con:
+        frame = con.execute(f"select duration_days, churned, {quote_ident(by)} as segment from account_survival").df()
+    groups = [(level, part.duration_days.to_numpy(), part.churned.to_numpy())
+              for level, part in frame.groupby("segment", dropna=False)]
+
+    def fit_each_level() -> list:
+        return [KaplanMeierFitter().fit(durations, events, label=str(level)) for level, durations, events in groups]
+
+    runs, peak, _ = _timed_runs(fit_each_level, repeats)
+    return [_figure("km_lifelines", runs, peak, len(frame), segment=by, groups=len(groups))]
+
+
+def _sampled_design(con, n_sample: int | None, seed: int):
+    """The drivers model's default design on all months of a seeded random sample of accounts (None: all)."""
+    import numpy as np
+    import pandas as pd
+
+    from .drivers import FACTORS, build_design, panel_query
+
+    kinds = dict(con.execute("select column_name, kind from segment_columns").fetchall())
+    covariates = ["plan"] if "plan" in kinds else []
+    query = panel_query(covariates)
+    if n_sample is not None:
+        rows = con.execute("select account_id from account_survival order by account_id").fetchall()
+        ids = np.array([r[0] for r in rows])
+        chosen = np.random.default_rng(seed).choice(ids, size=min(n_sample, ids.size), replace=False)
+        con.register("bench_sample", pd.DataFrame({"account_id": chosen}))
+        query += " where account_id in (select account_id from bench_sample)"
+    panel = con.execute(query + " order by account_id, start_day").df()
+    design = build_design(panel, [f.name for f in FACTORS], covariates, kinds)
+    return panel, design
+
+
+def task_cox(db_path: str, engine: str, n_sample: int | None, seed: int, repeats: int) -> list[dict]:
+    import duckdb
+    import numpy as np
+
+    from .coxph import TimeVaryingCox
+
+    with duckdb.connect(db_path, read_only=True) as con:
+        panel, design = _sampled_design(con, n_sample, seed)
+    X = design.X.to_numpy()
+    names = list(design.X.columns)
+    n_accounts = int(panel.account_id.nunique())
+    extra = {"accounts": n_accounts, "events": int(panel.churned.sum()), "terms": len(names)}
+    if n_sample is not None:
+        extra["sample_accounts"] = n_sample
+        extra["sample_seed"] = seed
+
+    if engine == "ours":
+        runs, peak, model = _timed_runs(
+            lambda: TimeVaryingCox().fit(panel.start_day, panel.stop_day, panel.churned, X, names), repeats)
+        coefs = model.params_.to_numpy()
+        name = "cox_sample_ours" if n_sample is not None else "cox_full_fit_ours"
+    else:
+        import warnings
+
+        from lifelines import CoxTimeVaryingFitter
+
+        frame = design.X.copy()
+        frame.columns = [f"x{i}" for i in range(len(names))]  # lifelines formulas dislike '=' and spaces
+        frame["id"] = panel.account_id.to_numpy()
+        frame["start"] = panel.start_day.to_numpy(float)
+        frame["stop"] = panel.stop_day.to_numpy(float)
+        frame["event"] = panel.churned.to_numpy(bool)
+
+        def fit():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return CoxTimeVaryingFitter(penalizer=0.0).fit(frame, id_col="id", event_col="event",
+                                                               start_col="start", stop_col="stop")
+
+        runs, peak, model = _timed_runs(fit, repeats)
+        coefs = model.params_.to_numpy()
+        name = "cox_sample_lifelines"
+    return [_figure(name, runs, peak, len(panel), coefs=[float(c) for c in np.asarray(coefs)], **extra)]
+
+
+def task_drivers(db_path: str, repeats: int) -> list[dict]:
+    import duckdb
+
+    from .drivers import ServiceDrivers
+
+    con = duckdb.connect(db_path, read_only=True)
+    runs, peak, drivers = _timed_runs(lambda: ServiceDrivers().fit(con), repeats)
+    info = drivers.model_info_
+    return [_figure("drivers_fit", runs, peak, info["n_account_months"], accounts=info["n_accounts"],
+                    events=info["n_events"], terms=len(drivers.effects_), iterations=info["iterations"])]
+
+
+def task_whatif_risk(db_path: str, repeats: int) -> list[dict]:
+    import duckdb
+
+    from .drivers import ServiceDrivers
+    from .risk import AccountRisk
+    from .whatif import WhatIf
+
+    con = duckdb.connect(db_path, read_only=True)
+    drivers = ServiceDrivers().fit(con)  # the input both need, as in the app; untimed
+    runs, peak, whatif = _timed_runs(lambda: WhatIf(changes=list(WHATIF_CHANGES)).fit(con, drivers=drivers), repeats)
+    figures = [_figure("whatif", runs, peak, whatif.n_accounts_, draws=whatif.n_draws,
+                       changes=[f"{f} {c}" for f, c in WHATIF_CHANGES])]
+    runs, peak, risk = _timed_runs(lambda: AccountRisk().fit(con, drivers=drivers), repeats)
+    figures.append(_figure("risk_scoring", runs, peak, len(risk.accounts_)))
+    return figures
+
+
+def task_dashboard(db_path: str, page: str, repeats: int) -> list[dict]:
+    import duckdb
+
+    os.environ["RETENTION_DB"] = db_path
+    import streamlit as st
+    from streamlit.logger import set_log_level
+    from streamlit.testing.v1 import AppTest
+
+    # outside `streamlit run` every cached function warns "No runtime found": noise in a benchmark
+    set_log_level("error")
+
+    import dashboard.charts  # noqa: F401  (imported once, as in a running server; not part of a render)
+    import dashboard.data  # noqa: F401
+
+    with duckdb.connect(db_path, read_only=True) as con:
+        n_accounts = con.execute("select count(*) from account_survival").fetchone()[0]
+
+    timings: dict[str, list[float]] = {"first_render": [], "filter_change": [], "cached_rerun": []}
+    peaks = dict.fromkeys(timings, 0.0)
+
+    def timed(kind: str, step) -> object:
+        _reset_peak_rss()
+        started = time.perf_counter()
+        at = step()
+        timings[kind].append(time.perf_counter() - started)
+        peaks[kind] = max(peaks[kind], _peak_rss_mb())
+        if at.exception:
+            raise StageError(f"page {page} ({kind}) raised: {[e.value for e in at.exception]}")
+        return at
+
+    for _ in range(max(1, repeats)):
+        st.cache_data.clear()  # a fresh session on a fresh server: nothing cached
+        st.cache_resource.clear()
+        at = AppTest.from_file(str(APP_PATH), default_timeout=APP_RUN_TIMEOUT_S)
+        if page != "overview":
+            at.switch_page(f"dashboard/app_pages/{page}.py")
+        at = timed("first_render", lambda: at.run(timeout=APP_RUN_TIMEOUT_S))
+        box = lambda: at.sidebar.selectbox(key=f"filter:{FILTER_COLUMN}")  # noqa: E731
+        at = timed("filter_change", lambda: box().set_value(FILTER_VALUE).run(timeout=APP_RUN_TIMEOUT_S))
+        at = timed("cached_rerun", lambda: box().set_value(FILTER_ALL).run(timeout=APP_RUN_TIMEOUT_S))
+        if max(timings["first_render"][-1], timings["filter_change"][-1]) >= REPEAT_UNDER_SECONDS:
+            break
+    return [_figure(f"dashboard_{page}_{kind}", runs, peaks[kind], n_accounts, page=page,
+                    filter=f"{FILTER_COLUMN}={FILTER_VALUE}" if kind == "filter_change" else None)
+            for kind, runs in timings.items()]
+
+
+TASKS = {
+    "generate": task_generate,
+    "scan": task_scan,
+    "build": task_build,
+    "km": task_km,
+    "km_lifelines": task_km_lifelines,
+    "cox": task_cox,
+    "drivers": task_drivers,
+    "whatif_risk": task_whatif_risk,
+    "dashboard": task_dashboard,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BenchPlan:
+    scale: str  # "S", "M", "L" or "custom"
+    n_accounts: int
+    file_format: str
+    workdir: Path
+    repeats: int = DEFAULT_REPEATS
+    seed: int = DEFAULT_SEED
+    cox_sample: int = COX_SAMPLE_ACCOUNTS
+    regenerate: bool = False
+
+    @property
+    def data_dir(self) -> Path:
+        return self.workdir / f"{self.scale}-{self.n_accounts}-{self.file_format}-seed{self.seed}"
+
+
+def _demo_files(plan: BenchPlan, emit) -> dict[str, str]:
+    """Generate the demo data (or reuse identical files from an earlier run) and return the input paths."""
+    demo_dir = plan.data_dir / "demo"
+    marker = demo_dir / "bench_demo.json"
+    paths = {name: str(demo_dir / f"{name}.{plan.file_format}") for name in ("accounts", "interactions", "mrr_history")}
+    wanted = {"accounts": plan.n_accounts, "seed": plan.seed, "format": plan.file_format}
+    recorded = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else None
+    if (not plan.regenerate and recorded and all(recorded.get(k) == v for k, v in wanted.items())
+            and all(Path(p).exists() for p in paths.values())):
+        emit({**recorded["figure"], "reused": True})
+        return paths
+    marker.unlink(missing_ok=True)
+    (figure,) = run_in_child("generate", out_dir=str(demo_dir), n_accounts=plan.n_accounts, seed=plan.seed,
+                             file_format=plan.file_format)
+    marker.write_text(json.dumps({**wanted, "figure": figure}), encoding="utf-8")
+    emit(figure)
+    return paths
+
+
+def run_bench(plan: BenchPlan, emit) -> list[dict]:
+    """Run every stage in order, calling emit(figure) as each figure is ready; return the errors."""
+    errors: list[dict] = []
+    figures: dict[str, dict] = {}
+
+    def record(figure: dict) -> None:
+        figure = {"name": figure["name"], "scale": plan.scale, **{k: v for k, v in figure.items() if k != "name"}}
+        figures[figure["name"]] = figure
+        emit(figure)
+
+    def stage(task: str, **kwargs) -> list[dict]:
+        try:
+            return run_in_child(task, **kwargs)
+        except StageError as exc:
+            errors.append({"stage": task, "error": str(exc)})
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            return []
+
+    plan.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        paths = _demo_files(plan, record)
+    except StageError as exc:
+        return [{"stage": "generate", "error": str(exc)}]
+    db_path = str(plan.data_dir / "retention.duckdb")
+    repeats = plan.repeats
+
+    for figure in stage("scan", paths=paths, repeats=repeats):
+        record(figure)
+    build = stage("build", paths=paths, db_path=db_path, repeats=repeats)
+    if not build:
+        return errors
+    scan = figures.get("scan_floor")
+    for figure in build:
+        if figure["name"] == "build_total" and scan:
+            figure.update(ratio=figure["seconds"] / scan["seconds"], ratio_of="build_total ÷ scan_floor")
+        else:
+            figure["share_of_build"] = figure["seconds"] / build[0]["seconds"]
+        record(figure)
+
+    ours = stage("km", db_path=db_path, by=KM_SEGMENT, repeats=repeats)
+    theirs = stage("km_lifelines", db_path=db_path, by=KM_SEGMENT, repeats=repeats)
+    _pair(ours, theirs, "lifelines KaplanMeierFitter ÷ ours (above 1: ours is faster)", record)
+
+    ours = stage("cox", db_path=db_path, engine="ours", n_sample=plan.cox_sample, seed=plan.seed, repeats=repeats)
+    theirs = stage("cox", db_path=db_path, engine="lifelines", n_sample=plan.cox_sample, seed=plan.seed,
+                   repeats=repeats)
+    if ours and theirs:
+        difference = max(abs(a - b) for a, b in zip(ours[0]["coefs"], theirs[0]["coefs"]))
+        ours[0]["max_abs_coef_difference_vs_lifelines"] = difference
+    _pair(ours, theirs, "lifelines CoxTimeVaryingFitter ÷ ours on the same sample (above 1: ours is faster)", record)
+    for figure in stage("cox", db_path=db_path, engine="ours", n_sample=None, seed=plan.seed, repeats=repeats):
+        figure.pop("coefs", None)
+        record(figure)
+    for figure in stage("drivers", db_path=db_path, repeats=repeats):
+        record(figure)
+    for figure in stage("whatif_risk", db_path=db_path, repeats=repeats):
+        record(figure)
+    for page in DASHBOARD_PAGES:
+        for figure in stage("dashboard", db_path=db_path, page=page, repeats=repeats):
+            record(figure)
+    return errors
+
+
+def _pair(ours: list[dict], theirs: list[dict], meaning: str, record) -> None:
+    if ours and theirs:
+        ours[0].update(ratio=theirs[0]["seconds"] / ours[0]["seconds"], ratio_of=meaning)
+    for figure in ours + theirs:
+        figure.pop("coefs", None)
+        record(figure)
+
+
+def summary_markdown(plan: BenchPlan, figures: list[dict], errors: list[dict], command: str,
+                     started_at: datetime, wall_seconds: float) -> str:
+    """The figures as a Markdown table, with the machine, the date, the command and the issue's targets."""
+    import duckdb
+
+    memory = _total_memory_gb()
+    lines = [
+        f"Benchmark, scale {plan.scale} ({plan.n_accounts:,} accounts, {plan.file_format}, seed {plan.seed}), "
+        f"{started_at:%Y-%m-%d %H:%M} UTC, {wall_seconds / 60:.1f} min wall",
+        f"Machine: {os.cpu_count()} CPUs, {memory:.0f} GiB RAM, {platform.platform()}, Python "
+        f"{platform.python_version()}, DuckDB {duckdb.__version__}",
+        f"Command: `{command}`",
+        "",
+        "| figure | seconds | runs | peak RSS MB | rows | ratio | target | holds |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    targets: dict[str, list[tuple]] = {}
+    for name, text, scales, check in TARGETS:
+        targets.setdefault(name, []).append((text, scales, check))
+    for f in figures:
+        texts, holds = [], []
+        for text, scales, check in targets.get(f["name"], []):
+            texts.append(f"{text} ({', '.join(scales)})")
+            holds.append(("yes" if check(f) else "**no**") if plan.scale in scales else "—")
+        ratio = f"{f['ratio']:.1f}" if "ratio" in f else ""
+        reused = " (reused)" if f.get("reused") else ""
+        lines.append(f"| {f['name']}{reused} | {_seconds(f['seconds'])} | {len(f.get('runs', [1]))} | "
+                     f"{f['peak_rss_mb']:,.0f} | {f['rows']:,} | {ratio} | {'; '.join(texts)} | {'; '.join(holds)} |")
+    for error in errors:
+        lines.append(f"| {error['stage']} | failed | | | | | | {error['error'].splitlines()[0]} |")
+    lines += ["", "seconds: median of the runs (one run when a run took 10 s or more); peak RSS: the stage's own "
+              "high-water mark in its child process; ratios: build ÷ scan floor, and lifelines ÷ ours for KM and "
+              "Cox."]
+    return "\n".join(lines)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3f}" if value < 10 else f"{value:.1f}"
+
+
+def _total_memory_gb() -> float:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
+    except (ValueError, OSError, AttributeError):
+        return float("nan")
+
+
+# --------------------------------------------------------------------------------------------
+# The `retention bench` command (the only code here that prints to stdout)
+# --------------------------------------------------------------------------------------------
+
+
+def add_bench_parser(subparsers) -> argparse.ArgumentParser:
+    """Register `retention bench` on the CLI's subparsers."""
+    bench = subparsers.add_parser(
+        "bench",
+        help="time and measure every stage (scan, build, models, dashboard) on demo data at a scale",
+        description=(
+            "Generate the demo data at a scale (S = 5,000 accounts, CSV; M = 100,000 and L = 1,000,000, "
+            "Parquet; reused when already generated under --workdir), then time each stage in its own "
+            "process: one JSON object per figure (name, scale, seconds, peak_rss_mb, rows, ...) and a "
+            "summary table at the end. L needs several GB of memory and a long while."
+        ),
+    )
+    size = bench.add_mutually_exclusive_group()
+    size.add_argument("--scale", choices=tuple(SCALES), default="S", help="S, M or L (default S)")
+    size.add_argument("--accounts", type=int, metavar="N", help="a custom number of accounts instead of a scale")
+    bench.add_argument("--format", choices=("csv", "parquet"), dest="file_format",
+                       help="input file format (default: csv for S and --accounts, parquet for M and L)")
+    bench.add_argument("--repeats", type=int, default=DEFAULT_REPEATS,
+                       help="runs per stage whose first run takes under 10 s; the figure is the median (default 3)")
+    bench.add_argument("--out", type=Path, metavar="PATH",
+                       help="also write the JSON lines to PATH and the summary table to PATH with suffix .md")
+    bench.add_argument("--workdir", type=Path, default=Path("data/bench"),
+                       help="where the demo data and the database go (default data/bench)")
+    bench.add_argument("--cox-sample", type=int, default=COX_SAMPLE_ACCOUNTS, metavar="N",
+                       help="accounts in the random sample lifelines' Cox is compared on "
+                            f"(default {COX_SAMPLE_ACCOUNTS:,})")
+    bench.add_argument("--seed", type=int, default=DEFAULT_SEED, help="demo and sample seed (default 7)")
+    bench.add_argument("--regenerate", action="store_true", help="write the demo data again even if it exists")
+    bench.set_defaults(func=run_bench_command)
+    return bench
+
+
+def summary_path(out: Path) -> Path:
+    """Where --out PATH puts the summary table: PATH with suffix .md (never PATH itself)."""
+    return out.with_name(out.name + ".summary.md") if out.suffix == ".md" else out.with_suffix(".md")
+
+
+def run_bench_command(args: argparse.Namespace) -> int:
+    if args.accounts is not None and args.accounts < 1:
+        print("error: --accounts must be at least 1", file=sys.stderr)
+        return 2
+    if args.repeats < 1 or args.cox_sample < 1:
+        print("error: --repeats and --cox-sample must be at least 1", file=sys.stderr)
+        return 2
+    if args.accounts is not None:
+        plan = BenchPlan("custom", args.accounts, args.file_format or "csv", args.workdir)
+    else:
+        scale = SCALES[args.scale]
+        plan = BenchPlan(scale.label, scale.n_accounts, args.file_format or scale.file_format, args.workdir)
+    plan.repeats, plan.seed = args.repeats, args.seed
+    plan.cox_sample, plan.regenerate = args.cox_sample, args.regenerate
+
+    out = None
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        out = args.out.open("w", encoding="utf-8")
+    figures: list[dict] = []
+
+    def emit(figure: dict) -> None:
+        figures.append(figure)
+        line = json.dumps(figure, default=float)
+        print(line, flush=True)
+        if out:
+            out.write(line + "\n")
+            out.flush()
+
+    started_at = datetime.now(timezone.utc)
+    started = time.perf_counter()
+    print(f"Benchmark at scale {plan.scale}: {plan.n_accounts:,} accounts ({plan.file_format}) in {plan.data_dir}",
+          file=sys.stderr, flush=True)
+    try:
+        errors = run_bench(plan, emit)
+    finally:
+        if out:
+            out.close()
+    command = "retention " + " ".join(sys.argv[1:]) if Path(sys.argv[0]).name == "retention" else (
+        f"retention bench {'--scale ' + plan.scale if plan.scale != 'custom' else f'--accounts {plan.n_accounts}'} "
+        f"--repeats {plan.repeats}")
+    summary = summary_markdown(plan, figures, errors, command, started_at, time.perf_counter() - started)
+    print("\n" + summary)
+    if args.out:
+        summary_path(args.out).write_text(summary + "\n", encoding="utf-8")
+    return 1 if errors else 0

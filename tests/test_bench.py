@@ -1,0 +1,88 @@
+"""`retention bench` at a tiny scale: it runs end to end and emits every figure, well formed.
+
+This checks that the benchmark works, never how fast anything is: timings on a shared CI machine
+are not a test. The figures themselves come from `retention bench --scale M` run by hand (README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+
+import pytest
+
+from pipelines.bench import add_bench_parser, summary_path
+
+PAGES = ("overview", "survival", "drivers", "investment", "at_risk", "data_page")
+EXPECTED_FIGURES = (
+    "demo_generate", "scan_floor",
+    "build_total", "build_load", "build_staging", "build_metrics", "build_panel", "build_marts", "build_models",
+    "build_audits",
+    "km_by_segment", "km_lifelines",
+    "cox_sample_ours", "cox_sample_lifelines", "cox_full_fit_ours", "drivers_fit",
+    "whatif", "risk_scoring",
+    *(f"dashboard_{page}_{kind}" for page in PAGES for kind in ("first_render", "filter_change", "cached_rerun")),
+)
+
+
+def run_bench(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="retention")
+    add_bench_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["bench", *argv])
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def tiny_bench(tmp_path_factory):
+    """One benchmark run at 300 accounts, one repeat: (exit code, stdout, the --out path)."""
+    folder = tmp_path_factory.mktemp("bench")
+    out = folder / "bench.jsonl"
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = run_bench(["--accounts", "300", "--repeats", "1", "--workdir", str(folder / "work"),
+                          "--out", str(out)])
+    return code, stdout.getvalue(), out
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_bench_emits_every_figure_with_positive_seconds_and_rows(tiny_bench):
+    code, stdout, _ = tiny_bench
+    assert code == 0
+    figures = {f["name"]: f for f in json_lines(stdout)}
+    assert sorted(figures) == sorted(EXPECTED_FIGURES)
+    for name, figure in figures.items():
+        assert figure["scale"] == "custom", name
+        assert figure["seconds"] > 0, name
+        assert figure["rows"] > 0, name
+        assert figure["peak_rss_mb"] > 0, name
+
+
+def test_bench_out_file_is_one_json_object_per_line_and_a_summary_beside_it(tiny_bench):
+    _, stdout, out = tiny_bench
+    lines = out.read_text(encoding="utf-8").splitlines()
+    parsed = [json.loads(line) for line in lines]  # every line, not only those that look like JSON
+    assert [f["name"] for f in parsed] == [f["name"] for f in json_lines(stdout)]
+    summary = summary_path(out).read_text(encoding="utf-8")
+    assert all(f"| {name}" in summary for name in EXPECTED_FIGURES)
+
+
+def test_bench_figures_count_the_same_data_consistently(tiny_bench):
+    """Rows tie out across stages: the build reads what the scan read; every model sees the whole panel."""
+    figures = {f["name"]: f for f in json_lines(tiny_bench[1])}
+    assert figures["demo_generate"]["accounts"] == 300
+    assert figures["build_total"]["rows"] == figures["scan_floor"]["rows"]
+    assert figures["build_panel"]["rows"] == figures["build_total"]["account_months"]
+    # 300 accounts < the 5,000-account Cox sample: the "sample" is the whole panel
+    for name in ("cox_sample_ours", "cox_sample_lifelines", "cox_full_fit_ours", "drivers_fit"):
+        assert figures[name]["rows"] == figures["build_total"]["account_months"], name
+    assert figures["km_by_segment"]["rows"] == figures["km_lifelines"]["rows"] == 300
+    assert figures["km_by_segment"]["groups"] == 4
+    assert figures["build_total"]["ratio"] == pytest.approx(
+        figures["build_total"]["seconds"] / figures["scan_floor"]["seconds"])
+    for name, reference in (("km_by_segment", "km_lifelines"), ("cox_sample_ours", "cox_sample_lifelines")):
+        assert figures[name]["ratio"] == pytest.approx(figures[reference]["seconds"] / figures[name]["seconds"])
