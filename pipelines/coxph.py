@@ -27,10 +27,6 @@ class _RiskSets:
     """Index structures that do not depend on the coefficients: computed once per fit."""
 
     times: np.ndarray  # distinct event times, ascending (m,)
-    stop_order: np.ndarray
-    start_order: np.ndarray
-    stop_first_at_or_after: np.ndarray  # (m,) position in stop-sorted rows of the first stop >= t
-    start_first_at_or_after: np.ndarray  # (m,) position in start-sorted rows of the first start >= t
     n_le_stop: np.ndarray  # (n,) number of event times <= stop
     n_le_start: np.ndarray  # (n,) number of event times <= start
     event_rows: np.ndarray  # (e,) row indices of events, sorted by time
@@ -46,14 +42,8 @@ def _risk_sets(start: np.ndarray, stop: np.ndarray, event: np.ndarray) -> _RiskS
     # rank of each event among its ties: 0..d-1
     first_of_time = np.concatenate([[0], np.cumsum(deaths)[:-1]])
     tie_rank = np.arange(event_rows.size) - first_of_time[event_time_index]
-    stop_order = np.argsort(stop, kind="stable")
-    start_order = np.argsort(start, kind="stable")
     return _RiskSets(
         times=times,
-        stop_order=stop_order,
-        start_order=start_order,
-        stop_first_at_or_after=np.searchsorted(stop[stop_order], times, side="left"),
-        start_first_at_or_after=np.searchsorted(start[start_order], times, side="left"),
         n_le_stop=np.searchsorted(times, stop, side="right"),
         n_le_start=np.searchsorted(times, start, side="right"),
         event_rows=event_rows,
@@ -63,12 +53,45 @@ def _risk_sets(start: np.ndarray, stop: np.ndarray, event: np.ndarray) -> _RiskS
     )
 
 
-def _suffix_sums(values: np.ndarray, order: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """Σ of values over sorted positions >= first[k], for each k."""
-    sorted_values = values[order]
-    tail = np.cumsum(sorted_values[::-1], axis=0)[::-1]
-    tail = np.concatenate([tail, np.zeros((1,) + tail.shape[1:])], axis=0)
-    return tail[first]
+def _risk_set_sums(values: np.ndarray, rs: "_RiskSets") -> np.ndarray:
+    """Σ of values over the rows at risk at each event time: a row is at risk from event-time index
+    n_le_start (the first event time after its start) up to, not including, n_le_stop. One bincount per
+    column and a cumulative sum over the m event times, so no re-sorting of the rows on each step."""
+    m = rs.times.size
+    enter, leave = rs.n_le_start, rs.n_le_stop
+    if values.ndim == 1:
+        change = np.bincount(enter, weights=values, minlength=m + 1) - np.bincount(leave, weights=values, minlength=m + 1)
+        return np.cumsum(change)[:m]
+    change = np.empty((m + 1, values.shape[1]))
+    for column in range(values.shape[1]):
+        change[:, column] = (np.bincount(enter, weights=values[:, column], minlength=m + 1)
+                             - np.bincount(leave, weights=values[:, column], minlength=m + 1))
+    return np.cumsum(change, axis=0)[:m]
+
+
+def _count_below(group: np.ndarray, values: np.ndarray, query_group: np.ndarray, query_values: np.ndarray,
+                 n_groups: int) -> np.ndarray:
+    """For each query q: #{rows r with group_r <= query_group_q and values_r < query_values_q}, ties counting
+    one half. Rows are bucketed by group and sorted within each bucket once; each bucket then answers all
+    the queries that reach it with one searchsorted, so the cost is O((rows + queries·groups) log rows)."""
+    order = np.lexsort((values, group))
+    sorted_group, sorted_values = group[order], values[order]
+    bounds = np.searchsorted(sorted_group, np.arange(n_groups + 2), side="left")
+    query_order = np.argsort(query_group, kind="stable")
+    sorted_queries = query_values[query_order]
+    first_query = np.searchsorted(query_group[query_order], np.arange(n_groups + 2), side="left")
+    counts = np.zeros(query_values.size)
+    for bucket in range(n_groups + 1):
+        segment = sorted_values[bounds[bucket]:bounds[bucket + 1]]
+        if segment.size == 0 or first_query[bucket] >= sorted_queries.size:
+            continue
+        reached = sorted_queries[first_query[bucket]:]  # queries whose group is >= this bucket
+        lower = np.searchsorted(segment, reached, side="left")
+        upper = np.searchsorted(segment, reached, side="right")
+        counts[first_query[bucket]:] += lower + 0.5 * (upper - lower)
+    result = np.empty_like(counts)
+    result[query_order] = counts
+    return result
 
 
 def _efron_terms(X: np.ndarray, beta: np.ndarray, rs: _RiskSets):
@@ -82,13 +105,8 @@ def _efron_terms_unchecked(X: np.ndarray, beta: np.ndarray, rs: _RiskSets):
     shift = eta.max()
     w = np.exp(eta - shift)
     wx = X * w[:, None]
-    # risk set at t: rows with stop >= t minus rows with start >= t (start < stop, so those are a subset)
-    s0 = _suffix_sums(w, rs.stop_order, rs.stop_first_at_or_after) - _suffix_sums(
-        w, rs.start_order, rs.start_first_at_or_after
-    )
-    s1 = _suffix_sums(wx, rs.stop_order, rs.stop_first_at_or_after) - _suffix_sums(
-        wx, rs.start_order, rs.start_first_at_or_after
-    )
+    s0 = _risk_set_sums(w, rs)
+    s1 = _risk_set_sums(wx, rs)
     m = rs.times.size
     ev = rs.event_rows
     k = rs.event_time_index
@@ -228,24 +246,21 @@ class TimeVaryingCox:
 
     def concordance(self) -> float:
         """Time-dependent Harrell's C on the fitted rows: at each churn, is the churning row's risk higher
-        than that of each row still at risk (ties count one half)?"""
+        than that of each other row still at risk at that time (ties in risk count one half; rows churning
+        at the same time are not compared)?"""
         rs = self._rs
         eta = self._Z @ self._z_beta
-        concordant = 0.0
-        comparable = 0
-        n_le_stop, n_le_start = rs.n_le_stop, rs.n_le_start
-        for k in range(rs.times.size):
-            at_risk = (n_le_start < k + 1) & (n_le_stop >= k + 1)
-            events_here = rs.event_rows[rs.event_time_index == k]
-            others = at_risk.copy()
-            others[events_here] = False
-            other_eta = np.sort(eta[others])
-            for j in events_here:
-                lower = np.searchsorted(other_eta, eta[j], side="left")
-                upper = np.searchsorted(other_eta, eta[j], side="right")
-                concordant += lower + 0.5 * (upper - lower)
-                comparable += other_eta.size
-        return float(concordant / comparable) if comparable else float("nan")
+        m = rs.times.size
+        k = rs.event_time_index
+        event_eta = eta[rs.event_rows]
+        # rows at risk at time k = rows entered by k (n_le_start <= k) minus rows left by k (n_le_stop <= k)
+        below = _count_below(rs.n_le_start, eta, k, event_eta, m) - _count_below(rs.n_le_stop, eta, k, event_eta, m)
+        at_risk = np.cumsum(np.bincount(rs.n_le_start, minlength=m + 1) - np.bincount(rs.n_le_stop, minlength=m + 1))[:m]
+        # the churning rows of the same time (the row itself included) are not comparable
+        same_time = _count_below(k, event_eta, k, event_eta, m) - _count_below(k + 1, event_eta, k, event_eta, m)
+        concordant = float((below - same_time).sum())
+        comparable = float((at_risk[k] - rs.deaths[k]).sum())
+        return concordant / comparable if comparable else float("nan")
 
     # --- baseline hazard (added for predictions: what-if and at-risk accounts) -------------------------
 
@@ -258,10 +273,8 @@ class TimeVaryingCox:
         eta = Z @ self._z_beta
         shift = eta.max()  # exp(eta - shift) cannot overflow; the shift is put back in the increment
         w = np.exp(eta - shift)
-        s0 = _suffix_sums(w, rs.stop_order, rs.stop_first_at_or_after) - _suffix_sums(
-            w, rs.start_order, rs.start_first_at_or_after)
-        s1 = _suffix_sums(Z * w[:, None], rs.stop_order, rs.stop_first_at_or_after) - _suffix_sums(
-            Z * w[:, None], rs.start_order, rs.start_first_at_or_after)
+        s0 = _risk_set_sums(w, rs)
+        s1 = _risk_set_sums(Z * w[:, None], rs)
         if ties == "breslow":
             increment = rs.deaths / s0
         else:

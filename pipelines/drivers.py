@@ -184,25 +184,35 @@ def build_design(panel: pd.DataFrame, factors: list[str], covariates: list[str],
 
 
 def _drop_unusable(X: pd.DataFrame, terms: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
-    """Drop constant terms, then any term that adds no rank (collinear with the ones before it)."""
+    """Drop constant terms, then any term that adds no rank (collinear with the ones before it).
+
+    Works on the k×k correlation matrix, so the check costs one pass over the rows whatever k is: a term's
+    variance left after regressing it on the kept terms is 1 − c'C⁻¹c for standardised columns."""
     dropped = []
-    keep: list[str] = []
-    basis = np.empty((len(X), 0))
-    for term in X.columns:
-        values = X[term].to_numpy()
-        if np.nanstd(values) == 0:
-            dropped.append({"term": term, "reason": "constant in the data: nothing to compare"})
-            continue
-        centred = (values - values.mean()) / values.std()
-        if basis.shape[1]:
-            coef, *_ = np.linalg.lstsq(basis, centred, rcond=None)
-            residual = centred - basis @ coef
-            if residual @ residual < 1e-8 * len(centred):
-                dropped.append({"term": term, "reason": "collinear with other terms (carries no separate information)"})
+    values = X.to_numpy(dtype=float)
+    spread = values.std(axis=0) if len(values) else np.zeros(values.shape[1])
+    usable = [i for i in range(values.shape[1]) if spread[i] > 0]
+    for i in range(values.shape[1]):
+        if spread[i] == 0:
+            dropped.append({"term": X.columns[i], "reason": "constant in the data: nothing to compare"})
+    standardised = (values[:, usable] - values[:, usable].mean(axis=0)) / spread[usable]
+    correlation = standardised.T @ standardised / max(len(values), 1)
+    keep: list[int] = []
+    for position, column in enumerate(usable):
+        if keep:
+            c = correlation[np.ix_(keep, [position])]
+            coef, *_ = np.linalg.lstsq(correlation[np.ix_(keep, keep)], c, rcond=None)
+            residual = correlation[position, position] - float(c[:, 0] @ coef[:, 0])
+            if residual < 1e-8:
+                dropped.append({"term": X.columns[column],
+                                "reason": "collinear with other terms (carries no separate information)"})
                 continue
-        basis = np.column_stack([basis, centred])
-        keep.append(term)
-    return X[keep], terms[terms.term.isin(keep)].reset_index(drop=True), dropped
+        keep.append(position)
+    kept = [X.columns[usable[p]] for p in keep]
+    # constant terms were listed first above; report drops in the design's order
+    order = {name: i for i, name in enumerate(X.columns)}
+    dropped.sort(key=lambda d: order[d["term"]])
+    return X[kept], terms[terms.term.isin(kept)].reset_index(drop=True), dropped
 
 
 def proportional_hazards_tests(model: TimeVaryingCox, X: np.ndarray, start, stop) -> pd.DataFrame:
@@ -211,12 +221,10 @@ def proportional_hazards_tests(model: TimeVaryingCox, X: np.ndarray, start, stop
     beta = model.params_.to_numpy()
     eta = (X - model.means_) @ beta
     w = np.exp(eta - eta.max())
-    from .coxph import _suffix_sums
+    from .coxph import _risk_set_sums
 
-    s0 = _suffix_sums(w, rs.stop_order, rs.stop_first_at_or_after) - _suffix_sums(
-        w, rs.start_order, rs.start_first_at_or_after)
-    s1 = _suffix_sums(X * w[:, None], rs.stop_order, rs.stop_first_at_or_after) - _suffix_sums(
-        X * w[:, None], rs.start_order, rs.start_first_at_or_after)
+    s0 = _risk_set_sums(w, rs)
+    s1 = _risk_set_sums(X * w[:, None], rs)
     k = rs.event_time_index
     residuals = X[rs.event_rows] - (s1 / s0[:, None])[k]
     times = rs.times[k]

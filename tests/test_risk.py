@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from lifelines import CoxTimeVaryingFitter
 
-from pipelines.coxph import TimeVaryingCox, _suffix_sums
+from pipelines.coxph import TimeVaryingCox, _risk_set_sums
 from pipelines.drivers import FACTORS_BY_NAME, ServiceDrivers, build_design, panel_query
 from pipelines.filters import execute_template
 from pipelines.risk import (
@@ -95,8 +95,7 @@ def test_baseline_hazard_moves_with_a_coefficient_draw_like_a_refit(demo_con, de
     moved = hazard.cumulative(tenures, delta)
     for b in range(len(delta)):
         w = np.exp(centred @ (model.params_.to_numpy() + delta[b]))
-        s0 = _suffix_sums(w, rs.stop_order, rs.stop_first_at_or_after) - _suffix_sums(
-            w, rs.start_order, rs.start_first_at_or_after)
+        s0 = _risk_set_sums(w, rs)
         exact = np.concatenate([[0.0], np.cumsum(rs.deaths / s0)])[np.searchsorted(rs.times, tenures, side="right")]
         np.testing.assert_allclose(moved[:, b], exact, rtol=0.015)
 
