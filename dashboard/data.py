@@ -241,3 +241,9 @@ def cached_risk(_con, build_id: str, filters: Filters) -> tuple[pd.DataFrame, pd
         else pd.DataFrame()
     risk = account_risk(_con, filters) if table_exists(_con, "account_risk") else pd.DataFrame()
     return risk, calibration, model_info(_con, "risk")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_risk_csv(_con, build_id: str, filters: Filters) -> bytes:
+    """The scored accounts as CSV, made once per build and filter (tens of thousands of rows at scale)."""
+    return cached_risk(_con, build_id, filters)[0].to_csv(index=False).encode("utf-8")
