@@ -305,7 +305,7 @@ def add_whatif_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "Expected churned accounts and lost ARR (12 × MRR) over the horizon for the accounts active at "
             "as-of, under today's service measures and under changed ones, from the service drivers model. "
-            "Pair each --factor with a --change, in order: -50%% scales a time (first_response_hours, "
+            "Pair each --factor with a --change, in order: -50% scales a time (first_response_hours, "
             "resolution_hours); -5pp shifts a rate (sla_breach_rate, reopen_rate, handoff_rate, escalation_rate, "
             "repeat_contact_rate, agent_update_rate); +0.5 shifts csat."
         ),
