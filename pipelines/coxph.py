@@ -201,6 +201,9 @@ class TimeVaryingCox:
             cov_z = np.linalg.inv(information)
         except np.linalg.LinAlgError:
             raise ConvergenceError("the information matrix is singular: covariates are collinear") from None
+        if not np.all(np.isfinite(cov_z)) or np.any(np.diag(cov_z) <= 0):
+            # separation (a term that perfectly predicts churn in small data) leaves no usable curvature
+            raise ConvergenceError("the fit has no finite standard errors (a term separates churners perfectly)")
 
         self.params_ = pd.Series(beta / self.scales_, index=self.names_, name="coef")
         self.variance_matrix_ = pd.DataFrame(

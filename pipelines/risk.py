@@ -137,8 +137,10 @@ class BaselineHazard:
 
 
 def churn_probability(hazard_increment, linear_predictor) -> np.ndarray:
-    """P = 1 - exp(-ΔH0 · exp(lp)), elementwise (broadcasts over draws)."""
-    return -np.expm1(-np.asarray(hazard_increment) * np.exp(np.asarray(linear_predictor)))
+    """P = 1 - exp(-ΔH0 · exp(lp)), elementwise (broadcasts over draws).
+
+    lp is capped at 700 (exp would overflow to inf, and 0 × inf is NaN); any such risk is already ~1."""
+    return -np.expm1(-np.asarray(hazard_increment) * np.exp(np.minimum(np.asarray(linear_predictor), 700.0)))
 
 
 def read_as_of(con: duckdb.DuckDBPyConnection) -> date:
