@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from dashboard.charts import money
-from pipelines.whatif import DURATION_FACTORS, RATE_FACTORS, SCORE_FACTORS, SUPPORTED
+from pipelines.whatif import DURATION_FACTORS, RATE_FACTORS, SUPPORTED
 
 LABELS = {
     "first_response_hours": "First response time",

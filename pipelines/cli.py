@@ -23,6 +23,12 @@ def default_db_path() -> Path:
     return Path(os.environ.get("RETENTION_DB") or DEFAULT_DB_PATH)
 
 
+def add_db_argument(parser: argparse.ArgumentParser) -> None:
+    """The --db option every command shares, defaulting to $RETENTION_DB or data/retention.duckdb."""
+    parser.add_argument("--db", type=Path, default=default_db_path(),
+                        help="database file (default $RETENTION_DB or data/retention.duckdb)")
+
+
 def _parse_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -146,12 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--mrr-history", type=Path, help="optional mrr_history CSV or Parquet file")
     build.add_argument("--as-of", type=_parse_date, help="analysis date (default: the latest date in the inputs)")
     build.add_argument("--sla", help="first-response targets in hours, e.g. urgent=1,high=4,normal=8,low=24")
-    build.add_argument("--db", type=Path, default=default_db_path(),
-                       help="database file (default $RETENTION_DB or data/retention.duckdb)")
+    add_db_argument(build)
     build.set_defaults(func=cmd_build)
 
     drivers = sub.add_parser("drivers", help="which parts of service move churn: hazard ratios with 95% CIs")
-    drivers.add_argument("--db", type=Path, default=default_db_path(), help="database file")
+    add_db_argument(drivers)
     drivers.add_argument("--factors", help="comma-separated service factors (default: all)")
     drivers.add_argument("--covariates", help="comma-separated account columns to adjust for (default: plan)")
     drivers.add_argument("--filter", action="append", default=[], metavar="COLUMN=VALUE",

@@ -43,7 +43,6 @@ import math
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -372,7 +371,7 @@ def store_revenue_effects(con: duckdb.DuckDBPyConnection, fitted: RevenueDrivers
 
 def add_revenue_parser(subparsers) -> argparse.ArgumentParser:
     """Register `retention revenue` on the CLI's subparsers."""
-    from .cli import default_db_path  # lazily: cli imports this module
+    from .cli import add_db_argument  # lazily: cli imports this module
 
     revenue = subparsers.add_parser(
         "revenue",
@@ -384,8 +383,7 @@ def add_revenue_parser(subparsers) -> argparse.ArgumentParser:
             "with an mrr_history file. Descriptive: associations, not causes."
         ),
     )
-    revenue.add_argument("--db", type=Path, default=default_db_path(),
-                         help="database file (default $RETENTION_DB or data/retention.duckdb)")
+    add_db_argument(revenue)
     revenue.add_argument("--format", choices=("table", "json", "csv"), default="table",
                          help="table (default): one block per factor; json: effects and model notes; csv: the effects")
     revenue.set_defaults(func=run_revenue_command)

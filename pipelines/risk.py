@@ -24,7 +24,6 @@ import json
 import math
 import sys
 from datetime import date, timedelta
-from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -449,7 +448,7 @@ def store_risk(con: duckdb.DuckDBPyConnection, risk: AccountRisk | None, error: 
 
 def add_risk_parser(subparsers) -> argparse.ArgumentParser:
     """Register `retention risk` on the CLI's subparsers."""
-    from .cli import default_db_path  # lazily: cli imports this module
+    from .cli import add_db_argument  # lazily: cli imports this module
 
     parser = subparsers.add_parser(
         "risk",
@@ -461,8 +460,7 @@ def add_risk_parser(subparsers) -> argparse.ArgumentParser:
             "plus the model's concordance and calibration on a holdout refitted 180 days before as-of."
         ),
     )
-    parser.add_argument("--db", type=Path, default=default_db_path(),
-                        help="database file (default $RETENTION_DB or data/retention.duckdb)")
+    add_db_argument(parser)
     parser.add_argument("--top", type=int, default=50, help="how many accounts to list (default 50; 0 = all)")
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
     parser.set_defaults(func=run_risk_command)

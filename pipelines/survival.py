@@ -606,7 +606,7 @@ def _json_clean(value):
 
 def add_km_parser(subparsers) -> argparse.ArgumentParser:
     """Register `retention km` on the CLI's subparsers."""
-    from .cli import default_db_path  # lazily: cli imports this module
+    from .cli import add_db_argument  # lazily: cli imports this module
 
     km = subparsers.add_parser(
         "km",
@@ -618,8 +618,7 @@ def add_km_parser(subparsers) -> argparse.ArgumentParser:
             "A numeric column with more than 4 distinct values is grouped by quartile."
         ),
     )
-    km.add_argument("--db", type=Path, default=default_db_path(),
-                    help="database file (default $RETENTION_DB or data/retention.duckdb)")
+    add_db_argument(km)
     km.add_argument("--by", metavar="COLUMN",
                     help="a segment column, signup_cohort_month, signup_year or mrr (default: all accounts)")
     km.add_argument("--filter", metavar="COLUMN=VALUE", action="append", default=[], dest="filters",

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from pathlib import Path
 from dataclasses import dataclass
 
 import duckdb
@@ -297,7 +296,7 @@ class WhatIf:
 
 def add_whatif_parser(subparsers) -> argparse.ArgumentParser:
     """Register `retention whatif` on the CLI's subparsers."""
-    from .cli import default_db_path  # lazily: cli imports this module
+    from .cli import add_db_argument  # lazily: cli imports this module
 
     parser = subparsers.add_parser(
         "whatif",
@@ -312,8 +311,7 @@ def add_whatif_parser(subparsers) -> argparse.ArgumentParser:
     )
     # '-50%' is a value here, not an option: let a leading minus through when a number follows
     parser._negative_number_matcher = re.compile(r"^[-\u2212]\d*\.?\d+\s*(%|pp)?$")
-    parser.add_argument("--db", type=Path, default=default_db_path(),
-                        help="database file (default $RETENTION_DB or data/retention.duckdb)")
+    add_db_argument(parser)
     parser.add_argument("--factor", action="append", default=[], required=True, help="a service factor (repeatable)")
     parser.add_argument("--change", action="append", default=[], required=True,
                         help="its change: -50%%, -5pp or +0.5 (repeatable, paired with --factor in order)")

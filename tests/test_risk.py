@@ -15,7 +15,7 @@ import pytest
 from lifelines import CoxTimeVaryingFitter
 
 from pipelines.coxph import TimeVaryingCox, _risk_set_sums
-from pipelines.drivers import FACTORS_BY_NAME, ServiceDrivers, build_design, panel_query
+from pipelines.drivers import ServiceDrivers, build_design, panel_query
 from pipelines.filters import execute_template
 from pipelines.risk import (
     AccountRisk,

@@ -249,7 +249,7 @@ def test_rmst_differences_subtract_the_reference_and_add_variances(db):
     assert sorted(diffs["group"].unique()) == ["Basic", "Plus"]
     assert set(diffs["reference_group"]) == {"Pro"}
     for row in diffs.to_dict("records"):
-        g, ref, tau = rmst.loc[(row["group"], row["tau_days"])], rmst.loc[("Pro", row["tau_days"])], row["tau_days"]
+        g, ref = rmst.loc[(row["group"], row["tau_days"])], rmst.loc[("Pro", row["tau_days"])]
         assert row["difference_days"] == pytest.approx(g["rmst_days"] - ref["rmst_days"], abs=1e-12)
         assert row["se_days"] == pytest.approx(np.hypot(g["se_days"], ref["se_days"]), abs=1e-12)
         half = row["ci_upper_days"] - row["difference_days"]
