@@ -207,11 +207,10 @@ def inputs_table(info: dict) -> pd.DataFrame:
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the drivers model…")
 def _drivers_model(_con, build_id: str):
-    """The fitted drivers model of this build (covariances and baseline hazard live in memory only),
-    fitted once per build and shared by every session."""
+    """The drivers model the build stored (a build from before it was stored is fitted once here)."""
     from pipelines.drivers import ServiceDrivers
 
-    return ServiceDrivers().fit(_con)
+    return ServiceDrivers.from_database(_con) or ServiceDrivers().fit(_con)
 
 
 def selected_account_ids(con: duckdb.DuckDBPyConnection, filters: Filters) -> list[str] | None:

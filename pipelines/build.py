@@ -101,6 +101,7 @@ OUTPUT_TABLES = (
     "account_risk",
     "risk_calibration",
     "model_info",
+    "driver_model_state",
     "input_columns",
     "segment_columns",
     "sla_target_hours",

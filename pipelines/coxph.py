@@ -311,3 +311,45 @@ class TimeVaryingCox:
         frame = pd.DataFrame(means, columns=self.names_, index=pd.Index(times, name="time"))
         frame.insert(0, "hazard_increment", increment)
         return frame
+
+
+def model_state(model: "TimeVaryingCox") -> dict:
+    """What predictions need from a fitted model, as plain lists (the build stores it; no data rows)."""
+    baseline = model.baseline_hazard_terms("breslow")
+    return {
+        "names": list(model.names_),
+        "params": model.params_.tolist(),
+        "variance": model.variance_matrix_.to_numpy().tolist(),
+        "means": np.asarray(model.means_).tolist(),
+        "scales": np.asarray(model.scales_).tolist(),
+        "n_events": int(model.n_events_),
+        "baseline_times": baseline.index.to_numpy(float).tolist(),
+        "baseline_increments": baseline["hazard_increment"].to_numpy(float).tolist(),
+        "baseline_risk_set_means": baseline[model.names_].to_numpy(float).tolist(),
+    }
+
+
+class StoredCox:
+    """A fitted model restored from `model_state`: coefficients, covariance, means and the Breslow baseline,
+    enough to predict and to move the baseline with coefficient draws, without the training rows."""
+
+    def __init__(self, state: dict):
+        self.names_ = list(state["names"])
+        self.params_ = pd.Series(state["params"], index=self.names_, name="coef")
+        self.variance_matrix_ = pd.DataFrame(state["variance"], index=self.names_, columns=self.names_)
+        self.means_ = np.asarray(state["means"], dtype=float)
+        self.scales_ = np.asarray(state["scales"], dtype=float)
+        self.n_events_ = int(state["n_events"])
+        frame = pd.DataFrame(np.asarray(state["baseline_risk_set_means"], dtype=float).reshape(-1, len(self.names_)),
+                             columns=self.names_, index=pd.Index(state["baseline_times"], name="time", dtype=float))
+        frame.insert(0, "hazard_increment", np.asarray(state["baseline_increments"], dtype=float))
+        self._baseline = frame
+
+    def predict_log_partial_hazard(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        return (X - self.means_) @ self.params_.to_numpy()
+
+    def baseline_hazard_terms(self, ties: str = "breslow") -> pd.DataFrame:
+        if ties != "breslow":
+            raise ValueError("the stored model keeps the Breslow baseline only")
+        return self._baseline.copy()

@@ -336,6 +336,44 @@ class ServiceDrivers:
         }
         return self
 
+    def state(self) -> dict:
+        """The fitted model and its design, as stored by the build (see `from_state`)."""
+        from .coxph import model_state
+
+        return {
+            "model": model_state(self.model_),
+            "terms": self.design_.terms.to_dict("records"),
+            "imputed": self.design_.imputed,
+            "dropped": self.design_.dropped,
+            "factors": self.factors,
+            "covariates": self.covariates,
+            "include_plan": self.include_plan,
+            "model_info": self.model_info_,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> "ServiceDrivers":
+        """A fitted model restored from the build, for predictions (what-if, risk); no refit, no data rows."""
+        from .coxph import StoredCox
+
+        drivers = cls(factors=state["factors"], covariates=state["covariates"], include_plan=state["include_plan"])
+        drivers.model_ = StoredCox(state["model"])
+        terms = pd.DataFrame(state["terms"], columns=["term", "factor", "level", "pillar", "unit"])
+        drivers.design_ = Design(X=pd.DataFrame(columns=terms.term), terms=terms, dropped=state["dropped"],
+                                 imputed=state["imputed"])
+        drivers.model_info_ = state["model_info"]
+        drivers.n_accounts_ = drivers.model_info_.get("n_accounts")
+        return drivers
+
+    @classmethod
+    def from_database(cls, con: duckdb.DuckDBPyConnection) -> "ServiceDrivers | None":
+        """The model the build fitted and stored, or None for a build without one."""
+        try:
+            row = con.execute("select state_json from driver_model_state").fetchone()
+        except duckdb.CatalogException:
+            return None
+        return cls.from_state(json.loads(row[0])) if row else None
+
     def to_json_dict(self) -> dict:
         columns = ["factor", "level", "term", "pillar", "unit", "hazard_ratio", "ci_lower", "ci_upper", "p_value",
                    "ph_p_value", "ph_violated"]
@@ -364,9 +402,13 @@ def store_drivers(con: duckdb.DuckDBPyConnection, drivers: ServiceDrivers | None
     con.execute(f"create or replace table driver_effects ({columns})")
     if drivers is None:
         store_model_info(con, "service_drivers", {"model": "service_drivers", "error": error})
+        con.execute("create or replace table driver_model_state (state_json varchar)")
         return 0
     con.register("driver_effects_frame", drivers.effects_[list(EFFECT_COLUMNS)])
     con.execute("insert into driver_effects select * from driver_effects_frame")
     con.unregister("driver_effects_frame")
     store_model_info(con, "service_drivers", drivers.model_info_)
+    # the fitted model itself, so the app's what-if and risk views predict without refitting
+    con.execute("create or replace table driver_model_state (state_json varchar)")
+    con.execute("insert into driver_model_state values (?)", [json.dumps(drivers.state(), default=float)])
     return len(drivers.effects_)

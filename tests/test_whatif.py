@@ -197,3 +197,22 @@ def test_whatif_interval_from_a_sample_of_accounts_is_close_to_the_full_one(demo
         assert b["ci_lower"] == pytest.approx(a["ci_lower"], abs=0.1 * width)
         assert b["ci_upper"] == pytest.approx(a["ci_upper"], abs=0.1 * width)
     assert any("random sample of 1,500 accounts" in note for note in sampled.notes_)
+
+
+def test_whatif_from_the_stored_model_equals_a_fresh_fit(demo_database):
+    """The app predicts from the model the build stored; it must give the numbers a refit gives."""
+    import duckdb as _duckdb
+
+    from pipelines.drivers import ServiceDrivers
+    from pipelines.whatif import WhatIf as _WhatIf
+
+    with _duckdb.connect(str(demo_database[0]), read_only=True) as con:
+        stored = ServiceDrivers.from_database(con)
+        fresh = ServiceDrivers().fit(con)
+        changes = [("first_response_hours", "-50%"), ("reopen_rate", "-5pp")]
+        a = _WhatIf(changes, n_draws=200).fit(con, drivers=stored).to_json_dict()
+        b = _WhatIf(changes, n_draws=200).fit(con, drivers=fresh).to_json_dict()
+    for key in ("accounts_kept", "arr_kept"):
+        for part in ("estimate", "ci_lower", "ci_upper"):
+            assert a[key][part] == pytest.approx(b[key][part], rel=1e-9), (key, part)
+    assert stored.model_info_["n_events"] == fresh.model_info_["n_events"]
