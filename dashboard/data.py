@@ -17,8 +17,15 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from pipelines.build import DEFAULT_DB_PATH, SQL_DIR
-from pipelines.filters import filter_predicate, filterable_columns, parse_filters
+from pipelines.build import DEFAULT_DB_PATH, sql_text
+from pipelines.filters import (
+    TrustedSql,
+    execute_template,
+    filter_predicate,
+    filterable_columns,
+    parse_filters,
+    query_text,
+)
 
 Filters = tuple[str, ...]
 APP_DRAW_ACCOUNTS = 20_000
@@ -49,14 +56,6 @@ def connection() -> duckdb.DuckDBPyConnection | None:
     if stamp is None:
         return None
     return _open(str(path), stamp)
-
-
-def query_text(name: str) -> str:
-    return (SQL_DIR / "queries" / f"{name}.sql").read_text(encoding="utf-8")
-
-
-def mart_text(name: str) -> str:
-    return (SQL_DIR / "40_marts" / f"{name}.sql").read_text(encoding="utf-8")
 
 
 def run(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
@@ -128,12 +127,12 @@ def account_count(con: duckdb.DuckDBPyConnection, filters: Filters) -> int:
 
 def kpi_monthly(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> pd.DataFrame:
     with selected_accounts(con, filters) as cur:
-        return run(cur, mart_text("kpi_monthly"), {"as_of": as_of})
+        return run(cur, sql_text("40_marts", "kpi_monthly"), {"as_of": as_of})
 
 
 def cohort_retention(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> pd.DataFrame:
     with selected_accounts(con, filters) as cur:
-        return run(cur, mart_text("cohort_retention"), {"as_of": as_of})
+        return run(cur, sql_text("40_marts", "cohort_retention"), {"as_of": as_of})
 
 
 def headline_kpis(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> pd.DataFrame:
@@ -164,10 +163,9 @@ def churn_by_quartile(con: duckdb.DuckDBPyConnection, factor: str, filters: Filt
     from pipelines.drivers import FACTORS_BY_NAME
     from pipelines.load import quote_ident
 
-    column = quote_ident(FACTORS_BY_NAME[factor].column)  # from the factor allow-list
+    column = TrustedSql(quote_ident(FACTORS_BY_NAME[factor].column))  # from the factor allow-list
     with selected_accounts(con, filters) as cur:
-        sql = query_text("churn_by_factor_quartile").replace("{measure}", column)
-        return run(cur, sql)
+        return execute_template(cur, "churn_by_factor_quartile", measure=column).df()
 
 
 # --- cached wrappers (Streamlit) -----------------------------------------------------------------

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipelines.drivers import FACTORS, FACTORS_BY_NAME
+from pipelines.drivers import FACTORS, SERVICE_PILLARS
 
-SERVICE_PILLARS = ("quick", "competent", "complete resolution", "courteous", "keep me informed", "pattern")
 LABELS = {
     "first_response_hours": "median first response (hours)",
     "resolution_hours": "median resolution (hours)",
@@ -67,10 +66,6 @@ def model_markdown(model: dict | None) -> str:
     lines.append("- **Caveat:** hazard ratios are associations in observational data, adjusted for the other terms; "
                  "unmeasured differences between accounts can explain part of them.")
     return "\n".join(lines)
-
-
-def unit_of(factor: str) -> str:
-    return FACTORS_BY_NAME[factor].unit if factor in FACTORS_BY_NAME else ""
 
 
 def methods_text() -> str:

@@ -7,8 +7,8 @@ import math
 import pandas as pd
 
 from dashboard.charts import percent
+from pipelines.drivers import SERVICE_PILLARS
 
-SERVICE_PILLARS = ("quick", "competent", "complete resolution", "courteous", "keep me informed", "pattern")
 PHRASES = {
     "first_response_hours": "accounts whose median first response time doubled",
     "resolution_hours": "accounts whose median resolution time doubled",

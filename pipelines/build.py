@@ -22,13 +22,13 @@ import duckdb
 from . import __version__
 from .contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
 from .load import (
-    NULL_TOKENS,
     InputError,
     LoadedFile,
     create_empty_source_view,
     create_source_view,
     quote_ident,
     read_raw,
+    text_or_null,
 )
 from .settings import BuildSettings
 
@@ -411,9 +411,7 @@ def _create_segments(con, accounts_file: LoadedFile) -> int:
 
 
 def _clean(header: str) -> str:
-    value = f"trim(r.{quote_ident(header)})"
-    tokens = ", ".join(f"'{t}'" for t in NULL_TOKENS)  # module constants, not user input
-    return f"(case when lower({value}) in ({tokens}) then null else {value} end)"
+    return text_or_null(f"r.{quote_ident(header)}")
 
 
 def _create_input_columns(con, loaded: dict[str, LoadedFile]) -> None:

@@ -82,6 +82,8 @@ FACTORS: tuple[Factor, ...] = (
            _single("tickets_90d", lambda x: np.log2(1.0 + x))),
 )
 FACTORS_BY_NAME = {f.name: f for f in FACTORS}
+# the pillars of the customer's metric; the rest (control, account, missing indicator) are adjustments
+SERVICE_PILLARS = ("quick", "competent", "complete resolution", "courteous", "keep me informed", "pattern")
 PILLAR_ORDER = ("quick", "competent", "complete resolution", "courteous", "keep me informed", "pattern",
                 "control", "account", "missing indicator")
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import duckdb
 
+from .build import sql_text
 from .load import quote_ident
 
-QUERIES_DIR = Path(__file__).parent / "sql" / "queries"
 
 # Comparison operators a filter may use, longest first so `>=` is not read as `>`.
 OPERATORS = (">=", "<=", "!=", "=", ">", "<")
@@ -86,7 +85,7 @@ BUILT_COLUMNS = (
 
 
 def query_text(name: str) -> str:
-    return (QUERIES_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    return sql_text("queries", name)
 
 
 PARAM_PATTERN = re.compile(r"\$([a-z_][a-z0-9_]*)")

@@ -302,6 +302,13 @@ def _map_headers(loaded: LoadedFile, source: Source) -> None:
         loaded.segments[name] = header
 
 
+def text_or_null(column_sql: str) -> str:
+    """SQL for a column's trimmed text, NULL when it spells "no value" (column_sql: a quoted identifier)."""
+    value = f"trim({column_sql})"
+    tokens = ", ".join(f"'{t}'" for t in NULL_TOKENS)  # the null tokens are constants of this module
+    return f"(case when lower({value}) in ({tokens}) then null else {value} end)"
+
+
 def create_source_view(con: duckdb.DuckDBPyConnection, loaded: LoadedFile, source: Source) -> None:
     """View src_<source>: _row plus every contract column as trimmed text (NULL when absent or empty)."""
     id_columns = {"account_id", "interaction_id"}
@@ -313,10 +320,7 @@ def create_source_view(con: duckdb.DuckDBPyConnection, loaded: LoadedFile, sourc
         elif name in id_columns:
             parts.append(f"nullif(trim({quote_ident(header)}), '') as {name}")
         else:
-            value = f"trim({quote_ident(header)})"
-            # the null tokens are constants of this module, not user input
-            tokens = ", ".join(f"'{t}'" for t in NULL_TOKENS)
-            parts.append(f"case when lower({value}) in ({tokens}) then null else {value} end as {name}")
+            parts.append(f"{text_or_null(quote_ident(header))} as {name}")
     con.execute(f"create or replace view src_{source.name} as select {', '.join(parts)} from raw_{source.name}")
 
 
