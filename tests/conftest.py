@@ -88,3 +88,19 @@ def demo_database(tmp_path_factory):
 def small_demo_database(tmp_path_factory):
     """A 600-account demo for comparisons with slower reference implementations."""
     return _demo_database(tmp_path_factory, "demo_small", 600, seed=11)
+
+
+@pytest.fixture(scope="module")
+def demo_con(demo_database):
+    """A read-only connection to the default demo database."""
+    con = duckdb.connect(str(demo_database[0]), read_only=True)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def demo_drivers(demo_con):
+    """The drivers model fitted on the default demo."""
+    from pipelines.drivers import ServiceDrivers
+
+    return ServiceDrivers().fit(demo_con)

@@ -15,7 +15,7 @@ import pytest
 from lifelines import CoxTimeVaryingFitter
 
 from pipelines.coxph import TimeVaryingCox, _risk_set_sums
-from pipelines.drivers import ServiceDrivers, build_design, panel_query
+from pipelines.drivers import build_design, panel_query
 from pipelines.filters import execute_template
 from pipelines.risk import (
     AccountRisk,
@@ -26,18 +26,6 @@ from pipelines.risk import (
     store_risk,
     wilson_interval,
 )
-
-
-@pytest.fixture(scope="module")
-def demo_con(demo_database):
-    con = duckdb.connect(str(demo_database[0]), read_only=True)
-    yield con
-    con.close()
-
-
-@pytest.fixture(scope="module")
-def demo_drivers(demo_con):
-    return ServiceDrivers().fit(demo_con)
 
 
 @pytest.fixture(scope="module")

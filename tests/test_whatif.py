@@ -15,18 +15,6 @@ from pipelines.risk import max_tenure_days
 from pipelines.whatif import WhatIf, WhatIfInputError, add_whatif_parser, parse_change
 
 
-@pytest.fixture(scope="module")
-def demo_con(demo_database):
-    con = duckdb.connect(str(demo_database[0]), read_only=True)
-    yield con
-    con.close()
-
-
-@pytest.fixture(scope="module")
-def demo_drivers(demo_con):
-    return ServiceDrivers().fit(demo_con)
-
-
 def whatif(con, drivers, changes, **kwargs) -> WhatIf:
     kwargs.setdefault("n_draws", 300)
     return WhatIf(changes, **kwargs).fit(con, drivers=drivers)
@@ -201,17 +189,12 @@ def test_whatif_interval_from_a_sample_of_accounts_is_close_to_the_full_one(demo
 
 def test_whatif_from_the_stored_model_equals_a_fresh_fit(demo_database):
     """The app predicts from the model the build stored; it must give the numbers a refit gives."""
-    import duckdb as _duckdb
-
-    from pipelines.drivers import ServiceDrivers
-    from pipelines.whatif import WhatIf as _WhatIf
-
-    with _duckdb.connect(str(demo_database[0]), read_only=True) as con:
+    with duckdb.connect(str(demo_database[0]), read_only=True) as con:
         stored = ServiceDrivers.from_database(con)
         fresh = ServiceDrivers().fit(con)
         changes = [("first_response_hours", "-50%"), ("reopen_rate", "-5pp")]
-        a = _WhatIf(changes, n_draws=200).fit(con, drivers=stored).to_json_dict()
-        b = _WhatIf(changes, n_draws=200).fit(con, drivers=fresh).to_json_dict()
+        a = WhatIf(changes, n_draws=200).fit(con, drivers=stored).to_json_dict()
+        b = WhatIf(changes, n_draws=200).fit(con, drivers=fresh).to_json_dict()
     for key in ("accounts_kept", "arr_kept"):
         for part in ("estimate", "ci_lower", "ci_upper"):
             assert a[key][part] == pytest.approx(b[key][part], rel=1e-9), (key, part)
