@@ -199,3 +199,49 @@ def test_whatif_from_the_stored_model_equals_a_fresh_fit(demo_database):
         for part in ("estimate", "ci_lower", "ci_upper"):
             assert a[key][part] == pytest.approx(b[key][part], rel=1e-9), (key, part)
     assert stored.model_info_["n_events"] == fresh.model_info_["n_events"]
+
+
+def test_whatif_draws_equal_every_account_evaluated_in_one_step(demo_con, demo_drivers, monkeypatch):
+    """The draws skip accounts the change leaves as they are, share H0 per distinct tenure and run in small
+    steps; each draw must still be the plain sum over every account of P(base) - P(changed) (risk's formula,
+    with H0 moved by the draw), written out here in one step."""
+    from pipelines import whatif as whatif_module
+    from pipelines.risk import BaselineHazard, churn_probability, current_rows, design_matrix
+
+    monkeypatch.setattr(whatif_module, "CELLS_PER_BATCH", 5_000)  # several steps even on the demo
+    changes = [("first_response_hours", "-50%"), ("csat", "+0.5")]
+    fitted = whatif(demo_con, demo_drivers, changes, n_draws=50, seed=5)
+
+    rows = current_rows(demo_con)
+    changed = rows.copy()
+    for change in fitted.changes:
+        changed[change.column] = change.apply(rows[change.column].astype(float))
+    model = demo_drivers.model_
+    X, X_changed = design_matrix(rows, demo_drivers).to_numpy(), design_matrix(changed, demo_drivers).to_numpy()
+    assert np.any(np.all(X == X_changed, axis=1)), "the demo should have accounts the change leaves alone"
+    beta = model.params_.to_numpy()
+    delta = np.random.default_rng(5).multivariate_normal(np.zeros(beta.size), model.variance_matrix_.to_numpy(),
+                                                         size=50, method="svd")
+    increment = BaselineHazard(model, max_tenure_days(demo_con)).increment(rows.tenure_days.to_numpy(float), 365,
+                                                                            delta)
+    betas = (beta + delta).T
+    difference = (churn_probability(increment, (X - model.means_) @ betas)
+                  - churn_probability(increment, (X_changed - model.means_) @ betas))
+    arr = 12.0 * rows.mrr.astype(float).fillna(0.0).to_numpy()
+    np.testing.assert_allclose(fitted.draws_.accounts_kept, difference.sum(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(fitted.draws_.arr_kept, arr @ difference, rtol=1e-10)
+
+
+def test_whatif_given_current_rows_equals_reading_them(demo_con, demo_drivers):
+    """The app passes the current rows it read once per build; the answer is the one fit() reads itself,
+    and the rows it was given are left as they were."""
+    from pipelines.risk import current_rows
+
+    rows = current_rows(demo_con)
+    before = rows.copy()
+    ids = rows.account_id.iloc[::3].tolist()
+    changes = [("first_response_hours", "-50%")]
+    given = WhatIf(changes, n_draws=100).fit(demo_con, drivers=demo_drivers, account_ids=ids, rows=rows)
+    read = WhatIf(changes, n_draws=100).fit(demo_con, drivers=demo_drivers, account_ids=ids)
+    assert given.to_json_dict() == read.to_json_dict()
+    pd.testing.assert_frame_equal(rows, before)
