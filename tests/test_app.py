@@ -232,3 +232,20 @@ def test_app_drivers_filter_without_churn_explains_why(open_app):
 
     assert not at.exception
     assert "cannot be fitted" in " ".join(w.value for w in at.warning)
+
+
+def test_app_unfiltered_kpi_marts_are_the_builds_stored_tables(db, as_of):
+    """Without filters the overview reads the marts the build stored instead of running them again; they must
+    equal the mart SQL run now on every account at the build's as-of (row order included)."""
+    from dashboard import data
+    from pipelines.build import sql_text
+
+    for read, mart in ((data.kpi_monthly, "kpi_monthly"), (data.cohort_retention, "cohort_retention")):
+        stored = read(db, (), as_of)
+        recomputed = data.run(db, sql_text("40_marts", mart), {"as_of": as_of})
+        assert len(stored) > 0
+        pd.testing.assert_frame_equal(stored, recomputed, check_exact=False, rtol=1e-12)
+        # any other as-of is computed, not read
+        earlier = (pd.Timestamp(as_of) - pd.DateOffset(months=3)).date()
+        assert not data._is_whole_build(db, (), earlier)
+        assert data._is_whole_build(db, (), as_of) and not data._is_whole_build(db, ("plan=Starter",), as_of)
