@@ -394,6 +394,28 @@ def test_by_column_with_missing_values_gets_a_missing_group(build_rows):
     assert model.logrank_["degrees_of_freedom"] == 1
 
 
+def test_groups_come_in_sql_order_with_missing_last_though_the_query_leaves_rows_unordered(build_rows):
+    """km_event_counts.sql has no ORDER BY; the groups must still come in the order SQL's
+    `order by plan nulls last` gives (code point order, accents and case included), days ascending."""
+    plans = ["Équipe", "pro", "Pro", "", "Basic", "Zeta", "équipe"]
+    accounts = [
+        {"account_id": f"A{i}", "signup_date": "2024-01-01", "churn_date": f"2024-0{2 + i % 4}-01" if i % 3 else "",
+         "mrr": "100", "plan": plan}
+        for i, plan in enumerate(plans * 3)
+    ]
+    con = build_rows(accounts, [], as_of=date(2024, 6, 30)).con
+    expected = [MISSING if v is None else v for (v,) in con.execute(
+        "select distinct plan from account_survival order by plan nulls last").fetchall()]
+    model = KaplanMeier(by="plan").fit(con)
+    assert model.groups_ == [v if v is not MISSING else "(missing)" for v in expected]
+    assert model.groups_[-1] == "(missing)" and model.groups_[:2] == ["Basic", "Pro"]
+    for _, curve in model.curves_.groupby("group", sort=False):
+        assert curve.time_days.is_monotonic_increasing and curve.time_days.is_unique
+
+
+MISSING = object()
+
+
 def test_filters_categorical_column_takes_only_equality(db):
     with pytest.raises(SurvivalInputError, match="'plan' is categorical, so only = and != apply"):
         KaplanMeier(filters=["plan>Basic"]).fit(db[0])
@@ -493,3 +515,18 @@ def test_cli_db_default_follows_retention_db(monkeypatch, tmp_path):
     parser = argparse.ArgumentParser()
     add_km_parser(parser.add_subparsers())
     assert str(parser.parse_args(["km"]).db) == str(tmp_path / "elsewhere.duckdb")
+
+
+def test_missing_tables_are_named_and_a_database_without_build_info_has_no_as_of(tmp_path):
+    """The tables are looked up only once a query fails; the message must still name what is missing.
+    Without build_info the fit works and as_of_ is None (looked up on a cursor of its own)."""
+    con = duckdb.connect(str(tmp_path / "partial.duckdb"))
+    con.execute("create table account_survival as select 'A' as account_id, 10 as duration_days, 1 as churned, "
+                "100.0 as mrr, 'Pro' as plan")
+    with pytest.raises(SurvivalInputError, match="no segment_columns table; build it first"):
+        KaplanMeier(by="plan").fit(con)
+    con.execute("create table segment_columns as select 'plan' as column_name, 'categorical' as kind, "
+                "1 as n_levels, 'plan' as source_column")
+    model = KaplanMeier(by="plan").fit(con)
+    assert model.as_of_ is None and model.groups_ == ["Pro"] and model.summary_.n_churned.tolist() == [1]
+    con.close()
