@@ -66,7 +66,7 @@ LAYER_DIRS = {"staging": "10_staging", "metrics": "20_metrics", "panel": "30_pan
 
 # Working tables that only feed later steps; dropped so the database holds what users read.
 INTERMEDIATE_TABLES = (
-    "raw_accounts",
+    "raw_accounts",  # a view when its input is Parquet
     "raw_interactions",
     "raw_mrr_history",
     "typed_accounts",
@@ -268,14 +268,11 @@ def _build(
             progress.run(layer, name, lambda layer=layer, name=name: create_table(con, layer, name, params))
 
     notes: list[str] = []
-    progress.run("models", "driver_effects", lambda: _fit_models(con, notes, as_of))
+    progress.run("models", "driver_effects", lambda: _fit_models(con, notes, as_of, settings.drivers_sample))
     progress.run("models", "revenue_effects", lambda: _fit_revenue(con, notes))
     progress.run("audits", "audits", lambda: run_audits(con))
 
-    for table in INTERMEDIATE_TABLES:
-        con.execute(f"drop table if exists {table}")
-    for view in INTERMEDIATE_VIEWS:
-        con.execute(f"drop view if exists {view}")
+    _drop_intermediates(con)
 
     _create_input_columns(con, loaded)
     table_rows = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in OUTPUT_TABLES if t != "build_info"}
@@ -305,6 +302,13 @@ def _build(
     )
 
 
+def _drop_intermediates(con: duckdb.DuckDBPyConnection) -> None:
+    views = {row[0] for row in con.execute("select view_name from duckdb_views() where not internal").fetchall()}
+    for name in INTERMEDIATE_TABLES + INTERMEDIATE_VIEWS:
+        # a Parquet input's raw_<source> is a view over the file (load._parquet_view), a CSV's a table
+        con.execute(f"drop {'view' if name in views else 'table'} if exists {name}")
+
+
 def _half_of_ram_mb() -> int:
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -313,14 +317,14 @@ def _half_of_ram_mb() -> int:
     return max(1024, total // 2 // (1 << 20))
 
 
-def _fit_models(con, notes: list[str], as_of: date) -> int:
+def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None) -> int:
     """Fit the default models into the new database, so the app reads results and never refits."""
     from .coxph import ConvergenceError
     from .drivers import DriversInputError, ServiceDrivers, store_drivers
     from .risk import AccountRisk, store_risk
 
     try:
-        drivers = ServiceDrivers().fit(con)
+        drivers = ServiceDrivers(max_accounts=drivers_sample).fit(con)
     except (DriversInputError, ConvergenceError, ValueError) as exc:
         notes.append(f"drivers model not fitted: {exc}")
         store_risk(con, None, error=f"no drivers model: {exc}")

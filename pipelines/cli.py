@@ -15,7 +15,7 @@ from .importers import ImportInputError
 from .risk import RiskInputError
 from .whatif import WhatIfInputError
 from .load import InputError
-from .settings import BuildSettings, SettingsError, parse_sla
+from .settings import DEFAULT_DRIVERS_SAMPLE, BuildSettings, SettingsError, parse_sla
 
 
 def default_db_path() -> Path:
@@ -41,7 +41,8 @@ def _print_stage(event: StageEvent) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    settings = BuildSettings(as_of=args.as_of, sla_hours=parse_sla(args.sla) if args.sla else BuildSettings().sla_hours)
+    settings = BuildSettings(as_of=args.as_of, sla_hours=parse_sla(args.sla) if args.sla else BuildSettings().sla_hours,
+                             drivers_sample=args.drivers_sample or None)
     print(f"Building {args.db} ...", flush=True)
     result = build_database(
         accounts=args.accounts,
@@ -152,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--mrr-history", type=Path, help="optional mrr_history CSV or Parquet file")
     build.add_argument("--as-of", type=_parse_date, help="analysis date (default: the latest date in the inputs)")
     build.add_argument("--sla", help="first-response targets in hours, e.g. urgent=1,high=4,normal=8,low=24")
+    build.add_argument("--drivers-sample", type=int, default=DEFAULT_DRIVERS_SAMPLE, metavar="N",
+                       help=f"fit the drivers model on a random sample of N accounts when there are more "
+                            f"(default {DEFAULT_DRIVERS_SAMPLE:,}; 0 fits every account, exactly)")
     add_db_argument(build)
     build.set_defaults(func=cmd_build)
 

@@ -10,11 +10,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+# What a column holds. The staging SQL types text of every kind; a Parquet column whose own type already
+# is of the kind (NATIVE_TYPES) reaches it untouched, so the build does not print and re-parse it.
+KINDS = ("id", "text", "timestamp", "date", "month", "number", "boolean")
+_TEMPORAL = ("DATE", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "TIMESTAMP WITH TIME ZONE")
+_INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
+NATIVE_TYPES = {
+    "id": ("VARCHAR",),
+    "text": ("VARCHAR",),
+    "timestamp": _TEMPORAL,
+    "date": _TEMPORAL,
+    "month": _TEMPORAL,
+    "number": (*_INTEGERS, "FLOAT", "DOUBLE", "DECIMAL"),
+    "boolean": ("BOOLEAN",),
+}
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
     required: bool
     rule: str  # what the README's contract table says about it
+    kind: str = "text"
+
+    def accepts_native(self, duckdb_type: str) -> bool:
+        """Whether a Parquet column of this DuckDB type can reach the staging SQL without going through text."""
+        base = duckdb_type.split("(")[0].strip().upper()  # DECIMAL(14,2) -> DECIMAL
+        return base in NATIVE_TYPES[self.kind]
 
 
 @dataclass(frozen=True)
@@ -34,16 +56,19 @@ class Source:
     def required_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.required)
 
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
 
 ACCOUNTS = Source(
     name="accounts",
     may_be_empty=False,
     extra_columns_are_segments=True,
     columns=(
-        Column("account_id", True, "unique, non-empty text"),
-        Column("signup_date", True, "ISO 8601 date or datetime"),
-        Column("churn_date", True, "empty = still a customer; not before signup_date"),
-        Column("mrr", True, "monthly recurring revenue in currency units, >= 0"),
+        Column("account_id", True, "unique, non-empty text", "id"),
+        Column("signup_date", True, "ISO 8601 date or datetime", "date"),
+        Column("churn_date", True, "empty = still a customer; not before signup_date", "date"),
+        Column("mrr", True, "monthly recurring revenue in currency units, >= 0", "number"),
     ),
 )
 
@@ -51,19 +76,19 @@ INTERACTIONS = Source(
     name="interactions",
     may_be_empty=True,
     columns=(
-        Column("interaction_id", True, "unique, non-empty text"),
-        Column("account_id", True, "an account_id from the accounts file"),
-        Column("created_at", True, "ISO 8601 timestamp, not before the account's signup_date"),
-        Column("first_response_at", False, "timestamp, not before created_at"),
-        Column("resolved_at", False, "timestamp, not before created_at"),
+        Column("interaction_id", True, "unique, non-empty text", "id"),
+        Column("account_id", True, "an account_id from the accounts file", "id"),
+        Column("created_at", True, "ISO 8601 timestamp, not before the account's signup_date", "timestamp"),
+        Column("first_response_at", False, "timestamp, not before created_at", "timestamp"),
+        Column("resolved_at", False, "timestamp, not before created_at", "timestamp"),
         Column("channel", False, "free text (email, chat, phone ...)"),
         Column("severity", False, "low, normal, high or urgent"),
-        Column("csat", False, "1 to 5"),
-        Column("reopens", False, "integer >= 0"),
-        Column("handoffs", False, "integer >= 0: times passed to another agent or team"),
-        Column("escalated", False, "true/false (also 1/0, yes/no)"),
-        Column("agent_updates", False, "integer >= 0: proactive status updates sent to the customer"),
-        Column("credit_amount", False, ">= 0: a goodwill credit or refund"),
+        Column("csat", False, "1 to 5", "number"),
+        Column("reopens", False, "integer >= 0", "number"),
+        Column("handoffs", False, "integer >= 0: times passed to another agent or team", "number"),
+        Column("escalated", False, "true/false (also 1/0, yes/no)", "boolean"),
+        Column("agent_updates", False, "integer >= 0: proactive status updates sent to the customer", "number"),
+        Column("credit_amount", False, ">= 0: a goodwill credit or refund", "number"),
     ),
 )
 
@@ -71,9 +96,9 @@ MRR_HISTORY = Source(
     name="mrr_history",
     may_be_empty=True,
     columns=(
-        Column("account_id", True, "an account_id from the accounts file"),
-        Column("month", True, "a date in the month (YYYY-MM or YYYY-MM-DD)"),
-        Column("mrr", True, "monthly recurring revenue in that month, >= 0"),
+        Column("account_id", True, "an account_id from the accounts file", "id"),
+        Column("month", True, "a date in the month (YYYY-MM or YYYY-MM-DD)", "month"),
+        Column("mrr", True, "monthly recurring revenue in that month, >= 0", "number"),
     ),
 )
 

@@ -19,6 +19,7 @@ from scipy import stats
 
 from .coxph import ConvergenceError, TimeVaryingCox
 from .load import quote_ident
+from .settings import DEFAULT_DRIVERS_SAMPLE
 
 # Times below one minute are clipped so a doubling scale stays finite (an instant auto-reply is "1 minute").
 MIN_HOURS = 1.0 / 60.0
@@ -243,15 +244,24 @@ def proportional_hazards_tests(model: TimeVaryingCox, X: np.ndarray, start, stop
                          "ph_p_value": stats.chi2.sf(statistic, 1)})
 
 
+SAMPLE_SEED = 7
+
+
 class ServiceDrivers:
     """Fit the drivers model. Configure here; fit(con) returns self with effects_ and model_info_."""
 
     def __init__(self, factors: list[str] | None = None, covariates: list[str] | None = None,
-                 filters: list[str] | None = None, include_plan: bool = True):
+                 filters: list[str] | None = None, include_plan: bool = True,
+                 max_accounts: int | None = DEFAULT_DRIVERS_SAMPLE, sample_seed: int = SAMPLE_SEED,
+                 concordance: bool = True):
         self.factors = factors
         self.covariates = covariates
         self.filters = filters or []
         self.include_plan = include_plan
+        # above this many accounts, fit on a seeded random sample of them (all of their months); None: all
+        self.max_accounts = max_accounts
+        self.sample_seed = sample_seed
+        self.concordance = concordance  # in-sample C; a refit that is only used for predictions can skip it
 
     def fit(self, con: duckdb.DuckDBPyConnection) -> "ServiceDrivers":
         kinds = dict(con.execute("select column_name, kind from segment_columns").fetchall())
@@ -272,15 +282,30 @@ class ServiceDrivers:
             predicate, params = filter_predicate(parse_filters(self.filters, filterable_columns(con)))
             # filters select accounts (all of their months), by the same allow-list as the survival curves
             where = f" where account_id in (select account_id from account_survival where {predicate.text})"
-        panel = con.execute(panel_query(covariates) + where, params).df()
+        sample = self._sample(con, where, params)
+        if sample is not None:
+            con.register("drivers_sample_accounts", pd.DataFrame({"account_id": sample["account_ids"]}))
+            where += (" and " if where else " where ") + \
+                "account_id in (select account_id from drivers_sample_accounts)"
+        try:
+            panel = con.execute(panel_query(covariates) + where, params).df()
+        finally:
+            if sample is not None:
+                con.unregister("drivers_sample_accounts")
         if panel.empty:
             raise DriversInputError("no account-months match the filters")
         if int(panel.churned.sum()) == 0:
             raise DriversInputError("no churn among these accounts yet: the drivers model needs churned accounts "
                                     "to compare with")
         self.n_accounts_ = int(panel.account_id.nunique())
+        self.sampled_account_ids_ = None if sample is None else sample["account_ids"]
         design = build_design(panel, factors, covariates, kinds)
         notes = []
+        if sample is not None:
+            notes.append(f"fitted on a random sample of {sample['accounts_fitted']:,} of the "
+                         f"{sample['accounts_total']:,} accounts (all of their months; seed {self.sample_seed}), "
+                         "so the fit takes seconds at any size; its intervals are those of the sample, wider than "
+                         "a fit on every account would give. Rebuild with --drivers-sample 0 for the exact fit")
         if design.X.shape[1] == 0:
             raise DriversInputError("no usable terms: every factor and covariate was dropped "
                                     + "; ".join(f"{d['term']}: {d['reason']}" for d in design.dropped))
@@ -325,7 +350,8 @@ class ServiceDrivers:
             "n_accounts": self.n_accounts_,
             "n_account_months": int(len(panel)),
             "n_events": int(model.n_events_),
-            "concordance": model.concordance(),
+            "concordance": model.concordance() if self.concordance else None,
+            "sample": {k: v for k, v in sample.items() if k != "account_ids"} if sample is not None else None,
             "converged": True,
             "penalizer": penalizer,
             "iterations": model.iterations_,
@@ -337,6 +363,21 @@ class ServiceDrivers:
             "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         return self
+
+    def _sample(self, con: duckdb.DuckDBPyConnection, where: str, params: dict) -> dict | None:
+        """The accounts to fit on when there are more than max_accounts (None: fit on all)."""
+        if self.max_accounts is None:
+            return None
+        if self.max_accounts < 1:
+            raise DriversInputError(f"max_accounts={self.max_accounts}: give at least 1, or None for every account")
+        ids = con.execute(f"select distinct account_id from account_months{where}", params).fetchnumpy()["account_id"]
+        if len(ids) <= self.max_accounts:
+            return None
+        # sorted first, so the sample depends on the seed and the accounts, not on the scan order
+        ids = np.sort(ids.astype(str))
+        chosen = np.random.default_rng(self.sample_seed).choice(len(ids), size=self.max_accounts, replace=False)
+        return {"accounts_total": int(len(ids)), "accounts_fitted": int(self.max_accounts),
+                "seed": int(self.sample_seed), "account_ids": ids[np.sort(chosen)]}
 
     def state(self) -> dict:
         """The fitted model and its design, as stored by the build (see `from_state`)."""

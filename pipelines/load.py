@@ -1,9 +1,10 @@
 """Read one input file (CSV or Parquet) into DuckDB exactly as it is, as text, with its row numbers.
 
 Owns everything about the *file*: existence, size, format, encoding, delimiter, header, and the
-mapping of its headers onto the contract's column names. It never decides a value's type: every
-column lands as VARCHAR in `raw_<source>`, and the typing rules live in the staging SQL, so a bad
-value becomes a row in `rejected_rows` instead of a failed cast.
+mapping of its headers onto the contract's column names. It never decides a value's type: a CSV lands
+as VARCHAR in the table `raw_<source>`, a Parquet file is the view `raw_<source>` over the file (text,
+except contract columns whose Parquet type is already of their kind), and the typing rules live in the
+staging SQL, so a bad value becomes a row in `rejected_rows` instead of a failed cast.
 
 Row numbers: row N is the Nth data row after the header (in a file with no field spanning lines,
 that is line N + 1).
@@ -180,7 +181,7 @@ def _csv_error_message(path: Path, exc: Exception) -> InputError:
 
 
 def read_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> LoadedFile:
-    """Load `path` into table raw_<source> (all VARCHAR, plus _row) and describe what was found."""
+    """Make raw_<source> (_row plus the file's columns: see the module docstring) and describe what was found."""
     path = Path(path)
     size = _check_file(path, source.name)
     file_format = _detect_format(path)
@@ -189,16 +190,7 @@ def read_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> Load
     encoding, delimiter = "utf-8", None
 
     if file_format == "parquet":
-        try:
-            columns = [r[0] for r in con.execute("describe select * from read_parquet($path)", {"path": str(path)}).fetchall()]
-            select_list = ", ".join(f"cast({quote_ident(c)} as varchar) as {quote_ident(c)}" for c in columns)
-            con.execute(
-                f"create or replace table {table} as select file_row_number + 1 as _row, {select_list} "
-                "from read_parquet($path, file_row_number = true)",
-                {"path": str(path)},
-            )
-        except duckdb.Error as exc:
-            raise InputError(path, f"cannot be read as Parquet: {str(exc).splitlines()[0]}") from None
+        _parquet_view(con, path, source, table)
     else:
         sample, encoding, warnings = _decode_sample(path)
         _reject_json(sample, path)
@@ -252,6 +244,28 @@ def read_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> Load
     if rows == 0 and not source.may_be_empty:
         raise InputError(path, f"has a header but no data rows; the {source.name} file must list at least one account")
     return loaded
+
+
+def _parquet_view(con: duckdb.DuckDBPyConnection, path: Path, source: Source, name: str) -> None:
+    """View `name` over the Parquet file: _row, then its columns, text unless the contract takes the type as is.
+
+    A view, not a table: Parquet is columnar and typed, so scanning the file again costs less than writing a
+    copy into the database. A contract column whose Parquet type is already of its kind (a TIMESTAMP
+    created_at, a numeric mrr) stays typed, so it is not printed as text only to be parsed back; every other
+    column becomes text, and the staging SQL types it (and rejects what does not parse) as it does for CSV.
+    """
+    try:
+        scan = con.read_parquet(str(path), file_row_number=True)
+        types = {column: str(kind) for column, kind in zip(scan.columns, scan.types) if column != "file_row_number"}
+    except duckdb.Error as exc:
+        raise InputError(path, f"cannot be read as Parquet: {str(exc).splitlines()[0]}") from None
+    parts = ["file_row_number + 1 as _row"]
+    for header, duckdb_type in types.items():
+        column = source.column(_normalise(header))
+        quoted = quote_ident(header)
+        typed = column is not None and column.accepts_native(duckdb_type)
+        parts.append(quoted if typed else f"cast({quoted} as varchar) as {quoted}")
+    scan.project(", ".join(parts)).create_view(name, replace=True)
 
 
 def _normalise(header: str) -> str:
@@ -310,17 +324,28 @@ def text_or_null(column_sql: str) -> str:
 
 
 def create_source_view(con: duckdb.DuckDBPyConnection, loaded: LoadedFile, source: Source) -> None:
-    """View src_<source>: _row plus every contract column as trimmed text (NULL when absent or empty)."""
-    id_columns = {"account_id", "interaction_id"}
+    """View src_<source>: _row plus every contract column, trimmed text (NULL when absent or empty).
+
+    A Parquet column the contract takes as is (see _parquet_view) keeps its type; a float NaN is NULL, as
+    its text 'nan' would be.
+    """
+    types = dict(con.execute(f"select column_name, column_type from (describe raw_{source.name})").fetchall())
     parts = ["_row"]
-    for name in source.column_names:
+    for column in source.columns:
+        name = column.name
         header = loaded.mapped.get(name)
         if header is None:
             parts.append(f"cast(null as varchar) as {name}")
-        elif name in id_columns:
-            parts.append(f"nullif(trim({quote_ident(header)}), '') as {name}")
+            continue
+        quoted = quote_ident(header)
+        if types[header] in ("FLOAT", "DOUBLE"):
+            parts.append(f"(case when isnan({quoted}) then null else {quoted} end) as {name}")
+        elif types[header] != "VARCHAR":
+            parts.append(f"{quoted} as {name}")
+        elif column.kind == "id":
+            parts.append(f"nullif(trim({quoted}), '') as {name}")
         else:
-            parts.append(f"{text_or_null(quote_ident(header))} as {name}")
+            parts.append(f"{text_or_null(quoted)} as {name}")
     con.execute(f"create or replace view src_{source.name} as select {', '.join(parts)} from raw_{source.name}")
 
 

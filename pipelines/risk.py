@@ -353,8 +353,10 @@ class AccountRisk:
         with duckdb.connect() as past:
             past.register("account_months", panel)
             past.register("segment_columns", segments)
+            # the same sample rule; its in-sample concordance is not needed (the holdout's own C is below)
             model = ServiceDrivers(factors=drivers.factors, covariates=drivers.covariates,
-                                   include_plan=drivers.include_plan).fit(past)
+                                   include_plan=drivers.include_plan, max_accounts=drivers.max_accounts,
+                                   sample_seed=drivers.sample_seed, concordance=False).fit(past)
             rows = current_rows(past)
             hazard = BaselineHazard(model.model_, max_tenure_days(past), self.tail_days)
         X = design_matrix(rows, model)

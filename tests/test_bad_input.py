@@ -633,6 +633,57 @@ def test_parquet_with_native_types_matches_text(build, tmp_path):
     assert built.rejects("interactions") == []
 
 
+def test_typed_parquet_gets_the_same_checks_and_rejects_as_text(build, tmp_path):
+    """Parquet columns already of their kind skip the text round trip; every rule still applies to them."""
+    ts = pd.Timestamp
+    accounts = pd.DataFrame({
+        "account_id": ["A1", "A2"],
+        "signup_date": [date(2024, 1, 1), date(2024, 1, 5)],
+        "churn_date": [None, date(2024, 4, 10)],
+        "mrr": [100.0, float("nan")],  # NaN is empty, as the text 'nan' is
+    })
+    interactions = pd.DataFrame({
+        "interaction_id": ["I1", "I2", "I2", "I3", "I4"],
+        "account_id": ["A1", "A1", "A2", "A2", "A1"],
+        "created_at": [ts("2024-02-01 09:00"), ts("2024-02-03 09:00"), ts("2024-02-04 09:00"),
+                       ts("2024-01-02 09:00"), ts("2024-07-02 09:00")],  # I3: before signup; I4: after as-of
+        "first_response_at": [ts("2024-01-31 10:00"), ts("2024-02-03 10:00"), None, None, None],  # I1: before created
+        "csat": [4.0, float("nan"), 7.0, 3.0, 3.0],  # NaN empty, 7 out of range
+        "reopens": [0, 1, 0, 0, 0],
+        "escalated": [True, False, True, False, False],
+        "credit_amount": [0.0, -5.0, 0.0, 0.0, 0.0],  # negative: emptied
+    })
+    mrr_history = pd.DataFrame({"account_id": ["A1", "A1", "A2"],
+                                "month": [date(2024, 1, 1), date(2024, 2, 15), date(2024, 1, 1)],
+                                "mrr": [100, 110, -3]})
+    paths = {}
+    for name, frame in (("accounts", accounts), ("interactions", interactions), ("mrr_history", mrr_history)):
+        paths[name] = tmp_path / f"{name}.parquet"
+        frame.to_parquet(paths[name], index=False)
+        csv_frame = frame.copy()
+        for column in csv_frame.columns:  # ISO text, as an export would write it
+            if pd.api.types.is_datetime64_any_dtype(csv_frame[column]):
+                csv_frame[column] = csv_frame[column].dt.strftime("%Y-%m-%d %H:%M:%S")
+        paths[name + "_csv"] = tmp_path / f"{name}.csv"
+        csv_frame.to_csv(paths[name + "_csv"], index=False)
+    typed = build(accounts=paths["accounts"], interactions=paths["interactions"], mrr_history=paths["mrr_history"],
+                  db_name="typed.duckdb")
+    text = build(accounts=paths["accounts_csv"], interactions=paths["interactions_csv"],
+                 mrr_history=paths["mrr_history_csv"], db_name="text.duckdb")
+    for table in ("stg_accounts", "stg_interactions", "stg_mrr_history", "load_report"):
+        query = f"select * exclude (source_row) from {table} order by all" if table != "load_report" else \
+            f"select * from {table} order by all"
+        assert typed.rows(query) == text.rows(query), table
+    reasons = 'select source, row_number, "column", reason, action from rejected_rows order by all'
+    assert typed.rows(reasons) == text.rows(reasons)
+    assert [r[:3] for r in typed.rows(reasons) if r[0] == "interactions"] == [
+        ("interactions", 1, "first_response_at"), ("interactions", 2, "credit_amount"),
+        ("interactions", 3, "interaction_id"), ("interactions", 4, "created_at"), ("interactions", 5, "created_at")]
+    # the raw value of a typed column is shown as text
+    assert typed.rows("select raw_value from rejected_rows where source = 'interactions' and row_number = 1") == [
+        ("2024-01-31 10:00:00",)]
+
+
 def test_file_named_parquet_that_is_not_parquet(tmp_path):
     accounts = write(tmp_path / "accounts.parquet", ACCOUNTS_OK)
     interactions = write(tmp_path / "interactions.csv", INTERACTIONS_OK)

@@ -136,6 +136,28 @@ def test_drivers_model_info_describes_the_fit(default_drivers, demo_database):
     assert info["penalizer"] == 0.0 and info["dropped_terms"] == []
 
 
+def test_drivers_above_the_sample_cap_fit_a_named_random_sample_of_whole_accounts(small_demo_database):
+    with duckdb.connect(str(small_demo_database[0]), read_only=True) as con:
+        n_accounts = con.execute("select count(distinct account_id) from account_months").fetchone()[0]
+        sampled = ServiceDrivers(max_accounts=400, sample_seed=3).fit(con)
+        again = ServiceDrivers(max_accounts=400, sample_seed=3).fit(con)
+        exact = ServiceDrivers(max_accounts=None).fit(con)
+        under_cap = ServiceDrivers(max_accounts=n_accounts).fit(con)
+        months_of_sample = con.execute(
+            "select count(*) from account_months where account_id in (select unnest($ids))",
+            {"ids": list(sampled.sampled_account_ids_)}).fetchone()[0]
+    info = sampled.model_info_
+    assert info["sample"] == {"accounts_total": n_accounts, "accounts_fitted": 400, "seed": 3}
+    assert info["n_accounts"] == 400 and info["n_account_months"] == months_of_sample  # every month of each
+    assert any("random sample of 400 of the" in note for note in info["notes"])
+    np.testing.assert_array_equal(sampled.effects_.coef, again.effects_.coef)  # the seed fixes the sample
+    assert exact.model_info_["sample"] is None and exact.model_info_["n_accounts"] == n_accounts
+    np.testing.assert_array_equal(under_cap.effects_.coef, exact.effects_.coef)
+    # a sample has fewer events, so its intervals are wider
+    widths = lambda fit: (np.log(fit.effects_.ci_upper) - np.log(fit.effects_.ci_lower)).to_numpy()  # noqa: E731
+    assert (widths(sampled) > widths(exact)).all()
+
+
 def test_build_stores_driver_effects_and_model_info(demo_database, default_drivers):
     with duckdb.connect(str(demo_database[0]), read_only=True) as con:
         stored = con.execute("select term, hazard_ratio from driver_effects").df().set_index("term")

@@ -20,6 +20,7 @@ from pipelines.revenue import (
     RevenueDrivers,
     RevenueInputError,
     add_revenue_parser,
+    poisson1_weights,
     store_revenue_effects,
 )
 
@@ -192,6 +193,18 @@ def test_revenue_bootstrap_contains_estimate_and_shrinks_with_more_accounts():
         widths[n] = q1.ci_upper - q1.ci_lower
     # 16 times the accounts: the interval narrows about 4 times
     assert widths[1600] < widths[100] / 3
+
+
+def test_poisson1_weights_follow_poisson_one():
+    """The inverse-CDF sampler's counts against the Poisson(1) probabilities, over 2 million draws."""
+    import math
+
+    weights = poisson1_weights(np.random.default_rng(11), (200, 10_000))
+    assert weights.mean() == pytest.approx(1.0, abs=0.002) and weights.var() == pytest.approx(1.0, abs=0.004)
+    counts = np.bincount(weights.astype(int).ravel(), minlength=6)
+    for k in range(6):
+        expected = weights.size * math.exp(-1) / math.factorial(k)
+        assert abs(counts[k] - expected) < 5 * math.sqrt(expected), k  # 5 binomial standard deviations
 
 
 def test_revenue_bootstrap_matches_delta_method():

@@ -27,8 +27,8 @@ row_problems as (
         i.account_id is null as is_missing_account,
         i.account_id is not null and a.account_id is null and r.account_id is null as is_unknown_account,
         r.account_id is not null as is_rejected_account,
-        i.created_at_text is null as is_missing_created,
-        i.created_at_text is not null and i.created_at is null as is_bad_created,
+        i.created_at_raw is null as is_missing_created,
+        i.created_at_raw is not null and i.created_at is null as is_bad_created,
         i.created_at < cast(a.signup_date as timestamp) as is_before_signup,
         i.created_at >= cast(p.as_of_cutoff_date as timestamp) as is_after_as_of
     from interactions as i
@@ -48,13 +48,22 @@ dropped_before_dedup as (
     from row_problems
 ),
 
+-- the first row (in file order) of an id wins; grouping, then joining back the few ids that repeat, is
+-- a parallel hash aggregate where a window over every id would sort the whole file
+repeated_ids as (
+    select interaction_id, min(_row) as first_row_with_id
+    from dropped_before_dedup
+    where not is_dropped
+    group by interaction_id
+    having count(*) > 1
+),
+
 ranked as (
     select
-        *,
-        case when not is_dropped then
-            min(_row) over (partition by interaction_id, is_dropped)
-        end as first_row_with_id
-    from dropped_before_dedup
+        d.*,
+        case when not d.is_dropped then coalesce(r.first_row_with_id, d._row) end as first_row_with_id
+    from dropped_before_dedup as d
+    left join repeated_ids as r on r.interaction_id = d.interaction_id
 ),
 
 kept as (
@@ -75,17 +84,17 @@ problems as (
     select _row, 'account_id', 'belongs to an accounts row that was rejected (see the accounts rejects)', account_id, 'row_dropped'
     from ranked where is_rejected_account
     union all
-    select _row, 'created_at', 'empty: every interaction needs its creation time', created_at_text, 'row_dropped'
+    select _row, 'created_at', 'empty: every interaction needs its creation time', cast(created_at_raw as varchar), 'row_dropped'
     from ranked where is_missing_created
     union all
-    select _row, 'created_at', 'not a valid ISO 8601 timestamp', created_at_text, 'row_dropped'
+    select _row, 'created_at', 'not a valid ISO 8601 timestamp', cast(created_at_raw as varchar), 'row_dropped'
     from ranked where is_bad_created
     union all
     select _row, 'created_at', 'before the account''s signup_date (' || cast(signup_date as varchar) || ')',
-        created_at_text, 'row_dropped'
+        cast(created_at_raw as varchar), 'row_dropped'
     from ranked where is_before_signup
     union all
-    select _row, 'created_at', 'after the as-of date: excluded from this analysis', created_at_text, 'row_dropped'
+    select _row, 'created_at', 'after the as-of date: excluded from this analysis', cast(created_at_raw as varchar), 'row_dropped'
     from ranked where is_after_as_of
     union all
     select _row, 'interaction_id', 'duplicate interaction_id: row ' || cast(first_row_with_id as varchar) || ' has the same id',
@@ -94,45 +103,45 @@ problems as (
 
     -- values that cannot be used are emptied; the interaction itself still counts
     union all
-    select _row, 'first_response_at', 'not a valid ISO 8601 timestamp', first_response_at_text, 'value_nulled'
-    from kept where first_response_at_text is not null and first_response_at is null
+    select _row, 'first_response_at', 'not a valid ISO 8601 timestamp', cast(first_response_at_raw as varchar), 'value_nulled'
+    from kept where first_response_at_raw is not null and first_response_at is null
     union all
-    select _row, 'first_response_at', 'before created_at', first_response_at_text, 'value_nulled'
+    select _row, 'first_response_at', 'before created_at', cast(first_response_at_raw as varchar), 'value_nulled'
     from kept where first_response_at < created_at
     union all
-    select _row, 'first_response_at', 'after the as-of date: not yet known then', first_response_at_text, 'value_nulled'
+    select _row, 'first_response_at', 'after the as-of date: not yet known then', cast(first_response_at_raw as varchar), 'value_nulled'
     from kept where first_response_at >= as_of_cutoff_at
     union all
-    select _row, 'resolved_at', 'not a valid ISO 8601 timestamp', resolved_at_text, 'value_nulled'
-    from kept where resolved_at_text is not null and resolved_at is null
+    select _row, 'resolved_at', 'not a valid ISO 8601 timestamp', cast(resolved_at_raw as varchar), 'value_nulled'
+    from kept where resolved_at_raw is not null and resolved_at is null
     union all
-    select _row, 'resolved_at', 'before created_at', resolved_at_text, 'value_nulled'
+    select _row, 'resolved_at', 'before created_at', cast(resolved_at_raw as varchar), 'value_nulled'
     from kept where resolved_at < created_at
     union all
-    select _row, 'resolved_at', 'after the as-of date: not yet known then', resolved_at_text, 'value_nulled'
+    select _row, 'resolved_at', 'after the as-of date: not yet known then', cast(resolved_at_raw as varchar), 'value_nulled'
     from kept where resolved_at >= as_of_cutoff_at
     union all
-    select _row, 'severity', 'not one of low, normal, high, urgent', severity_text, 'value_nulled'
-    from kept where severity_text is not null and severity is null
+    select _row, 'severity', 'not one of low, normal, high, urgent', cast(severity_raw as varchar), 'value_nulled'
+    from kept where severity_raw is not null and severity is null
     union all
-    select _row, 'csat', 'not a score from 1 to 5', csat_text, 'value_nulled'
-    from kept where csat_text is not null and (csat is null or csat < 1 or csat > 5)
+    select _row, 'csat', 'not a score from 1 to 5', cast(csat_raw as varchar), 'value_nulled'
+    from kept where csat_raw is not null and (csat is null or csat < 1 or csat > 5)
     union all
-    select _row, 'reopens', 'not a whole number >= 0', reopens_text, 'value_nulled'
-    from kept where reopens_text is not null and (reopens is null or reopens < 0 or reopens <> floor(reopens))
+    select _row, 'reopens', 'not a whole number >= 0', cast(reopens_raw as varchar), 'value_nulled'
+    from kept where reopens_raw is not null and (reopens is null or reopens < 0 or reopens <> floor(reopens))
     union all
-    select _row, 'handoffs', 'not a whole number >= 0', handoffs_text, 'value_nulled'
-    from kept where handoffs_text is not null and (handoffs is null or handoffs < 0 or handoffs <> floor(handoffs))
+    select _row, 'handoffs', 'not a whole number >= 0', cast(handoffs_raw as varchar), 'value_nulled'
+    from kept where handoffs_raw is not null and (handoffs is null or handoffs < 0 or handoffs <> floor(handoffs))
     union all
-    select _row, 'agent_updates', 'not a whole number >= 0', agent_updates_text, 'value_nulled'
-    from kept where agent_updates_text is not null
+    select _row, 'agent_updates', 'not a whole number >= 0', cast(agent_updates_raw as varchar), 'value_nulled'
+    from kept where agent_updates_raw is not null
         and (agent_updates is null or agent_updates < 0 or agent_updates <> floor(agent_updates))
     union all
-    select _row, 'escalated', 'not true/false (or 1/0, yes/no)', escalated_text, 'value_nulled'
-    from kept where escalated_text is not null and escalated is null
+    select _row, 'escalated', 'not true/false (or 1/0, yes/no)', cast(escalated_raw as varchar), 'value_nulled'
+    from kept where escalated_raw is not null and escalated is null
     union all
-    select _row, 'credit_amount', 'not an amount >= 0', credit_amount_text, 'value_nulled'
-    from kept where credit_amount_text is not null and (credit_amount is null or credit_amount < 0)
+    select _row, 'credit_amount', 'not an amount >= 0', cast(credit_amount_raw as varchar), 'value_nulled'
+    from kept where credit_amount_raw is not null and (credit_amount is null or credit_amount < 0)
 )
 
 select

@@ -56,26 +56,26 @@ problems as (
     select _row, 'account_id', 'not found among the loaded accounts', account_id, 'row_dropped'
     from ranked where is_unknown_account
     union all
-    select _row, 'month', 'not a month (YYYY-MM or YYYY-MM-DD)', month_text, 'row_dropped'
+    select _row, 'month', 'not a month (YYYY-MM or YYYY-MM-DD)', cast(month_raw as varchar), 'row_dropped'
     from ranked where is_bad_month
     union all
-    select _row, 'mrr', 'not a number', mrr_text, 'row_dropped'
+    select _row, 'mrr', 'not a number', cast(mrr_raw as varchar), 'row_dropped'
     from ranked where is_bad_mrr
     union all
-    select _row, 'mrr', 'negative MRR', mrr_text, 'row_dropped'
+    select _row, 'mrr', 'negative MRR', cast(mrr_raw as varchar), 'row_dropped'
     from ranked where is_negative_mrr
     union all
-    select _row, 'month', 'after the as-of date: excluded from this analysis', month_text, 'row_dropped'
+    select _row, 'month', 'after the as-of date: excluded from this analysis', cast(month_raw as varchar), 'row_dropped'
     from ranked where is_after_as_of
     union all
-    select _row, 'month', 'before the account''s signup month (' || cast(signup_date as varchar) || ')', month_text, 'row_dropped'
+    select _row, 'month', 'before the account''s signup month (' || cast(signup_date as varchar) || ')', cast(month_raw as varchar), 'row_dropped'
     from ranked where is_before_signup
     union all
-    select _row, 'month', 'after the account''s churn_date (' || cast(churn_date as varchar) || ')', month_text, 'row_dropped'
+    select _row, 'month', 'after the account''s churn_date (' || cast(churn_date as varchar) || ')', cast(month_raw as varchar), 'row_dropped'
     from ranked where is_after_churn
     union all
     select _row, 'month', 'duplicate month for this account: row ' || cast(first_row_with_key as varchar) || ' has it too',
-        month_text, 'row_dropped'
+        cast(month_raw as varchar), 'row_dropped'
     from ranked where not is_dropped and _row > first_row_with_key
 )
 

@@ -1,4 +1,5 @@
--- grain: one row per data row of the accounts file; each value typed, NULL where it did not parse
+-- grain: one row per data row of the accounts file; each value typed, NULL where it did not parse.
+-- A value arrives as text, or already typed from Parquet (load._parquet_view): every expression takes both.
 with source_rows as (
     select * from src_accounts
 ),
@@ -7,9 +8,9 @@ typed as (
     select
         _row,
         account_id,
-        signup_date as signup_date_text,
-        churn_date as churn_date_text,
-        mrr as mrr_text,
+        signup_date as signup_date_raw,
+        churn_date as churn_date_raw,
+        mrr as mrr_raw,
         -- via timestamptz so an offset is honoured; the session time zone is UTC, so naive means UTC
         cast(cast(try_cast(signup_date as timestamptz) as timestamp) as date) as signup_date,
         cast(cast(try_cast(churn_date as timestamptz) as timestamp) as date) as churn_date,

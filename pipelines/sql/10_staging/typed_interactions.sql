@@ -1,4 +1,5 @@
--- grain: one row per data row of the interactions file; each value typed, NULL where it did not parse
+-- grain: one row per data row of the interactions file; each value typed, NULL where it did not parse.
+-- A value arrives as text, or already typed from Parquet (load._parquet_view): every expression takes both.
 with source_rows as (
     select * from src_interactions
 ),
@@ -8,16 +9,16 @@ typed as (
         _row,
         interaction_id,
         account_id,
-        created_at as created_at_text,
-        first_response_at as first_response_at_text,
-        resolved_at as resolved_at_text,
-        severity as severity_text,
-        csat as csat_text,
-        reopens as reopens_text,
-        handoffs as handoffs_text,
-        escalated as escalated_text,
-        agent_updates as agent_updates_text,
-        credit_amount as credit_amount_text,
+        created_at as created_at_raw,
+        first_response_at as first_response_at_raw,
+        resolved_at as resolved_at_raw,
+        severity as severity_raw,
+        csat as csat_raw,
+        reopens as reopens_raw,
+        handoffs as handoffs_raw,
+        escalated as escalated_raw,
+        agent_updates as agent_updates_raw,
+        credit_amount as credit_amount_raw,
         channel,
         -- via timestamptz so an offset is honoured; the session time zone is UTC, so naive means UTC
         cast(try_cast(created_at as timestamptz) as timestamp) as created_at,
@@ -28,8 +29,8 @@ typed as (
         try_cast(reopens as double) as reopens,
         try_cast(handoffs as double) as handoffs,
         case
-            when lower(escalated) in ('true', 't', '1', 'yes', 'y', '1.0') then true
-            when lower(escalated) in ('false', 'f', '0', 'no', 'n', '0.0') then false
+            when lower(cast(escalated as varchar)) in ('true', 't', '1', 'yes', 'y', '1.0') then true
+            when lower(cast(escalated as varchar)) in ('false', 'f', '0', 'no', 'n', '0.0') then false
         end as escalated,
         try_cast(agent_updates as double) as agent_updates,
         try_cast(credit_amount as double) as credit_amount

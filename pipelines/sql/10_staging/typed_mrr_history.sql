@@ -1,4 +1,5 @@
--- grain: one row per data row of the mrr_history file; each value typed, NULL where it did not parse
+-- grain: one row per data row of the mrr_history file; each value typed, NULL where it did not parse.
+-- A value arrives as text, or already typed from Parquet (load._parquet_view): every expression takes both.
 with source_rows as (
     select * from src_mrr_history
 ),
@@ -7,11 +8,13 @@ typed as (
     select
         _row,
         account_id,
-        month as month_text,
-        mrr as mrr_text,
+        month as month_raw,
+        mrr as mrr_raw,
         -- 'YYYY-MM' is the common spelling of a month; any date inside the month also names it
-        cast(date_trunc('month', cast(cast(try_cast(
-            case when length(month) = 7 then month || '-01' else month end as timestamptz
+        -- (a Parquet DATE or TIMESTAMP arrives typed and takes the first branch)
+        cast(date_trunc('month', cast(cast(coalesce(
+            try_cast(month as timestamptz),
+            case when length(cast(month as varchar)) = 7 then try_cast(cast(month as varchar) || '-01' as timestamptz) end
         ) as timestamp) as date)) as date) as month_start,
         try_cast(mrr as double) as mrr
     from source_rows

@@ -1,15 +1,17 @@
--- grain: one row per account per quartile of one service measure, over the account-months whose next month is known: that account's MRR this month and next month in the quartile, split into expansion, contraction and churn.
--- Template slot {measure}: an allow-listed, quoted account_months column (pipelines/revenue.py REVENUE_FACTORS).
--- Quartile 1 is the best service: with $higher_is_better (csat, agent updates) it holds the highest values,
--- otherwise the lowest (times, rates, counts). Cut points are values that occur in the rows; a value equal to
--- a cut point goes to the better quartile, so tied values never split (a measure that is mostly 0 can leave a
--- quartile empty, and then it has no row).
-with params as (
-    select case when cast($higher_is_better as boolean) then -1.0 else 1.0 end as worse_sign
+-- grain: one row per factor per account per quartile of that factor's service measure, over the account-months whose next month is known: that account's MRR this month and next month in the quartile, split into expansion, contraction and churn.
+-- Template slots, both built in pipelines/revenue.py from its allow-list REVENUE_FACTORS:
+--   {measure_columns}: the quoted account_months columns of the factors, as doubles (cast(m."x" as double) as "x", ...)
+--   {factor_rows}: one VALUES row per factor: (factor name, measure column, -1.0 if higher is better else 1.0)
+-- Quartile 1 is the best service: for a higher-is-better factor (csat, agent updates) it holds the highest
+-- values, otherwise the lowest (times, rates, counts). Cut points are values that occur in the rows; a value
+-- equal to a cut point goes to the better quartile, so tied values never split (a measure that is mostly 0
+-- can leave a quartile empty, and then it has no row). Every factor is done in one pass over the panel.
+with factors as (
+    select * from (values {factor_rows}) as f(factor, measure_column, worse_sign)
 ),
 
 panel as (
-    select m.account_id, m.month_start, m.churned, m.mrr, m.{measure} as measure
+    select m.account_id, m.month_start, m.churned, m.mrr, {measure_columns}
     from account_months as m
     -- analysis_accounts is every account in the build; the app shadows it with a filtered subset
     join analysis_accounts as selected on selected.account_id = m.account_id
@@ -17,11 +19,7 @@ panel as (
 
 next_months as (
     select
-        account_id,
-        month_start,
-        churned,
-        mrr,
-        measure,
+        *,
         lead(mrr) over by_account as next_row_mrr,
         lead(month_start) over by_account is not null as has_next_month
     from panel
@@ -30,23 +28,39 @@ next_months as (
 
 -- The outcome is known for a month the account churned in (next month's MRR is 0) or that has a following
 -- month at risk; an active account's as-of month has no next month yet, so it is left out.
+known_next_months as (
+    select
+        * exclude (month_start, next_row_mrr, has_next_month, churned, mrr),
+        cast(churned as integer) as churned,
+        cast(mrr as double) as mrr_this_month,
+        cast(case when churned = 1 then 0.0 else next_row_mrr end as double) as mrr_next_month
+    from next_months
+    where mrr is not null
+        and (churned = 1 or (has_next_month and next_row_mrr is not null))
+),
+
+-- one row per account-month per factor with a known measure (UNPIVOT leaves out NULL measures)
 month_pairs as (
     select
-        n.account_id,
-        cast(n.measure as double) as measure,
-        cast(n.measure as double) * p.worse_sign as worse_service,
-        cast(n.churned as integer) as churned,
-        cast(n.mrr as double) as mrr_this_month,
-        cast(case when n.churned = 1 then 0.0 else n.next_row_mrr end as double) as mrr_next_month
-    from next_months as n
-    cross join params as p
-    where n.measure is not null
-        and n.mrr is not null
-        and (n.churned = 1 or (n.has_next_month and n.next_row_mrr is not null))
+        f.factor,
+        u.account_id,
+        u.measure,
+        u.measure * f.worse_sign as worse_service,
+        u.churned,
+        u.mrr_this_month,
+        u.mrr_next_month
+    from (
+        unpivot known_next_months
+        on columns(* exclude (account_id, churned, mrr_this_month, mrr_next_month))
+        into name measure_column value measure
+    ) as u
+    join factors as f on f.measure_column = u.measure_column
 ),
 
 cut_points as (
-    select quantile_disc(worse_service, [0.25, 0.5, 0.75]) as cuts from month_pairs
+    select factor, quantile_disc(worse_service, [0.25, 0.5, 0.75]) as cuts
+    from month_pairs
+    group by factor
 ),
 
 with_quartile as (
@@ -56,10 +70,11 @@ with_quartile as (
             + cast(m.worse_service > c.cuts[2] as integer)
             + cast(m.worse_service > c.cuts[3] as integer) as quartile
     from month_pairs as m
-    cross join cut_points as c
+    join cut_points as c on c.factor = m.factor
 )
 
 select
+    cast(factor as varchar) as factor,
     cast(account_id as varchar) as account_id,
     cast(quartile as integer) as quartile,
     cast(count(*) as bigint) as n_account_months,
@@ -74,5 +89,4 @@ select
         then mrr_this_month - mrr_next_month else 0 end) as double) as contraction_mrr,
     cast(sum(case when churned = 1 then mrr_this_month else 0 end) as double) as churned_mrr
 from with_quartile
-group by account_id, quartile
-order by account_id, quartile
+group by factor, account_id, quartile
