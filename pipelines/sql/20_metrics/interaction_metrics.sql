@@ -9,35 +9,33 @@ interactions as (
     select * from stg_interactions
 ),
 
+-- read from the table rather than from `interactions`, so that CTE is not materialised for two readers
+contacts as (
+    select account_id, created_at from stg_interactions
+),
+
 sla_targets as (
     select * from sla_target_hours
 ),
 
 -- DuckDB's ASOF join finds each interaction's next contact from the same account in one sorted pass;
 -- the portable self-join is quadratic per account. This is the one DuckDB-only construct in the metrics.
-next_contacts as (
-    select
-        i.interaction_id,
-        n.created_at as next_contact_at
-    from interactions as i
-    asof left join interactions as n
-        on i.account_id = n.account_id
-        and i.resolved_at < n.created_at
-),
-
+-- It carries every column of the interaction, so no second join by interaction_id is needed.
 durations as (
     select
         i.*,
         date_diff('second', i.created_at, i.first_response_at) / 3600.0 as first_response_hours,
         date_diff('second', i.created_at, i.resolved_at) / 3600.0 as resolution_hours,
         s.target_hours as sla_target_hours,
-        nc.next_contact_at,
+        n.created_at as next_contact_at,
         cast(p.as_of_cutoff_date as timestamp) as as_of_cutoff_at,
         i.resolved_at + to_days(p.repeat_contact_days) as repeat_window_end_at
     from interactions as i
+    asof left join contacts as n
+        on i.account_id = n.account_id
+        and i.resolved_at < n.created_at
     cross join params as p
     left join sla_targets as s on s.severity = i.severity
-    left join next_contacts as nc on nc.interaction_id = i.interaction_id
 ),
 
 flags as (

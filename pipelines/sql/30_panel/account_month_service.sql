@@ -5,11 +5,7 @@ with params as (
 ),
 
 spans as (
-    select account_id, month_start, month_index, row_start_date from account_month_spans
-),
-
-calendar as (
-    select month_start, month_index from calendar_months
+    select account_id, month_start, row_start_date from account_month_spans
 ),
 
 interactions as (
@@ -17,20 +13,16 @@ interactions as (
 ),
 
 -- Each interaction can sit in the trailing window of only the next few month starts; expanding it to
--- those months and joining on (account, month) keeps the window join linear in interactions.
--- The offsets reuse the calendar's own index so the SQL needs no series generator.
+-- those months and joining on (account, month) keeps the window join linear in interactions. (Its own
+-- month never counts: a row starts at the month start or at signup, and no interaction precedes signup.)
 interaction_row_months as (
     select
         i.*,
-        later.month_start as row_month_start
+        cast(date_trunc('month', i.created_at) + to_months(later.offset_months) as date) as row_month_start
     from interactions as i
-    cross join params as p
-    join calendar as created_month
-        on created_month.month_start = cast(date_trunc('month', i.created_at) as date)
-    join calendar as offsets
-        on offsets.month_index between 1 and cast(p.window_days / 28 as integer) + 1
-    join calendar as later
-        on later.month_index = created_month.month_index + offsets.month_index
+    cross join (
+        select cast(unnest(range(1, cast($window_days / 28 as integer) + 2)) as integer) as offset_months
+    ) as later
 ),
 
 windowed as (
@@ -40,10 +32,10 @@ windowed as (
         cast(s.row_start_date as timestamp) as row_start_at,
         i.*
     from spans as s
-    cross join params as p
     join interaction_row_months as i
         on i.account_id = s.account_id
         and i.row_month_start = s.month_start
+    cross join params as p
     where i.created_at < cast(s.row_start_date as timestamp)
         and i.created_at >= cast(s.row_start_date - p.window_days as timestamp)
 )
