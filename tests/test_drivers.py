@@ -39,6 +39,35 @@ def test_time_varying_cox_matches_lifelines_ctv(small_demo_database):
     assert ours.log_likelihood_ == pytest.approx(reference.log_likelihood_, abs=1e-6)
 
 
+def brute_force_concordance(start, stop, event, risk) -> float:
+    """The definition, pair by pair: at each churn time t, the churning row against every row at risk at t
+    (start < t <= stop) that does not churn at t; higher risk for the churner is concordant, equal risk half."""
+    concordant = comparable = 0.0
+    for i in np.flatnonzero(event):
+        t = stop[i]
+        for j in range(len(start)):
+            if start[j] < t <= stop[j] and not (event[j] and stop[j] == t):
+                comparable += 1
+                concordant += 1.0 if risk[i] > risk[j] else 0.5 if risk[i] == risk[j] else 0.0
+    return concordant / comparable
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_concordance_equals_the_pairwise_definition_with_ties(seed):
+    """Exact equality with the O(n²) definition on small random (start, stop] panels whose covariates take a
+    few values (many rows share a risk) and whose integer times tie (several churns at one time)."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(40, 250))
+    start = rng.integers(0, 12, n).astype(float)
+    stop = start + rng.integers(1, 6, n)
+    event = rng.random(n) < 0.35
+    X = np.column_stack([rng.integers(0, 3, n), rng.integers(0, 2, n)]).astype(float)
+    model = TimeVaryingCox(penalizer=0.1).fit(start, stop, event, X)
+    risk = model._Z @ model._z_beta  # the risks concordance() ranks
+    assert np.unique(risk).size < n / 4 and np.unique(stop[event]).size < event.sum()  # ties in both
+    assert model.concordance() == brute_force_concordance(start, stop, event, risk)
+
+
 def test_panel_fit_with_time_fixed_covariates_equals_coxph_per_account(small_demo_database):
     """With time-fixed covariates the month split changes nothing: lifelines CoxPHFitter (Efron) on one row
     per account gives the same coefficients, 1e-6."""
