@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from .drivers import FACTORS_BY_NAME, store_model_info
-from .filters import TrustedSql, execute_template, query_text
+from .filters import TrustedSql, fill_template, query_text
 from .load import quote_ident
 from .survival import _json_clean  # NaN and infinity become null, numpy scalars plain
 
@@ -153,26 +153,16 @@ def poisson_resample_totals(account_index: np.ndarray, column_index: np.ndarray,
     return totals
 
 
-def summarise_quartiles(account_quartiles: pd.DataFrame, account_ids: np.ndarray, n_resamples: int,
+def summarise_quartiles(summary: pd.DataFrame, group_index: np.ndarray, account_index: np.ndarray,
+                        starting_mrr: np.ndarray, next_month_mrr: np.ndarray, n_accounts: int, n_resamples: int,
                         seed: int, ci_level: float = 0.95) -> pd.DataFrame:
-    """Per factor and quartile: counts, revenue movement, NRR with its bootstrap CI and the difference vs worst.
+    """Per factor and quartile: revenue movement, NRR with its bootstrap CI and the difference vs the worst.
 
-    `account_quartiles` has ACCOUNT_QUARTILE_COLUMNS; `account_ids` is the universe the bootstrap resamples
-    (sorted). One set of weights serves every factor, so the seed alone fixes every interval.
+    `summary` is revenue_quartile_summary.sql's result (sorted by factor, then quartile); the arrays are
+    revenue_bootstrap_entries.sql's, one entry per factor, account and quartile. One set of weights
+    (per account index, 0..n_accounts-1) serves every factor, so the seed alone fixes every interval.
     """
-    missing = [c for c in ACCOUNT_QUARTILE_COLUMNS if c not in account_quartiles.columns]
-    if missing:
-        raise RevenueInputError(f"account-quartile frame lacks column(s) {missing}; "
-                                f"expected {list(ACCOUNT_QUARTILE_COLUMNS)}")
-    frame = account_quartiles
-    groups = frame.groupby(["factor", "quartile"], sort=True)
-    summary = groups.agg(
-        measure_low=("measure_low", "min"), measure_high=("measure_high", "max"),
-        n_account_months=("n_account_months", "sum"), n_accounts=("account_id", "nunique"),
-        n_churned=("n_churned", "sum"), starting_mrr=("starting_mrr", "sum"),
-        next_month_mrr=("next_month_mrr", "sum"), expansion_mrr=("expansion_mrr", "sum"),
-        contraction_mrr=("contraction_mrr", "sum"), churned_mrr=("churned_mrr", "sum"),
-    ).reset_index()
+    summary = summary.copy()
     start = summary.starting_mrr.to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):  # a quartile with no MRR has no rate (NaN)
         summary["expansion_rate"] = summary.expansion_mrr / start
@@ -182,17 +172,13 @@ def summarise_quartiles(account_quartiles: pd.DataFrame, account_ids: np.ndarray
     summary["nrr_annualised"] = summary.nrr_monthly ** 12
 
     # bootstrap: one column pair (starting, next) per summary row, totals under each resample
-    key = pd.MultiIndex.from_frame(summary[["factor", "quartile"]])
-    column = key.get_indexer(pd.MultiIndex.from_frame(frame[["factor", "quartile"]]))
-    account_index = pd.Categorical(frame.account_id, categories=account_ids).codes.astype(np.int64)
-    if (account_index < 0).any():
-        raise RevenueInputError("account-quartile frame names accounts outside the resampled account list")
     n_groups = len(summary)
-    # each frame row gives two entries: its starting MRR to column 2g and its next month's MRR to 2g + 1
+    group_index = np.asarray(group_index, dtype=np.int64)
     totals = poisson_resample_totals(
-        np.concatenate([account_index, account_index]), np.concatenate([2 * column, 2 * column + 1]),
-        np.concatenate([frame.starting_mrr.to_numpy(float), frame.next_month_mrr.to_numpy(float)]),
-        len(account_ids), 2 * n_groups, n_resamples, np.random.default_rng(seed))
+        np.concatenate([account_index, account_index]).astype(np.int64),
+        np.concatenate([2 * group_index, 2 * group_index + 1]),
+        np.concatenate([np.asarray(starting_mrr, float), np.asarray(next_month_mrr, float)]),
+        n_accounts, 2 * n_groups, n_resamples, np.random.default_rng(seed))
     with np.errstate(divide="ignore", invalid="ignore"):
         annualised = (totals[:, 1::2] / totals[:, 0::2]) ** 12  # (resamples, summary rows)
     annualised[~np.isfinite(annualised)] = np.nan  # a resample that drew no account of a quartile
@@ -225,7 +211,7 @@ def _percentiles(draws: np.ndarray, tail: float) -> tuple[np.ndarray, np.ndarray
 class RevenueDrivers:
     """Next-month NRR by quartile of each service measure. Configure here; fit(con) returns self.
 
-    Learned: `effects_` (the revenue_effects table), `account_quartiles_` (its per-account inputs),
+    Learned: `effects_` (the revenue_effects table),
     `model_info_`, and `reason_` (None, or why there are no effects: a flat-MRR build, no next months).
     """
 
@@ -255,21 +241,40 @@ class RevenueDrivers:
         factor_rows = ", ".join(f"({_sql_string(f.name)}, {_sql_string(f.column)}, {-1.0 if f.higher_is_better else 1.0})"
                                 for f in factors)
         # the slots hold only names from the allow-list REVENUE_FACTORS (checked in _factors above)
-        frame = execute_template(con, "revenue_account_quartiles", measure_columns=TrustedSql(measure_columns),
-                                 factor_rows=TrustedSql(factor_rows)).df()
-        return self.fit_frame(frame, factors)
+        query = fill_template(query_text("revenue_account_quartiles"), measure_columns=TrustedSql(measure_columns),
+                              factor_rows=TrustedSql(factor_rows))
+        # a cursor of its own: the per-account rows stay in a temp table there, out of the caller's session
+        with con.cursor() as cursor:
+            cursor.execute(f"create temp table revenue_account_quartiles as {query}")
+            return self._fit_relation(cursor, factors)
 
     def fit_frame(self, account_quartiles: pd.DataFrame, factors: list[RevenueFactor] | None = None) -> "RevenueDrivers":
         """Fit from per-account quartile sums (ACCOUNT_QUARTILE_COLUMNS), as revenue_account_quartiles.sql makes them."""
         factors = factors or self._factors()
         if not hasattr(self, "revenue_basis_"):  # a frame given directly came from MRR that moves
             self.revenue_basis_ = "mrr_history"
-        frame = account_quartiles.loc[account_quartiles.factor.isin([f.name for f in factors])]
-        if frame.empty:
-            return self._without_effects(NO_PAIRS_REASON, factors)
-        account_ids = np.sort(frame.account_id.astype(str).unique())
+        missing = [c for c in ACCOUNT_QUARTILE_COLUMNS if c not in account_quartiles.columns]
+        if missing:
+            raise RevenueInputError(f"account-quartile frame lacks column(s) {missing}; "
+                                    f"expected {list(ACCOUNT_QUARTILE_COLUMNS)}")
+        frame = account_quartiles.loc[account_quartiles.factor.isin([f.name for f in factors]),
+                                      list(ACCOUNT_QUARTILE_COLUMNS)]
         frame = frame.assign(account_id=frame.account_id.astype(str))
-        summary = summarise_quartiles(frame, account_ids, self.n_resamples, self.seed, self.ci_level)
+        with duckdb.connect() as con:
+            con.register("revenue_account_quartiles", frame)
+            return self._fit_relation(con, factors)
+
+    def _fit_relation(self, con: duckdb.DuckDBPyConnection, factors: list[RevenueFactor]) -> "RevenueDrivers":
+        """Fit from the relation revenue_account_quartiles on `con` (a temp table, or a registered frame)."""
+        self.revenue_basis_ = getattr(self, "revenue_basis_", "mrr_history")
+        summary = con.execute(query_text("revenue_quartile_summary")).df()
+        if summary.empty:
+            return self._without_effects(NO_PAIRS_REASON, factors)
+        entries = con.execute(query_text("revenue_bootstrap_entries")).fetchnumpy()
+        n_accounts = con.execute("select count(distinct account_id) from revenue_account_quartiles").fetchone()[0]
+        summary = summarise_quartiles(summary, entries["group_index"], entries["account_index"],
+                                      entries["starting_mrr"], entries["next_month_mrr"], n_accounts,
+                                      self.n_resamples, self.seed, self.ci_level)
         by_name = {f.name: f for f in factors}
         summary["pillar"] = summary.factor.map(lambda n: by_name[n].pillar)
         summary["direction"] = summary.factor.map(lambda n: by_name[n].direction)
@@ -279,7 +284,6 @@ class RevenueDrivers:
         self.effects_ = summary[list(EFFECT_COLUMNS)].reset_index(drop=True).astype(
             {"quartile": "int32", "vs_quartile": "int32", "n_account_months": "int64", "n_accounts": "int64",
              "n_churned": "int64"})
-        self.account_quartiles_ = frame
         present = set(summary.factor)
         self.reason_ = None
         notes = list(_NOTES)
@@ -290,15 +294,14 @@ class RevenueDrivers:
         single = [n for n, k in summary.groupby("factor").quartile.nunique().items() if k < 2]
         for name in single:
             notes.append(f"{name}: every known value ties, so there is one group and nothing to compare")
-        per_account = frame.groupby("factor").agg(n_accounts=("account_id", "nunique"),
-                                                  n_account_months=("n_account_months", "sum"))
+        months_by_factor = summary.groupby("factor").n_account_months.sum()
         self.model_info_ = {
             "model": MODEL_NAME,
             "method": "next-month net revenue retention of account-months by quartile of each trailing 90-day "
                       "service measure; descriptive, no adjustment",
             "revenue_basis": self.revenue_basis_,
-            "n_accounts": int(len(account_ids)),
-            "n_account_months_by_factor": {k: int(v) for k, v in per_account.n_account_months.items()},
+            "n_accounts": int(n_accounts),
+            "n_account_months_by_factor": {k: int(v) for k, v in months_by_factor.items()},
             "n_resamples": self.n_resamples,
             "seed": self.seed,
             "ci_level": self.ci_level,
@@ -313,7 +316,6 @@ class RevenueDrivers:
     def _without_effects(self, reason: str, factors: list[RevenueFactor]) -> "RevenueDrivers":
         self.reason_ = reason
         self.effects_ = pd.DataFrame({c: pd.Series(dtype=_PANDAS_TYPES[t]) for c, t in EFFECT_COLUMNS.items()})
-        self.account_quartiles_ = pd.DataFrame(columns=list(ACCOUNT_QUARTILE_COLUMNS))
         self.model_info_ = {"model": MODEL_NAME, "revenue_basis": getattr(self, "revenue_basis_", None),
                             "factors": [f.name for f in factors], "reason": reason, "notes": list(_NOTES),
                             "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
