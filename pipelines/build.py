@@ -30,7 +30,7 @@ from .load import (
     read_raw,
     text_or_null,
 )
-from .settings import BuildSettings
+from .settings import DEFAULT_MEMORY_LIMIT_MB, BuildSettings
 
 SQL_DIR = Path(__file__).parent / "sql"
 DEFAULT_DB_PATH = Path("data/retention.duckdb")
@@ -215,8 +215,9 @@ def _build(
     # naive timestamps mean UTC, and offsets convert to UTC, whatever the machine's zone
     con.execute("set TimeZone = 'UTC'")
     # DuckDB's default (80% of RAM) leaves nothing for the rest of the process at a million accounts;
-    # half of RAM keeps it safe, and DuckDB spills the rest to its temp folder beside the database
-    con.execute("set memory_limit = $limit", {"limit": f"{_half_of_ram_mb()}MB"})
+    # DuckDB spills what does not fit to its temp folder beside the database (see settings)
+    memory_limit_mb = settings.memory_limit_mb or min(DEFAULT_MEMORY_LIMIT_MB, _half_of_ram_mb())
+    con.execute("set memory_limit = $limit", {"limit": f"{memory_limit_mb}MB"})
     build_id = uuid.uuid4().hex
 
     loaded: dict[str, LoadedFile] = {}

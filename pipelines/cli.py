@@ -15,7 +15,7 @@ from .importers import ImportInputError
 from .risk import RiskInputError
 from .whatif import WhatIfInputError
 from .load import InputError
-from .settings import DEFAULT_DRIVERS_SAMPLE, BuildSettings, SettingsError, parse_sla
+from .settings import DEFAULT_DRIVERS_SAMPLE, DEFAULT_MEMORY_LIMIT_MB, BuildSettings, SettingsError, parse_sla
 
 
 def default_db_path() -> Path:
@@ -42,7 +42,7 @@ def _print_stage(event: StageEvent) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     settings = BuildSettings(as_of=args.as_of, sla_hours=parse_sla(args.sla) if args.sla else BuildSettings().sla_hours,
-                             drivers_sample=args.drivers_sample or None)
+                             drivers_sample=args.drivers_sample or None, memory_limit_mb=args.memory_limit_mb)
     print(f"Building {args.db} ...", flush=True)
     result = build_database(
         accounts=args.accounts,
@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--drivers-sample", type=int, default=DEFAULT_DRIVERS_SAMPLE, metavar="N",
                        help=f"fit the drivers model on a random sample of N accounts when there are more "
                             f"(default {DEFAULT_DRIVERS_SAMPLE:,}; 0 fits every account, exactly)")
+    build.add_argument("--memory-limit-mb", type=int, metavar="MB",
+                       help=f"DuckDB's memory during the build (default the smaller of {DEFAULT_MEMORY_LIMIT_MB:,} "
+                            "and half of RAM; it spills the rest to disk beside the database)")
     add_db_argument(build)
     build.set_defaults(func=cmd_build)
 

@@ -16,6 +16,11 @@ DEFAULT_SLA_HOURS = {"urgent": 1.0, "high": 4.0, "normal": 8.0, "low": 24.0}
 # stage stays within seconds at a million accounts. Its intervals are the sample's. 0 or None: every account.
 DEFAULT_DRIVERS_SAMPLE = 250_000
 
+# DuckDB's working memory during a build. DuckDB spills what does not fit to a temp folder beside the
+# database, so a cap costs some speed on the largest joins and keeps a million-account build within about
+# 6 GB of RAM in all (issue 6); a machine with memory to spare can raise it with --memory-limit-mb.
+DEFAULT_MEMORY_LIMIT_MB = 4096
+
 
 class SettingsError(ValueError):
     """A build setting the user gave cannot be used."""
@@ -32,6 +37,8 @@ class BuildSettings:
     repeat_contact_days: int = 7
     # most accounts the drivers model is fitted on (a random sample above it); None fits every account
     drivers_sample: int | None = DEFAULT_DRIVERS_SAMPLE
+    # DuckDB's memory during the build; the default is the smaller of DEFAULT_MEMORY_LIMIT_MB and half of RAM
+    memory_limit_mb: int | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.sla_hours) - set(SEVERITIES)
@@ -49,6 +56,8 @@ class BuildSettings:
             raise SettingsError(f"window_days must be between 1 and 365, got {self.window_days}")
         if self.drivers_sample is not None and self.drivers_sample < 1000:
             raise SettingsError(f"--drivers-sample must be at least 1000 accounts (or 0 for all), got {self.drivers_sample}")
+        if self.memory_limit_mb is not None and self.memory_limit_mb < 256:
+            raise SettingsError(f"--memory-limit-mb must be at least 256, got {self.memory_limit_mb}")
         if not 1 <= self.repeat_contact_days <= 90:
             raise SettingsError(f"repeat_contact_days must be between 1 and 90, got {self.repeat_contact_days}")
 

@@ -177,3 +177,17 @@ def test_cli_build_rejects_bad_sla(tmp_path, capsys):
                  "--db", str(tmp_path / "r.duckdb"), "--sla", "critical=1"])
     assert code == 2
     assert "unknown severity ['critical']" in capsys.readouterr().err
+
+
+def test_scale_settings_are_checked_and_recorded(tmp_path):
+    from pipelines.settings import SettingsError
+
+    for bad in ({"drivers_sample": 10}, {"memory_limit_mb": 100}):
+        with pytest.raises(SettingsError):
+            BuildSettings(**bad)
+    accounts, interactions = write_inputs(tmp_path)
+    db = tmp_path / "retention.duckdb"
+    build_database(accounts, interactions, db,
+                   settings=BuildSettings(as_of=date(2024, 5, 1), drivers_sample=None, memory_limit_mb=512))
+    settings = json.loads(read_one(db, "select settings_json from build_info")[0][0])
+    assert settings["drivers_sample"] is None and settings["memory_limit_mb"] == 512
