@@ -48,13 +48,24 @@ dropped_before_dedup as (
     from row_problems
 ),
 
--- the first row (in file order) of an id wins; grouping, then joining back the few ids that repeat, is
--- a parallel hash aggregate where a window over every id would sort the whole file
-repeated_ids as (
-    select interaction_id, min(_row) as first_row_with_id
+-- The first row (in file order) of an id wins. Grouping by a 64-bit hash of the id finds the candidate
+-- repeats (a parallel aggregate on integers, where grouping or windowing on the text of every id is the
+-- costliest step at tens of millions of rows); grouping the few candidates by the id itself then keeps
+-- only true repeats, so a hash collision can never drop a row.
+candidate_repeats as (
+    select hash(interaction_id) as id_hash
     from dropped_before_dedup
     where not is_dropped
-    group by interaction_id
+    group by hash(interaction_id)
+    having count(*) > 1
+),
+
+repeated_ids as (
+    select d.interaction_id, min(d._row) as first_row_with_id
+    from dropped_before_dedup as d
+    join candidate_repeats as c on c.id_hash = hash(d.interaction_id)
+    where not d.is_dropped
+    group by d.interaction_id
     having count(*) > 1
 ),
 
