@@ -17,6 +17,7 @@ Figures, one JSON object per line (`name, scale, seconds, peak_rss_mb, rows` plu
   build_total         `build_database` end to end; ratio = build ÷ scan floor
   build_<stage>       its stages (load, staging, metrics, panel, marts, models, audits) from the build's
                       progress events, summed per stage; rows = the largest table the stage made
+  build_data          the stages without models (the data pipeline alone); ratio = it ÷ scan floor
   km_by_segment       KaplanMeier(by=plan).fit(con): DuckDB aggregation and every estimate
   km_lifelines        lifelines KaplanMeierFitter per plan level on the same accounts, already in memory;
                       km_by_segment.ratio = lifelines ÷ ours (above 1: ours is faster)
@@ -79,6 +80,7 @@ TARGETS = (
     ("build_total", "≤ 120 s", ("L",), lambda f: f["seconds"] <= 120),
     ("build_total", "peak RSS ≤ 6 GB", ("L",), lambda f: f["peak_rss_mb"] <= 6 * 1024),
     ("build_total", "build ÷ scan floor ≤ 5", ("M", "L"), lambda f: f.get("ratio", float("inf")) <= 5),
+    ("build_data", "build ÷ scan floor ≤ 5", ("M", "L"), lambda f: f.get("ratio", float("inf")) <= 5),
     ("km_by_segment", "≤ 0.1 s", ("M",), lambda f: f["seconds"] <= 0.1),
     ("km_by_segment", "≥ 5× faster than lifelines", ("S", "M", "L"), lambda f: f.get("ratio", 0) >= 5),
     ("cox_sample_ours", "≥ 10× faster than lifelines", ("S", "M", "L"), lambda f: f.get("ratio", 0) >= 10),
@@ -507,6 +509,14 @@ def run_bench(plan: BenchPlan, emit) -> list[dict]:
         else:
             figure["share_of_build"] = figure["seconds"] / build[0]["seconds"]
         record(figure)
+    data_stages = [f for f in build if f["name"].startswith("build_") and f["name"] not in ("build_total", "build_models")]
+    if scan and data_stages:
+        # the stages (staging, metrics, panel, marts) plus load and audits: the build without model fits
+        seconds = sum(f["seconds"] for f in data_stages)
+        record({"name": "build_data", "seconds": seconds, "peak_rss_mb": max(f["peak_rss_mb"] for f in data_stages),
+                "rows": build[0]["rows"], "runs": [seconds], "ratio": seconds / scan["seconds"],
+                "ratio_of": "build without the models stage ÷ scan_floor",
+                "stages": [f["name"] for f in data_stages]})
 
     ours = stage("km", db_path=db_path, by=KM_SEGMENT, repeats=repeats)
     theirs = stage("km_lifelines", db_path=db_path, by=KM_SEGMENT, repeats=repeats)

@@ -19,7 +19,7 @@ PAGES = ("overview", "survival", "drivers", "investment", "at_risk", "data_page"
 EXPECTED_FIGURES = (
     "demo_generate", "scan_floor",
     "build_total", "build_load", "build_staging", "build_metrics", "build_panel", "build_marts", "build_models",
-    "build_audits",
+    "build_audits", "build_data",
     "km_by_segment", "km_lifelines",
     "cox_sample_ours", "cox_sample_lifelines", "cox_full_fit_ours", "drivers_fit",
     "whatif", "risk_scoring",
@@ -84,5 +84,9 @@ def test_bench_figures_count_the_same_data_consistently(tiny_bench):
     assert figures["km_by_segment"]["groups"] == 4
     assert figures["build_total"]["ratio"] == pytest.approx(
         figures["build_total"]["seconds"] / figures["scan_floor"]["seconds"])
+    stages = ("load", "staging", "metrics", "panel", "marts", "audits")
+    assert figures["build_data"]["seconds"] == pytest.approx(sum(figures[f"build_{s}"]["seconds"] for s in stages))
+    assert figures["build_data"]["ratio"] == pytest.approx(
+        figures["build_data"]["seconds"] / figures["scan_floor"]["seconds"])
     for name, reference in (("km_by_segment", "km_lifelines"), ("cox_sample_ours", "cox_sample_lifelines")):
         assert figures[name]["ratio"] == pytest.approx(figures[reference]["seconds"] / figures[name]["seconds"])
