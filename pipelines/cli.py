@@ -106,7 +106,7 @@ def cmd_drivers(args: argparse.Namespace) -> int:
 
     with open_database_read_only(args.db) as con:
         drivers = ServiceDrivers(factors=_split_list(args.factors), covariates=_split_list(args.covariates),
-                                 filters=args.filter).fit(con)
+                                 filters=args.filter, max_accounts=args.sample or None).fit(con)
     columns = ["factor", "pillar", "unit", "hazard_ratio", "ci_lower", "ci_upper", "p_value"]
     effects = drivers.effects_.copy()
     # the term names the level for multi-term factors ("bad_interactions_90d: 2+ vs 0", "plan=Starter")
@@ -119,6 +119,9 @@ def cmd_drivers(args: argparse.Namespace) -> int:
         info = drivers.model_info_
         print(f"Service drivers of churn: {info['n_accounts']:,} accounts, {info['n_account_months']:,} "
               f"account-months, {info['n_events']:,} churns; concordance {info['concordance']:.3f}")
+        if info.get("sample"):
+            print(f"(a random sample of {info['sample']['accounts_fitted']:,} of {info['sample']['accounts_total']:,} "
+                  f"accounts, seed {info['sample']['seed']}; --sample 0 fits every account)")
         print(f"{'term':<48}{'hazard ratio':>13}{'95% CI':>18}{'p':>10}  unit")
         for row in effects.itertuples():
             flag = "  (PH doubtful)" if row.ph_violated else ""
@@ -168,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     drivers.add_argument("--covariates", help="comma-separated account columns to adjust for (default: plan)")
     drivers.add_argument("--filter", action="append", default=[], metavar="COLUMN=VALUE",
                          help="fit on the accounts matching this segment value (repeatable)")
+    drivers.add_argument("--sample", type=int, default=DEFAULT_DRIVERS_SAMPLE, metavar="N",
+                         help=f"fit on a random sample of N accounts when there are more "
+                              f"(default {DEFAULT_DRIVERS_SAMPLE:,}; 0 fits every account, exactly)")
     drivers.add_argument("--format", choices=("table", "json", "csv"), default="table")
     drivers.set_defaults(func=cmd_drivers)
 

@@ -63,7 +63,10 @@ def test_concordance_equals_the_pairwise_definition_with_ties(seed):
     event = rng.random(n) < 0.35
     X = np.column_stack([rng.integers(0, 3, n), rng.integers(0, 2, n)]).astype(float)
     model = TimeVaryingCox(penalizer=0.1).fit(start, stop, event, X)
-    risk = model._Z @ model._z_beta  # the risks concordance() ranks
+    # one risk per distinct covariate row, so equal rows tie exactly (as concordance() must treat them)
+    rows, inverse = np.unique(model._Z, axis=0, return_inverse=True)
+    risk = (rows @ model._z_beta)[inverse.ravel()]
+    assert np.diff(np.unique(risk)).min() > 1e-9  # distinct rows are not within rounding of each other
     assert np.unique(risk).size < n / 4 and np.unique(stop[event]).size < event.sum()  # ties in both
     assert model.concordance() == brute_force_concordance(start, stop, event, risk)
 
@@ -187,6 +190,37 @@ def test_drivers_above_the_sample_cap_fit_a_named_random_sample_of_whole_account
     assert (widths(sampled) > widths(exact)).all()
 
 
+@pytest.mark.parametrize("filters", [["plan=Starter"], ["company_size=11-50"]])
+def test_filtered_refit_started_from_the_full_fit_reaches_the_cold_fits_optimum(demo_database, default_drivers,
+                                                                               filters):
+    """The app starts a filtered refit from the build's coefficients (terms it lacks, like the plan terms
+    under a plan filter, start at 0). The partial likelihood is concave, so both runs of Newton end at the
+    same optimum: coefficients, standard errors, log-likelihood and concordance agree to 1e-8."""
+    with duckdb.connect(str(demo_database[0]), read_only=True) as con:
+        cold = ServiceDrivers(filters=filters).fit(con)
+        warm = ServiceDrivers(filters=filters, start_from=default_drivers.model_.params_.to_dict()).fit(con)
+    assert warm.model_info_["warm_start"] and not cold.model_info_["warm_start"]
+    assert warm.effects_.term.tolist() == cold.effects_.term.tolist()
+    np.testing.assert_allclose(warm.effects_.coef, cold.effects_.coef, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(warm.effects_.se, cold.effects_.se, rtol=0, atol=1e-8)
+    assert warm.model_.log_likelihood_ == pytest.approx(cold.model_.log_likelihood_, rel=0, abs=1e-8)
+    assert warm.model_info_["concordance"] == pytest.approx(cold.model_info_["concordance"], rel=0, abs=1e-8)
+    assert warm.model_.iterations_ <= cold.model_.iterations_  # a start near the optimum saves steps, at most
+
+
+def test_cox_start_far_from_the_optimum_still_converges_to_it(small_demo_database):
+    """A bad start (coefficients of the wrong sign, or large enough to overflow exp) costs steps, not accuracy."""
+    panel, kinds = read_panel(small_demo_database[0])
+    design = build_design(panel, [f.name for f in FACTORS], ["plan"], kinds)
+    X = design.X.to_numpy()
+    cold = TimeVaryingCox().fit(panel.start_day, panel.stop_day, panel.churned, X)
+    for initial in (-3 * cold.params_.to_numpy(), np.full(X.shape[1], 1e3)):
+        warm = TimeVaryingCox().fit(panel.start_day, panel.stop_day, panel.churned, X, initial=initial)
+        np.testing.assert_allclose(warm.params_, cold.params_, rtol=0, atol=1e-8)
+    with pytest.raises(ValueError, match="finite coefficients"):
+        TimeVaryingCox().fit(panel.start_day, panel.stop_day, panel.churned, X, initial=[0.0])
+
+
 def test_build_stores_driver_effects_and_model_info(demo_database, default_drivers):
     with duckdb.connect(str(demo_database[0]), read_only=True) as con:
         stored = con.execute("select term, hazard_ratio from driver_effects").df().set_index("term")
@@ -242,5 +276,9 @@ def test_cli_drivers_formats(demo_database, capsys):
     payload = json.loads(capsys.readouterr().out)
     assert set(payload) == {"effects", "model"}
     assert payload["effects"][0]["term"] == "reopen_rate"
+    assert main(["drivers", "--db", db, "--sample", "2000", "--factors", "reopen_rate"]) == 0
+    out = capsys.readouterr().out
+    assert "(a random sample of 2,000 of 5,000 accounts, seed 7; --sample 0 fits every account)" in out
+    assert "note: fitted on a random sample of 2,000 of the 5,000 accounts" in out
     assert main(["drivers", "--db", db, "--factors", "speed"]) == 2
     assert "unknown factor ['speed']" in capsys.readouterr().err
