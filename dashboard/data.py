@@ -162,11 +162,15 @@ def survival(con: duckdb.DuckDBPyConnection, by: str | None, filters: Filters):
     return KaplanMeier(by=by, filters=list(filters)).fit(con)
 
 
-def driver_effects(con: duckdb.DuckDBPyConnection, filters: Filters) -> tuple[pd.DataFrame, dict | None]:
-    """The build's stored fit; with filters, a fit on the filtered accounts (cached by the caller)."""
+def driver_effects(con: duckdb.DuckDBPyConnection, filters: Filters,
+                   start_from: dict[str, float] | None = None) -> tuple[pd.DataFrame, dict | None]:
+    """The build's stored fit; with filters, a fit on the filtered accounts (cached by the caller).
+
+    `start_from`, the build's coefficients by term, only changes where Newton starts: the filtered fit
+    reaches the same optimum as one started from zero, in about half the steps."""
     if not filters:
         return run(con, "select * from driver_effects"), model_info(con, "service_drivers")
-    drivers = ServiceDrivers(filters=list(filters)).fit(con)
+    drivers = ServiceDrivers(filters=list(filters), start_from=start_from).fit(con)
     return drivers.effects_, drivers.model_info_
 
 
@@ -191,7 +195,8 @@ def cached_survival(_con, build_id: str, by: str | None, filters: Filters):
 
 @st.cache_data(show_spinner="Fitting the drivers model on the filtered accounts…", max_entries=32)
 def cached_drivers(_con, build_id: str, filters: Filters):
-    return driver_effects(_con, filters)
+    stored = _stored_drivers(_con, build_id) if filters else None
+    return driver_effects(_con, filters, None if stored is None else stored.model_.params_.to_dict())
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -214,9 +219,15 @@ def inputs_table(info: dict) -> pd.DataFrame:
 # --- what-if and risk ----------------------------------------------------------------------------
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the drivers model…")
+def _stored_drivers(_con, build_id: str):
+    """The drivers model the build stored, or None for a build from before it was stored."""
+    return ServiceDrivers.from_database(_con)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the drivers model…")
 def _drivers_model(_con, build_id: str):
     """The drivers model the build stored (a build from before it was stored is fitted once here)."""
-    return ServiceDrivers.from_database(_con) or ServiceDrivers().fit(_con)
+    return _stored_drivers(_con, build_id) or ServiceDrivers().fit(_con)
 
 
 def selected_account_ids(con: duckdb.DuckDBPyConnection, filters: Filters) -> list[str] | None:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import sparse, stats
+from scipy.linalg.blas import dsyrk
 
 
 class ConvergenceError(RuntimeError):
@@ -33,6 +34,8 @@ class _RiskSets:
     event_time_index: np.ndarray  # (e,) index into times
     tie_fraction: np.ndarray  # (e,) l/d for Efron's l-th of d tied events
     deaths: np.ndarray  # (m,) events at each time
+    first_event_of_time: np.ndarray  # (m,) position in event_rows of each time's first event
+    change: sparse.csc_matrix  # (m + 1, n): +1 at (n_le_start, row), -1 at (n_le_stop, row)
 
 
 def _risk_sets(start: np.ndarray, stop: np.ndarray, event: np.ndarray) -> _RiskSets:
@@ -42,31 +45,33 @@ def _risk_sets(start: np.ndarray, stop: np.ndarray, event: np.ndarray) -> _RiskS
     # rank of each event among its ties: 0..d-1
     first_of_time = np.concatenate([[0], np.cumsum(deaths)[:-1]])
     tie_rank = np.arange(event_rows.size) - first_of_time[event_time_index]
+    n_le_stop = np.searchsorted(times, stop, side="right")
+    n_le_start = np.searchsorted(times, start, side="right")
+    rows = np.arange(start.size)
+    change = sparse.csc_matrix(
+        (np.concatenate([np.ones(start.size), -np.ones(start.size)]),
+         (np.concatenate([n_le_start, n_le_stop]), np.concatenate([rows, rows]))),
+        shape=(times.size + 1, start.size))
+    change.eliminate_zeros()  # a row at risk at no event time enters and leaves at the same index
     return _RiskSets(
         times=times,
-        n_le_stop=np.searchsorted(times, stop, side="right"),
-        n_le_start=np.searchsorted(times, start, side="right"),
+        n_le_stop=n_le_stop,
+        n_le_start=n_le_start,
         event_rows=event_rows,
         event_time_index=event_time_index,
         tie_fraction=tie_rank / deaths[event_time_index],
         deaths=deaths,
+        first_event_of_time=first_of_time,
+        change=change,
     )
 
 
 def _risk_set_sums(values: np.ndarray, rs: "_RiskSets") -> np.ndarray:
     """Σ of values over the rows at risk at each event time: a row is at risk from event-time index
-    n_le_start (the first event time after its start) up to, not including, n_le_stop. One bincount per
-    column and a cumulative sum over the m event times, so no re-sorting of the rows on each step."""
-    m = rs.times.size
-    enter, leave = rs.n_le_start, rs.n_le_stop
-    if values.ndim == 1:
-        change = np.bincount(enter, weights=values, minlength=m + 1) - np.bincount(leave, weights=values, minlength=m + 1)
-        return np.cumsum(change)[:m]
-    change = np.empty((m + 1, values.shape[1]))
-    for column in range(values.shape[1]):
-        change[:, column] = (np.bincount(enter, weights=values[:, column], minlength=m + 1)
-                             - np.bincount(leave, weights=values[:, column], minlength=m + 1))
-    return np.cumsum(change, axis=0)[:m]
+    n_le_start (the first event time after its start) up to, not including, n_le_stop. The changes at each
+    index are one sparse product (two entries per row, built once per fit), then a cumulative sum over the m
+    event times, so no re-sorting of the rows on each step. Row-major (C-ordered) values read fastest."""
+    return np.cumsum(rs.change @ values, axis=0)[: rs.times.size]
 
 
 # the count grid below holds at most this many int64 cells (32 MB); larger inputs use wider bins instead
@@ -133,25 +138,27 @@ def _count_below(group: np.ndarray, code: np.ndarray, sign: np.ndarray, query_gr
     return twice
 
 
-def _efron_terms(X: np.ndarray, beta: np.ndarray, rs: _RiskSets):
-    """Log partial likelihood, gradient and Hessian (Efron) at beta."""
+def _efron_terms(X: np.ndarray, beta: np.ndarray, rs: _RiskSets, scratch: np.ndarray | None = None):
+    """Log partial likelihood, gradient and Hessian (Efron) at beta. X is best row-major (C-ordered).
+    `scratch`, an array shaped like X, is reused for the two n×p products when given: a fresh n×p array per
+    step costs more (page faults on a new allocation) than the arithmetic done in it."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _efron_terms_unchecked(X, beta, rs)
+        return _efron_terms_unchecked(X, beta, rs, np.empty_like(X) if scratch is None else scratch)
 
 
-def _efron_terms_unchecked(X: np.ndarray, beta: np.ndarray, rs: _RiskSets):
+def _efron_terms_unchecked(X: np.ndarray, beta: np.ndarray, rs: _RiskSets, scratch: np.ndarray):
     eta = X @ beta
     shift = eta.max()
     w = np.exp(eta - shift)
-    wx = X * w[:, None]
+    wx = np.multiply(X, w[:, None], out=scratch)
     s0 = _risk_set_sums(w, rs)
     s1 = _risk_set_sums(wx, rs)
     m = rs.times.size
     ev = rs.event_rows
     k = rs.event_time_index
     d0 = np.bincount(k, weights=w[ev], minlength=m)
-    d1 = np.zeros((m, X.shape[1]))
-    np.add.at(d1, k, wx[ev])
+    # the events are sorted by time and every event time has one, so per-time sums are segment sums
+    d1 = np.add.reduceat(wx[ev], rs.first_event_of_time, axis=0)
 
     frac = rs.tie_fraction
     phi = s0[k] - frac * d0[k]  # (e,)
@@ -163,12 +170,33 @@ def _efron_terms_unchecked(X: np.ndarray, beta: np.ndarray, rs: _RiskSets):
     c = np.bincount(k, weights=1.0 / phi, minlength=m)
     e = np.bincount(k, weights=frac / phi, minlength=m)
     c_cum = np.concatenate([[0.0], np.cumsum(c)])
-    row_weight = w * (c_cum[rs.n_le_stop] - c_cum[rs.n_le_start])
+    row_weight = w * (c_cum[rs.n_le_stop] - c_cum[rs.n_le_start])  # >= 0: c is positive
     event_weight = w[ev] * e[k]
-    gradient = X[ev].sum(axis=0) - (row_weight @ X - event_weight @ X[ev])
-    second = (X * row_weight[:, None]).T @ X - (X[ev] * event_weight[:, None]).T @ X[ev]
+    x_ev = X[ev]
+    gradient = x_ev.sum(axis=0) - (row_weight @ X - event_weight @ x_ev)
+    # Σ_r C_r w_r x_r x_r' as S'S with S = sqrt(C w) x, one symmetric rank-k update (half a general product)
+    second = _gram(np.multiply(X, np.sqrt(row_weight)[:, None], out=scratch)) \
+        - (x_ev * event_weight[:, None]).T @ x_ev
     hessian = -(second - (v / phi[:, None] ** 2).T @ v)
     return loglik, gradient, hessian, eta
+
+
+def _gram(S: np.ndarray) -> np.ndarray:
+    """S'S for a row-major S (BLAS syrk fills one triangle; mirrored here)."""
+    if not S.flags.c_contiguous:
+        return S.T @ S
+    upper = dsyrk(1.0, S.T, trans=0)  # S.T is column-major: no copy
+    return np.triu(upper) + np.triu(upper, 1).T
+
+
+def _tie_safe_risk(Z: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """Z @ beta summed one column at a time, so rows with equal covariates get bit-equal risks. A BLAS
+    product may sum a row's terms in an order that depends on the row's position in the matrix, which
+    splits tied risks by one unit in the last place, and the concordance counts ties as one half."""
+    eta = np.zeros(Z.shape[0])
+    for column, coefficient in enumerate(beta):
+        eta += Z[:, column] * coefficient
+    return eta
 
 
 class TimeVaryingCox:
@@ -179,12 +207,15 @@ class TimeVaryingCox:
         self.tol = tol
         self.max_iter = max_iter
 
-    def fit(self, start, stop, event, X, names: list[str] | None = None) -> "TimeVaryingCox":
+    def fit(self, start, stop, event, X, names: list[str] | None = None, initial=None) -> "TimeVaryingCox":
+        """`initial`: coefficients (on the scale of X) to start Newton from instead of zero, e.g. a fit of the
+        same terms on more data. The partial likelihood is concave, so the optimum reached is the same; a
+        start near it only saves steps."""
         # separation or a huge step overflows exp(); the step-halving and the checks below handle it
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return self._fit(start, stop, event, X, names)
+            return self._fit(start, stop, event, X, names, initial)
 
-    def _fit(self, start, stop, event, X, names) -> "TimeVaryingCox":
+    def _fit(self, start, stop, event, X, names, initial) -> "TimeVaryingCox":
         start = np.asarray(start, dtype=float)
         stop = np.asarray(stop, dtype=float)
         event = np.asarray(event, dtype=bool)
@@ -203,12 +234,24 @@ class TimeVaryingCox:
         if np.any(self.scales_ == 0):
             constant = [n for n, s in zip(self.names_, self.scales_) if s == 0]
             raise ValueError(f"constant covariates cannot be estimated: {constant}")
-        Z = (X - self.means_) / self.scales_
+        # row-major: the sparse risk-set sums and the products in _efron_terms read rows
+        Z = np.ascontiguousarray((X - self.means_) / self.scales_)
         rs = _risk_sets(start, stop, event)
 
-        beta = np.zeros(Z.shape[1])
+        if initial is None:
+            beta = np.zeros(Z.shape[1])
+        else:
+            initial = np.asarray(initial, dtype=float)
+            if initial.shape != (Z.shape[1],) or not np.all(np.isfinite(initial)):
+                raise ValueError(f"initial needs {Z.shape[1]} finite coefficients, one per column of X")
+            beta = initial * self.scales_  # on the standardised scale Newton works in
         penalty = self.penalizer
-        loglik, gradient, hessian, _ = _efron_terms(Z, beta, rs)
+        scratch = np.empty_like(Z)
+        loglik, gradient, hessian, _ = _efron_terms(Z, beta, rs, scratch)
+        if initial is not None and not (np.isfinite(loglik) and np.all(np.isfinite(hessian))):
+            # a start so far off that exp() overflows gives Newton nothing to work with: start from zero
+            beta = np.zeros(Z.shape[1])
+            loglik, gradient, hessian, _ = _efron_terms(Z, beta, rs, scratch)
         objective = loglik - 0.5 * penalty * beta @ beta
         converged = False
         for iteration in range(1, self.max_iter + 1):
@@ -221,7 +264,7 @@ class TimeVaryingCox:
             # halve the step until the penalised likelihood does not fall (guards against overshooting)
             for _ in range(30):
                 candidate = beta + step
-                c_loglik, c_gradient, c_hessian, _ = _efron_terms(Z, candidate, rs)
+                c_loglik, c_gradient, c_hessian, _ = _efron_terms(Z, candidate, rs, scratch)
                 c_objective = c_loglik - 0.5 * penalty * candidate @ candidate
                 if c_objective >= objective - 1e-12 * abs(objective):
                     break
@@ -291,7 +334,7 @@ class TimeVaryingCox:
         than that of each other row still at risk at that time (ties in risk count one half; rows churning
         at the same time are not compared)?"""
         rs = self._rs
-        eta = self._Z @ self._z_beta
+        eta = _tie_safe_risk(self._Z, self._z_beta)
         n, m = eta.size, rs.times.size
         k = rs.event_time_index
         # risks as dense integer ranks: equal risks share a rank, so "<" and "=" are exact integer comparisons

@@ -249,3 +249,23 @@ def test_app_unfiltered_kpi_marts_are_the_builds_stored_tables(db, as_of):
         earlier = (pd.Timestamp(as_of) - pd.DateOffset(months=3)).date()
         assert not data._is_whole_build(db, (), earlier)
         assert data._is_whole_build(db, (), as_of) and not data._is_whole_build(db, ("plan=Starter",), as_of)
+
+
+def test_app_filtered_drivers_start_from_the_builds_fit_and_equal_a_fit_from_zero(open_app, db):
+    """A filter refits the drivers model on the filtered accounts, with Newton started from the build's stored
+    coefficients: the hazard ratios shown equal those of a fit started from zero (1e-8, relative)."""
+    from pipelines.drivers import ServiceDrivers
+
+    at = open_app("drivers", query_params={"filter": ["plan=Starter"]})
+    table = frame_with(at, "hazard_ratio").set_index("term")
+    cold = ServiceDrivers(filters=["plan=Starter"]).fit(db)
+    assert not cold.model_info_["warm_start"]
+    expected = cold.effects_.set_index("term").hazard_ratio
+    assert sorted(table.index) == sorted(expected.index) and not any(t.startswith("plan=") for t in table.index)
+    pd.testing.assert_series_equal(table.hazard_ratio.loc[expected.index], expected, check_exact=False, rtol=1e-8,
+                                   atol=0)
+    from dashboard import data
+
+    build_id = db.execute("select build_id from build_info").fetchone()[0]
+    _, model = data.cached_drivers(db, build_id, ("plan=Starter",))
+    assert model["warm_start"] and model["n_events"] == cold.model_info_["n_events"]
