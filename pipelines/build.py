@@ -30,10 +30,11 @@ from .load import (
     read_raw,
     text_or_null,
 )
-from .settings import DEFAULT_MEMORY_LIMIT_MB, BuildSettings
+from .settings import BuildSettings
 
 SQL_DIR = Path(__file__).parent / "sql"
 DEFAULT_DB_PATH = Path("data/retention.duckdb")
+MODELS_MEMORY_LIMIT_MB = 2048  # DuckDB's share while the models (numpy, pandas) run
 EARLIEST_PLAUSIBLE_DATE = date(1990, 1, 1)
 
 # The layers in the order the data flows; each name is a file <layer>/<name>.sql holding one SELECT
@@ -216,7 +217,7 @@ def _build(
     con.execute("set TimeZone = 'UTC'")
     # DuckDB's default (80% of RAM) leaves nothing for the rest of the process at a million accounts;
     # DuckDB spills what does not fit to its temp folder beside the database (see settings)
-    memory_limit_mb = settings.memory_limit_mb or min(DEFAULT_MEMORY_LIMIT_MB, _half_of_ram_mb())
+    memory_limit_mb = settings.memory_limit_mb or _half_of_ram_mb()
     con.execute("set memory_limit = $limit", {"limit": f"{memory_limit_mb}MB"})
     build_id = uuid.uuid4().hex
 
@@ -269,6 +270,10 @@ def _build(
             progress.run(layer, name, lambda layer=layer, name=name: create_table(con, layer, name, params))
 
     notes: list[str] = []
+    # The model fits work in Python memory on what they read; the tables are on disk by now, so DuckDB's
+    # cache of them can shrink to make room (at a million accounts it held 8 GB going into the models).
+    con.execute("checkpoint")
+    con.execute("set memory_limit = $limit", {"limit": f"{min(memory_limit_mb, MODELS_MEMORY_LIMIT_MB)}MB"})
     progress.run("models", "driver_effects", lambda: _fit_models(con, notes, as_of, settings.drivers_sample))
     progress.run("models", "revenue_effects", lambda: _fit_revenue(con, notes))
     progress.run("audits", "audits", lambda: run_audits(con))

@@ -102,6 +102,11 @@ ACCOUNT_QUARTILE_COLUMNS = ("factor", "account_id", "quartile", "n_account_month
                             "measure_high", "starting_mrr", "next_month_mrr", "expansion_mrr", "contraction_mrr",
                             "churned_mrr")
 
+_ACCOUNT_QUARTILE_SCHEMA = (
+    "factor varchar, account_id varchar, quartile integer, n_account_months bigint, n_churned bigint, "
+    "measure_low double, measure_high double, starting_mrr double, next_month_mrr double, expansion_mrr double, "
+    "contraction_mrr double, churned_mrr double")
+
 EFFECT_COLUMNS = {
     "factor": "varchar", "pillar": "varchar", "direction": "varchar", "measure_column": "varchar",
     "quartile": "integer", "measure_low": "double", "measure_high": "double",
@@ -238,14 +243,18 @@ class RevenueDrivers:
             return self._without_effects(FLAT_MRR_REASON, factors)
         columns = list(dict.fromkeys(f.column for f in factors))
         measure_columns = ", ".join(f"cast(m.{quote_ident(c)} as double) as {quote_ident(c)}" for c in columns)
-        factor_rows = ", ".join(f"({_sql_string(f.name)}, {_sql_string(f.column)}, {-1.0 if f.higher_is_better else 1.0})"
-                                for f in factors)
-        # the slots hold only names from the allow-list REVENUE_FACTORS (checked in _factors above)
-        query = fill_template(query_text("revenue_account_quartiles"), measure_columns=TrustedSql(measure_columns),
-                              factor_rows=TrustedSql(factor_rows))
-        # a cursor of its own: the per-account rows stay in a temp table there, out of the caller's session
+        # the slots hold only names from the allow-list REVENUE_FACTORS (checked in _factors above); a cursor
+        # of its own keeps the temp tables out of the caller's session
         with con.cursor() as cursor:
-            cursor.execute(f"create temp table revenue_account_quartiles as {query}")
+            pairs = fill_template(query_text("revenue_month_pairs"), measure_columns=TrustedSql(measure_columns))
+            # the window over every account's months runs once; each factor then only cuts and sums
+            cursor.execute(f"create temp table revenue_month_pairs as {pairs}")
+            cursor.execute(f"create temp table revenue_account_quartiles ({_ACCOUNT_QUARTILE_SCHEMA})")
+            for factor in factors:
+                quartiles = fill_template(query_text("revenue_account_quartiles"),
+                                          measure=TrustedSql(quote_ident(factor.column)))
+                cursor.execute(f"insert into revenue_account_quartiles {quartiles}",
+                               {"factor": factor.name, "higher_is_better": factor.higher_is_better})
             return self._fit_relation(cursor, factors)
 
     def fit_frame(self, account_quartiles: pd.DataFrame, factors: list[RevenueFactor] | None = None) -> "RevenueDrivers":
@@ -348,10 +357,6 @@ _NOTES = [
     "differences are against the worst quartile present",
     "annualised NRR is one month's NRR compounded over 12 months (nrr_monthly ** 12), not an observed year",
 ]
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def ci_level_text(level: float) -> str:

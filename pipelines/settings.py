@@ -16,10 +16,9 @@ DEFAULT_SLA_HOURS = {"urgent": 1.0, "high": 4.0, "normal": 8.0, "low": 24.0}
 # stage stays within seconds at a million accounts. Its intervals are the sample's. 0 or None: every account.
 DEFAULT_DRIVERS_SAMPLE = 250_000
 
-# DuckDB's working memory during a build. DuckDB spills what does not fit to a temp folder beside the
-# database, so a cap costs some speed on the largest joins and keeps a million-account build within about
-# 6 GB of RAM in all (issue 6); a machine with memory to spare can raise it with --memory-limit-mb.
-DEFAULT_MEMORY_LIMIT_MB = 4096
+# DuckDB's working memory during a build, unless --memory-limit-mb says otherwise: half of RAM. DuckDB
+# spills joins and sorts beyond it to a temp folder beside the database, but not the exact medians of the
+# panel (quantile aggregates), so a million-account build needs several GB (issue 6: 4 GB ran out of memory).
 
 
 class SettingsError(ValueError):
@@ -37,7 +36,7 @@ class BuildSettings:
     repeat_contact_days: int = 7
     # most accounts the drivers model is fitted on (a random sample above it); None fits every account
     drivers_sample: int | None = DEFAULT_DRIVERS_SAMPLE
-    # DuckDB's memory during the build; the default is the smaller of DEFAULT_MEMORY_LIMIT_MB and half of RAM
+    # DuckDB's memory during the build; None: half of RAM
     memory_limit_mb: int | None = None
 
     def __post_init__(self) -> None:
