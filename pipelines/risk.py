@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .drivers import FACTORS_BY_NAME, ServiceDrivers, store_model_info
-from .filters import execute_template
+from .filters import execute_template, query_text
 from .load import quote_ident
 
 HORIZON_DAYS = 90
@@ -345,14 +345,14 @@ class AccountRisk:
 
     def _holdout(self, con, drivers: ServiceDrivers) -> tuple[pd.DataFrame, dict]:
         cutoff = self.as_of_ - timedelta(days=self.holdout_days)
-        panel = execute_template(con, "risk_holdout_panel", {"cutoff": cutoff}).df()
-        if panel.empty or not panel.churned.any():
-            raise RiskInputError(f"no churn before the holdout cutoff {cutoff} to fit on")
-        segments = con.execute("select * from segment_columns").df()
-        # the same model specification, fitted on the panel as it stood at the cutoff
-        with duckdb.connect() as past:
-            past.register("account_months", panel)
-            past.register("segment_columns", segments)
+        # the same model specification, fitted on the panel as it stood at the cutoff: a temp table named
+        # account_months on a cursor of its own shadows the real one there, so the panel stays in DuckDB
+        with con.cursor() as past:
+            past.execute("create temp table account_months as " + query_text("risk_holdout_panel"),
+                         {"cutoff": cutoff})
+            n_rows, n_churned = past.execute("select count(*), coalesce(sum(churned), 0) from account_months").fetchone()
+            if n_rows == 0 or n_churned == 0:
+                raise RiskInputError(f"no churn before the holdout cutoff {cutoff} to fit on")
             # the same sample rule; its in-sample concordance is not needed (the holdout's own C is below)
             model = ServiceDrivers(factors=drivers.factors, covariates=drivers.covariates,
                                    include_plan=drivers.include_plan, max_accounts=drivers.max_accounts,
@@ -389,7 +389,7 @@ class AccountRisk:
             "concordance": concordance,
             "predicted_mean": float(predicted.mean()),
             "observed_rate": float(churned.mean()),
-            "n_account_months_fitted": int(len(panel)),
+            "n_account_months_fitted": int(model.model_info_["n_account_months"]),
             "n_events_fitted": int(model.model_.n_events_),
             "accounts_past_observed_tenure": hazard.n_extended(rows.tenure_days, self.horizon_days),
         }

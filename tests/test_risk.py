@@ -220,7 +220,7 @@ def test_risk_holdout_panel_is_the_panel_as_it_stood_at_the_cutoff(build_rows):
         as_of=date(2024, 4, 30),
     )
     rows = execute_template(built.con, "risk_holdout_panel", {"cutoff": date(2024, 3, 1)}).df()
-    got = [(r.account_id, str(r.month_start.date()), r.start_day, r.stop_day, r.churned) for r in rows.itertuples()]
+    got = sorted((r.account_id, str(r.month_start.date()), r.start_day, r.stop_day, r.churned) for r in rows.itertuples())
     assert got == [
         ("A", "2024-01-01", 0, 22, 0),
         ("A", "2024-02-01", 22, 41, 1),

@@ -36,4 +36,3 @@ truncated as (
 
 select *
 from truncated
-order by account_id, month_start
