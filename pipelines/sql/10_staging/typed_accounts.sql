@@ -11,9 +11,12 @@ typed as (
         signup_date as signup_date_raw,
         churn_date as churn_date_raw,
         mrr as mrr_raw,
-        -- via timestamptz so an offset is honoured; the session time zone is UTC, so naive means UTC
-        cast(cast(try_cast(signup_date as timestamptz) as timestamp) as date) as signup_date,
-        cast(cast(try_cast(churn_date as timestamptz) as timestamp) as date) as churn_date,
+        -- text via timestamptz so an offset is honoured (the session time zone is UTC, so naive means UTC);
+        -- a Parquet DATE skips that round trip (typeof() is fixed per query: one branch remains)
+        case when typeof(signup_date) = 'DATE' then try_cast(signup_date as date)
+            else cast(cast(try_cast(signup_date as timestamptz) as timestamp) as date) end as signup_date,
+        case when typeof(churn_date) = 'DATE' then try_cast(churn_date as date)
+            else cast(cast(try_cast(churn_date as timestamptz) as timestamp) as date) end as churn_date,
         try_cast(mrr as double) as mrr
     from source_rows
 )

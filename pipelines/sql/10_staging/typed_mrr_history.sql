@@ -11,11 +11,12 @@ typed as (
         month as month_raw,
         mrr as mrr_raw,
         -- 'YYYY-MM' is the common spelling of a month; any date inside the month also names it
-        -- (a Parquet DATE or TIMESTAMP arrives typed and takes the first branch)
-        cast(date_trunc('month', cast(cast(coalesce(
+        -- (a Parquet DATE skips the time zone round trip; a TIMESTAMP takes the first branch of coalesce)
+        case when typeof(month) = 'DATE' then cast(date_trunc('month', try_cast(month as date)) as date)
+        else cast(date_trunc('month', cast(cast(coalesce(
             try_cast(month as timestamptz),
             case when length(cast(month as varchar)) = 7 then try_cast(cast(month as varchar) || '-01' as timestamptz) end
-        ) as timestamp) as date)) as date) as month_start,
+        ) as timestamp) as date)) as date) end as month_start,
         try_cast(mrr as double) as mrr
     from source_rows
 )
