@@ -59,6 +59,7 @@ WHATIF_CHANGES = (("first_response_hours", "-25%"),)
 DASHBOARD_PAGES = ("overview", "survival", "drivers", "investment", "at_risk", "data_page")
 APP_PATH = Path(__file__).resolve().parents[1] / "streamlit_app.py"
 APP_RUN_TIMEOUT_S = 900
+APP_ENV = {"OPENBLAS_NUM_THREADS": "1"}  # as `make run` starts the app
 BUILD_STAGES = ("load", "staging", "metrics", "panel", "marts", "models", "audits")
 
 
@@ -158,8 +159,10 @@ def run_in_child(task: str, **kwargs) -> list[dict]:
         kwargs_path.write_text(json.dumps(kwargs), encoding="utf-8")
         code = "import sys; from pipelines.bench import _child_main; _child_main(*sys.argv[1:])"
         # the child's stdout would mix with our JSON lines: capture it and pass it on to stderr
+        # the app runs with one BLAS thread (see the Makefile's run target), so its benchmark does too
+        env = {**os.environ, **APP_ENV} if task == "dashboard" else None
         completed = subprocess.run([sys.executable, "-c", code, task, str(kwargs_path), str(result_path)],
-                                   stdout=subprocess.PIPE, text=True, errors="replace")
+                                   stdout=subprocess.PIPE, text=True, errors="replace", env=env)
         if completed.stdout:
             print(completed.stdout, end="", file=sys.stderr, flush=True)
         if not result_path.exists():
