@@ -318,7 +318,7 @@ class ServiceDrivers:
             notes.append(f"fitted on a random sample of {sample['accounts_fitted']:,} of the "
                          f"{sample['accounts_total']:,} accounts (all of their months; seed {self.sample_seed}), "
                          "so the fit takes seconds at any size; its intervals are those of the sample, wider than "
-                         "a fit on every account would give. Rebuild with --drivers-sample 0 for the exact fit")
+                         "a fit on every account would give")
         if design.X.shape[1] == 0:
             raise DriversInputError("no usable terms: every factor and covariate was dropped "
                                     + "; ".join(f"{d['term']}: {d['reason']}" for d in design.dropped))

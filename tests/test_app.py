@@ -269,3 +269,15 @@ def test_app_filtered_drivers_start_from_the_builds_fit_and_equal_a_fit_from_zer
     build_id = db.execute("select build_id from build_info").fetchone()[0]
     _, model = data.cached_drivers(db, build_id, ("plan=Starter",))
     assert model["warm_start"] and model["n_events"] == cold.model_info_["n_events"]
+
+
+def test_app_filtered_refit_above_the_cap_is_a_stated_sample(db, monkeypatch):
+    """Above APP_REFIT_ACCOUNTS filtered accounts the app fits a seeded sample of them and says so."""
+    from dashboard import data
+
+    n_starter = db.execute("select count(*) from account_survival where plan = 'Starter'").fetchone()[0]
+    monkeypatch.setattr(data, "APP_REFIT_ACCOUNTS", n_starter // 2)
+    effects, model = data.driver_effects(db, ("plan=Starter",))
+    assert model["sample"] == {"accounts_total": n_starter, "accounts_fitted": n_starter // 2, "seed": 7}
+    assert any(f"random sample of {n_starter // 2:,} of the {n_starter:,} accounts" in n for n in model["notes"])
+    assert len(effects) > 0
