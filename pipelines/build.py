@@ -8,6 +8,7 @@ every audit passed, so a failed build leaves the previous database exactly as it
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import time
@@ -63,6 +64,10 @@ PANEL = (
     "account_months",
 )
 MARTS = ("account_survival", "kpi_monthly", "cohort_retention", "panel_measure_coverage")
+# Tables built in parts of the accounts (the query filters on $part of $n_parts), one part per ROWS_PER_PART
+# rows of the named input: their exact medians are aggregates DuckDB holds in memory and cannot spill.
+PARTITIONED_TABLES = {"account_month_service": "interaction_metrics"}
+ROWS_PER_PART = 8_000_000
 LAYER_DIRS = {"staging": "10_staging", "metrics": "20_metrics", "panel": "30_panel", "marts": "40_marts"}
 
 # Working tables that only feed later steps; dropped so the database holds what users read.
@@ -156,7 +161,14 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> duckdb.
 
 def create_table(con: duckdb.DuckDBPyConnection, layer: str, name: str, params: dict) -> int:
     sql = sql_text(LAYER_DIRS[layer], name)
-    run_query(con, f"create or replace table {name} as\n{sql}", params)
+    if name in PARTITIONED_TABLES:
+        source_rows = con.execute(f"select count(*) from {PARTITIONED_TABLES[name]}").fetchone()[0]
+        n_parts = max(1, math.ceil(source_rows / ROWS_PER_PART))
+        for part in range(n_parts):
+            verb = f"create or replace table {name} as" if part == 0 else f"insert into {name}"
+            run_query(con, f"{verb}\n{sql}", {**params, "n_parts": n_parts, "part": part})
+    else:
+        run_query(con, f"create or replace table {name} as\n{sql}", params)
     return con.execute(f"select count(*) from {name}").fetchone()[0]
 
 

@@ -4,12 +4,18 @@ with params as (
     select cast($window_days as integer) as window_days
 ),
 
+-- The build runs this query once per part of the accounts ($part of $n_parts, by a hash of account_id) and
+-- appends the parts: the exact medians below are aggregates DuckDB cannot spill to disk, so at a million
+-- accounts one part at a time keeps them within memory (pipelines/build.py, PARTITIONED_TABLES).
 spans as (
-    select account_id, month_start, row_start_date from account_month_spans
+    select account_id, month_start, row_start_date
+    from account_month_spans
+    where hash(account_id) % $n_parts = $part
 ),
 
 interactions as (
     select * from interaction_metrics
+    where hash(account_id) % $n_parts = $part
 ),
 
 -- Each interaction can sit in the trailing window of only the next few month starts; expanding it to
