@@ -31,7 +31,7 @@ from .load import (
     read_raw,
     text_or_null,
 )
-from .settings import BuildSettings
+from .settings import DEFAULT_MEMORY_LIMIT_MB, BuildSettings
 
 SQL_DIR = Path(__file__).parent / "sql"
 DEFAULT_DB_PATH = Path("data/retention.duckdb")
@@ -229,7 +229,7 @@ def _build(
     con.execute("set TimeZone = 'UTC'")
     # DuckDB's default (80% of RAM) leaves nothing for the rest of the process at a million accounts;
     # DuckDB spills what does not fit to its temp folder beside the database (see settings)
-    memory_limit_mb = settings.memory_limit_mb or _half_of_ram_mb()
+    memory_limit_mb = settings.memory_limit_mb or min(DEFAULT_MEMORY_LIMIT_MB, _half_of_ram_mb())
     con.execute("set memory_limit = $limit", {"limit": f"{memory_limit_mb}MB"})
     build_id = uuid.uuid4().hex
 

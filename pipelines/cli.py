@@ -15,7 +15,7 @@ from .importers import ImportInputError
 from .risk import RiskInputError
 from .whatif import WhatIfInputError
 from .load import InputError
-from .settings import DEFAULT_DRIVERS_SAMPLE, BuildSettings, SettingsError, parse_sla
+from .settings import DEFAULT_DRIVERS_SAMPLE, DEFAULT_MEMORY_LIMIT_MB, BuildSettings, SettingsError, parse_sla
 
 
 def default_db_path() -> Path:
@@ -160,8 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"fit the drivers model on a random sample of N accounts when there are more "
                             f"(default {DEFAULT_DRIVERS_SAMPLE:,}; 0 fits every account, exactly)")
     build.add_argument("--memory-limit-mb", type=int, metavar="MB",
-                       help="DuckDB's memory during the build (default half of RAM; joins and sorts beyond it "
-                            "spill to disk beside the database)")
+                       help=f"DuckDB's memory during the build (default the smaller of {DEFAULT_MEMORY_LIMIT_MB:,} "
+                            "and half of RAM; more makes a large build faster, joins and sorts beyond it spill "
+                            "to disk beside the database)")
     add_db_argument(build)
     build.set_defaults(func=cmd_build)
 

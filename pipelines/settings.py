@@ -16,9 +16,11 @@ DEFAULT_SLA_HOURS = {"urgent": 1.0, "high": 4.0, "normal": 8.0, "low": 24.0}
 # stage stays within seconds at a million accounts. Its intervals are the sample's. 0 or None: every account.
 DEFAULT_DRIVERS_SAMPLE = 250_000
 
-# DuckDB's working memory during a build, unless --memory-limit-mb says otherwise: half of RAM. DuckDB
-# spills joins and sorts beyond it to a temp folder beside the database, but not the exact medians of the
-# panel (quantile aggregates), so a million-account build needs several GB (issue 6: 4 GB ran out of memory).
+# DuckDB's working memory during a build (--memory-limit-mb): by default the smaller of 4 GB and half of RAM.
+# Joins and sorts beyond it spill to a temp folder beside the database, and the panel's exact medians are
+# built in parts of the accounts (build.PARTITIONED_TABLES), so a million-account build peaks at about
+# 6.6 GB instead of 11.8 GB, for about a third more time (issue 6; README, Performance).
+DEFAULT_MEMORY_LIMIT_MB = 4096
 
 
 class SettingsError(ValueError):
@@ -36,7 +38,7 @@ class BuildSettings:
     repeat_contact_days: int = 7
     # most accounts the drivers model is fitted on (a random sample above it); None fits every account
     drivers_sample: int | None = DEFAULT_DRIVERS_SAMPLE
-    # DuckDB's memory during the build; None: half of RAM
+    # DuckDB's memory during the build; None: the smaller of DEFAULT_MEMORY_LIMIT_MB and half of RAM
     memory_limit_mb: int | None = None
 
     def __post_init__(self) -> None:
