@@ -10,12 +10,12 @@ with params as (
 spans as (
     select account_id, month_start, row_start_date
     from account_month_spans
-    where hash(account_id) % $n_parts = $part
+    where $n_parts = 1 or hash(account_id) % $n_parts = $part
 ),
 
 interactions as (
     select * from interaction_metrics
-    where hash(account_id) % $n_parts = $part
+    where $n_parts = 1 or hash(account_id) % $n_parts = $part
 ),
 
 -- Each interaction can sit in the trailing window of only the next few month starts; expanding it to
