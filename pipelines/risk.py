@@ -46,6 +46,9 @@ MEASURE_COLUMNS = (
     "bad_interactions_90d", "credited_bad_interactions_90d",
 )
 
+# Accounts the holdout refit is fitted on at most (a seeded sample above it, recorded in the holdout info).
+HOLDOUT_MAX_ACCOUNTS = 100_000
+
 
 class RiskInputError(ValueError):
     """The database cannot give a risk score (no active accounts, no as-of date); the message says why."""
@@ -353,9 +356,13 @@ class AccountRisk:
             n_rows, n_churned = past.execute("select count(*), coalesce(sum(churned), 0) from account_months").fetchone()
             if n_rows == 0 or n_churned == 0:
                 raise RiskInputError(f"no churn before the holdout cutoff {cutoff} to fit on")
-            # the same sample rule; its in-sample concordance is not needed (the holdout's own C is below)
+            # the same model on at most HOLDOUT_MAX_ACCOUNTS sampled accounts: a check of discrimination and
+            # calibration needs no more, and at a million accounts a bigger refit was the build's memory peak;
+            # its in-sample concordance is not needed (the holdout's own C is below)
+            cap = HOLDOUT_MAX_ACCOUNTS if drivers.max_accounts is None else min(drivers.max_accounts,
+                                                                                HOLDOUT_MAX_ACCOUNTS)
             model = ServiceDrivers(factors=drivers.factors, covariates=drivers.covariates,
-                                   include_plan=drivers.include_plan, max_accounts=drivers.max_accounts,
+                                   include_plan=drivers.include_plan, max_accounts=cap,
                                    sample_seed=drivers.sample_seed, concordance=False).fit(past)
             rows = current_rows(past)
             hazard = BaselineHazard(model.model_, max_tenure_days(past), self.tail_days)
@@ -391,6 +398,7 @@ class AccountRisk:
             "observed_rate": float(churned.mean()),
             "n_account_months_fitted": int(model.model_info_["n_account_months"]),
             "n_events_fitted": int(model.model_.n_events_),
+            "sample": model.model_info_["sample"],
             "accounts_past_observed_tenure": hazard.n_extended(rows.tenure_days, self.horizon_days),
         }
         return table[list(CALIBRATION_COLUMNS)], info

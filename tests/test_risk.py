@@ -324,3 +324,14 @@ def test_account_risk_without_churn_before_the_cutoff_scores_accounts_and_says_w
     assert sorted(risk.accounts_.account_id) == ["A1", "A2", "A5"]
     assert risk.calibration_.empty
     assert risk.holdout_["error"].startswith("holdout not possible: no churn before the holdout cutoff 2024-01-02")
+
+
+def test_risk_holdout_refit_above_its_cap_is_a_recorded_sample(small_demo_database, monkeypatch):
+    import pipelines.risk as risk
+
+    monkeypatch.setattr(risk, "HOLDOUT_MAX_ACCOUNTS", 200)
+    with duckdb.connect(str(small_demo_database[0]), read_only=True) as con:
+        fitted = risk.AccountRisk().fit(con)
+    holdout = fitted.holdout_
+    assert holdout["sample"]["accounts_fitted"] == 200 and holdout["sample"]["accounts_total"] > 200
+    assert 0.5 < holdout["concordance"] < 1 and holdout["n_accounts"] > 200  # every active account is scored
