@@ -281,18 +281,18 @@ def task_km_lifelines(db_path: str, by: str, repeats: int) -> list[dict]:
 
 def _sampled_design(con, n_sample: int | None, seed: int):
     """The drivers model's default design on all months of a seeded random sample of accounts (None: all)."""
-    import numpy as np
     import pandas as pd
 
-    from .drivers import FACTORS, build_design, panel_query
+    from .drivers import FACTORS, build_design, panel_query, sample_accounts
 
     kinds = dict(con.execute("select column_name, kind from segment_columns").fetchall())
     covariates = ["plan"] if "plan" in kinds else []
     query = panel_query(covariates)
+    chosen = None
     if n_sample is not None:
-        rows = con.execute("select account_id from account_survival order by account_id").fetchall()
-        ids = np.array([r[0] for r in rows])
-        chosen = np.random.default_rng(seed).choice(ids, size=min(n_sample, ids.size), replace=False)
+        ids = con.execute("select account_id from account_survival").fetchnumpy()["account_id"]
+        chosen = sample_accounts(ids, n_sample, seed)
+    if chosen is not None:
         con.register("bench_sample", pd.DataFrame({"account_id": chosen}))
         query += " where account_id in (select account_id from bench_sample)"
     panel = con.execute(query + " order by account_id, start_day").df()

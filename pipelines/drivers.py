@@ -257,6 +257,17 @@ def proportional_hazards_tests(model: TimeVaryingCox, X: np.ndarray, start, stop
 SAMPLE_SEED = 7
 
 
+def sample_accounts(ids, n: int, seed: int) -> np.ndarray | None:
+    """A seeded random sample of n of the account ids, in id order; None when there are n or fewer.
+
+    The ids are sorted first, so the sample depends on the seed and the accounts, not on the scan order."""
+    ids = np.asarray(ids)
+    if len(ids) <= n:
+        return None
+    ids = np.sort(ids.astype(str))
+    return ids[np.sort(np.random.default_rng(seed).choice(len(ids), size=n, replace=False))]
+
+
 class ServiceDrivers:
     """Fit the drivers model. Configure here; fit(con) returns self with effects_ and model_info_."""
 
@@ -389,13 +400,11 @@ class ServiceDrivers:
         if self.max_accounts < 1:
             raise DriversInputError(f"max_accounts={self.max_accounts}: give at least 1, or None for every account")
         ids = con.execute(f"select distinct account_id from account_months{where}", params).fetchnumpy()["account_id"]
-        if len(ids) <= self.max_accounts:
+        chosen = sample_accounts(ids, self.max_accounts, self.sample_seed)
+        if chosen is None:
             return int(len(ids)), None
-        # sorted first, so the sample depends on the seed and the accounts, not on the scan order
-        ids = np.sort(ids.astype(str))
-        chosen = np.random.default_rng(self.sample_seed).choice(len(ids), size=self.max_accounts, replace=False)
         return int(self.max_accounts), {"accounts_total": int(len(ids)), "accounts_fitted": int(self.max_accounts),
-                                        "seed": int(self.sample_seed), "account_ids": ids[np.sort(chosen)]}
+                                        "seed": int(self.sample_seed), "account_ids": chosen}
 
     def state(self) -> dict:
         """The fitted model and its design, as stored by the build (see `from_state`)."""
