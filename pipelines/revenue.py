@@ -97,15 +97,12 @@ REVENUE_FACTORS: tuple[RevenueFactor, ...] = (
 )
 REVENUE_FACTORS_BY_NAME = {f.name: f for f in REVENUE_FACTORS}
 
-# One row per account per quartile of one factor: what revenue_account_quartiles.sql returns, plus factor.
-ACCOUNT_QUARTILE_COLUMNS = ("factor", "account_id", "quartile", "n_account_months", "n_churned", "measure_low",
-                            "measure_high", "starting_mrr", "next_month_mrr", "expansion_mrr", "contraction_mrr",
-                            "churned_mrr")
-
-_ACCOUNT_QUARTILE_SCHEMA = (
-    "factor varchar, account_id varchar, quartile integer, n_account_months bigint, n_churned bigint, "
-    "measure_low double, measure_high double, starting_mrr double, next_month_mrr double, expansion_mrr double, "
-    "contraction_mrr double, churned_mrr double")
+# One row per account per quartile of one factor: what revenue_account_quartiles.sql returns (name: type).
+ACCOUNT_QUARTILE_COLUMNS = {
+    "factor": "varchar", "account_id": "varchar", "quartile": "integer", "n_account_months": "bigint",
+    "n_churned": "bigint", "measure_low": "double", "measure_high": "double", "starting_mrr": "double",
+    "next_month_mrr": "double", "expansion_mrr": "double", "contraction_mrr": "double", "churned_mrr": "double",
+}
 
 EFFECT_COLUMNS = {
     "factor": "varchar", "pillar": "varchar", "direction": "varchar", "measure_column": "varchar",
@@ -249,7 +246,8 @@ class RevenueDrivers:
             pairs = fill_template(query_text("revenue_month_pairs"), measure_columns=TrustedSql(measure_columns))
             # the window over every account's months runs once; each factor then only cuts and sums
             cursor.execute(f"create temp table revenue_month_pairs as {pairs}")
-            cursor.execute(f"create temp table revenue_account_quartiles ({_ACCOUNT_QUARTILE_SCHEMA})")
+            schema = ", ".join(f"{name} {kind}" for name, kind in ACCOUNT_QUARTILE_COLUMNS.items())
+            cursor.execute(f"create temp table revenue_account_quartiles ({schema})")
             for factor in factors:
                 quartiles = fill_template(query_text("revenue_account_quartiles"),
                                           measure=TrustedSql(quote_ident(factor.column)))
@@ -275,7 +273,6 @@ class RevenueDrivers:
 
     def _fit_relation(self, con: duckdb.DuckDBPyConnection, factors: list[RevenueFactor]) -> "RevenueDrivers":
         """Fit from the relation revenue_account_quartiles on `con` (a temp table, or a registered frame)."""
-        self.revenue_basis_ = getattr(self, "revenue_basis_", "mrr_history")
         summary = con.execute(query_text("revenue_quartile_summary")).df()
         if summary.empty:
             return self._without_effects(NO_PAIRS_REASON, factors)
