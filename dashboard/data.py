@@ -54,9 +54,33 @@ def file_stamp(path: Path) -> tuple | None:
     return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
+def open_build(path: str) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the build file at `path`, in a DuckDB instance of its own.
+
+    The obvious `duckdb.connect(path, read_only=True)` is not enough: DuckDB keeps one database instance per
+    path per process, and while any connection to that path is open (a session still rendering on the
+    previous build, or the cached connection itself), a new `connect` joins that instance and reads the
+    file that was there before the rebuild's atomic rename. An in-memory instance that attaches the file
+    opens whatever file the path names now; the previous build's instance keeps its own open file, so a
+    reader mid-query on it is never broken. Views in the instance's own catalog make the build's tables
+    visible to every cursor, whose default catalog is the in-memory one, not the attached file.
+    """
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("attach $path as build (read_only)", {"path": path})
+        for (name,) in con.execute(query_text("attached_build_objects")).fetchall():
+            execute_template(con, "attached_build_view", object_name=TrustedSql(quote_ident(name)))
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 @st.cache_resource(max_entries=2, show_spinner=False)
 def _open(path: str, stamp: tuple) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(path, read_only=True)
+    # keyed on the file's identity, so a rebuild opens the new file at the next rerun of every session;
+    # the previous entry stays open for a run that is still reading it
+    return open_build(path)
 
 
 def connection() -> duckdb.DuckDBPyConnection | None:

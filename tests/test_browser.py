@@ -14,16 +14,21 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import duckdb
 import pytest
+
+from pipelines.build import build_database
+from pipelines.demo import generate_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -80,16 +85,15 @@ def _wait_until_healthy(base_url: str, server: subprocess.Popen, log: Path, seco
     pytest.fail(f"streamlit did not answer within {seconds:.0f} s:\n{log.read_text(errors='replace')}")
 
 
-@pytest.fixture(scope="module")
-def app_url(small_demo_database, tmp_path_factory):
-    """The base URL of `streamlit run streamlit_app.py` on the small demo; the server stops after the module."""
+@contextmanager
+def streamlit_server(db_path: Path, log: Path):
+    """`streamlit run streamlit_app.py` on db_path; yields the base URL and stops the server on exit."""
     if sync_playwright is None:
         _unavailable("the playwright package is not installed (pip install playwright)")
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
     port = _free_port()
-    log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    env = {**os.environ, "RETENTION_DB": str(small_demo_database[0])}
+    env = {**os.environ, "RETENTION_DB": str(db_path)}
     with log.open("wb") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
@@ -106,6 +110,13 @@ def app_url(small_demo_database, tmp_path_factory):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture(scope="module")
+def app_url(small_demo_database, tmp_path_factory):
+    """The base URL of the app on the small demo; the server stops after the module."""
+    with streamlit_server(small_demo_database[0], tmp_path_factory.mktemp("streamlit") / "server.log") as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="module")
@@ -189,10 +200,11 @@ def full_page_screenshot(page, name: str) -> Path:
 
 def active_accounts(db_path: Path, plan: str | None = None) -> str:
     """Accounts signed up by as-of and not churned by then, as the Overview's tile writes it."""
-    with duckdb.connect(str(db_path), read_only=True) as con:
+    with duckdb.connect() as con:  # attached, so a rebuilt file is read even while this process holds the old one
+        con.execute("attach $path as f (read_only)", {"path": str(db_path)})
         (count,) = con.execute(
             """
-            select count(*) from account_survival, build_info
+            select count(*) from f.account_survival, f.build_info
             where signup_date <= as_of_date and (churn_date is null or churn_date > as_of_date)
               and ($plan is null or plan = $plan)
             """, {"plan": plan}).fetchone()
@@ -248,3 +260,32 @@ def test_browser_plan_filter_changes_kpi_and_url(tab, small_demo_database):
     wait_rendered(page, "Survival explorer", "Split by", True)
     expect(page.get_by_test_id("stMain").get_by_text("Filters: plan=Starter")).to_be_visible()
     assert tab.outside_requests() == []
+
+
+def test_browser_shows_a_rebuild_without_a_restart(small_demo_database, context, tmp_path):
+    """The server keeps running while the file is rebuilt from other data: a reload and an open tab's
+    next rerun both show the new build's numbers."""
+    live = tmp_path / "live.duckdb"
+    shutil.copyfile(small_demo_database[0], live)
+    other = generate_demo(tmp_path / "other", n_accounts=300, seed=23)
+    with streamlit_server(live, tmp_path / "server.log") as base_url:
+        reloaded, open_tab = Tab(context, base_url), Tab(context, base_url)
+        for tab in (reloaded, open_tab):
+            tab.page.goto(base_url)
+            wait_rendered(tab.page, "Overview", "Active accounts", True)
+        before = active_accounts(live)
+        expect(metric_value(open_tab.page, "Active accounts")).to_have_text(before)
+
+        build_database(other.accounts, other.interactions, live, mrr_history=other.mrr_history)
+
+        after = active_accounts(live)
+        assert after != before
+        reloaded.page.reload()
+        expect(metric_value(reloaded.page, "Active accounts")).to_have_text(after, timeout=RENDER_MS)
+        # the open tab reruns on its next interaction, here the cohort view's radio
+        open_tab.page.get_by_test_id("stMain").get_by_text("revenue", exact=True).click()
+        expect(metric_value(open_tab.page, "Active accounts")).to_have_text(after, timeout=RENDER_MS)
+        wait_rendered(open_tab.page, "Overview", "Active accounts", True)
+        expect(open_tab.page.get_by_test_id("stException")).to_have_count(0)
+        for tab in (reloaded, open_tab):
+            tab.page.close()
