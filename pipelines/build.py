@@ -31,7 +31,7 @@ from .load import (
     read_raw,
     text_or_null,
 )
-from .settings import DEFAULT_MEMORY_LIMIT_MB, BuildSettings
+from .settings import DEFAULT_MEMORY_LIMIT_MB, HIGH_PRIORITY_SEVERITIES, LIVE_CHANNELS, BuildSettings
 
 SQL_DIR = Path(__file__).parent / "sql"
 DEFAULT_DB_PATH = Path("data/retention.duckdb")
@@ -268,6 +268,8 @@ def _build(
         as_of=as_of,
         window_days=settings.window_days,
         repeat_contact_days=settings.repeat_contact_days,
+        high_priority_severities=list(HIGH_PRIORITY_SEVERITIES),
+        live_channels=list(LIVE_CHANNELS),
     )
 
     _create_settings_tables(con, settings, loaded, mrr_history_path)

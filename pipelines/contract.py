@@ -108,7 +108,7 @@ SOURCES = {s.name: s for s in (ACCOUNTS, INTERACTIONS, MRR_HISTORY)}
 # a segment column with one of these names is renamed "<name> (input)" so neither is lost.
 BUILT_COLUMN_NAMES = frozenset(
     """account_id signup_date churn_date mrr month_start start_day stop_day churned duration_days
-    signup_cohort_month tickets_90d first_response_hours_median resolution_hours_median
+    signup_cohort_month tickets_90d high_priority_share_90d live_channel_share_90d first_response_hours_median resolution_hours_median
     sla_breach_rate csat_mean reopen_rate handoff_rate escalation_rate repeat_contact_rate agent_update_rate
     credits_90d bad_interactions_90d credited_bad_interactions_90d n_interactions_lifetime
     first_response_hours_median_lifetime resolution_hours_median_lifetime csat_mean_lifetime

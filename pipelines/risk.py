@@ -41,7 +41,7 @@ Z_95 = 1.959963984540054
 
 # The panel's current service measures, stored beside each account's risk (one home: account_months).
 MEASURE_COLUMNS = (
-    "tickets_90d", "first_response_hours_median", "resolution_hours_median", "sla_breach_rate", "csat_mean",
+    "tickets_90d", "high_priority_share_90d", "live_channel_share_90d", "first_response_hours_median", "resolution_hours_median", "sla_breach_rate", "csat_mean",
     "reopen_rate", "handoff_rate", "escalation_rate", "repeat_contact_rate", "agent_update_rate", "credits_90d",
     "bad_interactions_90d", "credited_bad_interactions_90d",
 )

@@ -6,6 +6,12 @@ from dataclasses import dataclass, field
 from datetime import date
 
 SEVERITIES = ("urgent", "high", "normal", "low")
+# The severities a priority queue answers first: their share of an account's tickets is case mix, a
+# confounder of every time-based measure (urgent work is answered faster and comes from accounts in trouble).
+HIGH_PRIORITY_SEVERITIES = ("urgent", "high")
+# Channels answered live, matched case-insensitively on the interaction's channel text: their share is the
+# channel mix (a chat or a call is answered in minutes, an e-mail in hours, whoever the agent).
+LIVE_CHANNELS = ("chat", "live chat", "phone", "call", "voice", "messaging", "whatsapp", "sms")
 
 # Hours to first response per severity; a common support-desk default, overridable by --sla.
 DEFAULT_SLA_HOURS = {"urgent": 1.0, "high": 4.0, "normal": 8.0, "low": 24.0}

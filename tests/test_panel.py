@@ -239,3 +239,32 @@ def test_panel_built_in_parts_of_accounts_equals_the_panel_built_at_once(small_d
     with duckdb.connect(str(parts_db), read_only=True) as con:
         in_parts = con.execute("select * from account_months order by account_id, month_start").df()
     pd.testing.assert_frame_equal(in_parts, whole, check_exact=False, rtol=1e-12)
+
+
+def test_account_months_case_mix_shares_use_tickets_created_before_the_row(build_rows):
+    """Severity and channel are known at creation: every ticket created in the trailing window counts,
+    a ticket without the value is left out of the share, and a row with no such ticket is NULL."""
+    header = INTERACTION_HEADER + ["channel"]
+    tickets = [
+        {"interaction_id": "T1", "account_id": "A", "created_at": "2024-02-05 10:00:00", "severity": "urgent",
+         "channel": "Chat"},
+        {"interaction_id": "T2", "account_id": "A", "created_at": "2024-02-06 10:00:00", "severity": "low",
+         "channel": " email "},
+        {"interaction_id": "T3", "account_id": "A", "created_at": "2024-02-07 10:00:00", "severity": "HIGH",
+         "channel": "phone"},
+        {"interaction_id": "T4", "account_id": "A", "created_at": "2024-02-08 10:00:00", "severity": "",
+         "channel": ""},
+        # created in March: counts from April's row on, never in March's own row
+        {"interaction_id": "T5", "account_id": "A", "created_at": "2024-03-20 10:00:00", "severity": "normal",
+         "channel": "web"},
+    ]
+    built = build_rows(ONE_ACCOUNT, tickets, as_of=date(2024, 4, 30), interaction_header=header)
+    months = by_month(built.panel("A"))
+
+    assert months["2024-02-01"]["high_priority_share_90d"] is None  # no ticket before Feb 1
+    assert months["2024-02-01"]["live_channel_share_90d"] is None
+    assert months["2024-03-01"]["tickets_90d"] == 4
+    assert months["2024-03-01"]["high_priority_share_90d"] == pytest.approx(2 / 3)  # urgent, high of 3 with a severity
+    assert months["2024-03-01"]["live_channel_share_90d"] == pytest.approx(2 / 3)  # chat, phone of 3 with a channel
+    assert months["2024-04-01"]["high_priority_share_90d"] == pytest.approx(2 / 4)
+    assert months["2024-04-01"]["live_channel_share_90d"] == pytest.approx(2 / 4)

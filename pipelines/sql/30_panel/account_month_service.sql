@@ -50,6 +50,13 @@ select
     cast(account_id as varchar) as account_id,
     cast(month_start as date) as month_start,
     cast(count(*) as integer) as tickets_90d,
+    -- case mix: known when a ticket is created, so every ticket in the window counts (NULL when none had a value)
+    cast(avg(case when severity is not null
+        then cast(list_contains($high_priority_severities, severity) as integer) end) as double)
+        as high_priority_share_90d,
+    cast(avg(case when nullif(trim(channel), '') is not null
+        then cast(list_contains($live_channels, lower(trim(channel))) as integer) end) as double)
+        as live_channel_share_90d,
     cast(percentile_cont(0.5) within group (
         order by case when first_response_at < row_start_at then first_response_hours end
     ) as double) as first_response_hours_median,

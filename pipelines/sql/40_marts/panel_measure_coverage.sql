@@ -10,6 +10,16 @@ coverage as (
         min(tickets_90d) as min_value, avg(tickets_90d) as mean_value, max(tickets_90d) as max_value
     from panel
     union all
+    select 'high_priority_share_90d' as measure, count(*) as n_rows, count(high_priority_share_90d) as n_rows_with_value,
+        count(distinct case when high_priority_share_90d is not null then account_id end) as n_accounts_with_value,
+        min(high_priority_share_90d) as min_value, avg(high_priority_share_90d) as mean_value, max(high_priority_share_90d) as max_value
+    from panel
+    union all
+    select 'live_channel_share_90d' as measure, count(*) as n_rows, count(live_channel_share_90d) as n_rows_with_value,
+        count(distinct case when live_channel_share_90d is not null then account_id end) as n_accounts_with_value,
+        min(live_channel_share_90d) as min_value, avg(live_channel_share_90d) as mean_value, max(live_channel_share_90d) as max_value
+    from panel
+    union all
     select 'first_response_hours_median' as measure, count(*) as n_rows, count(first_response_hours_median) as n_rows_with_value,
         count(distinct case when first_response_hours_median is not null then account_id end) as n_accounts_with_value,
         min(first_response_hours_median) as min_value, avg(first_response_hours_median) as mean_value, max(first_response_hours_median) as max_value
