@@ -310,6 +310,35 @@ class TimeVaryingCox:
         self._Z = Z
         return self
 
+    def robust_variance(self, cluster) -> pd.DataFrame:
+        """Covariance of the coefficients that holds when the model is not exactly right, clustered by `cluster`
+        (one label per fitted row, e.g. the account): Lin & Wei's sandwich, I⁻¹ (Σ_c U_c U_cᵀ) I⁻¹, with U_c the
+        sum of the cluster's Breslow score residuals. An account's months are not independent rows, so the
+        model-based covariance alone is too narrow when, say, a measure's effect is not log-linear."""
+        rs, Z = self._rs, self._Z
+        eta = Z @ self._z_beta
+        w = np.exp(eta - eta.max())
+        s0 = _risk_set_sums(w, rs)
+        s1 = _risk_set_sums(Z * w[:, None], rs)
+        mean_z = s1 / s0[:, None]
+        hazard = rs.deaths / s0  # Breslow increments on the shifted scale: w·hazard is scale-free
+        # cumulative sums over event-time indices, so a row's sum over the event times it is at risk for is a
+        # difference at its two indices
+        cum_hazard = np.concatenate([[0.0], np.cumsum(hazard)])
+        cum_mean = np.vstack([np.zeros(Z.shape[1]), np.cumsum(mean_z * hazard[:, None], axis=0)])
+        first, last = rs.n_le_start, rs.n_le_stop
+        residuals = -w[:, None] * (Z * (cum_hazard[last] - cum_hazard[first])[:, None]
+                                   - (cum_mean[last] - cum_mean[first]))
+        residuals[rs.event_rows] += Z[rs.event_rows] - mean_z[rs.event_time_index]
+        codes = pd.factorize(np.asarray(cluster))[0]
+        if codes.size != Z.shape[0]:
+            raise ValueError("cluster needs one label per fitted row")
+        by_cluster = np.zeros((codes.max() + 1, Z.shape[1]))
+        np.add.at(by_cluster, codes, residuals)
+        cov_z = self.variance_matrix_.to_numpy() * np.outer(self.scales_, self.scales_)
+        robust_z = cov_z @ (by_cluster.T @ by_cluster) @ cov_z
+        return pd.DataFrame(robust_z / np.outer(self.scales_, self.scales_), index=self.names_, columns=self.names_)
+
     @property
     def standard_errors_(self) -> pd.Series:
         return pd.Series(np.sqrt(np.diag(self.variance_matrix_.to_numpy())), index=self.names_, name="se(coef)")

@@ -49,6 +49,10 @@ class Factor:
     pillar: str
     unit: str
     terms: tuple[Term, ...]
+    # A case-mix share is missing exactly when the window has no ticket, which the ticket volume term and the
+    # service measures' own indicators already tell apart; a second, near-identical indicator would leave the
+    # few rows between them (tickets, none answered yet) to separate the two and blow up both estimates.
+    missing_indicator: bool = True
 
 
 def _single(name: str, transform) -> tuple[Term, ...]:
@@ -81,12 +85,18 @@ FACTORS: tuple[Factor, ...] = (
            _single("credited_bad_interactions_90d", lambda x: (x >= 1).astype(float))),
     Factor("tickets_90d", "tickets_90d", "control", "per doubling of (1 + tickets in 90 days)",
            _single("tickets_90d", lambda x: np.log2(1.0 + x))),
+    Factor("high_priority_share", "high_priority_share_90d", "case mix",
+           "per +10 percentage points of tickets that are urgent or high", _single("high_priority_share", _per_10pp),
+           missing_indicator=False),
+    Factor("live_channel_share", "live_channel_share_90d", "case mix",
+           "per +10 percentage points of tickets on a live channel (chat, phone)",
+           _single("live_channel_share", _per_10pp), missing_indicator=False),
 )
 FACTORS_BY_NAME = {f.name: f for f in FACTORS}
 # the pillars of the customer's metric; the rest (control, account, missing indicator) are adjustments
 SERVICE_PILLARS = ("quick", "competent", "complete resolution", "courteous", "keep me informed", "pattern")
 PILLAR_ORDER = ("quick", "competent", "complete resolution", "courteous", "keep me informed", "pattern",
-                "control", "account", "missing indicator")
+                "case mix", "control", "account", "missing indicator")
 
 
 class DriversInputError(ValueError):
@@ -103,14 +113,15 @@ class Design:
     imputed: list[dict] = field(default_factory=list)
 
 
-def panel_query(segment_columns: list[str], for_fit: bool = False) -> str:
+def panel_query(segment_columns: list[str], for_fit: bool = False, with_account: bool = False) -> str:
     """SELECT of the panel columns a fit needs; segment names come from the build's allow-list, quoted.
     for_fit leaves out the row's account_id, month_start and mrr, which the fit does not read: turning
     100,000s of id strings and dates into Python objects is about a third of the read."""
     measures = sorted({f.column for f in FACTORS})
     extra = "".join(f", {quote_ident(c)}" for c in segment_columns)
     return (
-        "select " + ("" if for_fit else "account_id, month_start, ") + "start_day, stop_day, churned, "
+        "select " + ("account_id, " if with_account and for_fit else "")
+        + ("" if for_fit else "account_id, month_start, ") + "start_day, stop_day, churned, "
         + ("" if for_fit else "mrr, ")
         + ", ".join(measures)
         + extra
@@ -149,7 +160,7 @@ def build_design(panel: pd.DataFrame, factors: list[str], covariates: list[str],
             columns[term.name] = values.astype(float)
             described.append({"term": term.name, "factor": factor.name, "level": term.label,
                               "pillar": factor.pillar, "unit": factor.unit})
-        if mask.any():
+        if mask.any() and factor.missing_indicator:
             add_missing(factor.name, mask)
 
     for name in covariates:
@@ -274,7 +285,7 @@ class ServiceDrivers:
     def __init__(self, factors: list[str] | None = None, covariates: list[str] | None = None,
                  filters: list[str] | None = None, include_plan: bool = True,
                  max_accounts: int | None = DEFAULT_DRIVERS_SAMPLE, sample_seed: int = SAMPLE_SEED,
-                 concordance: bool = True, start_from: dict[str, float] | None = None):
+                 concordance: bool = True, start_from: dict[str, float] | None = None, robust: bool = False):
         self.factors = factors
         self.covariates = covariates
         self.filters = filters or []
@@ -286,19 +297,14 @@ class ServiceDrivers:
         # coefficients by term to start Newton from (e.g. the build's fit when refitting a filtered subset);
         # terms it lacks start at 0. The likelihood is concave, so the fit reaches the same optimum, in fewer steps
         self.start_from = start_from
+        # also a covariance clustered by account that holds when the model is not exactly right (robust_variance)
+        self.robust = robust
 
-    def fit(self, con: duckdb.DuckDBPyConnection) -> "ServiceDrivers":
+    def read_panel(self, con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, dict, int, dict | None]:
+        """The panel rows the fit uses (filtered and sampled as configured), the segment kinds, the number of
+        accounts and the sample drawn (None: every account)."""
         kinds = dict(con.execute("select column_name, kind from segment_columns").fetchall())
-        factors = list(self.factors) if self.factors is not None else [f.name for f in FACTORS]
-        unknown = [f for f in factors if f not in FACTORS_BY_NAME]
-        if unknown:
-            raise DriversInputError(f"unknown factor {unknown}; choose from {[f.name for f in FACTORS]}")
-        covariates = list(self.covariates) if self.covariates is not None else (
-            ["plan"] if self.include_plan and "plan" in kinds else [])
-        unknown = [c for c in covariates if c not in kinds]
-        if unknown:
-            raise DriversInputError(f"unknown covariate {unknown}; account columns are {sorted(kinds)}")
-
+        covariates = self._covariates(kinds)
         where, params = "", {}
         if self.filters:
             from .filters import filter_predicate, filterable_columns, parse_filters
@@ -312,10 +318,39 @@ class ServiceDrivers:
             where += (" and " if where else " where ") + \
                 "account_id in (select account_id from drivers_sample_accounts)"
         try:
-            panel = con.execute(panel_query(covariates, for_fit=True) + where, params).df()
+            query = panel_query(sorted(kinds) if self.robust else covariates, for_fit=True, with_account=self.robust)
+            panel = con.execute(query + where, params).df()
         finally:
             if sample is not None:
                 con.unregister("drivers_sample_accounts")
+        return panel, kinds, n_accounts, sample
+
+    def _covariates(self, kinds: dict[str, str]) -> list[str]:
+        covariates = list(self.covariates) if self.covariates is not None else (
+            ["plan"] if self.include_plan and "plan" in kinds else [])
+        unknown = [c for c in covariates if c not in kinds]
+        if unknown:
+            raise DriversInputError(f"unknown covariate {unknown}; account columns are {sorted(kinds)}")
+        return covariates
+
+    def fit(self, con: duckdb.DuckDBPyConnection) -> "ServiceDrivers":
+        self._check_factors()
+        return self.fit_panel(*self.read_panel(con))
+
+    def _check_factors(self) -> list[str]:
+        factors = list(self.factors) if self.factors is not None else [f.name for f in FACTORS]
+        unknown = [f for f in factors if f not in FACTORS_BY_NAME]
+        if unknown:
+            raise DriversInputError(f"unknown factor {unknown}; choose from {[f.name for f in FACTORS]}")
+        return factors
+
+    def fit_panel(self, panel: pd.DataFrame, kinds: dict[str, str], n_accounts: int,
+                  sample: dict | None = None) -> "ServiceDrivers":
+        """Fit on panel rows already read (`read_panel`); several models with different terms can share one read."""
+        factors = self._check_factors()
+        covariates = self._covariates(kinds)
+        if self.robust and "account_id" not in panel:
+            raise DriversInputError("a robust fit needs the panel's account_id (read it with robust=True)")
         if panel.empty:
             raise DriversInputError("no account-months match the filters")
         if int(panel.churned.sum()) == 0:
@@ -345,6 +380,8 @@ class ServiceDrivers:
                          f"({RETRY_PENALIZER}), which shrinks effects slightly toward no effect")
             model = TimeVaryingCox(penalizer=penalizer).fit(panel.start_day, panel.stop_day, panel.churned, X,
                                                            list(design.X.columns))
+        if self.robust:
+            model.robust_variance_matrix_ = model.robust_variance(panel.account_id.to_numpy())
         summary = model.summary
         ph = proportional_hazards_tests(model, X, panel.start_day.to_numpy(float), panel.stop_day.to_numpy(float))
         effects = design.terms.merge(

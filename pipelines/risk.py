@@ -206,6 +206,8 @@ _WORDS = {
     "bad_interactions_90d": ("{value} bad interactions in 90 days (typical {typical})", "{:.0f}"),
     "credited_bad_interactions_90d": ("{value} credited bad interactions in 90 days (typical {typical})", "{:.0f}"),
     "tickets_90d": ("{value} tickets in 90 days (typical {typical})", "{:.0f}"),
+    "high_priority_share": ("{value} of tickets urgent or high (typical {typical})", "{:.0%}"),
+    "live_channel_share": ("{value} of tickets on chat or phone (typical {typical})", "{:.0%}"),
 }
 
 

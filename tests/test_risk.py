@@ -157,13 +157,14 @@ def test_top_factors_name_the_largest_contributions_against_the_median(demo_driv
               "sla_breach_rate": "SLA breached", "reopen_rate": "reopened", "csat": "CSAT",
               "bad_interactions_90d": "bad interactions", "agent_update_rate": "proactive updates",
               "handoff_rate": "handed off", "escalation_rate": "escalated", "repeat_contact_rate": "repeat contacts",
-              "tickets_90d": "tickets in", "credited_bad_interactions_90d": "credited bad", "plan": "plan"}
+              "tickets_90d": "tickets in", "credited_bad_interactions_90d": "credited bad", "plan": "plan",
+              "high_priority_share": "urgent or high", "live_channel_share": "chat or phone"}
     for i in range(20):
         best = relative.iloc[i].idxmax()
         assert relative.iloc[i][best] > 0
         expected = labels.get(best, "no ")
         assert expected in accounts.top_factor_1[i], (accounts.top_factor_1[i], best)
-    first_response = accounts.top_factor_1.str.startswith("first response")
+    first_response = accounts.top_factor_1.str.startswith("first response", na=False)
     if first_response.any():
         text = accounts.top_factor_1[first_response].iloc[0]
         assert "h (typical " in text
