@@ -341,6 +341,7 @@ def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None) 
     """Fit the default models into the new database, so the app reads results and never refits."""
     from .coxph import ConvergenceError
     from .drivers import DriversInputError, ServiceDrivers, store_drivers
+    from .factor_effects import FactorEffects, store_factor_effects
     from .risk import AccountRisk, store_risk
 
     try:
@@ -348,8 +349,14 @@ def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None) 
     except (DriversInputError, ConvergenceError, ValueError) as exc:
         notes.append(f"drivers model not fitted: {exc}")
         store_risk(con, None, error=f"no drivers model: {exc}")
+        store_factor_effects(con, None, error=str(exc))
         return store_drivers(con, None, error=str(exc))
     stored = store_drivers(con, drivers)
+    try:
+        store_factor_effects(con, FactorEffects().fit(con))
+    except (DriversInputError, ConvergenceError, ValueError) as exc:
+        notes.append(f"per-factor models not fitted: {exc}")
+        store_factor_effects(con, None, error=str(exc))
     try:
         store_risk(con, AccountRisk().fit(con, drivers=drivers, as_of=as_of))
     except (ValueError, ConvergenceError) as exc:

@@ -103,10 +103,11 @@ def cmd_drivers(args: argparse.Namespace) -> int:
     import json
 
     from .drivers import ServiceDrivers
+    from .factor_effects import ROLES, FactorEffects
 
-    with open_database_read_only(args.db) as con:
-        drivers = ServiceDrivers(factors=_split_list(args.factors), covariates=_split_list(args.covariates),
-                                 filters=args.filter, max_accounts=args.sample or None).fit(con)
+    con = open_database_read_only(args.db)
+    drivers = ServiceDrivers(factors=_split_list(args.factors), covariates=_split_list(args.covariates),
+                             filters=args.filter, max_accounts=args.sample or None).fit(con)
     columns = ["factor", "pillar", "unit", "hazard_ratio", "ci_lower", "ci_upper", "p_value"]
     effects = drivers.effects_.copy()
     # the term names the level for multi-term factors ("bad_interactions_90d: 2+ vs 0", "plan=Starter")
@@ -131,8 +132,28 @@ def cmd_drivers(args: argparse.Namespace) -> int:
             print(f"dropped: {item['term']}: {item['reason']}")
         for note in info["notes"]:
             print(f"note: {note}")
-        print("Hazard ratios are associations from observational data, adjusted for the other terms; "
-              "they are not proof that changing a factor changes churn.")
+        print("Mutually adjusted view: each hazard ratio above holds every other term fixed, including the "
+              "factor's own consequences; read each factor's effect from its own model below.")
+        if not args.factor_models:
+            return 0
+        named = _split_list(args.factors)
+        factor_effects = FactorEffects(factors=None if named is None else [f for f in named if f in ROLES],
+                                       covariates=_split_list(args.covariates), filters=args.filter).fit(con)
+        print()
+        print("Each factor's own model (adjusted for its confounders, never for its consequences; "
+              "95% CI cluster-robust by account):")
+        print(f"{'term':<40}{'hazard ratio':>13}{'95% CI':>18}{'E-value':>9}{'(CI)':>7}  unit")
+        for row in factor_effects.effects_.itertuples():
+            print(f"{row.term:<40}{row.hazard_ratio:>13.3f}   {row.ci_lower:>6.3f} – {row.ci_upper:<6.3f}"
+                  f"{row.e_value:>9.2f}{row.e_value_ci:>7.2f}  {row.unit}")
+        for factor, group in factor_effects.effects_.groupby("factor", sort=False):
+            print(f"{factor}: adjusted for {group.adjusted_for.iloc[0]}; its consequences, left out: "
+                  f"{group.not_adjusted_for.iloc[0]}")
+        for note in factor_effects.notes_:
+            print(f"note: {note}")
+        print("These are estimated effects if the listed confounders are the important ones, not proof. The E-value "
+              "is how strongly an unmeasured confounder would have to be tied to both the factor and churn (as a "
+              "risk ratio) to explain the hazard ratio, or its interval's nearer limit, away.")
     return 0
 
 
@@ -176,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"fit on a random sample of N accounts when there are more "
                               f"(default {DEFAULT_DRIVERS_SAMPLE:,}; 0 fits every account, exactly)")
     drivers.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    drivers.add_argument("--no-factor-models", dest="factor_models", action="store_false",
+                         help="skip each factor's own adjusted model (shown after the mutually adjusted table)")
     drivers.set_defaults(func=cmd_drivers)
 
     from .bench import add_bench_parser

@@ -449,6 +449,8 @@ def model_state(model: "TimeVaryingCox") -> dict:
         "names": list(model.names_),
         "params": model.params_.tolist(),
         "variance": model.variance_matrix_.to_numpy().tolist(),
+        "robust_variance": None if getattr(model, "robust_variance_matrix_", None) is None
+        else model.robust_variance_matrix_.to_numpy().tolist(),
         "means": np.asarray(model.means_).tolist(),
         "scales": np.asarray(model.scales_).tolist(),
         "n_events": int(model.n_events_),
@@ -466,6 +468,9 @@ class StoredCox:
         self.names_ = list(state["names"])
         self.params_ = pd.Series(state["params"], index=self.names_, name="coef")
         self.variance_matrix_ = pd.DataFrame(state["variance"], index=self.names_, columns=self.names_)
+        robust = state.get("robust_variance")
+        self.robust_variance_matrix_ = None if robust is None else pd.DataFrame(robust, index=self.names_,
+                                                                                  columns=self.names_)
         self.means_ = np.asarray(state["means"], dtype=float)
         self.scales_ = np.asarray(state["scales"], dtype=float)
         self.n_events_ = int(state["n_events"])

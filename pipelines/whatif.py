@@ -7,14 +7,18 @@ today's measures and under the changed ones (see `risk` for the formula and the 
     P = 1 - exp(-(H0(τ + h) - H0(τ)) · exp(lp))
 
 Expected churned accounts are Σ P, lost ARR Σ P · 12 · MRR; what a change keeps is baseline minus
-scenario. The 95% interval comes from coefficient uncertainty only: draws of β from its estimated
-covariance (the baseline hazard moves with each draw), percentile interval of the differences.
+scenario: a standardisation (the parametric g-formula for a shifted exposure). The model is the changed
+factor's own (`factor_effects`): adjusted for its confounders (case mix, volume, plan, upstream service
+factors) and not for its consequences, so an SLA breach or a bad interaction that a faster first response
+would avoid is part of the change's effect, not held at today's value. The 95% interval comes from
+coefficient uncertainty: draws of β from the cluster-robust covariance (clustered by account, valid when
+the model is not exactly right), the baseline hazard moving with each draw, percentile interval of the
+differences.
 
 A change is applied to the raw measure (a median first response halved, a breach rate 5 points lower,
 clipped to its range), then the model's own transform, so -50% on a time is exactly one doubling step.
-Only the named measures change: anything derived from them in the data (an SLA breach from a slower
-first response, a bad-interaction count) is held at today's value, because the panel stores aggregates
-and the links between them cannot be recomputed from those.
+For a change of first response, the SLA breaches and bad interactions it implies are recomputed from the
+tickets against each one's severity target and reported beside the estimate.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .drivers import FACTORS_BY_NAME, ServiceDrivers
+from .factor_effects import ROLES, label, whatif_model
 from .risk import BaselineHazard, churn_probability, current_rows, design_matrix, max_tenure_days
 
 DURATION_FACTORS = ("first_response_hours", "resolution_hours")
@@ -154,7 +159,7 @@ class WhatIf:
         """account_ids (optional) limits the scored accounts to a subset, e.g. the app's filtered accounts.
         rows (optional) are `risk.current_rows(con)` already read (the app reads them once per build); they
         are not modified."""
-        drivers = drivers if drivers is not None else ServiceDrivers().fit(con)
+        drivers = drivers if drivers is not None else whatif_model(con, [c.factor for c in self.changes])
         model = drivers.model_
         in_model = set(drivers.design_.terms.factor)
         for change in self.changes:
@@ -212,15 +217,31 @@ class WhatIf:
              "ci_lower": interval["arr_kept"][0], "ci_upper": interval["arr_kept"][1]},
         ])
         self.n_accounts_ = int(len(rows))
+        self.sla_recomputed_ = self._sla_recomputed(con)
         self.notes_ = self._notes(drivers, rows, hazard, tenure)
         return self
+
+    def _sla_recomputed(self, con) -> dict | None:
+        """For a change of first response: the SLA breaches and bad interactions it implies, ticket by ticket."""
+        change = next((c for c in self.changes if c.factor == "first_response_hours"), None)
+        if change is None:
+            return None
+        from .build import run_query, sql_text
+
+        window_days = int(json.loads(con.execute("select settings_json from build_info").fetchone()[0])
+                          .get("window_days", 90))
+        frame = run_query(con, sql_text("queries", "whatif_sla_recomputed"),
+                          {"first_response_scale": change.amount, "window_days": window_days}).df()
+        return frame.iloc[0].to_dict() if len(frame) else None
 
     def _draws(self, model, hazard: BaselineHazard, X, X_changed, tenure, arr, estimate) -> pd.DataFrame:
         """Accounts and ARR kept for each coefficient draw, batched so memory stays bounded."""
         rng = np.random.default_rng(self.seed)
         beta = model.params_.to_numpy()
-        delta = rng.multivariate_normal(np.zeros(beta.size), model.variance_matrix_.to_numpy(), size=self.n_draws,
-                                        method="svd")
+        robust = getattr(model, "robust_variance_matrix_", None)
+        self.covariance_ = "cluster-robust by account" if robust is not None else "model-based"
+        covariance = (robust if robust is not None else model.variance_matrix_).to_numpy()
+        delta = rng.multivariate_normal(np.zeros(beta.size), covariance, size=self.n_draws, method="svd")
         n = len(tenure)
         sample = None
         if n > self.max_draw_accounts:
@@ -264,12 +285,23 @@ class WhatIf:
             if missing:
                 notes.append(f"{missing:,} accounts have no {change.factor} measured in the last 90 days; the change "
                              "does not apply to them (they keep the model's imputed value)")
-        held = ["bad_interactions_90d", "credited_bad_interactions_90d", "tickets_90d"]
-        if any(c.factor in ("first_response_hours",) for c in self.changes) and not any(
-                c.factor == "sla_breach_rate" for c in self.changes):
-            held.insert(0, "sla_breach_rate (a faster first response would breach the SLA less often, but the "
-                           "panel's aggregates cannot say by how much; change it too with its own --change)")
-        notes.append("held at today's values, not propagated from the change: " + "; ".join(held))
+        changed = [c.factor for c in self.changes]
+        in_model = set(drivers.design_.terms.factor)
+        notes.append("estimated effect if the listed confounders are the important ones: the model of "
+                     + ", ".join(label(f) for f in changed) + " is adjusted for "
+                     + ", ".join(sorted({label(f) for f in in_model if not f.startswith("missing: ")}
+                                        - {label(f) for f in changed}
+                                        | set(drivers.covariates or [])))
+                     + "; the consequences of the change (" + ", ".join(
+                         sorted({label(c) for f in changed for c in _consequences(f)} - {label(f) for f in changed}))
+                     + ") are left out of it, so their part of the effect is included, not held at today's values")
+        sla = self.sla_recomputed_
+        if sla and sla.get("n_tickets"):
+            notes.append(f"recomputed ticket by ticket against each severity's SLA target, over the active accounts' "
+                         f"latest windows ({int(sla['n_tickets']):,} answered tickets): SLA breach rate "
+                         f"{sla['sla_breach_rate_today']:.1%} today, {sla['sla_breach_rate_with_change']:.1%} with the "
+                         f"change; bad interactions {int(sla['bad_interactions_today']):,} today, "
+                         f"{int(sla['bad_interactions_with_change']):,} with the change")
         extended = hazard.n_extended(tenure, self.horizon_days)
         if extended:
             notes.append(f"{extended:,} accounts' horizons reach past the largest tenure observed "
@@ -280,8 +312,9 @@ class WhatIf:
             notes.append(f"the interval's coefficient draws were evaluated on a random sample of "
                          f"{self.draw_accounts_:,} accounts (seed {self.seed}) and scaled to all {self.n_accounts_:,}; "
                          "the estimate itself uses every account")
-        notes.append(f"the {self.level:.0%} interval reflects uncertainty in the model's coefficients only "
-                     f"({self.n_draws:,} draws, seed {self.seed}), not chance in which accounts churn, nor whether "
+        notes.append(f"the {self.level:.0%} interval reflects uncertainty in the model's coefficients "
+                     f"({self.covariance_} covariance, {self.n_draws:,} draws, seed {self.seed}), not chance in which "
+                     "accounts churn, nor whether "
                      "the association is causal: a change in service may not move churn as the model's "
                      "associations suggest")
         notes.extend(drivers.model_info_.get("notes", []))
@@ -296,6 +329,8 @@ class WhatIf:
             "horizon_days": self.horizon_days,
             "accounts": self.n_accounts_,
             "changes": [c.to_dict() for c in self.changes],
+            "covariance": self.covariance_,
+            "sla_recomputed": self.sla_recomputed_,
             "notes": self.notes_,
         }
 
@@ -372,3 +407,7 @@ def _table_text(whatif: WhatIf) -> str:
 
 def _money(value: float) -> str:
     return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"
+
+
+def _consequences(factor: str) -> tuple[str, ...]:
+    return ROLES[factor].consequences if factor in ROLES else ()

@@ -1,0 +1,308 @@
+"""Each service factor's effect on churn from a model of its own, adjusted for its confounders only.
+
+One model with every factor in it (the drivers model) answers "holding every other factor fixed", which for
+first response holds fixed its own consequences (SLA breaches are defined from it; bad interactions and
+CSAT follow from it) and so is not the effect of improving it (the Table 2 fallacy). Here each factor gets
+its own Cox model on the account-month panel with a stated adjustment set: case mix (high-priority and
+live-channel shares), ticket volume, plan and the user's segment covariates, and the service factors
+upstream of it; never its consequences. The causal structure is written once, in CAUSAL_STRUCTURE.
+
+Intervals are cluster-robust by account (Lin & Wei's sandwich), which holds when the model is not exactly
+right. Beside each effect: its E-value (VanderWeele & Ding 2017), how strong an unmeasured confounder
+would have to be to explain it away, and a stability table of the estimate as the adjustment set grows.
+These are estimates if the listed confounders are the important ones, not proof of cause.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from .coxph import ConvergenceError
+from .drivers import DriversInputError, ServiceDrivers
+
+CASE_MIX = ("high_priority_share", "live_channel_share")
+VOLUME = "tickets_90d"
+
+
+@dataclass(frozen=True)
+class CausalRole:
+    """Where one service factor sits: the service factors that cause it (confounders of its effect, adjusted
+    for) and those it causes (its consequences, the paths its effect runs through, never adjusted for)."""
+
+    factor: str
+    upstream: tuple[str, ...]
+    consequences: tuple[str, ...]
+
+
+CAUSAL_STRUCTURE: tuple[CausalRole, ...] = (
+    CausalRole("first_response_hours", (),
+               ("sla_breach_rate", "bad_interactions_90d", "credited_bad_interactions_90d", "csat")),
+    CausalRole("sla_breach_rate", ("first_response_hours",),
+               ("bad_interactions_90d", "credited_bad_interactions_90d", "csat")),
+    CausalRole("handoff_rate", (),
+               ("escalation_rate", "resolution_hours", "bad_interactions_90d", "credited_bad_interactions_90d",
+                "csat")),
+    CausalRole("escalation_rate", ("handoff_rate",), ("resolution_hours", "csat")),
+    CausalRole("resolution_hours", ("first_response_hours", "handoff_rate", "escalation_rate"),
+               ("reopen_rate", "repeat_contact_rate", "csat")),
+    CausalRole("reopen_rate", ("resolution_hours",),
+               ("repeat_contact_rate", "bad_interactions_90d", "credited_bad_interactions_90d", "csat")),
+    CausalRole("repeat_contact_rate", ("resolution_hours", "reopen_rate"), ()),
+    CausalRole("agent_update_rate", (), ("csat",)),
+    CausalRole("csat", ("first_response_hours", "resolution_hours", "reopen_rate", "handoff_rate",
+                        "agent_update_rate"),
+               ("bad_interactions_90d", "credited_bad_interactions_90d")),
+    CausalRole("bad_interactions_90d", (), ("credited_bad_interactions_90d",)),
+    CausalRole("credited_bad_interactions_90d", ("bad_interactions_90d",), ()),
+)
+ROLES = {r.factor: r for r in CAUSAL_STRUCTURE}
+
+# The stability table's steps, each adding to the one before; the last is the factor's own model.
+STEPS = ("unadjusted", "+ plan and segments", "+ case mix and volume", "+ upstream service factors")
+# A per-factor model is fitted on at most this many accounts (a seeded sample above, said in the notes): the
+# build fits every factor several times, so at a million accounts each fit must stay within seconds.
+FACTOR_MODEL_ACCOUNTS = 50_000
+Z_95 = 1.959963984540054
+
+
+def e_value(ratio: float) -> float:
+    """How strongly (as a risk ratio with both the factor and churn) an unmeasured confounder would have to be
+    associated to explain a risk ratio away: RR + sqrt(RR·(RR − 1)), with RR < 1 inverted first.
+
+    A hazard ratio is used as a risk ratio, which VanderWeele & Ding (2017) give for a rare outcome: monthly
+    churn is a few percent of account-months, so each panel row's outcome is rare."""
+    if not ratio > 0 or math.isnan(ratio):
+        return float("nan")
+    rr = ratio if ratio >= 1 else 1.0 / ratio
+    return rr + math.sqrt(rr * (rr - 1.0))
+
+
+def e_value_of_interval(lower: float, upper: float) -> float:
+    """The E-value of the interval's limit nearer 1; 1 when the interval holds 1 (no confounding is needed)."""
+    if lower <= 1.0 <= upper:
+        return 1.0
+    return e_value(lower if lower > 1.0 else upper)
+
+
+def adjustment_set(factor: str, covariates: list[str]) -> dict[str, list[str]]:
+    """The terms each stability step adds for `factor` (its own model is all of them)."""
+    role = ROLES[factor]
+    case_mix = [c for c in CASE_MIX if c != factor] + ([VOLUME] if factor != VOLUME else [])
+    return {"unadjusted": [], "+ plan and segments": list(covariates), "+ case mix and volume": case_mix,
+            "+ upstream service factors": list(role.upstream)}
+
+
+def describe_adjustment(factor: str, covariates: list[str]) -> str:
+    """The factor's adjustment set in words, as the pages and the report show it."""
+    steps = adjustment_set(factor, covariates)
+    names = steps["+ plan and segments"] + [label(f) for f in
+                                            steps["+ case mix and volume"] + steps["+ upstream service factors"]]
+    return ", ".join(names) if names else "nothing"
+
+
+LABELS = {
+    "first_response_hours": "first response time",
+    "sla_breach_rate": "SLA breach rate",
+    "handoff_rate": "handoff rate",
+    "escalation_rate": "escalation rate",
+    "resolution_hours": "resolution time",
+    "reopen_rate": "reopen rate",
+    "repeat_contact_rate": "repeat contact rate",
+    "agent_update_rate": "proactive update rate",
+    "csat": "CSAT",
+    "bad_interactions_90d": "bad interactions in the window",
+    "credited_bad_interactions_90d": "credited bad interactions",
+    "tickets_90d": "ticket volume",
+    "high_priority_share": "share of urgent or high tickets",
+    "live_channel_share": "share of tickets on chat or phone",
+}
+
+
+def label(factor: str) -> str:
+    return LABELS.get(factor, factor)
+
+
+class FactorEffects:
+    """Fit every service factor's own model. Configure here; fit(con) returns self with effects_ (one row per
+    factor term: HR, robust 95% CI, E-values, adjustment set), stability_ (the HR at each step of STEPS),
+    models_ (factor -> fitted ServiceDrivers, for the what-if) and notes_."""
+
+    def __init__(self, factors: list[str] | None = None, covariates: list[str] | None = None,
+                 max_accounts: int | None = FACTOR_MODEL_ACCOUNTS, sample_seed: int = 7,
+                 filters: list[str] | None = None):
+        self.factors = factors
+        self.filters = filters or []
+        self.covariates = covariates
+        self.max_accounts = max_accounts
+        self.sample_seed = sample_seed
+
+    def fit(self, con: duckdb.DuckDBPyConnection) -> "FactorEffects":
+        reader = ServiceDrivers(factors=[], covariates=self.covariates, max_accounts=self.max_accounts,
+                                sample_seed=self.sample_seed, robust=True, filters=self.filters)
+        panel, kinds, n_accounts, sample = reader.read_panel(con)
+        return self.fit_panel(panel, kinds, n_accounts, sample)
+
+    def fit_panel(self, panel: pd.DataFrame, kinds: dict[str, str], n_accounts: int,
+                  sample: dict | None = None) -> "FactorEffects":
+        covariates = list(self.covariates) if self.covariates is not None else (["plan"] if "plan" in kinds else [])
+        factors = list(self.factors) if self.factors is not None else [r.factor for r in CAUSAL_STRUCTURE]
+        unknown = [f for f in factors if f not in ROLES]
+        if unknown:
+            raise DriversInputError(f"no causal role written down for {unknown}; choose from {list(ROLES)}")
+        effects, stability, self.models_, self.notes_ = [], [], {}, []
+        if sample is not None:
+            self.notes_.append(f"each factor's model is fitted on a random sample of {sample['accounts_fitted']:,} "
+                               f"of the {sample['accounts_total']:,} accounts (seed {self.sample_seed})")
+        for factor in factors:
+            steps = adjustment_set(factor, covariates)
+            terms: list[str] = [factor]
+            step_covariates: list[str] = []
+            fitted, previous, reason = None, [], "no usable data"
+            for step in STEPS:
+                if step == "+ plan and segments":
+                    step_covariates = steps[step]
+                else:
+                    terms = terms + [t for t in steps[step] if t not in terms]
+                if step != STEPS[0] and not steps[step]:
+                    # nothing added: the same model as the step before
+                    stability.extend({**row, "step": step} for row in previous)
+                    continue
+                try:
+                    fitted = self._fit_one(panel, kinds, n_accounts, terms, step_covariates)
+                    rows = self._factor_rows(fitted, factor)
+                except (ConvergenceError, DriversInputError) as error:
+                    fitted, previous, reason = None, [], str(error)
+                    continue
+                previous = [{"factor": factor, "step": step, "term": row["term"], "hazard_ratio": row["hazard_ratio"],
+                             "ci_lower": row["ci_lower"], "ci_upper": row["ci_upper"], "note": ""} for row in rows]
+                if not previous:
+                    reason = next((d["reason"] for d in fitted.design_.dropped if d["term"] == factor),
+                                  "the factor has no term in the model")
+                    fitted = None
+                stability.extend(previous)
+            if fitted is None:
+                self.notes_.append(f"{factor}: its own model could not be fitted ({reason})")
+                continue
+            self.models_[factor] = fitted
+            adjusted_for = describe_adjustment(factor, covariates)
+            for row in self._factor_rows(fitted, factor):
+                effects.append({**row, "adjusted_for": adjusted_for,
+                                "not_adjusted_for": ", ".join(label(c) for c in ROLES[factor].consequences)
+                                or "none written down",
+                                "e_value": e_value(row["hazard_ratio"]),
+                                "e_value_ci": e_value_of_interval(row["ci_lower"], row["ci_upper"]),
+                                "n_accounts": fitted.n_accounts_, "n_events": int(fitted.model_.n_events_)})
+        self.effects_ = pd.DataFrame(effects, columns=EFFECT_COLUMNS)
+        stability_frame = pd.DataFrame(stability, columns=["factor", "step", "term", "hazard_ratio", "ci_lower",
+                                                           "ci_upper", "note"])
+        self.stability_ = stability_frame.dropna(subset=["term"]).reset_index(drop=True)
+        return self
+
+    def _fit_one(self, panel, kinds, n_accounts, factors, covariates) -> ServiceDrivers:
+        model = ServiceDrivers(factors=factors, covariates=covariates, max_accounts=None, robust=True,
+                               concordance=False)
+        return model.fit_panel(panel, kinds, n_accounts)
+
+    @staticmethod
+    def _factor_rows(model: ServiceDrivers, factor: str) -> list[dict]:
+        """The factor's own terms from a fitted model, with the cluster-robust 95% interval."""
+        effects = model.effects_.set_index("term")
+        robust = model.model_.robust_variance_matrix_
+        rows = []
+        for term in model.design_.terms.loc[model.design_.terms.factor == factor, "term"]:
+            coef = float(effects.loc[term, "coef"])
+            se = math.sqrt(max(float(robust.loc[term, term]), 0.0))
+            if not se > 0:
+                raise ConvergenceError(f"{term}: no spread left across accounts to estimate an interval from")
+            z = coef / se
+            rows.append({"factor": factor, "term": term, "label": label(factor),
+                         "unit": str(effects.loc[term, "unit"]), "coef": coef, "robust_se": se,
+                         "hazard_ratio": math.exp(coef), "ci_lower": math.exp(coef - Z_95 * se),
+                         "ci_upper": math.exp(coef + Z_95 * se),
+                         "p_value": float(math.erfc(abs(z) / math.sqrt(2.0)))})
+        return rows
+
+
+EFFECT_COLUMNS = ["factor", "term", "label", "unit", "coef", "robust_se", "hazard_ratio", "ci_lower", "ci_upper",
+                  "p_value", "adjusted_for", "not_adjusted_for", "e_value", "e_value_ci", "n_accounts", "n_events"]
+
+
+STABILITY_COLUMNS = {"factor": "varchar", "step": "varchar", "term": "varchar", "hazard_ratio": "double",
+                     "ci_lower": "double", "ci_upper": "double", "note": "varchar"}
+STORED_EFFECT_COLUMNS = {
+    "factor": "varchar", "term": "varchar", "label": "varchar", "unit": "varchar", "coef": "double",
+    "robust_se": "double", "hazard_ratio": "double", "ci_lower": "double", "ci_upper": "double", "p_value": "double",
+    "adjusted_for": "varchar", "not_adjusted_for": "varchar", "e_value": "double", "e_value_ci": "double",
+    "n_accounts": "bigint", "n_events": "bigint",
+}
+
+
+def store_factor_effects(con: duckdb.DuckDBPyConnection, fitted: FactorEffects | None, error: str | None = None) -> int:
+    """Write factor_effects, factor_stability and each factor's model (for the what-if), so the app reads them."""
+    from .drivers import store_model_info
+    from .load import quote_ident
+
+    for table, columns in (("factor_effects", STORED_EFFECT_COLUMNS), ("factor_stability", STABILITY_COLUMNS)):
+        con.execute(f"create or replace table {table} ("
+                    + ", ".join(f"{quote_ident(c)} {t}" for c, t in columns.items()) + ")")
+    con.execute("create or replace table factor_model_state (factor varchar, state_json varchar)")
+    if fitted is None:
+        store_model_info(con, "factor_effects", {"model": "factor_effects", "error": error})
+        return 0
+    for table, frame, columns in (("factor_effects", fitted.effects_, STORED_EFFECT_COLUMNS),
+                                  ("factor_stability", fitted.stability_, STABILITY_COLUMNS)):
+        con.register("factor_frame", frame[list(columns)])
+        con.execute(f"insert into {table} select * from factor_frame")
+        con.unregister("factor_frame")
+    for factor, model in fitted.models_.items():
+        con.execute("insert into factor_model_state values (?, ?)", [factor, json.dumps(model.state(), default=float)])
+    store_model_info(con, "factor_effects", {
+        "model": "factor_effects",
+        "method": "one Cox model per service factor (time-varying, Efron ties), adjusted for its confounders and "
+                  "not for its consequences; 95% intervals cluster-robust by account (Lin & Wei)",
+        "causal_structure": [{"factor": r.factor, "upstream": list(r.upstream), "consequences": list(r.consequences)}
+                             for r in CAUSAL_STRUCTURE],
+        "notes": fitted.notes_,
+    })
+    return len(fitted.effects_)
+
+
+def stored_factor_model(con: duckdb.DuckDBPyConnection, factor: str) -> ServiceDrivers | None:
+    """The factor's own model as the build stored it, for predictions; None for a build without one."""
+    try:
+        row = con.execute("select state_json from factor_model_state where factor = ?", [factor]).fetchone()
+    except duckdb.CatalogException:
+        return None
+    return ServiceDrivers.from_state(json.loads(row[0])) if row else None
+
+
+def whatif_terms(changed: list[str]) -> list[str]:
+    """The terms of the model a what-if of the changed factors predicts with: the changed factors, their
+    upstream factors, case mix and volume; never a consequence of a changed factor that is not itself changed
+    (its path is part of the change's effect)."""
+    consequences = {c for f in changed for c in ROLES[f].consequences} - set(changed)
+    terms = list(changed)
+    for factor in changed:
+        terms += [u for u in ROLES[factor].upstream if u not in terms and u not in consequences]
+    return terms + [t for t in (*CASE_MIX, VOLUME) if t not in terms]
+
+
+def whatif_model(con: duckdb.DuckDBPyConnection, changed: list[str],
+                 max_accounts: int | None = FACTOR_MODEL_ACCOUNTS) -> ServiceDrivers:
+    """The model a what-if of `changed` uses: the factor's own stored model for one factor, else one fitted here
+    on the changed factors and their confounders (cluster-robust, on at most max_accounts accounts)."""
+    unknown = [f for f in changed if f not in ROLES]
+    if unknown:
+        raise DriversInputError(f"no causal role written down for {unknown}; choose from {list(ROLES)}")
+    if len(changed) == 1:
+        stored = stored_factor_model(con, changed[0])
+        if stored is not None:
+            return stored
+    return ServiceDrivers(factors=whatif_terms(changed), max_accounts=max_accounts, robust=True,
+                          concordance=False).fit(con)
