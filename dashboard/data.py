@@ -298,3 +298,12 @@ def cached_risk(_con, build_id: str, filters: Filters) -> tuple[pd.DataFrame, pd
 def cached_risk_csv(_con, build_id: str, filters: Filters) -> bytes:
     """The scored accounts as CSV, made once per build and filter (tens of thousands of rows at scale)."""
     return cached_risk(_con, build_id, filters)[0].to_csv(index=False).encode("utf-8")
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def cached_factor_effects(_con, build_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each factor's own adjusted model and its stability table, as the build stored them (empty for a build
+    from before they were stored)."""
+    if not table_exists(_con, "factor_effects"):
+        return pd.DataFrame(), pd.DataFrame()
+    return run(_con, query_text("factor_effects")), run(_con, query_text("factor_stability"))

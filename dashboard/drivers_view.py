@@ -73,3 +73,35 @@ def methods_text() -> str:
     from pathlib import Path
 
     return (Path(__file__).parent / "methods.md").read_text(encoding="utf-8").split("\n", 1)[1]
+
+
+def factor_effects_table(effects: pd.DataFrame) -> pd.DataFrame:
+    """Each factor's own model, one row per term, in words a support leader reads (label and unit, never a
+    column name)."""
+    if effects.empty:
+        return effects
+    table = pd.DataFrame({
+        "factor": [lbl + (f" ({term.split(': ', 1)[1]})" if ": " in term else "")
+                   for lbl, term in zip(effects["label"], effects["term"])],
+        "unit": effects["unit"],
+        "hazard ratio": effects["hazard_ratio"].round(3),
+        "95% CI": [f"{lo:.3f} – {hi:.3f}" for lo, hi in zip(effects["ci_lower"], effects["ci_upper"])],
+        "E-value": effects["e_value"].round(2),
+        "E-value (CI)": effects["e_value_ci"].round(2),
+        "adjusted for": effects["adjusted_for"],
+        "consequences, not adjusted for": effects["not_adjusted_for"],
+    })
+    return table.reset_index(drop=True)
+
+
+def stability_table(stability: pd.DataFrame) -> pd.DataFrame:
+    """The hazard ratio of each factor term (rows) at each step of its adjustment set (columns)."""
+    if stability.empty:
+        return stability
+    frame = stability.assign(value=[f"{hr:.3f} ({lo:.3f} – {hi:.3f})" for hr, lo, hi in
+                                    zip(stability.hazard_ratio, stability.ci_lower, stability.ci_upper)])
+    table = frame.pivot(index="term", columns="step", values="value")
+    steps = [s for s in ("unadjusted", "+ plan and segments", "+ case mix and volume", "+ upstream service factors")
+             if s in table.columns]
+    order = list(dict.fromkeys(stability.term))
+    return table.loc[order, steps].reset_index()

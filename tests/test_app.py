@@ -281,3 +281,19 @@ def test_app_filtered_refit_above_the_cap_is_a_stated_sample(db, monkeypatch):
     assert model["sample"] == {"accounts_total": n_starter, "accounts_fitted": n_starter // 2, "seed": 7}
     assert any(f"random sample of {n_starter // 2:,} of the {n_starter:,} accounts" in n for n in model["notes"])
     assert len(effects) > 0
+
+
+def test_app_drivers_page_shows_each_factors_own_model_with_its_adjustment_set(open_app, db):
+    at = open_app("drivers")
+
+    table = frame_with(at, "E-value").set_index("factor")
+    hr, e_value, adjusted = db.execute(
+        "select hazard_ratio, e_value, adjusted_for from factor_effects where factor = 'first_response_hours'"
+    ).fetchone()
+    row = table.loc["first response time"]
+    assert row["hazard ratio"] == round(hr, 3) and row["E-value"] == round(e_value, 2)
+    assert row["adjusted for"] == adjusted and "share of urgent or high tickets" in adjusted
+    assert "SLA breach rate" in row["consequences, not adjusted for"]
+    stability = frame_with(at, "+ case mix and volume")
+    assert list(stability.columns) == ["term", "unadjusted", "+ plan and segments", "+ case mix and volume",
+                                       "+ upstream service factors"]

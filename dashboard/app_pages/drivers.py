@@ -21,6 +21,25 @@ if effects.empty:
     st.info(f"No drivers model for this build: {reason}")
     st.stop()
 
+own, stability = data.cached_factor_effects(con, info["build_id"])
+if not own.empty:
+    st.subheader("Each factor's effect, from its own model")
+    st.caption("Hazard ratios of churn: each factor adjusted for its confounders (case mix, ticket volume, plan and "
+               "the service factors upstream of it), never for its own consequences. These are estimated effects "
+               "if the listed confounders are the important ones, not proof. The E-value is how strongly an "
+               "unmeasured confounder would have to be tied to both the factor and churn to explain the ratio (or "
+               "its interval's nearer limit) away. 95% intervals are clustered by account. "
+               + ("Fitted at build time on every account: the sidebar filters do not apply to this table."
+                  if filters else ""))
+    st.dataframe(drivers_view.factor_effects_table(own), hide_index=True)
+    with st.expander("Stability: each hazard ratio as the adjustment set grows"):
+        st.dataframe(drivers_view.stability_table(stability), hide_index=True)
+        st.caption("A ratio that moves a lot as confounders are added was confounded; one that moves little is "
+                   "robust to these adjustments, though not to confounders nobody measured.")
+
+st.subheader("Mutually adjusted view")
+st.caption("One model with every factor in it: each ratio holds every other factor fixed, including the factor's "
+           "own consequences (SLA breaches for first response), so it is not the effect of improving that factor.")
 service, controls = drivers_view.split_terms(effects)
 st.plotly_chart(charts.forest_plot(service, title="Service factors: churn hazard ratio (95% CI)"), key="forest")
 flagged = drivers_view.ph_flags(effects)
