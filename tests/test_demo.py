@@ -230,8 +230,6 @@ def _covariates(panel: pd.DataFrame) -> pd.DataFrame:
     x["first_response_missing"] = panel["first_response_hours_median"].isna().astype(float)
     # reopen and update rates are NULL together (nothing resolved yet): one indicator for both
     x["resolution_missing"] = panel["reopen_rate"].isna().astype(float)
-    # every demo ticket has a severity, so the share is NULL exactly when the window had no ticket
-    x["high_priority_missing"] = panel["high_priority_share_90d"].isna().astype(float)
     x["log2_tickets"] = np.log2(1.0 + panel["tickets_90d"])
     x["bad_1"] = (panel["bad_interactions_90d"] == 1).astype(float)
     x["bad_2_plus"] = (panel["bad_interactions_90d"] >= 2).astype(float)
@@ -240,7 +238,10 @@ def _covariates(panel: pd.DataFrame) -> pd.DataFrame:
 
 
 SURVIVAL = ["id", "start", "stop", "event"]
-CASE_MIX = ["high_priority_10pp", "high_priority_missing"]
+# No missing indicator for the share: every demo ticket has a severity, so it is NULL only in a window
+# without tickets, where first response is NULL too; the two indicators would differ in a handful of rows
+# without a churn and drift apart without bound. Filled at its reference, as planted, it needs none.
+CASE_MIX = ["high_priority_10pp"]
 # the all-in-one model: every planted term but case mix (what a model without case-mix columns fits)
 ALL_IN_ONE = ["starter", "log2_first_response", "first_response_missing", "reopen_10pp", "agent_update_10pp",
               "resolution_missing", "log2_tickets", "bad_1", "bad_2_plus", "credited_bad"]
@@ -279,13 +280,11 @@ def test_demo_case_mix_makes_a_naive_first_response_effect_too_small(mid_panel):
     more: left out, the high-priority share drags first response's hazard ratio down."""
     naive = _cox(mid_panel, FIRST_RESPONSE_ALONE)
     adjusted = _cox(mid_panel, FIRST_RESPONSE_ALONE + CASE_MIX)
-    naive_hr = naive.loc["log2_first_response", "exp(coef)"]
     assert naive.loc["log2_first_response", "upper"] < adjusted.loc["log2_first_response", "exp(coef)"]
-    assert naive_hr < 1.2
+    assert naive.loc["log2_first_response", "upper"] < 1.25
     # adjusted for case mix but not for first response's consequences (SLA breaches, bad interactions), the
-    # model measures the total effect, above the direct 1.25 as the mediated path adds to it
-    lower, upper = adjusted.loc["log2_first_response", ["lower", "upper"]]
-    assert lower <= 1.25 <= upper or lower > 1.25, (lower, upper)
+    # model measures the total effect: the direct 1.25 plus the mediated path, so not below 1.25
+    assert adjusted.loc["log2_first_response", "upper"] >= 1.25
 
 
 def test_default_demo_all_in_one_model_misses_first_response_until_case_mix_joins(demo_database):
