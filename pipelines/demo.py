@@ -3,9 +3,9 @@
 Source: simulated by this module; nothing in it describes a real company. Same seed and size give
 byte-identical files; the as-of date is fixed (2026-06-30), so the output does not depend on today.
 
-Size (default seed 7, 5,000 accounts): 150,148 interactions and 63,463 mrr_history rows, 37.5% of
+Size (default seed 7, 5,000 accounts): 167,549 interactions and 63,322 mrr_history rows, 38.6% of
 accounts churned by the as-of date, 15% of accounts that never contact support. Rows scale linearly
-with ``n_accounts`` (100,000 accounts: 2.9 million interactions; 1,000,000: about 30 million).
+with ``n_accounts`` (100,000 accounts: about 3.2 million interactions; 1,000,000: about 32 million).
 History: signups from 2023-07-01 (rising gently over time) to a week before the as-of date.
 
 Files written to ``out_dir`` (CSV with a header, or Parquet):
@@ -23,16 +23,25 @@ Files written to ``out_dir`` (CSV with a header, or Parquet):
     agent_updates (proactive status updates), credit_amount (0 when none).
 ``mrr_history``: one row per account per calendar month it was a customer: account_id, month
     (YYYY-MM-01), mrr.
-``planted_effects.json``: the true hazard ratios below, the revenue rules and the row counts.
+``planted_effects.json``: the true hazard ratios below, the revenue rules, the row counts and the true
+    what-if (below).
 
 How it is made. Every account gets a service level (a multiplier on response and resolution times;
 priority plans get faster service), a reopen propensity and a propensity to receive proactive updates,
 each drifting month to month (AR(1)) around the account's own level, plus a support-wide staffing
-swing. Tickets arrive month by month as Poisson counts driven by company size, yearly seasonality (peak
+swing. Every account also goes through product trouble (a latent level plus an AR(1) drift on the logit
+of the share of high and urgent tickets, 15% at no trouble, about 19% on average): an account in trouble
+files more high and urgent tickets and a few more tickets overall. Tickets arrive month by month as Poisson counts driven by company size, yearly seasonality (peak
 in January) and the weekday (quiet weekends). Unhappy accounts file more tickets: volume rises with
 slow service and with reopen propensity, so ticket count correlates with the harmful factors without
 causing churn (the ticket-volume trap). Response and resolution times are lognormal, scaled by
-severity, channel and the account's current service level; CSAT falls with slow response, reopens and
+severity, channel and the account's current service level; high and urgent tickets are answered first
+(a priority queue), so an account in trouble sees faster first responses and, through its high-priority
+share, churns more: case-mix confounding. A model without the high-priority share finds first response
+far weaker than planted (default demo, lifelines on the build's panel, 95% intervals: every planted term
+but case mix 1.09 (1.04-1.13); with the share 1.26 (1.20-1.31); first response with plan and volume only
+1.13 (1.08-1.17), with the share too 1.29 (1.24-1.34), the total effect, which adds the path through SLA
+breaches and bad interactions to the direct 1.25); CSAT falls with slow response, reopens and
 handoffs; about 30% of bad interactions (SLA breach, reopen, CSAT 1-2, 2+ handoffs) get a goodwill
 credit.
 
@@ -51,6 +60,7 @@ plan                                  plan=Starter                1.8           
 first_response_hours (_median)        per doubling                1.25          4 hours
 reopen_rate                           per +10 percentage points   1.15          10%
 agent_update_rate                     per +10 percentage points   0.93          40%
+high_priority_share_90d               per +10 percentage points   1.2           20% (case mix)
 bad_interactions_90d                  1 vs 0                      1.0           0 (one bad one is forgiven)
 bad_interactions_90d                  2+ vs 0                     2.2           0 (a pattern loses the account)
 credited_bad_interactions_90d         any credited bad one        0.7           none
@@ -59,6 +69,16 @@ sla_breach_rate, csat, resolution     no direct effect            1.0
 hours, handoff_rate, escalation_rate,
 repeat_contact_rate
 ====================================  ==========================  ============  ============================
+
+The true what-if (``true_whatif`` in planted_effects.json): every ticket's first response halved. For the
+accounts still customers at the as-of date, each keeps its latest panel row's measures for the next 365
+days (what the product's what-if assumes); the row under the change is rebuilt by the build from the
+account's tickets with halved first responses, so SLA breaches and bad interactions follow (CSAT and the
+rest as drawn). Expected churn is 1 - exp(-(H0(t + 365) - H0(t)) * exp(lp)) at tenure t; accounts kept is
+its sum today minus its sum under the change, ARR kept the same weighted by 12 x the last MRR. The
+rebuild reads only the active accounts' tickets of the last few months (about 2% to the demo's time).
+Default demo: 123.9 of 3,072 active accounts kept (101.5 if SLA breaches and bad interactions were held
+at today's values), ARR kept 1,802,610.
 
 Revenue: the first month's MRR is drawn by plan; in a month whose hazard ratio is below 0.9 an account
 expands 1-2% with probability 35% (15% when below 1.5, 3% otherwise, where it may also shrink 3-8% with
@@ -129,6 +149,14 @@ REOPEN_DRIFT_SIGMA = 0.40
 UPDATE_BASE = 0.40
 UPDATE_LOGIT_SIGMA = 1.0
 UPDATE_DRIFT_SIGMA = 0.50
+# Product trouble (case mix): a latent per-account level plus an AR(1) monthly drift on the logit of the
+# share of high and urgent tickets. Accounts in trouble file more high and urgent tickets, a little more
+# of everything, and churn more (through the measured high-priority share); as a priority queue answers
+# those tickets first, their median first response is faster: the confounder behind a naive model.
+HIGH_PRIORITY_BASE = 0.15
+TROUBLE_LEVEL_SIGMA = 0.6
+TROUBLE_DRIFT_SIGMA = 0.5
+TROUBLE_VOLUME = 0.2
 # The ticket-volume trap: volume multiplier exp(a * log service level) * (1 + b * reopen propensity).
 TRAP_SERVICE = 0.8
 TRAP_REOPEN = 6.0
@@ -138,6 +166,8 @@ WEEKDAY_WEIGHT = np.array([1.15, 1.10, 1.05, 1.00, 0.90, 0.35, 0.30])
 YEARLY_AMPLITUDE = 0.12
 
 SEVERITIES = ("low", "normal", "high", "urgent")
+# Severity shares at no product trouble; trouble raises the high+urgent share (split 13:5 between them)
+# and leaves low:normal at 32:50.
 SEVERITY_SHARE = np.array([0.32, 0.50, 0.13, 0.05])
 SLA_HOURS = np.array([24.0, 8.0, 4.0, 1.0])  # the build's default first-response targets
 FIRST_RESPONSE_MEDIAN_HOURS = np.array([9.0, 3.0, 1.5, 0.35])
@@ -161,6 +191,10 @@ DAYS_PER_MONTH = 30.4375
 FIRST_RESPONSE_REFERENCE_HOURS = 4.0
 REOPEN_REFERENCE = 0.10
 AGENT_UPDATE_REFERENCE = 0.40
+HIGH_PRIORITY_REFERENCE = 0.20
+# The planted what-if: every ticket's first response halved, churn counted over the next year.
+WHATIF_FIRST_RESPONSE_FACTOR = 0.5
+WHATIF_HORIZON_DAYS = 365
 
 # Revenue rules (documented in the module docstring and written to planted_effects.json).
 EXPANSION = {"healthy_below_hazard_ratio": 0.9, "p_healthy": 0.35, "p_middle": 0.15, "middle_below_hazard_ratio": 1.5,
@@ -194,6 +228,9 @@ PLANTED_EFFECTS = (
     PlantedEffect("credited_bad_interactions_90d", "any credited bad interaction", "pattern",
                   "at least one bad interaction answered with a credit vs none", 0.7,
                   "a goodwill credit after a bad interaction softens it"),
+    PlantedEffect("high_priority_share_90d", "per +10 pp", "case mix", "per +10 percentage points of high and urgent "
+                  "tickets", 1.2, "reference 20%; accounts in product trouble file more high and urgent tickets, "
+                  "which a priority queue answers faster: the confounder of the time-based measures"),
     PlantedEffect("tickets_90d", "per doubling", "control", "per doubling of (1 + tickets)", 1.0,
                   "a true null: unhappy accounts file more tickets, so volume correlates with the harmful factors"),
     PlantedEffect("plan", "plan=Starter", "segment", "vs any other plan", 1.8, "the other plans are equal"),
@@ -263,8 +300,15 @@ def generate_demo(
         churn_day = _draw_churn(rng, panel, log_hr, len(accounts["signup_day"]))
         report(f"churn: {int((churn_day >= 0).sum()):,} accounts churned by {AS_OF}")
         history = _mrr_history(rng, accounts, panel, log_hr, churn_day)
+        latest = latest_active_rows(panel, log_hr, churn_day)
         del panel, log_hr
         tickets = _drop_after_churn(tickets, accounts, churn_day)
+        report("building the active accounts' latest month with every first response halved (the true what-if)")
+        changed = rebuilt_latest_rows(con, work_dir, accounts, tickets, latest["account"],
+                                      WHATIF_FIRST_RESPONSE_FACTOR, report)
+        whatif = true_whatif(latest, panel_log_hazard_ratio(changed), 12.0 * history["last_mrr"][latest["account"]])
+        report(f"true what-if: halving first response keeps {whatif['accounts_kept']:.1f} of "
+               f"{whatif['active_accounts']:,} active accounts over {WHATIF_HORIZON_DAYS} days")
 
         paths = {name: out_dir / f"{name}.{file_format}" for name in ("accounts", "interactions", "mrr_history")}
         _write_accounts(con, paths["accounts"], file_format, accounts, churn_day, history["last_mrr"])
@@ -283,7 +327,8 @@ def generate_demo(
         "accounts_never_contacting": int(np.count_nonzero(np.bincount(tickets["account"], minlength=n_accounts) == 0)),
     }
     effects_path = out_dir / "planted_effects.json"
-    effects_path.write_text(json.dumps(_planted_effects_document(seed, counts), indent=2) + "\n", encoding="utf-8")
+    effects_path.write_text(json.dumps(_planted_effects_document(seed, counts, whatif), indent=2) + "\n",
+                            encoding="utf-8")
     return DemoResult(
         out_dir=out_dir,
         accounts=paths["accounts"],
@@ -353,6 +398,8 @@ def _draw_interactions(
     service_drift = np.zeros(n, np.float32)
     reopen_drift = np.zeros(n, np.float32)
     update_drift = np.zeros(n, np.float32)
+    trouble_level = rng.normal(0.0, TROUBLE_LEVEL_SIGMA, n).astype(np.float32)
+    trouble_drift = np.zeros(n, np.float32)
     staffing = 0.0
     chunks: list[dict[str, np.ndarray]] = []
     for month in months:
@@ -362,6 +409,7 @@ def _draw_interactions(
         service_drift = DRIFT_RHO * service_drift + rng.normal(0.0, SERVICE_DRIFT_SIGMA, n).astype(np.float32)
         reopen_drift = DRIFT_RHO * reopen_drift + rng.normal(0.0, REOPEN_DRIFT_SIGMA, n).astype(np.float32)
         update_drift = DRIFT_RHO * update_drift + rng.normal(0.0, UPDATE_DRIFT_SIGMA, n).astype(np.float32)
+        trouble_drift = DRIFT_RHO * trouble_drift + rng.normal(0.0, TROUBLE_DRIFT_SIGMA, n).astype(np.float32)
         staffing = DRIFT_RHO * staffing + rng.normal(0.0, STAFFING_SIGMA)
 
         active = np.flatnonzero((accounts["signup_day"] < end_day) & ~accounts["never_contact"])
@@ -370,11 +418,12 @@ def _draw_interactions(
         log_service = accounts["service_level"][active] + service_drift[active] + np.float32(staffing)
         p_reopen = _expit(accounts["reopen_logit"][active] + reopen_drift[active])
         p_update = _expit(accounts["update_logit"][active] + update_drift[active])
+        trouble = trouble_level[active] + trouble_drift[active]
         month_of_year = int(str(month)[5:7])
         season = 1.0 + YEARLY_AMPLITUDE * math.cos(2.0 * math.pi * (month_of_year - 1) / 12.0)
         trap = np.exp(TRAP_SERVICE * log_service) * (1.0 + TRAP_REOPEN * p_reopen) / (1.0 + TRAP_REOPEN * REOPEN_BASE)
         expected = (SIZE_TICKETS_PER_MONTH[accounts["size"][active]] * CONTACT_SCALE * season
-                    * (n_days / (next_day - month_day)) * trap)
+                    * (n_days / (next_day - month_day)) * trap * np.exp(TROUBLE_VOLUME * trouble))
         counts = rng.poisson(expected)
         which = np.repeat(np.arange(active.size), counts)
         day = _draw_days(rng, first_day[which], n_days[which])
@@ -386,6 +435,7 @@ def _draw_interactions(
             log_service=log_service[which],
             p_reopen=p_reopen[which],
             p_update=p_update[which],
+            trouble=trouble[which],
             mrr0=accounts["mrr0"][active[which]],
             created=created,
             as_of_end=as_of_end_day * DAY_SECONDS,
@@ -423,12 +473,15 @@ def _draw_ticket_details(
     log_service: np.ndarray,
     p_reopen: np.ndarray,
     p_update: np.ndarray,
+    trouble: np.ndarray,
     mrr0: np.ndarray,
     created: np.ndarray,
     as_of_end: int,
 ) -> dict[str, np.ndarray]:
     k = created.size
-    severity = _categorical(rng, SEVERITY_SHARE, k)
+    high_priority = rng.random(k) < _expit(_logit(HIGH_PRIORITY_BASE) + trouble.astype(np.float64))
+    severity = np.where(high_priority, 2 + _categorical(rng, SEVERITY_SHARE[2:], k),
+                        _categorical(rng, SEVERITY_SHARE[:2], k)).astype(np.int8)
     channel = _categorical(rng, CHANNEL_SHARE, k)
     service = np.exp(log_service.astype(np.float64))
     first_response_hours = np.minimum(
@@ -493,16 +546,28 @@ def _drop_after_churn(tickets: dict, accounts: dict, churn_day: np.ndarray) -> d
 
 def _potential_panel(con, work_dir: Path, accounts: dict, tickets: dict, report: Callable[[str], None]) -> dict:
     """Build the potential data with the real build and read its survival panel as arrays."""
+    n = len(accounts["signup_day"])
+    report("building the potential panel (the churn draw uses the build's own measures)")
+    db_path = _build_without_churn(con, work_dir, "potential", accounts, tickets, report)
+    panel = _read_panel(db_path, latest_only=False)
+    found = np.unique(panel["account"]).size
+    if found != n:
+        raise RuntimeError(f"the potential panel holds {found:,} of {n:,} demo accounts; the build dropped some")
+    return panel
+
+
+def _build_without_churn(con, work_dir: Path, name: str, accounts: dict, tickets: dict,
+                         report: Callable[[str], None]) -> Path:
+    """Write `accounts` (none churned) and `tickets` as Parquet and run the real build on them."""
     from .build import build_database
     from .settings import BuildSettings
 
     n = len(accounts["signup_day"])
-    accounts_path = work_dir / "accounts.parquet"
-    interactions_path = work_dir / "interactions.parquet"
+    accounts_path = work_dir / f"{name}_accounts.parquet"
+    interactions_path = work_dir / f"{name}_interactions.parquet"
     _write_accounts(con, accounts_path, "parquet", accounts, np.full(n, -1, np.int32), accounts["mrr0"])
     _write_interactions(con, interactions_path, "parquet", tickets, n)
-    report("building the potential panel (the churn draw uses the build's own measures)")
-    db_path = work_dir / "potential.duckdb"
+    db_path = work_dir / f"{name}.duckdb"
     build_database(
         accounts=accounts_path,
         interactions=interactions_path,
@@ -510,8 +575,14 @@ def _potential_panel(con, work_dir: Path, accounts: dict, tickets: dict, report:
         db_path=db_path,
         settings=BuildSettings(as_of=AS_OF),
         progress=lambda event: report(
-            f"potential build: {event.stage} {event.table} {event.rows:,} rows in {event.seconds:.1f} s"),
+            f"{name} build: {event.stage} {event.table} {event.rows:,} rows in {event.seconds:.1f} s"),
     )
+    return db_path
+
+
+def _read_panel(db_path: Path, latest_only: bool) -> dict:
+    """The panel columns the planted hazard reads, as arrays ordered by account and start day; with
+    `latest_only`, each account's row of the as-of month."""
     # the id format is ours (A + zero-padded row number), so the account's array index is in its id
     with duckdb.connect(str(db_path), read_only=True) as panel_con:
         table = panel_con.sql(
@@ -525,19 +596,17 @@ def _potential_panel(con, work_dir: Path, accounts: dict, tickets: dict, report:
                 first_response_hours_median,
                 reopen_rate,
                 agent_update_rate,
+                high_priority_share_90d,
                 bad_interactions_90d,
                 credited_bad_interactions_90d,
                 tickets_90d
             from account_months
+            where not $latest_only or month_start = date_trunc('month', $as_of)
             order by account, start_day
             """,
-            params={"history_start": HISTORY_START},
+            params={"history_start": HISTORY_START, "latest_only": latest_only, "as_of": AS_OF},
         ).to_arrow_table()
-    panel = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
-    found = np.unique(panel["account"]).size
-    if found != n:
-        raise RuntimeError(f"the potential panel holds {found:,} of {n:,} demo accounts; the build dropped some")
-    return panel
+    return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
 
 
 def panel_log_hazard_ratio(panel: dict) -> np.ndarray:
@@ -556,6 +625,8 @@ def panel_log_hazard_ratio(panel: dict) -> np.ndarray:
     lp += per_unit(panel["reopen_rate"], lambda v: (v - REOPEN_REFERENCE) / 0.10, "reopen_rate", "per +10 pp")
     lp += per_unit(panel["agent_update_rate"], lambda v: (v - AGENT_UPDATE_REFERENCE) / 0.10,
                    "agent_update_rate", "per +10 pp")
+    lp += per_unit(panel["high_priority_share_90d"], lambda v: (v - HIGH_PRIORITY_REFERENCE) / 0.10,
+                   "high_priority_share_90d", "per +10 pp")
     lp += per_unit(panel["tickets_90d"], lambda v: np.log2(1.0 + v), "tickets_90d", "per doubling")
     bad = np.asarray(panel["bad_interactions_90d"], dtype=np.float64)
     lp += np.where(bad == 1, math.log(hr[("bad_interactions_90d", "1 vs 0")]), 0.0)
@@ -632,6 +703,100 @@ def _mrr_history(rng: np.random.Generator, accounts: dict, panel: dict, log_hr: 
     last_mrr = np.empty(churn_day.size)
     last_mrr[account[np.r_[starts[1:] - 1, k - 1]]] = mrr[np.r_[starts[1:] - 1, k - 1]]
     return {"account": account.astype(np.int32), "month": month.astype(np.int32), "mrr": mrr, "last_mrr": last_mrr}
+
+
+# ---------------------------------------------------------------------------------------------------
+# the true what-if, from the generator's own hazards
+
+
+def latest_active_rows(panel: dict, log_hr: np.ndarray, churn_day: np.ndarray) -> dict:
+    """Each account still a customer at the as-of date: its index, its tenure (days) at the as-of date and
+    the planted log hazard ratio of its latest panel row."""
+    account = panel["account"]
+    last = np.r_[account[1:] != account[:-1], True]
+    rows = np.flatnonzero(last & (churn_day[account] < 0))
+    return {"account": account[rows], "tenure_day": panel["stop_day"][rows].astype(np.int64), "log_hr": log_hr[rows],
+            "row": {name: values[rows] for name, values in panel.items()}}
+
+
+def rebuilt_latest_rows(con, work_dir: Path, accounts: dict, tickets: dict, active: np.ndarray,
+                        first_response_factor: float, report: Callable[[str], None]) -> dict:
+    """Each active account's latest panel row (the as-of month), rebuilt from its tickets with every first
+    response multiplied by `first_response_factor`: SLA breaches, bad interactions and every other measure
+    recomputed by the build, CSAT and the rest as drawn. Rows in the order of `active` (sorted indices);
+    ``account`` holds the position in `active`.
+
+    Only the active accounts and their tickets created since the start of the latest row's trailing window
+    go in: the latest row reads nothing older, and every later ticket is kept so repeat contacts resolve as
+    in the full data. That is a few months of tickets, so this build costs a fraction of the potential one."""
+    from .settings import BuildSettings
+
+    as_of_month_day = _day(AS_OF.replace(day=1))
+    window_start_s = (as_of_month_day - BuildSettings().window_days) * DAY_SECONDS
+    is_active = np.zeros(len(accounts["signup_day"]), bool)
+    is_active[active] = True
+    keep = is_active[tickets["account"]] & (tickets["created"] >= window_start_s)
+    changed = {key: values[keep] for key, values in tickets.items()}
+    changed["account"] = np.searchsorted(active, changed["account"]).astype(np.int32)
+    first_response = changed["first_response_s"]
+    # a ticket still unanswered at the as-of date stays unanswered: its response time is not in the data
+    changed["first_response_s"] = np.where(
+        first_response >= 0, np.rint(first_response * first_response_factor), first_response).astype(np.int32)
+    db_path = _build_without_churn(con, work_dir, "whatif", {key: values[active] for key, values in accounts.items()},
+                                   changed, report)
+    latest = _read_panel(db_path, latest_only=True)
+    if not np.array_equal(latest["account"], np.arange(active.size)):
+        raise RuntimeError("the what-if build lacks an as-of month row for some active accounts")
+    return latest
+
+
+def expected_churn_probability(tenure_day: np.ndarray, log_hr: np.ndarray, horizon_days: int) -> np.ndarray:
+    """P(churn within `horizon_days` after the as-of date) at the demo's hazard h0(tenure) * exp(log_hr),
+    the log hazard ratio held for the whole horizon."""
+    tenure_day = np.asarray(tenure_day, dtype=np.int64)
+    h0 = baseline_cumulative_hazard(int(tenure_day.max(initial=0)) + horizon_days)
+    return -np.expm1(-(h0[tenure_day + horizon_days] - h0[tenure_day]) * np.exp(log_hr))
+
+
+def true_whatif(latest: dict, changed_log_hr: np.ndarray, arr: np.ndarray) -> dict:
+    """Expected accounts churned and ARR lost over the horizon, today and with every first response halved
+    (`changed_log_hr`: the latest rows rebuilt from the halved tickets)."""
+    direct_hr = next(e.hazard_ratio for e in PLANTED_EFFECTS if e.factor == "first_response_hours")
+    today = expected_churn_probability(latest["tenure_day"], latest["log_hr"], WHATIF_HORIZON_DAYS)
+    changed = expected_churn_probability(latest["tenure_day"], changed_log_hr, WHATIF_HORIZON_DAYS)
+    # the same change with only the median moved: what a what-if holding SLA breaches and bad interactions at
+    # today's values would find, had it the true direct effect
+    held = dict(latest["row"])
+    held["first_response_hours_median"] = held["first_response_hours_median"] * WHATIF_FIRST_RESPONSE_FACTOR
+    held_fixed = expected_churn_probability(latest["tenure_day"], panel_log_hazard_ratio(held), WHATIF_HORIZON_DAYS)
+    churned_today, churned_changed = round(float(today.sum()), 3), round(float(changed.sum()), 3)
+    arr_today, arr_changed = round(float(today @ arr), 2), round(float(changed @ arr), 2)
+    return {
+        "factor": "first_response_hours",
+        "change": "-50%",
+        "description": "every ticket's first response time halved",
+        "horizon_days": WHATIF_HORIZON_DAYS,
+        "active_accounts": int(today.size),
+        "expected_churned_today": churned_today,
+        "expected_churned_with_change": churned_changed,
+        "accounts_kept": round(churned_today - churned_changed, 3),
+        "active_arr": round(float(arr.sum()), 2),
+        "expected_arr_lost_today": arr_today,
+        "expected_arr_lost_with_change": arr_changed,
+        "arr_kept": round(arr_today - arr_changed, 2),
+        "direct_hazard_ratio_per_doubling": direct_hr,
+        "accounts_kept_with_mediators_held_fixed": round(churned_today - float(held_fixed.sum()), 3),
+        "assumes": (
+            "the accounts active at the as-of date (signed up, not churned); each keeps its latest panel row's "
+            "measures for the whole horizon, the row recomputed by the build from its tickets with every first "
+            "response halved (SLA breaches and bad interactions follow; CSAT, reopens, handoffs and credits as "
+            "drawn; a ticket unanswered at the as-of date stays so); churn over tenure t..t+horizon at the "
+            "demo's own hazard h0(tenure) * exp(lp); ARR is 12 x the account's last MRR (accounts.csv). The "
+            f"planted first-response hazard ratio ({direct_hr} per doubling of the median) is the direct effect; "
+            "this total effect adds the path through SLA breaches and bad interactions. "
+            "accounts_kept_with_mediators_held_fixed moves only the median, holding those at today's values"
+        ),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -747,7 +912,7 @@ def _write_mrr_history(con, path: Path, file_format: str, history: dict, n_accou
     return int(history["account"].size)
 
 
-def _planted_effects_document(seed: int, counts: dict) -> dict:
+def _planted_effects_document(seed: int, counts: dict, whatif: dict) -> dict:
     return {
         "seed": int(seed),
         "n_accounts": counts["accounts"],
@@ -766,8 +931,10 @@ def _planted_effects_document(seed: int, counts: dict) -> dict:
             "first_response_hours_median": FIRST_RESPONSE_REFERENCE_HOURS,
             "reopen_rate": REOPEN_REFERENCE,
             "agent_update_rate": AGENT_UPDATE_REFERENCE,
+            "high_priority_share_90d": HIGH_PRIORITY_REFERENCE,
         },
         "effects": [asdict(effect) for effect in PLANTED_EFFECTS],
+        "true_whatif": [whatif],
         "revenue": {
             "starting_mrr_median_by_plan": dict(zip(PLANS, PLAN_MRR_MEDIAN.tolist())),
             "expansion": EXPANSION,

@@ -128,7 +128,7 @@ def test_app_overview_tiles_equal_sql(open_app, db, as_of):
 
     expected = expected_tiles(db, as_of)
     assert shown(at, expected) == expected
-    assert expected["ARR"] == "$5.0M"  # the small demo's ARR, so the format is exercised in millions
+    assert expected["ARR"] == "$6.0M"  # the small demo's ARR, so the format is exercised in millions
     assert len(at.metric) == 6
     assert "All accounts" in at.caption[0].value
     assert set(plotly_specs(at)) == {"retention_trend", "cohort_heatmap"}

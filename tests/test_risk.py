@@ -164,6 +164,7 @@ def test_top_factors_name_the_largest_contributions_against_the_median(demo_driv
         assert relative.iloc[i][best] > 0
         expected = labels.get(best, "no ")
         assert expected in accounts.top_factor_1[i], (accounts.top_factor_1[i], best)
+    # an account with no factor above the typical one has no top factor (None)
     first_response = accounts.top_factor_1.str.startswith("first response", na=False)
     if first_response.any():
         text = accounts.top_factor_1[first_response].iloc[0]
