@@ -142,15 +142,17 @@ def _with_alpha(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def forest_plot(effects: pd.DataFrame, title: str | None = "Churn hazard ratio per unit (95% CI)") -> go.Figure:
-    """One marker per model term at its hazard ratio with its 95% interval, grouped by pillar, log scale."""
+def forest_plot(effects: pd.DataFrame, title: str | None = "Churn hazard ratio per unit (95% CI)",
+                y: str = "term") -> go.Figure:
+    """One marker per model term at its hazard ratio with its 95% interval, grouped by pillar, log scale;
+    `y` names the column that labels each row."""
     if effects.empty:
         return empty_figure("The drivers model has no terms to show.")
     data = effects.iloc[::-1]
     fig = go.Figure()
     for pillar, rows in data.groupby("pillar", sort=False):
         fig.add_trace(go.Scatter(
-            x=rows.hazard_ratio, y=rows.term, mode="markers", name=pillar,
+            x=rows.hazard_ratio, y=rows[y], mode="markers", name=pillar,
             marker=dict(color=PILLAR_COLORS.get(pillar, "#374151"), size=9),
             error_x=dict(type="data", symmetric=False, array=rows.ci_upper - rows.hazard_ratio,
                          arrayminus=rows.hazard_ratio - rows.ci_lower),
@@ -160,7 +162,7 @@ def forest_plot(effects: pd.DataFrame, title: str | None = "Churn hazard ratio p
     fig.add_vline(x=1.0, line=dict(color="#6b7280", dash="dash"))
     fig.update_layout(legend=dict(traceorder="reversed"))  # pillars listed top to bottom as the rows are
     fig.update_xaxes(type="log", title="Hazard ratio (1 = no association; >1 more churn)")
-    fig.update_yaxes(title=None, categoryorder="array", categoryarray=list(data.term))
+    fig.update_yaxes(title=None, categoryorder="array", categoryarray=list(data[y]))
     fig = _layout(fig, title, height=max(360, 28 * len(data) + 120))
     fig.update_layout(legend=dict(traceorder="reversed"))
     return fig

@@ -32,6 +32,7 @@ from pipelines.filters import (
 from pipelines.load import quote_ident
 from pipelines.risk import current_rows
 from pipelines.survival import KaplanMeier
+from pipelines.factor_effects import whatif_model
 from pipelines.whatif import WhatIf
 
 Filters = tuple[str, ...]
@@ -251,10 +252,11 @@ def _stored_drivers(_con, build_id: str):
     return ServiceDrivers.from_database(_con)
 
 
-@st.cache_resource(max_entries=2, show_spinner="Loading the drivers model…")
-def _drivers_model(_con, build_id: str):
-    """The drivers model the build stored (a build from before it was stored is fitted once here)."""
-    return _stored_drivers(_con, build_id) or ServiceDrivers().fit(_con)
+@st.cache_resource(max_entries=16, show_spinner="Fitting the model of the changed factors and their confounders…")
+def _whatif_model(_con, build_id: str, factors: tuple[str, ...]):
+    """The model a what-if predicts with: one factor's own model as the build stored it, or, for several
+    factors, one fitted once per build and set of factors (the targets then move without a refit)."""
+    return whatif_model(_con, list(factors))
 
 
 def selected_account_ids(con: duckdb.DuckDBPyConnection, filters: Filters) -> list[str] | None:
@@ -276,7 +278,8 @@ def cached_whatif(_con, build_id: str, changes: tuple[tuple[str, str], ...], hor
     # the interval's draws run on a seeded sample of at most 20,000 accounts (the notes say so), which keeps
     # a slider move under a second at 100,000 accounts; the estimate itself uses every account
     whatif = WhatIf(changes=list(changes), horizon_days=horizon_days, max_draw_accounts=APP_DRAW_ACCOUNTS).fit(
-        _con, drivers=_drivers_model(_con, build_id), account_ids=selected_account_ids(_con, filters),
+        _con, drivers=_whatif_model(_con, build_id, tuple(sorted(f for f, _ in changes))),
+        account_ids=selected_account_ids(_con, filters),
         rows=_current_rows(_con, build_id))
     return whatif.to_json_dict()
 

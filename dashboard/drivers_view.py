@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pipelines.drivers import FACTORS, SERVICE_PILLARS
+from pipelines.factor_effects import LABELS as FACTOR_LABELS
 
 LABELS = {
     "first_response_hours": "median first response (hours)",
@@ -105,3 +106,16 @@ def stability_table(stability: pd.DataFrame) -> pd.DataFrame:
              if s in table.columns]
     order = list(dict.fromkeys(stability.term))
     return table.loc[order, steps].reset_index()
+
+
+def with_labels(effects: pd.DataFrame) -> pd.DataFrame:
+    """The effects with a `label` column a reader understands: the factor's name and its unit, never a column
+    name ("first response time, per doubling of the median first response time")."""
+    labels = []
+    for row in effects.itertuples():
+        if row.factor in FACTOR_LABELS:
+            level = f" {row.level}" if getattr(row, "level", "") else ""
+            labels.append(f"{FACTOR_LABELS[row.factor]}{level}, {row.unit}")
+        else:
+            labels.append(f"{row.term} ({row.unit})")
+    return effects.assign(label=labels)

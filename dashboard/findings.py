@@ -25,28 +25,26 @@ PHRASES = {
 }
 
 
-def _ratio(hr: float, lo: float, hi: float) -> str:
-    return f"{hr:.2f}× (95% CI {lo:.2f}–{hi:.2f})"
-
-
-def effect_sentence(row: pd.Series) -> str:
+def effect_sentence(row) -> str:
+    """One effect as a hazard ratio with its interval, and what it was adjusted for (never "as often")."""
     subject = PHRASES.get(row.term, f"{row.term} ({row.unit})")
     subject = subject[0].upper() + subject[1:]
-    if row.hazard_ratio >= 1:
-        verb = "churned" if subject.startswith("Accounts") else "went with"
-        core = f"{subject} {verb} {_ratio(row.hazard_ratio, row.ci_lower, row.ci_upper)} as often" if verb == "churned" \
-            else f"{subject} went with {_ratio(row.hazard_ratio, row.ci_lower, row.ci_upper)} the churn risk"
-    else:
-        core = (f"{subject} went with {percent(1 - row.hazard_ratio, 0)} lower churn risk "
-                f"({row.hazard_ratio:.2f}×, 95% CI {row.ci_lower:.2f}–{row.ci_upper:.2f})")
-    return core + ", other factors held equal."
+    verb = "had" if subject.startswith("Accounts") else "went with"
+    core = (f"{subject} {verb} a churn hazard ratio of {row.hazard_ratio:.2f} "
+            f"(95% CI {row.ci_lower:.2f}–{row.ci_upper:.2f})")
+    adjusted_for = getattr(row, "adjusted_for", None)
+    if adjusted_for:
+        return core + f", adjusted for {adjusted_for} (E-value {row.e_value:.2f})."
+    return core + ", with the other service factors held equal."
 
 
 def service_findings(effects: pd.DataFrame, limit: int = 3, alpha: float = 0.05) -> list[str]:
-    """The strongest service associations whose interval excludes 1, strongest first."""
+    """The strongest service effects whose interval excludes 1, strongest first. `effects` is either each
+    factor's own model (with `adjusted_for`) or the mutually adjusted model (with `pillar`)."""
     if effects is None or effects.empty:
         return []
-    service = effects[effects.pillar.isin(SERVICE_PILLARS) & (effects.p_value < alpha)].copy()
+    service = effects[effects.pillar.isin(SERVICE_PILLARS)] if "pillar" in effects.columns else effects
+    service = service[service.p_value < alpha].copy()
     service["strength"] = service.hazard_ratio.map(lambda v: abs(math.log(v)))
     sentences = [effect_sentence(r) for r in service.sort_values("strength", ascending=False).head(limit).itertuples()]
     single = effects[effects.term == "bad_interactions_90d: 1 vs 0"]
@@ -54,9 +52,8 @@ def service_findings(effects: pd.DataFrame, limit: int = 3, alpha: float = 0.05)
     if not single.empty and not pattern.empty and single.iloc[0].ci_lower <= 1 <= single.iloc[0].ci_upper \
             and pattern.iloc[0].ci_lower > 1:
         s = single.iloc[0]
-        sentences.append(f"One bad interaction in 90 days was forgiven ({s.hazard_ratio:.2f}×, 95% CI "
-                         f"{s.ci_lower:.2f}–{s.ci_upper:.2f}); "
-                         "a pattern of two or more was not.")
+        sentences.append(f"One bad interaction in 90 days was forgiven (hazard ratio {s.hazard_ratio:.2f}, 95% CI "
+                         f"{s.ci_lower:.2f}–{s.ci_upper:.2f}); a pattern of two or more was not.")
     return sentences
 
 

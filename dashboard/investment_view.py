@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 
+import pandas as pd
+
 from dashboard.charts import money
 from pipelines.whatif import DURATION_FACTORS, RATE_FACTORS, SUPPORTED
 
@@ -54,7 +56,8 @@ def _payback(months) -> str:
     return "never (no ARR kept)" if months is None else f"{months:.1f} months"
 
 
-def summary_markdown(result: dict, economics: dict, changes: list[tuple[str, str]], as_of, filters) -> str:
+def summary_markdown(result: dict, economics: dict, changes: list[tuple[str, str]], as_of, filters,
+                     evidence: list[str] = ()) -> str:
     accounts, arr = result["accounts_kept"], result["arr_kept"]
     scope = ", ".join(filters) if filters else "all active accounts"
     lines = [
@@ -76,6 +79,8 @@ def summary_markdown(result: dict, economics: dict, changes: list[tuple[str, str
             f"(95% interval {economics['roi_ci_lower']:.0%} to {economics['roi_ci_upper']:.0%})",
             f"- Payback: **{_payback(economics['payback_months_estimate'])}**",
         ]
+    if evidence:
+        lines += ["", "## What the estimate rests on", *[f"- {line}" for line in evidence]]
     lines += ["", "## Caveats", *[f"- {n}" for n in result.get("notes", [])]]
     return "\n".join(lines)
 
@@ -120,3 +125,28 @@ def summary_table(result: dict, economics: dict) -> list[dict]:
         rows.append({"quantity": "payback_months", "estimate": economics["payback_months_estimate"],
                      "ci_lower": economics["payback_months_ci_upper"], "ci_upper": economics["payback_months_ci_lower"]})
     return rows
+
+
+def evidence_lines(result: dict, factor_effects: pd.DataFrame) -> list[str]:
+    """What the estimate rests on, per changed factor: the adjustment set, the consequences included in the
+    effect, the factor's own hazard ratio with its interval and E-value, and any overlap warning."""
+    lines = []
+    own = factor_effects.set_index("factor") if not factor_effects.empty else pd.DataFrame()
+    for change in result["changes"]:
+        factor = change["factor"]
+        name = LABELS.get(factor, factor)
+        if factor in own.index:
+            row = own.loc[[factor]].iloc[0]
+            lines.append(
+                f"{name}: estimated effect if the listed confounders are the important ones. Adjusted for "
+                f"{row.adjusted_for}; its consequences ({row.not_adjusted_for}) are part of the effect, not held "
+                f"fixed. Hazard ratio {row.hazard_ratio:.2f} {row.unit} (95% CI {row.ci_lower:.2f} to "
+                f"{row.ci_upper:.2f}). E-value {row.e_value:.2f} (interval {row.e_value_ci:.2f}): an unmeasured "
+                f"confounder would need a risk ratio of {row.e_value:.2f} with both {name.lower()} and churn to "
+                "explain the effect away.")
+    for item in result.get("overlap", []):
+        if item["warn"]:
+            lines.append(f"Overlap: for {item['share_outside']:.0%} of the accounts, the changed "
+                         f"{LABELS.get(item['factor'], item['factor']).lower()} lies outside what accounts of similar "
+                         "case mix show; there the estimate extrapolates beyond the data.")
+    return lines

@@ -32,8 +32,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from .build import run_query, sql_text
 from .drivers import FACTORS_BY_NAME, ServiceDrivers
 from .factor_effects import ROLES, label, whatif_model
+from .filters import TrustedSql, execute_template
+from .load import quote_ident
 from .risk import BaselineHazard, churn_probability, current_rows, design_matrix, max_tenure_days
 
 DURATION_FACTORS = ("first_response_hours", "resolution_hours")
@@ -51,6 +54,8 @@ CELLS_PER_BATCH = 1_000_000
 # the sampling error (well under 1% of the total) is small beside the coefficient uncertainty being measured,
 # and 1,000 draws over a million accounts would otherwise take minutes
 MAX_DRAW_ACCOUNTS = 100_000
+# A what-if whose changed values fall outside the data for more than this share of the accounts says so.
+OVERLAP_WARN_SHARE = 0.2
 CHANGE_PATTERN = re.compile(r"^([+-]?)(\d+(?:\.\d*)?|\.\d+)\s*(%|pp)?$")
 
 
@@ -218,16 +223,34 @@ class WhatIf:
         ])
         self.n_accounts_ = int(len(rows))
         self.sla_recomputed_ = self._sla_recomputed(con)
+        self.overlap_ = self._overlap(con, rows, changed)
         self.notes_ = self._notes(drivers, rows, hazard, tenure)
         return self
+
+    def _overlap(self, con, rows: pd.DataFrame, changed: pd.DataFrame) -> list[dict]:
+        """Per changed factor: the share of the active accounts it applies to whose changed value lies outside
+        the 1st-99th percentile range the panel shows for accounts of similar case mix."""
+        out = []
+        for change in self.changes:
+            ranges = execute_template(con, "whatif_overlap_ranges",
+                                      measure=TrustedSql(quote_ident(change.column))).df()
+            bands = pd.DataFrame({"high_priority_band": _band(rows["high_priority_share_90d"]),
+                                  "live_channel_band": _band(rows["live_channel_share_90d"]),
+                                  "value": changed[change.column].astype(float)})
+            applied = bands[rows[change.column].notna().to_numpy()]
+            merged = applied.merge(ranges, on=["high_priority_band", "live_channel_band"], how="left")
+            outside = (merged.measure_p01.isna() | (merged.value < merged.measure_p01 - 1e-12)
+                       | (merged.value > merged.measure_p99 + 1e-12))
+            share = float(outside.mean()) if len(merged) else 0.0
+            out.append({"factor": change.factor, "accounts": int(len(merged)), "outside": int(outside.sum()),
+                        "share_outside": share, "warn": share > OVERLAP_WARN_SHARE})
+        return out
 
     def _sla_recomputed(self, con) -> dict | None:
         """For a change of first response: the SLA breaches and bad interactions it implies, ticket by ticket."""
         change = next((c for c in self.changes if c.factor == "first_response_hours"), None)
         if change is None:
             return None
-        from .build import run_query, sql_text
-
         window_days = int(json.loads(con.execute("select settings_json from build_info").fetchone()[0])
                           .get("window_days", 90))
         frame = run_query(con, sql_text("queries", "whatif_sla_recomputed"),
@@ -295,6 +318,11 @@ class WhatIf:
                      + "; the consequences of the change (" + ", ".join(
                          sorted({label(c) for f in changed for c in _consequences(f)} - {label(f) for f in changed}))
                      + ") are left out of it, so their part of the effect is included, not held at today's values")
+        for item in self.overlap_:
+            if item["warn"]:
+                notes.append(f"overlap: for {item['share_outside']:.0%} of the accounts it applies to, the changed "
+                             f"{label(item['factor'])} lies outside the range (1st-99th percentile) seen for accounts "
+                             "of similar case mix; there the estimate extrapolates the model beyond the data")
         sla = self.sla_recomputed_
         if sla and sla.get("n_tickets"):
             notes.append(f"recomputed ticket by ticket against each severity's SLA target, over the active accounts' "
@@ -331,6 +359,7 @@ class WhatIf:
             "changes": [c.to_dict() for c in self.changes],
             "covariance": self.covariance_,
             "sla_recomputed": self.sla_recomputed_,
+            "overlap": self.overlap_,
             "notes": self.notes_,
         }
 
@@ -411,3 +440,9 @@ def _money(value: float) -> str:
 
 def _consequences(factor: str) -> tuple[str, ...]:
     return ROLES[factor].consequences if factor in ROLES else ()
+
+
+def _band(share: pd.Series) -> np.ndarray:
+    """The case-mix band of whatif_overlap_ranges.sql: -1 missing, 0 below 20%, 1 below 50%, 2 from 50% up."""
+    values = share.astype(float).to_numpy()
+    return np.where(np.isnan(values), -1, np.where(values < 0.2, 0, np.where(values < 0.5, 1, 2))).astype(np.int32)

@@ -180,7 +180,9 @@ def test_app_drivers_forest_plot_and_table(open_app, db):
 
     forest = plotly_specs(at)["forest"]
     assert forest["layout"]["xaxis"]["type"] == "log"
-    assert "first_response_hours" in {term for trace in forest["data"] for term in trace["y"]}
+    rows = {term for trace in forest["data"] for term in trace["y"]}
+    assert "first response time, per doubling of the median first response time" in rows
+    assert not any("_" in row for row in rows)  # labels and units, never column names
     table = frame_with(at, "hazard_ratio").set_index("term")
     (stored,) = db.execute("select hazard_ratio from driver_effects where term = 'first_response_hours'").fetchone()
     assert table.loc["first_response_hours", "hazard_ratio"] == pytest.approx(stored, rel=1e-12)
@@ -297,3 +299,23 @@ def test_app_drivers_page_shows_each_factors_own_model_with_its_adjustment_set(o
     stability = frame_with(at, "+ case mix and volume")
     assert list(stability.columns) == ["term", "unadjusted", "+ plan and segments", "+ case mix and volume",
                                        "+ upstream service factors"]
+
+
+def test_app_investment_case_uses_the_factors_own_model_and_says_what_it_rests_on(open_app, small_demo_database):
+    from pipelines.factor_effects import stored_factor_model
+    from pipelines.whatif import WhatIf
+
+    at = open_app("investment")
+
+    with duckdb.connect() as con:
+        con.execute("attach $path as f (read_only)", {"path": str(small_demo_database[0])})
+        con.execute("use f")
+        expected = WhatIf([("first_response_hours", "-50%")], n_draws=10).fit(
+            con, drivers=stored_factor_model(con, "first_response_hours"))
+        adjusted_for, e_value = con.execute(
+            "select adjusted_for, e_value from factor_effects where factor = 'first_response_hours'").fetchone()
+    assert tiles(at)["Accounts kept"] == f"{expected.result_['accounts_kept']['estimate']:,.1f}"
+    evidence = " ".join(i.value for i in at.info)
+    assert "estimated effect if the listed confounders are the important ones" in evidence
+    assert f"Adjusted for {adjusted_for}" in evidence and f"E-value {e_value:.2f}" in evidence
+    assert "proof" not in evidence.lower()

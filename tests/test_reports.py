@@ -52,3 +52,16 @@ def test_overview_html_embeds_plotly_once_and_escapes_text():
     assert page.count("plotly.js v") <= 2 and "Plotly.newPlot" in page
     assert "plan=&lt;Starter&gt;" in page and "&lt;b&gt;bold&lt;/b&gt; claim" in page
     assert not re.search(r"<script[^>]+src=", page)
+
+
+def test_findings_describe_a_hazard_ratio_as_one_and_name_the_adjustment():
+    from dashboard import findings
+
+    own = pd.DataFrame({"term": ["first_response_hours", "csat"], "unit": ["per doubling", "per point lower"],
+                        "hazard_ratio": [1.36, 1.02], "ci_lower": [1.20, 0.90], "ci_upper": [1.55, 1.15],
+                        "p_value": [0.001, 0.7], "adjusted_for": ["plan, share of urgent or high tickets"] * 2,
+                        "e_value": [2.07, 1.16]})
+    (sentence,) = findings.service_findings(own)
+    assert sentence == ("Accounts whose median first response time doubled had a churn hazard ratio of 1.36 "
+                        "(95% CI 1.20–1.55), adjusted for plan, share of urgent or high tickets (E-value 2.07).")
+    assert "as often" not in sentence

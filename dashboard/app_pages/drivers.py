@@ -40,15 +40,16 @@ if not own.empty:
 st.subheader("Mutually adjusted view")
 st.caption("One model with every factor in it: each ratio holds every other factor fixed, including the factor's "
            "own consequences (SLA breaches for first response), so it is not the effect of improving that factor.")
-service, controls = drivers_view.split_terms(effects)
-st.plotly_chart(charts.forest_plot(service, title="Service factors: churn hazard ratio (95% CI)"), key="forest")
+service, controls = drivers_view.split_terms(drivers_view.with_labels(effects))
+st.plotly_chart(charts.forest_plot(service, title="Service factors: churn hazard ratio (95% CI)", y="label"),
+                key="forest")
 flagged = drivers_view.ph_flags(effects)
 if flagged:
     st.warning(flagged)
 
 with st.expander("Model information, control terms and caveats"):
     st.markdown(drivers_view.model_markdown(model))
-    st.plotly_chart(charts.forest_plot(controls, title="Control terms"), key="forest_controls")
+    st.plotly_chart(charts.forest_plot(controls, title="Control terms", y="label"), key="forest_controls")
     st.dataframe(drivers_view.effects_table(effects), hide_index=True)
 
 st.subheader("Churn by quartile of a factor")

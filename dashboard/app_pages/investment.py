@@ -49,10 +49,13 @@ accounts_figure = charts.kept_interval("Accounts kept", accounts["estimate"], ac
                                        accounts["ci_upper"], False, title="Accounts kept (95% interval)")
 st.plotly_chart(arr_figure, key="arr_kept")
 st.plotly_chart(accounts_figure, key="accounts_kept")
+evidence = investment_view.evidence_lines(result, data.cached_factor_effects(con, info["build_id"])[0])
+for line in evidence:
+    (st.warning if line.startswith("Overlap") else st.info)(line)
 with st.expander("How this is estimated, and what it leaves out"):
     st.markdown("\n".join(f"- {n}" for n in result["notes"]))
 
-summary = investment_view.summary_markdown(result, economics, changes, info["as_of_date"], filters)
+summary = investment_view.summary_markdown(result, economics, changes, info["as_of_date"], filters, evidence)
 left, middle, right = st.columns(3)
 left.download_button("Download the summary (Markdown)", summary.encode("utf-8"), "investment_case.md",
                      mime="text/markdown", key="dl_inv_md", icon=":material/download:")

@@ -29,11 +29,15 @@ for column, metric in zip(columns, headline):
                   help=metric["help"])
 
 st.subheader("What the models say")
-sentences = findings.service_findings(effects) + [s for s in [findings.survival_finding(survival.summary_)] if s]
+own_effects = data.cached_factor_effects(con, build_id)[0] if not filters else None
+sentences = findings.service_findings(own_effects if own_effects is not None and not own_effects.empty else effects) \
+    + [s for s in [findings.survival_finding(survival.summary_)] if s]
 if sentences:
     st.markdown("\n".join(f"- {s}" for s in sentences[:5]))
-    st.caption("Associations from observational data, adjusted for the other service factors and plan; "
-               "not proof that changing one factor changes churn.")
+    st.caption("Estimated effects from observational data if the listed confounders are the important ones; the "
+               "E-value says how strong a hidden confounder would have to be to explain one away. "
+               + ("With filters, these come from the mutually adjusted model refitted on the filtered accounts."
+                  if filters else ""))
 else:
     st.info("The drivers model has no clear findings for these accounts yet (too few churns or no interactions).")
 
