@@ -20,7 +20,7 @@ import streamlit as st
 from pipelines.build import DEFAULT_DB_PATH, sql_text
 # the models are imported with the data layer, once per server process, so that no session's first render
 # pays for importing them (scipy alone takes most of a second)
-from pipelines.drivers import FACTORS_BY_NAME, ServiceDrivers
+from pipelines.drivers import FACTORS, FACTORS_BY_NAME, ServiceDrivers
 from pipelines.filters import (
     TrustedSql,
     execute_template,
@@ -310,3 +310,15 @@ def cached_factor_effects(_con, build_id: str) -> tuple[pd.DataFrame, pd.DataFra
     if not table_exists(_con, "factor_effects"):
         return pd.DataFrame(), pd.DataFrame()
     return run(_con, query_text("factor_effects")), run(_con, query_text("factor_stability"))
+
+
+@st.cache_data(show_spinner="Comparing the naive and the adjusted investment case with the demo's truth…",
+               max_entries=2)
+def cached_demo_investment_comparison(_con, build_id: str, horizon_days: int) -> tuple[dict, dict]:
+    """The what-if of halving first response two ways: naive (the all-in-one model without case mix, which
+    holds the change's consequences fixed) and adjusted (the factor's own model)."""
+    change = [("first_response_hours", "-50%")]
+    naive_model = ServiceDrivers(factors=[f.name for f in FACTORS if f.pillar != "case mix"]).fit(_con)
+    naive = WhatIf(change, horizon_days=horizon_days, n_draws=400).fit(_con, drivers=naive_model)
+    adjusted = WhatIf(change, horizon_days=horizon_days, n_draws=400).fit(_con)
+    return naive.to_json_dict(), adjusted.to_json_dict()

@@ -81,15 +81,43 @@ def import_and_rebuild(source: str, uploads: dict[str, bytes], db_path: Path, op
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def planted_vs_recovered(info: dict, effects: pd.DataFrame) -> pd.DataFrame | None:
-    """On the demo data, the planted hazard ratios beside the ones the drivers model recovered."""
+def planted_document(info: dict) -> dict | None:
+    """The demo's planted_effects.json beside the build's accounts file, or None for other data."""
     accounts = next((i for i in info.get("inputs", []) if i["source"] == "accounts"), None)
     if accounts is None:
         return None
     planted_path = Path(accounts["path"]).parent / "planted_effects.json"
     if not planted_path.exists():
         return None
-    planted = json.loads(planted_path.read_text())["effects"]
+    return json.loads(planted_path.read_text())
+
+
+def investment_case_vs_truth(planted: dict, naive: dict, adjusted: dict) -> pd.DataFrame | None:
+    """On the demo, the true effect of the planted what-if beside the naive estimate (no case mix, its
+    consequences held fixed) and the adjusted one (the factor's own model), each with its interval."""
+    truth = next((w for w in planted.get("true_whatif", []) if w["factor"] == "first_response_hours"), None)
+    if truth is None:
+        return None
+    rows = []
+    for quantity, key, truth_key in (("accounts kept", "accounts_kept", "accounts_kept"),
+                                     ("ARR kept ($)", "arr_kept", "arr_kept")):
+        row = {"what-if": f"{truth['description']}, next {truth['horizon_days']} days", "quantity": quantity,
+               "truth (from the demo's own hazards)": round(truth[truth_key], 1)}
+        for name, result in (("naive: no case mix, consequences held fixed", naive),
+                             ("adjusted: the factor's own model", adjusted)):
+            r = result[key]
+            row[name] = f"{r['estimate']:,.1f} ({r['ci_lower']:,.1f} – {r['ci_upper']:,.1f})"
+            row[f"{name.split(':')[0]} interval holds the truth"] = bool(r["ci_lower"] <= truth[truth_key] <= r["ci_upper"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def planted_vs_recovered(info: dict, effects: pd.DataFrame) -> pd.DataFrame | None:
+    """On the demo data, the planted hazard ratios beside the ones the drivers model recovered."""
+    document = planted_document(info)
+    if document is None:
+        return None
+    planted = document["effects"]
     by_term = effects.set_index("term") if not effects.empty else pd.DataFrame()
     rows = []
     for effect in planted:

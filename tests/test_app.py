@@ -319,3 +319,15 @@ def test_app_investment_case_uses_the_factors_own_model_and_says_what_it_rests_o
     assert "estimated effect if the listed confounders are the important ones" in evidence
     assert f"Adjusted for {adjusted_for}" in evidence and f"E-value {e_value:.2f}" in evidence
     assert "proof" not in evidence.lower()
+
+
+def test_app_data_page_sets_the_demo_investment_case_beside_its_truth(open_app, small_demo_database):
+    _, demo = small_demo_database
+    truth = json.loads(Path(demo.planted_effects).read_text())["true_whatif"][0]
+
+    at = open_app("data_page")
+
+    table = frame_with(at, "truth (from the demo's own hazards)").set_index("quantity")
+    assert table.loc["accounts kept", "truth (from the demo's own hazards)"] == round(truth["accounts_kept"], 1)
+    assert table.loc["ARR kept ($)", "truth (from the demo's own hazards)"] == round(truth["arr_kept"], 1)
+    assert {"naive: no case mix, consequences held fixed", "adjusted: the factor's own model"} <= set(table.columns)
