@@ -418,4 +418,3 @@ def test_rebuilt_latest_rows_without_a_change_match_the_potential_panel(tmp_path
                                                   lambda m: None)
     assert 0 < latest["account"].size < 300
     np.testing.assert_array_equal(demo_module.panel_log_hazard_ratio(rebuilt), latest["log_hr"])
-    np.testing.assert_array_equal(rebuilt["stop_day"], latest["tenure_day"])
