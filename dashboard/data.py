@@ -312,6 +312,14 @@ def cached_factor_effects(_con, build_id: str) -> tuple[pd.DataFrame, pd.DataFra
     return run(_con, query_text("factor_effects")), run(_con, query_text("factor_stability"))
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def cached_factor_revenue_effects(_con, build_id: str) -> pd.DataFrame:
+    """Each factor's adjusted effect on next month's expansion and contraction, as the build stored it."""
+    if not table_exists(_con, "factor_revenue_effects"):
+        return pd.DataFrame()
+    return run(_con, query_text("factor_revenue_effects"))
+
+
 @st.cache_data(show_spinner="Comparing the naive and the adjusted investment case with the demo's truth…",
                max_entries=2)
 def cached_demo_investment_comparison(_con, build_id: str, horizon_days: int) -> tuple[dict, dict]:

@@ -119,3 +119,18 @@ def with_labels(effects: pd.DataFrame) -> pd.DataFrame:
         else:
             labels.append(f"{row.term} ({row.unit})")
     return effects.assign(label=labels)
+
+
+def revenue_effects_table(effects: pd.DataFrame) -> pd.DataFrame:
+    """Each factor's adjusted effect on next month's expansion and contraction, one row per factor term, with the
+    change in the monthly chance in percentage points per unit and its 95% interval."""
+    if effects.empty:
+        return effects
+    rows = {}
+    for row in effects.itertuples():
+        key = row.label + (f" ({row.term.split(': ', 1)[1]})" if ": " in row.term else "")
+        entry = rows.setdefault(key, {"factor": key, "unit": row.unit})
+        entry[f"{row.outcome}: change in monthly chance (pp)"] = (
+            f"{row.effect_pp:+.2f} ({row.ci_lower_pp:+.2f} to {row.ci_upper_pp:+.2f})")
+        entry[f"{row.outcome}: monthly chance today"] = f"{row.monthly_rate:.1%}"
+    return pd.DataFrame(list(rows.values()))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import duckdb
+import numpy as np
 
 from . import __version__
 from .contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
@@ -341,7 +342,8 @@ def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None) 
     """Fit the default models into the new database, so the app reads results and never refits."""
     from .coxph import ConvergenceError
     from .drivers import DriversInputError, ServiceDrivers, store_drivers
-    from .factor_effects import FactorEffects, store_factor_effects
+    from .factor_effects import (FactorEffects, FactorRevenueEffects, store_factor_effects,
+                                 store_factor_revenue_effects)
     from .risk import AccountRisk, store_risk
 
     try:
@@ -350,6 +352,7 @@ def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None) 
         notes.append(f"drivers model not fitted: {exc}")
         store_risk(con, None, error=f"no drivers model: {exc}")
         store_factor_effects(con, None, error=str(exc))
+        store_factor_revenue_effects(con, None)
         return store_drivers(con, None, error=str(exc))
     stored = store_drivers(con, drivers)
     try:
@@ -357,6 +360,11 @@ def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None) 
     except (DriversInputError, ConvergenceError, ValueError) as exc:
         notes.append(f"per-factor models not fitted: {exc}")
         store_factor_effects(con, None, error=str(exc))
+    try:
+        store_factor_revenue_effects(con, FactorRevenueEffects().fit(con))
+    except (DriversInputError, ValueError, np.linalg.LinAlgError) as exc:
+        notes.append(f"per-factor revenue effects not estimated: {exc}")
+        store_factor_revenue_effects(con, None)
     try:
         store_risk(con, AccountRisk().fit(con, drivers=drivers, as_of=as_of))
     except (ValueError, ConvergenceError) as exc:

@@ -24,7 +24,9 @@ import numpy as np
 import pandas as pd
 
 from .coxph import ConvergenceError
-from .drivers import DriversInputError, ServiceDrivers
+from .drivers import DriversInputError, ServiceDrivers, build_design, sample_accounts, store_model_info
+from .filters import TrustedSql, execute_template
+from .load import quote_ident
 
 CASE_MIX = ("high_priority_share", "live_channel_share")
 VOLUME = "tickets_90d"
@@ -245,8 +247,6 @@ STORED_EFFECT_COLUMNS = {
 
 def store_factor_effects(con: duckdb.DuckDBPyConnection, fitted: FactorEffects | None, error: str | None = None) -> int:
     """Write factor_effects, factor_stability and each factor's model (for the what-if), so the app reads them."""
-    from .drivers import store_model_info
-    from .load import quote_ident
 
     for table, columns in (("factor_effects", STORED_EFFECT_COLUMNS), ("factor_stability", STABILITY_COLUMNS)):
         con.execute(f"create or replace table {table} ("
@@ -306,3 +306,106 @@ def whatif_model(con: duckdb.DuckDBPyConnection, changed: list[str],
             return stored
     return ServiceDrivers(factors=whatif_terms(changed), max_accounts=max_accounts, robust=True,
                           concordance=False).fit(con)
+
+
+def own_model_terms(factor: str) -> list[str]:
+    """The factor and its adjustment set's service and case-mix terms: the terms of its own model."""
+    steps = adjustment_set(factor, [])
+    return [factor] + [t for t in steps["+ case mix and volume"] + steps["+ upstream service factors"] if t != factor]
+
+
+REVENUE_OUTCOMES = {"expanded": "expansion", "contracted": "contraction"}
+
+
+class FactorRevenueEffects:
+    """Each factor's effect on next month's expansion and contraction, with its churn model's adjustment set.
+
+    Among the account-months of accounts that stay, a linear probability model of "MRR rose next month" (and
+    of "fell") on the factor and its confounders; the coefficient is the change in that monthly probability,
+    in percentage points, per unit of the factor (its churn model's unit). Intervals are cluster-robust by
+    account, as for churn. Configure here; fit(con) returns self with effects_."""
+
+    def __init__(self, factors: list[str] | None = None, covariates: list[str] | None = None,
+                 max_accounts: int | None = FACTOR_MODEL_ACCOUNTS, sample_seed: int = 7):
+        self.factors = factors
+        self.covariates = covariates
+        self.max_accounts = max_accounts
+        self.sample_seed = sample_seed
+
+    def fit(self, con: duckdb.DuckDBPyConnection) -> "FactorRevenueEffects":
+        kinds = dict(con.execute("select column_name, kind from segment_columns").fetchall())
+        covariates = list(self.covariates) if self.covariates is not None else (["plan"] if "plan" in kinds else [])
+        ids = con.execute("select distinct account_id from account_months").fetchnumpy()["account_id"]
+        sample = None if self.max_accounts is None else sample_accounts(ids, self.max_accounts, self.sample_seed)
+        if sample is not None:
+            con.register("revenue_sample_accounts", pd.DataFrame({"account_id": sample}))
+        try:
+            predicate = ("account_id in (select account_id from revenue_sample_accounts)" if sample is not None
+                         else "true")
+            rows = execute_template(con, "revenue_movement_rows", sample_filter=TrustedSql(predicate)).df()
+        finally:
+            if sample is not None:
+                con.unregister("revenue_sample_accounts")
+        factors = list(self.factors) if self.factors is not None else [r.factor for r in CAUSAL_STRUCTURE]
+        effects = []
+        for factor in factors:
+            if rows.empty:
+                break
+            design = build_design(rows, own_model_terms(factor), covariates, kinds)
+            if factor not in set(design.terms.factor):
+                continue
+            X = np.column_stack([np.ones(len(rows)), design.X.to_numpy()])
+            names = ["(intercept)", *design.X.columns]
+            for outcome, word in REVENUE_OUTCOMES.items():
+                coef, cov = cluster_robust_ols(X, rows[outcome].to_numpy(float), rows.account_id.to_numpy())
+                factor_of = dict(zip(design.terms.term, design.terms.factor))
+                for position, term in enumerate(names):
+                    if factor_of.get(term) != factor:
+                        continue
+                    se = math.sqrt(max(cov[position, position], 0.0))
+                    effects.append({
+                        "factor": factor, "term": term, "label": label(factor),
+                        "unit": design.terms.set_index("term").loc[term, "unit"], "outcome": word,
+                        "monthly_rate": float(rows[outcome].mean()), "effect_pp": 100 * coef[position],
+                        "ci_lower_pp": 100 * (coef[position] - Z_95 * se),
+                        "ci_upper_pp": 100 * (coef[position] + Z_95 * se),
+                        "n_account_months": int(len(rows)), "n_accounts": int(rows.account_id.nunique()),
+                        "adjusted_for": describe_adjustment(factor, covariates)})
+        self.effects_ = pd.DataFrame(effects, columns=list(REVENUE_EFFECT_COLUMNS))
+        self.sampled_ = sample is not None
+        return self
+
+
+def cluster_robust_ols(X: np.ndarray, y: np.ndarray, cluster) -> tuple[np.ndarray, np.ndarray]:
+    """Least squares with a covariance clustered by `cluster` (the sandwich with the CR1 small-sample factor),
+    so an account's months count as one account's evidence, not as independent rows."""
+    bread = np.linalg.pinv(X.T @ X)
+    coef = bread @ (X.T @ y)
+    residual = y - X @ coef
+    codes = pd.factorize(np.asarray(cluster))[0]
+    n_clusters = int(codes.max()) + 1
+    scores = np.zeros((n_clusters, X.shape[1]))
+    np.add.at(scores, codes, X * residual[:, None])
+    n, k = X.shape
+    correction = n_clusters / max(n_clusters - 1, 1) * (n - 1) / max(n - k, 1)
+    return coef, correction * bread @ (scores.T @ scores) @ bread
+
+
+REVENUE_EFFECT_COLUMNS = {
+    "factor": "varchar", "term": "varchar", "label": "varchar", "unit": "varchar", "outcome": "varchar",
+    "monthly_rate": "double", "effect_pp": "double", "ci_lower_pp": "double", "ci_upper_pp": "double",
+    "n_account_months": "bigint", "n_accounts": "bigint", "adjusted_for": "varchar",
+}
+
+
+def store_factor_revenue_effects(con: duckdb.DuckDBPyConnection, fitted: FactorRevenueEffects | None) -> int:
+    """Write factor_revenue_effects (empty when they could not be estimated), for the drivers page."""
+
+    con.execute("create or replace table factor_revenue_effects ("
+                + ", ".join(f"{quote_ident(c)} {t}" for c, t in REVENUE_EFFECT_COLUMNS.items()) + ")")
+    if fitted is None or fitted.effects_.empty:
+        return 0
+    con.register("revenue_frame", fitted.effects_[list(REVENUE_EFFECT_COLUMNS)])
+    con.execute("insert into factor_revenue_effects select * from revenue_frame")
+    con.unregister("revenue_frame")
+    return len(fitted.effects_)

@@ -173,3 +173,52 @@ def test_whatif_sla_recomputed_against_each_severity_target(build_rows):
     assert row.sla_breach_rate_with_change == pytest.approx(1 / 3)  # T3 only (1.5 h > 1 h)
     assert row.bad_interactions_today == 2
     assert row.bad_interactions_with_change == 2  # T2 is still bad: it was reopened
+
+
+def test_cluster_robust_ols_equals_the_sandwich_written_plainly():
+    from pipelines.factor_effects import cluster_robust_ols
+
+    rng = np.random.default_rng(2)
+    X = np.column_stack([np.ones(60), rng.normal(size=60), rng.binomial(1, 0.5, 60)])
+    y = X @ [0.1, 0.3, -0.2] + rng.normal(size=60)
+    cluster = np.repeat(np.arange(20), 3)
+    coef, cov = cluster_robust_ols(X, y, cluster)
+    np.testing.assert_allclose(coef, np.linalg.lstsq(X, y, rcond=None)[0], rtol=1e-10)
+    bread = np.linalg.inv(X.T @ X)
+    residual = y - X @ coef
+    meat = sum(np.outer(X[cluster == c].T @ residual[cluster == c], X[cluster == c].T @ residual[cluster == c])
+               for c in range(20))
+    factor = 20 / 19 * 59 / 57  # CR1: G/(G-1) · (n-1)/(n-k)
+    np.testing.assert_allclose(cov, factor * bread @ meat @ bread, rtol=1e-10)
+
+
+def test_revenue_effect_is_adjusted_for_case_mix_like_the_churn_effect():
+    """Expansion planted at -3 points per doubling of first response and -2 points per +10 points of urgent work:
+    the factor's own revenue model recovers -3; without case mix the estimate is pulled toward zero."""
+    import duckdb
+
+    from pipelines.factor_effects import FactorRevenueEffects, cluster_robust_ols
+
+    panel, _ = confounded_panel(seed=8, n_accounts=2000)
+    panel = panel.sort_values(["account_id", "start_day"]).reset_index(drop=True)
+    rng = np.random.default_rng(8)
+    expand = (0.15 - 0.03 * np.log2(panel.first_response_hours_median / 4.0)
+              - 0.02 * (panel.high_priority_share_90d - 0.2) * 10)
+    panel["month_start"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(panel.start_day, unit="D")
+    step = np.where(rng.random(len(panel)) < expand.clip(0, 1).to_numpy(), 1.02, 1.0)
+    panel["mrr"] = 100 * panel.assign(step=step).groupby("account_id")["step"].cumprod().shift(fill_value=1.0)
+    panel.loc[panel.account_id != panel.account_id.shift(), "mrr"] = 100.0
+    con = duckdb.connect()
+    con.register("frame", panel)
+    con.execute("create table account_months as select * replace (cast(month_start as date) as month_start) from frame")
+    con.execute("create table segment_columns as select 'plan' as column_name, 'categorical' as kind")
+    adjusted = FactorRevenueEffects(factors=["first_response_hours"], max_accounts=None).fit(con).effects_
+    row = adjusted[adjusted.outcome == "expansion"].iloc[0]
+    assert row.ci_lower_pp <= -3.0 <= row.ci_upper_pp
+    # the same fit without case mix: the priority queue's faster answers for accounts in trouble hide the effect
+    rows = con.execute("select * from account_months order by account_id, month_start").df()
+    rows["expanded"] = (rows.groupby("account_id").mrr.shift(-1) > rows.mrr).astype(float)
+    rows = rows[(rows.churned == 0) & rows.groupby("account_id").mrr.shift(-1).notna()]
+    X = np.column_stack([np.ones(len(rows)), np.log2(rows.first_response_hours_median)])
+    naive_coef, _ = cluster_robust_ols(X, rows.expanded.to_numpy(), rows.account_id.to_numpy())
+    assert 100 * naive_coef[1] > row.ci_upper_pp

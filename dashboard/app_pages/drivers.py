@@ -32,6 +32,14 @@ if not own.empty:
                + ("Fitted at build time on every account: the sidebar filters do not apply to this table."
                   if filters else ""))
     st.dataframe(drivers_view.factor_effects_table(own), hide_index=True)
+    revenue = data.cached_factor_revenue_effects(con, info["build_id"])
+    if not revenue.empty:
+        st.subheader("Each factor's effect on revenue: expansion and contraction next month")
+        st.caption("Among accounts that stay: the change in the monthly chance that MRR rises (expansion) or falls "
+                   "(contraction) next month, in percentage points per unit of the factor, with the same adjustment "
+                   "set as its churn model and 95% intervals clustered by account. Churned revenue is the churn "
+                   "effect above.")
+        st.dataframe(drivers_view.revenue_effects_table(revenue), hide_index=True)
     with st.expander("Stability: each hazard ratio as the adjustment set grows"):
         st.dataframe(drivers_view.stability_table(stability), hide_index=True)
         st.caption("A ratio that moves a lot as confounders are added was confounded; one that moves little is "
