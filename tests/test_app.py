@@ -296,6 +296,10 @@ def test_app_drivers_page_shows_each_factors_own_model_with_its_adjustment_set(o
     assert row["hazard ratio"] == round(hr, 3) and row["E-value"] == round(e_value, 2)
     assert row["adjusted for"] == adjusted and "share of urgent or high tickets" in adjusted
     assert "SLA breach rate" in row["consequences, not adjusted for"]
+    revenue = frame_with(at, "expansion: change in monthly chance (pp)").set_index("factor")
+    (effect,) = db.execute("select effect_pp from factor_revenue_effects where factor = 'first_response_hours' "
+                           "and outcome = 'expansion'").fetchone()
+    assert revenue.loc["first response time", "expansion: change in monthly chance (pp)"].startswith(f"{effect:+.2f}")
     stability = frame_with(at, "+ case mix and volume")
     assert list(stability.columns) == ["term", "unadjusted", "+ plan and segments", "+ case mix and volume",
                                        "+ upstream service factors"]
