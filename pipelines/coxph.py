@@ -66,6 +66,11 @@ def _risk_sets(start: np.ndarray, stop: np.ndarray, event: np.ndarray) -> _RiskS
     )
 
 
+def risk_sets(start, stop, event) -> _RiskSets:
+    """The risk-set structures of (start, stop] rows, to share between fits of different terms on the same rows."""
+    return _risk_sets(np.asarray(start, dtype=float), np.asarray(stop, dtype=float), np.asarray(event, dtype=bool))
+
+
 def _risk_set_sums(values: np.ndarray, rs: "_RiskSets") -> np.ndarray:
     """Σ of values over the rows at risk at each event time: a row is at risk from event-time index
     n_le_start (the first event time after its start) up to, not including, n_le_stop. The changes at each
@@ -216,15 +221,16 @@ class TimeVaryingCox:
         self.tol = tol
         self.max_iter = max_iter
 
-    def fit(self, start, stop, event, X, names: list[str] | None = None, initial=None) -> "TimeVaryingCox":
+    def fit(self, start, stop, event, X, names: list[str] | None = None, initial=None,
+            risk_sets: "_RiskSets | None" = None) -> "TimeVaryingCox":
         """`initial`: coefficients (on the scale of X) to start Newton from instead of zero, e.g. a fit of the
         same terms on more data. The partial likelihood is concave, so the optimum reached is the same; a
         start near it only saves steps."""
         # separation or a huge step overflows exp(); the step-halving and the checks below handle it
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return self._fit(start, stop, event, X, names, initial)
+            return self._fit(start, stop, event, X, names, initial, risk_sets)
 
-    def _fit(self, start, stop, event, X, names, initial) -> "TimeVaryingCox":
+    def _fit(self, start, stop, event, X, names, initial, risk_sets=None) -> "TimeVaryingCox":
         start = np.asarray(start, dtype=float)
         stop = np.asarray(stop, dtype=float)
         event = np.asarray(event, dtype=bool)
@@ -248,7 +254,8 @@ class TimeVaryingCox:
         Z = np.empty(X.shape)
         np.subtract(X, self.means_, out=Z)
         Z /= self.scales_
-        rs = _risk_sets(start, stop, event)
+        # models of different terms on the same rows share the risk sets (see `risk_sets`)
+        rs = risk_sets if risk_sets is not None else _risk_sets(start, stop, event)
 
         if initial is None:
             beta = np.zeros(Z.shape[1])
@@ -330,11 +337,13 @@ class TimeVaryingCox:
         residuals = -w[:, None] * (Z * (cum_hazard[last] - cum_hazard[first])[:, None]
                                    - (cum_mean[last] - cum_mean[first]))
         residuals[rs.event_rows] += Z[rs.event_rows] - mean_z[rs.event_time_index]
-        codes = pd.factorize(np.asarray(cluster))[0]
+        cluster = np.asarray(cluster)
+        codes = cluster if np.issubdtype(cluster.dtype, np.integer) else pd.factorize(cluster)[0]
         if codes.size != Z.shape[0]:
             raise ValueError("cluster needs one label per fitted row")
-        by_cluster = np.zeros((codes.max() + 1, Z.shape[1]))
-        np.add.at(by_cluster, codes, residuals)
+        n_clusters = int(codes.max()) + 1
+        by_cluster = np.column_stack([np.bincount(codes, weights=residuals[:, j], minlength=n_clusters)
+                                      for j in range(Z.shape[1])])
         cov_z = self.variance_matrix_.to_numpy() * np.outer(self.scales_, self.scales_)
         robust_z = cov_z @ (by_cluster.T @ by_cluster) @ cov_z
         return pd.DataFrame(robust_z / np.outer(self.scales_, self.scales_), index=self.names_, columns=self.names_)

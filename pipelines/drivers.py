@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .coxph import ConvergenceError, TimeVaryingCox
+from .coxph import ConvergenceError, TimeVaryingCox, risk_sets
 from .load import quote_ident
 from .settings import DEFAULT_DRIVERS_SAMPLE
 
@@ -200,6 +200,30 @@ def build_design(panel: pd.DataFrame, factors: list[str], covariates: list[str],
     return Design(X=X, terms=terms, dropped=dropped + more_dropped, imputed=imputed)
 
 
+def subset_design(full: Design, factors: list[str], covariates: list[str]) -> Design:
+    """The design of a model of some of `full`'s factors and covariates, without transforming the panel again:
+    their terms, and each missing indicator that names one of them (the same rows, whichever others share it)."""
+    wanted = set(factors) | set(covariates)
+
+    def keep(factor: str) -> bool:
+        if factor.startswith("missing: "):
+            return bool(wanted & set(factor.removeprefix("missing: ").split(", ")))
+        return factor in wanted
+
+    terms = full.terms[full.terms.factor.map(keep)].reset_index(drop=True)
+    X, terms, dropped = _drop_unusable(full.X[list(terms.term)], terms)
+    named = {t for f in wanted for t in (f, *(term.name for term in getattr(FACTORS_BY_NAME.get(f), "terms", ())))}
+    return Design(X=X, terms=terms,
+                  dropped=[d for d in full.dropped if d["term"] in named] + dropped,
+                  imputed=[i for i in full.imputed if i["term"] in named])
+
+
+def shared_structures(panel: pd.DataFrame) -> dict:
+    """What every model on these panel rows shares: the risk sets and the integer code of each row's account."""
+    return {"risk_sets": risk_sets(panel.start_day, panel.stop_day, panel.churned),
+            "account_codes": pd.factorize(panel.account_id)[0] if "account_id" in panel else None}
+
+
 def _drop_unusable(X: pd.DataFrame, terms: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
     """Drop constant terms, then any term that adds no rank (collinear with the ones before it).
 
@@ -345,8 +369,12 @@ class ServiceDrivers:
         return factors
 
     def fit_panel(self, panel: pd.DataFrame, kinds: dict[str, str], n_accounts: int,
-                  sample: dict | None = None) -> "ServiceDrivers":
-        """Fit on panel rows already read (`read_panel`); several models with different terms can share one read."""
+                  sample: dict | None = None, design: Design | None = None, shared: dict | None = None,
+                  ph_tests: bool = True) -> "ServiceDrivers":
+        """Fit on panel rows already read (`read_panel`); several models with different terms can share one read.
+
+        `design` (from `subset_design`) and `shared` (the rows' risk sets and integer account codes, from
+        `shared_structures`) let many models on the same rows skip rebuilding what they have in common."""
         factors = self._check_factors()
         covariates = self._covariates(kinds)
         if self.robust and "account_id" not in panel:
@@ -358,7 +386,8 @@ class ServiceDrivers:
                                     "to compare with")
         self.n_accounts_ = n_accounts
         self.sampled_account_ids_ = None if sample is None else sample["account_ids"]
-        design = build_design(panel, factors, covariates, kinds)
+        design = design if design is not None else build_design(panel, factors, covariates, kinds)
+        shared = shared or {}
         notes = []
         if sample is not None:
             notes.append(f"fitted on a random sample of {sample['accounts_fitted']:,} of the "
@@ -373,7 +402,7 @@ class ServiceDrivers:
         penalizer = 0.0
         try:
             model = TimeVaryingCox().fit(panel.start_day, panel.stop_day, panel.churned, X, list(design.X.columns),
-                                         initial=initial)
+                                         initial=initial, risk_sets=shared.get("risk_sets"))
         except ConvergenceError as exc:
             penalizer = RETRY_PENALIZER
             notes.append(f"the unpenalised fit did not converge ({exc}); refitted with a small L2 penalizer "
@@ -381,9 +410,14 @@ class ServiceDrivers:
             model = TimeVaryingCox(penalizer=penalizer).fit(panel.start_day, panel.stop_day, panel.churned, X,
                                                            list(design.X.columns))
         if self.robust:
-            model.robust_variance_matrix_ = model.robust_variance(panel.account_id.to_numpy())
+            codes = shared.get("account_codes")
+            model.robust_variance_matrix_ = model.robust_variance(
+                codes if codes is not None else panel.account_id.to_numpy())
         summary = model.summary
-        ph = proportional_hazards_tests(model, X, panel.start_day.to_numpy(float), panel.stop_day.to_numpy(float))
+        if ph_tests:
+            ph = proportional_hazards_tests(model, X, panel.start_day.to_numpy(float), panel.stop_day.to_numpy(float))
+        else:
+            ph = pd.DataFrame({"term": model.names_, "ph_test_statistic": np.nan, "ph_p_value": np.nan})
         effects = design.terms.merge(
             pd.DataFrame({
                 "term": summary.index,

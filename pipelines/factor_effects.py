@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from .coxph import ConvergenceError
-from .drivers import DriversInputError, ServiceDrivers, build_design, sample_accounts, store_model_info
+from .drivers import (DriversInputError, ServiceDrivers, build_design, sample_accounts, shared_structures,
+                      store_model_info, subset_design)
 from .filters import TrustedSql, execute_template
 from .load import quote_ident
 
@@ -158,6 +159,10 @@ class FactorEffects:
         if unknown:
             raise DriversInputError(f"no causal role written down for {unknown}; choose from {list(ROLES)}")
         effects, stability, self.models_, self.notes_ = [], [], {}, []
+        # every model here is fitted on the same rows: transform the panel and build the risk sets once
+        every_term = sorted({t for f in factors for t in own_model_terms(f)})
+        self._full_design = build_design(panel, every_term, covariates, kinds)
+        self._shared = shared_structures(panel)
         if sample is not None:
             self.notes_.append(f"each factor's model is fitted on a random sample of {sample['accounts_fitted']:,} "
                                f"of the {sample['accounts_total']:,} accounts (seed {self.sample_seed})")
@@ -166,6 +171,7 @@ class FactorEffects:
             terms: list[str] = [factor]
             step_covariates: list[str] = []
             fitted, previous, reason = None, [], "no usable data"
+            start_from: dict[str, float] = {}
             for step in STEPS:
                 if step == "+ plan and segments":
                     step_covariates = steps[step]
@@ -176,8 +182,10 @@ class FactorEffects:
                     stability.extend({**row, "step": step} for row in previous)
                     continue
                 try:
-                    fitted = self._fit_one(panel, kinds, n_accounts, terms, step_covariates)
+                    fitted = self._fit_one(panel, kinds, n_accounts, terms, step_covariates, start_from)
                     rows = self._factor_rows(fitted, factor)
+                    # the next step adds terms to this one: Newton starts from here (same optimum, fewer steps)
+                    start_from = fitted.model_.params_.to_dict()
                 except (ConvergenceError, DriversInputError) as error:
                     fitted, previous, reason = None, [], str(error)
                     continue
@@ -206,10 +214,11 @@ class FactorEffects:
         self.stability_ = stability_frame.dropna(subset=["term"]).reset_index(drop=True)
         return self
 
-    def _fit_one(self, panel, kinds, n_accounts, factors, covariates) -> ServiceDrivers:
+    def _fit_one(self, panel, kinds, n_accounts, factors, covariates, start_from=None) -> ServiceDrivers:
         model = ServiceDrivers(factors=factors, covariates=covariates, max_accounts=None, robust=True,
-                               concordance=False)
-        return model.fit_panel(panel, kinds, n_accounts)
+                               concordance=False, start_from=start_from or None)
+        return model.fit_panel(panel, kinds, n_accounts, design=subset_design(self._full_design, factors, covariates),
+                               shared=self._shared, ph_tests=False)
 
     @staticmethod
     def _factor_rows(model: ServiceDrivers, factor: str) -> list[dict]:
@@ -348,16 +357,19 @@ class FactorRevenueEffects:
                 con.unregister("revenue_sample_accounts")
         factors = list(self.factors) if self.factors is not None else [r.factor for r in CAUSAL_STRUCTURE]
         effects = []
+        full = None if rows.empty else build_design(
+            rows, sorted({t for f in factors for t in own_model_terms(f)}), covariates, kinds)
+        accounts = None if rows.empty else pd.factorize(rows.account_id)[0]
         for factor in factors:
             if rows.empty:
                 break
-            design = build_design(rows, own_model_terms(factor), covariates, kinds)
+            design = subset_design(full, own_model_terms(factor), covariates)
             if factor not in set(design.terms.factor):
                 continue
             X = np.column_stack([np.ones(len(rows)), design.X.to_numpy()])
             names = ["(intercept)", *design.X.columns]
             for outcome, word in REVENUE_OUTCOMES.items():
-                coef, cov = cluster_robust_ols(X, rows[outcome].to_numpy(float), rows.account_id.to_numpy())
+                coef, cov = cluster_robust_ols(X, rows[outcome].to_numpy(float), accounts)
                 factor_of = dict(zip(design.terms.term, design.terms.factor))
                 for position, term in enumerate(names):
                     if factor_of.get(term) != factor:
@@ -382,10 +394,11 @@ def cluster_robust_ols(X: np.ndarray, y: np.ndarray, cluster) -> tuple[np.ndarra
     bread = np.linalg.pinv(X.T @ X)
     coef = bread @ (X.T @ y)
     residual = y - X @ coef
-    codes = pd.factorize(np.asarray(cluster))[0]
+    cluster = np.asarray(cluster)
+    codes = cluster if np.issubdtype(cluster.dtype, np.integer) else pd.factorize(cluster)[0]
     n_clusters = int(codes.max()) + 1
-    scores = np.zeros((n_clusters, X.shape[1]))
-    np.add.at(scores, codes, X * residual[:, None])
+    scores = np.column_stack([np.bincount(codes, weights=X[:, j] * residual, minlength=n_clusters)
+                              for j in range(X.shape[1])])
     n, k = X.shape
     correction = n_clusters / max(n_clusters - 1, 1) * (n - 1) / max(n - k, 1)
     return coef, correction * bread @ (scores.T @ scores) @ bread
