@@ -153,7 +153,7 @@ def test_whatif_command_json_has_exactly_the_documented_keys(demo_database, caps
     payload = json.loads(out)
     assert code == 0
     assert list(payload) == ["accounts_kept", "arr_kept", "baseline", "scenario", "horizon_days", "accounts",
-                             "changes", "covariance", "sla_recomputed", "notes"]
+                             "changes", "covariance", "sla_recomputed", "overlap", "notes"]
     for key in ("accounts_kept", "arr_kept"):
         assert list(payload[key]) == ["estimate", "ci_lower", "ci_upper"]
     for key in ("baseline", "scenario"):
