@@ -245,3 +245,18 @@ def test_whatif_given_current_rows_equals_reading_them(demo_con, demo_drivers):
     read = WhatIf(changes, n_draws=100).fit(demo_con, drivers=demo_drivers, account_ids=ids)
     assert given.to_json_dict() == read.to_json_dict()
     pd.testing.assert_frame_equal(rows, before)
+
+
+def test_whatif_overlap_flags_a_change_beyond_what_similar_case_mix_shows(small_demo_database):
+    """-10% stays within every case-mix cell's 1st-99th percentile range for nearly every account; -95% leaves it
+    for most, and the notes say the estimate extrapolates there."""
+    with duckdb.connect() as con:
+        con.execute("attach $path as f (read_only)", {"path": str(small_demo_database[0])})
+        con.execute("use f")
+        mild = WhatIf([("first_response_hours", "-10%")], n_draws=10).fit(con)
+        extreme = WhatIf([("first_response_hours", "-95%")], n_draws=10).fit(con)
+    (mild_overlap,), (extreme_overlap,) = mild.overlap_, extreme.overlap_
+    assert mild_overlap["share_outside"] < 0.05 and not mild_overlap["warn"]
+    assert extreme_overlap["share_outside"] > 0.5 and extreme_overlap["warn"]
+    assert any(note.startswith("overlap:") for note in extreme.notes_)
+    assert 0 < mild_overlap["accounts"] <= len(mild.accounts_)  # the accounts with a first response measured
