@@ -182,7 +182,7 @@ class FactorEffects:
                     stability.extend({**row, "step": step} for row in previous)
                     continue
                 try:
-                    fitted = self._fit_one(panel, kinds, n_accounts, terms, step_covariates, start_from)
+                    fitted = self._fit_one(panel, kinds, n_accounts, terms, step_covariates, start_from, sample)
                     rows = self._factor_rows(fitted, factor)
                     # the next step adds terms to this one: Newton starts from here (same optimum, fewer steps)
                     start_from = fitted.model_.params_.to_dict()
@@ -214,10 +214,11 @@ class FactorEffects:
         self.stability_ = stability_frame.dropna(subset=["term"]).reset_index(drop=True)
         return self
 
-    def _fit_one(self, panel, kinds, n_accounts, factors, covariates, start_from=None) -> ServiceDrivers:
+    def _fit_one(self, panel, kinds, n_accounts, factors, covariates, start_from=None, sample=None) -> ServiceDrivers:
         model = ServiceDrivers(factors=factors, covariates=covariates, max_accounts=None, robust=True,
-                               concordance=False, start_from=start_from or None)
-        return model.fit_panel(panel, kinds, n_accounts, design=subset_design(self._full_design, factors, covariates),
+                               concordance=False, start_from=start_from or None, sample_seed=self.sample_seed)
+        return model.fit_panel(panel, kinds, n_accounts, sample=sample,
+                               design=subset_design(self._full_design, factors, covariates),
                                shared=self._shared, ph_tests=False)
 
     @staticmethod

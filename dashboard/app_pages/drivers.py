@@ -32,6 +32,8 @@ if not own.empty:
                + ("Fitted at build time on every account: the sidebar filters do not apply to this table."
                   if filters else ""))
     st.dataframe(drivers_view.factor_effects_table(own), hide_index=True)
+    for note in (data.model_info(con, "factor_effects") or {}).get("notes", []):
+        st.caption(f"Note: {note}.")
     revenue = data.cached_factor_revenue_effects(con, info["build_id"])
     if not revenue.empty:
         st.subheader("Each factor's effect on revenue: expansion and contraction next month")
