@@ -150,3 +150,10 @@ def evidence_lines(result: dict, factor_effects: pd.DataFrame) -> list[str]:
                          f"{LABELS.get(item['factor'], item['factor']).lower()} lies outside what accounts of similar "
                          "case mix show; there the estimate extrapolates beyond the data.")
     return lines
+
+
+def overlap_table(result: dict) -> pd.DataFrame:
+    """Per changed factor: how many of the accounts it applies to end up outside what similar case mix shows."""
+    return pd.DataFrame([{"factor": LABELS.get(o["factor"], o["factor"]), "accounts the change applies to": o["accounts"],
+                          "outside the range of similar case mix": o["outside"],
+                          "share outside": f"{o['share_outside']:.1%}"} for o in result.get("overlap", [])])

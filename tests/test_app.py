@@ -323,6 +323,10 @@ def test_app_investment_case_uses_the_factors_own_model_and_says_what_it_rests_o
     assert "estimated effect if the listed confounders are the important ones" in evidence
     assert f"Adjusted for {adjusted_for}" in evidence and f"E-value {e_value:.2f}" in evidence
     assert "proof" not in evidence.lower()
+    overlap = frame_with(at, "share outside")
+    assert overlap["factor"].tolist() == ["First response time"]
+    assert overlap["accounts the change applies to"].iloc[0] == expected.overlap_[0]["accounts"]
+    assert frame_with(at, "+ case mix and volume")["term"].tolist() == ["first_response_hours"]
 
 
 def test_app_data_page_sets_the_demo_investment_case_beside_its_truth(open_app, small_demo_database):

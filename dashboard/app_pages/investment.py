@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, investment_view
+from dashboard import charts, data, drivers_view, investment_view
 from dashboard.common import current_filters, filter_caption, require_database
 
 con, info = require_database()
@@ -49,9 +49,14 @@ accounts_figure = charts.kept_interval("Accounts kept", accounts["estimate"], ac
                                        accounts["ci_upper"], False, title="Accounts kept (95% interval)")
 st.plotly_chart(arr_figure, key="arr_kept")
 st.plotly_chart(accounts_figure, key="accounts_kept")
-evidence = investment_view.evidence_lines(result, data.cached_factor_effects(con, info["build_id"])[0])
+own_effects, stability = data.cached_factor_effects(con, info["build_id"])
+evidence = investment_view.evidence_lines(result, own_effects)
 for line in evidence:
     (st.warning if line.startswith("Overlap") else st.info)(line)
+with st.expander("Robustness: overlap with the data, and each factor's estimate as its adjustment set grows"):
+    st.dataframe(investment_view.overlap_table(result), hide_index=True)
+    if not stability.empty:
+        st.dataframe(drivers_view.stability_table(stability[stability.factor.isin(chosen)]), hide_index=True)
 with st.expander("How this is estimated, and what it leaves out"):
     st.markdown("\n".join(f"- {n}" for n in result["notes"]))
 
