@@ -101,10 +101,12 @@ def stability_table(stability: pd.DataFrame) -> pd.DataFrame:
         return stability
     frame = stability.assign(value=[f"{hr:.3f} ({lo:.3f} – {hi:.3f})" for hr, lo, hi in
                                     zip(stability.hazard_ratio, stability.ci_lower, stability.ci_upper)])
-    table = frame.pivot(index="term", columns="step", values="value")
+    frame["factor"] = [FACTOR_LABELS.get(f, f) + (f" ({t.split(': ', 1)[1]})" if ": " in t else "")
+                       for f, t in zip(frame.factor, frame.term)]
+    table = frame.pivot(index="factor", columns="step", values="value")
     steps = [s for s in ("unadjusted", "+ plan and segments", "+ case mix and volume", "+ upstream service factors")
              if s in table.columns]
-    order = list(dict.fromkeys(stability.term))
+    order = list(dict.fromkeys(frame.factor))
     return table.loc[order, steps].reset_index()
 
 

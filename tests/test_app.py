@@ -301,7 +301,7 @@ def test_app_drivers_page_shows_each_factors_own_model_with_its_adjustment_set(o
                            "and outcome = 'expansion'").fetchone()
     assert revenue.loc["first response time", "expansion: change in monthly chance (pp)"].startswith(f"{effect:+.2f}")
     stability = frame_with(at, "+ case mix and volume")
-    assert list(stability.columns) == ["term", "unadjusted", "+ plan and segments", "+ case mix and volume",
+    assert list(stability.columns) == ["factor", "unadjusted", "+ plan and segments", "+ case mix and volume",
                                        "+ upstream service factors"]
 
 
@@ -326,7 +326,7 @@ def test_app_investment_case_uses_the_factors_own_model_and_says_what_it_rests_o
     overlap = frame_with(at, "share outside")
     assert overlap["factor"].tolist() == ["First response time"]
     assert overlap["accounts the change applies to"].iloc[0] == expected.overlap_[0]["accounts"]
-    assert frame_with(at, "+ case mix and volume")["term"].tolist() == ["first_response_hours"]
+    assert frame_with(at, "+ case mix and volume")["factor"].tolist() == ["first response time"]
 
 
 def test_app_data_page_sets_the_demo_investment_case_beside_its_truth(open_app, small_demo_database):
