@@ -43,7 +43,7 @@ else:
         st.subheader("Demo data: planted effects beside the recovered ones")
         st.dataframe(planted, hide_index=True)
 
-if auth.allows(AUDIT_LOG):
+if auth.allows(AUDIT_LOG) and audit.log_path() is not None:  # the laptop keeps no log
     st.subheader("Audit log")
     st.caption(f"Sign-ins, exports and rebuilds, newest first · `{audit.log_path()}`")
     st.dataframe(audit.events_table(audit.log_path()), hide_index=True)
