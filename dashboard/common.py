@@ -71,7 +71,8 @@ def download(container, label: str, content: bytes | str | Callable[[], bytes | 
         record()
         return made
 
-    container.download_button(label, deliver, file_name=file_name, mime=mime, key=key, icon=icon)
+    # no rerun on a click: a rerun would register new file ids while the browser may still hold the old ones
+    container.download_button(label, deliver, file_name=file_name, mime=mime, key=key, icon=icon, on_click="ignore")
 
 
 def slug(text: str) -> str:
