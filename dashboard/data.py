@@ -147,6 +147,8 @@ def requires(permission: str):
 def scope_problem(con: duckdb.DuckDBPyConnection) -> str | None:
     """Why the person's scope cannot be applied to this build (it names a column the build lacks), or None."""
     own = scope()
+    if not own:
+        return None
     try:
         parse_filters(list(own), filterable_columns(con))
     except FilterError as error:

@@ -131,7 +131,7 @@ def _redirect_uri(secrets: Path) -> str:
     return str(tomllib.loads(secrets.read_text(encoding="utf-8"))["auth"]["redirect_uri"])
 
 
-def _scope_notes(config: DeployConfig, roles) -> list[str]:
+def scope_notes(config: DeployConfig, roles) -> list[str]:
     """Check every scope against the build's columns; note scopes that match no account (a misspelt name?)."""
     import duckdb
 
@@ -177,7 +177,7 @@ def plan_serve(config: DeployConfig) -> ServePlan:
         if not is_authlib_installed():
             raise DeployError("sign-in needs Authlib: pip install 'streamlit[auth]' (or `make setup`)")
         roles = load_roles(config.roles)
-        notes.extend(_scope_notes(config, roles))
+        notes.extend(scope_notes(config, roles))
         redirect = _redirect_uri(config.secrets)
         if redirect.startswith("http://") and not is_local_address(config.address):
             notes.append(f"the sign-in redirect {redirect} is plain http: put the server behind an HTTPS reverse "

@@ -7,6 +7,7 @@ real process, so what is checked is what an operator sees.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -186,3 +187,18 @@ def test_serve_refuses_a_network_address_without_sign_in(tmp_path):
 
     assert result.returncode == 2
     assert "refusing to serve on 0.0.0.0" in result.stderr and "sees every account's revenue" in result.stderr
+
+
+def test_the_example_deployment_parses_and_its_scopes_fit_the_demo(small_demo_database):
+    """deploy/ is what the README tells a newcomer to copy: its files must parse, its csm scopes must select
+    demo accounts, and the secrets template must be refused until it is filled in."""
+    from pipelines.serve import scope_notes, sign_in_problems
+
+    root = Path(__file__).resolve().parents[1] / "deploy"
+    config = load_deploy_config(root / "deploy.toml")
+    assert (config.address, config.port, config.roles) == ("localhost", 8501, root / "roles.toml")
+    roles = load_roles(config.roles)
+    assert roles.lookup("dana@example.com", None).scope == ("csm=Dana Ruiz",)
+    on_the_demo = dataclasses.replace(config, database=small_demo_database[0])
+    assert scope_notes(on_the_demo, roles) == []  # every example scope selects some demo accounts
+    assert any("shorter than 32 characters" in p for p in sign_in_problems(root / "secrets.toml.example"))

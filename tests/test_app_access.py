@@ -208,3 +208,33 @@ def test_data_layer_narrows_every_query_and_refuses_without_access(db, monkeypat
     monkeypatch.setattr(auth, "current_access", lambda: None)
     with pytest.raises(PermissionError):
         data.account_count(db, ())
+
+
+def test_admin_rebuild_leaves_one_audit_line_naming_its_inputs(deployment, tmp_path, small_demo_database,
+                                                                monkeypatch):
+    """A rebuild from uploads the build refuses: the live database stays, and the log says who tried what."""
+    import hashlib
+    import shutil
+
+    live = tmp_path / "live.duckdb"
+    shutil.copyfile(small_demo_database[0], live)
+    monkeypatch.setenv("RETENTION_DB", str(live))
+    accounts = b"account_id,signup_date\nA1,not a date\n"
+    interactions = b"interaction_id,account_id\nT1,A1\n"
+    at = open_as(claims("admin@example.com"), "data_page")
+
+    at.file_uploader(key="up_accounts").set_value(("my accounts.csv", accounts, "text/csv"))
+    at.file_uploader(key="up_interactions").set_value(("tickets.csv", interactions, "text/csv"))
+    at.run(timeout=RUN_TIMEOUT)
+    build = next(b for b in at.button if b.label == "Build the database")
+    assert not build.disabled
+    build.click().run(timeout=RUN_TIMEOUT)
+
+    rebuilds = [e for e in audit_lines(deployment) if e["event"] == "rebuild"]
+    assert len(rebuilds) == 1
+    (line,) = rebuilds
+    assert (line["user"], line["role"], line["kind"]) == ("admin@example.com", "admin", "contract")
+    assert line["outcome"].startswith("failed: ") and line["build_id"] is None
+    assert [(i["source"], i["file"], i["bytes"], i["sha256"]) for i in line["inputs"]] == [
+        ("accounts", "my accounts.csv", len(accounts), hashlib.sha256(accounts).hexdigest()),
+        ("interactions", "tickets.csv", len(interactions), hashlib.sha256(interactions).hexdigest())]

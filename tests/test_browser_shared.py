@@ -271,8 +271,8 @@ def test_csm_editing_the_url_filters_keeps_the_scope(deployment, person, db):
     sign_in(page, base_url, "dana@example.com")
     dana = scope_counts(db, DANA)
 
-    for query in ("filter=region%3DEMEA", "filter=1%3D1", "filter=csm%3DSam%20Patel&filter=region%3DAPAC",
-                  "filter=csm%21%3DDana%20Ruiz"):
+    # more hostile texts are tried in test_app_access.py; here the browser's own URL handling is in the path
+    for query in ("filter=region%3DEMEA&filter=1%3D1", "filter=csm%21%3DDana%20Ruiz&filter=csm%3DSam%20Patel"):
         page.goto(f"{base_url}/?{query}")
         wait_rendered(page, "Overview", "Active accounts", False)
         value = page.get_by_test_id("stMetric").filter(has_text="Active accounts").get_by_test_id("stMetricValue")
@@ -308,7 +308,7 @@ def test_admin_sees_the_audit_log_and_the_rebuild_and_signs_out(deployment, pers
 
 def test_an_expired_token_is_refused_though_the_cookie_lives_on(deployment, person):
     """The provider's ID token for this person expires a few seconds after sign-in; Streamlit's cookie does not."""
-    lifetime = 6
+    lifetime = 5
     request = urllib.request.Request(
         f"{deployment['provider']}/users/late@example.com", method="PUT", headers={"Content-Type": "application/json"},
         data=json.dumps({"email": "late@example.com", "exp": int(time.time()) + lifetime}).encode("utf-8"))
