@@ -20,6 +20,11 @@ from pipelines.access import LOCAL_ACCESS, LOCAL_ROLE, Access, Roles, RolesError
 from pipelines.serve import is_local_address
 
 SIGNED_OUT, EXPIRED, NOT_AUTHORISED, LET_IN = "signed_out", "expired", "not_authorised", "let_in"
+# what someone who must sign in (again) sees: title, text, button
+SIGN_IN_PAGES = {
+    SIGNED_OUT: ("Support retention", "Sign in with your company account to see the dashboard.", "Sign in"),
+    EXPIRED: ("Your sign-in has expired", "Sign in again to go on.", "Sign in again"),
+}
 
 
 def roles_path() -> Path | None:
@@ -101,16 +106,11 @@ def gate() -> Access:
         st.stop()
     claims = signed_in_claims()
     access, verdict = resolve(claims, known, time.time())
-    if verdict == SIGNED_OUT:
-        st.title("Support retention")
-        st.write("Sign in with your company account to see the dashboard.")
-        if st.button("Sign in", type="primary", key="sign_in"):
-            st.login()
-        st.stop()
-    if verdict == EXPIRED:
-        st.title("Your sign-in has expired")
-        st.write("Sign in again to go on.")
-        if st.button("Sign in again", type="primary", key="sign_in_again"):
+    if verdict in (SIGNED_OUT, EXPIRED):
+        title, text, label = SIGN_IN_PAGES[verdict]
+        st.title(title)
+        st.write(text)
+        if st.button(label, type="primary", key="sign_in"):
             st.login()
         st.stop()
     if verdict == NOT_AUTHORISED:

@@ -15,10 +15,9 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import APP_RUN_TIMEOUT as RUN_TIMEOUT, run_app
 from pipelines.access import Access, ROLE_PERMISSIONS
 
-APP = Path(__file__).resolve().parents[1] / "streamlit_app.py"
-RUN_TIMEOUT = 60
 ROLES = """\
 [users]
 "exec@example.com" = "executive"
@@ -51,14 +50,7 @@ def claims(email: str | None, expires_in: float = 600, nonce: str = "n1") -> dic
 
 
 def open_as(user: dict, page: str = "overview", query_params: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT)
-    at.user = user
-    at.query_params.update(query_params or {})
-    if page != "overview":
-        at.switch_page(f"dashboard/app_pages/{page}.py")
-    at.run(timeout=RUN_TIMEOUT)
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return run_app(page, query_params, user=user)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import csv
 import io
 import json
 import secrets
-import subprocess
 import sys
 import time
 import urllib.request
@@ -25,8 +24,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from test_browser import (CHROMIUM, CHROMIUM_ARGS, RENDER_MS, ROOT, _free_port, _unavailable, _wait_until_healthy,
-                          expect, sync_playwright, wait_rendered)
+from test_browser import (RENDER_MS, _free_port, _unavailable, chromium, expect, require_browser, serving,
+                          wait_rendered)
 
 try:
     from oidc_provider_mock import run_server_in_thread
@@ -64,11 +63,8 @@ def oidc_provider():
 
 @pytest.fixture(scope="module")
 def deployment(small_demo_database, tmp_path_factory):
-    """`retention serve --config deploy.toml` against a provider started here; yields (base URL, provider, files)."""
-    if sync_playwright is None:
-        _unavailable("the playwright package is not installed (pip install playwright)")
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
+    """`retention serve --config deploy.toml` against a provider started here; yields its URLs and audit log."""
+    require_browser()
     if run_server_in_thread is None:
         _unavailable("oidc-provider-mock is not installed (pip install -e '.[test]')")
     folder = tmp_path_factory.mktemp("deploy")
@@ -83,30 +79,15 @@ def deployment(small_demo_database, tmp_path_factory):
         config = folder / "deploy.toml"
         config.write_text(f'address = "127.0.0.1"\nport = {port}\ndatabase = "{small_demo_database[0]}"\n',
                           encoding="utf-8")
-        log = folder / "server.log"
-        with log.open("wb") as out:
-            server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--config", str(config)],
-                                      cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            _wait_until_healthy(base_url, server, log)
-            yield {"base_url": base_url, "provider": provider, "audit": folder / "audit.jsonl", "log": log}
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+        argv = [sys.executable, "-m", "pipelines.cli", "serve", "--config", str(config)]
+        with serving(argv, base_url, folder / "server.log"):
+            yield {"base_url": base_url, "provider": provider, "audit": folder / "audit.jsonl"}
 
 
 @pytest.fixture(scope="module")
 def browser(deployment):
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
@@ -308,16 +289,17 @@ def test_admin_sees_the_audit_log_and_the_rebuild_and_signs_out(deployment, pers
 
 def test_an_expired_token_is_refused_though_the_cookie_lives_on(deployment, person):
     """The provider's ID token for this person expires a few seconds after sign-in; Streamlit's cookie does not."""
-    lifetime = 5
+    # long enough to sign in and see a page on a slow machine; the test waits only for what is left of it
+    expires = int(time.time()) + 12
     request = urllib.request.Request(
         f"{deployment['provider']}/users/late@example.com", method="PUT", headers={"Content-Type": "application/json"},
-        data=json.dumps({"email": "late@example.com", "exp": int(time.time()) + lifetime}).encode("utf-8"))
+        data=json.dumps({"email": "late@example.com", "exp": expires}).encode("utf-8"))
     urllib.request.urlopen(request, timeout=10).close()
     page = person()
     sign_in(page, deployment["base_url"], "late@example.com")
     wait_rendered(page, "Overview", "Active accounts", False)
 
-    time.sleep(lifetime + 1)
+    time.sleep(max(0.0, expires + 1 - time.time()))
     page.reload()
 
     expect(page.get_by_role("heading", name="Your sign-in has expired")).to_be_visible(timeout=RENDER_MS)
