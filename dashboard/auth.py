@@ -117,7 +117,7 @@ def gate() -> Access:
         audit.record_sign_in_once(audit.log_path(), claims, None)
         st.title("Not authorised")
         st.write(f"{claims.get('email') or claims.get('sub')} is signed in, but is not authorised to see this "
-                 "dashboard. Ask its admin to add you to the roles file.")
+                 f"dashboard. Ask its admin to add you to the roles file (your sub is `{claims.get('sub')}`).")
         if st.button("Sign out", key="sign_out"):
             st.logout()
         st.stop()

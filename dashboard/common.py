@@ -58,8 +58,9 @@ def download(container, label: str, content: bytes | str | Callable[[], bytes | 
     access = auth.current_access()
     permission = ACCOUNT_DOWNLOADS if lists_accounts else AGGREGATE_DOWNLOADS
     if access is None or not access.allows(permission):
-        container.caption(f"{label.split(' (')[0]}: files that list accounts are not part of the "
-                          f"{access.describe() if access else 'current'} role.")
+        kind = "files that list accounts are" if lists_accounts else "downloads are"
+        container.caption(f"{label.split(' (')[0]}: {kind} not part of the {access.role.replace('_', ' ')} role."
+                          if access else f"{label.split(' (')[0]}: nobody is signed in.")
         return
     made = content() if callable(content) else content
     made = made.encode("utf-8") if isinstance(made, str) else made
