@@ -230,3 +230,20 @@ def test_admin_rebuild_leaves_one_audit_line_naming_its_inputs(deployment, tmp_p
     assert [(i["source"], i["file"], i["bytes"], i["sha256"]) for i in line["inputs"]] == [
         ("accounts", "my accounts.csv", len(accounts), hashlib.sha256(accounts).hexdigest()),
         ("interactions", "tickets.csv", len(interactions), hashlib.sha256(interactions).hexdigest())]
+
+
+def test_without_roles_the_app_shows_nothing_beyond_localhost(small_demo_database, monkeypatch):
+    """`streamlit run --server.address 0.0.0.0` by hand, without `retention serve`: no data, and why."""
+    from streamlit import config
+
+    monkeypatch.setenv("RETENTION_DB", str(small_demo_database[0]))
+    monkeypatch.delenv("RETENTION_ROLES", raising=False)
+    before = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    try:
+        at = run_app()
+    finally:
+        config.set_option("server.address", before)
+
+    assert len(at.metric) == len(at.sidebar.selectbox) == len(at.title) == 0
+    assert "listens on 0.0.0.0 without sign-in" in at.error[0].value and "retention serve" in at.error[0].value
