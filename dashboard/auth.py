@@ -9,6 +9,7 @@ reached from beyond localhost. `current_access()` is what the data layer narrows
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from dashboard import audit
 from pipelines.access import LOCAL_ACCESS, LOCAL_ROLE, Access, Roles, RolesError, load_roles
 from pipelines.serve import is_local_address
 
+_LOG = logging.getLogger(__name__)
 SIGNED_OUT, EXPIRED, NOT_AUTHORISED, LET_IN = "signed_out", "expired", "not_authorised", "let_in"
 # what someone who must sign in (again) sees: title, text, button
 SIGN_IN_PAGES = {
@@ -102,7 +104,9 @@ def gate() -> Access:
     try:
         known = roles()
     except RolesError as error:
-        st.error(f"Nobody can be let in until the roles file is fixed: {error}")
+        # the details name people and lines: they go to the server's log, not to whoever opened the page
+        _LOG.error("nobody is let in: %s", error)
+        st.error("Nobody can be let in until the roles file is fixed; the server's log says where the error is.")
         st.stop()
     claims = signed_in_claims()
     access, verdict = resolve(claims, known, time.time())

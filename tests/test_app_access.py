@@ -247,3 +247,15 @@ def test_without_roles_the_app_shows_nothing_beyond_localhost(small_demo_databas
 
     assert len(at.metric) == len(at.sidebar.selectbox) == len(at.title) == 0
     assert "listens on 0.0.0.0 without sign-in" in at.error[0].value and "retention serve" in at.error[0].value
+
+
+def test_a_roles_file_broken_while_serving_lets_nobody_in(deployment, monkeypatch, tmp_path):
+    """Edited into an error after `retention serve` checked it: everyone is refused, and the page names nobody."""
+    broken = tmp_path / "roles.toml"
+    broken.write_text(ROLES + '"eve@example.com" = "superuser"\n', encoding="utf-8")
+
+    at = open_as(claims("exec@example.com"))
+
+    assert len(at.metric) == len(at.sidebar.selectbox) == 0
+    assert "Nobody can be let in until the roles file is fixed" in at.error[0].value
+    assert "eve@example.com" not in at.error[0].value and "line" not in at.error[0].value
