@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 DB ?= data/retention.duckdb
 DEMO := data/demo
 
-.PHONY: run test setup demo build clean
+CONFIG ?= deploy/deploy.toml
+
+.PHONY: run serve test setup demo build clean
 
 $(BIN)/retention: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +31,10 @@ demo: $(DB)
 run: $(DB)
 	OPENBLAS_NUM_THREADS=1 RETENTION_DB=$(DB) $(BIN)/streamlit run streamlit_app.py --server.address localhost --server.port 8501 \
 		--server.headless true --browser.gatherUsageStats false
+
+# The shared mode: sign-in, roles, scopes and an audit log, as configured in $(CONFIG) (README, Shared mode).
+serve: setup
+	$(BIN)/retention serve --config $(CONFIG)
 
 test: setup
 	$(BIN)/python -m pytest

@@ -1,11 +1,13 @@
-"""Entry point: routing (and the shared sidebar filters). Pages live in dashboard/app_pages/."""
+"""Entry point: sign-in, routing and the shared sidebar filters. Pages live in dashboard/app_pages/."""
 
 import streamlit as st
 
-from dashboard import data, sidebar
+from dashboard import auth, data, sidebar
 
 # an emoji favicon is inlined; a :material/...: one is fetched from fonts.gstatic.com (the app makes no outside requests)
 st.set_page_config(page_title="Support retention", page_icon="📈", layout="wide")
+# before any page or sidebar: someone not let in sees the sign-in or refusal page and nothing else
+access = auth.gate()
 
 pages = [
     st.Page("dashboard/app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
@@ -18,5 +20,9 @@ pages = [
 page = st.navigation(pages)
 con = data.connection()
 if con is not None:
+    if problem := data.scope_problem(con):
+        st.error(problem)
+        st.stop()
     sidebar.render(con)
+auth.sidebar_account(access)
 page.run()

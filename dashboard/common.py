@@ -1,13 +1,17 @@
-"""What every page shares: the open build (or a helpful stop), the global filters, CSV downloads."""
+"""What every page shares: the open build (or a helpful stop), the global filters, downloads."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+from typing import Callable
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import audit, auth, data
+from pipelines.access import ACCOUNT_DOWNLOADS, AGGREGATE_DOWNLOADS
 
 FILTER_STATE = "global_filters"
 
@@ -27,7 +31,8 @@ def require_database() -> tuple:
 
 
 def current_filters() -> tuple[str, ...]:
-    return tuple(st.session_state.get(FILTER_STATE, ()))
+    """The person's scope, then the sidebar's filters: what every caption, report and export names."""
+    return data.scoped(tuple(st.session_state.get(FILTER_STATE, ())))
 
 
 def filter_caption(filters: tuple[str, ...]) -> str:
@@ -35,8 +40,40 @@ def filter_caption(filters: tuple[str, ...]) -> str:
 
 
 def csv_download(frame: pd.DataFrame, label: str, file_name: str, key: str) -> None:
-    st.download_button(label, frame.to_csv(index=False).encode("utf-8"), file_name=file_name, mime="text/csv",
-                       key=key, icon=":material/download:")
+    download(st, label, frame.to_csv(index=False).encode("utf-8"), file_name, "text/csv", key=key, rows=len(frame))
+
+
+def _csv_rows(content: bytes) -> int:
+    return max(sum(1 for _ in csv.reader(io.StringIO(content.decode("utf-8")))) - 1, 0)
+
+
+def download(container, label: str, content: bytes | str | Callable[[], bytes | str], file_name: str, mime: str,
+             key: str, icon: str = ":material/download:", rows: int | None = None, lists_accounts: bool = False) -> None:
+    """A download button in `container`, for a role allowed this kind of file; the audit log records each download.
+
+    The file's bytes are made now (the scope applies while the person's session runs) but handed over only
+    when asked for: the click runs `deliver`, which writes the log line, so one download is one line.
+    `content` may be a function, so a file this role may not have is never made at all.
+    """
+    access = auth.current_access()
+    permission = ACCOUNT_DOWNLOADS if lists_accounts else AGGREGATE_DOWNLOADS
+    if access is None or not access.allows(permission):
+        kind = "files that list accounts are" if lists_accounts else "downloads are"
+        container.caption(f"{label.split(' (')[0]}: {kind} not part of the {access.role.replace('_', ' ')} role."
+                          if access else f"{label.split(' (')[0]}: nobody is signed in.")
+        return
+    made = content() if callable(content) else content
+    made = made.encode("utf-8") if isinstance(made, str) else made
+    if rows is None and mime == "text/csv":
+        rows = _csv_rows(made)
+    record = audit.export_recorder(audit.log_path(), access, file_name, current_filters(), rows)
+
+    def deliver() -> bytes:
+        record()
+        return made
+
+    # no rerun on a click: a rerun would register new file ids while the browser may still hold the old ones
+    container.download_button(label, deliver, file_name=file_name, mime=mime, key=key, icon=icon, on_click="ignore")
 
 
 def slug(text: str) -> str:

@@ -4,24 +4,34 @@ Query functions here are plain (connection in, DataFrame out) so tests call them
 the `cached_*` wrappers add Streamlit's cache keyed on the build id, so a rebuild (a new file swapped
 in) refreshes every result while a rerun reads from the cache and never refits a model.
 Filters are the sidebar's `COLUMN<op>VALUE` texts, turned into bound SQL by `pipelines.filters`.
+
+Who may see what is enforced here and nowhere else: every query that takes filters is wrapped by
+`in_scope`, which puts the signed-in person's scope (a csm's book) before their own filters, so the
+scope is in the SQL of every query and in the key of every cached result; filters from the browser
+only narrow it. Raw tables and account lists check the role's permission before they are read.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from contextlib import contextmanager
+from functools import wraps
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import streamlit as st
 
+from dashboard import auth
+from pipelines.access import ACCOUNT_DOWNLOADS, RAW_TABLES
 from pipelines.build import DEFAULT_DB_PATH, sql_text
 # the models are imported with the data layer, once per server process, so that no session's first render
 # pays for importing them (scipy alone takes most of a second)
 from pipelines.drivers import FACTORS, FACTORS_BY_NAME, ServiceDrivers
 from pipelines.filters import (
+    FilterError,
     TrustedSql,
     execute_template,
     filter_predicate,
@@ -93,6 +103,69 @@ def connection() -> duckdb.DuckDBPyConnection | None:
     return _open(str(path), stamp)
 
 
+# --- who may see what ---------------------------------------------------------------------------
+
+def scope() -> Filters:
+    """The signed-in person's scope as filter texts: empty for a role that sees every account, and on the laptop."""
+    access = auth.current_access()
+    if access is None:
+        raise PermissionError("nobody who is allowed in is signed in to this session")
+    return access.scope
+
+
+def scoped(filters: Filters) -> Filters:
+    """The scope, then the person's own filters: they are ANDed, so a filter can narrow the scope, never widen it."""
+    own = scope()
+    return own + tuple(f for f in filters if f not in own)
+
+
+def in_scope(function):
+    """Narrow the `filters` argument by the scope before `function` runs. Applied outermost, so on a cached
+    query the scope is part of the cache key: no cached result crosses from one person to another."""
+    signature = inspect.signature(function)
+
+    @wraps(function)
+    def narrowed(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.arguments["filters"] = scoped(tuple(bound.arguments["filters"]))
+        return function(*bound.args, **bound.kwargs)
+
+    return narrowed
+
+
+def requires(permission: str):
+    """Refuse `function` to a role without `permission` (checked before any cache is read)."""
+    def decorate(function):
+        @wraps(function)
+        def checked(*args, **kwargs):
+            if not auth.allows(permission):
+                raise PermissionError(f"this role may not read {permission.replace('_', ' ')}")
+            return function(*args, **kwargs)
+        return checked
+    return decorate
+
+
+def scope_problem(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Why the person's scope cannot be applied to this build (it names a column the build lacks), or None."""
+    own = scope()
+    if not own:
+        return None
+    try:
+        parse_filters(list(own), filterable_columns(con))
+    except FilterError as error:
+        return f"Your scope ({', '.join(own)}) does not fit this build: {error}. Ask an admin to fix the roles file."
+    return None
+
+
+def risk_scope_note() -> str | None:
+    """Why a scoped person sees the risk model of every account (None when nothing is scoped)."""
+    if not scope():
+        return None
+    return ("The risk model and its calibration chart are fitted on every account of the build: one book has too "
+            "few churns to fit its own, and one model keeps scores comparable across books. The list, the totals "
+            "and the download hold only your accounts.")
+
+
 def run(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
     from pipelines.build import run_query
 
@@ -123,21 +196,26 @@ def segment_columns(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def segment_levels(con: duckdb.DuckDBPyConnection, column: str) -> list[str]:
-    """Distinct values of one segment column (the name is checked against the allow-list first)."""
+    """Distinct values of one segment column among the person's accounts (the name is checked against the
+    allow-list first): a csm's sidebar offers no other csm's name."""
     from pipelines.filters import resolve_column
 
     col = resolve_column(column, filterable_columns(con))
-    sql = f"select distinct cast({col.sql.text} as varchar) as level from account_survival order by 1"
-    return [v for v in run(con, sql)["level"].tolist() if v is not None]
+    with selected_accounts(con, ()) as cur:
+        levels = execute_template(cur, "segment_levels", column=col.sql).df()["level"].tolist()
+    return [v for v in levels if v is not None]
 
 
 def cohort_range(con: duckdb.DuckDBPyConnection) -> tuple:
-    row = con.execute("select min(signup_cohort_month), max(signup_cohort_month) from account_survival").fetchone()
+    """First and last signup cohort month among the person's accounts."""
+    with selected_accounts(con, ()) as cur:
+        row = execute_template(cur, "cohort_range").fetchone()
     return row[0], row[1]
 
 
 # --- filtered subsets ----------------------------------------------------------------------------
 
+@in_scope
 @contextmanager
 def selected_accounts(con: duckdb.DuckDBPyConnection, filters: Filters):
     """A cursor on which `analysis_accounts` is the filtered subset, so the marts' own SQL runs on it."""
@@ -155,6 +233,7 @@ def selected_accounts(con: duckdb.DuckDBPyConnection, filters: Filters):
         cursor.close()
 
 
+@in_scope
 def account_count(con: duckdb.DuckDBPyConnection, filters: Filters) -> int:
     with selected_accounts(con, filters) as cur:
         return cur.execute("select count(*) from analysis_accounts").fetchone()[0]
@@ -165,6 +244,7 @@ def _is_whole_build(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> 
     return not filters and con.execute(query_text("km_as_of")).fetchone()[0] == as_of
 
 
+@in_scope
 def kpi_monthly(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> pd.DataFrame:
     if _is_whole_build(con, filters, as_of):  # the build ran the same mart on every account (1 s at 100,000)
         return run(con, query_text("kpi_monthly_all_accounts"))
@@ -172,6 +252,7 @@ def kpi_monthly(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> pd.D
         return run(cur, sql_text("40_marts", "kpi_monthly"), {"as_of": as_of})
 
 
+@in_scope
 def cohort_retention(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> pd.DataFrame:
     if _is_whole_build(con, filters, as_of):
         return run(con, query_text("cohort_retention_all_accounts"))
@@ -179,6 +260,7 @@ def cohort_retention(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) ->
         return run(cur, sql_text("40_marts", "cohort_retention"), {"as_of": as_of})
 
 
+@in_scope
 def headline_kpis(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> pd.DataFrame:
     with selected_accounts(con, filters) as cur:
         return run(cur, query_text("headline_kpis"), {"as_of": as_of}).set_index("period")
@@ -186,10 +268,12 @@ def headline_kpis(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> pd
 
 # --- models ------------------------------------------------------------------------------------
 
+@in_scope
 def survival(con: duckdb.DuckDBPyConnection, by: str | None, filters: Filters):
     return KaplanMeier(by=by, filters=list(filters)).fit(con)
 
 
+@in_scope
 def driver_effects(con: duckdb.DuckDBPyConnection, filters: Filters,
                    start_from: dict[str, float] | None = None) -> tuple[pd.DataFrame, dict | None]:
     """The build's stored fit; with filters, a fit on the filtered accounts (cached by the caller).
@@ -202,6 +286,7 @@ def driver_effects(con: duckdb.DuckDBPyConnection, filters: Filters,
     return drivers.effects_, drivers.model_info_
 
 
+@in_scope
 def churn_by_quartile(con: duckdb.DuckDBPyConnection, factor: str, filters: Filters) -> pd.DataFrame:
     """Monthly churn rate of account-months by quartile of one factor's panel measure."""
     column = TrustedSql(quote_ident(FACTORS_BY_NAME[factor].column))  # from the factor allow-list
@@ -211,27 +296,32 @@ def churn_by_quartile(con: duckdb.DuckDBPyConnection, factor: str, filters: Filt
 
 # --- cached wrappers (Streamlit) -----------------------------------------------------------------
 
+@in_scope
 @st.cache_data(show_spinner=False, max_entries=64)
 def cached_kpis(_con, build_id: str, filters: Filters, as_of) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return headline_kpis(_con, filters, as_of), kpi_monthly(_con, filters, as_of), cohort_retention(_con, filters, as_of)
 
 
+@in_scope
 @st.cache_data(show_spinner=False, max_entries=64)
 def cached_survival(_con, build_id: str, by: str | None, filters: Filters):
     return survival(_con, by, filters)
 
 
+@in_scope
 @st.cache_data(show_spinner="Fitting the drivers model on the filtered accounts…", max_entries=32)
 def cached_drivers(_con, build_id: str, filters: Filters):
     stored = _stored_drivers(_con, build_id) if filters else None
     return driver_effects(_con, filters, None if stored is None else stored.model_.params_.to_dict())
 
 
+@in_scope
 @st.cache_data(show_spinner=False, max_entries=64)
 def cached_quartiles(_con, build_id: str, factor: str, filters: Filters) -> pd.DataFrame:
     return churn_by_quartile(_con, factor, filters)
 
 
+@requires(RAW_TABLES)
 @st.cache_data(show_spinner=False, max_entries=8)
 def cached_table(_con, build_id: str, sql_name: str) -> pd.DataFrame:
     return run(_con, query_text(sql_name))
@@ -259,6 +349,7 @@ def _whatif_model(_con, build_id: str, factors: tuple[str, ...]):
     return whatif_model(_con, list(factors))
 
 
+@in_scope
 def selected_account_ids(con: duckdb.DuckDBPyConnection, filters: Filters) -> list[str] | None:
     if not filters:
         return None
@@ -273,6 +364,7 @@ def _current_rows(_con, build_id: str) -> pd.DataFrame:
     return current_rows(_con)
 
 
+@in_scope
 @st.cache_data(show_spinner="Estimating…", max_entries=64)
 def cached_whatif(_con, build_id: str, changes: tuple[tuple[str, str], ...], horizon_days: int, filters: Filters):
     # the interval's draws run on a seeded sample of at most 20,000 accounts (the notes say so), which keeps
@@ -281,14 +373,21 @@ def cached_whatif(_con, build_id: str, changes: tuple[tuple[str, str], ...], hor
         _con, drivers=_whatif_model(_con, build_id, tuple(sorted(f for f, _ in changes))),
         account_ids=selected_account_ids(_con, filters),
         rows=_current_rows(_con, build_id))
-    return whatif.to_json_dict()
+    result = whatif.to_json_dict()
+    if filters:
+        result["notes"].append("the effects come from the drivers model fitted on every account of the build, "
+                               "applied here to the selected accounts only: a subset (a filter, or a csm's book) "
+                               "has too few churns to estimate them on its own")
+    return result
 
 
+@in_scope
 def account_risk(con: duckdb.DuckDBPyConnection, filters: Filters) -> pd.DataFrame:
     with selected_accounts(con, filters) as cur:
         return run(cur, query_text("at_risk_accounts"))
 
 
+@in_scope
 @st.cache_data(show_spinner=False, max_entries=64)
 def cached_risk(_con, build_id: str, filters: Filters) -> tuple[pd.DataFrame, pd.DataFrame, dict | None]:
     calibration = run(_con, "select * from risk_calibration order by decile") if table_exists(_con, "risk_calibration") \
@@ -297,6 +396,8 @@ def cached_risk(_con, build_id: str, filters: Filters) -> tuple[pd.DataFrame, pd
     return risk, calibration, model_info(_con, "risk")
 
 
+@requires(ACCOUNT_DOWNLOADS)
+@in_scope
 @st.cache_data(show_spinner=False, max_entries=16)
 def cached_risk_csv(_con, build_id: str, filters: Filters) -> bytes:
     """The scored accounts as CSV, made once per build and filter (tens of thousands of rows at scale)."""

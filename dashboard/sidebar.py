@@ -59,7 +59,7 @@ def render(con) -> tuple[str, ...]:
             filters.append(f"{column}={value}")
 
     first, last = data.cohort_range(con)
-    months = [m.strftime("%Y-%m") for m in pd.date_range(first, last, freq="MS")]
+    months = [m.strftime("%Y-%m") for m in pd.date_range(first, last, freq="MS")] if first is not None else []
     if months:
         for key, default in (("filter:cohort_from", months[0]), ("filter:cohort_to", months[-1])):
             if st.session_state.get(key) not in months:

@@ -205,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .importers.cli import add_import_parser
     from .revenue import add_revenue_parser
     from .risk import add_risk_parser
+    from .serve import add_serve_parser
     from .survival import add_km_parser
     from .whatif import add_whatif_parser
 
@@ -214,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_risk_parser(sub)
     add_import_parser(sub)
     add_bench_parser(sub)
+    add_serve_parser(sub)
     return parser
 
 

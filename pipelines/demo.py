@@ -14,7 +14,9 @@ Files written to ``out_dir`` (CSV with a header, or Parquet):
     account_id (``A000001`` ..., oldest signup first), signup_date (YYYY-MM-DD), churn_date (empty =
     still a customer), mrr (the last month's MRR, currency units), plan (Starter, Growth, Business,
     Enterprise; typical MRR 80, 400, 1,900, 9,000), region, industry, company_size (1-10 ... 1000+;
-    larger companies contact support more and buy larger plans).
+    larger companies contact support more and buy larger plans), csm (the customer success manager who
+    owns the account: six names, each region's accounts dealt in turn to its managers by account number,
+    e.g. Dana Ruiz and Sam Patel share North America; derived, not drawn, so it moves no other number).
 ``interactions``: one row per support ticket.
     interaction_id (``T0000001`` ..., in order of creation), account_id, created_at, first_response_at,
     resolved_at (UTC, ``YYYY-MM-DD HH:MM:SS``; empty while still open at the as-of date), channel
@@ -137,6 +139,8 @@ REGIONS = ("North America", "EMEA", "APAC", "LATAM")
 REGION_SHARE = np.array([0.45, 0.30, 0.17, 0.08])
 INDUSTRIES = ("Software", "Retail", "Healthcare", "Financial services", "Education", "Manufacturing", "Media")
 INDUSTRY_SHARE = np.array([0.28, 0.15, 0.12, 0.13, 0.10, 0.12, 0.10])
+# Customer success managers of each region (in REGIONS order): a scoped role can be tried on the demo.
+CSMS_BY_REGION = (("Dana Ruiz", "Sam Patel"), ("Lea Martin", "Jonas Weber"), ("Mei Tanaka",), ("Lucas Silva",))
 # Accounts that never open a ticket; a few more end up with none by chance (short or quiet lives).
 NEVER_CONTACT_SHARE = 0.12
 
@@ -840,6 +844,7 @@ def _write_accounts(con, path: Path, file_format: str, accounts: dict, churn_day
         "region": _dictionary(accounts["region"], REGIONS),
         "industry": _dictionary(accounts["industry"], INDUSTRIES),
         "company_size": _dictionary(accounts["size"], COMPANY_SIZES),
+        "csm": _dictionary(_csm_codes(accounts["region"]), tuple(n for names in CSMS_BY_REGION for n in names)),
     })
     _copy(con, table, """
         select
@@ -850,10 +855,19 @@ def _write_accounts(con, path: Path, file_format: str, accounts: dict, churn_day
             cast(plan as varchar) as plan,
             cast(region as varchar) as region,
             cast(industry as varchar) as industry,
-            cast(company_size as varchar) as company_size
+            cast(company_size as varchar) as company_size,
+            cast(csm as varchar) as csm
         from t
         order by n
     """, path, file_format, {"width": _id_width(signup.size, 6)})
+
+
+def _csm_codes(region: np.ndarray) -> np.ndarray:
+    """Each account's manager, an index into the flattened CSMS_BY_REGION: its region's managers in turn."""
+    counts = np.array([len(names) for names in CSMS_BY_REGION])
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    number = np.arange(region.size)
+    return (first[region] + number % counts[region]).astype(np.int8)
 
 
 def _write_interactions(con, path: Path, file_format: str, tickets: dict, n_accounts: int) -> int:

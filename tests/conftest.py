@@ -12,6 +12,9 @@ import pytest
 from pipelines.build import build_database
 from pipelines.settings import BuildSettings
 
+APP = Path(__file__).resolve().parents[1] / "streamlit_app.py"
+# The first run of a page fits or reads models; generous so a slow CI machine does not flake.
+APP_RUN_TIMEOUT = 60
 ACCOUNT_HEADER = ["account_id", "signup_date", "churn_date", "mrr", "plan"]
 INTERACTION_HEADER = [
     "interaction_id", "account_id", "created_at", "first_response_at", "resolved_at", "severity",
@@ -26,6 +29,23 @@ def write_csv(path: Path, header: list[str], rows: list[dict | list]) -> Path:
         for row in rows:
             writer.writerow([row.get(h, "") for h in header] if isinstance(row, dict) else row)
     return path
+
+
+def run_app(page: str = "overview", query_params: dict | None = None, user: dict | None = None,
+            check: bool = True):
+    """An AppTest of the app that has rendered `page` (with these URL parameters, as this `st.user`)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=APP_RUN_TIMEOUT)
+    if user is not None:
+        at.user = user
+    at.query_params.update(query_params or {})
+    if page != "overview":
+        at.switch_page(f"dashboard/app_pages/{page}.py")
+    at.run(timeout=APP_RUN_TIMEOUT)
+    if check:
+        assert not at.exception, [e.value for e in at.exception]
+    return at
 
 
 class Built:

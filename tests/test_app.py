@@ -17,9 +17,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = Path(__file__).resolve().parents[1] / "streamlit_app.py"
-# The first run of a page fits or reads models; generous so a slow CI machine does not flake.
-RUN_TIMEOUT = 60
+from conftest import APP_RUN_TIMEOUT as RUN_TIMEOUT, run_app
+
 PAGES = {
     "overview": "Overview",
     "survival": "Survival explorer",
@@ -38,14 +37,7 @@ def open_app(small_demo_database, monkeypatch):
     def _open(page: str = "overview", query_params: dict | None = None, db: Path | None = None,
               check: bool = True) -> AppTest:
         monkeypatch.setenv("RETENTION_DB", str(db or db_path))
-        at = AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT)
-        at.query_params.update(query_params or {})
-        if page != "overview":
-            at.switch_page(f"dashboard/app_pages/{page}.py")
-        at.run(timeout=RUN_TIMEOUT)
-        if check:
-            assert not at.exception, [e.value for e in at.exception]
-        return at
+        return run_app(page, query_params, check=check)
 
     return _open
 

@@ -85,22 +85,20 @@ def _wait_until_healthy(base_url: str, server: subprocess.Popen, log: Path, seco
     pytest.fail(f"streamlit did not answer within {seconds:.0f} s:\n{log.read_text(errors='replace')}")
 
 
-@contextmanager
-def streamlit_server(db_path: Path, log: Path):
-    """`streamlit run streamlit_app.py` on db_path; yields the base URL and stops the server on exit."""
+def require_browser() -> None:
+    """Skip (fail under CI) when playwright or the system Chromium is missing."""
     if sync_playwright is None:
         _unavailable("the playwright package is not installed (pip install playwright)")
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
-    port = _free_port()
-    env = {**os.environ, "RETENTION_DB": str(db_path)}
+
+
+@contextmanager
+def serving(argv: list[str], base_url: str, log: Path, env: dict | None = None):
+    """Run a server command from the repository root until it answers at base_url; stop it on exit."""
     with log.open("wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        base_url = f"http://127.0.0.1:{port}"
         _wait_until_healthy(base_url, server, log)
         yield base_url
     finally:
@@ -112,6 +110,28 @@ def streamlit_server(db_path: Path, log: Path):
             server.wait()
 
 
+@contextmanager
+def streamlit_server(db_path: Path, log: Path):
+    """`streamlit run streamlit_app.py` on db_path; yields the base URL and stops the server on exit."""
+    require_browser()
+    port = _free_port()
+    argv = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    with serving(argv, f"http://127.0.0.1:{port}", log, env={**os.environ, "RETENTION_DB": str(db_path)}) as url:
+        yield url
+
+
+@contextmanager
+def chromium():
+    """Debian's chromium driven by playwright (not a browser playwright downloads)."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 @pytest.fixture(scope="module")
 def app_url(small_demo_database, tmp_path_factory):
     """The base URL of the app on the small demo; the server stops after the module."""
@@ -121,12 +141,8 @@ def app_url(small_demo_database, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(app_url):
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 class Tab:

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import charts, data
-from dashboard.common import current_filters, filter_caption, require_database
+from dashboard.common import current_filters, download, filter_caption, require_database
 
 con, info = require_database()
 filters = current_filters()
@@ -35,5 +35,7 @@ if holdout.get("concordance") is not None:
     right.caption(f"Holdout: fitted on data up to {holdout.get('cutoff')}, checked on the next 90 days; "
                   f"concordance {holdout['concordance']:.3f} (0.5 = chance).")
 st.caption("Top factors compare each account with a typical one in the model; they are associations, not causes.")
-st.download_button("Download all scored accounts (CSV)", data.cached_risk_csv(con, info["build_id"], filters),
-                   file_name="account_risk.csv", mime="text/csv", key="dl_risk", icon=":material/download:")
+if note := data.risk_scope_note():
+    st.caption(note)
+download(st, "Download all scored accounts (CSV)", lambda: data.cached_risk_csv(con, info["build_id"], filters),
+         file_name="account_risk.csv", mime="text/csv", key="dl_risk", rows=len(risk), lists_accounts=True)

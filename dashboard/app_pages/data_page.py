@@ -1,9 +1,13 @@
-"""Data page: what was loaded and rejected, the tables built, and a rebuild from uploaded files."""
+"""Data page: what was loaded and rejected, the tables built, and a rebuild from uploaded files.
+
+The raw tables are for roles that may read them, the audit log and the rebuild for the admin; on the
+laptop all of it shows."""
 
 import streamlit as st
 
-from dashboard import data, rebuild
+from dashboard import audit, auth, data, rebuild
 from dashboard.common import csv_download
+from pipelines.access import AUDIT_LOG, RAW_TABLES, REBUILD
 from pipelines.load import InputError
 from pipelines.build import BuildError
 
@@ -16,6 +20,9 @@ else:
     info = data.build_info(con)
     st.caption(f"Build {info['build_id'][:8]} · as-of {info['as_of_date']:%Y-%m-%d} · built {info['built_at']:%Y-%m-%d %H:%M} UTC "
                f"in {info['build_seconds']:.1f} s · revenue basis: {info['revenue_basis'].replace('_', ' ')} · `{path}`")
+    if not auth.allows(RAW_TABLES):
+        st.info("The inputs, load report and rejected rows are shown to analysts and admins.")
+        st.stop()
     st.subheader("Inputs")
     st.dataframe(data.inputs_table(info), hide_index=True)
     for warning in info["warnings"]:
@@ -46,6 +53,12 @@ else:
                        "answered first, and churn more. A model without case mix that also holds SLA breaches and bad "
                        "interactions fixed misses the truth; the factor's own model, adjusted for case mix, finds it.")
 
+if auth.allows(AUDIT_LOG) and audit.log_path() is not None:  # the laptop keeps no log
+    st.subheader("Audit log")
+    st.caption(f"Sign-ins, exports and rebuilds, newest first · `{audit.log_path()}`")
+    st.dataframe(audit.events_table(audit.log_path()), hide_index=True)
+if not auth.allows(REBUILD):
+    st.stop()
 st.subheader("Build from your own files")
 st.caption("The current database keeps serving until the new build has passed every check; a bad file leaves it "
            "as it is. Files are capped at 500 MB; larger ones build faster with `retention build`.")
@@ -82,6 +95,7 @@ if st.button("Build the database", type="primary", disabled=not ready):
         def report(e):
             status.write(f"{e.stage} · {e.table}: {e.rows:,} rows in {e.seconds:.1f} s")
         contents = {k: (v.getvalue() if v else b"") for k, v in uploads.items()}
+        inputs = audit.upload_inputs(uploads)
         try:
             if source == "contract":
                 result, conversions = rebuild.rebuild_from_uploads(contents, path, progress=report), []
@@ -90,7 +104,9 @@ if st.button("Build the database", type="primary", disabled=not ready):
         except (InputError, BuildError, ValueError) as error:
             status.update(label="The build failed; the current database was kept.", state="error")
             st.error(str(error))
+            audit.record_rebuild(audit.log_path(), auth.current_access(), source, inputs, f"failed: {error}")
         else:
+            audit.record_rebuild(audit.log_path(), auth.current_access(), source, inputs, "built", result.build_id)
             st.session_state["last_conversion_reports"] = conversions
             status.update(label=f"Built in {result.seconds:.1f} s (as-of {result.as_of}).", state="complete")
             st.rerun()

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data, drivers_view, investment_view
-from dashboard.common import current_filters, filter_caption, require_database
+from dashboard.common import current_filters, download, filter_caption, require_database
 
 con, info = require_database()
 filters = current_filters()
@@ -62,11 +62,11 @@ with st.expander("How this is estimated, and what it leaves out"):
 
 summary = investment_view.summary_markdown(result, economics, changes, info["as_of_date"], filters, evidence)
 left, middle, right = st.columns(3)
-left.download_button("Download the summary (Markdown)", summary.encode("utf-8"), "investment_case.md",
-                     mime="text/markdown", key="dl_inv_md", icon=":material/download:")
-middle.download_button("Download the numbers (CSV)",
-                       pd.DataFrame(investment_view.summary_table(result, economics)).to_csv(index=False).encode("utf-8"),
-                       "investment_case.csv", mime="text/csv", key="dl_inv_csv", icon=":material/download:")
-right.download_button("Download the summary (HTML)",
-                      investment_view.summary_html(summary, [arr_figure, accounts_figure]).encode("utf-8"),
-                      "investment_case.html", mime="text/html", key="dl_inv_html", icon=":material/description:")
+download(left, "Download the summary (Markdown)", summary.encode("utf-8"), "investment_case.md",
+         mime="text/markdown", key="dl_inv_md", icon=":material/download:")
+download(middle, "Download the numbers (CSV)",
+         pd.DataFrame(investment_view.summary_table(result, economics)).to_csv(index=False).encode("utf-8"),
+         "investment_case.csv", mime="text/csv", key="dl_inv_csv", icon=":material/download:")
+download(right, "Download the summary (HTML)",
+         investment_view.summary_html(summary, [arr_figure, accounts_figure]).encode("utf-8"),
+         "investment_case.html", mime="text/html", key="dl_inv_html", icon=":material/description:")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import charts, data, findings, report
-from dashboard.common import csv_download, current_filters, filter_caption, require_database
+from dashboard.common import csv_download, current_filters, download, filter_caption, require_database
 
 con, info = require_database()
 filters = current_filters()
@@ -54,8 +54,8 @@ with st.expander("Monthly KPIs table"):
     st.dataframe(monthly, hide_index=True)
     csv_download(monthly, "Download monthly KPIs (CSV)", "kpi_monthly.csv", key="dl_kpi")
 csv_download(cohorts, "Download cohort retention (CSV)", "cohort_retention.csv", key="dl_cohorts")
-st.download_button(
-    "Download this overview as an HTML report",
+download(
+    st, "Download this overview as an HTML report",
     report.overview_html(info, filters, headline, sentences, [trend_figure, cohort_figure]).encode("utf-8"),
     file_name="retention_overview.html", mime="text/html", key="dl_overview_html", icon=":material/description:",
 )

@@ -1,0 +1,120 @@
+"""The audit log of a shared deployment: who signed in, who exported what, who rebuilt with which files.
+
+One JSON object per line, appended and never rewritten, in a file outside the analysis database: a
+rebuild swaps that file and the log stays. Each line goes out in one write() on a descriptor opened
+with O_APPEND, so lines of concurrent sessions never interleave. Without a log path (the laptop, where
+one person is the only user) nothing is recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from pipelines.access import Access
+
+# the events one line can record
+SIGN_IN, REFUSED, EXPORT, REBUILD = "sign_in", "refused", "export", "rebuild"
+
+_lock = threading.Lock()
+# per log file, the sign-ins already recorded: a sign-in is one per token, however many tabs it opens
+_recorded_tokens: dict[Path, set[str]] = {}
+
+
+def log_path() -> Path | None:
+    """$RETENTION_AUDIT_LOG, set by `retention serve`; None on the laptop."""
+    value = os.environ.get("RETENTION_AUDIT_LOG")
+    return Path(value) if value else None
+
+
+def append(path: Path, event: str, **detail) -> dict:
+    """Append one line; returns what was written."""
+    entry = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "event": event, **detail}
+    line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(descriptor, line)
+    finally:
+        os.close(descriptor)
+    return entry
+
+
+def read_events(path: Path) -> list[dict]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def events_table(path: Path, limit: int = 1000) -> pd.DataFrame:
+    """The latest events, newest first: when, what, who, and the rest of the line as JSON."""
+    rows = []
+    for entry in reversed(read_events(path)[-limit:]):
+        fixed = {key: entry.get(key) for key in ("at", "event", "user", "role")}
+        rest = {key: value for key, value in entry.items() if key not in fixed}
+        rows.append({**fixed, "detail": json.dumps(rest, ensure_ascii=False, default=str)})
+    return pd.DataFrame(rows, columns=["at", "event", "user", "role", "detail"])
+
+
+def token_key(claims: dict) -> str:
+    """One sign-in: the identity token's issuer, subject, issue time and nonce, hashed (the log keeps no token)."""
+    parts = [str(claims.get(k, "")) for k in ("iss", "sub", "iat", "nonce")]
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def record_sign_in_once(path: Path | None, claims: dict, access: Access | None) -> bool:
+    """Record a sign-in (or a refused one) the first time its token is seen; True when a line was written."""
+    if path is None:
+        return False
+    key = token_key(claims)
+    with _lock:
+        recorded = _recorded_tokens.get(path)
+        if recorded is None:  # first use in this process: a restart must not record old sign-ins again
+            recorded = {e.get("token") for e in read_events(path) if e.get("event") in (SIGN_IN, REFUSED)}
+            _recorded_tokens[path] = recorded
+        if key in recorded:
+            return False
+        recorded.add(key)
+        if access is None:
+            append(path, REFUSED, user=claims.get("email") or claims.get("sub"), role=None, sub=claims.get("sub"),
+                   reason="not in the roles file", token=key)
+        else:
+            append(path, SIGN_IN, user=access.who, role=access.role, sub=claims.get("sub"),
+                   email=claims.get("email"), scope=list(access.scope), token=key)
+    return True
+
+
+def export_recorder(path: Path | None, access: Access, file_name: str, filters, rows: int | None) -> Callable[[], None]:
+    """A function that records one export; the download calls it when the file is asked for."""
+    def record() -> None:
+        if path is not None:
+            append(path, EXPORT, user=access.who, role=access.role, file=file_name, filters=list(filters), rows=rows)
+    return record
+
+
+def upload_inputs(uploads: dict) -> list[dict]:
+    """What a rebuild was given: each uploaded file's name as sent, size and SHA-256."""
+    inputs = []
+    for source, upload in uploads.items():
+        if upload is None:
+            continue
+        content = upload.getvalue()
+        inputs.append({"source": source, "file": upload.name, "bytes": len(content),
+                       "sha256": hashlib.sha256(content).hexdigest()})
+    return inputs
+
+
+def record_rebuild(path: Path | None, access: Access, kind: str, inputs: list[dict], outcome: str,
+                   build_id: str | None = None) -> None:
+    if path is not None:
+        append(path, REBUILD, user=access.who, role=access.role, kind=kind, inputs=inputs, outcome=outcome,
+               build_id=build_id)

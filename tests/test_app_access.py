@@ -1,0 +1,261 @@
+"""The shared mode in AppTest: who is let in, what each role sees, and that a csm's scope holds everywhere.
+
+`st.user` is set as the identity token's claims would set it after a real sign-in (the browser test,
+test_browser_shared.py, signs in for real against an OpenID Connect provider). Numbers are checked
+against SQL written here on the small demo, whose accounts carry a csm column.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import APP_RUN_TIMEOUT as RUN_TIMEOUT, run_app
+from pipelines.access import Access, ROLE_PERMISSIONS
+
+ROLES = """\
+[users]
+"exec@example.com" = "executive"
+"analyst@example.com" = "analyst"
+"lead@example.com" = "support_lead"
+"dana@example.com" = { role = "csm", scope = 'csm = "Dana Ruiz"' }
+"admin@example.com" = "admin"
+"""
+DANA = "csm = 'Dana Ruiz'"
+
+
+@pytest.fixture
+def deployment(tmp_path, small_demo_database, monkeypatch):
+    """The shared mode's environment, as `retention serve` sets it: database, roles file, audit log."""
+    monkeypatch.setenv("RETENTION_DB", str(small_demo_database[0]))
+    roles = tmp_path / "roles.toml"
+    roles.write_text(ROLES, encoding="utf-8")
+    monkeypatch.setenv("RETENTION_ROLES", str(roles))
+    log = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("RETENTION_AUDIT_LOG", str(log))
+    return log
+
+
+def claims(email: str | None, expires_in: float = 600, nonce: str = "n1") -> dict:
+    if email is None:
+        return {"is_logged_in": False}
+    now = int(time.time())
+    return {"is_logged_in": True, "email": email, "sub": f"sub-{email}", "iss": "http://localhost:9",
+            "iat": now - 5, "exp": now + expires_in, "nonce": nonce}
+
+
+def open_as(user: dict, page: str = "overview", query_params: dict | None = None) -> AppTest:
+    return run_app(page, query_params, user=user)
+
+
+@pytest.fixture(scope="module")
+def db(small_demo_database):
+    con = duckdb.connect(str(small_demo_database[0]), read_only=True)
+    yield con
+    con.close()
+
+
+def active_accounts(db, where: str = "true") -> str:
+    (count,) = db.execute(
+        f"select count(*) from account_survival, build_info where signup_date <= as_of_date "
+        f"and (churn_date is null or churn_date > as_of_date) and {where}").fetchone()
+    return f"{count:,}"
+
+
+def tile(at: AppTest, label: str) -> str:
+    return {m.label: m.value for m in at.metric}[label]
+
+
+def audit_lines(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
+
+
+@pytest.mark.parametrize("page", ["overview", "data_page"])
+def test_signed_out_visitor_sees_only_the_sign_in(deployment, page):
+    at = open_as(claims(None), page)
+
+    assert [t.value for t in at.title] == ["Support retention"]
+    assert [b.label for b in at.button] == ["Sign in"]
+    assert len(at.metric) == len(at.dataframe) == len(at.sidebar.selectbox) == len(at.get("plotly_chart")) == 0
+    assert len(at.file_uploader) == 0
+    assert audit_lines(deployment) == []
+
+
+def test_unknown_user_is_refused_with_one_audit_line(deployment):
+    at = open_as(claims("stranger@example.com"))
+    open_as(claims("stranger@example.com"))  # a second tab on the same sign-in
+
+    assert [t.value for t in at.title] == ["Not authorised"]
+    assert len(at.metric) == len(at.dataframe) == len(at.sidebar.selectbox) == 0
+    assert [(e["event"], e["user"]) for e in audit_lines(deployment)] == [("refused", "stranger@example.com")]
+
+
+def test_expired_token_is_refused(deployment):
+    at = open_as(claims("exec@example.com", expires_in=-1))
+
+    assert [t.value for t in at.title] == ["Your sign-in has expired"]
+    assert len(at.metric) == len(at.sidebar.selectbox) == 0
+
+
+def test_a_token_that_expires_during_a_session_stops_its_next_rerun(deployment, monkeypatch):
+    at = open_as(claims("exec@example.com", expires_in=30))
+    assert tile(at, "Active accounts")
+
+    later = time.time() + 60
+    monkeypatch.setattr(time, "time", lambda: later)
+    at.run(timeout=RUN_TIMEOUT)
+
+    assert [t.value for t in at.title] == ["Your sign-in has expired"]
+    assert len(at.metric) == 0
+
+
+def test_csm_sees_only_their_book_and_the_executive_everything(deployment, db):
+    dana = open_as(claims("dana@example.com"))
+    executive = open_as(claims("exec@example.com", nonce="n2"))
+    dana_again = open_as(claims("dana@example.com", nonce="n3"))  # after the executive filled the caches
+
+    assert tile(dana, "Active accounts") == tile(dana_again, "Active accounts") == active_accounts(db, DANA)
+    assert tile(executive, "Active accounts") == active_accounts(db)
+    assert active_accounts(db, DANA) != active_accounts(db)
+    assert "csm=Dana Ruiz" in dana.caption[0].value
+    assert dana.sidebar.selectbox(key="filter:csm").options == ["All", "Dana Ruiz"]
+    assert dana.sidebar.selectbox(key="filter:region").options == ["All", "North America"]
+    assert "Signed in as dana@example.com · csm (csm=Dana Ruiz)" in [c.value for c in dana.sidebar.caption]
+    signed_in = [(e["user"], e["role"]) for e in audit_lines(deployment) if e["event"] == "sign_in"]
+    assert signed_in == [("dana@example.com", "csm"), ("exec@example.com", "executive"), ("dana@example.com", "csm")]
+
+
+@pytest.mark.parametrize("hostile", [["region=EMEA"], ["csm=Sam Patel"], ["1=1"], ["csm!=Dana Ruiz"],
+                                     ["csm=Dana Ruiz' or '1'='1"], ["region=EMEA", "csm=Lea Martin"]])
+def test_csm_url_filters_cannot_widen_the_scope(deployment, db, hostile):
+    at = open_as(claims("dana@example.com"), query_params={"filter": hostile})
+
+    assert tile(at, "Active accounts") == active_accounts(db, DANA)
+    assert "· Filters: csm=Dana Ruiz ·" in at.caption[0].value  # the hostile filter was dropped, the scope kept
+
+
+def test_csm_at_risk_list_holds_only_their_accounts_and_says_whose_model(deployment, db):
+    at = open_as(claims("dana@example.com"), "at_risk")
+
+    listed = set(next(d.value for d in at.dataframe if "account_id" in d.value.columns).account_id)
+    book = {r[0] for r in db.execute(f"select account_id from account_survival where {DANA}").fetchall()}
+    assert listed and listed <= book
+    assert any("fitted on every account of the build" in c.value for c in at.caption)
+    assert [b.label for b in at.download_button] == ["Download all scored accounts (CSV)"]
+
+
+def test_support_lead_downloads_aggregates_only(deployment):
+    at_risk = open_as(claims("lead@example.com"), "at_risk")
+    survival = open_as(claims("lead@example.com", nonce="n2"), "survival")
+
+    assert len(at_risk.download_button) == 0
+    assert any("files that list accounts are not part of the support lead role" in c.value for c in at_risk.caption)
+    assert [b.label for b in survival.download_button] == ["Download the curve table (CSV)",
+                                                            "Download the summary (CSV)"]
+
+
+@pytest.mark.parametrize("email, raw, audit, rebuild", [
+    ("exec@example.com", False, False, False),
+    ("dana@example.com", False, False, False),
+    ("lead@example.com", False, False, False),
+    ("analyst@example.com", True, False, False),
+    ("admin@example.com", True, True, True),
+])
+def test_data_page_by_role(deployment, email, raw, audit, rebuild):
+    at = open_as(claims(email), "data_page")
+
+    headers = [h.value for h in at.subheader]
+    assert ("Load report" in headers) is raw
+    assert ("Audit log" in headers) is audit
+    assert ("Build from your own files" in headers) is rebuild
+    assert (len(at.file_uploader) > 0) is rebuild
+    assert ("Build the database" in [b.label for b in at.button]) is rebuild
+    if audit:
+        log = next(d.value for d in at.dataframe if "event" in d.value.columns)
+        assert list(log.event) == ["sign_in"] and list(log.user) == [email]
+
+
+def test_data_layer_narrows_every_query_and_refuses_without_access(db, monkeypatch):
+    """Called directly, as a page would: the data layer itself applies the scope and the permissions."""
+    from dashboard import auth, data
+
+    as_of = db.execute("select as_of_date from build_info").fetchone()[0]
+    dana = Access("dana@example.com", "csm", ("csm=Dana Ruiz",), ROLE_PERMISSIONS["csm"])
+    monkeypatch.setattr(auth, "current_access", lambda: dana)
+
+    book = {r[0] for r in db.execute(f"select account_id from account_survival where {DANA}").fetchall()}
+    assert data.account_count(db, ()) == len(book)
+    assert data.headline_kpis(db, ("region=EMEA",), as_of).loc["as_of"].active_accounts == 0  # Dana's are NA
+    assert f"{data.headline_kpis(db, (), as_of).loc['as_of'].active_accounts:,}" == active_accounts(db, DANA)
+    assert data.survival(db, None, ()).summary_.n_accounts.sum() == len(book)
+    assert set(data.account_risk(db, ()).account_id) <= book
+    with pytest.raises(PermissionError):
+        data.cached_table(db, "build", "load_report")
+
+    monkeypatch.setattr(auth, "current_access", lambda: None)
+    with pytest.raises(PermissionError):
+        data.account_count(db, ())
+
+
+def test_admin_rebuild_leaves_one_audit_line_naming_its_inputs(deployment, tmp_path, small_demo_database,
+                                                                monkeypatch):
+    """A rebuild from uploads the build refuses: the live database stays, and the log says who tried what."""
+    import hashlib
+    import shutil
+
+    live = tmp_path / "live.duckdb"
+    shutil.copyfile(small_demo_database[0], live)
+    monkeypatch.setenv("RETENTION_DB", str(live))
+    accounts = b"account_id,signup_date\nA1,not a date\n"
+    interactions = b"interaction_id,account_id\nT1,A1\n"
+    at = open_as(claims("admin@example.com"), "data_page")
+
+    at.file_uploader(key="up_accounts").set_value(("my accounts.csv", accounts, "text/csv"))
+    at.file_uploader(key="up_interactions").set_value(("tickets.csv", interactions, "text/csv"))
+    at.run(timeout=RUN_TIMEOUT)
+    build = next(b for b in at.button if b.label == "Build the database")
+    assert not build.disabled
+    build.click().run(timeout=RUN_TIMEOUT)
+
+    rebuilds = [e for e in audit_lines(deployment) if e["event"] == "rebuild"]
+    assert len(rebuilds) == 1
+    (line,) = rebuilds
+    assert (line["user"], line["role"], line["kind"]) == ("admin@example.com", "admin", "contract")
+    assert line["outcome"].startswith("failed: ") and line["build_id"] is None
+    assert [(i["source"], i["file"], i["bytes"], i["sha256"]) for i in line["inputs"]] == [
+        ("accounts", "my accounts.csv", len(accounts), hashlib.sha256(accounts).hexdigest()),
+        ("interactions", "tickets.csv", len(interactions), hashlib.sha256(interactions).hexdigest())]
+
+
+def test_without_roles_the_app_shows_nothing_beyond_localhost(small_demo_database, monkeypatch):
+    """`streamlit run --server.address 0.0.0.0` by hand, without `retention serve`: no data, and why."""
+    from streamlit import config
+
+    monkeypatch.setenv("RETENTION_DB", str(small_demo_database[0]))
+    monkeypatch.delenv("RETENTION_ROLES", raising=False)
+    before = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    try:
+        at = run_app()
+    finally:
+        config.set_option("server.address", before)
+
+    assert len(at.metric) == len(at.sidebar.selectbox) == len(at.title) == 0
+    assert "listens on 0.0.0.0 without sign-in" in at.error[0].value and "retention serve" in at.error[0].value
+
+
+def test_a_roles_file_broken_while_serving_lets_nobody_in(deployment, monkeypatch, tmp_path):
+    """Edited into an error after `retention serve` checked it: everyone is refused, and the page names nobody."""
+    broken = tmp_path / "roles.toml"
+    broken.write_text(ROLES + '"eve@example.com" = "superuser"\n', encoding="utf-8")
+
+    at = open_as(claims("exec@example.com"))
+
+    assert len(at.metric) == len(at.sidebar.selectbox) == 0
+    assert "Nobody can be let in until the roles file is fixed" in at.error[0].value
+    assert "eve@example.com" not in at.error[0].value and "line" not in at.error[0].value

@@ -1,0 +1,307 @@
+"""The shared mode for real: `retention serve` on localhost, an OpenID Connect provider, Debian's chromium.
+
+The test starts its own provider (oidc-provider-mock, a real OIDC server: discovery, authorization
+form, signed ID tokens) and the server exactly as an operator would, from a deploy.toml, a roles file
+and a secrets file. People sign in through the provider's form in the browser. A csm and an executive
+visit every page and download every file; the files are checked against the database (account ids,
+account counts), and the audit log must hold exactly one line per sign-in and per download. Hostile
+visits: no sign-in, an unknown person, a csm editing the URL's filters, non-admins opening the Data
+page, a token that expires while the cookie lives on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import secrets
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from test_browser import (RENDER_MS, _free_port, _unavailable, chromium, expect, require_browser, serving,
+                          wait_rendered)
+
+try:
+    from oidc_provider_mock import run_server_in_thread
+except ImportError:  # pragma: no cover - depends on the machine
+    run_server_in_thread = None
+
+ROLES = """\
+# who may sign in to the test deployment
+[users]
+"exec@example.com" = "executive"
+"dana@example.com" = { role = "csm", scope = 'csm = "Dana Ruiz"' }
+"admin@example.com" = "admin"
+"late@example.com" = "executive"
+"""
+DANA = "csm = 'Dana Ruiz'"
+# url path -> (title, a text the page shows once its script has run, the files it offers)
+PAGES = {
+    "": ("Overview", "Active accounts", ["kpi_monthly.csv", "cohort_retention.csv", "retention_overview.html"]),
+    "survival": ("Survival explorer", "Split by", ["survival_curves.csv", "survival_summary.csv"]),
+    "drivers": ("Service drivers", "Churn by quartile of a factor", ["driver_effects.csv", "churn_by_quartile.csv"]),
+    "investment": ("Investment case", "Accounts kept", ["investment_case.md", "investment_case.csv",
+                                                         "investment_case.html"]),
+    "at_risk": ("At-risk accounts", "Active accounts scored", ["account_risk.csv"]),
+    "data_page": ("Data", None, []),
+}
+# the overview's KPI table download sits in a collapsed expander
+EXPANDERS = {"": ["Monthly KPIs table"]}
+
+
+@contextmanager
+def oidc_provider():
+    with run_server_in_thread(port=0) as server:
+        yield f"http://localhost:{server.server_port}"
+
+
+@pytest.fixture(scope="module")
+def deployment(small_demo_database, tmp_path_factory):
+    """`retention serve --config deploy.toml` against a provider started here; yields its URLs and audit log."""
+    require_browser()
+    if run_server_in_thread is None:
+        _unavailable("oidc-provider-mock is not installed (pip install -e '.[test]')")
+    folder = tmp_path_factory.mktemp("deploy")
+    port = _free_port()
+    base_url = f"http://localhost:{port}"
+    with oidc_provider() as provider:
+        (folder / "roles.toml").write_text(ROLES, encoding="utf-8")
+        (folder / "secrets.toml").write_text(
+            f'[auth]\nredirect_uri = "{base_url}/oauth2callback"\ncookie_secret = "{secrets.token_hex(32)}"\n'
+            f'client_id = "retention"\nclient_secret = "{secrets.token_hex(8)}"\n'
+            f'server_metadata_url = "{provider}/.well-known/openid-configuration"\n', encoding="utf-8")
+        config = folder / "deploy.toml"
+        config.write_text(f'address = "127.0.0.1"\nport = {port}\ndatabase = "{small_demo_database[0]}"\n',
+                          encoding="utf-8")
+        argv = [sys.executable, "-m", "pipelines.cli", "serve", "--config", str(config)]
+        with serving(argv, base_url, folder / "server.log"):
+            yield {"base_url": base_url, "provider": provider, "audit": folder / "audit.jsonl"}
+
+
+@pytest.fixture(scope="module")
+def browser(deployment):
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def person(browser):
+    """A fresh browser profile (its own cookies), closed after the test."""
+    contexts = []
+
+    def _new():
+        context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+        contexts.append(context)
+        return context.new_page()
+
+    yield _new
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def db(small_demo_database):
+    con = duckdb.connect(str(small_demo_database[0]), read_only=True)
+    yield con
+    con.close()
+
+
+def sign_in(page, base_url: str, email: str) -> None:
+    """Through the provider's own authorization form, as a person would."""
+    page.goto(base_url)
+    page.get_by_role("button", name="Sign in").click()
+    page.locator("input[name=sub]").fill(email)  # the provider's user: sub and e-mail are the address
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(f"{base_url}/**", timeout=RENDER_MS)
+
+
+def settled(page) -> None:
+    expect(page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')).to_have_count(
+        1, timeout=RENDER_MS)
+
+
+def audit_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+def csv_rows(content: bytes) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(content.decode("utf-8"))))
+
+
+def visit_and_download_everything(page, base_url: str) -> dict[str, bytes]:
+    """Open every page from the sidebar's URLs and click every download button on it: {file name: bytes}."""
+    files: dict[str, bytes] = {}
+    for path, (title, text, names) in PAGES.items():
+        page.goto(f"{base_url}/{path}")
+        wait_rendered(page, title, text, False)
+        main = page.get_by_test_id("stMain")
+        for label in EXPANDERS.get(path, []):
+            main.get_by_text(label, exact=True).click()
+        expect(page.get_by_test_id("stException")).to_have_count(0)
+        buttons = main.get_by_test_id("stDownloadButton").locator("button")
+        expect(buttons).to_have_count(len(names), timeout=RENDER_MS)
+        for i, name in enumerate(names):
+            settled(page)
+            try:
+                with page.expect_download(timeout=RENDER_MS) as download:
+                    buttons.nth(i).click()
+            except Exception as error:  # say which file on which page, not just "timeout"
+                pytest.fail(f"no {name} from /{path}: {error}")
+            assert download.value.suggested_filename == name
+            files[name] = Path(download.value.path()).read_bytes()
+    return files
+
+
+def scope_counts(db, where: str) -> dict:
+    (accounts,) = db.execute(f"select count(*) from account_survival where {where}").fetchone()
+    (active,) = db.execute(f"select count(*) from account_survival, build_info where {where} and "
+                           "signup_date <= as_of_date and (churn_date is null or churn_date > as_of_date)").fetchone()
+    scored = {r[0] for r in db.execute(
+        f"select account_id from account_risk where account_id in (select account_id from account_survival "
+        f"where {where})").fetchall()}
+    return {"accounts": accounts, "active": active, "scored": scored}
+
+
+def check_files(files: dict[str, bytes], counts: dict, scope_text: str) -> None:
+    """Every file holds the scope's accounts and no other: ids in the account list, counts in the aggregates."""
+    assert list(files) == [name for _, _, names in PAGES.values() for name in names]
+    risk = csv_rows(files["account_risk.csv"])
+    assert {r["account_id"] for r in risk} == counts["scored"]
+    summary = csv_rows(files["survival_summary.csv"])
+    assert [int(r["accounts"]) for r in summary] == [counts["accounts"]]
+    assert max(int(r["at_risk"]) for r in csv_rows(files["survival_curves.csv"])) == counts["accounts"]
+    assert sum(int(r["cohort_accounts"]) for r in csv_rows(files["cohort_retention.csv"])
+               if r["months_since_signup"] == "0") == counts["accounts"]
+    assert f"{counts['active']:,} active accounts ({scope_text})" in files["investment_case.md"].decode("utf-8")
+    overview = files["retention_overview.html"].decode("utf-8")
+    assert f"<th>Active accounts</th><td>{counts['active']:,}</td>" in overview
+
+
+def test_shared_mode_walk_as_csm_and_executive(deployment, person, db):
+    base_url, log = deployment["base_url"], deployment["audit"]
+    dana_page, exec_page = person(), person()
+    before = len(audit_lines(log))
+
+    sign_in(dana_page, base_url, "dana@example.com")
+    dana_files = visit_and_download_everything(dana_page, base_url)
+    sign_in(exec_page, base_url, "exec@example.com")
+    exec_files = visit_and_download_everything(exec_page, base_url)
+
+    dana, everyone = scope_counts(db, DANA), scope_counts(db, "true")
+    assert dana["accounts"] < everyone["accounts"] and dana["scored"] < everyone["scored"]
+    check_files(dana_files, dana, "csm=Dana Ruiz")
+    assert {r["csm"] for r in csv_rows(dana_files["account_risk.csv"])} == {"Dana Ruiz"}
+    check_files(exec_files, everyone, "all active accounts")
+    # the Data page of a csm and an executive: no raw tables, no upload, no rebuild
+    for page in (dana_page, exec_page):
+        page.goto(f"{base_url}/data_page")
+        wait_rendered(page, "Data", "The inputs, load report and rejected rows are shown to analysts and admins.",
+                      False)
+        expect(page.get_by_test_id("stFileUploader")).to_have_count(0)
+        expect(page.get_by_text("Build from your own files")).to_have_count(0)
+
+    # one line per sign-in and per download, in order, naming the file, the filters and the rows
+    lines = audit_lines(log)[before:]
+    expected = [("sign_in", "dana@example.com", None)] + [("export", "dana@example.com", n) for n in dana_files] \
+        + [("sign_in", "exec@example.com", None)] + [("export", "exec@example.com", n) for n in exec_files]
+    assert [(e["event"], e["user"], e.get("file")) for e in lines] == expected
+    for entry in lines:
+        if entry["event"] == "export":
+            files = dana_files if entry["user"] == "dana@example.com" else exec_files
+            assert entry["filters"] == (["csm=Dana Ruiz"] if entry["user"] == "dana@example.com" else [])
+            if entry["file"].endswith(".csv"):
+                assert entry["rows"] == len(csv_rows(files[entry["file"]]))
+
+
+def test_signed_out_visitor_gets_the_sign_in_page_and_no_data(deployment, person):
+    page = person()
+    for path in ("", "data_page", "at_risk?filter=plan%3DStarter"):
+        page.goto(f"{deployment['base_url']}/{path}")
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=RENDER_MS)
+        settled(page)
+        source = page.content()
+        for leak in ("Active accounts", "A000", "Dana Ruiz", "Build from your own files", "stSidebarNavLink",
+                     "stDataFrame", "stPlotlyChart"):
+            assert leak not in source, (path, leak)
+
+
+def test_unknown_person_is_refused(deployment, person):
+    page, log = person(), deployment["audit"]
+    before = len(audit_lines(log))
+
+    sign_in(page, deployment["base_url"], "stranger@example.com")
+
+    expect(page.get_by_role("heading", name="Not authorised")).to_be_visible(timeout=RENDER_MS)
+    settled(page)
+    page.goto(f"{deployment['base_url']}/at_risk")
+    expect(page.get_by_role("heading", name="Not authorised")).to_be_visible(timeout=RENDER_MS)
+    settled(page)
+    assert "Active accounts" not in page.content() and "A000" not in page.content()
+    assert [(e["event"], e["user"]) for e in audit_lines(log)[before:]] == [("refused", "stranger@example.com")]
+
+
+def test_csm_editing_the_url_filters_keeps_the_scope(deployment, person, db):
+    page = person()
+    base_url = deployment["base_url"]
+    sign_in(page, base_url, "dana@example.com")
+    dana = scope_counts(db, DANA)
+
+    # more hostile texts are tried in test_app_access.py; here the browser's own URL handling is in the path
+    for query in ("filter=region%3DEMEA&filter=1%3D1", "filter=csm%21%3DDana%20Ruiz&filter=csm%3DSam%20Patel"):
+        page.goto(f"{base_url}/?{query}")
+        wait_rendered(page, "Overview", "Active accounts", False)
+        value = page.get_by_test_id("stMetric").filter(has_text="Active accounts").get_by_test_id("stMetricValue")
+        expect(value).to_have_text(f"{dana['active']:,}")
+        expect(page.get_by_test_id("stMain").get_by_text("Filters: csm=Dana Ruiz", exact=False)).to_be_visible()
+    page.goto(f"{base_url}/at_risk?filter=region%3DEMEA")
+    wait_rendered(page, "At-risk accounts", "Active accounts scored", False)
+    with page.expect_download(timeout=RENDER_MS) as download:
+        page.get_by_test_id("stDownloadButton").locator("button").click()
+    assert {r["account_id"] for r in csv_rows(Path(download.value.path()).read_bytes())} == dana["scored"]
+
+
+def test_admin_sees_the_audit_log_and_the_rebuild_and_signs_out(deployment, person):
+    page, base_url = person(), deployment["base_url"]
+    sign_in(page, base_url, "admin@example.com")
+
+    page.goto(f"{base_url}/data_page")
+    wait_rendered(page, "Data", "Build from your own files", False)
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_role("heading", name="Audit log")).to_be_visible()
+    expect(main.get_by_role("heading", name="Load report")).to_be_visible()
+    expect(page.get_by_test_id("stFileUploader").first).to_be_visible()
+
+    # sign-out goes through the provider's end-session page and back to a signed-out app
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="End session").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=RENDER_MS)
+    page.goto(f"{base_url}/data_page")
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=RENDER_MS)
+    settled(page)
+    assert "Audit log" not in page.content()
+
+
+def test_an_expired_token_is_refused_though_the_cookie_lives_on(deployment, person):
+    """The provider's ID token for this person expires a few seconds after sign-in; Streamlit's cookie does not."""
+    # long enough to sign in and see a page on a slow machine; the test waits only for what is left of it
+    expires = int(time.time()) + 12
+    request = urllib.request.Request(
+        f"{deployment['provider']}/users/late@example.com", method="PUT", headers={"Content-Type": "application/json"},
+        data=json.dumps({"email": "late@example.com", "exp": expires}).encode("utf-8"))
+    urllib.request.urlopen(request, timeout=10).close()
+    page = person()
+    sign_in(page, deployment["base_url"], "late@example.com")
+    wait_rendered(page, "Overview", "Active accounts", False)
+
+    time.sleep(max(0.0, expires + 1 - time.time()))
+    page.reload()
+
+    expect(page.get_by_role("heading", name="Your sign-in has expired")).to_be_visible(timeout=RENDER_MS)
+    settled(page)
+    assert "Active accounts" not in page.content()
