@@ -40,7 +40,8 @@ if not own.empty:
         st.caption("Among accounts that stay: the change in the monthly chance that MRR rises (expansion) or falls "
                    "(contraction) next month, in percentage points per unit of the factor, with the same adjustment "
                    "set as its churn model and 95% intervals clustered by account. Churned revenue is the churn "
-                   "effect above.")
+                   "effect above. " + ("Fitted at build time on every account: the filters do not apply here."
+                                       if filters else ""))
         st.dataframe(drivers_view.revenue_effects_table(revenue), hide_index=True)
     with st.expander("Stability: each hazard ratio as the adjustment set grows"):
         st.dataframe(drivers_view.stability_table(stability), hide_index=True)
