@@ -26,20 +26,12 @@ import streamlit as st
 
 from dashboard import auth
 from pipelines.access import ACCOUNT_DOWNLOADS, RAW_TABLES
-from pipelines.build import DEFAULT_DB_PATH, sql_text
+from pipelines.build import DEFAULT_DB_PATH
+from pipelines.sqlrun import TrustedSql, execute_template, query_text, quote_ident, sql_text
 # the models are imported with the data layer, once per server process, so that no session's first render
 # pays for importing them (scipy alone takes most of a second)
 from pipelines.drivers import FACTORS, FACTORS_BY_NAME, ServiceDrivers
-from pipelines.filters import (
-    FilterError,
-    TrustedSql,
-    execute_template,
-    filter_predicate,
-    filterable_columns,
-    parse_filters,
-    query_text,
-)
-from pipelines.load import quote_ident
+from pipelines.filters import FilterError, filter_predicate, filterable_columns, parse_filters
 from pipelines.risk import current_rows
 from pipelines.survival import KaplanMeier
 from pipelines.factor_effects import whatif_model
@@ -167,7 +159,7 @@ def risk_scope_note() -> str | None:
 
 
 def run(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
-    from pipelines.build import run_query
+    from pipelines.sqlrun import run_query
 
     return run_query(con, sql, params or {}).df()
 

@@ -196,7 +196,7 @@ def task_generate(out_dir: str, n_accounts: int, seed: int, file_format: str) ->
 def task_scan(paths: dict[str, str], repeats: int) -> list[dict]:
     import duckdb
 
-    from .load import quote_ident
+    from .sqlrun import quote_ident
 
     con = duckdb.connect()
     queries = []
@@ -266,7 +266,7 @@ def task_km_lifelines(db_path: str, by: str, repeats: int) -> list[dict]:
     import duckdb
     from lifelines import KaplanMeierFitter
 
-    from .load import quote_ident
+    from .sqlrun import quote_ident
 
     with duckdb.connect(db_path, read_only=True) as con:
         frame = con.execute(f"select duration_days, churned, {quote_ident(by)} as segment from account_survival").df()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -23,18 +22,10 @@ import numpy as np
 
 from . import __version__
 from .contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
-from .load import (
-    InputError,
-    LoadedFile,
-    create_empty_source_view,
-    create_source_view,
-    quote_ident,
-    read_raw,
-    text_or_null,
-)
+from .load import InputError, LoadedFile, create_empty_source_view, create_source_view, read_raw, text_or_null
+from .sqlrun import SQL_DIR, quote_ident, run_query, sql_text
 from .settings import DEFAULT_MEMORY_LIMIT_MB, HIGH_PRIORITY_SEVERITIES, LIVE_CHANNELS, BuildSettings
 
-SQL_DIR = Path(__file__).parent / "sql"
 DEFAULT_DB_PATH = Path("data/retention.duckdb")
 MODELS_MEMORY_LIMIT_MB = 2048  # DuckDB's share while the models (numpy, pandas) run
 EARLIEST_PLAUSIBLE_DATE = date(1990, 1, 1)
@@ -147,17 +138,6 @@ class BuildResult:
     notes: list[str] = field(default_factory=list)
 
 
-def sql_text(layer_dir: str, name: str) -> str:
-    return (SQL_DIR / layer_dir / f"{name}.sql").read_text(encoding="utf-8")
-
-
-PARAM_PATTERN = re.compile(r"\$([a-z_][a-z0-9_]*)")
-
-
-def run_query(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> duckdb.DuckDBPyConnection:
-    """Execute `sql` binding only the $names it uses (DuckDB rejects unused named parameters)."""
-    used = {name: params[name] for name in dict.fromkeys(PARAM_PATTERN.findall(sql))}
-    return con.execute(sql, used)
 
 
 def create_table(con: duckdb.DuckDBPyConnection, layer: str, name: str, params: dict) -> int:

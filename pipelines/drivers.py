@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from .coxph import ConvergenceError, TimeVaryingCox, risk_sets
-from .load import quote_ident
+from .sqlrun import quote_ident
 from .settings import DEFAULT_DRIVERS_SAMPLE
 
 # Times below one minute are clipped so a doubling scale stays finite (an instant auto-reply is "1 minute").
@@ -210,7 +210,7 @@ def subset_design(full: Design, factors: list[str], covariates: list[str]) -> De
             return bool(wanted & set(factor.removeprefix("missing: ").split(", ")))
         return factor in wanted
 
-    terms = full.terms[full.terms.factor.map(keep)].reset_index(drop=True)
+    terms = full.terms.loc[full.terms.factor.map(keep).astype(bool)].reset_index(drop=True)
     X, terms, dropped = _drop_unusable(full.X[list(terms.term)], terms)
     named = {t for f in wanted for t in (f, *(term.name for term in getattr(FACTORS_BY_NAME.get(f), "terms", ())))}
     return Design(X=X, terms=terms,

@@ -17,8 +17,7 @@ from datetime import date
 
 import duckdb
 
-from .build import sql_text
-from .load import quote_ident
+from .sqlrun import TrustedSql, query_text, quote_ident
 
 
 # Comparison operators a filter may use, longest first so `>=` is not read as `>`.
@@ -29,24 +28,6 @@ CATEGORICAL_OPERATORS = ("=", "!=")
 
 class FilterError(ValueError):
     """A filter or grouping column cannot be used; the message names the column and the valid ones."""
-
-
-class TrustedSql:
-    """A piece of SQL built only from allow-listed, quoted identifiers and fixed text in this module.
-
-    Template slots in the km_*.sql files accept only this type, so a user's text cannot be pasted
-    into a query by accident: user values travel as bound parameters.
-    """
-
-    __slots__ = ("text", "params")
-
-    def __init__(self, text: str, params: tuple[str, ...] = ()):
-        self.text = text
-        # the $names this fragment binds (found here, not by scanning SQL that holds user-named identifiers)
-        self.params = tuple(params)
-
-    def __repr__(self) -> str:
-        return f"TrustedSql({self.text!r})"
 
 
 @dataclass(frozen=True)
@@ -82,48 +63,6 @@ BUILT_COLUMNS = (
     FilterableColumn("signup_cohort_month", "date", _quoted("signup_cohort_month"), "built"),
     FilterableColumn("signup_year", "year", TrustedSql(f"year({quote_ident('signup_date')})"), "built"),
 )
-
-
-def query_text(name: str) -> str:
-    return sql_text("queries", name)
-
-
-PARAM_PATTERN = re.compile(r"\$([a-z_][a-z0-9_]*)")
-
-
-def fill_template(sql: str, **slots: TrustedSql) -> str:
-    """Fill `{slot}` markers of a query file; only TrustedSql is accepted, and every slot must be filled.
-
-    Comment lines are dropped first: a quoted identifier may hold a line break, and inside a `--`
-    comment that would end the comment.
-    """
-    sql = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
-    wanted = set(re.findall(r"\{([a-z_]+)\}", sql))  # checked on the template, before any identifier is in
-    if wanted != set(slots):
-        raise KeyError(f"template slots {sorted(wanted)} but given {sorted(slots)}")
-    for name, fragment in slots.items():
-        if not isinstance(fragment, TrustedSql):
-            raise TypeError(f"template slot {name!r} takes TrustedSql, got {type(fragment).__name__}")
-    # one pass, so text filled into one slot is never searched for another slot's marker
-    return re.sub(r"\{([a-z_]+)\}", lambda m: slots[m.group(1)].text, sql)
-
-
-def execute_template(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None, **slots: TrustedSql):
-    """Run query file `name` with its slots filled, binding exactly the $names it uses.
-
-    The names come from the file itself and from the fragments' declared params, never from the
-    filled text (a user's column may be called "$filter_0"); DuckDB rejects unused parameters.
-    """
-    template = query_text(name)
-    code = "\n".join(line for line in template.splitlines() if not line.lstrip().startswith("--"))
-    used = set(PARAM_PATTERN.findall(code))
-    for fragment in slots.values():
-        used.update(fragment.params)
-    params = params or {}
-    missing = used - set(params)
-    if missing:
-        raise KeyError(f"query {name}: no value for parameters {sorted(missing)}")
-    return con.execute(fill_template(template, **slots), {k: params[k] for k in used})
 
 
 def filterable_columns(con: duckdb.DuckDBPyConnection) -> dict[str, FilterableColumn]:

@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from .contract import BUILT_COLUMN_NAMES, Source
+from .sqlrun import quote_ident
 
 SNIFF_BYTES = 256 * 1024
 DELIMITERS = (",", ";", "\t")
@@ -64,11 +65,6 @@ class LoadedFile:
     encoding: str = "utf-8"
     delimiter: str | None = None
     warnings: list[str] = field(default_factory=list)
-
-
-def quote_ident(name: str) -> str:
-    """Quote an identifier for DuckDB: any text, including quotes and keywords, becomes one name."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def file_fingerprint(path: Path) -> str:

@@ -49,8 +49,7 @@ import numpy as np
 import pandas as pd
 
 from .drivers import FACTORS_BY_NAME, store_model_info
-from .filters import TrustedSql, fill_template, query_text
-from .load import quote_ident
+from .sqlrun import TrustedSql, fill_template, query_text, quote_ident
 from .survival import _json_clean  # NaN and infinity become null, numpy scalars plain
 
 MODEL_NAME = "revenue_drivers"

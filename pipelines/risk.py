@@ -30,8 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .drivers import FACTORS_BY_NAME, ServiceDrivers, store_model_info
-from .filters import execute_template, query_text
-from .load import quote_ident
+from .sqlrun import execute_template, query_text, quote_ident
 
 HORIZON_DAYS = 90
 HOLDOUT_DAYS = 180

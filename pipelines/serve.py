@@ -135,7 +135,8 @@ def scope_notes(config: DeployConfig, roles) -> list[str]:
     """Check every scope against the build's columns; note scopes that match no account (a misspelt name?)."""
     import duckdb
 
-    from .filters import execute_template, filter_predicate, filterable_columns, parse_filters
+    from .filters import filter_predicate, filterable_columns, parse_filters
+    from .sqlrun import execute_template
 
     if not config.database.exists():
         return [f"no database at {config.database} yet: the scopes in {config.roles} are checked once one is built"]

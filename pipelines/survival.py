@@ -41,15 +41,13 @@ from scipy import special, stats
 from .filters import (
     FilterableColumn,
     FilterError,
-    TrustedSql,
-    execute_template,
     filter_predicate,
     filterable_columns,
     parse_filters,
     quartile_bucket,
-    query_text,
     resolve_column,
 )
+from .sqlrun import TrustedSql, execute_template, query_text
 
 HORIZONS_DAYS = (90, 180, 365, 730)
 RMST_HORIZONS_DAYS = (365, 730)

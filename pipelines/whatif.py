@@ -32,11 +32,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .build import run_query, sql_text
+from .sqlrun import TrustedSql, execute_template, quote_ident, run_query, sql_text
 from .drivers import FACTORS_BY_NAME, ServiceDrivers
 from .factor_effects import ROLES, label, whatif_model
-from .filters import TrustedSql, execute_template
-from .load import quote_ident
 from .risk import BaselineHazard, churn_probability, current_rows, design_matrix, max_tenure_days
 
 DURATION_FACTORS = ("first_response_hours", "resolution_hours")

@@ -232,7 +232,7 @@ def test_app_unfiltered_kpi_marts_are_the_builds_stored_tables(db, as_of):
     """Without filters the overview reads the marts the build stored instead of running them again; they must
     equal the mart SQL run now on every account at the build's as-of (row order included)."""
     from dashboard import data
-    from pipelines.build import sql_text
+    from pipelines.sqlrun import sql_text
 
     for read, mart in ((data.kpi_monthly, "kpi_monthly"), (data.cohort_retention, "cohort_retention")):
         stored = read(db, (), as_of)

@@ -13,7 +13,7 @@ import pytest
 from pipelines.coxph import TimeVaryingCox
 from pipelines.drivers import ServiceDrivers
 from pipelines.factor_effects import FactorEffects, e_value, e_value_of_interval, whatif_terms
-from pipelines.build import run_query, sql_text
+from pipelines.sqlrun import run_query, sql_text
 
 PLANTED_FIRST_RESPONSE_HR = 1.35  # per doubling of the median first response time
 PLANTED_HIGH_PRIORITY_HR = 1.25  # per +10 percentage points of urgent or high tickets

@@ -16,7 +16,7 @@ from lifelines import CoxTimeVaryingFitter
 
 from pipelines.coxph import TimeVaryingCox, _risk_set_sums
 from pipelines.drivers import build_design, panel_query
-from pipelines.filters import execute_template
+from pipelines.sqlrun import execute_template
 from pipelines.risk import (
     AccountRisk,
     BaselineHazard,

@@ -24,7 +24,7 @@ from lifelines.utils import median_survival_times, restricted_mean_survival_time
 
 from pipelines.build import build_database
 from pipelines.filters import filter_predicate, filterable_columns, parse_filters
-from pipelines.load import quote_ident
+from pipelines.sqlrun import quote_ident
 from pipelines.settings import BuildSettings
 from pipelines.survival import (
     CURVE_COLUMNS,
