@@ -30,12 +30,12 @@ from pipelines.build import DEFAULT_DB_PATH
 from pipelines.sqlrun import TrustedSql, execute_template, query_text, quote_ident, sql_text
 # the models are imported with the data layer, once per server process, so that no session's first render
 # pays for importing them (scipy alone takes most of a second)
-from pipelines.drivers import FACTORS, FACTORS_BY_NAME, ServiceDrivers
+from pipelines.models.drivers import FACTORS, FACTORS_BY_NAME, ServiceDrivers
 from pipelines.filters import FilterError, filter_predicate, filterable_columns, parse_filters
-from pipelines.risk import current_rows
-from pipelines.survival import KaplanMeier
-from pipelines.factor_effects import whatif_model
-from pipelines.whatif import WhatIf
+from pipelines.models.risk import current_rows
+from pipelines.models.survival import KaplanMeier
+from pipelines.models.factor_effects import whatif_model
+from pipelines.models.whatif import WhatIf
 
 Filters = tuple[str, ...]
 APP_DRAW_ACCOUNTS = 20_000

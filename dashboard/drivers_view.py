@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipelines.drivers import FACTORS, SERVICE_PILLARS
-from pipelines.factor_effects import LABELS as FACTOR_LABELS
+from pipelines.models.drivers import FACTORS, SERVICE_PILLARS
+from pipelines.models.factor_effects import LABELS as FACTOR_LABELS
 
 LABELS = {
     "first_response_hours": "median first response (hours)",

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 
 from dashboard.charts import percent
-from pipelines.drivers import SERVICE_PILLARS
+from pipelines.models.drivers import SERVICE_PILLARS
 
 PHRASES = {
     "first_response_hours": "accounts whose median first response time doubled",

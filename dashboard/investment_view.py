@@ -7,7 +7,7 @@ import html
 import pandas as pd
 
 from dashboard.charts import money
-from pipelines.whatif import DURATION_FACTORS, RATE_FACTORS, SUPPORTED
+from pipelines.models.whatif import DURATION_FACTORS, RATE_FACTORS, SUPPORTED
 
 LABELS = {
     "first_response_hours": "First response time",

@@ -255,7 +255,7 @@ def task_build(paths: dict[str, str], db_path: str, repeats: int) -> list[dict]:
 def task_km(db_path: str, by: str, repeats: int) -> list[dict]:
     import duckdb
 
-    from .survival import KaplanMeier
+    from .models.survival import KaplanMeier
 
     con = duckdb.connect(db_path, read_only=True)
     runs, peak, model = _timed_runs(lambda: KaplanMeier(by=by).fit(con), repeats)
@@ -284,7 +284,7 @@ def _sampled_design(con, n_sample: int | None, seed: int):
     """The drivers model's default design on all months of a seeded random sample of accounts (None: all)."""
     import pandas as pd
 
-    from .drivers import FACTORS, build_design, panel_query, sample_accounts
+    from .models.drivers import FACTORS, build_design, panel_query, sample_accounts
 
     kinds = dict(con.execute("select column_name, kind from segment_columns").fetchall())
     covariates = ["plan"] if "plan" in kinds else []
@@ -305,7 +305,7 @@ def task_cox(db_path: str, engine: str, n_sample: int | None, seed: int, repeats
     import duckdb
     import numpy as np
 
-    from .coxph import TimeVaryingCox
+    from .models.coxph import TimeVaryingCox
 
     with duckdb.connect(db_path, read_only=True) as con:
         panel, design = _sampled_design(con, n_sample, seed)
@@ -349,7 +349,7 @@ def task_cox(db_path: str, engine: str, n_sample: int | None, seed: int, repeats
 def task_drivers(db_path: str, repeats: int) -> list[dict]:
     import duckdb
 
-    from .drivers import ServiceDrivers
+    from .models.drivers import ServiceDrivers
 
     con = duckdb.connect(db_path, read_only=True)
     runs, peak, drivers = _timed_runs(lambda: ServiceDrivers().fit(con), repeats)
@@ -361,9 +361,9 @@ def task_drivers(db_path: str, repeats: int) -> list[dict]:
 def task_whatif_risk(db_path: str, repeats: int) -> list[dict]:
     import duckdb
 
-    from .drivers import ServiceDrivers
-    from .risk import AccountRisk
-    from .whatif import WhatIf
+    from .models.drivers import ServiceDrivers
+    from .models.risk import AccountRisk
+    from .models.whatif import WhatIf
 
     con = duckdb.connect(db_path, read_only=True)
     drivers = ServiceDrivers().fit(con)  # the input both need, as in the app; untimed

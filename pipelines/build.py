@@ -320,11 +320,11 @@ def _half_of_ram_mb() -> int:
 
 def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None) -> int:
     """Fit the default models into the new database, so the app reads results and never refits."""
-    from .coxph import ConvergenceError
-    from .drivers import DriversInputError, ServiceDrivers, store_drivers
-    from .factor_effects import (FactorEffects, FactorRevenueEffects, store_factor_effects,
+    from .models.coxph import ConvergenceError
+    from .models.drivers import DriversInputError, ServiceDrivers, store_drivers
+    from .models.factor_effects import (FactorEffects, FactorRevenueEffects, store_factor_effects,
                                  store_factor_revenue_effects)
-    from .risk import AccountRisk, store_risk
+    from .models.risk import AccountRisk, store_risk
 
     try:
         drivers = ServiceDrivers(max_accounts=drivers_sample).fit(con)
@@ -354,7 +354,7 @@ def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None) 
 
 
 def _fit_revenue(con, notes: list[str]) -> int:
-    from .revenue import RevenueDrivers, store_revenue_effects
+    from .models.revenue import RevenueDrivers, store_revenue_effects
 
     try:
         fitted = RevenueDrivers().fit(con)

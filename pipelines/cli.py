@@ -9,11 +9,11 @@ from datetime import date
 from pathlib import Path
 
 from .build import DEFAULT_DB_PATH, BuildError, StageEvent, build_database
-from .drivers import DriversInputError
+from .models.drivers import DriversInputError
 from .filters import FilterError
 from .importers import ImportInputError
-from .risk import RiskInputError
-from .whatif import WhatIfInputError
+from .models.risk import RiskInputError
+from .models.whatif import WhatIfInputError
 from .load import InputError
 from .settings import DEFAULT_DRIVERS_SAMPLE, DEFAULT_MEMORY_LIMIT_MB, BuildSettings, SettingsError, parse_sla
 
@@ -102,8 +102,8 @@ def _split_list(text: str | None) -> list[str] | None:
 def cmd_drivers(args: argparse.Namespace) -> int:
     import json
 
-    from .drivers import ServiceDrivers
-    from .factor_effects import ROLES, FactorEffects
+    from .models.drivers import ServiceDrivers
+    from .models.factor_effects import ROLES, FactorEffects
 
     con = open_database_read_only(args.db)
     drivers = ServiceDrivers(factors=_split_list(args.factors), covariates=_split_list(args.covariates),
@@ -203,11 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .bench import add_bench_parser
     from .importers.cli import add_import_parser
-    from .revenue import add_revenue_parser
-    from .risk import add_risk_parser
+    from .models.revenue import add_revenue_parser
+    from .models.risk import add_risk_parser
     from .serve import add_serve_parser
-    from .survival import add_km_parser
-    from .whatif import add_whatif_parser
+    from .models.survival import add_km_parser
+    from .models.whatif import add_whatif_parser
 
     add_km_parser(sub)
     add_revenue_parser(sub)

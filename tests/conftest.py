@@ -121,6 +121,6 @@ def demo_con(demo_database):
 @pytest.fixture(scope="module")
 def demo_drivers(demo_con):
     """The drivers model fitted on the default demo."""
-    from pipelines.drivers import ServiceDrivers
+    from pipelines.models.drivers import ServiceDrivers
 
     return ServiceDrivers().fit(demo_con)

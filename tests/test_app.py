@@ -207,7 +207,7 @@ def test_app_missing_database_shows_guidance(open_app, tmp_path, page):
 
 # Accounts signed up in the last two months of the small demo: active, but none has churned yet.
 NO_CHURN_YET = {"filter": ["signup_cohort_month>=2026-05"]}
-NO_CHURN_BUG = ("pipelines/drivers.py ServiceDrivers.fit retries a 'no events' ConvergenceError (a RuntimeError) "
+NO_CHURN_BUG = ("pipelines/models/drivers.py ServiceDrivers.fit retries a 'no events' ConvergenceError (a RuntimeError) "
                 "with a penalizer, which fails the same way; drivers.py catches only ValueError and overview.py "
                 "catches nothing, so the page shows a traceback")
 
@@ -248,7 +248,7 @@ def test_app_unfiltered_kpi_marts_are_the_builds_stored_tables(db, as_of):
 def test_app_filtered_drivers_start_from_the_builds_fit_and_equal_a_fit_from_zero(open_app, db):
     """A filter refits the drivers model on the filtered accounts, with Newton started from the build's stored
     coefficients: the hazard ratios shown equal those of a fit started from zero (1e-8, relative)."""
-    from pipelines.drivers import ServiceDrivers
+    from pipelines.models.drivers import ServiceDrivers
 
     at = open_app("drivers", query_params={"filter": ["plan=Starter"]})
     table = frame_with(at, "hazard_ratio").set_index("term")
@@ -298,8 +298,8 @@ def test_app_drivers_page_shows_each_factors_own_model_with_its_adjustment_set(o
 
 
 def test_app_investment_case_uses_the_factors_own_model_and_says_what_it_rests_on(open_app, small_demo_database):
-    from pipelines.factor_effects import stored_factor_model
-    from pipelines.whatif import WhatIf
+    from pipelines.models.factor_effects import stored_factor_model
+    from pipelines.models.whatif import WhatIf
 
     at = open_app("investment")
 

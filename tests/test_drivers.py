@@ -12,8 +12,8 @@ import pytest
 from lifelines import CoxPHFitter, CoxTimeVaryingFitter
 
 from pipelines.cli import main
-from pipelines.coxph import TimeVaryingCox
-from pipelines.drivers import FACTORS, ServiceDrivers, build_design, panel_query, proportional_hazards_tests
+from pipelines.models.coxph import TimeVaryingCox
+from pipelines.models.drivers import FACTORS, ServiceDrivers, build_design, panel_query, proportional_hazards_tests
 
 
 def read_panel(db_path, covariates=("plan",)) -> tuple[pd.DataFrame, dict]:

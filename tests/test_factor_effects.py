@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.coxph import TimeVaryingCox
-from pipelines.drivers import ServiceDrivers
-from pipelines.factor_effects import FactorEffects, e_value, e_value_of_interval, whatif_terms
+from pipelines.models.coxph import TimeVaryingCox
+from pipelines.models.drivers import ServiceDrivers
+from pipelines.models.factor_effects import FactorEffects, e_value, e_value_of_interval, whatif_terms
 from pipelines.sqlrun import run_query, sql_text
 
 PLANTED_FIRST_RESPONSE_HR = 1.35  # per doubling of the median first response time
@@ -176,7 +176,7 @@ def test_whatif_sla_recomputed_against_each_severity_target(build_rows):
 
 
 def test_cluster_robust_ols_equals_the_sandwich_written_plainly():
-    from pipelines.factor_effects import cluster_robust_ols
+    from pipelines.models.factor_effects import cluster_robust_ols
 
     rng = np.random.default_rng(2)
     X = np.column_stack([np.ones(60), rng.normal(size=60), rng.binomial(1, 0.5, 60)])
@@ -197,7 +197,7 @@ def test_revenue_effect_is_adjusted_for_case_mix_like_the_churn_effect():
     the factor's own revenue model recovers -3; without case mix the estimate is pulled toward zero."""
     import duckdb
 
-    from pipelines.factor_effects import FactorRevenueEffects, cluster_robust_ols
+    from pipelines.models.factor_effects import FactorRevenueEffects, cluster_robust_ols
 
     panel, _ = confounded_panel(seed=8, n_accounts=2000)
     panel = panel.sort_values(["account_id", "start_day"]).reset_index(drop=True)

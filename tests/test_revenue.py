@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.revenue import (
+from pipelines.models.revenue import (
     ACCOUNT_QUARTILE_COLUMNS,
     FLAT_MRR_REASON,
     RevenueDrivers,

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from lifelines import CoxTimeVaryingFitter
 
-from pipelines.coxph import TimeVaryingCox, _risk_set_sums
-from pipelines.drivers import build_design, panel_query
+from pipelines.models.coxph import TimeVaryingCox, _risk_set_sums
+from pipelines.models.drivers import build_design, panel_query
 from pipelines.sqlrun import execute_template
-from pipelines.risk import (
+from pipelines.models.risk import (
     AccountRisk,
     BaselineHazard,
     add_risk_parser,
@@ -329,7 +329,7 @@ def test_account_risk_without_churn_before_the_cutoff_scores_accounts_and_says_w
 
 
 def test_risk_holdout_refit_above_its_cap_is_a_recorded_sample(small_demo_database, monkeypatch):
-    import pipelines.risk as risk
+    import pipelines.models.risk as risk
 
     monkeypatch.setattr(risk, "HOLDOUT_MAX_ACCOUNTS", 200)
     with duckdb.connect(str(small_demo_database[0]), read_only=True) as con:

@@ -1,4 +1,4 @@
-"""Kaplan-Meier survival (pipelines.survival) against lifelines, hand-computed cases and a bootstrap.
+"""Kaplan-Meier survival (pipelines.models.survival) against lifelines, hand-computed cases and a bootstrap.
 
 The reference for curves, CIs, medians, log-rank and the RMST point estimate is lifelines 0.30
 (KaplanMeierFitter, logrank_test, multivariate_logrank_test, restricted_mean_survival_time) run on
@@ -26,7 +26,7 @@ from pipelines.build import build_database
 from pipelines.filters import filter_predicate, filterable_columns, parse_filters
 from pipelines.sqlrun import quote_ident
 from pipelines.settings import BuildSettings
-from pipelines.survival import (
+from pipelines.models.survival import (
     CURVE_COLUMNS,
     KaplanMeier,
     SurvivalInputError,

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.drivers import ServiceDrivers
-from pipelines.risk import max_tenure_days
-from pipelines.whatif import WhatIf, WhatIfInputError, add_whatif_parser, parse_change
+from pipelines.models.drivers import ServiceDrivers
+from pipelines.models.risk import max_tenure_days
+from pipelines.models.whatif import WhatIf, WhatIfInputError, add_whatif_parser, parse_change
 
 
 def whatif(con, drivers, changes, **kwargs) -> WhatIf:
@@ -81,7 +81,7 @@ def test_whatif_scenario_probability_by_hand_for_one_account(demo_con, demo_driv
         "plan=Business": float(row.plan == "Business"),
         "plan=Enterprise": float(row.plan == "Enterprise"),
     }
-    from pipelines.risk import design_matrix
+    from pipelines.models.risk import design_matrix
 
     design = design_matrix(latest.loc[[account_id]].reset_index(), demo_drivers).iloc[0]
     for term, value in x.items():
@@ -205,8 +205,8 @@ def test_whatif_draws_equal_every_account_evaluated_in_one_step(demo_con, demo_d
     """The draws skip accounts the change leaves as they are, share H0 per distinct tenure and run in small
     steps; each draw must still be the plain sum over every account of P(base) - P(changed) (risk's formula,
     with H0 moved by the draw), written out here in one step."""
-    from pipelines import whatif as whatif_module
-    from pipelines.risk import BaselineHazard, churn_probability, current_rows, design_matrix
+    from pipelines.models import whatif as whatif_module
+    from pipelines.models.risk import BaselineHazard, churn_probability, current_rows, design_matrix
 
     monkeypatch.setattr(whatif_module, "CELLS_PER_BATCH", 5_000)  # several steps even on the demo
     changes = [("first_response_hours", "-50%"), ("csat", "+0.5")]
@@ -235,7 +235,7 @@ def test_whatif_draws_equal_every_account_evaluated_in_one_step(demo_con, demo_d
 def test_whatif_given_current_rows_equals_reading_them(demo_con, demo_drivers):
     """The app passes the current rows it read once per build; the answer is the one fit() reads itself,
     and the rows it was given are left as they were."""
-    from pipelines.risk import current_rows
+    from pipelines.models.risk import current_rows
 
     rows = current_rows(demo_con)
     before = rows.copy()

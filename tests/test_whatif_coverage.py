@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.drivers import ServiceDrivers
-from pipelines.factor_effects import whatif_terms
-from pipelines.whatif import WhatIf
+from pipelines.models.drivers import ServiceDrivers
+from pipelines.models.factor_effects import whatif_terms
+from pipelines.models.whatif import WhatIf
 
 FIRST_RESPONSE_HR = 1.35
 HIGH_PRIORITY_HR = 1.25

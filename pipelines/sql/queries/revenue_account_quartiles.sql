@@ -1,7 +1,7 @@
 -- grain: one row per account per quartile of one factor's service measure, over the account-months of
 -- revenue_month_pairs (whose next month is known): the account's MRR this month and next month in the
 -- quartile, split into expansion, contraction and churn.
--- Template slot {measure}: an allow-listed, quoted column of revenue_month_pairs (pipelines/revenue.py).
+-- Template slot {measure}: an allow-listed, quoted column of revenue_month_pairs (pipelines/models/revenue.py).
 -- Quartile 1 is the best service: with $higher_is_better (csat, agent updates) it holds the highest values,
 -- otherwise the lowest (times, rates, counts). Cut points are values that occur in the rows; a value equal to
 -- a cut point goes to the better quartile, so tied values never split (a measure that is mostly 0 can leave a

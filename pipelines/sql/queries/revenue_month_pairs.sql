@@ -4,7 +4,7 @@
 -- next month yet, so it is left out. Made once per fit (a temp table), then cut into quartiles per factor
 -- by revenue_account_quartiles.sql.
 -- Template slot {measure_columns}: the quoted account_months columns of the factors, as doubles
--- (cast(m."x" as double) as "x", ...), built in pipelines/revenue.py from its allow-list REVENUE_FACTORS.
+-- (cast(m."x" as double) as "x", ...), built in pipelines/models/revenue.py from its allow-list REVENUE_FACTORS.
 with panel as (
     select m.account_id, m.month_start, m.churned, m.mrr, {measure_columns}
     from account_months as m

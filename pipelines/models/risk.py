@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .drivers import FACTORS_BY_NAME, ServiceDrivers, store_model_info
-from .sqlrun import execute_template, query_text, quote_ident
+from ..sqlrun import execute_template, query_text, quote_ident
 
 HORIZON_DAYS = 90
 HOLDOUT_DAYS = 180
@@ -459,7 +459,7 @@ def store_risk(con: duckdb.DuckDBPyConnection, risk: AccountRisk | None, error: 
 
 def add_risk_parser(subparsers) -> argparse.ArgumentParser:
     """Register `retention risk` on the CLI's subparsers."""
-    from .cli import add_db_argument  # lazily: cli imports this module
+    from ..cli import add_db_argument  # lazily: cli imports this module
 
     parser = subparsers.add_parser(
         "risk",
@@ -479,7 +479,7 @@ def add_risk_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_risk_command(args: argparse.Namespace) -> int:
-    from .cli import open_database_read_only
+    from ..cli import open_database_read_only
 
     if args.top < 0:
         raise RiskInputError("--top must be 0 (all) or a positive number of accounts")

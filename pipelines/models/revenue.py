@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from .drivers import FACTORS_BY_NAME, store_model_info
-from .sqlrun import TrustedSql, fill_template, query_text, quote_ident
+from ..sqlrun import TrustedSql, fill_template, query_text, quote_ident
 from .survival import _json_clean  # NaN and infinity become null, numpy scalars plain
 
 MODEL_NAME = "revenue_drivers"
@@ -388,7 +388,7 @@ def store_revenue_effects(con: duckdb.DuckDBPyConnection, fitted: RevenueDrivers
 
 def add_revenue_parser(subparsers) -> argparse.ArgumentParser:
     """Register `retention revenue` on the CLI's subparsers."""
-    from .cli import add_db_argument  # lazily: cli imports this module
+    from ..cli import add_db_argument  # lazily: cli imports this module
 
     revenue = subparsers.add_parser(
         "revenue",
@@ -408,7 +408,7 @@ def add_revenue_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_revenue_command(args: argparse.Namespace) -> int:
-    from .cli import open_database_read_only
+    from ..cli import open_database_read_only
 
     with open_database_read_only(args.db) as con:
         try:

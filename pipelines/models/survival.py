@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from .filters import (
+from ..filters import (
     FilterableColumn,
     FilterError,
     filter_predicate,
@@ -47,7 +47,7 @@ from .filters import (
     quartile_bucket,
     resolve_column,
 )
-from .sqlrun import TrustedSql, execute_template, query_text
+from ..sqlrun import TrustedSql, execute_template, query_text
 
 HORIZONS_DAYS = (90, 180, 365, 730)
 RMST_HORIZONS_DAYS = (365, 730)
@@ -640,7 +640,7 @@ def _json_clean(value):
 
 def add_km_parser(subparsers) -> argparse.ArgumentParser:
     """Register `retention km` on the CLI's subparsers."""
-    from .cli import add_db_argument  # lazily: cli imports this module
+    from ..cli import add_db_argument  # lazily: cli imports this module
 
     km = subparsers.add_parser(
         "km",

@@ -18,8 +18,8 @@ import pandas as pd
 from scipy import stats
 
 from .coxph import ConvergenceError, TimeVaryingCox, risk_sets
-from .sqlrun import quote_ident
-from .settings import DEFAULT_DRIVERS_SAMPLE
+from ..sqlrun import quote_ident
+from ..settings import DEFAULT_DRIVERS_SAMPLE
 
 # Times below one minute are clipped so a doubling scale stays finite (an instant auto-reply is "1 minute").
 MIN_HOURS = 1.0 / 60.0
@@ -331,7 +331,7 @@ class ServiceDrivers:
         covariates = self._covariates(kinds)
         where, params = "", {}
         if self.filters:
-            from .filters import filter_predicate, filterable_columns, parse_filters
+            from ..filters import filter_predicate, filterable_columns, parse_filters
 
             predicate, params = filter_predicate(parse_filters(self.filters, filterable_columns(con)))
             # filters select accounts (all of their months), by the same allow-list as the survival curves

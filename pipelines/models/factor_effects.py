@@ -26,7 +26,7 @@ import pandas as pd
 from .coxph import ConvergenceError
 from .drivers import (DriversInputError, ServiceDrivers, build_design, sample_accounts, shared_structures,
                       store_model_info, subset_design)
-from .sqlrun import TrustedSql, execute_template, quote_ident
+from ..sqlrun import TrustedSql, execute_template, quote_ident
 
 CASE_MIX = ("high_priority_share", "live_channel_share")
 VOLUME = "tickets_90d"

@@ -32,7 +32,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .sqlrun import TrustedSql, execute_template, quote_ident, run_query, sql_text
+from ..sqlrun import TrustedSql, execute_template, quote_ident, run_query, sql_text
 from .drivers import FACTORS_BY_NAME, ServiceDrivers
 from .factor_effects import ROLES, label, whatif_model
 from .risk import BaselineHazard, churn_probability, current_rows, design_matrix, max_tenure_days
@@ -368,7 +368,7 @@ class WhatIf:
 
 def add_whatif_parser(subparsers) -> argparse.ArgumentParser:
     """Register `retention whatif` on the CLI's subparsers."""
-    from .cli import add_db_argument  # lazily: cli imports this module
+    from ..cli import add_db_argument  # lazily: cli imports this module
 
     parser = subparsers.add_parser(
         "whatif",
@@ -396,7 +396,7 @@ def add_whatif_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_whatif_command(args: argparse.Namespace) -> int:
-    from .cli import open_database_read_only
+    from ..cli import open_database_read_only
 
     if len(args.factor) != len(args.change):
         raise WhatIfInputError(f"{len(args.factor)} --factor but {len(args.change)} --change: give one change "
