@@ -26,7 +26,7 @@ import streamlit as st
 
 from dashboard import auth
 from pipelines.access import ACCOUNT_DOWNLOADS, RAW_TABLES
-from pipelines.build import DEFAULT_DB_PATH
+from pipelines.settings import DEFAULT_DB_PATH
 from pipelines.sqlrun import TrustedSql, execute_template, query_text, quote_ident, sql_text
 # the models are imported with the data layer, once per server process, so that no session's first render
 # pays for importing them (scipy alone takes most of a second)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
+
+# Where the build writes and the app and every command read, unless RETENTION_DB or --db says otherwise.
+DEFAULT_DB_PATH = Path("data/retention.duckdb")
 
 SEVERITIES = ("urgent", "high", "normal", "low")
 # The severities a priority queue answers first: their share of an account's tickets is case mix, a

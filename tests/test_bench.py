@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from pipelines.bench import add_bench_parser, summary_path
+from benchmarks.bench import add_bench_parser, summary_path
 
 PAGES = ("overview", "survival", "drivers", "investment", "at_risk", "data_page")
 EXPECTED_FIGURES = (

@@ -191,3 +191,13 @@ def test_scale_settings_are_checked_and_recorded(tmp_path):
                    settings=BuildSettings(as_of=date(2024, 5, 1), drivers_sample=None, memory_limit_mb=512))
     settings = json.loads(read_one(db, "select settings_json from build_info")[0][0])
     assert settings["drivers_sample"] is None and settings["memory_limit_mb"] == 512
+
+
+def test_retention_help_lists_every_command(capsys):
+    """`retention --help` prints (a literal % in a help text would make argparse fail to format it)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0
+    for command in ("demo", "build", "drivers", "km", "revenue", "whatif", "risk", "import", "bench", "serve"):
+        assert f"    {command}" in out

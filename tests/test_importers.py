@@ -25,7 +25,7 @@ from pipelines.importers import (
     import_zendesk,
     load_mapping,
 )
-from pipelines.importers.cli import add_import_parser
+from pipelines.cli.imports import add_parser as add_import_parser
 from pipelines.importers.common import add_duration, parse_timestamps, read_table
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imports"

@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipelines.cli.revenue import add_parser as add_revenue_parser
 from pipelines.models.revenue import (
     ACCOUNT_QUARTILE_COLUMNS,
     FLAT_MRR_REASON,
     RevenueDrivers,
     RevenueInputError,
-    add_revenue_parser,
     poisson1_weights,
     store_revenue_effects,
 )

@@ -17,10 +17,10 @@ from lifelines import CoxTimeVaryingFitter
 from pipelines.models.coxph import TimeVaryingCox, _risk_set_sums
 from pipelines.models.drivers import build_design, panel_query
 from pipelines.sqlrun import execute_template
+from pipelines.cli.risk import add_parser as add_risk_parser
 from pipelines.models.risk import (
     AccountRisk,
     BaselineHazard,
-    add_risk_parser,
     design_matrix,
     max_tenure_days,
     store_risk,

@@ -26,11 +26,11 @@ from pipelines.build import build_database
 from pipelines.filters import filter_predicate, filterable_columns, parse_filters
 from pipelines.sqlrun import quote_ident
 from pipelines.settings import BuildSettings
+from pipelines.cli.km import add_parser as add_km_parser
 from pipelines.models.survival import (
     CURVE_COLUMNS,
     KaplanMeier,
     SurvivalInputError,
-    add_km_parser,
     product_limit,
     restricted_mean,
 )

@@ -12,7 +12,9 @@ import pytest
 
 from pipelines.models.drivers import ServiceDrivers
 from pipelines.models.risk import max_tenure_days
-from pipelines.models.whatif import WhatIf, WhatIfInputError, add_whatif_parser, parse_change
+from pipelines.cli import main as retention
+from pipelines.cli.whatif import add_parser as add_whatif_parser
+from pipelines.models.whatif import WhatIf, WhatIfInputError, parse_change
 
 
 def whatif(con, drivers, changes, **kwargs) -> WhatIf:
@@ -140,10 +142,7 @@ def test_whatif_rejects_a_factor_changed_twice():
 
 
 def _run(argv, capsys):
-    parser = argparse.ArgumentParser()
-    add_whatif_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    code = args.func(args)
+    code = retention(argv)
     return code, capsys.readouterr().out
 
 

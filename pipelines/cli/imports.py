@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..importers import import_intercom, import_mapped, import_stripe, import_zendesk
+
 DEFAULT_OUT = Path("data/import")
 
 
-def add_import_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register `retention import {zendesk,intercom,stripe,mapped}` on the CLI's subparsers."""
     parser = subparsers.add_parser(
         "import",
@@ -64,26 +66,18 @@ def _print(report) -> int:
 
 
 def _run_zendesk(args: argparse.Namespace) -> int:
-    from .zendesk import import_zendesk
-
     return _print(import_zendesk(args.tickets, args.out, ticket_metrics=args.ticket_metrics,
                                  organizations=args.organizations, timezone=args.timezone, hours=args.hours,
                                  account_key=args.account_key, account_map=args.account_map))
 
 
 def _run_intercom(args: argparse.Namespace) -> int:
-    from .intercom import import_intercom
-
     return _print(import_intercom(args.conversations, args.out, account_map=args.account_map))
 
 
 def _run_stripe(args: argparse.Namespace) -> int:
-    from .stripe import import_stripe
-
     return _print(import_stripe(args.subscriptions, args.out, customers=args.customers))
 
 
 def _run_mapped(args: argparse.Namespace) -> int:
-    from .mapped import import_mapped
-
     return _print(import_mapped(args.file, args.mapping, args.kind, args.out))

@@ -158,7 +158,7 @@ def run_in_child(task: str, **kwargs) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="retention-bench-") as folder:
         kwargs_path, result_path = Path(folder) / "kwargs.json", Path(folder) / "result.json"
         kwargs_path.write_text(json.dumps(kwargs), encoding="utf-8")
-        code = "import sys; from pipelines.bench import _child_main; _child_main(*sys.argv[1:])"
+        code = "import sys; from benchmarks.bench import _child_main; _child_main(*sys.argv[1:])"
         # the child's stdout would mix with our JSON lines: capture it and pass it on to stderr
         # the app runs with one BLAS thread (see the Makefile's run target), so its benchmark does too
         env = {**os.environ, **APP_ENV} if task == "dashboard" else None
@@ -181,7 +181,7 @@ def run_in_child(task: str, **kwargs) -> list[dict]:
 
 
 def task_generate(out_dir: str, n_accounts: int, seed: int, file_format: str) -> list[dict]:
-    from .demo import generate_demo
+    from pipelines.demo import generate_demo
 
     _reset_peak_rss()
     started = time.perf_counter()
@@ -196,7 +196,7 @@ def task_generate(out_dir: str, n_accounts: int, seed: int, file_format: str) ->
 def task_scan(paths: dict[str, str], repeats: int) -> list[dict]:
     import duckdb
 
-    from .sqlrun import quote_ident
+    from pipelines.sqlrun import quote_ident
 
     con = duckdb.connect()
     queries = []
@@ -216,7 +216,7 @@ def task_scan(paths: dict[str, str], repeats: int) -> list[dict]:
 
 
 def task_build(paths: dict[str, str], db_path: str, repeats: int) -> list[dict]:
-    from .build import build_database
+    from pipelines.build import build_database
 
     events: list[list[tuple]] = []
 
@@ -255,7 +255,7 @@ def task_build(paths: dict[str, str], db_path: str, repeats: int) -> list[dict]:
 def task_km(db_path: str, by: str, repeats: int) -> list[dict]:
     import duckdb
 
-    from .models.survival import KaplanMeier
+    from pipelines.models.survival import KaplanMeier
 
     con = duckdb.connect(db_path, read_only=True)
     runs, peak, model = _timed_runs(lambda: KaplanMeier(by=by).fit(con), repeats)
@@ -266,7 +266,7 @@ def task_km_lifelines(db_path: str, by: str, repeats: int) -> list[dict]:
     import duckdb
     from lifelines import KaplanMeierFitter
 
-    from .sqlrun import quote_ident
+    from pipelines.sqlrun import quote_ident
 
     with duckdb.connect(db_path, read_only=True) as con:
         frame = con.execute(f"select duration_days, churned, {quote_ident(by)} as segment from account_survival").df()
@@ -284,7 +284,7 @@ def _sampled_design(con, n_sample: int | None, seed: int):
     """The drivers model's default design on all months of a seeded random sample of accounts (None: all)."""
     import pandas as pd
 
-    from .models.drivers import FACTORS, build_design, panel_query, sample_accounts
+    from pipelines.models.drivers import FACTORS, build_design, panel_query, sample_accounts
 
     kinds = dict(con.execute("select column_name, kind from segment_columns").fetchall())
     covariates = ["plan"] if "plan" in kinds else []
@@ -305,7 +305,7 @@ def task_cox(db_path: str, engine: str, n_sample: int | None, seed: int, repeats
     import duckdb
     import numpy as np
 
-    from .models.coxph import TimeVaryingCox
+    from pipelines.models.coxph import TimeVaryingCox
 
     with duckdb.connect(db_path, read_only=True) as con:
         panel, design = _sampled_design(con, n_sample, seed)
@@ -349,7 +349,7 @@ def task_cox(db_path: str, engine: str, n_sample: int | None, seed: int, repeats
 def task_drivers(db_path: str, repeats: int) -> list[dict]:
     import duckdb
 
-    from .models.drivers import ServiceDrivers
+    from pipelines.models.drivers import ServiceDrivers
 
     con = duckdb.connect(db_path, read_only=True)
     runs, peak, drivers = _timed_runs(lambda: ServiceDrivers().fit(con), repeats)
@@ -361,9 +361,9 @@ def task_drivers(db_path: str, repeats: int) -> list[dict]:
 def task_whatif_risk(db_path: str, repeats: int) -> list[dict]:
     import duckdb
 
-    from .models.drivers import ServiceDrivers
-    from .models.risk import AccountRisk
-    from .models.whatif import WhatIf
+    from pipelines.models.drivers import ServiceDrivers
+    from pipelines.models.risk import AccountRisk
+    from pipelines.models.whatif import WhatIf
 
     con = duckdb.connect(db_path, read_only=True)
     drivers = ServiceDrivers().fit(con)  # the input both need, as in the app; untimed
@@ -699,3 +699,11 @@ def run_bench_command(args: argparse.Namespace) -> int:
     if args.out:
         summary_path(args.out).write_text(summary + "\n", encoding="utf-8")
     return 1 if errors else 0
+
+
+def main(argv: list[str]) -> int:
+    """`retention bench ARGS` runs `python -m benchmarks ARGS`: the same options, parsed here."""
+    parser = argparse.ArgumentParser(prog="retention")
+    add_bench_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["bench", *argv])
+    return args.func(args)

@@ -1,0 +1,1 @@
+"""`retention bench`: the benchmark program. It may import both the pipelines and the dashboard; nothing imports it."""

@@ -1,0 +1,66 @@
+"""`retention build`: turn the exports into the database, printing each stage, the load report and the rejects."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..build import StageEvent, build_database
+from ..settings import DEFAULT_DRIVERS_SAMPLE, DEFAULT_MEMORY_LIMIT_MB, BuildSettings, parse_sla
+from .common import add_db_argument, parse_date
+
+
+def add_parser(sub) -> None:
+    build = sub.add_parser("build", help="build the DuckDB database from accounts and interactions files")
+    build.add_argument("--accounts", type=Path, required=True, help="accounts CSV or Parquet file")
+    build.add_argument("--interactions", type=Path, required=True, help="interactions CSV or Parquet file")
+    build.add_argument("--mrr-history", type=Path, help="optional mrr_history CSV or Parquet file")
+    build.add_argument("--as-of", type=parse_date, help="analysis date (default: the latest date in the inputs)")
+    build.add_argument("--sla", help="first-response targets in hours, e.g. urgent=1,high=4,normal=8,low=24")
+    build.add_argument("--drivers-sample", type=int, default=DEFAULT_DRIVERS_SAMPLE, metavar="N",
+                       help=f"fit the drivers model on a random sample of N accounts when there are more "
+                            f"(default {DEFAULT_DRIVERS_SAMPLE:,}; 0 fits every account, exactly)")
+    build.add_argument("--memory-limit-mb", type=int, metavar="MB",
+                       help=f"DuckDB's memory during the build (default the smaller of {DEFAULT_MEMORY_LIMIT_MB:,} "
+                            "and half of RAM; more makes a large build faster, joins and sorts beyond it spill "
+                            "to disk beside the database)")
+    add_db_argument(build)
+    build.set_defaults(func=run)
+
+
+
+def _print_stage(event: StageEvent) -> None:
+    print(f"  {event.stage:<8} {event.table:<28} {event.rows:>12,} rows {event.seconds:>8.2f} s", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = BuildSettings(as_of=args.as_of, sla_hours=parse_sla(args.sla) if args.sla else BuildSettings().sla_hours,
+                             drivers_sample=args.drivers_sample or None, memory_limit_mb=args.memory_limit_mb)
+    print(f"Building {args.db} ...", flush=True)
+    result = build_database(
+        accounts=args.accounts,
+        interactions=args.interactions,
+        mrr_history=args.mrr_history,
+        db_path=args.db,
+        settings=settings,
+        progress=_print_stage,
+    )
+    print(f"\nBuilt {result.db_path} in {result.seconds:.1f} s (as-of {result.as_of}, build {result.build_id[:8]}).")
+    print("\nLoad report:")
+    print(f"  {'source':<14}{'read':>12}{'loaded':>12}{'dropped':>10}{'nulled':>10}{'after as-of':>13}")
+    for row in result.load_report:
+        print(
+            f"  {row['source']:<14}{row['rows_read']:>12,}{row['rows_loaded']:>12,}{row['rows_dropped']:>10,}"
+            f"{row['values_nulled']:>10,}{row['rows_after_as_of']:>13,}"
+        )
+    if result.reject_summary:
+        print("\nRejected rows and values (see table rejected_rows for each one):")
+        for r in result.reject_summary:
+            print(f"  {r['n_rows']:>8,}  {r['source']}.{r['column']}: {r['reason']} [{r['action']}]")
+    else:
+        print("\nNo rejected rows.")
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    for note in result.notes:
+        print(f"note: {note}")
+    return 0

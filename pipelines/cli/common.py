@@ -1,0 +1,59 @@
+"""What every command shares: the --db option, opening a built database, parsing small argument types."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from ..load import InputError
+from ..settings import DEFAULT_DB_PATH
+
+
+def default_db_path() -> Path:
+    """RETENTION_DB points every command (and the app) at another database file."""
+    return Path(os.environ.get("RETENTION_DB") or DEFAULT_DB_PATH)
+
+
+def add_db_argument(parser: argparse.ArgumentParser) -> None:
+    """The --db option every command shares, defaulting to $RETENTION_DB or data/retention.duckdb."""
+    parser.add_argument("--db", type=Path, default=default_db_path(),
+                        help="database file (default $RETENTION_DB or data/retention.duckdb)")
+
+
+def parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def open_database_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    if not Path(path).exists():
+        raise InputError(path, "no database here; build one with `retention build` (or `make run` for the demo)")
+    return duckdb.connect(str(path), read_only=True)
+
+
+def split_list(text: str | None) -> list[str] | None:
+    return [item.strip() for item in text.split(",") if item.strip()] if text else None
+
+
+# Options whose value may start with a minus ("--change -50%"): argparse takes a leading minus for an option
+# unless it looks like a plain number, so such a value is joined to its option ("--change=-50%") first.
+SIGNED_VALUE_OPTIONS = ("--change",)
+
+
+def join_signed_values(argv: list[str]) -> list[str]:
+    """`--change -50%` becomes `--change=-50%`, so argparse reads the value as a value."""
+    joined, i = [], 0
+    while i < len(argv):
+        if argv[i] in SIGNED_VALUE_OPTIONS and i + 1 < len(argv) and argv[i + 1][:1] in ("-", "\u2212"):
+            joined.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        joined.append(argv[i])
+        i += 1
+    return joined

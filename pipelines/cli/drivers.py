@@ -1,0 +1,80 @@
+"""`retention drivers`: the mutually adjusted drivers model, then each factor's own adjusted model."""
+
+from __future__ import annotations
+
+import json
+import argparse
+
+from ..models.drivers import ServiceDrivers
+from ..models.factor_effects import ROLES, FactorEffects
+from ..settings import DEFAULT_DRIVERS_SAMPLE
+from .common import add_db_argument, open_database_read_only, split_list
+
+
+def add_parser(sub) -> None:
+    drivers = sub.add_parser("drivers", help="which parts of service move churn: hazard ratios with 95%% CIs")
+    add_db_argument(drivers)
+    drivers.add_argument("--factors", help="comma-separated service factors (default: all)")
+    drivers.add_argument("--covariates", help="comma-separated account columns to adjust for (default: plan)")
+    drivers.add_argument("--filter", action="append", default=[], metavar="COLUMN=VALUE",
+                         help="fit on the accounts matching this segment value (repeatable)")
+    drivers.add_argument("--sample", type=int, default=DEFAULT_DRIVERS_SAMPLE, metavar="N",
+                         help=f"fit on a random sample of N accounts when there are more "
+                              f"(default {DEFAULT_DRIVERS_SAMPLE:,}; 0 fits every account, exactly)")
+    drivers.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    drivers.add_argument("--no-factor-models", dest="factor_models", action="store_false",
+                         help="skip each factor's own adjusted model (shown after the mutually adjusted table)")
+    drivers.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    con = open_database_read_only(args.db)
+    drivers = ServiceDrivers(factors=split_list(args.factors), covariates=split_list(args.covariates),
+                             filters=args.filter, max_accounts=args.sample or None).fit(con)
+    columns = ["factor", "pillar", "unit", "hazard_ratio", "ci_lower", "ci_upper", "p_value"]
+    effects = drivers.effects_.copy()
+    # the term names the level for multi-term factors ("bad_interactions_90d: 2+ vs 0", "plan=Starter")
+    effects["factor"] = effects["term"]
+    if args.format == "json":
+        print(json.dumps(drivers.to_json_dict(), indent=2, default=float))
+    elif args.format == "csv":
+        print(effects[columns].to_csv(index=False), end="")
+    else:
+        info = drivers.model_info_
+        print(f"Service drivers of churn: {info['n_accounts']:,} accounts, {info['n_account_months']:,} "
+              f"account-months, {info['n_events']:,} churns; concordance {info['concordance']:.3f}")
+        if info.get("sample"):
+            print(f"(a random sample of {info['sample']['accounts_fitted']:,} of {info['sample']['accounts_total']:,} "
+                  f"accounts, seed {info['sample']['seed']}; --sample 0 fits every account)")
+        print(f"{'term':<48}{'hazard ratio':>13}{'95% CI':>18}{'p':>10}  unit")
+        for row in effects.itertuples():
+            flag = "  (PH doubtful)" if row.ph_violated else ""
+            print(f"{row.term:<48}{row.hazard_ratio:>13.3f}   {row.ci_lower:>6.3f} – {row.ci_upper:<6.3f}"
+                  f"{row.p_value:>10.2g}  {row.unit}{flag}")
+        for item in info["dropped_terms"]:
+            print(f"dropped: {item['term']}: {item['reason']}")
+        for note in info["notes"]:
+            print(f"note: {note}")
+        print("Mutually adjusted view: each hazard ratio above holds every other term fixed, including the "
+              "factor's own consequences; read each factor's effect from its own model below.")
+        if not args.factor_models:
+            return 0
+        named = split_list(args.factors)
+        factor_effects = FactorEffects(factors=None if named is None else [f for f in named if f in ROLES],
+                                       covariates=split_list(args.covariates), filters=args.filter).fit(con)
+        print()
+        print("Each factor's own model (adjusted for its confounders, never for its consequences; "
+              "95% CI cluster-robust by account):")
+        print(f"{'term':<40}{'hazard ratio':>13}{'95% CI':>18}{'E-value':>9}{'(CI)':>7}  unit")
+        for row in factor_effects.effects_.itertuples():
+            print(f"{row.term:<40}{row.hazard_ratio:>13.3f}   {row.ci_lower:>6.3f} – {row.ci_upper:<6.3f}"
+                  f"{row.e_value:>9.2f}{row.e_value_ci:>7.2f}  {row.unit}")
+        for factor, group in factor_effects.effects_.groupby("factor", sort=False):
+            print(f"{factor}: adjusted for {group.adjusted_for.iloc[0]}; its consequences, left out: "
+                  f"{group.not_adjusted_for.iloc[0]}")
+        for note in factor_effects.notes_:
+            print(f"note: {note}")
+        print("These are estimated effects if the listed confounders are the important ones, not proof. The E-value "
+              "is how strongly an unmeasured confounder would have to be tied to both the factor and churn (as a "
+              "risk ratio) to explain the hazard ratio, or its interval's nearer limit, away.")
+    return 0

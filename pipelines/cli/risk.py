@@ -1,0 +1,88 @@
+"""`retention risk`: each active account's churn probability, ARR at risk and the factors behind it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import pandas as pd
+
+from ..models.risk import AccountRisk, RiskInputError
+from .common import add_db_argument, open_database_read_only
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register `retention risk` on the CLI's subparsers."""
+    parser = subparsers.add_parser(
+        "risk",
+        help="active accounts most likely to churn in the next 90 days, with ARR at risk and why",
+        description=(
+            "Each active account's probability of churning in the next 90 days (from the service drivers "
+            "model and the tenure-specific baseline hazard, holding its current measures fixed), ARR at risk "
+            "(probability × 12 × MRR) and the two factors that raise its risk most against a typical account; "
+            "plus the model's concordance and calibration on a holdout refitted 180 days before as-of."
+        ),
+    )
+    add_db_argument(parser)
+    parser.add_argument("--top", type=int, default=50, help="how many accounts to list (default 50; 0 = all)")
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.top < 0:
+        raise RiskInputError("--top must be 0 (all) or a positive number of accounts")
+    with open_database_read_only(args.db) as con:
+        risk = AccountRisk().fit(con)
+    accounts = risk.accounts_ if args.top == 0 else risk.accounts_.head(args.top)
+    accounts = accounts.rename(columns={"churn_probability": f"churn_probability_{risk.horizon_days}d"})
+    if args.format == "csv":
+        accounts.to_csv(sys.stdout, index=False, lineterminator="\n")
+    elif args.format == "json":
+        payload = {
+            "accounts": json.loads(accounts.to_json(orient="records", date_format="iso")),
+            "calibration": json.loads(risk.calibration_.to_json(orient="records")),
+            "model": risk.model_info_,
+        }
+        print(json.dumps(payload, indent=2, default=str))
+    else:
+        print(_table_text(risk, accounts))
+    return 0
+
+
+def _money(value: float) -> str:
+    return f"${value:,.0f}"
+
+
+def _table_text(risk: AccountRisk, accounts: pd.DataFrame) -> str:
+    info = risk.model_info_
+    h = risk.horizon_days
+    lines = [
+        f"Churn risk in the next {h} days (as-of {info['as_of']}): {info['n_accounts']:,} active accounts, "
+        f"expected {info['expected_churned_accounts']:,.0f} churns and {_money(info['expected_lost_arr'])} ARR lost.",
+        "",
+        f"{'rank':>5}  {'account':<14}{'P(churn)':>9}{'ARR at risk':>13}{'ARR':>11}{'tenure':>8}  why (vs a typical account)",
+    ]
+    for row in accounts.itertuples(index=False):
+        why = "; ".join(f for f in (row.top_factor_1, row.top_factor_2) if f) or "-"
+        lines.append(f"{row.risk_rank:>5}  {row.account_id:<14}{getattr(row, f'churn_probability_{h}d'):>9.1%}"
+                     f"{_money(row.arr_at_risk):>13}{_money(row.arr):>11}{row.tenure_days:>7}d  {why}")
+    holdout = info["holdout"]
+    lines.append("")
+    if "error" in holdout:
+        lines.append(f"Holdout: {holdout['error']}")
+    else:
+        lines.append(f"Holdout check: refitted on data up to {holdout['cutoff']}, predicted {h}-day churn for the "
+                     f"{holdout['n_accounts']:,} accounts active then, compared with {holdout['outcome_window']}: "
+                     f"concordance {holdout['concordance']:.3f}; mean predicted {holdout['predicted_mean']:.1%}, "
+                     f"observed {holdout['observed_rate']:.1%}.")
+        lines.append(f"{'decile':>7}{'accounts':>10}{'predicted':>11}{'observed':>10}   observed 95% CI")
+        for row in risk.calibration_.itertuples(index=False):
+            lines.append(f"{row.decile:>7}{row.n_accounts:>10,}{row.predicted_mean:>11.1%}{row.observed_rate:>10.1%}"
+                         f"   {row.observed_ci_lower:.1%} – {row.observed_ci_upper:.1%}")
+    for note in info["notes"]:
+        lines.append(f"note: {note}")
+    lines.append("Risk factors are associations in the model, not proof that changing them changes churn.")
+    return "\n".join(lines)

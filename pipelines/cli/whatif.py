@@ -1,0 +1,73 @@
+"""`retention whatif`: accounts and ARR a change in service would keep, with a 95% interval."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..models.whatif import WhatIf, WhatIfInputError
+from .common import add_db_argument, open_database_read_only
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register `retention whatif` on the CLI's subparsers."""
+    parser = subparsers.add_parser(
+        "whatif",
+        help="accounts and ARR a change in service would keep over a horizon, with a 95%% interval",
+        description=(
+            "Expected churned accounts and lost ARR (12 × MRR) over the horizon for the accounts active at "
+            "as-of, under today's service measures and under changed ones, with the changed factor's own model. "
+            "Pair each --factor with a --change, in order: -50% scales a time (first_response_hours, "
+            "resolution_hours); -5pp shifts a rate (sla_breach_rate, reopen_rate, handoff_rate, escalation_rate, "
+            "repeat_contact_rate, agent_update_rate); +0.5 shifts csat."
+        ),
+    )
+    add_db_argument(parser)
+    parser.add_argument("--factor", action="append", default=[], required=True, help="a service factor (repeatable)")
+    parser.add_argument("--change", action="append", default=[], required=True,
+                        help="its change: -50%%, -5pp or +0.5 (repeatable, paired with --factor in order)")
+    parser.add_argument("--horizon-days", type=int, default=365, help="horizon in days (default 365)")
+    parser.add_argument("--draws", type=int, default=1000, help="coefficient draws for the interval (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    if len(args.factor) != len(args.change):
+        raise WhatIfInputError(f"{len(args.factor)} --factor but {len(args.change)} --change: give one change "
+                               "per factor, in the same order")
+    whatif = WhatIf(list(zip(args.factor, args.change)), horizon_days=args.horizon_days, n_draws=args.draws,
+                    seed=args.seed)
+    with open_database_read_only(args.db) as con:
+        whatif.fit(con)
+    if args.format == "json":
+        print(json.dumps(whatif.to_json_dict(), indent=2))
+    else:
+        print(_table_text(whatif))
+    return 0
+
+
+def _table_text(whatif: WhatIf) -> str:
+    r = whatif.result_
+    level = f"{whatif.level:.0%}"
+    lines = [
+        "What-if: " + "; ".join(c.describe() for c in whatif.changes),
+        f"{whatif.n_accounts_:,} active accounts, next {whatif.horizon_days} days.",
+        "",
+        f"{'':<26}{'today':>16}{'with the change':>18}{'kept':>16}   {level} interval",
+        f"{'expected churned accounts':<26}{r['baseline']['expected_churned_accounts']:>16,.1f}"
+        f"{r['scenario']['expected_churned_accounts']:>18,.1f}{r['accounts_kept']['estimate']:>16,.1f}"
+        f"   {r['accounts_kept']['ci_lower']:,.1f} to {r['accounts_kept']['ci_upper']:,.1f}",
+        f"{'expected lost ARR':<26}{_money(r['baseline']['expected_lost_arr']):>16}"
+        f"{_money(r['scenario']['expected_lost_arr']):>18}{_money(r['arr_kept']['estimate']):>16}"
+        f"   {_money(r['arr_kept']['ci_lower'])} to {_money(r['arr_kept']['ci_upper'])}",
+        "",
+    ]
+    lines += [f"note: {note}" for note in whatif.notes_]
+    return "\n".join(lines)
+
+
+def _money(value: float) -> str:
+    return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"
