@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from typing import Callable
 
 import pandas as pd
@@ -74,7 +73,3 @@ def download(container, label: str, content: bytes | str | Callable[[], bytes | 
 
     # no rerun on a click: a rerun would register new file ids while the browser may still hold the old ones
     container.download_button(label, deliver, file_name=file_name, mime=mime, key=key, icon=icon, on_click="ignore")
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "export"

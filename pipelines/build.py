@@ -24,7 +24,7 @@ from . import __version__
 from .contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
 from .load import InputError, LoadedFile, create_empty_source_view, create_source_view, read_raw, text_or_null
 from .sqlrun import SQL_DIR, quote_ident, run_query, sql_text
-from .settings import DEFAULT_DB_PATH, DEFAULT_MEMORY_LIMIT_MB, HIGH_PRIORITY_SEVERITIES, LIVE_CHANNELS, BuildSettings
+from .settings import DEFAULT_DB_PATH, DEFAULT_MEMORY_LIMIT_MB, HIGH_PRIORITY_SEVERITIES, LIVE_CHANNELS, WINDOW_DAYS, BuildSettings
 
 MODELS_MEMORY_LIMIT_MB = 2048  # DuckDB's share while the models (numpy, pandas) run
 EARLIEST_PLAUSIBLE_DATE = date(1990, 1, 1)
@@ -246,7 +246,7 @@ def _build(
                          "check signup_date values or pass --as-of")
     params.update(
         as_of=as_of,
-        window_days=settings.window_days,
+        window_days=WINDOW_DAYS,
         repeat_contact_days=settings.repeat_contact_days,
         high_priority_severities=list(HIGH_PRIORITY_SEVERITIES),
         live_channels=list(LIVE_CHANNELS),

@@ -6,6 +6,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+# The trailing window of every service measure in the panel: long enough to see a pattern of bad interactions,
+# short enough to be "recent". A constant, not a setting: the panel's columns are named for it (`tickets_90d`) and
+# the pages say "90 days".
+WINDOW_DAYS = 90
+
 # Where the build writes and the app and every command read, unless RETENTION_DB or --db says otherwise.
 DEFAULT_DB_PATH = Path("data/retention.duckdb")
 
@@ -42,8 +47,6 @@ class BuildSettings:
     # None means: the latest timestamp found in the inputs.
     as_of: date | None = None
     sla_hours: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SLA_HOURS))
-    # 90 days: long enough to see a pattern of bad interactions, short enough to be "recent".
-    window_days: int = 90
     # A contact within 7 days of a resolution is treated as the same problem coming back.
     repeat_contact_days: int = 7
     # most accounts the drivers model is fitted on (a random sample above it); None fits every account
@@ -63,8 +66,6 @@ class BuildSettings:
         for severity, hours in self.sla_hours.items():
             if not hours > 0:
                 raise SettingsError(f"--sla: the target for {severity} must be a positive number of hours, got {hours}")
-        if not 1 <= self.window_days <= 365:
-            raise SettingsError(f"window_days must be between 1 and 365, got {self.window_days}")
         if self.drivers_sample is not None and self.drivers_sample < 1000:
             raise SettingsError(f"--drivers-sample must be at least 1000 accounts (or 0 for all), got {self.drivers_sample}")
         if self.memory_limit_mb is not None and self.memory_limit_mb < 256:

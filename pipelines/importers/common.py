@@ -340,13 +340,6 @@ def add_duration(start: pd.Series, amount: pd.Series, unit: str) -> pd.Series:
     return start + pd.to_timedelta(amount * DURATION_SECONDS[unit], unit="s")
 
 
-def minor_to_major(amount: pd.Series, currency: pd.Series) -> pd.Series:
-    """Stripe-style smallest-unit amounts → major units, by currency (JPY is already whole yen)."""
-    cur = currency.fillna("").str.lower()
-    divisor = np.where(cur.isin(ZERO_DECIMAL_CURRENCIES), 1, np.where(cur.isin(THREE_DECIMAL_CURRENCIES), 1000, 100))
-    return amount / divisor
-
-
 def format_utc(times: pd.Series) -> pd.Series:
     return times.dt.strftime(ISO_UTC_FORMAT).where(times.notna(), "")
 

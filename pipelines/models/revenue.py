@@ -323,16 +323,6 @@ class RevenueDrivers:
                             "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         return self
 
-    def difference(self, factor: str) -> dict | None:
-        """The best quartile (1) against the worst present: annualised NRR difference with its interval."""
-        rows = self.effects_[(self.effects_.factor == factor) & (self.effects_.quartile == 1)]
-        if rows.empty or pd.isna(rows.nrr_annualised_difference.iloc[0]):
-            return None
-        r = rows.iloc[0]
-        return {"factor": factor, "best_quartile": 1, "worst_quartile": int(r.vs_quartile),
-                "nrr_annualised_difference": float(r.nrr_annualised_difference),
-                "ci_lower": float(r.difference_ci_lower), "ci_upper": float(r.difference_ci_upper)}
-
     def to_json_dict(self) -> dict:
         return _json_clean({"effects": self.effects_.to_dict("records"), "model": self.model_info_})
 

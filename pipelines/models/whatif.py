@@ -23,7 +23,6 @@ tickets against each one's severity target and reported beside the estimate.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
@@ -31,6 +30,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from ..settings import WINDOW_DAYS
 from ..sqlrun import TrustedSql, execute_template, quote_ident, run_query, sql_text
 from .drivers import FACTORS_BY_NAME, ServiceDrivers
 from .factor_effects import ROLES, label, whatif_model
@@ -248,10 +248,8 @@ class WhatIf:
         change = next((c for c in self.changes if c.factor == "first_response_hours"), None)
         if change is None:
             return None
-        window_days = int(json.loads(con.execute("select settings_json from build_info").fetchone()[0])
-                          .get("window_days", 90))
         frame = run_query(con, sql_text("queries", "whatif_sla_recomputed"),
-                          {"first_response_scale": change.amount, "window_days": window_days}).df()
+                          {"first_response_scale": change.amount, "window_days": WINDOW_DAYS}).df()
         return frame.iloc[0].to_dict() if len(frame) else None
 
     def _draws(self, model, hazard: BaselineHazard, X, X_changed, tenure, arr, estimate) -> pd.DataFrame:
