@@ -17,7 +17,17 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import audit
-from pipelines.access import LOCAL_ACCESS, LOCAL_ROLE, Access, Roles, RolesError, load_roles
+from pipelines.access import (  # the rights a page asks about, through this module
+    AUDIT_LOG,
+    LOCAL_ACCESS,
+    LOCAL_ROLE,
+    RAW_TABLES,
+    REBUILD,
+    Access,
+    Roles,
+    RolesError,
+    load_roles,
+)
 from pipelines.serve import is_local_address
 
 _LOG = logging.getLogger(__name__)

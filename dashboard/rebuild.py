@@ -15,14 +15,19 @@ from typing import Callable
 
 import pandas as pd
 
-from pipelines.build import StageEvent, build_database
-from pipelines.load import PARQUET_MAGIC
+from pipelines.build import BuildError, StageEvent, build_database
+from pipelines.load import PARQUET_MAGIC, InputError
 
 MAX_UPLOAD_BYTES = 500 * 1024 * 1024
 
 
 class UploadError(ValueError):
     """An uploaded file cannot be used (too large or empty)."""
+
+
+# What a rebuild from uploads can fail with, each with a message for the person who uploaded: a bad file, a failed
+# build (the previous database is kept either way) or an upload that cannot be used.
+REBUILD_ERRORS = (InputError, BuildError, ValueError)
 
 
 def save_upload(content: bytes, folder: Path, source: str) -> Path:

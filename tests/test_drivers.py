@@ -13,7 +13,7 @@ from lifelines import CoxPHFitter, CoxTimeVaryingFitter
 
 from pipelines.cli import main
 from pipelines.models.coxph import TimeVaryingCox
-from pipelines.models.drivers import FACTORS, ServiceDrivers, build_design, panel_query, proportional_hazards_tests
+from pipelines.models.drivers import FACTORS, ServiceDrivers, build_design, panel_query
 
 
 def read_panel(db_path, covariates=("plan",)) -> tuple[pd.DataFrame, dict]:
@@ -273,7 +273,7 @@ def test_proportional_hazards_test_flags_a_time_varying_effect():
     event = time <= censor
     X = np.column_stack([x, z])
     model = TimeVaryingCox().fit(np.zeros(n), stop, event, X, ["x", "z"])
-    tests = proportional_hazards_tests(model, X, np.zeros(n), stop).set_index("term")
+    tests = model.proportional_hazards_tests(X).set_index("term")
     assert tests.loc["x", "ph_p_value"] < 1e-4
     assert tests.loc["z", "ph_p_value"] > 0.01
 

@@ -7,9 +7,6 @@ import streamlit as st
 
 from dashboard import audit, auth, data, rebuild
 from dashboard.common import csv_download
-from pipelines.access import AUDIT_LOG, RAW_TABLES, REBUILD
-from pipelines.load import InputError
-from pipelines.build import BuildError
 
 st.title("Data")
 con = data.connection()
@@ -20,7 +17,7 @@ else:
     info = data.build_info(con)
     st.caption(f"Build {info['build_id'][:8]} · as-of {info['as_of_date']:%Y-%m-%d} · built {info['built_at']:%Y-%m-%d %H:%M} UTC "
                f"in {info['build_seconds']:.1f} s · revenue basis: {info['revenue_basis'].replace('_', ' ')} · `{path}`")
-    if not auth.allows(RAW_TABLES):
+    if not auth.allows(auth.RAW_TABLES):
         st.info("The inputs, load report and rejected rows are shown to analysts and admins.")
         st.stop()
     st.subheader("Inputs")
@@ -53,11 +50,11 @@ else:
                        "answered first, and churn more. A model without case mix that also holds SLA breaches and bad "
                        "interactions fixed misses the truth; the factor's own model, adjusted for case mix, finds it.")
 
-if auth.allows(AUDIT_LOG) and audit.log_path() is not None:  # the laptop keeps no log
+if auth.allows(auth.AUDIT_LOG) and audit.log_path() is not None:  # the laptop keeps no log
     st.subheader("Audit log")
     st.caption(f"Sign-ins, exports and rebuilds, newest first · `{audit.log_path()}`")
     st.dataframe(audit.events_table(audit.log_path()), hide_index=True)
-if not auth.allows(REBUILD):
+if not auth.allows(auth.REBUILD):
     st.stop()
 st.subheader("Build from your own files")
 st.caption("The current database keeps serving until the new build has passed every check; a bad file leaves it "
@@ -101,7 +98,7 @@ if st.button("Build the database", type="primary", disabled=not ready):
                 result, conversions = rebuild.rebuild_from_uploads(contents, path, progress=report), []
             else:
                 result, conversions = rebuild.import_and_rebuild(source, contents, path, options, progress=report)
-        except (InputError, BuildError, ValueError) as error:
+        except rebuild.REBUILD_ERRORS as error:
             status.update(label="The build failed; the current database was kept.", state="error")
             st.error(str(error))
             audit.record_rebuild(audit.log_path(), auth.current_access(), source, inputs, f"failed: {error}")

@@ -348,6 +348,31 @@ class TimeVaryingCox:
         robust_z = cov_z @ (by_cluster.T @ by_cluster) @ cov_z
         return pd.DataFrame(robust_z / np.outer(self.scales_, self.scales_), index=self.names_, columns=self.names_)
 
+    def proportional_hazards_tests(self, X: np.ndarray) -> pd.DataFrame:
+        """Grambsch-Therneau test per term (X: the fitted covariates): do scaled Schoenfeld residuals trend with log(time)?"""
+        rs = self._rs
+        beta = self.params_.to_numpy()
+        # one n×p scratch array for both products (same layout as X, so the same arithmetic as X - means)
+        scratch = np.empty_like(X)
+        eta = np.subtract(X, self.means_, out=scratch) @ beta
+        w = np.exp(eta - eta.max())
+        s0 = _risk_set_sums(w, rs)
+        s1 = _risk_set_sums(np.multiply(X, w[:, None], out=scratch), rs)
+        k = rs.event_time_index
+        residuals = X[rs.event_rows] - (s1 / s0[:, None])[k]
+        times = rs.times[k]
+        g = np.log(times)
+        g = g - g.mean()
+        variance = self.variance_matrix_.to_numpy()
+        n_events = residuals.shape[0]
+        scaled = n_events * residuals @ variance
+        numerator = (g @ scaled) ** 2
+        denominator = n_events * np.diag(variance) * (g @ g)
+        with np.errstate(invalid="ignore", divide="ignore"):  # one event time: no trend to test (NaN)
+            statistic = numerator / denominator
+        return pd.DataFrame({"term": self.names_, "ph_test_statistic": statistic,
+                             "ph_p_value": stats.chi2.sf(statistic, 1)})
+
     @property
     def standard_errors_(self) -> pd.Series:
         return pd.Series(np.sqrt(np.diag(self.variance_matrix_.to_numpy())), index=self.names_, name="se(coef)")

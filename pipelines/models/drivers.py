@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 import duckdb
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .coxph import ConvergenceError, TimeVaryingCox, risk_sets
 from ..sqlrun import quote_ident
@@ -261,34 +260,6 @@ def _drop_unusable(X: pd.DataFrame, terms: pd.DataFrame) -> tuple[pd.DataFrame, 
     return X[kept], terms[terms.term.isin(kept)].reset_index(drop=True), dropped
 
 
-def proportional_hazards_tests(model: TimeVaryingCox, X: np.ndarray, start, stop) -> pd.DataFrame:
-    """Grambsch-Therneau test per term: do scaled Schoenfeld residuals trend with log(time)?"""
-    rs = model._rs
-    beta = model.params_.to_numpy()
-    from .coxph import _risk_set_sums
-
-    # one n×p scratch array for both products (same layout as X, so the same arithmetic as X - means)
-    scratch = np.empty_like(X)
-    eta = np.subtract(X, model.means_, out=scratch) @ beta
-    w = np.exp(eta - eta.max())
-    s0 = _risk_set_sums(w, rs)
-    s1 = _risk_set_sums(np.multiply(X, w[:, None], out=scratch), rs)
-    k = rs.event_time_index
-    residuals = X[rs.event_rows] - (s1 / s0[:, None])[k]
-    times = rs.times[k]
-    g = np.log(times)
-    g = g - g.mean()
-    variance = model.variance_matrix_.to_numpy()
-    n_events = residuals.shape[0]
-    scaled = n_events * residuals @ variance
-    numerator = (g @ scaled) ** 2
-    denominator = n_events * np.diag(variance) * (g @ g)
-    with np.errstate(invalid="ignore", divide="ignore"):  # one event time: no trend to test (NaN)
-        statistic = numerator / denominator
-    return pd.DataFrame({"term": model.names_, "ph_test_statistic": statistic,
-                         "ph_p_value": stats.chi2.sf(statistic, 1)})
-
-
 SAMPLE_SEED = 7
 
 
@@ -415,7 +386,7 @@ class ServiceDrivers:
                 codes if codes is not None else panel.account_id.to_numpy())
         summary = model.summary
         if ph_tests:
-            ph = proportional_hazards_tests(model, X, panel.start_day.to_numpy(float), panel.stop_day.to_numpy(float))
+            ph = model.proportional_hazards_tests(X)
         else:
             ph = pd.DataFrame({"term": model.names_, "ph_test_statistic": np.nan, "ph_p_value": np.nan})
         effects = design.terms.merge(

@@ -47,7 +47,7 @@ import pandas as pd
 
 from .drivers import FACTORS_BY_NAME, store_model_info
 from ..sqlrun import TrustedSql, fill_template, query_text, quote_ident
-from .survival import _json_clean  # NaN and infinity become null, numpy scalars plain
+from .jsonable import json_ready
 
 MODEL_NAME = "revenue_drivers"
 FLAT_MRR_REASON = ("revenue drivers need an mrr_history file: without it MRR is flat, so there is no expansion "
@@ -324,7 +324,7 @@ class RevenueDrivers:
         return self
 
     def to_json_dict(self) -> dict:
-        return _json_clean({"effects": self.effects_.to_dict("records"), "model": self.model_info_})
+        return json_ready({"effects": self.effects_.to_dict("records"), "model": self.model_info_})
 
 
 _PANDAS_TYPES = {"varchar": "object", "integer": "int32", "bigint": "int64", "double": "float64"}

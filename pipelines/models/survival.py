@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 import duckdb
 import numpy as np
@@ -43,6 +43,7 @@ from ..filters import (
     quartile_bucket,
     resolve_column,
 )
+from .jsonable import json_ready
 from ..sqlrun import TrustedSql, execute_template, query_text
 
 HORIZONS_DAYS = (90, 180, 365, 730)
@@ -495,7 +496,7 @@ class KaplanMeier:
 
     def to_json_dict(self) -> dict:
         """Everything the model learned, as plain JSON values (NaN and infinity become null)."""
-        return _json_clean(
+        return json_ready(
             {
                 "model": "kaplan_meier",
                 "as_of": self.as_of_,
@@ -612,18 +613,3 @@ def _label_month(value) -> str:
     return pd.Timestamp(value).strftime("%Y-%m")
 
 
-def _json_clean(value):
-    if isinstance(value, dict):
-        return {str(k): _json_clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_clean(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, (datetime, date, pd.Timestamp)):
-        return value.isoformat()
-    return value
