@@ -30,7 +30,8 @@ from pipelines.settings import DEFAULT_DB_PATH
 from pipelines.sqlrun import TrustedSql, execute_template, query_text, quote_ident, sql_text
 # the models are imported with the data layer, once per server process, so that no session's first render
 # pays for importing them (scipy alone takes most of a second)
-from pipelines.models.drivers import FACTORS, FACTORS_BY_NAME, ServiceDrivers
+from pipelines.models.drivers import ServiceDrivers
+from pipelines.models.factors import FACTORS, FACTORS_BY_NAME
 from pipelines.filters import FilterError, filter_predicate, filterable_columns, parse_filters
 from pipelines.models.risk import current_rows
 from pipelines.models.survival import KaplanMeier

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipelines.models.drivers import FACTORS, SERVICE_PILLARS
-from pipelines.models.factor_effects import LABELS as FACTOR_LABELS
-
-LABELS = {
-    "first_response_hours": "median first response (hours)",
-    "resolution_hours": "median resolution (hours)",
-    "csat": "mean CSAT",
-}
-
+from pipelines.models.factors import FACTORS, FACTORS_BY_NAME, SERVICE_PILLARS, label
 
 def split_terms(effects: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     service = effects[effects.pillar.isin(SERVICE_PILLARS)]
@@ -20,7 +12,7 @@ def split_terms(effects: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def factor_label(name: str) -> str:
-    return LABELS.get(name, name.replace("_", " "))
+    return label(name) if name in FACTORS_BY_NAME else name.replace("_", " ")
 
 
 def quartile_factors(effects: pd.DataFrame) -> list[str]:
@@ -101,7 +93,7 @@ def stability_table(stability: pd.DataFrame) -> pd.DataFrame:
         return stability
     frame = stability.assign(value=[f"{hr:.3f} ({lo:.3f} – {hi:.3f})" for hr, lo, hi in
                                     zip(stability.hazard_ratio, stability.ci_lower, stability.ci_upper)])
-    frame["factor"] = [FACTOR_LABELS.get(f, f) + (f" ({t.split(': ', 1)[1]})" if ": " in t else "")
+    frame["factor"] = [label(f) + (f" ({t.split(': ', 1)[1]})" if ": " in t else "")
                        for f, t in zip(frame.factor, frame.term)]
     table = frame.pivot(index="factor", columns="step", values="value")
     steps = [s for s in ("unadjusted", "+ plan and segments", "+ case mix and volume", "+ upstream service factors")
@@ -115,9 +107,9 @@ def with_labels(effects: pd.DataFrame) -> pd.DataFrame:
     name ("first response time, per doubling of the median first response time")."""
     labels = []
     for row in effects.itertuples():
-        if row.factor in FACTOR_LABELS:
+        if row.factor in FACTORS_BY_NAME:
             level = f" {row.level}" if getattr(row, "level", "") else ""
-            labels.append(f"{FACTOR_LABELS[row.factor]}{level}, {row.unit}")
+            labels.append(f"{label(row.factor)}{level}, {row.unit}")
         else:
             labels.append(f"{row.term} ({row.unit})")
     return effects.assign(label=labels)

@@ -7,27 +7,12 @@ import math
 import pandas as pd
 
 from dashboard.charts import percent
-from pipelines.models.drivers import SERVICE_PILLARS
-
-PHRASES = {
-    "first_response_hours": "accounts whose median first response time doubled",
-    "resolution_hours": "accounts whose median resolution time doubled",
-    "sla_breach_rate": "each 10-point rise in the share of SLA-breaching tickets",
-    "handoff_rate": "each 10-point rise in the share of tickets handed off",
-    "escalation_rate": "each 10-point rise in the escalation rate",
-    "reopen_rate": "each 10-point rise in the reopen rate",
-    "repeat_contact_rate": "each 10-point rise in repeat contacts within 7 days",
-    "csat": "each point lower average CSAT",
-    "agent_update_rate": "each 10-point rise in tickets with proactive updates",
-    "bad_interactions_90d: 2+ vs 0": "accounts with two or more bad interactions in 90 days",
-    "bad_interactions_90d: 1 vs 0": "accounts with a single bad interaction in 90 days",
-    "credited_bad_interactions_90d": "accounts whose bad interaction was answered with a goodwill credit",
-}
-
+from pipelines.models.factors import SERVICE_PILLARS, TERMS_BY_NAME
 
 def effect_sentence(row) -> str:
     """One effect as a hazard ratio with its interval, and what it was adjusted for (never "as often")."""
-    subject = PHRASES.get(row.term, f"{row.term} ({row.unit})")
+    term = TERMS_BY_NAME.get(row.term)
+    subject = term.phrase if term is not None and term.phrase else f"{row.term} ({row.unit})"
     subject = subject[0].upper() + subject[1:]
     verb = "had" if subject.startswith("Accounts") else "went with"
     core = (f"{subject} {verb} a churn hazard ratio of {row.hazard_ratio:.2f} "

@@ -7,26 +7,13 @@ import html
 import pandas as pd
 
 from dashboard.charts import money
-from pipelines.models.whatif import DURATION_FACTORS, RATE_FACTORS, SUPPORTED
-
-LABELS = {
-    "first_response_hours": "First response time",
-    "resolution_hours": "Resolution time",
-    "sla_breach_rate": "SLA breach rate",
-    "reopen_rate": "Reopen rate",
-    "handoff_rate": "Handoff rate",
-    "escalation_rate": "Escalation rate",
-    "repeat_contact_rate": "Repeat contact rate",
-    "agent_update_rate": "Tickets with proactive updates",
-    "csat": "Average CSAT",
-}
-
+from pipelines.models.factors import CHANGEABLE, FACTORS_BY_NAME, title
 
 def slider_spec(factor: str) -> dict:
     """Range, default and unit of the slider for one factor's change."""
-    if factor in DURATION_FACTORS:
+    if FACTORS_BY_NAME[factor].change == "duration":
         return {"min": -90, "max": 100, "default": -50, "step": 5, "unit": "%", "help": "relative change of the time"}
-    if factor in RATE_FACTORS:
+    if FACTORS_BY_NAME[factor].change == "rate":
         default = 10 if factor == "agent_update_rate" else -5
         return {"min": -30, "max": 30, "default": default, "step": 1, "unit": "pp", "help": "percentage points"}
     return {"min": -2.0, "max": 2.0, "default": 0.5, "step": 0.1, "unit": "", "help": "points on the 1-5 scale"}
@@ -38,7 +25,7 @@ def change_text(factor: str, value: float) -> str:
 
 
 def factors() -> list[str]:
-    return list(SUPPORTED)
+    return list(CHANGEABLE)
 
 
 def roi(result: dict, yearly_cost: float) -> dict:
@@ -64,7 +51,7 @@ def summary_markdown(result: dict, economics: dict, changes: list[tuple[str, str
         "# Support investment case",
         f"As of {as_of}; {result['accounts']:,} active accounts ({scope}); horizon {result['horizon_days']} days.",
         "",
-        "**Change:** " + "; ".join(f"{LABELS.get(f, f)} {c}" for f, c in changes),
+        "**Change:** " + "; ".join(f"{title(f)} {c}" for f, c in changes),
         "",
         f"- Accounts kept: **{accounts['estimate']:,.1f}** (95% interval {accounts['ci_lower']:,.1f} to {accounts['ci_upper']:,.1f})",
         f"- ARR kept: **{money(arr['estimate'])}** (95% interval {money(arr['ci_lower'])} to {money(arr['ci_upper'])})",
@@ -134,7 +121,7 @@ def evidence_lines(result: dict, factor_effects: pd.DataFrame) -> list[str]:
     own = factor_effects.set_index("factor") if not factor_effects.empty else pd.DataFrame()
     for change in result["changes"]:
         factor = change["factor"]
-        name = LABELS.get(factor, factor)
+        name = title(factor)
         if factor in own.index:
             row = own.loc[[factor]].iloc[0]
             lines.append(
@@ -147,13 +134,13 @@ def evidence_lines(result: dict, factor_effects: pd.DataFrame) -> list[str]:
     for item in result.get("overlap", []):
         if item["warn"]:
             lines.append(f"Overlap: for {item['share_outside']:.0%} of the accounts, the changed "
-                         f"{LABELS.get(item['factor'], item['factor']).lower()} lies outside what accounts of similar "
+                         f"{title(item['factor']).lower()} lies outside what accounts of similar "
                          "case mix show; there the estimate extrapolates beyond the data.")
     return lines
 
 
 def overlap_table(result: dict) -> pd.DataFrame:
     """Per changed factor: how many of the accounts it applies to end up outside what similar case mix shows."""
-    return pd.DataFrame([{"factor": LABELS.get(o["factor"], o["factor"]), "accounts the change applies to": o["accounts"],
+    return pd.DataFrame([{"factor": title(o["factor"]), "accounts the change applies to": o["accounts"],
                           "outside the range of similar case mix": o["outside"],
                           "share outside": f"{o['share_outside']:.1%}"} for o in result.get("overlap", [])])

@@ -24,7 +24,7 @@ from . import __version__
 from .contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
 from .load import InputError, LoadedFile, create_empty_source_view, create_source_view, read_raw, text_or_null
 from .sqlrun import SQL_DIR, quote_ident, run_query, sql_text
-from .settings import DEFAULT_DB_PATH, DEFAULT_MEMORY_LIMIT_MB, HIGH_PRIORITY_SEVERITIES, LIVE_CHANNELS, WINDOW_DAYS, BuildSettings
+from .settings import DEFAULT_DB_PATH, DEFAULT_MEMORY_LIMIT_MB, HIGH_PRIORITY_SEVERITIES, LIVE_CHANNELS, SEVERITIES, WINDOW_DAYS, BuildSettings
 
 MODELS_MEMORY_LIMIT_MB = 2048  # DuckDB's share while the models (numpy, pandas) run
 EARLIEST_PLAUSIBLE_DATE = date(1990, 1, 1)
@@ -236,7 +236,7 @@ def _build(
 
     # row numbers are fixed in the raw tables now; later stages need no order, which saves memory
     con.execute("set preserve_insertion_order = false")
-    params: dict = {"earliest_plausible": EARLIEST_PLAUSIBLE_DATE}
+    params: dict = {"earliest_plausible": EARLIEST_PLAUSIBLE_DATE, "severities": list(SEVERITIES)}
     for name in STAGING:
         progress.run("staging", name, lambda name=name: create_table(con, "staging", name, params))
 

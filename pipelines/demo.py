@@ -106,6 +106,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from .settings import SEVERITIES as SETTINGS_SEVERITIES
 from .settings import WINDOW_DAYS, BuildSettings
 
 AS_OF = date(2026, 6, 30)
@@ -174,7 +175,8 @@ TRAP_REOPEN = 6.0
 WEEKDAY_WEIGHT = np.array([1.15, 1.10, 1.05, 1.00, 0.90, 0.35, 0.30])
 YEARLY_AMPLITUDE = 0.12
 
-SEVERITIES = ("low", "normal", "high", "urgent")
+# the build's severities, least urgent first: the order of the share and time arrays below
+SEVERITIES = tuple(reversed(SETTINGS_SEVERITIES))
 # Severity shares at no product trouble; trouble raises the high+urgent share (split 13:5 between them)
 # and leaves low:normal at 32:50.
 SEVERITY_SHARE = np.array([0.32, 0.50, 0.13, 0.05])

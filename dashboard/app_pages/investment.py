@@ -12,11 +12,11 @@ st.title("Investment case")
 st.caption(f"Accounts active at {info['as_of_date']:%Y-%m-%d} · {filter_caption(filters)}")
 
 chosen = st.multiselect("Service factors to improve", investment_view.factors(), default=["first_response_hours"],
-                        format_func=lambda f: investment_view.LABELS.get(f, f), key="inv_factors")
+                        format_func=investment_view.title, key="inv_factors")
 changes = []
 for factor in chosen:
     spec = investment_view.slider_spec(factor)
-    value = st.slider(f"{investment_view.LABELS.get(factor, factor)} change ({spec['help']})", spec["min"], spec["max"],
+    value = st.slider(f"{investment_view.title(factor)} change ({spec['help']})", spec["min"], spec["max"],
                       spec["default"], spec["step"], key=f"inv_{factor}")
     changes.append((factor, investment_view.change_text(factor, value)))
 left, right = st.columns(2)

@@ -567,7 +567,6 @@ def ambiguous_guess(report: ConversionReport, n: int, tz: str | None) -> None:
 INTERACTION_ORDER = ["interaction_id", "account_id", "created_at", "first_response_at", "resolved_at", "channel",
                      "severity", "csat", "reopens", "handoffs", "escalated", "agent_updates", "credit_amount"]
 TIMESTAMP_COLUMNS = ("created_at", "first_response_at", "resolved_at")
-SEVERITIES = ("low", "normal", "high", "urgent")
 
 
 def reject_missing_and_duplicates(report: ConversionReport, rows: pd.Series, ids: pd.Series, id_label: str) -> None:

@@ -34,10 +34,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..contract import ACCOUNTS, INTERACTIONS
+from ..settings import SEVERITIES
 from .common import (
     DURATION_SECONDS,
     INTERACTION_ORDER,
-    SEVERITIES,
     ConversionReport,
     ImportInputError,
     add_duration,

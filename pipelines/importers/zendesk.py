@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..settings import SEVERITIES
 from .common import (
     INTERACTION_ORDER,
-    SEVERITIES,
     ConversionReport,
     ImportInputError,
     Table,

@@ -17,85 +17,12 @@ import numpy as np
 import pandas as pd
 
 from .coxph import ConvergenceError, TimeVaryingCox, risk_sets
+from .factors import FACTORS, FACTORS_BY_NAME, PILLAR_ORDER
 from ..sqlrun import quote_ident
 from ..settings import DEFAULT_DRIVERS_SAMPLE
 
-# Times below one minute are clipped so a doubling scale stays finite (an instant auto-reply is "1 minute").
-MIN_HOURS = 1.0 / 60.0
 RETRY_PENALIZER = 0.01
 PH_ALPHA = 0.01  # a term whose proportional-hazards test has p below this is flagged
-
-
-def _log2_hours(x: pd.Series) -> pd.Series:
-    return np.log2(x.clip(lower=MIN_HOURS))
-
-
-def _per_10pp(x: pd.Series) -> pd.Series:
-    return x * 10.0
-
-
-@dataclass(frozen=True)
-class Term:
-    name: str  # the term as shown: "first_response_hours", "bad_interactions_90d: 2+ vs 0"
-    label: str  # short level label ("2+ vs 0") or "" for a single-term factor
-    transform: object  # Series -> Series
-
-
-@dataclass(frozen=True)
-class Factor:
-    name: str
-    column: str
-    pillar: str
-    unit: str
-    terms: tuple[Term, ...]
-    # A case-mix share is missing exactly when the window has no ticket, which the ticket volume term and the
-    # service measures' own indicators already tell apart; a second, near-identical indicator would leave the
-    # few rows between them (tickets, none answered yet) to separate the two and blow up both estimates.
-    missing_indicator: bool = True
-
-
-def _single(name: str, transform) -> tuple[Term, ...]:
-    return (Term(name, "", transform),)
-
-
-FACTORS: tuple[Factor, ...] = (
-    Factor("first_response_hours", "first_response_hours_median", "quick",
-           "per doubling of the median first response time", _single("first_response_hours", _log2_hours)),
-    Factor("sla_breach_rate", "sla_breach_rate", "quick", "per +10 percentage points",
-           _single("sla_breach_rate", _per_10pp)),
-    Factor("handoff_rate", "handoff_rate", "competent", "per +10 percentage points",
-           _single("handoff_rate", _per_10pp)),
-    Factor("escalation_rate", "escalation_rate", "competent", "per +10 percentage points",
-           _single("escalation_rate", _per_10pp)),
-    Factor("reopen_rate", "reopen_rate", "complete resolution", "per +10 percentage points",
-           _single("reopen_rate", _per_10pp)),
-    Factor("repeat_contact_rate", "repeat_contact_rate", "complete resolution", "per +10 percentage points",
-           _single("repeat_contact_rate", _per_10pp)),
-    Factor("resolution_hours", "resolution_hours_median", "complete resolution",
-           "per doubling of the median resolution time", _single("resolution_hours", _log2_hours)),
-    Factor("csat", "csat_mean", "courteous", "per 1 point lower CSAT", _single("csat", lambda x: -x)),
-    Factor("agent_update_rate", "agent_update_rate", "keep me informed", "per +10 percentage points",
-           _single("agent_update_rate", _per_10pp)),
-    Factor("bad_interactions_90d", "bad_interactions_90d", "pattern", "vs none in 90 days",
-           (Term("bad_interactions_90d: 1 vs 0", "1 vs 0", lambda x: (x == 1).astype(float)),
-            Term("bad_interactions_90d: 2+ vs 0", "2+ vs 0", lambda x: (x >= 2).astype(float)))),
-    Factor("credited_bad_interactions_90d", "credited_bad_interactions_90d", "pattern",
-           "any bad interaction answered with a goodwill credit vs none",
-           _single("credited_bad_interactions_90d", lambda x: (x >= 1).astype(float))),
-    Factor("tickets_90d", "tickets_90d", "control", "per doubling of (1 + tickets in 90 days)",
-           _single("tickets_90d", lambda x: np.log2(1.0 + x))),
-    Factor("high_priority_share", "high_priority_share_90d", "case mix",
-           "per +10 percentage points of tickets that are urgent or high", _single("high_priority_share", _per_10pp),
-           missing_indicator=False),
-    Factor("live_channel_share", "live_channel_share_90d", "case mix",
-           "per +10 percentage points of tickets on a live channel (chat, phone)",
-           _single("live_channel_share", _per_10pp), missing_indicator=False),
-)
-FACTORS_BY_NAME = {f.name: f for f in FACTORS}
-# the pillars of the customer's metric; the rest (control, account, missing indicator) are adjustments
-SERVICE_PILLARS = ("quick", "competent", "complete resolution", "courteous", "keep me informed", "pattern")
-PILLAR_ORDER = ("quick", "competent", "complete resolution", "courteous", "keep me informed", "pattern",
-                "case mix", "control", "account", "missing indicator")
 
 
 class DriversInputError(ValueError):

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .coxph import ConvergenceError
+from .factors import label
 from .drivers import (DriversInputError, ServiceDrivers, build_design, sample_accounts, shared_structures,
                       store_model_info, subset_design)
 from ..sqlrun import TrustedSql, execute_template, quote_ident
@@ -106,28 +107,6 @@ def describe_adjustment(factor: str, covariates: list[str]) -> str:
     names = steps["+ plan and segments"] + [label(f) for f in
                                             steps["+ case mix and volume"] + steps["+ upstream service factors"]]
     return ", ".join(names) if names else "nothing"
-
-
-LABELS = {
-    "first_response_hours": "first response time",
-    "sla_breach_rate": "SLA breach rate",
-    "handoff_rate": "handoff rate",
-    "escalation_rate": "escalation rate",
-    "resolution_hours": "resolution time",
-    "reopen_rate": "reopen rate",
-    "repeat_contact_rate": "repeat contact rate",
-    "agent_update_rate": "proactive update rate",
-    "csat": "CSAT",
-    "bad_interactions_90d": "bad interactions in the window",
-    "credited_bad_interactions_90d": "credited bad interactions",
-    "tickets_90d": "ticket volume",
-    "high_priority_share": "share of urgent or high tickets",
-    "live_channel_share": "share of tickets on chat or phone",
-}
-
-
-def label(factor: str) -> str:
-    return LABELS.get(factor, factor)
 
 
 class FactorEffects:

@@ -45,7 +45,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .drivers import FACTORS_BY_NAME, store_model_info
+from .drivers import store_model_info
+from .factors import FACTORS, FACTORS_BY_NAME
 from ..sqlrun import TrustedSql, fill_template, query_text, quote_ident
 from .jsonable import json_ready
 
@@ -61,7 +62,7 @@ ACCOUNT_CHUNK = 8192  # resample weights are drawn for this many accounts at a t
 
 @dataclass(frozen=True)
 class RevenueFactor:
-    name: str  # a drivers.FACTORS name: the panel column and pillar come from there
+    name: str  # a factors.FACTORS name: the panel column and pillar come from there
     higher_is_better: bool
 
     @property
@@ -77,20 +78,10 @@ class RevenueFactor:
         return "higher is better" if self.higher_is_better else "lower is better"
 
 
-# The service measures of drivers.FACTORS. Left out: tickets_90d (a control: volume is not service quality)
-# and credited_bad_interactions_90d (a credit answers a bad interaction; fewer credits is not better service).
-REVENUE_FACTORS: tuple[RevenueFactor, ...] = (
-    RevenueFactor("first_response_hours", False),
-    RevenueFactor("sla_breach_rate", False),
-    RevenueFactor("handoff_rate", False),
-    RevenueFactor("escalation_rate", False),
-    RevenueFactor("reopen_rate", False),
-    RevenueFactor("repeat_contact_rate", False),
-    RevenueFactor("resolution_hours", False),
-    RevenueFactor("csat", True),
-    RevenueFactor("agent_update_rate", True),
-    RevenueFactor("bad_interactions_90d", False),
-)
+# The service measures with a better direction (FACTORS' higher_is_better): volume, credits and case mix are not
+# service quality, so they have no best quartile.
+REVENUE_FACTORS: tuple[RevenueFactor, ...] = tuple(
+    RevenueFactor(f.name, f.higher_is_better) for f in FACTORS if f.higher_is_better is not None)
 REVENUE_FACTORS_BY_NAME = {f.name: f for f in REVENUE_FACTORS}
 
 # One row per account per quartile of one factor: what revenue_account_quartiles.sql returns (name: type).

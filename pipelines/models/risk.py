@@ -26,7 +26,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .drivers import FACTORS_BY_NAME, ServiceDrivers, store_model_info
+from .drivers import ServiceDrivers, store_model_info
+from .factors import FACTORS_BY_NAME, MEASURE_COLUMNS
 from ..sqlrun import execute_template, query_text, quote_ident
 
 HORIZON_DAYS = 90
@@ -35,12 +36,6 @@ TAIL_DAYS = 365  # the window whose average daily hazard extends H0 past the lar
 N_DECILES = 10
 Z_95 = 1.959963984540054
 
-# The panel's current service measures, stored beside each account's risk (one home: account_months).
-MEASURE_COLUMNS = (
-    "tickets_90d", "high_priority_share_90d", "live_channel_share_90d", "first_response_hours_median", "resolution_hours_median", "sla_breach_rate", "csat_mean",
-    "reopen_rate", "handoff_rate", "escalation_rate", "repeat_contact_rate", "agent_update_rate", "credits_90d",
-    "bad_interactions_90d", "credited_bad_interactions_90d",
-)
 
 # Accounts the holdout refit is fitted on at most (a seeded sample above it, recorded in the holdout info).
 HOLDOUT_MAX_ACCOUNTS = 100_000
@@ -188,32 +183,13 @@ def _factor_groups(drivers: ServiceDrivers) -> dict[str, list[str]]:
     return groups
 
 
-# plain words per factor: a template with {value} and {typical}, and how a value is shown
-_WORDS = {
-    "first_response_hours": ("first response {value} (typical {typical})", "{:.1f} h"),
-    "resolution_hours": ("resolution time {value} (typical {typical})", "{:.1f} h"),
-    "sla_breach_rate": ("SLA breached on {value} of tickets (typical {typical})", "{:.0%}"),
-    "handoff_rate": ("handed off on {value} of tickets (typical {typical})", "{:.0%}"),
-    "escalation_rate": ("escalated on {value} of tickets (typical {typical})", "{:.0%}"),
-    "reopen_rate": ("reopened {value} of tickets (typical {typical})", "{:.0%}"),
-    "repeat_contact_rate": ("repeat contacts on {value} of tickets (typical {typical})", "{:.0%}"),
-    "agent_update_rate": ("proactive updates on {value} of tickets (typical {typical})", "{:.0%}"),
-    "csat": ("CSAT {value} (typical {typical})", "{:.1f}"),
-    "bad_interactions_90d": ("{value} bad interactions in 90 days (typical {typical})", "{:.0f}"),
-    "credited_bad_interactions_90d": ("{value} credited bad interactions in 90 days (typical {typical})", "{:.0f}"),
-    "tickets_90d": ("{value} tickets in 90 days (typical {typical})", "{:.0f}"),
-    "high_priority_share": ("{value} of tickets urgent or high (typical {typical})", "{:.0%}"),
-    "live_channel_share": ("{value} of tickets on chat or phone (typical {typical})", "{:.0%}"),
-}
-
-
 def _describe(factor: str, rows: pd.DataFrame, positions: np.ndarray, typical) -> list[str]:
     """Plain words for one factor at the given rows: "first response 14.2 h (typical 3.1 h)"."""
     if factor.startswith("missing: "):
         measures = factor.removeprefix("missing: ").replace("_", " ")
         return [f"no {measures} measured in 90 days (typical: measured)"] * len(positions)
-    if factor in _WORDS:
-        template, fmt = _WORDS[factor]
+    if factor in FACTORS_BY_NAME:
+        template, fmt = FACTORS_BY_NAME[factor].words
         values = rows[FACTORS_BY_NAME[factor].column].to_numpy(float)[positions]
         shown_typical = "not measured" if typical is None or pd.isna(typical) else fmt.format(typical)
         return [template.format(value="not measured" if math.isnan(v) else fmt.format(v), typical=shown_typical)
@@ -245,7 +221,7 @@ def top_factors(rows: pd.DataFrame, X: pd.DataFrame, drivers: ServiceDrivers, k:
         if not hit.any():
             continue
         positions, slots = np.nonzero(hit)
-        if factor in _WORDS:
+        if factor in FACTORS_BY_NAME:
             typical = float(np.nanmedian(rows[FACTORS_BY_NAME[factor].column].to_numpy(float)))
         elif factor.startswith("missing: "):
             typical = None

@@ -32,17 +32,11 @@ import pandas as pd
 
 from ..settings import WINDOW_DAYS
 from ..sqlrun import TrustedSql, execute_template, quote_ident, run_query, sql_text
-from .drivers import FACTORS_BY_NAME, ServiceDrivers
+from .drivers import ServiceDrivers
+from .factors import CHANGEABLE, FACTORS_BY_NAME
 from .factor_effects import ROLES, label, whatif_model
 from .risk import BaselineHazard, churn_probability, current_rows, design_matrix, max_tenure_days
 
-DURATION_FACTORS = ("first_response_hours", "resolution_hours")
-RATE_FACTORS = ("sla_breach_rate", "reopen_rate", "handoff_rate", "escalation_rate", "repeat_contact_rate",
-                "agent_update_rate")
-SCORE_FACTORS = {"csat": (1.0, 5.0)}
-SUPPORTED = DURATION_FACTORS + RATE_FACTORS + tuple(SCORE_FACTORS)
-# counts of derived events: a change to them has no single meaning on the raw scale (which interactions?)
-UNSUPPORTED = ("bad_interactions_90d", "credited_bad_interactions_90d", "tickets_90d")
 # the number of account × draw cells in one step of the draws: each temporary is then 8 MB, which the
 # allocator reuses from step to step; 160 MB temporaries (the whole 20,000 × 1,000 at once) cost more in
 # page faults and cache misses than in arithmetic (0.9 s vs 0.3 s at 20,000 accounts)
@@ -84,7 +78,7 @@ class Change:
         if self.kind == "scale":
             return f"{self.factor} × {self.amount:g} ({self.text})"
         bounds = f", clipped to [{self.lower:g}, {self.upper:g}]"
-        if self.factor in RATE_FACTORS:
+        if FACTORS_BY_NAME[self.factor].change == "rate":
             return f"{self.factor} {100 * self.amount:+g} percentage points{bounds}"
         return f"{self.factor} {self.amount:+g}{bounds}"
 
@@ -94,15 +88,16 @@ class Change:
 
 def parse_change(factor: str, text: str) -> Change:
     """'-50%' scales a time, '-5pp' shifts a rate (percentage points), '+0.5' shifts CSAT."""
-    if factor in UNSUPPORTED:
-        raise WhatIfInputError(f"{factor} cannot be changed in a what-if: it counts derived events, and which "
-                               f"interactions would change is not defined; change one of {list(SUPPORTED)}")
-    if factor not in SUPPORTED:
-        raise WhatIfInputError(f"unknown factor {factor!r}; choose from {list(SUPPORTED)}")
+    if factor in FACTORS_BY_NAME and factor not in CHANGEABLE:
+        raise WhatIfInputError(f"{factor} cannot be changed in a what-if: it counts derived events or describes the "
+                               f"case mix, and which interactions would change is not defined; change one of "
+                               f"{list(CHANGEABLE)}")
+    if factor not in CHANGEABLE:
+        raise WhatIfInputError(f"unknown factor {factor!r}; choose from {list(CHANGEABLE)}")
     cleaned = str(text).strip().replace("\u2212", "-").replace(" ", "")
     match = CHANGE_PATTERN.match(cleaned)
     examples = {"duration": "-50% or +25%", "rate": "-5pp or +10pp", "score": "+0.5 or -1"}
-    kind = "duration" if factor in DURATION_FACTORS else "rate" if factor in RATE_FACTORS else "score"
+    kind = FACTORS_BY_NAME[factor].change
     if not match:
         raise WhatIfInputError(f"cannot read the change {text!r} for {factor}; write it like {examples[kind]}")
     sign, number, unit = match.groups()
@@ -120,7 +115,7 @@ def parse_change(factor: str, text: str) -> Change:
         return Change(factor, text, "shift", value / 100.0, 0.0, 1.0)
     if unit is not None:
         raise WhatIfInputError(f"{factor} is a 1-5 score: give a shift in points, like {examples[kind]}")
-    lower, upper = SCORE_FACTORS[factor]
+    lower, upper = FACTORS_BY_NAME[factor].change_range
     return Change(factor, text, "shift", value, lower, upper)
 
 

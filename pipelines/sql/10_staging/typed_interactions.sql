@@ -30,7 +30,7 @@ typed as (
             else cast(try_cast(first_response_at as timestamptz) as timestamp) end as first_response_at,
         case when typeof(resolved_at) = 'TIMESTAMP' then try_cast(resolved_at as timestamp)
             else cast(try_cast(resolved_at as timestamptz) as timestamp) end as resolved_at,
-        case when lower(severity) in ('low', 'normal', 'high', 'urgent') then lower(severity) end as severity,
+        case when list_contains($severities, lower(severity)) then lower(severity) end as severity,
         try_cast(csat as double) as csat,
         try_cast(reopens as double) as reopens,
         try_cast(handoffs as double) as handoffs,
