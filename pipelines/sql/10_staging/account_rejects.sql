@@ -100,33 +100,23 @@ raised_flags as (
     unpivot (select * from row_flags where greatest(*columns('^is_')))
     on columns('^is_')
     into name flag value is_raised
-),
-
-problems as (
-    select
-        f._row,
-        r.column_name,
-        replace(r.reason, '{detail}', coalesce(case r.detail
-            when 'signup_date_raw' then cast(f.signup_date_raw as varchar)
-            when 'first_row_with_id' then cast(f.first_row_with_id as varchar)
-        end, '')) as reason,
-        case r.column_name
-            when 'account_id' then cast(f.account_id as varchar)
-            when 'signup_date' then cast(f.signup_date_raw as varchar)
-            when 'churn_date' then cast(f.churn_date_raw as varchar)
-            when 'mrr' then cast(f.mrr_raw as varchar)
-        end as raw_value,
-        r.action
-    from raised_flags as f
-    join rules as r on r.flag = f.flag
-    where f.is_raised
 )
 
 select
     'accounts' as source,
-    cast(_row as bigint) as row_number,
-    column_name,
-    reason,
-    raw_value,
-    action
-from problems
+    cast(f._row as bigint) as row_number,
+    r.column_name,
+    replace(r.reason, '{detail}', coalesce(case r.detail
+        when 'signup_date_raw' then cast(f.signup_date_raw as varchar)
+        when 'first_row_with_id' then cast(f.first_row_with_id as varchar)
+    end, '')) as reason,
+    case r.column_name
+        when 'account_id' then cast(f.account_id as varchar)
+        when 'signup_date' then cast(f.signup_date_raw as varchar)
+        when 'churn_date' then cast(f.churn_date_raw as varchar)
+        when 'mrr' then cast(f.mrr_raw as varchar)
+    end as raw_value,
+    r.action
+from raised_flags as f
+join rules as r on r.flag = f.flag
+where f.is_raised

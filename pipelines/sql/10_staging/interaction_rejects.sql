@@ -172,41 +172,31 @@ raised_flags as (
     unpivot (select * from row_flags where greatest(*columns('^is_')))
     on columns('^is_')
     into name flag value is_raised
-),
-
-problems as (
-    select
-        f._row,
-        r.column_name,
-        replace(r.reason, '{detail}', coalesce(case r.detail
-            when 'signup_date' then cast(f.signup_date as varchar)
-            when 'first_row_with_id' then cast(f.first_row_with_id as varchar)
-        end, '')) as reason,
-        case r.column_name
-            when 'interaction_id' then cast(f.interaction_id as varchar)
-            when 'account_id' then cast(f.account_id as varchar)
-            when 'created_at' then cast(f.created_at_raw as varchar)
-            when 'first_response_at' then cast(f.first_response_at_raw as varchar)
-            when 'resolved_at' then cast(f.resolved_at_raw as varchar)
-            when 'severity' then cast(f.severity_raw as varchar)
-            when 'csat' then cast(f.csat_raw as varchar)
-            when 'reopens' then cast(f.reopens_raw as varchar)
-            when 'handoffs' then cast(f.handoffs_raw as varchar)
-            when 'escalated' then cast(f.escalated_raw as varchar)
-            when 'agent_updates' then cast(f.agent_updates_raw as varchar)
-            when 'credit_amount' then cast(f.credit_amount_raw as varchar)
-        end as raw_value,
-        r.action
-    from raised_flags as f
-    join rules as r on r.flag = f.flag
-    where f.is_raised
 )
 
 select
     'interactions' as source,
-    cast(_row as bigint) as row_number,
-    column_name,
-    reason,
-    raw_value,
-    action
-from problems
+    cast(f._row as bigint) as row_number,
+    r.column_name,
+    replace(r.reason, '{detail}', coalesce(case r.detail
+        when 'signup_date' then cast(f.signup_date as varchar)
+        when 'first_row_with_id' then cast(f.first_row_with_id as varchar)
+    end, '')) as reason,
+    case r.column_name
+        when 'interaction_id' then cast(f.interaction_id as varchar)
+        when 'account_id' then cast(f.account_id as varchar)
+        when 'created_at' then cast(f.created_at_raw as varchar)
+        when 'first_response_at' then cast(f.first_response_at_raw as varchar)
+        when 'resolved_at' then cast(f.resolved_at_raw as varchar)
+        when 'severity' then cast(f.severity_raw as varchar)
+        when 'csat' then cast(f.csat_raw as varchar)
+        when 'reopens' then cast(f.reopens_raw as varchar)
+        when 'handoffs' then cast(f.handoffs_raw as varchar)
+        when 'escalated' then cast(f.escalated_raw as varchar)
+        when 'agent_updates' then cast(f.agent_updates_raw as varchar)
+        when 'credit_amount' then cast(f.credit_amount_raw as varchar)
+    end as raw_value,
+    r.action
+from raised_flags as f
+join rules as r on r.flag = f.flag
+where f.is_raised

@@ -11,9 +11,9 @@ accounts as (
     select account_id, signup_date, churn_date from stg_accounts
 ),
 
--- One row per check: the flag that raises it, the column it names, what the user reads, and whether the
--- row is dropped or only the value emptied. A reason's {detail} is filled from the row value named in
--- detail, so the user sees which other value the check compared against.
+-- One row per check: the flag that raises it, the column it names, what the user reads, and what happens
+-- (every problem here drops the row). A reason's {detail} is filled from the row value named in detail,
+-- so the user sees which other value the check compared against.
 rules as (
     select * from (values
         ('is_missing_account', 'account_id', 'empty', 'row_dropped', null),
@@ -94,33 +94,23 @@ raised_flags as (
     unpivot (select * from row_flags where greatest(*columns('^is_')))
     on columns('^is_')
     into name flag value is_raised
-),
-
-problems as (
-    select
-        f._row,
-        r.column_name,
-        replace(r.reason, '{detail}', coalesce(case r.detail
-            when 'signup_date' then cast(f.signup_date as varchar)
-            when 'churn_date' then cast(f.churn_date as varchar)
-            when 'first_row_with_key' then cast(f.first_row_with_key as varchar)
-        end, '')) as reason,
-        case r.column_name
-            when 'account_id' then cast(f.account_id as varchar)
-            when 'month' then cast(f.month_raw as varchar)
-            when 'mrr' then cast(f.mrr_raw as varchar)
-        end as raw_value,
-        r.action
-    from raised_flags as f
-    join rules as r on r.flag = f.flag
-    where f.is_raised
 )
 
 select
     'mrr_history' as source,
-    cast(_row as bigint) as row_number,
-    column_name,
-    reason,
-    raw_value,
-    action
-from problems
+    cast(f._row as bigint) as row_number,
+    r.column_name,
+    replace(r.reason, '{detail}', coalesce(case r.detail
+        when 'signup_date' then cast(f.signup_date as varchar)
+        when 'churn_date' then cast(f.churn_date as varchar)
+        when 'first_row_with_key' then cast(f.first_row_with_key as varchar)
+    end, '')) as reason,
+    case r.column_name
+        when 'account_id' then cast(f.account_id as varchar)
+        when 'month' then cast(f.month_raw as varchar)
+        when 'mrr' then cast(f.mrr_raw as varchar)
+    end as raw_value,
+    r.action
+from raised_flags as f
+join rules as r on r.flag = f.flag
+where f.is_raised
