@@ -7,6 +7,28 @@ accounts as (
     select * from typed_accounts
 ),
 
+-- One row per check: the flag that raises it, the column it names, what the user reads, and whether the
+-- row is dropped or only the value emptied. A reason's {detail} is filled from the row value named in
+-- detail, so the user sees which other value the check compared against.
+rules as (
+    select * from (values
+        ('is_missing_id', 'account_id', 'empty: every account needs an id', 'row_dropped', null),
+        ('is_missing_signup', 'signup_date', 'empty: every account needs a signup date', 'row_dropped', null),
+        ('is_bad_signup', 'signup_date', 'not a valid ISO 8601 date (YYYY-MM-DD)', 'row_dropped', null),
+        ('is_implausible_signup', 'signup_date', 'implausibly early date (before 1990-01-01)', 'row_dropped', null),
+        ('is_bad_churn', 'churn_date',
+            'not a valid ISO 8601 date (YYYY-MM-DD); leave it empty for a current customer', 'row_dropped', null),
+        ('is_churn_before_signup', 'churn_date', 'churn_date is before signup_date ({detail})', 'row_dropped',
+            'signup_date_raw'),
+        ('is_after_as_of', 'signup_date', 'after the as-of date: the account did not exist yet', 'row_dropped', null),
+        ('is_duplicate_id', 'account_id', 'duplicate account_id: row {detail} has the same id', 'row_dropped',
+            'first_row_with_id'),
+        ('is_bad_mrr', 'mrr', 'not a number; revenue figures leave this account out', 'value_nulled', null),
+        ('is_negative_mrr', 'mrr', 'negative MRR; revenue figures leave this account out', 'value_nulled', null),
+        ('is_missing_mrr', 'mrr', 'empty; revenue figures leave this account out', 'value_nulled', null)
+    ) as rule (flag, column_name, reason, action, detail)
+),
+
 row_problems as (
     select
         a._row,
@@ -49,49 +71,52 @@ ranked as (
     from dropped_before_dedup
 ),
 
-problems as (
-    select _row, 'account_id' as column_name, 'empty: every account needs an id' as reason,
-        account_id as raw_value, 'row_dropped' as action
-    from ranked where is_missing_id
-    union all
-    select _row, 'signup_date', 'empty: every account needs a signup date', cast(signup_date_raw as varchar), 'row_dropped'
-    from ranked where is_missing_signup
-    union all
-    select _row, 'signup_date', 'not a valid ISO 8601 date (YYYY-MM-DD)', cast(signup_date_raw as varchar), 'row_dropped'
-    from ranked where is_bad_signup
-    union all
-    select _row, 'signup_date', 'implausibly early date (before 1990-01-01)', cast(signup_date_raw as varchar), 'row_dropped'
-    from ranked where is_implausible_signup
-    union all
-    select _row, 'churn_date', 'not a valid ISO 8601 date (YYYY-MM-DD); leave it empty for a current customer',
-        cast(churn_date_raw as varchar), 'row_dropped'
-    from ranked where is_bad_churn
-    union all
-    select _row, 'churn_date', 'churn_date is before signup_date (' || cast(signup_date_raw as varchar) || ')', cast(churn_date_raw as varchar), 'row_dropped'
-    from ranked where is_churn_before_signup
-    union all
-    select _row, 'signup_date', 'after the as-of date: the account did not exist yet', cast(signup_date_raw as varchar), 'row_dropped'
-    from ranked where is_after_as_of
-    union all
-    select _row, 'account_id', 'duplicate account_id: row ' || cast(first_row_with_id as varchar) || ' has the same id',
-        account_id, 'row_dropped'
-    from ranked where not is_dropped and _row > first_row_with_id
-    union all
-    select _row, 'mrr', 'not a number; revenue figures leave this account out', cast(mrr_raw as varchar), 'value_nulled'
-    from ranked where not is_dropped and is_bad_mrr
-    union all
-    select _row, 'mrr', 'negative MRR; revenue figures leave this account out', cast(mrr_raw as varchar), 'value_nulled'
-    from ranked where not is_dropped and is_negative_mrr
-    union all
-    select _row, 'mrr', 'empty; revenue figures leave this account out', cast(mrr_raw as varchar), 'value_nulled'
-    from ranked where not is_dropped and is_missing_mrr
+-- every rule's flag as a column (and nothing else named is_*); an emptied value is only reported for a
+-- row that is kept, duplicates included
+row_flags as (
+    select
+        _row,
+        account_id,
+        signup_date_raw,
+        churn_date_raw,
+        mrr_raw,
+        first_row_with_id,
+        is_missing_id,
+        is_missing_signup,
+        is_bad_signup,
+        is_implausible_signup,
+        is_bad_churn,
+        is_churn_before_signup,
+        is_after_as_of,
+        not is_dropped and _row > first_row_with_id as is_duplicate_id,
+        not is_dropped and is_bad_mrr as is_bad_mrr,
+        not is_dropped and is_negative_mrr as is_negative_mrr,
+        not is_dropped and is_missing_mrr as is_missing_mrr
+    from ranked
+),
+
+-- one row per raised flag; rows without any are left out before they are unpivoted
+raised_flags as (
+    unpivot (select * from row_flags where greatest(*columns('^is_')))
+    on columns('^is_')
+    into name flag value is_raised
 )
 
 select
     'accounts' as source,
-    cast(_row as bigint) as row_number,
-    column_name,
-    reason,
-    raw_value,
-    action
-from problems
+    cast(f._row as bigint) as row_number,
+    r.column_name,
+    replace(r.reason, '{detail}', coalesce(case r.detail
+        when 'signup_date_raw' then cast(f.signup_date_raw as varchar)
+        when 'first_row_with_id' then cast(f.first_row_with_id as varchar)
+    end, '')) as reason,
+    case r.column_name
+        when 'account_id' then cast(f.account_id as varchar)
+        when 'signup_date' then cast(f.signup_date_raw as varchar)
+        when 'churn_date' then cast(f.churn_date_raw as varchar)
+        when 'mrr' then cast(f.mrr_raw as varchar)
+    end as raw_value,
+    r.action
+from raised_flags as f
+join rules as r on r.flag = f.flag
+where f.is_raised

@@ -18,6 +18,41 @@ rejected_account_ids as (
     where s.account_id is null and t.account_id is not null
 ),
 
+-- One row per check: the flag that raises it, the column it names, what the user reads, and whether the
+-- row is dropped or only the value emptied. A reason's {detail} is filled from the row value named in
+-- detail, so the user sees which other value the check compared against.
+rules as (
+    select * from (values
+        ('is_missing_id', 'interaction_id', 'empty: every interaction needs an id', 'row_dropped', null),
+        ('is_missing_account', 'account_id', 'empty: every interaction needs the account it belongs to',
+            'row_dropped', null),
+        ('is_unknown_account', 'account_id', 'not found in the accounts file', 'row_dropped', null),
+        ('is_rejected_account', 'account_id',
+            'belongs to an accounts row that was rejected (see the accounts rejects)', 'row_dropped', null),
+        ('is_missing_created', 'created_at', 'empty: every interaction needs its creation time', 'row_dropped', null),
+        ('is_bad_created', 'created_at', 'not a valid ISO 8601 timestamp', 'row_dropped', null),
+        ('is_before_signup', 'created_at', 'before the account''s signup_date ({detail})', 'row_dropped',
+            'signup_date'),
+        ('is_after_as_of', 'created_at', 'after the as-of date: excluded from this analysis', 'row_dropped', null),
+        ('is_duplicate_id', 'interaction_id', 'duplicate interaction_id: row {detail} has the same id',
+            'row_dropped', 'first_row_with_id'),
+        ('is_bad_first_response', 'first_response_at', 'not a valid ISO 8601 timestamp', 'value_nulled', null),
+        ('is_first_response_before_created', 'first_response_at', 'before created_at', 'value_nulled', null),
+        ('is_first_response_after_as_of', 'first_response_at', 'after the as-of date: not yet known then',
+            'value_nulled', null),
+        ('is_bad_resolved', 'resolved_at', 'not a valid ISO 8601 timestamp', 'value_nulled', null),
+        ('is_resolved_before_created', 'resolved_at', 'before created_at', 'value_nulled', null),
+        ('is_resolved_after_as_of', 'resolved_at', 'after the as-of date: not yet known then', 'value_nulled', null),
+        ('is_bad_severity', 'severity', 'not one of low, normal, high, urgent', 'value_nulled', null),
+        ('is_bad_csat', 'csat', 'not a score from 1 to 5', 'value_nulled', null),
+        ('is_bad_reopens', 'reopens', 'not a whole number >= 0', 'value_nulled', null),
+        ('is_bad_handoffs', 'handoffs', 'not a whole number >= 0', 'value_nulled', null),
+        ('is_bad_agent_updates', 'agent_updates', 'not a whole number >= 0', 'value_nulled', null),
+        ('is_bad_escalated', 'escalated', 'not true/false (or 1/0, yes/no)', 'value_nulled', null),
+        ('is_bad_credit_amount', 'credit_amount', 'not an amount >= 0', 'value_nulled', null)
+    ) as rule (flag, column_name, reason, action, detail)
+),
+
 row_problems as (
     select
         i.*,
@@ -77,89 +112,91 @@ ranked as (
     left join repeated_ids as r on r.interaction_id = d.interaction_id
 ),
 
-kept as (
-    select * from ranked where not is_dropped and _row = first_row_with_id
+-- the row that is kept: not dropped, and the first of its id
+ranked_kept as (
+    select *, not is_dropped and _row = first_row_with_id as is_kept
+    from ranked
 ),
 
-problems as (
-    select _row, 'interaction_id' as column_name, 'empty: every interaction needs an id' as reason,
-        interaction_id as raw_value, 'row_dropped' as action
-    from ranked where is_missing_id
-    union all
-    select _row, 'account_id', 'empty: every interaction needs the account it belongs to', account_id, 'row_dropped'
-    from ranked where is_missing_account
-    union all
-    select _row, 'account_id', 'not found in the accounts file', account_id, 'row_dropped'
-    from ranked where is_unknown_account
-    union all
-    select _row, 'account_id', 'belongs to an accounts row that was rejected (see the accounts rejects)', account_id, 'row_dropped'
-    from ranked where is_rejected_account
-    union all
-    select _row, 'created_at', 'empty: every interaction needs its creation time', cast(created_at_raw as varchar), 'row_dropped'
-    from ranked where is_missing_created
-    union all
-    select _row, 'created_at', 'not a valid ISO 8601 timestamp', cast(created_at_raw as varchar), 'row_dropped'
-    from ranked where is_bad_created
-    union all
-    select _row, 'created_at', 'before the account''s signup_date (' || cast(signup_date as varchar) || ')',
-        cast(created_at_raw as varchar), 'row_dropped'
-    from ranked where is_before_signup
-    union all
-    select _row, 'created_at', 'after the as-of date: excluded from this analysis', cast(created_at_raw as varchar), 'row_dropped'
-    from ranked where is_after_as_of
-    union all
-    select _row, 'interaction_id', 'duplicate interaction_id: row ' || cast(first_row_with_id as varchar) || ' has the same id',
-        interaction_id, 'row_dropped'
-    from ranked where not is_dropped and _row > first_row_with_id
+-- every rule's flag as a column (and nothing else named is_*); values that cannot be used are emptied
+-- only in the row that is kept, and the interaction itself still counts
+row_flags as (
+    select
+        _row,
+        interaction_id,
+        account_id,
+        created_at_raw,
+        first_response_at_raw,
+        resolved_at_raw,
+        severity_raw,
+        csat_raw,
+        reopens_raw,
+        handoffs_raw,
+        escalated_raw,
+        agent_updates_raw,
+        credit_amount_raw,
+        signup_date,
+        first_row_with_id,
+        is_missing_id,
+        is_missing_account,
+        is_unknown_account,
+        is_rejected_account,
+        is_missing_created,
+        is_bad_created,
+        is_before_signup,
+        is_after_as_of,
+        not is_dropped and _row > first_row_with_id as is_duplicate_id,
+        is_kept and first_response_at_raw is not null and first_response_at is null as is_bad_first_response,
+        is_kept and first_response_at < created_at as is_first_response_before_created,
+        is_kept and first_response_at >= as_of_cutoff_at as is_first_response_after_as_of,
+        is_kept and resolved_at_raw is not null and resolved_at is null as is_bad_resolved,
+        is_kept and resolved_at < created_at as is_resolved_before_created,
+        is_kept and resolved_at >= as_of_cutoff_at as is_resolved_after_as_of,
+        is_kept and severity_raw is not null and severity is null as is_bad_severity,
+        is_kept and csat_raw is not null and (csat is null or csat < 1 or csat > 5) as is_bad_csat,
+        is_kept and reopens_raw is not null and (reopens is null or reopens < 0 or reopens <> floor(reopens))
+            as is_bad_reopens,
+        is_kept and handoffs_raw is not null and (handoffs is null or handoffs < 0 or handoffs <> floor(handoffs))
+            as is_bad_handoffs,
+        is_kept and agent_updates_raw is not null
+            and (agent_updates is null or agent_updates < 0 or agent_updates <> floor(agent_updates))
+            as is_bad_agent_updates,
+        is_kept and escalated_raw is not null and escalated is null as is_bad_escalated,
+        is_kept and credit_amount_raw is not null and (credit_amount is null or credit_amount < 0)
+            as is_bad_credit_amount
+    from ranked_kept
+),
 
-    -- values that cannot be used are emptied; the interaction itself still counts
-    union all
-    select _row, 'first_response_at', 'not a valid ISO 8601 timestamp', cast(first_response_at_raw as varchar), 'value_nulled'
-    from kept where first_response_at_raw is not null and first_response_at is null
-    union all
-    select _row, 'first_response_at', 'before created_at', cast(first_response_at_raw as varchar), 'value_nulled'
-    from kept where first_response_at < created_at
-    union all
-    select _row, 'first_response_at', 'after the as-of date: not yet known then', cast(first_response_at_raw as varchar), 'value_nulled'
-    from kept where first_response_at >= as_of_cutoff_at
-    union all
-    select _row, 'resolved_at', 'not a valid ISO 8601 timestamp', cast(resolved_at_raw as varchar), 'value_nulled'
-    from kept where resolved_at_raw is not null and resolved_at is null
-    union all
-    select _row, 'resolved_at', 'before created_at', cast(resolved_at_raw as varchar), 'value_nulled'
-    from kept where resolved_at < created_at
-    union all
-    select _row, 'resolved_at', 'after the as-of date: not yet known then', cast(resolved_at_raw as varchar), 'value_nulled'
-    from kept where resolved_at >= as_of_cutoff_at
-    union all
-    select _row, 'severity', 'not one of low, normal, high, urgent', cast(severity_raw as varchar), 'value_nulled'
-    from kept where severity_raw is not null and severity is null
-    union all
-    select _row, 'csat', 'not a score from 1 to 5', cast(csat_raw as varchar), 'value_nulled'
-    from kept where csat_raw is not null and (csat is null or csat < 1 or csat > 5)
-    union all
-    select _row, 'reopens', 'not a whole number >= 0', cast(reopens_raw as varchar), 'value_nulled'
-    from kept where reopens_raw is not null and (reopens is null or reopens < 0 or reopens <> floor(reopens))
-    union all
-    select _row, 'handoffs', 'not a whole number >= 0', cast(handoffs_raw as varchar), 'value_nulled'
-    from kept where handoffs_raw is not null and (handoffs is null or handoffs < 0 or handoffs <> floor(handoffs))
-    union all
-    select _row, 'agent_updates', 'not a whole number >= 0', cast(agent_updates_raw as varchar), 'value_nulled'
-    from kept where agent_updates_raw is not null
-        and (agent_updates is null or agent_updates < 0 or agent_updates <> floor(agent_updates))
-    union all
-    select _row, 'escalated', 'not true/false (or 1/0, yes/no)', cast(escalated_raw as varchar), 'value_nulled'
-    from kept where escalated_raw is not null and escalated is null
-    union all
-    select _row, 'credit_amount', 'not an amount >= 0', cast(credit_amount_raw as varchar), 'value_nulled'
-    from kept where credit_amount_raw is not null and (credit_amount is null or credit_amount < 0)
+-- one row per raised flag; the many rows without any are left out before they are unpivoted
+raised_flags as (
+    unpivot (select * from row_flags where greatest(*columns('^is_')))
+    on columns('^is_')
+    into name flag value is_raised
 )
 
 select
     'interactions' as source,
-    cast(_row as bigint) as row_number,
-    column_name,
-    reason,
-    raw_value,
-    action
-from problems
+    cast(f._row as bigint) as row_number,
+    r.column_name,
+    replace(r.reason, '{detail}', coalesce(case r.detail
+        when 'signup_date' then cast(f.signup_date as varchar)
+        when 'first_row_with_id' then cast(f.first_row_with_id as varchar)
+    end, '')) as reason,
+    case r.column_name
+        when 'interaction_id' then cast(f.interaction_id as varchar)
+        when 'account_id' then cast(f.account_id as varchar)
+        when 'created_at' then cast(f.created_at_raw as varchar)
+        when 'first_response_at' then cast(f.first_response_at_raw as varchar)
+        when 'resolved_at' then cast(f.resolved_at_raw as varchar)
+        when 'severity' then cast(f.severity_raw as varchar)
+        when 'csat' then cast(f.csat_raw as varchar)
+        when 'reopens' then cast(f.reopens_raw as varchar)
+        when 'handoffs' then cast(f.handoffs_raw as varchar)
+        when 'escalated' then cast(f.escalated_raw as varchar)
+        when 'agent_updates' then cast(f.agent_updates_raw as varchar)
+        when 'credit_amount' then cast(f.credit_amount_raw as varchar)
+    end as raw_value,
+    r.action
+from raised_flags as f
+join rules as r on r.flag = f.flag
+where f.is_raised

@@ -11,6 +11,24 @@ accounts as (
     select account_id, signup_date, churn_date from stg_accounts
 ),
 
+-- One row per check: the flag that raises it, the column it names, what the user reads, and what happens
+-- (every problem here drops the row). A reason's {detail} is filled from the row value named in detail,
+-- so the user sees which other value the check compared against.
+rules as (
+    select * from (values
+        ('is_missing_account', 'account_id', 'empty', 'row_dropped', null),
+        ('is_unknown_account', 'account_id', 'not found among the loaded accounts', 'row_dropped', null),
+        ('is_bad_month', 'month', 'not a month (YYYY-MM or YYYY-MM-DD)', 'row_dropped', null),
+        ('is_bad_mrr', 'mrr', 'not a number', 'row_dropped', null),
+        ('is_negative_mrr', 'mrr', 'negative MRR', 'row_dropped', null),
+        ('is_after_as_of', 'month', 'after the as-of date: excluded from this analysis', 'row_dropped', null),
+        ('is_before_signup', 'month', 'before the account''s signup month ({detail})', 'row_dropped', 'signup_date'),
+        ('is_after_churn', 'month', 'after the account''s churn_date ({detail})', 'row_dropped', 'churn_date'),
+        ('is_duplicate_month', 'month', 'duplicate month for this account: row {detail} has it too', 'row_dropped',
+            'first_row_with_key')
+    ) as rule (flag, column_name, reason, action, detail)
+),
+
 row_problems as (
     select
         h.*,
@@ -49,41 +67,50 @@ ranked as (
     from dropped_before_dedup
 ),
 
-problems as (
-    select _row, 'account_id' as column_name, 'empty' as reason, account_id as raw_value, 'row_dropped' as action
-    from ranked where is_missing_account
-    union all
-    select _row, 'account_id', 'not found among the loaded accounts', account_id, 'row_dropped'
-    from ranked where is_unknown_account
-    union all
-    select _row, 'month', 'not a month (YYYY-MM or YYYY-MM-DD)', cast(month_raw as varchar), 'row_dropped'
-    from ranked where is_bad_month
-    union all
-    select _row, 'mrr', 'not a number', cast(mrr_raw as varchar), 'row_dropped'
-    from ranked where is_bad_mrr
-    union all
-    select _row, 'mrr', 'negative MRR', cast(mrr_raw as varchar), 'row_dropped'
-    from ranked where is_negative_mrr
-    union all
-    select _row, 'month', 'after the as-of date: excluded from this analysis', cast(month_raw as varchar), 'row_dropped'
-    from ranked where is_after_as_of
-    union all
-    select _row, 'month', 'before the account''s signup month (' || cast(signup_date as varchar) || ')', cast(month_raw as varchar), 'row_dropped'
-    from ranked where is_before_signup
-    union all
-    select _row, 'month', 'after the account''s churn_date (' || cast(churn_date as varchar) || ')', cast(month_raw as varchar), 'row_dropped'
-    from ranked where is_after_churn
-    union all
-    select _row, 'month', 'duplicate month for this account: row ' || cast(first_row_with_key as varchar) || ' has it too',
-        cast(month_raw as varchar), 'row_dropped'
-    from ranked where not is_dropped and _row > first_row_with_key
+-- every rule's flag as a column (and nothing else named is_*)
+row_flags as (
+    select
+        _row,
+        account_id,
+        month_raw,
+        mrr_raw,
+        signup_date,
+        churn_date,
+        first_row_with_key,
+        is_missing_account,
+        is_unknown_account,
+        is_bad_month,
+        is_bad_mrr,
+        is_negative_mrr,
+        is_after_as_of,
+        is_before_signup,
+        is_after_churn,
+        not is_dropped and _row > first_row_with_key as is_duplicate_month
+    from ranked
+),
+
+-- one row per raised flag; rows without any are left out before they are unpivoted
+raised_flags as (
+    unpivot (select * from row_flags where greatest(*columns('^is_')))
+    on columns('^is_')
+    into name flag value is_raised
 )
 
 select
     'mrr_history' as source,
-    cast(_row as bigint) as row_number,
-    column_name,
-    reason,
-    raw_value,
-    action
-from problems
+    cast(f._row as bigint) as row_number,
+    r.column_name,
+    replace(r.reason, '{detail}', coalesce(case r.detail
+        when 'signup_date' then cast(f.signup_date as varchar)
+        when 'churn_date' then cast(f.churn_date as varchar)
+        when 'first_row_with_key' then cast(f.first_row_with_key as varchar)
+    end, '')) as reason,
+    case r.column_name
+        when 'account_id' then cast(f.account_id as varchar)
+        when 'month' then cast(f.month_raw as varchar)
+        when 'mrr' then cast(f.mrr_raw as varchar)
+    end as raw_value,
+    r.action
+from raised_flags as f
+join rules as r on r.flag = f.flag
+where f.is_raised
