@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import build
+from pipelines import build, sqlrun
 from pipelines.settings import HIGH_PRIORITY_SEVERITIES, LIVE_CHANNELS
 
 MODEL_DIRS = ("20_metrics", "30_panel", "40_marts")
@@ -107,14 +107,14 @@ def given(con: duckdb.DuckDBPyConnection, table: str, columns: str, rows: list[t
 
 def run_model(con: duckdb.DuckDBPyConnection, table: str, n_parts: int = 1, **params) -> None:
     """Create `table` from its one SQL file, as build.create_table does (in parts for a partitioned table)."""
-    sql = build.sql_text(LAYER_DIR_OF[table], table)
+    sql = sqlrun.sql_text(LAYER_DIR_OF[table], table)
     bound = {**PARAMS, **params}
     if table in build.PARTITIONED_TABLES:
         for part in range(n_parts):
             verb = f"create table {table} as" if part == 0 else f"insert into {table}"
-            build.run_query(con, f"{verb}\n{sql}", {**bound, "n_parts": n_parts, "part": part})
+            sqlrun.run_query(con, f"{verb}\n{sql}", {**bound, "n_parts": n_parts, "part": part})
     else:
-        build.run_query(con, f"create table {table} as\n{sql}", bound)
+        sqlrun.run_query(con, f"create table {table} as\n{sql}", bound)
 
 
 def rows(con: duckdb.DuckDBPyConnection, table: str, columns: str = "*", order_by: str | None = None) -> list[tuple]:
