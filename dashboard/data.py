@@ -71,7 +71,7 @@ def open_build(path: str) -> duckdb.DuckDBPyConnection:
     """
     con = duckdb.connect(":memory:")
     try:
-        con.execute("attach $path as build (read_only)", {"path": path})
+        con.execute(query_text("attach_build"), {"path": path})
         for (name,) in con.execute(query_text("attached_build_objects")).fetchall():
             execute_template(con, "attached_build_view", object_name=TrustedSql(quote_ident(name)))
     except BaseException:
@@ -168,7 +168,7 @@ def run(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) ->
 # --- the build ---------------------------------------------------------------------------------
 
 def build_info(con: duckdb.DuckDBPyConnection) -> dict:
-    row = run(con, "select * from build_info").iloc[0].to_dict()
+    row = run(con, query_text("build_info")).iloc[0].to_dict()
     for key in ("settings_json", "inputs_json", "row_counts_json", "warnings_json"):
         row[key.removesuffix("_json")] = json.loads(row.pop(key))
     row["as_of_date"] = pd.Timestamp(row["as_of_date"]).date()
@@ -176,16 +176,16 @@ def build_info(con: duckdb.DuckDBPyConnection) -> dict:
 
 
 def model_info(con: duckdb.DuckDBPyConnection, model: str) -> dict | None:
-    rows = con.execute("select info_json from model_info where model = ?", [model]).fetchall()
+    rows = con.execute(query_text("model_info"), {"model": model}).fetchall()
     return json.loads(rows[0][0]) if rows else None
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(con.execute("select count(*) from duckdb_tables() where table_name = ?", [name]).fetchone()[0])
+    return bool(con.execute(query_text("table_count"), {"table_name": name}).fetchone()[0])
 
 
 def segment_columns(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    return run(con, "select column_name, kind, n_levels from segment_columns order by column_name")
+    return run(con, query_text("segment_column_kinds"))
 
 
 def segment_levels(con: duckdb.DuckDBPyConnection, column: str) -> list[str]:
@@ -216,11 +216,7 @@ def selected_accounts(con: duckdb.DuckDBPyConnection, filters: Filters):
     try:
         if filters:
             predicate, params = filter_predicate(parse_filters(list(filters), filterable_columns(cursor)))
-            cursor.execute(
-                "create temp table analysis_accounts as select account_id from account_survival "
-                f"where {predicate.text}",
-                params,
-            )
+            execute_template(cursor, "select_analysis_accounts", params, predicate=predicate)
         yield cursor
     finally:
         cursor.close()
@@ -229,7 +225,7 @@ def selected_accounts(con: duckdb.DuckDBPyConnection, filters: Filters):
 @in_scope
 def account_count(con: duckdb.DuckDBPyConnection, filters: Filters) -> int:
     with selected_accounts(con, filters) as cur:
-        return cur.execute("select count(*) from analysis_accounts").fetchone()[0]
+        return cur.execute(query_text("analysis_account_count")).fetchone()[0]
 
 
 def _is_whole_build(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> bool:
@@ -274,7 +270,7 @@ def driver_effects(con: duckdb.DuckDBPyConnection, filters: Filters,
     `start_from`, the build's coefficients by term, only changes where Newton starts: the filtered fit
     reaches the same optimum as one started from zero, in about half the steps."""
     if not filters:
-        return run(con, "select * from driver_effects"), model_info(con, "service_drivers")
+        return run(con, query_text("driver_effects")), model_info(con, "service_drivers")
     drivers = ServiceDrivers(filters=list(filters), start_from=start_from, max_accounts=APP_REFIT_ACCOUNTS).fit(con)
     return drivers.effects_, drivers.model_info_
 
@@ -347,7 +343,7 @@ def selected_account_ids(con: duckdb.DuckDBPyConnection, filters: Filters) -> li
     if not filters:
         return None
     with selected_accounts(con, filters) as cur:
-        return [r[0] for r in cur.execute("select account_id from analysis_accounts").fetchall()]
+        return [r[0] for r in cur.execute(query_text("analysis_account_ids")).fetchall()]
 
 
 @st.cache_data(show_spinner=False, max_entries=2)
@@ -383,7 +379,7 @@ def account_risk(con: duckdb.DuckDBPyConnection, filters: Filters) -> pd.DataFra
 @in_scope
 @st.cache_data(show_spinner=False, max_entries=64)
 def cached_risk(_con, build_id: str, filters: Filters) -> tuple[pd.DataFrame, pd.DataFrame, dict | None]:
-    calibration = run(_con, "select * from risk_calibration order by decile") if table_exists(_con, "risk_calibration") \
+    calibration = run(_con, query_text("risk_calibration")) if table_exists(_con, "risk_calibration") \
         else pd.DataFrame()
     risk = account_risk(_con, filters) if table_exists(_con, "account_risk") else pd.DataFrame()
     return risk, calibration, model_info(_con, "risk")

@@ -1,0 +1,3 @@
+-- grain: one row per account of the current selection (analysis_accounts).
+select account_id
+from analysis_accounts
