@@ -187,6 +187,27 @@ def _drop_unusable(X: pd.DataFrame, terms: pd.DataFrame) -> tuple[pd.DataFrame, 
     return X[kept], terms[terms.term.isin(kept)].reset_index(drop=True), dropped
 
 
+def _effects_table(model: TimeVaryingCox, design: Design, ph: pd.DataFrame) -> pd.DataFrame:
+    """One row per term: its factor, pillar and unit, the hazard ratio with its model-based 95% interval and the
+    proportional-hazards test, in pillar order."""
+    summary = model.summary
+    effects = design.terms.merge(
+        pd.DataFrame({
+            "term": summary.index,
+            "coef": summary["coef"].to_numpy(),
+            "se": summary["se(coef)"].to_numpy(),
+            "hazard_ratio": summary["exp(coef)"].to_numpy(),
+            "ci_lower": summary["exp(coef) lower 95%"].to_numpy(),
+            "ci_upper": summary["exp(coef) upper 95%"].to_numpy(),
+            "p_value": summary["p"].to_numpy(),
+        }),
+        on="term",
+    ).merge(ph, on="term")
+    effects["ph_violated"] = effects.ph_p_value < PH_ALPHA
+    order = {p: i for i, p in enumerate(PILLAR_ORDER)}
+    return effects.sort_values(by="pillar", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+
 SAMPLE_SEED = 7
 
 
@@ -295,42 +316,10 @@ class ServiceDrivers:
         if design.X.shape[1] == 0:
             raise DriversInputError("no usable terms: every factor and covariate was dropped "
                                     + "; ".join(f"{d['term']}: {d['reason']}" for d in design.dropped))
-        X = design.X.to_numpy()
-        initial = None if not self.start_from else [float(self.start_from.get(t, 0.0)) for t in design.X.columns]
-        penalizer = 0.0
-        try:
-            model = TimeVaryingCox().fit(panel.start_day, panel.stop_day, panel.churned, X, list(design.X.columns),
-                                         initial=initial, risk_sets=shared.get("risk_sets"))
-        except ConvergenceError as exc:
-            penalizer = RETRY_PENALIZER
-            notes.append(f"the unpenalised fit did not converge ({exc}); refitted with a small L2 penalizer "
-                         f"({RETRY_PENALIZER}), which shrinks effects slightly toward no effect")
-            model = TimeVaryingCox(penalizer=penalizer).fit(panel.start_day, panel.stop_day, panel.churned, X,
-                                                           list(design.X.columns))
-        if self.robust:
-            codes = shared.get("account_codes")
-            model.robust_variance_matrix_ = model.robust_variance(
-                codes if codes is not None else panel.account_id.to_numpy())
-        summary = model.summary
-        if ph_tests:
-            ph = model.proportional_hazards_tests(X)
-        else:
-            ph = pd.DataFrame({"term": model.names_, "ph_test_statistic": np.nan, "ph_p_value": np.nan})
-        effects = design.terms.merge(
-            pd.DataFrame({
-                "term": summary.index,
-                "coef": summary["coef"].to_numpy(),
-                "se": summary["se(coef)"].to_numpy(),
-                "hazard_ratio": summary["exp(coef)"].to_numpy(),
-                "ci_lower": summary["exp(coef) lower 95%"].to_numpy(),
-                "ci_upper": summary["exp(coef) upper 95%"].to_numpy(),
-                "p_value": summary["p"].to_numpy(),
-            }),
-            on="term",
-        ).merge(ph, on="term")
-        effects["ph_violated"] = effects.ph_p_value < PH_ALPHA
-        order = {p: i for i, p in enumerate(PILLAR_ORDER)}
-        effects = effects.sort_values(by="pillar", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+        model, penalizer, initial = self._fit_cox(panel, design, shared, notes)
+        effects = _effects_table(model, design, model.proportional_hazards_tests(design.X.to_numpy()) if ph_tests
+                                 else pd.DataFrame({"term": model.names_, "ph_test_statistic": np.nan,
+                                                    "ph_p_value": np.nan}))
         violated = effects.loc[effects.ph_violated, "term"].tolist()
         if violated:
             notes.append("proportional hazards is doubtful for " + ", ".join(violated)
@@ -359,6 +348,27 @@ class ServiceDrivers:
             "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         return self
+
+    def _fit_cox(self, panel: pd.DataFrame, design: Design, shared: dict, notes: list[str]):
+        """The Cox fit on the design (retried with a small penalty when Newton does not converge), with the
+        cluster-robust covariance when asked: (model, penalizer, initial coefficients)."""
+        X = design.X.to_numpy()
+        initial = None if not self.start_from else [float(self.start_from.get(t, 0.0)) for t in design.X.columns]
+        penalizer = 0.0
+        try:
+            model = TimeVaryingCox().fit(panel.start_day, panel.stop_day, panel.churned, X, list(design.X.columns),
+                                         initial=initial, risk_sets=shared.get("risk_sets"))
+        except ConvergenceError as exc:
+            penalizer = RETRY_PENALIZER
+            notes.append(f"the unpenalised fit did not converge ({exc}); refitted with a small L2 penalizer "
+                         f"({RETRY_PENALIZER}), which shrinks effects slightly toward no effect")
+            model = TimeVaryingCox(penalizer=penalizer).fit(panel.start_day, panel.stop_day, panel.churned, X,
+                                                           list(design.X.columns))
+        if self.robust:
+            codes = shared.get("account_codes")
+            model.robust_variance_matrix_ = model.robust_variance(
+                codes if codes is not None else panel.account_id.to_numpy())
+        return model, penalizer, initial
 
     def _sample(self, con: duckdb.DuckDBPyConnection, where: str, params: dict) -> tuple[int, dict | None]:
         """The number of accounts fitted (those with a panel row), and the sample to fit on when there are
