@@ -213,26 +213,7 @@ def _build(
     con.execute("set memory_limit = $limit", {"limit": f"{memory_limit_mb}MB"})
     build_id = uuid.uuid4().hex
 
-    loaded: dict[str, LoadedFile] = {}
-    inputs = [(ACCOUNTS, accounts_path), (INTERACTIONS, interactions_path), (MRR_HISTORY, mrr_history_path)]
-    for source, path in inputs:
-        if path is None:
-            create_empty_source_view(con, source)
-            continue
-
-        def load(source=source, path=path) -> int:
-            loaded[source.name] = read_raw(con, path, source)
-            create_source_view(con, loaded[source.name], source)
-            return loaded[source.name].rows
-
-        progress.run("load", source.name, load)
-    warnings = [w for f in loaded.values() for w in f.warnings]
-    for f in loaded.values():
-        if f.ignored:
-            warnings.append(f"{f.path}: columns not in the {f.source} contract were ignored: {f.ignored}")
-
-    con.execute("create table input_sources (source varchar, path varchar)")
-    con.executemany("insert into input_sources values (?, ?)", [[f.source, str(f.path)] for f in loaded.values()])
+    loaded, warnings = _load_inputs(con, accounts_path, interactions_path, mrr_history_path, progress)
 
     # row numbers are fixed in the raw tables now; later stages need no order, which saves memory
     con.execute("set preserve_insertion_order = false")
@@ -265,7 +246,7 @@ def _build(
 
     notes: list[str] = []
     # The model fits work in Python memory on what they read; the tables are on disk by now, so DuckDB's
-    # cache of them can shrink to make room (at a million accounts it held 8 GB going into the models).
+    # cache of them can shrink to make room.
     con.execute("checkpoint")
     con.execute("set memory_limit = $limit", {"limit": f"{min(memory_limit_mb, MODELS_MEMORY_LIMIT_MB)}MB"})
     progress.run("models", "driver_effects", lambda: _fit_models(con, notes, as_of, settings.drivers_sample))
@@ -280,6 +261,40 @@ def _build(
     _create_build_info(con, build_id, as_of, settings, loaded, table_rows, warnings,
                        time.perf_counter() - build_started)
 
+    load_report, reject_summary = _reports(con)
+    return BuildResult(db_path=temp_path, build_id=build_id, as_of=as_of, seconds=0.0, table_rows=table_rows,
+                       load_report=load_report, reject_summary=reject_summary, warnings=warnings, notes=notes)
+
+
+def _load_inputs(con: duckdb.DuckDBPyConnection, accounts_path: Path, interactions_path: Path,
+                 mrr_history_path: Path | None, progress: _Progress) -> tuple[dict[str, LoadedFile], list[str]]:
+    """Read each input into its raw table (an absent optional one becomes an empty view): the files read and the
+    warnings about them."""
+    loaded: dict[str, LoadedFile] = {}
+    inputs = [(ACCOUNTS, accounts_path), (INTERACTIONS, interactions_path), (MRR_HISTORY, mrr_history_path)]
+    for source, path in inputs:
+        if path is None:
+            create_empty_source_view(con, source)
+            continue
+
+        def load(source=source, path=path) -> int:
+            loaded[source.name] = read_raw(con, path, source)
+            create_source_view(con, loaded[source.name], source)
+            return loaded[source.name].rows
+
+        progress.run("load", source.name, load)
+    warnings = [w for f in loaded.values() for w in f.warnings]
+    for f in loaded.values():
+        if f.ignored:
+            warnings.append(f"{f.path}: columns not in the {f.source} contract were ignored: {f.ignored}")
+
+    con.execute("create table input_sources (source varchar, path varchar)")
+    con.executemany("insert into input_sources values (?, ?)", [[f.source, str(f.path)] for f in loaded.values()])
+    return loaded, warnings
+
+
+def _reports(con: duckdb.DuckDBPyConnection) -> tuple[list[dict], list[dict]]:
+    """The load report and the most common reject reasons, as the CLI prints them."""
     load_report = con.execute("select * from load_report").df().to_dict("records")
     reject_summary = (
         con.execute(
@@ -289,17 +304,7 @@ def _build(
         .df()
         .to_dict("records")
     )
-    return BuildResult(
-        db_path=temp_path,
-        build_id=build_id,
-        as_of=as_of,
-        seconds=0.0,
-        table_rows=table_rows,
-        load_report=load_report,
-        reject_summary=reject_summary,
-        warnings=warnings,
-        notes=notes,
-    )
+    return load_report, reject_summary
 
 
 def _drop_intermediates(con: duckdb.DuckDBPyConnection) -> None:
