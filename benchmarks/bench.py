@@ -50,8 +50,8 @@ from pathlib import Path
 REPEAT_UNDER_SECONDS = 10.0
 DEFAULT_SEED = 7
 DEFAULT_REPEATS = 3
-# lifelines' time-varying Cox grows faster than linearly with rows (about 30 s at 376k rows on this
-# machine): a 5,000-account sample (~90k rows at M) keeps it to seconds while the ratio stays like-for-like
+# lifelines' time-varying Cox grows faster than linearly with rows: a sample of accounts keeps it to seconds
+# while the ratio stays like-for-like
 COX_SAMPLE_ACCOUNTS = 5_000
 KM_SEGMENT = "plan"  # four levels in the demo
 FILTER_COLUMN, FILTER_VALUE, FILTER_ALL = "plan", "Starter", "All"

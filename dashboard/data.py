@@ -41,7 +41,7 @@ from pipelines.models.whatif import WhatIf
 Filters = tuple[str, ...]
 APP_DRAW_ACCOUNTS = 20_000
 # A filtered refit in the app fits at most this many accounts (a seeded sample above it, said in the model's
-# notes): at 100,000 accounts no single plan reaches it; at a million a filter change stays within seconds.
+# notes), so a filter change stays interactive however large the segment.
 APP_REFIT_ACCOUNTS = 50_000
 
 
@@ -235,7 +235,7 @@ def _is_whole_build(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> 
 
 @in_scope
 def kpi_monthly(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> pd.DataFrame:
-    if _is_whole_build(con, filters, as_of):  # the build ran the same mart on every account (1 s at 100,000)
+    if _is_whole_build(con, filters, as_of):  # the build ran the same mart on every account: read it
         return run(con, query_text("kpi_monthly_all_accounts"))
     with selected_accounts(con, filters) as cur:
         return run(cur, sql_text("40_marts", "kpi_monthly"), {"as_of": as_of})
@@ -356,8 +356,8 @@ def _current_rows(_con, build_id: str) -> pd.DataFrame:
 @in_scope
 @st.cache_data(show_spinner="Estimating…", max_entries=64)
 def cached_whatif(_con, build_id: str, changes: tuple[tuple[str, str], ...], horizon_days: int, filters: Filters):
-    # the interval's draws run on a seeded sample of at most 20,000 accounts (the notes say so), which keeps
-    # a slider move under a second at 100,000 accounts; the estimate itself uses every account
+    # the interval's draws run on a seeded sample of accounts (the notes say so), which keeps a slider move
+    # interactive; the estimate itself uses every account
     whatif = WhatIf(changes=list(changes), horizon_days=horizon_days, max_draw_accounts=APP_DRAW_ACCOUNTS).fit(
         _con, drivers=_whatif_model(_con, build_id, tuple(sorted(f for f, _ in changes))),
         account_ids=selected_account_ids(_con, filters),

@@ -26,15 +26,15 @@ LIVE_CHANNELS = ("chat", "live chat", "phone", "call", "voice", "messaging", "wh
 DEFAULT_SLA_HOURS = {"urgent": 1.0, "high": 4.0, "normal": 8.0, "low": 24.0}
 
 
-# The exact drivers fit takes about 7 s per 100,000 accounts on 2 cores; above this many accounts the build
-# fits it on a seeded random sample of accounts (all of their months), named in the model info, so the model
-# stage stays within seconds at a million accounts. Its intervals are the sample's. 0 or None: every account.
+# The exact drivers fit grows with the accounts; above this many the build fits it on a seeded random sample of
+# accounts (all of their months), named in the model info, so the model stage stays short at any size. Its
+# intervals are the sample's. 0 or None: every account.
 DEFAULT_DRIVERS_SAMPLE = 250_000
 
-# DuckDB's working memory during a build (--memory-limit-mb): by default the smaller of 4 GB and half of RAM.
+# DuckDB's working memory during a build (--memory-limit-mb): by default the smaller of this and half of RAM.
 # Joins and sorts beyond it spill to a temp folder beside the database, and the panel's exact medians are
-# built in parts of the accounts (build.PARTITIONED_TABLES), so a million-account build peaks at about
-# 6.6 GB instead of 11.8 GB, for about a third more time (issue 6; README, Performance).
+# built in parts of the accounts (build.PARTITIONED_TABLES), which trades some time for a much lower peak
+# (README, Performance).
 DEFAULT_MEMORY_LIMIT_MB = 4096
 
 

@@ -37,9 +37,9 @@ from .factors import CHANGEABLE, FACTORS_BY_NAME
 from .factor_effects import ROLES, label, whatif_model
 from .risk import BaselineHazard, churn_probability, current_rows, design_matrix, max_tenure_days
 
-# the number of account × draw cells in one step of the draws: each temporary is then 8 MB, which the
-# allocator reuses from step to step; 160 MB temporaries (the whole 20,000 × 1,000 at once) cost more in
-# page faults and cache misses than in arithmetic (0.9 s vs 0.3 s at 20,000 accounts)
+# the number of account × draw cells in one step of the draws: small temporaries the allocator reuses from step
+# to step; one temporary of every account × every draw costs more in page faults and cache misses than in
+# arithmetic
 CELLS_PER_BATCH = 1_000_000
 # above this many accounts the interval's draws use a seeded random sample of accounts, scaled to all of them:
 # the sampling error (well under 1% of the total) is small beside the coefficient uncertainty being measured,
