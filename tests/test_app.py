@@ -326,6 +326,7 @@ def test_app_data_page_sets_the_demo_investment_case_beside_its_truth(open_app, 
     truth = json.loads(Path(demo.planted_effects).read_text())["true_whatif"][0]
 
     at = open_app("data_page")
+    at.toggle(key="demo_truth_comparison").set_value(True).run(timeout=RUN_TIMEOUT)
 
     table = frame_with(at, "truth (from the demo's own hazards)").set_index("quantity")
     assert table.loc["accounts kept", "truth (from the demo's own hazards)"] == round(truth["accounts_kept"], 1)

@@ -43,9 +43,12 @@ else:
         truth = next(iter(document.get("true_whatif", [])), None)
         if truth is not None:
             st.subheader("Demo data: the investment case beside the truth")
-            comparison = rebuild.investment_case_vs_truth(
-                document, *data.cached_demo_investment_comparison(con, info["build_id"], truth["horizon_days"]))
-            st.dataframe(comparison, hide_index=True)
+            # the naive side is a refit of the all-in-one model without case mix: seconds at scale, so on request
+            if st.toggle("Compare the naive and the adjusted investment case with the demo's truth",
+                         key="demo_truth_comparison"):
+                comparison = rebuild.investment_case_vs_truth(
+                    document, *data.cached_demo_investment_comparison(con, info["build_id"], truth["horizon_days"]))
+                st.dataframe(comparison, hide_index=True)
             st.caption("The demo plants case-mix confounding: accounts in trouble file urgent tickets, which are "
                        "answered first, and churn more. A model without case mix that also holds SLA breaches and bad "
                        "interactions fixed misses the truth; the factor's own model, adjusted for case mix, finds it.")
