@@ -16,8 +16,8 @@ MOVING_OUT = {
     "benchmarks/bench.py": 7,
     "pipelines/build.py": 38,
     "pipelines/demo.py": 2,
-    "pipelines/models/drivers.py": 14,
-    "pipelines/models/factor_effects.py": 10,
+    "pipelines/models/drivers.py": 4,
+    "pipelines/models/factor_effects.py": 2,
     "pipelines/models/revenue.py": 6,
     "pipelines/models/risk.py": 6,
 }

@@ -18,7 +18,8 @@ import pandas as pd
 
 from .coxph import ConvergenceError, TimeVaryingCox, risk_sets
 from .factors import FACTORS, FACTORS_BY_NAME, PILLAR_ORDER
-from ..sqlrun import quote_ident
+from .store import create_result_table, insert_rows, read_state, store_model_info, store_state
+from ..sqlrun import query_text, quote_ident
 from ..settings import DEFAULT_DRIVERS_SAMPLE
 
 RETRY_PENALIZER = 0.01
@@ -246,7 +247,7 @@ class ServiceDrivers:
     def read_panel(self, con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, dict, int, dict | None]:
         """The panel rows the fit uses (filtered and sampled as configured), the segment kinds, the number of
         accounts and the sample drawn (None: every account)."""
-        kinds = dict(con.execute("select column_name, kind from segment_columns").fetchall())
+        kinds = dict(con.execute(query_text("segment_column_kind_pairs")).fetchall())
         covariates = self._covariates(kinds)
         where, params = "", {}
         if self.filters:
@@ -417,11 +418,8 @@ class ServiceDrivers:
     @classmethod
     def from_database(cls, con: duckdb.DuckDBPyConnection) -> "ServiceDrivers | None":
         """The model the build fitted and stored, or None for a build without one."""
-        try:
-            row = con.execute("select state_json from driver_model_state").fetchone()
-        except duckdb.CatalogException:
-            return None
-        return cls.from_state(json.loads(row[0])) if row else None
+        state = read_state(con, "driver_model_state_read")
+        return cls.from_state(state) if state is not None else None
 
     def to_json_dict(self) -> dict:
         columns = ["factor", "level", "term", "pillar", "unit", "hazard_ratio", "ci_lower", "ci_upper", "p_value",
@@ -429,17 +427,8 @@ class ServiceDrivers:
         return {"effects": json.loads(self.effects_[columns].to_json(orient="records")), "model": self.model_info_}
 
 
-EFFECT_COLUMNS = {
-    "term": "varchar", "factor": "varchar", "level": "varchar", "pillar": "varchar", "unit": "varchar",
-    "coef": "double", "se": "double", "hazard_ratio": "double", "ci_lower": "double", "ci_upper": "double",
-    "p_value": "double", "ph_test_statistic": "double", "ph_p_value": "double", "ph_violated": "boolean",
-}
-
-
-def store_model_info(con: duckdb.DuckDBPyConnection, model: str, info: dict) -> None:
-    con.execute("create table if not exists model_info (model varchar, info_json varchar)")
-    con.execute("delete from model_info where model = ?", [model])
-    con.execute("insert into model_info values (?, ?)", [model, json.dumps(info, default=float)])
+EFFECT_COLUMNS = ["term", "factor", "level", "pillar", "unit", "coef", "se", "hazard_ratio", "ci_lower", "ci_upper",
+                  "p_value", "ph_test_statistic", "ph_p_value", "ph_violated"]
 
 
 def store_drivers(con: duckdb.DuckDBPyConnection, drivers: ServiceDrivers | None, error: str | None = None) -> int:
@@ -447,17 +436,13 @@ def store_drivers(con: duckdb.DuckDBPyConnection, drivers: ServiceDrivers | None
 
     A fit that could not be made (no churn yet, no usable terms) stores an empty driver_effects and
     the reason in model_info, so the app can say why instead of failing."""
-    columns = ", ".join(f"{quote_ident(c)} {t}" for c, t in EFFECT_COLUMNS.items())
-    con.execute(f"create or replace table driver_effects ({columns})")
+    create_result_table(con, "driver_effects")
+    create_result_table(con, "driver_model_state")
     if drivers is None:
         store_model_info(con, "service_drivers", {"model": "service_drivers", "error": error})
-        con.execute("create or replace table driver_model_state (state_json varchar)")
         return 0
-    con.register("driver_effects_frame", drivers.effects_[list(EFFECT_COLUMNS)])
-    con.execute("insert into driver_effects select * from driver_effects_frame")
-    con.unregister("driver_effects_frame")
+    insert_rows(con, "driver_effects", drivers.effects_[EFFECT_COLUMNS])
     store_model_info(con, "service_drivers", drivers.model_info_)
     # the fitted model itself, so the app's what-if and risk views predict without refitting
-    con.execute("create or replace table driver_model_state (state_json varchar)")
-    con.execute("insert into driver_model_state values (?)", [json.dumps(drivers.state(), default=float)])
+    store_state(con, "driver_model_state_insert", state_json=json.dumps(drivers.state(), default=float))
     return len(drivers.effects_)

@@ -25,9 +25,10 @@ import pandas as pd
 
 from .coxph import ConvergenceError
 from .factors import label
+from .store import create_result_table, insert_rows, read_state, store_model_info, store_state
 from .drivers import (DriversInputError, ServiceDrivers, build_design, sample_accounts, shared_structures,
-                      store_model_info, subset_design)
-from ..sqlrun import TrustedSql, execute_template, quote_ident
+                      subset_design)
+from ..sqlrun import TrustedSql, execute_template, query_text
 
 CASE_MIX = ("high_priority_share", "live_channel_share")
 VOLUME = "tickets_90d"
@@ -223,33 +224,17 @@ EFFECT_COLUMNS = ["factor", "term", "label", "unit", "coef", "robust_se", "hazar
                   "p_value", "adjusted_for", "not_adjusted_for", "e_value", "e_value_ci", "n_accounts", "n_events"]
 
 
-STABILITY_COLUMNS = {"factor": "varchar", "step": "varchar", "term": "varchar", "hazard_ratio": "double",
-                     "ci_lower": "double", "ci_upper": "double", "note": "varchar"}
-STORED_EFFECT_COLUMNS = {
-    "factor": "varchar", "term": "varchar", "label": "varchar", "unit": "varchar", "coef": "double",
-    "robust_se": "double", "hazard_ratio": "double", "ci_lower": "double", "ci_upper": "double", "p_value": "double",
-    "adjusted_for": "varchar", "not_adjusted_for": "varchar", "e_value": "double", "e_value_ci": "double",
-    "n_accounts": "bigint", "n_events": "bigint",
-}
-
-
 def store_factor_effects(con: duckdb.DuckDBPyConnection, fitted: FactorEffects | None, error: str | None = None) -> int:
     """Write factor_effects, factor_stability and each factor's model (for the what-if), so the app reads them."""
-
-    for table, columns in (("factor_effects", STORED_EFFECT_COLUMNS), ("factor_stability", STABILITY_COLUMNS)):
-        con.execute(f"create or replace table {table} ("
-                    + ", ".join(f"{quote_ident(c)} {t}" for c, t in columns.items()) + ")")
-    con.execute("create or replace table factor_model_state (factor varchar, state_json varchar)")
+    for table in ("factor_effects", "factor_stability", "factor_model_state"):
+        create_result_table(con, table)
     if fitted is None:
         store_model_info(con, "factor_effects", {"model": "factor_effects", "error": error})
         return 0
-    for table, frame, columns in (("factor_effects", fitted.effects_, STORED_EFFECT_COLUMNS),
-                                  ("factor_stability", fitted.stability_, STABILITY_COLUMNS)):
-        con.register("factor_frame", frame[list(columns)])
-        con.execute(f"insert into {table} select * from factor_frame")
-        con.unregister("factor_frame")
+    insert_rows(con, "factor_effects", fitted.effects_)
+    insert_rows(con, "factor_stability", fitted.stability_)
     for factor, model in fitted.models_.items():
-        con.execute("insert into factor_model_state values (?, ?)", [factor, json.dumps(model.state(), default=float)])
+        store_state(con, "factor_model_state_insert", factor=factor, state_json=json.dumps(model.state(), default=float))
     store_model_info(con, "factor_effects", {
         "model": "factor_effects",
         "method": "one Cox model per service factor (time-varying, Efron ties), adjusted for its confounders and "
@@ -263,11 +248,8 @@ def store_factor_effects(con: duckdb.DuckDBPyConnection, fitted: FactorEffects |
 
 def stored_factor_model(con: duckdb.DuckDBPyConnection, factor: str) -> ServiceDrivers | None:
     """The factor's own model as the build stored it, for predictions; None for a build without one."""
-    try:
-        row = con.execute("select state_json from factor_model_state where factor = ?", [factor]).fetchone()
-    except duckdb.CatalogException:
-        return None
-    return ServiceDrivers.from_state(json.loads(row[0])) if row else None
+    state = read_state(con, "factor_model_state_read", factor=factor)
+    return ServiceDrivers.from_state(state) if state is not None else None
 
 
 def whatif_terms(changed: list[str]) -> list[str]:
@@ -305,6 +287,10 @@ def own_model_terms(factor: str) -> list[str]:
 REVENUE_OUTCOMES = {"expanded": "expansion", "contracted": "contraction"}
 
 
+REVENUE_EFFECT_COLUMNS = ["factor", "term", "label", "unit", "outcome", "monthly_rate", "effect_pp", "ci_lower_pp",
+                          "ci_upper_pp", "n_account_months", "n_accounts", "adjusted_for"]
+
+
 class FactorRevenueEffects:
     """Each factor's effect on next month's expansion and contraction, with its churn model's adjustment set.
 
@@ -321,7 +307,7 @@ class FactorRevenueEffects:
         self.sample_seed = sample_seed
 
     def fit(self, con: duckdb.DuckDBPyConnection) -> "FactorRevenueEffects":
-        kinds = dict(con.execute("select column_name, kind from segment_columns").fetchall())
+        kinds = dict(con.execute(query_text("segment_column_kind_pairs")).fetchall())
         covariates = list(self.covariates) if self.covariates is not None else (["plan"] if "plan" in kinds else [])
         ids = con.execute("select distinct account_id from account_months").fetchnumpy()["account_id"]
         sample = None if self.max_accounts is None else sample_accounts(ids, self.max_accounts, self.sample_seed)
@@ -362,7 +348,7 @@ class FactorRevenueEffects:
                         "ci_upper_pp": 100 * (coef[position] + Z_95 * se),
                         "n_account_months": int(len(rows)), "n_accounts": int(rows.account_id.nunique()),
                         "adjusted_for": describe_adjustment(factor, covariates)})
-        self.effects_ = pd.DataFrame(effects, columns=list(REVENUE_EFFECT_COLUMNS))
+        self.effects_ = pd.DataFrame(effects, columns=REVENUE_EFFECT_COLUMNS)
         self.sampled_ = sample is not None
         return self
 
@@ -383,21 +369,7 @@ def cluster_robust_ols(X: np.ndarray, y: np.ndarray, cluster) -> tuple[np.ndarra
     return coef, correction * bread @ (scores.T @ scores) @ bread
 
 
-REVENUE_EFFECT_COLUMNS = {
-    "factor": "varchar", "term": "varchar", "label": "varchar", "unit": "varchar", "outcome": "varchar",
-    "monthly_rate": "double", "effect_pp": "double", "ci_lower_pp": "double", "ci_upper_pp": "double",
-    "n_account_months": "bigint", "n_accounts": "bigint", "adjusted_for": "varchar",
-}
-
-
 def store_factor_revenue_effects(con: duckdb.DuckDBPyConnection, fitted: FactorRevenueEffects | None) -> int:
     """Write factor_revenue_effects (empty when they could not be estimated), for the drivers page."""
-
-    con.execute("create or replace table factor_revenue_effects ("
-                + ", ".join(f"{quote_ident(c)} {t}" for c, t in REVENUE_EFFECT_COLUMNS.items()) + ")")
-    if fitted is None or fitted.effects_.empty:
-        return 0
-    con.register("revenue_frame", fitted.effects_[list(REVENUE_EFFECT_COLUMNS)])
-    con.execute("insert into factor_revenue_effects select * from revenue_frame")
-    con.unregister("revenue_frame")
-    return len(fitted.effects_)
+    create_result_table(con, "factor_revenue_effects")
+    return 0 if fitted is None else insert_rows(con, "factor_revenue_effects", fitted.effects_)

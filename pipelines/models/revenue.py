@@ -45,7 +45,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .drivers import store_model_info
+from .store import store_model_info
 from .factors import FACTORS, FACTORS_BY_NAME
 from ..sqlrun import TrustedSql, fill_template, query_text, quote_ident
 from .jsonable import json_ready

@@ -26,7 +26,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .drivers import ServiceDrivers, store_model_info
+from .drivers import ServiceDrivers
+from .store import store_model_info
 from .factors import FACTORS_BY_NAME, MEASURE_COLUMNS
 from ..sqlrun import execute_template, query_text, quote_ident
 

@@ -1,0 +1,49 @@
+"""Model results into the database, through the tables `sql/60_models` defines: the build stores what the pages
+and commands read, so nothing refits on a rerun."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pandas as pd
+
+from ..sqlrun import execute_template, identifier, query_text, sql_text
+
+
+def create_result_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """(Re)create a model result table as `sql/60_models/<table>.sql` defines it, empty."""
+    con.execute(sql_text("60_models", table))
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> int:
+    """Append a result frame's rows to its table, column by name."""
+    if frame.empty:
+        return 0
+    con.register("result_frame", frame)
+    try:
+        execute_template(con, "insert_result_rows", table=identifier(table))
+    finally:
+        con.unregister("result_frame")
+    return len(frame)
+
+
+def store_model_info(con: duckdb.DuckDBPyConnection, model: str, info: dict) -> None:
+    """A model's information row (method, sample, notes, or why it could not be fitted), replacing any before."""
+    create_result_table(con, "model_info")
+    con.execute(query_text("model_info_replace"), {"model": model})
+    con.execute(query_text("model_info_insert"), {"model": model, "info_json": json.dumps(info, default=float)})
+
+
+def store_state(con: duckdb.DuckDBPyConnection, query: str, **values) -> None:
+    """One model's state row through its insert query (driver_model_state_insert, factor_model_state_insert)."""
+    con.execute(query_text(query), values)
+
+
+def read_state(con: duckdb.DuckDBPyConnection, query: str, **values) -> dict | None:
+    """A stored model's state, or None when the build stored none (or is from before it stored any)."""
+    try:
+        row = con.execute(query_text(query), values).fetchone()
+    except duckdb.CatalogException:
+        return None
+    return json.loads(row[0]) if row else None
