@@ -17,7 +17,6 @@ MOVING_OUT = {
     "pipelines/build.py": 38,
     "pipelines/demo.py": 2,
     "pipelines/models/drivers.py": 4,
-    "pipelines/models/factor_effects.py": 2,
     "pipelines/models/revenue.py": 6,
     "pipelines/models/risk.py": 6,
 }

@@ -28,7 +28,7 @@ from .factors import label
 from .store import create_result_table, insert_rows, read_state, store_model_info, store_state
 from .drivers import (DriversInputError, ServiceDrivers, build_design, sample_accounts, shared_structures,
                       subset_design)
-from ..sqlrun import TrustedSql, execute_template, query_text
+from ..sqlrun import execute_template, query_text
 
 CASE_MIX = ("high_priority_share", "live_channel_share")
 VOLUME = "tickets_90d"
@@ -309,17 +309,15 @@ class FactorRevenueEffects:
     def fit(self, con: duckdb.DuckDBPyConnection) -> "FactorRevenueEffects":
         kinds = dict(con.execute(query_text("segment_column_kind_pairs")).fetchall())
         covariates = list(self.covariates) if self.covariates is not None else (["plan"] if "plan" in kinds else [])
-        ids = con.execute("select distinct account_id from account_months").fetchnumpy()["account_id"]
+        ids = con.execute(query_text("panel_account_ids")).fetchnumpy()["account_id"]
         sample = None if self.max_accounts is None else sample_accounts(ids, self.max_accounts, self.sample_seed)
-        if sample is not None:
-            con.register("revenue_sample_accounts", pd.DataFrame({"account_id": sample}))
+        # the query reads the list only when sampling; an empty one stands in otherwise, so it always binds
+        con.register("revenue_sample_accounts", pd.DataFrame({"account_id": [] if sample is None else sample},
+                                                             dtype=object))
         try:
-            predicate = ("account_id in (select account_id from revenue_sample_accounts)" if sample is not None
-                         else "true")
-            rows = execute_template(con, "revenue_movement_rows", sample_filter=TrustedSql(predicate)).df()
+            rows = execute_template(con, "revenue_movement_rows", {"sampled": sample is not None}).df()
         finally:
-            if sample is not None:
-                con.unregister("revenue_sample_accounts")
+            con.unregister("revenue_sample_accounts")
         factors = list(self.factors) if self.factors is not None else [r.factor for r in CAUSAL_STRUCTURE]
         effects = []
         full = None if rows.empty else build_design(

@@ -1,11 +1,12 @@
 -- grain: one row per account-month of an account still a customer at the month's end whose next month is
 -- known: whether its MRR rose (expansion) or fell (contraction) into the next month, with every panel column
 -- (the service measures known before the month began, case mix, volume, segments). Churn itself is the churn
--- models' outcome, so a churned month is left out here. {sample_filter} keeps the accounts being fitted.
+-- models' outcome, so a churned month is left out here. With $sampled, only the accounts listed in
+-- revenue_sample_accounts (registered by the caller) are read.
 with panel as (
     select *
     from account_months
-    where {sample_filter}
+    where not $sampled or account_id in (select account_id from revenue_sample_accounts)
 ),
 
 next_months as (
