@@ -45,7 +45,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .store import store_model_info
+from .store import create_result_table, insert_rows, store_model_info
 from .factors import FACTORS, FACTORS_BY_NAME
 from ..sqlrun import TrustedSql, fill_template, query_text, quote_ident
 from .jsonable import json_ready
@@ -343,8 +343,7 @@ def store_revenue_effects(con: duckdb.DuckDBPyConnection, fitted: RevenueDrivers
 
     With no fit (`fitted` None, or a fit that found nothing to estimate) the table is empty and
     model_info holds the reason, so the app can say why."""
-    columns = ", ".join(f"{quote_ident(c)} {t}" for c, t in EFFECT_COLUMNS.items())
-    con.execute(f"create or replace table revenue_effects ({columns})")
+    create_result_table(con, "revenue_effects")
     if fitted is None or fitted.reason_ is not None:
         why = reason if fitted is None else fitted.reason_
         info = {"model": MODEL_NAME, "reason": why or "revenue drivers were not fitted"}
@@ -352,8 +351,6 @@ def store_revenue_effects(con: duckdb.DuckDBPyConnection, fitted: RevenueDrivers
             info = fitted.model_info_
         store_model_info(con, MODEL_NAME, info)
         return 0
-    con.register("revenue_effects_frame", fitted.effects_[list(EFFECT_COLUMNS)])
-    con.execute("insert into revenue_effects select * from revenue_effects_frame")
-    con.unregister("revenue_effects_frame")
+    insert_rows(con, "revenue_effects", fitted.effects_[list(EFFECT_COLUMNS)])
     store_model_info(con, MODEL_NAME, fitted.model_info_)
     return len(fitted.effects_)

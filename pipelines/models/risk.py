@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 from .drivers import ServiceDrivers
-from .store import store_model_info
+from .store import create_result_table, insert_rows, store_model_info
 from .factors import FACTORS_BY_NAME, MEASURE_COLUMNS
-from ..sqlrun import execute_template, query_text, quote_ident
+from ..sqlrun import TrustedSql, execute_template, query_text, quote_ident
 
 HORIZON_DAYS = 90
 HOLDOUT_DAYS = 180
@@ -403,25 +403,25 @@ def store_risk(con: duckdb.DuckDBPyConnection, risk: AccountRisk | None, error: 
 
     A model that could not be made stores empty tables and the reason, so the app can say why."""
     columns = _account_risk_columns(risk)
-    # segment columns follow, typed as the panel has them (any names the user's file had, quoted)
-    segments = [] if risk is None else risk.segment_columns_
-    column_sql = ", ".join(f"{quote_ident(c)} {t}" for c, t in columns.items())
-    con.execute(f"create or replace table account_risk ({column_sql})")
-    calibration_sql = ", ".join(f"{quote_ident(c)} {t}" for c, t in CALIBRATION_COLUMNS.items())
-    con.execute(f"create or replace table risk_calibration ({calibration_sql})")
+    create_result_table(con, "risk_calibration")
     if risk is None:
+        _store_account_risk(con, pd.DataFrame({c: pd.Series(dtype=object) for c in columns}), columns, [])
         store_model_info(con, "risk", {"model": "risk", "error": error})
         return 0
     frame = risk.accounts_.rename(columns={"churn_probability": list(columns)[2]})
-    con.register("account_risk_frame", frame)
-    casts = ", ".join(f"cast({quote_ident(c)} as {t}) as {quote_ident(c)}" for c, t in columns.items())
-    extra = "".join(f", {quote_ident(c)}" for c in segments)
-    con.execute(f"create or replace table account_risk as select {casts}{extra} from account_risk_frame "
-                "order by risk_rank")
-    con.unregister("account_risk_frame")
-    if not risk.calibration_.empty:
-        con.register("risk_calibration_frame", risk.calibration_)
-        con.execute("insert into risk_calibration select * from risk_calibration_frame order by decile")
-        con.unregister("risk_calibration_frame")
+    # segment columns follow, typed as the panel has them (any names the user's file had, quoted)
+    _store_account_risk(con, frame, columns, risk.segment_columns_)
+    insert_rows(con, "risk_calibration", risk.calibration_)
     store_model_info(con, "risk", risk.model_info_)
     return len(frame)
+
+
+def _store_account_risk(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, columns: dict[str, str],
+                        segments: list[str]) -> None:
+    typed = TrustedSql(", ".join(f"cast({quote_ident(c)} as {t}) as {quote_ident(c)}" for c, t in columns.items()))
+    extra = TrustedSql("".join(f", {quote_ident(c)}" for c in segments))
+    con.register("result_frame", frame)
+    try:
+        execute_template(con, "account_risk_table", typed_columns=typed, segment_columns=extra)
+    finally:
+        con.unregister("result_frame")

@@ -1,0 +1,30 @@
+-- grain: one row per revenue factor per non-empty quartile of its measure: next month's net revenue retention with
+-- its bootstrap interval and the difference from the worst quartile (descriptive, unadjusted).
+create or replace table revenue_effects (
+    factor varchar,
+    pillar varchar,
+    direction varchar,
+    measure_column varchar,
+    quartile integer,
+    measure_low double,
+    measure_high double,
+    n_account_months bigint,
+    n_accounts bigint,
+    n_churned bigint,
+    starting_mrr double,
+    next_month_mrr double,
+    expansion_mrr double,
+    contraction_mrr double,
+    churned_mrr double,
+    expansion_rate double,
+    contraction_rate double,
+    churned_mrr_rate double,
+    nrr_monthly double,
+    nrr_annualised double,
+    ci_lower double,
+    ci_upper double,
+    vs_quartile integer,
+    nrr_annualised_difference double,
+    difference_ci_lower double,
+    difference_ci_upper double
+)
