@@ -74,8 +74,7 @@ def factor_effects_table(effects: pd.DataFrame) -> pd.DataFrame:
     if effects.empty:
         return effects
     table = pd.DataFrame({
-        "factor": [lbl + (f" ({term.split(': ', 1)[1]})" if ": " in term else "")
-                   for lbl, term in zip(effects["label"], effects["term"])],
+        "factor": [term_label(f, t) for f, t in zip(effects["factor"], effects["term"])],
         "unit": effects["unit"],
         "hazard ratio": effects["hazard_ratio"].round(3),
         "95% CI": [f"{lo:.3f} – {hi:.3f}" for lo, hi in zip(effects["ci_lower"], effects["ci_upper"])],
@@ -93,8 +92,7 @@ def stability_table(stability: pd.DataFrame) -> pd.DataFrame:
         return stability
     frame = stability.assign(value=[f"{hr:.3f} ({lo:.3f} – {hi:.3f})" for hr, lo, hi in
                                     zip(stability.hazard_ratio, stability.ci_lower, stability.ci_upper)])
-    frame["factor"] = [label(f) + (f" ({t.split(': ', 1)[1]})" if ": " in t else "")
-                       for f, t in zip(frame.factor, frame.term)]
+    frame["factor"] = [term_label(f, t) for f, t in zip(frame.factor, frame.term)]
     table = frame.pivot(index="factor", columns="step", values="value")
     steps = [s for s in ("unadjusted", "+ plan and segments", "+ case mix and volume", "+ upstream service factors")
              if s in table.columns]
@@ -122,9 +120,14 @@ def revenue_effects_table(effects: pd.DataFrame) -> pd.DataFrame:
         return effects
     rows = {}
     for row in effects.itertuples():
-        key = row.label + (f" ({row.term.split(': ', 1)[1]})" if ": " in row.term else "")
+        key = term_label(row.factor, row.term)
         entry = rows.setdefault(key, {"factor": key, "unit": row.unit})
         entry[f"{row.outcome}: change in monthly chance (pp)"] = (
             f"{row.effect_pp:+.2f} ({row.ci_lower_pp:+.2f} to {row.ci_upper_pp:+.2f})")
         entry[f"{row.outcome}: monthly chance today"] = f"{row.monthly_rate:.1%}"
     return pd.DataFrame(list(rows.values()))
+
+
+def term_label(factor: str, term: str) -> str:
+    """A factor's label with the level its term names: "bad interactions in the window (2+ vs 0)"."""
+    return label(factor) + (f" ({term.split(': ', 1)[1]})" if ": " in term else "")

@@ -30,6 +30,15 @@ class DriversInputError(ValueError):
     """A factor or covariate the user named cannot be used; the message lists the valid ones."""
 
 
+def account_covariates(named: list[str] | None, kinds: dict[str, str], include_plan: bool = True) -> list[str]:
+    """The account columns a model adjusts for: those named, else plan when the build has it; checked by name."""
+    covariates = list(named) if named is not None else (["plan"] if include_plan and "plan" in kinds else [])
+    unknown = [c for c in covariates if c not in kinds]
+    if unknown:
+        raise DriversInputError(f"unknown covariate {unknown}; account columns are {sorted(kinds)}")
+    return covariates
+
+
 @dataclass
 class Design:
     """The covariate matrix with its terms described, and every term left out with the reason."""
@@ -270,12 +279,7 @@ class ServiceDrivers:
         return panel, kinds, n_accounts, sample
 
     def _covariates(self, kinds: dict[str, str]) -> list[str]:
-        covariates = list(self.covariates) if self.covariates is not None else (
-            ["plan"] if self.include_plan and "plan" in kinds else [])
-        unknown = [c for c in covariates if c not in kinds]
-        if unknown:
-            raise DriversInputError(f"unknown covariate {unknown}; account columns are {sorted(kinds)}")
-        return covariates
+        return account_covariates(self.covariates, kinds, self.include_plan)
 
     def fit(self, con: duckdb.DuckDBPyConnection) -> "ServiceDrivers":
         self._check_factors()

@@ -26,7 +26,7 @@ import pandas as pd
 from .coxph import ConvergenceError
 from .factors import label
 from .store import create_result_table, insert_rows, read_state, store_model_info, store_state
-from .drivers import (DriversInputError, ServiceDrivers, build_design, sample_accounts, shared_structures,
+from .drivers import (DriversInputError, account_covariates, ServiceDrivers, build_design, sample_accounts, shared_structures,
                       subset_design)
 from ..sqlrun import execute_template, query_text
 
@@ -132,7 +132,7 @@ class FactorEffects:
 
     def fit_panel(self, panel: pd.DataFrame, kinds: dict[str, str], n_accounts: int,
                   sample: dict | None = None) -> "FactorEffects":
-        covariates = list(self.covariates) if self.covariates is not None else (["plan"] if "plan" in kinds else [])
+        covariates = account_covariates(self.covariates, kinds)
         factors = list(self.factors) if self.factors is not None else [r.factor for r in CAUSAL_STRUCTURE]
         unknown = [f for f in factors if f not in ROLES]
         if unknown:
@@ -308,7 +308,7 @@ class FactorRevenueEffects:
 
     def fit(self, con: duckdb.DuckDBPyConnection) -> "FactorRevenueEffects":
         kinds = dict(con.execute(query_text("segment_column_kind_pairs")).fetchall())
-        covariates = list(self.covariates) if self.covariates is not None else (["plan"] if "plan" in kinds else [])
+        covariates = account_covariates(self.covariates, kinds)
         ids = con.execute(query_text("panel_account_ids")).fetchnumpy()["account_id"]
         sample = None if self.max_accounts is None else sample_accounts(ids, self.max_accounts, self.sample_seed)
         # the query reads the list only when sampling; an empty one stands in otherwise, so it always binds

@@ -47,6 +47,8 @@ CELLS_PER_BATCH = 1_000_000
 MAX_DRAW_ACCOUNTS = 100_000
 # A what-if whose changed values fall outside the data for more than this share of the accounts says so.
 OVERLAP_WARN_SHARE = 0.2
+# Case-mix bands of the overlap check (both shares): below the first edge, below the second, the rest.
+OVERLAP_BAND_EDGES = (0.2, 0.5)
 CHANGE_PATTERN = re.compile(r"^([+-]?)(\d+(?:\.\d*)?|\.\d+)\s*(%|pp)?$")
 
 
@@ -224,7 +226,8 @@ class WhatIf:
         the 1st-99th percentile range the panel shows for accounts of similar case mix."""
         out = []
         for change in self.changes:
-            ranges = execute_template(con, "whatif_overlap_ranges",
+            low, high = OVERLAP_BAND_EDGES
+            ranges = execute_template(con, "whatif_overlap_ranges", {"low_band_edge": low, "high_band_edge": high},
                                       measure=TrustedSql(quote_ident(change.column))).df()
             bands = pd.DataFrame({"high_priority_band": _band(rows["high_priority_share_90d"]),
                                   "live_channel_band": _band(rows["live_channel_share_90d"]),
@@ -359,6 +362,7 @@ def _consequences(factor: str) -> tuple[str, ...]:
 
 
 def _band(share: pd.Series) -> np.ndarray:
-    """The case-mix band of whatif_overlap_ranges.sql: -1 missing, 0 below 20%, 1 below 50%, 2 from 50% up."""
+    """The case-mix band of whatif_overlap_ranges.sql: -1 missing, else the number of band edges at or below it."""
     values = share.astype(float).to_numpy()
-    return np.where(np.isnan(values), -1, np.where(values < 0.2, 0, np.where(values < 0.5, 1, 2))).astype(np.int32)
+    bands = np.searchsorted(np.asarray(OVERLAP_BAND_EDGES), values, side="right")
+    return np.where(np.isnan(values), -1, bands).astype(np.int32)

@@ -1,17 +1,18 @@
 -- grain: one row per case-mix cell (bands of the high-priority share and of the live-channel share, NULL its
 -- own band): the 1st and 99th percentiles of one panel measure ({measure}, an allow-listed quoted column)
 -- over the account-months where it is known. A changed value outside its cell's range is one the data never
--- showed for that case mix, so the model extrapolates there.
+-- showed for that case mix, so the model extrapolates there. The bands end at $low_band_edge and
+-- $high_band_edge (whatif.OVERLAP_BAND_EDGES, which also bands the accounts).
 with panel as (
     select
         {measure} as measure,
         case when high_priority_share_90d is null then -1
-            when high_priority_share_90d < 0.2 then 0
-            when high_priority_share_90d < 0.5 then 1
+            when high_priority_share_90d < $low_band_edge then 0
+            when high_priority_share_90d < $high_band_edge then 1
             else 2 end as high_priority_band,
         case when live_channel_share_90d is null then -1
-            when live_channel_share_90d < 0.2 then 0
-            when live_channel_share_90d < 0.5 then 1
+            when live_channel_share_90d < $low_band_edge then 0
+            when live_channel_share_90d < $high_band_edge then 1
             else 2 end as live_channel_band
     from account_months
     where {measure} is not null
