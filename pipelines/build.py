@@ -19,11 +19,13 @@ from typing import Callable, Iterable
 
 import duckdb
 import numpy as np
+import pandas as pd
 
 from . import __version__
 from .contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
 from .load import InputError, LoadedFile, create_empty_source_view, create_source_view, read_raw, text_or_null
-from .sqlrun import SQL_DIR, quote_ident, run_query, sql_text
+from .sqlrun import (SQL_DIR, TrustedSql, create_table_as, execute_template, file_fragment, identifier, insert_rows,
+                     quote_ident, row_count, run_file, run_query, set_memory_limit, sql_text)
 from .settings import DEFAULT_DB_PATH, DEFAULT_MEMORY_LIMIT_MB, HIGH_PRIORITY_SEVERITIES, LIVE_CHANNELS, SEVERITIES, WINDOW_DAYS, BuildSettings
 
 MODELS_MEMORY_LIMIT_MB = 2048  # DuckDB's share while the models (numpy, pandas) run
@@ -59,6 +61,7 @@ MARTS = ("account_survival", "kpi_monthly", "cohort_retention", "panel_measure_c
 # rows of the named input: their exact medians are aggregates DuckDB holds in memory and cannot spill.
 PARTITIONED_TABLES = {"account_month_service": "interaction_metrics"}
 ROWS_PER_PART = 8_000_000
+BUILD_DIR = "00_build"  # the build's own tables: what it was given and set
 LAYER_DIRS = {"staging": "10_staging", "metrics": "20_metrics", "panel": "30_panel", "marts": "40_marts"}
 
 # Working tables that only feed later steps; dropped so the database holds what users read.
@@ -140,16 +143,15 @@ class BuildResult:
 
 
 def create_table(con: duckdb.DuckDBPyConnection, layer: str, name: str, params: dict) -> int:
-    sql = sql_text(LAYER_DIRS[layer], name)
+    """Table `name` from the one SELECT of `sql/<layer>/<name>.sql`: its row count."""
+    query = file_fragment(LAYER_DIRS[layer], name)
     if name in PARTITIONED_TABLES:
-        source_rows = con.execute(f"select count(*) from {PARTITIONED_TABLES[name]}").fetchone()[0]
-        n_parts = max(1, math.ceil(source_rows / ROWS_PER_PART))
+        n_parts = max(1, math.ceil(row_count(con, PARTITIONED_TABLES[name]) / ROWS_PER_PART))
         for part in range(n_parts):
-            verb = f"create or replace table {name} as" if part == 0 else f"insert into {name}"
-            run_query(con, f"{verb}\n{sql}", {**params, "n_parts": n_parts, "part": part})
+            create_table_as(con, name, query, {**params, "n_parts": n_parts, "part": part}, append=part > 0)
     else:
-        run_query(con, f"create or replace table {name} as\n{sql}", params)
-    return con.execute(f"select count(*) from {name}").fetchone()[0]
+        create_table_as(con, name, query, params)
+    return row_count(con, name)
 
 
 class _Progress:
@@ -182,7 +184,7 @@ def build_database(
     try:
         result = _build(con, Path(accounts), Path(interactions), Path(mrr_history) if mrr_history else None,
                         settings, _Progress(progress), temp_path)
-        con.execute("checkpoint")
+        con.checkpoint()
         con.close()
         os.replace(temp_path, db_path)
     except BaseException:
@@ -205,18 +207,17 @@ def _build(
     temp_path: Path,
 ) -> BuildResult:
     build_started = time.perf_counter()
-    # naive timestamps mean UTC, and offsets convert to UTC, whatever the machine's zone
-    con.execute("set TimeZone = 'UTC'")
+    run_file(con, "queries", "set_utc_time_zone")
     # DuckDB's default (80% of RAM) leaves nothing for the rest of the process at a million accounts;
     # DuckDB spills what does not fit to its temp folder beside the database (see settings)
     memory_limit_mb = settings.memory_limit_mb or min(DEFAULT_MEMORY_LIMIT_MB, _half_of_ram_mb())
-    con.execute("set memory_limit = $limit", {"limit": f"{memory_limit_mb}MB"})
+    set_memory_limit(con, memory_limit_mb)
     build_id = uuid.uuid4().hex
 
     loaded, warnings = _load_inputs(con, accounts_path, interactions_path, mrr_history_path, progress)
 
     # row numbers are fixed in the raw tables now; later stages need no order, which saves memory
-    con.execute("set preserve_insertion_order = false")
+    run_file(con, "queries", "set_unordered_inserts")
     params: dict = {"earliest_plausible": EARLIEST_PLAUSIBLE_DATE, "severities": list(SEVERITIES)}
     for name in STAGING:
         progress.run("staging", name, lambda name=name: create_table(con, "staging", name, params))
@@ -239,7 +240,7 @@ def _build(
     _require_accounts(con, accounts_path)
     progress.run("staging", "stg_account_segments", lambda: _create_segments(con, loaded["accounts"]))
 
-    con.execute("create view analysis_accounts as select account_id from stg_accounts")
+    run_file(con, BUILD_DIR, "analysis_accounts")
     for layer, names in (("metrics", METRICS), ("panel", PANEL), ("marts", MARTS)):
         for name in names:
             progress.run(layer, name, lambda layer=layer, name=name: create_table(con, layer, name, params))
@@ -247,8 +248,8 @@ def _build(
     notes: list[str] = []
     # The model fits work in Python memory on what they read; the tables are on disk by now, so DuckDB's
     # cache of them can shrink to make room.
-    con.execute("checkpoint")
-    con.execute("set memory_limit = $limit", {"limit": f"{min(memory_limit_mb, MODELS_MEMORY_LIMIT_MB)}MB"})
+    con.checkpoint()
+    set_memory_limit(con, min(memory_limit_mb, MODELS_MEMORY_LIMIT_MB))
     progress.run("models", "driver_effects", lambda: _fit_models(con, notes, as_of, settings.drivers_sample))
     progress.run("models", "revenue_effects", lambda: _fit_revenue(con, notes))
     progress.run("audits", "audits", lambda: run_audits(con))
@@ -256,7 +257,7 @@ def _build(
     _drop_intermediates(con)
 
     _create_input_columns(con, loaded)
-    table_rows = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in OUTPUT_TABLES if t != "build_info"}
+    table_rows = {t: row_count(con, t) for t in OUTPUT_TABLES if t != "build_info"}
     table_rows["build_info"] = 1
     _create_build_info(con, build_id, as_of, settings, loaded, table_rows, warnings,
                        time.perf_counter() - build_started)
@@ -288,30 +289,25 @@ def _load_inputs(con: duckdb.DuckDBPyConnection, accounts_path: Path, interactio
         if f.ignored:
             warnings.append(f"{f.path}: columns not in the {f.source} contract were ignored: {f.ignored}")
 
-    con.execute("create table input_sources (source varchar, path varchar)")
-    con.executemany("insert into input_sources values (?, ?)", [[f.source, str(f.path)] for f in loaded.values()])
+    run_file(con, BUILD_DIR, "input_sources")
+    insert_rows(con, "input_sources", pd.DataFrame({"source": [f.source for f in loaded.values()],
+                                                    "path": [str(f.path) for f in loaded.values()]}))
     return loaded, warnings
 
 
 def _reports(con: duckdb.DuckDBPyConnection) -> tuple[list[dict], list[dict]]:
     """The load report and the most common reject reasons, as the CLI prints them."""
-    load_report = con.execute("select * from load_report").df().to_dict("records")
-    reject_summary = (
-        con.execute(
-            'select source, "column", reason, action, count(*) as n_rows from rejected_rows '
-            "group by all order by n_rows desc, source, \"column\" limit 25"
-        )
-        .df()
-        .to_dict("records")
-    )
+    load_report = run_file(con, "queries", "load_report").df().to_dict("records")
+    reject_summary = run_file(con, "queries", "reject_summary").df().to_dict("records")
     return load_report, reject_summary
 
 
 def _drop_intermediates(con: duckdb.DuckDBPyConnection) -> None:
-    views = {row[0] for row in con.execute("select view_name from duckdb_views() where not internal").fetchall()}
+    views = {row[0] for row in run_file(con, "queries", "user_views").fetchall()}
     for name in INTERMEDIATE_TABLES + INTERMEDIATE_VIEWS:
         # a Parquet input's raw_<source> is a view over the file (load._parquet_view), a CSV's a table
-        con.execute(f"drop {'view' if name in views else 'table'} if exists {name}")
+        execute_template(con, "drop_if_exists", object=TrustedSql("view" if name in views else "table"),
+                         target=identifier(name))
 
 
 def _half_of_ram_mb() -> int:
@@ -373,8 +369,9 @@ def _fit_revenue(con, notes: list[str]) -> int:
 
 
 def _create_settings_tables(con, settings: BuildSettings, loaded: dict[str, LoadedFile], mrr_history_path) -> None:
-    con.execute("create table sla_target_hours (severity varchar, target_hours double)")
-    con.executemany("insert into sla_target_hours values (?, ?)", [[k, float(v)] for k, v in settings.sla_hours.items()])
+    run_file(con, BUILD_DIR, "sla_target_hours")
+    insert_rows(con, "sla_target_hours", pd.DataFrame({"severity": list(settings.sla_hours),
+                                                       "target_hours": [float(v) for v in settings.sla_hours.values()]}))
 
     present = set(loaded["interactions"].mapped) if "interactions" in loaded else set()
     has = {name: name in present for name in INTERACTIONS.column_names}
@@ -382,23 +379,19 @@ def _create_settings_tables(con, settings: BuildSettings, loaded: dict[str, Load
     can_detect_bad = (has["first_response_at"] and has["severity"]) or (
         has["resolved_at"] and (has["reopens"] or has["csat"] or has["handoffs"])
     )
-    columns = [f"has_{name}" for name in INTERACTIONS.column_names] + ["can_detect_bad"]
-    values = [has[name] for name in INTERACTIONS.column_names] + [can_detect_bad]
-    con.execute(f"create table interaction_columns_available ({', '.join(c + ' boolean' for c in columns)})")
-    con.execute(f"insert into interaction_columns_available values ({', '.join('?' for _ in values)})", values)
+    run_file(con, BUILD_DIR, "interaction_columns_available")
+    insert_rows(con, "interaction_columns_available",
+                pd.DataFrame([{**{f"has_{name}": has[name] for name in has}, "can_detect_bad": can_detect_bad}]))
 
-    con.execute("create table revenue_basis (revenue_basis varchar)")
-    basis = "mrr_history" if mrr_history_path is not None else "flat_mrr"
-    con.execute("insert into revenue_basis values (?)", [basis])
+    run_file(con, BUILD_DIR, "revenue_basis")
+    insert_rows(con, "revenue_basis",
+                pd.DataFrame({"revenue_basis": ["mrr_history" if mrr_history_path is not None else "flat_mrr"]}))
 
 
 def _require_accounts(con, accounts_path: Path) -> None:
-    n_accounts = con.execute("select count(*) from stg_accounts").fetchone()[0]
-    if n_accounts:
+    if row_count(con, "stg_accounts"):
         return
-    reasons = con.execute(
-        "select row_number, \"column\", reason from rejected_rows where source = 'accounts' order by row_number limit 5"
-    ).fetchall()
+    reasons = run_file(con, "queries", "account_reject_examples").fetchall()
     detail = "; ".join(f"row {r}, column {c!r}: {why}" for r, c, why in reasons)
     raise InputError(accounts_path, f"no usable accounts: every row was rejected ({detail})")
 
@@ -407,34 +400,28 @@ def _create_segments(con, accounts_file: LoadedFile) -> int:
     """stg_account_segments: account_id plus each extra accounts column, numeric if every value is a number."""
     segments = accounts_file.segments
     kinds: dict[str, str] = {}
-    if segments:
-        checks = ", ".join(
-            f"count({_clean(header)}), count(try_cast({_clean(header)} as double))" for header in segments.values()
-        )
-        counts = con.execute(
-            f"select {checks} from raw_accounts as r join stg_accounts as s on s.source_row = r._row"
-        ).fetchone()
-        for i, name in enumerate(segments):
-            non_empty, numeric = counts[2 * i], counts[2 * i + 1]
-            kinds[name] = "numeric" if non_empty > 0 and numeric == non_empty else "categorical"
-    select_list = ["s.account_id"]
     for name, header in segments.items():
-        value = _clean(header)
-        expr = f"try_cast({value} as double)" if kinds[name] == "numeric" else value
-        select_list.append(f"{expr} as {quote_ident(name)}")
-    con.execute(
-        f"create table stg_account_segments as select {', '.join(select_list)} "
-        "from stg_accounts as s join raw_accounts as r on r._row = s.source_row order by s.account_id"
-    )
-    con.execute("create table segment_columns (column_name varchar, source_header varchar, kind varchar, n_levels bigint)")
-    for name, header in segments.items():
-        n_levels = con.execute(f"select count(distinct {quote_ident(name)}) from stg_account_segments").fetchone()[0]
-        con.execute("insert into segment_columns values (?, ?, ?, ?)", [name, header, kinds[name], n_levels])
-    return con.execute("select count(*) from stg_account_segments").fetchone()[0]
+        non_empty, numeric = execute_template(con, "segment_value_kinds", value=_clean(header)).fetchall()[0]
+        kinds[name] = "numeric" if non_empty > 0 and numeric == non_empty else "categorical"
+    values = "".join(
+        f", {f'try_cast({_clean(header).text} as double)' if kinds[name] == 'numeric' else _clean(header).text}"
+        f" as {quote_ident(name)}" for name, header in segments.items())
+    query = file_fragment(LAYER_DIRS["staging"], "stg_account_segments", segment_values=TrustedSql(values))
+    create_table_as(con, "stg_account_segments", query, {})
+    run_file(con, BUILD_DIR, "segment_columns")
+    insert_rows(con, "segment_columns", pd.DataFrame(
+        [{"column_name": name, "source_header": header, "kind": kinds[name],
+          "n_levels": execute_template(con, "distinct_values_count", table=identifier("stg_account_segments"),
+                                       column=identifier(name)).fetchall()[0][0]}
+         for name, header in segments.items()],
+        columns=["column_name", "source_header", "kind", "n_levels"]))
+    return row_count(con, "stg_account_segments")
 
 
-def _clean(header: str) -> str:
-    return text_or_null(f"r.{quote_ident(header)}")
+def _clean(header: str) -> TrustedSql:
+    """An accounts file column's cleaned text (NULL for "no value"), read from raw_accounts as r."""
+    return TrustedSql(text_or_null(f"r.{quote_ident(header)}"))
+
 
 
 def _create_input_columns(con, loaded: dict[str, LoadedFile]) -> None:
@@ -449,11 +436,9 @@ def _create_input_columns(con, loaded: dict[str, LoadedFile]) -> None:
                 rows.append([source.name, name, header, "segment", False, True])
             for header in file.ignored:
                 rows.append([source.name, None, header, "ignored", False, True])
-    con.execute(
-        "create table input_columns (source varchar, column_name varchar, source_header varchar, role varchar, "
-        "is_required boolean, is_available boolean)"
-    )
-    con.executemany("insert into input_columns values (?, ?, ?, ?, ?, ?)", rows)
+    run_file(con, BUILD_DIR, "input_columns")
+    insert_rows(con, "input_columns", pd.DataFrame(
+        rows, columns=["source", "column_name", "source_header", "role", "is_required", "is_available"]))
 
 
 def _create_build_info(con, build_id, as_of, settings, loaded, table_rows, warnings, seconds) -> None:
@@ -470,30 +455,21 @@ def _create_build_info(con, build_id, as_of, settings, loaded, table_rows, warni
         }
         for f in loaded.values()
     ]
-    con.execute(
-        "create table build_info (build_id varchar, as_of_date date, built_at timestamp, tool_version varchar, "
-        "duckdb_version varchar, revenue_basis varchar, settings_json varchar, inputs_json varchar, "
-        "row_counts_json varchar, warnings_json varchar, build_seconds double, import_info_json varchar)"
-    )
-    basis = con.execute("select revenue_basis from revenue_basis").fetchone()[0]
-    con.execute(
-        "insert into build_info values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            build_id,
-            as_of,
-            datetime.now(timezone.utc).replace(tzinfo=None),
-            __version__,
-            duckdb.__version__,
-            basis,
-            json.dumps({**asdict(settings), "as_of": str(as_of)}),
-            json.dumps(inputs),
-            json.dumps(table_rows),
-            json.dumps(warnings),
-            seconds,
-            json.dumps(_import_info(loaded)),
-        ],
-    )
-    con.execute("drop table input_sources")
+    run_file(con, BUILD_DIR, "build_info")
+    run_file(con, "queries", "build_info_insert", {
+        "build_id": build_id,
+        "as_of_date": as_of,
+        "built_at": datetime.now(timezone.utc).replace(tzinfo=None),
+        "tool_version": __version__,
+        "duckdb_version": duckdb.__version__,
+        "settings_json": json.dumps({**asdict(settings), "as_of": str(as_of)}),
+        "inputs_json": json.dumps(inputs),
+        "row_counts_json": json.dumps(table_rows),
+        "warnings_json": json.dumps(warnings),
+        "build_seconds": seconds,
+        "import_info_json": json.dumps(_import_info(loaded)),
+    })
+    execute_template(con, "drop_if_exists", object=TrustedSql("table"), target=identifier("input_sources"))
 
 
 def _import_info(loaded: dict[str, LoadedFile]) -> dict:

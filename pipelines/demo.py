@@ -106,6 +106,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from .sqlrun import execute_template, file_fragment, run_file
 from .settings import SEVERITIES as SETTINGS_SEVERITIES
 from .settings import WINDOW_DAYS, BuildSettings
 
@@ -305,7 +306,7 @@ def generate_demo(
     work_dir = Path(tempfile.mkdtemp(prefix=".demo-potential-", dir=out_dir))
     con = duckdb.connect()
     try:
-        con.execute("set TimeZone = 'UTC'")
+        run_file(con, "queries", "set_utc_time_zone")
         panel = _potential_panel(con, work_dir, accounts, tickets, report)
         log_hr = panel_log_hazard_ratio(panel)
         churn_day = _draw_churn(rng, panel, log_hr, len(accounts["signup_day"]))
@@ -593,29 +594,9 @@ def _build_without_churn(con, work_dir: Path, name: str, accounts: dict, tickets
 def _read_panel(db_path: Path, latest_only: bool) -> dict:
     """The panel columns the planted hazard reads, as arrays ordered by account and start day; with
     `latest_only`, each account's row of the as-of month."""
-    # the id format is ours (A + zero-padded row number), so the account's array index is in its id
     with duckdb.connect(str(db_path), read_only=True) as panel_con:
-        table = panel_con.sql(
-            """
-            select
-                cast(substr(account_id, 2) as integer) - 1 as account,
-                cast(start_day as integer) as start_day,
-                cast(stop_day as integer) as stop_day,
-                cast(date_diff('month', $history_start, month_start) as integer) as month,
-                plan = 'Starter' as is_starter,
-                first_response_hours_median,
-                reopen_rate,
-                agent_update_rate,
-                high_priority_share_90d,
-                bad_interactions_90d,
-                credited_bad_interactions_90d,
-                tickets_90d
-            from account_months
-            where not $latest_only or month_start = date_trunc('month', $as_of)
-            order by account, start_day
-            """,
-            params={"history_start": HISTORY_START, "latest_only": latest_only, "as_of": AS_OF},
-        ).to_arrow_table()
+        table = run_file(panel_con, "demo", "planted_hazard_panel",
+                         {"history_start": HISTORY_START, "latest_only": latest_only, "as_of": AS_OF}).to_arrow_table()
     return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
 
 
@@ -818,12 +799,12 @@ def _id_width(n: int, minimum: int) -> int:
     return max(minimum, len(str(n)))
 
 
-def _copy(con, table: pa.Table, select_sql: str, path: Path, file_format: str, params: dict) -> None:
-    """COPY a SELECT over the registered Arrow table `t` to `path` (order preserved)."""
+def _copy(con, table: pa.Table, query: str, path: Path, file_format: str, params: dict) -> None:
+    """Write the rows of `sql/demo/<query>.sql` over the registered Arrow table `t` to `path` (order preserved)."""
     con.register("t", table)
     try:
-        options = "(format csv, header true)" if file_format == "csv" else "(format parquet, compression zstd)"
-        con.execute(f"copy ({select_sql}) to $path {options}", {**params, "path": str(path)})
+        execute_template(con, f"copy_to_{file_format}", {**params, "path": str(path)},
+                         query=file_fragment("demo", query))
     finally:
         con.unregister("t")
 
@@ -847,20 +828,7 @@ def _write_accounts(con, path: Path, file_format: str, accounts: dict, churn_day
         "company_size": _dictionary(accounts["size"], COMPANY_SIZES),
         "csm": _dictionary(_csm_codes(accounts["region"]), tuple(n for names in CSMS_BY_REGION for n in names)),
     })
-    _copy(con, table, """
-        select
-            'A' || lpad(cast(n as varchar), $width, '0') as account_id,
-            cast(signup_date as date) as signup_date,
-            cast(churn_date as date) as churn_date,
-            cast(mrr as decimal(14, 2)) as mrr,
-            cast(plan as varchar) as plan,
-            cast(region as varchar) as region,
-            cast(industry as varchar) as industry,
-            cast(company_size as varchar) as company_size,
-            cast(csm as varchar) as csm
-        from t
-        order by n
-    """, path, file_format, {"width": _id_width(signup.size, 6)})
+    _copy(con, table, "accounts_file", path, file_format, {"width": _id_width(signup.size, 6)})
 
 
 def _csm_codes(region: np.ndarray) -> np.ndarray:
@@ -895,24 +863,8 @@ def _write_interactions(con, path: Path, file_format: str, tickets: dict, n_acco
         "agent_updates": tickets["agent_updates"],
         "credit_amount": tickets["credit"],
     })
-    _copy(con, table, """
-        select
-            'T' || lpad(cast(n as varchar), $id_width, '0') as interaction_id,
-            'A' || lpad(cast(account as varchar), $account_width, '0') as account_id,
-            cast(created_at as timestamp) as created_at,
-            cast(first_response_at as timestamp) as first_response_at,
-            cast(resolved_at as timestamp) as resolved_at,
-            cast(channel as varchar) as channel,
-            cast(severity as varchar) as severity,
-            cast(csat as integer) as csat,
-            cast(reopens as integer) as reopens,
-            cast(handoffs as integer) as handoffs,
-            cast(escalated as boolean) as escalated,
-            cast(agent_updates as integer) as agent_updates,
-            cast(credit_amount as decimal(14, 2)) as credit_amount
-        from t
-        order by n
-    """, path, file_format, {"id_width": _id_width(k, 7), "account_width": _id_width(n_accounts, 6)})
+    _copy(con, table, "interactions_file", path, file_format,
+          {"id_width": _id_width(k, 7), "account_width": _id_width(n_accounts, 6)})
     return k
 
 
@@ -923,13 +875,7 @@ def _write_mrr_history(con, path: Path, file_format: str, history: dict, n_accou
         "month": pa.array(month),
         "mrr": history["mrr"],
     })
-    _copy(con, table, """
-        select
-            'A' || lpad(cast(account as varchar), $width, '0') as account_id,
-            cast(month as date) as month,
-            cast(mrr as decimal(14, 2)) as mrr
-        from t
-    """, path, file_format, {"width": _id_width(n_accounts, 6)})
+    _copy(con, table, "mrr_history_file", path, file_format, {"width": _id_width(n_accounts, 6)})
     return int(history["account"].size)
 
 

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 SQL_DIR = Path(__file__).parent / "sql"
 # $name parameters in a query; one pattern for every runner below
@@ -93,3 +94,48 @@ def execute_template(con: duckdb.DuckDBPyConnection, name: str, params: dict | N
     if missing:
         raise KeyError(f"query {name}: no value for parameters {sorted(missing)}")
     return con.execute(fill_template(template, **slots), {k: params[k] for k in used})
+
+
+def file_fragment(layer_dir: str, name: str, **slots: TrustedSql) -> TrustedSql:
+    """A project query file (its slots, if given, filled) as a fragment for another template's slot, with the $names
+    it uses. Without slots the text is taken as it is: a layer file may hold braces of its own, in string literals."""
+    text = sql_text(layer_dir, name)
+    text = fill_template(text, **slots) if slots else "\n".join(
+        line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    used = dict.fromkeys(PARAM_PATTERN.findall(text))
+    for fragment in slots.values():
+        used.update(dict.fromkeys(fragment.params))
+    return TrustedSql(text, tuple(used))
+
+
+def run_file(con: duckdb.DuckDBPyConnection, layer_dir: str, name: str, params: dict | None = None):
+    """Run `sql/<layer_dir>/<name>.sql` as it is (a DDL file, a fixed query), binding the $names it uses."""
+    return run_query(con, sql_text(layer_dir, name), params or {})
+
+
+def create_table_as(con: duckdb.DuckDBPyConnection, table: str, query: TrustedSql, params: dict,
+                    append: bool = False) -> None:
+    """Table `table` from the rows of `query` (a project query file as a fragment): replaced, or appended to."""
+    execute_template(con, "insert_query_rows" if append else "create_table_as", params,
+                     table=identifier(table), query=query)
+
+
+def row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    # fetchall: a half-read result blocks the connection's next register() in DuckDB 2
+    return execute_template(con, "row_count", table=identifier(table)).fetchall()[0][0]
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> int:
+    """Append a frame's rows to `table` (created from its .sql definition), column by name."""
+    if frame.empty:
+        return 0
+    con.register("result_frame", frame)
+    try:
+        execute_template(con, "insert_result_rows", table=identifier(table))
+    finally:
+        con.unregister("result_frame")
+    return len(frame)
+
+
+def set_memory_limit(con: duckdb.DuckDBPyConnection, megabytes: int) -> None:
+    run_file(con, "queries", "set_memory_limit", {"limit": f"{megabytes}MB"})

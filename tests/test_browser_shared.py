@@ -98,7 +98,10 @@ def person(browser):
     def _new():
         context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        page.console_lines = []  # the page's own console, for a failure message that says what the app saw
+        page.on("console", lambda message: page.console_lines.append(f"{message.type}: {message.text}"))
+        return page
 
     yield _new
     for context in contexts:
@@ -152,7 +155,8 @@ def visit_and_download_everything(page, base_url: str) -> dict[str, bytes]:
                 with page.expect_download(timeout=RENDER_MS) as download:
                     buttons.nth(i).click()
             except Exception as error:  # say which file on which page, not just "timeout"
-                pytest.fail(f"no {name} from /{path}: {error}")
+                console = "\n".join(getattr(page, "console_lines", [])[-15:])
+                pytest.fail(f"no {name} from /{path}: {error}\nthe page's console:\n{console}")
             assert download.value.suggested_filename == name
             files[name] = Path(download.value.path()).read_bytes()
     return files

@@ -4,6 +4,7 @@ they hold, and may only go down: a new SQL string anywhere, or one more in a lis
 
 from __future__ import annotations
 
+import ast
 import io
 import re
 import tokenize
@@ -14,8 +15,6 @@ EXEMPT = {"pipelines/sqlrun.py", "pipelines/load.py"}
 # Still to move into sql/ files (each count may only fall; remove a module once it reaches 0).
 MOVING_OUT = {
     "benchmarks/bench.py": 7,
-    "pipelines/build.py": 38,
-    "pipelines/demo.py": 2,
     "pipelines/models/drivers.py": 4,
     "pipelines/models/revenue.py": 4,
     "pipelines/models/risk.py": 2,
@@ -26,17 +25,29 @@ SQL = re.compile(
     r"|\bselect\b[^.;]*\bfrom\b\s+\w+[^.;]*$")
 
 
+def docstring_lines(source: str) -> set[int]:
+    """The first line of each docstring (module, class, function): prose, never SQL."""
+    lines = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(
+                    first.value.value, str):
+                lines.add(first.lineno)
+    return lines
+
+
 def sql_strings(path: Path) -> list[tuple[int, str]]:
-    """String literals of a module that read as SQL, with their line."""
+    """String literals of a module that read as SQL, with their line (docstrings aside, triple-quoted ones too)."""
+    source = path.read_text(encoding="utf-8")
+    docstrings = docstring_lines(source)
     found = []
-    for token in tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline):
-        if token.type != tokenize.STRING:
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type != tokenize.STRING or token.start[0] in docstrings:
             continue
         body = re.sub(r"^[rbfuRBFU]*(\"\"\"|'''|\"|')", "", token.string)
-        if token.string.lstrip("rbfuRBFU").startswith(('"""', "'''")):
-            continue  # docstrings and long prose
         if SQL.search(body):
-            found.append((token.start[0], body[:60]))
+            found.append((token.start[0], body[:60].strip()))
     return found
 
 

@@ -18,8 +18,8 @@ import pandas as pd
 
 from .coxph import ConvergenceError, TimeVaryingCox, risk_sets
 from .factors import FACTORS, FACTORS_BY_NAME, PILLAR_ORDER
-from .store import create_result_table, insert_rows, read_state, store_model_info, store_state
-from ..sqlrun import query_text, quote_ident
+from .store import create_result_table, read_state, store_model_info, store_state
+from ..sqlrun import insert_rows, query_text, quote_ident
 from ..settings import DEFAULT_DRIVERS_SAMPLE
 
 RETRY_PENALIZER = 0.01

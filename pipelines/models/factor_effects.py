@@ -25,10 +25,10 @@ import pandas as pd
 
 from .coxph import ConvergenceError
 from .factors import label
-from .store import create_result_table, insert_rows, read_state, store_model_info, store_state
+from .store import create_result_table, read_state, store_model_info, store_state
 from .drivers import (DriversInputError, account_covariates, ServiceDrivers, build_design, sample_accounts, shared_structures,
                       subset_design)
-from ..sqlrun import execute_template, query_text
+from ..sqlrun import execute_template, insert_rows, query_text
 
 CASE_MIX = ("high_priority_share", "live_channel_share")
 VOLUME = "tickets_90d"

@@ -45,9 +45,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .store import create_result_table, insert_rows, store_model_info
+from .store import create_result_table, store_model_info
 from .factors import FACTORS, FACTORS_BY_NAME
-from ..sqlrun import TrustedSql, fill_template, query_text, quote_ident
+from ..sqlrun import TrustedSql, fill_template, insert_rows, query_text, quote_ident
 from .jsonable import json_ready
 
 MODEL_NAME = "revenue_drivers"

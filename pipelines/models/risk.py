@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 from .drivers import ServiceDrivers
-from .store import create_result_table, insert_rows, store_model_info
+from .store import create_result_table, store_model_info
 from .factors import FACTORS_BY_NAME, MEASURE_COLUMNS
-from ..sqlrun import TrustedSql, execute_template, query_text, quote_ident
+from ..sqlrun import TrustedSql, execute_template, insert_rows, query_text, quote_ident
 
 HORIZON_DAYS = 90
 HOLDOUT_DAYS = 180

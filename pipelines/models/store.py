@@ -6,26 +6,13 @@ from __future__ import annotations
 import json
 
 import duckdb
-import pandas as pd
 
-from ..sqlrun import execute_template, identifier, query_text, sql_text
+from ..sqlrun import query_text, sql_text
 
 
 def create_result_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """(Re)create a model result table as `sql/60_models/<table>.sql` defines it, empty."""
     con.execute(sql_text("60_models", table))
-
-
-def insert_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> int:
-    """Append a result frame's rows to its table, column by name."""
-    if frame.empty:
-        return 0
-    con.register("result_frame", frame)
-    try:
-        execute_template(con, "insert_result_rows", table=identifier(table))
-    finally:
-        con.unregister("result_frame")
-    return len(frame)
 
 
 def store_model_info(con: duckdb.DuckDBPyConnection, model: str, info: dict) -> None:

@@ -1,0 +1,5 @@
+-- grain: one row per severity: the first-response target, in hours, that an SLA breach is measured against.
+create table sla_target_hours (
+    severity varchar,
+    target_hours double
+)

@@ -1,0 +1,2 @@
+-- grain: drops {object} ('table' or 'view') {target} if it exists.
+drop {object} if exists {target}

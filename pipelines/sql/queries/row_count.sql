@@ -1,0 +1,3 @@
+-- grain: one row: how many rows table {table} holds.
+select count(*) as n_rows
+from {table}

@@ -1,0 +1,2 @@
+-- grain: a session setting: naive timestamps mean UTC, and offsets convert to UTC, whatever the machine's zone.
+set TimeZone = 'UTC'
