@@ -196,19 +196,13 @@ def task_generate(out_dir: str, n_accounts: int, seed: int, file_format: str) ->
 def task_scan(paths: dict[str, str], repeats: int) -> list[dict]:
     import duckdb
 
-    from pipelines.sqlrun import quote_ident
+    from pipelines.sqlrun import run_file
 
     con = duckdb.connect()
-    queries = []
-    for source, path in paths.items():
-        reader = "read_parquet($path)" if path.endswith(".parquet") else "read_csv($path, header = true)"
-        columns = [row[0] for row in con.execute(f"describe select * from {reader}", {"path": path}).fetchall()]
-        # hash() of every value forces each column to be read and decoded; no statistic can answer it
-        aggregates = ", ".join(f"sum(hash({quote_ident(c)}))" for c in columns)
-        queries.append((source, path, f"select count(*), {aggregates} from {reader}"))
 
     def scan() -> dict[str, int]:
-        return {source: con.execute(sql, {"path": path}).fetchone()[0] for source, path, sql in queries}
+        return {source: run_file(con, "bench", "scan_parquet" if path.endswith(".parquet") else "scan_csv",
+                                 {"path": path}).fetchall()[0][0] for source, path in paths.items()}
 
     runs, peak, rows = _timed_runs(scan, repeats)
     files = {source: {"rows": rows[source], "bytes": os.path.getsize(path)} for source, path in paths.items()}
@@ -266,10 +260,10 @@ def task_km_lifelines(db_path: str, by: str, repeats: int) -> list[dict]:
     import duckdb
     from lifelines import KaplanMeierFitter
 
-    from pipelines.sqlrun import quote_ident
+    from pipelines.sqlrun import file_fragment, identifier
 
     with duckdb.connect(db_path, read_only=True) as con:
-        frame = con.execute(f"select duration_days, churned, {quote_ident(by)} as segment from account_survival").df()
+        frame = con.execute(file_fragment("bench", "km_lifelines_rows", segment=identifier(by)).text).df()
     groups = [(level, part.duration_days.to_numpy(), part.churned.to_numpy())
               for level, part in frame.groupby("segment", dropna=False)]
 
@@ -282,21 +276,18 @@ def task_km_lifelines(db_path: str, by: str, repeats: int) -> list[dict]:
 
 def _sampled_design(con, n_sample: int | None, seed: int):
     """The drivers model's default design on all months of a seeded random sample of accounts (None: all)."""
-    import pandas as pd
+    from pipelines.models.drivers import FACTORS, build_design, panel_rows, sample_accounts
+    from pipelines.sqlrun import query_text, run_file
 
-    from pipelines.models.drivers import FACTORS, build_design, panel_query, sample_accounts
-
-    kinds = dict(con.execute("select column_name, kind from segment_columns").fetchall())
+    kinds = dict(con.execute(query_text("segment_column_kind_pairs")).fetchall())
     covariates = ["plan"] if "plan" in kinds else []
-    query = panel_query(covariates)
     chosen = None
     if n_sample is not None:
-        ids = con.execute("select account_id from account_survival").fetchnumpy()["account_id"]
+        ids = run_file(con, "bench", "survival_account_ids").fetchnumpy()["account_id"]
         chosen = sample_accounts(ids, n_sample, seed)
-    if chosen is not None:
-        con.register("bench_sample", pd.DataFrame({"account_id": chosen}))
-        query += " where account_id in (select account_id from bench_sample)"
-    panel = con.execute(query + " order by account_id, start_day").df()
+    # one row order on every run, so the timed fits are of the same problem
+    panel = panel_rows(con, covariates, account_ids=chosen).sort_values(["account_id", "start_day"],
+                                                                        ignore_index=True)
     design = build_design(panel, [f.name for f in FACTORS], covariates, kinds)
     return panel, design
 
@@ -392,9 +383,10 @@ def task_dashboard(db_path: str, page: str, repeats: int) -> list[dict]:
 
     import dashboard.charts  # noqa: F401  (imported once, as in a running server; not part of a render)
     import dashboard.data  # noqa: F401
+    from pipelines.sqlrun import row_count
 
     with duckdb.connect(db_path, read_only=True) as con:
-        n_accounts = con.execute("select count(*) from account_survival").fetchone()[0]
+        n_accounts = row_count(con, "account_survival")
 
     timings: dict[str, list[float]] = {"first_render": [], "filter_change": [], "cached_rerun": []}
     peaks = dict.fromkeys(timings, 0.0)

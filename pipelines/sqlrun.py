@@ -114,10 +114,11 @@ def run_file(con: duckdb.DuckDBPyConnection, layer_dir: str, name: str, params: 
 
 
 def create_table_as(con: duckdb.DuckDBPyConnection, table: str, query: TrustedSql, params: dict,
-                    append: bool = False) -> None:
-    """Table `table` from the rows of `query` (a project query file as a fragment): replaced, or appended to."""
-    execute_template(con, "insert_query_rows" if append else "create_table_as", params,
-                     table=identifier(table), query=query)
+                    append: bool = False, temporary: bool = False) -> None:
+    """Table `table` from the rows of `query` (a project query file as a fragment): replaced (a temporary table of
+    the connection, with `temporary`), or appended to."""
+    template = "insert_query_rows" if append else "create_temp_table_as" if temporary else "create_table_as"
+    execute_template(con, template, params, table=identifier(table), query=query)
 
 
 def row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:

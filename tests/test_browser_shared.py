@@ -156,7 +156,8 @@ def visit_and_download_everything(page, base_url: str) -> dict[str, bytes]:
                     buttons.nth(i).click()
             except Exception as error:  # say which file on which page, not just "timeout"
                 console = "\n".join(getattr(page, "console_lines", [])[-15:])
-                pytest.fail(f"no {name} from /{path}: {error}\nthe page's console:\n{console}")
+                shown = main.get_by_test_id("stDownloadButton").nth(i).evaluate("e => e.outerHTML")
+                pytest.fail(f"no {name} from /{path}: {error}\nthe button now: {shown}\nthe page's console:\n{console}")
             assert download.value.suggested_filename == name
             files[name] = Path(download.value.path()).read_bytes()
     return files

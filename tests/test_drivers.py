@@ -13,13 +13,13 @@ from lifelines import CoxPHFitter, CoxTimeVaryingFitter
 
 from pipelines.cli import main
 from pipelines.models.coxph import TimeVaryingCox
-from pipelines.models.drivers import FACTORS, ServiceDrivers, build_design, panel_query
+from pipelines.models.drivers import FACTORS, ServiceDrivers, build_design, panel_rows
 
 
 def read_panel(db_path, covariates=("plan",)) -> tuple[pd.DataFrame, dict]:
     with duckdb.connect(str(db_path), read_only=True) as con:
         kinds = dict(con.execute("select column_name, kind from segment_columns").fetchall())
-        return con.execute(panel_query(list(covariates))).df(), kinds
+        return panel_rows(con, list(covariates)), kinds
 
 
 def test_time_varying_cox_matches_lifelines_ctv(small_demo_database):

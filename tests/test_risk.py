@@ -15,7 +15,7 @@ import pytest
 from lifelines import CoxTimeVaryingFitter
 
 from pipelines.models.coxph import TimeVaryingCox, _risk_set_sums
-from pipelines.models.drivers import build_design, panel_query
+from pipelines.models.drivers import build_design, panel_rows
 from pipelines.sqlrun import execute_template
 from pipelines.cli.risk import add_parser as add_risk_parser
 from pipelines.models.risk import (
@@ -40,7 +40,7 @@ def test_baseline_cumulative_hazard_matches_lifelines(small_demo_database):
     """Reference: lifelines CoxTimeVaryingFitter().fit(df, id_col, start_col, stop_col, event_col)
     .baseline_cumulative_hazard_ (Breslow, covariates at their means) on the same design; 1e-6."""
     with duckdb.connect(str(small_demo_database[0]), read_only=True) as con:
-        panel = con.execute(panel_query(["plan"])).df()
+        panel = panel_rows(con, ["plan"])
     factors = ["first_response_hours", "reopen_rate", "agent_update_rate", "bad_interactions_90d"]
     design = build_design(panel, factors, ["plan"], {"plan": "categorical"})
     ours = TimeVaryingCox().fit(panel.start_day, panel.stop_day, panel.churned, design.X.to_numpy(),

@@ -16,10 +16,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .coxph import ConvergenceError, TimeVaryingCox, risk_sets
+from .coxph import ConvergenceError, StoredCox, TimeVaryingCox, model_state, risk_sets
 from .factors import FACTORS, FACTORS_BY_NAME, PILLAR_ORDER
 from .store import create_result_table, read_state, store_model_info, store_state
-from ..sqlrun import insert_rows, query_text, quote_ident
+from ..filters import filter_predicate, filterable_columns, parse_filters
+from ..sqlrun import TrustedSql, execute_template, insert_rows, query_text, quote_ident
 from ..settings import DEFAULT_DRIVERS_SAMPLE
 
 RETRY_PENALIZER = 0.01
@@ -49,20 +50,22 @@ class Design:
     imputed: list[dict] = field(default_factory=list)
 
 
-def panel_query(segment_columns: list[str], for_fit: bool = False, with_account: bool = False) -> str:
-    """SELECT of the panel columns a fit needs; segment names come from the build's allow-list, quoted.
-    for_fit leaves out the row's account_id, month_start and mrr, which the fit does not read: turning
-    100,000s of id strings and dates into Python objects is about a third of the read."""
-    measures = sorted({f.column for f in FACTORS})
-    extra = "".join(f", {quote_ident(c)}" for c in segment_columns)
-    return (
-        "select " + ("account_id, " if with_account and for_fit else "")
-        + ("" if for_fit else "account_id, month_start, ") + "start_day, stop_day, churned, "
-        + ("" if for_fit else "mrr, ")
-        + ", ".join(measures)
-        + extra
-        + " from account_months"
-    )
+def panel_rows(con: duckdb.DuckDBPyConnection, segment_columns: list[str], for_fit: bool = False,
+               with_account: bool = False, account_ids: np.ndarray | None = None) -> pd.DataFrame:
+    """The panel columns a fit needs, of every account or of `account_ids`; segment names come from the build's
+    allow-list, quoted. for_fit leaves out the row's account_id, month_start and mrr, which the fit does not
+    read: turning 100,000s of id strings and dates into Python objects is about a third of the read."""
+    names = (["account_id"] if with_account and for_fit else []) + ([] if for_fit else ["account_id", "month_start"])
+    names += ["start_day", "stop_day", "churned"] + ([] if for_fit else ["mrr"])
+    names += sorted({f.column for f in FACTORS}) + list(segment_columns)
+    columns = TrustedSql(", ".join(quote_ident(name) for name in names))
+    if account_ids is None:
+        return execute_template(con, "panel_rows", columns=columns).df()
+    con.register("panel_accounts", pd.DataFrame({"account_id": account_ids}))
+    try:
+        return execute_template(con, "panel_rows_of_accounts", columns=columns).df()
+    finally:
+        con.unregister("panel_accounts")
 
 
 def build_design(panel: pd.DataFrame, factors: list[str], covariates: list[str], kinds: dict[str, str]) -> Design:
@@ -258,24 +261,17 @@ class ServiceDrivers:
         accounts and the sample drawn (None: every account)."""
         kinds = dict(con.execute(query_text("segment_column_kind_pairs")).fetchall())
         covariates = self._covariates(kinds)
-        where, params = "", {}
         if self.filters:
-            from ..filters import filter_predicate, filterable_columns, parse_filters
-
-            predicate, params = filter_predicate(parse_filters(self.filters, filterable_columns(con)))
             # filters select accounts (all of their months), by the same allow-list as the survival curves
-            where = f" where account_id in (select account_id from account_survival where {predicate.text})"
-        n_accounts, sample = self._sample(con, where, params)
-        if sample is not None:
-            con.register("drivers_sample_accounts", pd.DataFrame({"account_id": sample["account_ids"]}))
-            where += (" and " if where else " where ") + \
-                "account_id in (select account_id from drivers_sample_accounts)"
-        try:
-            query = panel_query(sorted(kinds) if self.robust else covariates, for_fit=True, with_account=self.robust)
-            panel = con.execute(query + where, params).df()
-        finally:
-            if sample is not None:
-                con.unregister("drivers_sample_accounts")
+            predicate, params = filter_predicate(parse_filters(self.filters, filterable_columns(con)))
+            ids = execute_template(con, "panel_account_ids_filtered", params, predicate=predicate).fetchnumpy()
+        else:
+            ids = con.execute(query_text("panel_account_ids")).fetchnumpy()
+        ids = ids["account_id"]
+        n_accounts, sample = self._sample(ids)
+        chosen = sample["account_ids"] if sample is not None else ids if self.filters else None
+        panel = panel_rows(con, sorted(kinds) if self.robust else covariates, for_fit=True,
+                           with_account=self.robust, account_ids=chosen)
         return panel, kinds, n_accounts, sample
 
     def _covariates(self, kinds: dict[str, str]) -> list[str]:
@@ -375,15 +371,13 @@ class ServiceDrivers:
                 codes if codes is not None else panel.account_id.to_numpy())
         return model, penalizer, initial
 
-    def _sample(self, con: duckdb.DuckDBPyConnection, where: str, params: dict) -> tuple[int, dict | None]:
-        """The number of accounts fitted (those with a panel row), and the sample to fit on when there are
-        more than max_accounts (None: fit on all)."""
+    def _sample(self, ids: np.ndarray) -> tuple[int, dict | None]:
+        """The number of accounts fitted, and the sample of `ids` (the accounts with a panel row) to fit on when
+        there are more than max_accounts (None: fit on all)."""
         if self.max_accounts is None:
-            count = f"select count(distinct account_id) from account_months{where}"
-            return int(con.execute(count, params).fetchone()[0]), None
+            return int(len(ids)), None
         if self.max_accounts < 1:
             raise DriversInputError(f"max_accounts={self.max_accounts}: give at least 1, or None for every account")
-        ids = con.execute(f"select distinct account_id from account_months{where}", params).fetchnumpy()["account_id"]
         chosen = sample_accounts(ids, self.max_accounts, self.sample_seed)
         if chosen is None:
             return int(len(ids)), None
@@ -392,7 +386,6 @@ class ServiceDrivers:
 
     def state(self) -> dict:
         """The fitted model and its design, as stored by the build (see `from_state`)."""
-        from .coxph import model_state
 
         return {
             "model": model_state(self.model_),
@@ -408,7 +401,6 @@ class ServiceDrivers:
     @classmethod
     def from_state(cls, state: dict) -> "ServiceDrivers":
         """A fitted model restored from the build, for predictions (what-if, risk); no refit, no data rows."""
-        from .coxph import StoredCox
 
         drivers = cls(factors=state["factors"], covariates=state["covariates"], include_plan=state["include_plan"])
         drivers.model_ = StoredCox(state["model"])

@@ -47,7 +47,7 @@ import pandas as pd
 
 from .store import create_result_table, store_model_info
 from .factors import FACTORS, FACTORS_BY_NAME
-from ..sqlrun import TrustedSql, fill_template, insert_rows, query_text, quote_ident
+from ..sqlrun import TrustedSql, create_table_as, file_fragment, insert_rows, query_text, quote_ident
 from .jsonable import json_ready
 
 MODEL_NAME = "revenue_drivers"
@@ -230,16 +230,15 @@ class RevenueDrivers:
         # the slots hold only names from the allow-list REVENUE_FACTORS (checked in _factors above); a cursor
         # of its own keeps the temp tables out of the caller's session
         with con.cursor() as cursor:
-            pairs = fill_template(query_text("revenue_month_pairs"), measure_columns=TrustedSql(measure_columns))
+            pairs = file_fragment("queries", "revenue_month_pairs", measure_columns=TrustedSql(measure_columns))
             # the window over every account's months runs once; each factor then only cuts and sums
-            cursor.execute(f"create temp table revenue_month_pairs as {pairs}")
-            schema = ", ".join(f"{name} {kind}" for name, kind in ACCOUNT_QUARTILE_COLUMNS.items())
-            cursor.execute(f"create temp table revenue_account_quartiles ({schema})")
-            for factor in factors:
-                quartiles = fill_template(query_text("revenue_account_quartiles"),
+            create_table_as(cursor, "revenue_month_pairs", pairs, {}, temporary=True)
+            for i, factor in enumerate(factors):
+                quartiles = file_fragment("queries", "revenue_account_quartiles",
                                           measure=TrustedSql(quote_ident(factor.column)))
-                cursor.execute(f"insert into revenue_account_quartiles {quartiles}",
-                               {"factor": factor.name, "higher_is_better": factor.higher_is_better})
+                create_table_as(cursor, "revenue_account_quartiles", quartiles,
+                                {"factor": factor.name, "higher_is_better": factor.higher_is_better},
+                                append=i > 0, temporary=True)
             return self._fit_relation(cursor, factors)
 
     def fit_frame(self, account_quartiles: pd.DataFrame, factors: list[RevenueFactor] | None = None) -> "RevenueDrivers":
@@ -264,7 +263,7 @@ class RevenueDrivers:
         if summary.empty:
             return self._without_effects(NO_PAIRS_REASON, factors)
         entries = con.execute(query_text("revenue_bootstrap_entries")).fetchnumpy()
-        n_accounts = con.execute("select count(distinct account_id) from revenue_account_quartiles").fetchone()[0]
+        n_accounts = con.execute(query_text("revenue_account_count")).fetchall()[0][0]
         summary = summarise_quartiles(summary, entries["group_index"], entries["account_index"],
                                       entries["starting_mrr"], entries["next_month_mrr"], n_accounts,
                                       self.n_resamples, self.seed, self.ci_level)

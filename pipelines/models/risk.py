@@ -29,7 +29,7 @@ import pandas as pd
 from .drivers import ServiceDrivers
 from .store import create_result_table, store_model_info
 from .factors import FACTORS_BY_NAME, MEASURE_COLUMNS
-from ..sqlrun import TrustedSql, execute_template, insert_rows, query_text, quote_ident
+from ..sqlrun import TrustedSql, create_table_as, execute_template, file_fragment, insert_rows, query_text, quote_ident
 
 HORIZON_DAYS = 90
 HOLDOUT_DAYS = 180
@@ -326,9 +326,9 @@ class AccountRisk:
         # the same model specification, fitted on the panel as it stood at the cutoff: a temp table named
         # account_months on a cursor of its own shadows the real one there, so the panel stays in DuckDB
         with con.cursor() as past:
-            past.execute("create temp table account_months as " + query_text("risk_holdout_panel"),
-                         {"cutoff": cutoff})
-            n_rows, n_churned = past.execute("select count(*), coalesce(sum(churned), 0) from account_months").fetchone()
+            create_table_as(past, "account_months", file_fragment("queries", "risk_holdout_panel"), {"cutoff": cutoff},
+                            temporary=True)
+            n_rows, n_churned = past.execute(query_text("panel_rows_and_churns")).fetchall()[0]
             if n_rows == 0 or n_churned == 0:
                 raise RiskInputError(f"no churn before the holdout cutoff {cutoff} to fit on")
             # the same model on at most HOLDOUT_MAX_ACCOUNTS sampled accounts: a check of discrimination and
