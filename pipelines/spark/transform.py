@@ -107,7 +107,9 @@ def hash_64bit(tree: exp.Expression) -> exp.Expression:
 
 def series_in_from(tree: exp.Expression) -> exp.Expression:
     """`from generate_series(a, b, step) as t(x)` -> `from lateral (select explode(sequence(a, b, step)) as x) as t`:
-    Spark has no table function by that name; sequence() includes its end like generate_series."""
+    Spark has no table function by that name; sequence() includes its end like generate_series. A monthly series
+    must start on a day <= 28 (the build's starts on the 1st): DuckDB steps on from a clipped month end (31 Jan,
+    29 Feb, 29 Mar), Spark adds k months to the start (31 Mar)."""
     def rule(node):
         if isinstance(node, exp.Table) and isinstance(node.this, exp.GenerateSeries):
             series = node.this
