@@ -302,7 +302,7 @@ def _finish(con, as_of: date, settings: BuildSettings, loaded: dict[str, LoadedF
 def _spark_tables(work_dir: Path, master: str | None, conf: dict[str, str] | None):
     from .spark.engine import DEFAULT_MASTER, SparkTables, start_session
 
-    return SparkTables(start_session(work_dir, master or DEFAULT_MASTER, conf), work_dir)
+    return SparkTables(start_session(master or DEFAULT_MASTER, conf), work_dir)
 
 
 def _spark_layers(con: duckdb.DuckDBPyConnection, spark, params: dict, settings: BuildSettings,

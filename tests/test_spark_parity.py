@@ -1,6 +1,6 @@
 """The Spark engine gives the DuckDB engine's database: every table, the rejects and the load report included.
 
-One small demo (300 accounts) plus bad rows that touch each place where the engines differ (issue 13): a decimal
+One small demo (300 accounts; interactions as Parquet with typed timestamps, the rest CSV) plus bad rows that touch each place where the engines differ (issue 13): a decimal
 where a whole number is wanted, second and day differences across a boundary, date and number spellings one
 engine parses and the other does not (`2024/03/05`, `2024`, `24:00`, `1_000`, `1d`), text typed by typeof().
 Both builds run here, the Spark one on a single local[2] session; each table must match DuckDB's: the same
@@ -104,7 +104,25 @@ def demo_with_bad_rows(tmp_path_factory):
     _append_rows(demo.accounts, [row + [""] * (width - len(row)) for row in BAD_ACCOUNTS])
     _append_rows(demo.interactions, BAD_INTERACTIONS)
     _append_rows(demo.mrr_history, BAD_MRR)
-    return folder, demo
+    # Interactions as Parquet with typed timestamps and CSAT (the typeof() branches: Spark's type names are not
+    # DuckDB's), the other columns text as a CSV gives them (the bad spellings above stay); a timestamp that does
+    # not parse is NULL in the file, as a lake's typed column would hold it.
+    interactions = folder / "interactions.parquet"
+    con = duckdb.connect()
+    con.execute("set timezone = 'UTC'")
+    # a table first: DuckDB would push a cast straight into the CSV reader, which then fails on a bad value
+    con.execute(f"create table text_rows as select * from read_csv('{demo.interactions}', all_varchar = true)")
+    con.execute(f"""
+        copy (
+            select * replace (
+                try_cast(created_at as timestamp) as created_at,
+                try_cast(first_response_at as timestamp) as first_response_at,
+                try_cast(resolved_at as timestamp) as resolved_at,
+                try_cast(csat as double) as csat)
+            from text_rows
+        ) to '{interactions}' (format parquet)""")
+    con.close()
+    return folder, demo, interactions
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -159,15 +177,15 @@ def _differences(duck, spark, table: str) -> list[str]:
 
 def test_spark_build_gives_the_duckdb_tables(demo_with_bad_rows):
     require_spark()
-    folder, demo = demo_with_bad_rows
+    folder, demo, interactions = demo_with_bad_rows
     settings = BuildSettings(as_of=demo.as_of)
     started = time.perf_counter()
-    duck_result = build_database(demo.accounts, demo.interactions, folder / "duckdb.duckdb",
+    duck_result = build_database(demo.accounts, interactions, folder / "duckdb.duckdb",
                                  mrr_history=demo.mrr_history, settings=settings)
     duck_seconds = time.perf_counter() - started
     events = []
     started = time.perf_counter()
-    spark_result = build_database(demo.accounts, demo.interactions, folder / "spark.duckdb",
+    spark_result = build_database(demo.accounts, interactions, folder / "spark.duckdb",
                                   mrr_history=demo.mrr_history, settings=settings, engine="spark",
                                   spark_master="local[2]", progress=events.append)
     spark_seconds = time.perf_counter() - started
@@ -196,3 +214,25 @@ def test_spark_build_gives_the_duckdb_tables(demo_with_bad_rows):
         spark.close()
     assert spark_result.table_rows == duck_result.table_rows
     assert spark_result.load_report == duck_result.load_report
+
+
+def test_a_failed_spark_build_leaves_the_previous_database(demo_with_bad_rows, tmp_path):
+    """Spark's staging rejects every account (after the Spark stages ran): the build fails, the old file stays."""
+    require_spark()
+    from pipelines.load import InputError
+
+    folder, demo, _ = demo_with_bad_rows
+    db_path = tmp_path / "retention.duckdb"
+    shutil.copy(folder / "duckdb.duckdb", db_path)
+    before = db_path.read_bytes()
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("account_id,signup_date,churn_date,mrr\nZ1,2024/03/05,,10\nZ2,not a date,,10\n",
+                        encoding="utf-8")
+    interactions = tmp_path / "interactions.csv"
+    interactions.write_text("interaction_id,account_id,created_at\nI1,Z1,2024-03-06 10:00\n", encoding="utf-8")
+    with pytest.raises(InputError, match="no usable accounts"):
+        build_database(accounts, interactions, db_path, settings=BuildSettings(as_of=demo.as_of), engine="spark",
+                       spark_master="local[2]")
+    assert db_path.read_bytes() == before
+    # neither the temporary database nor Spark's Parquet folder is left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["accounts.csv", "interactions.csv", "retention.duckdb"]

@@ -19,11 +19,11 @@ from pipelines.sqlrun import SQL_DIR, file_fragment, sql_text
 
 
 @pytest.fixture(scope="module")
-def spark(tmp_path_factory):
+def spark():
     require_spark()
     from pipelines.spark.engine import start_session
 
-    return start_session(tmp_path_factory.mktemp("spark_transform"), "local[2]")
+    return start_session("local[2]")
 
 
 def on_duckdb(sql: str, params: dict | None = None) -> list[tuple]:

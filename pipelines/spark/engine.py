@@ -7,9 +7,11 @@ name, so no query is computed twice. The caller (build.py) moves tables between 
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from ..sqlrun import PARAM_PATTERN, file_fragment, sql_text
@@ -22,18 +24,32 @@ class SparkUnavailableError(RuntimeError):
     """pyspark or a Java runtime is missing: `pip install '.[spark]'` and a JRE 17+."""
 
 
-def _session_conf(work_dir: Path, extra: dict[str, str]) -> dict[str, str]:
-    # Offline and quiet: no UI, the driver on loopback, temp and warehouse folders under the work folder,
-    # few shuffle partitions (a local build's tables are small per partition), UTC as DuckDB's build session.
+def _session_dir() -> Path:
+    """The session's scratch and warehouse folder: one per process, since a session outlives a build (the next
+    build reuses it) and Spark keeps writing shuffle files where it was first told to."""
+    global _SESSION_DIR
+    if _SESSION_DIR is None:
+        _SESSION_DIR = Path(tempfile.mkdtemp(prefix="retention-spark-"))
+        atexit.register(shutil.rmtree, _SESSION_DIR, True)
+    return _SESSION_DIR
+
+
+_SESSION_DIR: Path | None = None
+
+
+def _session_conf(extra: dict[str, str]) -> dict[str, str]:
+    # Offline and quiet: no UI, the driver on loopback, scratch and warehouse folders in a temp folder of the
+    # process, one shuffle partition per core (a local build's tables are small), UTC as DuckDB's build session.
+    cores = str(max(2, os.cpu_count() or 2))
     conf = {
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
-        "spark.sql.shuffle.partitions": "4",
-        "spark.default.parallelism": "2",
-        "spark.local.dir": str(work_dir / "spark-local"),
-        "spark.sql.warehouse.dir": str(work_dir / "spark-warehouse"),
+        "spark.sql.shuffle.partitions": cores,
+        "spark.default.parallelism": cores,
+        "spark.local.dir": str(_session_dir() / "local"),
+        "spark.sql.warehouse.dir": str(_session_dir() / "warehouse"),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.ansi.enabled": "false",
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
@@ -44,7 +60,7 @@ def _session_conf(work_dir: Path, extra: dict[str, str]) -> dict[str, str]:
     return conf
 
 
-def start_session(work_dir: Path, master: str = DEFAULT_MASTER, conf: dict[str, str] | None = None):
+def start_session(master: str = DEFAULT_MASTER, conf: dict[str, str] | None = None):
     """A Spark session (an active one is reused: the SQL options below are set on it either way)."""
     try:
         from pyspark.sql import SparkSession
@@ -54,7 +70,7 @@ def start_session(work_dir: Path, master: str = DEFAULT_MASTER, conf: dict[str, 
         raise SparkUnavailableError("no Java runtime: install one (Debian: apt-get install openjdk-17-jre-headless)")
     # the workers run this interpreter, which has pyspark
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    settings = _session_conf(work_dir, conf or {})
+    settings = _session_conf(conf or {})
     builder = SparkSession.builder.appName("retention-build")
     if master.startswith("sc://"):
         builder = builder.remote(master)
