@@ -300,7 +300,12 @@ def _finish(con, as_of: date, settings: BuildSettings, loaded: dict[str, LoadedF
 
 
 def _spark_tables(work_dir: Path, master: str | None, conf: dict[str, str] | None):
-    from .spark.engine import DEFAULT_MASTER, SparkTables, start_session
+    from .spark import SparkUnavailableError
+
+    try:
+        from .spark.engine import DEFAULT_MASTER, SparkTables, start_session
+    except ImportError as exc:  # sqlglot (the transform) or pyspark is not installed
+        raise SparkUnavailableError(f"{exc.name} is not installed: pip install -e '.[spark]'") from exc
 
     return SparkTables(start_session(master or DEFAULT_MASTER, conf), work_dir)
 

@@ -236,3 +236,13 @@ def test_a_failed_spark_build_leaves_the_previous_database(demo_with_bad_rows, t
     assert db_path.read_bytes() == before
     # neither the temporary database nor Spark's Parquet folder is left behind
     assert sorted(p.name for p in tmp_path.iterdir()) == ["accounts.csv", "interactions.csv", "retention.duckdb"]
+
+
+def test_spark_options_need_the_spark_engine(capsys):
+    from pipelines.cli import main
+
+    assert main(["build", "--accounts", "a.csv", "--interactions", "i.csv", "--spark-master", "local[2]"]) == 2
+    assert "--engine spark" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["build", "--accounts", "a.csv", "--interactions", "i.csv", "--engine", "spark", "--spark-conf", "x"])
+    assert "KEY=VALUE" in capsys.readouterr().err

@@ -15,13 +15,10 @@ import tempfile
 from pathlib import Path
 
 from ..sqlrun import PARAM_PATTERN, file_fragment, sql_text
+from . import SparkUnavailableError
 from .transform import to_spark, view_query
 
 DEFAULT_MASTER = "local[*]"
-
-
-class SparkUnavailableError(RuntimeError):
-    """pyspark or a Java runtime is missing: `pip install '.[spark]'` and a JRE 17+."""
 
 
 def _session_dir() -> Path:
