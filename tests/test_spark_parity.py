@@ -217,22 +217,21 @@ def test_spark_build_gives_the_duckdb_tables(demo_with_bad_rows):
 
 
 def test_a_failed_spark_build_leaves_the_previous_database(demo_with_bad_rows, tmp_path):
-    """Spark's staging rejects every account (after the Spark stages ran): the build fails, the old file stays."""
+    """No date parses on Spark, so there is no as-of date: the build fails after its first Spark stage, and the
+    previous file stays as it was."""
     require_spark()
     from pipelines.load import InputError
 
-    folder, demo, _ = demo_with_bad_rows
+    folder, _, _ = demo_with_bad_rows
     db_path = tmp_path / "retention.duckdb"
     shutil.copy(folder / "duckdb.duckdb", db_path)
     before = db_path.read_bytes()
     accounts = tmp_path / "accounts.csv"
-    accounts.write_text("account_id,signup_date,churn_date,mrr\nZ1,2024/03/05,,10\nZ2,not a date,,10\n",
-                        encoding="utf-8")
+    accounts.write_text("account_id,signup_date,churn_date,mrr\nZ1,2024/03/05,,10\n", encoding="utf-8")
     interactions = tmp_path / "interactions.csv"
-    interactions.write_text("interaction_id,account_id,created_at\nI1,Z1,2024-03-06 10:00\n", encoding="utf-8")
-    with pytest.raises(InputError, match="no usable accounts"):
-        build_database(accounts, interactions, db_path, settings=BuildSettings(as_of=demo.as_of), engine="spark",
-                       spark_master="local[2]")
+    interactions.write_text("interaction_id,account_id,created_at\nI1,Z1,2024/03/06 10:00\n", encoding="utf-8")
+    with pytest.raises(InputError, match="no valid dates"):
+        build_database(accounts, interactions, db_path, engine="spark", spark_master="local[2]")
     assert db_path.read_bytes() == before
     # neither the temporary database nor Spark's Parquet folder is left behind
     assert sorted(p.name for p in tmp_path.iterdir()) == ["accounts.csv", "interactions.csv", "retention.duckdb"]
