@@ -6,23 +6,23 @@ with panel as (
 
 measures as (
     select * from (values
-        ('tickets_90d', 1),
-        ('high_priority_share_90d', 2),
-        ('live_channel_share_90d', 3),
-        ('first_response_hours_median', 4),
-        ('resolution_hours_median', 5),
-        ('sla_breach_rate', 6),
-        ('csat_mean', 7),
-        ('reopen_rate', 8),
-        ('handoff_rate', 9),
-        ('escalation_rate', 10),
-        ('repeat_contact_rate', 11),
-        ('agent_update_rate', 12),
-        ('credits_90d', 13),
-        ('bad_interactions_90d', 14),
-        ('credited_bad_interactions_90d', 15),
-        ('mrr', 16)
-    ) as m(measure, measure_order)
+        ('tickets_90d'),
+        ('high_priority_share_90d'),
+        ('live_channel_share_90d'),
+        ('first_response_hours_median'),
+        ('resolution_hours_median'),
+        ('sla_breach_rate'),
+        ('csat_mean'),
+        ('reopen_rate'),
+        ('handoff_rate'),
+        ('escalation_rate'),
+        ('repeat_contact_rate'),
+        ('agent_update_rate'),
+        ('credits_90d'),
+        ('bad_interactions_90d'),
+        ('credited_bad_interactions_90d'),
+        ('mrr')
+    ) as m(measure)
 ),
 
 -- one row per account-month per measure, in one pass over the panel (a union of one scan per measure is sixteen
