@@ -48,9 +48,11 @@ def _session_conf(extra: dict[str, str]) -> dict[str, str]:
         "spark.local.dir": str(_session_dir() / "local"),
         "spark.sql.warehouse.dir": str(_session_dir() / "warehouse"),
         "spark.sql.session.timeZone": "UTC",
+        # DuckDB's arithmetic: x / 0 is NULL, not an error (the queries guard with nullif where they mean it)
         "spark.sql.ansi.enabled": "false",
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.sql.pyspark.jvmStacktrace.enabled": "false",
+        "spark.log.structuredLogging.enabled": "false",  # Spark 4 logs JSON lines otherwise
         "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
     }
     conf.update(extra)

@@ -17,11 +17,17 @@ typed as (
         -- depend on the engine.
         case when typeof(month) = 'DATE' then cast(date_trunc('month', try_cast(month as date)) as date)
         else cast(date_trunc('month', cast(cast(coalesce(
-            try_cast(case when regexp_matches(cast(month as varchar), '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([T ]([01]?[0-9]|2[0-3]):[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?( ?(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?))?$') then month end as timestamptz),
-            case when length(cast(month as varchar)) = 7 then try_cast(case when regexp_matches(cast((cast(month as varchar) || '-01') as varchar), '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([T ]([01]?[0-9]|2[0-3]):[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?( ?(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?))?$') then (cast(month as varchar) || '-01') end as timestamptz) end
+            try_cast(case when regexp_matches(cast(month as varchar),
+                '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([T ]([01]?[0-9]|2[0-3]):[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?( ?(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?))?$')
+                then month end as timestamptz),
+            case when length(cast(month as varchar)) = 7 then try_cast(case when regexp_matches(cast((cast(month as varchar) || '-01') as varchar),
+                '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([T ]([01]?[0-9]|2[0-3]):[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?( ?(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?))?$')
+                then (cast(month as varchar) || '-01') end as timestamptz) end
         ) as timestamp) as date)) as date) end as month_start,
         -- Plain decimal numbers only: DuckDB also takes 1_000, Spark 1d and 1f.
-        try_cast(case when regexp_matches(cast(mrr as varchar), '^ *[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)? *$') then mrr end as double) as mrr
+        try_cast(case when regexp_matches(cast(mrr as varchar),
+            '^ *[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)? *$')
+            then mrr end as double) as mrr
     from source_rows
 )
 

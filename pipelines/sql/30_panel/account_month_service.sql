@@ -27,9 +27,10 @@ interaction_row_months as (
         cast(date_trunc('month', i.created_at) + later.offset_months * interval 1 month as date) as row_month_start
     from interactions as i
     cross join (
-        -- the cast outside the unnest: Spark's explode may not sit inside a cast
+        -- the cast outside the unnest: Spark's explode may not sit inside a cast; floor, since a cast of 3.5 to an
+        -- integer gives 4 on DuckDB (it rounds) and 3 on Spark (it truncates)
         select cast(offset_months as integer) as offset_months
-        from (select unnest(range(1, cast($window_days / 28 as integer) + 2)) as offset_months)
+        from (select unnest(range(1, cast(floor($window_days / 28) as integer) + 2)) as offset_months)
     ) as later
 ),
 
