@@ -99,8 +99,8 @@ def hash_64bit(tree: exp.Expression) -> exp.Expression:
     """DuckDB's hash() is 64-bit and unsigned, Spark's hash() 32-bit: xxhash64 keeps collisions as rare. (A query
     may only group by a hash, never take its value as a result: the numbers differ between engines.)"""
     def rule(node):
-        if isinstance(node, exp.Anonymous) and node.name.lower() == "hash" or type(node).__name__ == "Hash":
-            return exp.Anonymous(this="xxhash64", expressions=[e.copy() for e in node.expressions or [node.this]])
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
+            return exp.Anonymous(this="xxhash64", expressions=[e.copy() for e in node.expressions])
         return node
     return tree.transform(rule)
 
