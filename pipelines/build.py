@@ -23,6 +23,12 @@ import pandas as pd
 
 from . import __version__
 from .contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
+from .models.coxph import ConvergenceError
+from .models.drivers import DriversInputError, ServiceDrivers, store_drivers
+from .models.factor_effects import (FactorEffects, FactorRevenueEffects, store_factor_effects,
+                                    store_factor_revenue_effects)
+from .models.revenue import RevenueDrivers, store_revenue_effects
+from .models.risk import AccountRisk, store_risk
 from .load import InputError, LoadedFile, create_empty_source_view, create_source_view, read_raw, text_or_null
 from .sqlrun import (SQL_DIR, TrustedSql, create_table_as, execute_template, file_fragment, identifier, insert_rows,
                      quote_ident, row_count, run_file, run_query, set_memory_limit, sql_text)
@@ -320,12 +326,6 @@ def _half_of_ram_mb() -> int:
 
 def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None) -> int:
     """Fit the default models into the new database, so the app reads results and never refits."""
-    from .models.coxph import ConvergenceError
-    from .models.drivers import DriversInputError, ServiceDrivers, store_drivers
-    from .models.factor_effects import (FactorEffects, FactorRevenueEffects, store_factor_effects,
-                                 store_factor_revenue_effects)
-    from .models.risk import AccountRisk, store_risk
-
     try:
         drivers = ServiceDrivers(max_accounts=drivers_sample).fit(con)
     except (DriversInputError, ConvergenceError, ValueError) as exc:
@@ -354,8 +354,6 @@ def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None) 
 
 
 def _fit_revenue(con, notes: list[str]) -> int:
-    from .models.revenue import RevenueDrivers, store_revenue_effects
-
     try:
         fitted = RevenueDrivers().fit(con)
     except ValueError as exc:
