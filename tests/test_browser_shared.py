@@ -121,7 +121,9 @@ def sign_in(page, base_url: str, email: str) -> None:
     page.get_by_role("button", name="Sign in").click()
     page.locator("input[name=sub]").fill(email)  # the provider's user: sub and e-mail are the address
     page.get_by_role("button", name="Authorize").click()
-    page.wait_for_url(f"{base_url}/**", timeout=RENDER_MS)
+    # back on the app itself, past the callback's redirect: a visit started sooner races that redirect
+    page.wait_for_url(lambda url: url.startswith(base_url) and "/oauth2callback" not in url, timeout=RENDER_MS)
+    settled(page)
 
 
 def settled(page) -> None:
@@ -135,6 +137,33 @@ def audit_lines(path: Path) -> list[dict]:
 
 def csv_rows(content: bytes) -> list[dict]:
     return list(csv.DictReader(io.StringIO(content.decode("utf-8"))))
+
+
+def click_and_download(page, button, what: str):
+    """Click a download button and return the download; fail with what the page showed if none comes (the
+    button shows an error for only a few seconds, so it is watched while waiting)."""
+    downloads, errors = [], []
+
+    def arrived(download) -> None:
+        downloads.append(download)
+
+    page.on("download", arrived)
+    try:
+        button.click()
+        error_text = button.locator("xpath=ancestor::*[@data-testid='stDownloadButton']").get_by_test_id(
+            "stDownloadButtonError")
+        deadline = time.monotonic() + RENDER_MS / 1000
+        while not downloads and time.monotonic() < deadline:
+            if error_text.count():
+                errors.append(error_text.first.inner_text())
+            page.wait_for_timeout(100)
+    finally:
+        page.remove_listener("download", arrived)
+    if not downloads:
+        console = "\n".join(getattr(page, "console_lines", [])[-15:])
+        pytest.fail(f"no {what} within {RENDER_MS // 1000} s; the button said: {sorted(set(errors)) or 'nothing'}; "
+                    f"the page's console:\n{console}")
+    return downloads[0]
 
 
 def visit_and_download_everything(page, base_url: str) -> dict[str, bytes]:
@@ -151,15 +180,9 @@ def visit_and_download_everything(page, base_url: str) -> dict[str, bytes]:
         expect(buttons).to_have_count(len(names), timeout=RENDER_MS)
         for i, name in enumerate(names):
             settled(page)
-            try:
-                with page.expect_download(timeout=RENDER_MS) as download:
-                    buttons.nth(i).click()
-            except Exception as error:  # say which file on which page, not just "timeout"
-                console = "\n".join(getattr(page, "console_lines", [])[-15:])
-                shown = main.get_by_test_id("stDownloadButton").nth(i).evaluate("e => e.outerHTML")
-                pytest.fail(f"no {name} from /{path}: {error}\nthe button now: {shown}\nthe page's console:\n{console}")
-            assert download.value.suggested_filename == name
-            files[name] = Path(download.value.path()).read_bytes()
+            download = click_and_download(page, buttons.nth(i), f"{name} from /{path}")
+            assert download.suggested_filename == name
+            files[name] = Path(download.path()).read_bytes()
     return files
 
 
