@@ -18,6 +18,7 @@ import secrets
 import sys
 import time
 import urllib.request
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -166,6 +167,7 @@ def click_and_download(page, button, what: str):
                 page.wait_for_timeout(100)
             if downloads or errors or time.monotonic() >= deadline:
                 break
+            warnings.warn(f"{what}: the click left no trace for 15 s; clicked again")
     finally:
         page.remove_listener("download", arrived)
     if not downloads:
