@@ -23,15 +23,16 @@ import pandas as pd
 
 from . import __version__
 from .contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
+from .load import InputError, LoadedFile, create_empty_source_view, create_source_view, read_raw, text_or_null
 from .models.coxph import ConvergenceError
 from .models.drivers import DriversInputError, ServiceDrivers, store_drivers
 from .models.factor_effects import (FactorEffects, FactorRevenueEffects, store_factor_effects,
                                     store_factor_revenue_effects)
 from .models.risk import AccountRisk, store_risk
-from .load import InputError, LoadedFile, create_empty_source_view, create_source_view, read_raw, text_or_null
+from .settings import (DEFAULT_DB_PATH, DEFAULT_MEMORY_LIMIT_MB, HIGH_PRIORITY_SEVERITIES, LIVE_CHANNELS, SEVERITIES,
+                       WINDOW_DAYS, BuildSettings)
 from .sqlrun import (SQL_DIR, TrustedSql, create_table_as, execute_template, file_fragment, identifier, insert_rows,
                      quote_ident, row_count, run_file, run_query, set_memory_limit, sql_text)
-from .settings import DEFAULT_DB_PATH, DEFAULT_MEMORY_LIMIT_MB, HIGH_PRIORITY_SEVERITIES, LIVE_CHANNELS, SEVERITIES, WINDOW_DAYS, BuildSettings
 
 MODELS_MEMORY_LIMIT_MB = 2048  # DuckDB's share while the models (numpy, pandas) run
 EARLIEST_PLAUSIBLE_DATE = date(1990, 1, 1)
