@@ -21,6 +21,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .filters import FilterError, parse_filter
+
 # What each role may do beyond reading every page of its accounts.
 ACCOUNT_DOWNLOADS = "account_downloads"  # files that list accounts one by one (the at-risk list)
 AGGREGATE_DOWNLOADS = "aggregate_downloads"  # curves, KPI tables, hazard ratios, reports
@@ -186,8 +188,6 @@ def load_roles(path: Path) -> Roles:
 
 def check_scopes(roles: Roles, columns: dict) -> None:
     """Every scope names a filterable column of the build (`pipelines.filters.filterable_columns`)."""
-    from .filters import FilterError, parse_filter
-
     for access in roles.entries():
         for text in access.scope:
             try:

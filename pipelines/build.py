@@ -25,9 +25,15 @@ import pandas as pd
 from . import __version__
 from .contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
 from .load import InputError, LoadedFile, create_empty_source_view, create_source_view, read_raw, text_or_null
+from .models.coxph import ConvergenceError
+from .models.drivers import DriversInputError, ServiceDrivers, store_drivers
+from .models.factor_effects import (FactorEffects, FactorRevenueEffects, store_factor_effects,
+                                    store_factor_revenue_effects)
+from .models.risk import AccountRisk, store_risk
+from .settings import (DEFAULT_DB_PATH, DEFAULT_MEMORY_LIMIT_MB, HIGH_PRIORITY_SEVERITIES, LIVE_CHANNELS, SEVERITIES,
+                       WINDOW_DAYS, BuildSettings)
 from .sqlrun import (SQL_DIR, TrustedSql, create_table_as, execute_template, file_fragment, identifier, insert_rows,
                      quote_ident, row_count, run_file, run_query, set_memory_limit, sql_text)
-from .settings import DEFAULT_DB_PATH, DEFAULT_MEMORY_LIMIT_MB, HIGH_PRIORITY_SEVERITIES, LIVE_CHANNELS, SEVERITIES, WINDOW_DAYS, BuildSettings
 
 MODELS_MEMORY_LIMIT_MB = 2048  # DuckDB's share while the models (numpy, pandas) run
 EARLIEST_PLAUSIBLE_DATE = date(1990, 1, 1)
@@ -102,11 +108,14 @@ OUTPUT_TABLES = (
     "cohort_retention",
     "panel_measure_coverage",
     "driver_effects",
-    "revenue_effects",
     "account_risk",
     "risk_calibration",
     "model_info",
     "driver_model_state",
+    "factor_effects",
+    "factor_stability",
+    "factor_model_state",
+    "factor_revenue_effects",
     "input_columns",
     "segment_columns",
     "sla_target_hours",
@@ -283,7 +292,6 @@ def _finish(con, as_of: date, settings: BuildSettings, loaded: dict[str, LoadedF
     con.checkpoint()
     set_memory_limit(con, min(memory_limit_mb, MODELS_MEMORY_LIMIT_MB))
     progress.run("models", "driver_effects", lambda: _fit_models(con, notes, as_of, settings.drivers_sample))
-    progress.run("models", "revenue_effects", lambda: _fit_revenue(con, notes))
     progress.run("audits", "audits", lambda: run_audits(con))
 
     _drop_intermediates(con)
@@ -414,12 +422,6 @@ def _half_of_ram_mb() -> int:
 
 def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None) -> int:
     """Fit the default models into the new database, so the app reads results and never refits."""
-    from .models.coxph import ConvergenceError
-    from .models.drivers import DriversInputError, ServiceDrivers, store_drivers
-    from .models.factor_effects import (FactorEffects, FactorRevenueEffects, store_factor_effects,
-                                 store_factor_revenue_effects)
-    from .models.risk import AccountRisk, store_risk
-
     try:
         drivers = ServiceDrivers(max_accounts=drivers_sample).fit(con)
     except (DriversInputError, ConvergenceError, ValueError) as exc:
@@ -445,21 +447,6 @@ def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None) 
         notes.append(f"risk scores not made: {exc}")
         store_risk(con, None, error=str(exc))
     return stored
-
-
-def _fit_revenue(con, notes: list[str]) -> int:
-    from .models.revenue import RevenueDrivers, store_revenue_effects
-
-    try:
-        fitted = RevenueDrivers().fit(con)
-    except ValueError as exc:
-        notes.append(f"revenue drivers not fitted: {exc}")
-        store_revenue_effects(con, None, reason=str(exc))
-        return 0
-    if fitted.reason_:
-        notes.append(f"revenue drivers: {fitted.reason_}")
-    store_revenue_effects(con, fitted)
-    return len(fitted.effects_)
 
 
 def _create_settings_tables(con, settings: BuildSettings, loaded: dict[str, LoadedFile], mrr_history_path) -> None:

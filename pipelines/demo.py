@@ -106,6 +106,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from .build import build_database
 from .sqlrun import execute_template, file_fragment, run_file
 from .settings import SEVERITIES as SETTINGS_SEVERITIES
 from .settings import WINDOW_DAYS, BuildSettings
@@ -287,12 +288,7 @@ def generate_demo(
     progress: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Write the demo files to `out_dir` (created if needed; same seed and size, same bytes)."""
-    if file_format not in FILE_FORMATS:
-        raise DemoError(f"file format {file_format!r} is not supported; use csv or parquet")
-    if isinstance(n_accounts, bool) or not isinstance(n_accounts, (int, np.integer)) or n_accounts < 1:
-        raise DemoError(f"the number of accounts must be a whole number >= 1, got {n_accounts!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise DemoError(f"the seed must be a whole number >= 0, got {seed!r}")
+    _check_demo_arguments(n_accounts, seed, file_format)
     report = progress or (lambda message: None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -338,6 +334,20 @@ def generate_demo(
         "mrr_history_rows": n_mrr_rows,
         "accounts_never_contacting": int(np.count_nonzero(np.bincount(tickets["account"], minlength=n_accounts) == 0)),
     }
+    return _demo_result(out_dir, paths, seed, counts, whatif)
+
+
+def _check_demo_arguments(n_accounts, seed, file_format: str) -> None:
+    if file_format not in FILE_FORMATS:
+        raise DemoError(f"file format {file_format!r} is not supported; use csv or parquet")
+    if isinstance(n_accounts, bool) or not isinstance(n_accounts, (int, np.integer)) or n_accounts < 1:
+        raise DemoError(f"the number of accounts must be a whole number >= 1, got {n_accounts!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DemoError(f"the seed must be a whole number >= 0, got {seed!r}")
+
+
+def _demo_result(out_dir: Path, paths: dict[str, Path], seed: int, counts: dict, whatif: dict) -> DemoResult:
+    """Write planted_effects.json beside the files; what the demo made."""
     effects_path = out_dir / "planted_effects.json"
     effects_path.write_text(json.dumps(_planted_effects_document(seed, counts, whatif), indent=2) + "\n",
                             encoding="utf-8")
@@ -347,9 +357,9 @@ def generate_demo(
         interactions=paths["interactions"],
         mrr_history=paths["mrr_history"],
         planted_effects=effects_path,
-        n_accounts=int(n_accounts),
-        n_interactions=n_interactions,
-        n_mrr_rows=n_mrr_rows,
+        n_accounts=counts["accounts"],
+        n_interactions=counts["interactions"],
+        n_mrr_rows=counts["mrr_history_rows"],
         n_churned=counts["churned"],
         as_of=AS_OF,
     )
@@ -571,8 +581,6 @@ def _potential_panel(con, work_dir: Path, accounts: dict, tickets: dict, report:
 def _build_without_churn(con, work_dir: Path, name: str, accounts: dict, tickets: dict,
                          report: Callable[[str], None]) -> Path:
     """Write `accounts` (none churned) and `tickets` as Parquet and run the real build on them."""
-    from .build import build_database
-
     n = len(accounts["signup_day"])
     accounts_path = work_dir / f"{name}_accounts.parquet"
     interactions_path = work_dir / f"{name}_interactions.parquet"

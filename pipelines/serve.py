@@ -15,7 +15,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
 from .access import check_scopes, load_roles
+from .filters import filter_predicate, filterable_columns, parse_filters
+from .sqlrun import execute_template
 
 APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
 LOCAL_NAMES = {"localhost"}
@@ -131,11 +135,6 @@ def _redirect_uri(secrets: Path) -> str:
 
 def scope_notes(config: DeployConfig, roles) -> list[str]:
     """Check every scope against the build's columns; note scopes that match no account (a misspelt name?)."""
-    import duckdb
-
-    from .filters import filter_predicate, filterable_columns, parse_filters
-    from .sqlrun import execute_template
-
     if not config.database.exists():
         return [f"no database at {config.database} yet: the scopes in {config.roles} are checked once one is built"]
     notes = []

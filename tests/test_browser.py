@@ -59,9 +59,11 @@ def _unavailable(reason: str):
 
 
 try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect, sync_playwright
 except ImportError:  # pragma: no cover - depends on the machine
     sync_playwright = expect = None
+    PlaywrightTimeout = TimeoutError
 
 
 def _free_port() -> int:

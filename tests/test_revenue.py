@@ -21,7 +21,6 @@ from pipelines.models.revenue import (
     RevenueDrivers,
     RevenueInputError,
     poisson1_weights,
-    store_revenue_effects,
 )
 
 AS_OF = date(2024, 4, 30)
@@ -127,22 +126,12 @@ def test_revenue_effects_last_month_and_censored_churn_excluded(build_rows):
     assert effects.loc[4, "churned_mrr_rate"] == 0
 
 
-def test_revenue_effects_flat_mrr_stores_reason(build_rows, tmp_path):
+def test_revenue_effects_flat_mrr_says_why(build_rows):
     built = build_rows(ACCOUNTS, INTERACTIONS, as_of=AS_OF)
     fitted = RevenueDrivers().fit(built.con)
     assert fitted.reason_ == FLAT_MRR_REASON
     assert fitted.effects_.empty and list(fitted.effects_.columns)[:5] == [
         "factor", "pillar", "direction", "measure_column", "quartile"]
-
-    with duckdb.connect(str(tmp_path / "store.duckdb")) as con:
-        assert store_revenue_effects(con, fitted) == 0
-        assert con.execute("select count(*) from revenue_effects").fetchone()[0] == 0
-        info = json.loads(con.execute("select info_json from model_info where model = 'revenue_drivers'").fetchone()[0])
-        assert info["reason"] == FLAT_MRR_REASON
-        # the build's other path: no fit at all, only a reason
-        assert store_revenue_effects(con, None, reason=FLAT_MRR_REASON) == 0
-        info = json.loads(con.execute("select info_json from model_info where model = 'revenue_drivers'").fetchone()[0])
-        assert info == {"model": "revenue_drivers", "reason": FLAT_MRR_REASON}
 
     code, out = run_cli(built.result.db_path)
     assert code == 0 and out.strip() == f"No revenue drivers: {FLAT_MRR_REASON}."
@@ -150,18 +139,16 @@ def test_revenue_effects_flat_mrr_stores_reason(build_rows, tmp_path):
     assert code == 0 and json.loads(out)["effects"] == [] and json.loads(out)["model"]["reason"] == FLAT_MRR_REASON
 
 
-def test_revenue_effects_store_round_trip(build_rows, tmp_path):
+def test_revenue_effects_model_notes_say_what_it_is(build_rows):
     built = build_rows(ACCOUNTS, INTERACTIONS, as_of=AS_OF, mrr_history=MRR_HISTORY)
     fitted = RevenueDrivers().fit(built.con)
-    with duckdb.connect(str(tmp_path / "store.duckdb")) as con:
-        n = store_revenue_effects(con, fitted)
-        stored = con.execute("select * from revenue_effects where factor = 'first_response_hours' order by quartile").df()
-        info = json.loads(con.execute("select info_json from model_info where model = 'revenue_drivers'").fetchone()[0])
-    assert n == len(fitted.effects_)
-    np.testing.assert_allclose(stored.nrr_monthly, [1.1, 0.95, 18 / 19, 9 / 19], rtol=1e-12)
+    first_response = fitted.effects_[fitted.effects_.factor == "first_response_hours"].sort_values("quartile")
+    np.testing.assert_allclose(first_response.nrr_monthly, [1.1, 0.95, 18 / 19, 9 / 19], rtol=1e-12)
+    info = fitted.to_json_dict()["model"]
     assert info["reason"] is None and info["n_accounts"] == 4
     assert any("association, not proof" in note for note in info["notes"])
     assert any("no adjustment" in note for note in info["notes"])
+
 
 
 def synthetic_account_quartiles(n_accounts: int, seed: int) -> pd.DataFrame:

@@ -56,8 +56,33 @@ def import_intercom(conversations: Path | str, out_dir: Path | str,
                        first_response_basis="statistics.first_admin_reply_at",
                        resolved_at_basis="statistics.last_close_at")
     rows = f["_row"]
-    frame = pd.DataFrame({"_row": rows})
     ids = table.values("id")
+    frame = _conversation_columns(table, report)
+    keys = pd.Series([_contact_key(v) for v in (f["contacts.contacts"] if "contacts.contacts" in f.columns
+                      else f["contacts"] if "contacts" in f.columns else [None] * len(f))], index=f.index, dtype=object)
+    mapping = None
+    if account_map is not None:
+        mapping = read_account_map(account_map)
+        report.info["account_map"] = str(account_map)
+    else:
+        report.guesses.append("no --account-map: each conversation's first contact external_id (else contact id) is "
+                              "used as the account id as it is")
+    frame["account_id"] = link_accounts(report, rows, keys, "contact", mapping, "conversation has no contact",
+                                        what="conversations")
+    reject_missing_and_duplicates(report, rows, ids, "id")
+    frame["interaction_id"] = ids
+    interactions = finish_rows(report, frame, INTERACTION_ORDER)
+    check_known_accounts(report, interactions["account_id"], out_dir)
+    write_outputs(report, out_dir, {"interactions": interactions}, "interactions")
+    return report
+
+
+def _conversation_columns(table, report: ConversionReport) -> pd.DataFrame:
+    """The contract columns a conversation record holds (times, channel, priority, rating, reopens, handoffs),
+    each value checked; the account and id are linked afterwards."""
+    f = table.frame
+    rows = f["_row"]
+    frame = pd.DataFrame({"_row": rows})
 
     created = parse_timestamps(table.values("created_at"), fmt="epoch_s")
     report.flag(created.bad | created.utc.isna(), rows, "created_at", "not epoch seconds", table.values("created_at"))
@@ -96,23 +121,7 @@ def import_intercom(conversations: Path | str, out_dir: Path | str,
                     table.values("statistics.count_assignments"), "value_emptied")
         frame["handoffs"] = whole_numbers(handoffs_from_stations(assignments.where(assignments >= 0)))
 
-    keys = pd.Series([_contact_key(v) for v in (f["contacts.contacts"] if "contacts.contacts" in f.columns
-                      else f["contacts"] if "contacts" in f.columns else [None] * len(f))], index=f.index, dtype=object)
-    mapping = None
-    if account_map is not None:
-        mapping = read_account_map(account_map)
-        report.info["account_map"] = str(account_map)
-    else:
-        report.guesses.append("no --account-map: each conversation's first contact external_id (else contact id) is "
-                              "used as the account id as it is")
-    frame["account_id"] = link_accounts(report, rows, keys, "contact", mapping, "conversation has no contact",
-                                        what="conversations")
-    reject_missing_and_duplicates(report, rows, ids, "id")
-    frame["interaction_id"] = ids
-    interactions = finish_rows(report, frame, INTERACTION_ORDER)
-    check_known_accounts(report, interactions["account_id"], out_dir)
-    write_outputs(report, out_dir, {"interactions": interactions}, "interactions")
-    return report
+    return frame
 
 
 def _contact_key(value):

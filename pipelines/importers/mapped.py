@@ -135,107 +135,129 @@ def import_mapped(file: Path | str, mapping_path: Path | str, kind: str, out_dir
         if "from" in spec and table.column(spec["from"]) is None:
             raise ImportInputError(file, f"has no column {spec['from']!r}, which {mapping_path} maps to {column}; "
                                    f"columns found: {[c for c in table.frame.columns if c != '_row']}", column=spec["from"])
-    rows = table.frame["_row"]
-    frame = pd.DataFrame({"_row": rows})
-    naive = ambiguous = 0
-    default_tz = mapping.get("timezone")
+    frame = _MappedColumns(table, specs, report, mapping.get("timezone")).convert()
+    if kind == "interactions":
+        out = _finish_interactions(report, frame, mapping, Path(mapping_path), specs, out_dir)
+    else:
+        out = _finish_accounts(report, frame, mapping, Path(mapping_path), specs, table, file)
+    write_outputs(report, out_dir, {kind: out}, kind)
+    return report
 
-    def raw(column: str) -> pd.Series:
-        spec = specs[column]
+
+def _label(specs: dict, column: str) -> str:
+    """The export's own name for a contract column (what a person finds in the file)."""
+    return specs[column].get("from", column)
+
+
+class _MappedColumns:
+    """Each mapped column of an export read, parsed and checked into its contract column; bad values flagged."""
+
+    def __init__(self, table, specs: dict, report: ConversionReport, default_tz: str | None):
+        self.table, self.specs, self.report, self.default_tz = table, specs, report, default_tz
+        self.rows = table.frame["_row"]
+        self.frame = pd.DataFrame({"_row": self.rows})
+        self.naive = self.ambiguous = 0
+
+    def convert(self) -> pd.DataFrame:
+        # created_at first: durations are added to it
+        for column in sorted(self.specs, key=lambda c: c not in ("created_at", "signup_date")):
+            self.frame[column] = self._column(column, self.specs[column], self._raw(column))
+        self._note_time_zones()
+        return self.frame
+
+    def _raw(self, column: str) -> pd.Series:
+        spec = self.specs[column]
         if "value" in spec:
-            return pd.Series([str(spec["value"])] * len(rows), index=rows.index, dtype=object)
-        values = table.values(spec["from"])
+            return pd.Series([str(spec["value"])] * len(self.rows), index=self.rows.index, dtype=object)
+        values = self.table.values(spec["from"])
         if "map" in spec:
             lookup = {str(k).strip().lower(): ("" if v is None else str(v)) for k, v in spec["map"].items()}
             mapped = values.map(lambda v: lookup.get(v.lower()) if isinstance(v, str) else None)
             unmapped = values.notna() & mapped.isna()
-            report.flag(unmapped, rows, spec["from"], f"not in the mapping's value map for {column}", values,
-                        "value_emptied")
+            self.report.flag(unmapped, self.rows, spec["from"], f"not in the mapping's value map for {column}",
+                             values, "value_emptied")
             values = mapped.where(mapped != "")
         return values
 
-    def label(column: str) -> str:
-        return specs[column].get("from", column)
+    def _flag(self, bad: pd.Series, column: str, reason: str, values: pd.Series, action: str = "value_emptied"):
+        self.report.flag(bad, self.rows, _label(self.specs, column), reason, values, action)
 
-    # created_at first: durations are added to it
-    order = sorted(specs, key=lambda c: c not in ("created_at", "signup_date"))
-    for column in order:
-        spec = specs[column]
-        values = raw(column)
+    def _column(self, column: str, spec: dict, values: pd.Series) -> pd.Series:
         if column in TIMESTAMP_COLUMNS and spec.get("unit") in DURATION_SECONDS:
             amount, bad = parse_numbers(values)
-            report.flag(bad | (amount < 0), rows, label(column), f"not a duration >= 0 in {spec['unit']}", values,
-                        "value_emptied")
-            frame[column] = add_duration(frame["created_at"], amount.where(amount >= 0), spec["unit"])
-        elif column in TIMESTAMP_COLUMNS:
-            tz = spec.get("timezone", default_tz)
-            parsed = parse_timestamps(values, fmt=spec.get("format", "iso"), tz=tz)
-            naive += parsed.n_naive
-            ambiguous += parsed.n_ambiguous
+            self._flag(bad | (amount < 0), column, f"not a duration >= 0 in {spec['unit']}", values)
+            return add_duration(self.frame["created_at"], amount.where(amount >= 0), spec["unit"])
+        if column in TIMESTAMP_COLUMNS:
+            parsed = parse_timestamps(values, fmt=spec.get("format", "iso"), tz=spec.get("timezone", self.default_tz))
+            self.naive += parsed.n_naive
+            self.ambiguous += parsed.n_ambiguous
             required = column in ("created_at", "signup_date")
-            report.flag(parsed.bad, rows, label(column), "not a date and time in the mapped format", values,
-                        "row_dropped" if required else "value_emptied")
+            self._flag(parsed.bad, column, "not a date and time in the mapped format", values,
+                       "row_dropped" if required else "value_emptied")
             if required:
-                report.flag(values.isna(), rows, label(column), "empty", values)
-            frame[column] = parsed.utc
-        elif column in COUNT_COLUMNS:
+                self._flag(values.isna(), column, "empty", values, "row_dropped")
+            return parsed.utc
+        if column in COUNT_COLUMNS:
             number, bad = parse_numbers(values)
             if "offset" in spec:
                 number = (number + float(spec["offset"])).clip(lower=0)
-            report.flag(bad | (number < 0), rows, label(column), "not a whole number >= 0", values, "value_emptied")
-            frame[column] = whole_numbers(number.where(number >= 0))
-        elif column in MONEY_COLUMNS:
+            self._flag(bad | (number < 0), column, "not a whole number >= 0", values)
+            return whole_numbers(number.where(number >= 0))
+        if column in MONEY_COLUMNS:
             number, bad = parse_numbers(values)
-            report.flag(bad, rows, label(column), "not an amount", values, "value_emptied" if column != "mrr" else
-                        "row_dropped")
-            frame[column] = number / 100 if spec.get("unit") == "cents" else number
-        elif column == "severity":
+            self._flag(bad, column, "not an amount", values, "value_emptied" if column != "mrr" else "row_dropped")
+            return number / 100 if spec.get("unit") == "cents" else number
+        if column == "severity":
             severity = values.str.lower()
             unknown = severity.notna() & ~severity.isin(SEVERITIES)
-            report.flag(unknown, rows, label(column), "not low, normal, high or urgent", values, "value_emptied")
-            frame[column] = severity.where(~unknown)
-        elif column == "csat":
+            self._flag(unknown, column, "not low, normal, high or urgent", values)
+            return severity.where(~unknown)
+        if column == "csat":
             number, bad = parse_numbers(values)
             outside = number.notna() & ~number.between(1, 5)
-            report.flag(bad | outside, rows, label(column), "not a rating 1 to 5", values, "value_emptied")
+            self._flag(bad | outside, column, "not a rating 1 to 5", values)
             number = number.where(~outside)
-            frame[column] = whole_numbers(number) if (number.dropna() % 1 == 0).all() else number
-        else:
-            frame[column] = values
-    if naive:
-        tz = default_tz
-        if tz is None and not any("timezone" in s for s in specs.values()):
-            report.guesses.append(f"time zone assumed UTC for {naive:,} timestamps without an offset; set timezone "
-                                  "in the mapping")
-            report.info["timezone"] = "UTC (assumed)"
-        else:
-            report.notes.append(f"{naive:,} timestamps without an offset read in the mapping's time zone")
-    ambiguous_guess(report, ambiguous, default_tz)
+            return whole_numbers(number) if (number.dropna() % 1 == 0).all() else number
+        return values
 
-    id_column = "interaction_id" if kind == "interactions" else "account_id"
-    if kind == "interactions":
-        account_map = None
-        if mapping.get("account_map"):
-            account_map = read_account_map(Path(mapping_path).parent / mapping["account_map"])
-            report.info["account_map"] = str(Path(mapping_path).parent / mapping["account_map"])
-        frame["account_id"] = link_accounts(report, rows, frame["account_id"], label("account_id"), account_map,
-                                            f"empty {label('account_id')}", what="rows")
-        reject_missing_and_duplicates(report, rows, frame["interaction_id"], label("interaction_id"))
-        out = finish_rows(report, frame, INTERACTION_ORDER)
-        check_known_accounts(report, out["account_id"], out_dir)
-    else:
-        reject_missing_and_duplicates(report, rows, frame[id_column], label(id_column))
-        for column in ("signup_date", "churn_date"):
-            if column in frame:
-                frame[column] = format_date(frame[column])
-        if "churn_date" not in frame:
-            frame["churn_date"] = ""
-            report.notes.append("no churn_date mapped: every account is taken as still a customer")
-        for segment, header in (mapping.get("segments") or {}).items():
-            if table.column(header) is None:
-                raise ImportInputError(file, f"has no column {header!r}, which {mapping_path} maps to segment "
-                                       f"{segment!r}", column=header)
-            frame[segment] = table.values(header)
-        out = finish_rows(report, frame, ["account_id", "signup_date", "churn_date", "mrr"])
-    write_outputs(report, out_dir, {kind: out}, kind)
-    return report
+    def _note_time_zones(self) -> None:
+        if self.naive:
+            if self.default_tz is None and not any("timezone" in s for s in self.specs.values()):
+                self.report.guesses.append(f"time zone assumed UTC for {self.naive:,} timestamps without an offset; "
+                                           "set timezone in the mapping")
+                self.report.info["timezone"] = "UTC (assumed)"
+            else:
+                self.report.notes.append(f"{self.naive:,} timestamps without an offset read in the mapping's time zone")
+        ambiguous_guess(self.report, self.ambiguous, self.default_tz)
+
+
+def _finish_interactions(report: ConversionReport, frame: pd.DataFrame, mapping: dict, mapping_path: Path,
+                         specs: dict, out_dir: Path) -> pd.DataFrame:
+    rows = frame["_row"]
+    account_map = None
+    if mapping.get("account_map"):
+        account_map = read_account_map(mapping_path.parent / mapping["account_map"])
+        report.info["account_map"] = str(mapping_path.parent / mapping["account_map"])
+    frame["account_id"] = link_accounts(report, rows, frame["account_id"], _label(specs, "account_id"), account_map,
+                                        f"empty {_label(specs, 'account_id')}", what="rows")
+    reject_missing_and_duplicates(report, rows, frame["interaction_id"], _label(specs, "interaction_id"))
+    out = finish_rows(report, frame, INTERACTION_ORDER)
+    check_known_accounts(report, out["account_id"], out_dir)
+    return out
+
+
+def _finish_accounts(report: ConversionReport, frame: pd.DataFrame, mapping: dict, mapping_path: Path,
+                     specs: dict, table, file) -> pd.DataFrame:
+    reject_missing_and_duplicates(report, frame["_row"], frame["account_id"], _label(specs, "account_id"))
+    for column in ("signup_date", "churn_date"):
+        if column in frame:
+            frame[column] = format_date(frame[column])
+    if "churn_date" not in frame:
+        frame["churn_date"] = ""
+        report.notes.append("no churn_date mapped: every account is taken as still a customer")
+    for segment, header in (mapping.get("segments") or {}).items():
+        if table.column(header) is None:
+            raise ImportInputError(file, f"has no column {header!r}, which {mapping_path} maps to segment "
+                                   f"{segment!r}", column=header)
+        frame[segment] = table.values(header)
+    return finish_rows(report, frame, ["account_id", "signup_date", "churn_date", "mrr"])

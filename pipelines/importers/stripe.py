@@ -341,24 +341,7 @@ def _accounts_and_history(subs: pd.DataFrame, report: ConversionReport) -> tuple
     per_customer["churn"] = per_customer["last_end"].where(~per_customer["is_live"] & ~per_customer["open_ended"])
     _note_gaps(paid, report)
 
-    # month grid: signup month .. the month before the churn instant, or the as-of month
-    last = per_customer["churn"].fillna(as_of + pd.Timedelta(microseconds=1)) - pd.Timedelta(microseconds=1)
-    grid = pd.DataFrame({
-        "customer": per_customer.index.to_numpy(),
-        "first": per_customer["signup"].dt.tz_convert(None).dt.to_period("M").to_numpy(),
-        "last": last.dt.tz_convert(None).dt.to_period("M").to_numpy(),
-    })
-    grid = grid[grid["last"] >= grid["first"]]
-    grid["month"] = [pd.period_range(a, b, freq="M") for a, b in zip(grid["first"], grid["last"])]
-    months = grid.explode("month")[["customer", "month"]]
-    months["month_start"] = months["month"].dt.to_timestamp().dt.tz_localize("UTC")
-    months = months.merge(per_customer[["signup"]].rename_axis("_c").reset_index(), left_on="customer",
-                          right_on="_c").drop(columns="_c")
-    months["at"] = months[["month_start", "signup"]].max(axis=1)
-    pairs = months.merge(paid[["customer", "paid_start", "paid_end", "monthly_amount"]], on="customer")
-    in_force = (pairs["paid_start"] <= pairs["at"]) & (pairs["paid_end"].isna() | (pairs["at"] < pairs["paid_end"]))
-    pairs["mrr"] = pairs["monthly_amount"].where(in_force, 0.0)
-    history = pairs.groupby(["customer", "month_start"], as_index=False)["mrr"].sum().sort_values(["customer", "month_start"])
+    history = _monthly_mrr(paid, per_customer, as_of)
 
     latest = paid.sort_values(["customer", "paid_start"]).groupby("customer").tail(1).set_index("customer")
     last_mrr = history.groupby("customer")["mrr"].last()
@@ -394,6 +377,29 @@ def _accounts_and_history(subs: pd.DataFrame, report: ConversionReport) -> tuple
     n_churned = int(per_customer["churn"].notna().sum())
     report.notes.append(f"{len(accounts):,} accounts from {subs['customer'].nunique():,} customers; {n_churned:,} churned")
     return accounts, history
+
+
+def _monthly_mrr(paid: pd.DataFrame, per_customer: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Each customer's MRR per month, from its signup month to the month before it churned (or the as-of
+    month): the paid subscriptions in force at the month's start (or at signup, in the first month), summed."""
+    # month grid: signup month .. the month before the churn instant, or the as-of month
+    last = per_customer["churn"].fillna(as_of + pd.Timedelta(microseconds=1)) - pd.Timedelta(microseconds=1)
+    grid = pd.DataFrame({
+        "customer": per_customer.index.to_numpy(),
+        "first": per_customer["signup"].dt.tz_convert(None).dt.to_period("M").to_numpy(),
+        "last": last.dt.tz_convert(None).dt.to_period("M").to_numpy(),
+    })
+    grid = grid[grid["last"] >= grid["first"]]
+    grid["month"] = [pd.period_range(a, b, freq="M") for a, b in zip(grid["first"], grid["last"])]
+    months = grid.explode("month")[["customer", "month"]]
+    months["month_start"] = months["month"].dt.to_timestamp().dt.tz_localize("UTC")
+    months = months.merge(per_customer[["signup"]].rename_axis("_c").reset_index(), left_on="customer",
+                          right_on="_c").drop(columns="_c")
+    months["at"] = months[["month_start", "signup"]].max(axis=1)
+    pairs = months.merge(paid[["customer", "paid_start", "paid_end", "monthly_amount"]], on="customer")
+    in_force = (pairs["paid_start"] <= pairs["at"]) & (pairs["paid_end"].isna() | (pairs["at"] < pairs["paid_end"]))
+    pairs["mrr"] = pairs["monthly_amount"].where(in_force, 0.0)
+    return pairs.groupby(["customer", "month_start"], as_index=False)["mrr"].sum().sort_values(["customer", "month_start"])
 
 
 def _note_gaps(paid: pd.DataFrame, report: ConversionReport) -> None:

@@ -213,6 +213,23 @@ def _tie_safe_risk(Z: np.ndarray, beta: np.ndarray) -> np.ndarray:
 _RISK_BLOCK_ROWS = 16_384
 
 
+def _checked_rows(start, stop, event, X) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The fit's inputs as arrays, or a ValueError (ConvergenceError without churn) saying what is wrong."""
+    start = np.asarray(start, dtype=float)
+    stop = np.asarray(stop, dtype=float)
+    event = np.asarray(event, dtype=bool)
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2 or X.shape[0] != start.size:
+        raise ValueError("X must have one row per (start, stop] row")
+    if np.any(stop <= start):
+        raise ValueError("every row needs stop > start")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("covariates contain NaN or infinite values; impute them first")
+    if not event.any():
+        raise ConvergenceError("no events: a Cox model needs at least one churn")
+    return start, stop, event, X
+
+
 class TimeVaryingCox:
     """Cox model on (start, stop] rows. Configure here; fit() returns self; results end in an underscore."""
 
@@ -231,71 +248,13 @@ class TimeVaryingCox:
             return self._fit(start, stop, event, X, names, initial, risk_sets)
 
     def _fit(self, start, stop, event, X, names, initial, risk_sets=None) -> "TimeVaryingCox":
-        start = np.asarray(start, dtype=float)
-        stop = np.asarray(stop, dtype=float)
-        event = np.asarray(event, dtype=bool)
-        X = np.asarray(X, dtype=float)
-        if X.ndim != 2 or X.shape[0] != start.size:
-            raise ValueError("X must have one row per (start, stop] row")
-        if np.any(stop <= start):
-            raise ValueError("every row needs stop > start")
-        if not np.all(np.isfinite(X)):
-            raise ValueError("covariates contain NaN or infinite values; impute them first")
-        if not event.any():
-            raise ConvergenceError("no events: a Cox model needs at least one churn")
+        start, stop, event, X = _checked_rows(start, stop, event, X)
         self.names_ = list(names) if names is not None else [f"x{i}" for i in range(X.shape[1])]
-        self.means_ = X.mean(axis=0)
-        self.scales_ = X.std(axis=0)
-        if np.any(self.scales_ == 0):
-            constant = [n for n, s in zip(self.names_, self.scales_) if s == 0]
-            raise ValueError(f"constant covariates cannot be estimated: {constant}")
-        # (X - means) / scales, written row-major (the sparse risk-set sums and the products in _efron_terms
-        # read rows) in the same pass instead of transposing a column-major result afterwards
-        Z = np.empty(X.shape)
-        np.subtract(X, self.means_, out=Z)
-        Z /= self.scales_
+        Z = self._standardise(X)
         # models of different terms on the same rows share the risk sets (see `risk_sets`)
         rs = risk_sets if risk_sets is not None else _risk_sets(start, stop, event)
-
-        if initial is None:
-            beta = np.zeros(Z.shape[1])
-        else:
-            initial = np.asarray(initial, dtype=float)
-            if initial.shape != (Z.shape[1],) or not np.all(np.isfinite(initial)):
-                raise ValueError(f"initial needs {Z.shape[1]} finite coefficients, one per column of X")
-            beta = initial * self.scales_  # on the standardised scale Newton works in
-        penalty = self.penalizer
-        scratch = np.empty_like(Z)
-        loglik, gradient, hessian, _ = _efron_terms(Z, beta, rs, scratch)
-        if initial is not None and not (np.isfinite(loglik) and np.all(np.isfinite(hessian))):
-            # a start so far off that exp() overflows gives Newton nothing to work with: start from zero
-            beta = np.zeros(Z.shape[1])
-            loglik, gradient, hessian, _ = _efron_terms(Z, beta, rs, scratch)
-        objective = loglik - 0.5 * penalty * beta @ beta
-        converged = False
-        for iteration in range(1, self.max_iter + 1):
-            g = gradient - penalty * beta
-            h = hessian - penalty * np.eye(beta.size)
-            try:
-                step = np.linalg.solve(-h, g)
-            except np.linalg.LinAlgError:
-                raise ConvergenceError("the Hessian is singular: covariates are collinear") from None
-            # halve the step until the penalised likelihood does not fall (guards against overshooting)
-            for _ in range(30):
-                candidate = beta + step
-                c_loglik, c_gradient, c_hessian, _ = _efron_terms(Z, candidate, rs, scratch)
-                c_objective = c_loglik - 0.5 * penalty * candidate @ candidate
-                if c_objective >= objective - 1e-12 * abs(objective):
-                    break
-                step = step / 2
-            beta, loglik, gradient, hessian, previous = candidate, c_loglik, c_gradient, c_hessian, objective
-            objective = c_objective
-            if np.max(np.abs(step)) < self.tol or abs(objective - previous) < self.tol * max(1.0, abs(objective)) * 1e-3:
-                converged = True
-                break
-        if not converged or not np.all(np.isfinite(beta)):
-            raise ConvergenceError(f"no convergence after {self.max_iter} Newton steps")
-        information = -(hessian - penalty * np.eye(beta.size))
+        beta, loglik, hessian, iteration = self._newton(Z, rs, initial)
+        information = -(hessian - self.penalizer * np.eye(beta.size))
         try:
             cov_z = np.linalg.inv(information)
         except np.linalg.LinAlgError:
@@ -316,6 +275,61 @@ class TimeVaryingCox:
         self._rs = rs
         self._Z = Z
         return self
+
+    def _standardise(self, X: np.ndarray) -> np.ndarray:
+        """(X - means) / scales, the scale Newton works in; the means and scales are kept to map back."""
+        self.means_ = X.mean(axis=0)
+        self.scales_ = X.std(axis=0)
+        if np.any(self.scales_ == 0):
+            constant = [n for n, s in zip(self.names_, self.scales_) if s == 0]
+            raise ValueError(f"constant covariates cannot be estimated: {constant}")
+        # written row-major (the sparse risk-set sums and the products in _efron_terms read rows) in the same
+        # pass instead of transposing a column-major result afterwards
+        Z = np.empty(X.shape)
+        np.subtract(X, self.means_, out=Z)
+        Z /= self.scales_
+        return Z
+
+    def _newton(self, Z: np.ndarray, rs, initial) -> tuple[np.ndarray, float, np.ndarray, int]:
+        """Maximise the penalised Efron partial likelihood: the coefficients (standardised scale), the log
+        likelihood and Hessian there, and the steps taken."""
+        if initial is None:
+            beta = np.zeros(Z.shape[1])
+        else:
+            initial = np.asarray(initial, dtype=float)
+            if initial.shape != (Z.shape[1],) or not np.all(np.isfinite(initial)):
+                raise ValueError(f"initial needs {Z.shape[1]} finite coefficients, one per column of X")
+            beta = initial * self.scales_  # on the standardised scale Newton works in
+        penalty = self.penalizer
+        scratch = np.empty_like(Z)
+        loglik, gradient, hessian, _ = _efron_terms(Z, beta, rs, scratch)
+        if initial is not None and not (np.isfinite(loglik) and np.all(np.isfinite(hessian))):
+            # a start so far off that exp() overflows gives Newton nothing to work with: start from zero
+            beta = np.zeros(Z.shape[1])
+            loglik, gradient, hessian, _ = _efron_terms(Z, beta, rs, scratch)
+        objective = loglik - 0.5 * penalty * beta @ beta
+        for iteration in range(1, self.max_iter + 1):
+            g = gradient - penalty * beta
+            h = hessian - penalty * np.eye(beta.size)
+            try:
+                step = np.linalg.solve(-h, g)
+            except np.linalg.LinAlgError:
+                raise ConvergenceError("the Hessian is singular: covariates are collinear") from None
+            # halve the step until the penalised likelihood does not fall (guards against overshooting)
+            for _ in range(30):
+                candidate = beta + step
+                c_loglik, c_gradient, c_hessian, _ = _efron_terms(Z, candidate, rs, scratch)
+                c_objective = c_loglik - 0.5 * penalty * candidate @ candidate
+                if c_objective >= objective - 1e-12 * abs(objective):
+                    break
+                step = step / 2
+            beta, loglik, gradient, hessian, previous = candidate, c_loglik, c_gradient, c_hessian, objective
+            objective = c_objective
+            if np.max(np.abs(step)) < self.tol or abs(objective - previous) < self.tol * max(1.0, abs(objective)) * 1e-3:
+                if np.all(np.isfinite(beta)):
+                    return beta, loglik, hessian, iteration
+                break
+        raise ConvergenceError(f"no convergence after {self.max_iter} Newton steps")
 
     def robust_variance(self, cluster) -> pd.DataFrame:
         """Covariance of the coefficients that holds when the model is not exactly right, clustered by `cluster`

@@ -25,7 +25,7 @@ chunks of accounts, no loop over rows. Cut points are held at the full sample's.
 This is descriptive: one measure at a time, no adjustment for plan, size, tenure or the other measures.
 A difference between quartiles is an association, not proof that changing the service changes revenue.
 
-`revenue_effects` (one row per factor per non-empty quartile; the build stores it, the app reads it):
+`effects_` (one row per factor per non-empty quartile; what `retention revenue` prints):
 factor, pillar, direction, measure_column, quartile, measure_low, measure_high, n_account_months,
 n_accounts, n_churned, starting_mrr, next_month_mrr, expansion_mrr, contraction_mrr, churned_mrr,
 expansion_rate, contraction_rate, churned_mrr_rate (monthly, shares of starting_mrr), nrr_monthly,
@@ -45,9 +45,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .store import create_result_table, store_model_info
 from .factors import FACTORS, FACTORS_BY_NAME
-from ..sqlrun import TrustedSql, create_table_as, file_fragment, insert_rows, query_text, quote_ident
+from ..sqlrun import TrustedSql, create_table_as, file_fragment, query_text, quote_ident
 from .jsonable import json_ready
 
 MODEL_NAME = "revenue_drivers"
@@ -200,7 +199,7 @@ def _percentiles(draws: np.ndarray, tail: float) -> tuple[np.ndarray, np.ndarray
 class RevenueDrivers:
     """Next-month NRR by quartile of each service measure. Configure here; fit(con) returns self.
 
-    Learned: `effects_` (the revenue_effects table),
+    Learned: `effects_` (see the module docstring),
     `model_info_`, and `reason_` (None, or why there are no effects: a flat-MRR build, no next months).
     """
 
@@ -334,22 +333,3 @@ _NOTES = [
 
 def ci_level_text(level: float) -> str:
     return f"{level:.0%}"
-
-
-def store_revenue_effects(con: duckdb.DuckDBPyConnection, fitted: RevenueDrivers | None,
-                          reason: str | None = None) -> int:
-    """Write revenue_effects and its model_info row, so the app reads results instead of refitting.
-
-    With no fit (`fitted` None, or a fit that found nothing to estimate) the table is empty and
-    model_info holds the reason, so the app can say why."""
-    create_result_table(con, "revenue_effects")
-    if fitted is None or fitted.reason_ is not None:
-        why = reason if fitted is None else fitted.reason_
-        info = {"model": MODEL_NAME, "reason": why or "revenue drivers were not fitted"}
-        if fitted is not None:
-            info = fitted.model_info_
-        store_model_info(con, MODEL_NAME, info)
-        return 0
-    insert_rows(con, "revenue_effects", fitted.effects_[list(EFFECT_COLUMNS)])
-    store_model_info(con, MODEL_NAME, fitted.model_info_)
-    return len(fitted.effects_)
