@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -69,6 +70,10 @@ PARTITIONED_TABLES = {"account_month_service": "interaction_metrics"}
 ROWS_PER_PART = 8_000_000
 BUILD_DIR = "00_build"  # the build's own tables: what it was given and set
 LAYER_DIRS = {"staging": "10_staging", "metrics": "20_metrics", "panel": "30_panel", "marts": "40_marts"}
+ENGINES = ("duckdb", "spark")
+# What Spark reads from DuckDB: the inputs as the loader typed them and the build's own settings tables
+SPARK_INPUTS = ("src_accounts", "src_interactions", "src_mrr_history", "sla_target_hours",
+                "interaction_columns_available", "revenue_basis", "input_sources")
 
 # Working tables that only feed later steps; dropped so the database holds what users read.
 INTERMEDIATE_TABLES = (
@@ -182,17 +187,29 @@ def build_database(
     mrr_history: Path | str | None = None,
     settings: BuildSettings | None = None,
     progress: Callable[[StageEvent], None] | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+    spark_conf: dict[str, str] | None = None,
 ) -> BuildResult:
-    """Build `db_path` from the input files; on any failure the previous file is left untouched."""
+    """Build `db_path` from the input files; on any failure the previous file is left untouched.
+
+    With engine "spark" the staging, metrics, panel and marts SQL runs on a Spark session (`spark_master`, default
+    local[*], or a Spark Connect sc:// URL; `spark_conf` adds session options); its tables come back into the
+    DuckDB file, and the models, audits and build_info run on DuckDB as in the default engine.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r}: choose one of {', '.join(ENGINES)}")
     settings = settings or BuildSettings()
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     temp_path = db_path.with_name(f".{db_path.name}.building-{uuid.uuid4().hex[:8]}")
     started = time.perf_counter()
     con = duckdb.connect(str(temp_path))
+    work = tempfile.TemporaryDirectory(prefix=f".{db_path.name}.spark-", dir=db_path.parent) if engine == "spark" else None
     try:
+        spark = _spark_tables(Path(work.name), spark_master, spark_conf) if work else None
         result = _build(con, Path(accounts), Path(interactions), Path(mrr_history) if mrr_history else None,
-                        settings, _Progress(progress), temp_path)
+                        settings, _Progress(progress), temp_path, spark)
         con.checkpoint()
         con.close()
         os.replace(temp_path, db_path)
@@ -201,6 +218,9 @@ def build_database(
         for leftover in (temp_path, temp_path.with_name(temp_path.name + ".wal")):
             leftover.unlink(missing_ok=True)
         raise
+    finally:
+        if work:
+            work.cleanup()
     result.db_path = db_path
     result.seconds = time.perf_counter() - started
     return result
@@ -214,6 +234,7 @@ def _build(
     settings: BuildSettings,
     progress: _Progress,
     temp_path: Path,
+    spark=None,
 ) -> BuildResult:
     build_started = time.perf_counter()
     run_file(con, "queries", "set_utc_time_zone")
@@ -228,6 +249,10 @@ def _build(
     # row numbers are fixed in the raw tables now; later stages need no order, which saves memory
     run_file(con, "queries", "set_unordered_inserts")
     params: dict = {"earliest_plausible": EARLIEST_PLAUSIBLE_DATE, "severities": list(SEVERITIES)}
+    if spark is not None:
+        as_of = _spark_layers(con, spark, params, settings, loaded, mrr_history_path, accounts_path, progress)
+        return _finish(con, as_of, settings, loaded, warnings, progress, build_id, build_started, temp_path,
+                       memory_limit_mb)
     for name in STAGING:
         progress.run("staging", name, lambda name=name: create_table(con, "staging", name, params))
 
@@ -253,7 +278,14 @@ def _build(
     for layer, names in (("metrics", METRICS), ("panel", PANEL), ("marts", MARTS)):
         for name in names:
             progress.run(layer, name, lambda layer=layer, name=name: create_table(con, layer, name, params))
+    return _finish(con, as_of, settings, loaded, warnings, progress, build_id, build_started, temp_path,
+                   memory_limit_mb)
 
+
+def _finish(con, as_of: date, settings: BuildSettings, loaded: dict[str, LoadedFile], warnings: list[str],
+            progress: _Progress, build_id: str, build_started: float, temp_path: Path,
+            memory_limit_mb: int) -> BuildResult:
+    """The models, audits, clean-up and build_info, on the DuckDB tables of either engine."""
     notes: list[str] = []
     # The model fits work in Python memory on what they read; the tables are on disk by now, so DuckDB's
     # cache of them can shrink to make room.
@@ -273,6 +305,68 @@ def _build(
     load_report, reject_summary = _reports(con)
     return BuildResult(db_path=temp_path, build_id=build_id, as_of=as_of, seconds=0.0, table_rows=table_rows,
                        load_report=load_report, reject_summary=reject_summary, warnings=warnings, notes=notes)
+
+
+def _spark_tables(work_dir: Path, master: str | None, conf: dict[str, str] | None):
+    from .spark import SparkUnavailableError
+
+    try:
+        from .spark.engine import DEFAULT_MASTER, SparkTables, start_session
+    except ImportError as exc:  # sqlglot (the transform) or pyspark is not installed
+        raise SparkUnavailableError(f"{exc.name} is not installed: pip install -e '.[spark]'") from exc
+
+    return SparkTables(start_session(master or DEFAULT_MASTER, conf), work_dir)
+
+
+def _spark_layers(con: duckdb.DuckDBPyConnection, spark, params: dict, settings: BuildSettings,
+                  loaded: dict[str, LoadedFile], mrr_history_path: Path | None, accounts_path: Path,
+                  progress: _Progress) -> date:
+    """Staging, metrics, panel and marts on Spark, their tables copied into `con`: the as-of date.
+
+    The inputs go to Spark as the loader typed them (src_<source>, Parquet); stg_account_segments, whose columns
+    are the accounts file's own, is made on DuckDB between staging and the metrics and handed over the same way.
+    """
+    _create_settings_tables(con, settings, loaded, mrr_history_path)
+    for name in SPARK_INPUTS:
+        _to_spark(con, spark, name)
+    for name in STAGING:
+        progress.run("staging", name, lambda name=name: spark.create_table(LAYER_DIRS["staging"], name, params))
+    as_of = settings.as_of or spark.query("queries", "latest_input_date", params)[0][0]
+    if as_of is None:
+        raise InputError(accounts_path, "no valid dates found in any input, so there is no as-of date; "
+                         "check signup_date values or pass --as-of")
+    params.update(as_of=as_of, window_days=WINDOW_DAYS, repeat_contact_days=settings.repeat_contact_days,
+                  high_priority_severities=list(HIGH_PRIORITY_SEVERITIES), live_channels=list(LIVE_CHANNELS),
+                  n_parts=1, part=0)
+    for name in STAGING_CHECKED:
+        progress.run("staging", name, lambda name=name: spark.create_table(LAYER_DIRS["staging"], name, params))
+    _from_spark(con, spark, STAGING_CHECKED)
+    _require_accounts(con, accounts_path)
+    progress.run("staging", "stg_account_segments", lambda: _create_segments(con, loaded["accounts"]))
+    _to_spark(con, spark, "stg_account_segments")
+
+    spark.create_view(BUILD_DIR, "analysis_accounts")
+    for layer, names in (("metrics", METRICS), ("panel", PANEL), ("marts", MARTS)):
+        for name in names:
+            progress.run(layer, name, lambda layer=layer, name=name: spark.create_table(LAYER_DIRS[layer], name, params))
+    _from_spark(con, spark, METRICS + PANEL + MARTS)
+    run_file(con, BUILD_DIR, "analysis_accounts")
+    return as_of
+
+
+def _to_spark(con: duckdb.DuckDBPyConnection, spark, name: str) -> None:
+    """DuckDB's table or view `name` as Parquet, registered on Spark under the same name."""
+    path = spark.path(name).with_suffix(".parquet")
+    execute_template(con, "copy_to_parquet", {"path": str(path)},
+                     query=file_fragment("queries", "all_rows", table=identifier(name)))
+    spark.register(name, path)
+
+
+def _from_spark(con: duckdb.DuckDBPyConnection, spark, names: Iterable[str]) -> None:
+    """Spark's tables `names` (its Parquet files) as DuckDB tables of the same names."""
+    for name in names:
+        create_table_as(con, name, file_fragment("queries", "parquet_rows"),
+                        {"path": str(spark.path(name) / "*.parquet")})
 
 
 def _load_inputs(con: duckdb.DuckDBPyConnection, accounts_path: Path, interactions_path: Path,

@@ -13,6 +13,7 @@ from ..models.drivers import DriversInputError
 from ..models.risk import RiskInputError
 from ..models.whatif import WhatIfInputError
 from ..settings import SettingsError
+from ..spark import SparkUnavailableError
 from . import bench, build, demo, drivers, imports, km, revenue, risk, serve, whatif
 from .common import join_signed_values
 
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (InputError, SettingsError, DriversInputError, FilterError, WhatIfInputError, RiskInputError,
-            ImportInputError) as exc:
+            ImportInputError, SparkUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BuildError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..build import StageEvent, build_database
+from ..build import ENGINES, StageEvent, build_database
 from ..settings import DEFAULT_DRIVERS_SAMPLE, DEFAULT_MEMORY_LIMIT_MB, BuildSettings, parse_sla
 from .common import add_db_argument, parse_date
 
@@ -24,8 +24,22 @@ def add_parser(sub) -> None:
                        help=f"DuckDB's memory during the build (default the smaller of {DEFAULT_MEMORY_LIMIT_MB:,} "
                             "and half of RAM; more makes a large build faster, joins and sorts beyond it spill "
                             "to disk beside the database)")
+    build.add_argument("--engine", choices=ENGINES, default="duckdb",
+                       help="where the staging, metrics, panel and marts SQL runs: duckdb (default) or spark "
+                            "(needs pip install -e '.[spark]' and Java 17+; README, Running on Spark)")
+    build.add_argument("--spark-master", metavar="URL",
+                       help="with --engine spark: the Spark master (default local[*]) or a Spark Connect sc:// URL")
+    build.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE", type=_spark_option,
+                       help="with --engine spark: a Spark session option, e.g. spark.driver.memory=8g (repeatable)")
     add_db_argument(build)
     build.set_defaults(func=run)
+
+
+def _spark_option(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: write KEY=VALUE, e.g. spark.driver.memory=8g")
+    return key.strip(), value.strip()
 
 
 
@@ -36,7 +50,10 @@ def _print_stage(event: StageEvent) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = BuildSettings(as_of=args.as_of, sla_hours=parse_sla(args.sla) if args.sla else BuildSettings().sla_hours,
                              drivers_sample=args.drivers_sample or None, memory_limit_mb=args.memory_limit_mb)
-    print(f"Building {args.db} ...", flush=True)
+    if args.engine != "spark" and (args.spark_master or args.spark_conf):
+        print("error: --spark-master and --spark-conf need --engine spark")
+        return 2
+    print(f"Building {args.db} ..." + (" (SQL on Spark)" if args.engine == "spark" else ""), flush=True)
     result = build_database(
         accounts=args.accounts,
         interactions=args.interactions,
@@ -44,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
         db_path=args.db,
         settings=settings,
         progress=_print_stage,
+        engine=args.engine,
+        spark_master=args.spark_master,
+        spark_conf=dict(args.spark_conf),
     )
     print(f"\nBuilt {result.db_path} in {result.seconds:.1f} s (as-of {result.as_of}, build {result.build_id[:8]}).")
     print("\nLoad report:")

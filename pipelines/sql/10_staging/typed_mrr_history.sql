@@ -12,12 +12,22 @@ typed as (
         mrr as mrr_raw,
         -- 'YYYY-MM' is the common spelling of a month; any date inside the month also names it
         -- (a Parquet DATE skips the time zone round trip; a TIMESTAMP takes the first branch of coalesce)
+        -- Only ISO 8601 shapes are parsed (YYYY-MM-DD, a time and an offset optional): beyond them DuckDB and Spark
+        -- disagree (DuckDB takes 2024/03/05 and 24:00, Spark takes 2024 and 2024-03-05T10), and the rejects must not
+        -- depend on the engine.
         case when typeof(month) = 'DATE' then cast(date_trunc('month', try_cast(month as date)) as date)
         else cast(date_trunc('month', cast(cast(coalesce(
-            try_cast(month as timestamptz),
-            case when length(cast(month as varchar)) = 7 then try_cast(cast(month as varchar) || '-01' as timestamptz) end
+            try_cast(case when regexp_matches(cast(month as varchar),
+                '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([T ]([01]?[0-9]|2[0-3]):[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?( ?(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?))?$')
+                then month end as timestamptz),
+            case when length(cast(month as varchar)) = 7 then try_cast(case when regexp_matches(cast((cast(month as varchar) || '-01') as varchar),
+                '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([T ]([01]?[0-9]|2[0-3]):[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?( ?(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?))?$')
+                then (cast(month as varchar) || '-01') end as timestamptz) end
         ) as timestamp) as date)) as date) end as month_start,
-        try_cast(mrr as double) as mrr
+        -- Plain decimal numbers only: DuckDB also takes 1_000, Spark 1d and 1f.
+        try_cast(case when regexp_matches(cast(mrr as varchar),
+            '^ *[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)? *$')
+            then mrr end as double) as mrr
     from source_rows
 )
 

@@ -29,7 +29,7 @@ durations as (
         s.target_hours as sla_target_hours,
         n.created_at as next_contact_at,
         cast(p.as_of_cutoff_date as timestamp) as as_of_cutoff_at,
-        i.resolved_at + to_days(p.repeat_contact_days) as repeat_window_end_at
+        i.resolved_at + p.repeat_contact_days * interval 1 day as repeat_window_end_at
     from interactions as i
     asof left join contacts as n
         on i.account_id = n.account_id

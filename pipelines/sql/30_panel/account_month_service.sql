@@ -24,10 +24,13 @@ interactions as (
 interaction_row_months as (
     select
         i.*,
-        cast(date_trunc('month', i.created_at) + to_months(later.offset_months) as date) as row_month_start
+        cast(date_trunc('month', i.created_at) + later.offset_months * interval 1 month as date) as row_month_start
     from interactions as i
     cross join (
-        select cast(unnest(range(1, cast($window_days / 28 as integer) + 2)) as integer) as offset_months
+        -- the cast outside the unnest: Spark's explode may not sit inside a cast; floor, since a cast of 3.5 to an
+        -- integer gives 4 on DuckDB (it rounds) and 3 on Spark (it truncates)
+        select cast(offset_months as integer) as offset_months
+        from (select unnest(range(1, cast(floor($window_days / 28) as integer) + 2)) as offset_months)
     ) as later
 ),
 
@@ -36,7 +39,24 @@ windowed as (
         s.account_id,
         s.month_start,
         cast(s.row_start_date as timestamp) as row_start_at,
-        i.*
+        -- the interaction's columns by name: i.* would repeat account_id, which Spark cannot tell apart
+        i.severity,
+        i.channel,
+        i.first_response_at,
+        i.first_response_hours,
+        i.resolved_at,
+        i.resolution_hours,
+        i.sla_breached,
+        i.csat,
+        i.reopened,
+        i.handed_off,
+        i.escalated,
+        i.repeat_contact_known_at,
+        i.repeat_contact,
+        i.agent_updates,
+        i.credit_amount,
+        i.bad_known_at,
+        i.credited_bad_known_at
     from spans as s
     join interaction_row_months as i
         on i.account_id = s.account_id
@@ -57,12 +77,10 @@ select
     cast(avg(case when nullif(trim(channel), '') is not null
         then cast(list_contains($live_channels, lower(trim(channel))) as integer) end) as double)
         as live_channel_share_90d,
-    cast(percentile_cont(0.5) within group (
-        order by case when first_response_at < row_start_at then first_response_hours end
-    ) as double) as first_response_hours_median,
-    cast(percentile_cont(0.5) within group (
-        order by case when resolved_at < row_start_at then resolution_hours end
-    ) as double) as resolution_hours_median,
+    -- median() is exact on DuckDB and on Spark (percentile_cont(0.5) transpiles to Spark's approximate one)
+    cast(median(case when first_response_at < row_start_at then first_response_hours end) as double)
+        as first_response_hours_median,
+    cast(median(case when resolved_at < row_start_at then resolution_hours end) as double) as resolution_hours_median,
     cast(avg(case when first_response_at < row_start_at then cast(sla_breached as integer) end) as double)
         as sla_breach_rate,
     cast(avg(case when resolved_at < row_start_at then csat end) as double) as csat_mean,

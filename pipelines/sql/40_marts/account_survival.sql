@@ -16,8 +16,8 @@ lifetime_service as (
     select
         account_id,
         count(*) as n_interactions_lifetime,
-        percentile_cont(0.5) within group (order by first_response_hours) as first_response_hours_median_lifetime,
-        percentile_cont(0.5) within group (order by resolution_hours) as resolution_hours_median_lifetime,
+        median(first_response_hours) as first_response_hours_median_lifetime,
+        median(resolution_hours) as resolution_hours_median_lifetime,
         avg(csat) as csat_mean_lifetime,
         avg(cast(reopened as integer)) as reopen_rate_lifetime,
         avg(cast(sla_breached as integer)) as sla_breach_rate_lifetime,

@@ -4,86 +4,80 @@ with panel as (
     select * from account_months
 ),
 
+measures as (
+    select * from (values
+        ('tickets_90d'),
+        ('high_priority_share_90d'),
+        ('live_channel_share_90d'),
+        ('first_response_hours_median'),
+        ('resolution_hours_median'),
+        ('sla_breach_rate'),
+        ('csat_mean'),
+        ('reopen_rate'),
+        ('handoff_rate'),
+        ('escalation_rate'),
+        ('repeat_contact_rate'),
+        ('agent_update_rate'),
+        ('credits_90d'),
+        ('bad_interactions_90d'),
+        ('credited_bad_interactions_90d'),
+        ('mrr')
+    ) as m(measure)
+),
+
+-- one row per account-month per measure, in one pass over the panel (a union of one scan per measure is sixteen
+-- scans, and sixteen shuffles on Spark)
+measure_values as (
+    select
+        m.measure,
+        p.account_id,
+        case m.measure
+            when 'tickets_90d' then cast(p.tickets_90d as double)
+            when 'high_priority_share_90d' then cast(p.high_priority_share_90d as double)
+            when 'live_channel_share_90d' then cast(p.live_channel_share_90d as double)
+            when 'first_response_hours_median' then cast(p.first_response_hours_median as double)
+            when 'resolution_hours_median' then cast(p.resolution_hours_median as double)
+            when 'sla_breach_rate' then cast(p.sla_breach_rate as double)
+            when 'csat_mean' then cast(p.csat_mean as double)
+            when 'reopen_rate' then cast(p.reopen_rate as double)
+            when 'handoff_rate' then cast(p.handoff_rate as double)
+            when 'escalation_rate' then cast(p.escalation_rate as double)
+            when 'repeat_contact_rate' then cast(p.repeat_contact_rate as double)
+            when 'agent_update_rate' then cast(p.agent_update_rate as double)
+            when 'credits_90d' then cast(p.credits_90d as double)
+            when 'bad_interactions_90d' then cast(p.bad_interactions_90d as double)
+            when 'credited_bad_interactions_90d' then cast(p.credited_bad_interactions_90d as double)
+            when 'mrr' then cast(p.mrr as double)
+        end as value
+    from panel as p
+    cross join measures as m
+),
+
 coverage as (
-    select 'tickets_90d' as measure, count(*) as n_rows, count(tickets_90d) as n_rows_with_value,
-        count(distinct case when tickets_90d is not null then account_id end) as n_accounts_with_value,
-        min(tickets_90d) as min_value, avg(tickets_90d) as mean_value, max(tickets_90d) as max_value
-    from panel
-    union all
-    select 'high_priority_share_90d' as measure, count(*) as n_rows, count(high_priority_share_90d) as n_rows_with_value,
-        count(distinct case when high_priority_share_90d is not null then account_id end) as n_accounts_with_value,
-        min(high_priority_share_90d) as min_value, avg(high_priority_share_90d) as mean_value, max(high_priority_share_90d) as max_value
-    from panel
-    union all
-    select 'live_channel_share_90d' as measure, count(*) as n_rows, count(live_channel_share_90d) as n_rows_with_value,
-        count(distinct case when live_channel_share_90d is not null then account_id end) as n_accounts_with_value,
-        min(live_channel_share_90d) as min_value, avg(live_channel_share_90d) as mean_value, max(live_channel_share_90d) as max_value
-    from panel
-    union all
-    select 'first_response_hours_median' as measure, count(*) as n_rows, count(first_response_hours_median) as n_rows_with_value,
-        count(distinct case when first_response_hours_median is not null then account_id end) as n_accounts_with_value,
-        min(first_response_hours_median) as min_value, avg(first_response_hours_median) as mean_value, max(first_response_hours_median) as max_value
-    from panel
-    union all
-    select 'resolution_hours_median' as measure, count(*) as n_rows, count(resolution_hours_median) as n_rows_with_value,
-        count(distinct case when resolution_hours_median is not null then account_id end) as n_accounts_with_value,
-        min(resolution_hours_median) as min_value, avg(resolution_hours_median) as mean_value, max(resolution_hours_median) as max_value
-    from panel
-    union all
-    select 'sla_breach_rate' as measure, count(*) as n_rows, count(sla_breach_rate) as n_rows_with_value,
-        count(distinct case when sla_breach_rate is not null then account_id end) as n_accounts_with_value,
-        min(sla_breach_rate) as min_value, avg(sla_breach_rate) as mean_value, max(sla_breach_rate) as max_value
-    from panel
-    union all
-    select 'csat_mean' as measure, count(*) as n_rows, count(csat_mean) as n_rows_with_value,
-        count(distinct case when csat_mean is not null then account_id end) as n_accounts_with_value,
-        min(csat_mean) as min_value, avg(csat_mean) as mean_value, max(csat_mean) as max_value
-    from panel
-    union all
-    select 'reopen_rate' as measure, count(*) as n_rows, count(reopen_rate) as n_rows_with_value,
-        count(distinct case when reopen_rate is not null then account_id end) as n_accounts_with_value,
-        min(reopen_rate) as min_value, avg(reopen_rate) as mean_value, max(reopen_rate) as max_value
-    from panel
-    union all
-    select 'handoff_rate' as measure, count(*) as n_rows, count(handoff_rate) as n_rows_with_value,
-        count(distinct case when handoff_rate is not null then account_id end) as n_accounts_with_value,
-        min(handoff_rate) as min_value, avg(handoff_rate) as mean_value, max(handoff_rate) as max_value
-    from panel
-    union all
-    select 'escalation_rate' as measure, count(*) as n_rows, count(escalation_rate) as n_rows_with_value,
-        count(distinct case when escalation_rate is not null then account_id end) as n_accounts_with_value,
-        min(escalation_rate) as min_value, avg(escalation_rate) as mean_value, max(escalation_rate) as max_value
-    from panel
-    union all
-    select 'repeat_contact_rate' as measure, count(*) as n_rows, count(repeat_contact_rate) as n_rows_with_value,
-        count(distinct case when repeat_contact_rate is not null then account_id end) as n_accounts_with_value,
-        min(repeat_contact_rate) as min_value, avg(repeat_contact_rate) as mean_value, max(repeat_contact_rate) as max_value
-    from panel
-    union all
-    select 'agent_update_rate' as measure, count(*) as n_rows, count(agent_update_rate) as n_rows_with_value,
-        count(distinct case when agent_update_rate is not null then account_id end) as n_accounts_with_value,
-        min(agent_update_rate) as min_value, avg(agent_update_rate) as mean_value, max(agent_update_rate) as max_value
-    from panel
-    union all
-    select 'credits_90d' as measure, count(*) as n_rows, count(credits_90d) as n_rows_with_value,
-        count(distinct case when credits_90d is not null then account_id end) as n_accounts_with_value,
-        min(credits_90d) as min_value, avg(credits_90d) as mean_value, max(credits_90d) as max_value
-    from panel
-    union all
-    select 'bad_interactions_90d' as measure, count(*) as n_rows, count(bad_interactions_90d) as n_rows_with_value,
-        count(distinct case when bad_interactions_90d is not null then account_id end) as n_accounts_with_value,
-        min(bad_interactions_90d) as min_value, avg(bad_interactions_90d) as mean_value, max(bad_interactions_90d) as max_value
-    from panel
-    union all
-    select 'credited_bad_interactions_90d' as measure, count(*) as n_rows, count(credited_bad_interactions_90d) as n_rows_with_value,
-        count(distinct case when credited_bad_interactions_90d is not null then account_id end) as n_accounts_with_value,
-        min(credited_bad_interactions_90d) as min_value, avg(credited_bad_interactions_90d) as mean_value, max(credited_bad_interactions_90d) as max_value
-    from panel
-    union all
-    select 'mrr' as measure, count(*) as n_rows, count(mrr) as n_rows_with_value,
-        count(distinct case when mrr is not null then account_id end) as n_accounts_with_value,
-        min(mrr) as min_value, avg(mrr) as mean_value, max(mrr) as max_value
-    from panel
+    select
+        measure,
+        count(*) as n_rows,
+        count(value) as n_rows_with_value,
+        count(distinct case when value is not null then account_id end) as n_accounts_with_value,
+        min(value) as min_value,
+        avg(value) as mean_value,
+        max(value) as max_value
+    from measure_values
+    group by measure
+),
+
+-- a panel with no rows still lists every measure, as the per-measure scans did
+every_measure as (
+    select
+        m.measure,
+        coalesce(c.n_rows, 0) as n_rows,
+        coalesce(c.n_rows_with_value, 0) as n_rows_with_value,
+        coalesce(c.n_accounts_with_value, 0) as n_accounts_with_value,
+        c.min_value,
+        c.mean_value,
+        c.max_value
+    from measures as m
+    left join coverage as c on c.measure = m.measure
 )
 
 select
@@ -95,4 +89,4 @@ select
     cast(min_value as double) as min_value,
     cast(mean_value as double) as mean_value,
     cast(max_value as double) as max_value
-from coverage
+from every_measure
