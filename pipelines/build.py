@@ -61,7 +61,7 @@ PANEL = (
     "account_month_mrr",
     "account_months",
 )
-MARTS = ("account_survival", "kpi_monthly", "cohort_retention", "panel_measure_coverage")
+MARTS = ("account_survival", "kpi_monthly", "cohort_retention", "panel_measure_coverage", "km_segment_counts")
 # Tables built in parts of the accounts (the query filters on $part of $n_parts), one part per ROWS_PER_PART
 # rows of the named input: their exact medians are aggregates DuckDB holds in memory and cannot spill.
 PARTITIONED_TABLES = {"account_month_service": "interaction_metrics"}
@@ -101,6 +101,7 @@ OUTPUT_TABLES = (
     "kpi_monthly",
     "cohort_retention",
     "panel_measure_coverage",
+    "km_segment_counts",
     "driver_effects",
     "account_risk",
     "risk_calibration",

@@ -269,6 +269,9 @@ class _Grouping:
     value_sql: TrustedSql
     params: dict
     label: Callable[[object], str]  # raw group value -> label
+    # where km_segment_counts holds this grouping's counts for every account: "" for overall, a categorical
+    # segment's name, None when it holds none
+    stored_as: str | None = None
 
 
 class KaplanMeier:
@@ -276,7 +279,8 @@ class KaplanMeier:
 
     Configure here, then `fit(con)` on a (read-only is enough) connection to a built database.
     Learned attributes: curves_, summary_, revenue_curves_, rmst_, rmst_differences_, logrank_,
-    groups_, reference_group_, as_of_, n_accounts_, filters_, grouping_.
+    groups_, reference_group_, as_of_, n_accounts_, filters_, grouping_, counts_source_ ("stored": the
+    build's counts were read; "aggregated": the accounts were counted now).
     """
 
     def __init__(
@@ -287,7 +291,10 @@ class KaplanMeier:
         alpha: float = 0.05,
         horizons_days: tuple[int, ...] = HORIZONS_DAYS,
         rmst_horizons_days: tuple[int, ...] = RMST_HORIZONS_DAYS,
+        use_stored_counts: bool = True,
     ):
+        """`use_stored_counts=False` always aggregates the accounts, even where the build stored the counts
+        (the tests compare the two paths)."""
         if not 0 < alpha < 1:
             raise SurvivalInputError(f"alpha must be between 0 and 1, got {alpha}")
         self.by = by
@@ -296,20 +303,29 @@ class KaplanMeier:
         self.alpha = alpha
         self.horizons_days = tuple(int(h) for h in horizons_days)
         self.rmst_horizons_days = tuple(int(h) for h in rmst_horizons_days)
+        self.use_stored_counts = use_stored_counts
 
     # ---- fitting -------------------------------------------------------------------------
 
     def fit(self, con: duckdb.DuckDBPyConnection) -> "KaplanMeier":
-        """Aggregate the accounts in DuckDB (read only) and estimate everything from the counts."""
+        """Aggregate the accounts in DuckDB (read only) and estimate everything from the counts.
+
+        Without filters, grouped by nothing or by a categorical segment, the counts are the ones the build
+        stored (`km_segment_counts`): the same numbers as the aggregation, read instead of computed. Any filter
+        (a csm's scope is one) aggregates the filtered accounts, so stored counts never cross a scope.
+        """
         try:
             columns = filterable_columns(con)
             filters = parse_filters(self.filters, columns)
             predicate, params = filter_predicate(filters)
             grouping = self._grouping(con, columns, predicate, params)
-            counts = execute_template(
-                con, "km_event_counts", {**params, **grouping.params},
-                group_value=grouping.value_sql, filter_predicate=predicate,
-            ).fetchnumpy()  # arrays straight to the estimators: no DataFrame of the counts in between
+            counts = self._stored_counts(con, grouping) if self.use_stored_counts and not filters else None
+            self.counts_source_ = "aggregated" if counts is None else "stored"
+            if counts is None:
+                counts = execute_template(
+                    con, "km_event_counts", {**params, **grouping.params},
+                    group_value=grouping.value_sql, filter_predicate=predicate,
+                ).fetchnumpy()  # arrays straight to the estimators: no DataFrame of the counts in between
         except FilterError as exc:
             raise SurvivalInputError(str(exc)) from exc
         except duckdb.CatalogException:
@@ -330,6 +346,19 @@ class KaplanMeier:
         self.grouping_ = grouping.description
         return self._fit_counts(counts, grouping.label)
 
+    def _stored_counts(self, con, grouping: "_Grouping") -> dict | None:
+        """The build's per-day counts for this grouping of every account, or None where it stored none (a
+        numeric, date or year grouping, a build from before the table, a build with no accounts): the
+        caller then aggregates."""
+        if grouping.stored_as is None:
+            return None
+        try:
+            counts = con.execute(query_text("km_stored_counts"),
+                                 {"segment_column": grouping.stored_as or None}).fetchnumpy()
+        except duckdb.CatalogException:
+            return None
+        return counts if len(counts["time_days"]) else None
+
     def fit_frame(self, frame: pd.DataFrame, as_of: date | None = None) -> "KaplanMeier":
         """Fit from a DataFrame shaped like account_survival (grouped by `by` as-is, no filters)."""
         if self.filters:
@@ -346,14 +375,15 @@ class KaplanMeier:
 
     def _grouping(self, con, columns: dict[str, FilterableColumn], predicate: TrustedSql, params: dict) -> _Grouping:
         if self.by is None:
-            return _Grouping("overall", TrustedSql(f"'{OVERALL_LABEL}'"), {}, lambda value: OVERALL_LABEL)
+            return _Grouping("overall", TrustedSql(f"'{OVERALL_LABEL}'"), {}, lambda value: OVERALL_LABEL, "")
         column = resolve_column(self.by, columns, role="--by column")
         if column.kind == "date":
             return _Grouping(f"{column.name} (by month)", column.sql, {}, _label_month)
         if column.kind == "year":
             return _Grouping(f"{column.name} (by year)", column.sql, {}, _label_plain)
         if column.kind == "categorical":
-            return _Grouping(f"{column.name} (by value)", column.sql, {}, _label_plain)
+            return _Grouping(f"{column.name} (by value)", column.sql, {}, _label_plain,
+                             column.name if column.source == "segment" else None)
         cut_points, n_distinct = execute_template(
             con, "km_numeric_cut_points", params, group_column=column.sql, filter_predicate=predicate
         ).fetchone()

@@ -1,0 +1,66 @@
+-- grain: one row per categorical segment column per level (NULL for accounts without one) per duration day on
+-- which at least one account left the risk set, plus the same per-day counts over every account (segment_column
+-- NULL, group_value 'all'). These are km_event_counts.sql's counts for an unfiltered view, stored so that the
+-- survival of every account, or of one categorical segment, is a lookup rather than a pass over the accounts.
+-- A filtered or scoped view never reads this table: it aggregates its own accounts.
+with accounts as (
+    select account_id, duration_days, churned, mrr from account_survival
+),
+
+segments as (
+    select * from stg_account_segments
+),
+
+categorical_columns as (
+    select column_name from segment_columns where kind = 'categorical'
+),
+
+-- each segment as text; churn_date is a contract column, so no segment has its name: it keeps the column
+-- list non-empty for an accounts file without segments, and the join to categorical_columns drops it
+segment_text as (
+    select account_id, columns(* exclude (account_id))::varchar, cast(null as varchar) as churn_date
+    from segments
+),
+
+-- one row per account per segment column, NULLs kept (they are the "(missing)" group)
+segment_values as (
+    select account_id, segment_column, group_value
+    from segment_text
+    unpivot include nulls (group_value for segment_column in (columns(* exclude (account_id))))
+),
+
+accounts_by_level as (
+    select v.segment_column, v.group_value, a.duration_days, a.churned, a.mrr
+    from segment_values as v
+    join categorical_columns as c on c.column_name = v.segment_column
+    join accounts as a on a.account_id = v.account_id
+    union all
+    select cast(null as varchar), 'all', duration_days, churned, mrr
+    from accounts
+),
+
+removals_per_day as (
+    select
+        segment_column,
+        group_value,
+        cast(duration_days as bigint) as time_days,
+        count(*) as n_removed,
+        cast(sum(churned) as bigint) as n_events,
+        cast(coalesce(sum(mrr), 0) as double) as mrr_removed,
+        cast(coalesce(sum(mrr) filter (where churned = 1), 0) as double) as mrr_events,
+        count(*) - count(mrr) as n_mrr_missing
+    from accounts_by_level
+    group by segment_column, group_value, duration_days
+)
+
+select
+    cast(segment_column as varchar) as segment_column,
+    cast(group_value as varchar) as group_value,
+    cast(time_days as bigint) as time_days,
+    cast(n_removed as bigint) as n_removed,
+    cast(n_events as bigint) as n_events,
+    cast(mrr_removed as double) as mrr_removed,
+    cast(mrr_events as double) as mrr_events,
+    cast(n_mrr_missing as bigint) as n_mrr_missing
+from removals_per_day
+order by segment_column nulls first, group_value, time_days
