@@ -61,7 +61,10 @@ PANEL = (
     "account_month_mrr",
     "account_months",
 )
-MARTS = ("account_survival", "kpi_monthly", "cohort_retention", "panel_measure_coverage", "km_segment_counts")
+MARTS = ("account_survival", "kpi_monthly", "cohort_retention", "panel_measure_coverage")
+# Marts the app looks up for an unfiltered view, made in DuckDB from the marts above (DuckDB's UNPIVOT over the
+# segment columns), after them, whichever engine made those.
+LOOKUP_MARTS = ("km_segment_counts",)
 # Tables built in parts of the accounts (the query filters on $part of $n_parts), one part per ROWS_PER_PART
 # rows of the named input: their exact medians are aggregates DuckDB holds in memory and cannot spill.
 PARTITIONED_TABLES = {"account_month_service": "interaction_metrics"}
@@ -253,6 +256,9 @@ def _build(
     for layer, names in (("metrics", METRICS), ("panel", PANEL), ("marts", MARTS)):
         for name in names:
             progress.run(layer, name, lambda layer=layer, name=name: create_table(con, layer, name, params))
+
+    for name in LOOKUP_MARTS:
+        progress.run("marts", name, lambda name=name: create_table(con, "marts", name, params))
 
     notes: list[str] = []
     # The model fits work in Python memory on what they read; the tables are on disk by now, so DuckDB's
