@@ -321,6 +321,21 @@ def cached_quartiles(_con, build_id: str, factor: str, filters: Filters) -> pd.D
     return churn_by_quartile(_con, factor, filters)
 
 
+@in_scope
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_segment_levels(_con, build_id: str, column: str, filters: Filters) -> list[str]:
+    """The sidebar's levels of one segment, read once per build and scope (`filters` is the scope: the key of
+    one person's levels is never another's)."""
+    return segment_levels(_con, column)
+
+
+@in_scope
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_cohort_range(_con, build_id: str, filters: Filters) -> tuple:
+    """cohort_range, once per build and scope (as cached_segment_levels)."""
+    return cohort_range(_con)
+
+
 @requires(RAW_TABLES)
 @st.cache_data(show_spinner=False, max_entries=8)
 def cached_table(_con, build_id: str, sql_name: str) -> pd.DataFrame:

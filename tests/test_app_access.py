@@ -149,6 +149,21 @@ def test_csm_at_risk_list_holds_only_their_accounts_and_says_whose_model(deploym
     assert [b.label for b in at.download_button] == ["Download all scored accounts (CSV)"]
 
 
+def test_sidebar_levels_cached_for_one_person_are_never_shown_to_another(deployment, db):
+    """The sidebar's levels and cohort range are cached per build and scope: the executive's (every account) are
+    cached first, and the csm still sees only her book's, and the executive his after her."""
+    executive = open_as(claims("exec@example.com"))
+    dana = open_as(claims("dana@example.com", nonce="n2"))
+    executive_again = open_as(claims("exec@example.com", nonce="n3"))
+
+    everyone = ["All", *sorted(r[0] for r in db.execute("select distinct csm from account_survival").fetchall())]
+    assert dana.sidebar.selectbox(key="filter:csm").options == ["All", "Dana Ruiz"]
+    assert executive.sidebar.selectbox(key="filter:csm").options == everyone
+    assert executive_again.sidebar.selectbox(key="filter:csm").options == everyone
+    first_cohort = db.execute(f"select min(signup_cohort_month) from account_survival where {DANA}").fetchone()[0]
+    assert dana.sidebar.selectbox(key="filter:cohort_from").options[0] == f"{first_cohort:%Y-%m}"
+
+
 @pytest.mark.parametrize("by", [None, "region"])
 def test_csm_survival_counts_only_their_book_never_the_stored_counts(deployment, db, monkeypatch, by):
     """The build stores Kaplan-Meier counts of every account for the unfiltered view; a scoped person's view is
