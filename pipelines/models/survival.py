@@ -44,7 +44,7 @@ from ..filters import (
     resolve_column,
 )
 from .jsonable import json_ready
-from ..sqlrun import TrustedSql, execute_template, query_text
+from ..sqlrun import TrustedSql, execute_template, identifier, query_text
 
 HORIZONS_DAYS = (90, 180, 365, 730)
 RMST_HORIZONS_DAYS = (365, 730)
@@ -197,7 +197,8 @@ def logrank(groups: list[GroupCounts]) -> dict:
     correction, and the quadratic form on all groups but the last, chi-square with k - 1 df.
     """
     k = len(groups)
-    timeline = np.unique(np.concatenate([g.time_days for g in groups]))
+    timeline = np.sort(np.concatenate([g.time_days for g in groups]))
+    timeline = timeline[np.r_[True, timeline[1:] != timeline[:-1]]]  # np.unique's result, without its hashing
     removed = np.zeros((len(timeline), k))
     events = np.zeros((len(timeline), k))
     for j, g in enumerate(groups):
@@ -269,9 +270,10 @@ class _Grouping:
     value_sql: TrustedSql
     params: dict
     label: Callable[[object], str]  # raw group value -> label
-    # where km_segment_counts holds this grouping's counts for every account: "" for overall, a categorical
-    # segment's name, None when it holds none
-    stored_as: str | None = None
+
+
+def _overall_grouping() -> _Grouping:
+    return _Grouping("overall", TrustedSql(f"'{OVERALL_LABEL}'"), {}, lambda value: OVERALL_LABEL)
 
 
 class KaplanMeier:
@@ -314,18 +316,25 @@ class KaplanMeier:
         stored (`km_segment_counts`): the same numbers as the aggregation, read instead of computed. Any filter
         (a csm's scope is one) aggregates the filtered accounts, so stored counts never cross a scope.
         """
+        if self.use_stored_counts and not self.filters:
+            stored = self._stored_counts(con)
+            if stored is not None:
+                counts, grouping = stored
+                self.counts_source_ = "stored"
+                self.as_of_ = _build_as_of(con)
+                self.filters_ = []
+                self.grouping_ = grouping.description
+                return self._fit_counts(counts, grouping.label)
+        self.counts_source_ = "aggregated"
         try:
             columns = filterable_columns(con)
             filters = parse_filters(self.filters, columns)
             predicate, params = filter_predicate(filters)
             grouping = self._grouping(con, columns, predicate, params)
-            counts = self._stored_counts(con, grouping) if self.use_stored_counts and not filters else None
-            self.counts_source_ = "aggregated" if counts is None else "stored"
-            if counts is None:
-                counts = execute_template(
-                    con, "km_event_counts", {**params, **grouping.params},
-                    group_value=grouping.value_sql, filter_predicate=predicate,
-                ).fetchnumpy()  # arrays straight to the estimators: no DataFrame of the counts in between
+            counts = execute_template(
+                con, "km_event_counts", {**params, **grouping.params},
+                group_value=grouping.value_sql, filter_predicate=predicate,
+            ).fetchnumpy()  # arrays straight to the estimators: no DataFrame of the counts in between
         except FilterError as exc:
             raise SurvivalInputError(str(exc)) from exc
         except duckdb.CatalogException:
@@ -346,18 +355,23 @@ class KaplanMeier:
         self.grouping_ = grouping.description
         return self._fit_counts(counts, grouping.label)
 
-    def _stored_counts(self, con, grouping: "_Grouping") -> dict | None:
-        """The build's per-day counts for this grouping of every account, or None where it stored none (a
-        numeric, date or year grouping, a build from before the table, a build with no accounts): the
-        caller then aggregates."""
-        if grouping.stored_as is None:
-            return None
+    def _stored_counts(self, con) -> tuple[dict, "_Grouping"] | None:
+        """The build's per-day counts of every account for this grouping, with the grouping, or None where it
+        stored none (a numeric, date or year grouping, a name that is not exactly a categorical segment's, a
+        build from before the table, a build with no accounts): the caller then aggregates.
+
+        Looked up by the exact name, before the allow-list is read: the table holds only categorical segments
+        under their own names, and an exact name resolves to that segment (`resolve_column`), so the grouping is
+        the one `_grouping` would give."""
         try:
-            counts = con.execute(query_text("km_stored_counts"),
-                                 {"segment_column": grouping.stored_as or None}).fetchnumpy()
+            counts = con.execute(query_text("km_stored_counts"), {"segment_column": self.by}).fetchnumpy()
         except duckdb.CatalogException:
             return None
-        return counts if len(counts["time_days"]) else None
+        if not len(counts["time_days"]):
+            return None
+        if self.by is None:
+            return counts, _overall_grouping()
+        return counts, _Grouping(f"{self.by} (by value)", identifier(self.by), {}, _label_plain)
 
     def fit_frame(self, frame: pd.DataFrame, as_of: date | None = None) -> "KaplanMeier":
         """Fit from a DataFrame shaped like account_survival (grouped by `by` as-is, no filters)."""
@@ -375,15 +389,14 @@ class KaplanMeier:
 
     def _grouping(self, con, columns: dict[str, FilterableColumn], predicate: TrustedSql, params: dict) -> _Grouping:
         if self.by is None:
-            return _Grouping("overall", TrustedSql(f"'{OVERALL_LABEL}'"), {}, lambda value: OVERALL_LABEL, "")
+            return _overall_grouping()
         column = resolve_column(self.by, columns, role="--by column")
         if column.kind == "date":
             return _Grouping(f"{column.name} (by month)", column.sql, {}, _label_month)
         if column.kind == "year":
             return _Grouping(f"{column.name} (by year)", column.sql, {}, _label_plain)
         if column.kind == "categorical":
-            return _Grouping(f"{column.name} (by value)", column.sql, {}, _label_plain,
-                             column.name if column.source == "segment" else None)
+            return _Grouping(f"{column.name} (by value)", column.sql, {}, _label_plain)
         cut_points, n_distinct = execute_template(
             con, "km_numeric_cut_points", params, group_column=column.sql, filter_predicate=predicate
         ).fetchone()
