@@ -487,7 +487,7 @@ KM_SEGMENTS = "account_id varchar, plan varchar, seats double"
 SEGMENT_COLUMNS = "column_name varchar, source_header varchar, kind varchar, n_levels bigint"
 
 
-def test_km_segment_counts_per_level_per_day_and_over_every_account(con):
+def test_km_segment_counts_per_level_and_over_every_account_in_day_order(con):
     given(con, "account_survival", KM_SURVIVAL, [
         ("A1", 10, 1, 100.0),
         ("A2", 10, 0, 50.0),  # censored on the day A1 churned: a tie of an event and a censoring
@@ -500,16 +500,13 @@ def test_km_segment_counts_per_level_per_day_and_over_every_account(con):
     ])
     given(con, "segment_columns", SEGMENT_COLUMNS, [("plan", "plan", "categorical", 2), ("seats", "seats", "numeric", 5)])
     run_model(con, "km_segment_counts")
-    # (segment_column, group_value, time_days, n_removed, n_events, mrr_removed, mrr_events, n_mrr_missing);
-    # the numeric segment is not stored (survival groups it by quartile of the filtered accounts)
+    # (segment_column, group_value, then per day in day order: time_days, n_removed, n_events, mrr_removed,
+    # mrr_events; then n_mrr_missing); the numeric segment is not stored (survival groups it by quartile)
     assert rows(con, "km_segment_counts") == [
-        (None, "all", 0, 1, 0, 20.0, 0.0, 0),
-        (None, "all", 10, 3, 2, 150.0, 100.0, 1),
-        (None, "all", 30, 1, 1, 10.0, 10.0, 0),
-        ("plan", "Basic", 10, 1, 1, 0.0, 0.0, 1),
-        ("plan", "Pro", 10, 2, 1, 150.0, 100.0, 0),
-        ("plan", "Pro", 30, 1, 1, 10.0, 10.0, 0),
-        ("plan", None, 0, 1, 0, 20.0, 0.0, 0),
+        (None, "all", [0, 10, 30], [1, 3, 1], [0, 2, 1], [20.0, 150.0, 10.0], [0.0, 100.0, 10.0], 1),
+        ("plan", "Basic", [10], [1], [1], [0.0], [0.0], 1),
+        ("plan", "Pro", [10, 30], [2, 1], [1, 1], [150.0, 10.0], [100.0, 10.0], 0),
+        ("plan", None, [0], [1], [0], [20.0], [0.0], 0),
     ]
 
 
@@ -518,10 +515,7 @@ def test_km_segment_counts_without_segments_holds_every_account_only(con):
     given(con, "stg_account_segments", "account_id varchar", [("A1",), ("A2",)])
     given(con, "segment_columns", SEGMENT_COLUMNS, [])
     run_model(con, "km_segment_counts")
-    assert rows(con, "km_segment_counts") == [
-        (None, "all", 5, 1, 1, 10.0, 10.0, 0),
-        (None, "all", 7, 1, 0, 20.0, 0.0, 0),
-    ]
+    assert rows(con, "km_segment_counts") == [(None, "all", [5, 7], [1, 1], [1, 0], [10.0, 20.0], [10.0, 0.0], 0)]
 
 
 # --- every model file has a test ------------------------------------------------------------------

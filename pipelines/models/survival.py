@@ -44,7 +44,7 @@ from ..filters import (
     resolve_column,
 )
 from .jsonable import json_ready
-from ..sqlrun import TrustedSql, execute_template, identifier, query_text
+from ..sqlrun import TrustedSql, execute_template, query_text
 
 HORIZONS_DAYS = (90, 180, 365, 730)
 RMST_HORIZONS_DAYS = (365, 730)
@@ -317,14 +317,14 @@ class KaplanMeier:
         (a csm's scope is one) aggregates the filtered accounts, so stored counts never cross a scope.
         """
         if self.use_stored_counts and not self.filters:
-            stored = self._stored_counts(con)
+            stored = self._stored_groups(con)
             if stored is not None:
-                counts, grouping = stored
+                groups, description = stored
                 self.counts_source_ = "stored"
                 self.as_of_ = _build_as_of(con)
                 self.filters_ = []
-                self.grouping_ = grouping.description
-                return self._fit_counts(counts, grouping.label)
+                self.grouping_ = description
+                return self._fit_groups(groups)
         self.counts_source_ = "aggregated"
         try:
             columns = filterable_columns(con)
@@ -355,23 +355,37 @@ class KaplanMeier:
         self.grouping_ = grouping.description
         return self._fit_counts(counts, grouping.label)
 
-    def _stored_counts(self, con) -> tuple[dict, "_Grouping"] | None:
-        """The build's per-day counts of every account for this grouping, with the grouping, or None where it
-        stored none (a numeric, date or year grouping, a name that is not exactly a categorical segment's, a
-        build from before the table, a build with no accounts): the caller then aggregates.
+    def _stored_groups(self, con) -> tuple[list[GroupCounts], str] | None:
+        """The build's per-day counts of every account for this grouping, one GroupCounts per group in
+        `_split_groups`' order, with the grouping's description; None where it stored none (a numeric, date or
+        year grouping, a name that is not exactly a categorical segment's, a build from before the table, a
+        build with no accounts): the caller then counts the accounts.
 
         Looked up by the exact name, before the allow-list is read: the table holds only categorical segments
-        under their own names, and an exact name resolves to that segment (`resolve_column`), so the grouping is
-        the one `_grouping` would give."""
+        under their own names, and an exact name resolves to that segment (`resolve_column`), so the groups and
+        labels are the ones `_grouping` would give."""
         try:
-            counts = con.execute(query_text("km_stored_counts"), {"segment_column": self.by}).fetchnumpy()
+            rows = con.execute(query_text("km_stored_counts"), {"segment_column": self.by}).fetchnumpy()
         except duckdb.CatalogException:
             return None
-        if not len(counts["time_days"]):
+        if not len(rows["group_value"]):
             return None
-        if self.by is None:
-            return counts, _overall_grouping()
-        return counts, _Grouping(f"{self.by} (by value)", identifier(self.by), {}, _label_plain)
+        label = _overall_grouping().label if self.by is None else _label_plain
+        values = rows["group_value"]
+        missing = np.ma.getmaskarray(values)
+        groups = [
+            GroupCounts(
+                label=label(None if missing[i] else np.ma.getdata(values)[i]),
+                time_days=rows["time_days"][i].astype(np.int64, copy=False),
+                n_removed=rows["n_removed"][i].astype(np.int64, copy=False),
+                n_events=rows["n_events"][i].astype(np.int64, copy=False),
+                mrr_removed=rows["mrr_removed"][i].astype(float),
+                mrr_events=rows["mrr_events"][i].astype(float),
+                n_mrr_missing=int(rows["n_mrr_missing"][i]),
+            )
+            for i in range(len(values))
+        ]
+        return groups, "overall" if self.by is None else f"{self.by} (by value)"
 
     def fit_frame(self, frame: pd.DataFrame, as_of: date | None = None) -> "KaplanMeier":
         """Fit from a DataFrame shaped like account_survival (grouped by `by` as-is, no filters)."""
@@ -418,7 +432,9 @@ class KaplanMeier:
 
     def _fit_counts(self, counts, label) -> "KaplanMeier":
         """counts: km_event_counts' columns by name (a DataFrame, or DuckDB's arrays, masked where NULL)."""
-        groups = _split_groups(counts, label)
+        return self._fit_groups(_split_groups(counts, label))
+
+    def _fit_groups(self, groups: list[GroupCounts]) -> "KaplanMeier":
         if len(groups) > MAX_GROUPS:
             raise SurvivalInputError(
                 f"--by {self.by} gives {len(groups)} groups (more than {MAX_GROUPS}); "

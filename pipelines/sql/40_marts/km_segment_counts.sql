@@ -1,8 +1,8 @@
--- grain: one row per categorical segment column per level (NULL for accounts without one) per duration day on
--- which at least one account left the risk set, plus the same per-day counts over every account (segment_column
--- NULL, group_value 'all'). These are km_event_counts.sql's counts for an unfiltered view, stored so that the
--- survival of every account, or of one categorical segment, is a lookup rather than a pass over the accounts.
--- A filtered or scoped view never reads this table: it aggregates its own accounts.
+-- grain: one row per categorical segment column per level (NULL for accounts without one), plus one row for every
+-- account (segment_column NULL, group_value 'all'): km_event_counts.sql's per-day counts of that group as lists
+-- in day order (the days on which at least one account left the risk set), and its accounts without an MRR.
+-- Stored so that the survival of every account, or of one categorical segment, is a lookup of a few rows rather
+-- than a pass over the accounts. A filtered or scoped view never reads this table: it counts its own accounts.
 with accounts as (
     select account_id, duration_days, churned, mrr from account_survival
 ),
@@ -56,11 +56,12 @@ removals_per_day as (
 select
     cast(segment_column as varchar) as segment_column,
     cast(group_value as varchar) as group_value,
-    cast(time_days as bigint) as time_days,
-    cast(n_removed as bigint) as n_removed,
-    cast(n_events as bigint) as n_events,
-    cast(mrr_removed as double) as mrr_removed,
-    cast(mrr_events as double) as mrr_events,
-    cast(n_mrr_missing as bigint) as n_mrr_missing
+    cast(list(time_days order by time_days) as bigint[]) as time_days,
+    cast(list(n_removed order by time_days) as bigint[]) as n_removed,
+    cast(list(n_events order by time_days) as bigint[]) as n_events,
+    cast(list(mrr_removed order by time_days) as double[]) as mrr_removed,
+    cast(list(mrr_events order by time_days) as double[]) as mrr_events,
+    cast(sum(n_mrr_missing) as bigint) as n_mrr_missing
 from removals_per_day
-order by segment_column nulls first, group_value, time_days
+group by segment_column, group_value
+order by segment_column nulls first, group_value
