@@ -501,12 +501,14 @@ def test_km_segment_counts_per_level_and_over_every_account_in_day_order(con):
     given(con, "segment_columns", SEGMENT_COLUMNS, [("plan", "plan", "categorical", 2), ("seats", "seats", "numeric", 5)])
     run_model(con, "km_segment_counts")
     # (segment_column, group_value, then per day in day order: time_days, n_removed, n_events, mrr_removed,
-    # mrr_events; then n_mrr_missing); the numeric segment is not stored (survival groups it by quartile)
+    # mrr_events; then n_mrr_missing and the as-of date); the numeric segment is not stored (survival groups it by
+    # quartile)
+    as_of = PARAMS["as_of"]
     assert rows(con, "km_segment_counts") == [
-        (None, "all", [0, 10, 30], [1, 3, 1], [0, 2, 1], [20.0, 150.0, 10.0], [0.0, 100.0, 10.0], 1),
-        ("plan", "Basic", [10], [1], [1], [0.0], [0.0], 1),
-        ("plan", "Pro", [10, 30], [2, 1], [1, 1], [150.0, 10.0], [100.0, 10.0], 0),
-        ("plan", None, [0], [1], [0], [20.0], [0.0], 0),
+        (None, "all", [0, 10, 30], [1, 3, 1], [0, 2, 1], [20.0, 150.0, 10.0], [0.0, 100.0, 10.0], 1, as_of),
+        ("plan", "Basic", [10], [1], [1], [0.0], [0.0], 1, as_of),
+        ("plan", "Pro", [10, 30], [2, 1], [1, 1], [150.0, 10.0], [100.0, 10.0], 0, as_of),
+        ("plan", None, [0], [1], [0], [20.0], [0.0], 0, as_of),
     ]
 
 
@@ -515,7 +517,8 @@ def test_km_segment_counts_without_segments_holds_every_account_only(con):
     given(con, "stg_account_segments", "account_id varchar", [("A1",), ("A2",)])
     given(con, "segment_columns", SEGMENT_COLUMNS, [])
     run_model(con, "km_segment_counts")
-    assert rows(con, "km_segment_counts") == [(None, "all", [5, 7], [1, 1], [1, 0], [10.0, 20.0], [10.0, 0.0], 0)]
+    assert rows(con, "km_segment_counts") == [
+        (None, "all", [5, 7], [1, 1], [1, 0], [10.0, 20.0], [10.0, 0.0], 0, PARAMS["as_of"])]
 
 
 # --- every model file has a test ------------------------------------------------------------------

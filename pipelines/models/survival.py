@@ -319,9 +319,9 @@ class KaplanMeier:
         if self.use_stored_counts and not self.filters:
             stored = self._stored_groups(con)
             if stored is not None:
-                groups, description = stored
+                groups, description, as_of = stored
                 self.counts_source_ = "stored"
-                self.as_of_ = _build_as_of(con)
+                self.as_of_ = as_of
                 self.filters_ = []
                 self.grouping_ = description
                 return self._fit_groups(groups)
@@ -355,11 +355,11 @@ class KaplanMeier:
         self.grouping_ = grouping.description
         return self._fit_counts(counts, grouping.label)
 
-    def _stored_groups(self, con) -> tuple[list[GroupCounts], str] | None:
+    def _stored_groups(self, con) -> tuple[list[GroupCounts], str, date] | None:
         """The build's per-day counts of every account for this grouping, one GroupCounts per group in
-        `_split_groups`' order, with the grouping's description; None where it stored none (a numeric, date or
-        year grouping, a name that is not exactly a categorical segment's, a build from before the table, a
-        build with no accounts): the caller then counts the accounts.
+        `_split_groups`' order, with the grouping's description and the as-of date; None where it stored none (a
+        numeric, date or year grouping, a name that is not exactly a categorical segment's, a build from before
+        the table, a build with no accounts): the caller then counts the accounts.
 
         Looked up by the exact name, before the allow-list is read: the table holds only categorical segments
         under their own names, and an exact name resolves to that segment (`resolve_column`), so the groups and
@@ -371,11 +371,13 @@ class KaplanMeier:
         if not len(rows["group_value"]):
             return None
         label = _overall_grouping().label if self.by is None else _label_plain
-        values = rows["group_value"]
-        missing = np.ma.getmaskarray(values)
+        missing = np.ma.getmaskarray(rows["group_value"])
+        values = np.ma.getdata(rows["group_value"])
+        # the values' order (Python compares strings by code point, as _split_groups sorts them), missing last
+        order = sorted(range(len(values)), key=lambda i: (bool(missing[i]), "" if missing[i] else values[i]))
         groups = [
             GroupCounts(
-                label=label(None if missing[i] else np.ma.getdata(values)[i]),
+                label=label(None if missing[i] else values[i]),
                 time_days=rows["time_days"][i].astype(np.int64, copy=False),
                 n_removed=rows["n_removed"][i].astype(np.int64, copy=False),
                 n_events=rows["n_events"][i].astype(np.int64, copy=False),
@@ -383,9 +385,10 @@ class KaplanMeier:
                 mrr_events=rows["mrr_events"][i].astype(float),
                 n_mrr_missing=int(rows["n_mrr_missing"][i]),
             )
-            for i in range(len(values))
+            for i in order
         ]
-        return groups, "overall" if self.by is None else f"{self.by} (by value)"
+        as_of = rows["as_of_date"][0].astype("datetime64[D]").item()
+        return groups, "overall" if self.by is None else f"{self.by} (by value)", as_of
 
     def fit_frame(self, frame: pd.DataFrame, as_of: date | None = None) -> "KaplanMeier":
         """Fit from a DataFrame shaped like account_survival (grouped by `by` as-is, no filters)."""

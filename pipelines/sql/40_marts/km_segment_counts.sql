@@ -1,9 +1,14 @@
 -- grain: one row per categorical segment column per level (NULL for accounts without one), plus one row for every
 -- account (segment_column NULL, group_value 'all'): km_event_counts.sql's per-day counts of that group as lists
--- in day order (the days on which at least one account left the risk set), and its accounts without an MRR.
+-- in day order (the days on which at least one account left the risk set), its accounts without an MRR, and the
+-- as-of date they are censored at.
 -- Stored so that the survival of every account, or of one categorical segment, is a lookup of a few rows rather
 -- than a pass over the accounts. A filtered or scoped view never reads this table: it counts its own accounts.
-with accounts as (
+with params as (
+    select cast($as_of as date) as as_of_date
+),
+
+accounts as (
     select account_id, duration_days, churned, mrr from account_survival
 ),
 
@@ -61,7 +66,9 @@ select
     cast(list(n_events order by time_days) as bigint[]) as n_events,
     cast(list(mrr_removed order by time_days) as double[]) as mrr_removed,
     cast(list(mrr_events order by time_days) as double[]) as mrr_events,
-    cast(sum(n_mrr_missing) as bigint) as n_mrr_missing
+    cast(sum(n_mrr_missing) as bigint) as n_mrr_missing,
+    cast(any_value(p.as_of_date) as date) as as_of_date
 from removals_per_day
+cross join params as p
 group by segment_column, group_value
 order by segment_column nulls first, group_value
