@@ -40,9 +40,7 @@ if sentences:
     st.markdown("\n".join(f"- {s}" for s in sentences[:5]))
     st.caption("Estimated effects from observational data if the listed confounders are the important ones; the "
                "E-value says how strong a hidden confounder would have to be to explain one away. "
-               + ("With filters, these come from the mutually adjusted model refitted on the filtered accounts."
-                  if refit else "The service findings come from models fitted at build time on every account: the "
-                  "filters do not apply to them (the survival finding is the filtered accounts')." if filters else ""))
+               + findings.findings_source_note(bool(filters), refit))
 else:
     st.info("The drivers model has no clear findings for these accounts yet (too few churns or no interactions).")
 
@@ -61,6 +59,7 @@ with st.expander("Monthly KPIs table"):
 csv_download(cohorts, "Download cohort retention (CSV)", "cohort_retention.csv", key="dl_cohorts")
 download(
     st, "Download this overview as an HTML report",
-    report.overview_html(info, filters, headline, sentences, [trend_figure, cohort_figure]).encode("utf-8"),
+    report.overview_html(info, filters, headline, sentences, [trend_figure, cohort_figure],
+                         findings.findings_source_note(bool(filters), refit)).encode("utf-8"),
     file_name="retention_overview.html", mime="text/html", key="dl_overview_html", icon=":material/description:",
 )
