@@ -18,7 +18,9 @@ Figures, one JSON object per line (`name, scale, seconds, peak_rss_mb, rows` plu
   build_<stage>       its stages (load, staging, metrics, panel, marts, models, audits) from the build's
                       progress events, summed per stage; rows = the largest table the stage made
   build_data          the stages without models (the data pipeline alone); ratio = it ÷ scan floor
-  km_by_segment       KaplanMeier(by=plan).fit(con): DuckDB aggregation and every estimate
+  km_by_segment       KaplanMeier(by=plan).fit(con): the per-day counts (for no filter, the ones the build stored
+                      in km_segment_counts) and every estimate
+  km_by_segment_counted  the same with use_stored_counts=False: DuckDB counts the accounts (a filtered view's path)
   km_lifelines        lifelines KaplanMeierFitter per plan level on the same accounts, already in memory;
                       km_by_segment.ratio = lifelines ÷ ours (above 1: ours is faster)
   cox_sample_ours     our TimeVaryingCox on a random sample of accounts (all of their months), same design
@@ -252,8 +254,12 @@ def task_km(db_path: str, by: str, repeats: int) -> list[dict]:
     from pipelines.models.survival import KaplanMeier
 
     con = duckdb.connect(db_path, read_only=True)
-    runs, peak, model = _timed_runs(lambda: KaplanMeier(by=by).fit(con), repeats)
-    return [_figure("km_by_segment", runs, peak, model.n_accounts_, segment=by, groups=len(model.groups_))]
+    figures = []
+    for name, stored in (("km_by_segment", True), ("km_by_segment_counted", False)):
+        runs, peak, model = _timed_runs(lambda: KaplanMeier(by=by, use_stored_counts=stored).fit(con), repeats)
+        figures.append(_figure(name, runs, peak, model.n_accounts_, segment=by, groups=len(model.groups_),
+                               counts=model.counts_source_))
+    return figures
 
 
 def task_km_lifelines(db_path: str, by: str, repeats: int) -> list[dict]:

@@ -275,6 +275,17 @@ def driver_effects(con: duckdb.DuckDBPyConnection, filters: Filters,
     return drivers.effects_, drivers.model_info_
 
 
+def findings_effects(con: duckdb.DuckDBPyConnection, build_id: str, filters: Filters, refit: bool) -> pd.DataFrame:
+    """The effects the overview's findings come from: each factor's own model as the build stored it (every
+    account: the filters do not apply to it), or, with `refit` and filters, the mutually adjusted model refitted
+    on the filtered accounts (a ValueError when it cannot be fitted). A build from before the factors' own
+    models were stored gives its stored mutually adjusted model."""
+    if refit and filters:
+        return cached_drivers(con, build_id, filters)[0]
+    own = cached_factor_effects(con, build_id)[0]
+    return own if not own.empty else cached_drivers(con, build_id, ())[0]
+
+
 @in_scope
 def churn_by_quartile(con: duckdb.DuckDBPyConnection, factor: str, filters: Filters) -> pd.DataFrame:
     """Monthly churn rate of account-months by quartile of one factor's panel measure."""
@@ -308,6 +319,21 @@ def cached_drivers(_con, build_id: str, filters: Filters):
 @st.cache_data(show_spinner=False, max_entries=64)
 def cached_quartiles(_con, build_id: str, factor: str, filters: Filters) -> pd.DataFrame:
     return churn_by_quartile(_con, factor, filters)
+
+
+@in_scope
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_segment_levels(_con, build_id: str, column: str, filters: Filters) -> list[str]:
+    """The sidebar's levels of one segment, read once per build and scope (`filters` is the scope: the key of
+    one person's levels is never another's)."""
+    return segment_levels(_con, column)
+
+
+@in_scope
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_cohort_range(_con, build_id: str, filters: Filters) -> tuple:
+    """cohort_range, once per build and scope (as cached_segment_levels)."""
+    return cohort_range(_con)
 
 
 @requires(RAW_TABLES)

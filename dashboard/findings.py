@@ -59,3 +59,13 @@ def survival_finding(summary: pd.DataFrame) -> str | None:
             f"(95% CI {percent(high.survival_365d_ci_lower)}–{percent(high.survival_365d_ci_upper)}) against "
             f"{percent(low.survival_365d)} of {low.group} accounts "
             f"({percent(low.survival_365d_ci_lower)}–{percent(low.survival_365d_ci_upper)}).")
+
+
+def findings_source_note(filtered: bool, refitted: bool) -> str:
+    """Where the overview's findings come from, in words, for its caption and its report ("" for every account)."""
+    if refitted:
+        return "With filters, these come from the mutually adjusted model refitted on the filtered accounts."
+    if filtered:
+        return ("The service findings come from models fitted at build time on every account: the filters do not "
+                "apply to them (the survival finding is the filtered accounts').")
+    return ""

@@ -77,7 +77,8 @@ table{{border-collapse:collapse}}td,th{{padding:4px 10px;border-bottom:1px solid
 </body></html>"""
 
 
-def overview_html(info: dict, filters, headline: list[dict], sentences: list[str], figures: list[go.Figure]) -> str:
+def overview_html(info: dict, filters, headline: list[dict], sentences: list[str], figures: list[go.Figure],
+                  findings_note: str = "") -> str:
     rows = "".join(
         f"<tr><th>{html.escape(m['label'])}</th><td>{html.escape(m['value'])}</td>"
         f"<td class='muted'>{html.escape(m['delta'] or '')}</td></tr>" for m in headline)
@@ -87,6 +88,7 @@ def overview_html(info: dict, filters, headline: list[dict], sentences: list[str
         "Customer retention overview", subtitle,
         [f"<h2>Headline</h2><table>{rows}</table>",
          f"<h2>What the models say</h2><ul>{findings}</ul>"
-         "<p class='muted'>Associations from observational data, not proof of cause.</p>"],
+         "<p class='muted'>Associations from observational data, not proof of cause. "
+         f"{html.escape(findings_note)}</p>"],
         figures,
     )

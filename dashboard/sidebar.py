@@ -50,7 +50,7 @@ def render(con) -> tuple[str, ...]:
     st.sidebar.caption(f"As of {info['as_of_date']:%Y-%m-%d} · every page honours these")
     filters: list[str] = []
     for column in categorical:
-        options = [ALL, *data.segment_levels(con, column)]
+        options = [ALL, *data.cached_segment_levels(con, info["build_id"], column, ())]
         key = f"filter:{column}"
         if st.session_state.get(key) not in options:
             st.session_state[key] = ALL
@@ -58,7 +58,7 @@ def render(con) -> tuple[str, ...]:
         if value != ALL:
             filters.append(f"{column}={value}")
 
-    first, last = data.cohort_range(con)
+    first, last = data.cached_cohort_range(con, info["build_id"], ())
     months = [m.strftime("%Y-%m") for m in pd.date_range(first, last, freq="MS")] if first is not None else []
     if months:
         for key, default in (("filter:cohort_from", months[0]), ("filter:cohort_to", months[-1])):

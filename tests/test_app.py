@@ -145,6 +145,41 @@ def test_app_plan_filter_changes_overview_and_url(open_app, db, as_of):
     assert tiles(at) == everyone
 
 
+def findings_shown(at: AppTest) -> list[str]:
+    (block,) = [m.value for m in at.markdown if m.value.startswith("- ")]
+    return [line.removeprefix("- ") for line in block.split("\n")]
+
+
+def test_app_overview_filter_change_keeps_the_builds_findings_and_refits_only_when_asked(open_app, db, monkeypatch):
+    """A filter change on the overview does not refit the drivers model (seconds at scale): the service findings
+    stay those of each factor's own model fitted at build time on every account, and the caption says so.
+    The toggle refits the mutually adjusted model on the filtered accounts, as the overview did before."""
+    from dashboard import findings
+    from pipelines.models.drivers import ServiceDrivers
+
+    at = open_app("overview")
+    unfiltered = findings_shown(at)
+    assert len(at.toggle) == 0  # nothing to refit without filters
+
+    fits = []
+    original_fit = ServiceDrivers.fit
+    monkeypatch.setattr(ServiceDrivers, "fit", lambda self, con: fits.append(self.filters) or original_fit(self, con))
+    at.sidebar.selectbox(key="filter:plan").set_value("Starter").run(timeout=RUN_TIMEOUT)
+
+    own = db.execute("select * from factor_effects").df()
+    service = findings.service_findings(own)
+    assert service and findings_shown(at)[:len(service)] == unfiltered[:len(service)] == service[:5]
+    assert any("fitted at build time on every account: the filters do not apply" in c.value for c in at.caption)
+    assert fits == []
+
+    at.toggle(key="overview_refit").set_value(True).run(timeout=RUN_TIMEOUT)
+
+    assert not at.exception and fits == [["plan=Starter"]]
+    refitted = findings.service_findings(ServiceDrivers(filters=["plan=Starter"]).fit(db).effects_)
+    assert findings_shown(at)[:len(refitted)] == refitted[:5]
+    assert any("refitted on the filtered accounts" in c.value for c in at.caption)
+
+
 def test_app_filter_in_url_reproduces_the_view(open_app, db, as_of):
     at = open_app("overview", query_params={"filter": ["plan=Starter"]})
 

@@ -149,6 +149,41 @@ def test_csm_at_risk_list_holds_only_their_accounts_and_says_whose_model(deploym
     assert [b.label for b in at.download_button] == ["Download all scored accounts (CSV)"]
 
 
+def test_sidebar_levels_cached_for_one_person_are_never_shown_to_another(deployment, db):
+    """The sidebar's levels and cohort range are cached per build and scope: the executive's (every account) are
+    cached first, and the csm still sees only her book's, and the executive his after her."""
+    executive = open_as(claims("exec@example.com"))
+    dana = open_as(claims("dana@example.com", nonce="n2"))
+    executive_again = open_as(claims("exec@example.com", nonce="n3"))
+
+    everyone = ["All", *sorted(r[0] for r in db.execute("select distinct csm from account_survival").fetchall())]
+    assert dana.sidebar.selectbox(key="filter:csm").options == ["All", "Dana Ruiz"]
+    assert executive.sidebar.selectbox(key="filter:csm").options == everyone
+    assert executive_again.sidebar.selectbox(key="filter:csm").options == everyone
+    first_cohort = db.execute(f"select min(signup_cohort_month) from account_survival where {DANA}").fetchone()[0]
+    assert dana.sidebar.selectbox(key="filter:cohort_from").options[0] == f"{first_cohort:%Y-%m}"
+
+
+@pytest.mark.parametrize("by", [None, "region"])
+def test_csm_survival_counts_only_their_book_never_the_stored_counts(deployment, db, monkeypatch, by):
+    """The build stores Kaplan-Meier counts of every account for the unfiltered view; a scoped person's view is
+    filtered by the scope, so it counts their own accounts, even with no filter of their own."""
+    from dashboard import auth, data
+
+    book = db.execute(f"select count(*) from account_survival where {DANA}").fetchone()[0]
+    everyone = db.execute("select count(*) from account_survival").fetchone()[0]
+    dana = Access(who="dana@example.com", role="csm", scope=("csm=Dana Ruiz",), permissions=ROLE_PERMISSIONS["csm"])
+    monkeypatch.setattr(auth, "current_access", lambda: dana)
+    scoped = data.survival(db, by, ())
+    monkeypatch.setattr(auth, "current_access", lambda: Access(who="exec@example.com", role="executive"))
+    unscoped = data.survival(db, by, ())
+
+    assert (scoped.counts_source_, scoped.n_accounts_) == ("aggregated", book)
+    assert [f["text"] for f in scoped.filters_] == ["csm=Dana Ruiz"]
+    assert scoped.curves_.groupby("group")["at_risk"].first().sum() == book
+    assert (unscoped.counts_source_, unscoped.n_accounts_) == ("stored", everyone) and book < everyone
+
+
 def test_support_lead_downloads_aggregates_only(deployment):
     at_risk = open_as(claims("lead@example.com"), "at_risk")
     survival = open_as(claims("lead@example.com", nonce="n2"), "survival")

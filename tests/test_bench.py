@@ -20,7 +20,7 @@ EXPECTED_FIGURES = (
     "demo_generate", "scan_floor",
     "build_total", "build_load", "build_staging", "build_metrics", "build_panel", "build_marts", "build_models",
     "build_audits", "build_data",
-    "km_by_segment", "km_lifelines",
+    "km_by_segment", "km_by_segment_counted", "km_lifelines",
     "cox_sample_ours", "cox_sample_lifelines", "cox_full_fit_ours", "drivers_fit",
     "whatif", "risk_scoring",
     *(f"dashboard_{page}_{kind}" for page in PAGES for kind in ("first_render", "filter_change", "cached_rerun")),
@@ -83,6 +83,9 @@ def test_bench_figures_count_the_same_data_consistently(tiny_bench):
         assert figures[name]["rows"] == figures["build_total"]["account_months"], name
     assert figures["km_by_segment"]["rows"] == figures["km_lifelines"]["rows"] == 300
     assert figures["km_by_segment"]["groups"] == 4
+    # the unfiltered view reads the counts the build stored; the counted figure is a filtered view's path
+    assert (figures["km_by_segment"]["counts"], figures["km_by_segment_counted"]["counts"]) == ("stored", "aggregated")
+    assert figures["km_by_segment_counted"]["rows"] == 300
     assert figures["build_total"]["ratio"] == pytest.approx(
         figures["build_total"]["seconds"] / figures["scan_floor"]["seconds"])
     stages = ("load", "staging", "metrics", "panel", "marts", "audits")

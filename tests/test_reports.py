@@ -55,6 +55,18 @@ def test_overview_html_embeds_plotly_once_and_escapes_text():
     assert not re.search(r"<script[^>]+src=", page)
 
 
+def test_overview_html_says_where_filtered_findings_come_from():
+    from dashboard import findings
+
+    headline = [{"label": "ARR", "value": "$5.0M", "delta": None}]
+    note = findings.findings_source_note(filtered=True, refitted=False)
+    page = report.overview_html({"as_of_date": date(2026, 6, 30)}, ("plan=Starter",), headline, ["a finding"], [],
+                                note)
+    assert "fitted at build time on every account: the filters do not apply to them" in page
+    assert findings.findings_source_note(filtered=False, refitted=False) == ""
+    assert "refitted on the filtered accounts" in findings.findings_source_note(filtered=True, refitted=True)
+
+
 def test_findings_describe_a_hazard_ratio_as_one_and_name_the_adjustment():
     from dashboard import findings
 

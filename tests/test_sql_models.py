@@ -482,6 +482,45 @@ def test_panel_measure_coverage_counts_rows_accounts_and_range(con):
     ]
 
 
+KM_SURVIVAL = "account_id varchar, duration_days integer, churned integer, mrr double"
+KM_SEGMENTS = "account_id varchar, plan varchar, seats double"
+SEGMENT_COLUMNS = "column_name varchar, source_header varchar, kind varchar, n_levels bigint"
+
+
+def test_km_segment_counts_per_level_and_over_every_account_in_day_order(con):
+    given(con, "account_survival", KM_SURVIVAL, [
+        ("A1", 10, 1, 100.0),
+        ("A2", 10, 0, 50.0),  # censored on the day A1 churned: a tie of an event and a censoring
+        ("A3", 10, 1, None),  # no MRR: counted, left out of the MRR sums
+        ("A4", 0, 0, 20.0),  # signed up on the as-of day: censored at time 0
+        ("A5", 30, 1, 10.0),
+    ])
+    given(con, "stg_account_segments", KM_SEGMENTS, [
+        ("A1", "Pro", 1.0), ("A2", "Pro", 2.0), ("A3", "Basic", 3.0), ("A4", None, 4.0), ("A5", "Pro", 5.0),
+    ])
+    given(con, "segment_columns", SEGMENT_COLUMNS, [("plan", "plan", "categorical", 2), ("seats", "seats", "numeric", 5)])
+    run_model(con, "km_segment_counts")
+    # (segment_column, group_value, then per day in day order: time_days, n_removed, n_events, mrr_removed,
+    # mrr_events; then n_mrr_missing and the as-of date); the numeric segment is not stored (survival groups it by
+    # quartile)
+    as_of = PARAMS["as_of"]
+    assert rows(con, "km_segment_counts") == [
+        (None, "all", [0, 10, 30], [1, 3, 1], [0, 2, 1], [20.0, 150.0, 10.0], [0.0, 100.0, 10.0], 1, as_of),
+        ("plan", "Basic", [10], [1], [1], [0.0], [0.0], 1, as_of),
+        ("plan", "Pro", [10, 30], [2, 1], [1, 1], [150.0, 10.0], [100.0, 10.0], 0, as_of),
+        ("plan", None, [0], [1], [0], [20.0], [0.0], 0, as_of),
+    ]
+
+
+def test_km_segment_counts_without_segments_holds_every_account_only(con):
+    given(con, "account_survival", KM_SURVIVAL, [("A1", 5, 1, 10.0), ("A2", 7, 0, 20.0)])
+    given(con, "stg_account_segments", "account_id varchar", [("A1",), ("A2",)])
+    given(con, "segment_columns", SEGMENT_COLUMNS, [])
+    run_model(con, "km_segment_counts")
+    assert rows(con, "km_segment_counts") == [
+        (None, "all", [5, 7], [1, 1], [1, 0], [10.0, 20.0], [10.0, 0.0], 0, PARAMS["as_of"])]
+
+
 # --- every model file has a test ------------------------------------------------------------------
 
 @pytest.mark.parametrize("table", sorted(LAYER_DIR_OF))

@@ -12,6 +12,7 @@ import argparse
 import csv
 import io
 import json
+import shutil
 from datetime import date, timedelta
 
 import duckdb
@@ -442,6 +443,76 @@ def test_duckdb_aggregation_equals_pandas_aggregation(db, accounts):
     pd.testing.assert_frame_equal(from_db.revenue_curves_, from_frame.revenue_curves_, rtol=1e-12)
     pd.testing.assert_frame_equal(from_db.rmst_, from_frame.rmst_, rtol=1e-12)
     assert from_db.logrank_["test_statistic"] == pytest.approx(from_frame.logrank_["test_statistic"], rel=1e-12)
+
+
+@pytest.fixture(scope="module")
+def db_with_gaps(tmp_path_factory):
+    """A built database of 1,200 synthetic accounts (ties, censoring at as-of, time-0 rows, missing MRR) where
+    every 17th account has no region, so a segment has a "(missing)" group."""
+    folder = tmp_path_factory.mktemp("km_stored")
+    rows = synthetic_accounts(1200, seed=23)
+    for row in rows[::17]:
+        row["region"] = ""
+    accounts = write_csv(folder / "accounts.csv", ACCOUNT_COLUMNS, rows)
+    interactions = write_csv(folder / "interactions.csv", INTERACTION_HEADER, [])
+    build_database(accounts, interactions, folder / "retention.duckdb", settings=BuildSettings(as_of=AS_OF))
+    con = duckdb.connect(str(folder / "retention.duckdb"), read_only=True)
+    yield con
+    con.close()
+
+
+def assert_same_fit(stored: KaplanMeier, aggregated: KaplanMeier) -> None:
+    """Every learned table and number equal, to the last bit."""
+    assert stored.groups_ == aggregated.groups_ and stored.n_accounts_ == aggregated.n_accounts_
+    assert (stored.grouping_, stored.as_of_, stored.filters_) == (aggregated.grouping_, aggregated.as_of_,
+                                                                   aggregated.filters_)
+    for name in ("curves_", "revenue_curves_", "summary_", "rmst_", "rmst_differences_"):
+        pd.testing.assert_frame_equal(getattr(stored, name), getattr(aggregated, name), check_exact=True, obj=name)
+    assert stored.logrank_ == aggregated.logrank_
+    assert stored.to_json_dict() == aggregated.to_json_dict()
+
+
+@pytest.mark.parametrize("by", [None, "plan", "region", ODD_COLUMN])
+def test_stored_counts_give_the_same_fit_as_counting_the_accounts(db_with_gaps, by):
+    """km_segment_counts is a lookup of what km_event_counts.sql counts: curves, intervals, at-risk counts,
+    medians, RMST, log-rank and revenue curves are identical, for every account and per categorical segment,
+    with tied days, censoring at as-of, time-0 rows and a missing group."""
+    stored = KaplanMeier(by=by).fit(db_with_gaps)
+    aggregated = KaplanMeier(by=by, use_stored_counts=False).fit(db_with_gaps)
+    assert (stored.counts_source_, aggregated.counts_source_) == ("stored", "aggregated")
+    assert_same_fit(stored, aggregated)
+    if by == "region":
+        assert stored.groups_[-1] == "(missing)"
+    curves = stored.curves_
+    assert (curves["events"] > 0).any() and ((curves["events"] > 0) & (curves["censored"] > 0)).any()  # ties
+    assert (curves[curves["time_days"] == 0]["censored"] > 0).any()  # censored at as-of on the signup day
+
+
+@pytest.mark.parametrize("by, filters", [(None, ["plan=Basic"]), ("region", ["plan=Pro"]),
+                                         ("plan", ["region!=EMEA", "seats>3"])])
+def test_a_filtered_view_counts_its_own_accounts(db_with_gaps, by, filters):
+    """Any filter (a csm's scope is one) counts the filtered accounts: the stored counts of every account never
+    stand in for a subset, and the fit is the one it was before the counts were stored."""
+    model = KaplanMeier(by=by, filters=filters).fit(db_with_gaps)
+    assert model.counts_source_ == "aggregated"
+    assert_same_fit(model, KaplanMeier(by=by, filters=filters, use_stored_counts=False).fit(db_with_gaps))
+
+
+@pytest.mark.parametrize("by", ["seats", "signup_year", "signup_cohort_month", "mrr"])
+def test_groupings_the_build_did_not_store_count_the_accounts(db_with_gaps, by):
+    assert KaplanMeier(by=by).fit(db_with_gaps).counts_source_ == "aggregated"
+
+
+def test_a_build_without_stored_counts_counts_the_accounts(tmp_path, db_with_gaps):
+    """A database built before km_segment_counts existed still answers, by counting."""
+    (path,) = db_with_gaps.execute("select path from duckdb_databases() where database_name = current_database()"
+                                   ).fetchone()
+    shutil.copy(path, tmp_path / "old.duckdb")
+    old = duckdb.connect(str(tmp_path / "old.duckdb"))
+    old.execute("drop table km_segment_counts")
+    model = KaplanMeier(by="plan").fit(old)
+    assert model.counts_source_ == "aggregated"
+    assert_same_fit(model, KaplanMeier(by="plan").fit(db_with_gaps))
 
 
 def test_km_runs_on_a_read_only_connection_without_writing(db):

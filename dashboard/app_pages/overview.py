@@ -17,10 +17,6 @@ if data.account_count(con, filters) == 0:
 
 kpis, monthly, cohorts = data.cached_kpis(con, build_id, filters, as_of)
 survival = data.cached_survival(con, build_id, None, filters)
-try:
-    effects, model = data.cached_drivers(con, build_id, filters)
-except ValueError as error:  # e.g. no churn among the filtered accounts: KPIs still stand, findings cannot
-    effects, model = None, {"error": str(error)}
 headline = report.headline_metrics(kpis, survival.summary_)
 
 columns = [column for _ in range(2) for column in st.columns(3)]
@@ -29,15 +25,22 @@ for column, metric in zip(columns, headline):
                   help=metric["help"])
 
 st.subheader("What the models say")
-own_effects = data.cached_factor_effects(con, build_id)[0] if not filters else None
-sentences = findings.service_findings(own_effects if own_effects is not None and not own_effects.empty else effects) \
-    + [s for s in [findings.survival_finding(survival.summary_)] if s]
+# a refit on the filtered accounts takes seconds at scale, so a filter change does not start one unasked
+refit = bool(filters) and st.toggle(
+    "Refit on the filtered accounts", key="overview_refit",
+    help="Fit the mutually adjusted drivers model on the filtered accounts only (seconds on a large build; the "
+         "result is kept for this filter). Off: the findings come from each factor's own model, fitted at build "
+         "time on every account.")
+try:
+    effects = data.findings_effects(con, build_id, filters, refit)
+except ValueError:  # e.g. no churn among the filtered accounts: KPIs still stand, findings cannot
+    effects = None
+sentences = findings.service_findings(effects) + [s for s in [findings.survival_finding(survival.summary_)] if s]
 if sentences:
     st.markdown("\n".join(f"- {s}" for s in sentences[:5]))
     st.caption("Estimated effects from observational data if the listed confounders are the important ones; the "
                "E-value says how strong a hidden confounder would have to be to explain one away. "
-               + ("With filters, these come from the mutually adjusted model refitted on the filtered accounts."
-                  if filters else ""))
+               + findings.findings_source_note(bool(filters), refit))
 else:
     st.info("The drivers model has no clear findings for these accounts yet (too few churns or no interactions).")
 
@@ -56,6 +59,7 @@ with st.expander("Monthly KPIs table"):
 csv_download(cohorts, "Download cohort retention (CSV)", "cohort_retention.csv", key="dl_cohorts")
 download(
     st, "Download this overview as an HTML report",
-    report.overview_html(info, filters, headline, sentences, [trend_figure, cohort_figure]).encode("utf-8"),
+    report.overview_html(info, filters, headline, sentences, [trend_figure, cohort_figure],
+                         findings.findings_source_note(bool(filters), refit)).encode("utf-8"),
     file_name="retention_overview.html", mime="text/html", key="dl_overview_html", icon=":material/description:",
 )

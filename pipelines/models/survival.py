@@ -197,7 +197,8 @@ def logrank(groups: list[GroupCounts]) -> dict:
     correction, and the quadratic form on all groups but the last, chi-square with k - 1 df.
     """
     k = len(groups)
-    timeline = np.unique(np.concatenate([g.time_days for g in groups]))
+    timeline = np.sort(np.concatenate([g.time_days for g in groups]))
+    timeline = timeline[np.r_[True, timeline[1:] != timeline[:-1]]]  # np.unique's result, without its hashing
     removed = np.zeros((len(timeline), k))
     events = np.zeros((len(timeline), k))
     for j, g in enumerate(groups):
@@ -271,12 +272,17 @@ class _Grouping:
     label: Callable[[object], str]  # raw group value -> label
 
 
+def _overall_grouping() -> _Grouping:
+    return _Grouping("overall", TrustedSql(f"'{OVERALL_LABEL}'"), {}, lambda value: OVERALL_LABEL)
+
+
 class KaplanMeier:
     """Kaplan-Meier survival of accounts, overall or per level of one column, with optional filters.
 
     Configure here, then `fit(con)` on a (read-only is enough) connection to a built database.
     Learned attributes: curves_, summary_, revenue_curves_, rmst_, rmst_differences_, logrank_,
-    groups_, reference_group_, as_of_, n_accounts_, filters_, grouping_.
+    groups_, reference_group_, as_of_, n_accounts_, filters_, grouping_, counts_source_ ("stored": the
+    build's counts were read; "aggregated": the accounts were counted now).
     """
 
     def __init__(
@@ -287,7 +293,10 @@ class KaplanMeier:
         alpha: float = 0.05,
         horizons_days: tuple[int, ...] = HORIZONS_DAYS,
         rmst_horizons_days: tuple[int, ...] = RMST_HORIZONS_DAYS,
+        use_stored_counts: bool = True,
     ):
+        """`use_stored_counts=False` always aggregates the accounts, even where the build stored the counts
+        (the tests compare the two paths)."""
         if not 0 < alpha < 1:
             raise SurvivalInputError(f"alpha must be between 0 and 1, got {alpha}")
         self.by = by
@@ -296,11 +305,27 @@ class KaplanMeier:
         self.alpha = alpha
         self.horizons_days = tuple(int(h) for h in horizons_days)
         self.rmst_horizons_days = tuple(int(h) for h in rmst_horizons_days)
+        self.use_stored_counts = use_stored_counts
 
     # ---- fitting -------------------------------------------------------------------------
 
     def fit(self, con: duckdb.DuckDBPyConnection) -> "KaplanMeier":
-        """Aggregate the accounts in DuckDB (read only) and estimate everything from the counts."""
+        """Aggregate the accounts in DuckDB (read only) and estimate everything from the counts.
+
+        Without filters, grouped by nothing or by a categorical segment, the counts are the ones the build
+        stored (`km_segment_counts`): the same numbers as the aggregation, read instead of computed. Any filter
+        (a csm's scope is one) aggregates the filtered accounts, so stored counts never cross a scope.
+        """
+        if self.use_stored_counts and not self.filters:
+            stored = self._stored_groups(con)
+            if stored is not None:
+                groups, description, as_of = stored
+                self.counts_source_ = "stored"
+                self.as_of_ = as_of
+                self.filters_ = []
+                self.grouping_ = description
+                return self._fit_groups(groups)
+        self.counts_source_ = "aggregated"
         try:
             columns = filterable_columns(con)
             filters = parse_filters(self.filters, columns)
@@ -330,6 +355,41 @@ class KaplanMeier:
         self.grouping_ = grouping.description
         return self._fit_counts(counts, grouping.label)
 
+    def _stored_groups(self, con) -> tuple[list[GroupCounts], str, date] | None:
+        """The build's per-day counts of every account for this grouping, one GroupCounts per group in
+        `_split_groups`' order, with the grouping's description and the as-of date; None where it stored none (a
+        numeric, date or year grouping, a name that is not exactly a categorical segment's, a build from before
+        the table, a build with no accounts): the caller then counts the accounts.
+
+        Looked up by the exact name, before the allow-list is read: the table holds only categorical segments
+        under their own names, and an exact name resolves to that segment (`resolve_column`), so the groups and
+        labels are the ones `_grouping` would give."""
+        try:
+            rows = con.execute(query_text("km_stored_counts"), {"segment_column": self.by}).fetchnumpy()
+        except duckdb.CatalogException:
+            return None
+        if not len(rows["group_value"]):
+            return None
+        label = _overall_grouping().label if self.by is None else _label_plain
+        missing = np.ma.getmaskarray(rows["group_value"])
+        values = np.ma.getdata(rows["group_value"])
+        # the values' order (Python compares strings by code point, as _split_groups sorts them), missing last
+        order = sorted(range(len(values)), key=lambda i: (bool(missing[i]), "" if missing[i] else values[i]))
+        groups = [
+            GroupCounts(
+                label=label(None if missing[i] else values[i]),
+                time_days=rows["time_days"][i].astype(np.int64, copy=False),
+                n_removed=rows["n_removed"][i].astype(np.int64, copy=False),
+                n_events=rows["n_events"][i].astype(np.int64, copy=False),
+                mrr_removed=rows["mrr_removed"][i].astype(float),
+                mrr_events=rows["mrr_events"][i].astype(float),
+                n_mrr_missing=int(rows["n_mrr_missing"][i]),
+            )
+            for i in order
+        ]
+        as_of = rows["as_of_date"][0].astype("datetime64[D]").item()
+        return groups, "overall" if self.by is None else f"{self.by} (by value)", as_of
+
     def fit_frame(self, frame: pd.DataFrame, as_of: date | None = None) -> "KaplanMeier":
         """Fit from a DataFrame shaped like account_survival (grouped by `by` as-is, no filters)."""
         if self.filters:
@@ -346,7 +406,7 @@ class KaplanMeier:
 
     def _grouping(self, con, columns: dict[str, FilterableColumn], predicate: TrustedSql, params: dict) -> _Grouping:
         if self.by is None:
-            return _Grouping("overall", TrustedSql(f"'{OVERALL_LABEL}'"), {}, lambda value: OVERALL_LABEL)
+            return _overall_grouping()
         column = resolve_column(self.by, columns, role="--by column")
         if column.kind == "date":
             return _Grouping(f"{column.name} (by month)", column.sql, {}, _label_month)
@@ -375,7 +435,9 @@ class KaplanMeier:
 
     def _fit_counts(self, counts, label) -> "KaplanMeier":
         """counts: km_event_counts' columns by name (a DataFrame, or DuckDB's arrays, masked where NULL)."""
-        groups = _split_groups(counts, label)
+        return self._fit_groups(_split_groups(counts, label))
+
+    def _fit_groups(self, groups: list[GroupCounts]) -> "KaplanMeier":
         if len(groups) > MAX_GROUPS:
             raise SurvivalInputError(
                 f"--by {self.by} gives {len(groups)} groups (more than {MAX_GROUPS}); "
