@@ -61,11 +61,14 @@ def survival_finding(summary: pd.DataFrame) -> str | None:
             f"({percent(low.survival_365d_ci_lower)}–{percent(low.survival_365d_ci_upper)}).")
 
 
-def findings_source_note(filtered: bool, refitted: bool) -> str:
+def findings_source_note(filtered: bool, refitted: bool, scoped: bool = False) -> str:
     """Where the overview's findings come from, in words, for its caption and its report ("" for every account)."""
     if refitted:
         return "With filters, these come from the mutually adjusted model refitted on the filtered accounts."
-    if filtered:
-        return ("The service findings come from models fitted at build time on every account: the filters do not "
-                "apply to them (the survival finding is the filtered accounts').")
+    if filtered or scoped:
+        narrowed = "the filters and your scope do not" if filtered and scoped else (
+            "your scope does not" if scoped else "the filters do not")
+        return (f"The service findings come from models fitted at build time on every account: {narrowed} apply to "
+                "them, since one book or slice has too few churns for models of its own (the survival finding is "
+                f"{'your' if scoped else 'the filtered'} accounts').")
     return ""

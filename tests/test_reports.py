@@ -65,6 +65,8 @@ def test_overview_html_says_where_filtered_findings_come_from():
     assert "fitted at build time on every account: the filters do not apply to them" in page
     assert findings.findings_source_note(filtered=False, refitted=False) == ""
     assert "refitted on the filtered accounts" in findings.findings_source_note(filtered=True, refitted=True)
+    # a csm's book: the models are every account's, and the note says so even without a filter
+    assert "every account: your scope does not apply" in findings.findings_source_note(False, False, scoped=True)
 
 
 def test_findings_describe_a_hazard_ratio_as_one_and_name_the_adjustment():

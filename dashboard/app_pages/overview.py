@@ -35,12 +35,13 @@ try:
     effects = data.findings_effects(con, build_id, filters, refit)
 except ValueError:  # e.g. no churn among the filtered accounts: KPIs still stand, findings cannot
     effects = None
+source_note = findings.findings_source_note(bool(filters), refit, bool(data.scope()))
 sentences = findings.service_findings(effects) + [s for s in [findings.survival_finding(survival.summary_)] if s]
 if sentences:
     st.markdown("\n".join(f"- {s}" for s in sentences[:5]))
     st.caption("Estimated effects from observational data if the listed confounders are the important ones; the "
                "E-value says how strong a hidden confounder would have to be to explain one away. "
-               + findings.findings_source_note(bool(filters), refit))
+               + source_note)
 else:
     st.info("The drivers model has no clear findings for these accounts yet (too few churns or no interactions).")
 
@@ -60,6 +61,6 @@ csv_download(cohorts, "Download cohort retention (CSV)", "cohort_retention.csv",
 download(
     st, "Download this overview as an HTML report",
     report.overview_html(info, filters, headline, sentences, [trend_figure, cohort_figure],
-                         findings.findings_source_note(bool(filters), refit)).encode("utf-8"),
+                         source_note).encode("utf-8"),
     file_name="retention_overview.html", mime="text/html", key="dl_overview_html", icon=":material/description:",
 )
