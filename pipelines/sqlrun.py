@@ -61,13 +61,18 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> duckdb.
     return con.execute(sql, used)
 
 
+def without_comment_lines(sql: str) -> str:
+    """The SQL with its whole-line `--` comments dropped (the text a template's slots and $names are read from)."""
+    return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+
+
 def fill_template(sql: str, **slots: TrustedSql) -> str:
     """Fill `{slot}` markers of a query file; only TrustedSql is accepted, and every slot must be filled.
 
     Comment lines are dropped first: a quoted identifier may hold a line break, and inside a `--`
     comment that would end the comment.
     """
-    sql = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    sql = without_comment_lines(sql)
     wanted = set(SLOT_PATTERN.findall(sql))  # checked on the template, before any identifier is in
     if wanted != set(slots):
         raise KeyError(f"template slots {sorted(wanted)} but given {sorted(slots)}")
@@ -85,7 +90,7 @@ def execute_template(con: duckdb.DuckDBPyConnection, name: str, params: dict | N
     filled text (a user's column may be called "$filter_0"); DuckDB rejects unused parameters.
     """
     template = query_text(name)
-    code = "\n".join(line for line in template.splitlines() if not line.lstrip().startswith("--"))
+    code = without_comment_lines(template)
     used = set(PARAM_PATTERN.findall(code))
     for fragment in slots.values():
         used.update(fragment.params)
@@ -100,8 +105,7 @@ def file_fragment(layer_dir: str, name: str, **slots: TrustedSql) -> TrustedSql:
     """A project query file (its slots, if given, filled) as a fragment for another template's slot, with the $names
     it uses. Without slots the text is taken as it is: a layer file may hold braces of its own, in string literals."""
     text = sql_text(layer_dir, name)
-    text = fill_template(text, **slots) if slots else "\n".join(
-        line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    text = fill_template(text, **slots) if slots else without_comment_lines(text)
     used = dict.fromkeys(PARAM_PATTERN.findall(text))
     for fragment in slots.values():
         used.update(dict.fromkeys(fragment.params))

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..sqlrun import PARAM_PATTERN, file_fragment, sql_text
+from ..sqlrun import file_fragment, sql_text
 from . import SparkUnavailableError
 from .transform import to_spark, view_query
 
@@ -118,6 +118,6 @@ class SparkTables:
 
     def query(self, layer_dir: str, name: str, params: dict) -> list[tuple]:
         """The rows of query file `sql/<layer_dir>/<name>.sql`, run on Spark."""
-        text = sql_text(layer_dir, name)
-        used = dict.fromkeys(PARAM_PATTERN.findall(text))
-        return [tuple(row) for row in self.spark.sql(to_spark(text), args={k: params[k] for k in used}).collect()]
+        fragment = file_fragment(layer_dir, name)
+        frame = self.spark.sql(to_spark(fragment.text), args={k: params[k] for k in fragment.params})
+        return [tuple(row) for row in frame.collect()]
