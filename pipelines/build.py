@@ -163,12 +163,16 @@ class BuildResult:
 def create_table(con: duckdb.DuckDBPyConnection, layer: str, name: str, params: dict) -> int:
     """Table `name` from the one SELECT of `sql/<layer>/<name>.sql`: its row count."""
     query = file_fragment(LAYER_DIRS[layer], name)
+    # A working table only feeds later steps of this build: as a temporary table it is never compressed and
+    # written into the database file, which costs several times what computing it does.
+    temporary = name in INTERMEDIATE_TABLES
     if name in PARTITIONED_TABLES:
         n_parts = max(1, math.ceil(row_count(con, PARTITIONED_TABLES[name]) / ROWS_PER_PART))
         for part in range(n_parts):
-            create_table_as(con, name, query, {**params, "n_parts": n_parts, "part": part}, append=part > 0)
+            create_table_as(con, name, query, {**params, "n_parts": n_parts, "part": part}, append=part > 0,
+                            temporary=temporary)
     else:
-        create_table_as(con, name, query, params)
+        create_table_as(con, name, query, params, temporary=temporary)
     return row_count(con, name)
 
 

@@ -201,7 +201,7 @@ def read_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> Load
                 # leading lines to make a ragged row the header, and treats rows starting with '#' as
                 # comments; both drop data without a word (comment='' guards the second either way).
                 con.execute(
-                    f"create or replace table {table}_text as select * from read_csv($path, delim = $delim, "
+                    f"create or replace temp table {table}_text as select * from read_csv($path, delim = $delim, "
                     "header = true, auto_detect = false, columns = $columns, quote = '\"', escape = '\"', "
                     "comment = '', encoding = $encoding, strict_mode = true, null_padding = false)",
                     {"path": str(path), "delim": delimiter, "columns": columns, "encoding": attempt_encoding},
@@ -218,7 +218,7 @@ def read_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> Load
         if last_error is not None:
             raise _csv_error_message(path, last_error) from None
         # insertion order is file order, so rowid + 1 is the data row number
-        con.execute(f"create or replace table {table} as select rowid + 1 as _row, * from {table}_text")
+        con.execute(f"create or replace temp table {table} as select rowid + 1 as _row, * from {table}_text")
         con.execute(f"drop table {table}_text")
 
     headers = [r[0] for r in con.execute(f"describe {table}").fetchall()][1:]
