@@ -93,6 +93,9 @@ INTERMEDIATE_TABLES = (
     "account_month_service",
 )
 INTERMEDIATE_VIEWS = ("src_accounts", "src_interactions", "src_mrr_history")
+# The staged interactions are a working table until interaction_metrics, which carries all their columns, is
+# made; then a view of it (sql/00_build/stg_interactions_view.sql), so the interactions are stored once.
+STAGED_AS_VIEW = "stg_interactions"
 
 # Tables a user (and the dashboard) reads, in the order the build reports them.
 OUTPUT_TABLES = (
@@ -165,7 +168,7 @@ def create_table(con: duckdb.DuckDBPyConnection, layer: str, name: str, params: 
     query = file_fragment(LAYER_DIRS[layer], name)
     # A working table only feeds later steps of this build: as a temporary table it is never compressed and
     # written into the database file, which costs several times what computing it does.
-    temporary = name in INTERMEDIATE_TABLES
+    temporary = name in INTERMEDIATE_TABLES or name == STAGED_AS_VIEW
     if name in PARTITIONED_TABLES:
         n_parts = max(1, math.ceil(row_count(con, PARTITIONED_TABLES[name]) / ROWS_PER_PART))
         for part in range(n_parts):
@@ -286,6 +289,8 @@ def _build(
     for layer, names in (("metrics", METRICS), ("panel", PANEL), ("marts", MARTS)):
         for name in names:
             progress.run(layer, name, lambda layer=layer, name=name: create_table(con, layer, name, params))
+        if layer == "metrics":
+            _view_staged_interactions(con)
     return _finish(con, as_of, settings, loaded, warnings, progress, build_id, build_started, temp_path,
                    memory_limit_mb)
 
@@ -351,7 +356,7 @@ def _spark_layers(con: duckdb.DuckDBPyConnection, spark, params: dict, settings:
                   n_parts=1, part=0)
     for name in STAGING_CHECKED:
         progress.run("staging", name, lambda name=name: spark.create_table(LAYER_DIRS["staging"], name, params))
-    _from_spark(con, spark, STAGING_CHECKED)
+    _from_spark(con, spark, [name for name in STAGING_CHECKED if name != STAGED_AS_VIEW])
     _require_accounts(con, accounts_path)
     progress.run("staging", "stg_account_segments", lambda: _create_segments(con, loaded["accounts"]))
     _to_spark(con, spark, "stg_account_segments")
@@ -361,8 +366,14 @@ def _spark_layers(con: duckdb.DuckDBPyConnection, spark, params: dict, settings:
         for name in names:
             progress.run(layer, name, lambda layer=layer, name=name: spark.create_table(LAYER_DIRS[layer], name, params))
     _from_spark(con, spark, METRICS + PANEL + MARTS)
+    _view_staged_interactions(con)
     run_file(con, BUILD_DIR, "analysis_accounts")
     return as_of
+
+
+def _view_staged_interactions(con: duckdb.DuckDBPyConnection) -> None:
+    execute_template(con, "drop_if_exists", object=TrustedSql("table"), target=identifier(STAGED_AS_VIEW))
+    run_file(con, BUILD_DIR, "stg_interactions_view")
 
 
 def _to_spark(con: duckdb.DuckDBPyConnection, spark, name: str) -> None:

@@ -13,6 +13,7 @@ from pipelines.build import AuditError, build_database, run_audits
 from pipelines.cli import main
 from pipelines.load import InputError
 from pipelines.settings import BuildSettings
+from pipelines.sqlrun import sql_text
 from tests.conftest import ACCOUNT_HEADER, INTERACTION_HEADER, write_csv
 
 ACCOUNTS = [
@@ -201,3 +202,23 @@ def test_retention_help_lists_every_command(capsys):
     assert exit_info.value.code == 0
     for command in ("demo", "build", "drivers", "km", "revenue", "whatif", "risk", "import", "bench", "serve"):
         assert f"    {command}" in out
+
+
+def test_interactions_are_stored_once_and_every_table_is_counted(tmp_path):
+    """stg_interactions is a view of interaction_metrics (which carries each staged column), so the database holds
+    the interactions once; the build's working tables are not in the file; the Data page's table list still gives
+    every table and view with the build's own row count."""
+    accounts, interactions = write_inputs(tmp_path)
+    db = tmp_path / "retention.duckdb"
+    result = build_database(accounts, interactions, db, settings=BuildSettings(as_of=date(2024, 5, 1)))
+    with duckdb.connect(str(db), read_only=True) as con:
+        views = {r[0] for r in con.execute("select view_name from duckdb_views() where not internal").fetchall()}
+        tables = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+        assert "stg_interactions" in views and "stg_interactions" not in tables
+        assert not tables & set(build_module.INTERMEDIATE_TABLES)
+        staged = con.execute("select source_row, interaction_id, account_id, created_at, reopens, csat "
+                             "from stg_interactions").fetchall()
+        assert [(row, iid, acc) for row, iid, acc, *_ in staged] == [(1, "I1", "A")]
+        counts = dict(con.execute(sql_text("queries", "table_row_counts")).fetchall())
+    assert counts["stg_interactions"] == counts["interaction_metrics"] == 1
+    assert counts == result.table_rows

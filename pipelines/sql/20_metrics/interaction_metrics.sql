@@ -92,5 +92,8 @@ select
     cast(bad_known_at as timestamp) as bad_known_at,
     -- a goodwill credit is known at resolution; it answers a bad interaction once both are known
     cast(case when credit_amount > 0 and bad_known_at is not null and resolved_at is not null
-        then greatest(bad_known_at, resolved_at) end as timestamp) as credited_bad_known_at
+        then greatest(bad_known_at, resolved_at) end as timestamp) as credited_bad_known_at,
+    -- the staged columns the measures above do not carry, so stg_interactions can be a view of this table
+    cast(reopens as integer) as reopens,
+    cast(source_row as bigint) as source_row
 from known_times
