@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import tempfile
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
@@ -27,7 +28,7 @@ import streamlit as st
 from dashboard import auth
 from pipelines.access import ACCOUNT_DOWNLOADS, RAW_TABLES
 from pipelines.settings import DEFAULT_DB_PATH
-from pipelines.sqlrun import TrustedSql, execute_template, query_text, quote_ident, sql_text
+from pipelines.sqlrun import TrustedSql, execute_template, file_fragment, query_text, quote_ident, sql_text
 # the models are imported with the data layer, once per server process, so that no session's first render
 # pays for importing them (scipy alone takes most of a second)
 from pipelines.models.drivers import ServiceDrivers
@@ -397,26 +398,42 @@ def cached_whatif(_con, build_id: str, changes: tuple[tuple[str, str], ...], hor
 
 
 @in_scope
-def account_risk(con: duckdb.DuckDBPyConnection, filters: Filters) -> pd.DataFrame:
+def account_risk(con: duckdb.DuckDBPyConnection, filters: Filters, limit: int | None = None) -> pd.DataFrame:
+    """The scored accounts of the selection, riskiest first: the first `limit`, or all."""
     with selected_accounts(con, filters) as cur:
-        return run(cur, query_text("at_risk_accounts"))
+        return run(cur, query_text("at_risk_accounts"), {"limit": limit})
+
+
+# The at-risk page lists at most this many accounts; its totals and the download cover every one.
+RISK_LIST_MAX = 500
 
 
 @in_scope
 @st.cache_data(show_spinner=False, max_entries=64)
-def cached_risk(_con, build_id: str, filters: Filters) -> tuple[pd.DataFrame, pd.DataFrame, dict | None]:
+def cached_risk(_con, build_id: str, filters: Filters) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict | None]:
+    """Totals over the selection's scored accounts, its RISK_LIST_MAX riskiest, the calibration table and the
+    model's info. Only the listed rows come into memory: at a million accounts the whole list is most of a second
+    to read and to cache, and the page shows a few hundred."""
     calibration = run(_con, query_text("risk_calibration")) if table_exists(_con, "risk_calibration") \
         else pd.DataFrame()
-    risk = account_risk(_con, filters) if table_exists(_con, "account_risk") else pd.DataFrame()
-    return risk, calibration, model_info(_con, "risk")
+    if not table_exists(_con, "account_risk"):
+        return {"accounts_scored": 0}, pd.DataFrame(), calibration, model_info(_con, "risk")
+    with selected_accounts(_con, filters) as cur:
+        totals = run(cur, query_text("at_risk_totals")).to_dict("records")[0]
+    return totals, account_risk(_con, filters, RISK_LIST_MAX), calibration, model_info(_con, "risk")
 
 
 @requires(ACCOUNT_DOWNLOADS)
 @in_scope
 @st.cache_data(show_spinner=False, max_entries=16)
 def cached_risk_csv(_con, build_id: str, filters: Filters) -> bytes:
-    """The scored accounts as CSV, made once per build and filter (tens of thousands of rows at scale)."""
-    return cached_risk(_con, build_id, filters)[0].to_csv(index=False).encode("utf-8")
+    """Every scored account of the selection as CSV, riskiest first, made once per build and filter. DuckDB writes
+    it: pandas takes several times longer for the hundreds of thousands of rows of a large book."""
+    with selected_accounts(_con, filters) as cur, tempfile.TemporaryDirectory(prefix="retention-export-") as folder:
+        path = Path(folder) / "account_risk.csv"
+        execute_template(cur, "copy_to_csv", {"path": str(path), "limit": None},
+                         query=file_fragment("queries", "at_risk_accounts"))
+        return path.read_bytes()
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

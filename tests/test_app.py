@@ -18,6 +18,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import APP_RUN_TIMEOUT as RUN_TIMEOUT, run_app
+from dashboard import data
 
 PAGES = {
     "overview": "Overview",
@@ -266,7 +267,6 @@ def test_app_drivers_filter_without_churn_explains_why(open_app):
 def test_app_unfiltered_kpi_marts_are_the_builds_stored_tables(db, as_of):
     """Without filters the overview reads the marts the build stored instead of running them again; they must
     equal the mart SQL run now on every account at the build's as-of (row order included)."""
-    from dashboard import data
     from pipelines.sqlrun import sql_text
 
     for read, mart in ((data.kpi_monthly, "kpi_monthly"), (data.cohort_retention, "cohort_retention")):
@@ -293,8 +293,6 @@ def test_app_filtered_drivers_start_from_the_builds_fit_and_equal_a_fit_from_zer
     assert sorted(table.index) == sorted(expected.index) and not any(t.startswith("plan=") for t in table.index)
     pd.testing.assert_series_equal(table.hazard_ratio.loc[expected.index], expected, check_exact=False, rtol=1e-8,
                                    atol=0)
-    from dashboard import data
-
     build_id = db.execute("select build_id from build_info").fetchone()[0]
     _, model = data.cached_drivers(db, build_id, ("plan=Starter",))
     assert model["warm_start"] and model["n_events"] == cold.model_info_["n_events"]
@@ -302,8 +300,6 @@ def test_app_filtered_drivers_start_from_the_builds_fit_and_equal_a_fit_from_zer
 
 def test_app_filtered_refit_above_the_cap_is_a_stated_sample(db, monkeypatch):
     """Above APP_REFIT_ACCOUNTS filtered accounts the app fits a seeded sample of them and says so."""
-    from dashboard import data
-
     n_starter = db.execute("select count(*) from account_survival where plan = 'Starter'").fetchone()[0]
     monkeypatch.setattr(data, "APP_REFIT_ACCOUNTS", n_starter // 2)
     effects, model = data.driver_effects(db, ("plan=Starter",))
@@ -367,3 +363,28 @@ def test_app_data_page_sets_the_demo_investment_case_beside_its_truth(open_app, 
     assert table.loc["accounts kept", "truth (from the demo's own hazards)"] == round(truth["accounts_kept"], 1)
     assert table.loc["ARR kept ($)", "truth (from the demo's own hazards)"] == round(truth["arr_kept"], 1)
     assert {"naive: no case mix, consequences held fixed", "adjusted: the factor's own model"} <= set(table.columns)
+
+
+def test_app_at_risk_totals_cover_every_scored_account_and_the_list_its_riskiest(open_app, db, monkeypatch):
+    """The tiles sum over every scored account of the filter, the list holds the riskiest few hundred (the page
+    reads no more), and the download holds them all, riskiest first."""
+    monkeypatch.setattr(data, "RISK_LIST_MAX", 40)  # the small demo has fewer active Starter accounts than 500
+    at = open_app("at_risk", query_params={"filter": ["plan=Starter"]})
+    scored, churns, arr = db.execute(
+        "select count(*), sum(churn_probability_90d), sum(churn_probability_90d * 12 * mrr) from account_risk "
+        "where account_id in (select account_id from account_survival where plan = 'Starter')").fetchone()
+    assert scored > 40
+    assert tiles(at) == {"Active accounts scored": f"{scored:,}", "Expected churns in 90 days": f"{churns:,.0f}",
+                         "ARR at risk": dollars(arr)}
+    riskiest = [r[0] for r in db.execute(
+        "select account_id from account_risk where account_id in (select account_id from account_survival "
+        "where plan = 'Starter') order by churn_probability_90d desc limit 40").fetchall()]
+    assert at.slider(key="risk_top").max == 40
+    at.slider(key="risk_top").set_value(40).run(timeout=RUN_TIMEOUT)
+    assert frame_with(at, "risk_rank").account_id.tolist() == riskiest
+
+    exported = data.cached_risk_csv(db, "test", ("plan=Starter",)).decode("utf-8").splitlines()
+    rows = list(csv.DictReader(exported))
+    assert len(rows) == scored and [r["account_id"] for r in rows[:40]] == riskiest
+    probabilities = [float(r["churn_probability_90d"]) for r in rows]
+    assert probabilities == sorted(probabilities, reverse=True)

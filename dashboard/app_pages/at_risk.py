@@ -10,18 +10,19 @@ filters = current_filters()
 st.title("At-risk accounts")
 st.caption(f"Chance of churning in the 90 days after {info['as_of_date']:%Y-%m-%d} · {filter_caption(filters)}")
 
-risk, calibration, model = data.cached_risk(con, info["build_id"], filters)
+totals, risk, calibration, model = data.cached_risk(con, info["build_id"], filters)
 if risk.empty:
     reason = (model or {}).get("error") or "no active accounts match the filters"
     st.info(f"No risk scores to show: {reason}")
     st.stop()
 
 a, b, c = st.columns(3)
-a.metric("Active accounts scored", f"{len(risk):,}")
-b.metric("Expected churns in 90 days", f"{risk.churn_probability_90d.sum():,.0f}")
-c.metric("ARR at risk", charts.money(risk.arr_at_risk.sum()),
-         help="Σ probability × 12 × MRR over the listed accounts")
-top = st.slider("Show the riskiest", 10, min(500, max(10, len(risk))), min(50, len(risk)), 10, key="risk_top")
+a.metric("Active accounts scored", f"{totals['accounts_scored']:,}")
+b.metric("Expected churns in 90 days", f"{totals['expected_churns_90d']:,.0f}")
+c.metric("ARR at risk", charts.money(totals["arr_at_risk"]),
+         help="Σ probability × 12 × MRR over the scored accounts")
+top = st.slider("Show the riskiest", 10, len(risk), min(50, len(risk)), 10, key="risk_top") if len(risk) > 10 \
+    else len(risk)
 left, right = st.columns([3, 2])
 columns = ["risk_rank", "account_id", "churn_probability_90d", "arr_at_risk", "arr", "tenure_days", "top_factor_1",
            "top_factor_2"]
@@ -38,4 +39,5 @@ st.caption("Top factors compare each account with a typical one in the model; th
 if note := data.risk_scope_note():
     st.caption(note)
 download(st, "Download all scored accounts (CSV)", lambda: data.cached_risk_csv(con, info["build_id"], filters),
-         file_name="account_risk.csv", mime="text/csv", key="dl_risk", rows=len(risk), lists_accounts=True)
+         file_name="account_risk.csv", mime="text/csv", key="dl_risk", rows=totals["accounts_scored"],
+         lists_accounts=True)
