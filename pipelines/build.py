@@ -64,9 +64,9 @@ PANEL = (
     "account_months",
 )
 MARTS = ("account_survival", "kpi_monthly", "cohort_retention", "panel_measure_coverage")
-# Marts the app looks up for an unfiltered view, made in DuckDB from the marts above (DuckDB's UNPIVOT over the
-# segment columns), after them, whichever engine made those.
-LOOKUP_MARTS = ("km_segment_counts",)
+# Marts the app looks up instead of reading the large tables, made in DuckDB from the tables above (DuckDB's
+# UNPIVOT over the segment columns), after them, whichever engine made those.
+LOOKUP_MARTS = ("km_segment_counts", "sla_window_tickets")
 # Tables built in parts of the accounts (the query filters on $part of $n_parts), one part per ROWS_PER_PART
 # rows of the named input: their exact medians are aggregates DuckDB holds in memory and cannot spill.
 PARTITIONED_TABLES = {"account_month_service": "interaction_metrics"}
@@ -114,6 +114,7 @@ OUTPUT_TABLES = (
     "cohort_retention",
     "panel_measure_coverage",
     "km_segment_counts",
+    "sla_window_tickets",
     "driver_effects",
     "account_risk",
     "risk_calibration",
@@ -300,7 +301,8 @@ def _finish(con, as_of: date, settings: BuildSettings, loaded: dict[str, LoadedF
             memory_limit_mb: int) -> BuildResult:
     """The lookup marts, models, audits, clean-up and build_info, on the DuckDB tables of either engine."""
     for name in LOOKUP_MARTS:
-        progress.run("marts", name, lambda name=name: create_table(con, "marts", name, {"as_of": as_of}))
+        progress.run("marts", name, lambda name=name: create_table(con, "marts", name,
+                                                                   {"as_of": as_of, "window_days": WINDOW_DAYS}))
 
     notes: list[str] = []
     # The model fits work in Python memory on what they read; the tables are on disk by now, so DuckDB's

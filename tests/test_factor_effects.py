@@ -167,7 +167,7 @@ def test_whatif_sla_recomputed_against_each_severity_target(build_rows):
     ]
     built = build_rows(accounts, tickets, as_of=date(2024, 5, 20))
     row = run_query(built.con, sql_text("queries", "whatif_sla_recomputed"),
-                    {"first_response_scale": 0.5, "window_days": 90}).df().iloc[0]
+                    {"first_response_scale": 0.5, "account_ids": None}).df().iloc[0]
     assert row.n_tickets == 3
     assert row.sla_breach_rate_today == pytest.approx(2 / 3)  # T2 (6 h > 4 h), T3 (3 h > 1 h)
     assert row.sla_breach_rate_with_change == pytest.approx(1 / 3)  # T3 only (1.5 h > 1 h)

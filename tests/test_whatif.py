@@ -259,3 +259,32 @@ def test_whatif_overlap_flags_a_change_beyond_what_similar_case_mix_shows(small_
     assert extreme_overlap["share_outside"] > 0.5 and extreme_overlap["warn"]
     assert any(note.startswith("overlap:") for note in extreme.notes_)
     assert 0 < mild_overlap["accounts"] <= len(mild.accounts_)  # the accounts with a first response measured
+
+
+def test_whatif_sla_recheck_covers_the_scored_accounts_only(demo_con, demo_drivers):
+    """A what-if of a selection rechecks the SLA tickets of the selected accounts, not of every account: the
+    figures equal the same recheck written here over interaction_metrics and the panel for those accounts."""
+    starter = [r[0] for r in demo_con.execute(
+        "select account_id from account_survival where plan = 'Starter'").fetchall()]
+    expected_sql = """
+        with latest as (
+            select account_id, month_start from account_months
+            qualify row_number() over (partition by account_id order by month_start desc) = 1 and churned = 0
+        )
+        select count(*), sum(case when i.first_response_hours > i.sla_target_hours then 1 else 0 end),
+               sum(case when i.first_response_hours * 0.5 > i.sla_target_hours then 1 else 0 end)
+        from interaction_metrics as i join latest as l using (account_id)
+        where i.created_at >= l.month_start - interval 90 day and i.created_at < l.month_start
+          and i.first_response_at < l.month_start and i.sla_target_hours is not null
+          and ($plan is null or i.account_id in (select account_id from account_survival where plan = $plan))
+    """
+    for plan, account_ids in ((None, None), ("Starter", starter)):
+        model = WhatIf([("first_response_hours", "-50%")], n_draws=50).fit(demo_con, drivers=demo_drivers,
+                                                                            account_ids=account_ids)
+        tickets, breached, breached_with_change = demo_con.execute(expected_sql, {"plan": plan}).fetchone()
+        sla = model.sla_recomputed_
+        assert sla["n_tickets"] == tickets > 0
+        assert sla["sla_breach_rate_today"] == pytest.approx(breached / tickets, rel=1e-12)
+        assert sla["sla_breach_rate_with_change"] == pytest.approx(breached_with_change / tickets, rel=1e-12)
+    assert model.sla_recomputed_["n_tickets"] < whatif(demo_con, demo_drivers, [("first_response_hours", "-50%")]
+                                                       ).sla_recomputed_["n_tickets"]

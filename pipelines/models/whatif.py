@@ -30,7 +30,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ..settings import WINDOW_DAYS
 from ..sqlrun import TrustedSql, execute_template, quote_ident, run_query, sql_text
 from .drivers import ServiceDrivers
 from .factors import CHANGEABLE, FACTORS_BY_NAME
@@ -216,7 +215,8 @@ class WhatIf:
              "ci_lower": interval["arr_kept"][0], "ci_upper": interval["arr_kept"][1]},
         ])
         self.n_accounts_ = int(len(rows))
-        self.sla_recomputed_ = self._sla_recomputed(con)
+        self.sla_recomputed_ = self._sla_recomputed(
+            con, None if account_ids is None else rows.account_id.astype(str).tolist())
         self.overlap_ = self._overlap(con, rows, changed)
         self.notes_ = self._notes(drivers, rows, hazard, tenure)
         return self
@@ -241,13 +241,15 @@ class WhatIf:
                         "share_outside": share, "warn": share > OVERLAP_WARN_SHARE})
         return out
 
-    def _sla_recomputed(self, con) -> dict | None:
-        """For a change of first response: the SLA breaches and bad interactions it implies, ticket by ticket."""
+    def _sla_recomputed(self, con, account_ids: list[str] | None) -> dict | None:
+        """For a change of first response: the SLA breaches and bad interactions it implies, ticket by ticket, over
+        the latest windows of the scored accounts (`account_ids`, or every active account), from the build's
+        sla_window_tickets."""
         change = next((c for c in self.changes if c.factor == "first_response_hours"), None)
         if change is None:
             return None
         frame = run_query(con, sql_text("queries", "whatif_sla_recomputed"),
-                          {"first_response_scale": change.amount, "window_days": WINDOW_DAYS}).df()
+                          {"first_response_scale": change.amount, "account_ids": account_ids}).df()
         return frame.iloc[0].to_dict() if len(frame) else None
 
     def _draws(self, model, hazard: BaselineHazard, X, X_changed, tenure, arr, estimate) -> pd.DataFrame:
