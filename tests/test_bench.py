@@ -94,3 +94,27 @@ def test_bench_figures_count_the_same_data_consistently(tiny_bench):
         figures["build_data"]["seconds"] / figures["scan_floor"]["seconds"])
     for name, reference in (("km_by_segment", "km_lifelines"), ("cox_sample_ours", "cox_sample_lifelines")):
         assert figures[name]["ratio"] == pytest.approx(figures[reference]["seconds"] / figures[name]["seconds"])
+
+
+def test_bench_growth_divides_each_stages_time_ratio_by_the_input_rows_ratio(tmp_path, capsys):
+    """Linear growth is 1.0: a stage ten times slower on ten times the rows holds; one forty times slower does not."""
+    def run(scale, rows, staging, panel):
+        return [{"name": "build_total", "scale": scale, "seconds": staging + panel, "rows": rows},
+                {"name": "build_staging", "scale": scale, "seconds": staging, "rows": rows},
+                {"name": "build_panel", "scale": scale, "seconds": panel, "rows": rows // 3},
+                {"name": "scan_floor", "scale": scale, "seconds": 0.1, "rows": rows}]
+    paths = []
+    for scale, figures in (("M", run("M", 1000, 1.0, 2.0)), ("L", run("L", 10_000, 10.0, 80.0))):
+        paths.append(tmp_path / f"{scale}.jsonl")
+        paths[-1].write_text("".join(json.dumps(f) + "\n" for f in figures), encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    add_bench_parser(parser.add_subparsers())
+    args = parser.parse_args(["bench", "--growth", *map(str, paths)])
+    assert args.func(args) == 0
+    table = {line.split(" | ")[0].lstrip("| "): line for line in capsys.readouterr().out.splitlines()}
+    assert table["build_staging"].endswith("| 1.00 | yes |")
+    assert table["build_panel"].endswith("| 4.00 | **no** |")
+    assert table["build_total"].endswith("| 3.00 | **no** |")
+    assert "scan_floor" not in table and "×10.0 rows" in table["input rows"]
+    args = parser.parse_args(["bench", "--growth", str(paths[0])])
+    assert args.func(args) == 2
