@@ -37,6 +37,31 @@ def ph_flags(effects: pd.DataFrame) -> str | None:
             + ": their hazard ratio is an average over tenure and may be stronger early or late.")
 
 
+REFIT_LABEL = "Refit on the filtered accounts"
+
+
+def fit_source_note(filters: tuple[str, ...], scope: tuple[str, ...], refitted: bool,
+                    model: dict | None = None) -> str:
+    """Which fit the mutually adjusted view shows, in words, for its caption ("" for every account, unfiltered).
+    `filters` are the page's (the scope first, as every caption names them), `scope` the person's own."""
+    if refitted:
+        model = model or {}
+        counted = (f" ({model['n_accounts']:,} accounts, {model['n_events']:,} churns)"
+                   if model.get("n_accounts") is not None and model.get("n_events") is not None else "")
+        sampled = ", a seeded sample of them" if model.get("sample") else ""
+        how = ("a fit to convergence with a small penalty, since the unpenalised one did not converge"
+               if model.get("penalizer") else "an exact fit to convergence, as the build fits every account")
+        return (f"Refitted on the filtered accounts{counted}{sampled}: {how}, with its own intervals, reference "
+                "levels and imputed medians.")
+    if filters:
+        narrowed = ("your scope does not" if set(filters) <= set(scope) else
+                    "the filters and your scope do not" if scope else "the filters do not")
+        return (f"Fitted at build time on every account: {narrowed} apply to this model. Turn on "
+                f"\"{REFIT_LABEL}\" to fit it on them (seconds on a large build; kept for this selection). The "
+                "quartile chart below is of the filtered accounts.")
+    return ""
+
+
 def model_markdown(model: dict | None) -> str:
     if not model:
         return "No model information stored."
