@@ -22,9 +22,21 @@ def quartile_factors(effects: pd.DataFrame) -> list[str]:
             and f.name not in ("credited_bad_interactions_90d",)]
 
 
-def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
+def effects_table(effects: pd.DataFrame, fitted_on: str | None = None) -> pd.DataFrame:
+    """The mutually adjusted model's terms; with `fitted_on` (see `fitted_on`), a column naming the accounts fitted,
+    so a downloaded file says which fit it holds."""
     columns = ["pillar", "term", "unit", "hazard_ratio", "ci_lower", "ci_upper", "p_value", "ph_p_value", "ph_violated"]
-    return effects[[c for c in columns if c in effects.columns]].reset_index(drop=True)
+    table = effects[[c for c in columns if c in effects.columns]].reset_index(drop=True)
+    if fitted_on is not None:
+        table.insert(0, "fitted_on", fitted_on)
+    return table
+
+
+def fitted_on(filters: tuple[str, ...], refitted: bool) -> str:
+    """The accounts the shown drivers model was fitted on, in one phrase."""
+    if refitted:
+        return "filtered accounts, refitted: " + ", ".join(filters)
+    return "every account, at build time"
 
 
 def ph_flags(effects: pd.DataFrame) -> str | None:

@@ -76,7 +76,8 @@ quartiles = data.cached_quartiles(con, info["build_id"], factor, filters)
 st.plotly_chart(charts.quartile_churn(quartiles, drivers_view.factor_label(factor)), key="quartiles")
 st.caption("Raw monthly churn of account-months in each quartile of the trailing 90-day measure, "
            "unadjusted for anything else (the forest plot above is the adjusted view).")
-csv_download(drivers_view.effects_table(effects), "Download hazard ratios (CSV)", "driver_effects.csv", key="dl_effects")
+csv_download(drivers_view.effects_table(effects, drivers_view.fitted_on(filters, refit)),
+             "Download hazard ratios (CSV)", "driver_effects.csv", key="dl_effects")
 csv_download(quartiles, "Download quartile table (CSV)", "churn_by_quartile.csv", key="dl_quartiles")
 
 with st.expander("Methods: how to read these numbers"):
