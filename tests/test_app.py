@@ -291,9 +291,12 @@ def drivers_caption(at: AppTest) -> str:
 def test_app_drivers_filter_change_shows_the_builds_fit_and_refits_only_when_asked(open_app, db, monkeypatch):
     """A filter change on the drivers page does not refit the mutually adjusted model (seconds at scale): it shows
     the build's stored fit on every account, exactly, and says so. The toggle refits on the filtered accounts."""
+    import streamlit as st
+
     from pipelines.models.drivers import ServiceDrivers
 
     cold = ServiceDrivers(filters=["plan=Starter"]).fit(db)  # from zero, before fits are recorded
+    st.cache_data.clear()  # another test's refit of this filter would be a cache hit here, not a fit
     at = open_app("drivers")
     assert len(at.toggle) == 0  # nothing to refit without filters
     assert drivers_caption(at).endswith("so it is not the effect of improving that factor.")
