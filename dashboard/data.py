@@ -276,6 +276,16 @@ def driver_effects(con: duckdb.DuckDBPyConnection, filters: Filters,
     return drivers.effects_, drivers.model_info_
 
 
+def drivers_fit(con: duckdb.DuckDBPyConnection, build_id: str, filters: Filters,
+                refit: bool) -> tuple[pd.DataFrame, dict | None]:
+    """The mutually adjusted drivers model the drivers page shows: with `refit`, the exact fit on the filtered
+    accounts (the person's scope and filters; a ValueError when it cannot be fitted), else the build's stored fit
+    on every account, whoever asks (model terms, not account rows, as with each factor's own model)."""
+    if refit:
+        return cached_drivers(con, build_id, filters)
+    return cached_stored_drivers(con, build_id)
+
+
 def findings_effects(con: duckdb.DuckDBPyConnection, build_id: str, filters: Filters, refit: bool) -> pd.DataFrame:
     """The effects the overview's findings come from: each factor's own model as the build stored it (every
     account: the filters do not apply to it), or, with `refit` and filters, the mutually adjusted model refitted
@@ -314,6 +324,12 @@ def cached_survival(_con, build_id: str, by: str | None, filters: Filters):
 def cached_drivers(_con, build_id: str, filters: Filters):
     stored = _stored_drivers(_con, build_id) if filters else None
     return driver_effects(_con, filters, None if stored is None else stored.model_.params_.to_dict())
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def cached_stored_drivers(_con, build_id: str) -> tuple[pd.DataFrame, dict | None]:
+    """The drivers model the build fitted on every account and stored: no refit, whatever the scope."""
+    return run(_con, query_text("driver_effects")), model_info(_con, "service_drivers")
 
 
 @in_scope

@@ -22,9 +22,21 @@ def quartile_factors(effects: pd.DataFrame) -> list[str]:
             and f.name not in ("credited_bad_interactions_90d",)]
 
 
-def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
+def effects_table(effects: pd.DataFrame, fitted_on: str | None = None) -> pd.DataFrame:
+    """The mutually adjusted model's terms; with `fitted_on` (see `fitted_on`), a column naming the accounts fitted,
+    so a downloaded file says which fit it holds."""
     columns = ["pillar", "term", "unit", "hazard_ratio", "ci_lower", "ci_upper", "p_value", "ph_p_value", "ph_violated"]
-    return effects[[c for c in columns if c in effects.columns]].reset_index(drop=True)
+    table = effects[[c for c in columns if c in effects.columns]].reset_index(drop=True)
+    if fitted_on is not None:
+        table.insert(0, "fitted_on", fitted_on)
+    return table
+
+
+def fitted_on(filters: tuple[str, ...], refitted: bool) -> str:
+    """The accounts the shown drivers model was fitted on, in one phrase."""
+    if refitted:
+        return "filtered accounts, refitted: " + ", ".join(filters)
+    return "every account, at build time"
 
 
 def ph_flags(effects: pd.DataFrame) -> str | None:
@@ -35,6 +47,31 @@ def ph_flags(effects: pd.DataFrame) -> str | None:
         return None
     return ("Proportional hazards looks doubtful for " + ", ".join(flagged.term)
             + ": their hazard ratio is an average over tenure and may be stronger early or late.")
+
+
+REFIT_LABEL = "Refit on the filtered accounts"
+
+
+def fit_source_note(filters: tuple[str, ...], scope: tuple[str, ...], refitted: bool,
+                    model: dict | None = None) -> str:
+    """Which fit the mutually adjusted view shows, in words, for its caption ("" for every account, unfiltered).
+    `filters` are the page's (the scope first, as every caption names them), `scope` the person's own."""
+    if refitted:
+        model = model or {}
+        counted = (f" ({model['n_accounts']:,} accounts, {model['n_events']:,} churns)"
+                   if model.get("n_accounts") is not None and model.get("n_events") is not None else "")
+        sampled = ", a seeded sample of them" if model.get("sample") else ""
+        how = ("a fit to convergence with a small penalty, since the unpenalised one did not converge"
+               if model.get("penalizer") else "an exact fit to convergence, as the build fits every account")
+        return (f"Refitted on the filtered accounts{counted}{sampled}: {how}, with its own intervals, reference "
+                "levels and imputed medians.")
+    if filters:
+        narrowed = ("your scope does not" if set(filters) <= set(scope) else
+                    "the filters and your scope do not" if scope else "the filters do not")
+        return (f"Fitted at build time on every account: {narrowed} apply to this model. Turn on "
+                f"\"{REFIT_LABEL}\" to fit it on them (seconds on a large build; kept for this selection). The "
+                "quartile chart below is of the filtered accounts.")
+    return ""
 
 
 def model_markdown(model: dict | None) -> str:

@@ -259,6 +259,9 @@ def test_app_overview_filter_without_churn_still_shows_tiles(open_app, db, as_of
 
 def test_app_drivers_filter_without_churn_explains_why(open_app):
     at = open_app("drivers", query_params=NO_CHURN_YET, check=False)
+    assert not at.exception and not at.warning  # the build's fit on every account needs no churn among these
+
+    at.toggle(key="drivers_refit").set_value(True).run(timeout=RUN_TIMEOUT)
 
     assert not at.exception
     assert "cannot be fitted" in " ".join(w.value for w in at.warning)
@@ -280,22 +283,69 @@ def test_app_unfiltered_kpi_marts_are_the_builds_stored_tables(db, as_of):
         assert data._is_whole_build(db, (), as_of) and not data._is_whole_build(db, ("plan=Starter",), as_of)
 
 
-def test_app_filtered_drivers_start_from_the_builds_fit_and_equal_a_fit_from_zero(open_app, db):
-    """A filter refits the drivers model on the filtered accounts, with Newton started from the build's stored
-    coefficients: the hazard ratios shown equal those of a fit started from zero (1e-8, relative)."""
+def drivers_caption(at: AppTest) -> str:
+    (caption,) = [c.value for c in at.caption if c.value.startswith("One model with every factor in it")]
+    return caption
+
+
+def test_app_drivers_filter_change_shows_the_builds_fit_and_refits_only_when_asked(open_app, db, monkeypatch):
+    """A filter change on the drivers page does not refit the mutually adjusted model (seconds at scale): it shows
+    the build's stored fit on every account, exactly, and says so. The toggle refits on the filtered accounts."""
+    import streamlit as st
+
     from pipelines.models.drivers import ServiceDrivers
 
-    at = open_app("drivers", query_params={"filter": ["plan=Starter"]})
+    cold = ServiceDrivers(filters=["plan=Starter"]).fit(db)  # from zero, before fits are recorded
+    st.cache_data.clear()  # another test's refit of this filter would be a cache hit here, not a fit
+    at = open_app("drivers")
+    assert len(at.toggle) == 0  # nothing to refit without filters
+    assert drivers_caption(at).endswith("so it is not the effect of improving that factor.")
+
+    fits = []
+    original_fit = ServiceDrivers.fit
+    monkeypatch.setattr(ServiceDrivers, "fit", lambda self, con: fits.append(self.filters) or original_fit(self, con))
+    at.sidebar.selectbox(key="filter:plan").set_value("Starter").run(timeout=RUN_TIMEOUT)
+
+    assert not at.exception and fits == []
+    stored = db.execute("select term, hazard_ratio, ci_lower, ci_upper from driver_effects").df().set_index("term")
     table = frame_with(at, "hazard_ratio").set_index("term")
-    cold = ServiceDrivers(filters=["plan=Starter"]).fit(db)
-    assert not cold.model_info_["warm_start"]
-    expected = cold.effects_.set_index("term").hazard_ratio
+    pd.testing.assert_frame_equal(table[stored.columns].loc[stored.index], stored, check_exact=True)
+    assert "Fitted at build time on every account: the filters do not apply to this model" in drivers_caption(at)
+    assert "The quartile chart below is of the filtered accounts" in drivers_caption(at)
+
+    at.toggle(key="drivers_refit").set_value(True).run(timeout=RUN_TIMEOUT)
+
+    assert not at.exception and fits == [["plan=Starter"]]
+    table = frame_with(at, "hazard_ratio").set_index("term")
+    expected = cold.effects_.set_index("term")[["hazard_ratio", "ci_lower", "ci_upper"]]
     assert sorted(table.index) == sorted(expected.index) and not any(t.startswith("plan=") for t in table.index)
-    pd.testing.assert_series_equal(table.hazard_ratio.loc[expected.index], expected, check_exact=False, rtol=1e-8,
-                                   atol=0)
+    # the refit starts Newton from the build's coefficients and stops at the same optimum as a start from zero
+    pd.testing.assert_frame_equal(table[expected.columns].loc[expected.index], expected, check_exact=False,
+                                  rtol=1e-8, atol=0)
+    info = cold.model_info_
+    assert (f"Refitted on the filtered accounts ({info['n_accounts']:,} accounts, {info['n_events']:,} churns): "
+            "an exact fit to convergence") in drivers_caption(at)
+
+    at.sidebar.selectbox(key="filter:plan").set_value("All").run(timeout=RUN_TIMEOUT)
+    assert len(at.toggle) == 0 and fits == [["plan=Starter"]]
+    table = frame_with(at, "hazard_ratio").set_index("term")
+    assert table.loc["first_response_hours", "hazard_ratio"] == stored.loc["first_response_hours", "hazard_ratio"]
+
+
+def test_app_filtered_drivers_start_from_the_builds_fit_and_equal_a_fit_from_zero(db):
+    """The refit the toggle asks for starts Newton from the build's stored coefficients and reaches the fit started
+    from zero: the same terms and events, hazard ratios equal to 1e-8 (relative; both stop at a step below 1e-10)."""
+    from pipelines.models.drivers import ServiceDrivers
+
     build_id = db.execute("select build_id from build_info").fetchone()[0]
-    _, model = data.cached_drivers(db, build_id, ("plan=Starter",))
-    assert model["warm_start"] and model["n_events"] == cold.model_info_["n_events"]
+    effects, model = data.drivers_fit(db, build_id, ("plan=Starter",), refit=True)
+    cold = ServiceDrivers(filters=["plan=Starter"]).fit(db)
+    assert model["warm_start"] and not cold.model_info_["warm_start"]
+    assert model["n_events"] == cold.model_info_["n_events"] and model["iterations"] < cold.model_info_["iterations"]
+    pd.testing.assert_series_equal(effects.set_index("term").hazard_ratio,
+                                   cold.effects_.set_index("term").hazard_ratio, check_exact=False, rtol=1e-8, atol=0)
+    stored, stored_model = data.drivers_fit(db, build_id, ("plan=Starter",), refit=False)
+    assert stored_model["filters"] == [] and len(stored) == db.execute("select count(*) from driver_effects").fetchone()[0]
 
 
 def test_app_filtered_refit_above_the_cap_is_a_stated_sample(db, monkeypatch):

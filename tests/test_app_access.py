@@ -295,3 +295,31 @@ def test_a_roles_file_broken_while_serving_lets_nobody_in(deployment, monkeypatc
     assert len(at.metric) == len(at.sidebar.selectbox) == 0
     assert "Nobody can be let in until the roles file is fixed" in at.error[0].value
     assert "eve@example.com" not in at.error[0].value and "line" not in at.error[0].value
+
+
+def test_csm_drivers_page_shows_every_accounts_fit_and_refits_on_their_book_when_asked(deployment, db):
+    """A csm's drivers page shows the build's fit on every account and says their scope does not apply to it; the
+    toggle refits on their book alone (the same model as a fit with their scope as the filter)."""
+    from pipelines.models.drivers import ServiceDrivers
+
+    at = open_as(claims("dana@example.com"), "drivers")
+    (caption,) = [c.value for c in at.caption if c.value.startswith("One model with every factor in it")]
+    assert "Fitted at build time on every account: your scope does not apply to this model" in caption
+    shown = next(d.value for d in at.dataframe if "hazard_ratio" in d.value.columns).set_index("term").hazard_ratio
+    stored = dict(db.execute("select term, hazard_ratio from driver_effects").fetchall())
+    assert shown.to_dict() == stored
+
+    at.toggle(key="drivers_refit").set_value(True).run(timeout=RUN_TIMEOUT)
+
+    book = ServiceDrivers(filters=["csm=Dana Ruiz"]).fit(db)
+    assert not at.exception
+    shown = next(d.value for d in at.dataframe if "hazard_ratio" in d.value.columns).set_index("term").hazard_ratio
+    assert sorted(shown.index) == sorted(book.effects_.term)
+    # only the terms the book's data identify: two missing indicators of nearly the same months leave the
+    # likelihood flat along one direction (standard errors near 1e5), and where Newton stops on it depends on
+    # where it starts (from the build's coefficients here, from zero in `book`)
+    identified = book.effects_[book.effects_.se < 100].set_index("term").hazard_ratio
+    assert len(identified) >= 15
+    assert shown.loc[identified.index].to_numpy() == pytest.approx(identified.to_numpy(), rel=1e-8)
+    (caption,) = [c.value for c in at.caption if c.value.startswith("One model with every factor in it")]
+    assert f"Refitted on the filtered accounts ({book.model_info_['n_accounts']:,} accounts" in caption

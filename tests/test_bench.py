@@ -24,7 +24,7 @@ EXPECTED_FIGURES = (
     "cox_sample_ours", "cox_sample_lifelines", "cox_full_fit_ours", "drivers_fit",
     "whatif", "risk_scoring",
     *(f"dashboard_{page}_{kind}" for page in PAGES for kind in ("first_render", "filter_change", "cached_rerun")),
-    "dashboard_investment_widget_change",
+    "dashboard_investment_widget_change", "dashboard_drivers_filtered_refit",
 )
 
 

@@ -202,6 +202,20 @@ def test_drivers_above_the_sample_cap_fit_a_named_random_sample_of_whole_account
     assert (widths(sampled) > widths(exact)).all()
 
 
+@pytest.mark.parametrize("filters, where", [(["plan=Starter"], "plan = 'Starter'"),
+                                            (["signup_cohort_month>=2026-05"], "signup_cohort_month >= '2026-05-01'")])
+def test_filtered_fit_reads_every_month_of_the_filtered_accounts_with_panel_rows(small_demo_database, filters, where):
+    """A filtered fit's accounts are those passing the filters that have a panel row, and its rows are all of their
+    months: counted here from account_months joined to account_survival (the read takes another route to them)."""
+    with duckdb.connect(str(small_demo_database[0]), read_only=True) as con:
+        panel, _, n_accounts, sample = ServiceDrivers(filters=filters).read_panel(con)
+        expected_accounts, expected_months, expected_churns = con.execute(
+            "select count(distinct m.account_id), count(*), sum(m.churned) from account_months as m "
+            f"join account_survival as a using (account_id) where a.{where}").fetchone()
+    assert sample is None and 0 < n_accounts == expected_accounts
+    assert len(panel) == expected_months and panel.churned.sum() == expected_churns
+
+
 @pytest.mark.parametrize("filters", [["plan=Starter"], ["company_size=11-50"]])
 def test_filtered_refit_started_from_the_full_fit_reaches_the_cold_fits_optimum(demo_database, default_drivers,
                                                                                filters):

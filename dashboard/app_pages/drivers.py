@@ -11,8 +11,13 @@ st.title("Service drivers")
 st.caption(f"Cox model on the account-month panel, each month explained by the 90 days before it · "
            f"{filter_caption(filters)}")
 
+# a refit on the filtered accounts takes seconds at scale, so a filter change does not start one unasked
+refit = bool(filters) and st.toggle(
+    drivers_view.REFIT_LABEL, key="drivers_refit",
+    help="Fit the mutually adjusted model below on the filtered accounts only, to convergence (seconds on a large "
+         "build; the result is kept for this selection). Off: the build's fit on every account.")
 try:
-    effects, model = data.cached_drivers(con, info["build_id"], filters)
+    effects, model = data.drivers_fit(con, info["build_id"], filters, refit)
 except ValueError as error:
     st.warning(f"The drivers model cannot be fitted for these accounts: {error}")
     st.stop()
@@ -50,7 +55,8 @@ if not own.empty:
 
 st.subheader("Mutually adjusted view")
 st.caption("One model with every factor in it: each ratio holds every other factor fixed, including the factor's "
-           "own consequences (SLA breaches for first response), so it is not the effect of improving that factor.")
+           "own consequences (SLA breaches for first response), so it is not the effect of improving that factor. "
+           + drivers_view.fit_source_note(filters, data.scope(), refit, model))
 service, controls = drivers_view.split_terms(drivers_view.with_labels(effects))
 st.plotly_chart(charts.forest_plot(service, title="Service factors: churn hazard ratio (95% CI)", y="label"),
                 key="forest")
@@ -70,7 +76,8 @@ quartiles = data.cached_quartiles(con, info["build_id"], factor, filters)
 st.plotly_chart(charts.quartile_churn(quartiles, drivers_view.factor_label(factor)), key="quartiles")
 st.caption("Raw monthly churn of account-months in each quartile of the trailing 90-day measure, "
            "unadjusted for anything else (the forest plot above is the adjusted view).")
-csv_download(drivers_view.effects_table(effects), "Download hazard ratios (CSV)", "driver_effects.csv", key="dl_effects")
+csv_download(drivers_view.effects_table(effects, drivers_view.fitted_on(filters, refit)),
+             "Download hazard ratios (CSV)", "driver_effects.csv", key="dl_effects")
 csv_download(quartiles, "Download quartile table (CSV)", "churn_by_quartile.csv", key="dl_quartiles")
 
 with st.expander("Methods: how to read these numbers"):
