@@ -83,6 +83,9 @@ INTERMEDIATE_TABLES = (
     "raw_accounts",  # a view when its input is Parquet
     "raw_interactions",
     "raw_mrr_history",
+    "raw_accounts_files",  # a folder or glob input's first row number of each file (load._parquet_view)
+    "raw_interactions_files",
+    "raw_mrr_history_files",
     "typed_accounts",
     "typed_interactions",
     "typed_mrr_history",
@@ -399,8 +402,9 @@ def _load_inputs(con: duckdb.DuckDBPyConnection, accounts_path: Path, interactio
             warnings.append(f"{f.path}: columns not in the {f.source} contract were ignored: {f.ignored}")
 
     run_file(con, BUILD_DIR, "input_sources")
-    insert_rows(con, "input_sources", pd.DataFrame({"source": [f.source for f in loaded.values()],
-                                                    "path": [str(f.path) for f in loaded.values()]}))
+    insert_rows(con, "input_sources", pd.DataFrame(
+        [(f.source, path, first_row, n_rows) for f in loaded.values() for path, first_row, n_rows in f.files],
+        columns=["source", "path", "first_row", "n_rows"]))
     return loaded, warnings
 
 
@@ -540,6 +544,7 @@ def _create_build_info(con, build_id, as_of, settings, loaded, table_rows, warni
             "rows": f.rows,
             "encoding": f.encoding,
             "delimiter": f.delimiter,
+            **({"files": [path for path, _, _ in f.files]} if len(f.files) > 1 else {}),
         }
         for f in loaded.values()
     ]
