@@ -24,7 +24,8 @@ import pandas as pd
 
 from . import __version__
 from .contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
-from .load import InputError, LoadedFile, create_empty_source_view, create_source_view, read_raw, text_or_null
+from .load import (InputError, LoadedFile, create_empty_source_view, create_source_view, input_location, is_url, read_raw,
+                   text_or_null)
 from .models.coxph import ConvergenceError
 from .models.drivers import DriversInputError, ServiceDrivers, store_drivers
 from .models.factor_effects import (FactorEffects, FactorRevenueEffects, store_factor_effects,
@@ -215,8 +216,9 @@ def build_database(
     work = tempfile.TemporaryDirectory(prefix=f".{db_path.name}.spark-", dir=db_path.parent) if engine == "spark" else None
     try:
         spark = _spark_tables(Path(work.name), spark_master, spark_conf) if work else None
-        result = _build(con, Path(accounts), Path(interactions), Path(mrr_history) if mrr_history else None,
-                        settings, _Progress(progress), temp_path, spark)
+        result = _build(con, _location(accounts), _location(interactions),
+                        _location(mrr_history) if mrr_history else None, settings, _Progress(progress), temp_path,
+                        spark)
         con.checkpoint()
         con.close()
         os.replace(temp_path, db_path)
@@ -233,11 +235,16 @@ def build_database(
     return result
 
 
+def _location(path: Path | str) -> Path | str:
+    """A Path, or the text of a URL (which only the Spark engine reads, and a Path would fold)."""
+    return path if isinstance(path, Path) else input_location(str(path))
+
+
 def _build(
     con: duckdb.DuckDBPyConnection,
-    accounts_path: Path,
-    interactions_path: Path,
-    mrr_history_path: Path | None,
+    accounts_path: Path | str,
+    interactions_path: Path | str,
+    mrr_history_path: Path | str | None,
     settings: BuildSettings,
     progress: _Progress,
     temp_path: Path,
@@ -251,7 +258,7 @@ def _build(
     set_memory_limit(con, memory_limit_mb)
     build_id = uuid.uuid4().hex
 
-    loaded, warnings = _load_inputs(con, accounts_path, interactions_path, mrr_history_path, progress)
+    loaded, warnings = _load_inputs(con, accounts_path, interactions_path, mrr_history_path, progress, spark)
 
     # row numbers are fixed in the raw tables now; later stages need no order, which saves memory
     run_file(con, "queries", "set_unordered_inserts")
@@ -337,8 +344,10 @@ def _spark_layers(con: duckdb.DuckDBPyConnection, spark, params: dict, settings:
     are the accounts file's own, is made on DuckDB between staging and the metrics and handed over the same way.
     """
     _create_settings_tables(con, settings, loaded, mrr_history_path)
+    read_by_spark = {f.source for f in loaded.values() if is_url(f.path)}
     for name in SPARK_INPUTS:
-        _to_spark(con, spark, name)
+        if name.removeprefix("src_") not in read_by_spark:
+            _to_spark(con, spark, name)
     for name in STAGING:
         progress.run("staging", name, lambda name=name: spark.create_table(LAYER_DIRS["staging"], name, params))
     as_of = settings.as_of or spark.query("queries", "latest_input_date", params)[0][0]
@@ -352,6 +361,8 @@ def _spark_layers(con: duckdb.DuckDBPyConnection, spark, params: dict, settings:
         progress.run("staging", name, lambda name=name: spark.create_table(LAYER_DIRS["staging"], name, params))
     _from_spark(con, spark, STAGING_CHECKED)
     _require_accounts(con, accounts_path)
+    if "accounts" in read_by_spark:  # the segment columns are typed on DuckDB, from the accounts as read
+        _from_spark(con, spark, ["raw_accounts"])
     progress.run("staging", "stg_account_segments", lambda: _create_segments(con, loaded["accounts"]))
     _to_spark(con, spark, "stg_account_segments")
 
@@ -379,10 +390,12 @@ def _from_spark(con: duckdb.DuckDBPyConnection, spark, names: Iterable[str]) -> 
                         {"path": str(spark.path(name) / "*.parquet")})
 
 
-def _load_inputs(con: duckdb.DuckDBPyConnection, accounts_path: Path, interactions_path: Path,
-                 mrr_history_path: Path | None, progress: _Progress) -> tuple[dict[str, LoadedFile], list[str]]:
+def _load_inputs(con: duckdb.DuckDBPyConnection, accounts_path: Path | str, interactions_path: Path | str,
+                 mrr_history_path: Path | str | None, progress: _Progress,
+                 spark=None) -> tuple[dict[str, LoadedFile], list[str]]:
     """Read each input into its raw table (an absent optional one becomes an empty view): the files read and the
-    warnings about them."""
+    warnings about them. With the Spark engine, a URL input (s3a://, hdfs://, file://) is read by Spark itself
+    into its raw and src tables there; DuckDB never opens it."""
     loaded: dict[str, LoadedFile] = {}
     inputs = [(ACCOUNTS, accounts_path), (INTERACTIONS, interactions_path), (MRR_HISTORY, mrr_history_path)]
     for source, path in inputs:
@@ -391,8 +404,11 @@ def _load_inputs(con: duckdb.DuckDBPyConnection, accounts_path: Path, interactio
             continue
 
         def load(source=source, path=path) -> int:
-            loaded[source.name] = read_raw(con, path, source)
-            create_source_view(con, loaded[source.name], source)
+            if spark is not None and is_url(path):
+                loaded[source.name] = spark.read_input(path, source)
+            else:
+                loaded[source.name] = read_raw(con, path, source)
+                create_source_view(con, loaded[source.name], source)
             return loaded[source.name].rows
 
         progress.run("load", source.name, load)
@@ -537,7 +553,7 @@ def _create_build_info(con, build_id, as_of, settings, loaded, table_rows, warni
     inputs = [
         {
             "source": f.source,
-            "path": str(f.path.resolve()),
+            "path": f.path if is_url(f.path) else str(f.path.resolve()),
             "format": f.file_format,
             "size_bytes": f.size_bytes,
             "sha256": f.sha256,
@@ -569,6 +585,8 @@ def _import_info(loaded: dict[str, LoadedFile]) -> dict:
     """What `retention import` recorded beside the inputs (hours basis, CSAT scale, time zone ...), if any."""
     found = {}
     for file in loaded.values():
+        if is_url(file.path):  # a lake table has no `retention import` beside it
+            continue
         sidecar = file.path.parent / "import_info.json"
         if sidecar.exists() and str(sidecar) not in found:
             try:

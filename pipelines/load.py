@@ -58,10 +58,10 @@ class LoadedFile:
     """What the loader learned about one input file."""
 
     source: str
-    path: Path
+    path: Path | str  # text for a URL that Spark reads itself (see input_location)
     file_format: str  # csv | parquet
-    size_bytes: int
-    sha256: str
+    size_bytes: int | None  # None (and no sha256) for a URL: Spark reads it, the loader never opens it
+    sha256: str | None
     rows: int
     headers: list[str]
     # contract column -> header as found in the file (only the ones present)
@@ -84,14 +84,27 @@ def file_fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
+# a URL (s3a://bucket/table, hdfs://..., file:///...): read by Spark itself with --engine spark
+URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def input_location(text: str) -> Path | str:
+    """An input as given on the command line: a URL stays text (a Path would fold its '//'), the rest a Path."""
+    return text if URL_PATTERN.match(text) else Path(text)
+
+
+def is_url(path: Path | str) -> bool:
+    return isinstance(path, str) and bool(URL_PATTERN.match(path))
+
+
 def lake_files(path: Path | str, source: str) -> list[Path] | None:
     """The Parquet files of a folder (and its sub-folders, as a partitioned table keeps them) or of a glob, in
-    path order; None when `path` is a single file. Files whose name starts with '.' or '_' are skipped, as
+    the order of their paths as text; None when `path` is a single file. Files whose name starts with '.' or '_' are skipped, as
     Spark and Hive skip them (`_SUCCESS`, `.part-0.crc`)."""
     text = str(path)
     if not Path(path).exists() and any(c in text for c in GLOB_CHARACTERS):  # "exports [old]/a.csv" is a file
         matched = [Path(p) for p in glob.glob(text, recursive=True)]
-        files = sorted(p for p in matched if p.is_file() and not p.name.startswith((".", "_")))
+        files = sorted((p for p in matched if p.is_file() and not p.name.startswith((".", "_"))), key=str)
         if not files:
             raise InputError(path, f"no file matches this {source} pattern; give a file, a folder of Parquet files "
                              "or a glob such as 'folder/*.parquet'")
@@ -103,8 +116,8 @@ def lake_files(path: Path | str, source: str) -> list[Path] | None:
     path = Path(path)
     if not path.is_dir():
         return None
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PARQUET_SUFFIXES
-                   and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts))
+    files = sorted((p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PARQUET_SUFFIXES
+                    and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)), key=str)
     if not files:
         raise InputError(path, f"{source} folder holds no Parquet files (*.parquet); give a CSV or Parquet file, "
                          "or a folder of Parquet files")
@@ -212,6 +225,9 @@ def _csv_error_message(path: Path, exc: Exception) -> InputError:
 
 def read_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> LoadedFile:
     """Make raw_<source> (_row plus the file's columns: see the module docstring) and describe what was found."""
+    if is_url(path):
+        raise InputError(path, f"the {source.name} input is a URL, which the DuckDB engine does not read: give a "
+                         "local file, folder or glob, or build with --engine spark, which reads it itself")
     many = lake_files(path, source.name)
     path = Path(path)
     files = many or [path]
@@ -273,7 +289,7 @@ def read_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> Load
         delimiter=delimiter,
         warnings=warnings,
     )
-    _map_headers(loaded, source)
+    map_headers(loaded, source)
     if rows == 0 and not source.may_be_empty:
         raise InputError(path, f"has a header but no data rows; the {source.name} file must list at least one account")
     return loaded
@@ -328,7 +344,7 @@ def _parquet_view(con: duckdb.DuckDBPyConnection, files: list[Path], source: Sou
         scan = scan.join(con.table(f"{name}_files"), "filename")
         parts = ["first_row + file_row_number as _row"]
     for header, duckdb_type in types.items():
-        column = source.column(_normalise(header))
+        column = source.column(normalise_header(header))
         quoted = quote_ident(header)
         typed = column is not None and column.accepts_native(duckdb_type)
         parts.append(quoted if typed else f"cast({quoted} as varchar) as {quoted}")
@@ -336,7 +352,8 @@ def _parquet_view(con: duckdb.DuckDBPyConnection, files: list[Path], source: Sou
     return first_rows
 
 
-def _normalise(header: str) -> str:
+def normalise_header(header: str) -> str:
+    """A header as the contract names are compared with it: outer spaces and a BOM off, lower case."""
     return header.strip().lstrip("\ufeff").strip().lower()
 
 
@@ -344,7 +361,7 @@ def _require_columns(path: Path, headers: list[str], source: Source) -> None:
     """Every required contract column is present, and no contract column twice (case and outer spaces ignored)."""
     found: dict[str, list[str]] = {}
     for header in headers:
-        found.setdefault(_normalise(header), []).append(header)
+        found.setdefault(normalise_header(header), []).append(header)
     for name in source.column_names:
         if len(found.get(name, [])) > 1:
             raise InputError(path, f"{len(found[name])} columns map to {name!r}: {found[name]}; keep one", column=name)
@@ -361,13 +378,15 @@ def _require_columns(path: Path, headers: list[str], source: Source) -> None:
         )
 
 
-def _map_headers(loaded: LoadedFile, source: Source) -> None:
+def map_headers(loaded: LoadedFile, source: Source) -> None:
+    """Fill `loaded.mapped`, `segments` and `ignored` from its headers (an InputError when a required column is
+    missing)."""
     _require_columns(loaded.path, loaded.headers, source)
-    by_name = {_normalise(header): header for header in loaded.headers}
+    by_name = {normalise_header(header): header for header in loaded.headers}
     for name in source.column_names:
         if name in by_name:
             loaded.mapped[name] = by_name[name]
-    extras = [h for h in loaded.headers if _normalise(h) not in source.column_names]
+    extras = [h for h in loaded.headers if normalise_header(h) not in source.column_names]
     if not source.extra_columns_are_segments:
         loaded.ignored = extras
         return
@@ -398,6 +417,12 @@ def create_source_view(con: duckdb.DuckDBPyConnection, loaded: LoadedFile, sourc
     its text 'nan' would be.
     """
     types = dict(con.execute(f"select column_name, column_type from (describe raw_{source.name})").fetchall())
+    con.execute(f"create or replace view src_{source.name} as {source_query(loaded, source, types)}")
+
+
+def source_query(loaded: LoadedFile, source: Source, types: dict[str, str]) -> str:
+    """The SELECT of src_<source> from raw_<source>, whose columns have these (DuckDB) types; DuckDB SQL, which
+    the Spark engine transpiles when Spark read the input itself."""
     parts = ["_row"]
     for column in source.columns:
         name = column.name
@@ -414,7 +439,7 @@ def create_source_view(con: duckdb.DuckDBPyConnection, loaded: LoadedFile, sourc
             parts.append(f"nullif(trim({quoted}), '') as {name}")
         else:
             parts.append(f"{text_or_null(quoted)} as {name}")
-    con.execute(f"create or replace view src_{source.name} as select {', '.join(parts)} from raw_{source.name}")
+    return f"select {', '.join(parts)} from raw_{source.name}"
 
 
 def create_empty_source_view(con: duckdb.DuckDBPyConnection, source: Source) -> None:

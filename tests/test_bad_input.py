@@ -736,6 +736,14 @@ def test_folder_or_glob_of_parquet_files_is_one_input_and_rejects_name_the_file_
     assert info["interactions"]["rows"] == 6 and len(info["interactions"]["files"]) == 3
 
 
+def test_a_url_input_needs_the_spark_engine(tmp_path):
+    """DuckDB reads local files; a lake URL is passed to Spark with --engine spark (tests/test_spark_parity.py)."""
+    interactions = write(tmp_path / "interactions.csv", INTERACTIONS_OK)
+    error = build_error(tmp_path, "s3a://bucket/lake/accounts/", interactions)
+    assert error.path == "s3a://bucket/lake/accounts/"  # the URL as given, not folded into a path
+    assert "the DuckDB engine does not read" in str(error) and "build with --engine spark" in str(error)
+
+
 def test_file_named_parquet_that_is_not_parquet(tmp_path):
     accounts = write(tmp_path / "accounts.parquet", ACCOUNTS_OK)
     interactions = write(tmp_path / "interactions.csv", INTERACTIONS_OK)

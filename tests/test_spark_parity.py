@@ -1,6 +1,7 @@
 """The Spark engine gives the DuckDB engine's database: every table, the rejects and the load report included.
 
-One small demo (300 accounts; interactions as Parquet with typed timestamps, the rest CSV) plus bad rows that touch each place where the engines differ (issue 13): a decimal
+One small demo (300 accounts; interactions as a folder of Parquet files with typed timestamps, which the Spark build
+reads itself from a file:// URL, the rest CSV) plus bad rows that touch each place where the engines differ: a decimal
 where a whole number is wanted, second and day differences across a boundary, date and number spellings one
 engine parses and the other does not (`2024/03/05`, `2024`, `24:00`, `1_000`, `1d`), text typed by typeof().
 Both builds run here, the Spark one on a single local[2] session; each table must match DuckDB's: the same
@@ -95,23 +96,30 @@ def demo_with_bad_rows(tmp_path_factory):
     _append_rows(demo.accounts, [row + [""] * (width - len(row)) for row in BAD_ACCOUNTS])
     _append_rows(demo.interactions, BAD_INTERACTIONS)
     _append_rows(demo.mrr_history, BAD_MRR)
-    # Interactions as Parquet with typed timestamps and CSAT (the typeof() branches: Spark's type names are not
-    # DuckDB's), the other columns text as a CSV gives them (the bad spellings above stay); a timestamp that does
-    # not parse is NULL in the file, as a lake's typed column would hold it.
-    interactions = folder / "interactions.parquet"
+    # Interactions as a lake holds them, a folder of Parquet files with typed timestamps and CSAT (the typeof()
+    # branches: Spark's type names are not DuckDB's), the other columns text as a CSV gives them (the bad
+    # spellings above stay); a timestamp that does not parse is NULL in the file, as a lake's typed column would
+    # hold it. Three files, the bad rows in the second and third, so their row numbers count through the files.
+    interactions = folder / "interactions"
+    interactions.mkdir()
     con = duckdb.connect()
     con.execute("set timezone = 'UTC'")
     # a table first: DuckDB would push a cast straight into the CSV reader, which then fails on a bad value
     con.execute(f"create table text_rows as select * from read_csv('{demo.interactions}', all_varchar = true)")
-    con.execute(f"""
-        copy (
-            select * replace (
-                try_cast(created_at as timestamp) as created_at,
-                try_cast(first_response_at as timestamp) as first_response_at,
-                try_cast(resolved_at as timestamp) as resolved_at,
-                try_cast(csat as double) as csat)
-            from text_rows
-        ) to '{interactions}' (format parquet)""")
+    n_rows = con.execute("select count(*) from text_rows").fetchone()[0]
+    bounds = [0, n_rows - len(BAD_INTERACTIONS) - 2, n_rows - 2, n_rows]
+    for part, (low, high) in enumerate(zip(bounds, bounds[1:])):
+        con.execute(f"""
+            copy (
+                select * replace (
+                    try_cast(created_at as timestamp) as created_at,
+                    try_cast(first_response_at as timestamp) as first_response_at,
+                    try_cast(resolved_at as timestamp) as resolved_at,
+                    try_cast(csat as double) as csat)
+                from text_rows
+                where rowid >= {low} and rowid < {high}
+                order by rowid
+            ) to '{interactions / f"part-{part}.parquet"}' (format parquet)""")
     con.close()
     return folder, demo, interactions
 
@@ -171,7 +179,8 @@ def test_spark_build_gives_the_duckdb_tables(demo_with_bad_rows):
     duck_seconds = time.perf_counter() - started
     events = []
     started = time.perf_counter()
-    spark_result = build_database(demo.accounts, interactions, folder / "spark.duckdb",
+    # Spark reads the same folder itself, as a URL (as it would read s3a://), where DuckDB reads the local path
+    spark_result = build_database(demo.accounts, interactions.as_uri(), folder / "spark.duckdb",
                                   mrr_history=demo.mrr_history, settings=settings, engine="spark",
                                   spark_master="local[2]", progress=events.append)
     spark_seconds = time.perf_counter() - started
@@ -195,6 +204,11 @@ def test_spark_build_gives_the_duckdb_tables(demo_with_bad_rows):
             "select source, raw_value from rejected_rows").fetchall()}
         for value in ("2024/03/05", "2024", "2024-03-05 24:00:00", "1_000", "12d", "2024/03"):
             assert any(raw == value for _, raw in reasons), value
+        # a lake row is named by its file and its row there (Y-frac: the third row of the second file)
+        for con in (duck, spark):
+            assert con.execute("select input_file, input_file_row_number from rejected_rows "
+                               "where source = 'interactions' and raw_value = '1_000'").fetchall() == [
+                (str(interactions / "part-1.parquet"), 3)]
         # the bad rows leave terms with no churn (plan missing; a missing indicator that differs from another
         # only on churn-free months): each engine leaves them out of the fit and names them the same way
         dropped = [[d for d in json.loads(con.execute(
@@ -227,6 +241,23 @@ def test_a_failed_spark_build_leaves_the_previous_database(demo_with_bad_rows, t
     assert db_path.read_bytes() == before
     # neither the temporary database nor Spark's Parquet folder is left behind
     assert sorted(p.name for p in tmp_path.iterdir()) == ["accounts.csv", "interactions.csv", "retention.duckdb"]
+
+
+def test_a_lake_url_spark_cannot_read_is_an_error_naming_it(tmp_path):
+    """Spark reads a URL input itself; a folder that is not there, or holds no Parquet, stops the build with the
+    URL in the message (the session is the parity test's, so this costs no second start)."""
+    require_spark()
+    from pipelines.contract import INTERACTIONS
+    from pipelines.load import InputError
+    from pipelines.spark.engine import SparkTables, start_session
+
+    tables = SparkTables(start_session("local[2]"), tmp_path / "work")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "_SUCCESS").write_text("")
+    for folder in (tmp_path / "missing", tmp_path / "empty"):
+        with pytest.raises(InputError, match="Spark cannot read it as Parquet") as error:
+            tables.read_input(folder.as_uri(), INTERACTIONS)
+        assert error.value.path == folder.as_uri()
 
 
 def test_spark_options_need_the_spark_engine(capsys):

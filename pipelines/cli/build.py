@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..build import ENGINES, StageEvent, build_database
 from ..settings import DEFAULT_DRIVERS_SAMPLE, DEFAULT_MEMORY_LIMIT_MB, BuildSettings, parse_sla
+from ..load import input_location
 from .common import add_db_argument, parse_date
 
 
 def add_parser(sub) -> None:
     build = sub.add_parser("build", help="build the DuckDB database from accounts and interactions files")
-    build.add_argument("--accounts", type=Path, required=True, help="accounts CSV or Parquet file, or a folder or glob of Parquet files")
-    build.add_argument("--interactions", type=Path, required=True, help="interactions CSV or Parquet file, or a folder or glob of Parquet "
-                       "files")
-    build.add_argument("--mrr-history", type=Path, help="optional mrr_history CSV or Parquet file, or a folder or glob of "
-                       "Parquet files")
+    where = ("CSV or Parquet file, or a folder or glob of Parquet files (with --engine spark also a URL Spark reads, "
+             "e.g. s3a://bucket/table/)")
+    build.add_argument("--accounts", type=input_location, required=True, help=f"accounts {where}")
+    build.add_argument("--interactions", type=input_location, required=True, help=f"interactions {where}")
+    build.add_argument("--mrr-history", type=input_location, help=f"optional mrr_history {where}")
     build.add_argument("--as-of", type=parse_date, help="analysis date (default: the latest date in the inputs)")
     build.add_argument("--sla", help="first-response targets in hours, e.g. urgent=1,high=4,normal=8,low=24")
     build.add_argument("--drivers-sample", type=int, default=DEFAULT_DRIVERS_SAMPLE, metavar="N",
