@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
+from .contract import ACCOUNTS, INTERACTIONS, ISO_TIMESTAMP_PATTERN, MRR_HISTORY, PLAIN_NUMBER_PATTERN
 from .load import (InputError, LoadedFile, create_empty_source_view, create_source_view, input_location, is_url, read_raw,
                    text_or_null)
 from .models.coxph import ConvergenceError
@@ -38,6 +38,9 @@ from .sqlrun import (SQL_DIR, TrustedSql, create_table_as, execute_template, fil
 
 MODELS_MEMORY_LIMIT_MB = 2048  # DuckDB's share while the models (numpy, pandas) run
 EARLIEST_PLAUSIBLE_DATE = date(1990, 1, 1)
+# What the staging SQL binds before the as-of date is known (the typing rules and the text shapes they parse)
+STAGING_PARAMS = {"earliest_plausible": EARLIEST_PLAUSIBLE_DATE, "severities": list(SEVERITIES),
+                  "iso_timestamp_pattern": ISO_TIMESTAMP_PATTERN, "plain_number_pattern": PLAIN_NUMBER_PATTERN}
 
 # The layers in the order the data flows; each name is a file <layer>/<name>.sql holding one SELECT
 # that becomes the table of that name.
@@ -262,7 +265,7 @@ def _build(
 
     # row numbers are fixed in the raw tables now; later stages need no order, which saves memory
     run_file(con, "queries", "set_unordered_inserts")
-    params: dict = {"earliest_plausible": EARLIEST_PLAUSIBLE_DATE, "severities": list(SEVERITIES)}
+    params: dict = dict(STAGING_PARAMS)
     if spark is not None:
         as_of = _spark_layers(con, spark, params, settings, loaded, mrr_history_path, accounts_path, progress)
         return _finish(con, as_of, settings, loaded, warnings, progress, build_id, build_started, temp_path,
