@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -34,7 +35,7 @@ from .models.risk import AccountRisk, store_risk
 from .settings import (DEFAULT_DB_PATH, DEFAULT_MEMORY_LIMIT_MB, HIGH_PRIORITY_SEVERITIES, LIVE_CHANNELS, SEVERITIES,
                        WINDOW_DAYS, BuildSettings)
 from .sqlrun import (SQL_DIR, TrustedSql, create_table_as, execute_template, file_fragment, identifier, insert_rows,
-                     quote_ident, row_count, run_file, run_query, set_memory_limit, sql_text)
+                     literal, quote_ident, row_count, run_file, run_query, set_memory_limit, sql_text)
 
 MODELS_MEMORY_LIMIT_MB = 2048  # DuckDB's share while the models (numpy, pandas) run
 EARLIEST_PLAUSIBLE_DATE = date(1990, 1, 1)
@@ -78,6 +79,9 @@ ROWS_PER_PART = 8_000_000
 BUILD_DIR = "00_build"  # the build's own tables: what it was given and set
 LAYER_DIRS = {"staging": "10_staging", "metrics": "20_metrics", "panel": "30_panel", "marts": "40_marts"}
 ENGINES = ("duckdb", "spark")
+# The large tables a Spark build leaves as Parquet (its output folder), the database holding views over them; the
+# smaller ones are copied in.
+PARQUET_VIEWS = ("interaction_metrics", "account_months")
 # What Spark reads from DuckDB: the inputs as the loader typed them and the build's own settings tables
 SPARK_INPUTS = ("src_accounts", "src_interactions", "src_mrr_history", "sla_target_hours",
                 "interaction_columns_available", "revenue_basis", "input_sources")
@@ -201,27 +205,38 @@ def build_database(
     engine: str = "duckdb",
     spark_master: str | None = None,
     spark_conf: dict[str, str] | None = None,
+    spark_output: Path | str | None = None,
 ) -> BuildResult:
     """Build `db_path` from the input files; on any failure the previous file is left untouched.
 
     With engine "spark" the staging, metrics, panel and marts SQL runs on a Spark session (`spark_master`, default
     local[*], or a Spark Connect sc:// URL; `spark_conf` adds session options); its tables come back into the
-    DuckDB file, and the models, audits and build_info run on DuckDB as in the default engine.
+    DuckDB file, and the models, audits and build_info run on DuckDB as in the default engine. Spark's tables stay
+    as Parquet in a folder of this build under `spark_output` (default: `<database name>.parquet` beside it), and
+    the database reads the large ones (PARQUET_VIEWS) as views over it; once the new file is in place the folders
+    of builds before the previous one are removed (see remove_older_builds), and a failed build removes its own.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    if spark_output is not None and engine != "spark":
+        raise ValueError("spark_output is the Spark engine's output folder: give engine='spark'")
     settings = settings or BuildSettings()
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    temp_path = db_path.with_name(f".{db_path.name}.building-{uuid.uuid4().hex[:8]}")
+    build_id = uuid.uuid4().hex
+    temp_path = db_path.with_name(f".{db_path.name}.building-{build_id[:8]}")
     started = time.perf_counter()
     con = duckdb.connect(str(temp_path))
     work = tempfile.TemporaryDirectory(prefix=f".{db_path.name}.spark-", dir=db_path.parent) if engine == "spark" else None
+    # absolute: the database's views name these files, and the app opens the database from anywhere
+    output_root = Path(spark_output or db_path.with_name(f"{db_path.stem}.parquet")).resolve() if work else None
+    output_dir = output_root / f"build-{build_id}" if output_root else None
+    root_existed = output_root is not None and output_root.exists()
     try:
-        spark = _spark_tables(Path(work.name), spark_master, spark_conf) if work else None
+        spark = _spark_tables(Path(work.name), output_dir, spark_master, spark_conf) if work else None
         result = _build(con, _location(accounts), _location(interactions),
                         _location(mrr_history) if mrr_history else None, settings, _Progress(progress), temp_path,
-                        spark)
+                        build_id, spark)
         con.checkpoint()
         con.close()
         os.replace(temp_path, db_path)
@@ -229,13 +244,34 @@ def build_database(
         con.close()
         for leftover in (temp_path, temp_path.with_name(temp_path.name + ".wal")):
             leftover.unlink(missing_ok=True)
+        if output_dir is not None:  # the previous build's folder, which the previous file reads, stays
+            shutil.rmtree(output_dir, ignore_errors=True)
+            if not root_existed and output_root.exists() and not any(output_root.iterdir()):
+                output_root.rmdir()
         raise
     finally:
         if work:
             work.cleanup()
+    if output_dir is not None:
+        remove_older_builds(output_root, output_dir)
+        result.notes.append(f"Spark's tables are Parquet under {output_dir}; {' and '.join(PARQUET_VIEWS)} are views "
+                            "over it in the database, so keep that folder with the database file")
     result.db_path = db_path
     result.seconds = time.perf_counter() - started
     return result
+
+
+def remove_older_builds(output_root: Path, current: Path) -> list[Path]:
+    """Remove the build folders under `output_root` but `current` and the newest other one: the folders removed.
+
+    The database now reads only `current`, but the app keeps the file it opened before the swap for a page still
+    rendering on it (dashboard.data.open_build), and that file's views read the previous build's folder."""
+    others = sorted((p for p in output_root.glob("build-*") if p.is_dir() and p != current),
+                    key=lambda p: p.stat().st_mtime_ns)
+    older = others[:-1]
+    for folder in older:
+        shutil.rmtree(folder, ignore_errors=True)
+    return older
 
 
 def _location(path: Path | str) -> Path | str:
@@ -251,6 +287,7 @@ def _build(
     settings: BuildSettings,
     progress: _Progress,
     temp_path: Path,
+    build_id: str,
     spark=None,
 ) -> BuildResult:
     build_started = time.perf_counter()
@@ -259,7 +296,6 @@ def _build(
     # DuckDB spills what does not fit to its temp folder beside the database (see settings)
     memory_limit_mb = settings.memory_limit_mb or min(DEFAULT_MEMORY_LIMIT_MB, _half_of_ram_mb())
     set_memory_limit(con, memory_limit_mb)
-    build_id = uuid.uuid4().hex
 
     loaded, warnings = _load_inputs(con, accounts_path, interactions_path, mrr_history_path, progress, spark)
 
@@ -327,7 +363,7 @@ def _finish(con, as_of: date, settings: BuildSettings, loaded: dict[str, LoadedF
                        load_report=load_report, reject_summary=reject_summary, warnings=warnings, notes=notes)
 
 
-def _spark_tables(work_dir: Path, master: str | None, conf: dict[str, str] | None):
+def _spark_tables(work_dir: Path, output_dir: Path, master: str | None, conf: dict[str, str] | None):
     from .spark import SparkUnavailableError
 
     try:
@@ -335,7 +371,7 @@ def _spark_tables(work_dir: Path, master: str | None, conf: dict[str, str] | Non
     except ImportError as exc:  # sqlglot (the transform) or pyspark is not installed
         raise SparkUnavailableError(f"{exc.name} is not installed: pip install -e '.[spark]'") from exc
 
-    return SparkTables(start_session(master or DEFAULT_MASTER, conf), work_dir)
+    return SparkTables(start_session(master or DEFAULT_MASTER, conf), work_dir, output_dir, frozenset(OUTPUT_TABLES))
 
 
 def _spark_layers(con: duckdb.DuckDBPyConnection, spark, params: dict, settings: BuildSettings,
@@ -379,18 +415,23 @@ def _spark_layers(con: duckdb.DuckDBPyConnection, spark, params: dict, settings:
 
 
 def _to_spark(con: duckdb.DuckDBPyConnection, spark, name: str) -> None:
-    """DuckDB's table or view `name` as Parquet, registered on Spark under the same name."""
-    path = spark.path(name).with_suffix(".parquet")
-    execute_template(con, "copy_to_parquet", {"path": str(path)},
+    """DuckDB's table or view `name` as Parquet (a folder of one file, as Spark writes a table), registered on Spark
+    under the same name."""
+    spark.path(name).mkdir(parents=True, exist_ok=True)
+    execute_template(con, "copy_to_parquet", {"path": str(spark.path(name) / "part-0.parquet")},
                      query=file_fragment("queries", "all_rows", table=identifier(name)))
-    spark.register(name, path)
+    spark.register(name)
 
 
 def _from_spark(con: duckdb.DuckDBPyConnection, spark, names: Iterable[str]) -> None:
-    """Spark's tables `names` (its Parquet files) as DuckDB tables of the same names."""
+    """Spark's tables `names` (its Parquet files) as DuckDB tables of the same names; a large one (PARQUET_VIEWS)
+    as a view over its files instead of a copy."""
     for name in names:
-        create_table_as(con, name, file_fragment("queries", "parquet_rows"),
-                        {"path": str(spark.path(name) / "*.parquet")})
+        files = str(spark.path(name) / "*.parquet")
+        if name in PARQUET_VIEWS:
+            execute_template(con, "parquet_view", view=identifier(name), path=literal(files))
+        else:
+            create_table_as(con, name, file_fragment("queries", "parquet_rows"), {"path": files})
 
 
 def _load_inputs(con: duckdb.DuckDBPyConnection, accounts_path: Path | str, interactions_path: Path | str,

@@ -21,7 +21,7 @@ import time
 import duckdb
 import pytest
 
-from pipelines.build import build_database
+from pipelines.build import PARQUET_VIEWS, build_database
 from pipelines.demo import generate_demo
 from pipelines.settings import BuildSettings
 
@@ -220,27 +220,66 @@ def test_spark_build_gives_the_duckdb_tables(demo_with_bad_rows):
         spark.close()
     assert spark_result.table_rows == duck_result.table_rows
     assert spark_result.load_report == duck_result.load_report
+    # Spark's tables stay as Parquet in this build's folder beside the database; the large ones are views over it
+    builds = list((folder / "spark.parquet").iterdir())
+    assert len(builds) == 1 and builds[0].name.startswith("build-")
+    assert {"stg_interactions", "rejected_rows", "kpi_monthly", *PARQUET_VIEWS} <= {p.name for p in builds[0].iterdir()}
+    views = {}
+    for name in ("duckdb", "spark"):
+        with duckdb.connect(str(folder / f"{name}.duckdb"), read_only=True) as con:
+            views[name] = dict(con.execute("select view_name, sql from duckdb_views() where not internal").fetchall())
+    assert set(views["spark"]) - set(views["duckdb"]) == set(PARQUET_VIEWS)
+    views = views["spark"]
+    assert all(str(builds[0] / name) in views[name] for name in PARQUET_VIEWS)
+    # the app's read-only connection (an instance of its own, attaching the file) reads them
+    from dashboard.data import open_build
+
+    app = open_build(str(folder / "spark.duckdb"))
+    try:
+        assert app.execute("select count(*) from account_months").fetchone()[0] == duck_result.table_rows[
+            "account_months"]
+    finally:
+        app.close()
 
 
-def test_a_failed_spark_build_leaves_the_previous_database(demo_with_bad_rows, tmp_path):
+def test_a_failed_spark_build_leaves_the_previous_database_and_its_parquet(demo_with_bad_rows, tmp_path):
     """No date parses on Spark, so there is no as-of date: the build fails after its first Spark stage, and the
-    previous file stays as it was."""
+    previous file stays as it was, and so does the Parquet folder its views read."""
     require_spark()
     from pipelines.load import InputError
 
     folder, _, _ = demo_with_bad_rows
     db_path = tmp_path / "retention.duckdb"
-    shutil.copy(folder / "duckdb.duckdb", db_path)
-    before = db_path.read_bytes()
+    shutil.copy(folder / "spark.duckdb", db_path)  # its views read the parity build's Parquet folder
+    output = folder / "spark.parquet"
+    before, parquet_before = db_path.read_bytes(), sorted(output.rglob("*"))
     accounts = tmp_path / "accounts.csv"
     accounts.write_text("account_id,signup_date,churn_date,mrr\nZ1,2024/03/05,,10\n", encoding="utf-8")
     interactions = tmp_path / "interactions.csv"
     interactions.write_text("interaction_id,account_id,created_at\nI1,Z1,2024/03/06 10:00\n", encoding="utf-8")
-    with pytest.raises(InputError, match="no valid dates"):
-        build_database(accounts, interactions, db_path, engine="spark", spark_master="local[2]")
-    assert db_path.read_bytes() == before
-    # neither the temporary database nor Spark's Parquet folder is left behind
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["accounts.csv", "interactions.csv", "retention.duckdb"]
+    for spark_output in (output, None):  # the previous build's folder, then the default one beside the database
+        with pytest.raises(InputError, match="no valid dates"):
+            build_database(accounts, interactions, db_path, engine="spark", spark_master="local[2]",
+                           spark_output=spark_output)
+        assert db_path.read_bytes() == before and sorted(output.rglob("*")) == parquet_before
+        # neither the temporary database nor Spark's work or output folder of the failed build is left behind
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["accounts.csv", "interactions.csv", "retention.duckdb"]
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        assert con.execute("select count(*) from account_months").fetchone()[0] > 0
+
+
+def test_a_new_build_folder_replaces_all_but_the_previous_one(tmp_path):
+    """Once the new database is in place it reads only its own build's folder; the previous build's stays for a
+    reader still on the previous file, the older ones go."""
+    from pipelines.build import remove_older_builds
+
+    for age, name in enumerate(("build-new", "build-previous", "build-older", "build-oldest", "notes")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "part-0.parquet").write_bytes(b"PAR1")
+        os.utime(tmp_path / name, (1e9 - age * 3600, 1e9 - age * 3600))
+    removed = remove_older_builds(tmp_path, tmp_path / "build-new")
+    assert sorted(p.name for p in removed) == ["build-older", "build-oldest"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["build-new", "build-previous", "notes"]
 
 
 def test_a_lake_url_spark_cannot_read_is_an_error_naming_it(tmp_path):
@@ -265,6 +304,8 @@ def test_spark_options_need_the_spark_engine(capsys):
 
     assert main(["build", "--accounts", "a.csv", "--interactions", "i.csv", "--spark-master", "local[2]"]) == 2
     assert "--engine spark" in capsys.readouterr().out
+    assert main(["build", "--accounts", "a.csv", "--interactions", "i.csv", "--spark-output", "out"]) == 2
+    assert "--spark-output need --engine spark" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["build", "--accounts", "a.csv", "--interactions", "i.csv", "--engine", "spark", "--spark-conf", "x"])
     assert "KEY=VALUE" in capsys.readouterr().err

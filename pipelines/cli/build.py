@@ -33,6 +33,10 @@ def add_parser(sub) -> None:
                        help="with --engine spark: the Spark master (default local[*]) or a Spark Connect sc:// URL")
     build.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE", type=_spark_option,
                        help="with --engine spark: a Spark session option, e.g. spark.driver.memory=8g (repeatable)")
+    build.add_argument("--spark-output", metavar="DIR",
+                       help="with --engine spark: the folder for Spark's tables as Parquet, one sub-folder per build "
+                            "(default: <database name>.parquet beside the database); the database reads "
+                            "interaction_metrics and account_months from it, so keep it with the database")
     add_db_argument(build)
     build.set_defaults(func=run)
 
@@ -52,8 +56,8 @@ def _print_stage(event: StageEvent) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = BuildSettings(as_of=args.as_of, sla_hours=parse_sla(args.sla) if args.sla else BuildSettings().sla_hours,
                              drivers_sample=args.drivers_sample or None, memory_limit_mb=args.memory_limit_mb)
-    if args.engine != "spark" and (args.spark_master or args.spark_conf):
-        print("error: --spark-master and --spark-conf need --engine spark")
+    if args.engine != "spark" and (args.spark_master or args.spark_conf or args.spark_output):
+        print("error: --spark-master, --spark-conf and --spark-output need --engine spark")
         return 2
     print(f"Building {args.db} ..." + (" (SQL on Spark)" if args.engine == "spark" else ""), flush=True)
     result = build_database(
@@ -66,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         engine=args.engine,
         spark_master=args.spark_master,
         spark_conf=dict(args.spark_conf),
+        spark_output=args.spark_output,
     )
     print(f"\nBuilt {result.db_path} in {result.seconds:.1f} s (as-of {result.as_of}, build {result.build_id[:8]}).")
     print("\nLoad report:")

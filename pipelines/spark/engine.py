@@ -90,16 +90,19 @@ def start_session(master: str = DEFAULT_MASTER, conf: dict[str, str] | None = No
 
 
 class SparkTables:
-    """The build's tables on Spark: each a Parquet folder under `work_dir/tables` and a temp view of that name."""
+    """The build's tables on Spark, each a Parquet folder and a temp view of that name: the tables a user reads
+    (`kept`) under `output_dir`, the inputs handed over and the working tables under `work_dir`."""
 
-    def __init__(self, spark, work_dir: Path):
+    def __init__(self, spark, work_dir: Path, output_dir: Path | None = None, kept: frozenset[str] = frozenset()):
         self.spark = spark
         self.tables_dir = Path(work_dir) / "tables"
         self.tables_dir.mkdir(parents=True, exist_ok=True)
+        self.output_dir = Path(output_dir) if output_dir is not None else self.tables_dir
+        self.kept = kept
         self.built: list[str] = []
 
     def path(self, name: str) -> Path:
-        return self.tables_dir / name
+        return (self.output_dir if name in self.kept else self.tables_dir) / name
 
     def register(self, name: str, path: Path | None = None) -> None:
         """Make the Parquet at `path` (default: this table's folder) the view `name`."""
