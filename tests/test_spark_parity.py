@@ -309,3 +309,16 @@ def test_spark_options_need_the_spark_engine(capsys):
     with pytest.raises(SystemExit):
         main(["build", "--accounts", "a.csv", "--interactions", "i.csv", "--engine", "spark", "--spark-conf", "x"])
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_the_managed_spark_example_is_spark_conf_options():
+    """deploy/spark/emr.conf (README, Running on Spark) is read only by the shell line the README gives: each of its
+    lines must be a KEY=VALUE that --spark-conf takes, and it must undo the local session's loopback driver."""
+    from pathlib import Path
+
+    from pipelines.cli.build import _spark_option
+
+    text = (Path(__file__).resolve().parents[1] / "deploy" / "spark" / "emr.conf").read_text(encoding="utf-8")
+    options = dict(_spark_option(line) for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    assert options and all(key.startswith("spark.") for key in options)
+    assert options["spark.driver.bindAddress"] == "0.0.0.0" and options["spark.driver.host"] != "127.0.0.1"

@@ -129,12 +129,14 @@ class SparkTables:
         As the DuckDB loader does for a folder: the files in path order, a row's number counting on through them
         (its file's first row plus its index in the file, from Spark's `_metadata` of each Parquet row), contract
         columns already of their kind kept typed, every other column text; then the same src_<source> query."""
-        from pyspark.errors import AnalysisException
+        from pyspark.errors import PySparkException
         from pyspark.sql import functions as F
 
         try:
-            scan = self.spark.read.parquet(url)
-        except AnalysisException as exc:
+            # every file below a folder, and no partition columns from key=value folder names: what the DuckDB
+            # loader reads from a folder, so the two engines give the same table
+            scan = self.spark.read.option("recursiveFileLookup", "true").parquet(url)
+        except PySparkException as exc:  # not there, no Parquet, a type Spark does not read (nanoseconds)
             raise InputError(url, f"Spark cannot read it as Parquet: {str(exc).splitlines()[0]}") from None
         located = scan.select("*", F.col("_metadata.file_path").alias("_file_path"),
                               F.col("_metadata.row_index").alias("_file_row_index"))
