@@ -99,8 +99,8 @@ def is_url(path: Path | str) -> bool:
 
 def lake_files(path: Path | str, source: str) -> list[Path] | None:
     """The Parquet files of a folder (and its sub-folders, as a partitioned table keeps them) or of a glob, in
-    the order of their paths as text; None when `path` is a single file. Files whose name starts with '.' or '_' are skipped, as
-    Spark and Hive skip them (`_SUCCESS`, `.part-0.crc`)."""
+    the order of their paths as text; None when `path` is a single file. Files whose name starts with '.' or
+    '_' are skipped, as Spark and Hive skip them (`_SUCCESS`, `.part-0.crc`)."""
     text = str(path)
     if not Path(path).exists() and any(c in text for c in GLOB_CHARACTERS):  # "exports [old]/a.csv" is a file
         matched = [Path(p) for p in glob.glob(text, recursive=True)]

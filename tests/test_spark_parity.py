@@ -1,7 +1,7 @@
 """The Spark engine gives the DuckDB engine's database: every table, the rejects and the load report included.
 
-One small demo (300 accounts; interactions as a folder of Parquet files with typed timestamps, which the Spark build
-reads itself from a file:// URL, the rest CSV) plus bad rows that touch each place where the engines differ: a decimal
+One small demo (300 accounts as a Parquet file of text; interactions as a folder of Parquet files with typed
+timestamps; both read by the Spark build itself from file:// URLs; the MRR history CSV) plus bad rows that touch each place where the engines differ: a decimal
 where a whole number is wanted, second and day differences across a boundary, date and number spellings one
 engine parses and the other does not (`2024/03/05`, `2024`, `24:00`, `1_000`, `1d`), text typed by typeof().
 Both builds run here, the Spark one on a single local[2] session; each table must match DuckDB's: the same
@@ -106,6 +106,11 @@ def demo_with_bad_rows(tmp_path_factory):
     con.execute("set timezone = 'UTC'")
     # a table first: DuckDB would push a cast straight into the CSV reader, which then fails on a bad value
     con.execute(f"create table text_rows as select * from read_csv('{demo.interactions}', all_varchar = true)")
+    # The accounts as a Parquet file of text, as a CSV gives them (their bad spellings stay), so the Spark build
+    # reads them itself too and types their segment columns from what it read
+    accounts = folder / "accounts.parquet"
+    con.execute(f"copy (select * from read_csv('{demo.accounts}', all_varchar = true)) to '{accounts}' "
+                "(format parquet)")
     n_rows = con.execute("select count(*) from text_rows").fetchone()[0]
     bounds = [0, n_rows - len(BAD_INTERACTIONS) - 2, n_rows - 2, n_rows]
     for part, (low, high) in enumerate(zip(bounds, bounds[1:])):
@@ -121,7 +126,7 @@ def demo_with_bad_rows(tmp_path_factory):
                 order by rowid
             ) to '{interactions / f"part-{part}.parquet"}' (format parquet)""")
     con.close()
-    return folder, demo, interactions
+    return folder, demo, accounts, interactions
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -171,16 +176,16 @@ def _differences(duck, spark, table: str) -> list[str]:
 
 def test_spark_build_gives_the_duckdb_tables(demo_with_bad_rows):
     require_spark()
-    folder, demo, interactions = demo_with_bad_rows
+    folder, demo, accounts, interactions = demo_with_bad_rows
     settings = BuildSettings(as_of=demo.as_of)
     started = time.perf_counter()
-    duck_result = build_database(demo.accounts, interactions, folder / "duckdb.duckdb",
+    duck_result = build_database(accounts, interactions, folder / "duckdb.duckdb",
                                  mrr_history=demo.mrr_history, settings=settings)
     duck_seconds = time.perf_counter() - started
     events = []
     started = time.perf_counter()
-    # Spark reads the same folder itself, as a URL (as it would read s3a://), where DuckDB reads the local path
-    spark_result = build_database(demo.accounts, interactions.as_uri(), folder / "spark.duckdb",
+    # Spark reads the same files itself, as URLs (as it would read s3a://), where DuckDB reads the local paths
+    spark_result = build_database(accounts.as_uri(), interactions.as_uri(), folder / "spark.duckdb",
                                   mrr_history=demo.mrr_history, settings=settings, engine="spark",
                                   spark_master="local[2]", progress=events.append)
     spark_seconds = time.perf_counter() - started
@@ -248,7 +253,7 @@ def test_a_failed_spark_build_leaves_the_previous_database_and_its_parquet(demo_
     require_spark()
     from pipelines.load import InputError
 
-    folder, _, _ = demo_with_bad_rows
+    folder = demo_with_bad_rows[0]
     db_path = tmp_path / "retention.duckdb"
     shutil.copy(folder / "spark.duckdb", db_path)  # its views read the parity build's Parquet folder
     output = folder / "spark.parquet"
