@@ -324,7 +324,7 @@ def _build(
     _create_settings_tables(con, settings, loaded, mrr_history_path)
     for name in STAGING_CHECKED:
         progress.run("staging", name, lambda name=name: create_table(con, "staging", name, params))
-    _require_accounts(con, accounts_path)
+    _require_accounts(con, accounts_path, loaded["accounts"])
     progress.run("staging", "stg_account_segments", lambda: _create_segments(con, loaded["accounts"]))
 
     run_file(con, BUILD_DIR, "analysis_accounts")
@@ -399,7 +399,7 @@ def _spark_layers(con: duckdb.DuckDBPyConnection, spark, params: dict, settings:
     for name in STAGING_CHECKED:
         progress.run("staging", name, lambda name=name: spark.create_table(LAYER_DIRS["staging"], name, params))
     _from_spark(con, spark, STAGING_CHECKED)
-    _require_accounts(con, accounts_path)
+    _require_accounts(con, accounts_path, loaded["accounts"])
     if "accounts" in read_by_spark:  # the segment columns are typed on DuckDB, from the accounts as read
         _from_spark(con, spark, ["raw_accounts"])
     progress.run("staging", "stg_account_segments", lambda: _create_segments(con, loaded["accounts"]))
@@ -540,11 +540,15 @@ def _create_settings_tables(con, settings: BuildSettings, loaded: dict[str, Load
                 pd.DataFrame({"revenue_basis": ["mrr_history" if mrr_history_path is not None else "flat_mrr"]}))
 
 
-def _require_accounts(con, accounts_path: Path) -> None:
+def _require_accounts(con, accounts_path: Path | str, loaded: LoadedFile) -> None:
     if row_count(con, "stg_accounts"):
         return
     reasons = run_file(con, "queries", "account_reject_examples").fetchall()
-    detail = "; ".join(f"row {r}, column {c!r}: {why}" for r, c, why in reasons)
+
+    def where(row: int, file: str, file_row: int) -> str:  # a row of one of several files: its file and row there
+        return f"row {row}" if len(loaded.files) == 1 else f"{file}, row {file_row}"
+
+    detail = "; ".join(f"{where(r, file, file_row)}, column {c!r}: {why}" for r, c, why, file, file_row in reasons)
     raise InputError(accounts_path, f"no usable accounts: every row was rejected ({detail})")
 
 

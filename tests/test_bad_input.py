@@ -736,6 +736,29 @@ def test_folder_or_glob_of_parquet_files_is_one_input_and_rejects_name_the_file_
     assert info["interactions"]["rows"] == 6 and len(info["interactions"]["files"]) == 3
 
 
+def test_no_usable_account_names_each_rejected_row_by_file_and_row(tmp_path):
+    """Every accounts row rejected stops the build; the message says where each row is: its row in a single file,
+    its file and its row there in a folder of files."""
+    interactions = write(tmp_path / "interactions.csv", INTERACTIONS_OK)
+    accounts = write(tmp_path / "accounts.csv", "account_id,signup_date,churn_date,mrr\nA1,2024/01/01,,1\n"
+                     "A2,,,1\n")
+    error = build_error(tmp_path, accounts, interactions)
+    assert str(error) == (f"{accounts}: no usable accounts: every row was rejected (row 1, column 'signup_date': "
+                          "not a valid ISO 8601 date (YYYY-MM-DD); row 2, column 'signup_date': empty: every account "
+                          "needs a signup date)")
+    folder = tmp_path / "accounts"
+    folder.mkdir()
+    frame = pd.read_csv(accounts, dtype=str, keep_default_na=False).replace("", None)
+    frame.iloc[:1].to_parquet(folder / "a.parquet", index=False)
+    frame.iloc[1:].to_parquet(folder / "b.parquet", index=False)
+    accounts.unlink()
+    error = build_error(tmp_path, folder, interactions)
+    assert str(error) == (f"{folder}: no usable accounts: every row was rejected ({folder / 'a.parquet'}, row 1, "
+                          "column 'signup_date': not a valid ISO 8601 date (YYYY-MM-DD); "
+                          f"{folder / 'b.parquet'}, row 1, column 'signup_date': empty: every account needs a "
+                          "signup date)")
+
+
 def test_a_url_input_needs_the_spark_engine(tmp_path):
     """DuckDB reads local files; a lake URL is passed to Spark with --engine spark (tests/test_spark_parity.py)."""
     interactions = write(tmp_path / "interactions.csv", INTERACTIONS_OK)
