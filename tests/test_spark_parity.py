@@ -239,12 +239,19 @@ def test_spark_build_gives_the_duckdb_tables(demo_with_bad_rows):
     # the app's read-only connection (an instance of its own, attaching the file) reads them
     from dashboard.data import open_build
 
-    app = open_build(str(folder / "spark.duckdb"))
-    try:
-        assert app.execute("select count(*) from account_months").fetchone()[0] == duck_result.table_rows[
-            "account_months"]
-    finally:
-        app.close()
+    from pipelines.sqlrun import query_text
+
+    listed = {}
+    for name in ("duckdb", "spark"):
+        app = open_build(str(folder / f"{name}.duckdb"))
+        try:
+            assert app.execute("select count(*) from account_months").fetchone()[0] == duck_result.table_rows[
+                "account_months"]
+            listed[name] = app.execute(query_text("table_row_counts")).fetchall()  # the data page's table list
+        finally:
+            app.close()
+    assert listed["spark"] == listed["duckdb"] and ("account_months", duck_result.table_rows["account_months"]) in \
+        listed["spark"]
 
 
 def test_a_failed_spark_build_leaves_the_previous_database_and_its_parquet(demo_with_bad_rows, tmp_path):
