@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -23,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
-from .load import InputError, LoadedFile, create_empty_source_view, create_source_view, read_raw, text_or_null
+from .contract import ACCOUNTS, INTERACTIONS, ISO_TIMESTAMP_PATTERN, MRR_HISTORY, PLAIN_NUMBER_PATTERN
+from .load import (InputError, LoadedFile, create_empty_source_view, create_source_view, input_location, is_url, read_raw,
+                   text_or_null)
 from .models.coxph import ConvergenceError
 from .models.drivers import DriversInputError, ServiceDrivers, store_drivers
 from .models.factor_effects import (FactorEffects, FactorRevenueEffects, store_factor_effects,
@@ -33,10 +35,13 @@ from .models.risk import AccountRisk, store_risk
 from .settings import (DEFAULT_DB_PATH, DEFAULT_MEMORY_LIMIT_MB, HIGH_PRIORITY_SEVERITIES, LIVE_CHANNELS, SEVERITIES,
                        WINDOW_DAYS, BuildSettings)
 from .sqlrun import (SQL_DIR, TrustedSql, create_table_as, execute_template, file_fragment, identifier, insert_rows,
-                     quote_ident, row_count, run_file, run_query, set_memory_limit, sql_text)
+                     literal, quote_ident, row_count, run_file, run_query, set_memory_limit, sql_text)
 
 MODELS_MEMORY_LIMIT_MB = 2048  # DuckDB's share while the models (numpy, pandas) run
 EARLIEST_PLAUSIBLE_DATE = date(1990, 1, 1)
+# What the staging SQL binds before the as-of date is known (the typing rules and the text shapes they parse)
+STAGING_PARAMS = {"earliest_plausible": EARLIEST_PLAUSIBLE_DATE, "severities": list(SEVERITIES),
+                  "iso_timestamp_pattern": ISO_TIMESTAMP_PATTERN, "plain_number_pattern": PLAIN_NUMBER_PATTERN}
 
 # The layers in the order the data flows; each name is a file <layer>/<name>.sql holding one SELECT
 # that becomes the table of that name.
@@ -74,6 +79,9 @@ ROWS_PER_PART = 8_000_000
 BUILD_DIR = "00_build"  # the build's own tables: what it was given and set
 LAYER_DIRS = {"staging": "10_staging", "metrics": "20_metrics", "panel": "30_panel", "marts": "40_marts"}
 ENGINES = ("duckdb", "spark")
+# The large tables a Spark build leaves as Parquet (its output folder), the database holding views over them; the
+# smaller ones are copied in.
+PARQUET_VIEWS = ("interaction_metrics", "account_months")
 # What Spark reads from DuckDB: the inputs as the loader typed them and the build's own settings tables
 SPARK_INPUTS = ("src_accounts", "src_interactions", "src_mrr_history", "sla_target_hours",
                 "interaction_columns_available", "revenue_basis", "input_sources")
@@ -83,6 +91,9 @@ INTERMEDIATE_TABLES = (
     "raw_accounts",  # a view when its input is Parquet
     "raw_interactions",
     "raw_mrr_history",
+    "raw_accounts_files",  # a folder or glob input's first row number of each file (load._parquet_view)
+    "raw_interactions_files",
+    "raw_mrr_history_files",
     "typed_accounts",
     "typed_interactions",
     "typed_mrr_history",
@@ -202,26 +213,38 @@ def build_database(
     engine: str = "duckdb",
     spark_master: str | None = None,
     spark_conf: dict[str, str] | None = None,
+    spark_output: Path | str | None = None,
 ) -> BuildResult:
     """Build `db_path` from the input files; on any failure the previous file is left untouched.
 
     With engine "spark" the staging, metrics, panel and marts SQL runs on a Spark session (`spark_master`, default
     local[*], or a Spark Connect sc:// URL; `spark_conf` adds session options); its tables come back into the
-    DuckDB file, and the models, audits and build_info run on DuckDB as in the default engine.
+    DuckDB file, and the models, audits and build_info run on DuckDB as in the default engine. Spark's tables stay
+    as Parquet in a folder of this build under `spark_output` (default: `<database name>.parquet` beside it), and
+    the database reads the large ones (PARQUET_VIEWS) as views over it; once the new file is in place the folders
+    of builds before the previous one are removed (see remove_older_builds), and a failed build removes its own.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    if spark_output is not None and engine != "spark":
+        raise ValueError("spark_output is the Spark engine's output folder: give engine='spark'")
     settings = settings or BuildSettings()
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    temp_path = db_path.with_name(f".{db_path.name}.building-{uuid.uuid4().hex[:8]}")
+    build_id = uuid.uuid4().hex
+    temp_path = db_path.with_name(f".{db_path.name}.building-{build_id[:8]}")
     started = time.perf_counter()
     con = duckdb.connect(str(temp_path))
     work = tempfile.TemporaryDirectory(prefix=f".{db_path.name}.spark-", dir=db_path.parent) if engine == "spark" else None
+    # absolute: the database's views name these files, and the app opens the database from anywhere
+    output_root = Path(spark_output or db_path.with_name(f"{db_path.stem}.parquet")).resolve() if work else None
+    output_dir = output_root / f"build-{build_id}" if output_root else None
+    root_existed = output_root is not None and output_root.exists()
     try:
-        spark = _spark_tables(Path(work.name), spark_master, spark_conf) if work else None
-        result = _build(con, Path(accounts), Path(interactions), Path(mrr_history) if mrr_history else None,
-                        settings, _Progress(progress), temp_path, spark)
+        spark = _spark_tables(Path(work.name), output_dir, spark_master, spark_conf) if work else None
+        result = _build(con, _location(accounts), _location(interactions),
+                        _location(mrr_history) if mrr_history else None, settings, _Progress(progress), temp_path,
+                        build_id, spark)
         con.checkpoint()
         con.close()
         os.replace(temp_path, db_path)
@@ -229,23 +252,50 @@ def build_database(
         con.close()
         for leftover in (temp_path, temp_path.with_name(temp_path.name + ".wal")):
             leftover.unlink(missing_ok=True)
+        if output_dir is not None:  # the previous build's folder, which the previous file reads, stays
+            shutil.rmtree(output_dir, ignore_errors=True)
+            if not root_existed and output_root.exists() and not any(output_root.iterdir()):
+                output_root.rmdir()
         raise
     finally:
         if work:
             work.cleanup()
+    if output_dir is not None:
+        remove_older_builds(output_root, output_dir)
+        result.notes.append(f"Spark's tables are Parquet under {output_dir}; {' and '.join(PARQUET_VIEWS)} are views "
+                            "over it in the database, so keep that folder with the database file")
     result.db_path = db_path
     result.seconds = time.perf_counter() - started
     return result
 
 
+def remove_older_builds(output_root: Path, current: Path) -> list[Path]:
+    """Remove the build folders under `output_root` but `current` and the newest other one: the folders removed.
+
+    The database now reads only `current`, but the app keeps the file it opened before the swap for a page still
+    rendering on it (dashboard.data.open_build), and that file's views read the previous build's folder."""
+    others = sorted((p for p in output_root.glob("build-*") if p.is_dir() and p != current),
+                    key=lambda p: p.stat().st_mtime_ns)
+    older = others[:-1]
+    for folder in older:
+        shutil.rmtree(folder, ignore_errors=True)
+    return older
+
+
+def _location(path: Path | str) -> Path | str:
+    """A Path, or the text of a URL (which only the Spark engine reads, and a Path would fold)."""
+    return path if isinstance(path, Path) else input_location(str(path))
+
+
 def _build(
     con: duckdb.DuckDBPyConnection,
-    accounts_path: Path,
-    interactions_path: Path,
-    mrr_history_path: Path | None,
+    accounts_path: Path | str,
+    interactions_path: Path | str,
+    mrr_history_path: Path | str | None,
     settings: BuildSettings,
     progress: _Progress,
     temp_path: Path,
+    build_id: str,
     spark=None,
 ) -> BuildResult:
     build_started = time.perf_counter()
@@ -254,13 +304,12 @@ def _build(
     # DuckDB spills what does not fit to its temp folder beside the database (see settings)
     memory_limit_mb = settings.memory_limit_mb or min(DEFAULT_MEMORY_LIMIT_MB, _half_of_ram_mb())
     set_memory_limit(con, memory_limit_mb)
-    build_id = uuid.uuid4().hex
 
-    loaded, warnings = _load_inputs(con, accounts_path, interactions_path, mrr_history_path, progress)
+    loaded, warnings = _load_inputs(con, accounts_path, interactions_path, mrr_history_path, progress, spark)
 
     # row numbers are fixed in the raw tables now; later stages need no order, which saves memory
     run_file(con, "queries", "set_unordered_inserts")
-    params: dict = {"earliest_plausible": EARLIEST_PLAUSIBLE_DATE, "severities": list(SEVERITIES)}
+    params: dict = dict(STAGING_PARAMS)
     if spark is not None:
         as_of = _spark_layers(con, spark, params, settings, loaded, mrr_history_path, accounts_path, progress)
         return _finish(con, as_of, settings, loaded, warnings, progress, build_id, build_started, temp_path,
@@ -283,7 +332,7 @@ def _build(
     _create_settings_tables(con, settings, loaded, mrr_history_path)
     for name in STAGING_CHECKED:
         progress.run("staging", name, lambda name=name: create_table(con, "staging", name, params))
-    _require_accounts(con, accounts_path)
+    _require_accounts(con, accounts_path, loaded["accounts"])
     progress.run("staging", "stg_account_segments", lambda: _create_segments(con, loaded["accounts"]))
 
     run_file(con, BUILD_DIR, "analysis_accounts")
@@ -325,7 +374,7 @@ def _finish(con, as_of: date, settings: BuildSettings, loaded: dict[str, LoadedF
                        load_report=load_report, reject_summary=reject_summary, warnings=warnings, notes=notes)
 
 
-def _spark_tables(work_dir: Path, master: str | None, conf: dict[str, str] | None):
+def _spark_tables(work_dir: Path, output_dir: Path, master: str | None, conf: dict[str, str] | None):
     from .spark import SparkUnavailableError
 
     try:
@@ -333,7 +382,7 @@ def _spark_tables(work_dir: Path, master: str | None, conf: dict[str, str] | Non
     except ImportError as exc:  # sqlglot (the transform) or pyspark is not installed
         raise SparkUnavailableError(f"{exc.name} is not installed: pip install -e '.[spark]'") from exc
 
-    return SparkTables(start_session(master or DEFAULT_MASTER, conf), work_dir)
+    return SparkTables(start_session(master or DEFAULT_MASTER, conf), work_dir, output_dir, frozenset(OUTPUT_TABLES))
 
 
 def _spark_layers(con: duckdb.DuckDBPyConnection, spark, params: dict, settings: BuildSettings,
@@ -345,8 +394,10 @@ def _spark_layers(con: duckdb.DuckDBPyConnection, spark, params: dict, settings:
     are the accounts file's own, is made on DuckDB between staging and the metrics and handed over the same way.
     """
     _create_settings_tables(con, settings, loaded, mrr_history_path)
+    read_by_spark = {f.source for f in loaded.values() if is_url(f.path)}
     for name in SPARK_INPUTS:
-        _to_spark(con, spark, name)
+        if name.removeprefix("src_") not in read_by_spark:
+            _to_spark(con, spark, name)
     for name in STAGING:
         progress.run("staging", name, lambda name=name: spark.create_table(LAYER_DIRS["staging"], name, params))
     as_of = settings.as_of or spark.query("queries", "latest_input_date", params)[0][0]
@@ -359,7 +410,9 @@ def _spark_layers(con: duckdb.DuckDBPyConnection, spark, params: dict, settings:
     for name in STAGING_CHECKED:
         progress.run("staging", name, lambda name=name: spark.create_table(LAYER_DIRS["staging"], name, params))
     _from_spark(con, spark, [name for name in STAGING_CHECKED if name != STAGED_AS_VIEW])
-    _require_accounts(con, accounts_path)
+    _require_accounts(con, accounts_path, loaded["accounts"])
+    if "accounts" in read_by_spark:  # the segment columns are typed on DuckDB, from the accounts as read
+        _from_spark(con, spark, ["raw_accounts"])
     progress.run("staging", "stg_account_segments", lambda: _create_segments(con, loaded["accounts"]))
     _to_spark(con, spark, "stg_account_segments")
 
@@ -379,24 +432,31 @@ def _view_staged_interactions(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _to_spark(con: duckdb.DuckDBPyConnection, spark, name: str) -> None:
-    """DuckDB's table or view `name` as Parquet, registered on Spark under the same name."""
-    path = spark.path(name).with_suffix(".parquet")
-    execute_template(con, "copy_to_parquet", {"path": str(path)},
+    """DuckDB's table or view `name` as Parquet (a folder of one file, as Spark writes a table), registered on Spark
+    under the same name."""
+    spark.path(name).mkdir(parents=True, exist_ok=True)
+    execute_template(con, "copy_to_parquet", {"path": str(spark.path(name) / "part-0.parquet")},
                      query=file_fragment("queries", "all_rows", table=identifier(name)))
-    spark.register(name, path)
+    spark.register(name)
 
 
 def _from_spark(con: duckdb.DuckDBPyConnection, spark, names: Iterable[str]) -> None:
-    """Spark's tables `names` (its Parquet files) as DuckDB tables of the same names."""
+    """Spark's tables `names` (its Parquet files) as DuckDB tables of the same names; a large one (PARQUET_VIEWS)
+    as a view over its files instead of a copy."""
     for name in names:
-        create_table_as(con, name, file_fragment("queries", "parquet_rows"),
-                        {"path": str(spark.path(name) / "*.parquet")})
+        files = str(spark.path(name) / "*.parquet")
+        if name in PARQUET_VIEWS:
+            execute_template(con, "parquet_view", view=identifier(name), path=literal(files))
+        else:
+            create_table_as(con, name, file_fragment("queries", "parquet_rows"), {"path": files})
 
 
-def _load_inputs(con: duckdb.DuckDBPyConnection, accounts_path: Path, interactions_path: Path,
-                 mrr_history_path: Path | None, progress: _Progress) -> tuple[dict[str, LoadedFile], list[str]]:
+def _load_inputs(con: duckdb.DuckDBPyConnection, accounts_path: Path | str, interactions_path: Path | str,
+                 mrr_history_path: Path | str | None, progress: _Progress,
+                 spark=None) -> tuple[dict[str, LoadedFile], list[str]]:
     """Read each input into its raw table (an absent optional one becomes an empty view): the files read and the
-    warnings about them."""
+    warnings about them. With the Spark engine, a URL input (s3a://, hdfs://, file://) is read by Spark itself
+    into its raw and src tables there; DuckDB never opens it."""
     loaded: dict[str, LoadedFile] = {}
     inputs = [(ACCOUNTS, accounts_path), (INTERACTIONS, interactions_path), (MRR_HISTORY, mrr_history_path)]
     for source, path in inputs:
@@ -405,8 +465,11 @@ def _load_inputs(con: duckdb.DuckDBPyConnection, accounts_path: Path, interactio
             continue
 
         def load(source=source, path=path) -> int:
-            loaded[source.name] = read_raw(con, path, source)
-            create_source_view(con, loaded[source.name], source)
+            if spark is not None and is_url(path):
+                loaded[source.name] = spark.read_input(path, source)
+            else:
+                loaded[source.name] = read_raw(con, path, source)
+                create_source_view(con, loaded[source.name], source)
             return loaded[source.name].rows
 
         progress.run("load", source.name, load)
@@ -416,8 +479,9 @@ def _load_inputs(con: duckdb.DuckDBPyConnection, accounts_path: Path, interactio
             warnings.append(f"{f.path}: columns not in the {f.source} contract were ignored: {f.ignored}")
 
     run_file(con, BUILD_DIR, "input_sources")
-    insert_rows(con, "input_sources", pd.DataFrame({"source": [f.source for f in loaded.values()],
-                                                    "path": [str(f.path) for f in loaded.values()]}))
+    insert_rows(con, "input_sources", pd.DataFrame(
+        [(f.source, path, first_row, n_rows) for f in loaded.values() for path, first_row, n_rows in f.files],
+        columns=["source", "path", "first_row", "n_rows"]))
     return loaded, warnings
 
 
@@ -493,11 +557,15 @@ def _create_settings_tables(con, settings: BuildSettings, loaded: dict[str, Load
                 pd.DataFrame({"revenue_basis": ["mrr_history" if mrr_history_path is not None else "flat_mrr"]}))
 
 
-def _require_accounts(con, accounts_path: Path) -> None:
+def _require_accounts(con, accounts_path: Path | str, loaded: LoadedFile) -> None:
     if row_count(con, "stg_accounts"):
         return
     reasons = run_file(con, "queries", "account_reject_examples").fetchall()
-    detail = "; ".join(f"row {r}, column {c!r}: {why}" for r, c, why in reasons)
+
+    def where(row: int, file: str, file_row: int) -> str:  # a row of one of several files: its file and row there
+        return f"row {row}" if len(loaded.files) == 1 else f"{file}, row {file_row}"
+
+    detail = "; ".join(f"{where(r, file, file_row)}, column {c!r}: {why}" for r, c, why, file, file_row in reasons)
     raise InputError(accounts_path, f"no usable accounts: every row was rejected ({detail})")
 
 
@@ -550,13 +618,14 @@ def _create_build_info(con, build_id, as_of, settings, loaded, table_rows, warni
     inputs = [
         {
             "source": f.source,
-            "path": str(f.path.resolve()),
+            "path": f.path if is_url(f.path) else str(f.path.resolve()),
             "format": f.file_format,
             "size_bytes": f.size_bytes,
             "sha256": f.sha256,
             "rows": f.rows,
             "encoding": f.encoding,
             "delimiter": f.delimiter,
+            **({"files": [path for path, _, _ in f.files]} if len(f.files) > 1 else {}),
         }
         for f in loaded.values()
     ]
@@ -581,6 +650,8 @@ def _import_info(loaded: dict[str, LoadedFile]) -> dict:
     """What `retention import` recorded beside the inputs (hours basis, CSAT scale, time zone ...), if any."""
     found = {}
     for file in loaded.values():
+        if is_url(file.path):  # a lake table has no `retention import` beside it
+            continue
         sidecar = file.path.parent / "import_info.json"
         if sidecar.exists() and str(sidecar) not in found:
             try:

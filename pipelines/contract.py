@@ -26,6 +26,15 @@ NATIVE_TYPES = {
 }
 
 
+# The text shapes the staging SQL parses, bound as $iso_timestamp_pattern and $plain_number_pattern: ISO 8601
+# (YYYY-MM-DD, a time and an offset optional) and plain decimal numbers. Beyond them DuckDB and Spark disagree
+# (DuckDB takes 2024/03/05, 24:00 and 1_000, Spark takes 2024, 2024-03-05T10, 1d and 1f), and the rejects must
+# not depend on the engine. Bound values are constants to the planner: the regex is compiled once per query.
+ISO_TIMESTAMP_PATTERN = (r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([T ]([01]?[0-9]|2[0-3]):[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?"
+                         r"( ?(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?))?$")
+PLAIN_NUMBER_PATTERN = r"^ *[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)? *$"
+
+
 @dataclass(frozen=True)
 class Column:
     name: str

@@ -7,12 +7,16 @@ except contract columns whose Parquet type is already of their kind), and the ty
 staging SQL, so a bad value becomes a row in `rejected_rows` instead of a failed cast.
 
 Row numbers: row N is the Nth data row after the header (in a file with no field spanning lines,
-that is line N + 1).
+that is line N + 1). An input can also be a folder or a glob of Parquet files, as a data lake holds a
+table: its files are read in the order of their paths, and a row's number counts on through them (the
+first row of the second file follows the last of the first). Each file's first row is recorded
+(`LoadedFile.files`), so a reject names the file and the row within it as well.
 """
 
 from __future__ import annotations
 
 import csv
+import glob
 import hashlib
 import io
 import re
@@ -20,13 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from .contract import BUILT_COLUMN_NAMES, Source
-from .sqlrun import quote_ident
+from .sqlrun import create_table_as, file_fragment, quote_ident, run_file
 
 SNIFF_BYTES = 256 * 1024
 DELIMITERS = (",", ";", "\t")
 PARQUET_MAGIC = b"PAR1"
+PARQUET_SUFFIXES = (".parquet", ".pq")
+GLOB_CHARACTERS = ("*", "?", "[")
 # Spreadsheet and dataframe exports spell "no value" in many ways; ids are exempt (an id "NA" is real).
 NULL_TOKENS = ("", "null", "none", "nan", "nat", "n/a", "na", "#n/a")
 
@@ -51,10 +58,10 @@ class LoadedFile:
     """What the loader learned about one input file."""
 
     source: str
-    path: Path
+    path: Path | str  # text for a URL that Spark reads itself (see input_location)
     file_format: str  # csv | parquet
-    size_bytes: int
-    sha256: str
+    size_bytes: int | None  # None (and no sha256) for a URL: Spark reads it, the loader never opens it
+    sha256: str | None
     rows: int
     headers: list[str]
     # contract column -> header as found in the file (only the ones present)
@@ -65,6 +72,8 @@ class LoadedFile:
     encoding: str = "utf-8"
     delimiter: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # each file read, in row order: (path, its first row's number, its rows); one entry for a single file
+    files: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 def file_fingerprint(path: Path) -> str:
@@ -75,11 +84,49 @@ def file_fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
+# a URL (s3a://bucket/table, hdfs://..., file:///...): read by Spark itself with --engine spark
+URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def input_location(text: str) -> Path | str:
+    """An input as given on the command line: a URL stays text (a Path would fold its '//'), the rest a Path."""
+    return text if URL_PATTERN.match(text) else Path(text)
+
+
+def is_url(path: Path | str) -> bool:
+    return isinstance(path, str) and bool(URL_PATTERN.match(path))
+
+
+def lake_files(path: Path | str, source: str) -> list[Path] | None:
+    """The Parquet files of a folder (and its sub-folders, as a partitioned table keeps them) or of a glob, in
+    the order of their paths as text; None when `path` is a single file. Files whose name starts with '.' or
+    '_' are skipped, as Spark and Hive skip them (`_SUCCESS`, `.part-0.crc`)."""
+    text = str(path)
+    if not Path(path).exists() and any(c in text for c in GLOB_CHARACTERS):  # "exports [old]/a.csv" is a file
+        matched = [Path(p) for p in glob.glob(text, recursive=True)]
+        files = sorted((p for p in matched if p.is_file() and not p.name.startswith((".", "_"))), key=str)
+        if not files:
+            raise InputError(path, f"no file matches this {source} pattern; give a file, a folder of Parquet files "
+                             "or a glob such as 'folder/*.parquet'")
+        others = [p for p in files if p.suffix.lower() not in PARQUET_SUFFIXES and _detect_format(p) != "parquet"]
+        if others:
+            raise InputError(others[0], f"is not a Parquet file: a glob of {source} files must match Parquet files "
+                             "only (a CSV input is one file)")
+        return files
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    files = sorted((p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PARQUET_SUFFIXES
+                    and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)), key=str)
+    if not files:
+        raise InputError(path, f"{source} folder holds no Parquet files (*.parquet); give a CSV or Parquet file, "
+                         "or a folder of Parquet files")
+    return files
+
+
 def _check_file(path: Path, source: str) -> int:
     if not path.exists():
-        raise InputError(path, f"{source} file not found")
-    if path.is_dir():
-        raise InputError(path, f"{source} path is a folder; give the CSV or Parquet file itself")
+        raise InputError(path, f"{source} file or folder not found")
     size = path.stat().st_size
     if size == 0:
         raise InputError(path, f"{source} file is empty (0 bytes); expected a CSV or Parquet file with a header row")
@@ -178,15 +225,20 @@ def _csv_error_message(path: Path, exc: Exception) -> InputError:
 
 def read_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> LoadedFile:
     """Make raw_<source> (_row plus the file's columns: see the module docstring) and describe what was found."""
+    if is_url(path):
+        raise InputError(path, f"the {source.name} input is a URL, which the DuckDB engine does not read: give a "
+                         "local file, folder or glob, or build with --engine spark, which reads it itself")
+    many = lake_files(path, source.name)
     path = Path(path)
-    size = _check_file(path, source.name)
-    file_format = _detect_format(path)
+    files = many or [path]
+    size = sum(_check_file(file, source.name) for file in files)
+    file_format = "parquet" if many else _detect_format(path)
     table = f"raw_{source.name}"
     warnings: list[str] = []
     encoding, delimiter = "utf-8", None
 
     if file_format == "parquet":
-        _parquet_view(con, path, source, table)
+        first_rows = _parquet_view(con, files, source, table)
     else:
         sample, encoding, warnings = _decode_sample(path)
         _reject_json(sample, path)
@@ -228,7 +280,8 @@ def read_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> Load
         path=path,
         file_format=file_format,
         size_bytes=size,
-        sha256=file_fingerprint(path),
+        sha256=_fingerprint(files),
+        files=first_rows if many else [(str(path), 1, rows)],
         rows=rows,
         headers=headers,
         mapped={},
@@ -236,35 +289,71 @@ def read_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> Load
         delimiter=delimiter,
         warnings=warnings,
     )
-    _map_headers(loaded, source)
+    map_headers(loaded, source)
     if rows == 0 and not source.may_be_empty:
         raise InputError(path, f"has a header but no data rows; the {source.name} file must list at least one account")
     return loaded
 
 
-def _parquet_view(con: duckdb.DuckDBPyConnection, path: Path, source: Source, name: str) -> None:
-    """View `name` over the Parquet file: _row, then its columns, text unless the contract takes the type as is.
+def _fingerprint(files: list[Path]) -> str:
+    """One file's sha256; for several, the sha256 of their paths and digests (any file changed changes it)."""
+    if len(files) == 1:
+        return file_fingerprint(files[0])
+    return hashlib.sha256("".join(f"{f}\0{file_fingerprint(f)}\n" for f in files).encode()).hexdigest()
+
+
+def _parquet_view(con: duckdb.DuckDBPyConnection, files: list[Path], source: Source, name: str) -> list[tuple]:
+    """View `name` over the Parquet file(s): _row, then the columns, text unless the contract takes the type as
+    is; for several files, returns each file's (path, first row, rows).
 
     A view, not a table: Parquet is columnar and typed, so scanning the file again costs less than writing a
     copy into the database. A contract column whose Parquet type is already of its kind (a TIMESTAMP
     created_at, a numeric mrr) stays typed, so it is not printed as text only to be parsed back; every other
     column becomes text, and the staging SQL types it (and rejects what does not parse) as it does for CSV.
+
+    Several files are one table by column name (a column a file lacks is NULL there), and a row's number
+    counts on through the files in path order: each file's first row number is joined in from the table
+    `<name>_files` by the file's name.
     """
+    paths = [str(f) for f in files]
+    lake = len(files) > 1
+    counts = []
+    for file in paths if lake else []:  # one file at a time, so the message names a file that is not Parquet
+        try:
+            counts.append(run_file(con, "queries", "parquet_file_rows", {"path": file}).fetchall()[0][0])
+        except duckdb.Error as exc:
+            raise InputError(file, f"cannot be read as Parquet: {str(exc).splitlines()[0]}") from None
     try:
-        scan = con.read_parquet(str(path), file_row_number=True)
-        types = {column: str(kind) for column, kind in zip(scan.columns, scan.types) if column != "file_row_number"}
+        scan = con.read_parquet(paths if lake else paths[0], file_row_number=True, filename=lake,
+                                union_by_name=lake)
+        types = {column: str(kind) for column, kind in zip(scan.columns, scan.types)
+                 if column not in ("file_row_number", "filename")}
     except duckdb.Error as exc:
-        raise InputError(path, f"cannot be read as Parquet: {str(exc).splitlines()[0]}") from None
+        raise InputError(files[0] if not lake else files[0].parent,
+                         f"cannot be read as Parquet: {str(exc).splitlines()[0]}") from None
     parts = ["file_row_number + 1 as _row"]
+    first_rows = []
+    if lake:
+        first = [1 + sum(counts[:i]) for i in range(len(counts))]
+        first_rows = list(zip(paths, first, counts))
+        con.register("lake_first_rows", pd.DataFrame({"filename": paths, "first_row": first}))
+        try:
+            create_table_as(con, f"{name}_files", file_fragment("queries", "lake_first_rows"), {})
+        finally:
+            con.unregister("lake_first_rows")
+        scan = scan.join(con.table(f"{name}_files"), "filename")
+        parts = ["first_row + file_row_number as _row"]
     for header, duckdb_type in types.items():
-        column = source.column(_normalise(header))
+        column = source.column(normalise_header(header))
         quoted = quote_ident(header)
         typed = column is not None and column.accepts_native(duckdb_type)
         parts.append(quoted if typed else f"cast({quoted} as varchar) as {quoted}")
     scan.project(", ".join(parts)).create_view(name, replace=True)
+    return first_rows
 
 
-def _normalise(header: str) -> str:
+def normalise_header(header: str) -> str:
+    """A header as the contract names are compared with it: outer spaces and a BOM off, lower case."""
     return header.strip().lstrip("\ufeff").strip().lower()
 
 
@@ -272,7 +361,7 @@ def _require_columns(path: Path, headers: list[str], source: Source) -> None:
     """Every required contract column is present, and no contract column twice (case and outer spaces ignored)."""
     found: dict[str, list[str]] = {}
     for header in headers:
-        found.setdefault(_normalise(header), []).append(header)
+        found.setdefault(normalise_header(header), []).append(header)
     for name in source.column_names:
         if len(found.get(name, [])) > 1:
             raise InputError(path, f"{len(found[name])} columns map to {name!r}: {found[name]}; keep one", column=name)
@@ -289,13 +378,15 @@ def _require_columns(path: Path, headers: list[str], source: Source) -> None:
         )
 
 
-def _map_headers(loaded: LoadedFile, source: Source) -> None:
+def map_headers(loaded: LoadedFile, source: Source) -> None:
+    """Fill `loaded.mapped`, `segments` and `ignored` from its headers (an InputError when a required column is
+    missing)."""
     _require_columns(loaded.path, loaded.headers, source)
-    by_name = {_normalise(header): header for header in loaded.headers}
+    by_name = {normalise_header(header): header for header in loaded.headers}
     for name in source.column_names:
         if name in by_name:
             loaded.mapped[name] = by_name[name]
-    extras = [h for h in loaded.headers if _normalise(h) not in source.column_names]
+    extras = [h for h in loaded.headers if normalise_header(h) not in source.column_names]
     if not source.extra_columns_are_segments:
         loaded.ignored = extras
         return
@@ -326,6 +417,12 @@ def create_source_view(con: duckdb.DuckDBPyConnection, loaded: LoadedFile, sourc
     its text 'nan' would be.
     """
     types = dict(con.execute(f"select column_name, column_type from (describe raw_{source.name})").fetchall())
+    con.execute(f"create or replace view src_{source.name} as {source_query(loaded, source, types)}")
+
+
+def source_query(loaded: LoadedFile, source: Source, types: dict[str, str]) -> str:
+    """The SELECT of src_<source> from raw_<source>, whose columns have these (DuckDB) types; DuckDB SQL, which
+    the Spark engine transpiles when Spark read the input itself."""
     parts = ["_row"]
     for column in source.columns:
         name = column.name
@@ -342,7 +439,7 @@ def create_source_view(con: duckdb.DuckDBPyConnection, loaded: LoadedFile, sourc
             parts.append(f"nullif(trim({quoted}), '') as {name}")
         else:
             parts.append(f"{text_or_null(quoted)} as {name}")
-    con.execute(f"create or replace view src_{source.name} as select {', '.join(parts)} from raw_{source.name}")
+    return f"select {', '.join(parts)} from raw_{source.name}"
 
 
 def create_empty_source_view(con: duckdb.DuckDBPyConnection, source: Source) -> None:

@@ -40,6 +40,11 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def literal(text: str) -> TrustedSql:
+    """A text constant as a fragment, for the few places DuckDB takes no parameter (a view's definition)."""
+    return TrustedSql("'" + text.replace("'", "''") + "'")
+
+
 def identifier(name: str) -> TrustedSql:
     """A column or table name as a fragment for a template slot."""
     return TrustedSql(quote_ident(name))

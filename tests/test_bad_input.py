@@ -105,7 +105,7 @@ def test_missing_file_names_the_path(tmp_path):
     interactions = write(tmp_path / "interactions.csv", INTERACTIONS_OK)
     error = build_error(tmp_path, tmp_path / "acounts.csv", interactions)
     assert error.path == str(tmp_path / "acounts.csv")
-    assert str(error) == f"{tmp_path / 'acounts.csv'}: accounts file not found"
+    assert str(error) == f"{tmp_path / 'acounts.csv'}: accounts file or folder not found"
 
 
 def test_zero_byte_file_is_reported_as_empty(tmp_path):
@@ -117,13 +117,20 @@ def test_zero_byte_file_is_reported_as_empty(tmp_path):
     assert "header row" in str(error)
 
 
-def test_folder_instead_of_file(tmp_path):
+def test_folder_without_parquet_files_names_the_folder(tmp_path):
     folder = tmp_path / "exports"
     folder.mkdir()
+    write(folder / "accounts.csv", ACCOUNTS_OK)  # a folder input is a lake table: Parquet files only
+    write(folder / "_SUCCESS", "")
     interactions = write(tmp_path / "interactions.csv", INTERACTIONS_OK)
     error = build_error(tmp_path, folder, interactions)
     assert error.path == str(folder)
-    assert str(error) == f"{folder}: accounts path is a folder; give the CSV or Parquet file itself"
+    assert str(error) == (f"{folder}: accounts folder holds no Parquet files (*.parquet); give a CSV or Parquet "
+                          "file, or a folder of Parquet files")
+    missing = build_error(tmp_path, tmp_path / "no_such_folder", interactions)
+    assert str(missing) == f"{tmp_path / 'no_such_folder'}: accounts file or folder not found"
+    nothing = build_error(tmp_path, tmp_path / "lake" / "*.parquet", interactions)
+    assert nothing.path == str(tmp_path / "lake" / "*.parquet") and "no file matches this accounts pattern" in str(nothing)
 
 
 def test_accounts_with_header_and_no_rows_is_fatal(tmp_path):
@@ -598,7 +605,9 @@ def test_parquet_inputs_give_the_same_staging_tables_as_csv(build, tmp_path):
     from_parquet = build(accounts=accounts_pq, interactions=interactions_pq, db_name="parquet.duckdb")
 
     for table in ("stg_accounts", "stg_account_segments", "stg_interactions", "rejected_rows", "load_report"):
-        query = f"select * from {table} order by all"
+        # a reject names its file: accounts.csv on one side, accounts.parquet on the other
+        query = f"select * exclude (input_file) from {table} order by all" if table == "rejected_rows" \
+            else f"select * from {table} order by all"
         assert from_parquet.rows(query) == from_csv.rows(query), table
     assert from_parquet.rows("select count(*) from stg_accounts") == [(3,)]
     info = json.loads(from_parquet.rows("select inputs_json from build_info")[0][0])
@@ -682,6 +691,80 @@ def test_typed_parquet_gets_the_same_checks_and_rejects_as_text(build, tmp_path)
     # the raw value of a typed column is shown as text
     assert typed.rows("select raw_value from rejected_rows where source = 'interactions' and row_number = 1") == [
         ("2024-01-31 10:00:00",)]
+
+
+def test_folder_or_glob_of_parquet_files_is_one_input_and_rejects_name_the_file_and_row(build, tmp_path):
+    """A lake holds a table as a folder of Parquet files: three files, read in path order, give the tables one
+    file with the same rows gives; a bad row in the second file is rejected under its row number counted
+    through the files, with the file and its row within that file named."""
+    accounts_csv = ACCOUNTS_OK + "A3,2024-02-01,,10,Pro\nA4,2024-02-01,,12,Basic\n"
+    rows = [
+        ["I1", "A1", "2024-02-01 09:00", "2024-02-01 10:00", "", "normal", "4", "0", "0", "no", "1", "0"],
+        ["I2", "A2", "2024-02-02 09:00", "", "", "high", "5", "0", "0", "no", "0", "0"],
+        ["I3", "A1", "2024-02-03 09:00", "", "", "low", "3", "0", "0", "no", "0", "0"],
+        ["I4", "A3", "2024/02/04 09:00", "", "", "low", "3", "0", "0", "no", "0", "0"],  # not an ISO date
+        ["I5", "A4", "2024-02-05 09:00", "", "", "urgent", "2", "0", "0", "no", "0", "0"],
+        ["I6", "A4", "2024-02-06 09:00", "", "", "normal", "1", "0", "0", "no", "0", "0"],
+    ]
+    columns = INTERACTIONS_HEADER.strip().split(",")
+    frame = pd.DataFrame(rows, columns=columns).replace("", None)
+    accounts = write(tmp_path / "accounts.csv", accounts_csv)
+    frame.to_parquet(tmp_path / "interactions.parquet", index=False)
+    single = build(accounts=accounts, interactions=tmp_path / "interactions.parquet", db_name="single.duckdb")
+    lake = tmp_path / "lake" / "interactions"
+    (lake / "part=b").mkdir(parents=True)
+    frame.iloc[:2].to_parquet(lake / "part-0.parquet", index=False)
+    frame.iloc[2:4].to_parquet(lake / "part=b" / "data.parquet", index=False)  # sub-folders, as partitions
+    frame.iloc[4:].to_parquet(lake / "part=c.parquet", index=False)
+    write(lake / "_SUCCESS", "")  # the markers a Spark job leaves are not data
+    from_folder = build(accounts=accounts, interactions=lake, db_name="folder.duckdb")
+    from_glob = build(accounts=accounts, interactions=lake / "**" / "*.parquet", db_name="glob.duckdb")
+
+    for built in (from_folder, from_glob):
+        for table in ("stg_accounts", "stg_interactions", "interaction_metrics", "account_months", "load_report"):
+            query = f"select * from {table} order by all"
+            assert built.rows(query) == single.rows(query), table
+        query = 'select * exclude (input_file, input_file_row_number) from rejected_rows order by all'
+        assert built.rows(query) == single.rows(query)
+    # part-0 (rows 1-2), part=b/data (rows 3-4), part=c (rows 5-6): I4 is row 4, the second row of the second file
+    assert from_folder.rows('select row_number, "column", input_file, input_file_row_number from rejected_rows '
+                            'where source = \'interactions\' order by all') == [
+        (4, "created_at", str(lake / "part=b" / "data.parquet"), 2)]
+    assert single.rows("select distinct input_file, input_file_row_number from rejected_rows "
+                       "where source = 'interactions'") == [(str(tmp_path / "interactions.parquet"), 4)]
+    info = {i["source"]: i for i in json.loads(from_folder.rows("select inputs_json from build_info")[0][0])}
+    assert info["interactions"]["rows"] == 6 and len(info["interactions"]["files"]) == 3
+
+
+def test_no_usable_account_names_each_rejected_row_by_file_and_row(tmp_path):
+    """Every accounts row rejected stops the build; the message says where each row is: its row in a single file,
+    its file and its row there in a folder of files."""
+    interactions = write(tmp_path / "interactions.csv", INTERACTIONS_OK)
+    accounts = write(tmp_path / "accounts.csv", "account_id,signup_date,churn_date,mrr\nA1,2024/01/01,,1\n"
+                     "A2,,,1\n")
+    error = build_error(tmp_path, accounts, interactions)
+    assert str(error) == (f"{accounts}: no usable accounts: every row was rejected (row 1, column 'signup_date': "
+                          "not a valid ISO 8601 date (YYYY-MM-DD); row 2, column 'signup_date': empty: every account "
+                          "needs a signup date)")
+    folder = tmp_path / "accounts"
+    folder.mkdir()
+    frame = pd.read_csv(accounts, dtype=str, keep_default_na=False).replace("", None)
+    frame.iloc[:1].to_parquet(folder / "a.parquet", index=False)
+    frame.iloc[1:].to_parquet(folder / "b.parquet", index=False)
+    accounts.unlink()
+    error = build_error(tmp_path, folder, interactions)
+    assert str(error) == (f"{folder}: no usable accounts: every row was rejected ({folder / 'a.parquet'}, row 1, "
+                          "column 'signup_date': not a valid ISO 8601 date (YYYY-MM-DD); "
+                          f"{folder / 'b.parquet'}, row 1, column 'signup_date': empty: every account needs a "
+                          "signup date)")
+
+
+def test_a_url_input_needs_the_spark_engine(tmp_path):
+    """DuckDB reads local files; a lake URL is passed to Spark with --engine spark (tests/test_spark_parity.py)."""
+    interactions = write(tmp_path / "interactions.csv", INTERACTIONS_OK)
+    error = build_error(tmp_path, "s3a://bucket/lake/accounts/", interactions)
+    assert error.path == "s3a://bucket/lake/accounts/"  # the URL as given, not folded into a path
+    assert "the DuckDB engine does not read" in str(error) and "build with --engine spark" in str(error)
 
 
 def test_file_named_parquet_that_is_not_parquet(tmp_path):

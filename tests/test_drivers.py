@@ -197,9 +197,15 @@ def test_drivers_above_the_sample_cap_fit_a_named_random_sample_of_whole_account
     np.testing.assert_array_equal(sampled.effects_.coef, again.effects_.coef)  # the seed fixes the sample
     assert exact.model_info_["sample"] is None and exact.model_info_["n_accounts"] == n_accounts
     np.testing.assert_array_equal(under_cap.effects_.coef, exact.effects_.coef)
-    # a sample has fewer events, so its intervals are wider
-    widths = lambda fit: (np.log(fit.effects_.ci_upper) - np.log(fit.effects_.ci_lower)).to_numpy()  # noqa: E731
-    assert (widths(sampled) > widths(exact)).all()
+    # a term whose months in the sample hold no churn cannot be estimated there and is named instead
+    left_out = set(exact.effects_.term) - set(sampled.effects_.term)
+    assert all(d["reason"].startswith("not estimable") for d in info["dropped_terms"] if d["term"] in left_out)
+    assert left_out <= {d["term"] for d in info["dropped_terms"]}
+    # a sample has fewer events, so its intervals are wider (the measures and plan: a missing indicator's
+    # interval also depends on which of the near-collinear other indicators are in the model)
+    widths = lambda fit: (np.log(fit.effects_.ci_upper) - np.log(fit.effects_.ci_lower)).set_axis(  # noqa: E731
+        fit.effects_.term)[lambda w: ~w.index.str.startswith("missing: ")]
+    assert (widths(sampled) > widths(exact)[widths(sampled).index]).all()
 
 
 @pytest.mark.parametrize("filters, where", [(["plan=Starter"], "plan = 'Starter'"),
@@ -308,3 +314,46 @@ def test_cli_drivers_formats(demo_database, capsys):
     assert "note: fitted on a random sample of 2,000 of the 5,000 accounts" in out
     assert main(["drivers", "--db", db, "--factors", "speed"]) == 2
     assert "unknown factor ['speed']" in capsys.readouterr().err
+
+
+def test_drivers_leave_out_and_name_terms_with_no_finite_estimate():
+    """Planted on generated accounts: a plan level with no churn (its hazard ratio would run to 0), and two
+    missing indicators, one containing the other, whose difference has no churn (the pair would run to -inf and
+    +inf together). Both are left out before the fit and named; the identified terms' estimates are those of a
+    fit on the design without them (the same optimum: leaving them out removes only the flat direction)."""
+    rng = np.random.default_rng(13)
+    n = 1500
+    plan = rng.choice(["Starter", "Growth", "Legacy"], n, p=[0.6, 0.3, 0.1])
+    x1 = rng.normal(size=n)
+    x2 = rng.normal(size=n)
+    hazard = np.exp(0.5 * x1 - 0.3 * x2 + 0.4 * (plan == "Growth")) / 200
+    time = rng.exponential(1 / hazard)
+    censor = rng.uniform(100, 600, n)
+    churned = (time <= censor) & (plan != "Legacy")
+    stop = np.ceil(np.where(churned, time, censor))
+    # x2 is missing on some rows, x1 on those and on a few more, none of which churns
+    x2_missing = rng.random(n) < 0.2
+    x1_missing = x2_missing | ((rng.random(n) < 0.05) & ~churned)
+    panel = pd.DataFrame({"start_day": 0.0, "stop_day": stop, "churned": churned, "plan": plan,
+                          "x1": np.where(x1_missing, np.nan, x1), "x2": np.where(x2_missing, np.nan, x2)})
+    kinds = {"plan": "categorical", "x1": "numeric", "x2": "numeric"}
+    drivers = ServiceDrivers(factors=[], covariates=["plan", "x1", "x2"]).fit_panel(panel, kinds, n_accounts=n)
+
+    reasons = {d["term"]: d["reason"] for d in drivers.model_info_["dropped_terms"]}
+    legacy_rows = int((plan == "Legacy").sum())
+    assert reasons["plan=Legacy"] == (f"not estimable: no churns among the {legacy_rows:,} account-months "
+                                      "with plan=Legacy")
+    between = int((x1_missing & ~x2_missing).sum())
+    assert reasons["missing: x2"] == (f"not estimable: no churns among the {between:,} account-months with x1 "
+                                      "missing but not x2 missing, so it cannot be told apart from missing: x1")
+    assert set(drivers.effects_.term) == {"plan=Growth", "x1", "x2", "missing: x1"}
+
+    full = build_design(panel, [], ["plan", "x1", "x2"], kinds)
+    assert {"plan=Legacy", "missing: x2"} <= set(full.X.columns)  # the design had them; the fit left them out
+    kept = [t for t in full.X.columns if t not in ("plan=Legacy", "missing: x2")]
+    reference = TimeVaryingCox().fit(panel.start_day, panel.stop_day, panel.churned, full.X[kept].to_numpy(), kept)
+    np.testing.assert_allclose(drivers.model_.params_[kept].to_numpy(), reference.params_.to_numpy(), rtol=1e-12)
+    # with the terms in, Newton stops on the flat direction: the meaningless numbers the drop avoids
+    walked_off = TimeVaryingCox().fit(panel.start_day, panel.stop_day, panel.churned, full.X.to_numpy(),
+                                      list(full.X.columns))
+    assert walked_off.params_["plan=Legacy"] < -10 and walked_off.standard_errors_["plan=Legacy"] > 100

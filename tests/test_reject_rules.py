@@ -14,11 +14,10 @@ import duckdb
 import pytest
 
 from pipelines import build
-from pipelines.settings import SEVERITIES
 from pipelines.contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
 
 AS_OF = date(2024, 6, 30)
-PARAMS = {"as_of": AS_OF, "earliest_plausible": build.EARLIEST_PLAUSIBLE_DATE, "severities": list(SEVERITIES)}
+PARAMS = {"as_of": AS_OF, **build.STAGING_PARAMS}
 STAGING_UP_TO_REJECTS = build.STAGING + ("account_rejects", "stg_accounts", "interaction_rejects", "mrr_history_rejects")
 
 ACCOUNTS_OK = [(1, "A1", "2024-01-10", "2024-04-15", "100")]

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..build import ENGINES, StageEvent, build_database
 from ..settings import DEFAULT_DRIVERS_SAMPLE, DEFAULT_MEMORY_LIMIT_MB, BuildSettings, parse_sla
+from ..load import input_location
 from .common import add_db_argument, parse_date
 
 
 def add_parser(sub) -> None:
     build = sub.add_parser("build", help="build the DuckDB database from accounts and interactions files")
-    build.add_argument("--accounts", type=Path, required=True, help="accounts CSV or Parquet file")
-    build.add_argument("--interactions", type=Path, required=True, help="interactions CSV or Parquet file")
-    build.add_argument("--mrr-history", type=Path, help="optional mrr_history CSV or Parquet file")
+    where = ("CSV or Parquet file, or a folder or glob of Parquet files (with --engine spark also a URL Spark reads, "
+             "e.g. s3a://bucket/table/)")
+    build.add_argument("--accounts", type=input_location, required=True, help=f"accounts {where}")
+    build.add_argument("--interactions", type=input_location, required=True, help=f"interactions {where}")
+    build.add_argument("--mrr-history", type=input_location, help=f"optional mrr_history {where}")
     build.add_argument("--as-of", type=parse_date, help="analysis date (default: the latest date in the inputs)")
     build.add_argument("--sla", help="first-response targets in hours, e.g. urgent=1,high=4,normal=8,low=24")
     build.add_argument("--drivers-sample", type=int, default=DEFAULT_DRIVERS_SAMPLE, metavar="N",
@@ -31,6 +33,10 @@ def add_parser(sub) -> None:
                        help="with --engine spark: the Spark master (default local[*]) or a Spark Connect sc:// URL")
     build.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE", type=_spark_option,
                        help="with --engine spark: a Spark session option, e.g. spark.driver.memory=8g (repeatable)")
+    build.add_argument("--spark-output", metavar="DIR",
+                       help="with --engine spark: the folder for Spark's tables as Parquet, one sub-folder per build "
+                            "(default: <database name>.parquet beside the database); the database reads "
+                            "interaction_metrics and account_months from it, so keep it with the database")
     add_db_argument(build)
     build.set_defaults(func=run)
 
@@ -50,8 +56,8 @@ def _print_stage(event: StageEvent) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = BuildSettings(as_of=args.as_of, sla_hours=parse_sla(args.sla) if args.sla else BuildSettings().sla_hours,
                              drivers_sample=args.drivers_sample or None, memory_limit_mb=args.memory_limit_mb)
-    if args.engine != "spark" and (args.spark_master or args.spark_conf):
-        print("error: --spark-master and --spark-conf need --engine spark")
+    if args.engine != "spark" and (args.spark_master or args.spark_conf or args.spark_output):
+        print("error: --spark-master, --spark-conf and --spark-output need --engine spark")
         return 2
     print(f"Building {args.db} ..." + (" (SQL on Spark)" if args.engine == "spark" else ""), flush=True)
     result = build_database(
@@ -64,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         engine=args.engine,
         spark_master=args.spark_master,
         spark_conf=dict(args.spark_conf),
+        spark_output=args.spark_output,
     )
     print(f"\nBuilt {result.db_path} in {result.seconds:.1f} s (as-of {result.as_of}, build {result.build_id[:8]}).")
     print("\nLoad report:")

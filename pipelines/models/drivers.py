@@ -200,6 +200,67 @@ def _drop_unusable(X: pd.DataFrame, terms: pd.DataFrame) -> tuple[pd.DataFrame, 
     return X[kept], terms[terms.term.isin(kept)].reset_index(drop=True), dropped
 
 
+# how a term left out by drop_inestimable is described (the pages and notes show the reason as written)
+NOT_ESTIMABLE = "not estimable"
+
+
+def _rows_with(term: str) -> str:
+    """The rows a 0/1 term marks, in words: "plan=Legacy", "csat missing"."""
+    return f"{term.removeprefix('missing: ')} missing" if term.startswith("missing: ") else term
+
+
+def drop_inestimable(design: Design, churned) -> Design:
+    """The design without the 0/1 terms whose Cox partial likelihood has no finite maximum, each named in
+    `dropped` with the rows that make it so.
+
+    A 0/1 term with no churn among the rows it marks (or every churn among them) has a score of one sign
+    at every coefficient, so Newton walks off towards minus (plus) infinity and stops where the likelihood
+    is flat: a hazard ratio near 0 with an interval to infinity, which means nothing, and whose last digits
+    move the terms correlated with it. The same holds for a 0/1 term that contains another (every row the
+    second marks, the first marks too) when the rows the first marks and the second does not have no
+    churn: the difference of the two is such a term, so the later of the two in the design is left out.
+    Decided from the data before fitting, in the design's order, so it never depends
+    on where an optimiser stopped."""
+    X = design.X
+    binary = [c for c in X.columns if np.all((X[c].to_numpy() == 0) | (X[c].to_numpy() == 1))]
+    if not binary:
+        return design
+    churned = np.asarray(churned, dtype=bool)
+    marks = X[binary].to_numpy(dtype=float)
+    rows = marks.sum(axis=0)
+    churns = marks[churned].sum(axis=0)
+    both = marks.T @ marks  # rows marked by both terms of a pair
+    churns_both = marks[churned].T @ marks[churned]
+    n_rows, n_churns = len(X), int(churned.sum())
+    dropped: list[dict] = []
+    kept: list[int] = []
+    for j, term in enumerate(binary):
+        reason = None
+        if churns[j] == 0:
+            reason = f"no churns among the {int(rows[j]):,} account-months with {_rows_with(term)}"
+        elif churns[j] == n_churns:
+            reason = (f"every churn is among the {int(rows[j]):,} account-months with {_rows_with(term)}, none "
+                      f"among the other {n_rows - int(rows[j]):,}")
+        for i in kept if reason is None else ():
+            # one term contains the other (all of the smaller's rows are the larger's) and the rows between
+            # them have no churn: the later term in the design is left out
+            larger, smaller = (i, j) if rows[i] > rows[j] else (j, i)
+            if both[i, j] == rows[smaller] < rows[larger] and churns[larger] == churns_both[i, j]:
+                reason = (f"no churns among the {int(rows[larger] - rows[smaller]):,} account-months with "
+                          f"{_rows_with(binary[larger])} but not {_rows_with(binary[smaller])}, so it cannot be "
+                          f"told apart from {binary[i]}")
+                break
+        if reason is None:
+            kept.append(j)
+        else:
+            dropped.append({"term": term, "reason": f"{NOT_ESTIMABLE}: {reason}"})
+    if not dropped:
+        return design
+    gone = [d["term"] for d in dropped]
+    return Design(X=X.drop(columns=gone), terms=design.terms[~design.terms.term.isin(gone)].reset_index(drop=True),
+                  dropped=design.dropped + dropped, imputed=design.imputed)
+
+
 def _effects_table(model: TimeVaryingCox, design: Design, ph: pd.DataFrame) -> pd.DataFrame:
     """One row per term: its factor, pillar and unit, the hazard ratio with its model-based 95% interval and the
     proportional-hazards test, in pillar order."""
@@ -306,7 +367,8 @@ class ServiceDrivers:
                                     "to compare with")
         self.n_accounts_ = n_accounts
         self.sampled_account_ids_ = None if sample is None else sample["account_ids"]
-        design = design if design is not None else build_design(panel, factors, covariates, kinds)
+        design = drop_inestimable(design if design is not None else build_design(panel, factors, covariates, kinds),
+                                  panel.churned.to_numpy())
         shared = shared or {}
         notes = []
         if sample is not None:

@@ -26,8 +26,8 @@ import pandas as pd
 from .coxph import ConvergenceError
 from .factors import label
 from .store import create_result_table, read_state, store_model_info, store_state
-from .drivers import (DriversInputError, account_covariates, ServiceDrivers, build_design, sample_accounts, shared_structures,
-                      subset_design)
+from .drivers import (NOT_ESTIMABLE, DriversInputError, account_covariates, ServiceDrivers, build_design,
+                      sample_accounts, shared_structures, subset_design)
 from ..sqlrun import execute_template, insert_rows, query_text
 
 CASE_MIX = ("high_priority_share", "live_channel_share")
@@ -179,6 +179,8 @@ class FactorEffects:
                 self.notes_.append(f"{factor}: its own model could not be fitted ({reason})")
                 continue
             self.models_[factor] = fitted
+            self.notes_.extend(f"{factor}: {d['term']} is left out of its own model ({d['reason']})"
+                               for d in fitted.design_.dropped if d["reason"].startswith(NOT_ESTIMABLE))
             adjusted_for = describe_adjustment(factor, covariates)
             for row in self._factor_rows(fitted, factor):
                 effects.append({**row, "adjusted_for": adjusted_for,

@@ -13,20 +13,19 @@ typed as (
         mrr as mrr_raw,
         -- text via timestamptz so an offset is honoured (the session time zone is UTC, so naive means UTC);
         -- a Parquet DATE skips that round trip (typeof() is fixed per query: one branch remains)
-        -- Only ISO 8601 shapes are parsed (YYYY-MM-DD, a time and an offset optional): beyond them DuckDB and Spark
-        -- disagree (DuckDB takes 2024/03/05 and 24:00, Spark takes 2024 and 2024-03-05T10), and the rejects must not
-        -- depend on the engine.
+        -- Only ISO 8601 shapes are parsed ($iso_timestamp_pattern), so the rejects do not depend on the engine
+        -- (contract.ISO_TIMESTAMP_PATTERN: what each engine would take beyond them).
         case when typeof(signup_date) = 'DATE' then try_cast(signup_date as date)
             else cast(cast(try_cast(case when regexp_matches(cast(signup_date as varchar),
-                '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([T ]([01]?[0-9]|2[0-3]):[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?( ?(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?))?$')
+                $iso_timestamp_pattern)
                 then signup_date end as timestamptz) as timestamp) as date) end as signup_date,
         case when typeof(churn_date) = 'DATE' then try_cast(churn_date as date)
             else cast(cast(try_cast(case when regexp_matches(cast(churn_date as varchar),
-                '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([T ]([01]?[0-9]|2[0-3]):[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?( ?(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?))?$')
+                $iso_timestamp_pattern)
                 then churn_date end as timestamptz) as timestamp) as date) end as churn_date,
-        -- Plain decimal numbers only: DuckDB also takes 1_000, Spark 1d and 1f.
+        -- Plain decimal numbers only ($plain_number_pattern): DuckDB also takes 1_000, Spark 1d and 1f.
         try_cast(case when regexp_matches(cast(mrr as varchar),
-            '^ *[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)? *$')
+            $plain_number_pattern)
             then mrr end as double) as mrr
     from source_rows
 )

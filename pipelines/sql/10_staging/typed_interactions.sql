@@ -24,41 +24,40 @@ typed as (
         -- UTC). A Parquet TIMESTAMP is already naive UTC: that round trip through the time zone library
         -- would leave it as it is and was half the cost of this table; typeof() is fixed per query, so
         -- DuckDB drops the branch that does not apply.
-        -- Only ISO 8601 shapes are parsed (YYYY-MM-DD, a time and an offset optional): beyond them DuckDB and Spark
-        -- disagree (DuckDB takes 2024/03/05 and 24:00, Spark takes 2024 and 2024-03-05T10), and the rejects must not
-        -- depend on the engine.
+        -- Only ISO 8601 shapes are parsed ($iso_timestamp_pattern), so the rejects do not depend on the engine
+        -- (contract.ISO_TIMESTAMP_PATTERN: what each engine would take beyond them).
         case when typeof(created_at) = 'TIMESTAMP' then try_cast(created_at as timestamp)
             else cast(try_cast(case when regexp_matches(cast(created_at as varchar),
-                '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([T ]([01]?[0-9]|2[0-3]):[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?( ?(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?))?$')
+                $iso_timestamp_pattern)
                 then created_at end as timestamptz) as timestamp) end as created_at,
         case when typeof(first_response_at) = 'TIMESTAMP' then try_cast(first_response_at as timestamp)
             else cast(try_cast(case when regexp_matches(cast(first_response_at as varchar),
-                '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([T ]([01]?[0-9]|2[0-3]):[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?( ?(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?))?$')
+                $iso_timestamp_pattern)
                 then first_response_at end as timestamptz) as timestamp) end as first_response_at,
         case when typeof(resolved_at) = 'TIMESTAMP' then try_cast(resolved_at as timestamp)
             else cast(try_cast(case when regexp_matches(cast(resolved_at as varchar),
-                '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([T ]([01]?[0-9]|2[0-3]):[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?( ?(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?))?$')
+                $iso_timestamp_pattern)
                 then resolved_at end as timestamptz) as timestamp) end as resolved_at,
         case when list_contains($severities, lower(severity)) then lower(severity) end as severity,
-        -- Plain decimal numbers only: DuckDB also takes 1_000, Spark 1d and 1f.
+        -- Plain decimal numbers only ($plain_number_pattern): DuckDB also takes 1_000, Spark 1d and 1f.
         try_cast(case when regexp_matches(cast(csat as varchar),
-            '^ *[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)? *$')
+            $plain_number_pattern)
             then csat end as double) as csat,
         try_cast(case when regexp_matches(cast(reopens as varchar),
-            '^ *[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)? *$')
+            $plain_number_pattern)
             then reopens end as double) as reopens,
         try_cast(case when regexp_matches(cast(handoffs as varchar),
-            '^ *[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)? *$')
+            $plain_number_pattern)
             then handoffs end as double) as handoffs,
         case
             when lower(cast(escalated as varchar)) in ('true', 't', '1', 'yes', 'y', '1.0') then true
             when lower(cast(escalated as varchar)) in ('false', 'f', '0', 'no', 'n', '0.0') then false
         end as escalated,
         try_cast(case when regexp_matches(cast(agent_updates as varchar),
-            '^ *[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)? *$')
+            $plain_number_pattern)
             then agent_updates end as double) as agent_updates,
         try_cast(case when regexp_matches(cast(credit_amount as varchar),
-            '^ *[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)? *$')
+            $plain_number_pattern)
             then credit_amount end as double) as credit_amount
     from source_rows
 )

@@ -12,21 +12,20 @@ typed as (
         mrr as mrr_raw,
         -- 'YYYY-MM' is the common spelling of a month; any date inside the month also names it
         -- (a Parquet DATE skips the time zone round trip; a TIMESTAMP takes the first branch of coalesce)
-        -- Only ISO 8601 shapes are parsed (YYYY-MM-DD, a time and an offset optional): beyond them DuckDB and Spark
-        -- disagree (DuckDB takes 2024/03/05 and 24:00, Spark takes 2024 and 2024-03-05T10), and the rejects must not
-        -- depend on the engine.
+        -- Only ISO 8601 shapes are parsed ($iso_timestamp_pattern), so the rejects do not depend on the engine
+        -- (contract.ISO_TIMESTAMP_PATTERN: what each engine would take beyond them).
         case when typeof(month) = 'DATE' then cast(date_trunc('month', try_cast(month as date)) as date)
         else cast(date_trunc('month', cast(cast(coalesce(
             try_cast(case when regexp_matches(cast(month as varchar),
-                '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([T ]([01]?[0-9]|2[0-3]):[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?( ?(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?))?$')
+                $iso_timestamp_pattern)
                 then month end as timestamptz),
             case when length(cast(month as varchar)) = 7 then try_cast(case when regexp_matches(cast((cast(month as varchar) || '-01') as varchar),
-                '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([T ]([01]?[0-9]|2[0-3]):[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?( ?(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?))?$')
+                $iso_timestamp_pattern)
                 then (cast(month as varchar) || '-01') end as timestamptz) end
         ) as timestamp) as date)) as date) end as month_start,
-        -- Plain decimal numbers only: DuckDB also takes 1_000, Spark 1d and 1f.
+        -- Plain decimal numbers only ($plain_number_pattern): DuckDB also takes 1_000, Spark 1d and 1f.
         try_cast(case when regexp_matches(cast(mrr as varchar),
-            '^ *[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)? *$')
+            $plain_number_pattern)
             then mrr end as double) as mrr
     from source_rows
 )
