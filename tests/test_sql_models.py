@@ -521,6 +521,30 @@ def test_km_segment_counts_without_segments_holds_every_account_only(con):
         (None, "all", [5, 7], [1, 1], [1, 0], [10.0, 20.0], [10.0, 0.0], 0, PARAMS["as_of"])]
 
 
+SLA_PANEL = "account_id varchar, month_start date, churned integer"
+SLA_METRICS = ("account_id varchar, created_at timestamp, first_response_at timestamp, first_response_hours double, "
+               "sla_target_hours double, reopened boolean, csat double, handoffs integer")
+
+
+def test_sla_window_tickets_holds_the_answered_tickets_of_each_active_accounts_latest_window(con):
+    """A: latest row 2024-06 (window from 2024-03-03): T1 in it; T0 before the window; T2 answered only after the
+    row started; T3 without a target; T4 rated 2 (bad for another reason). B churned in its latest row: none."""
+    given(con, "account_months", SLA_PANEL, [
+        ("A", date(2024, 5, 1), 0), ("A", date(2024, 6, 1), 0), ("B", date(2024, 5, 1), 0), ("B", date(2024, 6, 1), 1),
+    ])
+    given(con, "interaction_metrics", SLA_METRICS, [
+        ("A", at("2024-05-20 08:00"), at("2024-05-20 14:00"), 6.0, 4.0, False, 4.0, 0),  # T1
+        ("A", at("2024-03-02 08:00"), at("2024-03-02 09:00"), 1.0, 4.0, False, None, 0),  # T0: before the window
+        ("A", at("2024-05-31 20:00"), at("2024-06-01 09:00"), 13.0, 4.0, False, None, 0),  # T2: answered in June
+        ("A", at("2024-05-10 08:00"), at("2024-05-10 09:00"), 1.0, None, True, None, 0),  # T3: no target
+        ("A", at("2024-04-10 08:00"), at("2024-04-10 09:00"), 1.0, 8.0, False, 2.0, 0),  # T4: rated 2
+        ("B", at("2024-05-20 08:00"), at("2024-05-20 09:00"), 1.0, 4.0, False, None, 0),
+    ])
+    run_model(con, "sla_window_tickets")
+    assert rows(con, "sla_window_tickets", order_by="first_response_hours desc") == [
+        ("A", 6.0, 4.0, False), ("A", 1.0, 8.0, True)]
+
+
 # --- every model file has a test ------------------------------------------------------------------
 
 @pytest.mark.parametrize("table", sorted(LAYER_DIR_OF))
