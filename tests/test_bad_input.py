@@ -661,10 +661,11 @@ def test_typed_parquet_gets_the_same_checks_and_rejects_as_text(build, tmp_path)
         "reopens": [0, 1, 0, 0, 0],
         "escalated": [True, False, True, False, False],
         "credit_amount": [0.0, -5.0, 0.0, 0.0, 0.0],  # negative: emptied
+        "agent_updates": [float("inf"), 1.0, 0.0, 0.0, 0.0],  # infinity: not a number, as the text 'inf' is not
     })
     mrr_history = pd.DataFrame({"account_id": ["A1", "A1", "A2"],
                                 "month": [date(2024, 1, 1), date(2024, 2, 15), date(2024, 1, 1)],
-                                "mrr": [100, 110, -3]})
+                                "mrr": [100.0, float("inf"), -3.0]})  # infinity: rejected as the text 'inf' is
     paths = {}
     for name, frame in (("accounts", accounts), ("interactions", interactions), ("mrr_history", mrr_history)):
         paths[name] = tmp_path / f"{name}.parquet"
@@ -686,11 +687,12 @@ def test_typed_parquet_gets_the_same_checks_and_rejects_as_text(build, tmp_path)
     reasons = 'select source, row_number, "column", reason, action from rejected_rows order by all'
     assert typed.rows(reasons) == text.rows(reasons)
     assert [r[:3] for r in typed.rows(reasons) if r[0] == "interactions"] == [
-        ("interactions", 1, "first_response_at"), ("interactions", 2, "credit_amount"),
+        ("interactions", 1, "agent_updates"), ("interactions", 1, "first_response_at"),
+        ("interactions", 2, "credit_amount"),
         ("interactions", 3, "interaction_id"), ("interactions", 4, "created_at"), ("interactions", 5, "created_at")]
     # the raw value of a typed column is shown as text
-    assert typed.rows("select raw_value from rejected_rows where source = 'interactions' and row_number = 1") == [
-        ("2024-01-31 10:00:00",)]
+    assert typed.rows("select raw_value from rejected_rows where source = 'interactions' and row_number = 1 "
+                      'order by "column"') == [("inf",), ("2024-01-31 10:00:00",)]
 
 
 def test_folder_or_glob_of_parquet_files_is_one_input_and_rejects_name_the_file_and_row(build, tmp_path):

@@ -39,26 +39,40 @@ typed as (
                 $iso_timestamp_pattern)
                 then resolved_at end as timestamptz) as timestamp) end as resolved_at,
         case when list_contains($severities, lower(severity)) then lower(severity) end as severity,
-        -- Plain decimal numbers only ($plain_number_pattern): DuckDB also takes 1_000, Spark 1d and 1f.
-        try_cast(case when regexp_matches(cast(csat as varchar),
-            $plain_number_pattern)
-            then csat end as double) as csat,
-        try_cast(case when regexp_matches(cast(reopens as varchar),
-            $plain_number_pattern)
-            then reopens end as double) as reopens,
-        try_cast(case when regexp_matches(cast(handoffs as varchar),
-            $plain_number_pattern)
-            then handoffs end as double) as handoffs,
+        -- Text: plain decimal numbers only ($plain_number_pattern): DuckDB also takes 1_000, Spark 1d and 1f.
+        -- A number typed in a Parquet file skips the pattern, whose test of its printed text costs more than
+        -- the rest of this table; only a float's infinity would fail it (x - x is NaN for it alone).
+        case
+            when typeof(csat) = 'VARCHAR' then try_cast(
+                case when regexp_matches(cast(csat as varchar), $plain_number_pattern) then csat end as double)
+            when cast(csat as double) - cast(csat as double) = 0 then cast(csat as double)
+        end as csat,
+        case
+            when typeof(reopens) = 'VARCHAR' then try_cast(
+                case when regexp_matches(cast(reopens as varchar), $plain_number_pattern) then reopens end as double)
+            when cast(reopens as double) - cast(reopens as double) = 0 then cast(reopens as double)
+        end as reopens,
+        case
+            when typeof(handoffs) = 'VARCHAR' then try_cast(
+                case when regexp_matches(cast(handoffs as varchar), $plain_number_pattern) then handoffs end as double)
+            when cast(handoffs as double) - cast(handoffs as double) = 0 then cast(handoffs as double)
+        end as handoffs,
         case
             when lower(cast(escalated as varchar)) in ('true', 't', '1', 'yes', 'y', '1.0') then true
             when lower(cast(escalated as varchar)) in ('false', 'f', '0', 'no', 'n', '0.0') then false
         end as escalated,
-        try_cast(case when regexp_matches(cast(agent_updates as varchar),
-            $plain_number_pattern)
-            then agent_updates end as double) as agent_updates,
-        try_cast(case when regexp_matches(cast(credit_amount as varchar),
-            $plain_number_pattern)
-            then credit_amount end as double) as credit_amount
+        case
+            when typeof(agent_updates) = 'VARCHAR' then try_cast(
+                case when regexp_matches(cast(agent_updates as varchar), $plain_number_pattern) then agent_updates end
+                as double)
+            when cast(agent_updates as double) - cast(agent_updates as double) = 0 then cast(agent_updates as double)
+        end as agent_updates,
+        case
+            when typeof(credit_amount) = 'VARCHAR' then try_cast(
+                case when regexp_matches(cast(credit_amount as varchar), $plain_number_pattern) then credit_amount end
+                as double)
+            when cast(credit_amount as double) - cast(credit_amount as double) = 0 then cast(credit_amount as double)
+        end as credit_amount
     from source_rows
 )
 

@@ -23,10 +23,14 @@ typed as (
                 $iso_timestamp_pattern)
                 then (cast(month as varchar) || '-01') end as timestamptz) end
         ) as timestamp) as date)) as date) end as month_start,
-        -- Plain decimal numbers only ($plain_number_pattern): DuckDB also takes 1_000, Spark 1d and 1f.
-        try_cast(case when regexp_matches(cast(mrr as varchar),
-            $plain_number_pattern)
-            then mrr end as double) as mrr
+        -- Text: plain decimal numbers only ($plain_number_pattern): DuckDB also takes 1_000, Spark 1d and 1f.
+        -- A number typed in a Parquet file skips the pattern; only a float's infinity would fail it (x - x is
+        -- NaN for it alone).
+        case
+            when typeof(mrr) = 'VARCHAR' then try_cast(
+                case when regexp_matches(cast(mrr as varchar), $plain_number_pattern) then mrr end as double)
+            when cast(mrr as double) - cast(mrr as double) = 0 then cast(mrr as double)
+        end as mrr
     from source_rows
 )
 
