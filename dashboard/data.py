@@ -37,7 +37,7 @@ from pipelines.filters import FilterError, filter_predicate, filterable_columns,
 from pipelines.models.risk import current_rows
 from pipelines.models.survival import KaplanMeier
 from pipelines.models.factor_effects import whatif_model
-from pipelines.models.whatif import WhatIf
+from pipelines.models.whatif import WhatIf, case_mix_ranges
 
 Filters = tuple[str, ...]
 APP_DRAW_ACCOUNTS = 20_000
@@ -389,11 +389,19 @@ def selected_account_ids(con: duckdb.DuckDBPyConnection, filters: Filters) -> li
         return [r[0] for r in cur.execute(query_text("analysis_account_ids")).fetchall()]
 
 
-@st.cache_data(show_spinner=False, max_entries=2)
+@st.cache_resource(show_spinner=False, max_entries=2)
 def _current_rows(_con, build_id: str) -> pd.DataFrame:
-    """The active accounts' latest panel rows, read once per build (0.8 s at 100,000 accounts): a slider
-    move or a filter change subsets them instead of reading them again."""
-    return current_rows(_con)
+    """The active accounts' latest panel rows as the build stored them, read once per build and shared, not copied:
+    a slider move or a filter change subsets them (WhatIf.fit never modifies them). A resource, not data: the
+    data cache would pickle and unpickle hundreds of thousands of rows on every what-if at a million accounts."""
+    return current_rows(_con, stored=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _case_mix_ranges(_con, build_id: str, column: str) -> pd.DataFrame:
+    """A measure's range per case-mix cell over every account-month, read once per build: a what-if checks its
+    changed values against it on every slider move and filter change."""
+    return case_mix_ranges(_con, column)
 
 
 @in_scope
@@ -404,7 +412,9 @@ def cached_whatif(_con, build_id: str, changes: tuple[tuple[str, str], ...], hor
     whatif = WhatIf(changes=list(changes), horizon_days=horizon_days, max_draw_accounts=APP_DRAW_ACCOUNTS).fit(
         _con, drivers=_whatif_model(_con, build_id, tuple(sorted(f for f, _ in changes))),
         account_ids=selected_account_ids(_con, filters),
-        rows=_current_rows(_con, build_id))
+        rows=_current_rows(_con, build_id),
+        overlap_ranges={FACTORS_BY_NAME[f].column: _case_mix_ranges(_con, build_id, FACTORS_BY_NAME[f].column)
+                        for f, _ in changes})
     result = whatif.to_json_dict()
     if filters:
         result["notes"].append("the effects come from the drivers model fitted on every account of the build, "

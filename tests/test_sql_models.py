@@ -545,6 +545,24 @@ def test_sla_window_tickets_holds_the_answered_tickets_of_each_active_accounts_l
         ("A", 6.0, 4.0, False), ("A", 1.0, 8.0, True)]
 
 
+def test_current_panel_rows_are_each_active_accounts_latest_month(con):
+    """a churned at its last row; b is active (three months, given out of order); c has one month: b's and c's
+    latest rows, every column as stored."""
+    con.execute("""
+        create table account_months as select * from (values
+            ('a', date '2026-01-01', 0, 31, 0, 10.0),
+            ('a', date '2026-02-01', 31, 40, 1, 10.0),
+            ('b', date '2026-03-01', 59, 90, 0, 25.0),
+            ('b', date '2026-01-01', 0, 31, 0, 20.0),
+            ('b', date '2026-02-01', 31, 59, 0, 20.0),
+            ('c', date '2026-03-01', 0, 12, 0, 5.0)
+        ) as t(account_id, month_start, start_day, stop_day, churned, mrr)
+    """)
+    run_model(con, "current_panel_rows")
+    assert rows(con, "current_panel_rows", order_by="account_id") == [
+        ("b", date(2026, 3, 1), 59, 90, 0, 25.0), ("c", date(2026, 3, 1), 0, 12, 0, 5.0)]
+
+
 # --- every model file has a test ------------------------------------------------------------------
 
 @pytest.mark.parametrize("table", sorted(LAYER_DIR_OF))

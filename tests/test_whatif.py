@@ -14,7 +14,7 @@ from pipelines.models.drivers import ServiceDrivers
 from pipelines.models.risk import max_tenure_days
 from pipelines.cli import main as retention
 from pipelines.cli.whatif import add_parser as add_whatif_parser
-from pipelines.models.whatif import WhatIf, WhatIfInputError, parse_change
+from pipelines.models.whatif import WhatIf, WhatIfInputError, case_mix_ranges, parse_change
 
 
 def whatif(con, drivers, changes, **kwargs) -> WhatIf:
@@ -288,3 +288,14 @@ def test_whatif_sla_recheck_covers_the_scored_accounts_only(demo_con, demo_drive
         assert sla["sla_breach_rate_with_change"] == pytest.approx(breached_with_change / tickets, rel=1e-12)
     assert model.sla_recomputed_["n_tickets"] < whatif(demo_con, demo_drivers, [("first_response_hours", "-50%")]
                                                        ).sla_recomputed_["n_tickets"]
+
+
+def test_whatif_given_case_mix_ranges_equals_reading_them(demo_con, demo_drivers):
+    """The app reads each measure's case-mix ranges once per build and hands them over: the same overlap and the
+    same estimate as a what-if that reads them itself."""
+    change = [("first_response_hours", "-95%")]
+    ranges = {"first_response_hours_median": case_mix_ranges(demo_con, "first_response_hours_median")}
+    read = WhatIf(change, n_draws=20).fit(demo_con, drivers=demo_drivers)
+    given = WhatIf(change, n_draws=20).fit(demo_con, drivers=demo_drivers, overlap_ranges=ranges)
+    assert given.overlap_ == read.overlap_ and read.overlap_[0]["outside"] > 0
+    assert given.result_ == read.result_

@@ -29,7 +29,8 @@ import pandas as pd
 from .drivers import ServiceDrivers
 from .store import create_result_table, store_model_info
 from .factors import FACTORS_BY_NAME, MEASURE_COLUMNS
-from ..sqlrun import TrustedSql, create_table_as, execute_template, file_fragment, insert_rows, query_text, quote_ident
+from ..sqlrun import (TrustedSql, create_table_as, execute_template, file_fragment, identifier, insert_rows,
+                      query_text, quote_ident)
 
 HORIZON_DAYS = 90
 HOLDOUT_DAYS = 180
@@ -152,9 +153,17 @@ def max_tenure_days(con: duckdb.DuckDBPyConnection) -> float:
     return float(value or 0.0)
 
 
-def current_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The latest panel row of each active account (tenure = its stop_day, MRR = the month's MRR)."""
-    rows = execute_template(con, "risk_current_rows").df()
+# the build stores the current rows under this name (a lookup mart)
+CURRENT_ROWS_TABLE = "current_panel_rows"
+
+
+def current_rows(con: duckdb.DuckDBPyConnection, stored: bool = False) -> pd.DataFrame:
+    """The latest panel row of each active account (tenure = its stop_day, MRR = the month's MRR), in account order:
+    from account_months as it stands (a holdout cuts it at its cutoff), or with `stored`, the same rows as the
+    build stored them (current_panel_rows), a read of a few hundred thousand rows instead of every account-month."""
+    query = file_fragment("queries", "all_rows", table=identifier(CURRENT_ROWS_TABLE)) if stored \
+        else file_fragment("40_marts", CURRENT_ROWS_TABLE)
+    rows = execute_template(con, "rows_in_account_order", query=query).df()
     if rows.empty:
         raise RiskInputError("no active accounts with a panel row: every account has churned (or signed up today)")
     rows["tenure_days"] = rows["stop_day"].astype(int)

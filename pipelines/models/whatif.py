@@ -24,6 +24,7 @@ tickets against each one's severity target and reported beside the estimate.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import duckdb
@@ -153,10 +154,12 @@ class WhatIf:
         self.max_draw_accounts = max_draw_accounts
 
     def fit(self, con: duckdb.DuckDBPyConnection, drivers: ServiceDrivers | None = None,
-            account_ids=None, rows: pd.DataFrame | None = None) -> "WhatIf":
+            account_ids=None, rows: pd.DataFrame | None = None,
+            overlap_ranges: Mapping[str, pd.DataFrame] | None = None) -> "WhatIf":
         """account_ids (optional) limits the scored accounts to a subset, e.g. the app's filtered accounts.
         rows (optional) are `risk.current_rows(con)` already read (the app reads them once per build); they
-        are not modified."""
+        are not modified. overlap_ranges (optional): `case_mix_ranges(con, column)` of changed measures, already
+        read (they depend on the build only)."""
         drivers = drivers if drivers is not None else whatif_model(con, [c.factor for c in self.changes])
         model = drivers.model_
         in_model = set(drivers.design_.terms.factor)
@@ -168,7 +171,10 @@ class WhatIf:
 
         rows = current_rows(con) if rows is None else rows
         if account_ids is not None:
-            rows = rows[rows.account_id.astype(str).isin(set(map(str, account_ids)))].reset_index(drop=True)
+            wanted = pd.Index(account_ids)
+            if wanted.inferred_type != "string":  # numbers given for text ids
+                wanted = wanted.astype(str)
+            rows = rows[rows.account_id.isin(wanted)].reset_index(drop=True)  # ids are text in the panel
             if rows.empty:
                 raise WhatIfInputError("no active accounts match the filters")
         changed = rows.copy()
@@ -217,18 +223,19 @@ class WhatIf:
         self.n_accounts_ = int(len(rows))
         self.sla_recomputed_ = self._sla_recomputed(
             con, None if account_ids is None else rows.account_id.astype(str).tolist())
-        self.overlap_ = self._overlap(con, rows, changed)
+        self.overlap_ = self._overlap(con, rows, changed, overlap_ranges or {})
         self.notes_ = self._notes(drivers, rows, hazard, tenure)
         return self
 
-    def _overlap(self, con, rows: pd.DataFrame, changed: pd.DataFrame) -> list[dict]:
+    def _overlap(self, con, rows: pd.DataFrame, changed: pd.DataFrame,
+                 given_ranges: Mapping[str, pd.DataFrame]) -> list[dict]:
         """Per changed factor: the share of the active accounts it applies to whose changed value lies outside
         the 1st-99th percentile range the panel shows for accounts of similar case mix."""
         out = []
         for change in self.changes:
-            low, high = OVERLAP_BAND_EDGES
-            ranges = execute_template(con, "whatif_overlap_ranges", {"low_band_edge": low, "high_band_edge": high},
-                                      measure=TrustedSql(quote_ident(change.column))).df()
+            ranges = given_ranges.get(change.column)
+            if ranges is None:
+                ranges = case_mix_ranges(con, change.column)
             bands = pd.DataFrame({"high_priority_band": _band(rows["high_priority_share_90d"]),
                                   "live_channel_band": _band(rows["live_channel_share_90d"]),
                                   "value": changed[change.column].astype(float)})
@@ -357,6 +364,14 @@ class WhatIf:
             "overlap": self.overlap_,
             "notes": self.notes_,
         }
+
+
+def case_mix_ranges(con: duckdb.DuckDBPyConnection, column: str) -> pd.DataFrame:
+    """Per case-mix cell, the 1st and 99th percentiles of a panel measure over the account-months where it is
+    known: the range a changed value is checked against (whatif_overlap_ranges.sql)."""
+    low, high = OVERLAP_BAND_EDGES
+    return execute_template(con, "whatif_overlap_ranges", {"low_band_edge": low, "high_band_edge": high},
+                            measure=TrustedSql(quote_ident(column))).df()
 
 
 def _consequences(factor: str) -> tuple[str, ...]:

@@ -1,4 +1,6 @@
 -- grain: one row per account still active at the end of the panel: its latest account_months row.
+-- Stored by the build (the what-if reads these rows instead of every account-month) and run as it is on a
+-- panel cut at a holdout's cutoff (models/risk.py, current_rows).
 -- At the as-of date that is the month containing as-of (its measures were known before the month
 -- started); on a panel truncated at a holdout cutoff it is the month containing the cutoff. An account
 -- whose last row ends in churn has left; one that signed up on the last day has no row yet.
@@ -25,4 +27,3 @@ latest_rows as (
 select *
 from latest_rows
 where churned = 0
-order by account_id
