@@ -34,7 +34,7 @@ from pipelines.sqlrun import TrustedSql, execute_template, file_fragment, query_
 from pipelines.models.drivers import ServiceDrivers
 from pipelines.models.factors import FACTORS, FACTORS_BY_NAME
 from pipelines.filters import FilterError, filter_predicate, filterable_columns, parse_filters
-from pipelines.models.risk import current_rows
+from pipelines.models.risk import CURRENT_ROWS_TABLE, current_rows
 from pipelines.models.survival import KaplanMeier
 from pipelines.models.factor_effects import whatif_model
 from pipelines.models.whatif import WhatIf, case_mix_ranges
@@ -393,8 +393,9 @@ def selected_account_ids(con: duckdb.DuckDBPyConnection, filters: Filters) -> li
 def _current_rows(_con, build_id: str) -> pd.DataFrame:
     """The active accounts' latest panel rows as the build stored them, read once per build and shared, not copied:
     a slider move or a filter change subsets them (WhatIf.fit never modifies them). A resource, not data: the
-    data cache would pickle and unpickle hundreds of thousands of rows on every what-if at a million accounts."""
-    return current_rows(_con, stored=True)
+    data cache would pickle and unpickle hundreds of thousands of rows on every what-if at a million accounts.
+    A build from before they were stored has them computed from its panel."""
+    return current_rows(_con, stored=table_exists(_con, CURRENT_ROWS_TABLE))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
+from dashboard import data
 from pipelines.models.drivers import ServiceDrivers
-from pipelines.models.risk import max_tenure_days
+from pipelines.models.risk import current_rows, max_tenure_days
 from pipelines.cli import main as retention
 from pipelines.cli.whatif import add_parser as add_whatif_parser
 from pipelines.models.whatif import WhatIf, WhatIfInputError, case_mix_ranges, parse_change
@@ -299,3 +301,18 @@ def test_whatif_given_case_mix_ranges_equals_reading_them(demo_con, demo_drivers
     given = WhatIf(change, n_draws=20).fit(demo_con, drivers=demo_drivers, overlap_ranges=ranges)
     assert given.overlap_ == read.overlap_ and read.overlap_[0]["outside"] > 0
     assert given.result_ == read.result_
+
+
+def test_whatif_on_a_build_from_before_the_stored_marts_runs_and_says_to_rebuild(demo_database, tmp_path):
+    """A database built before sla_window_tickets and current_panel_rows were stored: the app computes the current
+    rows from the panel, and the what-if says the SLA recheck needs a rebuild instead of failing."""
+    old = tmp_path / "old.duckdb"
+    shutil.copy(demo_database[0], old)
+    with duckdb.connect(str(old)) as con:
+        con.execute("drop table sla_window_tickets")
+        con.execute("drop table current_panel_rows")
+        pd.testing.assert_frame_equal(data._current_rows(con, "old build"), current_rows(con), check_exact=True)
+        model = WhatIf([("first_response_hours", "-50%")], n_draws=20).fit(con)
+    assert model.sla_recomputed_ == {"unavailable": "the SLA recheck needs a build from this version: rebuild to see it"}
+    assert model.sla_recomputed_["unavailable"] in model.notes_
+    assert model.result_["accounts_kept"]["estimate"] > 0

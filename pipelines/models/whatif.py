@@ -255,8 +255,11 @@ class WhatIf:
         change = next((c for c in self.changes if c.factor == "first_response_hours"), None)
         if change is None:
             return None
-        frame = run_query(con, sql_text("queries", "whatif_sla_recomputed"),
-                          {"first_response_scale": change.amount, "account_ids": account_ids}).df()
+        try:
+            frame = run_query(con, sql_text("queries", "whatif_sla_recomputed"),
+                              {"first_response_scale": change.amount, "account_ids": account_ids}).df()
+        except duckdb.CatalogException:  # a build from before sla_window_tickets was stored
+            return {"unavailable": "the SLA recheck needs a build from this version: rebuild to see it"}
         return frame.iloc[0].to_dict() if len(frame) else None
 
     def _draws(self, model, hazard: BaselineHazard, X, X_changed, tenure, arr, estimate) -> pd.DataFrame:
@@ -326,7 +329,9 @@ class WhatIf:
                              f"{label(item['factor'])} lies outside the range (1st-99th percentile) seen for accounts "
                              "of similar case mix; there the estimate extrapolates the model beyond the data")
         sla = self.sla_recomputed_
-        if sla and sla.get("n_tickets"):
+        if sla and sla.get("unavailable"):
+            notes.append(sla["unavailable"])
+        elif sla and sla.get("n_tickets"):
             notes.append(f"recomputed ticket by ticket against each severity's SLA target, over the active accounts' "
                          f"latest windows ({int(sla['n_tickets']):,} answered tickets): SLA breach rate "
                          f"{sla['sla_breach_rate_today']:.1%} today, {sla['sla_breach_rate_with_change']:.1%} with the "
