@@ -453,6 +453,29 @@ def test_cohort_retention_leaves_out_months_not_yet_over(con):
     ]
 
 
+def test_cohort_retention_without_any_mrr_is_unknown_unless_an_account_left(con):
+    """B1 stays and has no MRR: its cohort's MRR is unknown (NULL), not 0. B2 and B3 have no MRR either, and B3
+    leaves on 1 March, which ends February: a leaver counts 0 in a month's retained MRR, so February's cohort holds
+    0 in both its months."""
+    given(con, "account_survival", ACCOUNT_SURVIVAL, [
+        ("B1", date(2024, 1, 1), 0, None),
+        ("B2", date(2024, 2, 1), 0, None),
+        ("B3", date(2024, 2, 1), 1, date(2024, 3, 1)),
+    ])
+    given(con, "analysis_accounts", ANALYSIS_ACCOUNTS, [("B1",), ("B2",), ("B3",)])
+    given(con, "calendar_months", CALENDAR_MONTHS, CALENDAR_2024_Q1)
+    given(con, "account_month_mrr", ACCOUNT_MONTH_MRR, [])
+    run_model(con, "cohort_retention", as_of=date(2024, 3, 31))
+    assert rows(con, "cohort_retention", "cohort_month, months_since_signup, retained_accounts, "
+                "cohort_starting_mrr, retained_mrr, revenue_retained_share") == [
+        (date(2024, 1, 1), 0, 1, None, None, None),
+        (date(2024, 1, 1), 1, 1, None, None, None),
+        (date(2024, 1, 1), 2, 1, None, None, None),
+        (date(2024, 2, 1), 0, 1, None, 0.0, None),
+        (date(2024, 2, 1), 1, 1, None, 0.0, None),
+    ]
+
+
 def test_panel_measure_coverage_counts_rows_accounts_and_range(con):
     given(con, "account_months", ACCOUNT_MONTHS, [
         {"account_id": "A1", "month_start": date(2024, 1, 1), "tickets_90d": 2, "first_response_hours_median": 4.0,

@@ -14,8 +14,11 @@ calendar as (
     select * from calendar_months
 ),
 
+-- the selected accounts' months only: joining every account's months costs most of a filtered view's time
 monthly_mrr as (
-    select account_id, month_start, mrr from account_month_mrr
+    select m.account_id, m.month_start, m.mrr
+    from account_month_mrr as m
+    join survival as s on s.account_id = m.account_id
 ),
 
 cohort_months as (
@@ -35,27 +38,64 @@ members as (
     select
         cm.cohort_month,
         cm.months_since_signup,
-        s.account_id,
         -- retained through month k: no churn by the end of it (a churn on the next 1st ends month k)
-        s.churned = 0 or s.churn_date > cm.next_month_start as is_retained,
-        start_mrr.mrr as starting_mrr,
-        month_mrr.mrr as month_mrr
+        s.churned = 0 or s.churn_date > cm.next_month_start as is_retained
     from cohort_months as cm
     join survival as s on s.signup_cohort_month = cm.cohort_month
-    left join monthly_mrr as start_mrr on start_mrr.account_id = s.account_id and start_mrr.month_start = cm.cohort_month
-    left join monthly_mrr as month_mrr on month_mrr.account_id = s.account_id and month_mrr.month_start = cm.month_start
+),
+
+member_counts as (
+    select
+        cohort_month,
+        months_since_signup,
+        count(*) as cohort_accounts,
+        sum(case when is_retained then 1 else 0 end) as retained_accounts
+    from members
+    group by cohort_month, months_since_signup
+),
+
+-- the cohort's MRR in its signup month (the same for every month since signup); the sums below join each
+-- account's months on the account alone, not every member month on (account, month)
+cohort_starting_mrr as (
+    select s.signup_cohort_month as cohort_month, sum(m.mrr) as starting_mrr
+    from survival as s
+    join monthly_mrr as m on m.account_id = s.account_id and m.month_start = s.signup_cohort_month
+    group by s.signup_cohort_month
+),
+
+retained_month_mrr as (
+    select cm.cohort_month, cm.months_since_signup, sum(m.mrr) as retained_mrr
+    from monthly_mrr as m
+    join survival as s on s.account_id = m.account_id
+    join cohort_months as cm on cm.cohort_month = s.signup_cohort_month and cm.month_start = m.month_start
+    where s.churned = 0 or s.churn_date > cm.next_month_start
+    group by cm.cohort_month, cm.months_since_signup
+),
+
+cohort_cells as (
+    select
+        c.cohort_month,
+        c.months_since_signup,
+        c.cohort_accounts,
+        c.retained_accounts,
+        st.starting_mrr,
+        -- a month's retained MRR counts the accounts that left as 0; with none left and none with an MRR, unknown
+        case when r.retained_mrr is null and c.retained_accounts = c.cohort_accounts then null
+            else coalesce(r.retained_mrr, 0) end as retained_mrr
+    from member_counts as c
+    left join cohort_starting_mrr as st on st.cohort_month = c.cohort_month
+    left join retained_month_mrr as r
+        on r.cohort_month = c.cohort_month and r.months_since_signup = c.months_since_signup
 )
 
 select
     cast(cohort_month as date) as cohort_month,
     cast(months_since_signup as integer) as months_since_signup,
-    cast(count(*) as integer) as cohort_accounts,
-    cast(sum(case when is_retained then 1 else 0 end) as integer) as retained_accounts,
-    cast(avg(case when is_retained then 1.0 else 0.0 end) as double) as retained_account_share,
-    cast(sum(starting_mrr) as double) as cohort_starting_mrr,
-    cast(sum(case when is_retained then month_mrr else 0 end) as double) as retained_mrr,
-    cast(sum(case when is_retained then month_mrr else 0 end) / nullif(sum(starting_mrr), 0) as double)
-        as revenue_retained_share
-from members
-group by cohort_month, months_since_signup
+    cast(cohort_accounts as integer) as cohort_accounts,
+    cast(retained_accounts as integer) as retained_accounts,
+    cast(cast(retained_accounts as double) / cohort_accounts as double) as retained_account_share,
+    cast(starting_mrr as double) as cohort_starting_mrr,
+    cast(retained_mrr as double) as retained_mrr,
+    cast(retained_mrr / nullif(starting_mrr, 0) as double) as revenue_retained_share
+from cohort_cells
 order by cohort_month, months_since_signup

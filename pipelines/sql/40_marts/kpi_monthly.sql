@@ -19,8 +19,11 @@ accounts as (
     cross join params as p
 ),
 
+-- the selected accounts' months only: joining every account's months costs most of a filtered view's time
 monthly_mrr as (
-    select account_id, month_start, mrr from account_month_mrr
+    select m.account_id, m.month_start, m.mrr
+    from account_month_mrr as m
+    join accounts as a on a.account_id = m.account_id
 ),
 
 -- Month membership follows the panel: a churn on the 1st ends the previous month, so an account

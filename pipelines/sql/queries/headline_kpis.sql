@@ -16,8 +16,16 @@ accounts as (
     join analysis_accounts as selected on selected.account_id = s.account_id
 ),
 
+-- the selected accounts' MRR in the months read below (each reference date's month and the month a year before)
 monthly_mrr as (
-    select account_id, month_start, mrr from account_month_mrr
+    select m.account_id, m.month_start, m.mrr
+    from account_month_mrr as m
+    join accounts as a on a.account_id = m.account_id
+    where m.month_start in (
+        select cast(date_trunc('month', ref_date) as date) from reference_dates
+        union all
+        select cast(date_trunc('month', ref_date - interval 1 year) as date) from reference_dates
+    )
 ),
 
 -- active at a date: signed up by then and not yet churned
