@@ -77,10 +77,13 @@ select
     cast(avg(case when nullif(trim(channel), '') is not null
         then cast(list_contains($live_channels, lower(trim(channel))) as integer) end) as double)
         as live_channel_share_90d,
-    -- median() is exact on DuckDB and on Spark (percentile_cont(0.5) transpiles to Spark's approximate one)
-    cast(median(case when first_response_at < row_start_at then first_response_hours end) as double)
+    -- median() is exact on DuckDB and on Spark (percentile_cont(0.5) transpiles to Spark's approximate one). The
+    -- two engines halve an even count's middle pair in different steps, a unit in the last place apart, which is
+    -- enough to round 18.55 h to 18.6 on one and 18.5 on the other in the at-risk list: to 1e-9 h, both agree.
+    cast(round(median(case when first_response_at < row_start_at then first_response_hours end), 9) as double)
         as first_response_hours_median,
-    cast(median(case when resolved_at < row_start_at then resolution_hours end) as double) as resolution_hours_median,
+    cast(round(median(case when resolved_at < row_start_at then resolution_hours end), 9) as double)
+        as resolution_hours_median,
     cast(avg(case when first_response_at < row_start_at then cast(sla_breached as integer) end) as double)
         as sla_breach_rate,
     cast(avg(case when resolved_at < row_start_at then csat end) as double) as csat_mean,

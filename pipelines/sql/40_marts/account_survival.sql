@@ -16,8 +16,9 @@ lifetime_service as (
     select
         account_id,
         count(*) as n_interactions_lifetime,
-        median(first_response_hours) as first_response_hours_median_lifetime,
-        median(resolution_hours) as resolution_hours_median_lifetime,
+        -- rounded as the panel's medians are (account_month_service.sql), so both engines agree
+        round(median(first_response_hours), 9) as first_response_hours_median_lifetime,
+        round(median(resolution_hours), 9) as resolution_hours_median_lifetime,
         avg(csat) as csat_mean_lifetime,
         avg(cast(reopened as integer)) as reopen_rate_lifetime,
         avg(cast(sla_breached as integer)) as sla_breach_rate_lifetime,
