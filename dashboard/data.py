@@ -425,10 +425,10 @@ def cached_whatif(_con, build_id: str, changes: tuple[tuple[str, str], ...], hor
 
 
 @in_scope
-def account_risk(con: duckdb.DuckDBPyConnection, filters: Filters, limit: int | None = None) -> pd.DataFrame:
-    """The scored accounts of the selection, riskiest first: the first `limit`, or all."""
+def account_risk(con: duckdb.DuckDBPyConnection, filters: Filters) -> pd.DataFrame:
+    """Every scored account of the selection, riskiest first."""
     with selected_accounts(con, filters) as cur:
-        return run(cur, query_text("at_risk_accounts"), {"limit": limit})
+        return run(cur, query_text("at_risk_accounts"), {"limit": None})
 
 
 # The at-risk page lists at most this many accounts; its totals and the download cover every one.
@@ -445,9 +445,10 @@ def cached_risk(_con, build_id: str, filters: Filters) -> tuple[dict, pd.DataFra
         else pd.DataFrame()
     if not table_exists(_con, "account_risk"):
         return {"accounts_scored": 0}, pd.DataFrame(), calibration, model_info(_con, "risk")
-    with selected_accounts(_con, filters) as cur:
+    with selected_accounts(_con, filters) as cur:  # one filtered selection for the totals and the list
         totals = run(cur, query_text("at_risk_totals")).to_dict("records")[0]
-    return totals, account_risk(_con, filters, RISK_LIST_MAX), calibration, model_info(_con, "risk")
+        riskiest = run(cur, query_text("at_risk_accounts"), {"limit": RISK_LIST_MAX})
+    return totals, riskiest, calibration, model_info(_con, "risk")
 
 
 @requires(ACCOUNT_DOWNLOADS)

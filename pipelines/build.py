@@ -71,7 +71,7 @@ PANEL = (
 MARTS = ("account_survival", "kpi_monthly", "cohort_retention", "panel_measure_coverage")
 # Marts the app looks up instead of reading the large tables, made in DuckDB from the tables above (DuckDB's
 # UNPIVOT over the segment columns), after them, whichever engine made those.
-LOOKUP_MARTS = ("km_segment_counts", "sla_window_tickets", "current_panel_rows")
+LOOKUP_MARTS = ("km_segment_counts", "current_panel_rows", "sla_window_tickets")  # in the order they read each other
 # Tables built in parts of the accounts (the query filters on $part of $n_parts), one part per ROWS_PER_PART
 # rows of the named input: their exact medians are aggregates DuckDB holds in memory and cannot spill.
 PARTITIONED_TABLES = {"account_month_service": "interaction_metrics"}

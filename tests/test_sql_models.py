@@ -563,6 +563,7 @@ def test_sla_window_tickets_holds_the_answered_tickets_of_each_active_accounts_l
         ("A", at("2024-04-10 08:00"), at("2024-04-10 09:00"), 1.0, 8.0, False, 2.0, 0),  # T4: rated 2
         ("B", at("2024-05-20 08:00"), at("2024-05-20 09:00"), 1.0, 4.0, False, None, 0),
     ])
+    run_model(con, "current_panel_rows")  # the latest active rows sla_window_tickets reads
     run_model(con, "sla_window_tickets")
     assert rows(con, "sla_window_tickets", order_by="first_response_hours desc") == [
         ("A", 6.0, 4.0, False), ("A", 1.0, 8.0, True)]

@@ -222,7 +222,7 @@ class WhatIf:
         ])
         self.n_accounts_ = int(len(rows))
         self.sla_recomputed_ = self._sla_recomputed(
-            con, None if account_ids is None else rows.account_id.astype(str).tolist())
+            con, None if account_ids is None else rows.account_id.tolist())
         self.overlap_ = self._overlap(con, rows, changed, overlap_ranges or {})
         self.notes_ = self._notes(drivers, rows, hazard, tenure)
         return self

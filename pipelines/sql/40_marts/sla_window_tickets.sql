@@ -1,25 +1,10 @@
 -- grain: one row per ticket in the trailing window of an active account's latest panel row, answered before that
 -- row started, whose severity has an SLA target: what a what-if of first response rechecks ticket by ticket.
 -- Stored so that a what-if reads these few rows per account instead of joining every interaction to the panel.
--- The window and "answered before the row started" are the panel's own (account_month_service.sql).
-with panel as (
-    select account_id, month_start, churned from account_months
-),
-
-latest_month_per_account as (
-    select account_id, max(month_start) as month_start
-    from panel
-    group by account_id
-),
-
--- (account_id, month_start) is unique (audit unique_panel_rows): one latest row per account
-latest_active_rows as (
-    select panel.account_id, panel.month_start
-    from panel
-    inner join latest_month_per_account
-        on panel.account_id = latest_month_per_account.account_id
-        and panel.month_start = latest_month_per_account.month_start
-    where panel.churned = 0
+-- The window and "answered before the row started" are the panel's own (account_month_service.sql); the latest
+-- active row is current_panel_rows's (built before this mart).
+with latest_active_rows as (
+    select account_id, month_start from current_panel_rows
 )
 
 select
