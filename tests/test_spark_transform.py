@@ -152,6 +152,17 @@ def test_hash_64bit_groups_like_duckdb(spark):
     assert "XXHASH64" in to_spark(sql).upper()
 
 
+def test_cte_materialization_hints_are_dropped_for_spark(spark):
+    from pipelines.spark.transform import to_spark
+
+    sql = """
+        with rows_read_twice as not materialized (select * from (values (1), (2), (2)) as t(x))
+        select a.x, count(*) as n from rows_read_twice as a join rows_read_twice as b on a.x = b.x group by a.x
+    """
+    assert on_duckdb(sql) == [(1, 1), (2, 4)] == on_spark(spark, sql)
+    assert "MATERIALIZED" not in to_spark(sql).upper()
+
+
 def test_parameters_are_bound_on_spark(spark):
     sql = "select list_contains($levels, 'high') as found, cast($as_of as date) + 1 as next_day"
     params = {"levels": ["low", "high"], "as_of": __import__("datetime").date(2024, 2, 28)}

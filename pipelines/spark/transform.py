@@ -223,6 +223,16 @@ def columns_by_pattern(tree: exp.Expression) -> exp.Expression:
     return tree.transform(rule).transform(select_rule)
 
 
+def cte_materialization_hints(tree: exp.Expression) -> exp.Expression:
+    """`with x as not materialized (...)` tells DuckDB's planner to read a CTE's query where it is used rather than
+    store its rows; Spark has no such syntax (and plans a CTE where it is used already). The hint is dropped: the
+    rows are the same."""
+    for cte in tree.find_all(exp.CTE):
+        if cte.args.get("materialized") is not None:
+            cte.set("materialized", None)
+    return tree
+
+
 # The rules in the order they run (names are what tests and the README refer to).
 RULES: dict[str, Callable[[exp.Expression], exp.Expression]] = {
     "asof_join": asof_join,
@@ -233,6 +243,7 @@ RULES: dict[str, Callable[[exp.Expression], exp.Expression]] = {
     "decimal_literals_to_double": decimal_literals_to_double,
     "typeof_names": typeof_names,
     "hash_64bit": hash_64bit,
+    "cte_materialization_hints": cte_materialization_hints,
 }
 
 

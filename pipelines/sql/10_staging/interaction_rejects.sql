@@ -3,7 +3,10 @@ with params as (
     select cast($as_of as date) + 1 as as_of_cutoff_date  -- the as-of day is included to its end
 ),
 
-interactions as (
+-- "not materialized" here and below: the rows are read three times (their flags, the candidate repeats and those
+-- repeats' first rows), and DuckDB would otherwise copy every column of every row once more to read them back,
+-- which at tens of millions of rows no longer fits in memory and costs more than reading the table again.
+interactions as not materialized (
     select * from typed_interactions
 ),
 
@@ -53,7 +56,7 @@ rules as (
     ) as rule (flag, column_name, reason, action, detail)
 ),
 
-row_problems as (
+row_problems as not materialized (
     select
         i.*,
         a.signup_date,
@@ -72,7 +75,7 @@ row_problems as (
     left join rejected_account_ids as r on r.account_id = i.account_id
 ),
 
-dropped_before_dedup as (
+dropped_before_dedup as not materialized (
     select
         *,
         coalesce(

@@ -3,7 +3,8 @@ with params as (
     select cast($as_of as date) as as_of_date
 ),
 
-history as (
+-- not materialized, here and below, for the reason given in interaction_rejects.sql
+history as not materialized (
     select * from typed_mrr_history
 ),
 
@@ -29,7 +30,7 @@ rules as (
     ) as rule (flag, column_name, reason, action, detail)
 ),
 
-row_problems as (
+row_problems as not materialized (
     select
         h.*,
         a.signup_date,
@@ -47,7 +48,7 @@ row_problems as (
     left join accounts as a on a.account_id = h.account_id
 ),
 
-dropped_before_dedup as (
+dropped_before_dedup as not materialized (
     select
         *,
         coalesce(
@@ -58,13 +59,32 @@ dropped_before_dedup as (
     from row_problems
 ),
 
+-- The first row (in file order) of an account's month wins. As in interaction_rejects.sql, grouping by a 64-bit
+-- hash of the key finds the candidate repeats (where a window over the text key is the costliest step at tens of
+-- millions of rows), and grouping the few candidates by the key itself keeps only true repeats.
+candidate_repeats as (
+    select hash(account_id, month_start) as key_hash
+    from dropped_before_dedup
+    where not is_dropped
+    group by hash(account_id, month_start)
+    having count(*) > 1
+),
+
+repeated_keys as (
+    select d.account_id, d.month_start, min(d._row) as first_row_with_key
+    from dropped_before_dedup as d
+    join candidate_repeats as c on c.key_hash = hash(d.account_id, d.month_start)
+    where not d.is_dropped
+    group by d.account_id, d.month_start
+    having count(*) > 1
+),
+
 ranked as (
     select
-        *,
-        case when not is_dropped then
-            min(_row) over (partition by account_id, month_start, is_dropped)
-        end as first_row_with_key
-    from dropped_before_dedup
+        d.*,
+        case when not d.is_dropped then coalesce(r.first_row_with_key, d._row) end as first_row_with_key
+    from dropped_before_dedup as d
+    left join repeated_keys as r on r.account_id = d.account_id and r.month_start = d.month_start
 ),
 
 -- every rule's flag as a column (and nothing else named is_*)
