@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import streamlit as st
@@ -85,8 +87,25 @@ def resolve(claims: dict, roles: Roles, now: float) -> tuple[Access | None, str]
     return (access, LET_IN) if access is not None else (None, NOT_AUTHORISED)
 
 
+# Whom a file made on a click is made for: Streamlit serves the click on a thread without the person's session,
+# so the page takes their Access when it shows the button (data.in_scope's `captured`) and the file is made as them.
+_ACTING_FOR: ContextVar[Access | None] = ContextVar("acting_for", default=None)
+
+
+@contextmanager
+def acting_for(access: Access):
+    """Within this block (on this thread only) current_access() is `access`, whatever session is current."""
+    token = _ACTING_FOR.set(access)
+    try:
+        yield
+    finally:
+        _ACTING_FOR.reset(token)
+
+
 def current_access() -> Access | None:
     """The Access of this session's person; None when nobody allowed is signed in (every query then refuses)."""
+    if (acting := _ACTING_FOR.get()) is not None:
+        return acting
     if not shared_mode():
         return LOCAL_ACCESS
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from typing import Callable
 
 import pandas as pd
@@ -46,13 +47,26 @@ def _csv_rows(content: bytes) -> int:
     return max(sum(1 for _ in csv.reader(io.StringIO(content.decode("utf-8")))) - 1, 0)
 
 
-def download(container, label: str, content: bytes | str | Callable[[], bytes | str], file_name: str, mime: str,
-             key: str, icon: str = ":material/download:", rows: int | None = None, lists_accounts: bool = False) -> None:
+@dataclass(frozen=True)
+class MadeOnClick:
+    """A file made when its button is clicked rather than on every run of the page: `make` is a query function of
+    the data layer with `.captured` (see data.in_scope), whose scope and permission apply now, in the person's
+    session, since the click is served where no session is there to ask. For files too large to make on every run
+    (every scored account of a large book is hundreds of megabytes)."""
+
+    make: Callable
+    args: tuple
+
+
+def download(container, label: str, content: bytes | str | Callable[[], bytes | str] | MadeOnClick, file_name: str,
+             mime: str, key: str, icon: str = ":material/download:", rows: int | None = None,
+             lists_accounts: bool = False) -> None:
     """A download button in `container`, for a role allowed this kind of file; the audit log records each download.
 
     The file's bytes are made now (the scope applies while the person's session runs) but handed over only
     when asked for: the click runs `deliver`, which writes the log line, so one download is one line.
-    `content` may be a function, so a file this role may not have is never made at all.
+    `content` may be a function, so a file this role may not have is never made at all, or MadeOnClick, so it is
+    made only when asked for (its log line is written once it is made).
     """
     access = auth.current_access()
     permission = ACCOUNT_DOWNLOADS if lists_accounts else AGGREGATE_DOWNLOADS
@@ -61,15 +75,19 @@ def download(container, label: str, content: bytes | str | Callable[[], bytes | 
         container.caption(f"{label.split(' (')[0]}: {kind} not part of the {access.role.replace('_', ' ')} role."
                           if access else f"{label.split(' (')[0]}: nobody is signed in.")
         return
-    made = content() if callable(content) else content
-    made = made.encode("utf-8") if isinstance(made, str) else made
-    if rows is None and mime == "text/csv":
-        rows = _csv_rows(made)
-    record = audit.export_recorder(audit.log_path(), access, file_name, current_filters(), rows)
+    if isinstance(content, MadeOnClick):
+        make = content.make.captured(*content.args)
+    else:
+        made = content() if callable(content) else content
+        made = made.encode("utf-8") if isinstance(made, str) else made
+        make = lambda: made  # noqa: E731
+    log, filters = audit.log_path(), current_filters()
 
     def deliver() -> bytes:
-        record()
-        return made
+        file = make()
+        file = file.encode("utf-8") if isinstance(file, str) else file
+        counted = rows if rows is not None or mime != "text/csv" else _csv_rows(file)
+        audit.export_recorder(log, access, file_name, filters, counted)()
+        return file
 
-    # no rerun on a click: a rerun would register new file ids while the browser may still hold the old ones
     container.download_button(label, deliver, file_name=file_name, mime=mime, key=key, icon=icon, on_click="ignore")

@@ -20,6 +20,7 @@ import tempfile
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 import pandas as pd
@@ -118,23 +119,48 @@ def in_scope(function):
     query the scope is part of the cache key: no cached result crosses from one person to another."""
     signature = inspect.signature(function)
 
-    @wraps(function)
-    def narrowed(*args, **kwargs):
+    def bound_in_scope(args, kwargs) -> inspect.BoundArguments:
         bound = signature.bind(*args, **kwargs)
         bound.arguments["filters"] = scoped(tuple(bound.arguments["filters"]))
+        return bound
+
+    @wraps(function)
+    def narrowed(*args, **kwargs):
+        bound = bound_in_scope(args, kwargs)
         return function(*bound.args, **bound.kwargs)
 
+    def captured(*args, **kwargs) -> Callable[[], object]:
+        """`function` with the scope applied now, in the person's session, to run later from any thread as that
+        person: a download made when it is clicked runs where no session is there to ask."""
+        access = auth.current_access()
+        bound = bound_in_scope(args, kwargs)
+
+        def run():
+            with auth.acting_for(access):
+                return function(*bound.args, **bound.kwargs)
+        return run
+
+    narrowed.captured = captured
     return narrowed
 
 
 def requires(permission: str):
     """Refuse `function` to a role without `permission` (checked before any cache is read)."""
     def decorate(function):
-        @wraps(function)
-        def checked(*args, **kwargs):
+        def check() -> None:
             if not auth.allows(permission):
                 raise PermissionError(f"this role may not read {permission.replace('_', ' ')}")
+
+        @wraps(function)
+        def checked(*args, **kwargs):
+            check()
             return function(*args, **kwargs)
+
+        if hasattr(function, "captured"):  # an in_scope function: checked now, run later (see in_scope)
+            def captured(*args, **kwargs) -> Callable[[], object]:
+                check()
+                return function.captured(*args, **kwargs)
+            checked.captured = captured
         return checked
     return decorate
 
@@ -453,11 +479,11 @@ def cached_risk(_con, build_id: str, filters: Filters) -> tuple[dict, pd.DataFra
 
 @requires(ACCOUNT_DOWNLOADS)
 @in_scope
-@st.cache_data(show_spinner=False, max_entries=16)
-def cached_risk_csv(_con, build_id: str, filters: Filters) -> bytes:
-    """Every scored account of the selection as CSV, riskiest first, made once per build and filter. DuckDB writes
-    it: pandas takes several times longer for the hundreds of thousands of rows of a large book."""
-    with selected_accounts(_con, filters) as cur, tempfile.TemporaryDirectory(prefix="retention-export-") as folder:
+def risk_csv(con: duckdb.DuckDBPyConnection, filters: Filters) -> bytes:
+    """Every scored account of the selection as CSV, riskiest first. DuckDB writes it: pandas takes several times
+    longer for the hundreds of thousands of rows of a large book. Not cached: the page makes it when its button is
+    clicked (`risk_csv.captured`), and a large book's file is hundreds of megabytes."""
+    with selected_accounts(con, filters) as cur, tempfile.TemporaryDirectory(prefix="retention-export-") as folder:
         path = Path(folder) / "account_risk.csv"
         execute_template(cur, "copy_to_csv", {"path": str(path), "limit": None},
                          query=file_fragment("queries", "at_risk_accounts"))

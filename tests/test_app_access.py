@@ -7,6 +7,7 @@ against SQL written here on the small demo, whose accounts carry a csm column.
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 from pathlib import Path
@@ -236,6 +237,28 @@ def test_data_layer_narrows_every_query_and_refuses_without_access(db, monkeypat
     monkeypatch.setattr(auth, "current_access", lambda: None)
     with pytest.raises(PermissionError):
         data.account_count(db, ())
+
+
+def test_a_download_made_on_click_keeps_the_scope_of_the_session_that_showed_it(deployment, db, monkeypatch):
+    """The at-risk file is made when its button is clicked, on a server thread where no session is there to ask:
+    the scope and the permission are taken when the page shows the button, and hold when the file is made."""
+    from dashboard import auth, data
+
+    monkeypatch.setattr(auth, "signed_in_claims", lambda: claims("dana@example.com"))
+    make = data.risk_csv.captured(db, ("plan=Starter",))
+
+    monkeypatch.setattr(auth, "signed_in_claims", lambda: {})  # the click: no session is current
+    with pytest.raises(PermissionError):
+        data.risk_csv(db, ("plan=Starter",))
+    rows = list(csv.DictReader(make().decode("utf-8").splitlines()))
+    expected = {r[0] for r in db.execute(
+        f"select account_id from account_risk where account_id in "
+        f"(select account_id from account_survival where {DANA} and plan = 'Starter')").fetchall()}
+    assert rows and {r["account_id"] for r in rows} == expected
+
+    monkeypatch.setattr(auth, "signed_in_claims", lambda: claims("lead@example.com"))
+    with pytest.raises(PermissionError):
+        data.risk_csv.captured(db, ())
 
 
 def test_admin_rebuild_leaves_one_audit_line_naming_its_inputs(deployment, tmp_path, small_demo_database,

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import charts, data
-from dashboard.common import current_filters, download, filter_caption, require_database
+from dashboard.common import MadeOnClick, current_filters, download, filter_caption, require_database
 
 con, info = require_database()
 filters = current_filters()
@@ -38,6 +38,6 @@ if holdout.get("concordance") is not None:
 st.caption("Top factors compare each account with a typical one in the model; they are associations, not causes.")
 if note := data.risk_scope_note():
     st.caption(note)
-download(st, "Download all scored accounts (CSV)", lambda: data.cached_risk_csv(con, info["build_id"], filters),
+download(st, "Download all scored accounts (CSV)", MadeOnClick(data.risk_csv, (con, filters)),
          file_name="account_risk.csv", mime="text/csv", key="dl_risk", rows=totals["accounts_scored"],
          lists_accounts=True)
