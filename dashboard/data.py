@@ -29,12 +29,14 @@ import streamlit as st
 from dashboard import auth
 from pipelines.access import ACCOUNT_DOWNLOADS, RAW_TABLES
 from pipelines.settings import DEFAULT_DB_PATH
-from pipelines.sqlrun import TrustedSql, execute_template, file_fragment, query_text, quote_ident, sql_text
+from pipelines.sqlrun import (TrustedSql, create_table_as, execute_template, file_fragment, query_text, quote_ident,
+                              run_file, sql_text)
 # the models are imported with the data layer, once per server process, so that no session's first render
 # pays for importing them (scipy alone takes most of a second)
 from pipelines.models.drivers import ServiceDrivers
 from pipelines.models.factors import FACTORS, FACTORS_BY_NAME
-from pipelines.filters import FilterError, filter_predicate, filterable_columns, parse_filters
+from pipelines.filters import (FilterError, cell_columns, cells_answer, filter_predicate, filterable_columns,
+                               parse_filters)
 from pipelines.models.risk import CURRENT_ROWS_TABLE, current_rows
 from pipelines.models.survival import KaplanMeier
 from pipelines.models.factor_effects import whatif_model
@@ -264,7 +266,7 @@ def _is_whole_build(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> 
 def kpi_monthly(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> pd.DataFrame:
     if _is_whole_build(con, filters, as_of):  # the build ran the same mart on every account: read it
         return run(con, query_text("kpi_monthly_all_accounts"))
-    with selected_accounts(con, filters) as cur:
+    with selected_cells(con, filters, as_of, "kpi_monthly_cells") as cur:
         return run(cur, sql_text("40_marts", "kpi_monthly"), {"as_of": as_of})
 
 
@@ -272,14 +274,37 @@ def kpi_monthly(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> pd.D
 def cohort_retention(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> pd.DataFrame:
     if _is_whole_build(con, filters, as_of):
         return run(con, query_text("cohort_retention_all_accounts"))
-    with selected_accounts(con, filters) as cur:
+    with selected_cells(con, filters, as_of, "cohort_retention_cells") as cur:
         return run(cur, sql_text("40_marts", "cohort_retention"), {"as_of": as_of})
 
 
 @in_scope
 def headline_kpis(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> pd.DataFrame:
-    with selected_accounts(con, filters) as cur:
+    with selected_cells(con, filters, as_of, "headline_kpis_cells") as cur:
         return run(cur, query_text("headline_kpis"), {"as_of": as_of}).set_index("period")
+
+
+@in_scope
+@contextmanager
+def selected_cells(con: duckdb.DuckDBPyConnection, filters: Filters, as_of, sums: str):
+    """A cursor on which `analysis_cells` are the filtered accounts' segment cells and `sums` (a *_cells mart of
+    the build) holds their sums, so the mart that adds them up runs on it. Where every filter compares a column the
+    build's cells are made of, at the build's as-of, that is a lookup: the cells the filters select, with the sums
+    the build stored. Otherwise (a numeric segment, the signup year, another as-of, a build from before the cells)
+    the filtered accounts are counted, as one cell of their own."""
+    with con.cursor() as cursor:
+        parsed = parse_filters(list(filters), filterable_columns(cursor))
+        if (table_exists(cursor, sums) and cells_answer(parsed, cell_columns(cursor))
+                and cursor.execute(query_text("km_as_of")).fetchone()[0] == as_of):
+            predicate, params = filter_predicate(parsed)
+            execute_template(cursor, "select_analysis_cells", params, predicate=predicate)
+            yield cursor
+            return
+    with selected_accounts(con, filters) as cursor:
+        run_file(cursor, "queries", "subset_account_cells")
+        run_file(cursor, "queries", "subset_analysis_cells")
+        create_table_as(cursor, sums, file_fragment("40_marts", sums), {"as_of": as_of}, temporary=True)
+        yield cursor
 
 
 # --- models ------------------------------------------------------------------------------------

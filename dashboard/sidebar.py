@@ -7,9 +7,9 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.common import FILTER_STATE
+from pipelines.filters import FILTER_MAX_LEVELS
 
 ALL = "All"
-MAX_LEVELS = 200  # a column with more distinct values (an id-like column) is not offered as a filter
 
 
 def _parse(filters: list[str], columns: list[str]) -> tuple[dict[str, str], str | None, str | None]:
@@ -34,7 +34,7 @@ def render(con) -> tuple[str, ...]:
     """Draw the filters; return them as filter texts (COLUMN=VALUE, signup_cohort_month>=YYYY-MM ...)."""
     info = data.build_info(con)
     segments = data.segment_columns(con)
-    categorical = segments[(segments.kind == "categorical") & (segments.n_levels <= MAX_LEVELS)].column_name.tolist()
+    categorical = segments[(segments.kind == "categorical") & (segments.n_levels <= FILTER_MAX_LEVELS)].column_name.tolist()
     from_url = st.query_params.get_all("filter")
     if from_url and "filters_initialised" not in st.session_state:
         values, cohort_from, cohort_to = _parse(from_url, categorical)

@@ -25,6 +25,7 @@ import pandas as pd
 
 from . import __version__
 from .contract import ACCOUNTS, INTERACTIONS, ISO_TIMESTAMP_PATTERN, MRR_HISTORY, PLAIN_NUMBER_PATTERN
+from .filters import cell_columns
 from .load import (InputError, LoadedFile, create_empty_source_view, create_source_view, input_location, is_url, read_raw,
                    text_or_null)
 from .models.coxph import ConvergenceError
@@ -68,10 +69,14 @@ PANEL = (
     "account_month_mrr",
     "account_months",
 )
-MARTS = ("account_survival", "kpi_monthly", "cohort_retention", "panel_measure_coverage")
+MARTS = ("account_survival", "panel_measure_coverage")
 # Marts the app looks up instead of reading the large tables, made in DuckDB from the tables above (DuckDB's
 # UNPIVOT over the segment columns), after them, whichever engine made those.
-LOOKUP_MARTS = ("km_segment_counts", "current_panel_rows", "sla_window_tickets")  # in the order they read each other
+LOOKUP_MARTS = ("km_segment_counts", "current_panel_rows", "sla_window_tickets",  # in the order they read each other
+                "kpi_monthly_cells", "kpi_monthly", "cohort_retention_cells", "cohort_retention", "headline_kpis_cells")
+# The segment cells the overview's sums are kept by (the combinations of the values the sidebar filters by), made
+# before the lookup marts from the accounts file's own columns (slots), so on DuckDB for either engine.
+CELL_TABLES = ("account_cells", "segment_cells")
 # Tables built in parts of the accounts (the query filters on $part of $n_parts), one part per ROWS_PER_PART
 # rows of the named input: their exact medians are aggregates DuckDB holds in memory and cannot spill.
 PARTITIONED_TABLES = {"account_month_service": "interaction_metrics"}
@@ -123,6 +128,11 @@ OUTPUT_TABLES = (
     "account_survival",
     "kpi_monthly",
     "cohort_retention",
+    "account_cells",
+    "segment_cells",
+    "kpi_monthly_cells",
+    "cohort_retention_cells",
+    "headline_kpis_cells",
     "panel_measure_coverage",
     "km_segment_counts",
     "sla_window_tickets",
@@ -350,6 +360,9 @@ def _finish(con, as_of: date, settings: BuildSettings, loaded: dict[str, LoadedF
             progress: _Progress, build_id: str, build_started: float, temp_path: Path,
             memory_limit_mb: int) -> BuildResult:
     """The lookup marts, models, audits, clean-up and build_info, on the DuckDB tables of either engine."""
+    for name in CELL_TABLES:
+        progress.run("marts", name, lambda name=name: _create_cells(con, name))
+    run_file(con, BUILD_DIR, "analysis_cells")
     for name in LOOKUP_MARTS:
         progress.run("marts", name, lambda name=name: create_table(con, "marts", name,
                                                                    {"as_of": as_of, "window_days": WINDOW_DAYS}))
@@ -590,6 +603,15 @@ def _create_segments(con, accounts_file: LoadedFile) -> int:
          for name, header in segments.items()],
         columns=["column_name", "source_header", "kind", "n_levels"]))
     return row_count(con, "stg_account_segments")
+
+
+def _create_cells(con, name: str) -> int:
+    """account_cells or segment_cells, over the columns the app's sidebar filters by (filters.cell_columns)."""
+    columns = [quote_ident(c) for c in cell_columns(con)]
+    slot = {"account_cells": {"cell_columns": TrustedSql(", ".join(columns) or "null")},
+            "segment_cells": {"cell_values": TrustedSql("".join(f", s.{c}" for c in columns))}}[name]
+    create_table_as(con, name, file_fragment(LAYER_DIRS["marts"], name, **slot), {})
+    return row_count(con, name)
 
 
 def _clean(header: str) -> TrustedSql:

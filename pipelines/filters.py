@@ -20,6 +20,14 @@ import duckdb
 from .sqlrun import TrustedSql, query_text, quote_ident
 
 
+# A categorical segment with more distinct values than this (an id-like column) is not offered as a filter in the
+# app, and the build's segment cells (account_cells) are not made of it.
+FILTER_MAX_LEVELS = 200
+# The built column of account_survival the sidebar's cohort range filters
+COHORT_COLUMN = "signup_cohort_month"
+# The segment cells' own id column: a segment of that name is left out of the cells (its filters count accounts).
+CELL_ID = "cell_id"
+
 # Comparison operators a filter may use, longest first so `>=` is not read as `>`.
 OPERATORS = (">=", "<=", "!=", "=", ">", "<")
 # Categories have no order, so only equality makes sense for them.
@@ -60,7 +68,7 @@ def _quoted(name: str) -> TrustedSql:
 # Built columns of account_survival a user may also name. signup_year is derived from signup_date.
 BUILT_COLUMNS = (
     FilterableColumn("mrr", "numeric", _quoted("mrr"), "built"),
-    FilterableColumn("signup_cohort_month", "date", _quoted("signup_cohort_month"), "built"),
+    FilterableColumn(COHORT_COLUMN, "date", _quoted(COHORT_COLUMN), "built"),
     FilterableColumn("signup_year", "year", TrustedSql(f"year({quote_ident('signup_date')})"), "built"),
 )
 
@@ -170,3 +178,21 @@ def quartile_bucket(column: FilterableColumn) -> TrustedSql:
         f"when {c} <= $cut_3 then 3 else 4 end)",
         ("cut_1", "cut_2", "cut_3"),
     )
+
+
+def cell_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """What the build's segment cells are made of, the columns the app's sidebar filters by: the categorical
+    segments with at most FILTER_MAX_LEVELS values (by name), then the signup cohort month unless a segment has
+    its name (the segment is then the column, as in the allow-list)."""
+    segments = [name for (name,) in con.execute(query_text("filter_segment_columns"),
+                                                {"max_levels": FILTER_MAX_LEVELS}).fetchall()]
+    shadowed = {name for (name, _) in con.execute(query_text("km_segment_columns")).fetchall()}
+    cohort = [] if COHORT_COLUMN in shadowed else [COHORT_COLUMN]
+    return [name for name in segments if name != CELL_ID] + cohort
+
+
+def cells_answer(filters: list[Filter], columns: list[str]) -> bool:
+    """Whether the stored segment cells answer these filters: each compares a column the cells are made of (a
+    filter on anything else, a numeric segment or the signup year, needs the accounts counted)."""
+    return all(f.column.name in columns and (f.column.kind == "categorical" or f.column.name == COHORT_COLUMN)
+               for f in filters)

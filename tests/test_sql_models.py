@@ -41,6 +41,8 @@ STG_MRR_HISTORY = "source_row bigint, account_id varchar, month_start date, mrr 
 STG_ACCOUNT_SEGMENTS = "account_id varchar, plan varchar"
 SLA_TARGET_HOURS = "severity varchar, target_hours double"
 ANALYSIS_ACCOUNTS = "account_id varchar"
+ACCOUNT_CELLS = "account_id varchar, cell_id integer"
+ANALYSIS_CELLS = "cell_id integer"
 REVENUE_BASIS = "revenue_basis varchar"
 INTERACTION_COLUMNS_AVAILABLE = (
     "has_interaction_id boolean, has_account_id boolean, has_created_at boolean, has_first_response_at boolean, "
@@ -403,6 +405,10 @@ def _kpi_inputs(con) -> None:
 
 def test_kpi_monthly_counts_and_revenue_movements(con):
     _kpi_inputs(con)
+    # the accounts in two segment cells (A5 in one too, but not in the analysis): the KPIs are the sums of both
+    given(con, "account_cells", ACCOUNT_CELLS, [("A1", 1), ("A2", 2), ("A3", 1), ("A4", 2), ("A5", 1), ("A6", 2)])
+    given(con, "analysis_cells", ANALYSIS_CELLS, [(1,), (2,)])
+    run_model(con, "kpi_monthly_cells", as_of=date(2024, 3, 15))
     run_model(con, "kpi_monthly", as_of=date(2024, 3, 15))
     # month, partial, at start, new, churned, churned from start, logo churn rate, starting MRR, new MRR,
     # churned MRR, contraction, expansion, gross and net revenue retention, basis; in month order
@@ -412,6 +418,77 @@ def test_kpi_monthly_counts_and_revenue_movements(con):
         (date(2024, 3, 1), True, 3, 0, 1, 1, pytest.approx(1 / 3), 280.0, 0.0, 60.0, 0.0, 0.0,
          pytest.approx(220 / 280), pytest.approx(220 / 280), "mrr_history"),
     ]
+
+
+def test_kpi_monthly_of_one_cell_is_its_own_accounts(con):
+    """A filter on segments selects cells: the KPIs of one cell are those of its accounts alone (A2 and A4 here,
+    both active at February's start; A2 leaves in February, A4 contracts in it)."""
+    _kpi_inputs(con)
+    given(con, "account_cells", ACCOUNT_CELLS, [("A1", 1), ("A2", 2), ("A3", 1), ("A4", 2), ("A5", 1), ("A6", 1)])
+    given(con, "analysis_cells", ANALYSIS_CELLS, [(2,)])
+    run_model(con, "kpi_monthly_cells", as_of=date(2024, 3, 15))
+    run_model(con, "kpi_monthly", as_of=date(2024, 3, 15))
+    assert rows(con, "kpi_monthly", "month_start, accounts_at_start, new_accounts, churned_accounts, starting_mrr, "
+                "churned_mrr, contraction_mrr, expansion_mrr") == [
+        (date(2024, 1, 1), 0, 2, 0, 0.0, 0.0, 0.0, 0.0),
+        (date(2024, 2, 1), 2, 0, 1, 140.0, 60.0, 20.0, 0.0),
+        (date(2024, 3, 1), 1, 0, 1, 60.0, 60.0, 0.0, 0.0),
+    ]
+
+
+def test_kpi_monthly_cells_sums_each_cells_accounts_by_month(con):
+    _kpi_inputs(con)
+    given(con, "account_cells", ACCOUNT_CELLS, [("A1", 1), ("A2", 2), ("A3", 1), ("A4", 2), ("A5", 1), ("A6", 1)])
+    run_model(con, "kpi_monthly_cells", as_of=date(2024, 3, 15))
+    # cell, month, at start, new, churned, churned from start, starting MRR, new MRR, churned MRR, expansion,
+    # contraction: sums, NULL where no account of the cell had an MRR to sum
+    assert rows(con, "kpi_monthly_cells", order_by="cell_id, month_start") == [
+        (1, date(2024, 1, 1), 0, 2, 0, 0, None, 180.0, None, None, None),
+        (1, date(2024, 2, 1), 2, 1, 1, 0, 180.0, 30.0, None, 40.0, None),
+        (1, date(2024, 3, 1), 2, 0, 0, 0, 220.0, None, None, None, None),
+        (2, date(2024, 1, 1), 0, 2, 0, 0, None, 140.0, None, None, None),
+        (2, date(2024, 2, 1), 2, 0, 1, 1, 140.0, None, 60.0, None, 20.0),
+        (2, date(2024, 3, 1), 1, 0, 1, 1, 60.0, None, 60.0, None, None),
+    ]
+
+
+SEGMENT_SURVIVAL = "account_id varchar, signup_cohort_month date, plan varchar, region varchar, seats double"
+SEGMENT_COLUMNS = "column_name varchar, source_header varchar, kind varchar, n_levels bigint"
+
+
+def _cell_inputs(con) -> None:
+    given(con, "account_survival", SEGMENT_SURVIVAL, [
+        ("A1", date(2024, 1, 1), "Pro", None, 5.0),
+        ("A2", date(2024, 1, 1), "Pro", None, 50.0),  # seats is numeric: not a sidebar filter, not in the cells
+        ("A3", date(2024, 2, 1), "Pro", None, 5.0),  # another signup cohort
+        ("A4", date(2024, 1, 1), "Pro", "EMEA", 5.0),
+        ("A5", date(2024, 1, 1), None, "EMEA", 5.0),
+    ])
+    given(con, "segment_columns", SEGMENT_COLUMNS, [("plan", "plan", "categorical", 1),
+                                                    ("region", "region", "categorical", 1),
+                                                    ("seats", "seats", "numeric", 2)])
+
+
+def test_account_cells_share_a_cell_when_every_sidebar_column_agrees(con):
+    _cell_inputs(con)
+    build._create_cells(con, "account_cells")
+    cells = dict(rows(con, "account_cells"))
+    assert cells["A1"] == cells["A2"]  # the same plan, no region and the same cohort: one cell
+    assert len({cells["A1"], cells["A3"], cells["A4"], cells["A5"]}) == 4
+
+
+def test_segment_cells_name_the_values_that_make_each_cell(con):
+    _cell_inputs(con)
+    build._create_cells(con, "account_cells")
+    build._create_cells(con, "segment_cells")
+    assert rows(con, "segment_cells", "plan, region, signup_cohort_month", order_by="cell_id") == [
+        ("Pro", "EMEA", date(2024, 1, 1)),
+        ("Pro", None, date(2024, 1, 1)),
+        ("Pro", None, date(2024, 2, 1)),
+        (None, "EMEA", date(2024, 1, 1)),
+    ]
+    assert [r[0] for r in con.execute("describe segment_cells").fetchall()] == [
+        "cell_id", "plan", "region", "signup_cohort_month"]
 
 
 def _cohort_inputs(con) -> None:
@@ -430,9 +507,17 @@ def _cohort_inputs(con) -> None:
     ])
 
 
+def _run_cohort_retention(con, as_of: date, cells: dict[str, int]) -> None:
+    """cohort_retention_cells with the accounts in `cells`, then cohort_retention over all of those cells."""
+    given(con, "account_cells", ACCOUNT_CELLS, list(cells.items()))
+    given(con, "analysis_cells", ANALYSIS_CELLS, [(cell,) for cell in sorted(set(cells.values()))])
+    run_model(con, "cohort_retention_cells", as_of=as_of)
+    run_model(con, "cohort_retention", as_of=as_of)
+
+
 def test_cohort_retention_churn_on_the_first_ends_the_month_before(con):
     _cohort_inputs(con)
-    run_model(con, "cohort_retention", as_of=date(2024, 3, 31))
+    _run_cohort_retention(con, date(2024, 3, 31), {"A1": 1, "A2": 2, "A3": 1, "A4": 1})
     # cohort, months since signup, accounts, retained, retained share, starting MRR, retained MRR, MRR share
     assert rows(con, "cohort_retention") == [
         (date(2024, 1, 1), 0, 2, 2, 1.0, 200.0, 200.0, 1.0),
@@ -445,7 +530,7 @@ def test_cohort_retention_churn_on_the_first_ends_the_month_before(con):
 
 def test_cohort_retention_leaves_out_months_not_yet_over(con):
     _cohort_inputs(con)
-    run_model(con, "cohort_retention", as_of=date(2024, 3, 30))
+    _run_cohort_retention(con, date(2024, 3, 30), {"A1": 1, "A2": 1, "A3": 1, "A4": 1})
     assert rows(con, "cohort_retention", "cohort_month, months_since_signup") == [
         (date(2024, 1, 1), 0),
         (date(2024, 1, 1), 1),
@@ -465,7 +550,8 @@ def test_cohort_retention_without_any_mrr_is_unknown_unless_an_account_left(con)
     given(con, "analysis_accounts", ANALYSIS_ACCOUNTS, [("B1",), ("B2",), ("B3",)])
     given(con, "calendar_months", CALENDAR_MONTHS, CALENDAR_2024_Q1)
     given(con, "account_month_mrr", ACCOUNT_MONTH_MRR, [])
-    run_model(con, "cohort_retention", as_of=date(2024, 3, 31))
+    # B2 and B3 in cells of their own: the rule applies to the cohort's sums, whatever cells they came from
+    _run_cohort_retention(con, date(2024, 3, 31), {"B1": 1, "B2": 2, "B3": 3})
     assert rows(con, "cohort_retention", "cohort_month, months_since_signup, retained_accounts, "
                 "cohort_starting_mrr, retained_mrr, revenue_retained_share") == [
         (date(2024, 1, 1), 0, 1, None, None, None),
@@ -473,6 +559,50 @@ def test_cohort_retention_without_any_mrr_is_unknown_unless_an_account_left(con)
         (date(2024, 1, 1), 2, 1, None, None, None),
         (date(2024, 2, 1), 0, 1, None, 0.0, None),
         (date(2024, 2, 1), 1, 1, None, 0.0, None),
+    ]
+
+
+def test_cohort_retention_cells_keep_each_cells_sums_apart(con):
+    _cohort_inputs(con)
+    given(con, "account_cells", ACCOUNT_CELLS, [("A1", 1), ("A2", 2), ("A3", 1), ("A4", 1)])
+    run_model(con, "cohort_retention_cells", as_of=date(2024, 3, 31))
+    # cell, cohort, months since signup, members, retained, cohort's starting MRR, retained members' MRR
+    assert rows(con, "cohort_retention_cells", order_by="cell_id, cohort_month, months_since_signup") == [
+        (1, date(2024, 1, 1), 0, 1, 1, 100.0, 100.0),
+        (1, date(2024, 1, 1), 1, 1, 1, 100.0, 100.0),
+        (1, date(2024, 1, 1), 2, 1, 1, 100.0, 150.0),
+        (1, date(2024, 2, 1), 0, 1, 1, 40.0, 40.0),
+        (1, date(2024, 2, 1), 1, 1, 1, 40.0, 40.0),
+        (2, date(2024, 1, 1), 0, 1, 1, 100.0, 100.0),
+        (2, date(2024, 1, 1), 1, 1, 0, 100.0, None),  # A2 left on 1 March, which ends February
+        (2, date(2024, 1, 1), 2, 1, 0, 100.0, None),
+    ]
+
+
+HEADLINE_SURVIVAL = "account_id varchar, signup_date date, churned integer, churn_date date"
+
+
+def test_headline_kpis_cells_sum_each_cells_accounts_at_both_dates(con):
+    """At 30 June 2024 and a year earlier: C1 active throughout (MRR 100 then 120), C2 signed up in 2024, C3 left in
+    March 2024 (active a year before with MRR 50)."""
+    given(con, "account_survival", HEADLINE_SURVIVAL, [
+        ("C1", date(2023, 1, 1), 0, None),
+        ("C2", date(2024, 2, 1), 0, None),
+        ("C3", date(2022, 5, 1), 1, date(2024, 3, 10)),
+    ])
+    given(con, "analysis_accounts", ANALYSIS_ACCOUNTS, [("C1",), ("C2",), ("C3",)])
+    given(con, "account_cells", ACCOUNT_CELLS, [("C1", 1), ("C2", 2), ("C3", 1)])
+    given(con, "account_month_mrr", ACCOUNT_MONTH_MRR, [
+        ("C1", date(2023, 6, 1), 100.0, "recorded"), ("C1", date(2024, 6, 1), 120.0, "recorded"),
+        ("C2", date(2024, 6, 1), 30.0, "recorded"), ("C3", date(2023, 6, 1), 50.0, "recorded"),
+        ("C1", date(2022, 6, 1), 90.0, "recorded"), ("C3", date(2022, 6, 1), 40.0, "recorded"),
+    ])
+    run_model(con, "headline_kpis_cells", as_of=date(2024, 6, 30))
+    # cell, period, active, MRR, active a year before, churned since, start MRR, retained MRR (capped), end MRR
+    assert rows(con, "headline_kpis_cells", order_by="cell_id, period") == [
+        (1, "as_of", 1, 120.0, 2, 1, 150.0, 100.0, 120.0),
+        (1, "year_earlier", 2, 150.0, 1, 0, 40.0, 40.0, 50.0),  # C3 from 40 to 50, capped at 40
+        (2, "as_of", 1, 30.0, 0, 0, None, None, None),
     ]
 
 

@@ -1,91 +1,30 @@
--- grain: one row per signup-month cohort per month since signup, for months fully observed by as-of
-with params as (
-    select cast($as_of as date) as as_of_date
-),
-
-survival as (
-    -- analysis_accounts is every account in the build; the app shadows it with a filtered subset
-    select s.account_id, s.signup_cohort_month, s.churned, s.churn_date
-    from account_survival as s
-    join analysis_accounts as selected on selected.account_id = s.account_id
-),
-
-calendar as (
-    select * from calendar_months
-),
-
--- the selected accounts' months only: joining every account's months costs most of a filtered view's time
-monthly_mrr as (
-    select m.account_id, m.month_start, m.mrr
-    from account_month_mrr as m
-    join survival as s on s.account_id = m.account_id
-),
-
-cohort_months as (
+-- grain: one row per signup-month cohort per month since signup, for months fully observed by as-of: the
+-- retention of the selected cells' accounts, from their sums in cohort_retention_cells. analysis_cells is every
+-- cell in the build; the app narrows it to the cells a filter selects, or counts a filtered subset as one cell.
+with cell_sums as (
     select
-        cohort.month_start as cohort_month,
-        later.month_start,
-        later.next_month_start,
-        later.month_index - cohort.month_index as months_since_signup
-    from calendar as cohort
-    cross join params as p
-    join calendar as later
-        on later.month_index >= cohort.month_index
-        and later.next_month_start <= p.as_of_date + 1
-),
-
-members as (
-    select
-        cm.cohort_month,
-        cm.months_since_signup,
-        -- retained through month k: no churn by the end of it (a churn on the next 1st ends month k)
-        s.churned = 0 or s.churn_date > cm.next_month_start as is_retained
-    from cohort_months as cm
-    join survival as s on s.signup_cohort_month = cm.cohort_month
-),
-
-member_counts as (
-    select
-        cohort_month,
-        months_since_signup,
-        count(*) as cohort_accounts,
-        sum(case when is_retained then 1 else 0 end) as retained_accounts
-    from members
-    group by cohort_month, months_since_signup
-),
-
--- the cohort's MRR in its signup month (the same for every month since signup); the sums below join each
--- account's months on the account alone, not every member month on (account, month)
-cohort_starting_mrr as (
-    select s.signup_cohort_month as cohort_month, sum(m.mrr) as starting_mrr
-    from survival as s
-    join monthly_mrr as m on m.account_id = s.account_id and m.month_start = s.signup_cohort_month
-    group by s.signup_cohort_month
-),
-
-retained_month_mrr as (
-    select cm.cohort_month, cm.months_since_signup, sum(m.mrr) as retained_mrr
-    from monthly_mrr as m
-    join survival as s on s.account_id = m.account_id
-    join cohort_months as cm on cm.cohort_month = s.signup_cohort_month and cm.month_start = m.month_start
-    where s.churned = 0 or s.churn_date > cm.next_month_start
-    group by cm.cohort_month, cm.months_since_signup
+        k.cohort_month,
+        k.months_since_signup,
+        sum(k.cohort_accounts) as cohort_accounts,
+        sum(k.retained_accounts) as retained_accounts,
+        sum(k.cohort_starting_mrr) as starting_mrr,
+        sum(k.retained_mrr) as retained_mrr
+    from cohort_retention_cells as k
+    join analysis_cells as selected on selected.cell_id = k.cell_id
+    group by k.cohort_month, k.months_since_signup
 ),
 
 cohort_cells as (
     select
-        c.cohort_month,
-        c.months_since_signup,
-        c.cohort_accounts,
-        c.retained_accounts,
-        st.starting_mrr,
+        cohort_month,
+        months_since_signup,
+        cohort_accounts,
+        retained_accounts,
+        starting_mrr,
         -- a month's retained MRR counts the accounts that left as 0; with none left and none with an MRR, unknown
-        case when r.retained_mrr is null and c.retained_accounts = c.cohort_accounts then null
-            else coalesce(r.retained_mrr, 0) end as retained_mrr
-    from member_counts as c
-    left join cohort_starting_mrr as st on st.cohort_month = c.cohort_month
-    left join retained_month_mrr as r
-        on r.cohort_month = c.cohort_month and r.months_since_signup = c.months_since_signup
+        case when retained_mrr is null and retained_accounts = cohort_accounts then null
+            else coalesce(retained_mrr, 0) end as retained_mrr
+    from cell_sums
 )
 
 select

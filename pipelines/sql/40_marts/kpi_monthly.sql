@@ -1,4 +1,6 @@
--- grain: one row per calendar month from the first signup month to the as-of month
+-- grain: one row per calendar month from the first signup month to the as-of month: the KPIs of the selected cells'
+-- accounts, from their sums in kpi_monthly_cells. analysis_cells is every cell in the build; the app narrows it to
+-- the cells a filter on segments selects (a lookup), or counts a filtered subset's accounts as one cell of its own.
 with params as (
     select cast($as_of as date) as as_of_date
 ),
@@ -7,73 +9,21 @@ calendar as (
     select * from calendar_months
 ),
 
-accounts as (
-    select
-        a.account_id,
-        a.signup_date,
-        -- a churn after as-of has not happened yet
-        case when a.churn_date <= p.as_of_date then a.churn_date end as churn_date
-    from stg_accounts as a
-    -- analysis_accounts is every account in the build; the app shadows it with a filtered subset
-    join analysis_accounts as selected on selected.account_id = a.account_id
-    cross join params as p
-),
-
--- the selected accounts' months only: joining every account's months costs most of a filtered view's time
-monthly_mrr as (
-    select m.account_id, m.month_start, m.mrr
-    from account_month_mrr as m
-    join accounts as a on a.account_id = m.account_id
-),
-
--- Month membership follows the panel: a churn on the 1st ends the previous month, so an account
--- churns in month M when its churn date is in (M start, next M start]; a same-day churn counts in its signup month.
-membership as (
-    select
-        c.month_start,
-        c.next_month_start,
-        a.account_id,
-        a.signup_date < c.month_start and (a.churn_date is null or a.churn_date > c.month_start) as is_active_at_start,
-        a.signup_date >= c.month_start and a.signup_date < c.next_month_start as is_new,
-        coalesce(
-            (a.churn_date > c.month_start and a.churn_date <= c.next_month_start)
-            or (a.churn_date = a.signup_date and a.signup_date >= c.month_start and a.signup_date < c.next_month_start),
-            false
-        ) as is_churned_in_month
-    from calendar as c
-    join accounts as a
-        on a.signup_date < c.next_month_start
-        and (a.churn_date is null or a.churn_date >= c.month_start)
-),
-
-with_mrr as (
-    select
-        m.*,
-        prev.mrr as mrr_previous_month,
-        cur.mrr as mrr_this_month
-    from membership as m
-    join calendar as c on c.month_start = m.month_start
-    left join calendar as prev_month on prev_month.month_index = c.month_index - 1
-    left join monthly_mrr as prev on prev.account_id = m.account_id and prev.month_start = prev_month.month_start
-    left join monthly_mrr as cur on cur.account_id = m.account_id and cur.month_start = m.month_start
-),
-
 monthly as (
     select
-        month_start,
-        sum(case when is_active_at_start then 1 else 0 end) as accounts_at_start,
-        sum(case when is_new then 1 else 0 end) as new_accounts,
-        sum(case when is_churned_in_month then 1 else 0 end) as churned_accounts,
-        sum(case when is_active_at_start and is_churned_in_month then 1 else 0 end) as churned_from_start,
-        sum(case when is_active_at_start then mrr_previous_month end) as starting_mrr,
-        sum(case when is_new then mrr_this_month end) as new_mrr,
-        sum(case when is_active_at_start and is_churned_in_month then mrr_previous_month end) as churned_mrr,
-        sum(case when is_active_at_start and not is_churned_in_month and mrr_this_month > mrr_previous_month
-            then mrr_this_month - mrr_previous_month end) as expansion_mrr,
-        sum(case when is_active_at_start and not is_churned_in_month and mrr_this_month < mrr_previous_month
-            then mrr_previous_month - mrr_this_month end) as contraction_mrr
-    from with_mrr
-    group by month_start
+        k.month_start,
+        sum(k.accounts_at_start) as accounts_at_start,
+        sum(k.new_accounts) as new_accounts,
+        sum(k.churned_accounts) as churned_accounts,
+        sum(k.churned_from_start) as churned_from_start,
+        sum(k.starting_mrr) as starting_mrr,
+        sum(k.new_mrr) as new_mrr,
+        sum(k.churned_mrr) as churned_mrr,
+        sum(k.expansion_mrr) as expansion_mrr,
+        sum(k.contraction_mrr) as contraction_mrr
+    from kpi_monthly_cells as k
+    join analysis_cells as selected on selected.cell_id = k.cell_id
+    group by k.month_start
 )
 
 select

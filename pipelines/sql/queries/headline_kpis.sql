@@ -1,5 +1,6 @@
--- grain: one row per reference date: the as-of date ('as_of') and the same day a year earlier ('year_earlier').
--- Accounts come through analysis_accounts, so the app's filters apply.
+-- grain: one row per reference date: the as-of date ('as_of') and the same day a year earlier ('year_earlier'): the
+-- headline KPIs of the selected cells' accounts, from their sums in headline_kpis_cells. analysis_cells is every
+-- cell in the build; the app narrows it to the cells a filter selects, or counts a filtered subset as one cell.
 with params as (
     select cast($as_of as date) as as_of_date
 ),
@@ -10,83 +11,31 @@ reference_dates as (
     select 'year_earlier', cast(as_of_date - interval 1 year as date) from params
 ),
 
-accounts as (
-    select s.account_id, s.signup_date, case when s.churned = 1 then s.churn_date end as churn_date
-    from account_survival as s
-    join analysis_accounts as selected on selected.account_id = s.account_id
-),
-
--- the selected accounts' MRR in the months read below (each reference date's month and the month a year before)
-monthly_mrr as (
-    select m.account_id, m.month_start, m.mrr
-    from account_month_mrr as m
-    join accounts as a on a.account_id = m.account_id
-    where m.month_start in (
-        select cast(date_trunc('month', ref_date) as date) from reference_dates
-        union all
-        select cast(date_trunc('month', ref_date - interval 1 year) as date) from reference_dates
-    )
-),
-
--- active at a date: signed up by then and not yet churned
-active_at as (
-    select r.period, r.ref_date, a.account_id, m.mrr
-    from reference_dates as r
-    join accounts as a
-        on a.signup_date <= r.ref_date and (a.churn_date is null or a.churn_date > r.ref_date)
-    left join monthly_mrr as m
-        on m.account_id = a.account_id and m.month_start = cast(date_trunc('month', r.ref_date) as date)
-),
-
--- the twelve months before each reference date: who was active at their start, and what they became
-twelve_months as (
+sums as (
     select
-        r.period,
-        a.account_id,
-        start_mrr.mrr as start_mrr,
-        case when a.churn_date is not null and a.churn_date <= r.ref_date then 0 else end_mrr.mrr end as end_mrr,
-        coalesce(a.churn_date <= r.ref_date, false) as is_churned
-    from reference_dates as r
-    join accounts as a
-        on a.signup_date <= cast(r.ref_date - interval 1 year as date)
-        and (a.churn_date is null or a.churn_date > cast(r.ref_date - interval 1 year as date))
-    left join monthly_mrr as start_mrr
-        on start_mrr.account_id = a.account_id
-        and start_mrr.month_start = cast(date_trunc('month', r.ref_date - interval 1 year) as date)
-    left join monthly_mrr as end_mrr
-        on end_mrr.account_id = a.account_id
-        and end_mrr.month_start = cast(date_trunc('month', r.ref_date) as date)
-),
-
-active_summary as (
-    select period, count(*) as active_accounts, sum(mrr) as mrr
-    from active_at
-    group by period
-),
-
-retention_summary as (
-    select
-        period,
-        count(*) as accounts_a_year_before,
-        sum(case when is_churned then 1 else 0 end) as churned_in_12_months,
-        sum(start_mrr) as start_mrr,
-        sum(case when start_mrr is not null then least(end_mrr, start_mrr) end) as retained_mrr_capped,
-        sum(case when start_mrr is not null then end_mrr end) as end_mrr
-    from twelve_months
-    group by period
+        k.period,
+        sum(k.active_accounts) as active_accounts,
+        sum(k.mrr) as mrr,
+        sum(k.accounts_a_year_before) as accounts_a_year_before,
+        sum(k.churned_in_12_months) as churned_in_12_months,
+        sum(k.start_mrr) as start_mrr,
+        sum(k.retained_mrr_capped) as retained_mrr_capped,
+        sum(k.end_mrr) as end_mrr
+    from headline_kpis_cells as k
+    join analysis_cells as selected on selected.cell_id = k.cell_id
+    group by k.period
 )
 
 select
     r.period,
     r.ref_date,
-    cast(coalesce(a.active_accounts, 0) as bigint) as active_accounts,
-    cast(a.mrr as double) as mrr,
-    cast(a.mrr * 12 as double) as arr,
-    cast(t.churned_in_12_months * 1.0 / nullif(t.accounts_a_year_before, 0) as double) as logo_churn_12m,
-    cast(t.retained_mrr_capped / nullif(t.start_mrr, 0) as double) as gross_revenue_retention_12m,
-    cast(t.end_mrr / nullif(t.start_mrr, 0) as double) as net_revenue_retention_12m,
-    cast(coalesce(t.accounts_a_year_before, 0) as bigint) as accounts_a_year_before
+    cast(coalesce(s.active_accounts, 0) as bigint) as active_accounts,
+    cast(s.mrr as double) as mrr,
+    cast(s.mrr * 12 as double) as arr,
+    cast(s.churned_in_12_months * 1.0 / nullif(s.accounts_a_year_before, 0) as double) as logo_churn_12m,
+    cast(s.retained_mrr_capped / nullif(s.start_mrr, 0) as double) as gross_revenue_retention_12m,
+    cast(s.end_mrr / nullif(s.start_mrr, 0) as double) as net_revenue_retention_12m,
+    cast(coalesce(s.accounts_a_year_before, 0) as bigint) as accounts_a_year_before
 from reference_dates as r
-left join active_summary as a on a.period = r.period
-left join retention_summary as t on t.period = r.period
+left join sums as s on s.period = r.period
 order by r.ref_date desc

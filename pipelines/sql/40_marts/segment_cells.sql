@@ -1,0 +1,6 @@
+-- grain: one row per segment cell of account_cells: its id and the values that make it ({cell_values}:
+-- `, s.<column>` for each column of account_survival the cells are made of), so a filter on those columns is a
+-- predicate on this table.
+select distinct c.cell_id{cell_values}
+from account_cells as c
+join account_survival as s on s.account_id = c.account_id
