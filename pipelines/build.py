@@ -79,8 +79,8 @@ LOOKUP_MARTS = ("km_segment_counts", "current_panel_rows", "sla_window_tickets",
 CELL_TABLES = ("account_cells", "segment_cells")
 # Tables built in parts of the accounts (the query filters on $part of $n_parts), one part per ROWS_PER_PART
 # rows of the named input: their exact medians are aggregates DuckDB holds in memory and cannot spill. Each part
-# reads every row of the input, so the parts are as large as the default memory limit allows (the 30.8M
-# interactions of a million accounts: two parts, the process at 4.6 GB; one part spilled beyond 30 GB of disk).
+# reads every row of the input, so a part is as large as the default memory limit allows (measured in the
+# README's Performance section).
 PARTITIONED_TABLES = {"account_month_service": "interaction_metrics"}
 ROWS_PER_PART = 16_000_000
 BUILD_DIR = "00_build"  # the build's own tables: what it was given and set
