@@ -14,7 +14,6 @@ import os
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -93,12 +92,10 @@ def record_sign_in_once(path: Path | None, claims: dict, access: Access | None) 
     return True
 
 
-def export_recorder(path: Path | None, access: Access, file_name: str, filters, rows: int | None) -> Callable[[], None]:
-    """A function that records one export; the download calls it when the file is asked for."""
-    def record() -> None:
-        if path is not None:
-            append(path, EXPORT, user=access.who, role=access.role, file=file_name, filters=list(filters), rows=rows)
-    return record
+def record_export(path: Path | None, access: Access, file_name: str, filters, rows: int | None) -> None:
+    """One export: the download writes it when the file has been made for the click that asked for it."""
+    if path is not None:
+        append(path, EXPORT, user=access.who, role=access.role, file=file_name, filters=list(filters), rows=rows)
 
 
 def upload_inputs(uploads: dict) -> list[dict]:

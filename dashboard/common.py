@@ -79,7 +79,6 @@ def download(container, label: str, content: bytes | str | Callable[[], bytes | 
         make = content.make.captured(*content.args)
     else:
         made = content() if callable(content) else content
-        made = made.encode("utf-8") if isinstance(made, str) else made
         make = lambda: made  # noqa: E731
     log, filters = audit.log_path(), current_filters()
 
@@ -87,7 +86,8 @@ def download(container, label: str, content: bytes | str | Callable[[], bytes | 
         file = make()
         file = file.encode("utf-8") if isinstance(file, str) else file
         counted = rows if rows is not None or mime != "text/csv" else _csv_rows(file)
-        audit.export_recorder(log, access, file_name, filters, counted)()
+        audit.record_export(log, access, file_name, filters, counted)
         return file
 
+    # no rerun on a click: a rerun would register new file ids while the browser may still hold the old ones
     container.download_button(label, deliver, file_name=file_name, mime=mime, key=key, icon=icon, on_click="ignore")

@@ -257,9 +257,14 @@ def account_count(con: duckdb.DuckDBPyConnection, filters: Filters) -> int:
         return cur.execute(query_text("analysis_account_count")).fetchone()[0]
 
 
+def _at_build_as_of(con: duckdb.DuckDBPyConnection, as_of) -> bool:
+    """`as_of` is the build's own: what the build stored was computed at it."""
+    return con.execute(query_text("km_as_of")).fetchone()[0] == as_of
+
+
 def _is_whole_build(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> bool:
     """No filters at the build's own as-of: the marts the build stored are the answer."""
-    return not filters and con.execute(query_text("km_as_of")).fetchone()[0] == as_of
+    return not filters and _at_build_as_of(con, as_of)
 
 
 @in_scope
@@ -294,8 +299,7 @@ def selected_cells(con: duckdb.DuckDBPyConnection, filters: Filters, as_of, sums
     the filtered accounts are counted, as one cell of their own."""
     with con.cursor() as cursor:
         parsed = parse_filters(list(filters), filterable_columns(cursor))
-        if (table_exists(cursor, sums) and cells_answer(parsed, cell_columns(cursor))
-                and cursor.execute(query_text("km_as_of")).fetchone()[0] == as_of):
+        if table_exists(cursor, sums) and cells_answer(parsed, cell_columns(cursor)) and _at_build_as_of(cursor, as_of):
             predicate, params = filter_predicate(parsed)
             execute_template(cursor, "select_analysis_cells", params, predicate=predicate)
             yield cursor

@@ -194,5 +194,4 @@ def cell_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
 def cells_answer(filters: list[Filter], columns: list[str]) -> bool:
     """Whether the stored segment cells answer these filters: each compares a column the cells are made of (a
     filter on anything else, a numeric segment or the signup year, needs the accounts counted)."""
-    return all(f.column.name in columns and (f.column.kind == "categorical" or f.column.name == COHORT_COLUMN)
-               for f in filters)
+    return all(f.column.name in columns for f in filters)
