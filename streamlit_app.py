@@ -2,27 +2,28 @@
 
 import streamlit as st
 
-from dashboard import auth, data, sidebar
+from dashboard import auth, data, errors, sidebar
 
 # an emoji favicon is inlined; a :material/...: one is fetched from fonts.gstatic.com (the app makes no outside requests)
 st.set_page_config(page_title="Support retention", page_icon="📈", layout="wide")
-# before any page or sidebar: someone not let in sees the sign-in or refusal page and nothing else
-access = auth.gate()
+with errors.reported_briefly():
+    # before any page or sidebar: someone not let in sees the sign-in or refusal page and nothing else
+    access = auth.gate()
 
-pages = [
-    st.Page("dashboard/app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-    st.Page("dashboard/app_pages/survival.py", title="Survival explorer", icon=":material/show_chart:"),
-    st.Page("dashboard/app_pages/drivers.py", title="Service drivers", icon=":material/support_agent:"),
-    st.Page("dashboard/app_pages/investment.py", title="Investment case", icon=":material/savings:"),
-    st.Page("dashboard/app_pages/at_risk.py", title="At-risk accounts", icon=":material/warning:"),
-    st.Page("dashboard/app_pages/data_page.py", title="Data", icon=":material/table:"),
-]
-page = st.navigation(pages)
-con = data.connection()
-if con is not None:
-    if problem := data.scope_problem(con):
-        st.error(problem)
-        st.stop()
-    sidebar.render(con)
-auth.sidebar_account(access)
-page.run()
+    pages = [
+        st.Page("dashboard/app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("dashboard/app_pages/survival.py", title="Survival explorer", icon=":material/show_chart:"),
+        st.Page("dashboard/app_pages/drivers.py", title="Service drivers", icon=":material/support_agent:"),
+        st.Page("dashboard/app_pages/investment.py", title="Investment case", icon=":material/savings:"),
+        st.Page("dashboard/app_pages/at_risk.py", title="At-risk accounts", icon=":material/warning:"),
+        st.Page("dashboard/app_pages/data_page.py", title="Data", icon=":material/table:"),
+    ]
+    page = st.navigation(pages)
+    con = data.connection()
+    if con is not None:
+        if problem := data.scope_problem(con):
+            st.error(problem)
+            st.stop()
+        sidebar.render(con)
+    auth.sidebar_account(access)
+    page.run()

@@ -22,6 +22,7 @@ from pipelines.access import Access
 # the events one line can record
 SIGN_IN, REFUSED, EXPORT, REBUILD = "sign_in", "refused", "export", "rebuild"
 
+# every session's thread reads and adds to the sign-ins already recorded: one at a time
 _lock = threading.Lock()
 # per log file, the sign-ins already recorded: a sign-in is one per token, however many tabs it opens
 _recorded_tokens: dict[Path, set[str]] = {}

@@ -54,6 +54,7 @@ def shared_mode() -> bool:
 def _roles(path: str, stamp: tuple) -> Roles:
     # keyed on the file's identity, so an edited roles file applies at everyone's next rerun; a file with an
     # error raises and is not cached, so nobody is let in until it is fixed
+    # shared by every session: Roles is frozen and its tables are never changed after the file is read
     return load_roles(Path(path))
 
 

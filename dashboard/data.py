@@ -17,6 +17,7 @@ import inspect
 import json
 import os
 import tempfile
+import threading
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
@@ -84,20 +85,52 @@ def open_build(path: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
+class BuildInstance:
+    """One build's DuckDB instance (see open_build), shared by every session and thread of the server.
+
+    A DuckDB connection serves one call at a time: two sessions querying one connection at once fail ("connection
+    is busy") or, worse, one is handed the other's result. So the instance's own connection runs no query; it only
+    makes cursors (connections of their own to the same instance), one per thread (`connection()`), and making one
+    is serialised by a lock. It is never closed by hand: closing it would close every cursor made from it, a page
+    still rendering on the previous build among them. It is released when the cache drops it and the last cursor
+    made from it is gone."""
+
+    def __init__(self, root: duckdb.DuckDBPyConnection):
+        self._root = root
+        self._lock = threading.Lock()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            return self._root.cursor()
+
+
 @st.cache_resource(max_entries=2, show_spinner=False)
-def _open(path: str, stamp: tuple) -> duckdb.DuckDBPyConnection:
+def _open(path: str, stamp: tuple) -> BuildInstance:
     # keyed on the file's identity, so a rebuild opens the new file at the next rerun of every session;
     # the previous entry stays open for a run that is still reading it
-    return open_build(path)
+    return BuildInstance(open_build(path))
+
+
+# Each thread's cursor and the instance it belongs to. Streamlit runs a session's script on a thread of its own,
+# so a cursor is never used by two threads at once; a thread that ends takes its cursor with it.
+_thread_cursor = threading.local()
 
 
 def connection() -> duckdb.DuckDBPyConnection | None:
-    """The shared read-only connection to the current build, or None when no database exists yet."""
+    """This thread's read-only cursor on the current build, or None when no database exists yet.
+
+    The same cursor for every call on the thread while the file is unchanged; a new one on the new build once a
+    rebuild has swapped the file, while a cursor already handed out keeps reading the build it was made on."""
     path = database_path()
     stamp = file_stamp(path)
     if stamp is None:
         return None
-    return _open(str(path), stamp)
+    instance = _open(str(path), stamp)
+    held = getattr(_thread_cursor, "held", None)
+    if held is None or held[0] is not instance:
+        held = (instance, instance.cursor())
+        _thread_cursor.held = held
+    return held[1]
 
 
 # --- who may see what ---------------------------------------------------------------------------
@@ -136,9 +169,16 @@ def in_scope(function):
         person: a download made when it is clicked runs where no session is there to ask."""
         access = auth.current_access()
         bound = bound_in_scope(args, kwargs)
+        # the click is served on another thread, maybe while this session's next run uses the thread's cursor: the
+        # file is made on a cursor of its own (made here, where the session's cursor is not in use), and two clicks
+        # of one button take turns on it
+        for name, value in bound.arguments.items():
+            if isinstance(value, duckdb.DuckDBPyConnection):
+                bound.arguments[name] = value.cursor()
+        turn = threading.Lock()
 
         def run():
-            with auth.acting_for(access):
+            with turn, auth.acting_for(access):
                 return function(*bound.args, **bound.kwargs)
         return run
 
@@ -425,14 +465,19 @@ def inputs_table(info: dict) -> pd.DataFrame:
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the drivers model…")
 def _stored_drivers(_con, build_id: str):
-    """The drivers model the build stored, or None for a build from before it was stored."""
+    """The drivers model the build stored, or None for a build from before it was stored.
+
+    Shared by every session and thread: nothing reads it but to predict and to start a refit from its
+    coefficients, and neither writes to it (the stored model's baseline is handed out as a copy)."""
     return ServiceDrivers.from_database(_con)
 
 
 @st.cache_resource(max_entries=16, show_spinner="Fitting the model of the changed factors and their confounders…")
 def _whatif_model(_con, build_id: str, factors: tuple[str, ...]):
     """The model a what-if predicts with: one factor's own model as the build stored it, or, for several
-    factors, one fitted once per build and set of factors (the targets then move without a refit)."""
+    factors, one fitted once per build and set of factors (the targets then move without a refit).
+
+    Shared as _stored_drivers is: a what-if predicts with it and never writes to it, and it keeps no cursor."""
     return whatif_model(_con, list(factors))
 
 
@@ -468,7 +513,9 @@ def cached_whatif(_con, build_id: str, changes: tuple[tuple[str, str], ...], hor
     whatif = WhatIf(changes=list(changes), horizon_days=horizon_days, max_draw_accounts=APP_DRAW_ACCOUNTS).fit(
         _con, drivers=_whatif_model(_con, build_id, tuple(sorted(f for f, _ in changes))),
         account_ids=selected_account_ids(_con, filters),
-        rows=_current_rows(_con, build_id),
+        # a shallow copy per what-if: the rows' data is shared, but pandas caches the columns it hands out in the
+        # frame object itself, which two threads would then write at once
+        rows=_current_rows(_con, build_id).copy(deep=False),
         overlap_ranges={FACTORS_BY_NAME[f].column: _case_mix_ranges(_con, build_id, FACTORS_BY_NAME[f].column)
                         for f, _ in changes})
     result = whatif.to_json_dict()

@@ -185,7 +185,9 @@ def plan_serve(config: DeployConfig) -> ServePlan:
     argv = [sys.executable, "-m", "streamlit", "run", str(APP),
             "--server.address", config.address, "--server.port", str(config.port),
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--secrets.files", str(config.secrets)]
+            "--secrets.files", str(config.secrets),
+            # an error Streamlit shows itself (the app shows its own with an id) names no server path nor data
+            "--client.showErrorDetails", "none"]
     if config.base_url_path:
         argv += ["--server.baseUrlPath", config.base_url_path]
     return ServePlan(argv=argv, env=env, shared=shared, notes=notes)

@@ -31,6 +31,14 @@ def write_csv(path: Path, header: list[str], rows: list[dict | list]) -> Path:
     return path
 
 
+def page_failures(at) -> list[str]:
+    """What went wrong on a rendered AppTest page, as a person would see it: an exception Streamlit shows, or the
+    app's own short message for an unexpected error (whose traceback the test's captured log holds)."""
+    from dashboard.errors import ERROR_ID_TEXT
+
+    return [e.value for e in at.exception] + [e.value for e in at.error if ERROR_ID_TEXT in e.value]
+
+
 def run_app(page: str = "overview", query_params: dict | None = None, user: dict | None = None,
             check: bool = True):
     """An AppTest of the app that has rendered `page` (with these URL parameters, as this `st.user`)."""
@@ -44,7 +52,7 @@ def run_app(page: str = "overview", query_params: dict | None = None, user: dict
         at.switch_page(f"dashboard/app_pages/{page}.py")
     at.run(timeout=APP_RUN_TIMEOUT)
     if check:
-        assert not at.exception, [e.value for e in at.exception]
+        assert not page_failures(at), page_failures(at)
     return at
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import APP_RUN_TIMEOUT as RUN_TIMEOUT, run_app
+from conftest import APP_RUN_TIMEOUT as RUN_TIMEOUT, page_failures, run_app
 from dashboard import data
 
 PAGES = {
@@ -134,7 +134,7 @@ def test_app_plan_filter_changes_overview_and_url(open_app, db, as_of):
     at.sidebar.selectbox(key="filter:plan").set_value("Starter").run(timeout=RUN_TIMEOUT)
 
     expected = expected_tiles(db, as_of, plan="Starter")
-    assert not at.exception
+    assert not page_failures(at)
     assert shown(at, expected) == expected
     assert tiles(at)["Active accounts"] != everyone["Active accounts"]
     assert at.query_params == {"filter": "plan=Starter"}
@@ -175,7 +175,7 @@ def test_app_overview_filter_change_keeps_the_builds_findings_and_refits_only_wh
 
     at.toggle(key="overview_refit").set_value(True).run(timeout=RUN_TIMEOUT)
 
-    assert not at.exception and fits == [["plan=Starter"]]
+    assert not page_failures(at) and fits == [["plan=Starter"]]
     refitted = findings.service_findings(ServiceDrivers(filters=["plan=Starter"]).fit(db).effects_)
     assert findings_shown(at)[:len(refitted)] == refitted[:5]
     assert any("refitted on the filtered accounts" in c.value for c in at.caption)
@@ -197,7 +197,7 @@ def test_app_survival_split_by_plan_counts_accounts(open_app, db):
 
     counts = dict(db.execute("select plan, count(*) from account_survival group by plan").fetchall())
     summary = frame_with(at, "accounts")
-    assert not at.exception
+    assert not page_failures(at)
     assert dict(zip(summary["group"], summary["accounts"])) == counts
     curves = plotly_specs(at)["km_chart"]
     assert sorted(t["name"] for t in curves["data"] if t.get("showlegend", True) and "name" in t) == sorted(counts)
@@ -253,17 +253,17 @@ def test_app_overview_filter_without_churn_still_shows_tiles(open_app, db, as_of
 
     (recent,) = db.execute("select count(*) from account_survival where signup_cohort_month >= '2026-05-01' "
                            "and churned = 0").fetchone()
-    assert not at.exception
+    assert not page_failures(at)
     assert tiles(at)["Active accounts"] == f"{recent:,}"
 
 
 def test_app_drivers_filter_without_churn_explains_why(open_app):
     at = open_app("drivers", query_params=NO_CHURN_YET, check=False)
-    assert not at.exception and not at.warning  # the build's fit on every account needs no churn among these
+    assert not page_failures(at) and not at.warning  # the build's fit on every account needs no churn among these
 
     at.toggle(key="drivers_refit").set_value(True).run(timeout=RUN_TIMEOUT)
 
-    assert not at.exception
+    assert not page_failures(at)
     assert "cannot be fitted" in " ".join(w.value for w in at.warning)
 
 
@@ -332,7 +332,7 @@ def test_app_drivers_filter_change_shows_the_builds_fit_and_refits_only_when_ask
     monkeypatch.setattr(ServiceDrivers, "fit", lambda self, con: fits.append(self.filters) or original_fit(self, con))
     at.sidebar.selectbox(key="filter:plan").set_value("Starter").run(timeout=RUN_TIMEOUT)
 
-    assert not at.exception and fits == []
+    assert not page_failures(at) and fits == []
     stored = db.execute("select term, hazard_ratio, ci_lower, ci_upper from driver_effects").df().set_index("term")
     table = frame_with(at, "hazard_ratio").set_index("term")
     pd.testing.assert_frame_equal(table[stored.columns].loc[stored.index], stored, check_exact=True)
@@ -341,7 +341,7 @@ def test_app_drivers_filter_change_shows_the_builds_fit_and_refits_only_when_ask
 
     at.toggle(key="drivers_refit").set_value(True).run(timeout=RUN_TIMEOUT)
 
-    assert not at.exception and fits == [["plan=Starter"]]
+    assert not page_failures(at) and fits == [["plan=Starter"]]
     table = frame_with(at, "hazard_ratio").set_index("term")
     expected = cold.effects_.set_index("term")[["hazard_ratio", "ci_lower", "ci_upper"]]
     assert sorted(table.index) == sorted(expected.index) and not any(t.startswith("plan=") for t in table.index)

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import APP_RUN_TIMEOUT as RUN_TIMEOUT, run_app
+from conftest import APP_RUN_TIMEOUT as RUN_TIMEOUT, page_failures, run_app
 from pipelines.access import Access, ROLE_PERMISSIONS
 
 ROLES = """\
@@ -335,7 +335,7 @@ def test_csm_drivers_page_shows_every_accounts_fit_and_refits_on_their_book_when
     at.toggle(key="drivers_refit").set_value(True).run(timeout=RUN_TIMEOUT)
 
     book = ServiceDrivers(filters=["csm=Dana Ruiz"]).fit(db)
-    assert not at.exception
+    assert not page_failures(at)
     shown = next(d.value for d in at.dataframe if "hazard_ratio" in d.value.columns).set_index("term").hazard_ratio
     assert sorted(shown.index) == sorted(book.effects_.term)
     # only the terms the book's data identify: two missing indicators of nearly the same months leave the

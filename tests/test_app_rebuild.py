@@ -16,6 +16,7 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import page_failures
 from dashboard.rebuild import rebuild_from_uploads
 from pipelines.cli import main as retention
 from pipelines.demo import generate_demo
@@ -62,7 +63,7 @@ def open_page(page: str = "overview") -> AppTest:
     if page != "overview":
         at.switch_page(f"dashboard/app_pages/{page}.py")
     at.run(timeout=RUN_TIMEOUT)
-    assert not at.exception, [e.value for e in at.exception]
+    assert not page_failures(at), page_failures(at)
     return at
 
 
@@ -77,7 +78,7 @@ def data_page_build_id(at: AppTest) -> str:
 
 
 def assert_shows(at: AppTest, state: tuple[str, str]) -> None:
-    assert not at.exception, [e.value for e in at.exception]
+    assert not page_failures(at), page_failures(at)
     assert active_tile(at) == state[1]
 
 
@@ -113,7 +114,7 @@ def test_upload_rebuild_reaches_new_sessions_and_reruns_of_open_ones(live_db, ot
     after = file_state(live_db)
     assert result.build_id == after[0] != before[0]
     data_page.run(timeout=RUN_TIMEOUT)
-    assert not data_page.exception
+    assert not page_failures(data_page)
     assert data_page_build_id(data_page) == after[0][:8]
     assert_shows(overview.run(timeout=RUN_TIMEOUT), after)
     assert_shows(open_page("overview"), after)
@@ -136,7 +137,7 @@ def test_reruns_during_a_rebuild_keep_rendering_old_then_new(live_db, other_demo
     shown = []
     while builder.is_alive():
         overview.run(timeout=RUN_TIMEOUT)
-        assert not overview.exception, [e.value for e in overview.exception]
+        assert not page_failures(overview), page_failures(overview)
         shown.append(active_tile(overview))
     builder.join()
 
