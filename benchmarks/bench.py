@@ -52,6 +52,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from benchmarks.load import LoadError, load_markdown, run_load
+
 REPEAT_UNDER_SECONDS = 10.0
 DEFAULT_SEED = 7
 DEFAULT_REPEATS = 3
@@ -65,6 +67,7 @@ DASHBOARD_PAGES = ("overview", "survival", "drivers", "investment", "at_risk", "
 APP_PATH = Path(__file__).resolve().parents[1] / "streamlit_app.py"
 APP_RUN_TIMEOUT_S = 900
 APP_ENV = {"OPENBLAS_NUM_THREADS": "1"}  # as `make run` starts the app
+LOAD_SECONDS = 120.0
 BUILD_STAGES = ("load", "staging", "metrics", "panel", "marts", "models", "audits")
 
 
@@ -689,6 +692,11 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
                             f"(default {COX_SAMPLE_ACCOUNTS:,})")
     bench.add_argument("--seed", type=int, default=DEFAULT_SEED, help="demo and sample seed (default 7)")
     bench.add_argument("--regenerate", action="store_true", help="write the demo data again even if it exists")
+    bench.add_argument("--users", type=int, metavar="N",
+                       help="instead of the stages: N simulated people on the app at once in Chromium, for --seconds "
+                            "(the build at the scale is made once under --workdir and reused)")
+    bench.add_argument("--seconds", type=float, default=LOAD_SECONDS,
+                       help=f"how long the --users people use the app (default {LOAD_SECONDS:.0f})")
     bench.add_argument("--growth", type=Path, nargs="+", metavar="JSONL",
                        help="instead of running: how each build stage grew between earlier runs' --out files, "
                             "given smallest first (e.g. S.jsonl M.jsonl L.jsonl), against their input rows")
@@ -717,6 +725,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
         plan = BenchPlan(scale.label, scale.n_accounts, args.file_format or scale.file_format, args.workdir)
     plan.repeats, plan.seed = args.repeats, args.seed
     plan.cox_sample, plan.regenerate = args.cox_sample, args.regenerate
+    if args.users is not None:
+        return _run_load_command(plan, args)
 
     out = None
     if args.out:
@@ -749,6 +759,50 @@ def run_bench_command(args: argparse.Namespace) -> int:
     if args.out:
         summary_path(args.out).write_text(summary + "\n", encoding="utf-8")
     return 1 if errors else 0
+
+
+def _load_database(plan: BenchPlan, emit) -> Path:
+    """The scale's build for a load test: made once per demo data and reused (a load test reads it, never writes)."""
+    paths = _demo_files(plan, emit)
+    db_path = plan.data_dir / "load.duckdb"
+    marker = plan.data_dir / "demo" / "bench_demo.json"
+    if not db_path.exists() or db_path.stat().st_mtime < marker.stat().st_mtime:
+        for figure in run_in_child("build", paths=paths, db_path=str(db_path), repeats=1):
+            if figure["name"] == "build_total":
+                emit({**figure, "scale": plan.scale})
+    return db_path
+
+
+def _run_load_command(plan: BenchPlan, args: argparse.Namespace) -> int:
+    if args.users < 1 or args.seconds <= 0:
+        print("error: --users must be at least 1 and --seconds above 0", file=sys.stderr)
+        return 2
+
+    def emit(figure: dict) -> None:
+        print(json.dumps(figure, default=float), flush=True)
+
+    plan.data_dir.mkdir(parents=True, exist_ok=True)
+    print(f"Load test at scale {plan.scale}: {plan.n_accounts:,} accounts, {args.users} people for "
+          f"{args.seconds:.0f} s", file=sys.stderr, flush=True)
+    try:
+        db_path = _load_database(plan, emit)
+        log_path = plan.data_dir / f"load-{args.users}-users-server.log"
+        result = run_load(db_path, args.users, args.seconds, log_path, seed=plan.seed,
+                          progress=lambda text: print(text, file=sys.stderr, flush=True))
+    except (StageError, LoadError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    figure = {**result.figure(), "scale": plan.scale, "accounts": plan.n_accounts, "server_log": str(log_path)}
+    emit(figure)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with args.out.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(figure, default=float) + "\n")
+    print("\n" + load_markdown([figure]))
+    print(f"\naction: from the click until the page shows the run has ended, in the browser (which shares this "
+          f"machine's cores with the server); server answer: from the rerun request to the run's end, read from the "
+          f"websocket's frames.")
+    return 1 if figure["page_exceptions"] or figure["log_tracebacks"] or figure["timed_out"] else 0
 
 
 def _print_growth(paths: list[Path]) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from conftest import APP_RUN_TIMEOUT as RUN_TIMEOUT, page_failures, run_app
@@ -179,6 +180,28 @@ def test_app_overview_filter_change_keeps_the_builds_findings_and_refits_only_wh
     refitted = findings.service_findings(ServiceDrivers(filters=["plan=Starter"]).fit(db).effects_)
     assert findings_shown(at)[:len(refitted)] == refitted[:5]
     assert any("refitted on the filtered accounts" in c.value for c in at.caption)
+
+
+def test_app_refit_that_cannot_converge_is_said_not_a_page_error(open_app, monkeypatch):
+    """A refit on a few filtered accounts whose Newton steps do not converge, even penalised, is a model that cannot
+    be fitted on them: the overview keeps its tiles and says so; the drivers page names why. No error-id message."""
+    from pipelines.models import drivers
+    from pipelines.models.coxph import ConvergenceError
+
+    def never_converges(self, *args, **kwargs):
+        raise ConvergenceError("no convergence after 60 Newton steps")
+
+    monkeypatch.setattr(drivers.TimeVaryingCox, "fit", never_converges)
+    st.cache_data.clear()  # the refit of this filter may be cached by another test
+    at = open_app("overview", query_params={"filter": ["plan=Starter"]})
+    at.toggle(key="overview_refit").set_value(True).run(timeout=RUN_TIMEOUT)
+    assert not page_failures(at), page_failures(at)
+    assert any(m.label == "Active accounts" for m in at.metric)
+
+    at = open_app("drivers", query_params={"filter": ["plan=Starter"]})
+    at.toggle(key="drivers_refit").set_value(True).run(timeout=RUN_TIMEOUT)
+    assert not page_failures(at), page_failures(at)
+    assert any("cannot be fitted on these filtered accounts" in e.value for e in [*at.error, *at.warning, *at.info])
 
 
 def test_app_filter_in_url_reproduces_the_view(open_app, db, as_of):

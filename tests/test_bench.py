@@ -118,3 +118,25 @@ def test_bench_growth_divides_each_stages_time_ratio_by_the_input_rows_ratio(tmp
     assert "scan_floor" not in table and "×10.0 rows" in table["input rows"]
     args = parser.parse_args(["bench", "--growth", str(paths[0])])
     assert args.func(args) == 2
+
+
+def test_load_tracebacks_names_each_error_of_a_server_log():
+    from benchmarks.load import tracebacks
+
+    log = """2026-12-05 03:15:04,008 ERROR retention.app: page error b2d3920f
+Traceback (most recent call last):
+  File "/work/main/pipelines/models/coxph.py", line 332, in _newton
+    raise ConvergenceError(f"no convergence after {self.max_iter} Newton steps")
+pipelines.models.coxph.ConvergenceError: no convergence after 60 Newton steps
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File "/work/main/dashboard/errors.py", line 40, in reported_briefly
+    yield
+KeyError: 'settings_json'
+  Stopping...
+"""
+    assert tracebacks(log) == ["pipelines.models.coxph.ConvergenceError: no convergence after 60 Newton steps",
+                               "KeyError: 'settings_json'"]
+    assert tracebacks("  You can now view your Streamlit app in your browser.\n") == []

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import duckdb
 import pytest
 
+from benchmarks.load import tracebacks
 from pipelines.build import build_database
 from pipelines.demo import generate_demo
 
@@ -97,7 +98,8 @@ def require_browser() -> None:
 
 @contextmanager
 def serving(argv: list[str], base_url: str, log: Path, env: dict | None = None):
-    """Run a server command from the repository root until it answers at base_url; stop it on exit."""
+    """Run a server command from the repository root until it answers at base_url; stop it on exit, and fail if its
+    log holds a traceback (a page that failed behind a polite message, or a thread that died)."""
     with log.open("wb") as out:
         server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -110,6 +112,10 @@ def serving(argv: list[str], base_url: str, log: Path, env: dict | None = None):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+    # reached when what ran on the server passed: it also fails if the server logged any traceback meanwhile
+    found = tracebacks(log.read_text(errors="replace"))
+    if found:
+        pytest.fail(f"the server's log ({log}) holds {len(found)} traceback(s): {found}")
 
 
 @contextmanager

@@ -425,13 +425,22 @@ class ServiceDrivers:
             penalizer = RETRY_PENALIZER
             notes.append(f"the unpenalised fit did not converge ({exc}); refitted with a small L2 penalizer "
                          f"({RETRY_PENALIZER}), which shrinks effects slightly toward no effect")
-            model = TimeVaryingCox(penalizer=penalizer).fit(panel.start_day, panel.stop_day, panel.churned, X,
-                                                           list(design.X.columns))
+            try:
+                model = TimeVaryingCox(penalizer=penalizer).fit(panel.start_day, panel.stop_day, panel.churned, X,
+                                                               list(design.X.columns))
+            except ConvergenceError as retry:
+                raise DriversInputError(
+                    f"the drivers model cannot be fitted on these {self._fitted_what()}: it did not converge, even "
+                    f"with a small penalty ({retry}); usually too few churns for its terms, or a term that alone "
+                    "separates the accounts that churned") from retry
         if self.robust:
             codes = shared.get("account_codes")
             model.robust_variance_matrix_ = model.robust_variance(
                 codes if codes is not None else panel.account_id.to_numpy())
         return model, penalizer, initial
+
+    def _fitted_what(self) -> str:
+        return "filtered accounts" if self.filters else "accounts"
 
     def _sample(self, ids: np.ndarray) -> tuple[int, dict | None]:
         """The number of accounts fitted, and the sample of `ids` (the accounts with a panel row) to fit on when
