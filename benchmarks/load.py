@@ -35,6 +35,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 from dashboard.errors import ERROR_ID_TEXT
 
@@ -63,6 +64,7 @@ ACTION_WEIGHTS = {"open a page": 3, "change a sidebar filter": 2, "change a page
 WIDGETS = ('[data-testid="stSelectbox"]', '[data-testid="stRadio"]', '[data-testid="stCheckbox"]',
            '[data-testid="stSlider"]')
 OPEN_THE_APP = "open the app"
+SLOWEST_KEPT = 8
 NOT_RUNNING = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
@@ -86,6 +88,7 @@ class LoadResult:
     missed_clicks: int = 0
     action_latencies: list[float] = field(default_factory=list)
     first_renders: list[float] = field(default_factory=list)
+    slowest: list[tuple[float, str]] = field(default_factory=list)  # (seconds, page and what was done)
     server_answers: list[float] = field(default_factory=list)
     server_cpu_cores: float | None = None
     machine_cpu_cores: float | None = None
@@ -101,6 +104,7 @@ class LoadResult:
             **_percentiles("action", self.action_latencies), **_percentiles("server_answer", self.server_answers),
             **_percentiles("first_render", self.first_renders),
             "server_cpu_cores": self.server_cpu_cores, "machine_cpu_cores": self.machine_cpu_cores,
+            "slowest_actions": [f"{seconds:.2f} s: {where}" for seconds, where in self.slowest],
             "exception_texts": self.exception_texts[:5], "log_traceback_texts": self.log_traceback_texts[:3],
         }
 
@@ -259,6 +263,7 @@ class Person:
             return
         if done is False:  # nothing of that kind on this page
             return
+        where = f"{urlsplit(self.page.url).path or '/'} {done if isinstance(done, str) else kind}"
         # from when the click has landed: on a saturated machine the click itself can take seconds
         limit = time.monotonic() + (RUN_END_TIMEOUT_S if kind == OPEN_THE_APP else RUN_START_WAIT_S)
         while self.runs_finished == finished and self.runs_started == started and time.monotonic() < limit:
@@ -280,6 +285,8 @@ class Person:
             self.result.first_renders.append(time.monotonic() - began)
         else:
             self.result.action_latencies.append(time.monotonic() - began)
+            self.result.slowest = sorted([*self.result.slowest, (round(time.monotonic() - began, 2), where)],
+                                         reverse=True)[:SLOWEST_KEPT]
             self.result.actions += 1
             self.result.actions_by_kind[kind] = self.result.actions_by_kind.get(kind, 0) + 1
         await self._count_exceptions(kind)
@@ -302,7 +309,10 @@ class Person:
             return False
         current = [i for i in range(count) if await links.nth(i).get_attribute("aria-current") == "page"]
         choices = [i for i in range(count) if i not in current] or list(range(count))
-        await links.nth(self.rng.choice(choices)).click()
+        link = links.nth(self.rng.choice(choices))
+        name = (await link.inner_text()).strip()
+        await link.click()
+        return f"open {name}"
 
     async def _change_filter(self):
         boxes = self.page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox")
@@ -324,15 +334,22 @@ class Person:
             n = await options.count()
             if n == 0:
                 return False
-            await options.nth(self.rng.randrange(n)).click()
+            option = options.nth(self.rng.randrange(n))
+            name = (await option.inner_text()).strip()
+            await option.click()
+            return f"radio: {name[:40]}"
         elif "stCheckbox" in selector:
             if await widget.locator("input[disabled]").count():
                 return False
-            await widget.locator("label").first.click()
+            label = widget.locator("label").first
+            name = (await label.inner_text()).strip()
+            await label.click()
+            return f"toggle: {name[:40]}"
         else:
             thumb = widget.get_by_role("slider").first
             await thumb.focus()
             await thumb.press(self.rng.choice(["ArrowLeft", "ArrowRight"]))
+            return "slider"
 
     async def _choose_option(self, boxes):
         n = await boxes.count()
@@ -358,6 +375,7 @@ class Person:
                 return False
             choice = self.rng.choice(choices)
         await options.nth(choice).click()
+        return f"select: {texts[choice][:40]}"
 
 
 async def _drive(base_url: str, users: int, seconds: float, seed: int, result: LoadResult, progress) -> None:

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,16 +26,13 @@ from urllib.parse import urlsplit
 import duckdb
 import pytest
 
-from benchmarks.load import tracebacks
+from benchmarks.load import CHROMIUM, CHROMIUM_ARGS, free_port, stop_app, tracebacks
 from pipelines.build import build_database
 from pipelines.demo import generate_demo
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync", "--disable-quic"]
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 # The first render of a page reads the database and may fit a model; generous for a slow CI machine.
 RENDER_MS = 60_000
@@ -65,12 +61,6 @@ try:
 except ImportError:  # pragma: no cover - depends on the machine
     sync_playwright = expect = None
     PlaywrightTimeout = TimeoutError
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_until_healthy(base_url: str, server: subprocess.Popen, log: Path, seconds: float = 60) -> None:
@@ -106,12 +96,7 @@ def serving(argv: list[str], base_url: str, log: Path, env: dict | None = None):
         _wait_until_healthy(base_url, server, log)
         yield base_url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_app(server)
     # reached when what ran on the server passed: it also fails if the server logged any traceback meanwhile
     found = tracebacks(log.read_text(errors="replace"))
     if found:
@@ -122,7 +107,7 @@ def serving(argv: list[str], base_url: str, log: Path, env: dict | None = None):
 def streamlit_server(db_path: Path, log: Path):
     """`streamlit run streamlit_app.py` on db_path; yields the base URL and stops the server on exit."""
     require_browser()
-    port = _free_port()
+    port = free_port()
     argv = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     with serving(argv, f"http://127.0.0.1:{port}", log, env={**os.environ, "RETENTION_DB": str(db_path)}) as url:

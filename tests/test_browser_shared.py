@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from test_browser import (RENDER_MS, PlaywrightTimeout, _free_port, _unavailable, chromium, expect, require_browser,
+from test_browser import (RENDER_MS, PlaywrightTimeout, free_port, _unavailable, chromium, expect, require_browser,
                           serving, wait_rendered)
 
 try:
@@ -69,7 +69,7 @@ def deployment(small_demo_database, tmp_path_factory):
     if run_server_in_thread is None:
         _unavailable("oidc-provider-mock is not installed (pip install -e '.[test]')")
     folder = tmp_path_factory.mktemp("deploy")
-    port = _free_port()
+    port = free_port()
     base_url = f"http://localhost:{port}"
     with oidc_provider() as provider:
         (folder / "roles.toml").write_text(ROLES, encoding="utf-8")
