@@ -37,6 +37,9 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
 from dashboard.errors import ERROR_ID_TEXT
 
 try:
@@ -141,26 +144,36 @@ def app_argv(port: int) -> list[str]:
             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
 
 
-def start_app(db_path: Path, log_path: Path, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    """Start the app on db_path with its log in log_path; return the process and its base URL once it answers."""
-    port = free_port()
-    env = {**os.environ, "RETENTION_DB": str(db_path), "OPENBLAS_NUM_THREADS": "1", **(extra_env or {})}
-    with log_path.open("wb") as out:
-        server = subprocess.Popen(app_argv(port), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+def wait_until_healthy(base_url: str, server: subprocess.Popen, log_path: Path,
+                       seconds: float = SERVER_START_TIMEOUT_S) -> None:
+    """Return once the server at base_url answers its health check; LoadError if it exits or stays silent."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise LoadError(f"the app exited with {server.returncode}:\n{log_path.read_text(errors='replace')}")
         try:
             with urllib.request.urlopen(f"{base_url}/_stcore/health", timeout=2) as response:
                 if response.read().strip() == b"ok":
-                    return server, base_url
+                    return
         except OSError:
             pass
         time.sleep(0.25)
-    stop_app(server)
-    raise LoadError(f"the app did not answer within {SERVER_START_TIMEOUT_S:.0f} s")
+    raise LoadError(f"the app did not answer within {seconds:.0f} s:\n{log_path.read_text(errors='replace')}")
+
+
+def start_app(db_path: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+    """Start the app on db_path with its log in log_path; return the process and its base URL once it answers."""
+    port = free_port()
+    env = {**os.environ, "RETENTION_DB": str(db_path), "OPENBLAS_NUM_THREADS": "1"}
+    with log_path.open("wb") as out:
+        server = subprocess.Popen(app_argv(port), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base_url, server, log_path)
+    except LoadError:
+        stop_app(server)
+        raise
+    return server, base_url
 
 
 def stop_app(server: subprocess.Popen) -> None:
@@ -197,12 +210,8 @@ class Person:
     """One simulated person: a browser context of their own, their own seeded choices, their own figures."""
 
     def __init__(self, index: int, context, base_url: str, seed: int, result: LoadResult, progress):
-        from streamlit.proto.BackMsg_pb2 import BackMsg
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
         self.index, self.context, self.base_url, self.result, self.progress = index, context, base_url, result, progress
         self.rng = random.Random(seed * 1_000 + index)
-        self._back, self._forward = BackMsg, ForwardMsg
         self.runs_finished = 0
         self.runs_started = 0
         self._rerun_sent_at: float | None = None
@@ -215,24 +224,24 @@ class Person:
 
     def _sent(self, payload) -> None:
         if isinstance(payload, (bytes, bytearray)):
-            message = self._back.FromString(bytes(payload))
+            message = BackMsg.FromString(bytes(payload))
             if message.WhichOneof("type") == "rerun_script":
                 self._rerun_sent_at = time.monotonic()
 
     def _received(self, payload) -> None:
         if not isinstance(payload, (bytes, bytearray)):
             return
-        message = self._forward.FromString(bytes(payload))
+        message = ForwardMsg.FromString(bytes(payload))
         kind = message.WhichOneof("type")
         if kind == "new_session":  # the server sends it as each run starts
             self.runs_started += 1
         elif kind == "script_finished":
             status = message.script_finished
-            if status in (self._forward.FINISHED_SUCCESSFULLY, self._forward.FINISHED_FRAGMENT_RUN_SUCCESSFULLY):
+            if status in (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY):
                 if self._rerun_sent_at is not None:
                     self.result.server_answers.append(time.monotonic() - self._rerun_sent_at)
                     self._rerun_sent_at = None
-            if status != self._forward.FINISHED_EARLY_FOR_RERUN:
+            if status != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
                 self.runs_finished += 1
 
     async def open(self) -> None:

@@ -16,9 +16,7 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,7 +24,8 @@ from urllib.parse import urlsplit
 import duckdb
 import pytest
 
-from benchmarks.load import CHROMIUM, CHROMIUM_ARGS, free_port, stop_app, tracebacks
+from benchmarks.load import (CHROMIUM, CHROMIUM_ARGS, LoadError, app_argv, free_port, stop_app, tracebacks,
+                             wait_until_healthy)
 from pipelines.build import build_database
 from pipelines.demo import generate_demo
 
@@ -64,18 +63,10 @@ except ImportError:  # pragma: no cover - depends on the machine
 
 
 def _wait_until_healthy(base_url: str, server: subprocess.Popen, log: Path, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"streamlit exited with {server.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            with urllib.request.urlopen(f"{base_url}/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"streamlit did not answer within {seconds:.0f} s:\n{log.read_text(errors='replace')}")
+    try:
+        wait_until_healthy(base_url, server, log, seconds)
+    except LoadError as error:
+        pytest.fail(str(error))
 
 
 def require_browser() -> None:
@@ -108,9 +99,7 @@ def streamlit_server(db_path: Path, log: Path):
     """`streamlit run streamlit_app.py` on db_path; yields the base URL and stops the server on exit."""
     require_browser()
     port = free_port()
-    argv = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    with serving(argv, f"http://127.0.0.1:{port}", log, env={**os.environ, "RETENTION_DB": str(db_path)}) as url:
+    with serving(app_argv(port), f"http://127.0.0.1:{port}", log, env={**os.environ, "RETENTION_DB": str(db_path)}) as url:
         yield url
 
 

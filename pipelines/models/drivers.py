@@ -430,7 +430,7 @@ class ServiceDrivers:
                                                                list(design.X.columns))
             except ConvergenceError as retry:
                 raise DriversInputError(
-                    f"the drivers model cannot be fitted on these {self._fitted_what()}: it did not converge, even "
+                    f"the drivers model cannot be fitted on these {'filtered accounts' if self.filters else 'accounts'}: it did not converge, even "
                     f"with a small penalty ({retry}); usually too few churns for its terms, or a term that alone "
                     "separates the accounts that churned") from retry
         if self.robust:
@@ -438,9 +438,6 @@ class ServiceDrivers:
             model.robust_variance_matrix_ = model.robust_variance(
                 codes if codes is not None else panel.account_id.to_numpy())
         return model, penalizer, initial
-
-    def _fitted_what(self) -> str:
-        return "filtered accounts" if self.filters else "accounts"
 
     def _sample(self, ids: np.ndarray) -> tuple[int, dict | None]:
         """The number of accounts fitted, and the sample of `ids` (the accounts with a panel row) to fit on when
