@@ -20,12 +20,14 @@ import pandas as pd
 from pipelines.access import Access
 
 # the events one line can record
-SIGN_IN, REFUSED, EXPORT, REBUILD = "sign_in", "refused", "export", "rebuild"
+SIGN_IN, REFUSED, SIGN_OUT, EXPORT, REBUILD = "sign_in", "refused", "sign_out", "export", "rebuild"
 
-# every session's thread reads and adds to the sign-ins already recorded: one at a time
+# every session's thread (and the server's own, at a sign-out) reads and adds to the tokens already recorded: one
+# at a time
 _lock = threading.Lock()
-# per log file, the sign-ins already recorded: a sign-in is one per token, however many tabs it opens
-_recorded_tokens: dict[Path, set[str]] = {}
+# per log file and event kind, the tokens already recorded: a sign-in is one per token, however many tabs it opens,
+# and a token signed out stays out, also after a restart (the log is read at first use)
+_recorded_tokens: dict[tuple[Path | None, str], set[str]] = {}
 
 
 def log_path() -> Path | None:
@@ -71,26 +73,56 @@ def token_key(claims: dict) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
-def record_sign_in_once(path: Path | None, claims: dict, access: Access | None) -> bool:
-    """Record a sign-in (or a refused one) the first time its token is seen; True when a line was written."""
+def _recorded(path: Path | None, kind: str) -> set[str]:
+    """The tokens the log holds for `kind` (SIGN_IN also counts refusals); call with _lock held."""
+    recorded = _recorded_tokens.get((path, kind))
+    if recorded is None:  # first use in this process: a restart must neither record old sign-ins again nor forget
+        kinds = (SIGN_IN, REFUSED) if kind == SIGN_IN else (kind,)
+        recorded = {e.get("token") for e in read_events(path) if e.get("event") in kinds} if path else set()
+        _recorded_tokens[(path, kind)] = recorded
+    return recorded
+
+
+def record_sign_in_once(path: Path | None, claims: dict, access: Access | None, who: str) -> bool:
+    """Record a sign-in (or a refused one) the first time its token is seen; True when a line was written.
+    `who` is how the person is named: their verified e-mail address, else their sub."""
     if path is None:
         return False
     key = token_key(claims)
     with _lock:
-        recorded = _recorded_tokens.get(path)
-        if recorded is None:  # first use in this process: a restart must not record old sign-ins again
-            recorded = {e.get("token") for e in read_events(path) if e.get("event") in (SIGN_IN, REFUSED)}
-            _recorded_tokens[path] = recorded
+        recorded = _recorded(path, SIGN_IN)
         if key in recorded:
             return False
         recorded.add(key)
+        # an address the provider did not verify is kept as what it is, a claim, never as the person's name
+        unverified = {} if claims.get("email_verified") is True or claims.get("email") is None \
+            else {"unverified_email": str(claims.get("email"))[:320]}
         if access is None:
-            append(path, REFUSED, user=claims.get("email") or claims.get("sub"), role=None, sub=claims.get("sub"),
-                   reason="not in the roles file", token=key)
+            append(path, REFUSED, user=who, role=None, sub=claims.get("sub"), reason="not in the roles file",
+                   token=key, **unverified)
         else:
-            append(path, SIGN_IN, user=access.who, role=access.role, sub=claims.get("sub"),
-                   email=claims.get("email"), scope=list(access.scope), token=key)
+            append(path, SIGN_IN, user=access.who, role=access.role, sub=claims.get("sub"), scope=list(access.scope),
+                   token=key, **unverified)
     return True
+
+
+def record_sign_out(path: Path | None, claims: dict, who: str) -> bool:
+    """Record that this token signed out, so it is let in nowhere again; True when a line was written."""
+    key = token_key(claims)
+    with _lock:
+        signed_out = _recorded(path, SIGN_OUT)
+        if key in signed_out:
+            return False
+        signed_out.add(key)
+        if path is not None:
+            append(path, SIGN_OUT, user=who, sub=claims.get("sub"), token=key)
+    return True
+
+
+def is_signed_out(path: Path | None, claims: dict) -> bool:
+    key = token_key(claims)
+    with _lock:
+        return key in _recorded(path, SIGN_OUT)
 
 
 def record_export(path: Path | None, access: Access, file_name: str, filters, rows: int | None) -> None:

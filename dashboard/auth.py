@@ -9,14 +9,19 @@ reached from beyond localhost. `current_access()` is what the data layer narrows
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import threading
 import time
+from collections import defaultdict
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
 import streamlit as st
+from streamlit import runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dashboard import audit
 from pipelines.access import (  # the rights a page asks about, through this module
@@ -25,6 +30,7 @@ from pipelines.access import (  # the rights a page asks about, through this mod
     LOCAL_ROLE,
     RAW_TABLES,
     REBUILD,
+    AccessChanged,
     Access,
     Roles,
     RolesError,
@@ -74,18 +80,53 @@ def signed_in_claims() -> dict:
     return st.user.to_dict()
 
 
-def resolve(claims: dict, roles: Roles, now: float) -> tuple[Access | None, str]:
-    """(Access, LET_IN) for someone the roles file names whose token is still valid, else (None, why not)."""
-    if not claims.get("is_logged_in"):
+def verified_email(claims: dict) -> str | None:
+    """The e-mail address, when the provider says in so many words (a true boolean) that it verified it.
+
+    An address the provider has not verified proves nothing about who this is: anyone may type any address into
+    an account at many providers. Some providers (Entra ID among them) send no such claim: list their people by sub.
+    """
+    email = claims.get("email")
+    return email if isinstance(email, str) and claims.get("email_verified") is True else None
+
+
+def named(claims: dict) -> str:
+    """How the person is named in the log and on the refusal page: their verified e-mail address, else their sub."""
+    return verified_email(claims) or str(claims.get("sub"))
+
+
+def resolve(claims: dict, roles: Roles, now: float, signed_out: bool = False) -> tuple[Access | None, str]:
+    """(Access, LET_IN) for someone the roles file names whose token is still valid, else (None, why not).
+    `signed_out`: this token was signed out (on this server, in any tab), so it is let in no more."""
+    if not claims.get("is_logged_in") or signed_out:
         return None, SIGNED_OUT
     # Streamlit keeps the sign-in cookie for 30 days and never looks at the token's own expiry
     expires = claims.get("exp")
     if isinstance(expires, bool) or not isinstance(expires, (int, float)) or expires <= now:
         return None, EXPIRED
-    # an address the provider says it has not verified proves nothing about who this is
-    email = claims.get("email") if claims.get("email_verified") is not False else None
-    access = roles.lookup(email, claims.get("sub"))
+    access = roles.lookup(verified_email(claims), claims.get("sub"))
     return (access, LET_IN) if access is not None else (None, NOT_AUTHORISED)
+
+
+def resolve_now(claims: dict) -> tuple[Access | None, str]:
+    """resolve() against the roles file as it is now, the clock, and the sign-outs; a broken roles file lets
+    nobody in (RolesError)."""
+    return resolve(claims, roles(), time.time(), audit.is_signed_out(audit.log_path(), claims))
+
+
+def check_still_allowed(claims: dict, shown_to: Access, permission: str) -> None:
+    """At a click: raise AccessChanged unless the person the page was shown to is still let in as they were, with
+    `permission`. The click may come long after the page: the roles file, the clock and sign-outs are read now."""
+    if not shared_mode():
+        return
+    try:
+        access, verdict = resolve_now(claims)
+    except RolesError:
+        raise AccessChanged("nobody is let in until the roles file is fixed") from None
+    if access is None:
+        raise AccessChanged(f"{named(claims)} is no longer let in ({verdict.replace('_', ' ')})")
+    if access != shown_to or not access.allows(permission):
+        raise AccessChanged(f"the access of {named(claims)} changed since the page was shown; reload it")
 
 
 # Whom a file made on a click is made for: Streamlit serves the click on a thread without the person's session,
@@ -110,7 +151,7 @@ def current_access() -> Access | None:
     if not shared_mode():
         return LOCAL_ACCESS
     try:
-        access, _ = resolve(signed_in_claims(), roles(), time.time())
+        access, _ = resolve_now(signed_in_claims())
     except RolesError:
         return None
     return access
@@ -139,7 +180,7 @@ def gate() -> Access:
         st.error("Nobody can be let in until the roles file is fixed; the server's log says where the error is.")
         st.stop()
     claims = signed_in_claims()
-    access, verdict = resolve(claims, known, time.time())
+    access, verdict = resolve(claims, known, time.time(), audit.is_signed_out(audit.log_path(), claims))
     if verdict in (SIGNED_OUT, EXPIRED):
         title, text, label = SIGN_IN_PAGES[verdict]
         st.title(title)
@@ -148,15 +189,52 @@ def gate() -> Access:
             st.login()
         st.stop()
     if verdict == NOT_AUTHORISED:
-        audit.record_sign_in_once(audit.log_path(), claims, None)
+        audit.record_sign_in_once(audit.log_path(), claims, None, named(claims))
         st.title("Not authorised")
-        st.write(f"{claims.get('email') or claims.get('sub')} is signed in, but is not authorised to see this "
-                 f"dashboard. Ask its admin to add you to the roles file (your sub is `{claims.get('sub')}`).")
+        # the claims are whatever the provider's account holder typed: shown as plain text, never as Markdown
+        unverified = "" if verified_email(claims) or not claims.get("email") else (
+            " Your provider did not say it verified your e-mail address, so the address cannot be used to let you "
+            "in; the admin can list you by your sub.")
+        st.text(f"You are signed in, but you are not authorised to see this dashboard.{unverified} Ask its admin to "
+                f"add you to the roles file; your sub is: {claims.get('sub')}")
         if st.button("Sign out", key="sign_out"):
             st.logout()
         st.stop()
-    audit.record_sign_in_once(audit.log_path(), claims, access)
+    audit.record_sign_in_once(audit.log_path(), claims, access, named(claims))
+    _remember_session(claims)
     return access
+
+
+# The sessions each sign-in has open, so that a sign-out ends all of them: every session's thread adds to it and the
+# server's thread reads it at a sign-out, one at a time.
+_sessions_lock = threading.Lock()
+_sessions_by_token: dict[str, set[str]] = defaultdict(set)
+
+
+def _remember_session(claims: dict) -> None:
+    context = get_script_run_ctx()
+    if context is not None:
+        with _sessions_lock:
+            _sessions_by_token[audit.token_key(claims)].add(context.session_id)
+
+
+def sign_out_everywhere(claims: dict) -> int:
+    """This sign-in's token is let in nowhere again (recorded in the audit log, so also after a restart), and
+    every session it has open on this server is shown the sign-in page at once; returns how many were open."""
+    audit.record_sign_out(audit.log_path(), claims, named(claims))
+    with _sessions_lock:
+        session_ids = _sessions_by_token.pop(audit.token_key(claims), set())
+    if not runtime.exists():
+        return 0
+    ended = 0
+    for session_id in session_ids:
+        session = runtime.get_instance().get_app_session(session_id)
+        if session is None:
+            continue
+        runtime.get_instance().clear_user_info_for_session(session_id)
+        session.request_rerun(None)  # the run's gate now finds nobody signed in and shows the sign-in page
+        ended += 1
+    return ended
 
 
 def sidebar_account(access: Access) -> None:
@@ -166,3 +244,34 @@ def sidebar_account(access: Access) -> None:
     st.sidebar.caption(f"Signed in as {access.who} · {access.describe()}")
     if st.sidebar.button("Sign out", key="sign_out", icon=":material/logout:"):
         st.logout()
+
+
+# Files made on a click, by whom they may be fetched: Streamlit serves a download at a URL of its own, which the
+# shared server (dashboard.shared_server) hands only to the sign-in it was made for, in the minutes after the click
+# (the browser fetches it more than once). Every session's click thread adds to it and the server's thread reads
+# it, one at a time.
+HANDOVER_SECONDS = 120.0
+_handover_lock = threading.Lock()
+_handovers: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+
+
+def _content_key(file_name: str, content: bytes) -> tuple[str, str]:
+    return file_name, hashlib.sha256(content).hexdigest()
+
+
+def made_for(claims: dict, file_name: str, content: bytes) -> None:
+    """Record that this file was just made, on a click, for this sign-in."""
+    if not shared_mode():
+        return
+    now = time.monotonic()
+    with _handover_lock:
+        for key in [k for k, holders in _handovers.items() if max(holders.values()) < now - HANDOVER_SECONDS]:
+            del _handovers[key]
+        _handovers[_content_key(file_name, content)][audit.token_key(claims)] = now
+
+
+def may_fetch(claims: dict, file_name: str, content: bytes) -> bool:
+    """Whether this sign-in may fetch this file now: it was made for them on a click in the last minutes."""
+    with _handover_lock:
+        made_at = _handovers.get(_content_key(file_name, content), {}).get(audit.token_key(claims))
+    return made_at is not None and time.monotonic() - made_at < HANDOVER_SECONDS

@@ -81,12 +81,17 @@ def download(container, label: str, content: bytes | str | Callable[[], bytes | 
         made = content() if callable(content) else content
         make = lambda: made  # noqa: E731
     log, filters = audit.log_path(), current_filters()
+    claims = auth.signed_in_claims() if auth.shared_mode() else {}
 
     def deliver() -> bytes:
+        # the click may come long after the page was shown: whoever has since been removed, signed out or expired
+        # gets no file (the button says the file could not be made; the server's log says why)
+        auth.check_still_allowed(claims, access, permission)
         file = make()
         file = file.encode("utf-8") if isinstance(file, str) else file
         counted = rows if rows is not None or mime != "text/csv" else _csv_rows(file)
         audit.record_export(log, access, file_name, filters, counted)
+        auth.made_for(claims, file_name, file)
         return file
 
     # no rerun on a click: a rerun would register new file ids while the browser may still hold the old ones

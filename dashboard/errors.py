@@ -14,12 +14,34 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-_LOG = logging.getLogger("retention.app")
-if not _LOG.handlers:  # Streamlit configures its own loggers only; ours writes to the server's log the same way
+from pipelines.access import AccessChanged
+
+_APP_LOG = logging.getLogger("retention")
+if not _APP_LOG.handlers:  # Streamlit configures its own loggers only; ours write to the server's log the same way
     _handler = logging.StreamHandler(sys.stderr)
     _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    _LOG.addHandler(_handler)
-    _LOG.propagate = False
+    _APP_LOG.addHandler(_handler)
+    _APP_LOG.setLevel(logging.INFO)
+    _APP_LOG.propagate = False
+_LOG = logging.getLogger("retention.app")
+
+
+class _RefusedDownloadsBriefly(logging.Filter):
+    """A download refused at its click (auth.AccessChanged) is a decision, not a failure: Streamlit logs the
+    callable's exception with its traceback; this keeps one line saying who was refused and why."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        while error is not None and not isinstance(error, AccessChanged):
+            error = error.__cause__
+        if error is not None:
+            record.msg, record.args, record.exc_info, record.exc_text = f"download refused: {error}", (), None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+# where Streamlit logs a download's callable that raised
+logging.getLogger("streamlit.runtime.backend_operation_handler").addFilter(_RefusedDownloadsBriefly())
 
 ERROR_ID_TEXT = "error id"
 

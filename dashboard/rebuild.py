@@ -14,11 +14,17 @@ from pathlib import Path
 from typing import Callable
 
 import pandas as pd
+from streamlit import config as streamlit_config
 
 from pipelines.build import BuildError, StageEvent, build_database
 from pipelines.load import PARQUET_MAGIC, InputError
 
-MAX_UPLOAD_BYTES = 500 * 1024 * 1024
+
+
+def max_upload_mb() -> int:
+    """Streamlit's own upload cap (server.maxUploadSize in .streamlit/config.toml), which this check repeats for
+    files that come in another way."""
+    return int(streamlit_config.get_option("server.maxUploadSize"))
 
 
 class UploadError(ValueError):
@@ -31,8 +37,8 @@ REBUILD_ERRORS = (InputError, BuildError, ValueError)
 
 
 def save_upload(content: bytes, folder: Path, source: str) -> Path:
-    if len(content) > MAX_UPLOAD_BYTES:
-        raise UploadError(f"the {source} file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; "
+    if len(content) > max_upload_mb() * 1024 * 1024:
+        raise UploadError(f"the {source} file is larger than {max_upload_mb()} MB; "
                           "build it with `retention build` instead")
     suffix = ".parquet" if content[:4] == PARQUET_MAGIC else ".csv"
     path = folder / f"{source}{suffix}"

@@ -1,12 +1,15 @@
 """Who may see what in a shared deployment: the roles file, its roles, and a person's Access.
 
 The roles file is TOML kept beside the deployment config. Each key of its `[users]` table is an
-e-mail address (matched without regard to case) or the provider's `sub`; its value is a role, or for
-a csm an inline table with the scope, a segment predicate over the build's filterable columns:
+e-mail address (matched without regard to case, and only when the provider says it verified it), or
+the provider's `sub`: a key without "@", or any key written `sub:...` (a sub that looks like an
+address). Its value is a role, or for a csm an inline table with the scope, a segment predicate over
+the build's filterable columns:
 
     [users]
     "maria@example.com" = "executive"
     "dana@example.com"  = { role = "csm", scope = 'csm = "Dana Ruiz"' }
+    "sub:ops@tenant.example" = "analyst"
 
 A scope becomes filter texts (`csm=Dana Ruiz`) for `pipelines.filters`, so it reaches SQL only as an
 allow-listed column and a bound value. Roles come from this file alone, never from the provider's
@@ -42,11 +45,18 @@ SCOPED_ROLE = "csm"
 # The laptop: one person on localhost with no sign-in, who may do everything.
 LOCAL_ROLE = "local"
 
+# A roles key that names a sub whatever it looks like; other keys with "@" are e-mail addresses.
+SUB_PREFIX = "sub:"
+
 SCOPE_PATTERN = re.compile(r"""^\s*(?P<column>[^=!<>"']+?)\s*=\s*(?P<quote>["'])(?P<value>.*)(?P=quote)\s*$""")
 
 
 class RolesError(ValueError):
     """The roles file cannot be used; the message names the file and the line."""
+
+
+class AccessChanged(PermissionError):
+    """What a person was shown no longer holds: signed out, expired, removed from the roles file, another role."""
 
 
 @dataclass(frozen=True)
@@ -79,10 +89,11 @@ class Roles:
     by_sub: dict[str, Access]
 
     def lookup(self, email: str | None, sub: str | None) -> Access | None:
-        """The Access of a signed-in person, by e-mail first, then by sub; None when the file does not name them."""
-        if email and email.strip().lower() in self.by_email:
+        """The Access of a signed-in person, by verified e-mail first, then by sub; None when the file does not name
+        them (or when either claim is not text: a provider's claim is data, not a promise of its type)."""
+        if isinstance(email, str) and email.strip().lower() in self.by_email:
             return self.by_email[email.strip().lower()]
-        if sub and sub in self.by_sub:
+        if isinstance(sub, str) and sub in self.by_sub:
             return self.by_sub[sub]
         return None
 
@@ -164,13 +175,22 @@ def parse_roles(text: str, path: Path) -> Roles:
         except ValueError as error:
             raise RolesError(f"{where}: {error}") from None
         access = Access(who=key, role=role, scope=scope, permissions=ROLE_PERMISSIONS[role], line=line)
-        if "@" in key:
+        if key.startswith(SUB_PREFIX):
+            sub = key[len(SUB_PREFIX):]
+            if not sub:
+                raise RolesError(f"{where}: {key!r} names no sub after {SUB_PREFIX!r}")
+            if sub in by_sub:
+                raise RolesError(f"{where}: the sub {sub!r} is listed twice (first on line {by_sub[sub].line})")
+            by_sub[sub] = access
+        elif "@" in key:
             folded = key.strip().lower()
             if folded in by_email:
                 raise RolesError(f"{where}: {key!r} is listed twice (e-mail addresses are compared without case; "
                                  f"first on line {by_email[folded].line})")
             by_email[folded] = access
         else:
+            if key in by_sub:
+                raise RolesError(f"{where}: the sub {key!r} is listed twice (first on line {by_sub[key].line})")
             by_sub[key] = access
     return Roles(path=path, by_email=by_email, by_sub=by_sub)
 
@@ -183,6 +203,8 @@ def load_roles(path: Path) -> Roles:
         raise RolesError(f"{path}: no roles file here; write one (see the README's Shared mode)") from None
     except UnicodeDecodeError as error:
         raise RolesError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except OSError as error:  # unreadable for now, e.g. while an editor replaces it: nobody is let in meanwhile
+        raise RolesError(f"{path}: cannot be read ({error.strerror or error})") from None
     return parse_roles(text, path)
 
 

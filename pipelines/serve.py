@@ -21,7 +21,17 @@ from .access import check_scopes, load_roles
 from .filters import filter_predicate, filterable_columns, parse_filters
 from .sqlrun import execute_template
 
-APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "streamlit_app.py"
+# the same app behind the checks a signed-in team needs (its docstring lists them)
+SHARED_APP = ROOT / "dashboard" / "shared_server.py"
+# the project's Streamlit settings: Streamlit reads them only from the folder it is started in, so `retention serve`
+# passes them on, from wherever it is started
+PROJECT_CONFIG = ROOT / ".streamlit" / "config.toml"
+# What the shared mode pins whatever the config files say: no table toolbar export (every file that leaves the app
+# is a download button's, which checks the role and writes the audit log), and no agent API (it drives the app
+# without a page).
+SHARED_OPTIONS = {"client.disableDataExport": True, "server.enableAgentApi": False}
 LOCAL_NAMES = {"localhost"}
 # The [auth] keys st.login() needs for its default provider.
 AUTH_KEYS = ("redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url")
@@ -129,6 +139,31 @@ def sign_in_problems(secrets: Path) -> list[str]:
     return problems
 
 
+def project_options(path: Path = PROJECT_CONFIG) -> dict[str, object]:
+    """The project's config.toml as Streamlit option names: {"server.maxUploadSize": 500, ...}."""
+    document = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return {f"{section}.{key}": value for section, table in document.items() if isinstance(table, dict)
+            for key, value in table.items()}
+
+
+def option_flags(options: dict[str, object]) -> list[str]:
+    """Streamlit command-line flags for these options: ["--server.port", "8501", ...]."""
+    flags = []
+    for name, value in options.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        flags += [f"--{name}", text]
+    return flags
+
+
+def secrets_file_notes(secrets: Path) -> list[str]:
+    """A secrets file others on the machine can read gives away the cookie secret, and with it anyone's sign-in."""
+    mode = secrets.stat().st_mode & 0o777
+    if mode & 0o077:
+        return [f"{secrets} can be read by other users of this machine (mode {mode:o}); its cookie secret lets anyone "
+                f"who reads it sign in as anyone: chmod 600 {secrets}"]
+    return []
+
+
 def _redirect_uri(secrets: Path) -> str:
     return str(tomllib.loads(secrets.read_text(encoding="utf-8"))["auth"]["redirect_uri"])
 
@@ -182,12 +217,16 @@ def plan_serve(config: DeployConfig) -> ServePlan:
                          "proxy that marks cookies Secure (README, Shared mode) before anyone signs in over a network")
         env.update({ENV_ROLES: str(config.roles), ENV_AUDIT_LOG: str(config.audit_log)})
         shared = True
-    argv = [sys.executable, "-m", "streamlit", "run", str(APP),
-            "--server.address", config.address, "--server.port", str(config.port),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--secrets.files", str(config.secrets),
-            # an error Streamlit shows itself (the app shows its own with an id) names no server path nor data
-            "--client.showErrorDetails", "none"]
+    options = {**project_options(),
+               "server.address": config.address, "server.port": config.port, "server.headless": True,
+               "browser.gatherUsageStats": False,
+               # an error Streamlit shows itself (the app shows its own with an id) names no server path nor data
+               "client.showErrorDetails": "none"}
     if config.base_url_path:
-        argv += ["--server.baseUrlPath", config.base_url_path]
+        options["server.baseUrlPath"] = config.base_url_path
+    if shared:
+        options.update(SHARED_OPTIONS)
+        notes.extend(secrets_file_notes(config.secrets))
+    argv = [sys.executable, "-m", "streamlit", "run", str(SHARED_APP if shared else APP),
+            "--secrets.files", str(config.secrets), *option_flags(options)]
     return ServePlan(argv=argv, env=env, shared=shared, notes=notes)

@@ -8,6 +8,7 @@ real process, so what is checked is what an operator sees.
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 import textwrap
@@ -28,6 +29,7 @@ ROLES = textwrap.dedent("""\
     "emea@example.com" = { role = "csm", scope = ['region = "EMEA"', "plan = 'Growth'"] }
     "ops@example.com" = "admin"
     "google-oauth2|1234" = "executive"
+    "sub:lea@tenant.example" = "analyst"
     """)
 NOW = 1_800_000_000
 VALID = {"is_logged_in": True, "exp": NOW + 600, "iss": "https://id.example.com", "sub": "u1", "iat": NOW - 5}
@@ -47,6 +49,11 @@ def test_roles_file_maps_emails_and_subs_to_roles_and_scopes(tmp_path):
     assert (dana.role, dana.scope, dana.line) == ("csm", ("csm=Dana Ruiz",), 6)
     assert roles.lookup("emea@example.com", None).scope == ("region=EMEA", "plan=Growth")
     assert roles.lookup(None, "google-oauth2|1234").role == "executive"
+    # a sub that looks like an address is listed with sub: and matched as a sub, never as an e-mail
+    assert roles.lookup(None, "lea@tenant.example").role == "analyst"
+    assert roles.lookup("lea@tenant.example", "someone-else") is None
+    # a claim that is not text names nobody
+    assert roles.lookup(["dana@example.com"], None) is None and roles.lookup(None, 1234) is None
     assert roles.lookup("stranger@example.com", "u9") is None
     assert roles.lookup("ops@example.com", None).allows("rebuild")
     assert not roles.lookup("sam@example.com", None).allows("rebuild")
@@ -62,6 +69,8 @@ def test_roles_file_maps_emails_and_subs_to_roles_and_scopes(tmp_path):
     ('[users]\n"x@example.com" = "executive"\n"a@example.com" = { role = "admin", scope = \'region = "EMEA"\' }\n',
      3, "only a csm has a scope"),
     ('[users]\n"a@example.com" = "executive"\n"A@example.com" = "admin"\n', 3, "listed twice"),
+    ('[users]\n"u1" = "executive"\n"sub:u1" = "admin"\n', 3, "listed twice"),
+    ('[users]\n"a@example.com" = "executive"\n"sub:" = "admin"\n', 3, "names no sub"),
 ])
 def test_roles_file_errors_name_the_line(tmp_path, text, line, words):
     path = write(tmp_path / "roles.toml", text)
@@ -91,16 +100,56 @@ def test_sign_in_is_let_in_only_with_a_valid_token_of_a_listed_person(tmp_path):
     from dashboard.auth import EXPIRED, LET_IN, NOT_AUTHORISED, SIGNED_OUT, resolve
 
     roles = load_roles(write(tmp_path / "roles.toml", ROLES))
+    dana = {**VALID, "email": "dana@example.com", "email_verified": True}
 
     assert resolve({}, roles, NOW) == (None, SIGNED_OUT)
-    access, verdict = resolve({**VALID, "email": "dana@example.com"}, roles, NOW)
+    access, verdict = resolve(dana, roles, NOW)
     assert verdict == LET_IN and access.scope == ("csm=Dana Ruiz",)
-    assert resolve({**VALID, "email": "dana@example.com", "exp": NOW}, roles, NOW) == (None, EXPIRED)
-    assert resolve({**VALID, "email": "dana@example.com", "exp": None}, roles, NOW) == (None, EXPIRED)
-    assert resolve({**VALID, "email": "stranger@example.com"}, roles, NOW) == (None, NOT_AUTHORISED)
-    # an address the provider has not verified is not taken as proof of who signed in
-    assert resolve({**VALID, "email": "ops@example.com", "email_verified": False}, roles, NOW) == (None, NOT_AUTHORISED)
+    assert resolve({**dana, "exp": NOW}, roles, NOW) == (None, EXPIRED)
+    assert resolve({**dana, "exp": None}, roles, NOW) == (None, EXPIRED)
+    assert resolve(dana, roles, NOW, signed_out=True) == (None, SIGNED_OUT)
+    assert resolve({**dana, "email": "stranger@example.com"}, roles, NOW) == (None, NOT_AUTHORISED)
     assert resolve({**VALID, "sub": "google-oauth2|1234"}, roles, NOW)[1] == LET_IN
+    assert resolve({**VALID, "sub": "lea@tenant.example"}, roles, NOW)[1] == LET_IN
+
+
+@pytest.mark.parametrize("verified", [False, "false", "true", 1, None, [True], "missing"])
+def test_an_email_counts_only_when_the_provider_says_it_verified_it_with_a_true_boolean(verified):
+    """A provider that sends "false" as text, or no claim at all (Entra ID), gets its people matched by sub only."""
+    from dashboard.auth import NOT_AUTHORISED, named, resolve
+
+    roles = parse_roles(ROLES, Path("roles.toml"))
+    claims = {**VALID, "email": "ops@example.com"}
+    if verified != "missing":
+        claims["email_verified"] = verified
+
+    assert resolve(claims, roles, NOW) == (None, NOT_AUTHORISED)
+    assert named(claims) == "u1"  # the sub: the claimed address is not who this is
+    assert resolve({**claims, "email_verified": True}, roles, NOW)[0].role == "admin"
+
+
+@pytest.mark.parametrize("email", [["ops@example.com"], {"a": 1}, 42, None])
+def test_an_email_claim_that_is_not_text_names_nobody_and_fails_nothing(email):
+    from dashboard.auth import NOT_AUTHORISED, named, resolve
+
+    claims = {**VALID, "email": email, "email_verified": True}
+    assert resolve(claims, parse_roles(ROLES, Path("roles.toml")), NOW) == (None, NOT_AUTHORISED)
+    assert named(claims) == "u1"
+
+
+def test_a_roles_file_that_cannot_be_read_lets_nobody_in_with_a_message(tmp_path):
+    path = write(tmp_path / "roles.toml", ROLES)
+    path.chmod(0)
+    try:
+        if os.access(path, os.R_OK):  # root reads anything: a folder in its place cannot be read by anyone
+            path.chmod(0o600)
+            path.unlink()
+            path.mkdir()
+        with pytest.raises(RolesError, match="cannot be read"):
+            load_roles(path)
+    finally:
+        if path.is_file():
+            path.chmod(0o600)
 
 
 @pytest.mark.parametrize("address, local", [("localhost", True), ("127.0.0.1", True), ("::1", True),

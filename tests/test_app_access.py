@@ -46,8 +46,8 @@ def claims(email: str | None, expires_in: float = 600, nonce: str = "n1") -> dic
     if email is None:
         return {"is_logged_in": False}
     now = int(time.time())
-    return {"is_logged_in": True, "email": email, "sub": f"sub-{email}", "iss": "http://localhost:9",
-            "iat": now - 5, "exp": now + expires_in, "nonce": nonce}
+    return {"is_logged_in": True, "email": email, "email_verified": True, "sub": f"sub-{email}",
+            "iss": "http://localhost:9", "iat": now - 5, "exp": now + expires_in, "nonce": nonce}
 
 
 def open_as(user: dict, page: str = "overview", query_params: dict | None = None) -> AppTest:

@@ -17,6 +17,7 @@ import json
 import secrets
 import sys
 import time
+import urllib.parse
 import urllib.request
 import warnings
 from contextlib import contextmanager
@@ -116,8 +117,19 @@ def db(small_demo_database):
     con.close()
 
 
-def sign_in(page, base_url: str, email: str) -> None:
-    """Through the provider's own authorization form, as a person would."""
+def provider_user(provider: str, sub: str, **claims) -> None:
+    """Set what the provider says about `sub` at its next sign-in (by default a verified e-mail address, the sub)."""
+    claims = {"email": sub, "email_verified": True, **claims}
+    request = urllib.request.Request(f"{provider}/users/{urllib.parse.quote(sub)}", method="PUT",
+                                     headers={"Content-Type": "application/json"}, data=json.dumps(claims).encode())
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+def sign_in(page, deployment: dict, email: str, **claims) -> None:
+    """Through the provider's own authorization form, as a person would. The provider is first told what to say
+    about them: by default that the e-mail address is verified (its default user sends no such claim)."""
+    provider_user(deployment["provider"], email, **claims)
+    base_url = deployment["base_url"]
     page.goto(base_url)
     page.get_by_role("button", name="Sign in").click()
     page.locator("input[name=sub]").fill(email)  # the provider's user: sub and e-mail are the address
@@ -233,9 +245,9 @@ def test_shared_mode_walk_as_csm_and_executive(deployment, person, db):
     dana_page, exec_page = person(), person()
     before = len(audit_lines(log))
 
-    sign_in(dana_page, base_url, "dana@example.com")
+    sign_in(dana_page, deployment, "dana@example.com")
     dana_files = visit_and_download_everything(dana_page, base_url)
-    sign_in(exec_page, base_url, "exec@example.com")
+    sign_in(exec_page, deployment, "exec@example.com")
     exec_files = visit_and_download_everything(exec_page, base_url)
 
     dana, everyone = scope_counts(db, DANA), scope_counts(db, "true")
@@ -280,7 +292,7 @@ def test_unknown_person_is_refused(deployment, person):
     page, log = person(), deployment["audit"]
     before = len(audit_lines(log))
 
-    sign_in(page, deployment["base_url"], "stranger@example.com")
+    sign_in(page, deployment, "stranger@example.com")
 
     expect(page.get_by_role("heading", name="Not authorised")).to_be_visible(timeout=RENDER_MS)
     settled(page)
@@ -294,7 +306,7 @@ def test_unknown_person_is_refused(deployment, person):
 def test_csm_editing_the_url_filters_keeps_the_scope(deployment, person, db):
     page = person()
     base_url = deployment["base_url"]
-    sign_in(page, base_url, "dana@example.com")
+    sign_in(page, deployment, "dana@example.com")
     dana = scope_counts(db, DANA)
 
     # more hostile texts are tried in test_app_access.py; here the browser's own URL handling is in the path
@@ -313,7 +325,7 @@ def test_csm_editing_the_url_filters_keeps_the_scope(deployment, person, db):
 
 def test_admin_sees_the_audit_log_and_the_rebuild_and_signs_out(deployment, person):
     page, base_url = person(), deployment["base_url"]
-    sign_in(page, base_url, "admin@example.com")
+    sign_in(page, deployment, "admin@example.com")
 
     page.goto(f"{base_url}/data_page")
     wait_rendered(page, "Data", "Build from your own files", False)
@@ -336,12 +348,8 @@ def test_an_expired_token_is_refused_though_the_cookie_lives_on(deployment, pers
     """The provider's ID token for this person expires a few seconds after sign-in; Streamlit's cookie does not."""
     # long enough to sign in and see a page on a slow machine; the test waits only for what is left of it
     expires = int(time.time()) + 12
-    request = urllib.request.Request(
-        f"{deployment['provider']}/users/late@example.com", method="PUT", headers={"Content-Type": "application/json"},
-        data=json.dumps({"email": "late@example.com", "exp": expires}).encode("utf-8"))
-    urllib.request.urlopen(request, timeout=10).close()
     page = person()
-    sign_in(page, deployment["base_url"], "late@example.com")
+    sign_in(page, deployment, "late@example.com", exp=expires)
     wait_rendered(page, "Overview", "Active accounts", False)
 
     time.sleep(max(0.0, expires + 1 - time.time()))

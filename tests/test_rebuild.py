@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dashboard.rebuild import MAX_UPLOAD_BYTES, UploadError, import_and_rebuild, rebuild_from_uploads, save_upload
+from dashboard.rebuild import UploadError, max_upload_mb, import_and_rebuild, rebuild_from_uploads, save_upload
 from pipelines.load import InputError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imports"
@@ -17,7 +17,7 @@ def test_save_upload_chooses_the_name_and_detects_parquet(tmp_path):
     assert save_upload(b"PAR1....", tmp_path, "accounts").name == "accounts.parquet"
     assert save_upload(b"account_id,signup_date\n", tmp_path, "accounts").name == "accounts.csv"
     with pytest.raises(UploadError, match="larger than 500 MB"):
-        save_upload(b"x" * (MAX_UPLOAD_BYTES + 1), tmp_path, "accounts")
+        save_upload(b"x" * (max_upload_mb() * 1024 * 1024 + 1), tmp_path, "accounts")
 
 
 def test_import_and_rebuild_zendesk_and_stripe(tmp_path):

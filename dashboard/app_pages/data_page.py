@@ -11,12 +11,14 @@ from dashboard.common import csv_download
 st.title("Data")
 con = data.connection()
 path = data.database_path()
+# where the server keeps its files is for those who run it
+shown_path = str(path) if auth.allows(auth.RAW_TABLES) else path.name
 if con is None:
-    st.info(f"No database at `{path}` yet: upload your files below, or run `make run` for the demo.")
+    st.info(f"No database at `{shown_path}` yet: upload your files below, or run `make run` for the demo.")
 else:
     info = data.build_info(con)
     st.caption(f"Build {info['build_id'][:8]} · as-of {info['as_of_date']:%Y-%m-%d} · built {info['built_at']:%Y-%m-%d %H:%M} UTC "
-               f"in {info['build_seconds']:.1f} s · revenue basis: {info['revenue_basis'].replace('_', ' ')} · `{path}`")
+               f"in {info['build_seconds']:.1f} s · revenue basis: {info['revenue_basis'].replace('_', ' ')} · `{shown_path}`")
     if not auth.allows(auth.RAW_TABLES):
         st.info("The inputs, load report and rejected rows are shown to analysts and admins.")
         st.stop()
@@ -61,7 +63,8 @@ if not auth.allows(auth.REBUILD):
     st.stop()
 st.subheader("Build from your own files")
 st.caption("The current database keeps serving until the new build has passed every check; a bad file leaves it "
-           "as it is. Files are capped at 500 MB; larger ones build faster with `retention build`.")
+           f"as it is. Files are capped at {rebuild.max_upload_mb():,} MB; larger ones build faster with "
+           "`retention build`.")
 for text in st.session_state.pop("last_conversion_reports", []):
     with st.expander("Conversion report of the last import", expanded=True):
         st.code(text)
