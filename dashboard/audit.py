@@ -83,40 +83,38 @@ def _recorded(path: Path | None, kind: str) -> set[str]:
     return recorded
 
 
+def _append_once(path: Path | None, kind: str, claims: dict, event: str, **detail) -> bool:
+    """Append `event` for this token unless `kind` already holds it (each token is recorded once per kind); True
+    when it was new. Without a log the token is still remembered, in this process."""
+    key = token_key(claims)
+    with _lock:
+        recorded = _recorded(path, kind)
+        if key in recorded:
+            return False
+        recorded.add(key)
+        if path is not None:
+            append(path, event, **detail, sub=claims.get("sub"), token=key)
+    return True
+
+
 def record_sign_in_once(path: Path | None, claims: dict, access: Access | None, who: str) -> bool:
     """Record a sign-in (or a refused one) the first time its token is seen; True when a line was written.
     `who` is how the person is named: their verified e-mail address, else their sub."""
     if path is None:
         return False
-    key = token_key(claims)
-    with _lock:
-        recorded = _recorded(path, SIGN_IN)
-        if key in recorded:
-            return False
-        recorded.add(key)
-        # an address the provider did not verify is kept as what it is, a claim, never as the person's name
-        unverified = {} if claims.get("email_verified") is True or claims.get("email") is None \
-            else {"unverified_email": str(claims.get("email"))[:320]}
-        if access is None:
-            append(path, REFUSED, user=who, role=None, sub=claims.get("sub"), reason="not in the roles file",
-                   token=key, **unverified)
-        else:
-            append(path, SIGN_IN, user=access.who, role=access.role, sub=claims.get("sub"), scope=list(access.scope),
-                   token=key, **unverified)
-    return True
+    # an address the provider did not verify is kept as what it is, a claim, never as the person's name
+    unverified = {} if claims.get("email_verified") is True or claims.get("email") is None \
+        else {"unverified_email": str(claims.get("email"))[:320]}
+    if access is None:
+        return _append_once(path, SIGN_IN, claims, REFUSED, user=who, role=None, reason="not in the roles file",
+                            **unverified)
+    return _append_once(path, SIGN_IN, claims, SIGN_IN, user=access.who, role=access.role, scope=list(access.scope),
+                        **unverified)
 
 
 def record_sign_out(path: Path | None, claims: dict, who: str) -> bool:
     """Record that this token signed out, so it is let in nowhere again; True when a line was written."""
-    key = token_key(claims)
-    with _lock:
-        signed_out = _recorded(path, SIGN_OUT)
-        if key in signed_out:
-            return False
-        signed_out.add(key)
-        if path is not None:
-            append(path, SIGN_OUT, user=who, sub=claims.get("sub"), token=key)
-    return True
+    return _append_once(path, SIGN_OUT, claims, SIGN_OUT, user=who)
 
 
 def is_signed_out(path: Path | None, claims: dict) -> bool:

@@ -243,7 +243,8 @@ def sidebar_account(access: Access) -> None:
         return
     st.sidebar.caption(f"Signed in as {access.who} · {access.describe()}")
     if st.sidebar.button("Sign out", key="sign_out", icon=":material/logout:"):
-        st.logout()
+        st.logout()  # the browser is sent to the sign-out, which ends this sign-in everywhere (server_guard)
+        st.stop()
 
 
 # Files made on a click, by whom they may be fetched: Streamlit serves a download at a URL of its own, which the

@@ -138,8 +138,8 @@ def connection() -> duckdb.DuckDBPyConnection | None:
 def scope() -> Filters:
     """The signed-in person's scope as filter texts: empty for a role that sees every account, and on the laptop."""
     access = auth.current_access()
-    if access is None:
-        raise PermissionError("nobody who is allowed in is signed in to this session")
+    if access is None:  # let in at the run's start, no longer: signed out, expired or removed meanwhile
+        raise auth.AccessChanged("nobody who is allowed in is signed in to this session")
     return access.scope
 
 

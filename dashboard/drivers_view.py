@@ -66,12 +66,20 @@ def fit_source_note(filters: tuple[str, ...], scope: tuple[str, ...], refitted: 
         return (f"Refitted on the filtered accounts{counted}{sampled}: {how}, with its own intervals, reference "
                 "levels and imputed medians.")
     if filters:
-        narrowed = ("your scope does not" if set(filters) <= set(scope) else
-                    "the filters and your scope do not" if scope else "the filters do not")
-        return (f"Fitted at build time on every account: {narrowed} apply to this model. Turn on "
-                f"\"{REFIT_LABEL}\" to fit it on them (seconds on a large build; kept for this selection). The "
-                "quartile chart below is of the filtered accounts.")
+        return (f"{company_wide_note(filters, scope, 'this model')} Turn on \"{REFIT_LABEL}\" to fit it on them "
+                "(seconds on a large build; kept for this selection). The quartile chart below is of the filtered "
+                "accounts.")
     return ""
+
+
+def company_wide_note(filters: tuple[str, ...], scope: tuple[str, ...], what: str) -> str:
+    """That `what` was fitted on every account of the company, whatever the filters or the person's scope say ("" when
+    nothing narrows the page): a csm must not read the company's figures as their book's."""
+    if not filters and not scope:
+        return ""
+    narrowed = ("your scope does not" if set(filters) <= set(scope) else
+                "the filters and your scope do not" if scope else "the filters do not")
+    return f"Fitted at build time on every account of the company: {narrowed} apply to {what}."
 
 
 def model_markdown(model: dict | None) -> str:

@@ -60,6 +60,11 @@ def reported_briefly():
     """Run a page: an unexpected error is logged with its traceback and an id, and the page shows the id only."""
     try:
         yield
+    except AccessChanged as change:
+        # the person was let in when the run started and is no longer (signed out in another tab, expired, removed
+        # from the roles file): not a failure, and their next run shows them the sign-in or refusal page
+        _LOG.info("a page run ended early: %s", change)
+        st.info("Your access changed while this page was being shown. Reload the page to go on.")
     except Exception:  # noqa: BLE001 - every error a page did not plan for ends here
         error_id = new_error_id()
         _LOG.exception("page error %s", error_id)

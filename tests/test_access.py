@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -189,6 +190,32 @@ def test_plan_for_a_shared_server_passes_roles_audit_log_and_secrets(tmp_path, s
     assert plan.argv[plan.argv.index("--server.address") + 1] == "0.0.0.0"
     assert plan.argv[plan.argv.index("--secrets.files") + 1] == str(tmp_path / "secrets.toml")
     assert not any("no account matches" in n for n in plan.notes)  # every demo scope selects accounts
+    # the shared server: the app behind the guard, with no table toolbar export and no agent API
+    assert plan.argv[plan.argv.index("run") + 1].endswith("dashboard/shared_server.py")
+    option = {plan.argv[i][2:]: plan.argv[i + 1] for i in range(len(plan.argv)) if plan.argv[i].startswith("--")}
+    assert option["client.disableDataExport"] == "true" and option["server.enableAgentApi"] == "false"
+    assert option["client.showErrorDetails"] == "none"
+
+
+def test_serve_passes_the_projects_streamlit_settings_wherever_it_is_started(tmp_path, small_demo_database,
+                                                                           monkeypatch):
+    """Streamlit reads .streamlit/config.toml only from the folder it starts in: started elsewhere, the shared
+    server capped uploads at Streamlit's 200 MB while the Data page said 500."""
+    monkeypatch.chdir(tmp_path)
+    plan = plan_serve(load_deploy_config(deployment(tmp_path, "127.0.0.1", database=small_demo_database[0])))
+    settings = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit/config.toml").read_text())
+
+    option = {plan.argv[i][2:]: plan.argv[i + 1] for i in range(len(plan.argv)) if plan.argv[i].startswith("--")}
+    assert option["server.maxUploadSize"] == str(settings["server"]["maxUploadSize"])
+    assert option["server.address"] == "127.0.0.1"  # the deployment's own settings win over the project's
+
+
+def test_serve_warns_of_a_secrets_file_others_can_read(tmp_path, small_demo_database):
+    config = load_deploy_config(deployment(tmp_path, "127.0.0.1", database=small_demo_database[0]))
+    config.secrets.chmod(0o644)
+    assert any("chmod 600" in note for note in plan_serve(config).notes)
+    config.secrets.chmod(0o600)
+    assert not any("chmod 600" in note for note in plan_serve(config).notes)
 
 
 @pytest.mark.parametrize("secrets, secret, why", [

@@ -359,7 +359,7 @@ def test_app_drivers_filter_change_shows_the_builds_fit_and_refits_only_when_ask
     stored = db.execute("select term, hazard_ratio, ci_lower, ci_upper from driver_effects").df().set_index("term")
     table = frame_with(at, "hazard_ratio").set_index("term")
     pd.testing.assert_frame_equal(table[stored.columns].loc[stored.index], stored, check_exact=True)
-    assert "Fitted at build time on every account: the filters do not apply to this model" in drivers_caption(at)
+    assert "Fitted at build time on every account of the company: the filters do not apply to this model" in drivers_caption(at)
     assert "The quartile chart below is of the filtered accounts" in drivers_caption(at)
 
     at.toggle(key="drivers_refit").set_value(True).run(timeout=RUN_TIMEOUT)

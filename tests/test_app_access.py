@@ -144,11 +144,25 @@ def test_csm_url_filters_cannot_widen_the_scope(deployment, db, hostile):
 def test_csm_at_risk_list_holds_only_their_accounts_and_says_whose_model(deployment, db):
     at = open_as(claims("dana@example.com"), "at_risk")
 
-    listed = set(next(d.value for d in at.dataframe if "account_id" in d.value.columns).account_id)
+    shown = next(d.value for d in at.dataframe if "account_id" in d.value.columns)
+    listed = set(shown.account_id)
     book = {r[0] for r in db.execute(f"select account_id from account_survival where {DANA}").fetchall()}
     assert listed and listed <= book
+    # her riskiest account is her number 1, not its place among the company's accounts
+    assert list(shown.risk_rank) == list(range(1, len(shown) + 1))
     assert any("fitted on every account of the build" in c.value for c in at.caption)
     assert [b.label for b in at.download_button] == ["Download all scored accounts (CSV)"]
+
+
+def test_csm_is_told_which_driver_figures_are_the_companys(deployment):
+    at = open_as(claims("dana@example.com"), "drivers")
+
+    captions = [c.value for c in at.caption]
+    assert page_failures(at) == []
+    company_wide = "Fitted at build time on every account of the company: your scope does not apply to"
+    assert any(company_wide + " this table." in c for c in captions)  # each factor's own model
+    assert any(company_wide + " these figures." in c for c in captions)  # the model information
+    assert any(company_wide + " this model." in c for c in captions)  # the mutually adjusted view
 
 
 def test_sidebar_levels_cached_for_one_person_are_never_shown_to_another(deployment, db):
@@ -327,7 +341,7 @@ def test_csm_drivers_page_shows_every_accounts_fit_and_refits_on_their_book_when
 
     at = open_as(claims("dana@example.com"), "drivers")
     (caption,) = [c.value for c in at.caption if c.value.startswith("One model with every factor in it")]
-    assert "Fitted at build time on every account: your scope does not apply to this model" in caption
+    assert "Fitted at build time on every account of the company: your scope does not apply to this model" in caption
     shown = next(d.value for d in at.dataframe if "hazard_ratio" in d.value.columns).set_index("term").hazard_ratio
     stored = dict(db.execute("select term, hazard_ratio from driver_effects").fetchall())
     assert shown.to_dict() == stored

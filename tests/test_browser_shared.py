@@ -17,6 +17,7 @@ import json
 import secrets
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from streamlit.proto.BackMsg_pb2 import BackMsg
 
 from test_browser import (RENDER_MS, PlaywrightTimeout, free_port, _unavailable, chromium, expect, require_browser,
                           serving, wait_rendered)
@@ -41,6 +43,7 @@ ROLES = """\
 "dana@example.com" = { role = "csm", scope = 'csm = "Dana Ruiz"' }
 "admin@example.com" = "admin"
 "late@example.com" = "executive"
+"lead@example.com" = "support lead"
 """
 DANA = "csm = 'Dana Ruiz'"
 # url path -> (title, a text the page shows once its script has run, the files it offers)
@@ -78,12 +81,14 @@ def deployment(small_demo_database, tmp_path_factory):
             f'[auth]\nredirect_uri = "{base_url}/oauth2callback"\ncookie_secret = "{secrets.token_hex(32)}"\n'
             f'client_id = "retention"\nclient_secret = "{secrets.token_hex(8)}"\n'
             f'server_metadata_url = "{provider}/.well-known/openid-configuration"\n', encoding="utf-8")
+        (folder / "secrets.toml").chmod(0o600)
         config = folder / "deploy.toml"
         config.write_text(f'address = "127.0.0.1"\nport = {port}\ndatabase = "{small_demo_database[0]}"\n',
                           encoding="utf-8")
         argv = [sys.executable, "-m", "pipelines.cli", "serve", "--config", str(config)]
         with serving(argv, base_url, folder / "server.log"):
-            yield {"base_url": base_url, "provider": provider, "audit": folder / "audit.jsonl"}
+            yield {"base_url": base_url, "provider": provider, "audit": folder / "audit.jsonl",
+                   "roles": folder / "roles.toml", "log": folder / "server.log"}
 
 
 @pytest.fixture(scope="module")
@@ -120,19 +125,20 @@ def db(small_demo_database):
 def provider_user(provider: str, sub: str, **claims) -> None:
     """Set what the provider says about `sub` at its next sign-in (by default a verified e-mail address, the sub)."""
     claims = {"email": sub, "email_verified": True, **claims}
-    request = urllib.request.Request(f"{provider}/users/{urllib.parse.quote(sub)}", method="PUT",
+    request = urllib.request.Request(f"{provider}/users/{urllib.parse.quote(sub, safe='')}", method="PUT",
                                      headers={"Content-Type": "application/json"}, data=json.dumps(claims).encode())
     urllib.request.urlopen(request, timeout=10).close()
 
 
-def sign_in(page, deployment: dict, email: str, **claims) -> None:
+def sign_in(page, deployment: dict, sub: str, **claims) -> None:
     """Through the provider's own authorization form, as a person would. The provider is first told what to say
-    about them: by default that the e-mail address is verified (its default user sends no such claim)."""
-    provider_user(deployment["provider"], email, **claims)
+    about them: by default that their e-mail address is their sub and is verified (its default user sends no such
+    claim); `claims` change what it says."""
+    provider_user(deployment["provider"], sub, **claims)
     base_url = deployment["base_url"]
     page.goto(base_url)
     page.get_by_role("button", name="Sign in").click()
-    page.locator("input[name=sub]").fill(email)  # the provider's user: sub and e-mail are the address
+    page.locator("input[name=sub]").fill(sub)
     page.get_by_role("button", name="Authorize").click()
     # back on the app itself, past the callback's redirect: a visit started sooner races that redirect
     page.wait_for_url(lambda url: url.startswith(base_url) and "/oauth2callback" not in url, timeout=RENDER_MS)
@@ -358,3 +364,163 @@ def test_an_expired_token_is_refused_though_the_cookie_lives_on(deployment, pers
     expect(page.get_by_role("heading", name="Your sign-in has expired")).to_be_visible(timeout=RENDER_MS)
     settled(page)
     assert "Active accounts" not in page.content()
+
+
+# --- probed as an attacker would -------------------------------------------------------------------------------
+
+def at_risk_download_button(page, deployment):
+    page.goto(f"{deployment['base_url']}/at_risk")
+    wait_rendered(page, "At-risk accounts", "Active accounts scored", False)
+    return page.get_by_test_id("stDownloadButton").locator("button")
+
+
+def refused_click(page, button, log: Path, what: str) -> None:
+    """A download click the server must refuse: the button says so, no file arrives, no export is logged."""
+    before = len(audit_lines(log))
+    downloads = []
+    page.on("download", lambda download: downloads.append(download))
+    settled(page)
+    button.click()
+    error = button.locator("xpath=ancestor::*[@data-testid='stDownloadButton']").get_by_test_id(
+        "stDownloadButtonError")
+    expect(error).to_be_visible(timeout=RENDER_MS)
+    page.wait_for_timeout(1_000)
+    assert downloads == [], f"{what}: a file arrived"
+    assert [e for e in audit_lines(log)[before:] if e["event"] == "export"] == [], what
+
+
+def test_no_table_toolbar_exports_and_the_lead_gets_no_account_file(deployment, person):
+    """The support lead may see the at-risk list but not take it away; nobody's table toolbar makes an unaudited
+    file (client.disableDataExport), while the toolbar itself is there."""
+    for who in ("lead@example.com", "exec@example.com"):
+        page = person()
+        sign_in(page, deployment, who)
+        page.goto(f"{deployment['base_url']}/at_risk")
+        wait_rendered(page, "At-risk accounts", "Active accounts scored", False)
+        table = page.get_by_test_id("stDataFrame").first
+        table.hover()
+        toolbar = page.get_by_test_id("stElementToolbar").first
+        expect(toolbar.get_by_role("button").first).to_be_visible(timeout=RENDER_MS)  # search, full screen
+        expect(toolbar.get_by_role("button", name="Download as CSV")).to_have_count(0)
+        buttons = page.get_by_test_id("stDownloadButton")
+        expect(buttons).to_have_count(0 if who.startswith("lead") else 1)
+
+
+def test_a_download_url_is_served_to_nobody_else(deployment, person):
+    dana, executive = person(), person()
+    sign_in(dana, deployment, "dana@example.com")
+    sign_in(executive, deployment, "exec@example.com")
+    with dana.expect_download(timeout=RENDER_MS) as download:
+        at_risk_download_button(dana, deployment).click()
+    url, content = download.value.url, Path(download.value.path()).read_bytes()
+    assert "/media/" in url and b"Dana Ruiz" in content
+
+    with pytest.raises(urllib.error.HTTPError) as no_cookie:
+        urllib.request.urlopen(url, timeout=10)
+    assert no_cookie.value.code == 404
+    assert executive.request.get(url).status == 404  # another signed-in person's cookie
+    own = dana.request.get(url)  # the person it was made for, in the minutes after her click
+    assert own.status == 200 and own.body() == content
+
+
+def test_a_download_click_is_refused_once_access_has_changed(deployment, person):
+    """The page was shown when she was let in; the click comes after her access changed, without a reload."""
+    roles_file, log = deployment["roles"], deployment["audit"]
+    page = person()
+    sign_in(page, deployment, "dana@example.com")
+    button = at_risk_download_button(page, deployment)
+    try:
+        roles_file.write_text(ROLES.replace('"dana@example.com"', '# "dana@example.com"'), encoding="utf-8")
+        refused_click(page, button, log, "removed from the roles file")
+        roles_file.write_text(ROLES + "this is not toml\n", encoding="utf-8")
+        refused_click(page, button, log, "roles file broken")
+    finally:
+        roles_file.write_text(ROLES, encoding="utf-8")
+
+    expires = int(time.time()) + 15
+    late = person()
+    sign_in(late, deployment, "late@example.com", exp=expires)
+    button = at_risk_download_button(late, deployment)
+    time.sleep(max(0.0, expires + 1 - time.time()))
+    refused_click(late, button, log, "token expired")
+
+
+def test_signing_out_ends_the_other_tabs_and_copied_cookies(deployment, person, browser):
+    first = person()
+    sign_in(first, deployment, "dana@example.com")
+    second = first.context.new_page()
+    second.goto(f"{deployment['base_url']}/at_risk")
+    wait_rendered(second, "At-risk accounts", "Active accounts scored", False)
+    copied = first.context.cookies()
+
+    first.get_by_test_id("stSidebar").get_by_role("button", name="Sign out").click()
+    first.get_by_role("button", name="End session").click()
+    expect(first.get_by_role("button", name="Sign in")).to_be_visible(timeout=RENDER_MS)
+
+    # the other tab, untouched since: the server shows it the sign-in page by itself
+    expect(second.get_by_role("button", name="Sign in")).to_be_visible(timeout=RENDER_MS)
+    settled(second)
+    assert "Active accounts scored" not in second.content()
+    # the cookies copied before the sign-out, in a fresh browser
+    thief = browser.new_context()
+    try:
+        thief.add_cookies(copied)
+        page = thief.new_page()
+        page.goto(f"{deployment['base_url']}/at_risk")
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=RENDER_MS)
+        settled(page)
+        assert "Active accounts scored" not in page.content()
+    finally:
+        thief.close()
+    signed_out = [e for e in audit_lines(deployment["audit"]) if e["event"] == "sign_out"]
+    assert signed_out and signed_out[-1]["user"] == "dana@example.com"
+
+
+def test_a_raw_websocket_without_sign_in_cannot_clear_the_caches(deployment):
+    """One BackMsg clear_cache emptied every cached function of the server, for anyone who opened a websocket."""
+    from websockets.sync.client import connect
+
+    base_url, log = deployment["base_url"], deployment["log"]
+    message = BackMsg()
+    message.clear_cache = True
+    with connect(base_url.replace("http", "ws", 1) + "/_stcore/stream", origin=base_url) as socket:
+        socket.send(message.SerializeToString())
+        time.sleep(1.0)
+    deadline = time.monotonic() + 10
+    while "dropped a clear_cache message from a session that is not signed in" not in log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, "the guard did not see the message"
+        time.sleep(0.2)
+
+    for path in ("_stcore/metrics", "_stcore/agent/openapi.json"):
+        with pytest.raises(urllib.error.HTTPError) as closed:
+            urllib.request.urlopen(f"{base_url}/{path}", timeout=10)
+        assert closed.value.code == 404, path
+    with urllib.request.urlopen(base_url, timeout=10) as page:
+        assert page.headers["X-Frame-Options"] == "DENY"
+        assert page.headers["Referrer-Policy"] == "no-referrer"
+    request = urllib.request.Request(f"{base_url}/auth/logout", headers={"Sec-Fetch-Site": "cross-site"})
+    with pytest.raises(urllib.error.HTTPError) as forged:
+        urllib.request.urlopen(request, timeout=10)
+    assert forged.value.code == 403
+
+
+def test_an_unverified_email_lets_nobody_in_and_claims_are_shown_as_text(deployment, person):
+    """A provider that sends email_verified as the text "false": the claimed address is not who this is."""
+    log, before = deployment["audit"], len(audit_lines(deployment["audit"]))
+    page = person()
+    sign_in(page, deployment, "mallory", email="exec@example.com", email_verified="false")
+    expect(page.get_by_role("heading", name="Not authorised")).to_be_visible(timeout=RENDER_MS)
+    settled(page)
+    text = page.get_by_test_id("stMain").inner_text()
+    assert "your sub is: mallory" in text and "exec@example.com" not in text
+    assert "did not say it verified your e-mail address" in text
+    (line,) = audit_lines(log)[before:]
+    assert (line["event"], line["user"], line["unverified_email"]) == ("refused", "mallory", "exec@example.com")
+
+    other = person()
+    # a sub written as a Markdown link (the provider's routes take no "/" in a sub, hence mailto)
+    sign_in(other, deployment, "[Fix your access here](mailto:help@evil.example)")
+    expect(other.get_by_role("heading", name="Not authorised")).to_be_visible(timeout=RENDER_MS)
+    settled(other)
+    assert other.locator("a[href^='mailto:']").count() == 0
+    assert "[Fix your access here](mailto:help@evil.example)" in other.get_by_test_id("stMain").inner_text()

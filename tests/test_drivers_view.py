@@ -14,12 +14,13 @@ EFFECTS = pd.DataFrame({"pillar": ["speed"], "term": ["first_response_hours"], "
 def test_fit_source_note_names_the_fit_shown():
     assert drivers_view.fit_source_note((), (), refitted=False) == ""
     stored = drivers_view.fit_source_note(("plan=Starter",), (), refitted=False)
-    assert stored.startswith("Fitted at build time on every account: the filters do not apply to this model.")
+    assert stored.startswith("Fitted at build time on every account of the company: the filters do not apply to this "
+                             "model.")
     assert f'"{drivers_view.REFIT_LABEL}"' in stored
     # a csm's scope arrives as the page's first filter
-    assert "every account: your scope does not apply" in drivers_view.fit_source_note(
+    assert "every account of the company: your scope does not apply" in drivers_view.fit_source_note(
         ("csm=Dana Ruiz",), ("csm=Dana Ruiz",), refitted=False)
-    assert "every account: the filters and your scope do not apply" in drivers_view.fit_source_note(
+    assert "every account of the company: the filters and your scope do not apply" in drivers_view.fit_source_note(
         ("csm=Dana Ruiz", "plan=Starter"), ("csm=Dana Ruiz",), refitted=False)
 
     model = {"n_accounts": 41_633, "n_events": 5_120, "penalizer": 0.0, "sample": None}

@@ -34,8 +34,7 @@ if not own.empty:
                "if the listed confounders are the important ones, not proof. The E-value is how strongly an "
                "unmeasured confounder would have to be tied to both the factor and churn to explain the ratio (or "
                "its interval's nearer limit) away. 95% intervals are clustered by account. "
-               + ("Fitted at build time on every account: the sidebar filters do not apply to this table."
-                  if filters else ""))
+               + drivers_view.company_wide_note(filters, data.scope(), "this table"))
     st.dataframe(drivers_view.factor_effects_table(own), hide_index=True)
     for note in (data.model_info(con, "factor_effects") or {}).get("notes", []):
         st.caption(f"Note: {note}.")
@@ -45,8 +44,7 @@ if not own.empty:
         st.caption("Among accounts that stay: the change in the monthly chance that MRR rises (expansion) or falls "
                    "(contraction) next month, in percentage points per unit of the factor, with the same adjustment "
                    "set as its churn model and 95% intervals clustered by account. Churned revenue is the churn "
-                   "effect above. " + ("Fitted at build time on every account: the filters do not apply here."
-                                       if filters else ""))
+                   "effect above. " + drivers_view.company_wide_note(filters, data.scope(), "this table"))
         st.dataframe(drivers_view.revenue_effects_table(revenue), hide_index=True)
     with st.expander("Stability: each hazard ratio as the adjustment set grows"):
         st.dataframe(drivers_view.stability_table(stability), hide_index=True)
@@ -65,6 +63,8 @@ if flagged:
     st.warning(flagged)
 
 with st.expander("Model information, control terms and caveats"):
+    if not refit and (note := drivers_view.company_wide_note(filters, data.scope(), "these figures")):
+        st.caption(note)
     st.markdown(drivers_view.model_markdown(model))
     st.plotly_chart(charts.forest_plot(controls, title="Control terms", y="label"), key="forest_controls")
     st.dataframe(drivers_view.effects_table(effects), hide_index=True)
