@@ -13,13 +13,16 @@ someone is only where a page runs; the side doors below are answered without a p
   /_stcore/stream        the websocket: a message beyond rerunning a page is dropped unless the sign-in may do it
                          (nobody clears the server's caches from a browser; only a rebuild role asks for uploads)
 
-Every answer also carries headers that keep the app out of other sites' frames and keep its URLs out of referrers.
+Every answer also carries headers that keep the app out of other sites' frames and keep its URLs out of referrers;
+behind HTTPS (`retention serve` sets $RETENTION_HTTPS when the redirect URI is https), every cookie is marked
+Secure (Streamlit sets them without it) and browsers are told to use HTTPS only (HSTS).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from http.cookies import SimpleCookie
 
 from streamlit import config, runtime
@@ -42,7 +45,29 @@ SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 ]
+HTTPS_ONLY = [(b"strict-transport-security", b"max-age=31536000")]
 CLOSED_PATHS = ("_stcore/metrics", "_stcore/agent/")
+
+
+def behind_https() -> bool:
+    return os.environ.get("RETENTION_HTTPS") == "1"
+
+
+def hardened(headers: list, path: str) -> list:
+    """A response's headers with the security headers set (replacing any of the same name), and behind HTTPS
+    every cookie marked Secure."""
+    https = behind_https()
+    added = SECURITY_HEADERS + (HTTPS_ONLY if https else []) + (
+        [(b"cache-control", b"no-store")] if path.startswith("media/") else [])
+    names = {name for name, _ in added}
+    kept = []
+    for name, value in headers:
+        if name.lower() in names:
+            continue
+        if https and name.lower() == b"set-cookie" and b"secure" not in value.lower():
+            value += b"; Secure"
+        kept.append((name, value))
+    return kept + added
 
 
 def _relative_path(scope) -> str:
@@ -101,12 +126,12 @@ def message_allowed(kind: str, operation: str | None, signed_in: bool, access: A
     return False  # clear_cache, run-on-save, git info, debug messages: nobody's page needs them
 
 
-async def _answer(send, status: int, text: str, headers: list | None = None) -> None:
+async def _answer(send, status: int, text: str) -> None:
     body = text.encode("utf-8")
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store"),
-                            *SECURITY_HEADERS, *(headers or [])]})
+                "headers": hardened([(b"content-type", b"text/plain; charset=utf-8"),
+                                     (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store")],
+                                    "")})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -146,9 +171,7 @@ class SharedModeGuard:
 
         async def send_with_headers(message) -> None:
             if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", []) if h[0].lower() not in dict(SECURITY_HEADERS)]
-                extra = [(b"cache-control", b"no-store")] if path.startswith("media/") else []
-                message = {**message, "headers": [*headers, *SECURITY_HEADERS, *extra]}
+                message = {**message, "headers": hardened(list(message.get("headers", [])), path)}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -40,6 +40,9 @@ MIN_COOKIE_SECRET_CHARS = 32
 DEPLOY_KEYS = {"address", "port", "database", "roles", "audit_log", "secrets", "base_url_path"}
 # What `retention serve` tells the app: the database, and in the shared mode the roles file and the audit log.
 ENV_DB, ENV_ROLES, ENV_AUDIT_LOG = "RETENTION_DB", "RETENTION_ROLES", "RETENTION_AUDIT_LOG"
+# set when people reach the app over HTTPS (its redirect_uri says so): its cookies are then Secure and browsers are
+# told to come back over HTTPS only
+ENV_HTTPS = "RETENTION_HTTPS"
 
 
 class DeployError(ValueError):
@@ -216,6 +219,8 @@ def plan_serve(config: DeployConfig) -> ServePlan:
             notes.append(f"the sign-in redirect {redirect} is plain http: put the server behind an HTTPS reverse "
                          "proxy that marks cookies Secure (README, Shared mode) before anyone signs in over a network")
         env.update({ENV_ROLES: str(config.roles), ENV_AUDIT_LOG: str(config.audit_log)})
+        if redirect.startswith("https://"):
+            env[ENV_HTTPS] = "1"
         shared = True
     options = {**project_options(),
                "server.address": config.address, "server.port": config.port, "server.headless": True,

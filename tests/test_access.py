@@ -185,8 +185,9 @@ def test_plan_for_a_shared_server_passes_roles_audit_log_and_secrets(tmp_path, s
     plan = plan_serve(config)
 
     assert plan.shared
+    # its redirect URI is https: the app marks its cookies Secure and sends HSTS (dashboard/server_guard.py)
     assert plan.env == {"RETENTION_DB": str(small_demo_database[0]), "RETENTION_ROLES": str(tmp_path / "roles.toml"),
-                        "RETENTION_AUDIT_LOG": str(tmp_path / "audit.jsonl")}
+                        "RETENTION_AUDIT_LOG": str(tmp_path / "audit.jsonl"), "RETENTION_HTTPS": "1"}
     assert plan.argv[plan.argv.index("--server.address") + 1] == "0.0.0.0"
     assert plan.argv[plan.argv.index("--secrets.files") + 1] == str(tmp_path / "secrets.toml")
     assert not any("no account matches" in n for n in plan.notes)  # every demo scope selects accounts

@@ -27,7 +27,8 @@ class Downstream:
             while (message := await receive())["type"] == "websocket.receive":
                 self.messages.append(BackMsg.FromString(message["bytes"]).WhichOneof("type"))
             return
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"x-from", b"streamlit")]})
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"x-from", b"streamlit"), (b"set-cookie", b"_streamlit_user=v; HttpOnly; Path=/")]})
         await send({"type": "http.response.body", "body": b"ok"})
 
 
@@ -153,3 +154,12 @@ def test_every_answer_keeps_the_app_out_of_frames_and_referrers(shared, monkeypa
 def test_a_download_url_without_a_sign_in_is_not_found(shared, monkeypatch):
     status, _, reached = http("/media/0123abcd.csv", {}, monkeypatch)
     assert (status, reached) == (404, [])
+
+
+def test_behind_https_every_cookie_is_secure_and_browsers_keep_to_https(shared, monkeypatch):
+    """Streamlit sets its sign-in cookies without Secure; over HTTPS they must never travel over plain HTTP."""
+    assert http("/", {}, monkeypatch)[1][b"set-cookie"] == b"_streamlit_user=v; HttpOnly; Path=/"
+    monkeypatch.setenv("RETENTION_HTTPS", "1")
+    status, headers, _ = http("/", {}, monkeypatch)
+    assert headers[b"set-cookie"] == b"_streamlit_user=v; HttpOnly; Path=/; Secure"
+    assert headers[b"strict-transport-security"] == b"max-age=31536000"
