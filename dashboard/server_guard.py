@@ -32,6 +32,7 @@ from streamlit.web.server.starlette.starlette_websocket import _get_signed_cooki
 
 from dashboard import auth, errors  # noqa: F401 - errors sets up the log that this module writes to
 from pipelines.access import REBUILD, Access, RolesError
+from pipelines.serve import ENV_HTTPS
 
 _LOG = logging.getLogger("retention.server_guard")
 
@@ -50,7 +51,7 @@ CLOSED_PATHS = ("_stcore/metrics", "_stcore/agent/")
 
 
 def behind_https() -> bool:
-    return os.environ.get("RETENTION_HTTPS") == "1"
+    return os.environ.get(ENV_HTTPS) == "1"
 
 
 def hardened(headers: list, path: str) -> list:
