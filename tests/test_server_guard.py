@@ -163,3 +163,29 @@ def test_behind_https_every_cookie_is_secure_and_browsers_keep_to_https(shared, 
     status, headers, _ = http("/", {}, monkeypatch)
     assert headers[b"set-cookie"] == b"_streamlit_user=v; HttpOnly; Path=/; Secure"
     assert headers[b"strict-transport-security"] == b"max-age=31536000"
+
+
+def test_a_download_click_checks_the_person_again(shared, monkeypatch):
+    """The page was shown to a person let in; at the click the roles file, the clock and the sign-outs are read
+    again, and a file is made only if they are still let in as they were shown."""
+    from dashboard import audit, auth
+
+    claims = signed_in("exec@example.com", "n-click")
+    shown_to, _ = auth.resolve_now(claims)
+    auth.check_still_allowed(claims, shown_to, "account_downloads")  # nothing changed: no error
+
+    shared.write_text('[users]\n"exec@example.com" = "analyst"\n"admin@example.com" = "admin"\n', encoding="utf-8")
+    with pytest.raises(auth.AccessChanged, match="changed since the page was shown"):
+        auth.check_still_allowed(claims, shown_to, "account_downloads")
+    shared.write_text(ROLES.replace('"exec@example.com" = "executive"\n', ""), encoding="utf-8")
+    with pytest.raises(auth.AccessChanged, match="no longer let in"):
+        auth.check_still_allowed(claims, shown_to, "account_downloads")
+    shared.write_text("not toml", encoding="utf-8")
+    with pytest.raises(auth.AccessChanged, match="roles file is fixed"):
+        auth.check_still_allowed(claims, shown_to, "account_downloads")
+    shared.write_text(ROLES, encoding="utf-8")
+    with pytest.raises(auth.AccessChanged, match="no longer let in"):
+        auth.check_still_allowed({**claims, "exp": 1}, shown_to, "account_downloads")
+    audit.record_sign_out(audit.log_path(), claims, "exec@example.com")
+    with pytest.raises(auth.AccessChanged, match="no longer let in"):
+        auth.check_still_allowed(claims, shown_to, "account_downloads")
