@@ -820,8 +820,7 @@ def _run_load_command(plan: BenchPlan, args: argparse.Namespace) -> int:
             out.write(json.dumps(figure, default=float) + "\n")
     print("\n" + load_markdown([figure]))
     print(f"\nclient: {client}. {LOAD_FIGURES_MEANING[client]}")
-    failed = figure["page_exceptions"] or figure["log_tracebacks"] or figure["timed_out"] or figure["ignored_changes"]
-    return 1 if failed else 0
+    return 1 if result.failures() else 0
 
 
 def _print_growth(paths: list[Path]) -> int:

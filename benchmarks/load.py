@@ -122,6 +122,12 @@ class LoadResult:
         self.page_exceptions += 1
         self.exception_texts.append(f"{kind}: {text[:300]}")
 
+    def failures(self) -> dict[str, object]:
+        """What went wrong for the people, by name (empty when nothing did): what fails the command and the tests."""
+        found = {"page exceptions": self.exception_texts, "log tracebacks": self.log_traceback_texts,
+                 "runs timed out": self.timed_out, "changes the server ignored": self.ignored_changes}
+        return {name: what for name, what in found.items() if what}
+
     def figure(self) -> dict:
         """The result as one JSON-ready figure (name load_users), with the latencies' p50, p95 and max."""
         return {
