@@ -94,7 +94,8 @@ class LoadResult:
     no_run_by_kind: dict[str, int] = field(default_factory=dict)
     timed_out: int = 0
     missed_clicks: int = 0
-    # changes after which the server drew the page as before: the websocket client counts them, a browser cannot
+    # filter changes and page opens after which the server drew the page as before: the websocket client counts
+    # them (benchmarks/ws_load.py), a browser cannot
     ignored_changes: int | None = None
     action_latencies: list[float] = field(default_factory=list)
     first_renders: list[float] = field(default_factory=list)

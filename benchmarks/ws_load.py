@@ -19,9 +19,11 @@ What is measured, per action: the latency from sending the rerun request to the 
 finished, the server's whole answer with no browser drawing (so action latency and server answer are one figure
 here; a person's first render is reported apart, as with the browser). Page exceptions are Streamlit's exception elements and the app's error-id message in an alert or markdown
 element of the run, counted once per action; a run that does not end within the time allowed, or whose
-connection closes, counts as timed out; and a change after which the server drew the page exactly as before (the
-same hashes of every element, which the server sends with each) counts as a change it ignored, since every change
-the walk makes changes what the page shows.
+connection closes, counts as timed out. A sidebar filter's change or another page's opening after which the server
+drew the page exactly as before (the same page, query string and hashes of every element, which the server sends
+with each) counts as a change it ignored: a filter always shows, in the page's caption and its address. A page
+widget's change may rightly leave a page as it was (a filter that leaves no account shows the same message
+whatever the widget), so it is not counted; tests/test_websocket_load.py checks each kind on an unfiltered page.
 
 Nothing here prints: the bench command reports what `run_websocket_load` returns, and progress goes to `progress`.
 """
@@ -58,6 +60,8 @@ SENT_FROM_FIRST_DRAWING = ("selectbox", "multiselect", "slider", "number_input")
 WIDGET_KINDS = (*CHANGED_KINDS, "multiselect", "number_input")
 # elements drawn differently at every run of an unchanged page
 NEW_AT_EVERY_RUN = ("download_button",)
+# actions whose run always changes what the page shows, when the server takes them up
+ALWAYS_SHOWN = ("open a page", "change a sidebar filter")
 # the server's own default, used until its first message says otherwise
 MAX_CACHED_MESSAGE_AGE = 2
 # as a browser in the machine's settings reports them
@@ -199,7 +203,7 @@ class SocketPerson:
         except (OSError, InvalidHandshake) as error:
             raise LoadError(f"person {self.index} could not open {url}: {error}") from error
         self._reader = asyncio.create_task(self._read())
-        await self._timed(OPEN_THE_APP, Rerun(page_hash="", states=[], query_string="", what="open the app"))
+        await self.act(OPEN_THE_APP, Rerun(page_hash="", states=[], query_string="", what="open the app"))
 
     async def close(self) -> None:
         if self.websocket is not None:
@@ -295,9 +299,9 @@ class SocketPerson:
                 return
             rerun = actions[kind](kind)
             if rerun is not None:
-                await self._timed(kind, rerun)
+                await self.act(kind, rerun)
 
-    async def _timed(self, kind: str, rerun: Rerun) -> None:
+    async def act(self, kind: str, rerun: Rerun) -> None:
         """Send the rerun and wait for the run's end; record its latency and what the run showed."""
         finished, drawn_before = self.runs_finished, self.drawn
         self._run_ended.clear()
@@ -322,9 +326,7 @@ class SocketPerson:
         else:
             self.result.record_action(kind, seconds, f"{page} {rerun.what}", page)
             self.result.server_answers.append(seconds)
-        if kind != OPEN_THE_APP and self.drawn == drawn_before:
-            # every change of the walk changes what the page shows (a caption names the filters, a chart or a
-            # table follows a widget): a page drawn exactly as before is a change the server did not take up
+        if kind in ALWAYS_SHOWN and self.drawn == drawn_before:
             self.result.ignored_changes += 1
             self.progress(f"person {self.index}: the page after '{rerun.what}' on {page} was drawn as before")
         if self.problems:
@@ -336,24 +338,29 @@ class SocketPerson:
         if not self.pages:
             return None
         pages = list(self.pages)
-        target = self.rng.choice([h for h in pages if h != self.page_hash] or pages)
+        return self.page_request(self.rng.choice([h for h in pages if h != self.page_hash] or pages))
+
+    def page_request(self, page_hash: str) -> Rerun:
+        """The rerun that opens the page of this script hash, as a click on its link in the sidebar asks for it."""
         # the browser keeps only the sidebar's widget values, and drops the query string, on opening a page
         self.states = {i: s for i, s in self.states.items() if i in self.widgets and self.widgets[i].in_sidebar}
-        return Rerun(target, list(self.states.values()), "", f"open {self.pages[target][0]}")
+        self.query_string = ""
+        return Rerun(page_hash, list(self.states.values()), "", f"open {self.pages[page_hash][0]}")
 
     def _change_filter(self, kind: str) -> Rerun | None:
         boxes = [w for w in self.widgets.values() if w.in_sidebar and w.kind == "selectbox"]
         if not boxes:
             return None
-        return self._change(kind, boxes[self.rng.randrange(len(boxes))])
+        return self.change_request(kind, boxes[self.rng.randrange(len(boxes))])
 
     def _change_widget(self, kind: str) -> Rerun | None:
         candidates = [w for w in self.widgets.values() if not w.in_sidebar and w.kind in CHANGED_KINDS]
         if not candidates:
             return None
-        return self._change(kind, self.rng.choice(candidates))
+        return self.change_request(kind, self.rng.choice(candidates))
 
-    def _change(self, kind: str, widget: Widget) -> Rerun | None:
+    def change_request(self, kind: str, widget: Widget) -> Rerun | None:
+        """The rerun a person's change of the widget asks for, or None when it cannot take another value."""
         changed = changed_state(widget, self.states.get(widget.proto.id), self.rng)
         if changed is None:
             if widget.kind == "slider" and not widget.proto.disabled:
