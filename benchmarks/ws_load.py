@@ -17,13 +17,14 @@ sends for them, as read from Chromium's own frames:
 
 What is measured, per action: the latency from sending the rerun request to the server's message that the run
 finished, the server's whole answer with no browser drawing (so action latency and server answer are one figure
-here; a person's first render is reported apart, as with the browser). Page exceptions are Streamlit's exception elements and the app's error-id message in an alert or markdown
-element of the run, counted once per action; a run that does not end within the time allowed, or whose
-connection closes, counts as timed out. A sidebar filter's change or another page's opening after which the server
-drew the page exactly as before (the same page, query string and hashes of every element, which the server sends
-with each) counts as a change it ignored: a filter always shows, in the page's caption and its address. A page
-widget's change may rightly leave a page as it was (a filter that leaves no account shows the same message
-whatever the widget), so it is not counted; tests/test_websocket_load.py checks each kind on an unfiltered page.
+here; a person's first render is reported apart, as with the browser). Page exceptions are Streamlit's exception
+elements and the app's error-id message in an alert or markdown element of the run, counted once per action; a
+run that does not end within the time allowed, or whose connection closes, counts as timed out. A sidebar filter's
+change or another page's opening after which the server drew the page exactly as before (the same page, query
+string and hashes of every element, which the server sends with each) counts as a change it ignored: a filter
+always shows, in the page's caption and its address. A page widget's change may rightly leave a page as it was (a
+filter that leaves no account shows the same message whatever the widget), so it is not counted;
+tests/test_websocket_load.py checks each kind on an unfiltered page.
 
 Nothing here prints: the bench command reports what `run_websocket_load` returns, and progress goes to `progress`.
 """
