@@ -183,7 +183,11 @@ class SocketPerson:
         self.query_string = ""
         self.cache: dict[str, list] = {}  # message hash -> [message, the run it was last used in]
         self.max_cached_age = MAX_CACHED_MESSAGE_AGE
+        self.runs_started = 0
         self.runs_finished = 0
+        # how many runs had started when the last finished one ended: a finish counts for a request only if its
+        # run started after the request was sent
+        self.started_before_last_finish = 0
         self.closed = False
         self.problems: list[str] = []  # the last finished run's exceptions and error-id messages
         self.drawn: tuple[str, ...] = ()  # the last finished run's page: its page and its deltas' hashes, in order
@@ -237,6 +241,7 @@ class SocketPerson:
         elif message.metadata.cacheable and message.hash:
             self.cache[message.hash] = [message, self.runs_finished]
         if kind == "new_session":  # the server sends it as each run starts
+            self.runs_started += 1
             self._run_widgets, self._run_problems, self._run_hashes = {}, [], []
             self.max_cached_age = message.new_session.config.max_cached_message_age or MAX_CACHED_MESSAGE_AGE
         elif kind == "navigation":
@@ -276,6 +281,7 @@ class SocketPerson:
         self.drawn = (self.page_hash, self.query_string, *self._run_hashes)
         self.states = {widget_id: state for widget_id, state in self.states.items() if widget_id in self.widgets}
         self.runs_finished += 1
+        self.started_before_last_finish = self.runs_started
         self.cache = {h: kept for h, kept in self.cache.items() if self.runs_finished - kept[1] <= self.max_cached_age}
         self._run_ended.set()
 
@@ -304,19 +310,19 @@ class SocketPerson:
 
     async def act(self, kind: str, rerun: Rerun) -> None:
         """Send the rerun and wait for the run's end; record its latency and what the run showed."""
-        finished, drawn_before = self.runs_finished, self.drawn
+        started, drawn_before = self.runs_started, self.drawn
         self._run_ended.clear()
         began = time.monotonic()
         await self._send(rerun)
         try:
             async with asyncio.timeout(RUN_END_TIMEOUT_S):
-                while self.runs_finished == finished and not self.closed:
+                while self.started_before_last_finish <= started and not self.closed:
                     await self._run_ended.wait()
                     self._run_ended.clear()
         except TimeoutError:
             pass
         seconds = time.monotonic() - began
-        if self.runs_finished == finished:
+        if self.started_before_last_finish <= started:
             self.result.timed_out += 1
             reason = "its connection closed" if self.closed else f"it did not finish within {RUN_END_TIMEOUT_S:.0f} s"
             self.progress(f"person {self.index}: '{kind}' timed out: {reason}")
