@@ -53,6 +53,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmarks.load import LoadError, load_markdown, run_load
+from benchmarks.ws_load import run_websocket_load
 
 REPEAT_UNDER_SECONDS = 10.0
 DEFAULT_SEED = 7
@@ -68,6 +69,19 @@ APP_PATH = Path(__file__).resolve().parents[1] / "streamlit_app.py"
 APP_RUN_TIMEOUT_S = 900
 APP_ENV = {"OPENBLAS_NUM_THREADS": "1"}  # as `make run` starts the app
 LOAD_SECONDS = 120.0
+# the people's clients: a browser each, or the light websocket client (benchmarks/ws_load.py)
+LOAD_CLIENTS = {"browser": run_load, "websocket": run_websocket_load}
+# up to this many people the browsers leave a 2-core machine's server a core; beyond, websocket is the default
+BROWSER_PEOPLE_DEFAULT_MAX = 5
+# what each latency figure means, for each client
+LOAD_FIGURES_MEANING = {
+    "browser": "action: from the click until the page shows the run has ended, in the browser (which shares this "
+               "machine's cores with the server); server answer: from the rerun request to the run's end, read "
+               "from the websocket's frames.",
+    "websocket": "action and server answer are one figure here: from the rerun request the client sent to the "
+                 "server's message that the run finished (no browser draws anything; the client's own CPU is in "
+                 "the machine's cores busy).",
+}
 BUILD_STAGES = ("load", "staging", "metrics", "panel", "marts", "models", "audits")
 
 
@@ -693,10 +707,15 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=DEFAULT_SEED, help="demo and sample seed (default 7)")
     bench.add_argument("--regenerate", action="store_true", help="write the demo data again even if it exists")
     bench.add_argument("--users", type=int, metavar="N",
-                       help="instead of the stages: N simulated people on the app at once in Chromium, for --seconds "
-                            "(the build at the scale is made once under --workdir and reused)")
+                       help="instead of the stages: N simulated people on the app at once (see --client), for "
+                            "--seconds (the build at the scale is made once under --workdir and reused)")
     bench.add_argument("--seconds", type=float, default=LOAD_SECONDS,
                        help=f"how long the --users people use the app (default {LOAD_SECONDS:.0f})")
+    bench.add_argument("--client", choices=tuple(LOAD_CLIENTS),
+                       help="who plays the --users people: a Chromium browser each (what a person sees, drawing "
+                            "included; the browsers share the machine's cores with the server), or a light client "
+                            "that speaks Streamlit's websocket protocol as the browser does (the server's answer "
+                            f"alone). Default: browser up to {BROWSER_PEOPLE_DEFAULT_MAX} people, websocket above"),
     bench.add_argument("--growth", type=Path, nargs="+", metavar="JSONL",
                        help="instead of running: how each build stage grew between earlier runs' --out files, "
                             "given smallest first (e.g. S.jsonl M.jsonl L.jsonl), against their input rows")
@@ -782,13 +801,14 @@ def _run_load_command(plan: BenchPlan, args: argparse.Namespace) -> int:
         print(json.dumps(figure, default=float), flush=True)
 
     plan.data_dir.mkdir(parents=True, exist_ok=True)
+    client = args.client or ("browser" if args.users <= BROWSER_PEOPLE_DEFAULT_MAX else "websocket")
     print(f"Load test at scale {plan.scale}: {plan.n_accounts:,} accounts, {args.users} people for "
-          f"{args.seconds:.0f} s", file=sys.stderr, flush=True)
+          f"{args.seconds:.0f} s, each a {client} client", file=sys.stderr, flush=True)
     try:
         db_path = _load_database(plan, emit)
-        log_path = plan.data_dir / f"load-{args.users}-users-server.log"
-        result = run_load(db_path, args.users, args.seconds, log_path, seed=plan.seed,
-                          progress=lambda text: print(text, file=sys.stderr, flush=True))
+        log_path = plan.data_dir / f"load-{args.users}-users-{client}-server.log"
+        result = LOAD_CLIENTS[client](db_path, args.users, args.seconds, log_path, seed=plan.seed,
+                                      progress=lambda text: print(text, file=sys.stderr, flush=True))
     except (StageError, LoadError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -799,10 +819,8 @@ def _run_load_command(plan: BenchPlan, args: argparse.Namespace) -> int:
         with args.out.open("a", encoding="utf-8") as out:
             out.write(json.dumps(figure, default=float) + "\n")
     print("\n" + load_markdown([figure]))
-    print(f"\naction: from the click until the page shows the run has ended, in the browser (which shares this "
-          f"machine's cores with the server); server answer: from the rerun request to the run's end, read from the "
-          f"websocket's frames.")
-    return 1 if figure["page_exceptions"] or figure["log_tracebacks"] or figure["timed_out"] else 0
+    print(f"\nclient: {client}. {LOAD_FIGURES_MEANING[client]}")
+    return 1 if result.failures() else 0
 
 
 def _print_growth(paths: list[Path]) -> int:

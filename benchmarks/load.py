@@ -1,5 +1,9 @@
 """Many people on one server: `retention bench --users N` drives N simulated people in a real browser at once.
 
+This module owns what every load test shares (the server's start and stop, the choice of a person's next action,
+the figures and the CPU read-out) and the browser's people; benchmarks/ws_load.py plays the same people over
+Streamlit's websocket protocol, without a browser, for counts where the browsers would take the machine.
+
 The app is started as `make run` starts it (`streamlit run`, one BLAS thread), on a free port of 127.0.0.1, on a
 build given by the caller. Each person is a context of its own in Debian's Chromium, driven by Playwright, so each
 has its own Streamlit session, as people on their own machines have. A person opens the overview, then until the
@@ -34,7 +38,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -79,6 +83,7 @@ class LoadError(RuntimeError):
 class LoadResult:
     users: int
     seconds: float
+    client: str = "browser"  # who played the people: "browser" (Chromium) or "websocket" (benchmarks/ws_load.py)
     actions: int = 0
     actions_by_kind: dict[str, int] = field(default_factory=dict)
     page_exceptions: int = 0
@@ -89,25 +94,56 @@ class LoadResult:
     no_run_by_kind: dict[str, int] = field(default_factory=dict)
     timed_out: int = 0
     missed_clicks: int = 0
+    # filter changes and page opens after which the server drew the page as before: the websocket client counts
+    # them (benchmarks/ws_load.py), a browser cannot
+    ignored_changes: int | None = None
     action_latencies: list[float] = field(default_factory=list)
     first_renders: list[float] = field(default_factory=list)
     slowest: list[tuple[float, str]] = field(default_factory=list)  # (seconds, page and what was done)
+    latencies_by_page: dict[str, list[float]] = field(default_factory=dict)  # the page an action ended on
     server_answers: list[float] = field(default_factory=list)
     server_cpu_cores: float | None = None
     machine_cpu_cores: float | None = None
 
+    def record_action(self, kind: str, seconds: float, where: str, page: str) -> None:
+        """One action that ended its run: its latency, by page, and among the slowest if it is."""
+        self.action_latencies.append(seconds)
+        self.latencies_by_page.setdefault(page, []).append(seconds)
+        self.slowest = sorted([*self.slowest, (round(seconds, 2), where)], reverse=True)[:SLOWEST_KEPT]
+        self.actions += 1
+        self.actions_by_kind[kind] = self.actions_by_kind.get(kind, 0) + 1
+
+    def record_no_run(self, kind: str) -> None:
+        """An action that started no run (a widget already at the value chosen)."""
+        self.no_run += 1
+        self.no_run_by_kind[kind] = self.no_run_by_kind.get(kind, 0) + 1
+
+    def record_exception(self, kind: str, text: str) -> None:
+        """An action after which the page showed an exception or the app's error-id message."""
+        self.page_exceptions += 1
+        self.exception_texts.append(f"{kind}: {text[:300]}")
+
+    def failures(self) -> dict[str, object]:
+        """What went wrong for the people, by name (empty when nothing did): what fails the command and the tests."""
+        found = {"page exceptions": self.exception_texts, "log tracebacks": self.log_traceback_texts,
+                 "runs timed out": self.timed_out, "changes the server ignored": self.ignored_changes}
+        return {name: what for name, what in found.items() if what}
+
     def figure(self) -> dict:
         """The result as one JSON-ready figure (name load_users), with the latencies' p50, p95 and max."""
         return {
-            "name": "load_users", "users": self.users, "seconds": round(self.seconds, 1), "actions": self.actions,
+            "name": "load_users", "client": self.client, "users": self.users, "seconds": round(self.seconds, 1),
+            "actions": self.actions,
             "actions_by_kind": self.actions_by_kind, "page_exceptions": self.page_exceptions,
             "log_tracebacks": self.log_tracebacks, "actions_without_run": self.no_run,
             "actions_without_run_by_kind": self.no_run_by_kind, "timed_out": self.timed_out,
-            "missed_clicks": self.missed_clicks,
+            "missed_clicks": self.missed_clicks, "ignored_changes": self.ignored_changes,
             **_percentiles("action", self.action_latencies), **_percentiles("server_answer", self.server_answers),
             **_percentiles("first_render", self.first_renders),
             "server_cpu_cores": self.server_cpu_cores, "machine_cpu_cores": self.machine_cpu_cores,
             "slowest_actions": [f"{seconds:.2f} s: {where}" for seconds, where in self.slowest],
+            "action_by_page": {page: _percentiles("action", values)
+                               for page, values in sorted(self.latencies_by_page.items())},
             "exception_texts": self.exception_texts[:5], "log_traceback_texts": self.log_traceback_texts[:3],
         }
 
@@ -204,7 +240,28 @@ def _machine_busy_seconds() -> float | None:
     return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-# --- the people ----------------------------------------------------------------------------------
+# --- what a person does, whoever plays them -----------------------------------------------------------
+
+async def next_actions(rng: random.Random, deadline: float):
+    """A person's actions until the deadline: each after 1 to 3 s of thought, its kind drawn by ACTION_WEIGHTS."""
+    kinds, weights = list(ACTION_WEIGHTS), list(ACTION_WEIGHTS.values())
+    while True:
+        await asyncio.sleep(rng.uniform(*THINK_SECONDS))
+        if time.monotonic() >= deadline:
+            return
+        yield rng.choices(kinds, weights)[0]
+
+
+def pick_option(rng: random.Random, options: list[str], selected: set[int]) -> int | None:
+    """The index of the option a person picks in a select box, or None when every option is already selected."""
+    # back to "All" half the time a filter is set, so filters do not narrow the views for good
+    if "All" in options and options.index("All") not in selected and rng.random() < 0.5:
+        return options.index("All")
+    choices = [i for i in range(len(options)) if i not in selected]
+    return rng.choice(choices) if choices else None
+
+
+# --- the people in a browser -------------------------------------------------------------------------
 
 class Person:
     """One simulated person: a browser context of their own, their own seeded choices, their own figures."""
@@ -250,15 +307,10 @@ class Person:
         await self._timed(OPEN_THE_APP, lambda: self.page.goto(self.base_url, wait_until="commit"))
 
     async def walk(self, deadline: float) -> None:
-        kinds, weights = list(ACTION_WEIGHTS), list(ACTION_WEIGHTS.values())
-        while True:
-            await asyncio.sleep(self.rng.uniform(*THINK_SECONDS))
-            if time.monotonic() >= deadline:
-                return
-            kind = self.rng.choices(kinds, weights)[0]
-            action = {"open a page": self._open_page, "change a sidebar filter": self._change_filter,
-                      "change a page widget": self._change_widget}[kind]
-            await self._timed(kind, action)
+        actions = {"open a page": self._open_page, "change a sidebar filter": self._change_filter,
+                   "change a page widget": self._change_widget}
+        async for kind in next_actions(self.rng, deadline):
+            await self._timed(kind, actions[kind])
 
     async def _timed(self, kind: str, action: Callable) -> None:
         """Do `action` and wait for the run it starts to end; record its latency and what the page shows after."""
@@ -278,8 +330,7 @@ class Person:
         while self.runs_finished == finished and self.runs_started == started and time.monotonic() < limit:
             await asyncio.sleep(0.02)
         if self.runs_finished == finished and self.runs_started == started:
-            self.result.no_run += 1
-            self.result.no_run_by_kind[kind] = self.result.no_run_by_kind.get(kind, 0) + 1
+            self.result.record_no_run(kind)
             return
         limit = began + RUN_END_TIMEOUT_S
         while time.monotonic() < limit:
@@ -293,11 +344,7 @@ class Person:
         if kind == OPEN_THE_APP:  # not a click: a first render, reported on its own
             self.result.first_renders.append(time.monotonic() - began)
         else:
-            self.result.action_latencies.append(time.monotonic() - began)
-            self.result.slowest = sorted([*self.result.slowest, (round(time.monotonic() - began, 2), where)],
-                                         reverse=True)[:SLOWEST_KEPT]
-            self.result.actions += 1
-            self.result.actions_by_kind[kind] = self.result.actions_by_kind.get(kind, 0) + 1
+            self.result.record_action(kind, time.monotonic() - began, where, urlsplit(self.page.url).path or "/")
         await self._count_exceptions(kind)
 
     async def _count_exceptions(self, kind: str) -> None:
@@ -306,8 +353,7 @@ class Person:
         shown += [text for text in await main.locator('[data-testid="stAlert"]').all_inner_texts()
                   if ERROR_ID_TEXT in text]
         if shown:
-            self.result.page_exceptions += 1
-            self.result.exception_texts.append(f"{kind}: {shown[0][:300]}")
+            self.result.record_exception(kind, shown[0])
             self.progress(f"person {self.index}: a page exception after '{kind}': {shown[0][:120]!r}")
 
     # the actions: each returns False when the page has nothing of its kind
@@ -373,16 +419,11 @@ class Person:
             await self.page.keyboard.press("Escape")
             return False
         texts = await options.all_inner_texts()
-        selected = [i for i in range(len(texts)) if await options.nth(i).get_attribute("aria-selected") == "true"]
-        # back to "All" half the time a filter is set, so filters do not narrow the views for good
-        if "All" in texts and texts.index("All") not in selected and self.rng.random() < 0.5:
-            choice = texts.index("All")
-        else:
-            choices = [i for i in range(len(texts)) if i not in selected]
-            if not choices:
-                await self.page.keyboard.press("Escape")
-                return False
-            choice = self.rng.choice(choices)
+        selected = {i for i in range(len(texts)) if await options.nth(i).get_attribute("aria-selected") == "true"}
+        choice = pick_option(self.rng, texts, selected)
+        if choice is None:
+            await self.page.keyboard.press("Escape")
+            return False
         await options.nth(choice).click()
         return f"select: {texts[choice][:40]}"
 
@@ -407,17 +448,25 @@ async def _drive(base_url: str, users: int, seconds: float, seed: int, result: L
 
 def run_load(db_path: Path, users: int, seconds: float, log_path: Path, seed: int = 7,
              progress: Callable[[str], None] = lambda text: None) -> LoadResult:
-    """Start the app on db_path, drive `users` people for `seconds`, stop the app; return what was measured."""
+    """Start the app on db_path, drive `users` people in Chromium for `seconds`, stop the app; return the figures."""
     if not CHROMIUM.exists():
         raise LoadError(f"{CHROMIUM} is missing (apt-get install chromium)")
     if async_playwright is None:
         raise LoadError("the playwright package is not installed (pip install -e '.[test]')")
-    result = LoadResult(users=users, seconds=seconds)
+    result = LoadResult(users=users, seconds=seconds, client="browser")
+    return measure_load(db_path, log_path, result, lambda base_url: _drive(base_url, users, seconds, seed, result,
+                                                                           progress), progress)
+
+
+def measure_load(db_path: Path, log_path: Path, result: LoadResult, drive: Callable[[str], Awaitable[None]],
+                 progress: Callable[[str], None]) -> LoadResult:
+    """Start the app on db_path, run `drive(base_url)` (the people, filling `result`), stop the app; add the
+    cores the server and the machine kept busy meanwhile and the tracebacks of the server's log to `result`."""
     server, base_url = start_app(db_path, log_path)
     progress(f"the app is up at {base_url} (log: {log_path})")
     try:
         server_cpu, machine_busy, began = _process_cpu_seconds(server.pid), _machine_busy_seconds(), time.monotonic()
-        asyncio.run(_drive(base_url, users, seconds, seed, result, progress))
+        asyncio.run(drive(base_url))
         wall = time.monotonic() - began
         server_after, machine_after = _process_cpu_seconds(server.pid), _machine_busy_seconds()
         if server_cpu is not None and server_after is not None:
@@ -433,12 +482,13 @@ def run_load(db_path: Path, users: int, seconds: float, log_path: Path, seed: in
 
 def load_markdown(figures: list[dict]) -> str:
     """A table of load runs, one row per number of people."""
-    lines = ["| people | actions | page exceptions | log tracebacks | action p50 / p95 / max (s) | "
+    lines = ["| people | client | actions | page exceptions | log tracebacks | action p50 / p95 / max (s) | "
              "server answer p50 / p95 / max (s) | server / machine cores busy |",
-             "|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|"]
     for f in figures:
         lines.append(
-            f"| {f['users']} | {f['actions']} | {f['page_exceptions']} | {f['log_tracebacks']} | "
+            f"| {f['users']} | {f.get('client', 'browser')} | {f['actions']} | {f['page_exceptions']} | "
+            f"{f['log_tracebacks']} | "
             f"{_triple(f, 'action')} | {_triple(f, 'server_answer')} | "
             f"{f['server_cpu_cores']} / {f['machine_cpu_cores']} |")
     return "\n".join(lines)
