@@ -40,7 +40,8 @@ def filter_caption(filters: tuple[str, ...]) -> str:
 
 
 def csv_download(frame: pd.DataFrame, label: str, file_name: str, key: str) -> None:
-    download(st, label, frame.to_csv(index=False).encode("utf-8"), file_name, "text/csv", key=key, rows=len(frame))
+    download(st, label, lambda: frame.to_csv(index=False).encode("utf-8"), file_name, "text/csv", key=key,
+             rows=len(frame))
 
 
 def _csv_rows(content: bytes) -> int:
@@ -63,10 +64,11 @@ def download(container, label: str, content: bytes | str | Callable[[], bytes | 
              lists_accounts: bool = False) -> None:
     """A download button in `container`, for a role allowed this kind of file; the audit log records each download.
 
-    The file's bytes are made now (the scope applies while the person's session runs) but handed over only
-    when asked for: the click runs `deliver`, which writes the log line, so one download is one line.
-    `content` may be a function, so a file this role may not have is never made at all, or MadeOnClick, so it is
-    made only when asked for (its log line is written once it is made).
+    The click runs `deliver`, which checks the person again, makes the file and writes the log line, so one
+    download is one line. `content` is the bytes, a function that makes them from what the page already holds
+    (pure: it runs at the click, on a thread without the session, so a rerun does not pay for a file nobody
+    asked for, and a role that may not have it never has it made), or MadeOnClick for a file the data layer
+    makes as the person (see MadeOnClick).
     """
     access = auth.current_access()
     permission = ACCOUNT_DOWNLOADS if lists_accounts else AGGREGATE_DOWNLOADS
@@ -77,9 +79,10 @@ def download(container, label: str, content: bytes | str | Callable[[], bytes | 
         return
     if isinstance(content, MadeOnClick):
         make = content.make.captured(*content.args)
+    elif callable(content):
+        make = content
     else:
-        made = content() if callable(content) else content
-        make = lambda: made  # noqa: E731
+        make = lambda: content  # noqa: E731
     log, filters = audit.log_path(), current_filters()
     claims = auth.signed_in_claims() if auth.shared_mode() else {}
 

@@ -5,6 +5,7 @@ bound parameters. Identifiers (a user's segment column, an allow-listed measure)
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -50,8 +51,10 @@ def identifier(name: str) -> TrustedSql:
     return TrustedSql(quote_ident(name))
 
 
+@functools.lru_cache(maxsize=None)
 def sql_text(layer_dir: str, name: str) -> str:
-    """The text of `sql/<layer_dir>/<name>.sql`."""
+    """The text of `sql/<layer_dir>/<name>.sql`, read once per process: a page's every rerun asks for its queries,
+    and the files ship with the code (changing them means restarting, as changing the code does)."""
     return (SQL_DIR / layer_dir / f"{name}.sql").read_text(encoding="utf-8")
 
 

@@ -65,8 +65,8 @@ left, middle, right = st.columns(3)
 download(left, "Download the summary (Markdown)", summary.encode("utf-8"), "investment_case.md",
          mime="text/markdown", key="dl_inv_md", icon=":material/download:")
 download(middle, "Download the numbers (CSV)",
-         pd.DataFrame(investment_view.summary_table(result, economics)).to_csv(index=False).encode("utf-8"),
+         lambda: pd.DataFrame(investment_view.summary_table(result, economics)).to_csv(index=False).encode("utf-8"),
          "investment_case.csv", mime="text/csv", key="dl_inv_csv", icon=":material/download:")
 download(right, "Download the summary (HTML)",
-         investment_view.summary_html(summary, [arr_figure, accounts_figure]).encode("utf-8"),
+         lambda: investment_view.summary_html(summary, [arr_figure, accounts_figure]).encode("utf-8"),
          "investment_case.html", mime="text/html", key="dl_inv_html", icon=":material/description:")

@@ -60,7 +60,7 @@ with st.expander("Monthly KPIs table"):
 csv_download(cohorts, "Download cohort retention (CSV)", "cohort_retention.csv", key="dl_cohorts")
 download(
     st, "Download this overview as an HTML report",
-    report.overview_html(info, filters, headline, sentences, [trend_figure, cohort_figure],
-                         source_note).encode("utf-8"),
+    lambda: report.overview_html(info, filters, headline, sentences, [trend_figure, cohort_figure],
+                                 source_note).encode("utf-8"),
     file_name="retention_overview.html", mime="text/html", key="dl_overview_html", icon=":material/description:",
 )
