@@ -213,9 +213,17 @@ _sessions_by_token: dict[str, set[str]] = defaultdict(set)
 
 def _remember_session(claims: dict) -> None:
     context = get_script_run_ctx()
-    if context is not None:
-        with _sessions_lock:
-            _sessions_by_token[audit.token_key(claims)].add(context.session_id)
+    if context is None:
+        return
+    key = audit.token_key(claims)
+    with _sessions_lock:
+        sessions = _sessions_by_token[key]
+        if context.session_id not in sessions and runtime.exists():
+            # a long-lived server sees many sessions come and go: forget the ones that are gone as new ones come
+            sessions -= {s for s in sessions if runtime.get_instance().get_app_session(s) is None}
+            for other in [k for k, ids in _sessions_by_token.items() if not ids and k != key]:
+                del _sessions_by_token[other]
+        sessions.add(context.session_id)
 
 
 def sign_out_everywhere(claims: dict) -> int:
