@@ -20,6 +20,7 @@ import pytest
 from pipelines.models.drivers import ServiceDrivers
 from pipelines.models.factor_effects import whatif_terms
 from pipelines.models.whatif import WhatIf
+from worlds import EMPTY_MEASURES, panel_database
 
 FIRST_RESPONSE_HR = 1.35
 HIGH_PRIORITY_HR = 1.25
@@ -59,23 +60,13 @@ def generated_database(seed: int, n_accounts: int = 1500) -> tuple[duckdb.DuckDB
         churned_ever |= churned
         alive &= ~churned
     panel = pd.concat(frames, ignore_index=True)
-    for column in ("resolution_hours_median", "sla_breach_rate", "csat_mean", "reopen_rate", "handoff_rate",
-                   "escalation_rate", "repeat_contact_rate", "agent_update_rate", "bad_interactions_90d",
-                   "credited_bad_interactions_90d", "credits_90d"):
+    for column in EMPTY_MEASURES:
         panel[column] = np.nan
     active = alive
     increment = DAILY_HAZARD * HORIZON_DAYS  # a constant baseline: the same increment at every tenure
     today = 1 - np.exp(-increment * np.exp(latest_lp[active]))
     halved = 1 - np.exp(-increment * np.exp(latest_lp[active] - math.log(FIRST_RESPONSE_HR)))
-    con = duckdb.connect()
-    con.register("panel_frame", panel)
-    con.execute("create table account_months as select * replace (cast(month_start as date) as month_start) "
-                "from panel_frame")
-    con.execute("create table segment_columns as select 'plan' as column_name, 'categorical' as kind")
-    con.execute("create table build_info as select '{\"window_days\": 90}' as settings_json")
-    con.execute("create table interaction_metrics (account_id varchar, created_at timestamp, "
-                "first_response_at timestamp, first_response_hours double, sla_target_hours double, "
-                "reopened boolean, csat double, handoffs integer)")
+    con = panel_database(panel)
     return con, float((today - halved).sum())
 
 
