@@ -97,14 +97,14 @@ def _append_once(path: Path | None, kind: str, claims: dict, event: str, **detai
     return True
 
 
-def record_sign_in_once(path: Path | None, claims: dict, access: Access | None, who: str) -> bool:
+def record_sign_in_once(path: Path | None, claims: dict, access: Access | None, who: str,
+                        unverified_email: str | None = None) -> bool:
     """Record a sign-in (or a refused one) the first time its token is seen; True when a line was written.
-    `who` is how the person is named: their verified e-mail address, else their sub."""
+    `who` is how the person is named: their verified e-mail address, else their sub. An address the provider did
+    not verify is kept as what it is, a claim (`unverified_email`), never as the person's name."""
     if path is None:
         return False
-    # an address the provider did not verify is kept as what it is, a claim, never as the person's name
-    unverified = {} if claims.get("email_verified") is True or claims.get("email") is None \
-        else {"unverified_email": str(claims.get("email"))[:320]}
+    unverified = {"unverified_email": unverified_email[:320]} if unverified_email else {}
     if access is None:
         return _append_once(path, SIGN_IN, claims, REFUSED, user=who, role=None, reason="not in the roles file",
                             **unverified)

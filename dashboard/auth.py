@@ -90,6 +90,12 @@ def verified_email(claims: dict) -> str | None:
     return email if isinstance(email, str) and claims.get("email_verified") is True else None
 
 
+def unverified_email(claims: dict) -> str | None:
+    """The e-mail claim when it is there but not verified (see verified_email), as text: a claim, never a name."""
+    email = claims.get("email")
+    return None if email is None or verified_email(claims) else str(email)
+
+
 def named(claims: dict) -> str:
     """How the person is named in the log and on the refusal page: their verified e-mail address, else their sub."""
     return verified_email(claims) or str(claims.get("sub"))
@@ -172,15 +178,14 @@ def gate() -> Access:
                      "(README, Shared mode), or with `make run`, which listens on localhost only.")
             st.stop()
         return LOCAL_ACCESS
+    claims = signed_in_claims()
     try:
-        known = roles()
+        access, verdict = resolve_now(claims)
     except RolesError as error:
         # the details name people and lines: they go to the server's log, not to whoever opened the page
         _LOG.error("nobody is let in: %s", error)
         st.error("Nobody can be let in until the roles file is fixed; the server's log says where the error is.")
         st.stop()
-    claims = signed_in_claims()
-    access, verdict = resolve(claims, known, time.time(), audit.is_signed_out(audit.log_path(), claims))
     if verdict in (SIGNED_OUT, EXPIRED):
         title, text, label = SIGN_IN_PAGES[verdict]
         st.title(title)
@@ -189,10 +194,10 @@ def gate() -> Access:
             st.login()
         st.stop()
     if verdict == NOT_AUTHORISED:
-        audit.record_sign_in_once(audit.log_path(), claims, None, named(claims))
+        audit.record_sign_in_once(audit.log_path(), claims, None, named(claims), unverified_email(claims))
         st.title("Not authorised")
         # the claims are whatever the provider's account holder typed: shown as plain text, never as Markdown
-        unverified = "" if verified_email(claims) or not claims.get("email") else (
+        unverified = "" if not unverified_email(claims) else (
             " Your provider did not say it verified your e-mail address, so the address cannot be used to let you "
             "in; the admin can list you by your sub.")
         st.text(f"You are signed in, but you are not authorised to see this dashboard.{unverified} Ask its admin to "
@@ -200,7 +205,7 @@ def gate() -> Access:
         if st.button("Sign out", key="sign_out"):
             st.logout()
         st.stop()
-    audit.record_sign_in_once(audit.log_path(), claims, access, named(claims))
+    audit.record_sign_in_once(audit.log_path(), claims, access, named(claims), unverified_email(claims))
     _remember_session(claims)
     return access
 

@@ -37,8 +37,9 @@ REBUILD_ERRORS = (InputError, BuildError, ValueError)
 
 
 def save_upload(content: bytes, folder: Path, source: str) -> Path:
-    if len(content) > max_upload_mb() * 1024 * 1024:
-        raise UploadError(f"the {source} file is larger than {max_upload_mb()} MB; "
+    cap_mb = max_upload_mb()
+    if len(content) > cap_mb * 1024 * 1024:
+        raise UploadError(f"the {source} file is larger than {cap_mb} MB; "
                           "build it with `retention build` instead")
     suffix = ".parquet" if content[:4] == PARQUET_MAGIC else ".csv"
     path = folder / f"{source}{suffix}"

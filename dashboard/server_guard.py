@@ -156,9 +156,9 @@ class SharedModeGuard:
             await _answer(send, 404, "Not found")
             return
         if path.startswith("media/"):
-            if not self._media_allowed(scope, path[len("media/"):]):
-                _LOG.warning("refused a download URL to %s", auth.named(claims_of(scope)) if claims_of(scope)
-                             else "someone not signed in")
+            claims = claims_of(scope)
+            if not self._media_allowed(claims, path[len("media/"):]):
+                _LOG.warning("refused a download URL to %s", auth.named(claims) if claims else "someone not signed in")
                 await _answer(send, 404, "Not found")
                 return
         elif path.startswith("_stcore/upload_file"):
@@ -178,8 +178,7 @@ class SharedModeGuard:
         await self.app(scope, receive, send_with_headers)
 
     @staticmethod
-    def _media_allowed(scope, file_name: str) -> bool:
-        claims = claims_of(scope)
+    def _media_allowed(claims: dict, file_name: str) -> bool:
         if access_of(claims) is None or not runtime.exists():
             return False
         stored = runtime.get_instance().media_file_mgr.read_file(file_name)
