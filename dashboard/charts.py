@@ -185,8 +185,9 @@ def quartile_churn(quartiles: pd.DataFrame, measure_label: str,
     return _layout(fig, title)
 
 
-def calibration(table: pd.DataFrame, title: str | None = "Calibration on the holdout") -> go.Figure:
-    """One point per risk decile: mean predicted vs observed 90-day churn, with the observed 95% interval."""
+def calibration(table: pd.DataFrame, horizon_days: int, title: str | None = "Calibration on the holdout") -> go.Figure:
+    """One point per risk decile: mean predicted vs observed churn over the horizon, with the observed 95%
+    interval."""
     if table.empty:
         return empty_figure("No holdout calibration for this build.")
     top = float(max(table.predicted_mean.max(), table.observed_ci_upper.max())) * 1.05
@@ -200,8 +201,8 @@ def calibration(table: pd.DataFrame, title: str | None = "Calibration on the hol
                      arrayminus=table.observed_rate - table.observed_ci_lower),
         hovertemplate="predicted %{x:.1%}, observed %{y:.1%}<extra></extra>",
     ))
-    fig.update_xaxes(title="Predicted 90-day churn", tickformat=".0%")
-    fig.update_yaxes(title="Observed 90-day churn", tickformat=".0%")
+    fig.update_xaxes(title=f"Predicted {horizon_days}-day churn", tickformat=".0%")
+    fig.update_yaxes(title=f"Observed {horizon_days}-day churn", tickformat=".0%")
     return _layout(fig, title)
 
 

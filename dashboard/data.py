@@ -34,6 +34,7 @@ from pipelines.sqlrun import (TrustedSql, create_table_as, execute_template, fil
                               run_file, sql_text)
 # the models are imported with the data layer, once per server process, so that no session's first render
 # pays for importing them (scipy alone takes most of a second)
+from pipelines.models.calibration import overall_row, read_calibration
 from pipelines.models.drivers import ServiceDrivers
 from pipelines.models.factors import FACTORS, FACTORS_BY_NAME
 from pipelines.filters import (FilterError, cell_columns, cells_answer, filter_predicate, filterable_columns,
@@ -519,11 +520,21 @@ def cached_whatif(_con, build_id: str, changes: tuple[tuple[str, str], ...], hor
         overlap_ranges={FACTORS_BY_NAME[f].column: _case_mix_ranges(_con, build_id, FACTORS_BY_NAME[f].column)
                         for f, _ in changes})
     result = whatif.to_json_dict()
+    factors = sorted({f for f, _ in changes})
+    stored = _calibration(_con, build_id, factors[0]) if len(factors) == 1 else pd.DataFrame()
+    result["calibration"] = overall_row(stored, horizon_days)
+    result["filtered"] = bool(filters)
     if filters:
         result["notes"].append("the effects come from the drivers model fitted on every account of the build, "
                                "applied here to the selected accounts only: a subset (a filter, or a csm's book) "
                                "has too few churns to estimate them on its own")
     return result
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _calibration(_con, build_id: str, model: str) -> pd.DataFrame:
+    """The build's time-split check of one stored model ("risk", or a what-if's factor), every horizon."""
+    return read_calibration(_con, model)
 
 
 @in_scope
@@ -543,8 +554,7 @@ def cached_risk(_con, build_id: str, filters: Filters) -> tuple[dict, pd.DataFra
     """Totals over the selection's scored accounts, its RISK_LIST_MAX riskiest, the calibration table and the
     model's info. Only the listed rows come into memory: at a million accounts the whole list is most of a second
     to read and to cache, and the page shows a few hundred."""
-    calibration = run(_con, query_text("risk_calibration")) if table_exists(_con, "risk_calibration") \
-        else pd.DataFrame()
+    calibration = _calibration(_con, build_id, "risk")
     if not table_exists(_con, "account_risk"):
         return {"accounts_scored": 0}, pd.DataFrame(), calibration, model_info(_con, "risk")
     with selected_accounts(_con, filters) as cur:  # one filtered selection for the totals and the list

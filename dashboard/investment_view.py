@@ -7,7 +7,9 @@ import html
 import pandas as pd
 
 from dashboard.charts import money
+from pipelines.models.calibration import calibration_sentence
 from pipelines.models.factors import CHANGEABLE, FACTORS_BY_NAME, title
+
 
 def slider_spec(factor: str) -> dict:
     """Range, default and unit of the slider for one factor's change."""
@@ -112,6 +114,39 @@ def summary_table(result: dict, economics: dict) -> list[dict]:
         rows.append({"quantity": "payback_months", "estimate": economics["payback_months_estimate"],
                      "ci_lower": economics["payback_months_ci_upper"], "ci_upper": economics["payback_months_ci_lower"]})
     return rows
+
+
+def calibration_check(result: dict) -> dict:
+    """The what-if model's check on a time split, in words, and whether it missed (then the page warns before any
+    money figure): {"text", "missed"}."""
+    row = result.get("calibration")
+    if row is None:
+        if len(result["changes"]) > 1:
+            text = ("Calibration: not checked for a change of several factors at once (their joint model is fitted "
+                    "when asked); each factor's own case shows its check.")
+        else:
+            text = "Calibration: this build stores no check of the model (too little history, or an older build)."
+        return {"text": text, "missed": False}
+    horizon = int(row["horizon_days"])
+    scope = "every account of the build" if result.get("filtered") else "every account"
+    text = (f"Calibration check of the model behind these figures ({horizon}-day horizon, {scope}): "
+            f"{calibration_sentence(row)}")
+    if not row["within_range"]:
+        text += " Treat the accounts and ARR kept below with that in mind."
+    return {"text": text, "missed": not bool(row["within_range"])}
+
+
+def tail_line(result: dict) -> str | None:
+    """How much the accounts kept rest on the hazard past the longest tenure observed, when any account's horizon
+    reaches there."""
+    extended = result.get("accounts_past_observed_tenure", 0)
+    if not extended or not result.get("tail_sensitivity"):
+        return None
+    low, high = result["tail_sensitivity"]
+    return (f"{extended:,} of the {result['accounts']:,} accounts are older at the horizon's end than any customer "
+            f"the data has seen, so for them the model assumes the churn rate of its last observed year goes on. "
+            f"Were that rate half as high, the change would keep {low['accounts_kept']:,.1f} accounts and "
+            f"{money(low['arr_kept'])} ARR; twice as high, {high['accounts_kept']:,.1f} and {money(high['arr_kept'])}.")
 
 
 def evidence_lines(result: dict, factor_effects: pd.DataFrame) -> list[str]:

@@ -32,6 +32,7 @@ from .models.coxph import ConvergenceError
 from .models.drivers import DriversInputError, ServiceDrivers, store_drivers
 from .models.factor_effects import (FactorEffects, FactorRevenueEffects, store_factor_effects,
                                     store_factor_revenue_effects)
+from .models.calibration import HoldoutCalibration, spec_of, store_calibration
 from .models.risk import AccountRisk, store_risk
 from .settings import (DEFAULT_DB_PATH, DEFAULT_MEMORY_LIMIT_MB, HIGH_PRIORITY_SEVERITIES, LIVE_CHANNELS, SEVERITIES,
                        WINDOW_DAYS, BuildSettings)
@@ -141,7 +142,7 @@ OUTPUT_TABLES = (
     "current_panel_rows",
     "driver_effects",
     "account_risk",
-    "risk_calibration",
+    "model_calibration",
     "model_info",
     "driver_model_state",
     "factor_effects",
@@ -531,12 +532,17 @@ def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None) 
     except (DriversInputError, ConvergenceError, ValueError) as exc:
         notes.append(f"drivers model not fitted: {exc}")
         store_risk(con, None, error=f"no drivers model: {exc}")
+        store_calibration(con, None, error=f"no drivers model: {exc}")
         store_factor_effects(con, None, error=str(exc))
         store_factor_revenue_effects(con, None)
         return store_drivers(con, None, error=str(exc))
     stored = store_drivers(con, drivers)
+    # each model the pages predict with is checked on a time split: the risk list's and every what-if's
+    specs = [spec_of("risk", drivers)]
     try:
-        store_factor_effects(con, FactorEffects().fit(con))
+        factor_effects = FactorEffects().fit(con)
+        store_factor_effects(con, factor_effects)
+        specs += [spec_of(factor, model) for factor, model in factor_effects.models_.items()]
     except (DriversInputError, ConvergenceError, ValueError) as exc:
         notes.append(f"per-factor models not fitted: {exc}")
         store_factor_effects(con, None, error=str(exc))
@@ -550,6 +556,7 @@ def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None) 
     except (ValueError, ConvergenceError) as exc:
         notes.append(f"risk scores not made: {exc}")
         store_risk(con, None, error=str(exc))
+    store_calibration(con, HoldoutCalibration(specs).fit(con, as_of))
     return stored
 
 

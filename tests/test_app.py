@@ -451,6 +451,31 @@ def test_app_investment_case_uses_the_factors_own_model_and_says_what_it_rests_o
     assert frame_with(at, "+ case mix and volume")["factor"].tolist() == ["first response time"]
 
 
+def _calibration_words(db, model: str, horizon: int) -> tuple[str, bool]:
+    predicted, happened, within = db.execute(
+        "select predicted_churned, n_churned, within_range from model_calibration where model = ? and "
+        "horizon_days = ? and decile is null", [model, horizon]).fetchone()
+    return f"the model predicted {predicted:,.0f} churns in the next {horizon} days", within, happened
+
+
+def test_app_investment_case_shows_its_models_calibration_check_with_the_money(open_app, db):
+    """The check of the first-response outcome model at the horizon chosen (365 days by default) is on the page: a
+    warning when what happened fell outside the range chance allows, a caption when inside."""
+    at = open_app("investment")
+    said, within, happened = _calibration_words(db, "first_response_hours", 365)
+    shown = [c.value for c in (at.caption if within else at.warning) if said in c.value]
+    assert len(shown) == 1 and f"{happened:,} happened" in shown[0]
+    assert "Calibration check of the model behind these figures (365-day horizon" in shown[0]
+
+
+def test_app_at_risk_page_shows_the_risk_models_checks_at_both_horizons(open_app, db):
+    at = open_app("at_risk")
+    for horizon in (90, 365):
+        said, within, happened = _calibration_words(db, "risk", horizon)
+        assert [c.value for c in (at.caption if within else at.warning) if said in c.value], horizon
+    assert any("concordance" in c.value for c in at.caption)
+
+
 def test_app_data_page_sets_the_demo_investment_case_beside_its_truth(open_app, small_demo_database):
     _, demo = small_demo_database
     truth = json.loads(Path(demo.planted_effects).read_text())["true_whatif"][0]

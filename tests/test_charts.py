@@ -212,7 +212,7 @@ def test_calibration_points_and_diagonal():
     table = pd.DataFrame({"predicted_mean": [0.05, 0.10, 0.30], "observed_rate": [0.04, 0.12, 0.28],
                           "observed_ci_lower": [0.02, 0.08, 0.22], "observed_ci_upper": [0.07, 0.16, 0.35]})
 
-    diagonal, deciles = charts.calibration(table).data
+    diagonal, deciles = charts.calibration(table, 90).data
 
     assert list(diagonal.x) == list(diagonal.y) == [0, pytest.approx(0.35 * 1.05)]
     assert list(deciles.y) == [0.04, 0.12, 0.28]
@@ -240,7 +240,7 @@ EMPTY_CASES = {
                       "net_revenue_retention": [math.nan]})), "No months with starting revenue yet."),
     "quartile_churn": (lambda: charts.quartile_churn(pd.DataFrame(columns=["quartile"]), "csat"),
                        "No account-months have this measure."),
-    "calibration": (lambda: charts.calibration(pd.DataFrame(columns=["predicted_mean"])),
+    "calibration": (lambda: charts.calibration(pd.DataFrame(columns=["predicted_mean"]), 90),
                     "No holdout calibration for this build."),
 }
 

@@ -67,7 +67,8 @@ def test_whatif_changes_combine(demo_con, demo_drivers):
 
 def test_whatif_scenario_probability_by_hand_for_one_account(demo_con, demo_drivers):
     """For one account: -50% first response is one doubling step down in the model's term, so
-    lp' = lp - β_first_response, and P' = 1 - exp(-(H0(τ+365) - H0(τ)) · exp(lp')) with H0 Breslow's steps."""
+    lp' = lp - β_first_response, and P' = 1 - exp(-(H0(τ+365) - H0(τ)) · exp(lp')) with H0 Breslow's at the edges
+    of the tenure bands and linear in between."""
     model = demo_drivers.model_
     result = whatif(demo_con, demo_drivers, [("first_response_hours", "-50%")], n_draws=10)
     latest = demo_con.execute(
@@ -85,7 +86,7 @@ def test_whatif_scenario_probability_by_hand_for_one_account(demo_con, demo_driv
         "plan=Business": float(row.plan == "Business"),
         "plan=Enterprise": float(row.plan == "Enterprise"),
     }
-    from pipelines.models.risk import design_matrix
+    from pipelines.models.risk import BaselineHazard, design_matrix
 
     design = design_matrix(latest.loc[[account_id]].reset_index(), demo_drivers).iloc[0]
     for term, value in x.items():
@@ -94,7 +95,10 @@ def test_whatif_scenario_probability_by_hand_for_one_account(demo_con, demo_driv
     lp = float(((design - model.means_) * beta).sum())
     lp_changed = lp - beta["first_response_hours"]
     steps = model.baseline_cumulative_hazard_.iloc[:, 0]
-    H = lambda t: steps[steps.index <= t].iloc[-1]  # noqa: E731
+    breslow = lambda t: steps[steps.index <= t].iloc[-1] if t >= steps.index[0] else 0.0  # noqa: E731
+    # Breslow's H0 at the edges of the tenure bands, straight lines in between
+    edges = BaselineHazard(model, T).band_edges_
+    H = lambda t: np.interp(t, edges, [breslow(e) for e in edges])  # noqa: E731
     tau = row.stop_day
     increment = H(tau + 365) - H(tau)
     assert accounts.loc[account_id, "churn_probability_baseline"] == pytest.approx(
@@ -154,7 +158,10 @@ def test_whatif_command_json_has_exactly_the_documented_keys(demo_database, caps
     payload = json.loads(out)
     assert code == 0
     assert list(payload) == ["accounts_kept", "arr_kept", "baseline", "scenario", "horizon_days", "accounts",
-                             "changes", "covariance", "sla_recomputed", "overlap", "notes"]
+                             "changes", "covariance", "baseline_in_interval", "tail_sensitivity",
+                             "accounts_past_observed_tenure", "sla_recomputed", "overlap", "notes"]
+    assert payload["baseline_in_interval"] is True
+    assert [t["tail_scale"] for t in payload["tail_sensitivity"]] == [0.5, 2.0]
     for key in ("accounts_kept", "arr_kept"):
         assert list(payload[key]) == ["estimate", "ci_lower", "ci_upper"]
     for key in ("baseline", "scenario"):
@@ -205,7 +212,7 @@ def test_whatif_from_the_stored_model_equals_a_fresh_fit(demo_database):
 def test_whatif_draws_equal_every_account_evaluated_in_one_step(demo_con, demo_drivers, monkeypatch):
     """The draws skip accounts the change leaves as they are, share H0 per distinct tenure and run in small
     steps; each draw must still be the plain sum over every account of P(base) - P(changed) (risk's formula,
-    with H0 moved by the draw), written out here in one step."""
+    with H0 moved by the draw's coefficients and its own sampling error), written out here in one step."""
     from pipelines.models import whatif as whatif_module
     from pipelines.models.risk import BaselineHazard, churn_probability, current_rows, design_matrix
 
@@ -221,10 +228,11 @@ def test_whatif_draws_equal_every_account_evaluated_in_one_step(demo_con, demo_d
     X, X_changed = design_matrix(rows, demo_drivers).to_numpy(), design_matrix(changed, demo_drivers).to_numpy()
     assert np.any(np.all(X == X_changed, axis=1)), "the demo should have accounts the change leaves alone"
     beta = model.params_.to_numpy()
-    delta = np.random.default_rng(5).multivariate_normal(np.zeros(beta.size), model.variance_matrix_.to_numpy(),
-                                                         size=50, method="svd")
-    increment = BaselineHazard(model, max_tenure_days(demo_con)).increment(rows.tenure_days.to_numpy(float), 365,
-                                                                            delta)
+    rng = np.random.default_rng(5)
+    delta = rng.multivariate_normal(np.zeros(beta.size), model.variance_matrix_.to_numpy(), size=50, method="svd")
+    hazard = BaselineHazard(model, max_tenure_days(demo_con))
+    noise = hazard.increment_noise(rng, 50)  # each draw's baseline sampling error, after the coefficients'
+    increment = hazard.increment(rows.tenure_days.to_numpy(float), 365, delta, noise)
     betas = (beta + delta).T
     difference = (churn_probability(increment, (X - model.means_) @ betas)
                   - churn_probability(increment, (X_changed - model.means_) @ betas))

@@ -69,14 +69,12 @@ class State:
     trouble: np.ndarray
 
 
-def _month(world: World, rng: np.random.Generator, service, trouble, frailty, halve: bool = False):
+def _month(world: World, rng: np.random.Generator, service, trouble, frailty):
     """One month's measures and log hazard ratio, from last month's trouble; returns (trouble, measures, lp)."""
     trouble = 0.7 * trouble + rng.normal(0.0, 0.7, trouble.shape)
     share = 1.0 / (1.0 + np.exp(-(-1.6 + 1.3 * trouble)))
     first_response = np.exp(np.log(TYPICAL_FIRST_RESPONSE_HOURS) + service + rng.normal(0.0, 0.4, trouble.shape)
                             - (2.2 * share if world.confounded else 0.0))
-    if halve:
-        first_response = first_response / 2.0
     lp = math.log(world.effect) * np.log2(first_response / TYPICAL_FIRST_RESPONSE_HOURS) + frailty
     if world.confounded:
         lp = lp + math.log(URGENT_SHARE_HR) * (share - 0.2) * 10
@@ -122,8 +120,10 @@ def generate(world: World, seed: int) -> tuple[pd.DataFrame, State]:
     return panel, state
 
 
-def true_churn(world: World, state: State, seed: int, halve: bool, paths: int = 200) -> np.ndarray:
-    """Each active account's chance of churning within the horizon, drawn forward `paths` times from as-of."""
+def true_churn(world: World, state: State, seed: int, paths: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Each active account's chance of churning within the horizon, today and with every first response halved,
+    drawn forward `paths` times from as-of. Both read the same paths (common random numbers): halving multiplies
+    each month's hazard by exactly 1 / effect, so their difference carries no noise of its own."""
     rng = np.random.default_rng(seed)
     index = np.flatnonzero(state.active)
     shape = (paths, index.size)
@@ -133,10 +133,12 @@ def true_churn(world: World, state: State, seed: int, halve: bool, paths: int = 
     months, remainder = divmod(world.horizon_days, DAYS_PER_MONTH)
     for step in range(months + (1 if remainder else 0)):
         days = DAYS_PER_MONTH if step < months else remainder
-        trouble, _, _, lp = _month(world, rng, service, trouble, frailty, halve=halve)
+        trouble, _, _, lp = _month(world, rng, service, trouble, frailty)
         tenure = state.tenure_months[index] + step
         cumulative += world.baseline_daily_hazard(tenure) * np.exp(lp) * days
-    return 1.0 - np.exp(-cumulative).mean(axis=0)
+    today = 1.0 - np.exp(-cumulative).mean(axis=0)
+    halved = 1.0 - np.exp(-cumulative / world.effect).mean(axis=0)
+    return today, halved
 
 
 def panel_database(panel: pd.DataFrame) -> duckdb.DuckDBPyConnection:

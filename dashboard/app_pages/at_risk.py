@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import charts, data
+from dashboard import calibration_view, charts, data
 from dashboard.common import MadeOnClick, current_filters, download, filter_caption, require_database
 
 con, info = require_database()
@@ -16,6 +16,11 @@ if risk.empty:
     st.info(f"No risk scores to show: {reason}")
     st.stop()
 
+checks = calibration_view.overall_checks(calibration)
+for check in checks:
+    (st.warning if check["missed"] else st.caption)(check["text"])
+if not checks:
+    st.caption(calibration_view.NO_CHECK)
 a, b, c = st.columns(3)
 a.metric("Active accounts scored", f"{totals['accounts_scored']:,}")
 b.metric("Expected churns in 90 days", f"{totals['expected_churns_90d']:,.0f}")
@@ -30,11 +35,10 @@ left.dataframe(risk[[c for c in columns if c in risk.columns]].head(top), hide_i
                column_config={"churn_probability_90d": st.column_config.NumberColumn("P(churn 90d)", format="percent"),
                               "arr_at_risk": st.column_config.NumberColumn("ARR at risk", format="dollar"),
                               "arr": st.column_config.NumberColumn("ARR", format="dollar")})
-right.plotly_chart(charts.calibration(calibration), key="calibration")
-holdout = (model or {}).get("holdout", {})
-if holdout.get("concordance") is not None:
-    right.caption(f"Holdout: fitted on data up to {holdout.get('cutoff')}, checked on the next 90 days; "
-                  f"concordance {holdout['concordance']:.3f} (0.5 = chance).")
+right.plotly_chart(charts.calibration(calibration_view.risk_deciles(calibration), calibration_view.RISK_HORIZON_DAYS),
+                   key="calibration")
+if caption := calibration_view.concordance_caption(calibration):
+    right.caption(caption)
 st.caption("Top factors compare each account with a typical one in the model; they are associations, not causes.")
 if note := data.risk_scope_note():
     st.caption(note)

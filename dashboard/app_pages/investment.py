@@ -34,6 +34,8 @@ except ValueError as error:
     st.warning(str(error))
     st.stop()
 economics = investment_view.roi(result, cost)
+check = investment_view.calibration_check(result)
+(st.warning if check["missed"] else st.caption)(check["text"])
 accounts, arr = result["accounts_kept"], result["arr_kept"]
 a, b, c, d = st.columns(4)
 a.metric("Accounts kept", f"{accounts['estimate']:,.1f}",
@@ -51,6 +53,9 @@ st.plotly_chart(arr_figure, key="arr_kept")
 st.plotly_chart(accounts_figure, key="accounts_kept")
 own_effects, stability = data.cached_factor_effects(con, info["build_id"])
 evidence = investment_view.evidence_lines(result, own_effects)
+tail = investment_view.tail_line(result)
+if tail:
+    st.caption(tail)
 for line in evidence:
     (st.warning if line.startswith("Overlap") else st.info)(line)
 with st.expander("Robustness: overlap with the data, and each factor's estimate as its adjustment set grows"):
@@ -60,7 +65,8 @@ with st.expander("Robustness: overlap with the data, and each factor's estimate 
 with st.expander("How this is estimated, and what it leaves out"):
     st.markdown("\n".join(f"- {n}" for n in result["notes"]))
 
-summary = investment_view.summary_markdown(result, economics, changes, info["as_of_date"], filters, evidence)
+summary = investment_view.summary_markdown(result, economics, changes, info["as_of_date"], filters,
+                                           [check["text"], *evidence, *([tail] if tail else [])])
 left, middle, right = st.columns(3)
 download(left, "Download the summary (Markdown)", summary.encode("utf-8"), "investment_case.md",
          mime="text/markdown", key="dl_inv_md", icon=":material/download:")

@@ -481,12 +481,14 @@ class TimeVaryingCox:
         return self.baseline_cumulative_hazard("breslow")
 
     def baseline_hazard_terms(self, ties: str = "breslow") -> pd.DataFrame:
-        """Per event time: the baseline hazard increment and the risk set's covariate means (relative to the
-        fitted means). d log(increment) / d beta = -(risk-set mean) (exact for Breslow), which lets callers
-        move the baseline with a perturbed beta without refitting."""
+        """Per event time: the baseline hazard increment, the number of events it rests on, and the risk set's
+        covariate means (relative to the fitted means). d log(increment) / d beta = -(risk-set mean) (exact for
+        Breslow), which lets callers move the baseline with a perturbed beta without refitting; the events give
+        the increment's own sampling variance (increment² / events, Tsiatis)."""
         times, increment, means = self._baseline_increments(ties)
         frame = pd.DataFrame(means, columns=self.names_, index=pd.Index(times, name="time"))
         frame.insert(0, "hazard_increment", increment)
+        frame.insert(1, "events", self._rs.deaths.astype(float))
         return frame
 
 
@@ -504,6 +506,7 @@ def model_state(model: "TimeVaryingCox") -> dict:
         "n_events": int(model.n_events_),
         "baseline_times": baseline.index.to_numpy(float).tolist(),
         "baseline_increments": baseline["hazard_increment"].to_numpy(float).tolist(),
+        "baseline_events": baseline["events"].to_numpy(float).tolist(),
         "baseline_risk_set_means": baseline[model.names_].to_numpy(float).tolist(),
     }
 
@@ -525,6 +528,10 @@ class StoredCox:
         frame = pd.DataFrame(np.asarray(state["baseline_risk_set_means"], dtype=float).reshape(-1, len(self.names_)),
                              columns=self.names_, index=pd.Index(state["baseline_times"], name="time", dtype=float))
         frame.insert(0, "hazard_increment", np.asarray(state["baseline_increments"], dtype=float))
+        # a build from before the events were stored: NaN, and the what-if's interval says it leaves the
+        # baseline's own uncertainty out
+        events = state.get("baseline_events")
+        frame.insert(1, "events", np.asarray(events, dtype=float) if events is not None else np.nan)
         self._baseline = frame
 
     def predict_log_partial_hazard(self, X) -> np.ndarray:

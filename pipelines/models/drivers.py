@@ -321,7 +321,7 @@ class ServiceDrivers:
         """The panel rows the fit uses (filtered and sampled as configured), the segment kinds, the number of
         accounts and the sample drawn (None: every account)."""
         kinds = dict(con.execute(query_text("segment_column_kind_pairs")).fetchall())
-        covariates = self._covariates(kinds)
+        covariates = self.covariates_for(kinds)
         if self.filters:
             # filters select accounts (all of their months), by the same allow-list as the survival curves
             predicate, params = filter_predicate(parse_filters(self.filters, filterable_columns(con)))
@@ -335,14 +335,16 @@ class ServiceDrivers:
                            with_account=self.robust, account_ids=chosen)
         return panel, kinds, n_accounts, sample
 
-    def _covariates(self, kinds: dict[str, str]) -> list[str]:
+    def covariates_for(self, kinds: dict[str, str]) -> list[str]:
+        """The account columns this model adjusts for, given the build's segment kinds."""
         return account_covariates(self.covariates, kinds, self.include_plan)
 
     def fit(self, con: duckdb.DuckDBPyConnection) -> "ServiceDrivers":
-        self._check_factors()
+        self.factor_names()
         return self.fit_panel(*self.read_panel(con))
 
-    def _check_factors(self) -> list[str]:
+    def factor_names(self) -> list[str]:
+        """The factors this model is configured with (every factor when none were named), checked by name."""
         factors = list(self.factors) if self.factors is not None else [f.name for f in FACTORS]
         unknown = [f for f in factors if f not in FACTORS_BY_NAME]
         if unknown:
@@ -356,8 +358,8 @@ class ServiceDrivers:
 
         `design` (from `subset_design`) and `shared` (the rows' risk sets and integer account codes, from
         `shared_structures`) let many models on the same rows skip rebuilding what they have in common."""
-        factors = self._check_factors()
-        covariates = self._covariates(kinds)
+        factors = self.factor_names()
+        covariates = self.covariates_for(kinds)
         if self.robust and "account_id" not in panel:
             raise DriversInputError("a robust fit needs the panel's account_id (read it with robust=True)")
         if panel.empty:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .coxph import ConvergenceError
-from .factors import label
+from .factors import CHANGEABLE, label
 from .store import create_result_table, read_state, store_model_info, store_state
 from .drivers import (NOT_ESTIMABLE, DriversInputError, account_covariates, ServiceDrivers, build_design,
                       sample_accounts, shared_structures, subset_design)
@@ -113,7 +113,8 @@ def describe_adjustment(factor: str, covariates: list[str]) -> str:
 class FactorEffects:
     """Fit every service factor's own model. Configure here; fit(con) returns self with effects_ (one row per
     factor term: HR, robust 95% CI, E-values, adjustment set), stability_ (the HR at each step of STEPS),
-    models_ (factor -> fitted ServiceDrivers, for the what-if) and notes_."""
+    models_ (factor -> the what-if's outcome model of that factor, whatif_terms, for each factor a what-if can
+    change whose own model was fitted) and notes_."""
 
     def __init__(self, factors: list[str] | None = None, covariates: list[str] | None = None,
                  max_accounts: int | None = FACTOR_MODEL_ACCOUNTS, sample_seed: int = 7,
@@ -139,7 +140,7 @@ class FactorEffects:
             raise DriversInputError(f"no causal role written down for {unknown}; choose from {list(ROLES)}")
         effects, stability, self.models_, self.notes_ = [], [], {}, []
         # every model here is fitted on the same rows: transform the panel and build the risk sets once
-        every_term = sorted({t for f in factors for t in own_model_terms(f)})
+        every_term = sorted({t for f in factors for t in (*own_model_terms(f), *whatif_terms([f]))})
         self._full_design = build_design(panel, every_term, covariates, kinds)
         self._shared = shared_structures(panel)
         if sample is not None:
@@ -178,7 +179,10 @@ class FactorEffects:
             if fitted is None:
                 self.notes_.append(f"{factor}: its own model could not be fitted ({reason})")
                 continue
-            self.models_[factor] = fitted
+            if factor in CHANGEABLE:
+                outcome = self._outcome_model(panel, kinds, n_accounts, factor, covariates, fitted, sample)
+                if outcome is not None:
+                    self.models_[factor] = outcome
             self.notes_.extend(f"{factor}: {d['term']} is left out of its own model ({d['reason']})"
                                for d in fitted.design_.dropped if d["reason"].startswith(NOT_ESTIMABLE))
             adjusted_for = describe_adjustment(factor, covariates)
@@ -201,6 +205,17 @@ class FactorEffects:
         return model.fit_panel(panel, kinds, n_accounts, sample=sample,
                                design=subset_design(self._full_design, factors, covariates),
                                shared=self._shared, ph_tests=False)
+
+    def _outcome_model(self, panel, kinds, n_accounts, factor, covariates, own: ServiceDrivers,
+                       sample) -> ServiceDrivers | None:
+        """The what-if's outcome model of `factor` (whatif_terms), started from its own model's estimates; None
+        with a note when it cannot be fitted (the what-if then fits one on demand and says why it failed)."""
+        try:
+            return self._fit_one(panel, kinds, n_accounts, whatif_terms([factor]), covariates,
+                                 own.model_.params_.to_dict(), sample)
+        except (ConvergenceError, DriversInputError) as error:
+            self.notes_.append(f"{factor}: the what-if's outcome model could not be fitted ({error})")
+            return None
 
     @staticmethod
     def _factor_rows(model: ServiceDrivers, factor: str) -> list[dict]:
@@ -254,21 +269,34 @@ def stored_factor_model(con: duckdb.DuckDBPyConnection, factor: str) -> ServiceD
     return ServiceDrivers.from_state(state) if state is not None else None
 
 
+def descendants(factor: str) -> set[str]:
+    """Every service factor the factor moves, directly or through others: its consequences, the factors whose
+    upstream it is, and theirs in turn."""
+    found: set[str] = set()
+    frontier = [factor]
+    while frontier:
+        current = frontier.pop()
+        moved = set(ROLES[current].consequences) | {r.factor for r in CAUSAL_STRUCTURE if current in r.upstream}
+        frontier.extend(moved - found - {factor})
+        found |= moved - {factor}
+    return found
+
+
 def whatif_terms(changed: list[str]) -> list[str]:
-    """The terms of the model a what-if of the changed factors predicts with: the changed factors, their
-    upstream factors, case mix and volume; never a consequence of a changed factor that is not itself changed
-    (its path is part of the change's effect)."""
-    consequences = {c for f in changed for c in ROLES[f].consequences} - set(changed)
-    terms = list(changed)
-    for factor in changed:
-        terms += [u for u in ROLES[factor].upstream if u not in terms and u not in consequences]
+    """The outcome model a what-if of the changed factors standardises with: the changed factors and every
+    predictor of churn the change cannot move (every service factor that is not a descendant of a changed one,
+    case mix and volume; plan and segments come with every model). An account's absolute risk needs all of them,
+    and none can absorb part of the change's effect. A descendant that is not itself changed stays out: its path
+    is part of the change's effect, not held at today's value."""
+    moved = set().union(*(descendants(f) for f in changed)) - set(changed)
+    terms = list(changed) + [r.factor for r in CAUSAL_STRUCTURE if r.factor not in changed and r.factor not in moved]
     return terms + [t for t in (*CASE_MIX, VOLUME) if t not in terms]
 
 
 def whatif_model(con: duckdb.DuckDBPyConnection, changed: list[str],
                  max_accounts: int | None = FACTOR_MODEL_ACCOUNTS) -> ServiceDrivers:
-    """The model a what-if of `changed` uses: the factor's own stored model for one factor, else one fitted here
-    on the changed factors and their confounders (cluster-robust, on at most max_accounts accounts)."""
+    """The outcome model a what-if of `changed` uses (whatif_terms): the build's stored one for one factor, else
+    one fitted here (cluster-robust, on at most max_accounts accounts)."""
     unknown = [f for f in changed if f not in ROLES]
     if unknown:
         raise DriversInputError(f"no causal role written down for {unknown}; choose from {list(ROLES)}")

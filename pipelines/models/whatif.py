@@ -1,19 +1,20 @@
 """What-if: how many accounts and how much ARR a change in service would keep over a horizon.
 
 Owns the `retention whatif` command and the `WhatIf` model. For the accounts active at as-of, each
-account's churn probability over the horizon is computed twice from the service drivers model, under
+account's churn probability over the horizon is computed twice from a Cox model of the panel, under
 today's measures and under the changed ones (see `risk` for the formula and the baseline hazard):
 
     P = 1 - exp(-(H0(τ + h) - H0(τ)) · exp(lp))
 
 Expected churned accounts are Σ P, lost ARR Σ P · 12 · MRR; what a change keeps is baseline minus
 scenario: a standardisation (the parametric g-formula for a shifted exposure). The model is the changed
-factor's own (`factor_effects`): adjusted for its confounders (case mix, volume, plan, upstream service
-factors) and not for its consequences, so an SLA breach or a bad interaction that a faster first response
-would avoid is part of the change's effect, not held at today's value. The 95% interval comes from
-coefficient uncertainty: draws of β from the cluster-robust covariance (clustered by account, valid when
-the model is not exactly right), the baseline hazard moving with each draw, percentile interval of the
-differences.
+factor's outcome model (`factor_effects.whatif_terms`): every predictor of churn the change cannot move, so each
+account's absolute risk is right, and none of the factor's consequences, so an SLA breach or a bad interaction
+that a faster first response would avoid is part of the change's effect, not held at today's value. The 95%
+interval comes from draws of β from the cluster-robust covariance (clustered by account, valid when the model
+is not exactly right), the baseline hazard moving with each draw and carrying its own sampling error
+(`risk.BaselineHazard`), percentile interval of the differences. The tail past the longest observed tenure is
+not identified: the answer is also given with its hazard halved and doubled (`tail_sensitivity_`).
 
 A change is applied to the raw measure (a median first response halved, a breach rate 5 points lower,
 clipped to its range), then the model's own transform, so -50% on a time is exactly one doubling step.
@@ -34,7 +35,7 @@ import pandas as pd
 from ..sqlrun import TrustedSql, execute_template, quote_ident, run_query, sql_text
 from .drivers import ServiceDrivers
 from .factors import CHANGEABLE, FACTORS_BY_NAME
-from .factor_effects import ROLES, label, whatif_model
+from .factor_effects import ROLES, descendants, label, whatif_model
 from .risk import BaselineHazard, churn_probability, current_rows, design_matrix, max_tenure_days
 
 # the number of account × draw cells in one step of the draws: small temporaries the allocator reuses from step
@@ -45,6 +46,9 @@ CELLS_PER_BATCH = 1_000_000
 # the sampling error (well under 1% of the total) is small beside the coefficient uncertainty being measured,
 # and 1,000 draws over a million accounts would otherwise take minutes
 MAX_DRAW_ACCOUNTS = 100_000
+# The tail's hazard (past the longest tenure observed) is not identified by the data: the answer is shown again
+# with it halved and doubled, so a reader sees how much rests on it.
+TAIL_SCALES = (0.5, 2.0)
 # A what-if whose changed values fall outside the data for more than this share of the accounts says so.
 OVERLAP_WARN_SHARE = 0.2
 # Case-mix bands of the overlap check (both shares): below the first edge, below the second, the rest.
@@ -200,6 +204,14 @@ class WhatIf:
         }
         accounts_kept = float((p_base - p_scenario).sum())
         arr_kept = float((p_base - p_scenario) @ arr)
+        lp_base, lp_scenario = model.predict_log_partial_hazard(X), model.predict_log_partial_hazard(X_changed)
+        self.tail_sensitivity_ = []
+        for scale in TAIL_SCALES:
+            scaled = hazard.with_tail_scale(scale).increment(tenure, self.horizon_days)
+            base, scenario = churn_probability(scaled, lp_base), churn_probability(scaled, lp_scenario)
+            self.tail_sensitivity_.append({"tail_scale": scale, "expected_churned_accounts": float(base.sum()),
+                                           "accounts_kept": float((base - scenario).sum()),
+                                           "arr_kept": float((base - scenario) @ arr)})
 
         self.draws_ = self._draws(model, hazard, X, X_changed, tenure, arr, (accounts_kept, arr_kept))
         tail = (1 - self.level) / 2 * 100
@@ -211,6 +223,7 @@ class WhatIf:
             "arr_kept": {"estimate": arr_kept, "ci_lower": float(interval["arr_kept"][0]),
                          "ci_upper": float(interval["arr_kept"][1])},
             **estimate,
+            "tail_sensitivity": self.tail_sensitivity_,
         }
         self.summary_ = pd.DataFrame([
             {"quantity": "accounts", "baseline": estimate["baseline"]["expected_churned_accounts"],
@@ -270,6 +283,8 @@ class WhatIf:
         self.covariance_ = "cluster-robust by account" if robust is not None else "model-based"
         covariance = (robust if robust is not None else model.variance_matrix_).to_numpy()
         delta = rng.multivariate_normal(np.zeros(beta.size), covariance, size=self.n_draws, method="svd")
+        noise = hazard.increment_noise(rng, self.n_draws)
+        self.baseline_in_interval_ = noise is not None
         n = len(tenure)
         sample = None
         if n > self.max_draw_accounts:
@@ -289,7 +304,8 @@ class WhatIf:
         for first in range(0, self.n_draws if len(position) else 0, batch):
             d = delta[first:first + batch]
             betas = (beta + d).T  # (p, b)
-            increment = hazard.increment(tenures, self.horizon_days, d)[position]  # (n, b)
+            increment = hazard.increment(tenures, self.horizon_days, d,
+                                         None if noise is None else noise[:, first:first + batch])[position]  # (n, b)
             difference = churn_probability(increment, centred @ betas) - churn_probability(
                 increment, centred_changed @ betas)
             kept_accounts[first:first + batch] = difference.sum(axis=0)
@@ -337,21 +353,26 @@ class WhatIf:
                          f"{sla['sla_breach_rate_today']:.1%} today, {sla['sla_breach_rate_with_change']:.1%} with the "
                          f"change; bad interactions {int(sla['bad_interactions_today']):,} today, "
                          f"{int(sla['bad_interactions_with_change']):,} with the change")
-        extended = hazard.n_extended(tenure, self.horizon_days)
+        extended = self.accounts_past_observed_tenure_ = hazard.n_extended(tenure, self.horizon_days)
         if extended:
+            low, high = self.tail_sensitivity_
             notes.append(f"{extended:,} accounts' horizons reach past the largest tenure observed "
-                         f"({hazard.max_tenure_days_:,.0f} days), where the baseline hazard is not identified; it is "
-                         f"extended with the average daily hazard of the last 365 observed days "
-                         f"({hazard.tail_rate_:.2e} per day at average covariates)")
+                         f"({hazard.max_tenure_days_:,.0f} days), where the data say nothing of the hazard; there it "
+                         f"is taken as constant at the average daily hazard of the last {hazard.tail_days_} observed "
+                         f"days ({hazard.tail_rate_:.2e} per day at average covariates). With that tail hazard "
+                         f"halved the change keeps {low['accounts_kept']:,.1f} accounts, doubled "
+                         f"{high['accounts_kept']:,.1f} (estimate {self.result_['accounts_kept']['estimate']:,.1f})")
         if self.draw_accounts_ < self.n_accounts_:
             notes.append(f"the interval's coefficient draws were evaluated on a random sample of "
                          f"{self.draw_accounts_:,} accounts (seed {self.seed}) and scaled to all {self.n_accounts_:,}; "
                          "the estimate itself uses every account")
+        baseline = ("and in its baseline hazard (each step's sampling error, Tsiatis)" if self.baseline_in_interval_
+                    else "but not in its baseline hazard (a model stored by an older build: rebuild to include it)")
         notes.append(f"the {self.level:.0%} interval reflects uncertainty in the model's coefficients "
-                     f"({self.covariance_} covariance, {self.n_draws:,} draws, seed {self.seed}), not chance in which "
-                     "accounts churn, nor whether "
-                     "the association is causal: a change in service may not move churn as the model's "
-                     "associations suggest")
+                     f"({self.covariance_} covariance) {baseline}, {self.n_draws:,} draws, seed {self.seed}; not "
+                     "chance in which accounts churn, not the tail past the longest tenure (see its halved and "
+                     "doubled answers), nor whether the association is causal: a change in service may not move "
+                     "churn as the model's associations suggest")
         notes.extend(drivers.model_info_.get("notes", []))
         return notes
 
@@ -365,6 +386,9 @@ class WhatIf:
             "accounts": self.n_accounts_,
             "changes": [c.to_dict() for c in self.changes],
             "covariance": self.covariance_,
+            "baseline_in_interval": self.baseline_in_interval_,
+            "tail_sensitivity": self.tail_sensitivity_,
+            "accounts_past_observed_tenure": self.accounts_past_observed_tenure_,
             "sla_recomputed": self.sla_recomputed_,
             "overlap": self.overlap_,
             "notes": self.notes_,
@@ -379,8 +403,8 @@ def case_mix_ranges(con: duckdb.DuckDBPyConnection, column: str) -> pd.DataFrame
                             measure=TrustedSql(quote_ident(column))).df()
 
 
-def _consequences(factor: str) -> tuple[str, ...]:
-    return ROLES[factor].consequences if factor in ROLES else ()
+def _consequences(factor: str) -> set[str]:
+    return descendants(factor) if factor in ROLES else set()
 
 
 def _band(share: pd.Series) -> np.ndarray:

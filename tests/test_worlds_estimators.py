@@ -1,0 +1,157 @@
+"""The what-if and the at-risk list on worlds built unlike the demo (tests/worlds.py), 20 seeds per structure.
+
+Per structure: the what-if's 95% interval covers the world's own accounts kept by halving first response on at
+least 18 of 20 seeds; its expected churn and its accounts kept are within 5% of the truth on average over the
+seeds; and each decile of the at-risk list's 90-day risk is within 3 percentage points of the true risk of its
+accounts, on average over the seeds. The truth draws each account's months forward from its state at as-of, so
+nothing is held at today's value that the world would change; the estimators hold today's measures, and these
+tests measure what that costs.
+
+Also: a world where the naive answer is wrong (case mix confounds first response: a model without it understates
+the accounts kept), and one where no model can be right (an unmeasured frailty that also slows first response),
+which only the E-value speaks to.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import date
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.models.drivers import ServiceDrivers
+from pipelines.models.factor_effects import e_value, whatif_terms
+from pipelines.models.risk import AccountRisk
+from pipelines.models.whatif import WhatIf
+from worlds import World, generate, panel_database, true_churn
+
+STRUCTURES = {
+    "flat": World(),
+    "a factor with no effect": World(effect=1.0),
+    "hazard rising over tenure": World(baseline="rising"),
+    "hazard falling over tenure": World(baseline="falling"),
+    "unmeasured frailty in churn and volume": World(frailty_sd=0.8),
+    "case mix confounding with frailty": World(confounded=True, frailty_sd=0.8),
+    "horizon past the observed tenure": World(months=12),
+}
+SEEDS = range(20)
+RISK_HORIZON_DAYS = 90
+AS_OF = date(2026, 1, 1)  # the worlds' panels carry no as-of of their own; the risk list only reports it
+
+
+@dataclass(frozen=True)
+class Seed:
+    kept_true: float
+    kept: dict
+    churn_true: float
+    churn_estimate: float
+    deciles: pd.DataFrame  # per decile of predicted 90-day risk: mean predicted and mean true
+    naive_kept: dict | None
+
+
+def run_seed(world: World, seed: int, naive: bool = False) -> Seed:
+    panel, state = generate(world, seed)
+    today, halved = true_churn(world, state, seed + 100)
+    risk_truth, _ = true_churn(replace(world, horizon_days=RISK_HORIZON_DAYS), state, seed + 200)
+    con = panel_database(panel)
+    change = [("first_response_hours", "-50%")]
+    model = ServiceDrivers(factors=whatif_terms(["first_response_hours"]), max_accounts=None, robust=True,
+                           concordance=False).fit(con)
+    result = WhatIf(change, horizon_days=world.horizon_days, n_draws=300, seed=seed).fit(con, drivers=model).result_
+    naive_kept = None
+    if naive:
+        without_case_mix = ServiceDrivers(factors=["first_response_hours", "tickets_90d"], max_accounts=None,
+                                          robust=True, concordance=False).fit(con)
+        naive_kept = WhatIf(change, horizon_days=world.horizon_days, n_draws=300, seed=seed).fit(
+            con, drivers=without_case_mix).result_["accounts_kept"]
+    drivers = ServiceDrivers(max_accounts=None, concordance=False).fit(con)
+    scores = AccountRisk(horizon_days=RISK_HORIZON_DAYS).fit(con, drivers=drivers, as_of=AS_OF).accounts_
+    con.close()
+    ids = [f"A{i:05d}" for i in np.flatnonzero(state.active)]
+    frame = pd.DataFrame({"account_id": ids, "truth": risk_truth}).merge(scores[["account_id", "churn_probability"]])
+    frame["decile"] = pd.qcut(frame.churn_probability.rank(method="first"), 10, labels=False) + 1
+    deciles = frame.groupby("decile").agg(predicted=("churn_probability", "mean"), truth=("truth", "mean"))
+    return Seed(float(today.sum() - halved.sum()), result["accounts_kept"], float(today.sum()),
+                result["baseline"]["expected_churned_accounts"], deciles, naive_kept)
+
+
+@lru_cache(maxsize=None)
+def seeds_of(name: str) -> tuple[Seed, ...]:
+    """Every seed of one structure, two at a time (each seed is independent and single-threaded)."""
+    world = STRUCTURES[name]
+    naive = world.confounded
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        return tuple(pool.map(run_seed, [world] * len(SEEDS), SEEDS, [naive] * len(SEEDS)))
+
+
+def _summary(runs) -> str:
+    return json.dumps([{"true": round(r.kept_true, 1), **{k: round(v, 1) for k, v in r.kept.items()}} for r in runs])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", STRUCTURES)
+def test_whatif_interval_covers_the_true_accounts_kept_on_18_of_20_seeds(name):
+    runs = seeds_of(name)
+    covered = sum(r.kept["ci_lower"] <= r.kept_true <= r.kept["ci_upper"] for r in runs)
+    assert covered >= 18, (name, covered, _summary(runs))
+
+
+FRAILTY_ATTENUATES = pytest.mark.xfail(strict=True, reason=(
+    "an unmeasured frailty attenuates any proportional-hazards estimate of first response's effect (the frail "
+    "churn early, so the survivors the model compares are selected): over 20 seeds the accounts kept are 6% low "
+    "on average while the interval still covers the truth on 19; a shared-frailty model would remove it"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [pytest.param(n, marks=FRAILTY_ATTENUATES) if n.startswith("unmeasured frailty")
+                                  else n for n in STRUCTURES])
+def test_whatif_expected_churn_and_accounts_kept_are_within_5_percent_on_average(name):
+    runs = seeds_of(name)
+    churn_true = np.mean([r.churn_true for r in runs])
+    assert np.mean([r.churn_estimate for r in runs]) == pytest.approx(churn_true, rel=0.05), name
+    kept_true = np.mean([r.kept_true for r in runs])
+    kept = np.mean([r.kept["estimate"] for r in runs])
+    # with no effect nothing is kept: the error is measured against the churn the change could have touched
+    scale = kept_true if kept_true > 0 else churn_true
+    assert abs(kept - kept_true) <= 0.05 * scale, (name, kept, kept_true)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", STRUCTURES)
+def test_at_risk_deciles_are_within_3_points_of_the_true_risk_on_average(name):
+    runs = seeds_of(name)
+    mean = sum(r.deciles for r in runs) / len(runs)
+    error = (mean.predicted - mean.truth).abs()
+    assert error.max() < 0.03, (name, mean.round(4).to_dict())
+
+
+@pytest.mark.slow
+def test_without_case_mix_the_naive_whatif_understates_the_accounts_kept():
+    """Urgent tickets are answered faster and churn more: a model blind to case mix credits fast answers with less
+    than they keep, and its interval misses the truth from below on most seeds, where the adjusted one covers."""
+    runs = seeds_of("case mix confounding with frailty")
+    below = sum(r.naive_kept["ci_upper"] < r.kept_true for r in runs)
+    assert below >= 15, [(round(r.kept_true, 1), round(r.naive_kept["estimate"], 1)) for r in runs]
+
+
+@pytest.mark.slow
+def test_a_frailty_that_also_slows_first_response_is_beyond_any_model_and_the_e_value_says_how_strong():
+    """The frailty raises churn and slows first response, and nothing measured carries it: the what-if overstates
+    the accounts kept, as any model of these data would. What the pages say beside it is the E-value: the risk
+    ratio a hidden confounder would need; here the frailty's own is at least that strong."""
+    world = World(frailty_sd=0.8, frailty_in_service=0.5)
+    runs = [run_seed(world, seed) for seed in range(3)]
+    assert all(r.kept["estimate"] > 1.2 * r.kept_true for r in runs), _summary(runs)
+    # per standard deviation of frailty the churn hazard ratio is exp(0.8); the E-value of the estimated effect of
+    # one doubling (1.35 planted, more estimated) is below it, so the E-value's warning covers this frailty
+    con = panel_database(generate(world, 0)[0])
+    model = ServiceDrivers(factors=whatif_terms(["first_response_hours"]), max_accounts=None, robust=True,
+                           concordance=False).fit(con)
+    con.close()
+    ratio = float(np.exp(model.model_.params_["first_response_hours"]))
+    assert ratio > 1.35 and e_value(ratio) < np.exp(0.8) ** 2
