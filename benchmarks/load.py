@@ -377,7 +377,8 @@ class Person:
         main = self.page.get_by_test_id("stMain")
         candidates = []
         for selector in WIDGETS:
-            found = main.locator(f"{selector}:not([data-testid='stForm'] *)")
+            # a person changes what they can see: not a widget inside a closed expander
+            found = main.locator(f"{selector}:visible:not([data-testid='stForm'] *)")
             candidates += [(selector, found.nth(i)) for i in range(await found.count())]
         if not candidates:
             return False

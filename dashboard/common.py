@@ -99,3 +99,34 @@ def download(container, label: str, content: bytes | str | Callable[[], bytes | 
 
     # no rerun on a click: a rerun would register new file ids while the browser may still hold the old ones
     container.download_button(label, deliver, file_name=file_name, mime=mime, key=key, icon=icon, on_click="ignore")
+
+
+# --- page choices that travel: across pages in the session, and in the URL --------------------------------------
+
+KEPT_PREFIX = "kept:"
+
+
+def restore_choice(key: str, default, read: Callable[[list[str]], object]) -> None:
+    """Before a page widget keyed `key` is drawn: give it its value from the URL (a shared link), else from the
+    last time this session drew it (Streamlit forgets a widget's value when another page is shown), else
+    `default`. `read` turns the URL's texts into a value, raising ValueError for one it cannot use (then the
+    default stands). Draw the widget without a value of its own, then call keep_choice."""
+    if key in st.session_state:
+        return
+    value = st.session_state.get(KEPT_PREFIX + key, default)
+    if key in st.query_params:
+        try:
+            value = read(st.query_params.get_all(key))
+        except (ValueError, TypeError):
+            value = default
+    st.session_state[key] = value
+
+
+def keep_choice(key: str, value, default, write: Callable[[object], list[str]]) -> None:
+    """After the widget: remember its value for this session and put it in the URL (left out while default)."""
+    st.session_state[KEPT_PREFIX + key] = value
+    if value == default:
+        if key in st.query_params:
+            del st.query_params[key]
+    else:
+        st.query_params[key] = write(value)

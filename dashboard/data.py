@@ -531,6 +531,12 @@ def cached_whatif(_con, build_id: str, changes: tuple[tuple[str, str], ...], hor
     return result
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def cached_levers(_con, build_id: str) -> pd.DataFrame:
+    """Each service factor's lever as the build stored it (every active account); empty for an older build."""
+    return run(_con, query_text("whatif_levers_all")) if table_exists(_con, "whatif_levers") else pd.DataFrame()
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def _calibration(_con, build_id: str, model: str) -> pd.DataFrame:
     """The build's time-split check of one stored model ("risk", or a what-if's factor), every horizon."""

@@ -6,8 +6,15 @@ import math
 
 import pandas as pd
 
-from dashboard.charts import percent
-from pipelines.models.factors import SERVICE_PILLARS, TERMS_BY_NAME
+from dashboard.charts import money, percent
+from pipelines.models.factors import FACTORS_BY_NAME, SERVICE_PILLARS, TERMS_BY_NAME
+
+# the overview leads with at most this many levers, those sure to keep some accounts, most ARR first
+LEVERS_SHOWN = 3
+HAZARD_RATIO_IN_WORDS = (
+    "A hazard ratio compares the monthly chance of leaving between accounts that differ in one measure and are "
+    "alike in what the model adjusts for: 1.25 means 25% more likely to leave in any month. The E-value is how "
+    "strongly a hidden cause would have to be tied to both the measure and churn to explain the effect away.")
 
 def effect_sentence(row) -> str:
     """One effect as a hazard ratio with its interval, and what it was adjusted for (never "as often")."""
@@ -72,3 +79,33 @@ def findings_source_note(filtered: bool, refitted: bool, scoped: bool = False) -
                 "them, since one book or slice has too few churns for models of its own (the survival finding is "
                 f"{'your' if scoped else 'the filtered'} accounts').")
     return ""
+
+
+def lever_sentence(row) -> str:
+    """One lever in words with its intervals and what it rests on: "Halving first response time (median 6.2 h →
+    3.1 h) would keep about 120 accounts (101–138) and $1.8M ARR ($1.5M–$2.1M) over the next year, if plan, case
+    mix and volume are the confounders that matter."
+    """
+    fmt = FACTORS_BY_NAME[row.factor].words[1]
+    typical = ""
+    if row.typical_today is not None and not pd.isna(row.typical_today):
+        typical = f" ({row.typical} {fmt.format(row.typical_today)} → {fmt.format(row.typical_with_change)})"
+    horizon = "over the next year" if row.horizon_days == 365 else f"over the next {row.horizon_days} days"
+    return (f"{row.words}{typical} would keep about {row.accounts_kept:,.0f} accounts "
+            f"({row.accounts_kept_lower:,.0f}–{row.accounts_kept_upper:,.0f}) and {money(row.arr_kept)} ARR "
+            f"({money(row.arr_kept_lower)}–{money(row.arr_kept_upper)}) {horizon}, if {row.adjusted_for} are the "
+            "confounders that matter.")
+
+
+def lever_findings(levers: pd.DataFrame, limit: int = LEVERS_SHOWN) -> list[str]:
+    """The levers sure to keep some accounts (the interval's low end above zero), most ARR kept first."""
+    if levers is None or levers.empty:
+        return []
+    sure = levers[levers.accounts_kept_lower > 0].sort_values("arr_kept", ascending=False, kind="stable")
+    return [lever_sentence(r) for r in sure.head(limit).itertuples()]
+
+
+def year_on_year(headline: list[dict]) -> str | None:
+    """The KPI tiles' changes against a year earlier, in one sentence."""
+    moved = [f"{m['label']} {m['value']} ({m['delta']})" for m in headline if m.get("delta")]
+    return ("Against a year earlier: " + "; ".join(moved) + ".") if moved else None

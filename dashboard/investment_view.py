@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import html
 
+import numpy as np
 import pandas as pd
 
 from dashboard.charts import money
 from pipelines.models.calibration import calibration_sentence
 from pipelines.models.factors import CHANGEABLE, FACTORS_BY_NAME, title
+from pipelines.models.whatif import parse_change
 
 
 def slider_spec(factor: str) -> dict:
-    """Range, default and unit of the slider for one factor's change."""
-    if FACTORS_BY_NAME[factor].change == "duration":
-        return {"min": -90, "max": 100, "default": -50, "step": 5, "unit": "%", "help": "relative change of the time"}
-    if FACTORS_BY_NAME[factor].change == "rate":
-        default = 10 if factor == "agent_update_rate" else -5
-        return {"min": -30, "max": 30, "default": default, "step": 1, "unit": "pp", "help": "percentage points"}
-    return {"min": -2.0, "max": 2.0, "default": 0.5, "step": 0.1, "unit": "", "help": "points on the 1-5 scale"}
+    """Range, default (the factor's lever, as the overview shows it), unit and display format of the slider for
+    one factor's change."""
+    kind = FACTORS_BY_NAME[factor].change
+    lever = parse_change(factor, FACTORS_BY_NAME[factor].lever)
+    if kind == "duration":
+        spec = {"min": -90, "max": 100, "default": round((lever.amount - 1.0) * 100), "step": 5, "unit": "%",
+                "format": "%d%%", "help": "relative change of the time", "kind": int}
+    elif kind == "rate":
+        spec = {"min": -30, "max": 30, "default": round(lever.amount * 100), "step": 1, "unit": "pp",
+                "format": "%+d points", "help": "percentage points", "kind": int}
+    else:
+        spec = {"min": -2.0, "max": 2.0, "default": lever.amount, "step": 0.1, "unit": "", "format": "%+.1f points",
+                "help": "points on the 1-5 scale", "kind": float}
+    # a value from a shared link: a number within the slider's range, else a ValueError (the default stands)
+    spec["read"] = lambda text: min(max(spec["kind"](float(text)), spec["min"]), spec["max"])
+    return spec
 
 
 def change_text(factor: str, value: float) -> str:
@@ -30,24 +41,90 @@ def factors() -> list[str]:
     return list(CHANGEABLE)
 
 
-def roi(result: dict, yearly_cost: float) -> dict:
-    """ROI and payback from ARR kept a year, with the interval carried through from ARR kept."""
-    arr = result["arr_kept"]
-    out = {"yearly_cost": yearly_cost}
+def roi(result: dict, yearly_cost: float | None) -> dict:
+    """Return on the cost over the horizon, and payback, from the revenue the change keeps month by month.
+
+    Cost over the horizon = yearly cost × horizon days / 365. ROI = (revenue kept over the horizon − that cost) /
+    that cost. Payback = the month where the revenue kept so far first reaches the cost so far (yearly cost ×
+    days / 365), interpolated within the month; None when it does not within the horizon. The intervals are
+    those of the revenue kept (its lower end gives the lower ROI and the later payback). No cost, no ROI."""
+    revenue = result["revenue_kept"]
+    horizon = result["horizon_days"]
+    cost = yearly_cost if yearly_cost and yearly_cost > 0 else None
+    out = {"yearly_cost": cost, "horizon_cost": None if cost is None else cost * horizon / 365.0,
+           "revenue_kept": revenue}
+    days = np.array([0.0] + [m["days"] for m in revenue["by_month"]])
+    so_far = np.array([0.0] + [m["revenue_kept"] for m in revenue["by_month"]])
     for key in ("estimate", "ci_lower", "ci_upper"):
-        kept = arr[key]
-        out[f"roi_{key}"] = (kept - yearly_cost) / yearly_cost if yearly_cost > 0 else None
-        out[f"payback_months_{key}"] = (12 * yearly_cost / kept) if kept > 0 and yearly_cost > 0 else None
+        if cost is None:
+            out[f"roi_{key}"] = out[f"payback_months_{key}"] = None
+            continue
+        scale = revenue[key] / revenue["estimate"] if revenue["estimate"] else 0.0
+        out[f"roi_{key}"] = (revenue[key] - out["horizon_cost"]) / out["horizon_cost"]
+        out[f"payback_months_{key}"] = _payback_months(days, scale * so_far, cost)
     return out
 
 
-def _payback(months) -> str:
-    return "never (no ARR kept)" if months is None else f"{months:.1f} months"
+def _payback_months(days: np.ndarray, revenue_so_far: np.ndarray, yearly_cost: float) -> float | None:
+    """The first time the revenue kept so far reaches the cost so far, in months; None within the horizon."""
+    ahead = revenue_so_far - yearly_cost * days / 365.0
+    reached = np.flatnonzero(ahead[1:] >= 0)
+    if reached.size == 0:
+        return None
+    j = reached[0] + 1
+    # linear between the month ends: where the gap crosses zero
+    day = days[j - 1] + (days[j] - days[j - 1]) * (-ahead[j - 1]) / (ahead[j] - ahead[j - 1])
+    return float(day / (365.25 / 12))
+
+
+def tiles(result: dict, economics: dict) -> list[dict]:
+    """The page's headline numbers, each with its 95% interval in words: {"label", "value", "interval"}."""
+    accounts, arr, revenue = result["accounts_kept"], result["arr_kept"], result["revenue_kept"]
+    horizon = result["horizon_days"]
+    out = [
+        {"label": kept_label(accounts["estimate"], "Accounts"), "value": f"{abs(accounts['estimate']):,.1f}",
+         "interval": f"95% interval {accounts['ci_lower']:,.1f} to {accounts['ci_upper']:,.1f} kept"},
+        {"label": kept_label(arr["estimate"], "ARR"), "value": money(abs(arr["estimate"])),
+         "interval": f"95% interval {money(arr['ci_lower'])} to {money(arr['ci_upper'])} kept: a year's revenue "
+                     "of the accounts kept"},
+        {"label": f"Revenue {'lost' if revenue['estimate'] < 0 else 'kept'} in {horizon} days",
+         "value": money(abs(revenue["estimate"])),
+         "interval": f"95% interval {money(revenue['ci_lower'])} to {money(revenue['ci_upper'])}: what they pay "
+                     "within the horizon"},
+    ]
+    if economics["yearly_cost"] is None:
+        out += [{"label": "ROI", "value": "—", "interval": "enter the yearly cost of the change"},
+                {"label": "Payback", "value": "—", "interval": "enter the yearly cost of the change"}]
+        return out
+    out += [
+        {"label": f"ROI over {horizon} days", "value": f"{economics['roi_estimate']:.0%}",
+         "interval": f"95% interval {economics['roi_ci_lower']:.0%} to {economics['roi_ci_upper']:.0%}, against "
+                     f"{money(economics['horizon_cost'])} of cost"},
+        {"label": "Payback", "value": payback_text(economics["payback_months_estimate"]),
+         "interval": "95% interval " + _payback_range(economics)},
+    ]
+    return out
+
+
+def _payback_range(economics: dict) -> str:
+    early, late = economics["payback_months_ci_upper"], economics["payback_months_ci_lower"]
+    if early is None:
+        return "not within the horizon at either end"
+    return f"{early:.1f} months to {payback_text(late)}"
+
+
+def kept_label(estimate: float, what: str) -> str:
+    """ "Accounts kept", or "Accounts lost" when the change makes service worse."""
+    return f"{what} {'lost' if estimate < 0 else 'kept'}"
+
+
+def payback_text(months) -> str:
+    return "not within the horizon" if months is None else f"{months:.1f} months"
 
 
 def summary_markdown(result: dict, economics: dict, changes: list[tuple[str, str]], as_of, filters,
                      evidence: list[str] = ()) -> str:
-    accounts, arr = result["accounts_kept"], result["arr_kept"]
+    accounts, arr, revenue = result["accounts_kept"], result["arr_kept"], result["revenue_kept"]
     scope = ", ".join(filters) if filters else "all active accounts"
     lines = [
         "# Support investment case",
@@ -55,18 +132,23 @@ def summary_markdown(result: dict, economics: dict, changes: list[tuple[str, str
         "",
         "**Change:** " + "; ".join(f"{title(f)} {c}" for f, c in changes),
         "",
-        f"- Accounts kept: **{accounts['estimate']:,.1f}** (95% interval {accounts['ci_lower']:,.1f} to {accounts['ci_upper']:,.1f})",
-        f"- ARR kept: **{money(arr['estimate'])}** (95% interval {money(arr['ci_lower'])} to {money(arr['ci_upper'])})",
+        f"- {kept_label(accounts['estimate'], 'Accounts')}: **{abs(accounts['estimate']):,.1f}** (95% interval "
+        f"{accounts['ci_lower']:,.1f} to {accounts['ci_upper']:,.1f} kept)",
+        f"- {kept_label(arr['estimate'], 'ARR')}: **{money(abs(arr['estimate']))}** (95% interval "
+        f"{money(arr['ci_lower'])} to {money(arr['ci_upper'])} kept)",
+        f"- Revenue kept over the {result['horizon_days']} days: **{money(revenue['estimate'])}** (95% interval "
+        f"{money(revenue['ci_lower'])} to {money(revenue['ci_upper'])})",
         f"- Expected churned accounts: {result['baseline']['expected_churned_accounts']:,.1f} today vs "
         f"{result['scenario']['expected_churned_accounts']:,.1f} with the change",
     ]
-    if economics["yearly_cost"] > 0:
+    if economics["yearly_cost"] is not None:
         roi_text = "—" if economics["roi_estimate"] is None else f"{economics['roi_estimate']:.0%}"
         lines += [
-            f"- Yearly cost of the change: {money(economics['yearly_cost'])}",
-            f"- Return on investment: **{roi_text}** "
+            f"- Yearly cost of the change: {money(economics['yearly_cost'])} "
+            f"({money(economics['horizon_cost'])} over the {result['horizon_days']} days)",
+            f"- Return on investment over the horizon: **{roi_text}** "
             f"(95% interval {economics['roi_ci_lower']:.0%} to {economics['roi_ci_upper']:.0%})",
-            f"- Payback: **{_payback(economics['payback_months_estimate'])}**",
+            f"- Payback: **{payback_text(economics['payback_months_estimate'])}**",
         ]
     if evidence:
         lines += ["", "## What the estimate rests on", *[f"- {line}" for line in evidence]]
@@ -108,7 +190,9 @@ def summary_table(result: dict, economics: dict) -> list[dict]:
     for side in ("baseline", "scenario"):
         for key, value in result[side].items():
             rows.append({"quantity": f"{side}_{key}", "estimate": value, "ci_lower": None, "ci_upper": None})
-    if economics["yearly_cost"] > 0:
+    if economics["yearly_cost"] is not None:
+        rows.append({"quantity": "revenue_kept_over_horizon", "estimate": result["revenue_kept"]["estimate"],
+                     "ci_lower": result["revenue_kept"]["ci_lower"], "ci_upper": result["revenue_kept"]["ci_upper"]})
         rows.append({"quantity": "roi", "estimate": economics["roi_estimate"], "ci_lower": economics["roi_ci_lower"],
                      "ci_upper": economics["roi_ci_upper"]})
         rows.append({"quantity": "payback_months", "estimate": economics["payback_months_estimate"],

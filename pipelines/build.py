@@ -33,6 +33,7 @@ from .models.drivers import DriversInputError, ServiceDrivers, store_drivers
 from .models.factor_effects import (FactorEffects, FactorRevenueEffects, store_factor_effects,
                                     store_factor_revenue_effects)
 from .models.calibration import HoldoutCalibration, spec_of, store_calibration
+from .models.levers import Levers, store_levers
 from .models.risk import AccountRisk, store_risk
 from .settings import (DEFAULT_DB_PATH, DEFAULT_MEMORY_LIMIT_MB, HIGH_PRIORITY_SEVERITIES, LIVE_CHANNELS, SEVERITIES,
                        WINDOW_DAYS, BuildSettings)
@@ -143,6 +144,7 @@ OUTPUT_TABLES = (
     "driver_effects",
     "account_risk",
     "model_calibration",
+    "whatif_levers",
     "model_info",
     "driver_model_state",
     "factor_effects",
@@ -533,6 +535,7 @@ def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None) 
         notes.append(f"drivers model not fitted: {exc}")
         store_risk(con, None, error=f"no drivers model: {exc}")
         store_calibration(con, None, error=f"no drivers model: {exc}")
+        store_levers(con, None, error=f"no drivers model: {exc}")
         store_factor_effects(con, None, error=str(exc))
         store_factor_revenue_effects(con, None)
         return store_drivers(con, None, error=str(exc))
@@ -543,9 +546,11 @@ def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None) 
         factor_effects = FactorEffects().fit(con)
         store_factor_effects(con, factor_effects)
         specs += [spec_of(factor, model) for factor, model in factor_effects.models_.items()]
+        store_levers(con, Levers().fit(con))
     except (DriversInputError, ConvergenceError, ValueError) as exc:
         notes.append(f"per-factor models not fitted: {exc}")
         store_factor_effects(con, None, error=str(exc))
+        store_levers(con, None, error=str(exc))
     try:
         store_factor_revenue_effects(con, FactorRevenueEffects().fit(con))
     except (DriversInputError, ValueError, np.linalg.LinAlgError) as exc:

@@ -147,20 +147,24 @@ def test_app_plan_filter_changes_overview_and_url(open_app, db, as_of):
     assert tiles(at) == everyone
 
 
-def findings_shown(at: AppTest) -> list[str]:
-    (block,) = [m.value for m in at.markdown if m.value.startswith("- ")]
-    return [line.removeprefix("- ") for line in block.split("\n")]
+def bullet_blocks(at: AppTest) -> list[list[str]]:
+    """Every bulleted list on the page, each as its lines."""
+    return [[line.removeprefix("- ") for line in m.value.split("\n")] for m in at.markdown if m.value.startswith("- ")]
 
 
-def test_app_overview_filter_change_keeps_the_builds_findings_and_refits_only_when_asked(open_app, db, monkeypatch):
-    """A filter change on the overview does not refit the drivers model (seconds at scale): the service findings
-    stay those of each factor's own model fitted at build time on every account, and the caption says so.
-    The toggle refits the mutually adjusted model on the filtered accounts, as the overview did before."""
+def test_app_overview_tells_one_story_whatever_the_filters_and_shows_a_refit_beside_it(open_app, db, monkeypatch):
+    """The overview leads with the levers the build estimated on every account and keeps them, and each factor's
+    own hazard ratio, when a filter changes (no refit: seconds at scale); the caption says the filters do not
+    apply to them. The toggle refits the mutually adjusted model on the filtered accounts and shows it beside,
+    labelled, not instead."""
     from dashboard import findings
     from pipelines.models.drivers import ServiceDrivers
 
+    levers = findings.lever_findings(db.execute("select * from whatif_levers").df())
+    own = findings.service_findings(db.execute("select * from factor_effects").df())
     at = open_app("overview")
-    unfiltered = findings_shown(at)
+    assert own in bullet_blocks(at)
+    assert not levers or bullet_blocks(at)[0][:len(levers)] == levers
     assert len(at.toggle) == 0  # nothing to refit without filters
 
     fits = []
@@ -168,9 +172,7 @@ def test_app_overview_filter_change_keeps_the_builds_findings_and_refits_only_wh
     monkeypatch.setattr(ServiceDrivers, "fit", lambda self, con: fits.append(self.filters) or original_fit(self, con))
     at.sidebar.selectbox(key="filter:plan").set_value("Starter").run(timeout=RUN_TIMEOUT)
 
-    own = db.execute("select * from factor_effects").df()
-    service = findings.service_findings(own)
-    assert service and findings_shown(at)[:len(service)] == unfiltered[:len(service)] == service[:5]
+    assert own in bullet_blocks(at) and (not levers or bullet_blocks(at)[0][:len(levers)] == levers)
     assert any("fitted at build time on every account: the filters do not apply" in c.value for c in at.caption)
     assert fits == []
 
@@ -178,8 +180,25 @@ def test_app_overview_filter_change_keeps_the_builds_findings_and_refits_only_wh
 
     assert not page_failures(at) and fits == [["plan=Starter"]]
     refitted = findings.service_findings(ServiceDrivers(filters=["plan=Starter"]).fit(db).effects_)
-    assert findings_shown(at)[:len(refitted)] == refitted[:5]
-    assert any("refitted on the filtered accounts" in c.value for c in at.caption)
+    assert own in bullet_blocks(at) and (not refitted or refitted in bullet_blocks(at))
+    assert any("refitted on the filtered accounts" in m.value for m in at.markdown)
+
+
+def test_app_overview_leads_with_the_levers_in_words_with_their_intervals(demo_database):
+    """On the default demo halving first response is sure to keep accounts: the overview's first lines say how
+    many and how much ARR, with intervals and what the estimate rests on, in words, not hazard ratios."""
+    from dashboard import findings
+
+    with duckdb.connect(str(demo_database[0]), read_only=True) as con:
+        levers = con.execute("select * from whatif_levers").df()
+    first = levers.set_index("factor").loc["first_response_hours"]
+    assert first.accounts_kept_lower > 0 and first.typical_with_change == pytest.approx(first.typical_today / 2)
+    sentence = findings.lever_sentence(levers[levers.factor == "first_response_hours"].iloc[0])
+    assert sentence.startswith("Halving first response time (median ")
+    assert f"would keep about {first.accounts_kept:,.0f} accounts ({first.accounts_kept_lower:,.0f}–" in sentence
+    assert "over the next year, if plan, share of urgent or high tickets" in sentence
+    assert "hazard ratio" not in sentence
+    assert sentence in findings.lever_findings(levers)
 
 
 def test_app_refit_that_cannot_converge_is_said_not_a_page_error(open_app, monkeypatch):
@@ -449,6 +468,28 @@ def test_app_investment_case_uses_the_factors_own_model_and_says_what_it_rests_o
     assert overlap["factor"].tolist() == ["First response time"]
     assert overlap["accounts the change applies to"].iloc[0] == expected.overlap_[0]["accounts"]
     assert frame_with(at, "+ case mix and volume")["factor"].tolist() == ["first response time"]
+
+
+def test_app_investment_choices_travel_in_a_shared_link(open_app):
+    """A shared link reproduces the case (factors, target, horizon, cost); a value the page cannot use falls back
+    to its default; no cost is assumed until one is entered."""
+    at = open_app("investment", query_params={"inv_factors": ["first_response_hours", "csat"],
+                                              "inv_first_response_hours": "-30", "inv_csat": "nonsense",
+                                              "inv_horizon": "730", "inv_cost": "150000"})
+    assert not page_failures(at)
+    assert at.multiselect(key="inv_factors").value == ["first_response_hours", "csat"]
+    assert at.slider(key="inv_first_response_hours").value == -30
+    assert at.slider(key="inv_csat").value == 0.5  # the lever's default
+    assert at.select_slider(key="inv_horizon").value == 730 and at.number_input(key="inv_cost").value == 150_000
+    shown = tiles(at)
+    assert shown["ROI over 730 days"] != "—" and "Revenue kept in 730 days" in shown
+    assert at.query_params["inv_horizon"] == "730" and at.query_params["inv_first_response_hours"] == "-30"
+    assert "inv_csat" not in at.query_params  # at its default, left out of the link
+
+    at = open_app("investment")
+    assert at.number_input(key="inv_cost").value is None
+    assert {t: v for t, v in tiles(at).items() if t in ("ROI", "Payback")} == {"ROI": "—", "Payback": "—"}
+    assert any("enter the yearly cost" in c.value for c in at.caption)
 
 
 def _calibration_words(db, model: str, horizon: int) -> tuple[str, bool]:

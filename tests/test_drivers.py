@@ -302,12 +302,17 @@ def test_cli_drivers_formats(demo_database, capsys):
     db = str(demo_database[0])
     assert main(["drivers", "--db", db, "--format", "csv", "--factors", "first_response_hours,csat"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "factor,pillar,unit,hazard_ratio,ci_lower,ci_upper,p_value"
-    assert lines[1].startswith("first_response_hours,quick,per doubling")
+    assert lines[0] == "model,factor,pillar,unit,hazard_ratio,ci_lower,ci_upper,p_value,adjusted_for,e_value,e_value_ci"
+    assert lines[1].startswith("mutually adjusted,first_response_hours,quick,per doubling")
+    # each factor's own model follows, with what it was adjusted for and its E-values
+    own = [line for line in lines if line.startswith("own model,")]
+    assert [line.split(",")[1] for line in own] == ["first_response_hours", "csat"]
     assert main(["drivers", "--db", db, "--format", "json", "--factors", "reopen_rate", "--covariates", ""]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert set(payload) == {"effects", "model"}
+    assert set(payload) == {"effects", "model", "factor_effects", "factor_effects_notes"}
     assert payload["effects"][0]["term"] == "reopen_rate"
+    (reopen,) = payload["factor_effects"]
+    assert reopen["factor"] == "reopen_rate" and "resolution time" in reopen["adjusted_for"] and reopen["e_value"] > 1
     assert main(["drivers", "--db", db, "--sample", "2000", "--factors", "reopen_rate"]) == 0
     out = capsys.readouterr().out
     assert "(a random sample of 2,000 of 5,000 accounts, seed 7; --sample 0 fits every account)" in out

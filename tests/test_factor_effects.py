@@ -3,6 +3,7 @@ of a planted effect on data where case mix makes the naive answer wrong."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import date
 
@@ -12,7 +13,7 @@ import pytest
 
 from pipelines.models.coxph import TimeVaryingCox
 from pipelines.models.drivers import ServiceDrivers
-from pipelines.models.factor_effects import FactorEffects, e_value, e_value_of_interval, whatif_terms
+from pipelines.models.factor_effects import FactorEffects, descendants, e_value, e_value_of_interval, whatif_terms
 from pipelines.sqlrun import run_query, sql_text
 
 PLANTED_FIRST_RESPONSE_HR = 1.35  # per doubling of the median first response time
@@ -149,6 +150,33 @@ def test_whatif_model_never_holds_a_consequence_of_the_change_fixed():
     # changing both: the breach rate is then an intervention too, kept in the model
     assert "sla_breach_rate" in whatif_terms(["first_response_hours", "sla_breach_rate"])
     assert "first_response_hours" in whatif_terms(["csat"])  # upstream of CSAT: a confounder
+
+
+def test_whatif_outcome_model_holds_every_predictor_the_change_cannot_move():
+    """Everything that is not a descendant of the change: for first response the handoff, escalation and proactive
+    update rates come in (they can make an account's absolute risk right); resolution time, reopens and repeat
+    contacts stay out, as consequences of consequences."""
+    terms = whatif_terms(["first_response_hours"])
+    assert {"handoff_rate", "escalation_rate", "agent_update_rate"} <= set(terms)
+    assert not {"resolution_hours", "reopen_rate", "repeat_contact_rate"} & set(terms)
+    assert descendants("handoff_rate") >= {"escalation_rate", "resolution_hours", "reopen_rate", "repeat_contact_rate",
+                                           "csat", "bad_interactions_90d", "credited_bad_interactions_90d"}
+
+
+def test_bad_interactions_own_model_is_adjusted_for_its_parts_and_recovers_the_planted_pattern(demo_con,
+                                                                                             demo_database):
+    """The demo planted 1.0 for one bad interaction and 2.2 for two or more, beyond SLA breaches, reopens, CSAT
+    and handoffs; adjusted for those parts the bad interactions' own model covers both (without them it read
+    1.42 and 3.62, the story backwards)."""
+    stored = demo_con.execute("select term, hazard_ratio, ci_lower, ci_upper, adjusted_for from factor_effects "
+                              "where factor = 'bad_interactions_90d'").df().set_index("term")
+    effects = json.loads(demo_database[1].planted_effects.read_text())["effects"]
+    planted = {e["term"]: e["hazard_ratio"] for e in effects if e["factor"] == "bad_interactions_90d"}
+    for term, ours in (("1 vs 0", "bad_interactions_90d: 1 vs 0"), ("2+ vs 0", "bad_interactions_90d: 2+ vs 0")):
+        row = stored.loc[ours]
+        assert row.ci_lower <= planted[term] <= row.ci_upper, (term, row.to_dict())
+    assert all(part in stored.adjusted_for.iloc[0] for part in ("SLA breach rate", "reopen rate", "CSAT",
+                                                                "handoff rate"))
 
 
 def test_whatif_sla_recomputed_against_each_severity_target(build_rows):

@@ -15,16 +15,50 @@ RESULT = {
     "arr_kept": {"estimate": 1_200_000.0, "ci_lower": 900_000.0, "ci_upper": 1_500_000.0},
     "baseline": {"expected_churned_accounts": 700.0, "expected_lost_arr": 9e6},
     "scenario": {"expected_churned_accounts": 600.0, "expected_lost_arr": 7.8e6},
+    # revenue kept so far grows as the square of the months (each month keeps more of the accounts that would
+    # have left by then): 5,000 × m², $720K by the end of the year
+    "revenue_kept": {"estimate": 720_000.0, "ci_lower": 540_000.0, "ci_upper": 900_000.0,
+                     "by_month": [{"month": m, "days": m * 365.25 / 12, "revenue_kept": 5_000.0 * m * m}
+                                  for m in range(1, 13)]},
     "horizon_days": 365, "accounts": 3000, "changes": [], "notes": ["an association, not proof of cause"],
 }
 
 
-def test_roi_and_payback_follow_arr_kept():
+def test_roi_is_revenue_kept_over_the_horizon_against_the_cost_over_the_horizon():
     economics = investment_view.roi(RESULT, 300_000.0)
-    assert economics["roi_estimate"] == pytest.approx(3.0)  # (1.2M - 0.3M) / 0.3M
-    assert economics["roi_ci_lower"] == pytest.approx(2.0)
-    assert economics["payback_months_estimate"] == pytest.approx(3.0)  # 12 × 0.3M / 1.2M
-    assert investment_view.roi(RESULT, 0.0)["roi_estimate"] is None
+    assert economics["horizon_cost"] == pytest.approx(300_000.0)
+    assert economics["roi_estimate"] == pytest.approx(1.4)  # (720K - 300K) / 300K
+    assert economics["roi_ci_lower"] == pytest.approx(0.8)  # (540K - 300K) / 300K
+    # half the horizon: half the cost, and the revenue of the first six months only
+    half = {**RESULT, "horizon_days": 182, "revenue_kept": {
+        **RESULT["revenue_kept"], "estimate": 180_000.0, "by_month": RESULT["revenue_kept"]["by_month"][:6]}}
+    assert investment_view.roi(half, 300_000.0)["roi_estimate"] == pytest.approx(180_000 / (300_000 * 182 / 365) - 1)
+    assert investment_view.roi(RESULT, None)["roi_estimate"] is None
+    assert investment_view.roi(RESULT, 0.0)["payback_months_estimate"] is None
+
+
+def test_payback_is_where_revenue_kept_so_far_meets_the_cost_so_far_whatever_the_horizon():
+    """5,000 m² against 25,000 m a month: they meet at month 5 (6.7 at the interval's low end, 3.75/4 of the
+    revenue); the same month at a one-year or a half-year horizon; beyond the horizon it is not within it."""
+    economics = investment_view.roi(RESULT, 300_000.0)
+    assert economics["payback_months_estimate"] == pytest.approx(5.0, rel=0.02)
+    assert economics["payback_months_ci_lower"] == pytest.approx(20 / 3, rel=0.02)
+    half = {**RESULT, "horizon_days": 182, "revenue_kept": {**RESULT["revenue_kept"],
+                                                            "by_month": RESULT["revenue_kept"]["by_month"][:6]}}
+    assert investment_view.roi(half, 300_000.0)["payback_months_estimate"] == economics["payback_months_estimate"]
+    dear = investment_view.roi(RESULT, 1_000_000.0)  # 83,000 a month: met at month 16.7, after the year
+    assert dear["payback_months_estimate"] is None
+    tiles = {t["label"]: t for t in investment_view.tiles(RESULT, dear)}
+    assert tiles["Payback"]["value"] == "not within the horizon"
+
+
+def test_a_change_for_the_worse_reads_as_accounts_and_arr_lost():
+    worse = {**RESULT, "accounts_kept": {"estimate": -79.1, "ci_lower": -95.0, "ci_upper": -60.0},
+             "arr_kept": {"estimate": -900_000.0, "ci_lower": -1.1e6, "ci_upper": -7e5},
+             "revenue_kept": {**RESULT["revenue_kept"], "estimate": -400_000.0}}
+    labels = {t["label"]: t["value"] for t in investment_view.tiles(worse, investment_view.roi(worse, None))}
+    assert labels["Accounts lost"] == "79.1" and labels["ARR lost"] == "$900.0K"
+    assert labels["Revenue lost in 365 days"] == "$400.0K" and labels["ROI"] == "—"
 
 
 def test_investment_summary_html_is_standalone_with_figures():
@@ -42,7 +76,8 @@ def test_investment_summary_table_rows():
     rows = investment_view.summary_table(RESULT, investment_view.roi(RESULT, 300_000.0))
     by_name = {r["quantity"]: r for r in rows}
     assert by_name["arr_kept"]["ci_upper"] == 1_500_000.0
-    assert by_name["payback_months"]["estimate"] == pytest.approx(3.0)
+    assert by_name["payback_months"]["estimate"] == pytest.approx(5.0, rel=0.02)
+    assert by_name["revenue_kept_over_horizon"]["estimate"] == 720_000.0
 
 
 def test_overview_html_embeds_plotly_once_and_escapes_text():

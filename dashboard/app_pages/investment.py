@@ -4,26 +4,39 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data, drivers_view, investment_view
-from dashboard.common import current_filters, download, filter_caption, require_database
+from dashboard.common import (current_filters, download, filter_caption, keep_choice, require_database,
+                              restore_choice)
 
 con, info = require_database()
 filters = current_filters()
 st.title("Investment case")
 st.caption(f"Accounts active at {info['as_of_date']:%Y-%m-%d} · {filter_caption(filters)}")
 
-chosen = st.multiselect("Service factors to improve", investment_view.factors(), default=["first_response_hours"],
-                        format_func=investment_view.title, key="inv_factors")
+FACTORS = investment_view.factors()
+DEFAULT_FACTORS = ["first_response_hours"]
+restore_choice("inv_factors", DEFAULT_FACTORS, lambda texts: [t for t in texts if t in FACTORS])
+chosen = st.multiselect("Service factors to improve", FACTORS, format_func=investment_view.title, key="inv_factors")
+keep_choice("inv_factors", chosen, DEFAULT_FACTORS, list)
 changes = []
 for factor in chosen:
     spec = investment_view.slider_spec(factor)
+    key = f"inv_{factor}"
+    restore_choice(key, spec["default"], lambda texts, spec=spec: spec["read"](texts[0]))
     value = st.slider(f"{investment_view.title(factor)} change ({spec['help']})", spec["min"], spec["max"],
-                      spec["default"], spec["step"], key=f"inv_{factor}")
+                      step=spec["step"], format=spec["format"], key=key)
+    keep_choice(key, value, spec["default"], lambda v: [str(v)])
     changes.append((factor, investment_view.change_text(factor, value)))
 left, right = st.columns(2)
-horizon = left.select_slider("Horizon", options=[90, 180, 365, 730], value=365, format_func=lambda d: f"{d} days",
-                             key="inv_horizon")
-cost = right.number_input("Yearly cost of the change ($)", min_value=0.0, value=250_000.0, step=10_000.0,
-                          key="inv_cost")
+HORIZONS = [90, 180, 365, 730]
+restore_choice("inv_horizon", 365, lambda texts: HORIZONS[HORIZONS.index(int(texts[0]))])
+horizon = left.select_slider("Horizon", options=HORIZONS, format_func=lambda d: f"{d} days", key="inv_horizon")
+keep_choice("inv_horizon", horizon, 365, lambda v: [str(v)])
+restore_choice("inv_cost", None, lambda texts: max(float(texts[0]), 0.0))
+cost = right.number_input("Yearly cost of the change ($)", min_value=0.0, step=10_000.0, format="%.0f",
+                          placeholder="e.g. two more agents: 150000", key="inv_cost",
+                          help="What the change costs a year (people, tools). ROI and payback need it; none is "
+                               "assumed.")
+keep_choice("inv_cost", cost, None, lambda v: [f"{v:.0f}"])
 if not changes:
     st.info("Pick at least one factor to improve.")
     st.stop()
@@ -37,14 +50,9 @@ economics = investment_view.roi(result, cost)
 check = investment_view.calibration_check(result)
 (st.warning if check["missed"] else st.caption)(check["text"])
 accounts, arr = result["accounts_kept"], result["arr_kept"]
-a, b, c, d = st.columns(4)
-a.metric("Accounts kept", f"{accounts['estimate']:,.1f}",
-         help=f"95% interval {accounts['ci_lower']:,.1f} to {accounts['ci_upper']:,.1f}")
-b.metric("ARR kept", charts.money(arr["estimate"]),
-         help=f"95% interval {charts.money(arr['ci_lower'])} to {charts.money(arr['ci_upper'])}")
-c.metric("ROI", "—" if economics["roi_estimate"] is None else f"{economics['roi_estimate']:.0%}")
-d.metric("Payback", "—" if economics["payback_months_estimate"] is None
-         else f"{economics['payback_months_estimate']:.1f} months")
+for column, tile in zip(st.columns(5), investment_view.tiles(result, economics)):
+    column.metric(tile["label"], tile["value"])
+    column.caption(tile["interval"])
 arr_figure = charts.kept_interval("ARR kept", arr["estimate"], arr["ci_lower"], arr["ci_upper"], True,
                                   title="ARR kept over the horizon (95% interval)")
 accounts_figure = charts.kept_interval("Accounts kept", accounts["estimate"], accounts["ci_lower"],

@@ -25,25 +25,43 @@ for column, metric in zip(columns, headline):
                   help=metric["help"])
 
 st.subheader("What the models say")
-# a refit on the filtered accounts takes seconds at scale, so a filter change does not start one unasked
-refit = bool(filters) and st.toggle(
-    "Refit on the filtered accounts", key="overview_refit",
-    help="Fit the mutually adjusted drivers model on the filtered accounts only (seconds on a large build; the "
-         "result is kept for this filter). Off: the findings come from each factor's own model, fitted at build "
-         "time on every account.")
-try:
-    effects = data.findings_effects(con, build_id, filters, refit)
-except ValueError:  # e.g. no churn among the filtered accounts: KPIs still stand, findings cannot
-    effects = None
-source_note = findings.findings_source_note(bool(filters), refit, bool(data.scope()))
-sentences = findings.service_findings(effects) + [s for s in [findings.survival_finding(survival.summary_)] if s]
-if sentences:
-    st.markdown("\n".join(f"- {s}" for s in sentences[:5]))
-    st.caption("Estimated effects from observational data if the listed confounders are the important ones; the "
-               "E-value says how strong a hidden confounder would have to be to explain one away. "
-               + source_note)
+if change := findings.year_on_year(headline):
+    st.markdown(change)
+# the story comes from the models the build fitted on every account, whatever the filters; a refit on the filtered
+# accounts is shown beside it, labelled, never instead of it
+lever_table = data.cached_levers(con, build_id)
+levers = findings.lever_findings(lever_table)
+survival_line = findings.survival_finding(survival.summary_)
+sentences = levers + ([survival_line] if survival_line else [])
+source_note = findings.findings_source_note(bool(filters), False, bool(data.scope()))
+if levers:
+    st.markdown("\n".join(f"- {s}" for s in sentences))
+    st.caption(f"What a change would keep among all {lever_table.accounts.max():,} active "
+               "accounts, estimated from observational data: associations, not proof of cause. " + source_note)
 else:
-    st.info("The drivers model has no clear findings for these accounts yet (too few churns or no interactions).")
+    st.info("No single service lever is sure to keep accounts in these data (too few churns, or no clear effect).")
+    if survival_line:
+        st.markdown(f"- {survival_line}")
+try:
+    effects = data.findings_effects(con, build_id, filters, False)
+except ValueError:  # e.g. no churn at all: KPIs still stand, findings cannot
+    effects = None
+effect_lines = findings.service_findings(effects)
+with st.expander("The hazard ratios behind these, and how sure we are"):
+    st.caption(findings.HAZARD_RATIO_IN_WORDS)
+    st.markdown("\n".join(f"- {s}" for s in effect_lines) or "No service effect is clear in these data.")
+    # a refit on the filtered accounts takes seconds at scale, so a filter change does not start one unasked
+    if filters and st.toggle(
+            "Also refit on the filtered accounts", key="overview_refit",
+            help="Fit the mutually adjusted drivers model on the filtered accounts only (seconds on a large build; "
+                 "the result is kept for this filter). It is shown below, beside the all-account figures above."):
+        try:
+            refitted = findings.service_findings(data.findings_effects(con, build_id, filters, True))
+            st.markdown("**" + findings.findings_source_note(True, True) + "**")
+            st.markdown("\n".join(f"- {s}" for s in refitted) or "No service effect is clear among these accounts.")
+        except ValueError as error:
+            st.info(f"No refit on these accounts: {error}")
+sentences += effect_lines
 
 left, right = st.columns(2)
 trend_figure = charts.retention_trend(monthly)

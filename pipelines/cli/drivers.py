@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import argparse
+import json
+
+import pandas as pd
 
 from ..models.drivers import ServiceDrivers
 from ..models.factor_effects import ROLES, FactorEffects
+from ..models.factors import FACTORS_BY_NAME
 from ..settings import DEFAULT_DRIVERS_SAMPLE
 from .common import add_db_argument, open_database_read_only, split_list
 
@@ -35,10 +38,26 @@ def run(args: argparse.Namespace) -> int:
     effects = drivers.effects_.copy()
     # the term names the level for multi-term factors ("bad_interactions_90d: 2+ vs 0", "plan=Starter")
     effects["factor"] = effects["term"]
+    named = split_list(args.factors)
+    factor_effects = FactorEffects(factors=None if named is None else [f for f in named if f in ROLES],
+                                   covariates=split_list(args.covariates),
+                                   filters=args.filter).fit(con) if args.factor_models else None
     if args.format == "json":
-        print(json.dumps(drivers.to_json_dict(), indent=2, default=float))
+        payload = drivers.to_json_dict()
+        if factor_effects is not None:
+            # each factor's own model: the one to act on, with what it was adjusted for and its E-values
+            payload["factor_effects"] = json.loads(factor_effects.effects_.to_json(orient="records"))
+            payload["factor_effects_notes"] = factor_effects.notes_
+        print(json.dumps(payload, indent=2, default=float))
     elif args.format == "csv":
-        print(effects[columns].to_csv(index=False), end="")
+        table = effects[columns].assign(model="mutually adjusted", adjusted_for="every other term in the model",
+                                        e_value=float("nan"), e_value_ci=float("nan"))
+        if factor_effects is not None:
+            own = factor_effects.effects_.assign(
+                model="own model", factor=factor_effects.effects_.term,
+                pillar=[FACTORS_BY_NAME[f].pillar for f in factor_effects.effects_.factor])
+            table = pd.concat([table, own[table.columns]], ignore_index=True)
+        print(table[["model", *columns, "adjusted_for", "e_value", "e_value_ci"]].to_csv(index=False), end="")
     else:
         info = drivers.model_info_
         print(f"Service drivers of churn: {info['n_accounts']:,} accounts, {info['n_account_months']:,} "
@@ -57,11 +76,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: {note}")
         print("Mutually adjusted view: each hazard ratio above holds every other term fixed, including the "
               "factor's own consequences; read each factor's effect from its own model below.")
-        if not args.factor_models:
+        if factor_effects is None:
             return 0
-        named = split_list(args.factors)
-        factor_effects = FactorEffects(factors=None if named is None else [f for f in named if f in ROLES],
-                                       covariates=split_list(args.covariates), filters=args.filter).fit(con)
         print()
         print("Each factor's own model (adjusted for its confounders, never for its consequences; "
               "95% CI cluster-robust by account):")

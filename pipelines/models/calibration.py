@@ -30,8 +30,8 @@ from .drivers import DriversInputError, ServiceDrivers, build_design, shared_str
 from .factor_effects import FACTOR_MODEL_ACCOUNTS
 from .risk import (TAIL_DAYS, BaselineHazard, RiskInputError, churn_probability, current_rows, design_matrix,
                    max_tenure_days, wilson_interval)
-from .store import create_result_table, store_model_info
-from ..sqlrun import create_table_as, execute_template, file_fragment, insert_rows, query_text
+from .store import store_result
+from ..sqlrun import create_table_as, execute_template, file_fragment, query_text
 
 # the horizons every stored model is checked at: the at-risk list's and the investment case's default
 CALIBRATION_HORIZONS = (90, 365)
@@ -168,13 +168,9 @@ class HoldoutCalibration:
 def store_calibration(con: duckdb.DuckDBPyConnection, calibration: HoldoutCalibration | None,
                       error: str | None = None) -> int:
     """Write model_calibration and model_info['calibration'] (the checks that could not be made, and why)."""
-    create_result_table(con, "model_calibration")
     if calibration is None:
-        store_model_info(con, "calibration", {"model": "calibration", "error": error})
-        return 0
-    insert_rows(con, "model_calibration", calibration.table_)
-    store_model_info(con, "calibration", {
-        "model": "calibration",
+        return store_result(con, "model_calibration", "calibration", error=error)
+    return store_result(con, "model_calibration", "calibration", calibration.table_, {
         "method": "time-split holdout: each stored model's specification refitted on the panel as it stood at "
                   "as-of minus the horizon, its predicted churn of the accounts active then compared with what "
                   "happened by as-of; the count's 95% range is chance alone (Σp ± 1.96·sqrt(Σp(1 − p)))",
@@ -182,7 +178,6 @@ def store_calibration(con: duckdb.DuckDBPyConnection, calibration: HoldoutCalibr
         "errors": [{"model": model, "horizon_days": horizon, "error": error}
                    for (model, horizon), error in calibration.errors_.items()],
     })
-    return len(calibration.table_)
 
 
 def read_calibration(con: duckdb.DuckDBPyConnection, model: str) -> pd.DataFrame:
@@ -195,6 +190,8 @@ def read_calibration(con: duckdb.DuckDBPyConnection, model: str) -> pd.DataFrame
 
 def overall_row(table: pd.DataFrame, horizon_days: int) -> dict | None:
     """The overall check of the horizon nearest `horizon_days` among those stored, or None."""
+    if table.empty:
+        return None
     overall = table[table.decile.isna()]
     if overall.empty:
         return None

@@ -44,6 +44,10 @@ class CausalRole:
     consequences: tuple[str, ...]
 
 
+# the measures a bad interaction is defined from (metrics SQL: a breached SLA, a reopen, a CSAT of 1-2, two or
+# more handoffs)
+COMPOSITE_PARTS = ("sla_breach_rate", "handoff_rate", "reopen_rate", "csat")
+
 CAUSAL_STRUCTURE: tuple[CausalRole, ...] = (
     CausalRole("first_response_hours", (),
                ("sla_breach_rate", "bad_interactions_90d", "credited_bad_interactions_90d", "csat")),
@@ -62,8 +66,10 @@ CAUSAL_STRUCTURE: tuple[CausalRole, ...] = (
     CausalRole("csat", ("first_response_hours", "resolution_hours", "reopen_rate", "handoff_rate",
                         "agent_update_rate"),
                ("bad_interactions_90d", "credited_bad_interactions_90d")),
-    CausalRole("bad_interactions_90d", (), ("credited_bad_interactions_90d",)),
-    CausalRole("credited_bad_interactions_90d", ("bad_interactions_90d",), ()),
+    # a bad interaction is made of an SLA breach, a reopen, a low CSAT or repeated handoffs: adjusted for its parts,
+    # its effect reads as what a pattern of them adds beyond the parts
+    CausalRole("bad_interactions_90d", COMPOSITE_PARTS, ("credited_bad_interactions_90d",)),
+    CausalRole("credited_bad_interactions_90d", ("bad_interactions_90d", *COMPOSITE_PARTS), ()),
 )
 ROLES = {r.factor: r for r in CAUSAL_STRUCTURE}
 

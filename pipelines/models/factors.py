@@ -46,6 +46,10 @@ class Factor:
     change_range: tuple[float, float] | None = None  # a changed score is clipped to it
     # True when more is better service, False when less is, None for what is not service quality
     higher_is_better: bool | None = False
+    # the change a lever is shown with on the overview and the investment case's starting point (what-if syntax)
+    lever: str | None = None
+    # the lever in words, as the subject of a sentence: "Halving first response time"
+    lever_words: str | None = None
     # A case-mix share is missing exactly when the window has no ticket, which the ticket volume term and the
     # service measures' own indicators already tell apart; a second, near-identical indicator would leave the
     # few rows between them (tickets, none answered yet) to separate the two and blow up both estimates.
@@ -65,33 +69,41 @@ FACTORS: tuple[Factor, ...] = (
     Factor("first_response_hours", "first_response_hours_median", "quick",
            "per doubling of the median first response time",
            _single("first_response_hours", _log2_hours, "accounts whose median first response time doubled"),
-           "first response time", ("first response {value} (typical {typical})", "{:.1f} h"), "duration"),
+           "first response time", ("first response {value} (typical {typical})", "{:.1f} h"), "duration",
+           lever="-50%", lever_words="Halving first response time"),
     Factor("sla_breach_rate", "sla_breach_rate", "quick", "per +10 percentage points",
            _single("sla_breach_rate", _per_10pp, "each 10-point rise in the share of SLA-breaching tickets"),
-           "SLA breach rate", ("SLA breached on {value} of tickets (typical {typical})", "{:.0%}"), "rate"),
+           "SLA breach rate", ("SLA breached on {value} of tickets (typical {typical})", "{:.0%}"), "rate",
+           lever="-5pp", lever_words="Breaching the SLA on 5 points fewer tickets"),
     Factor("handoff_rate", "handoff_rate", "competent", "per +10 percentage points",
            _single("handoff_rate", _per_10pp, "each 10-point rise in the share of tickets handed off"),
-           "handoff rate", ("handed off on {value} of tickets (typical {typical})", "{:.0%}"), "rate"),
+           "handoff rate", ("handed off on {value} of tickets (typical {typical})", "{:.0%}"), "rate",
+           lever="-5pp", lever_words="Handing off 5 points fewer tickets"),
     Factor("escalation_rate", "escalation_rate", "competent", "per +10 percentage points",
            _single("escalation_rate", _per_10pp, "each 10-point rise in the escalation rate"),
-           "escalation rate", ("escalated on {value} of tickets (typical {typical})", "{:.0%}"), "rate"),
+           "escalation rate", ("escalated on {value} of tickets (typical {typical})", "{:.0%}"), "rate",
+           lever="-5pp", lever_words="Escalating 5 points fewer tickets"),
     Factor("reopen_rate", "reopen_rate", "complete resolution", "per +10 percentage points",
            _single("reopen_rate", _per_10pp, "each 10-point rise in the reopen rate"),
-           "reopen rate", ("reopened {value} of tickets (typical {typical})", "{:.0%}"), "rate"),
+           "reopen rate", ("reopened {value} of tickets (typical {typical})", "{:.0%}"), "rate",
+           lever="-5pp", lever_words="Reopening 5 points fewer tickets"),
     Factor("repeat_contact_rate", "repeat_contact_rate", "complete resolution", "per +10 percentage points",
            _single("repeat_contact_rate", _per_10pp, "each 10-point rise in repeat contacts within 7 days"),
-           "repeat contact rate", ("repeat contacts on {value} of tickets (typical {typical})", "{:.0%}"), "rate"),
+           "repeat contact rate", ("repeat contacts on {value} of tickets (typical {typical})", "{:.0%}"), "rate",
+           lever="-5pp", lever_words="5 points fewer repeat contacts"),
     Factor("resolution_hours", "resolution_hours_median", "complete resolution",
            "per doubling of the median resolution time",
            _single("resolution_hours", _log2_hours, "accounts whose median resolution time doubled"),
-           "resolution time", ("resolution time {value} (typical {typical})", "{:.1f} h"), "duration"),
+           "resolution time", ("resolution time {value} (typical {typical})", "{:.1f} h"), "duration",
+           lever="-50%", lever_words="Halving resolution time"),
     Factor("csat", "csat_mean", "courteous", "per 1 point lower CSAT",
            _single("csat", lambda x: -x, "each point lower average CSAT"),
-           "CSAT", ("CSAT {value} (typical {typical})", "{:.1f}"), "score", (1.0, 5.0), higher_is_better=True),
+           "CSAT", ("CSAT {value} (typical {typical})", "{:.1f}"), "score", (1.0, 5.0), higher_is_better=True,
+           lever="+0.5", lever_words="Raising CSAT by half a point"),
     Factor("agent_update_rate", "agent_update_rate", "keep me informed", "per +10 percentage points",
            _single("agent_update_rate", _per_10pp, "each 10-point rise in tickets with proactive updates"),
            "proactive update rate", ("proactive updates on {value} of tickets (typical {typical})", "{:.0%}"),
-           "rate", higher_is_better=True),
+           "rate", higher_is_better=True, lever="+10pp", lever_words="Proactive updates on 10 points more tickets"),
     Factor("bad_interactions_90d", "bad_interactions_90d", "pattern", "vs none in 90 days",
            (Term("bad_interactions_90d: 1 vs 0", "1 vs 0", lambda x: (x == 1).astype(float),
                  "accounts with a single bad interaction in 90 days"),

@@ -7,7 +7,7 @@ import json
 
 import duckdb
 
-from ..sqlrun import query_text, sql_text
+from ..sqlrun import insert_rows, query_text, sql_text
 
 
 def create_result_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
@@ -34,3 +34,15 @@ def read_state(con: duckdb.DuckDBPyConnection, query: str, **values) -> dict | N
     except duckdb.CatalogException:
         return None
     return json.loads(row[0]) if row else None
+
+
+def store_result(con: duckdb.DuckDBPyConnection, table: str, model: str, frame=None, info: dict | None = None,
+                 error: str | None = None) -> int:
+    """A result table (empty, and why, when frame is None) and its model's information row; the rows stored."""
+    create_result_table(con, table)
+    if frame is None:
+        store_model_info(con, model, {"model": model, "error": error})
+        return 0
+    insert_rows(con, table, frame)
+    store_model_info(con, model, {"model": model, **(info or {})})
+    return len(frame)

@@ -1,0 +1,93 @@
+"""Levers: what the standard change of each service factor would keep over the next year, for the overview.
+
+Owns the `whatif_levers` table. For each factor a what-if can change, its lever (`factors.Factor.lever`: a time
+halved, 5 points fewer of a bad rate, 10 points more proactive updates, half a point of CSAT) is run as a what-if
+with the factor's stored outcome model over every active account, 365 days ahead; the build stores the answers
+so the overview reads them and never refits. Each row carries what the estimate rests on (the factor's own
+adjustment set) for the sentence the overview shows.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from .coxph import ConvergenceError
+from .drivers import DriversInputError
+from .factor_effects import describe_adjustment, stored_factor_model
+from .factors import CHANGEABLE, FACTORS_BY_NAME
+from .risk import current_rows
+from .store import store_result
+from .whatif import WhatIf, WhatIfInputError, parse_change
+
+LEVER_HORIZON_DAYS = 365
+# the overview reads an interval, not a distribution: fewer draws on a sample of accounts keep the build quick
+LEVER_DRAWS = 400
+LEVER_DRAW_ACCOUNTS = 20_000
+
+LEVER_COLUMNS = ["factor", "change", "words", "typical", "typical_today", "typical_with_change", "accounts",
+                 "accounts_kept", "accounts_kept_lower", "accounts_kept_upper", "arr_kept", "arr_kept_lower",
+                 "arr_kept_upper", "horizon_days", "adjusted_for"]
+
+
+class Levers:
+    """Every changeable factor's lever as a what-if. fit(con) returns self with levers_ (one row per factor, most
+    ARR kept first) and notes_ (the factors that could not be run, and why)."""
+
+    def __init__(self, horizon_days: int = LEVER_HORIZON_DAYS, n_draws: int = LEVER_DRAWS, seed: int = 0,
+                 max_draw_accounts: int = LEVER_DRAW_ACCOUNTS):
+        self.horizon_days = horizon_days
+        self.n_draws = n_draws
+        self.seed = seed
+        self.max_draw_accounts = max_draw_accounts
+
+    def fit(self, con: duckdb.DuckDBPyConnection) -> "Levers":
+        rows = current_rows(con, stored=True)
+        out, self.notes_ = [], []
+        for factor in CHANGEABLE:
+            spec = FACTORS_BY_NAME[factor]
+            model = stored_factor_model(con, factor)
+            if model is None:
+                self.notes_.append(f"{factor}: no stored outcome model, so no lever")
+                continue
+            try:
+                whatif = WhatIf([(factor, spec.lever)], horizon_days=self.horizon_days, n_draws=self.n_draws,
+                                seed=self.seed, max_draw_accounts=self.max_draw_accounts).fit(
+                    con, drivers=model, rows=rows)
+            except (WhatIfInputError, DriversInputError, ConvergenceError, ValueError) as exc:
+                self.notes_.append(f"{factor}: lever not estimated ({exc})")
+                continue
+            measured = rows[spec.column].astype(float).dropna()
+            changed = parse_change(factor, spec.lever).apply(measured)
+            typical = "median" if spec.change == "duration" else "average"
+            summarise = np.median if typical == "median" else np.mean
+            result = whatif.result_
+            out.append({
+                "factor": factor, "change": spec.lever, "words": spec.lever_words, "typical": typical,
+                "typical_today": float(summarise(measured)) if len(measured) else None,
+                "typical_with_change": float(summarise(changed)) if len(changed) else None,
+                "accounts": whatif.n_accounts_,
+                **{f"accounts_kept{suffix}": result["accounts_kept"][key] for suffix, key in _KEYS},
+                **{f"arr_kept{suffix}": result["arr_kept"][key] for suffix, key in _KEYS},
+                "horizon_days": self.horizon_days,
+                "adjusted_for": describe_adjustment(factor, list(model.covariates or [])),
+            })
+        frame = pd.DataFrame(out, columns=LEVER_COLUMNS)
+        self.levers_ = frame.sort_values("arr_kept", ascending=False, kind="stable").reset_index(drop=True)
+        return self
+
+
+_KEYS = (("", "estimate"), ("_lower", "ci_lower"), ("_upper", "ci_upper"))
+
+
+def store_levers(con: duckdb.DuckDBPyConnection, levers: Levers | None, error: str | None = None) -> int:
+    """Write whatif_levers and model_info['levers']."""
+    if levers is None:
+        return store_result(con, "whatif_levers", "levers", error=error)
+    return store_result(con, "whatif_levers", "levers", levers.levers_, {
+        "method": "each changeable factor's lever as a what-if with its stored outcome model, every active "
+                  f"account, {levers.horizon_days} days; {levers.n_draws} draws (seed {levers.seed}) on at most "
+                  f"{levers.max_draw_accounts:,} sampled accounts for the interval",
+        "notes": levers.notes_,
+    })
