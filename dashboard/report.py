@@ -32,7 +32,7 @@ def headline_metrics(kpis: pd.DataFrame, survival_summary: pd.DataFrame) -> list
 
     median = survival_summary.iloc[0] if len(survival_summary) == 1 else None
     median_text = "not reached"
-    if median is not None and not pd.isna(median.median_survival_days):
+    if median is not None and not pd.isna(median.median_survival_days) and median.median_survival_days != float("inf"):
         median_text = f"{median.median_survival_days:,.0f} days"
     return [
         {"label": "Active accounts", "value": f"{now.active_accounts:,}",

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.common import FILTER_STATE
+from dashboard.labels import natural_key, segment_label
 from pipelines.filters import FILTER_MAX_LEVELS
 
 ALL = "All"
@@ -50,11 +51,11 @@ def render(con) -> tuple[str, ...]:
     st.sidebar.caption(f"As of {info['as_of_date']:%Y-%m-%d} · every page honours these")
     filters: list[str] = []
     for column in categorical:
-        options = [ALL, *data.cached_segment_levels(con, info["build_id"], column, ())]
+        options = [ALL, *sorted(data.cached_segment_levels(con, info["build_id"], column, ()), key=natural_key)]
         key = f"filter:{column}"
         if st.session_state.get(key) not in options:
             st.session_state[key] = ALL
-        value = st.sidebar.selectbox(column, options, key=key)
+        value = st.sidebar.selectbox(segment_label(column), options, key=key)
         if value != ALL:
             filters.append(f"{column}={value}")
 

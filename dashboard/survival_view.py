@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from dashboard.charts import percent
@@ -13,7 +15,8 @@ def grouping_options(con) -> list[str]:
 
 
 def _days(value) -> str:
-    return "not reached" if pd.isna(value) else f"{value:,.0f}"
+    # lifelines gives an infinite median (or bound) when the curve never falls to one half
+    return "not reached" if pd.isna(value) or math.isinf(value) else f"{value:,.0f}"
 
 
 def summary_table(km) -> pd.DataFrame:

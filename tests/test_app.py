@@ -139,7 +139,7 @@ def test_app_plan_filter_changes_overview_and_url(open_app, db, as_of):
     assert shown(at, expected) == expected
     assert tiles(at)["Active accounts"] != everyone["Active accounts"]
     assert at.query_params == {"filter": "plan=Starter"}
-    assert "Filters: plan=Starter" in at.caption[0].value
+    assert "Filters: Plan = Starter" in at.caption[0].value
 
     at.sidebar.selectbox(key="filter:plan").set_value("All").run(timeout=RUN_TIMEOUT)
 

@@ -245,7 +245,7 @@ def test_browser_plan_filter_changes_kpi_and_url(tab, small_demo_database):
     expect(metric_value(page, "Active accounts")).to_have_text(everyone)
 
     sidebar = page.get_by_test_id("stSidebar")
-    sidebar.get_by_role("combobox", name="plan", exact=True).click()
+    sidebar.get_by_role("combobox", name="Plan", exact=True).click()
     page.get_by_role("option", name="Starter", exact=True).click()
 
     expect(metric_value(page, "Active accounts")).to_have_text(starter, timeout=RENDER_MS)
@@ -256,7 +256,7 @@ def test_browser_plan_filter_changes_kpi_and_url(tab, small_demo_database):
     # the filter is global: the next page opened from the sidebar shows the same subset
     sidebar.get_by_role("link", name="Survival explorer").click()
     wait_rendered(page, "Survival explorer", "Split by", True)
-    expect(page.get_by_test_id("stMain").get_by_text("Filters: plan=Starter")).to_be_visible()
+    expect(page.get_by_test_id("stMain").get_by_text("Filters: Plan = Starter")).to_be_visible()
     assert tab.outside_requests() == []
 
 

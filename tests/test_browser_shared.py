@@ -321,7 +321,7 @@ def test_csm_editing_the_url_filters_keeps_the_scope(deployment, person, db):
         wait_rendered(page, "Overview", "Active accounts", False)
         value = page.get_by_test_id("stMetric").filter(has_text="Active accounts").get_by_test_id("stMetricValue")
         expect(value).to_have_text(f"{dana['active']:,}")
-        expect(page.get_by_test_id("stMain").get_by_text("Filters: csm=Dana Ruiz", exact=False)).to_be_visible()
+        expect(page.get_by_test_id("stMain").get_by_text("Filters: CSM = Dana Ruiz", exact=False)).to_be_visible()
     page.goto(f"{base_url}/at_risk?filter=region%3DEMEA")
     wait_rendered(page, "At-risk accounts", "Active accounts scored", False)
     with page.expect_download(timeout=RENDER_MS) as download:
