@@ -32,9 +32,13 @@ left, right = st.columns([3, 2])
 columns = ["risk_rank", "account_id", "churn_probability_90d", "arr_at_risk", "arr", "tenure_days", "top_factor_1",
            "top_factor_2"]
 left.dataframe(risk[[c for c in columns if c in risk.columns]].head(top), hide_index=True,
-               column_config={"churn_probability_90d": st.column_config.NumberColumn("P(churn 90d)", format="percent"),
+               column_config={"risk_rank": "Rank", "account_id": "Account",
+                              "churn_probability_90d": st.column_config.NumberColumn("Chance of churning in 90 days",
+                                                                                     format="percent"),
                               "arr_at_risk": st.column_config.NumberColumn("ARR at risk", format="dollar"),
-                              "arr": st.column_config.NumberColumn("ARR", format="dollar")})
+                              "arr": st.column_config.NumberColumn("ARR", format="dollar"),
+                              "tenure_days": st.column_config.NumberColumn("Customer for (days)", format="%d"),
+                              "top_factor_1": "Why, first", "top_factor_2": "Why, second"})
 right.plotly_chart(charts.calibration(calibration_view.risk_deciles(calibration), calibration_view.RISK_HORIZON_DAYS),
                    key="calibration")
 if caption := calibration_view.concordance_caption(calibration):

@@ -73,7 +73,18 @@ cohort_figure = charts.cohort_heatmap(
 right.plotly_chart(cohort_figure, key="cohort_heatmap")
 
 with st.expander("Monthly KPIs table"):
-    st.dataframe(monthly, hide_index=True)
+    money_column = lambda label: st.column_config.NumberColumn(label, format="dollar")  # noqa: E731
+    share_column = lambda label: st.column_config.NumberColumn(label, format="percent")  # noqa: E731
+    st.dataframe(monthly, hide_index=True, column_config={
+        "month_start": st.column_config.DateColumn("Month", format="YYYY-MM"),
+        "is_partial_month": st.column_config.CheckboxColumn("Month not over"),
+        "accounts_at_start": "Accounts at start", "new_accounts": "New accounts", "churned_accounts": "Churned",
+        "churned_from_start": "Churned of those at start", "logo_churn_rate": share_column("Logo churn"),
+        "starting_mrr": money_column("MRR at start"), "new_mrr": money_column("New MRR"),
+        "churned_mrr": money_column("Churned MRR"), "contraction_mrr": money_column("Contraction MRR"),
+        "expansion_mrr": money_column("Expansion MRR"),
+        "gross_revenue_retention": share_column("Gross revenue retention"),
+        "net_revenue_retention": share_column("Net revenue retention"), "revenue_basis": "Revenue from"})
     csv_download(monthly, "Download monthly KPIs (CSV)", "kpi_monthly.csv", key="dl_kpi")
 csv_download(cohorts, "Download cohort retention (CSV)", "cohort_retention.csv", key="dl_cohorts")
 download(
