@@ -10,8 +10,17 @@ from dashboard.charts import percent
 from pipelines.filters import filterable_columns
 
 
+# a chart of more curves than this is unreadable: it shows the largest groups and lets the reader pick others
+MAX_CURVES = 8
+
+
 def grouping_options(con) -> list[str]:
     return list(filterable_columns(con))
+
+
+def largest_groups(km, n: int = MAX_CURVES) -> list[str]:
+    """The n groups with the most accounts, largest first."""
+    return km.summary_.sort_values("n_accounts", ascending=False, kind="stable").group.head(n).astype(str).tolist()
 
 
 def _days(value) -> str:

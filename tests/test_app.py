@@ -245,6 +245,21 @@ def test_app_survival_split_by_plan_counts_accounts(open_app, db):
     assert sorted(t["name"] for t in curves["data"] if t.get("showlegend", True) and "name" in t) == sorted(counts)
 
 
+def test_app_survival_split_by_cohort_month_draws_the_8_largest_and_travels_in_the_link(open_app, db):
+    """Signup cohort months are many groups: the chart starts with the 8 largest (the table keeps them all), the
+    reader can pick others, and the split is in the URL, so a shared link opens the same view."""
+    at = open_app("survival", query_params={"km_by": "signup_cohort_month"})
+    assert not page_failures(at) and at.selectbox(key="km_by").value == "signup_cohort_month"
+    sizes = db.execute("select strftime(signup_date, '%Y-%m') as m, count(*) as n from account_survival "
+                       "group by m order by n desc, m").df()
+    assert len(sizes) > 8 and len(frame_with(at, "accounts")) == len(sizes)
+    picker = at.multiselect(key="km_groups:signup_cohort_month")
+    assert len(picker.value) == 8 and set(picker.value) <= set(sizes.m.head(10))
+    curves = plotly_specs(at)["km_chart"]
+    assert len({t["name"] for t in curves["data"] if t.get("showlegend", True) and "name" in t}) == 8
+    assert at.query_params["km_by"] == "signup_cohort_month"
+
+
 def test_app_drivers_forest_plot_and_table(open_app, db):
     at = open_app("drivers")
 
