@@ -18,6 +18,7 @@ from streamlit import config as streamlit_config
 
 from pipelines.build import BuildError, StageEvent, build_database
 from pipelines.load import PARQUET_MAGIC, InputError
+from pipelines.models.factors import FACTORS, FACTORS_BY_NAME, label
 
 
 
@@ -124,38 +125,44 @@ def investment_case_vs_truth(planted: dict, naive: dict, adjusted: dict) -> pd.D
     return pd.DataFrame(rows)
 
 
-def planted_vs_recovered(info: dict, effects: pd.DataFrame) -> pd.DataFrame | None:
-    """On the demo data, the planted hazard ratios beside the ones the drivers model recovered."""
+def planted_vs_recovered(info: dict, effects: pd.DataFrame, own: pd.DataFrame | None = None) -> pd.DataFrame | None:
+    """On the demo data, the planted hazard ratios beside the ones recovered: by the mutually adjusted drivers
+    model (`effects`) and, when given, by each factor's own model (`own`, the one the pages act on)."""
     document = planted_document(info)
     if document is None:
         return None
-    planted = document["effects"]
-    by_term = effects.set_index("term") if not effects.empty else pd.DataFrame()
+    models = {"mutually adjusted": effects, "own model": own if own is not None else pd.DataFrame()}
+    by_term = {name: frame.set_index("term") if not frame.empty else pd.DataFrame() for name, frame in models.items()}
+    columns_of = {column: factor.name for factor in FACTORS for column in (factor.column, factor.name)}
     rows = []
-    for effect in planted:
-        term = {"per doubling": effect["factor"], "per +10 pp": effect["factor"], "per +1 point": effect["factor"],
-                "any credited bad interaction": effect["factor"]}.get(effect["term"])
-        if effect["factor"] == "bad_interactions_90d":
-            term = f"bad_interactions_90d: {effect['term']}"
+    for effect in document["effects"]:
+        factor = columns_of.get(effect["factor"], effect["factor"])
         truth = effect["hazard_ratio"]
-        if effect["factor"] == "csat":
+        if factor == "csat":
             truth = 1 / truth  # planted per point higher; the model reports per point lower
-        if effect["factor"] == "plan" and term is None:
-            # the model's reference is the most common plan; a planted "X vs every other plan" shows as
-            # each other plan against X, at the inverse ratio
+        if factor == "plan":
+            # the model's reference is the most common plan; a planted "X vs every other plan" shows as each
+            # other plan against X, at the inverse ratio
             level = effect["term"].split("=", 1)[1]
-            for other in [t for t in by_term.index if t.startswith("plan=")]:
-                r = by_term.loc[other]
-                inverse = 1 / truth
-                rows.append({"factor": "plan", "term": f"{other} vs plan={level}", "planted hazard ratio": round(inverse, 3),
-                             "recovered": round(float(r.hazard_ratio), 3), "95% CI": f"{r.ci_lower:.3f} – {r.ci_upper:.3f}",
-                             "planted value inside the CI": bool(r.ci_lower <= inverse <= r.ci_upper)})
+            for other in [t for t in by_term["mutually adjusted"].index if t.startswith("plan=")]:
+                rows.append({"factor": "plan", "term": f"{other} vs plan={level}",
+                             "planted hazard ratio": round(1 / truth, 3),
+                             **_recovered(by_term, other, 1 / truth, own_too=False)})
             continue
-        recovered = by_term.loc[term] if term is not None and term in by_term.index else None
-        rows.append({
-            "factor": effect["factor"], "term": effect["term"], "planted hazard ratio": truth,
-            "recovered": None if recovered is None else round(float(recovered.hazard_ratio), 3),
-            "95% CI": None if recovered is None else f"{recovered.ci_lower:.3f} – {recovered.ci_upper:.3f}",
-            "planted value inside the CI": None if recovered is None else bool(recovered.ci_lower <= truth <= recovered.ci_upper),
-        })
+        term = f"{factor}: {effect['term']}" if factor == "bad_interactions_90d" else factor
+        rows.append({"factor": label(factor) if factor in FACTORS_BY_NAME else factor, "term": effect["term"],
+                     "planted hazard ratio": round(truth, 3), **_recovered(by_term, term, truth)})
     return pd.DataFrame(rows)
+
+
+def _recovered(by_term: dict[str, pd.DataFrame], term: str, truth: float, own_too: bool = True) -> dict:
+    """Each model's recovered ratio of one term, its 95% interval and whether the planted value is inside."""
+    out = {}
+    for name, table in by_term.items():
+        if name == "own model" and (not own_too or table.empty):
+            continue
+        row = table.loc[term] if term in table.index else None
+        out[f"{name}: recovered"] = None if row is None else round(float(row.hazard_ratio), 3)
+        out[f"{name}: 95% CI"] = None if row is None else f"{row.ci_lower:.3f} – {row.ci_upper:.3f}"
+        out[f"{name}: planted inside"] = None if row is None else bool(row.ci_lower <= truth <= row.ci_upper)
+    return out

@@ -124,7 +124,7 @@ def test_csm_sees_only_their_book_and_the_executive_everything(deployment, db):
     assert tile(dana, "Active accounts") == tile(dana_again, "Active accounts") == active_accounts(db, DANA)
     assert tile(executive, "Active accounts") == active_accounts(db)
     assert active_accounts(db, DANA) != active_accounts(db)
-    assert "csm=Dana Ruiz" in dana.caption[0].value
+    assert "CSM = Dana Ruiz" in dana.caption[0].value
     assert dana.sidebar.selectbox(key="filter:csm").options == ["All", "Dana Ruiz"]
     assert dana.sidebar.selectbox(key="filter:region").options == ["All", "North America"]
     assert "Signed in as dana@example.com · csm (csm=Dana Ruiz)" in [c.value for c in dana.sidebar.caption]

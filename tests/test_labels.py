@@ -30,3 +30,24 @@ def test_ranges_sort_by_their_numbers():
 def test_a_median_the_curve_never_reaches_reads_not_reached():
     assert survival_view._days(math.inf) == "not reached" and survival_view._days(float("nan")) == "not reached"
     assert survival_view._days(412.4) == "412"
+
+
+def test_the_demo_table_of_planted_effects_shows_every_factor_by_its_own_model_too(demo_database):
+    """Each planted service effect has a recovered value from the mutually adjusted model and from the factor's own
+    model (the urgent/high share was shown empty: the planted file names its column, the model its factor); on the
+    default demo the bad interactions' own model covers both planted values."""
+    import duckdb
+
+    from dashboard import rebuild
+
+    db_path, demo = demo_database
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        effects = con.execute("select * from driver_effects").df()
+        own = con.execute("select * from factor_effects").df()
+    info = {"inputs": [{"source": "accounts", "path": str(demo.accounts)}]}
+    table = rebuild.planted_vs_recovered(info, effects, own).set_index(["factor", "term"])
+    urgent = table.loc[("share of urgent or high tickets", "per +10 pp")]
+    assert urgent["mutually adjusted: recovered"] is not None and urgent["own model: recovered"] is not None
+    for term in ("1 vs 0", "2+ vs 0"):
+        assert table.loc[("bad interactions in the window", term), "own model: planted inside"], term
+    assert table["planted hazard ratio"].notna().all()

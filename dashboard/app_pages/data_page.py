@@ -37,7 +37,8 @@ else:
         csv_download(rejects, "Download rejected rows (CSV)", "rejected_rows.csv", key="dl_rejects")
     st.subheader("Tables")
     st.dataframe(data.cached_table(con, info["build_id"], "table_row_counts"), hide_index=True)
-    planted = rebuild.planted_vs_recovered(info, data.driver_effects(con, ())[0])
+    planted = rebuild.planted_vs_recovered(info, data.driver_effects(con, ())[0],
+                                           data.cached_factor_effects(con, info["build_id"])[0])
     if planted is not None:
         st.subheader("Demo data: planted effects beside the recovered ones")
         st.dataframe(planted, hide_index=True)
