@@ -107,11 +107,16 @@ def download(container, label: str, content: bytes | str | Callable[[], bytes | 
 KEPT_PREFIX = "kept:"
 
 
-def restore_choice(key: str, default, read: Callable[[list[str]], object]) -> None:
+def restore_choice(key: str, default, read: Callable[[list[str]], object], options: list | None = None) -> None:
     """Before a page widget keyed `key` is drawn: give it its value from the URL (a shared link), else from the
     last time this session drew it (Streamlit forgets a widget's value when another page is shown), else
     `default`. `read` turns the URL's texts into a value, raising ValueError for one it cannot use (then the
-    default stands). Draw the widget without a value of its own, then call keep_choice."""
+    default stands). With `options`, a value no longer among them (the choices changed with the filters) is
+    dropped. Draw the widget without a value of its own, then call keep_choice."""
+    if options is not None:
+        for stale in (key, KEPT_PREFIX + key):
+            if stale in st.session_state and st.session_state[stale] not in options:
+                del st.session_state[stale]
     if key in st.session_state:
         return
     value = st.session_state.get(KEPT_PREFIX + key, default)

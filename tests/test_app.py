@@ -260,6 +260,16 @@ def test_app_survival_split_by_cohort_month_draws_the_8_largest_and_travels_in_t
     assert at.query_params["km_by"] == "signup_cohort_month"
 
 
+def test_app_drivers_quartile_factor_travels_in_the_link(open_app):
+    at = open_app("drivers", query_params={"quartile_factor": "reopen_rate"})
+    assert not page_failures(at) and at.selectbox(key="quartile_factor").value == "reopen_rate"
+    assert at.query_params["quartile_factor"] == "reopen_rate"
+    at = open_app("drivers", query_params={"quartile_factor": "no_such_factor"})
+    # a factor the page does not offer falls back to the first one, which the link then leaves out
+    assert not page_failures(at) and at.selectbox(key="quartile_factor").index == 0
+    assert "quartile_factor" not in at.query_params
+
+
 def test_app_drivers_forest_plot_and_table(open_app, db):
     at = open_app("drivers")
 

@@ -3,7 +3,8 @@
 import streamlit as st
 
 from dashboard import charts, data, drivers_view
-from dashboard.common import csv_download, current_filters, filter_caption, require_database
+from dashboard.common import (csv_download, current_filters, filter_caption, keep_choice, require_database,
+                              restore_choice)
 
 con, info = require_database()
 filters = current_filters()
@@ -70,8 +71,10 @@ with st.expander("Model information, control terms and caveats"):
     st.dataframe(drivers_view.effects_table(effects), hide_index=True)
 
 st.subheader("Churn by quartile of a factor")
-factor = st.selectbox("Factor", drivers_view.quartile_factors(effects), format_func=drivers_view.factor_label,
-                      key="quartile_factor")
+choices = drivers_view.quartile_factors(effects)
+restore_choice("quartile_factor", choices[0], lambda texts: choices[choices.index(texts[0])], options=choices)
+factor = st.selectbox("Factor", choices, format_func=drivers_view.factor_label, key="quartile_factor")
+keep_choice("quartile_factor", factor, choices[0], lambda v: [v])
 quartiles = data.cached_quartiles(con, info["build_id"], factor, filters)
 st.plotly_chart(charts.quartile_churn(quartiles, drivers_view.factor_label(factor)), key="quartiles")
 st.caption("Raw monthly churn of account-months in each quartile of the trailing 90-day measure, "

@@ -13,7 +13,7 @@ st.title("Survival explorer")
 st.caption(f"Days from signup to churn, censored at {info['as_of_date']:%Y-%m-%d} · {filter_caption(filters)}")
 
 options = ["(all accounts)", *survival_view.grouping_options(con)]
-restore_choice("km_by", options[0], lambda texts: options[options.index(texts[0])])
+restore_choice("km_by", options[0], lambda texts: options[options.index(texts[0])], options=options)
 by = st.selectbox("Split by", options, key="km_by", format_func=lambda o: o if o == options[0] else segment_label(o))
 keep_choice("km_by", by, options[0], lambda v: [v])
 VIEWS = ["accounts (logo)", "revenue (share of starting MRR)"]
