@@ -157,11 +157,17 @@ def test_whatif_command_json_has_exactly_the_documented_keys(demo_database, caps
                       "--factor", "sla_breach_rate", "--change", "-5pp", "--draws", "200", "--format", "json"], capsys)
     payload = json.loads(out)
     assert code == 0
-    assert list(payload) == ["accounts_kept", "arr_kept", "baseline", "scenario", "horizon_days", "accounts",
+    assert list(payload) == ["accounts_kept", "arr_kept", "revenue_kept", "baseline", "scenario", "horizon_days",
+                             "accounts",
                              "changes", "covariance", "baseline_in_interval", "tail_sensitivity",
                              "accounts_past_observed_tenure", "sla_recomputed", "overlap", "notes"]
     assert payload["baseline_in_interval"] is True
     assert [t["tail_scale"] for t in payload["tail_sensitivity"]] == [0.5, 2.0]
+    revenue = payload["revenue_kept"]
+    assert [m["month"] for m in revenue["by_month"]] == list(range(1, 13))
+    assert revenue["by_month"][-1]["revenue_kept"] == pytest.approx(revenue["estimate"])
+    # what the kept accounts pay within the year is less than a year of their revenue (ARR kept)
+    assert 0 < revenue["estimate"] < payload["arr_kept"]["estimate"]
     for key in ("accounts_kept", "arr_kept"):
         assert list(payload[key]) == ["estimate", "ci_lower", "ci_upper"]
     for key in ("baseline", "scenario"):
