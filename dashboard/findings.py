@@ -107,5 +107,13 @@ def lever_findings(levers: pd.DataFrame, limit: int = LEVERS_SHOWN) -> list[str]
 
 def year_on_year(headline: list[dict]) -> str | None:
     """The KPI tiles' changes against a year earlier, in one sentence."""
-    moved = [f"{m['label']} {m['value']} ({m['delta']})" for m in headline if m.get("delta")]
+    def name(label: str) -> str:
+        first = label.split()[0]
+        return label if first.isupper() else label[:1].lower() + label[1:]
+
+    def change(delta: str) -> str:
+        delta = delta.removesuffix(" vs a year earlier")
+        return delta if delta[:1] in "+-−" else "+" + delta
+
+    moved = [f"{name(m['label'])} {m['value']} ({change(m['delta'])})" for m in headline if m.get("delta")]
     return ("Against a year earlier: " + "; ".join(moved) + ".") if moved else None

@@ -196,7 +196,7 @@ def test_app_overview_leads_with_the_levers_in_words_with_their_intervals(demo_d
     sentence = findings.lever_sentence(levers[levers.factor == "first_response_hours"].iloc[0])
     assert sentence.startswith("Halving first response time (median ")
     assert f"would keep about {first.accounts_kept:,.0f} accounts ({first.accounts_kept_lower:,.0f}–" in sentence
-    assert "over the next year, if plan, share of urgent or high tickets" in sentence
+    assert "over the next year, if plan, case mix and ticket volume are the confounders that matter" in sentence
     assert "hazard ratio" not in sentence
     assert sentence in findings.lever_findings(levers)
 

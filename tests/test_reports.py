@@ -115,3 +115,14 @@ def test_findings_describe_a_hazard_ratio_as_one_and_name_the_adjustment():
     assert sentence == ("Accounts whose median first response time doubled had a churn hazard ratio of 1.36 "
                         "(95% CI 1.20–1.55), adjusted for plan, share of urgent or high tickets (E-value 2.07).")
     assert "as often" not in sentence
+
+
+def test_the_overview_says_what_changed_against_a_year_earlier_in_one_sentence():
+    from dashboard import findings
+
+    headline = [{"label": "Active accounts", "value": "3,072", "delta": "+883 vs a year earlier"},
+                {"label": "ARR", "value": "$52.2M", "delta": "$16.6M vs a year earlier"},
+                {"label": "Logo churn (12 months)", "value": "31.3%", "delta": "+1.2 pp vs a year earlier"},
+                {"label": "Median lifetime", "value": "665 days", "delta": None}]
+    assert findings.year_on_year(headline) == ("Against a year earlier: active accounts 3,072 (+883); ARR $52.2M "
+                                               "(+$16.6M); logo churn (12 months) 31.3% (+1.2 pp).")

@@ -54,7 +54,7 @@ for column, tile in zip(st.columns(5), investment_view.tiles(result, economics))
     column.metric(tile["label"], tile["value"])
     column.caption(tile["interval"])
 arr_figure = charts.kept_interval("ARR kept", arr["estimate"], arr["ci_lower"], arr["ci_upper"], True,
-                                  title="ARR kept over the horizon (95% interval)")
+                                  title="ARR kept: a year's revenue of the accounts kept (95% interval)")
 accounts_figure = charts.kept_interval("Accounts kept", accounts["estimate"], accounts["ci_lower"],
                                        accounts["ci_upper"], False, title="Accounts kept (95% interval)")
 st.plotly_chart(arr_figure, key="arr_kept")

@@ -116,6 +116,12 @@ def describe_adjustment(factor: str, covariates: list[str]) -> str:
     return ", ".join(names) if names else "nothing"
 
 
+def adjustment_in_short(factor: str, covariates: list[str]) -> str:
+    """What a factor's effect rests on, in a phrase for a sentence: "plan, case mix and ticket volume"."""
+    names = list(covariates) + ["case mix", "ticket volume"] + [label(u) for u in ROLES[factor].upstream]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 class FactorEffects:
     """Fit every service factor's own model. Configure here; fit(con) returns self with effects_ (one row per
     factor term: HR, robust 95% CI, E-values, adjustment set), stability_ (the HR at each step of STEPS),
