@@ -546,10 +546,13 @@ def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None) 
         factor_effects = FactorEffects().fit(con)
         store_factor_effects(con, factor_effects)
         specs += [spec_of(factor, model) for factor, model in factor_effects.models_.items()]
-        store_levers(con, Levers().fit(con))
     except (DriversInputError, ConvergenceError, ValueError) as exc:
         notes.append(f"per-factor models not fitted: {exc}")
         store_factor_effects(con, None, error=str(exc))
+    try:
+        store_levers(con, Levers().fit(con))  # from the outcome models just stored; none stored, no lever
+    except ValueError as exc:  # e.g. no active account to run a lever on
+        notes.append(f"levers not estimated: {exc}")
         store_levers(con, None, error=str(exc))
     try:
         store_factor_revenue_effects(con, FactorRevenueEffects().fit(con))

@@ -28,8 +28,8 @@ import pandas as pd
 from .coxph import ConvergenceError
 from .drivers import DriversInputError, ServiceDrivers, build_design, shared_structures, subset_design
 from .factor_effects import FACTOR_MODEL_ACCOUNTS
-from .risk import (TAIL_DAYS, BaselineHazard, RiskInputError, churn_probability, current_rows, design_matrix,
-                   max_tenure_days, wilson_interval)
+from .risk import (TAIL_DAYS, Z_95, BaselineHazard, RiskInputError, churn_probability, current_rows,
+                   design_matrix, max_tenure_days, wilson_interval)
 from .store import store_result
 from ..sqlrun import create_table_as, execute_template, file_fragment, query_text
 
@@ -39,7 +39,6 @@ CALIBRATION_HORIZONS = (90, 365)
 # scored): a check of calibration needs no more, and the build refits every stored model at two cutoffs.
 HOLDOUT_MAX_ACCOUNTS = FACTOR_MODEL_ACCOUNTS
 N_DECILES = 10
-Z_95 = 1.959963984540054
 
 CALIBRATION_COLUMNS = {
     "model": "varchar", "horizon_days": "integer", "cutoff": "date", "decile": "integer", "n_accounts": "bigint",

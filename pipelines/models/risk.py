@@ -140,7 +140,7 @@ class BaselineHazard:
         other = object.__new__(BaselineHazard)
         other.__dict__.update(self.__dict__)
         other.tail_scale_ = tail_scale
-        other.tail_rate_ = self.tail_rate_ / self.tail_scale_ * tail_scale
+        other.tail_rate_ = other._tail_rate(other.increments_[:, None])[0]
         return other
 
     def increment_noise(self, rng: np.random.Generator, n_draws: int) -> np.ndarray | None:

@@ -216,6 +216,7 @@ class WhatIf:
                                            "accounts_kept": float((base - scenario).sum()),
                                            "arr_kept": float((base - scenario) @ arr)})
 
+        self.accounts_past_observed_tenure_ = hazard.n_extended(tenure, self.horizon_days)
         self.revenue_kept_ = self._revenue_kept(hazard, tenure, lp_base, lp_scenario, arr / 12.0)
         self.draws_ = self._draws(model, hazard, X, X_changed, tenure, arr, (accounts_kept, arr_kept))
         tail = (1 - self.level) / 2 * 100
@@ -252,8 +253,9 @@ class WhatIf:
         one kept early, which ARR kept (a year's revenue of every account kept) does not see."""
         days = np.unique(np.append(np.arange(0.0, self.horizon_days, REVENUE_STEP_DAYS), self.horizon_days))
         per_day = np.empty(days.size)
+        today = hazard.cumulative(tenure)
         for j, t in enumerate(days):  # one step at a time: memory stays one column of accounts
-            increment = hazard.increment(tenure, t)
+            increment = hazard.cumulative(tenure + t) - today
             # S_changed - S_today = P_today - P_changed
             kept = churn_probability(increment, lp_base) - churn_probability(increment, lp_scenario)
             per_day[j] = mrr @ kept / DAYS_PER_MONTH
@@ -387,7 +389,7 @@ class WhatIf:
                          f"{sla['sla_breach_rate_today']:.1%} today, {sla['sla_breach_rate_with_change']:.1%} with the "
                          f"change; bad interactions {int(sla['bad_interactions_today']):,} today, "
                          f"{int(sla['bad_interactions_with_change']):,} with the change")
-        extended = self.accounts_past_observed_tenure_ = hazard.n_extended(tenure, self.horizon_days)
+        extended = self.accounts_past_observed_tenure_
         if extended:
             low, high = self.tail_sensitivity_
             notes.append(f"{extended:,} accounts' horizons reach past the largest tenure observed "
