@@ -30,8 +30,9 @@ from .load import (InputError, LoadedFile, create_empty_source_view, create_sour
                    text_or_null)
 from .models.coxph import ConvergenceError
 from .models.drivers import DriversInputError, ServiceDrivers, store_drivers
-from .models.factor_effects import (FactorEffects, FactorRevenueEffects, store_factor_effects,
-                                    store_factor_revenue_effects)
+from .models.causal_structure import CausalStructure, load as load_causal_structure
+from .models.factor_effects import (FactorEffects, FactorRevenueEffects, ordering_effects, store_factor_effects,
+                                    store_factor_orderings, store_factor_revenue_effects)
 from .models.calibration import HoldoutCalibration, spec_of, store_calibration
 from .models.levers import Levers, store_levers
 from .models.risk import AccountRisk, store_risk
@@ -151,6 +152,7 @@ OUTPUT_TABLES = (
     "factor_stability",
     "factor_model_state",
     "factor_revenue_effects",
+    "factor_orderings",
     "input_columns",
     "segment_columns",
     "sla_target_hours",
@@ -245,6 +247,7 @@ def build_database(
     if spark_output is not None and engine != "spark":
         raise ValueError("spark_output is the Spark engine's output folder: give engine='spark'")
     settings = settings or BuildSettings()
+    structure = load_causal_structure(settings.causal_structure)  # a bad file fails before any work
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     build_id = uuid.uuid4().hex
@@ -260,7 +263,7 @@ def build_database(
         spark = _spark_tables(Path(work.name), output_dir, spark_master, spark_conf) if work else None
         result = _build(con, _location(accounts), _location(interactions),
                         _location(mrr_history) if mrr_history else None, settings, _Progress(progress), temp_path,
-                        build_id, spark)
+                        build_id, structure, spark)
         con.checkpoint()
         con.close()
         os.replace(temp_path, db_path)
@@ -312,6 +315,7 @@ def _build(
     progress: _Progress,
     temp_path: Path,
     build_id: str,
+    structure: CausalStructure,
     spark=None,
 ) -> BuildResult:
     build_started = time.perf_counter()
@@ -328,8 +332,8 @@ def _build(
     params: dict = dict(STAGING_PARAMS)
     if spark is not None:
         as_of = _spark_layers(con, spark, params, settings, loaded, mrr_history_path, accounts_path, progress)
-        return _finish(con, as_of, settings, loaded, warnings, progress, build_id, build_started, temp_path,
-                       memory_limit_mb)
+        return _finish(con, as_of, settings, structure, loaded, warnings, progress, build_id, build_started,
+                       temp_path, memory_limit_mb)
     for name in STAGING:
         progress.run("staging", name, lambda name=name: create_table(con, "staging", name, params))
 
@@ -357,12 +361,12 @@ def _build(
             progress.run(layer, name, lambda layer=layer, name=name: create_table(con, layer, name, params))
         if layer == "metrics":
             _view_staged_interactions(con)
-    return _finish(con, as_of, settings, loaded, warnings, progress, build_id, build_started, temp_path,
+    return _finish(con, as_of, settings, structure, loaded, warnings, progress, build_id, build_started, temp_path,
                    memory_limit_mb)
 
 
-def _finish(con, as_of: date, settings: BuildSettings, loaded: dict[str, LoadedFile], warnings: list[str],
-            progress: _Progress, build_id: str, build_started: float, temp_path: Path,
+def _finish(con, as_of: date, settings: BuildSettings, structure: CausalStructure, loaded: dict[str, LoadedFile],
+            warnings: list[str], progress: _Progress, build_id: str, build_started: float, temp_path: Path,
             memory_limit_mb: int) -> BuildResult:
     """The lookup marts, models, audits, clean-up and build_info, on the DuckDB tables of either engine."""
     for name in CELL_TABLES:
@@ -377,7 +381,8 @@ def _finish(con, as_of: date, settings: BuildSettings, loaded: dict[str, LoadedF
     # cache of them can shrink to make room.
     con.checkpoint()
     set_memory_limit(con, min(memory_limit_mb, MODELS_MEMORY_LIMIT_MB))
-    progress.run("models", "driver_effects", lambda: _fit_models(con, notes, as_of, settings.drivers_sample))
+    progress.run("models", "driver_effects", lambda: _fit_models(con, notes, as_of, settings.drivers_sample,
+                                                                          structure))
     progress.run("audits", "audits", lambda: run_audits(con))
 
     _drop_intermediates(con)
@@ -527,7 +532,7 @@ def _half_of_ram_mb() -> int:
     return max(1024, total // 2 // (1 << 20))
 
 
-def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None) -> int:
+def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None, structure: CausalStructure) -> int:
     """Fit the default models into the new database, so the app reads results and never refits."""
     try:
         drivers = ServiceDrivers(max_accounts=drivers_sample).fit(con)
@@ -536,26 +541,33 @@ def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None) 
         store_risk(con, None, error=f"no drivers model: {exc}")
         store_calibration(con, None, error=f"no drivers model: {exc}")
         store_levers(con, None, error=f"no drivers model: {exc}")
-        store_factor_effects(con, None, error=str(exc))
+        store_factor_effects(con, None, error=str(exc), structure=structure)
+        store_factor_orderings(con, None)
         store_factor_revenue_effects(con, None)
         return store_drivers(con, None, error=str(exc))
     stored = store_drivers(con, drivers)
     # each model the pages predict with is checked on a time split: the risk list's and every what-if's
     specs = [spec_of("risk", drivers)]
+    factor_effects = None
     try:
-        factor_effects = FactorEffects().fit(con)
+        factor_effects = FactorEffects(structure=structure).fit(con)
         store_factor_effects(con, factor_effects)
         specs += [spec_of(factor, model) for factor, model in factor_effects.models_.items()]
     except (DriversInputError, ConvergenceError, ValueError) as exc:
         notes.append(f"per-factor models not fitted: {exc}")
-        store_factor_effects(con, None, error=str(exc))
+        store_factor_effects(con, None, error=str(exc), structure=structure)
+    try:
+        store_factor_orderings(con, None if factor_effects is None else ordering_effects(con, factor_effects))
+    except (DriversInputError, ConvergenceError, ValueError) as exc:
+        notes.append(f"the effects under the other plausible orderings not estimated: {exc}")
+        store_factor_orderings(con, None)
     try:
         store_levers(con, Levers().fit(con))  # from the outcome models just stored; none stored, no lever
     except ValueError as exc:  # e.g. no active account to run a lever on
         notes.append(f"levers not estimated: {exc}")
         store_levers(con, None, error=str(exc))
     try:
-        store_factor_revenue_effects(con, FactorRevenueEffects().fit(con))
+        store_factor_revenue_effects(con, FactorRevenueEffects(structure=structure).fit(con))
     except (DriversInputError, ValueError, np.linalg.LinAlgError) as exc:
         notes.append(f"per-factor revenue effects not estimated: {exc}")
         store_factor_revenue_effects(con, None)

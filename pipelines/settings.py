@@ -53,6 +53,8 @@ class BuildSettings:
     drivers_sample: int | None = DEFAULT_DRIVERS_SAMPLE
     # DuckDB's memory during the build; None: the smaller of DEFAULT_MEMORY_LIMIT_MB and half of RAM
     memory_limit_mb: int | None = None
+    # a causal structure file (see pipelines/models/causal_structure.toml); None: the built-in one
+    causal_structure: str | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.sla_hours) - set(SEVERITIES)

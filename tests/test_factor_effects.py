@@ -13,7 +13,8 @@ import pytest
 
 from pipelines.models.coxph import TimeVaryingCox
 from pipelines.models.drivers import ServiceDrivers
-from pipelines.models.factor_effects import FactorEffects, descendants, e_value, e_value_of_interval, whatif_terms
+from pipelines.models.causal_structure import BUILT_IN
+from pipelines.models.factor_effects import FactorEffects, e_value, e_value_of_interval
 from pipelines.sqlrun import run_query, sql_text
 
 PLANTED_FIRST_RESPONSE_HR = 1.35  # per doubling of the median first response time
@@ -144,23 +145,23 @@ def test_stability_rows_equal_separate_fits_with_those_adjustment_sets(confounde
 
 
 def test_whatif_model_never_holds_a_consequence_of_the_change_fixed():
-    terms = whatif_terms(["first_response_hours"])
+    terms = BUILT_IN.whatif_terms(["first_response_hours"])
     assert "sla_breach_rate" not in terms and "csat" not in terms and "bad_interactions_90d" not in terms
     assert {"high_priority_share", "live_channel_share", "tickets_90d"} <= set(terms)
     # changing both: the breach rate is then an intervention too, kept in the model
-    assert "sla_breach_rate" in whatif_terms(["first_response_hours", "sla_breach_rate"])
-    assert "first_response_hours" in whatif_terms(["csat"])  # upstream of CSAT: a confounder
+    assert "sla_breach_rate" in BUILT_IN.whatif_terms(["first_response_hours", "sla_breach_rate"])
+    assert "first_response_hours" in BUILT_IN.whatif_terms(["csat"])  # upstream of CSAT: a confounder
 
 
 def test_whatif_outcome_model_holds_every_predictor_the_change_cannot_move():
     """Everything that is not a descendant of the change: for first response the handoff, escalation and proactive
     update rates come in (they can make an account's absolute risk right); resolution time, reopens and repeat
     contacts stay out, as consequences of consequences."""
-    terms = whatif_terms(["first_response_hours"])
+    terms = BUILT_IN.whatif_terms(["first_response_hours"])
     assert {"handoff_rate", "escalation_rate", "agent_update_rate"} <= set(terms)
     assert not {"resolution_hours", "reopen_rate", "repeat_contact_rate"} & set(terms)
-    assert descendants("handoff_rate") >= {"escalation_rate", "resolution_hours", "reopen_rate", "repeat_contact_rate",
-                                           "csat", "bad_interactions_90d", "credited_bad_interactions_90d"}
+    assert BUILT_IN.descendants("handoff_rate") >= {"escalation_rate", "resolution_hours", "reopen_rate",
+                                                    "repeat_contact_rate", "csat", "bad_interactions_90d", "credited_bad_interactions_90d"}
 
 
 def test_bad_interactions_own_model_is_adjusted_for_its_parts_and_recovers_the_planted_pattern(demo_con,

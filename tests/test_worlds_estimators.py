@@ -25,7 +25,8 @@ import pandas as pd
 import pytest
 
 from pipelines.models.drivers import ServiceDrivers
-from pipelines.models.factor_effects import e_value, whatif_terms
+from pipelines.models.causal_structure import BUILT_IN
+from pipelines.models.factor_effects import e_value
 from pipelines.models.risk import AccountRisk, current_rows
 from pipelines.models.whatif import WhatIf
 from worlds import World, generate, panel_database, true_churn
@@ -60,7 +61,7 @@ def run_seed(world: World, seed: int, naive: bool = False) -> Seed:
     risk_truth, _ = true_churn(replace(world, horizon_days=RISK_HORIZON_DAYS), state, seed + 200)
     con = panel_database(panel)
     change = [("first_response_hours", "-50%")]
-    model = ServiceDrivers(factors=whatif_terms(["first_response_hours"]), max_accounts=None, robust=True,
+    model = ServiceDrivers(factors=BUILT_IN.whatif_terms(["first_response_hours"]), max_accounts=None, robust=True,
                            concordance=False).fit(con)
     result = WhatIf(change, horizon_days=world.horizon_days, n_draws=300, seed=seed).fit(con, drivers=model).result_
     naive_kept = None
@@ -164,7 +165,7 @@ def test_a_frailty_that_also_slows_first_response_is_beyond_any_model_and_the_e_
     # per standard deviation of frailty the churn hazard ratio is exp(0.8); the E-value of the estimated effect of
     # one doubling (1.35 planted, more estimated) is below it, so the E-value's warning covers this frailty
     con = panel_database(generate(world, 0)[0])
-    model = ServiceDrivers(factors=whatif_terms(["first_response_hours"]), max_accounts=None, robust=True,
+    model = ServiceDrivers(factors=BUILT_IN.whatif_terms(["first_response_hours"]), max_accounts=None, robust=True,
                            concordance=False).fit(con)
     con.close()
     ratio = float(np.exp(model.model_.params_["first_response_hours"]))
@@ -192,7 +193,7 @@ def test_the_interval_is_as_wide_as_an_account_bootstrap_with_refits():
     world = World()
     panel, _ = generate(world, seed=0)
     con = panel_database(panel)
-    terms = whatif_terms(["first_response_hours"])
+    terms = BUILT_IN.whatif_terms(["first_response_hours"])
     change = [("first_response_hours", "-50%")]
     model = ServiceDrivers(factors=terms, max_accounts=None, robust=True, concordance=False).fit(con)
     draws = WhatIf(change, horizon_days=world.horizon_days, n_draws=1000, seed=0).fit(con, drivers=model).draws_

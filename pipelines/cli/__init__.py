@@ -9,6 +9,7 @@ from ..build import BuildError
 from ..filters import FilterError
 from ..importers import ImportInputError
 from ..load import InputError
+from ..models.causal_structure import CausalStructureError
 from ..models.drivers import DriversInputError
 from ..models.risk import RiskInputError
 from ..models.whatif import WhatIfInputError
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (InputError, SettingsError, DriversInputError, FilterError, WhatIfInputError, RiskInputError,
-            ImportInputError, SparkUnavailableError) as exc:
+            ImportInputError, SparkUnavailableError, CausalStructureError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BuildError as exc:

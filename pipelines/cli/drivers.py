@@ -8,7 +8,7 @@ import json
 import pandas as pd
 
 from ..models.drivers import ServiceDrivers
-from ..models.factor_effects import ROLES, FactorEffects
+from ..models.factor_effects import FactorEffects, stored_structure
 from ..models.factors import FACTORS_BY_NAME
 from ..settings import DEFAULT_DRIVERS_SAMPLE
 from .common import add_db_argument, open_database_read_only, split_list
@@ -39,9 +39,10 @@ def run(args: argparse.Namespace) -> int:
     # the term names the level for multi-term factors ("bad_interactions_90d: 2+ vs 0", "plan=Starter")
     effects["factor"] = effects["term"]
     named = split_list(args.factors)
-    factor_effects = FactorEffects(factors=None if named is None else [f for f in named if f in ROLES],
-                                   covariates=split_list(args.covariates),
-                                   filters=args.filter).fit(con) if args.factor_models else None
+    structure = stored_structure(con)
+    factor_effects = FactorEffects(factors=None if named is None else [f for f in named if f in structure.factors],
+                                   covariates=split_list(args.covariates), filters=args.filter,
+                                   structure=structure).fit(con) if args.factor_models else None
     if args.format == "json":
         payload = drivers.to_json_dict()
         if factor_effects is not None:

@@ -5,7 +5,7 @@ first response holds fixed its own consequences (SLA breaches are defined from i
 CSAT follow from it) and so is not the effect of improving it (the Table 2 fallacy). Here each factor gets
 its own Cox model on the account-month panel with a stated adjustment set: case mix (high-priority and
 live-channel shares), ticket volume, plan and the user's segment covariates, and the service factors
-upstream of it; never its consequences. The causal structure is written once, in CAUSAL_STRUCTURE.
+upstream of it; never its consequences. The causal structure is read from a file (causal_structure.py).
 
 Intervals are cluster-robust by account (Lin & Wei's sandwich), which holds when the model is not exactly
 right. Beside each effect: its E-value (VanderWeele & Ding 2017), how strong an unmeasured confounder
@@ -17,64 +17,19 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 
 import duckdb
 import numpy as np
 import pandas as pd
 
 from .coxph import ConvergenceError
+from .causal_structure import BUILT_IN, STEPS, CausalStructure, recorded
 from .factors import CHANGEABLE, label
-from .store import create_result_table, read_state, store_model_info, store_state
+from .store import create_result_table, read_model_info, read_state, store_model_info, store_state
 from .drivers import (NOT_ESTIMABLE, DriversInputError, account_covariates, ServiceDrivers, build_design,
                       sample_accounts, shared_structures, subset_design)
 from ..sqlrun import execute_template, insert_rows, query_text
 
-CASE_MIX = ("high_priority_share", "live_channel_share")
-VOLUME = "tickets_90d"
-
-
-@dataclass(frozen=True)
-class CausalRole:
-    """Where one service factor sits: the service factors that cause it (confounders of its effect, adjusted
-    for) and those it causes (its consequences, the paths its effect runs through, never adjusted for)."""
-
-    factor: str
-    upstream: tuple[str, ...]
-    consequences: tuple[str, ...]
-
-
-# the measures a bad interaction is defined from (metrics SQL: a breached SLA, a reopen, a CSAT of 1-2, two or
-# more handoffs)
-COMPOSITE_PARTS = ("sla_breach_rate", "handoff_rate", "reopen_rate", "csat")
-
-CAUSAL_STRUCTURE: tuple[CausalRole, ...] = (
-    CausalRole("first_response_hours", (),
-               ("sla_breach_rate", "bad_interactions_90d", "credited_bad_interactions_90d", "csat")),
-    CausalRole("sla_breach_rate", ("first_response_hours",),
-               ("bad_interactions_90d", "credited_bad_interactions_90d", "csat")),
-    CausalRole("handoff_rate", (),
-               ("escalation_rate", "resolution_hours", "bad_interactions_90d", "credited_bad_interactions_90d",
-                "csat")),
-    CausalRole("escalation_rate", ("handoff_rate",), ("resolution_hours", "csat")),
-    CausalRole("resolution_hours", ("first_response_hours", "handoff_rate", "escalation_rate"),
-               ("reopen_rate", "repeat_contact_rate", "csat")),
-    CausalRole("reopen_rate", ("resolution_hours",),
-               ("repeat_contact_rate", "bad_interactions_90d", "credited_bad_interactions_90d", "csat")),
-    CausalRole("repeat_contact_rate", ("resolution_hours", "reopen_rate"), ()),
-    CausalRole("agent_update_rate", (), ("csat",)),
-    CausalRole("csat", ("first_response_hours", "resolution_hours", "reopen_rate", "handoff_rate",
-                        "agent_update_rate"),
-               ("bad_interactions_90d", "credited_bad_interactions_90d")),
-    # a bad interaction is made of an SLA breach, a reopen, a low CSAT or repeated handoffs: adjusted for its parts,
-    # its effect reads as what a pattern of them adds beyond the parts
-    CausalRole("bad_interactions_90d", COMPOSITE_PARTS, ("credited_bad_interactions_90d",)),
-    CausalRole("credited_bad_interactions_90d", ("bad_interactions_90d", *COMPOSITE_PARTS), ()),
-)
-ROLES = {r.factor: r for r in CAUSAL_STRUCTURE}
-
-# The stability table's steps, each adding to the one before; the last is the factor's own model.
-STEPS = ("unadjusted", "+ plan and segments", "+ case mix and volume", "+ upstream service factors")
 # A per-factor model is fitted on at most this many accounts (a seeded sample above, said in the notes): the
 # build fits every factor several times, so at a million accounts each fit must stay within seconds.
 FACTOR_MODEL_ACCOUNTS = 50_000
@@ -100,28 +55,6 @@ def e_value_of_interval(lower: float, upper: float) -> float:
     return e_value(lower if lower > 1.0 else upper)
 
 
-def adjustment_set(factor: str, covariates: list[str]) -> dict[str, list[str]]:
-    """The terms each stability step adds for `factor` (its own model is all of them)."""
-    role = ROLES[factor]
-    case_mix = [c for c in CASE_MIX if c != factor] + ([VOLUME] if factor != VOLUME else [])
-    return {"unadjusted": [], "+ plan and segments": list(covariates), "+ case mix and volume": case_mix,
-            "+ upstream service factors": list(role.upstream)}
-
-
-def describe_adjustment(factor: str, covariates: list[str]) -> str:
-    """The factor's adjustment set in words, as the pages and the report show it."""
-    steps = adjustment_set(factor, covariates)
-    names = steps["+ plan and segments"] + [label(f) for f in
-                                            steps["+ case mix and volume"] + steps["+ upstream service factors"]]
-    return ", ".join(names) if names else "nothing"
-
-
-def adjustment_in_short(factor: str, covariates: list[str]) -> str:
-    """What a factor's effect rests on, in a phrase for a sentence: "plan, case mix and ticket volume"."""
-    names = list(covariates) + ["case mix", "ticket volume"] + [label(u) for u in ROLES[factor].upstream]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
 class FactorEffects:
     """Fit every service factor's own model. Configure here; fit(con) returns self with effects_ (one row per
     factor term: HR, robust 95% CI, E-values, adjustment set), stability_ (the HR at each step of STEPS),
@@ -130,9 +63,12 @@ class FactorEffects:
 
     def __init__(self, factors: list[str] | None = None, covariates: list[str] | None = None,
                  max_accounts: int | None = FACTOR_MODEL_ACCOUNTS, sample_seed: int = 7,
-                 filters: list[str] | None = None):
+                 filters: list[str] | None = None, structure: CausalStructure = BUILT_IN,
+                 outcome_models: bool = True):
         self.factors = factors
         self.filters = filters or []
+        self.structure = structure
+        self.outcome_models = outcome_models
         self.covariates = covariates
         self.max_accounts = max_accounts
         self.sample_seed = sample_seed
@@ -146,20 +82,20 @@ class FactorEffects:
     def fit_panel(self, panel: pd.DataFrame, kinds: dict[str, str], n_accounts: int,
                   sample: dict | None = None) -> "FactorEffects":
         covariates = account_covariates(self.covariates, kinds)
-        factors = list(self.factors) if self.factors is not None else [r.factor for r in CAUSAL_STRUCTURE]
-        unknown = [f for f in factors if f not in ROLES]
-        if unknown:
-            raise DriversInputError(f"no causal role written down for {unknown}; choose from {list(ROLES)}")
+        structure = self.structure
+        factors = list(self.factors) if self.factors is not None else list(structure.factors)
+        structure.check_known(factors)
         effects, stability, self.models_, self.notes_ = [], [], {}, []
         # every model here is fitted on the same rows: transform the panel and build the risk sets once
-        every_term = sorted({t for f in factors for t in (*own_model_terms(f), *whatif_terms([f]))})
+        every_term = sorted({t for f in factors for t in (*structure.own_model_terms(f),
+                                                          *(structure.whatif_terms([f]) if self.outcome_models else ()))})
         self._full_design = build_design(panel, every_term, covariates, kinds)
         self._shared = shared_structures(panel)
         if sample is not None:
             self.notes_.append(f"each factor's model is fitted on a random sample of {sample['accounts_fitted']:,} "
                                f"of the {sample['accounts_total']:,} accounts (seed {self.sample_seed})")
         for factor in factors:
-            steps = adjustment_set(factor, covariates)
+            steps = structure.adjustment_set(factor, covariates)
             terms: list[str] = [factor]
             step_covariates: list[str] = []
             fitted, previous, reason = None, [], "no usable data"
@@ -191,17 +127,16 @@ class FactorEffects:
             if fitted is None:
                 self.notes_.append(f"{factor}: its own model could not be fitted ({reason})")
                 continue
-            if factor in CHANGEABLE:
+            if factor in CHANGEABLE and self.outcome_models:
                 outcome = self._outcome_model(panel, kinds, n_accounts, factor, covariates, fitted, sample)
                 if outcome is not None:
                     self.models_[factor] = outcome
             self.notes_.extend(f"{factor}: {d['term']} is left out of its own model ({d['reason']})"
                                for d in fitted.design_.dropped if d["reason"].startswith(NOT_ESTIMABLE))
-            adjusted_for = describe_adjustment(factor, covariates)
+            adjusted_for = structure.describe_adjustment(factor, covariates)
             for row in self._factor_rows(fitted, factor):
                 effects.append({**row, "adjusted_for": adjusted_for,
-                                "not_adjusted_for": ", ".join(label(c) for c in ROLES[factor].consequences)
-                                or "none written down",
+                                "not_adjusted_for": structure.not_adjusted_for(factor),
                                 "e_value": e_value(row["hazard_ratio"]),
                                 "e_value_ci": e_value_of_interval(row["ci_lower"], row["ci_upper"]),
                                 "n_accounts": fitted.n_accounts_, "n_events": int(fitted.model_.n_events_)})
@@ -223,7 +158,7 @@ class FactorEffects:
         """The what-if's outcome model of `factor` (whatif_terms), started from its own model's estimates; None
         with a note when it cannot be fitted (the what-if then fits one on demand and says why it failed)."""
         try:
-            return self._fit_one(panel, kinds, n_accounts, whatif_terms([factor]), covariates,
+            return self._fit_one(panel, kinds, n_accounts, self.structure.whatif_terms([factor]), covariates,
                                  own.model_.params_.to_dict(), sample)
         except (ConvergenceError, DriversInputError) as error:
             self.notes_.append(f"{factor}: the what-if's outcome model could not be fitted ({error})")
@@ -253,12 +188,15 @@ EFFECT_COLUMNS = ["factor", "term", "label", "unit", "coef", "robust_se", "hazar
                   "p_value", "adjusted_for", "not_adjusted_for", "e_value", "e_value_ci", "n_accounts", "n_events"]
 
 
-def store_factor_effects(con: duckdb.DuckDBPyConnection, fitted: FactorEffects | None, error: str | None = None) -> int:
-    """Write factor_effects, factor_stability and each factor's model (for the what-if), so the app reads them."""
+def store_factor_effects(con: duckdb.DuckDBPyConnection, fitted: FactorEffects | None, error: str | None = None,
+                         structure: CausalStructure = BUILT_IN) -> int:
+    """Write factor_effects, factor_stability and each factor's model (for the what-if), so the app reads them;
+    the causal structure used is recorded either way, for the what-ifs the app runs on this build."""
     for table in ("factor_effects", "factor_stability", "factor_model_state"):
         create_result_table(con, table)
     if fitted is None:
-        store_model_info(con, "factor_effects", {"model": "factor_effects", "error": error})
+        store_model_info(con, "factor_effects", {"model": "factor_effects", "error": error,
+                                                 "causal_structure": structure.as_dict()})
         return 0
     insert_rows(con, "factor_effects", fitted.effects_)
     insert_rows(con, "factor_stability", fitted.stability_)
@@ -268,11 +206,41 @@ def store_factor_effects(con: duckdb.DuckDBPyConnection, fitted: FactorEffects |
         "model": "factor_effects",
         "method": "one Cox model per service factor (time-varying, Efron ties), adjusted for its confounders and "
                   "not for its consequences; 95% intervals cluster-robust by account (Lin & Wei)",
-        "causal_structure": [{"factor": r.factor, "upstream": list(r.upstream), "consequences": list(r.consequences)}
-                             for r in CAUSAL_STRUCTURE],
+        "causal_structure": fitted.structure.as_dict(),
         "notes": fitted.notes_,
     })
     return len(fitted.effects_)
+
+
+ORDERING_COLUMNS = ["pair_first", "pair_then", "why", "ordering", "is_structure_used", "factor", "term", "label",
+                    "unit", "hazard_ratio", "ci_lower", "ci_upper", "e_value_ci", "adjusted_for"]
+
+
+def ordering_effects(con: duckdb.DuckDBPyConnection, fitted: FactorEffects) -> pd.DataFrame:
+    """For each pair the structure says is uncertain (both_plausible), both factors' own-model effects as the
+    structure orders them (from `fitted`) and with the pair reversed (fitted here, with the same accounts and
+    covariates): only the two factors' adjustment sets change when their link is reversed."""
+    rows = []
+    for pair, reversed_structure in fitted.structure.alternatives():
+        reversed_fit = FactorEffects(factors=[pair.first, pair.then], covariates=fitted.covariates,
+                                     max_accounts=fitted.max_accounts, sample_seed=fitted.sample_seed,
+                                     filters=fitted.filters, structure=reversed_structure,
+                                     outcome_models=False).fit(con)
+        for used, effects, before, after in ((True, fitted.effects_, pair.first, pair.then),
+                                             (False, reversed_fit.effects_, pair.then, pair.first)):
+            for row in effects[effects.factor.isin([pair.first, pair.then])].itertuples():
+                rows.append({"pair_first": pair.first, "pair_then": pair.then, "why": pair.why,
+                             "ordering": f"{label(before)} before {label(after)}", "is_structure_used": used,
+                             "factor": row.factor, "term": row.term, "label": row.label, "unit": row.unit,
+                             "hazard_ratio": row.hazard_ratio, "ci_lower": row.ci_lower, "ci_upper": row.ci_upper,
+                             "e_value_ci": row.e_value_ci, "adjusted_for": row.adjusted_for})
+    return pd.DataFrame(rows, columns=ORDERING_COLUMNS)
+
+
+def store_factor_orderings(con: duckdb.DuckDBPyConnection, orderings: pd.DataFrame | None) -> int:
+    """Write factor_orderings (empty when the structure names no uncertain pair or the fits failed)."""
+    create_result_table(con, "factor_orderings")
+    return 0 if orderings is None else insert_rows(con, "factor_orderings", orderings)
 
 
 def stored_factor_model(con: duckdb.DuckDBPyConnection, factor: str) -> ServiceDrivers | None:
@@ -281,49 +249,24 @@ def stored_factor_model(con: duckdb.DuckDBPyConnection, factor: str) -> ServiceD
     return ServiceDrivers.from_state(state) if state is not None else None
 
 
-def descendants(factor: str) -> set[str]:
-    """Every service factor the factor moves, directly or through others: its consequences, the factors whose
-    upstream it is, and theirs in turn."""
-    found: set[str] = set()
-    frontier = [factor]
-    while frontier:
-        current = frontier.pop()
-        moved = set(ROLES[current].consequences) | {r.factor for r in CAUSAL_STRUCTURE if current in r.upstream}
-        frontier.extend(moved - found - {factor})
-        found |= moved - {factor}
-    return found
-
-
-def whatif_terms(changed: list[str]) -> list[str]:
-    """The outcome model a what-if of the changed factors standardises with: the changed factors and every
-    predictor of churn the change cannot move (every service factor that is not a descendant of a changed one,
-    case mix and volume; plan and segments come with every model). An account's absolute risk needs all of them,
-    and none can absorb part of the change's effect. A descendant that is not itself changed stays out: its path
-    is part of the change's effect, not held at today's value."""
-    moved = set().union(*(descendants(f) for f in changed)) - set(changed)
-    terms = list(changed) + [r.factor for r in CAUSAL_STRUCTURE if r.factor not in changed and r.factor not in moved]
-    return terms + [t for t in (*CASE_MIX, VOLUME) if t not in terms]
-
-
 def whatif_model(con: duckdb.DuckDBPyConnection, changed: list[str],
                  max_accounts: int | None = FACTOR_MODEL_ACCOUNTS) -> ServiceDrivers:
-    """The outcome model a what-if of `changed` uses (whatif_terms): the build's stored one for one factor, else
-    one fitted here (cluster-robust, on at most max_accounts accounts)."""
-    unknown = [f for f in changed if f not in ROLES]
-    if unknown:
-        raise DriversInputError(f"no causal role written down for {unknown}; choose from {list(ROLES)}")
+    """The outcome model a what-if of `changed` uses (whatif_terms of the build's causal structure): the build's
+    stored one for one factor, else one fitted here (cluster-robust, on at most max_accounts accounts)."""
+    structure = stored_structure(con)
+    structure.check_known(changed)
     if len(changed) == 1:
         stored = stored_factor_model(con, changed[0])
         if stored is not None:
             return stored
-    return ServiceDrivers(factors=whatif_terms(changed), max_accounts=max_accounts, robust=True,
+    return ServiceDrivers(factors=structure.whatif_terms(changed), max_accounts=max_accounts, robust=True,
                           concordance=False).fit(con)
 
 
-def own_model_terms(factor: str) -> list[str]:
-    """The factor and its adjustment set's service and case-mix terms: the terms of its own model."""
-    steps = adjustment_set(factor, [])
-    return [factor] + [t for t in steps["+ case mix and volume"] + steps["+ upstream service factors"] if t != factor]
+def stored_structure(con: duckdb.DuckDBPyConnection) -> CausalStructure:
+    """The causal structure the build's factor models were fitted with (the built-in one for a build from before
+    the structure was recorded)."""
+    return recorded(read_model_info(con, "factor_effects"))
 
 
 REVENUE_OUTCOMES = {"expanded": "expansion", "contracted": "contraction"}
@@ -342,11 +285,13 @@ class FactorRevenueEffects:
     account, as for churn. Configure here; fit(con) returns self with effects_."""
 
     def __init__(self, factors: list[str] | None = None, covariates: list[str] | None = None,
-                 max_accounts: int | None = FACTOR_MODEL_ACCOUNTS, sample_seed: int = 7):
+                 max_accounts: int | None = FACTOR_MODEL_ACCOUNTS, sample_seed: int = 7,
+                 structure: CausalStructure = BUILT_IN):
         self.factors = factors
         self.covariates = covariates
         self.max_accounts = max_accounts
         self.sample_seed = sample_seed
+        self.structure = structure
 
     def fit(self, con: duckdb.DuckDBPyConnection) -> "FactorRevenueEffects":
         kinds = dict(con.execute(query_text("segment_column_kind_pairs")).fetchall())
@@ -360,15 +305,16 @@ class FactorRevenueEffects:
             rows = execute_template(con, "revenue_movement_rows", {"sampled": sample is not None}).df()
         finally:
             con.unregister("revenue_sample_accounts")
-        factors = list(self.factors) if self.factors is not None else [r.factor for r in CAUSAL_STRUCTURE]
+        structure = self.structure
+        factors = list(self.factors) if self.factors is not None else list(structure.factors)
         effects = []
         full = None if rows.empty else build_design(
-            rows, sorted({t for f in factors for t in own_model_terms(f)}), covariates, kinds)
+            rows, sorted({t for f in factors for t in structure.own_model_terms(f)}), covariates, kinds)
         accounts = None if rows.empty else pd.factorize(rows.account_id)[0]
         for factor in factors:
             if rows.empty:
                 break
-            design = subset_design(full, own_model_terms(factor), covariates)
+            design = subset_design(full, structure.own_model_terms(factor), covariates)
             if factor not in set(design.terms.factor):
                 continue
             X = np.column_stack([np.ones(len(rows)), design.X.to_numpy()])
@@ -387,7 +333,7 @@ class FactorRevenueEffects:
                         "ci_lower_pp": 100 * (coef[position] - Z_95 * se),
                         "ci_upper_pp": 100 * (coef[position] + Z_95 * se),
                         "n_account_months": int(len(rows)), "n_accounts": int(rows.account_id.nunique()),
-                        "adjusted_for": describe_adjustment(factor, covariates)})
+                        "adjusted_for": structure.describe_adjustment(factor, covariates)})
         self.effects_ = pd.DataFrame(effects, columns=REVENUE_EFFECT_COLUMNS)
         self.sampled_ = sample is not None
         return self

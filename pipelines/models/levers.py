@@ -15,7 +15,7 @@ import pandas as pd
 
 from .coxph import ConvergenceError
 from .drivers import DriversInputError
-from .factor_effects import adjustment_in_short, stored_factor_model
+from .factor_effects import stored_factor_model, stored_structure
 from .factors import CHANGEABLE, FACTORS_BY_NAME
 from .risk import current_rows
 from .store import store_result
@@ -44,6 +44,7 @@ class Levers:
 
     def fit(self, con: duckdb.DuckDBPyConnection) -> "Levers":
         rows = current_rows(con, stored=True)
+        structure = stored_structure(con)
         out, self.notes_ = [], []
         for factor in CHANGEABLE:
             spec = FACTORS_BY_NAME[factor]
@@ -71,7 +72,7 @@ class Levers:
                 **{f"accounts_kept{suffix}": result["accounts_kept"][key] for suffix, key in _KEYS},
                 **{f"arr_kept{suffix}": result["arr_kept"][key] for suffix, key in _KEYS},
                 "horizon_days": self.horizon_days,
-                "adjusted_for": adjustment_in_short(factor, list(model.covariates or [])),
+                "adjusted_for": structure.adjustment_in_short(factor, list(model.covariates or [])),
             })
         frame = pd.DataFrame(out, columns=LEVER_COLUMNS)
         self.levers_ = frame.sort_values("arr_kept", ascending=False, kind="stable").reset_index(drop=True)

@@ -36,6 +36,15 @@ def read_state(con: duckdb.DuckDBPyConnection, query: str, **values) -> dict | N
     return json.loads(row[0]) if row else None
 
 
+def read_model_info(con: duckdb.DuckDBPyConnection, model: str) -> dict | None:
+    """A model's information row as the build stored it, or None when it stored none."""
+    try:
+        rows = con.execute(query_text("model_info"), {"model": model}).fetchall()
+    except duckdb.CatalogException:
+        return None
+    return json.loads(rows[0][0]) if rows else None
+
+
 def store_result(con: duckdb.DuckDBPyConnection, table: str, model: str, frame=None, info: dict | None = None,
                  error: str | None = None) -> int:
     """A result table (empty, and why, when frame is None) and its model's information row; the rows stored."""

@@ -35,7 +35,7 @@ import pandas as pd
 from ..sqlrun import TrustedSql, execute_template, quote_ident, run_query, sql_text
 from .drivers import ServiceDrivers
 from .factors import CHANGEABLE, FACTORS_BY_NAME
-from .factor_effects import ROLES, descendants, label, whatif_model
+from .factor_effects import label, stored_structure, whatif_model
 from .risk import BaselineHazard, churn_probability, current_rows, design_matrix, max_tenure_days
 
 # the number of account × draw cells in one step of the draws: small temporaries the allocator reuses from step
@@ -168,6 +168,7 @@ class WhatIf:
         are not modified. overlap_ranges (optional): `case_mix_ranges(con, column)` of changed measures, already
         read (they depend on the build only)."""
         drivers = drivers if drivers is not None else whatif_model(con, [c.factor for c in self.changes])
+        self.structure_ = stored_structure(con)
         model = drivers.model_
         in_model = set(drivers.design_.terms.factor)
         for change in self.changes:
@@ -357,6 +358,9 @@ class WhatIf:
             kept_arr = estimate[1] + scale * (kept_arr - float(arr @ difference[:, 0]))
         return pd.DataFrame({"accounts_kept": kept_accounts, "arr_kept": kept_arr})
 
+    def _consequences(self, factor: str) -> set[str]:
+        return self.structure_.descendants(factor) if factor in self.structure_.factors else set()
+
     def _notes(self, drivers: ServiceDrivers, rows: pd.DataFrame, hazard: BaselineHazard, tenure) -> list[str]:
         notes = [f"{self.n_accounts_:,} accounts active at as-of; each keeps its latest month's measures over the "
                  f"{self.horizon_days}-day horizon, apart from the change"]
@@ -373,8 +377,9 @@ class WhatIf:
                                         - {label(f) for f in changed}
                                         | set(drivers.covariates or [])))
                      + "; the consequences of the change (" + ", ".join(
-                         sorted({label(c) for f in changed for c in _consequences(f)} - {label(f) for f in changed}))
-                     + ") are left out of it, so their part of the effect is included, not held at today's values")
+                         sorted({label(c) for f in changed for c in self._consequences(f)} - {label(f) for f in changed}))
+                     + ") are left out of it, so their part of the effect is included, not held at today's values ("
+                     + self.structure_.in_words + ")")
         for item in self.overlap_:
             if item["warn"]:
                 notes.append(f"overlap: for {item['share_outside']:.0%} of the accounts it applies to, the changed "
@@ -438,10 +443,6 @@ def case_mix_ranges(con: duckdb.DuckDBPyConnection, column: str) -> pd.DataFrame
     low, high = OVERLAP_BAND_EDGES
     return execute_template(con, "whatif_overlap_ranges", {"low_band_edge": low, "high_band_edge": high},
                             measure=TrustedSql(quote_ident(column))).df()
-
-
-def _consequences(factor: str) -> set[str]:
-    return descendants(factor) if factor in ROLES else set()
 
 
 def _band(share: pd.Series) -> np.ndarray:
