@@ -34,6 +34,7 @@ from pipelines.sqlrun import (TrustedSql, create_table_as, execute_template, fil
                               run_file, sql_text)
 # the models are imported with the data layer, once per server process, so that no session's first render
 # pays for importing them (scipy alone takes most of a second)
+from pipelines.models.causal_structure import CausalStructure, recorded
 from pipelines.models.calibration import overall_row, read_calibration
 from pipelines.models.drivers import ServiceDrivers
 from pipelines.models.factors import FACTORS, FACTORS_BY_NAME
@@ -589,6 +590,20 @@ def cached_factor_effects(_con, build_id: str) -> tuple[pd.DataFrame, pd.DataFra
     if not table_exists(_con, "factor_effects"):
         return pd.DataFrame(), pd.DataFrame()
     return run(_con, query_text("factor_effects")), run(_con, query_text("factor_stability"))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def cached_factor_orderings(_con, build_id: str) -> pd.DataFrame:
+    """The own-model effects of each pair whose order is uncertain, under both orders (empty for a build from
+    before they were stored, or a structure that names no such pair)."""
+    if not table_exists(_con, "factor_orderings"):
+        return pd.DataFrame()
+    return run(_con, query_text("factor_orderings"))
+
+
+def causal_structure(con: duckdb.DuckDBPyConnection) -> CausalStructure:
+    """The causal structure the build's factor models used."""
+    return recorded(model_info(con, "factor_effects"))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

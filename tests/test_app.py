@@ -469,6 +469,13 @@ def test_app_drivers_page_shows_each_factors_own_model_with_its_adjustment_set(o
     stability = frame_with(at, "+ case mix and volume")
     assert list(stability.columns) == ["factor", "unadjusted", "+ plan and segments", "+ case mix and volume",
                                        "+ upstream service factors"]
+    # the structure the effects rest on is named, and an uncertain order is shown both ways in words
+    assert any("follows the built-in causal structure" in c.value for c in at.caption)
+    assert "Where the order of two factors is uncertain" in [h.value for h in at.subheader]
+    (resolution_first,) = db.execute("select hazard_ratio from factor_orderings where factor = 'resolution_hours' "
+                                     "and is_structure_used").fetchone()
+    paragraph = next(m.value for m in at.markdown if m.value.startswith("**Resolution time and reopen rate**"))
+    assert f"hazard ratio {resolution_first:.2f} (" in paragraph and "with reopen rate before resolution time" in paragraph
 
 
 def test_app_investment_case_uses_the_factors_own_model_and_says_what_it_rests_on(open_app, small_demo_database):

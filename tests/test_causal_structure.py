@@ -9,6 +9,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from dashboard.structure_view import ordering_paragraphs, structure_markdown
 from pipelines.cli import main as cli_main
 from pipelines.models.causal_structure import (BUILT_IN, BUILT_IN_PATH, SERVICE_FACTORS, CausalStructure,
                                                CausalStructureError, load, recorded)
@@ -138,3 +139,24 @@ def test_the_drivers_page_gets_each_uncertain_pair_under_both_orders(demo_con):
                           outcome_models=False).fit(demo_con)
     assert refit.effects_.hazard_ratio.iloc[0] == pytest.approx(other.loc["resolution_hours", "hazard_ratio"],
                                                                 rel=1e-9)
+
+
+def test_the_methods_notes_show_the_built_in_structure_as_the_file_says():
+    methods = (BUILT_IN_PATH.parents[2] / "dashboard" / "methods.md").read_text(encoding="utf-8")
+    assert structure_markdown(BUILT_IN) in methods
+
+
+def test_an_uncertain_order_is_said_in_words_with_whether_it_changes_the_answer(demo_con):
+    orderings = demo_con.execute("select * from factor_orderings").df()
+    (paragraph,) = ordering_paragraphs(orderings)
+    assert paragraph.startswith("**Resolution time and reopen rate**: which comes first is uncertain (when an export")
+    for factor in ("resolution_hours", "reopen_rate"):
+        rows = orderings[orderings.factor == factor]
+        used, other = rows[rows.is_structure_used].iloc[0], rows[~rows.is_structure_used].iloc[0]
+        assert (f"hazard ratio {used.hazard_ratio:.2f} ({used.ci_lower:.2f}–{used.ci_upper:.2f}) with {used.ordering} "
+                f"(the structure used), {other.hazard_ratio:.2f}") in paragraph
+    # an order that moves an interval across 1 is called out
+    flipped = orderings.copy()
+    flipped.loc[~flipped.is_structure_used, ["ci_lower", "ci_upper"]] = [1.1, 1.3]
+    flipped.loc[flipped.is_structure_used, ["ci_lower", "ci_upper"]] = [0.9, 1.2]
+    assert ordering_paragraphs(flipped)[0].count("the order changes the answer") == 2

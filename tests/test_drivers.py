@@ -309,7 +309,8 @@ def test_cli_drivers_formats(demo_database, capsys):
     assert [line.split(",")[1] for line in own] == ["first_response_hours", "csat"]
     assert main(["drivers", "--db", db, "--format", "json", "--factors", "reopen_rate", "--covariates", ""]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert set(payload) == {"effects", "model", "factor_effects", "factor_effects_notes"}
+    assert set(payload) == {"effects", "model", "factor_effects", "factor_effects_notes", "causal_structure"}
+    assert payload["causal_structure"] == "the built-in causal structure"
     assert payload["effects"][0]["term"] == "reopen_rate"
     (reopen,) = payload["factor_effects"]
     assert reopen["factor"] == "reopen_rate" and "resolution time" in reopen["adjusted_for"] and reopen["e_value"] > 1

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import charts, data, drivers_view
+from dashboard import charts, data, drivers_view, structure_view
 from dashboard.common import (csv_download, current_filters, filter_caption, keep_choice, require_database,
                               restore_choice)
 
@@ -47,6 +47,12 @@ if not own.empty:
                    "set as its churn model and 95% intervals clustered by account. Churned revenue is the churn "
                    "effect above. " + drivers_view.company_wide_note(filters, data.scope(), "this table"))
         st.dataframe(drivers_view.revenue_effects_table(revenue), hide_index=True)
+    st.caption(structure_view.structure_note(data.causal_structure(con)))
+    orderings = data.cached_factor_orderings(con, info["build_id"])
+    if not orderings.empty:
+        st.subheader("Where the order of two factors is uncertain")
+        for paragraph in structure_view.ordering_paragraphs(orderings):
+            st.markdown(paragraph)
     with st.expander("Stability: each hazard ratio as the adjustment set grows"):
         st.dataframe(drivers_view.stability_table(stability), hide_index=True)
         st.caption("A ratio that moves a lot as confounders are added was confounded; one that moves little is "

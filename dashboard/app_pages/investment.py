@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, drivers_view, investment_view
+from dashboard import charts, data, drivers_view, investment_view, structure_view
 from dashboard.common import (current_filters, download, filter_caption, keep_choice, require_database,
                               restore_choice)
 
@@ -64,6 +64,8 @@ evidence = investment_view.evidence_lines(result, own_effects)
 tail = investment_view.tail_line(result)
 if tail:
     st.caption(tail)
+structure_line = structure_view.structure_note(data.causal_structure(con))
+st.caption(structure_line)
 for line in evidence:
     (st.warning if line.startswith("Overlap") else st.info)(line)
 with st.expander("Robustness: overlap with the data, and each factor's estimate as its adjustment set grows"):
@@ -74,7 +76,7 @@ with st.expander("How this is estimated, and what it leaves out"):
     st.markdown("\n".join(f"- {n}" for n in result["notes"]))
 
 summary = investment_view.summary_markdown(result, economics, changes, info["as_of_date"], filters,
-                                           [check["text"], *evidence, *([tail] if tail else [])])
+                                           [check["text"], *evidence, *([tail] if tail else []), structure_line])
 left, middle, right = st.columns(3)
 download(left, "Download the summary (Markdown)", summary.encode("utf-8"), "investment_case.md",
          mime="text/markdown", key="dl_inv_md", icon=":material/download:")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import charts, data, findings, report
+from dashboard import charts, data, findings, report, structure_view
 from dashboard.common import csv_download, current_filters, download, filter_caption, require_database
 
 con, info = require_database()
@@ -34,10 +34,12 @@ levers = findings.lever_findings(lever_table)
 survival_line = findings.survival_finding(survival.summary_)
 sentences = levers + ([survival_line] if survival_line else [])
 source_note = findings.findings_source_note(bool(filters), False, bool(data.scope()))
+structure_line = structure_view.structure_note(data.causal_structure(con))
 if levers:
     st.markdown("\n".join(f"- {s}" for s in sentences))
     st.caption(f"What a change would keep among all {lever_table.accounts.max():,} active "
-               "accounts, estimated from observational data: associations, not proof of cause. " + source_note)
+               "accounts, estimated from observational data: associations, not proof of cause. " + source_note
+               + " " + structure_line)
 else:
     st.info("No single service lever is sure to keep accounts in these data (too few churns, or no clear effect).")
     if survival_line:
@@ -90,6 +92,6 @@ csv_download(cohorts, "Download cohort retention (CSV)", "cohort_retention.csv",
 download(
     st, "Download this overview as an HTML report",
     lambda: report.overview_html(info, filters, headline, sentences, [trend_figure, cohort_figure],
-                                 source_note).encode("utf-8"),
+                                 source_note + " " + structure_line).encode("utf-8"),
     file_name="retention_overview.html", mime="text/html", key="dl_overview_html", icon=":material/description:",
 )

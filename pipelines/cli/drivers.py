@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
             # each factor's own model: the one to act on, with what it was adjusted for and its E-values
             payload["factor_effects"] = json.loads(factor_effects.effects_.to_json(orient="records"))
             payload["factor_effects_notes"] = factor_effects.notes_
+            payload["causal_structure"] = structure.in_words
         print(json.dumps(payload, indent=2, default=float))
     elif args.format == "csv":
         table = effects[columns].assign(model="mutually adjusted", adjusted_for="every other term in the model",
@@ -80,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
         if factor_effects is None:
             return 0
         print()
-        print("Each factor's own model (adjusted for its confounders, never for its consequences; "
-              "95% CI cluster-robust by account):")
+        print(f"Each factor's own model (adjusted for its confounders, never for its consequences, as "
+              f"{structure.in_words} orders them; 95% CI cluster-robust by account):")
         print(f"{'term':<40}{'hazard ratio':>13}{'95% CI':>18}{'E-value':>9}{'(CI)':>7}  unit")
         for row in factor_effects.effects_.itertuples():
             print(f"{row.term:<40}{row.hazard_ratio:>13.3f}   {row.ci_lower:>6.3f} – {row.ci_upper:<6.3f}"

@@ -109,7 +109,15 @@ class CausalStructure:
         return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
     def not_adjusted_for(self, factor: str) -> str:
-        return ", ".join(label(c) for c in self.consequences(factor)) or "none written down"
+        """Everything the factor moves, directly or through others, in words: its own model holds none fixed."""
+        moved = self.descendants(factor)
+        return ", ".join(label(f) for f in self.factors if f in moved) or "nothing"
+
+    def table(self) -> list[dict[str, str]]:
+        """One row per factor in words: what its own model adjusts for and what it moves (never adjusted for)."""
+        return [{"factor": label(f), "adjusted for, besides case mix, ticket volume and plan":
+                 ", ".join(label(c) for c in self.causes(f)) or "nothing else",
+                 "what it moves, never adjusted for": self.not_adjusted_for(f)} for f in self.factors]
 
     def check_known(self, factors: list[str]) -> None:
         unknown = [f for f in factors if f not in self.factors]
