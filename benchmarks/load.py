@@ -370,7 +370,8 @@ class Person:
         return f"open {name}"
 
     async def _change_filter(self):
-        boxes = self.page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox")
+        sidebar = self.page.get_by_test_id("stSidebar")
+        boxes = sidebar.get_by_test_id("stSelectbox").or_(sidebar.get_by_test_id("stMultiSelect"))
         return await self._choose_option(boxes)
 
     async def _change_widget(self):
@@ -426,6 +427,8 @@ class Person:
             await self.page.keyboard.press("Escape")
             return False
         await options.nth(choice).click()
+        if await options.count():  # a multiselect's list stays open over the page after a pick
+            await self.page.keyboard.press("Escape")
         return f"select: {texts[choice][:40]}"
 
 

@@ -140,6 +140,13 @@ def changed_state(widget: Widget, current: WidgetState | None, rng: random.Rando
             return None
         state.string_value = options[choice]
         return state, f"select: {options[choice][:40]}"
+    if kind == "multiselect":
+        # a person picks one more value, or clears the box when every value is picked
+        options = list(proto.options)
+        chosen = list(current.string_array_value.data) if current else []
+        left = [o for o in options if o not in chosen]
+        state.string_array_value.data.extend(chosen + [left[rng.randrange(len(left))]] if left else [])
+        return state, f"multiselect: {(left and state.string_array_value.data[-1] or 'cleared')[:40]}"
     if kind == "radio":
         unchecked = [o for o in proto.options if current is None or o != current.string_value]
         if not unchecked:
@@ -355,7 +362,7 @@ class SocketPerson:
         return Rerun(page_hash, list(self.states.values()), "", f"open {self.pages[page_hash][0]}")
 
     def _change_filter(self, kind: str) -> Rerun | None:
-        boxes = [w for w in self.widgets.values() if w.in_sidebar and w.kind == "selectbox"]
+        boxes = [w for w in self.widgets.values() if w.in_sidebar and w.kind in ("selectbox", "multiselect")]
         if not boxes:
             return None
         return self.change_request(kind, boxes[self.rng.randrange(len(boxes))])

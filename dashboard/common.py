@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import audit, auth, data
-from dashboard.labels import filter_words
+from dashboard.labels import filters_in_words
 from pipelines.access import ACCOUNT_DOWNLOADS, AGGREGATE_DOWNLOADS
 
 FILTER_STATE = "global_filters"
@@ -37,7 +37,7 @@ def current_filters() -> tuple[str, ...]:
 
 
 def filter_caption(filters: tuple[str, ...]) -> str:
-    return "Filters: " + ", ".join(filter_words(f) for f in filters) if filters else "All accounts"
+    return "Filters: " + ", ".join(filters_in_words(filters)) if filters else "All accounts"
 
 
 def csv_download(frame: pd.DataFrame, label: str, file_name: str, key: str) -> None:

@@ -39,7 +39,7 @@ from pipelines.models.calibration import overall_row, read_calibration
 from pipelines.models.drivers import ServiceDrivers
 from pipelines.models.factors import FACTORS, FACTORS_BY_NAME
 from pipelines.filters import (FilterError, cell_columns, cells_answer, filter_predicate, filterable_columns,
-                               parse_filters)
+                               parse_filters, resolve_column)
 from pipelines.models.risk import CURRENT_ROWS_TABLE, current_rows
 from pipelines.models.survival import KaplanMeier
 from pipelines.models.factor_effects import whatif_model
@@ -262,12 +262,21 @@ def segment_columns(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 def segment_levels(con: duckdb.DuckDBPyConnection, column: str) -> list[str]:
     """Distinct values of one segment column among the person's accounts (the name is checked against the
     allow-list first): a csm's sidebar offers no other csm's name."""
-    from pipelines.filters import resolve_column
-
     col = resolve_column(column, filterable_columns(con))
     with selected_accounts(con, ()) as cur:
         levels = execute_template(cur, "segment_levels", column=col.sql).df()["level"].tolist()
     return [v for v in levels if v is not None]
+
+
+def numeric_range(con: duckdb.DuckDBPyConnection, column: str) -> tuple[float | None, float | None, bool]:
+    """(smallest, largest, every value whole) of one numeric column among the person's accounts (the name checked
+    against the allow-list first): the span of the sidebar's range for it. (None, None, True) when none has a value."""
+    col = resolve_column(column, filterable_columns(con))
+    if col.kind != "numeric":
+        raise FilterError(f"column {column!r} is {col.kind}, not numeric: it has no range of numbers")
+    with selected_accounts(con, ()) as cur:
+        low, high, whole = execute_template(cur, "numeric_range", column=col.sql).fetchone()
+    return low, high, bool(whole)
 
 
 def cohort_range(con: duckdb.DuckDBPyConnection) -> tuple:
@@ -444,6 +453,13 @@ def cached_segment_levels(_con, build_id: str, column: str, filters: Filters) ->
 
 
 @in_scope
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_numeric_range(_con, build_id: str, column: str, filters: Filters) -> tuple:
+    """numeric_range, once per build and scope (as cached_segment_levels)."""
+    return numeric_range(_con, column)
+
+
+@in_scope
 @st.cache_data(show_spinner=False, max_entries=16)
 def cached_cohort_range(_con, build_id: str, filters: Filters) -> tuple:
     """cohort_range, once per build and scope (as cached_segment_levels)."""
@@ -454,13 +470,6 @@ def cached_cohort_range(_con, build_id: str, filters: Filters) -> tuple:
 @st.cache_data(show_spinner=False, max_entries=8)
 def cached_table(_con, build_id: str, sql_name: str) -> pd.DataFrame:
     return run(_con, query_text(sql_name))
-
-
-def inputs_table(info: dict) -> pd.DataFrame:
-    rows = [{"source": i["source"], "path": i["path"], "format": i["format"], "rows": i["rows"],
-             "size (MB)": round(i["size_bytes"] / 1e6, 2), "sha256": i["sha256"][:16] + "…",
-             "encoding": i.get("encoding")} for i in info["inputs"]]
-    return pd.DataFrame(rows)
 
 
 # --- what-if and risk ----------------------------------------------------------------------------

@@ -381,8 +381,7 @@ def _finish(con, as_of: date, settings: BuildSettings, structure: CausalStructur
     # cache of them can shrink to make room.
     con.checkpoint()
     set_memory_limit(con, min(memory_limit_mb, MODELS_MEMORY_LIMIT_MB))
-    progress.run("models", "driver_effects", lambda: _fit_models(con, notes, as_of, settings.drivers_sample,
-                                                                          structure))
+    progress.run("models", "driver_effects", lambda: _fit_models(con, notes, as_of, settings, structure))
     progress.run("audits", "audits", lambda: run_audits(con))
 
     _drop_intermediates(con)
@@ -532,19 +531,16 @@ def _half_of_ram_mb() -> int:
     return max(1024, total // 2 // (1 << 20))
 
 
-def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None, structure: CausalStructure) -> int:
+def _fit_models(con, notes: list[str], as_of: date, settings: BuildSettings, structure: CausalStructure) -> int:
     """Fit the default models into the new database, so the app reads results and never refits."""
+    if not settings.fit_models:
+        notes.append("models not fitted: the build was asked for the data alone")
+        return _no_models(con, "the build was asked for the data alone (retention build --no-models)", structure)
     try:
-        drivers = ServiceDrivers(max_accounts=drivers_sample).fit(con)
+        drivers = ServiceDrivers(max_accounts=settings.drivers_sample).fit(con)
     except (DriversInputError, ConvergenceError, ValueError) as exc:
         notes.append(f"drivers model not fitted: {exc}")
-        store_risk(con, None, error=f"no drivers model: {exc}")
-        store_calibration(con, None, error=f"no drivers model: {exc}")
-        store_levers(con, None, error=f"no drivers model: {exc}")
-        store_factor_effects(con, None, error=str(exc), structure=structure)
-        store_factor_orderings(con, None)
-        store_factor_revenue_effects(con, None)
-        return store_drivers(con, None, error=str(exc))
+        return _no_models(con, str(exc), structure)
     stored = store_drivers(con, drivers)
     # each model the pages predict with is checked on a time split: the risk list's and every what-if's
     specs = [spec_of("risk", drivers)]
@@ -578,6 +574,17 @@ def _fit_models(con, notes: list[str], as_of: date, drivers_sample: int | None, 
         store_risk(con, None, error=str(exc))
     store_calibration(con, HoldoutCalibration(specs).fit(con, as_of))
     return stored
+
+
+def _no_models(con, reason: str, structure: CausalStructure) -> int:
+    """Every model table, empty, with why in model_info: the pages say it instead of failing."""
+    store_risk(con, None, error=f"no drivers model: {reason}")
+    store_calibration(con, None, error=f"no drivers model: {reason}")
+    store_levers(con, None, error=f"no drivers model: {reason}")
+    store_factor_effects(con, None, error=reason, structure=structure)
+    store_factor_orderings(con, None)
+    store_factor_revenue_effects(con, None)
+    return store_drivers(con, None, error=reason)
 
 
 def _create_settings_tables(con, settings: BuildSettings, loaded: dict[str, LoadedFile], mrr_history_path) -> None:

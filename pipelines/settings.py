@@ -55,6 +55,8 @@ class BuildSettings:
     memory_limit_mb: int | None = None
     # a causal structure file (see pipelines/models/causal_structure.toml); None: the built-in one
     causal_structure: str | None = None
+    # False builds the data alone: the model tables are left empty, each saying why (a quick check of new inputs)
+    fit_models: bool = True
 
     def __post_init__(self) -> None:
         unknown = set(self.sla_hours) - set(SEVERITIES)

@@ -127,6 +127,20 @@ def demo_con(demo_database):
 
 
 @pytest.fixture(scope="module")
+def db(small_demo_database):
+    """A read-only connection to the small demo database."""
+    con = duckdb.connect(str(small_demo_database[0]), read_only=True)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def as_of(db) -> date:
+    """The small demo's as-of date."""
+    return db.execute("select as_of_date from build_info").fetchone()[0]
+
+
+@pytest.fixture(scope="module")
 def demo_drivers(demo_con):
     """The drivers model fitted on the default demo."""
     from pipelines.models.drivers import ServiceDrivers

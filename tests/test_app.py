@@ -44,18 +44,6 @@ def open_app(small_demo_database, monkeypatch):
     return _open
 
 
-@pytest.fixture(scope="module")
-def db(small_demo_database):
-    con = duckdb.connect(str(small_demo_database[0]), read_only=True)
-    yield con
-    con.close()
-
-
-@pytest.fixture(scope="module")
-def as_of(db) -> date:
-    return db.execute("select as_of_date from build_info").fetchone()[0]
-
-
 def expected_tiles(db, as_of: date, plan: str | None = None) -> dict[str, str]:
     """Active accounts, ARR and 12-month logo churn at as-of, from account_survival and the MRR history."""
     year_before = (pd.Timestamp(as_of) - pd.DateOffset(years=1)).date()
@@ -114,7 +102,7 @@ def test_app_page_renders_title_and_sidebar_as_of(open_app, as_of, page):
 
     assert [t.value for t in at.title] == [PAGES[page]]
     assert f"As of {as_of:%Y-%m-%d}" in at.sidebar.caption[0].value
-    assert at.sidebar.selectbox(key="filter:plan").value == "All"
+    assert at.sidebar.multiselect(key="filter:plan").value == []
 
 
 def test_app_overview_tiles_equal_sql(open_app, db, as_of):
@@ -132,7 +120,7 @@ def test_app_plan_filter_changes_overview_and_url(open_app, db, as_of):
     at = open_app("overview")
     everyone = tiles(at)
 
-    at.sidebar.selectbox(key="filter:plan").set_value("Starter").run(timeout=RUN_TIMEOUT)
+    at.sidebar.multiselect(key="filter:plan").set_value(["Starter"]).run(timeout=RUN_TIMEOUT)
 
     expected = expected_tiles(db, as_of, plan="Starter")
     assert not page_failures(at)
@@ -141,7 +129,7 @@ def test_app_plan_filter_changes_overview_and_url(open_app, db, as_of):
     assert at.query_params == {"filter": "plan=Starter"}
     assert "Filters: Plan = Starter" in at.caption[0].value
 
-    at.sidebar.selectbox(key="filter:plan").set_value("All").run(timeout=RUN_TIMEOUT)
+    at.sidebar.multiselect(key="filter:plan").set_value([]).run(timeout=RUN_TIMEOUT)
 
     assert "filter" not in at.query_params
     assert tiles(at) == everyone
@@ -170,7 +158,7 @@ def test_app_overview_tells_one_story_whatever_the_filters_and_shows_a_refit_bes
     fits = []
     original_fit = ServiceDrivers.fit
     monkeypatch.setattr(ServiceDrivers, "fit", lambda self, con: fits.append(self.filters) or original_fit(self, con))
-    at.sidebar.selectbox(key="filter:plan").set_value("Starter").run(timeout=RUN_TIMEOUT)
+    at.sidebar.multiselect(key="filter:plan").set_value(["Starter"]).run(timeout=RUN_TIMEOUT)
 
     assert own in bullet_blocks(at) and (not levers or bullet_blocks(at)[0][:len(levers)] == levers)
     assert any("fitted at build time on every account: the filters do not apply" in c.value for c in at.caption)
@@ -227,7 +215,7 @@ def test_app_filter_in_url_reproduces_the_view(open_app, db, as_of):
     at = open_app("overview", query_params={"filter": ["plan=Starter"]})
 
     expected = expected_tiles(db, as_of, plan="Starter")
-    assert at.sidebar.selectbox(key="filter:plan").value == "Starter"
+    assert at.sidebar.multiselect(key="filter:plan").value == ["Starter"]
     assert shown(at, expected) == expected
     assert at.query_params == {"filter": "plan=Starter"}
 
@@ -397,7 +385,7 @@ def test_app_drivers_filter_change_shows_the_builds_fit_and_refits_only_when_ask
     fits = []
     original_fit = ServiceDrivers.fit
     monkeypatch.setattr(ServiceDrivers, "fit", lambda self, con: fits.append(self.filters) or original_fit(self, con))
-    at.sidebar.selectbox(key="filter:plan").set_value("Starter").run(timeout=RUN_TIMEOUT)
+    at.sidebar.multiselect(key="filter:plan").set_value(["Starter"]).run(timeout=RUN_TIMEOUT)
 
     assert not page_failures(at) and fits == []
     stored = db.execute("select term, hazard_ratio, ci_lower, ci_upper from driver_effects").df().set_index("term")
@@ -419,7 +407,7 @@ def test_app_drivers_filter_change_shows_the_builds_fit_and_refits_only_when_ask
     assert (f"Refitted on the filtered accounts ({info['n_accounts']:,} accounts, {info['n_events']:,} churns): "
             "an exact fit to convergence") in drivers_caption(at)
 
-    at.sidebar.selectbox(key="filter:plan").set_value("All").run(timeout=RUN_TIMEOUT)
+    at.sidebar.multiselect(key="filter:plan").set_value([]).run(timeout=RUN_TIMEOUT)
     assert len(at.toggle) == 0 and fits == [["plan=Starter"]]
     table = frame_with(at, "hazard_ratio").set_index("term")
     assert table.loc["first_response_hours", "hazard_ratio"] == stored.loc["first_response_hours", "hazard_ratio"]

@@ -25,6 +25,8 @@ def add_parser(sub) -> None:
     build.add_argument("--causal-structure", metavar="FILE",
                        help="which service factor comes before which, as a TOML file like "
                             "pipelines/models/causal_structure.toml (default: that built-in file)")
+    build.add_argument("--no-models", action="store_true",
+                       help="build the data alone: the model tables stay empty (a quick check of new inputs)")
     build.add_argument("--memory-limit-mb", type=int, metavar="MB",
                        help=f"DuckDB's memory during the build (default the smaller of {DEFAULT_MEMORY_LIMIT_MB:,} "
                             "and half of RAM; more makes a large build faster, joins and sorts beyond it spill "
@@ -59,7 +61,7 @@ def _print_stage(event: StageEvent) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = BuildSettings(as_of=args.as_of, sla_hours=parse_sla(args.sla) if args.sla else BuildSettings().sla_hours,
                              drivers_sample=args.drivers_sample or None, memory_limit_mb=args.memory_limit_mb,
-                             causal_structure=args.causal_structure)
+                             causal_structure=args.causal_structure, fit_models=not args.no_models)
     if args.engine != "spark" and (args.spark_master or args.spark_conf or args.spark_output):
         print("error: --spark-master, --spark-conf and --spark-output need --engine spark")
         return 2
