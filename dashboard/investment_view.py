@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard.charts import money
+from dashboard.labels import filters_in_words
 from pipelines.models.calibration import calibration_sentence
 from pipelines.models.factors import CHANGEABLE, FACTORS_BY_NAME, title
 from pipelines.models.whatif import parse_change
@@ -125,7 +126,7 @@ def payback_text(months) -> str:
 def summary_markdown(result: dict, economics: dict, changes: list[tuple[str, str]], as_of, filters,
                      evidence: list[str] = ()) -> str:
     accounts, arr, revenue = result["accounts_kept"], result["arr_kept"], result["revenue_kept"]
-    scope = ", ".join(filters) if filters else "all active accounts"
+    scope = ", ".join(filters_in_words(filters)) if filters else "all active accounts"
     lines = [
         "# Support investment case",
         f"As of {as_of}; {result['accounts']:,} active accounts ({scope}); horizon {result['horizon_days']} days.",

@@ -107,3 +107,12 @@ def natural_key(value) -> tuple:
     """Sorts "1-10", "11-50", "51-200", "201-1000", "1000+" by their numbers, and text as text."""
     parts = re.split(r"(\d+(?:\.\d+)?)", str(value))
     return tuple((0, float(p)) if re.fullmatch(r"\d+(?:\.\d+)?", p) else (1, p.lower()) for p in parts if p)
+
+
+# where the build's monthly revenue came from (build_info.revenue_basis), in words
+REVENUE_BASIS_WORDS = {"mrr_history": "the monthly MRR history",
+                       "flat_mrr": "each account's current MRR (no MRR history was given)"}
+
+
+def revenue_basis_words(basis: str) -> str:
+    return REVENUE_BASIS_WORDS.get(basis, basis.replace("_", " "))

@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.charts import money, percent
+from dashboard.labels import filters_in_words
 
 
 def _change(now: float | None, before: float | None, kind: str) -> str | None:
@@ -83,7 +84,7 @@ def overview_html(info: dict, filters, headline: list[dict], sentences: list[str
         f"<tr><th>{html.escape(m['label'])}</th><td>{html.escape(m['value'])}</td>"
         f"<td class='muted'>{html.escape(m['delta'] or '')}</td></tr>" for m in headline)
     findings = "".join(f"<li>{html.escape(s)}</li>" for s in sentences)
-    subtitle = f"As of {info['as_of_date']:%Y-%m-%d}; " + ("filters: " + ", ".join(filters) if filters else "all accounts")
+    subtitle = f"As of {info['as_of_date']:%Y-%m-%d}; " + ("filters: " + ", ".join(filters_in_words(filters)) if filters else "all accounts")
     return standalone_html(
         "Customer retention overview", subtitle,
         [f"<h2>Headline</h2><table>{rows}</table>",

@@ -86,7 +86,7 @@ def test_overview_html_embeds_plotly_once_and_escapes_text():
                                 headline, ["<b>bold</b> claim"],
                                 [charts.empty_figure("a"), charts.empty_figure("b")])
     assert page.count("plotly.js v") <= 2 and "Plotly.newPlot" in page
-    assert "plan=&lt;Starter&gt;" in page and "&lt;b&gt;bold&lt;/b&gt; claim" in page
+    assert "Plan = &lt;Starter&gt;" in page and "&lt;b&gt;bold&lt;/b&gt; claim" in page
     assert not re.search(r"<script[^>]+src=", page)
 
 

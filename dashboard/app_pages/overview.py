@@ -4,13 +4,14 @@ import streamlit as st
 
 from dashboard import charts, data, findings, report, structure_view
 from dashboard.common import csv_download, current_filters, download, filter_caption, require_database
+from dashboard.labels import revenue_basis_words
 
 con, info = require_database()
 filters = current_filters()
 build_id, as_of = info["build_id"], info["as_of_date"]
 
 st.title("Overview")
-st.caption(f"As of {as_of:%d %B %Y} · {filter_caption(filters)} · revenue from {info['revenue_basis'].replace('_', ' ')}")
+st.caption(f"As of {as_of:%d %B %Y} · {filter_caption(filters)} · revenue from {revenue_basis_words(info['revenue_basis'])}")
 if data.account_count(con, filters) == 0:
     st.warning("No accounts match the filters. Widen them in the sidebar.")
     st.stop()
@@ -86,7 +87,7 @@ with st.expander("Monthly KPIs table"):
         "churned_mrr": money_column("Churned MRR"), "contraction_mrr": money_column("Contraction MRR"),
         "expansion_mrr": money_column("Expansion MRR"),
         "gross_revenue_retention": share_column("Gross revenue retention"),
-        "net_revenue_retention": share_column("Net revenue retention"), "revenue_basis": "Revenue from"})
+        "net_revenue_retention": share_column("Net revenue retention"), "revenue_basis": None})
     csv_download(monthly, "Download monthly KPIs (CSV)", "kpi_monthly.csv", key="dl_kpi")
 csv_download(cohorts, "Download cohort retention (CSV)", "cohort_retention.csv", key="dl_cohorts")
 download(

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .coxph import ConvergenceError, StoredCox, TimeVaryingCox, model_state, risk_sets
-from .factors import FACTORS, FACTORS_BY_NAME, PILLAR_ORDER
+from .factors import FACTORS, FACTORS_BY_NAME, PILLAR_ORDER, term_words
 from .store import create_result_table, read_state, store_model_info, store_state
 from ..filters import filter_predicate, filterable_columns, parse_filters
 from ..sqlrun import TrustedSql, execute_template, insert_rows, query_text, quote_ident
@@ -387,7 +387,7 @@ class ServiceDrivers:
                                                     "ph_p_value": np.nan}))
         violated = effects.loc[effects.ph_violated, "term"].tolist()
         if violated:
-            notes.append("proportional hazards is doubtful for " + ", ".join(violated)
+            notes.append("proportional hazards is doubtful for " + ", ".join(term_words(t) for t in violated)
                          + f" (Schoenfeld test against log time, p < {PH_ALPHA}): their hazard ratio is an "
                          "average over tenure and may differ early and late")
         self.model_ = model

@@ -24,7 +24,7 @@ import pandas as pd
 
 from .coxph import ConvergenceError
 from .causal_structure import BUILT_IN, STEPS, CausalStructure, recorded
-from .factors import CHANGEABLE, label
+from .factors import CHANGEABLE, label, term_words
 from .store import create_result_table, read_model_info, read_state, store_model_info, store_state
 from .drivers import (NOT_ESTIMABLE, DriversInputError, account_covariates, ServiceDrivers, build_design,
                       sample_accounts, shared_structures, subset_design)
@@ -125,13 +125,13 @@ class FactorEffects:
                     fitted = None
                 stability.extend(previous)
             if fitted is None:
-                self.notes_.append(f"{factor}: its own model could not be fitted ({reason})")
+                self.notes_.append(f"{label(factor)}: its own model could not be fitted ({reason})")
                 continue
             if factor in CHANGEABLE and self.outcome_models:
                 outcome = self._outcome_model(panel, kinds, n_accounts, factor, covariates, fitted, sample)
                 if outcome is not None:
                     self.models_[factor] = outcome
-            self.notes_.extend(f"{factor}: {d['term']} is left out of its own model ({d['reason']})"
+            self.notes_.extend(f"{label(factor)}: {term_words(d['term'])} is left out of its own model ({d['reason']})"
                                for d in fitted.design_.dropped if d["reason"].startswith(NOT_ESTIMABLE))
             adjusted_for = structure.describe_adjustment(factor, covariates)
             for row in self._factor_rows(fitted, factor):
@@ -161,7 +161,7 @@ class FactorEffects:
             return self._fit_one(panel, kinds, n_accounts, self.structure.whatif_terms([factor]), covariates,
                                  own.model_.params_.to_dict(), sample)
         except (ConvergenceError, DriversInputError) as error:
-            self.notes_.append(f"{factor}: the what-if's outcome model could not be fitted ({error})")
+            self.notes_.append(f"{label(factor)}: the what-if's outcome model could not be fitted ({error})")
             return None
 
     @staticmethod

@@ -153,3 +153,15 @@ def title(name: str) -> str:
     """A factor's label as a heading ("First response time")."""
     factor = FACTORS_BY_NAME.get(name)
     return factor.title if factor is not None else name
+
+
+def term_words(term: str) -> str:
+    """A model term as a note names it: "bad interactions in the window (2+ vs 0)", "CSAT not measured", never the
+    column name; a segment term ("company_size=1-10") with its underscores as spaces."""
+    if term.startswith("missing: "):
+        return f"{label(term[len('missing: '):])} not measured"
+    for factor in FACTORS:
+        for candidate in factor.terms:
+            if candidate.name == term:
+                return factor.label + (f" ({candidate.label})" if candidate.label else "")
+    return term.replace("_", " ")

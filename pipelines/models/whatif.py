@@ -367,7 +367,7 @@ class WhatIf:
         for change in self.changes:
             missing = int(rows[change.column].isna().sum())
             if missing:
-                notes.append(f"{missing:,} accounts have no {change.factor} measured in the last 90 days; the change "
+                notes.append(f"{missing:,} accounts have no {label(change.factor)} measured in the last 90 days; the change "
                              "does not apply to them (they keep the model's imputed value)")
         changed = [c.factor for c in self.changes]
         in_model = set(drivers.design_.terms.factor)
