@@ -42,6 +42,38 @@ def factors() -> list[str]:
     return list(CHANGEABLE)
 
 
+# The page's choices and how each travels in the URL (a shared link): read from the URL's texts (a ValueError for
+# one that cannot be used: the default stands) and written back.
+DEFAULT_FACTORS = ["first_response_hours"]
+HORIZONS = [90, 180, 365, 730]
+DEFAULT_HORIZON = 365
+
+
+def read_factors(texts: list[str]) -> list[str]:
+    return [t for t in texts if t in CHANGEABLE]
+
+
+def read_horizon(texts: list[str]) -> int:
+    return HORIZONS[HORIZONS.index(int(texts[0]))]
+
+
+def read_cost(texts: list[str]) -> float:
+    return max(float(texts[0]), 0.0)
+
+
+def read_change(factor: str):
+    """The reader of one factor's slider value: a number within the slider's range."""
+    spec = slider_spec(factor)
+    return lambda texts: spec["read"](texts[0])
+
+
+def as_url(value) -> list[str]:
+    """A choice as the URL's texts: a list as it is, a whole-dollar cost without decimals, a number as written."""
+    if isinstance(value, list):
+        return value
+    return [f"{value:.0f}" if isinstance(value, float) and value.is_integer() else str(value)]
+
+
 def roi(result: dict, yearly_cost: float | None) -> dict:
     """Return on the cost over the horizon, and payback, from the revenue the change keeps month by month.
 

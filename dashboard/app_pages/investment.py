@@ -13,30 +13,29 @@ st.title("Investment case")
 st.caption(f"Accounts active at {info['as_of_date']:%Y-%m-%d} · {filter_caption(filters)}")
 
 FACTORS = investment_view.factors()
-DEFAULT_FACTORS = ["first_response_hours"]
-restore_choice("inv_factors", DEFAULT_FACTORS, lambda texts: [t for t in texts if t in FACTORS])
+restore_choice("inv_factors", investment_view.DEFAULT_FACTORS, investment_view.read_factors)
 chosen = st.multiselect("Service factors to improve", FACTORS, format_func=investment_view.title, key="inv_factors")
-keep_choice("inv_factors", chosen, DEFAULT_FACTORS, list)
+keep_choice("inv_factors", chosen, investment_view.DEFAULT_FACTORS, investment_view.as_url)
 changes = []
 for factor in chosen:
     spec = investment_view.slider_spec(factor)
     key = f"inv_{factor}"
-    restore_choice(key, spec["default"], lambda texts, spec=spec: spec["read"](texts[0]))
+    restore_choice(key, spec["default"], investment_view.read_change(factor))
     value = st.slider(f"{investment_view.title(factor)} change ({spec['help']})", spec["min"], spec["max"],
                       step=spec["step"], format=spec["format"], key=key)
-    keep_choice(key, value, spec["default"], lambda v: [str(v)])
+    keep_choice(key, value, spec["default"], investment_view.as_url)
     changes.append((factor, investment_view.change_text(factor, value)))
 left, right = st.columns(2)
-HORIZONS = [90, 180, 365, 730]
-restore_choice("inv_horizon", 365, lambda texts: HORIZONS[HORIZONS.index(int(texts[0]))])
-horizon = left.select_slider("Horizon", options=HORIZONS, format_func=lambda d: f"{d} days", key="inv_horizon")
-keep_choice("inv_horizon", horizon, 365, lambda v: [str(v)])
-restore_choice("inv_cost", None, lambda texts: max(float(texts[0]), 0.0))
+restore_choice("inv_horizon", investment_view.DEFAULT_HORIZON, investment_view.read_horizon)
+horizon = left.select_slider("Horizon", options=investment_view.HORIZONS, format_func=lambda d: f"{d} days",
+                             key="inv_horizon")
+keep_choice("inv_horizon", horizon, investment_view.DEFAULT_HORIZON, investment_view.as_url)
+restore_choice("inv_cost", None, investment_view.read_cost)
 cost = right.number_input("Yearly cost of the change ($)", min_value=0.0, step=10_000.0, format="%.0f",
                           placeholder="e.g. two more agents: 150000", key="inv_cost",
                           help="What the change costs a year (people, tools). ROI and payback need it; none is "
                                "assumed.")
-keep_choice("inv_cost", cost, None, lambda v: [f"{v:.0f}"])
+keep_choice("inv_cost", cost, None, investment_view.as_url)
 if not changes:
     st.info("Pick at least one factor to improve.")
     st.stop()
