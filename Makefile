@@ -7,7 +7,7 @@ DEMO := data/demo
 
 CONFIG ?= deploy/deploy.toml
 
-.PHONY: run serve test setup demo build clean
+.PHONY: run serve test test-fast setup demo build clean
 
 $(BIN)/retention: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ serve: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# everything but the browser, Spark, benchmark and slow statistical tiers: quick feedback while working
+test-fast: setup
+	$(BIN)/python -m pytest -m "not browser and not spark and not bench and not slow"
 
 clean:
 	rm -rf $(VENV) $(DEMO) $(DB)

@@ -15,6 +15,8 @@ import pytest
 
 from benchmarks.bench import add_bench_parser, summary_path
 
+pytestmark = pytest.mark.bench
+
 PAGES = ("overview", "survival", "drivers", "investment", "at_risk", "data_page")
 EXPECTED_FIGURES = (
     "demo_generate", "scan_floor",

@@ -29,6 +29,8 @@ from benchmarks.load import (CHROMIUM, CHROMIUM_ARGS, LoadError, app_argv, free_
 from pipelines.build import build_database
 from pipelines.demo import generate_demo
 
+pytestmark = pytest.mark.browser
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from benchmarks.load import ACTION_WEIGHTS, run_load
 from test_browser import ARTIFACTS, require_browser
+
+pytestmark = pytest.mark.browser
 
 PEOPLE, SECONDS = 6, 30
 

@@ -31,6 +31,8 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from test_browser import (RENDER_MS, PlaywrightTimeout, free_port, _unavailable, chromium, expect, require_browser,
                           serving, wait_rendered)
 
+pytestmark = pytest.mark.browser
+
 try:
     from oidc_provider_mock import run_server_in_thread
 except ImportError:  # pragma: no cover - depends on the machine

@@ -31,6 +31,8 @@ from pipelines.demo import generate_demo
 from pipelines.models.factor_effects import FactorEffects
 from pipelines.settings import BuildSettings
 
+pytestmark = pytest.mark.slow
+
 SEEDS = range(1, 11)
 ACCOUNTS = 2500
 TERMS = ("bad_interactions_90d: 1 vs 0", "bad_interactions_90d: 2+ vs 0", "credited_bad_interactions_90d")

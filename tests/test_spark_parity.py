@@ -25,6 +25,8 @@ from pipelines.build import PARQUET_VIEWS, build_database
 from pipelines.demo import generate_demo
 from pipelines.settings import BuildSettings
 
+pytestmark = pytest.mark.spark
+
 RELATIVE_TOLERANCE = 1e-9
 # build_info holds the build's own id, times and engine settings: not a result of the data
 NOT_COMPARED = {"build_info"}

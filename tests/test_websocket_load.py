@@ -14,11 +14,15 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
+
 from benchmarks.load import ACTION_WEIGHTS, LoadResult, measure_load
 from benchmarks.ws_load import CHANGED_KINDS, SocketPerson, Widget, changed_state, drawn_state, run_websocket_load
 from streamlit.proto.Selectbox_pb2 import Selectbox
 from streamlit.proto.Slider_pb2 import Slider
 from test_browser import ARTIFACTS
+
+pytestmark = pytest.mark.browser
 
 PEOPLE, SECONDS = 4, 15
 

@@ -31,6 +31,8 @@ from pipelines.models.risk import AccountRisk, current_rows
 from pipelines.models.whatif import WhatIf
 from worlds import World, generate, panel_database, true_churn
 
+pytestmark = pytest.mark.slow
+
 STRUCTURES = {
     "flat": World(),
     "a factor with no effect": World(effect=1.0),
