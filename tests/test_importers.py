@@ -522,3 +522,32 @@ def test_build_info_records_the_import_choices(tmp_path):
         info = json.loads(con.execute("select import_info_json from build_info").fetchone()[0])
     recorded = json.dumps(info)
     assert "business" in recorded and "Europe/Berlin" in recorded
+
+
+def test_stripe_blank_or_garbled_interval_and_interval_count_are_reported_never_turned_into_mrr(tmp_path):
+    """An Interval Count of "three" is not a number: that subscription adds no MRR and says so (it had given 3× the
+    MRR); a blank count is Stripe's default of 1, said; a blank Interval adds no MRR, said (it had given 0 with
+    nothing in the rejects). A good count still divides: $99 every 3 months is $33 a month."""
+    source = read_out(FIXTURES / "stripe_subscriptions.csv")
+    counts = {"sub_1G1": "three", "sub_1H1": "", "sub_1U1": "3"}
+    source["Interval Count"] = source["id"].map(counts).fillna("1")
+    source.loc[source["id"] == "sub_1U1", "Amount"] = "99.00"
+    source.loc[source["id"] == "sub_1S1", "Interval"] = ""
+    path = tmp_path / "subscriptions.csv"
+    source.to_csv(path, index=False)
+    report = import_stripe(path, tmp_path / "out")
+    accounts = by_id(read_out(tmp_path / "out" / "accounts.csv"), "account_id")
+    problems = report.problems.assign(row=report.problems["row"].astype(int))
+    row_of = {sub: i + 1 for i, sub in enumerate(source["id"])}  # the importers number data rows from 1
+
+    def reasons(sub: str, column: str) -> list[str]:
+        return problems.loc[(problems["row"] == row_of[sub]) & (problems["column"] == column), "reason"].tolist()
+
+    assert float(accounts["cus_globex"]["mrr"]) == 0.0
+    assert reasons("sub_1G1", "Interval Count") == ["not a whole number of intervals >= 1: this subscription adds "
+                                                    "no MRR"]
+    assert float(accounts["cus_hooli"]["mrr"]) == 12000.0
+    assert reasons("sub_1H1", "Interval Count") == ["empty: taken as 1 (Stripe's default)"]
+    assert float(accounts["cus_umbrella"]["mrr"]) == 33.0
+    assert reasons("sub_1U1", "Interval Count") == []
+    assert reasons("sub_1S1", "Interval") == ["empty: this subscription adds no MRR"]

@@ -155,9 +155,19 @@ def _normalise_csv(table: Table, report: ConversionReport) -> pd.DataFrame:
                 "value_emptied")
     quantity = quantity.where(quantity >= 0).fillna(1.0)
     count, bad_c = parse_numbers(subs["interval_count"])
-    count = count.where(count > 0).fillna(1.0)
+    garbled_count = bad_c | (count <= 0) | (count.notna() & (count != count.round()))
+    report.flag(garbled_count, rows, "Interval Count", "not a whole number of intervals >= 1: this subscription "
+                "adds no MRR", subs["interval_count"], "value_emptied")
+    if table.column(*CSV_NAMES["interval_count"]) is not None:
+        report.flag(count.isna() & ~garbled_count, rows, "Interval Count", "empty: taken as 1 (Stripe's default)",
+                    subs["interval_count"], "value_emptied")
+    count = count.where(~garbled_count).fillna(1.0).where(~garbled_count)
     interval = subs["interval"].str.lower().map(lambda v: INTERVAL_ALIASES.get(v, v) if isinstance(v, str) else v)
-    interval = interval.fillna("month") if table.column(*CSV_NAMES["interval"]) is None else interval
+    if table.column(*CSV_NAMES["interval"]) is None:
+        interval = interval.fillna("month")
+    else:
+        report.flag(interval.isna(), rows, "Interval", "empty: this subscription adds no MRR", subs["interval"],
+                    "value_emptied")
     per_month = interval.map(MONTHS_PER_INTERVAL)
     report.flag(interval.notna() & per_month.isna(), rows, "Interval", "not day, week, month or year: this "
                 "subscription adds no MRR", subs["interval"], "value_emptied")
