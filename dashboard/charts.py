@@ -7,6 +7,7 @@ figure title). Number formats: money as $1.2M, shares as 93.4%.
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -95,14 +96,24 @@ def cohort_heatmap(cohorts: pd.DataFrame, value: str = "retained_account_share",
     return _layout(fig, title, height=max(360, 14 * len(labels) + 120))
 
 
+# The survival chart's parts in pixels: the curves, one line of at-risk counts per group (and one of air, so the
+# top group's counts never sit under the curves' axis), and what the title, axis and legend take around them.
+CURVES_PX, AT_RISK_LINE_PX, FRAME_PX = 330, 18, 150
+
+
 def survival_curves(curves: pd.DataFrame, color: str = "group", y: str = "survival",
                     title: str | None = "Share of accounts still customers", at_risk_ticks: int = 6,
                     y_title: str = "Still a customer") -> go.Figure:
-    """One step line per group over days since signup, a shaded 95% band, at-risk counts under the axis."""
+    """One step line per group over days since signup, a shaded 95% band where the curves carry one, and the
+    accounts at risk in a row under the axis where they carry `at_risk` (a revenue curve carries neither)."""
     if curves.empty:
         return empty_figure("No accounts match the filters.")
     groups = list(dict.fromkeys(curves[color]))
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.82, 0.18], vertical_spacing=0.04)
+    counted = "at_risk" in curves.columns
+    rows = 2 if counted else 1
+    at_risk_px = AT_RISK_LINE_PX * (len(groups) + 1) if counted else 0
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04,
+                        row_heights=[CURVES_PX, at_risk_px] if counted else None)
     max_day = float(curves.time_days.max())
     ticks = np.linspace(0, max_day, at_risk_ticks).round()
     for i, group in enumerate(groups):
@@ -116,14 +127,17 @@ def survival_curves(curves: pd.DataFrame, color: str = "group", y: str = "surviv
         fig.add_trace(go.Scatter(x=data.time_days, y=data[y], name=str(group), line=dict(color=tint, shape="hv"),
                                  showlegend=len(groups) > 1,
                                  hovertemplate="day %{x}: %{y:.1%}<extra>" + str(group) + "</extra>"), row=1, col=1)
-        if "at_risk" in data.columns:
+        if counted:
             counts = _at_risk_at(data, ticks)
             fig.add_trace(go.Scatter(x=ticks, y=[str(group)] * len(ticks), mode="text", text=[f"{c:,}" for c in counts],
                                      textfont=dict(color=tint, size=11), showlegend=False, hoverinfo="skip"), row=2, col=1)
     fig.update_yaxes(title=y_title, tickformat=".0%", range=[0, 1.02], row=1, col=1)
-    fig.update_yaxes(title="At risk", showgrid=False, row=2, col=1, type="category")
-    fig.update_xaxes(title="Days since signup", row=2, col=1, tickvals=ticks)
-    return _layout(fig, title, height=520)
+    if counted:
+        fig.update_yaxes(title="At risk", showgrid=False, row=2, col=1, type="category",
+                         range=[-0.7, len(groups) - 0.3])
+    # the bottom row carries the day axis: under the at-risk counts, or under the curves themselves
+    fig.update_xaxes(title="Days since signup", row=rows, col=1, tickvals=ticks, tickformat=",d", showticklabels=True)
+    return _layout(fig, title, height=CURVES_PX + at_risk_px + FRAME_PX)
 
 
 def _at_risk_at(curve: pd.DataFrame, ticks: np.ndarray) -> np.ndarray:
@@ -142,10 +156,35 @@ def _with_alpha(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
+# A row label wider than this wraps onto further lines: unwrapped, a few long labels (a missing-measure indicator
+# naming five measures) take most of the width and leave the plot a sliver beside them.
+LABEL_WRAP_CHARACTERS = 56
+FOREST_ROW_PX, FOREST_LINE_PX, FOREST_FRAME_PX = 28, 15, 140
+# Hazard ratios a log axis is labelled at: plotly's own labels over more than a decade read 0.3 as "3"
+RATIO_TICKS = (0.1, 0.2, 0.25, 0.33, 0.5, 0.67, 0.8, 1, 1.25, 1.5, 2, 3, 4, 5, 10, 20)
+
+
+def wrapped_label(text: str, width: int = LABEL_WRAP_CHARACTERS) -> str:
+    """`text` on lines of at most `width` characters (words kept whole), joined by plotly's line break."""
+    return "<br>".join(textwrap.wrap(str(text), width)) or str(text)
+
+
+def forest_height(labels: list[str]) -> int:
+    """Pixels for a forest plot of these row labels: the rows are evenly spaced, so each gets the room of the
+    label that wraps onto the most lines."""
+    extra_lines = max((wrapped_label(label).count("<br>") for label in labels), default=0)
+    return max(360, (FOREST_ROW_PX + FOREST_LINE_PX * extra_lines) * len(labels) + FOREST_FRAME_PX)
+
+
+def ratio_ticks(low: float, high: float) -> list[float]:
+    """The RATIO_TICKS within [low, high], and 1 always."""
+    return sorted({t for t in RATIO_TICKS if low <= t <= high} | {1})
+
+
 def forest_plot(effects: pd.DataFrame, title: str | None = "Churn hazard ratio per unit (95% CI)",
                 y: str = "term") -> go.Figure:
     """One marker per model term at its hazard ratio with its 95% interval, grouped by pillar, log scale;
-    `y` names the column that labels each row."""
+    `y` names the column that labels each row (long labels wrap; the figure grows with its rows and lines)."""
     if effects.empty:
         return empty_figure("The drivers model has no terms to show.")
     data = effects.iloc[::-1]
@@ -162,8 +201,13 @@ def forest_plot(effects: pd.DataFrame, title: str | None = "Churn hazard ratio p
     fig.add_vline(x=1.0, line=dict(color="#6b7280", dash="dash"))
     fig.update_layout(legend=dict(traceorder="reversed"))  # pillars listed top to bottom as the rows are
     fig.update_xaxes(type="log", title="Hazard ratio (1 = no association; >1 more churn)")
-    fig.update_yaxes(title=None, categoryorder="array", categoryarray=list(data[y]))
-    fig = _layout(fig, title, height=max(360, 28 * len(data) + 120))
+    ticks = ratio_ticks(float(data.ci_lower.min()), float(data.ci_upper.max()))
+    if len(ticks) >= 3:  # a narrow range reads well enough in plotly's own labels
+        fig.update_xaxes(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
+    labels = list(data[y])
+    fig.update_yaxes(title=None, categoryorder="array", categoryarray=labels, tickmode="array", tickvals=labels,
+                     ticktext=[wrapped_label(label) for label in labels], automargin=True)
+    fig = _layout(fig, title, height=forest_height(labels))
     fig.update_layout(legend=dict(traceorder="reversed"))
     return fig
 

@@ -45,6 +45,16 @@ def csv_download(frame: pd.DataFrame, label: str, file_name: str, key: str) -> N
              rows=len(frame))
 
 
+# st.dataframe's default row height in pixels; its header row is as tall, and its border adds a few
+DATAFRAME_ROW_PX, DATAFRAME_BORDER_PX = 35, 3
+
+
+def dataframe_height(rows: int) -> int:
+    """The height at which st.dataframe shows `rows` whole rows under its header: its default height stops
+    part-way through a row, which reads as a row cut off."""
+    return DATAFRAME_ROW_PX * (rows + 1) + DATAFRAME_BORDER_PX
+
+
 def _csv_rows(content: bytes) -> int:
     return max(sum(1 for _ in csv.reader(io.StringIO(content.decode("utf-8")))) - 1, 0)
 

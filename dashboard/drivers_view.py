@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
-from pipelines.models.factors import FACTORS, FACTORS_BY_NAME, SERVICE_PILLARS, label
+from pipelines.models.effects_report import (MUTUALLY_ADJUSTED, OWN_MODEL, effects_report, effects_report_json,
+                                             factor_in_words, level_of)
+from pipelines.models.factors import FACTORS, FACTORS_BY_NAME, SERVICE_PILLARS, label, term_words
+
+# the factors' own models are fitted at build time on every account, whatever the page's filters
+OWN_MODELS_FITTED_ON = "every account, at build time"
+
 
 def split_terms(effects: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     service = effects[effects.pillar.isin(SERVICE_PILLARS)]
@@ -22,14 +30,28 @@ def quartile_factors(effects: pd.DataFrame) -> list[str]:
             and f.name not in ("credited_bad_interactions_90d",)]
 
 
-def effects_table(effects: pd.DataFrame, fitted_on: str | None = None) -> pd.DataFrame:
-    """The mutually adjusted model's terms; with `fitted_on` (see `fitted_on`), a column naming the accounts fitted,
-    so a downloaded file says which fit it holds."""
+def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
+    """The mutually adjusted model's terms as fitted (unrounded: the page formats them, and a refit is compared
+    with them exactly)."""
     columns = ["pillar", "term", "unit", "hazard_ratio", "ci_lower", "ci_upper", "p_value", "ph_p_value", "ph_violated"]
-    table = effects[[c for c in columns if c in effects.columns]].reset_index(drop=True)
-    if fitted_on is not None:
-        table.insert(0, "fitted_on", fitted_on)
-    return table
+    return effects[[c for c in columns if c in effects.columns]].reset_index(drop=True)
+
+
+def effects_download(effects: pd.DataFrame, own: pd.DataFrame, filters: tuple[str, ...],
+                     refitted: bool) -> pd.DataFrame:
+    """The drivers page's download: each factor's own model, the one to act on, then the mutually adjusted model
+    shown, as `retention drivers --format csv` writes them, with a first column naming the accounts each was
+    fitted on."""
+    return effects_report(effects, own, fitted_on={OWN_MODEL: OWN_MODELS_FITTED_ON,
+                                                   MUTUALLY_ADJUSTED: fitted_on(filters, refitted)})
+
+
+def effects_download_json(download: pd.DataFrame, filters: tuple[str, ...], model: dict | None,
+                          own_notes: list[str]) -> str:
+    """The download as JSON, as `retention drivers --format json` writes it: the rows under the same headers, with
+    the filters, the mutually adjusted model's information and the own models' notes."""
+    return json.dumps(effects_report_json(download, filters=list(filters), model=model or {},
+                                          factor_effects_notes=list(own_notes)), indent=2)
 
 
 def fitted_on(filters: tuple[str, ...], refitted: bool) -> str:
@@ -94,11 +116,11 @@ def model_markdown(model: dict | None) -> str:
     if model.get("penalizer"):
         lines.append(f"- **Penalizer:** {model['penalizer']} (the unpenalised fit did not converge)")
     for item in model.get("dropped_terms", []):
-        lines.append(f"- **Dropped** {item['term']}: {item['reason']}")
+        lines.append(f"- **Dropped** {term_words(item['term'])}: {item['reason']}")
     imputed = model.get("imputed_terms", [])
     if imputed:
         lines.append("- **Imputed:** months with no eligible interactions get the median of the measure plus a "
-                     "missing indicator: " + ", ".join(i["term"] for i in imputed))
+                     "missing indicator: " + ", ".join(term_words(i["term"]) for i in imputed))
     for note in model.get("notes", []):
         lines.append(f"- **Note:** {note}")
     lines.append("- **Caveat:** hazard ratios are associations in observational data, adjusted for the other terms; "
@@ -113,20 +135,42 @@ def methods_text() -> str:
     return (Path(__file__).parent / "methods.md").read_text(encoding="utf-8").split("\n", 1)[1]
 
 
+def shared_adjustment(effects: pd.DataFrame) -> list[str]:
+    """What every factor's own model is adjusted for (plan, case mix, ticket volume on the default build), in the
+    order the first model lists it: said once above the table, so each row lists only the rest."""
+    sets = [_listed(text) for text in effects.get("adjusted_for", pd.Series(dtype=str))]
+    if not sets:
+        return []
+    return [name for name in sets[0] if all(name in other for other in sets[1:])]
+
+
+def _listed(text: str | None) -> list[str]:
+    return [name for name in (text or "").split(", ") if name]
+
+
+def listing(names: list[str]) -> str:
+    """Names in a sentence: "a", "a and b", "a, b and c"."""
+    if len(names) < 2:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def factor_effects_table(effects: pd.DataFrame) -> pd.DataFrame:
     """Each factor's own model, one row per term, in words a support leader reads (label and unit, never a
-    column name)."""
+    column name), what it was adjusted for besides the shared_adjustment, and its consequences left out."""
     if effects.empty:
         return effects
+    shared = set(shared_adjustment(effects))
     table = pd.DataFrame({
         "factor": [term_label(f, t) for f, t in zip(effects["factor"], effects["term"])],
-        "unit": effects["unit"],
-        "hazard ratio": effects["hazard_ratio"].round(3),
-        "95% CI": [f"{lo:.3f} – {hi:.3f}" for lo, hi in zip(effects["ci_lower"], effects["ci_upper"])],
+        "hazard ratio": effects["hazard_ratio"].round(2),
+        "95% CI": [f"{lo:.2f} – {hi:.2f}" for lo, hi in zip(effects["ci_lower"], effects["ci_upper"])],
+        "also adjusted for": [", ".join(n for n in _listed(text) if n not in shared) or "nothing else"
+                              for text in effects["adjusted_for"]],
+        "consequences, not adjusted for": effects["not_adjusted_for"],
         "E-value": effects["e_value"].round(2),
         "E-value (CI)": effects["e_value_ci"].round(2),
-        "adjusted for": effects["adjusted_for"],
-        "consequences, not adjusted for": effects["not_adjusted_for"],
+        "unit": effects["unit"],
     })
     return table.reset_index(drop=True)
 
@@ -150,11 +194,8 @@ def with_labels(effects: pd.DataFrame) -> pd.DataFrame:
     name ("first response time, per doubling of the median first response time")."""
     labels = []
     for row in effects.itertuples():
-        if row.factor in FACTORS_BY_NAME:
-            level = f" {row.level}" if getattr(row, "level", "") else ""
-            labels.append(f"{label(row.factor)}{level}, {row.unit}")
-        else:
-            labels.append(f"{row.term} ({row.unit})")
+        level = level_of(row.term, row.factor, getattr(row, "level", None))
+        labels.append(f"{factor_in_words(row.factor)}{f' {level}' if level else ''}, {row.unit}")
     return effects.assign(label=labels)
 
 

@@ -116,3 +116,13 @@ REVENUE_BASIS_WORDS = {"mrr_history": "the monthly MRR history",
 
 def revenue_basis_words(basis: str) -> str:
     return REVENUE_BASIS_WORDS.get(basis, basis.replace("_", " "))
+
+
+# the characters Streamlit's Markdown reads as formatting (and `$` as the start of maths)
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$])")
+
+
+def literal(text: str) -> str:
+    """Text a person supplied (a file name, an error about it) as it is, not as Markdown: `Q3 *final*.csv` must not
+    turn bold, nor `$5` into maths."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", str(text))

@@ -3,23 +3,34 @@
 Uploads are written into a fresh temporary folder under names this module chooses (never a name
 taken from the upload), then `build_database` builds beside the live file and swaps it in atomically:
 the app keeps serving the old build until the new one is complete, and a bad file leaves it as it was.
+The names the files were uploaded under go into the sidecar the build copies into build_info (see
+UPLOAD_RECORD), so the Data page and every error speak of the person's own files, never of the copies.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pandas as pd
 from streamlit import config as streamlit_config
 
+from dashboard.labels import literal
 from pipelines.build import BuildError, StageEvent, build_database
 from pipelines.load import PARQUET_MAGIC, InputError
 from pipelines.models.factors import FACTORS, FACTORS_BY_NAME, label
 
+# The sidecar beside the inputs that the build copies into build_info (import_info_json), keyed by source. An upload
+# records there the name each file was sent under, since the build reads a copy under a name this module chose,
+# and, for the demo's own unchanged files, the demo's planted truths, since the copy has no planted_effects.json
+# beside it once the temporary folder is gone.
+UPLOAD_RECORD = "import_info.json"
+PLANTED_EFFECTS = "planted_effects.json"
 
 
 def max_upload_mb() -> int:
@@ -49,16 +60,58 @@ def save_upload(content: bytes, folder: Path, source: str) -> Path:
 
 
 def rebuild_from_uploads(uploads: dict[str, bytes], db_path: Path,
-                         progress: Callable[[StageEvent], None] | None = None):
-    """Build db_path from uploaded bytes keyed by source (accounts, interactions, optional mrr_history)."""
+                         progress: Callable[[StageEvent], None] | None = None,
+                         names: dict[str, str] | None = None, replacing: dict | None = None):
+    """Build db_path from uploaded bytes keyed by source (accounts, interactions, optional mrr_history).
+
+    `names` are the files' own names as uploaded (the source's default file name when missing): build_info records
+    them and an error names them. `replacing` is the build_info of the database the upload replaces: when every
+    uploaded file is byte for byte that build's input of the same source and that build was the demo's, the new
+    build keeps the demo's planted truths; any other upload claims none."""
     folder = Path(tempfile.mkdtemp(prefix="retention-upload-"))
     try:
         paths = {source: save_upload(content, folder, source) for source, content in uploads.items() if content}
-        return build_database(paths.get("accounts", folder / "accounts.csv"),
-                              paths.get("interactions", folder / "interactions.csv"),
-                              db_path, mrr_history=paths.get("mrr_history"), progress=progress)
+        uploaded_as = {source: (names or {}).get(source) or f"{source}{path.suffix}" for source, path in paths.items()}
+        record = {source: {"uploaded_as": uploaded_as[source],
+                           "input_sha256": hashlib.sha256(uploads[source]).hexdigest()} for source in paths}
+        planted = _planted_of_the_same_files(replacing, {source: record[source]["input_sha256"] for source in record})
+        if planted is not None:
+            record["accounts"]["planted_effects"] = planted
+        (folder / UPLOAD_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        with _errors_naming({path: uploaded_as[source] for source, path in paths.items()}):
+            return build_database(paths.get("accounts", folder / "accounts.csv"),
+                                  paths.get("interactions", folder / "interactions.csv"),
+                                  db_path, mrr_history=paths.get("mrr_history"), progress=progress)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _planted_of_the_same_files(replacing: dict | None, uploaded_sha256: dict[str, str]) -> dict | None:
+    """The planted truths of the build being replaced when the uploads are its very inputs (same sources, same
+    bytes), else None: the truths hold for those files only."""
+    if not replacing:
+        return None
+    document = planted_document(replacing)
+    inputs = {i["source"]: i.get("sha256") for i in replacing.get("inputs", [])}
+    return document if document is not None and inputs == uploaded_sha256 else None
+
+
+@contextmanager
+def _errors_naming(names: dict[Path, str]) -> Iterator[None]:
+    """Re-raise a failed build's error with each temporary copy's path replaced by the name the person knows the
+    file by; its row and column stay as the build gave them."""
+    try:
+        yield
+    except REBUILD_ERRORS as error:
+        text = str(error)
+        for path, name in names.items():
+            for shown in dict.fromkeys((str(path.resolve()), str(path))):
+                text = text.replace(shown, name)
+        if isinstance(error, InputError):
+            error.path = next((name for path, name in names.items()
+                               if error.path in (str(path), str(path.resolve()))), error.path)
+        error.args = (text,)
+        raise
 
 
 SOURCES = {
@@ -69,8 +122,10 @@ SOURCES = {
 
 
 def import_and_rebuild(source: str, uploads: dict[str, bytes], db_path: Path, options: dict | None = None,
-                       progress: Callable[[StageEvent], None] | None = None):
-    """Convert a tool's exports with the importers, then build: returns (build result, conversion reports)."""
+                       progress: Callable[[StageEvent], None] | None = None, names: dict[str, str] | None = None):
+    """Convert a tool's exports with the importers, then build: returns (build result, conversion reports).
+    `names` are the exports' own names as uploaded, which build_info records for the files converted from them
+    and errors use (as rebuild_from_uploads)."""
     from pipelines.importers import import_intercom, import_stripe, import_zendesk
 
     options = options or {}
@@ -79,27 +134,95 @@ def import_and_rebuild(source: str, uploads: dict[str, bytes], db_path: Path, op
         raw = folder / "raw"
         raw.mkdir()
         saved = {name: save_upload(content, raw, name) for name, content in uploads.items() if content}
+        uploaded_as = {kind: (names or {}).get(kind) or path.name for kind, path in saved.items()}
         out = folder / "contract"
-        reports = [import_stripe(saved["subscriptions"], out)]
-        if source == "zendesk_stripe":
-            reports.append(import_zendesk(saved["tickets"], out, timezone=options.get("timezone") or None,
-                                          hours=options.get("hours", "calendar"),
-                                          account_key=options.get("account_key", "domain")))
-        else:
-            reports.append(import_intercom(saved["conversations"], out))
-        result = build_database(out / "accounts.csv", out / "interactions.csv", db_path,
-                                mrr_history=out / "mrr_history.csv", progress=progress)
+        tickets = "tickets" if source == "zendesk_stripe" else "conversations"
+        converted_from = {"accounts": "subscriptions", "mrr_history": "subscriptions", "interactions": tickets}
+        converted_as = {contract: f"{contract}.csv converted from {uploaded_as[kind]}"
+                        for contract, kind in converted_from.items() if kind in uploaded_as}
+        shown = {path: uploaded_as[kind] for kind, path in saved.items()}
+        shown.update({out / f"{contract}.csv": name for contract, name in converted_as.items()})
+        with _errors_naming(shown):
+            reports = [import_stripe(saved["subscriptions"], out)]
+            if source == "zendesk_stripe":
+                reports.append(import_zendesk(saved["tickets"], out, timezone=options.get("timezone") or None,
+                                              hours=options.get("hours", "calendar"),
+                                              account_key=options.get("account_key", "domain")))
+            else:
+                reports.append(import_intercom(saved["conversations"], out))
+            _record_uploaded_as(out / UPLOAD_RECORD, converted_as)
+            result = build_database(out / "accounts.csv", out / "interactions.csv", db_path,
+                                    mrr_history=out / "mrr_history.csv", progress=progress)
         return result, [r.to_text() for r in reports]
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _record_uploaded_as(sidecar: Path, uploaded_as: dict[str, str]) -> None:
+    """Add each contract file's origin to what the importers recorded in the sidecar (one entry per source)."""
+    record = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else {}
+    for source, name in uploaded_as.items():
+        record.setdefault(source, {})["uploaded_as"] = name
+    sidecar.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def uploaded_names(info: dict) -> dict[str, str]:
+    """Source -> the name its file was uploaded under, for a build from the Data page's uploads ({} otherwise)."""
+    return {source: entry["uploaded_as"] for source, entry in _upload_record(info).items() if "uploaded_as" in entry}
+
+
+def _upload_record(info: dict) -> dict[str, dict]:
+    """What the sidecar beside the build's inputs recorded, per source (build_info.import_info_json)."""
+    try:
+        sidecars = json.loads(info.get("import_info_json") or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return {source: entry for sidecar in sidecars.values() if isinstance(sidecar, dict)
+            for source, entry in sidecar.items() if isinstance(entry, dict)}
+
+
+# The load report's counts in the words of the Data page, whose other messages speak of rejected rows and emptied values
+LOAD_REPORT_COLUMNS = {"rows_read": "rows read", "rows_loaded": "rows loaded", "rows_dropped": "rows rejected",
+                       "values_nulled": "values emptied", "rows_after_as_of": "rows after the as-of date"}
+
+
+def inputs_table(info: dict) -> pd.DataFrame:
+    """One row per input the build read, the file named as its owner knows it: an upload by the name it was sent
+    under (the build read a temporary copy), any other by its path."""
+    uploaded = uploaded_names(info)
+    rows = [{"input": i["source"].replace("_", " "),
+             "file": uploaded.get(i["source"], i["path"]),
+             "format": i["format"], "rows": i["rows"],
+             "size (MB)": None if i.get("size_bytes") is None else round(i["size_bytes"] / 1e6, 2),
+             "SHA-256 (start)": None if not i.get("sha256") else i["sha256"][:16] + "…",
+             "encoding": i.get("encoding")} for i in info["inputs"]]
+    return pd.DataFrame(rows)
+
+
+def built_message(result, names: dict[str, str]) -> str:
+    """What a rebuild made, in one sentence for the person who uploaded: their files, the accounts and tickets
+    loaded, the as-of date, and the rows left out if any."""
+    loaded = {row["source"]: row for row in result.load_report}
+    files = [literal(name) for name in names.values()] or ["your files"]
+    listed = files[0] if len(files) == 1 else ", ".join(files[:-1]) + " and " + files[-1]
+    counts = [f"{loaded[source]['rows_loaded']:,} {noun}" for source, noun in
+              (("accounts", "accounts"), ("interactions", "tickets")) if source in loaded]
+    dropped = sum(int(row.get("rows_dropped") or 0) for row in loaded.values())
+    rejected = f" {dropped:,} rows were rejected: see Rejected rows above." if dropped else ""
+    return (f"Built the database from {listed}: {' and '.join(counts)}, as-of {result.as_of:%Y-%m-%d} "
+            f"(build {result.build_id[:8]}, {result.seconds:.1f} s). Every page now reads it.{rejected}")
+
+
 def planted_document(info: dict) -> dict | None:
-    """The demo's planted_effects.json beside the build's accounts file, or None for other data."""
+    """The demo's planted truths for this build, or None for other data: those an upload of the demo's own files
+    carried over (in build_info), else the demo's planted_effects.json beside the accounts file the build read."""
     accounts = next((i for i in info.get("inputs", []) if i["source"] == "accounts"), None)
     if accounts is None:
         return None
-    planted_path = Path(accounts["path"]).parent / "planted_effects.json"
+    uploaded = _upload_record(info).get("accounts", {})
+    if "uploaded_as" in uploaded:  # the copy the build read is gone, and nothing beside it was the demo's
+        return uploaded.get("planted_effects")
+    planted_path = Path(accounts["path"]).parent / PLANTED_EFFECTS
     if not planted_path.exists():
         return None
     return json.loads(planted_path.read_text())

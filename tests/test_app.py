@@ -443,13 +443,19 @@ def test_app_drivers_page_shows_each_factors_own_model_with_its_adjustment_set(o
     at = open_app("drivers")
 
     table = frame_with(at, "E-value").set_index("factor")
-    hr, e_value, adjusted = db.execute(
-        "select hazard_ratio, e_value, adjusted_for from factor_effects where factor = 'first_response_hours'"
-    ).fetchone()
+    hr, e_value = db.execute(
+        "select hazard_ratio, e_value from factor_effects where factor = 'first_response_hours'").fetchone()
     row = table.loc["first response time"]
-    assert row["hazard ratio"] == round(hr, 3) and row["E-value"] == round(e_value, 2)
-    assert row["adjusted for"] == adjusted and "share of urgent or high tickets" in adjusted
+    assert row["hazard ratio"] == round(hr, 2) and row["E-value"] == round(e_value, 2)
     assert "SLA breach rate" in row["consequences, not adjusted for"]
+    # what every factor is adjusted for is said once above the table; each row lists the rest of its own set
+    sentence = next(m.value for m in at.markdown if m.value.startswith("Every factor below is adjusted for"))
+    shared = set(sentence.split("**")[1].replace(" and ", ", ").split(", "))
+    assert "share of urgent or high tickets" in shared
+    for factor, words in (("first_response_hours", "first response time"), ("resolution_hours", "resolution time")):
+        (adjusted,) = db.execute("select adjusted_for from factor_effects where factor = ?", [factor]).fetchone()
+        rest = table.loc[words, "also adjusted for"]
+        assert shared | (set() if rest == "nothing else" else set(rest.split(", "))) == set(adjusted.split(", "))
     revenue = frame_with(at, "expansion: change in monthly chance (pp)").set_index("factor")
     (effect,) = db.execute("select effect_pp from factor_revenue_effects where factor = 'first_response_hours' "
                            "and outcome = 'expansion'").fetchone()

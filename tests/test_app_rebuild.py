@@ -4,10 +4,13 @@ DuckDB keeps one database instance per path per process, so a server that opened
 could go on reading it after the rebuild's atomic rename. Each test opens the app on a copy of the
 small demo, replaces the file with a build of other data (by the CLI, by the Data page's upload path,
 or while the app is rerunning) and checks the build id and the Overview's tiles against the file.
+The Data page's own upload is driven through its uploaders and button: what it says was built, why a
+build failed, and whether the demo's planted truths still apply.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -147,3 +150,82 @@ def test_reruns_during_a_rebuild_keep_rendering_old_then_new(live_db, other_demo
     # every render during the build read one build or the other, and the old one until the swap
     assert shown == sorted(shown, key=lambda tile: tile == after[1])
     assert_shows(overview.run(timeout=RUN_TIMEOUT), after)
+
+
+# --- the Data page's own upload: what it says was built, what it says went wrong, the demo's truths ----------------
+
+PLANTED_HEADING = "Demo data: planted effects beside the recovered ones"
+
+
+def upload_and_build(at: AppTest, files: dict[str, tuple[str, bytes]]) -> AppTest:
+    """Put (name, bytes) into the Data page's uploaders by source and press its build button."""
+    keys = {"accounts": "up_accounts", "interactions": "up_interactions", "mrr_history": "up_mrr"}
+    for source, (name, content) in files.items():
+        at.file_uploader(key=keys[source]).set_value((name, content, "text/csv"))
+    at.run(timeout=RUN_TIMEOUT)
+    next(b for b in at.button if b.label == "Build the database").click()
+    at.run(timeout=RUN_TIMEOUT * 2)
+    assert not page_failures(at), page_failures(at)
+    return at
+
+
+def demo_files(demo, prefix: str = "") -> dict[str, tuple[str, bytes]]:
+    return {source: (f"{prefix}{source}.csv", Path(getattr(demo, source)).read_bytes())
+            for source in ("accounts", "interactions", "mrr_history")}
+
+
+def inputs_shown(at: AppTest) -> dict[str, str]:
+    """The Data page's Inputs table: input -> the file it names."""
+    table = next(d.value for d in at.dataframe if "file" in d.value.columns)
+    return dict(zip(table["input"], table["file"]))
+
+
+def test_upload_on_the_data_page_names_the_files_and_what_was_built(live_db, other_demo):
+    at = upload_and_build(open_page("data_page"), demo_files(other_demo, prefix="acme "))
+
+    build_id = file_state(live_db)[0]
+    built = [s.value for s in at.success if s.value.startswith("Built")]
+    # the names as they are, not read as Markdown (the underscore would start italics)
+    said = (f"Built the database from acme accounts.csv, acme interactions.csv and acme mrr\\_history.csv: "
+            f"{other_demo.n_accounts:,} accounts and {other_demo.n_interactions:,} tickets, as-of "
+            f"{other_demo.as_of:%Y-%m-%d} (build {build_id[:8]}, ")
+    assert len(built) == 1 and re.fullmatch(re.escape(said) + r"\d+\.\d s\)\. Every page now reads it\.", built[0])
+    assert inputs_shown(at) == {"accounts": "acme accounts.csv", "interactions": "acme interactions.csv",
+                                "mrr history": "acme mrr_history.csv"}
+    # another data set's files are not the demo this database was: no planted truths are claimed for them
+    assert PLANTED_HEADING not in [h.value for h in at.subheader]
+
+
+def test_upload_of_the_demos_own_files_keeps_its_planted_truths(live_db, small_demo_database):
+    demo = small_demo_database[1]
+    before = file_state(live_db)
+    at = open_page("data_page")
+    assert PLANTED_HEADING in [h.value for h in at.subheader]
+
+    at = upload_and_build(at, demo_files(demo))
+
+    assert file_state(live_db)[0] != before[0]  # a new build, from the uploaded copies
+    assert any(s.value.startswith("Built the database from accounts.csv") for s in at.success)
+    assert PLANTED_HEADING in [h.value for h in at.subheader]
+    planted = next(d.value for d in at.dataframe if "planted hazard ratio" in d.value.columns)
+    assert planted.set_index("factor").loc["first response time", "planted hazard ratio"] == 1.25
+    # and a new session after a second upload of the same files still finds them
+    upload_and_build(open_page("data_page"), demo_files(demo))
+    assert PLANTED_HEADING in [h.value for h in open_page("data_page").subheader]
+
+
+def test_failed_upload_on_the_data_page_shows_the_reason_open_with_file_row_and_column(live_db, small_demo_database):
+    before = file_state(live_db)
+    files = demo_files(small_demo_database[1])
+    lines = files["accounts"][1].decode().splitlines()
+    lines[2] += ",one field too many"
+    files["accounts"] = ("Q3 accounts.csv", "\n".join(lines).encode())
+
+    at = upload_and_build(open_page("data_page"), files)
+
+    assert file_state(live_db) == before
+    failure = next(e for e in at.error if e.value.startswith("The build failed"))
+    assert "Q3 accounts.csv: is not a well-formed CSV table at line 3" in failure.value
+    assert "retention-upload" not in failure.value  # never the temporary copy the build read
+    # shown in the page itself, not inside the collapsed progress box
+    assert failure in list(at.main.children.values())

@@ -52,7 +52,8 @@ DANA = "csm = 'Dana Ruiz'"
 PAGES = {
     "": ("Overview", "Active accounts", ["kpi_monthly.csv", "cohort_retention.csv", "retention_overview.html"]),
     "survival": ("Survival explorer", "Split by", ["survival_curves.csv", "survival_summary.csv"]),
-    "drivers": ("Service drivers", "Churn by quartile of a factor", ["driver_effects.csv", "churn_by_quartile.csv"]),
+    "drivers": ("Service drivers", "Churn by quartile of a factor", ["driver_effects.csv", "driver_effects.json",
+                                                                     "churn_by_quartile.csv"]),
     "investment": ("Investment case", "Accounts kept", ["investment_case.md", "investment_case.csv",
                                                          "investment_case.html"]),
     "at_risk": ("At-risk accounts", "Active accounts scored", ["account_risk.csv"]),
@@ -260,7 +261,7 @@ def test_shared_mode_walk_as_csm_and_executive(deployment, person, db):
 
     dana, everyone = scope_counts(db, DANA), scope_counts(db, "true")
     assert dana["accounts"] < everyone["accounts"] and dana["scored"] < everyone["scored"]
-    check_files(dana_files, dana, "csm=Dana Ruiz")
+    check_files(dana_files, dana, "CSM = Dana Ruiz")
     assert {r["csm"] for r in csv_rows(dana_files["account_risk.csv"])} == {"Dana Ruiz"}
     check_files(exec_files, everyone, "all active accounts")
     # the Data page of a csm and an executive: no raw tables, no upload, no rebuild

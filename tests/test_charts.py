@@ -122,6 +122,32 @@ def test_survival_curves_revenue_view_uses_the_named_column():
     assert fig.layout.yaxis.title.text == "MRR retained"
 
 
+def revenue_frame() -> pd.DataFrame:
+    """The revenue curves carry no at-risk counts (their MRR at risk is money, not accounts)."""
+    return curves_frame().drop(columns=["at_risk", "events", "censored", "ci_lower", "ci_upper"]).rename(
+        columns={"survival": "revenue_retained_share"})
+
+
+def test_survival_curves_revenue_view_has_its_day_axis_under_the_curves_and_no_empty_row():
+    fig = charts.survival_curves(revenue_frame(), y="revenue_retained_share", at_risk_ticks=3)
+
+    assert "xaxis2" not in fig.layout.to_plotly_json()  # one panel: no at-risk row left empty under the curves
+    assert fig.layout.xaxis.title.text == "Days since signup"
+    assert list(fig.layout.xaxis.tickvals) == [0, 50, 100] and fig.layout.xaxis.showticklabels is True
+    assert fig.layout.height < charts.survival_curves(curves_frame()).layout.height
+
+
+def test_survival_curves_at_risk_row_grows_with_the_groups_and_keeps_the_top_one_inside():
+    two = charts.survival_curves(curves_frame())
+    frame = pd.concat([curves_frame(), curves_frame().assign(group=lambda f: f.group + " EU")], ignore_index=True)
+    four = charts.survival_curves(frame)
+
+    assert four.layout.height - two.layout.height == 2 * charts.AT_RISK_LINE_PX
+    # the category axis spans every group's line with room above the top one, which the curves' axis hid
+    low, high = four.layout.yaxis2.range
+    assert low < -0.5 and high > 4 - 1 + 0.5
+
+
 def effects_frame() -> pd.DataFrame:
     return pd.DataFrame({
         "pillar": ["quick", "quick", "courteous", "control"],
@@ -148,6 +174,46 @@ def test_forest_plot_one_marker_per_term_on_log_axis():
     assert np.allclose(np.asarray(quick.x) + np.asarray(quick.error_x.array), [1.15, 1.63])
     assert np.allclose(np.asarray(quick.x) - np.asarray(quick.error_x.arrayminus), [0.80, 1.20])
     assert [shape.x0 for shape in fig.layout.shapes] == [1.0]  # the no-association line
+
+
+def control_terms(n: int) -> pd.DataFrame:
+    """`n` control terms with labels as long as the missing-measure indicators' ones."""
+    return pd.DataFrame({
+        "pillar": ["missing indicator"] * n,
+        "label": [f"missing {i}: handoff rate, escalation rate, reopen rate, resolution time, proactive update "
+                  "rate, no eligible interactions in 90 days vs some (the measure was imputed)" for i in range(n)],
+        "unit": ["no eligible interactions in 90 days vs some"] * n,
+        "hazard_ratio": [0.5 + 0.5 * i for i in range(n)],
+        "ci_lower": [0.3 + 0.5 * i for i in range(n)],
+        "ci_upper": [0.9 + 0.5 * i for i in range(n)],
+    })
+
+
+def test_forest_plot_height_grows_with_its_rows_and_wrapped_lines():
+    short = [charts.forest_plot(effects_frame().iloc[:n]).layout.height for n in (1, 4)]
+    long = [charts.forest_plot(control_terms(n), y="label").layout.height for n in (4, 10)]
+
+    assert short[0] == 360 and short[0] <= short[1]  # a minimum height, so one row is no sliver either
+    assert long[0] < long[1] and long[1] - long[0] == 6 * (long[0] - charts.FOREST_FRAME_PX) / 4
+    assert long[0] > charts.forest_plot(effects_frame(), y="term").layout.height  # four long rows, four short
+
+
+def test_forest_plot_wraps_long_labels_on_the_axis_and_keeps_them_whole_in_the_data():
+    effects = control_terms(3)
+
+    fig = charts.forest_plot(effects, y="label")
+
+    assert {y for trace in fig.data for y in trace.y} == set(effects.label)  # hover shows the whole label
+    assert all(max(len(line) for line in text.split("<br>")) <= charts.LABEL_WRAP_CHARACTERS
+               for text in fig.layout.yaxis.ticktext)
+    assert fig.layout.yaxis.automargin is True
+
+
+def test_forest_plot_labels_a_wide_log_axis_with_the_ratios_themselves():
+    fig = charts.forest_plot(control_terms(4), y="label")  # intervals from 0.3 to 2.4
+
+    assert list(fig.layout.xaxis.ticktext) == ["0.33", "0.5", "0.67", "0.8", "1", "1.25", "1.5", "2"]
+    assert list(fig.layout.xaxis.tickvals) == [0.33, 0.5, 0.67, 0.8, 1, 1.25, 1.5, 2]
 
 
 def cohorts_frame() -> pd.DataFrame:

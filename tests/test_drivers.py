@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import date
 
@@ -301,19 +302,26 @@ def test_proportional_hazards_test_flags_a_time_varying_effect():
 def test_cli_drivers_formats(demo_database, capsys):
     db = str(demo_database[0])
     assert main(["drivers", "--db", db, "--format", "csv", "--factors", "first_response_hours,csat"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "model,factor,pillar,unit,hazard_ratio,ci_lower,ci_upper,p_value,adjusted_for,e_value,e_value_ci"
-    assert lines[1].startswith("mutually adjusted,first_response_hours,quick,per doubling")
-    # each factor's own model follows, with what it was adjusted for and its E-values
-    own = [line for line in lines if line.startswith("own model,")]
-    assert [line.split(",")[1] for line in own] == ["first_response_hours", "csat"]
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(table.columns[:8]) == ["model", "factor", "level", "unit", "hazard ratio", "95% CI lower",
+                                       "95% CI upper", "p-value"]
+    # each factor's own model first, the one to act on, with what it was adjusted for and its E-values
+    own = table[table.model == "each factor's own model"]
+    assert list(own.factor) == ["first response time", "CSAT"] and own["E-value"].gt(1).all()
+    first_response = own.iloc[0]
+    assert "plan" in first_response["adjusted for"]
+    assert "SLA breach rate" in first_response["not adjusted for (its consequences)"]
+    adjusted = table[table.model == "mutually adjusted"].set_index("model term")
+    assert adjusted.loc["first_response_hours", "unit"].startswith("per doubling")
+    assert (table["hazard ratio"] == table["hazard ratio"].round(2)).all()
     assert main(["drivers", "--db", db, "--format", "json", "--factors", "reopen_rate", "--covariates", ""]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert set(payload) == {"effects", "model", "factor_effects", "factor_effects_notes", "causal_structure"}
+    assert set(payload) == {"effects", "model", "factor_effects_notes", "causal_structure"}
     assert payload["causal_structure"] == "the built-in causal structure"
-    assert payload["effects"][0]["term"] == "reopen_rate"
-    (reopen,) = payload["factor_effects"]
-    assert reopen["factor"] == "reopen_rate" and "resolution time" in reopen["adjusted_for"] and reopen["e_value"] > 1
+    reopen, *adjusted = payload["effects"]
+    assert reopen["model"] == "each factor's own model" and reopen["factor"] == "reopen rate"
+    assert "resolution time" in reopen["adjusted for"] and reopen["E-value"] > 1
+    assert adjusted[0]["model term"] == "reopen_rate" and adjusted[0]["E-value"] is None
     assert main(["drivers", "--db", db, "--sample", "2000", "--factors", "reopen_rate"]) == 0
     out = capsys.readouterr().out
     assert "(a random sample of 2,000 of 5,000 accounts, seed 7; --sample 0 fits every account)" in out

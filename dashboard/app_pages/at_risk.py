@@ -3,7 +3,10 @@
 import streamlit as st
 
 from dashboard import calibration_view, charts, data
-from dashboard.common import MadeOnClick, current_filters, download, filter_caption, require_database
+from dashboard.common import (MadeOnClick, current_filters, dataframe_height, download, filter_caption,
+                              require_database)
+
+TABLE_ROWS = 15  # rows in view at once; the slider's further rows scroll inside the table
 
 con, info = require_database()
 filters = current_filters()
@@ -28,22 +31,26 @@ c.metric("ARR at risk", charts.money(totals["arr_at_risk"]),
          help="Σ probability × 12 × MRR over the scored accounts")
 top = st.slider("Show the riskiest", 10, len(risk), min(50, len(risk)), 10, key="risk_top") if len(risk) > 10 \
     else len(risk)
+columns = ["risk_rank", "account_id", "churn_probability_90d", "top_factor_1", "top_factor_2", "arr_at_risk", "arr",
+           "tenure_days"]
+# the table takes the page's width so the reasons stay in view beside the chance, and shows whole rows only
+st.dataframe(risk[[c for c in columns if c in risk.columns]].head(top), hide_index=True,
+             height=dataframe_height(min(top, TABLE_ROWS)),
+             column_config={"risk_rank": st.column_config.NumberColumn("Rank", width=50),
+                            "account_id": st.column_config.TextColumn("Account", width=85),
+                            "churn_probability_90d": st.column_config.NumberColumn("Churn chance, 90 days",
+                                                                                   format="percent", width=140),
+                            "top_factor_1": st.column_config.TextColumn("Why, first", width=250),
+                            "top_factor_2": st.column_config.TextColumn("Why, second", width=250),
+                            "arr_at_risk": st.column_config.NumberColumn("ARR at risk", format="dollar", width=95),
+                            "arr": st.column_config.NumberColumn("ARR", format="dollar", width=95),
+                            "tenure_days": st.column_config.NumberColumn("Customer for (days)", format="%d")})
+st.caption("Top factors compare each account with a typical one in the model; they are associations, not causes.")
 left, right = st.columns([3, 2])
-columns = ["risk_rank", "account_id", "churn_probability_90d", "arr_at_risk", "arr", "tenure_days", "top_factor_1",
-           "top_factor_2"]
-left.dataframe(risk[[c for c in columns if c in risk.columns]].head(top), hide_index=True,
-               column_config={"risk_rank": "Rank", "account_id": "Account",
-                              "churn_probability_90d": st.column_config.NumberColumn("Chance of churning in 90 days",
-                                                                                     format="percent"),
-                              "arr_at_risk": st.column_config.NumberColumn("ARR at risk", format="dollar"),
-                              "arr": st.column_config.NumberColumn("ARR", format="dollar"),
-                              "tenure_days": st.column_config.NumberColumn("Customer for (days)", format="%d"),
-                              "top_factor_1": "Why, first", "top_factor_2": "Why, second"})
-right.plotly_chart(charts.calibration(calibration_view.risk_deciles(calibration), calibration_view.RISK_HORIZON_DAYS),
-                   key="calibration")
+left.plotly_chart(charts.calibration(calibration_view.risk_deciles(calibration), calibration_view.RISK_HORIZON_DAYS),
+                  key="calibration")
 if caption := calibration_view.concordance_caption(calibration):
     right.caption(caption)
-st.caption("Top factors compare each account with a typical one in the model; they are associations, not causes.")
 if note := data.risk_scope_note():
     st.caption(note)
 download(st, "Download all scored accounts (CSV)", MadeOnClick(data.risk_csv, (con, filters)),

@@ -7,27 +7,31 @@ import streamlit as st
 
 from dashboard import audit, auth, data, rebuild
 from dashboard.common import csv_download
+from dashboard.labels import literal, revenue_basis_words
 
 st.title("Data")
 con = data.connection()
 path = data.database_path()
 # where the server keeps its files is for those who run it
 shown_path = str(path) if auth.allows(auth.RAW_TABLES) else path.name
-if con is None:
+info = data.build_info(con) if con is not None else None
+if info is None:
     st.info(f"No database at `{shown_path}` yet: upload your files below, or run `make run` for the demo.")
 else:
-    info = data.build_info(con)
     st.caption(f"Build {info['build_id'][:8]} · as-of {info['as_of_date']:%Y-%m-%d} · built {info['built_at']:%Y-%m-%d %H:%M} UTC "
-               f"in {info['build_seconds']:.1f} s · revenue basis: {info['revenue_basis'].replace('_', ' ')} · `{shown_path}`")
+               f"in {info['build_seconds']:.1f} s · revenue from {revenue_basis_words(info['revenue_basis'])} · `{shown_path}`")
     if not auth.allows(auth.RAW_TABLES):
         st.info("The inputs, load report and rejected rows are shown to analysts and admins.")
         st.stop()
     st.subheader("Inputs")
-    st.dataframe(data.inputs_table(info), hide_index=True)
+    st.dataframe(rebuild.inputs_table(info), hide_index=True,
+                 column_config={"rows": st.column_config.NumberColumn("rows", format="localized")})
     for warning in info["warnings"]:
         st.warning(warning)
     st.subheader("Load report")
-    st.dataframe(data.cached_table(con, info["build_id"], "load_report"), hide_index=True)
+    st.dataframe(data.cached_table(con, info["build_id"], "load_report"), hide_index=True,
+                 column_config={"source": "input", **{column: st.column_config.NumberColumn(words, format="localized")
+                                                      for column, words in rebuild.LOAD_REPORT_COLUMNS.items()}})
     st.subheader("Rejected rows and values")
     rejects = data.cached_table(con, info["build_id"], "rejected_rows")
     if rejects.empty:
@@ -36,7 +40,9 @@ else:
         st.dataframe(rejects, hide_index=True)
         csv_download(rejects, "Download rejected rows (CSV)", "rejected_rows.csv", key="dl_rejects")
     st.subheader("Tables")
-    st.dataframe(data.cached_table(con, info["build_id"], "table_row_counts"), hide_index=True)
+    st.dataframe(data.cached_table(con, info["build_id"], "table_row_counts"), hide_index=True,
+                 column_config={"table_name": "table",
+                                "row_count": st.column_config.NumberColumn("rows", format="localized")})
     planted = rebuild.planted_vs_recovered(info, data.driver_effects(con, ())[0],
                                            data.cached_factor_effects(con, info["build_id"])[0])
     if planted is not None:
@@ -66,6 +72,8 @@ st.subheader("Build from your own files")
 st.caption("The current database keeps serving until the new build has passed every check; a bad file leaves it "
            f"as it is. Files are capped at {rebuild.max_upload_mb():,} MB; larger ones build faster with "
            "`retention build`.")
+if built := st.session_state.pop("last_rebuild_message", None):
+    st.success(built)
 for text in st.session_state.pop("last_conversion_reports", []):
     with st.expander("Conversion report of the last import", expanded=True):
         st.code(text)
@@ -95,22 +103,31 @@ else:
                                              key="up_key", help="domain: requester email domain vs Stripe emails")
     ready = all(uploads.values())
 if st.button("Build the database", type="primary", disabled=not ready):
+    contents = {k: (v.getvalue() if v else b"") for k, v in uploads.items()}
+    names = {k: v.name for k, v in uploads.items() if v}
+    inputs = audit.upload_inputs(uploads)
+    failure = None
     with st.status("Building…", expanded=True) as status:
         def report(e):
             status.write(f"{e.stage} · {e.table}: {e.rows:,} rows in {e.seconds:.1f} s")
-        contents = {k: (v.getvalue() if v else b"") for k, v in uploads.items()}
-        inputs = audit.upload_inputs(uploads)
         try:
             if source == "contract":
-                result, conversions = rebuild.rebuild_from_uploads(contents, path, progress=report), []
+                result, conversions = rebuild.rebuild_from_uploads(contents, path, progress=report, names=names,
+                                                                   replacing=info), []
             else:
-                result, conversions = rebuild.import_and_rebuild(source, contents, path, options, progress=report)
+                result, conversions = rebuild.import_and_rebuild(source, contents, path, options, progress=report,
+                                                                 names=names)
         except rebuild.REBUILD_ERRORS as error:
-            status.update(label="The build failed; the current database was kept.", state="error")
-            st.error(str(error))
-            audit.record_rebuild(audit.log_path(), auth.current_access(), source, inputs, f"failed: {error}")
+            failure = error
+            status.update(label="The build failed; the current database was kept.", state="error", expanded=False)
         else:
-            audit.record_rebuild(audit.log_path(), auth.current_access(), source, inputs, "built", result.build_id)
-            st.session_state["last_conversion_reports"] = conversions
             status.update(label=f"Built in {result.seconds:.1f} s (as-of {result.as_of}).", state="complete")
-            st.rerun()
+    # the reason stands open under the collapsed progress: it names the file, row and column to fix
+    if failure is not None:
+        st.error(f"The build failed, so the current database was kept. {literal(failure)}")
+        audit.record_rebuild(audit.log_path(), auth.current_access(), source, inputs, f"failed: {failure}")
+    else:
+        audit.record_rebuild(audit.log_path(), auth.current_access(), source, inputs, "built", result.build_id)
+        st.session_state["last_conversion_reports"] = conversions
+        st.session_state["last_rebuild_message"] = rebuild.built_message(result, names)
+        st.rerun()

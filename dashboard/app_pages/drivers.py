@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import charts, data, drivers_view, structure_view
-from dashboard.common import (csv_download, current_filters, filter_caption, keep_choice, require_database,
+from dashboard.common import (csv_download, current_filters, download, filter_caption, keep_choice, require_database,
                               restore_choice)
 
 con, info = require_database()
@@ -28,6 +28,7 @@ if effects.empty:
     st.stop()
 
 own, stability = data.cached_factor_effects(con, info["build_id"])
+own_notes = (data.model_info(con, "factor_effects") or {}).get("notes", [])
 if not own.empty:
     st.subheader("Each factor's effect, from its own model")
     st.caption("Hazard ratios of churn: each factor adjusted for its confounders (case mix, ticket volume, plan and "
@@ -36,8 +37,21 @@ if not own.empty:
                "unmeasured confounder would have to be tied to both the factor and churn to explain the ratio (or "
                "its interval's nearer limit) away. 95% intervals are clustered by account. "
                + drivers_view.company_wide_note(filters, data.scope(), "this table"))
-    st.dataframe(drivers_view.factor_effects_table(own), hide_index=True)
-    for note in (data.model_info(con, "factor_effects") or {}).get("notes", []):
+    if shared := drivers_view.shared_adjustment(own):
+        st.markdown(f"Every factor below is adjusted for **{drivers_view.listing(shared)}**; *also adjusted for* "
+                    "lists the rest of its confounders, *consequences* what it moves, left free in its model.")
+    # rows tall enough for four lines let the adjustment sets wrap instead of running off to the right
+    st.dataframe(drivers_view.factor_effects_table(own), hide_index=True, row_height=80, height="content",
+                 column_config={
+                     "factor": st.column_config.TextColumn(width=130),
+                     "hazard ratio": st.column_config.NumberColumn(width=78, format="%.2f"),
+                     "95% CI": st.column_config.TextColumn(width=82),
+                     "also adjusted for": st.column_config.TextColumn(width=215),
+                     "consequences, not adjusted for": st.column_config.TextColumn(width=190),
+                     "E-value": st.column_config.NumberColumn(width=60, format="%.2f"),
+                     "E-value (CI)": st.column_config.NumberColumn(width=78, format="%.2f"),
+                     "unit": st.column_config.TextColumn(width=120)})
+    for note in own_notes:
         st.caption(f"Note: {note}.")
     revenue = data.cached_factor_revenue_effects(con, info["build_id"])
     if not revenue.empty:
@@ -74,7 +88,14 @@ with st.expander("Model information, control terms and caveats"):
         st.caption(note)
     st.markdown(drivers_view.model_markdown(model))
     st.plotly_chart(charts.forest_plot(controls, title="Control terms", y="label"), key="forest_controls")
-    st.dataframe(drivers_view.effects_table(effects), hide_index=True)
+    st.dataframe(drivers_view.effects_table(effects), hide_index=True, column_config={
+        "term": "model term",
+        "hazard_ratio": st.column_config.NumberColumn("hazard ratio", format="%.2f"),
+        "ci_lower": st.column_config.NumberColumn("95% CI lower", format="%.2f"),
+        "ci_upper": st.column_config.NumberColumn("95% CI upper", format="%.2f"),
+        "p_value": st.column_config.NumberColumn("p-value", format="%.3g"),
+        "ph_p_value": st.column_config.NumberColumn("proportional hazards test p-value", format="%.3g"),
+        "ph_violated": st.column_config.CheckboxColumn("proportional hazards doubtful")})
 
 st.subheader("Churn by quartile of a factor")
 choices = drivers_view.quartile_factors(effects)
@@ -85,8 +106,11 @@ quartiles = data.cached_quartiles(con, info["build_id"], factor, filters)
 st.plotly_chart(charts.quartile_churn(quartiles, drivers_view.factor_label(factor)), key="quartiles")
 st.caption("Raw monthly churn of account-months in each quartile of the trailing 90-day measure, "
            "unadjusted for anything else (the forest plot above is the adjusted view).")
-csv_download(drivers_view.effects_table(effects, drivers_view.fitted_on(filters, refit)),
-             "Download hazard ratios (CSV)", "driver_effects.csv", key="dl_effects")
+hazard_ratios = drivers_view.effects_download(effects, own, filters, refit)
+csv_download(hazard_ratios, "Download hazard ratios of both models (CSV)", "driver_effects.csv", key="dl_effects")
+download(st, "Download hazard ratios of both models (JSON)",
+         lambda: drivers_view.effects_download_json(hazard_ratios, filters, model, own_notes),
+         "driver_effects.json", "application/json", key="dl_effects_json", rows=len(hazard_ratios))
 csv_download(quartiles, "Download quartile table (CSV)", "churn_by_quartile.csv", key="dl_quartiles")
 
 with st.expander("Methods: how to read these numbers"):

@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-import pandas as pd
-
 from ..models.drivers import ServiceDrivers
+from ..models.effects_report import effects_report, effects_report_json
 from ..models.factor_effects import FactorEffects, stored_structure
-from ..models.factors import FACTORS_BY_NAME
 from ..settings import DEFAULT_DRIVERS_SAMPLE
 from .common import add_db_argument, open_database_read_only, split_list
 
@@ -34,65 +32,55 @@ def run(args: argparse.Namespace) -> int:
     con = open_database_read_only(args.db)
     drivers = ServiceDrivers(factors=split_list(args.factors), covariates=split_list(args.covariates),
                              filters=args.filter, max_accounts=args.sample or None).fit(con)
-    columns = ["factor", "pillar", "unit", "hazard_ratio", "ci_lower", "ci_upper", "p_value"]
-    effects = drivers.effects_.copy()
-    # the term names the level for multi-term factors ("bad_interactions_90d: 2+ vs 0", "plan=Starter")
-    effects["factor"] = effects["term"]
+    effects = drivers.effects_
     named = split_list(args.factors)
     structure = stored_structure(con)
     factor_effects = FactorEffects(factors=None if named is None else [f for f in named if f in structure.factors],
                                    covariates=split_list(args.covariates), filters=args.filter,
                                    structure=structure).fit(con) if args.factor_models else None
-    if args.format == "json":
-        payload = drivers.to_json_dict()
-        if factor_effects is not None:
-            # each factor's own model: the one to act on, with what it was adjusted for and its E-values
-            payload["factor_effects"] = json.loads(factor_effects.effects_.to_json(orient="records"))
-            payload["factor_effects_notes"] = factor_effects.notes_
-            payload["causal_structure"] = structure.in_words
-        print(json.dumps(payload, indent=2, default=float))
-    elif args.format == "csv":
-        table = effects[columns].assign(model="mutually adjusted", adjusted_for="every other term in the model",
-                                        e_value=float("nan"), e_value_ci=float("nan"))
-        if factor_effects is not None:
-            own = factor_effects.effects_.assign(
-                model="own model", factor=factor_effects.effects_.term,
-                pillar=[FACTORS_BY_NAME[f].pillar for f in factor_effects.effects_.factor])
-            table = pd.concat([table, own[table.columns]], ignore_index=True)
-        print(table[["model", *columns, "adjusted_for", "e_value", "e_value_ci"]].to_csv(index=False), end="")
-    else:
-        info = drivers.model_info_
-        print(f"Service drivers of churn: {info['n_accounts']:,} accounts, {info['n_account_months']:,} "
-              f"account-months, {info['n_events']:,} churns; concordance {info['concordance']:.3f}")
-        if info.get("sample"):
-            print(f"(a random sample of {info['sample']['accounts_fitted']:,} of {info['sample']['accounts_total']:,} "
-                  f"accounts, seed {info['sample']['seed']}; --sample 0 fits every account)")
-        print(f"{'term':<48}{'hazard ratio':>13}{'95% CI':>18}{'p':>10}  unit")
-        for row in effects.itertuples():
-            flag = "  (PH doubtful)" if row.ph_violated else ""
-            print(f"{row.term:<48}{row.hazard_ratio:>13.3f}   {row.ci_lower:>6.3f} – {row.ci_upper:<6.3f}"
-                  f"{row.p_value:>10.2g}  {row.unit}{flag}")
-        for item in info["dropped_terms"]:
-            print(f"dropped: {item['term']}: {item['reason']}")
-        for note in info["notes"]:
-            print(f"note: {note}")
-        print("Mutually adjusted view: each hazard ratio above holds every other term fixed, including the "
-              "factor's own consequences; read each factor's effect from its own model below.")
-        if factor_effects is None:
+    if args.format in ("json", "csv"):
+        # the table the app's downloads hold: each factor's own model, the one to act on, before the mutually adjusted
+        table = effects_report(effects, None if factor_effects is None else factor_effects.effects_)
+        if args.format == "csv":
+            print(table.to_csv(index=False), end="")
             return 0
-        print()
-        print(f"Each factor's own model (adjusted for its confounders, never for its consequences, as "
-              f"{structure.in_words} orders them; 95% CI cluster-robust by account):")
-        print(f"{'term':<40}{'hazard ratio':>13}{'95% CI':>18}{'E-value':>9}{'(CI)':>7}  unit")
-        for row in factor_effects.effects_.itertuples():
-            print(f"{row.term:<40}{row.hazard_ratio:>13.3f}   {row.ci_lower:>6.3f} – {row.ci_upper:<6.3f}"
-                  f"{row.e_value:>9.2f}{row.e_value_ci:>7.2f}  {row.unit}")
-        for factor, group in factor_effects.effects_.groupby("factor", sort=False):
-            print(f"{factor}: adjusted for {group.adjusted_for.iloc[0]}; its consequences, left out: "
-                  f"{group.not_adjusted_for.iloc[0]}")
-        for note in factor_effects.notes_:
-            print(f"note: {note}")
-        print("These are estimated effects if the listed confounders are the important ones, not proof. The E-value "
-              "is how strongly an unmeasured confounder would have to be tied to both the factor and churn (as a "
-              "risk ratio) to explain the hazard ratio, or its interval's nearer limit, away.")
+        about = {"model": drivers.model_info_}
+        if factor_effects is not None:
+            about.update(factor_effects_notes=factor_effects.notes_, causal_structure=structure.in_words)
+        print(json.dumps(effects_report_json(table, **about), indent=2))
+        return 0
+    info = drivers.model_info_
+    print(f"Service drivers of churn: {info['n_accounts']:,} accounts, {info['n_account_months']:,} "
+          f"account-months, {info['n_events']:,} churns; concordance {info['concordance']:.3f}")
+    if info.get("sample"):
+        print(f"(a random sample of {info['sample']['accounts_fitted']:,} of {info['sample']['accounts_total']:,} "
+              f"accounts, seed {info['sample']['seed']}; --sample 0 fits every account)")
+    print(f"{'term':<48}{'hazard ratio':>13}{'95% CI':>18}{'p':>10}  unit")
+    for row in effects.itertuples():
+        flag = "  (PH doubtful)" if row.ph_violated else ""
+        print(f"{row.term:<48}{row.hazard_ratio:>13.3f}   {row.ci_lower:>6.3f} – {row.ci_upper:<6.3f}"
+              f"{row.p_value:>10.2g}  {row.unit}{flag}")
+    for item in info["dropped_terms"]:
+        print(f"dropped: {item['term']}: {item['reason']}")
+    for note in info["notes"]:
+        print(f"note: {note}")
+    print("Mutually adjusted view: each hazard ratio above holds every other term fixed, including the "
+          "factor's own consequences; read each factor's effect from its own model below.")
+    if factor_effects is None:
+        return 0
+    print()
+    print(f"Each factor's own model (adjusted for its confounders, never for its consequences, as "
+          f"{structure.in_words} orders them; 95% CI cluster-robust by account):")
+    print(f"{'term':<40}{'hazard ratio':>13}{'95% CI':>18}{'E-value':>9}{'(CI)':>7}  unit")
+    for row in factor_effects.effects_.itertuples():
+        print(f"{row.term:<40}{row.hazard_ratio:>13.3f}   {row.ci_lower:>6.3f} – {row.ci_upper:<6.3f}"
+              f"{row.e_value:>9.2f}{row.e_value_ci:>7.2f}  {row.unit}")
+    for factor, group in factor_effects.effects_.groupby("factor", sort=False):
+        print(f"{factor}: adjusted for {group.adjusted_for.iloc[0]}; its consequences, left out: "
+              f"{group.not_adjusted_for.iloc[0]}")
+    for note in factor_effects.notes_:
+        print(f"note: {note}")
+    print("These are estimated effects if the listed confounders are the important ones, not proof. The E-value "
+          "is how strongly an unmeasured confounder would have to be tied to both the factor and churn (as a "
+          "risk ratio) to explain the hazard ratio, or its interval's nearer limit, away.")
     return 0
