@@ -225,7 +225,20 @@ def planted_document(info: dict) -> dict | None:
     planted_path = Path(accounts["path"]).parent / PLANTED_EFFECTS
     if not planted_path.exists():
         return None
-    return json.loads(planted_path.read_text())
+    document = json.loads(planted_path.read_text())
+    return document if _same_files(document, info) else None
+
+
+def _same_files(document: dict, info: dict) -> bool:
+    """Whether the build read the very files the demo wrote its truths for (every one it records, byte for byte);
+    an edited copy beside the demo's planted_effects.json is other data. A document from before the demo recorded
+    its files is taken at its word."""
+    files = document.get("files")
+    if files is None:
+        return True
+    read = {i["source"]: i.get("sha256") for i in info.get("inputs", [])}
+    return all(read.get(source) == wrote["sha256"] for source, wrote in files.items() if source in read) and \
+        read.get("accounts") is not None
 
 
 def investment_case_vs_truth(planted: dict, naive: dict, adjusted: dict) -> pd.DataFrame | None:
@@ -273,19 +286,27 @@ def planted_vs_recovered(info: dict, effects: pd.DataFrame, own: pd.DataFrame | 
                              **_recovered(by_term, other, 1 / truth, own_too=False)})
             continue
         term = f"{factor}: {effect['term']}" if factor == "bad_interactions_90d" else factor
+        # a bad interaction's own model leaves the goodwill credits that follow it free (a consequence), so its
+        # truth is the total effect the demo wrote beside the planted one, which holds credits at none
+        total = effect.get("total_hazard_ratio")
         rows.append({"factor": label(factor) if factor in FACTORS_BY_NAME else factor, "term": effect["term"],
-                     "planted hazard ratio": round(truth, 3), **_recovered(by_term, term, truth)})
+                     "planted hazard ratio": round(truth, 3),
+                     "total effect, with the credits that follow": None if total is None else round(total, 3),
+                     **_recovered(by_term, term, truth, own_truth=total)})
     return pd.DataFrame(rows)
 
 
-def _recovered(by_term: dict[str, pd.DataFrame], term: str, truth: float, own_too: bool = True) -> dict:
-    """Each model's recovered ratio of one term, its 95% interval and whether the planted value is inside."""
+def _recovered(by_term: dict[str, pd.DataFrame], term: str, truth: float, own_too: bool = True,
+               own_truth: float | None = None) -> dict:
+    """Each model's recovered ratio of one term, its 95% interval and whether the truth is inside: the planted
+    value, or for the own model `own_truth` when given."""
     out = {}
     for name, table in by_term.items():
         if name == "own model" and (not own_too or table.empty):
             continue
         row = table.loc[term] if term in table.index else None
+        target = own_truth if name == "own model" and own_truth is not None else truth
         out[f"{name}: recovered"] = None if row is None else round(float(row.hazard_ratio), 3)
         out[f"{name}: 95% CI"] = None if row is None else f"{row.ci_lower:.3f} – {row.ci_upper:.3f}"
-        out[f"{name}: planted inside"] = None if row is None else bool(row.ci_lower <= truth <= row.ci_upper)
+        out[f"{name}: truth inside"] = None if row is None else bool(row.ci_lower <= target <= row.ci_upper)
     return out

@@ -107,6 +107,7 @@ import numpy as np
 import pyarrow as pa
 
 from .build import build_database
+from .load import file_fingerprint
 from .sqlrun import execute_template, file_fragment, run_file
 from .settings import SEVERITIES as SETTINGS_SEVERITIES
 from .settings import WINDOW_DAYS, BuildSettings
@@ -351,8 +352,10 @@ def _demo_result(out_dir: Path, paths: dict[str, Path], seed: int, counts: dict,
                  totals: dict) -> DemoResult:
     """Write planted_effects.json beside the files; what the demo made."""
     effects_path = out_dir / "planted_effects.json"
-    effects_path.write_text(json.dumps(_planted_effects_document(seed, counts, whatif, totals), indent=2) + "\n",
-                            encoding="utf-8")
+    document = _planted_effects_document(seed, counts, whatif, totals)
+    # the files these truths are about: a build of edited copies must not claim them
+    document["files"] = {source: {"name": path.name, "sha256": file_fingerprint(path)} for source, path in paths.items()}
+    effects_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return DemoResult(
         out_dir=out_dir,
         accounts=paths["accounts"],

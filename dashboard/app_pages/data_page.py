@@ -47,6 +47,8 @@ else:
                                            data.cached_factor_effects(con, info["build_id"])[0])
     if planted is not None:
         st.subheader("Demo data: planted effects beside the recovered ones")
+        st.caption("A bad interaction's planted ratio holds goodwill credits at none; its own model leaves the "
+                   "credits that follow it free (a consequence), so it is checked against the total effect.")
         st.dataframe(planted, hide_index=True)
         document = rebuild.planted_document(info)
         truth = next(iter(document.get("true_whatif", [])), None)
