@@ -186,6 +186,11 @@ LOAD_REPORT_COLUMNS = {"rows_read": "rows read", "rows_loaded": "rows loaded", "
                        "values_nulled": "values emptied", "rows_after_as_of": "rows after the as-of date"}
 
 
+def load_report_table(report: pd.DataFrame) -> pd.DataFrame:
+    """The load report with each input named as the Inputs table names it ("mrr history")."""
+    return report.assign(source=report["source"].str.replace("_", " ")) if "source" in report else report
+
+
 def inputs_table(info: dict) -> pd.DataFrame:
     """One row per input the build read, the file named as its owner knows it: an upload by the name it was sent
     under (the build read a temporary copy), any other by its path."""

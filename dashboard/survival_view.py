@@ -37,14 +37,14 @@ def summary_table(km) -> pd.DataFrame:
         rm = rmst.loc[r.group] if r.group in rmst.index else None
         rows.append({
             "group": r.group,
-            "accounts": r.n_accounts,
-            "churned": r.n_churned,
+            "accounts": f"{r.n_accounts:,}",
+            "churned": f"{r.n_churned:,}",
             "median lifetime (days)": _days(r.median_survival_days),
             "median 95% CI": f"{_days(r.median_ci_lower_days)} – {_days(r.median_ci_upper_days)}",
             "still a customer at 1 year": percent(r.survival_365d),
             "1-year 95% CI": f"{percent(r.survival_365d_ci_lower)} – {percent(r.survival_365d_ci_upper)}",
             "MRR retained at 1 year": percent(r.revenue_retained_share_365d),
-            "RMST 1 year (days)": "—" if rm is None or pd.isna(rm.rmst_days) else
+            "average days a customer in the first year": "—" if rm is None or pd.isna(rm.rmst_days) else
             f"{rm.rmst_days:.0f} ({rm.ci_lower_days:.0f}–{rm.ci_upper_days:.0f})",
         })
     return pd.DataFrame(rows)

@@ -225,7 +225,7 @@ def test_app_survival_split_by_plan_counts_accounts(open_app, db):
 
     at.selectbox(key="km_by").set_value("plan").run(timeout=RUN_TIMEOUT)
 
-    counts = dict(db.execute("select plan, count(*) from account_survival group by plan").fetchall())
+    counts = {plan: f"{n:,}" for plan, n in db.execute("select plan, count(*) from account_survival group by plan").fetchall()}
     summary = frame_with(at, "accounts")
     assert not page_failures(at)
     assert dict(zip(summary["group"], summary["accounts"])) == counts
@@ -277,7 +277,7 @@ def test_app_data_page_load_report_counts_file_rows(open_app, small_demo_databas
 
     report = frame_with(at, "rows_read").set_index("source")
     for source, path in (("accounts", demo.accounts), ("interactions", demo.interactions),
-                         ("mrr_history", demo.mrr_history)):
+                         ("mrr history", demo.mrr_history)):
         with open(path, newline="", encoding="utf-8") as handle:
             data_rows = sum(1 for _ in csv.reader(handle)) - 1  # csv.reader: a quoted line break stays one row
         assert report.loc[source, "rows_read"] == data_rows, source

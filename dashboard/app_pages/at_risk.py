@@ -42,8 +42,8 @@ st.dataframe(risk[[c for c in columns if c in risk.columns]].head(top), hide_ind
                                                                                    format="percent", width=140),
                             "top_factor_1": st.column_config.TextColumn("Why, first", width=250),
                             "top_factor_2": st.column_config.TextColumn("Why, second", width=250),
-                            "arr_at_risk": st.column_config.NumberColumn("ARR at risk", format="dollar", width=95),
-                            "arr": st.column_config.NumberColumn("ARR", format="dollar", width=95),
+                            "arr_at_risk": st.column_config.NumberColumn("ARR at risk", format="dollar", step=1, width=95),
+                            "arr": st.column_config.NumberColumn("ARR", format="dollar", step=1, width=95),
                             "tenure_days": st.column_config.NumberColumn("Customer for (days)", format="%d")})
 st.caption("Top factors compare each account with a typical one in the model; they are associations, not causes.")
 left, right = st.columns([3, 2])

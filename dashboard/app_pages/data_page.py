@@ -29,7 +29,7 @@ else:
     for warning in info["warnings"]:
         st.warning(warning)
     st.subheader("Load report")
-    st.dataframe(data.cached_table(con, info["build_id"], "load_report"), hide_index=True,
+    st.dataframe(rebuild.load_report_table(data.cached_table(con, info["build_id"], "load_report")), hide_index=True,
                  column_config={"source": "input", **{column: st.column_config.NumberColumn(words, format="localized")
                                                       for column, words in rebuild.LOAD_REPORT_COLUMNS.items()}})
     st.subheader("Rejected rows and values")

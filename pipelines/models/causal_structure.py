@@ -109,7 +109,15 @@ class CausalStructure:
         return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
     def not_adjusted_for(self, factor: str) -> str:
-        """Everything the factor moves, directly or through others, in words: its own model holds none fixed."""
+        """What the factor moves, in words: its own model holds none of it fixed. The direct consequences by name,
+        then "and what they move" when they move more (the methods notes list everything)."""
+        direct = [label(f) for f in self.factors if f in self.consequences(factor)]
+        further = self.descendants(factor) - set(self.consequences(factor))
+        more = (", and what they move" if len(direct) > 1 else ", and what it moves") if further else ""
+        return (", ".join(direct) + more) or "nothing"
+
+    def moved_in_words(self, factor: str) -> str:
+        """Everything the factor moves, directly or through others, in words."""
         moved = self.descendants(factor)
         return ", ".join(label(f) for f in self.factors if f in moved) or "nothing"
 
@@ -117,7 +125,7 @@ class CausalStructure:
         """One row per factor in words: what its own model adjusts for and what it moves (never adjusted for)."""
         return [{"factor": label(f), "adjusted for, besides case mix, ticket volume and plan":
                  ", ".join(label(c) for c in self.causes(f)) or "nothing else",
-                 "what it moves, never adjusted for": self.not_adjusted_for(f)} for f in self.factors]
+                 "what it moves, never adjusted for": self.moved_in_words(f)} for f in self.factors]
 
     def check_known(self, factors: list[str]) -> None:
         unknown = [f for f in factors if f not in self.factors]
