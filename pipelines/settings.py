@@ -33,7 +33,7 @@ DEFAULT_DRIVERS_SAMPLE = 250_000
 
 # DuckDB's working memory during a build (--memory-limit-mb): by default the smaller of this and half of RAM.
 # Joins and sorts beyond it spill to a temp folder beside the database, and the panel's exact medians are
-# built in parts of the accounts (build.PARTITIONED_TABLES), which trades some time for a much lower peak
+# built in parts of the accounts (a `-- parts:` line in the SQL header), which trades some time for a much lower peak
 # (README, Performance).
 DEFAULT_MEMORY_LIMIT_MB = 4096
 

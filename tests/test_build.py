@@ -8,10 +8,11 @@ from datetime import date
 import duckdb
 import pytest
 
-from pipelines import build as build_module
+from pipelines import build_run
 from pipelines.build import AuditError, build_database, run_audits
 from pipelines.cli import main
 from pipelines.load import InputError
+from pipelines.plan import read_plan
 from pipelines.settings import BuildSettings
 from pipelines.sqlrun import sql_text
 from tests.conftest import ACCOUNT_HEADER, INTERACTION_HEADER, write_csv
@@ -61,7 +62,7 @@ def test_build_failed_audit_leaves_previous_database_intact(tmp_path, monkeypatc
         con.execute("create table broken as select 1 as x")
         raise AuditError("audit unique_accounts failed")
 
-    monkeypatch.setattr(build_module, "run_audits", failing_audits)
+    monkeypatch.setattr(build_run, "run_audits", failing_audits)
     with pytest.raises(AuditError):
         build_database(accounts, interactions, db, settings=BuildSettings(as_of=date(2024, 5, 1)))
     assert read_one(db, "select build_id from build_info") == [(first.build_id,)]
@@ -215,7 +216,7 @@ def test_interactions_are_stored_once_and_every_table_is_counted(tmp_path):
         views = {r[0] for r in con.execute("select view_name from duckdb_views() where not internal").fetchall()}
         tables = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
         assert "stg_interactions" in views and "stg_interactions" not in tables
-        assert not tables & set(build_module.INTERMEDIATE_TABLES)
+        assert not tables & set(read_plan().dropped)
         staged = con.execute("select source_row, interaction_id, account_id, created_at, reopens, csat "
                              "from stg_interactions").fetchall()
         assert [(row, iid, acc) for row, iid, acc, *_ in staged] == [(1, "I1", "A")]

@@ -226,16 +226,17 @@ def test_panel_measure_coverage_reports_shares(build_rows):
 def test_panel_built_in_parts_of_accounts_equals_the_panel_built_at_once(small_demo_database, tmp_path, monkeypatch):
     """At scale the service measures are built one part of the accounts at a time (their exact medians do
     not spill to disk); the parts must add up to exactly the panel built in one go."""
-    import pipelines.build as build
+    import pipelines.build_run as build_run
+    from pipelines.build import build_database
 
     db_path, demo = small_demo_database
     with duckdb.connect(str(db_path), read_only=True) as con:
         n_interactions = con.execute("select count(*) from interaction_metrics").fetchone()[0]
         whole = con.execute("select * from account_months order by account_id, month_start").df()
-    monkeypatch.setattr(build, "ROWS_PER_PART", n_interactions // 5)  # 5 or 6 parts
+    monkeypatch.setattr(build_run, "ROWS_PER_PART", n_interactions // 5)  # 5 or 6 parts
     parts_db = tmp_path / "parts.duckdb"
-    build.build_database(demo.accounts, demo.interactions, parts_db, mrr_history=demo.mrr_history,
-                         settings=BuildSettings(as_of=demo.as_of))
+    build_database(demo.accounts, demo.interactions, parts_db, mrr_history=demo.mrr_history,
+                   settings=BuildSettings(as_of=demo.as_of))
     with duckdb.connect(str(parts_db), read_only=True) as con:
         in_parts = con.execute("select * from account_months order by account_id, month_start").df()
     pd.testing.assert_frame_equal(in_parts, whole, check_exact=False, rtol=1e-12)

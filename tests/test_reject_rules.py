@@ -13,12 +13,15 @@ from datetime import date
 import duckdb
 import pytest
 
-from pipelines import build
+from pipelines.build_run import create_table, parameters
 from pipelines.contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
+from pipelines.plan import read_plan
+from pipelines.settings import BuildSettings
 
 AS_OF = date(2024, 6, 30)
-PARAMS = {"as_of": AS_OF, **build.STAGING_PARAMS}
-STAGING_UP_TO_REJECTS = build.STAGING + ("account_rejects", "stg_accounts", "interaction_rejects", "mrr_history_rejects")
+PARAMS = {"as_of": AS_OF, **parameters(BuildSettings())}
+# the staging steps the rejects need, in build order
+STAGING_UP_TO_REJECTS = read_plan().upstream(["account_rejects", "interaction_rejects", "mrr_history_rejects"])
 
 ACCOUNTS_OK = [(1, "A1", "2024-01-10", "2024-04-15", "100")]
 INTERACTION_OK = {
@@ -43,8 +46,8 @@ def rejects(source: str, accounts: list[tuple], interactions: list[tuple] = (), 
         con.execute(f"create table src_{contract.name} ({columns})")
         if rows:
             con.executemany(f"insert into src_{contract.name} values ({', '.join('?' for _ in rows[0])})", rows)
-    for name in STAGING_UP_TO_REJECTS:
-        build.create_table(con, "staging", name, PARAMS)
+    for step in STAGING_UP_TO_REJECTS:
+        create_table(con, step, PARAMS)
     table = {"accounts": "account_rejects", "interactions": "interaction_rejects", "mrr_history": "mrr_history_rejects"}
     found = con.execute(
         f"select row_number, column_name, reason, raw_value, action from {table[source]} where source = ? "

@@ -7,16 +7,13 @@ tests/test_spark_parity.py. Spark and Java are required: without them these test
 
 from __future__ import annotations
 
-import glob
-from pathlib import Path
-
 import duckdb
 import pytest
 
 from test_spark_parity import require_spark
 
-from pipelines.build import CELL_TABLES, LOOKUP_MARTS
-from pipelines.sqlrun import SQL_DIR, file_fragment, sql_text
+from pipelines.plan import read_plan
+from pipelines.sqlrun import file_fragment, sql_text
 
 
 @pytest.fixture(scope="module")
@@ -174,14 +171,12 @@ def test_no_transpiled_build_file_holds_an_approximate_aggregate():
     require_spark()
     from pipelines.spark.transform import APPROXIMATE_FUNCTIONS, SparkTransformError, to_spark
 
-    files = [Path(p) for p in glob.glob(str(SQL_DIR / "[1234]0_*" / "*.sql"))]
-    # stg_account_segments and the cells: templates DuckDB fills; the lookup marts run on DuckDB whichever engine
-    # built (build.py)
-    files = [p for p in files if p.stem not in ("stg_account_segments", *CELL_TABLES, *LOOKUP_MARTS)]
-    assert len(files) >= 15
-    for path in files:
-        text = to_spark(file_fragment(path.parent.name, path.stem).text)
-        assert not [name for name in APPROXIMATE_FUNCTIONS if name in text.upper()], path
+    # the files a Spark build gives Spark: their headers list spark among their engines
+    steps = [s for s in read_plan().steps if s.engine("spark") == "spark" and s.is_query]
+    assert len(steps) >= 15
+    for step in steps:
+        text = to_spark(file_fragment(step.layer_dir, step.file).text)
+        assert not [name for name in APPROXIMATE_FUNCTIONS if name in text.upper()], step.path
     with pytest.raises(SparkTransformError):
         to_spark("select approx_count_distinct(x) from t")
     assert sql_text("queries", "latest_input_date")

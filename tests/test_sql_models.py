@@ -14,16 +14,18 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import build, sqlrun
+from pipelines import build_run, sqlrun
+from pipelines.build_fill import Filling
+from pipelines.plan import read_plan
 from pipelines.settings import HIGH_PRIORITY_SEVERITIES, LIVE_CHANNELS
 
 MODEL_DIRS = ("20_metrics", "30_panel", "40_marts")
-LAYER_DIR_OF = {path.stem: folder for folder in MODEL_DIRS for path in (build.SQL_DIR / folder).glob("*.sql")}
+LAYER_DIR_OF = {path.stem: folder for folder in MODEL_DIRS for path in (sqlrun.SQL_DIR / folder).glob("*.sql")}
 
-# The build's parameters (pipelines/build.py, _build), with the settings' defaults
+# The build's parameters (pipelines/build_run.py, parameters), with the settings' defaults
 PARAMS = {
     "as_of": date(2024, 6, 30),
-    "earliest_plausible": build.EARLIEST_PLAUSIBLE_DATE,
+    "earliest_plausible": build_run.EARLIEST_PLAUSIBLE_DATE,
     "window_days": 90,
     "repeat_contact_days": 7,
     "high_priority_severities": list(HIGH_PRIORITY_SEVERITIES),
@@ -108,10 +110,11 @@ def given(con: duckdb.DuckDBPyConnection, table: str, columns: str, rows: list[t
 
 
 def run_model(con: duckdb.DuckDBPyConnection, table: str, n_parts: int = 1, **params) -> None:
-    """Create `table` from its one SQL file, as build.create_table does (in parts for a partitioned table)."""
+    """Create `table` from its one SQL file, as build_run.create_table does (in parts, for a table whose header
+    says it is built in parts)."""
     sql = sqlrun.sql_text(LAYER_DIR_OF[table], table)
     bound = {**PARAMS, **params}
-    if table in build.PARTITIONED_TABLES:
+    if read_plan().step(table).parts:
         for part in range(n_parts):
             verb = f"create table {table} as" if part == 0 else f"insert into {table}"
             sqlrun.run_query(con, f"{verb}\n{sql}", {**bound, "n_parts": n_parts, "part": part})
@@ -471,7 +474,7 @@ def _cell_inputs(con) -> None:
 
 def test_account_cells_share_a_cell_when_every_sidebar_column_agrees(con):
     _cell_inputs(con)
-    build._create_cells(con, "account_cells")
+    build_run.create_table(con, read_plan().step("account_cells"), {}, Filling(con))
     cells = dict(rows(con, "account_cells"))
     assert cells["A1"] == cells["A2"]  # the same plan, no region and the same cohort: one cell
     assert len({cells["A1"], cells["A3"], cells["A4"], cells["A5"]}) == 4
@@ -479,8 +482,8 @@ def test_account_cells_share_a_cell_when_every_sidebar_column_agrees(con):
 
 def test_segment_cells_name_the_values_that_make_each_cell(con):
     _cell_inputs(con)
-    build._create_cells(con, "account_cells")
-    build._create_cells(con, "segment_cells")
+    build_run.create_table(con, read_plan().step("account_cells"), {}, Filling(con))
+    build_run.create_table(con, read_plan().step("segment_cells"), {}, Filling(con))
     assert rows(con, "segment_cells", "plan, region, signup_cohort_month", order_by="cell_id") == [
         ("Pro", "EMEA", date(2024, 1, 1)),
         ("Pro", None, date(2024, 1, 1)),

@@ -2,7 +2,7 @@
 
 Each table is the project's transform of its .sql file (transform.py), run with its $parameters bound through
 spark.sql(text, args=...), written as Parquet under the work folder and read back as the temp view later files
-name, so no query is computed twice. The caller (build.py) moves tables between DuckDB and Spark as Parquet.
+name, so no query is computed twice. handover.py moves tables between the build's DuckDB file and Spark as Parquet.
 """
 
 from __future__ import annotations

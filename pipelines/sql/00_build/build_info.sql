@@ -1,5 +1,7 @@
 -- grain: one row: this build, its as-of date, the tool that made it, its settings, inputs (path, size, SHA-256),
 -- row counts and warnings as JSON, and what `retention import` recorded beside the inputs.
+-- kind: table
+-- made by: build
 create table build_info (
     build_id varchar,
     as_of_date date,

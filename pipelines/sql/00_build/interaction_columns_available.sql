@@ -1,5 +1,7 @@
 -- grain: one row: which optional columns the interactions file has (has_<contract column>), and whether a bad
 -- interaction can be seen at all (a timed, graded first response, or a resolution with its grades).
+-- kind: table
+-- made by: settings
 create table interaction_columns_available (
     has_interaction_id boolean,
     has_account_id boolean,

@@ -1,4 +1,6 @@
 -- grain: one row per problem found in a data row of the accounts file
+-- kind: temporary
+-- engines: duckdb, spark
 with params as (
     select cast($as_of as date) as as_of_date, cast($earliest_plausible as date) as earliest_plausible_date
 ),

@@ -1,4 +1,6 @@
 -- grain: one row per problem found in a data row of the interactions file
+-- kind: temporary
+-- engines: duckdb, spark
 with params as (
     select cast($as_of as date) + 1 as as_of_cutoff_date  -- the as-of day is included to its end
 ),

@@ -1,4 +1,6 @@
 -- grain: one row per input source; rows_read = rows_loaded + rows_dropped, always
+-- kind: table
+-- engines: duckdb, spark
 with rows_read as (
     select 'accounts' as source, count(*) as rows_read from src_accounts
     union all

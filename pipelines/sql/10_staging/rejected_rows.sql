@@ -1,6 +1,8 @@
 -- grain: one row per problem found in any input row; action says whether the row was dropped or a value emptied.
 -- row_number counts the source's rows (through its files in path order, for a folder or glob of Parquet files);
 -- input_file and input_file_row_number say which file holds the row, and which row of that file it is.
+-- kind: table
+-- engines: duckdb, spark
 with all_rejects as (
     select * from account_rejects
     union all

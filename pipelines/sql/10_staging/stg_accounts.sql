@@ -1,4 +1,6 @@
 -- grain: one row per account (unique account_id), typed; rows listed as row_dropped in account_rejects are left out
+-- kind: table
+-- engines: duckdb, spark
 with accounts as (
     select * from typed_accounts
 ),

@@ -1,5 +1,9 @@
 -- grain: one row per interaction (unique interaction_id) of a loaded account, created before the as-of cutoff;
 -- values listed as value_nulled in interaction_rejects are NULL here
+-- kind: temporary
+-- engines: duckdb, spark
+-- the staged rows until interaction_metrics carries them; then sql/00_build/stg_interactions_view.sql
+-- replaces the table with a view of interaction_metrics, so the database holds the interactions once
 with interactions as (
     select * from typed_interactions
 ),

@@ -1,4 +1,6 @@
 -- grain: one row per account per month with a recorded MRR
+-- kind: table
+-- engines: duckdb, spark
 with history as (
     select * from typed_mrr_history
 ),

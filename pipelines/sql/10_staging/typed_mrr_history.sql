@@ -1,5 +1,7 @@
 -- grain: one row per data row of the mrr_history file; each value typed, NULL where it did not parse.
 -- A value arrives as text, or already typed from Parquet (load._parquet_view): every expression takes both.
+-- kind: temporary
+-- engines: duckdb, spark
 with source_rows as (
     select * from src_mrr_history
 ),

@@ -1,4 +1,7 @@
 -- grain: one row per loaded interaction, with its service measures and the moment each became known
+-- kind: table
+-- engines: duckdb, spark
+-- on spark: parquet view
 with params as (
     select
         cast($as_of as date) + 1 as as_of_cutoff_date,

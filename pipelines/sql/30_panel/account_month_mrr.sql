@@ -1,4 +1,6 @@
 -- grain: one row per account per calendar month at risk, with the MRR in force that month
+-- kind: table
+-- engines: duckdb, spark
 with accounts as (
     select account_id, mrr from stg_accounts
 ),

@@ -1,12 +1,16 @@
 -- grain: one row per account-month span with at least one interaction in its trailing window;
 -- every measure uses only what was known before the row's start (no look-ahead)
+-- kind: temporary
+-- engines: duckdb, spark
+-- parts: interaction_metrics
+-- one part per build_run.ROWS_PER_PART interactions
 with params as (
     select cast($window_days as integer) as window_days
 ),
 
 -- The build runs this query once per part of the accounts ($part of $n_parts, by a hash of account_id) and
 -- appends the parts: the exact medians below are aggregates DuckDB cannot spill to disk, so at a million
--- accounts one part at a time keeps them within memory (pipelines/build.py, PARTITIONED_TABLES).
+-- accounts one part at a time keeps them within memory (the header's parts line).
 spans as (
     select account_id, month_start, row_start_date
     from account_month_spans

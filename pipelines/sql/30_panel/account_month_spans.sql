@@ -1,4 +1,6 @@
 -- grain: one row per account per calendar month at risk, clipped to [signup, churn or as-of); no row has zero length
+-- kind: temporary
+-- engines: duckdb, spark
 with params as (
     select cast($as_of as date) as as_of_date
 ),

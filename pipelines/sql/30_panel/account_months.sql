@@ -1,5 +1,8 @@
 -- grain: one row per account per calendar month at risk, clipped to [signup, churn or as-of]:
 -- the survival panel. Service measures are trailing-window values known before the row's start.
+-- kind: table
+-- engines: duckdb, spark
+-- on spark: parquet view
 with spans as (
     select * from account_month_spans
 ),

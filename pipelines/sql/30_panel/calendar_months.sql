@@ -1,4 +1,6 @@
 -- grain: one row per calendar month from the earliest signup month to the as-of month
+-- kind: table
+-- engines: duckdb, spark
 with params as (
     select cast($as_of as date) as as_of_date
 ),

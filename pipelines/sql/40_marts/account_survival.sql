@@ -1,5 +1,7 @@
 -- grain: one row per account: its lifetime to churn or as-of (right-censored), segments, and lifetime
 -- service aggregates for description only (the drivers model must use the no-look-ahead panel)
+-- kind: table
+-- engines: duckdb, spark
 with params as (
     select cast($as_of as date) as as_of_date
 ),

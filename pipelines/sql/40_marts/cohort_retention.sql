@@ -1,6 +1,8 @@
 -- grain: one row per signup-month cohort per month since signup, for months fully observed by as-of: the
 -- retention of the selected cells' accounts, from their sums in cohort_retention_cells. analysis_cells is every
 -- cell in the build; the app narrows it to the cells a filter selects, or counts a filtered subset as one cell.
+-- kind: table
+-- engines: duckdb
 with cell_sums as (
     select
         k.cohort_month,

@@ -2,6 +2,8 @@
 -- observed by as-of: the cell's members of the cohort, those retained through the month, the cohort's MRR in its
 -- signup month and the retained members' MRR in the month, as sums that add up over cells (an MRR sum is NULL
 -- where no member had one). cohort_retention.sql turns the sums of the selected cells into retention shares.
+-- kind: table
+-- engines: duckdb
 with params as (
     select cast($as_of as date) as as_of_date
 ),

@@ -6,6 +6,8 @@
 -- whose last row ends in churn has left; one that signed up on the last day has no row yet.
 -- (account_id, month_start) is unique (audit unique_panel_rows), so the join on each account's latest
 -- month finds exactly one row: the same rows as ranking the months, at a quarter of the cost at scale.
+-- kind: table
+-- engines: duckdb
 with panel as (
     select * from account_months
 ),

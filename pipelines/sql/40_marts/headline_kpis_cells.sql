@@ -2,6 +2,8 @@
 -- year earlier, 'year_earlier') at which the cell has an active account or one active a year before: the counts
 -- and MRR sums the headline KPIs are made of, which add up over cells (an MRR sum is NULL where no account had one).
 -- queries/headline_kpis.sql turns the sums of the selected cells into the KPIs.
+-- kind: table
+-- engines: duckdb
 with params as (
     select cast($as_of as date) as as_of_date
 ),

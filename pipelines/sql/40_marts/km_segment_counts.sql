@@ -4,6 +4,8 @@
 -- as-of date they are censored at.
 -- Stored so that the survival of every account, or of one categorical segment, is a lookup of a few rows rather
 -- than a pass over the accounts. A filtered or scoped view never reads this table: it counts its own accounts.
+-- kind: table
+-- engines: duckdb
 with params as (
     select cast($as_of as date) as as_of_date
 ),

@@ -1,6 +1,8 @@
 -- grain: one row per calendar month from the first signup month to the as-of month: the KPIs of the selected cells'
 -- accounts, from their sums in kpi_monthly_cells. analysis_cells is every cell in the build; the app narrows it to
 -- the cells a filter on segments selects (a lookup), or counts a filtered subset's accounts as one cell of its own.
+-- kind: table
+-- engines: duckdb
 with params as (
     select cast($as_of as date) as as_of_date
 ),

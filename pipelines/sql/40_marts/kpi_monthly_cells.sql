@@ -2,6 +2,8 @@
 -- filters by) per calendar month in which a selected account of the cell is a member: the month's account counts
 -- and MRR movements as sums, which add up over cells (a sum is NULL where no account had an MRR). kpi_monthly.sql
 -- turns the sums of the selected cells into the monthly KPIs.
+-- kind: table
+-- engines: duckdb
 with params as (
     select cast($as_of as date) as as_of_date
 ),

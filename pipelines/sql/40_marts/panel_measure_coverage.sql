@@ -1,5 +1,7 @@
 -- grain: one row per panel measure: how many account-months have it, and its range.
 -- A coverage check catches silent emptiness (a measure that is NULL everywhere because an input was missing).
+-- kind: table
+-- engines: duckdb, spark
 with panel as (
     select * from account_months
 ),

@@ -3,6 +3,8 @@
 -- Stored so that a what-if reads these few rows per account instead of joining every interaction to the panel.
 -- The window and "answered before the row started" are the panel's own (account_month_service.sql); the latest
 -- active row is current_panel_rows's (built before this mart).
+-- kind: table
+-- engines: duckdb
 with latest_active_rows as (
     select account_id, month_start from current_panel_rows
 )

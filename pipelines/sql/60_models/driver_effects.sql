@@ -1,4 +1,6 @@
 -- grain: one row per term of the mutually adjusted drivers model (every factor in one Cox model).
+-- kind: table
+-- made by: models
 create or replace table driver_effects (
     term varchar,
     factor varchar,

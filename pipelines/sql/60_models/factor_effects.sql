@@ -1,5 +1,7 @@
 -- grain: one row per term of each service factor's own model (the factor's terms only), with its adjustment set,
 -- its cluster-robust 95% interval and its E-values.
+-- kind: table
+-- made by: models
 create or replace table factor_effects (
     factor varchar,
     term varchar,

@@ -1,5 +1,7 @@
 -- grain: one row per term of each factor of a pair whose order is uncertain, per ordering of the pair: its own
 -- model's hazard ratio when the pair is ordered as the build's causal structure says and when it is reversed.
+-- kind: table
+-- made by: models
 create or replace table factor_orderings (
     pair_first varchar,
     pair_then varchar,

@@ -1,4 +1,6 @@
 -- grain: one row per service factor term per revenue outcome (expansion, contraction next month).
+-- kind: table
+-- made by: models
 create or replace table factor_revenue_effects (
     factor varchar,
     term varchar,

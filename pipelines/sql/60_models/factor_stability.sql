@@ -1,5 +1,7 @@
 -- grain: one row per service factor term per step of its adjustment set (unadjusted, + plan and segments,
 -- + case mix and volume, + upstream service factors).
+-- kind: table
+-- made by: models
 create or replace table factor_stability (
     factor varchar,
     step varchar,

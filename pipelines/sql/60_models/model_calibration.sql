@@ -1,6 +1,8 @@
 -- grain: one row per stored model, horizon and decile of predicted churn on the time-split holdout (decile null:
 -- all the accounts active at the cutoff): predicted churn against what happened by as-of, the count's range
 -- from chance alone, the observed rate's Wilson interval, and the overall row's concordance.
+-- kind: table
+-- made by: models
 create or replace table model_calibration (
     model varchar,
     horizon_days integer,

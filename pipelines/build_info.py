@@ -1,0 +1,93 @@
+"""What the build records about itself at the end (the tables whose header says `made by: build`): input_columns,
+the columns each input had and what became of them, and build_info, this build's id, as-of date, tool, settings,
+inputs (path, size, SHA-256), row counts and warnings; and the load report and reject summary it returns."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import date, datetime, timezone
+
+import duckdb
+import pandas as pd
+
+from . import __version__
+from .contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
+from .load import LoadedFile, is_url
+from .plan import read_plan
+from .settings import BuildSettings
+from .sqlrun import insert_rows, run_file
+
+
+def create_input_columns(con: duckdb.DuckDBPyConnection, loaded: dict[str, LoadedFile]) -> None:
+    rows = []
+    for source in (ACCOUNTS, INTERACTIONS, MRR_HISTORY):
+        file = loaded.get(source.name)
+        for column in source.columns:
+            header = file.mapped.get(column.name) if file else None
+            rows.append([source.name, column.name, header, "contract", column.required, header is not None])
+        if file:
+            for name, header in file.segments.items():
+                rows.append([source.name, name, header, "segment", False, True])
+            for header in file.ignored:
+                rows.append([source.name, None, header, "ignored", False, True])
+    step = read_plan().step("input_columns")
+    run_file(con, step.layer_dir, step.file)
+    insert_rows(con, "input_columns", pd.DataFrame(
+        rows, columns=["source", "column_name", "source_header", "role", "is_required", "is_available"]))
+
+
+def create_build_info(con: duckdb.DuckDBPyConnection, build_id: str, as_of: date, settings: BuildSettings,
+                      loaded: dict[str, LoadedFile], table_rows: dict[str, int], warnings: list[str],
+                      seconds: float) -> None:
+    inputs = [
+        {
+            "source": f.source,
+            "path": f.path if is_url(f.path) else str(f.path.resolve()),
+            "format": f.file_format,
+            "size_bytes": f.size_bytes,
+            "sha256": f.sha256,
+            "rows": f.rows,
+            "encoding": f.encoding,
+            "delimiter": f.delimiter,
+            **({"files": [path for path, _, _ in f.files]} if len(f.files) > 1 else {}),
+        }
+        for f in loaded.values()
+    ]
+    step = read_plan().step("build_info")
+    run_file(con, step.layer_dir, step.file)
+    run_file(con, "queries", "build_info_insert", {
+        "build_id": build_id,
+        "as_of_date": as_of,
+        "built_at": datetime.now(timezone.utc).replace(tzinfo=None),
+        "tool_version": __version__,
+        "duckdb_version": duckdb.__version__,
+        "settings_json": json.dumps({**asdict(settings), "as_of": str(as_of)}),
+        "inputs_json": json.dumps(inputs),
+        "row_counts_json": json.dumps(table_rows),
+        "warnings_json": json.dumps(warnings),
+        "build_seconds": seconds,
+        "import_info_json": json.dumps(_import_info(loaded)),
+    })
+
+
+def _import_info(loaded: dict[str, LoadedFile]) -> dict:
+    """What `retention import` recorded beside the inputs (hours basis, CSAT scale, time zone ...), if any."""
+    found = {}
+    for file in loaded.values():
+        if is_url(file.path):  # a lake table has no `retention import` beside it
+            continue
+        sidecar = file.path.parent / "import_info.json"
+        if sidecar.exists() and str(sidecar) not in found:
+            try:
+                found[str(sidecar)] = json.loads(sidecar.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                found[str(sidecar)] = {"error": "import_info.json could not be read"}
+    return found
+
+
+def reports(con: duckdb.DuckDBPyConnection) -> tuple[list[dict], list[dict]]:
+    """The load report and the most common reject reasons, as the CLI prints them."""
+    load_report = run_file(con, "queries", "load_report").df().to_dict("records")
+    reject_summary = run_file(con, "queries", "reject_summary").df().to_dict("records")
+    return load_report, reject_summary

@@ -1,0 +1,83 @@
+"""The models the build fits into the new database (the tables whose header says `made by: models`), so the app
+reads results and never refits; a model that cannot be fitted leaves its tables empty and says why in model_info."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import numpy as np
+
+from .models.calibration import HoldoutCalibration, spec_of, store_calibration
+from .models.causal_structure import CausalStructure
+from .models.coxph import ConvergenceError
+from .models.drivers import DriversInputError, ServiceDrivers, store_drivers
+from .models.factor_effects import (FactorEffects, FactorRevenueEffects, ordering_effects, store_factor_effects,
+                                     store_factor_orderings, store_factor_revenue_effects)
+from .models.levers import Levers, store_levers
+from .models.risk import AccountRisk, store_risk
+from .settings import BuildSettings
+from .sqlrun import set_memory_limit
+
+MODELS_MEMORY_LIMIT_MB = 2048  # DuckDB's share while the models (numpy, pandas) run
+
+
+def fit_models(con: duckdb.DuckDBPyConnection, notes: list[str], as_of: date, settings: BuildSettings,
+               structure: CausalStructure, memory_limit_mb: int) -> int:
+    """Fit the default models into the new database: the drivers model's stored rows."""
+    # The model fits work in Python memory on what they read; the tables are on disk by now, so DuckDB's
+    # cache of them can shrink to make room.
+    con.checkpoint()
+    set_memory_limit(con, min(memory_limit_mb, MODELS_MEMORY_LIMIT_MB))
+    if not settings.fit_models:
+        notes.append("models not fitted: the build was asked for the data alone")
+        return _no_models(con, "the build was asked for the data alone (retention build --no-models)", structure)
+    try:
+        drivers = ServiceDrivers(max_accounts=settings.drivers_sample).fit(con)
+    except (DriversInputError, ConvergenceError, ValueError) as exc:
+        notes.append(f"drivers model not fitted: {exc}")
+        return _no_models(con, str(exc), structure)
+    stored = store_drivers(con, drivers)
+    # each model the pages predict with is checked on a time split: the risk list's and every what-if's
+    specs = [spec_of("risk", drivers)]
+    factor_effects = None
+    try:
+        factor_effects = FactorEffects(structure=structure).fit(con)
+        store_factor_effects(con, factor_effects)
+        specs += [spec_of(factor, model) for factor, model in factor_effects.models_.items()]
+    except (DriversInputError, ConvergenceError, ValueError) as exc:
+        notes.append(f"per-factor models not fitted: {exc}")
+        store_factor_effects(con, None, error=str(exc), structure=structure)
+    try:
+        store_factor_orderings(con, None if factor_effects is None else ordering_effects(con, factor_effects))
+    except (DriversInputError, ConvergenceError, ValueError) as exc:
+        notes.append(f"the effects under the other plausible orderings not estimated: {exc}")
+        store_factor_orderings(con, None)
+    try:
+        store_levers(con, Levers().fit(con))  # from the outcome models just stored; none stored, no lever
+    except ValueError as exc:  # e.g. no active account to run a lever on
+        notes.append(f"levers not estimated: {exc}")
+        store_levers(con, None, error=str(exc))
+    try:
+        store_factor_revenue_effects(con, FactorRevenueEffects(structure=structure).fit(con))
+    except (DriversInputError, ValueError, np.linalg.LinAlgError) as exc:
+        notes.append(f"per-factor revenue effects not estimated: {exc}")
+        store_factor_revenue_effects(con, None)
+    try:
+        store_risk(con, AccountRisk().fit(con, drivers=drivers, as_of=as_of))
+    except (ValueError, ConvergenceError) as exc:
+        notes.append(f"risk scores not made: {exc}")
+        store_risk(con, None, error=str(exc))
+    store_calibration(con, HoldoutCalibration(specs).fit(con, as_of))
+    return stored
+
+
+def _no_models(con: duckdb.DuckDBPyConnection, reason: str, structure: CausalStructure) -> int:
+    """Every model table, empty, with why in model_info: the pages say it instead of failing."""
+    store_risk(con, None, error=f"no drivers model: {reason}")
+    store_calibration(con, None, error=f"no drivers model: {reason}")
+    store_levers(con, None, error=f"no drivers model: {reason}")
+    store_factor_effects(con, None, error=reason, structure=structure)
+    store_factor_orderings(con, None)
+    store_factor_revenue_effects(con, None)
+    return store_drivers(con, None, error=reason)
