@@ -118,19 +118,14 @@ PLANTED_TERMS = {
 }
 
 
-# Known misses on the default demo, each with its reason; not strict, so a model that recovers them passes.
-PLANTED_TERM_MISSES = {
-    ("credited_bad_interactions_90d", "any credited bad interaction"): (
-        "a chance miss of this seed's 95% interval: lifelines on the same panel agrees (0.60, 0.53-0.68, with "
-        "case mix), and seeds 8, 9 and 10 of the same size cover 0.7 (0.69, 0.66, 0.72)"),
-}
+# The goodwill credit is left out: on this seed the mutually adjusted model's interval misses the planted value by
+# chance (lifelines on the same panel agrees, as test_time_varying_cox_matches_lifelines_ctv checks for every
+# term). Where chance can be told from bias, over ten demo seeds, tests/test_demo_seeds.py checks the coverage of the
+# credit's own model, adjusted for the bad interactions and their parts as this model is.
+COVERED_ON_THIS_SEED = [key for key in PLANTED_TERMS if key[0] != "credited_bad_interactions_90d"]
 
 
-@pytest.mark.parametrize("planted_key", [
-    pytest.param(key, marks=pytest.mark.xfail(reason=PLANTED_TERM_MISSES[key], strict=False))
-    if key in PLANTED_TERM_MISSES else key
-    for key in PLANTED_TERMS
-], ids=[PLANTED_TERMS[k] for k in PLANTED_TERMS])
+@pytest.mark.parametrize("planted_key", COVERED_ON_THIS_SEED, ids=[PLANTED_TERMS[k] for k in COVERED_ON_THIS_SEED])
 def test_drivers_recover_each_planted_service_effect(default_drivers, demo_database, planted_key):
     truth = planted(demo_database[1])[planted_key]
     row = default_drivers.effects_.set_index("term").loc[PLANTED_TERMS[planted_key]]
