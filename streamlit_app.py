@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import auth, data, errors, sidebar
+from dashboard import auth, data, errors, scope, sidebar
 
 # an emoji favicon is inlined; a :material/...: one is fetched from fonts.gstatic.com (the app makes no outside requests)
 st.set_page_config(page_title="Support retention", page_icon="📈", layout="wide")
@@ -20,8 +20,9 @@ with errors.reported_briefly():
     ]
     page = st.navigation(pages)
     con = data.connection()
-    if con is not None:
-        if problem := data.scope_problem(con):
+    # a build of another version has no filters to offer: each page says to rebuild (the Data page can)
+    if con is not None and data.schema_problem(con) is None:
+        if problem := scope.scope_problem(con):
             st.error(problem)
             st.stop()
         sidebar.render(con)

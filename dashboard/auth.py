@@ -136,7 +136,7 @@ def check_still_allowed(claims: dict, shown_to: Access, permission: str) -> None
 
 
 # Whom a file made on a click is made for: Streamlit serves the click on a thread without the person's session,
-# so the page takes their Access when it shows the button (data.in_scope's `captured`) and the file is made as them.
+# so the page takes their Access when it shows the button (scope.in_scope's `captured`) and the file is made as them.
 _ACTING_FOR: ContextVar[Access | None] = ContextVar("acting_for", default=None)
 
 

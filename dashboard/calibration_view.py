@@ -8,7 +8,7 @@ import pandas as pd
 from pipelines.models.calibration import calibration_sentence
 from pipelines.models.risk import HORIZON_DAYS as RISK_HORIZON_DAYS
 
-NO_CHECK = "Calibration: this build stores no check of the risk model (too little history, or an older build)."
+NO_CHECK = "Calibration: this build stores no check of the risk model (too little history)."
 
 
 def overall_checks(table: pd.DataFrame) -> list[dict]:

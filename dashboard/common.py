@@ -10,7 +10,7 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
-from dashboard import audit, auth, data
+from dashboard import audit, auth, data, scope
 from dashboard.labels import filters_in_words
 from pipelines.access import ACCOUNT_DOWNLOADS, AGGREGATE_DOWNLOADS
 
@@ -18,7 +18,8 @@ FILTER_STATE = "global_filters"
 
 
 def require_database() -> tuple:
-    """(connection, build_info) of the current build; without one, say how to make it and stop the page."""
+    """(connection, build_info) of the current build; without one, or with one another version of the tool built,
+    say how to make it and stop the page."""
     con = data.connection()
     if con is None:
         path = data.database_path()
@@ -28,12 +29,15 @@ def require_database() -> tuple:
             f"{path}\n```\n\nThe **Data** page can also build one from uploaded files."
         )
         st.stop()
+    if problem := data.schema_problem(con):
+        st.error(problem)
+        st.stop()
     return con, data.build_info(con)
 
 
 def current_filters() -> tuple[str, ...]:
     """The person's scope, then the sidebar's filters: what every caption, report and export names."""
-    return data.scoped(tuple(st.session_state.get(FILTER_STATE, ())))
+    return scope.scoped(tuple(st.session_state.get(FILTER_STATE, ())))
 
 
 def filter_caption(filters: tuple[str, ...]) -> str:
@@ -62,7 +66,7 @@ def _csv_rows(content: bytes) -> int:
 @dataclass(frozen=True)
 class MadeOnClick:
     """A file made when its button is clicked rather than on every run of the page: `make` is a query function of
-    the data layer with `.captured` (see data.in_scope), whose scope and permission apply now, in the person's
+    the data layer with `.captured` (see scope.in_scope), whose scope and permission apply now, in the person's
     session, since the click is served where no session is there to ask. For files too large to make on every run
     (every scored account of a large book is hundreds of megabytes)."""
 

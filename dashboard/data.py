@@ -5,31 +5,27 @@ the `cached_*` wrappers add Streamlit's cache keyed on the build id, so a rebuil
 in) refreshes every result while a rerun reads from the cache and never refits a model.
 Filters are the sidebar's `COLUMN<op>VALUE` texts, turned into bound SQL by `pipelines.filters`.
 
-Who may see what is enforced here and nowhere else: every query that takes filters is wrapped by
-`in_scope`, which puts the signed-in person's scope (a csm's book) before their own filters, so the
-scope is in the SQL of every query and in the key of every cached result; filters from the browser
-only narrow it. Raw tables and account lists check the role's permission before they are read.
+Who may see what is dashboard.scope's: every query here that takes filters is wrapped by its `in_scope`, which
+puts the signed-in person's scope before their own filters, and raw tables and account lists by its `requires`.
+A database from another version of the tool is read by none of these: `schema_problem` says so first.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
-import os
 import tempfile
 import threading
 from contextlib import contextmanager
-from functools import wraps
 from pathlib import Path
-from typing import Callable
 
 import duckdb
 import pandas as pd
 import streamlit as st
 
-from dashboard import auth
+from dashboard.scope import Filters, in_scope, requires
 from pipelines.access import ACCOUNT_DOWNLOADS, RAW_TABLES
-from pipelines.settings import DEFAULT_DB_PATH
+from pipelines import schema
+from pipelines.settings import database_path
 from pipelines.sqlrun import (TrustedSql, create_table_as, execute_template, file_fragment, query_text, quote_ident,
                               run_file, sql_text)
 # the models are imported with the data layer, once per server process, so that no session's first render
@@ -40,20 +36,15 @@ from pipelines.models.drivers import ServiceDrivers
 from pipelines.models.factors import FACTORS, FACTORS_BY_NAME
 from pipelines.filters import (FilterError, cell_columns, cells_answer, filter_predicate, filterable_columns,
                                parse_filters, resolve_column)
-from pipelines.models.risk import CURRENT_ROWS_TABLE, current_rows
+from pipelines.models.risk import current_rows
 from pipelines.models.survival import KaplanMeier
 from pipelines.models.factor_effects import whatif_model
 from pipelines.models.whatif import WhatIf, case_mix_ranges
 
-Filters = tuple[str, ...]
 APP_DRAW_ACCOUNTS = 20_000
 # A filtered refit in the app fits at most this many accounts (a seeded sample above it, said in the model's
 # notes), so a filter change stays interactive however large the segment.
 APP_REFIT_ACCOUNTS = 50_000
-
-
-def database_path() -> Path:
-    return Path(os.environ.get("RETENTION_DB") or DEFAULT_DB_PATH)
 
 
 def file_stamp(path: Path) -> tuple | None:
@@ -135,101 +126,6 @@ def connection() -> duckdb.DuckDBPyConnection | None:
     return held[1]
 
 
-# --- who may see what ---------------------------------------------------------------------------
-
-def scope() -> Filters:
-    """The signed-in person's scope as filter texts: empty for a role that sees every account, and on the laptop."""
-    access = auth.current_access()
-    if access is None:  # let in at the run's start, no longer: signed out, expired or removed meanwhile
-        raise auth.AccessChanged("nobody who is allowed in is signed in to this session")
-    return access.scope
-
-
-def scoped(filters: Filters) -> Filters:
-    """The scope, then the person's own filters: they are ANDed, so a filter can narrow the scope, never widen it."""
-    own = scope()
-    return own + tuple(f for f in filters if f not in own)
-
-
-def in_scope(function):
-    """Narrow the `filters` argument by the scope before `function` runs. Applied outermost, so on a cached
-    query the scope is part of the cache key: no cached result crosses from one person to another."""
-    signature = inspect.signature(function)
-
-    def bound_in_scope(args, kwargs) -> inspect.BoundArguments:
-        bound = signature.bind(*args, **kwargs)
-        bound.arguments["filters"] = scoped(tuple(bound.arguments["filters"]))
-        return bound
-
-    @wraps(function)
-    def narrowed(*args, **kwargs):
-        bound = bound_in_scope(args, kwargs)
-        return function(*bound.args, **bound.kwargs)
-
-    def captured(*args, **kwargs) -> Callable[[], object]:
-        """`function` with the scope applied now, in the person's session, to run later from any thread as that
-        person: a download made when it is clicked runs where no session is there to ask."""
-        access = auth.current_access()
-        bound = bound_in_scope(args, kwargs)
-        # the click is served on another thread, maybe while this session's next run uses the thread's cursor: the
-        # file is made on a cursor of its own (made here, where the session's cursor is not in use), and two clicks
-        # of one button take turns on it
-        for name, value in bound.arguments.items():
-            if isinstance(value, duckdb.DuckDBPyConnection):
-                bound.arguments[name] = value.cursor()
-        turn = threading.Lock()
-
-        def run():
-            with turn, auth.acting_for(access):
-                return function(*bound.args, **bound.kwargs)
-        return run
-
-    narrowed.captured = captured
-    return narrowed
-
-
-def requires(permission: str):
-    """Refuse `function` to a role without `permission` (checked before any cache is read)."""
-    def decorate(function):
-        def check() -> None:
-            if not auth.allows(permission):
-                raise PermissionError(f"this role may not read {permission.replace('_', ' ')}")
-
-        @wraps(function)
-        def checked(*args, **kwargs):
-            check()
-            return function(*args, **kwargs)
-
-        if hasattr(function, "captured"):  # an in_scope function: checked now, run later (see in_scope)
-            def captured(*args, **kwargs) -> Callable[[], object]:
-                check()
-                return function.captured(*args, **kwargs)
-            checked.captured = captured
-        return checked
-    return decorate
-
-
-def scope_problem(con: duckdb.DuckDBPyConnection) -> str | None:
-    """Why the person's scope cannot be applied to this build (it names a column the build lacks), or None."""
-    own = scope()
-    if not own:
-        return None
-    try:
-        parse_filters(list(own), filterable_columns(con))
-    except FilterError as error:
-        return f"Your scope ({', '.join(own)}) does not fit this build: {error}. Ask an admin to fix the roles file."
-    return None
-
-
-def risk_scope_note() -> str | None:
-    """Why a scoped person sees the risk model of every account (None when nothing is scoped)."""
-    if not scope():
-        return None
-    return ("The risk model and its calibration chart are fitted on every account of the build: one book has too "
-            "few churns to fit its own, and one model keeps scores comparable across books. The list, the totals "
-            "and the download hold only your accounts.")
-
-
 def run(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
     from pipelines.sqlrun import run_query
 
@@ -237,6 +133,12 @@ def run(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) ->
 
 
 # --- the build ---------------------------------------------------------------------------------
+
+def schema_problem(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Why this version of the app cannot read the build (another version of the tool made it), or None. Asked
+    before anything else is read: nothing here falls back for the tables an older build lacks."""
+    return schema.schema_problem(con)
+
 
 def build_info(con: duckdb.DuckDBPyConnection) -> dict:
     row = run(con, query_text("build_info")).iloc[0].to_dict()
@@ -249,10 +151,6 @@ def build_info(con: duckdb.DuckDBPyConnection) -> dict:
 def model_info(con: duckdb.DuckDBPyConnection, model: str) -> dict | None:
     rows = con.execute(query_text("model_info"), {"model": model}).fetchall()
     return json.loads(rows[0][0]) if rows else None
-
-
-def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(con.execute(query_text("table_count"), {"table_name": name}).fetchone()[0])
 
 
 def segment_columns(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -346,11 +244,11 @@ def selected_cells(con: duckdb.DuckDBPyConnection, filters: Filters, as_of, sums
     """A cursor on which `analysis_cells` are the filtered accounts' segment cells and `sums` (a *_cells mart of
     the build) holds their sums, so the mart that adds them up runs on it. Where every filter compares a column the
     build's cells are made of, at the build's as-of, that is a lookup: the cells the filters select, with the sums
-    the build stored. Otherwise (a numeric segment, the signup year, another as-of, a build from before the cells)
-    the filtered accounts are counted, as one cell of their own."""
+    the build stored. Otherwise (a numeric segment, the signup year, another as-of) the filtered accounts are
+    counted, as one cell of their own."""
     with con.cursor() as cursor:
         parsed = parse_filters(list(filters), filterable_columns(cursor))
-        if table_exists(cursor, sums) and cells_answer(parsed, cell_columns(cursor)) and _at_build_as_of(cursor, as_of):
+        if cells_answer(parsed, cell_columns(cursor)) and _at_build_as_of(cursor, as_of):
             predicate, params = filter_predicate(parsed)
             execute_template(cursor, "select_analysis_cells", params, predicate=predicate)
             yield cursor
@@ -395,12 +293,10 @@ def drivers_fit(con: duckdb.DuckDBPyConnection, build_id: str, filters: Filters,
 def findings_effects(con: duckdb.DuckDBPyConnection, build_id: str, filters: Filters, refit: bool) -> pd.DataFrame:
     """The effects the overview's findings come from: each factor's own model as the build stored it (every
     account: the filters do not apply to it), or, with `refit` and filters, the mutually adjusted model refitted
-    on the filtered accounts (a ValueError when it cannot be fitted). A build from before the factors' own
-    models were stored gives its stored mutually adjusted model."""
+    on the filtered accounts (a ValueError when it cannot be fitted)."""
     if refit and filters:
         return cached_drivers(con, build_id, filters)[0]
-    own = cached_factor_effects(con, build_id)[0]
-    return own if not own.empty else cached_drivers(con, build_id, ())[0]
+    return cached_factor_effects(con, build_id)[0]
 
 
 @in_scope
@@ -476,7 +372,7 @@ def cached_table(_con, build_id: str, sql_name: str) -> pd.DataFrame:
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the drivers model…")
 def _stored_drivers(_con, build_id: str):
-    """The drivers model the build stored, or None for a build from before it was stored.
+    """The drivers model the build stored, or None when it could fit none.
 
     Shared by every session and thread: nothing reads it but to predict and to start a refit from its
     coefficients, and neither writes to it (the stored model's baseline is handed out as a copy)."""
@@ -504,9 +400,8 @@ def selected_account_ids(con: duckdb.DuckDBPyConnection, filters: Filters) -> li
 def _current_rows(_con, build_id: str) -> pd.DataFrame:
     """The active accounts' latest panel rows as the build stored them, read once per build and shared, not copied:
     a slider move or a filter change subsets them (WhatIf.fit never modifies them). A resource, not data: the
-    data cache would pickle and unpickle hundreds of thousands of rows on every what-if at a million accounts.
-    A build from before they were stored has them computed from its panel."""
-    return current_rows(_con, stored=table_exists(_con, CURRENT_ROWS_TABLE))
+    data cache would pickle and unpickle hundreds of thousands of rows on every what-if at a million accounts."""
+    return current_rows(_con, stored=True)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -543,8 +438,8 @@ def cached_whatif(_con, build_id: str, changes: tuple[tuple[str, str], ...], hor
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def cached_levers(_con, build_id: str) -> pd.DataFrame:
-    """Each service factor's lever as the build stored it (every active account); empty for an older build."""
-    return run(_con, query_text("whatif_levers_all")) if table_exists(_con, "whatif_levers") else pd.DataFrame()
+    """Each service factor's lever as the build stored it (every active account)."""
+    return run(_con, query_text("whatif_levers_all"))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -571,8 +466,6 @@ def cached_risk(_con, build_id: str, filters: Filters) -> tuple[dict, pd.DataFra
     model's info. Only the listed rows come into memory: at a million accounts the whole list is most of a second
     to read and to cache, and the page shows a few hundred."""
     calibration = _calibration(_con, build_id, "risk")
-    if not table_exists(_con, "account_risk"):
-        return {"accounts_scored": 0}, pd.DataFrame(), calibration, model_info(_con, "risk")
     with selected_accounts(_con, filters) as cur:  # one filtered selection for the totals and the list
         totals = run(cur, query_text("at_risk_totals")).to_dict("records")[0]
         riskiest = run(cur, query_text("at_risk_accounts"), {"limit": RISK_LIST_MAX})
@@ -594,19 +487,15 @@ def risk_csv(con: duckdb.DuckDBPyConnection, filters: Filters) -> bytes:
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def cached_factor_effects(_con, build_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Each factor's own adjusted model and its stability table, as the build stored them (empty for a build
-    from before they were stored)."""
-    if not table_exists(_con, "factor_effects"):
-        return pd.DataFrame(), pd.DataFrame()
+    """Each factor's own adjusted model and its stability table, as the build stored them (empty when it could
+    fit none)."""
     return run(_con, query_text("factor_effects")), run(_con, query_text("factor_stability"))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def cached_factor_orderings(_con, build_id: str) -> pd.DataFrame:
-    """The own-model effects of each pair whose order is uncertain, under both orders (empty for a build from
-    before they were stored, or a structure that names no such pair)."""
-    if not table_exists(_con, "factor_orderings"):
-        return pd.DataFrame()
+    """The own-model effects of each pair whose order is uncertain, under both orders (empty for a structure that
+    names no such pair)."""
     return run(_con, query_text("factor_orderings"))
 
 
@@ -618,8 +507,6 @@ def causal_structure(con: duckdb.DuckDBPyConnection) -> CausalStructure:
 @st.cache_data(show_spinner=False, max_entries=4)
 def cached_factor_revenue_effects(_con, build_id: str) -> pd.DataFrame:
     """Each factor's adjusted effect on next month's expansion and contraction, as the build stored it."""
-    if not table_exists(_con, "factor_revenue_effects"):
-        return pd.DataFrame()
     return run(_con, query_text("factor_revenue_effects"))
 
 

@@ -242,7 +242,7 @@ def calibration_check(result: dict) -> dict:
             text = ("Calibration: not checked for a change of several factors at once (their joint model is fitted "
                     "when asked); each factor's own case shows its check.")
         else:
-            text = "Calibration: this build stores no check of the model (too little history, or an older build)."
+            text = "Calibration: this build stores no check of the model (too little history)."
         return {"text": text, "missed": False}
     horizon = int(row["horizon_days"])
     scope = "every account of the build" if result.get("filtered") else "every account"

@@ -22,7 +22,8 @@ from streamlit import config as streamlit_config
 
 from dashboard.labels import literal
 from pipelines.build import BuildError, StageEvent, build_database
-from pipelines.load import PARQUET_MAGIC, InputError
+from pipelines.errors import InputError, RetentionError
+from pipelines.load import PARQUET_MAGIC
 from pipelines.models.factors import FACTORS, FACTORS_BY_NAME, label
 
 # The sidecar beside the inputs that the build copies into build_info (import_info_json), keyed by source. An upload
@@ -39,13 +40,14 @@ def max_upload_mb() -> int:
     return int(streamlit_config.get_option("server.maxUploadSize"))
 
 
-class UploadError(ValueError):
+class UploadError(RetentionError, ValueError):
     """An uploaded file cannot be used (too large or empty)."""
 
 
-# What a rebuild from uploads can fail with, each with a message for the person who uploaded: a bad file, a failed
-# build (the previous database is kept either way) or an upload that cannot be used.
-REBUILD_ERRORS = (InputError, BuildError, ValueError)
+# What a rebuild from uploads can fail with, each with a message for the person who uploaded: anything they gave
+# that cannot be used (a bad file, an upload too large), a failed build (the previous database is kept either way),
+# or a ValueError a library raised on an odd file, which is still better shown than a traceback.
+REBUILD_ERRORS = (RetentionError, BuildError, ValueError)
 
 
 def save_upload(content: bytes, folder: Path, source: str) -> Path:

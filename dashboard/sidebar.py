@@ -16,8 +16,9 @@ import streamlit as st
 from dashboard import data
 from dashboard.common import FILTER_STATE
 from dashboard.labels import is_money, natural_key, segment_label
-from pipelines.filters import (COHORT_COLUMN, FILTER_MAX_LEVELS, SET_OPERATOR, FilterableColumn, FilterError,
-                               allow_list, parse_filter, values_filter_text)
+from pipelines.filters import (COHORT_COLUMN, SET_OPERATOR, FilterableColumn, FilterError, allow_list, parse_filter,
+                               values_filter_text)
+from pipelines.settings import FILTER_MAX_LEVELS
 
 ALL = "All"
 MRR = "mrr"

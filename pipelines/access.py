@@ -24,6 +24,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import RetentionError
 from .filters import FilterError, parse_filter
 
 # What each role may do beyond reading every page of its accounts.
@@ -51,7 +52,7 @@ SUB_PREFIX = "sub:"
 SCOPE_PATTERN = re.compile(r"""^\s*(?P<column>[^=!<>"']+?)\s*=\s*(?P<quote>["'])(?P<value>.*)(?P=quote)\s*$""")
 
 
-class RolesError(ValueError):
+class RolesError(RetentionError, ValueError):
     """The roles file cannot be used; the message names the file and the line."""
 
 

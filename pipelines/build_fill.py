@@ -11,8 +11,9 @@ import duckdb
 import pandas as pd
 
 from .contract import INTERACTIONS
+from .errors import InputError
 from .filters import cell_columns
-from .load import InputError, LoadedFile, text_or_null
+from .load import LoadedFile, text_or_null
 from .sqlrun import TrustedSql, execute_template, identifier, insert_rows, quote_ident, row_count, run_file
 
 

@@ -1,6 +1,7 @@
 """What the build records about itself at the end (the tables whose header says `made by: build`): input_columns,
-the columns each input had and what became of them, and build_info, this build's id, as-of date, tool, settings,
-inputs (path, size, SHA-256), row counts and warnings; and the load report and reject summary it returns."""
+the columns each input had and what became of them, and build_info, this build's id, as-of date, tool, schema
+version, settings, inputs (path, size, SHA-256), row counts and warnings; and the load report and reject summary it
+returns."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from . import __version__
 from .contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
 from .load import LoadedFile, is_url
 from .plan import read_plan
+from .schema import SCHEMA_VERSION
 from .settings import BuildSettings
 from .sqlrun import insert_rows, run_file
 
@@ -61,6 +63,7 @@ def create_build_info(con: duckdb.DuckDBPyConnection, build_id: str, as_of: date
         "as_of_date": as_of,
         "built_at": datetime.now(timezone.utc).replace(tzinfo=None),
         "tool_version": __version__,
+        "schema_version": SCHEMA_VERSION,
         "duckdb_version": duckdb.__version__,
         "settings_json": json.dumps({**asdict(settings), "as_of": str(as_of)}),
         "inputs_json": json.dumps(inputs),

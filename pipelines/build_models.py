@@ -16,10 +16,8 @@ from .models.factor_effects import (FactorEffects, FactorRevenueEffects, orderin
                                      store_factor_orderings, store_factor_revenue_effects)
 from .models.levers import Levers, store_levers
 from .models.risk import AccountRisk, store_risk
-from .settings import BuildSettings
+from .settings import MODELS_MEMORY_LIMIT_MB, BuildSettings
 from .sqlrun import set_memory_limit
-
-MODELS_MEMORY_LIMIT_MB = 2048  # DuckDB's share while the models (numpy, pandas) run
 
 
 def fit_models(con: duckdb.DuckDBPyConnection, notes: list[str], as_of: date, settings: BuildSettings,

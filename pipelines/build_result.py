@@ -10,7 +10,8 @@ from typing import Callable
 
 
 class BuildError(RuntimeError):
-    """The build could not finish; the previous database is untouched."""
+    """The build could not finish on inputs it had accepted; the previous database is untouched. Not a
+    RetentionError (errors.py): the person cannot fix it by changing what they gave, so the CLI exits 1 for it."""
 
 
 @dataclass

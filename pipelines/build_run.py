@@ -21,20 +21,17 @@ from .build_info import create_build_info, create_input_columns, reports
 from .build_models import fit_models
 from .build_result import BuildResult, Progress
 from .contract import ACCOUNTS, INTERACTIONS, ISO_TIMESTAMP_PATTERN, MRR_HISTORY, PLAIN_NUMBER_PATTERN
-from .load import InputError, create_empty_source_view, create_source_view, is_url, read_raw
+from .errors import InputError
+from .load import create_empty_source_view, create_source_view, is_url, read_raw
 from .models.causal_structure import CausalStructure
 from .plan import AS_OF_QUERY, Plan, Step, input_tables, query_reads, read_plan
-from .settings import (DEFAULT_MEMORY_LIMIT_MB, HIGH_PRIORITY_SEVERITIES, LIVE_CHANNELS, SEVERITIES, WINDOW_DAYS,
-                       BuildSettings)
+from .settings import (DEFAULT_MEMORY_LIMIT_MB, HIGH_PRIORITY_SEVERITIES, LIVE_CHANNELS, ROWS_PER_PART, SEVERITIES,
+                       WINDOW_DAYS, BuildSettings)
 from .spark.handover import SparkBuild
 from .sqlrun import (TrustedSql, create_table_as, execute_template, file_fragment, identifier, insert_rows,
                      row_count, run_file, run_query, set_memory_limit, sql_text)
 
 EARLIEST_PLAUSIBLE_DATE = date(1990, 1, 1)
-# A table built in parts (`parts:` in its header) has one part per this many rows of the table its header names.
-# Each part reads every row of that table, so a part is as large as the default memory limit allows (measured in
-# the README's Performance section).
-ROWS_PER_PART = 16_000_000
 
 
 def parameters(settings: BuildSettings) -> dict:

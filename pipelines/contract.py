@@ -1,8 +1,10 @@
-"""The input data contract: which files a user brings, their columns, and the rule each column obeys.
+"""The input data contract: which files a user brings, their columns, and the kind of value each holds.
 
-The typing and the rules themselves live in `sql/10_staging/*_checked.sql`; this module names the
-columns so the loader can map a file's headers onto them (case-insensitively) and report what is
-missing. Anything in the accounts file that is not a contract column is a segment attribute.
+The typing lives in `sql/10_staging/typed_accounts.sql`, `typed_interactions.sql` and `typed_mrr_history.sql`,
+and the rules each value obeys (a row dropped or a value emptied, and why) in `account_rejects.sql`,
+`interaction_rejects.sql` and `mrr_history_rejects.sql` beside them; the README's contract table says them in
+words. This module names the columns so the loader can map a file's headers onto them (case-insensitively)
+and report what is missing. Anything in the accounts file that is not a contract column is a segment attribute.
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ PLAIN_NUMBER_PATTERN = r"^ *[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)? 
 class Column:
     name: str
     required: bool
-    rule: str  # what the README's contract table says about it
     kind: str = "text"
 
     def accepts_native(self, duckdb_type: str) -> bool:
@@ -74,10 +75,10 @@ ACCOUNTS = Source(
     may_be_empty=False,
     extra_columns_are_segments=True,
     columns=(
-        Column("account_id", True, "unique, non-empty text", "id"),
-        Column("signup_date", True, "ISO 8601 date or datetime", "date"),
-        Column("churn_date", True, "empty = still a customer; not before signup_date", "date"),
-        Column("mrr", True, "monthly recurring revenue in currency units, >= 0", "number"),
+        Column("account_id", True, "id"),
+        Column("signup_date", True, "date"),
+        Column("churn_date", True, "date"),
+        Column("mrr", True, "number"),
     ),
 )
 
@@ -85,19 +86,19 @@ INTERACTIONS = Source(
     name="interactions",
     may_be_empty=True,
     columns=(
-        Column("interaction_id", True, "unique, non-empty text", "id"),
-        Column("account_id", True, "an account_id from the accounts file", "id"),
-        Column("created_at", True, "ISO 8601 timestamp, not before the account's signup_date", "timestamp"),
-        Column("first_response_at", False, "timestamp, not before created_at", "timestamp"),
-        Column("resolved_at", False, "timestamp, not before created_at", "timestamp"),
-        Column("channel", False, "free text (email, chat, phone ...)"),
-        Column("severity", False, "low, normal, high or urgent"),
-        Column("csat", False, "1 to 5", "number"),
-        Column("reopens", False, "integer >= 0", "number"),
-        Column("handoffs", False, "integer >= 0: times passed to another agent or team", "number"),
-        Column("escalated", False, "true/false (also 1/0, yes/no)", "boolean"),
-        Column("agent_updates", False, "integer >= 0: proactive status updates sent to the customer", "number"),
-        Column("credit_amount", False, ">= 0: a goodwill credit or refund", "number"),
+        Column("interaction_id", True, "id"),
+        Column("account_id", True, "id"),
+        Column("created_at", True, "timestamp"),
+        Column("first_response_at", False, "timestamp"),
+        Column("resolved_at", False, "timestamp"),
+        Column("channel", False),
+        Column("severity", False),
+        Column("csat", False, "number"),
+        Column("reopens", False, "number"),
+        Column("handoffs", False, "number"),
+        Column("escalated", False, "boolean"),
+        Column("agent_updates", False, "number"),
+        Column("credit_amount", False, "number"),
     ),
 )
 
@@ -105,9 +106,9 @@ MRR_HISTORY = Source(
     name="mrr_history",
     may_be_empty=True,
     columns=(
-        Column("account_id", True, "an account_id from the accounts file", "id"),
-        Column("month", True, "a date in the month (YYYY-MM or YYYY-MM-DD)", "month"),
-        Column("mrr", True, "monthly recurring revenue in that month, >= 0", "number"),
+        Column("account_id", True, "id"),
+        Column("month", True, "month"),
+        Column("mrr", True, "number"),
     ),
 )
 

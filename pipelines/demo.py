@@ -107,7 +107,8 @@ import numpy as np
 import pyarrow as pa
 
 from .build import build_database
-from .load import file_fingerprint
+from .errors import RetentionError
+from .input_files import file_fingerprint
 from .sqlrun import execute_template, file_fragment, run_file
 from .settings import SEVERITIES as SETTINGS_SEVERITIES
 from .settings import WINDOW_DAYS, BuildSettings
@@ -263,7 +264,7 @@ PLANTED_EFFECTS = (
 )
 
 
-class DemoError(ValueError):
+class DemoError(RetentionError, ValueError):
     """The demo cannot be generated with the options given."""
 
 

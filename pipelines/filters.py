@@ -19,12 +19,11 @@ from datetime import date
 
 import duckdb
 
+from .errors import RetentionError
+from .settings import FILTER_MAX_LEVELS
 from .sqlrun import TrustedSql, query_text, quote_ident
 
 
-# A categorical segment with more distinct values than this (an id-like column) is not offered as a filter in the
-# app, and the build's segment cells (account_cells) are not made of it.
-FILTER_MAX_LEVELS = 200
 # The built column of account_survival the sidebar's cohort range filters
 COHORT_COLUMN = "signup_cohort_month"
 # The segment cells' own id column: a segment of that name is left out of the cells (its filters count accounts).
@@ -47,7 +46,7 @@ KIND_WORDS = {"numeric": "numbers", "date": "signup months", "year": "years"}
 SET_PATTERN = re.compile(r"\s+in(?:\s+(.*))?", re.IGNORECASE | re.DOTALL)
 
 
-class FilterError(ValueError):
+class FilterError(RetentionError, ValueError):
     """A filter or grouping column cannot be used; the message names the column and the valid ones."""
 
 

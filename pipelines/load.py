@@ -1,10 +1,12 @@
 """Read one input file (CSV or Parquet) into DuckDB exactly as it is, as text, with its row numbers.
 
 Owns everything about the *file*: existence, size, format, encoding, delimiter, header, and the
-mapping of its headers onto the contract's column names. It never decides a value's type: a CSV lands
-as VARCHAR in the table `raw_<source>`, a Parquet file is the view `raw_<source>` over the file (text,
-except contract columns whose Parquet type is already of their kind), and the typing rules live in the
-staging SQL, so a bad value becomes a row in `rejected_rows` instead of a failed cast.
+mapping of its headers onto the contract's column names (the decoding, the delimiter, the fingerprint
+and the spellings of "no value" are input_files.py's, shared with the importers). It never decides a
+value's type: a CSV lands as VARCHAR in the table `raw_<source>`, a Parquet file is the view
+`raw_<source>` over the file (text, except contract columns whose Parquet type is already of their
+kind), and the typing rules live in the staging SQL, so a bad value becomes a row in `rejected_rows`
+instead of a failed cast.
 
 Row numbers: row N is the Nth data row after the header (in a file with no field spanning lines,
 that is line N + 1). An input can also be a folder or a glob of Parquet files, as a data lake holds a
@@ -15,10 +17,8 @@ first row of the second file follows the last of the first). Each file's first r
 
 from __future__ import annotations
 
-import csv
 import glob
 import hashlib
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,30 +27,13 @@ import duckdb
 import pandas as pd
 
 from .contract import BUILT_COLUMN_NAMES, Source
+from .errors import InputError
+from .input_files import NULL_TOKENS, SNIFF_BYTES, decode_text, file_fingerprint, header_fields, latin1_warning
 from .sqlrun import create_table_as, file_fragment, quote_ident, run_file
 
-SNIFF_BYTES = 256 * 1024
-DELIMITERS = (",", ";", "\t")
 PARQUET_MAGIC = b"PAR1"
 PARQUET_SUFFIXES = (".parquet", ".pq")
 GLOB_CHARACTERS = ("*", "?", "[")
-# Spreadsheet and dataframe exports spell "no value" in many ways; ids are exempt (an id "NA" is real).
-NULL_TOKENS = ("", "null", "none", "nan", "nat", "n/a", "na", "#n/a")
-
-
-class InputError(ValueError):
-    """An input file cannot be used; the message names the file (and row and column when known)."""
-
-    def __init__(self, path: Path | str, message: str, row: int | None = None, column: str | None = None):
-        self.path = str(path)
-        self.row = row
-        self.column = column
-        where = self.path
-        if row is not None:
-            where += f", row {row}"
-        if column is not None:
-            where += f", column {column!r}"
-        super().__init__(f"{where}: {message}")
 
 
 @dataclass
@@ -74,14 +57,6 @@ class LoadedFile:
     warnings: list[str] = field(default_factory=list)
     # each file read, in row order: (path, its first row's number, its rows); one entry for a single file
     files: list[tuple[str, int, int]] = field(default_factory=list)
-
-
-def file_fingerprint(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # a URL (s3a://bucket/table, hdfs://..., file:///...): read by Spark itself with --engine spark
@@ -139,47 +114,6 @@ def _detect_format(path: Path) -> str:
     if head == PARQUET_MAGIC or path.suffix.lower() in (".parquet", ".pq"):
         return "parquet"
     return "csv"
-
-
-def _decode_sample(path: Path) -> tuple[str, str, list[str]]:
-    """Return (sample text, encoding, warnings). UTF-8 (BOM or not) first, Latin-1 as a fallback."""
-    with path.open("rb") as handle:
-        raw = handle.read(SNIFF_BYTES)
-    if b"\x00" in raw:
-        raise InputError(
-            path,
-            "is not a text table: it contains binary (NUL) bytes. Save it as CSV (UTF-8) or Parquet; "
-            "UTF-16 spreadsheet exports must be re-saved as UTF-8",
-        )
-    try:
-        # errors at the very end can be a multi-byte character cut by the sample boundary
-        text = raw.decode("utf-8-sig")
-        return text, "utf-8", []
-    except UnicodeDecodeError as exc:
-        if exc.start >= len(raw) - 3 and len(raw) == SNIFF_BYTES:
-            return raw[: exc.start].decode("utf-8-sig"), "utf-8", []
-    return (
-        raw.decode("latin-1"),
-        "latin-1",
-        [f"{path}: not valid UTF-8; read as Latin-1 (ISO-8859-1). Check accented names look right."],
-    )
-
-
-def _first_record(text: str, path: Path) -> list[str]:
-    """The header record, parsed with the delimiter that splits it most (quotes respected)."""
-    best: list[str] = []
-    best_delim = ","
-    for delim in DELIMITERS:
-        try:
-            reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, quotechar='"')
-            fields = next(reader, [])
-        except csv.Error as exc:
-            raise InputError(path, f"the header row cannot be parsed as CSV: {exc}", row=0) from None
-        if len(fields) > len(best):
-            best, best_delim = fields, delim
-    if not best:
-        raise InputError(path, "has no header row; expected column names on the first line")
-    return [best_delim, *best]
 
 
 def _reject_json(text: str, path: Path) -> None:
@@ -240,9 +174,10 @@ def read_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> Load
     if file_format == "parquet":
         first_rows = _parquet_view(con, files, source, table)
     else:
-        sample, encoding, warnings = _decode_sample(path)
+        sample, encoding = decode_text(path, "CSV (UTF-8) or Parquet", sample_bytes=SNIFF_BYTES)
+        warnings = [latin1_warning(path)] if encoding == "latin-1" else []
         _reject_json(sample, path)
-        delimiter, *header = _first_record(sample, path)
+        delimiter, header = header_fields(sample, path)
         # the header decides the columns, so a file that lacks one fails here, before its body is read
         _require_columns(path, header, source)
         columns = {name: "VARCHAR" for name in _column_names(header)}
@@ -259,7 +194,7 @@ def read_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> Load
                     {"path": str(path), "delim": delimiter, "columns": columns, "encoding": attempt_encoding},
                 )
                 if attempt_encoding != encoding:
-                    warnings.append(f"{path}: not valid UTF-8; read as Latin-1 (ISO-8859-1). Check accented names look right.")
+                    warnings.append(latin1_warning(path))
                 encoding = attempt_encoding
                 last_error = None
                 break
@@ -406,7 +341,7 @@ def map_headers(loaded: LoadedFile, source: Source) -> None:
 def text_or_null(column_sql: str) -> str:
     """SQL for a column's trimmed text, NULL when it spells "no value" (column_sql: a quoted identifier)."""
     value = f"trim({column_sql})"
-    tokens = ", ".join(f"'{t}'" for t in NULL_TOKENS)  # the null tokens are constants of this module
+    tokens = ", ".join(f"'{t}'" for t in NULL_TOKENS)  # constants of input_files.py, never user text
     return f"(case when lower({value}) in ({tokens}) then null else {value} end)"
 
 

@@ -19,6 +19,8 @@ import duckdb
 
 from .access import check_scopes, load_roles
 from .filters import filter_predicate, filterable_columns, parse_filters
+from .schema import schema_problem
+from .settings import ENV_DB
 from .sqlrun import execute_template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,8 +40,9 @@ AUTH_KEYS = ("redirect_uri", "cookie_secret", "client_id", "client_secret", "ser
 # The cookie secret signs the session cookie that carries who someone is; a short one can be guessed.
 MIN_COOKIE_SECRET_CHARS = 32
 DEPLOY_KEYS = {"address", "port", "database", "roles", "audit_log", "secrets", "base_url_path"}
-# What `retention serve` tells the app: the database, and in the shared mode the roles file and the audit log.
-ENV_DB, ENV_ROLES, ENV_AUDIT_LOG = "RETENTION_DB", "RETENTION_ROLES", "RETENTION_AUDIT_LOG"
+# What `retention serve` tells the app: the database (settings.ENV_DB), and in the shared mode the roles file and the
+# audit log.
+ENV_ROLES, ENV_AUDIT_LOG = "RETENTION_ROLES", "RETENTION_AUDIT_LOG"
 # set when people reach the app over HTTPS (its redirect_uri says so): its cookies are then Secure and browsers are
 # told to come back over HTTPS only
 ENV_HTTPS = "RETENTION_HTTPS"
@@ -178,6 +181,8 @@ def scope_notes(config: DeployConfig, roles) -> list[str]:
     notes = []
     con = duckdb.connect(str(config.database), read_only=True)
     try:
+        if problem := schema_problem(con):  # its columns are not this version's: the app will say the same
+            return [f"{config.database}: {problem} The scopes in {config.roles} are checked once it is rebuilt."]
         columns = filterable_columns(con)
         check_scopes(roles, columns)
         for access in roles.entries():

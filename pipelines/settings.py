@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+
+from .errors import RetentionError
 
 # The trailing window of every service measure in the panel: long enough to see a pattern of bad interactions,
 # short enough to be "recent". A constant, not a setting: the panel's columns are named for it (`tickets_90d`) and
@@ -36,9 +39,57 @@ DEFAULT_DRIVERS_SAMPLE = 250_000
 # built in parts of the accounts (a `-- parts:` line in the SQL header), which trades some time for a much lower peak
 # (README, Performance).
 DEFAULT_MEMORY_LIMIT_MB = 4096
+# A table built in parts (`parts:` in its header) has one part per this many rows of the table its header names.
+# Each part reads every row of that table, so a part is as large as the default memory limit allows (measured in
+# the README's Performance section).
+ROWS_PER_PART = 16_000_000
+# DuckDB's share of memory while the models run: they work in numpy and pandas on what they read, and the tables
+# are on disk by then, so DuckDB's cache of them can shrink to make room.
+MODELS_MEMORY_LIMIT_MB = 2048
 
 
-class SettingsError(ValueError):
+# ------------------------------------------------------------------------------- sample caps and draw counts
+# Every model that samples accounts, draws coefficients or resamples has its cap and its count here: they decide
+# how long a build or a page takes at a million accounts and how wide an interval is, so they are read side by side.
+
+# The seed of every seeded sample of accounts (the drivers model, each factor's own model, the holdout refits):
+# the same accounts are drawn on every build of the same data.
+SAMPLE_SEED = 7
+# A per-factor model is fitted on at most this many accounts (a seeded sample above, said in the notes): the build
+# fits every factor several times, so at a million accounts each fit must stay within seconds.
+FACTOR_MODEL_ACCOUNTS = 50_000
+# Accounts a holdout refit is fitted on at most (a seeded sample above it; every active account is still scored): a
+# check of calibration needs no more than a factor's own model, and the build refits every stored model at two
+# cutoffs.
+HOLDOUT_MAX_ACCOUNTS = FACTOR_MODEL_ACCOUNTS
+
+# A what-if's horizon (a year, the span a support budget is set for) and its coefficient draws for the 95%
+# interval, unless the command or the page says otherwise.
+WHATIF_HORIZON_DAYS = 365
+WHATIF_DRAWS = 1000
+# Above this many accounts a what-if's draws use a seeded random sample of accounts, scaled to all of them: the
+# sampling error (well under 1% of the total) is small beside the coefficient uncertainty being measured, and 1,000
+# draws over a million accounts would otherwise take minutes.
+WHATIF_DRAW_ACCOUNTS = 100_000
+# The overview's levers are what-ifs over the same year; it reads an interval, not a distribution, so fewer draws on
+# a smaller sample of accounts keep the build quick.
+LEVER_HORIZON_DAYS = WHATIF_HORIZON_DAYS
+LEVER_DRAWS = 400
+LEVER_DRAW_ACCOUNTS = 20_000
+
+# Revenue drivers' cluster bootstrap over accounts: its resamples for the percentile intervals, and a fixed seed,
+# so every build of the same data gives the same intervals.
+REVENUE_BOOTSTRAP_RESAMPLES = 400
+REVENUE_BOOTSTRAP_SEED = 20240417
+
+# A categorical segment with more distinct values than this (an id-like column) is not offered as a filter in the
+# app, and the build's segment cells (account_cells) are not made of it.
+FILTER_MAX_LEVELS = 200
+# A survival comparison with more groups than this is a table nobody reads (or an id-like column): filter first.
+KM_MAX_GROUPS = 60
+
+
+class SettingsError(RetentionError, ValueError):
     """A build setting the user gave cannot be used."""
 
 
@@ -90,3 +141,14 @@ def parse_sla(text: str) -> dict[str, float]:
         except ValueError:
             raise SettingsError(f"--sla: {value!r} for {name.strip()} is not a number of hours") from None
     return targets
+
+
+# The environment variable that points the app and every command at another database file (`retention serve` sets
+# it for the app it starts).
+ENV_DB = "RETENTION_DB"
+
+
+def database_path(given: Path | str | None = None) -> Path:
+    """The database file to build or read: `given` (a --db option) when set, else $RETENTION_DB, else
+    DEFAULT_DB_PATH. The one place the variable is read, so the app and every command agree on it."""
+    return Path(given or os.environ.get(ENV_DB) or DEFAULT_DB_PATH)

@@ -19,7 +19,7 @@ import pytest
 
 from pipelines.build import build_database
 from pipelines.cli import main
-from pipelines.load import InputError
+from pipelines.errors import InputError
 from pipelines.settings import BuildSettings
 
 AS_OF = date(2024, 6, 30)

@@ -11,7 +11,7 @@ import pytest
 from pipelines import build_run
 from pipelines.build import AuditError, build_database, run_audits
 from pipelines.cli import main
-from pipelines.load import InputError
+from pipelines.errors import InputError
 from pipelines.plan import read_plan
 from pipelines.settings import BuildSettings
 from pipelines.sqlrun import sql_text

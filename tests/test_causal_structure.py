@@ -53,7 +53,6 @@ def test_a_recorded_structure_reads_back_the_same():
     again = CausalStructure.from_dict(json.loads(json.dumps(BUILT_IN.as_dict())))
     assert set(again.links) == set(BUILT_IN.links) and again.both_plausible == BUILT_IN.both_plausible
     assert recorded({"causal_structure": BUILT_IN.as_dict()}).links == again.links
-    assert recorded(None) is BUILT_IN and recorded({"causal_structure": {"causes": "broken"}}) is BUILT_IN
 
 
 @pytest.mark.parametrize("edit, message", [

@@ -9,7 +9,7 @@ import shutil
 from dashboard import survival_view
 from dashboard.common import filter_caption
 from dashboard.labels import filter_words, natural_key, segment_label
-from pipelines.load import file_fingerprint
+from pipelines.input_files import file_fingerprint
 
 
 def test_segment_columns_read_as_titles_with_support_acronyms_in_capitals():

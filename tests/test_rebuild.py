@@ -10,7 +10,7 @@ import pytest
 from dashboard import data
 from dashboard.rebuild import (UploadError, import_and_rebuild, inputs_table, max_upload_mb, planted_document,
                                rebuild_from_uploads, save_upload)
-from pipelines.load import InputError
+from pipelines.errors import InputError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imports"
 

@@ -263,7 +263,7 @@ def test_a_failed_spark_build_leaves_the_previous_database_and_its_parquet(demo_
     """No date parses on Spark, so there is no as-of date: the build fails after its first Spark stage, and the
     previous file stays as it was, and so does the Parquet folder its views read."""
     require_spark()
-    from pipelines.load import InputError
+    from pipelines.errors import InputError
 
     folder = demo_with_bad_rows[0]
     db_path = tmp_path / "retention.duckdb"
@@ -304,7 +304,7 @@ def test_a_lake_url_spark_cannot_read_is_an_error_naming_it(tmp_path):
     URL in the message (the session is the parity test's, so this costs no second start)."""
     require_spark()
     from pipelines.contract import INTERACTIONS
-    from pipelines.load import InputError
+    from pipelines.errors import InputError
     from pipelines.spark.engine import SparkTables, start_session
 
     tables = SparkTables(start_session("local[2]"), tmp_path / "work")
@@ -320,9 +320,9 @@ def test_spark_options_need_the_spark_engine(capsys):
     from pipelines.cli import main
 
     assert main(["build", "--accounts", "a.csv", "--interactions", "i.csv", "--spark-master", "local[2]"]) == 2
-    assert "--engine spark" in capsys.readouterr().out
+    assert "--engine spark" in capsys.readouterr().err
     assert main(["build", "--accounts", "a.csv", "--interactions", "i.csv", "--spark-output", "out"]) == 2
-    assert "--spark-output need --engine spark" in capsys.readouterr().out
+    assert "--spark-output need --engine spark" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["build", "--accounts", "a.csv", "--interactions", "i.csv", "--engine", "spark", "--spark-conf", "x"])
     assert "KEY=VALUE" in capsys.readouterr().err

@@ -12,7 +12,6 @@ import argparse
 import csv
 import io
 import json
-import shutil
 from datetime import date, timedelta
 
 import duckdb
@@ -503,18 +502,6 @@ def test_groupings_the_build_did_not_store_count_the_accounts(db_with_gaps, by):
     assert KaplanMeier(by=by).fit(db_with_gaps).counts_source_ == "aggregated"
 
 
-def test_a_build_without_stored_counts_counts_the_accounts(tmp_path, db_with_gaps):
-    """A database built before km_segment_counts existed still answers, by counting."""
-    (path,) = db_with_gaps.execute("select path from duckdb_databases() where database_name = current_database()"
-                                   ).fetchone()
-    shutil.copy(path, tmp_path / "old.duckdb")
-    old = duckdb.connect(str(tmp_path / "old.duckdb"))
-    old.execute("drop table km_segment_counts")
-    model = KaplanMeier(by="plan").fit(old)
-    assert model.counts_source_ == "aggregated"
-    assert_same_fit(model, KaplanMeier(by="plan").fit(db_with_gaps))
-
-
 def test_km_runs_on_a_read_only_connection_without_writing(db):
     con, db_path = db
     before = db_path.stat().st_mtime_ns
@@ -588,16 +575,16 @@ def test_cli_db_default_follows_retention_db(monkeypatch, tmp_path):
     assert str(parser.parse_args(["km"]).db) == str(tmp_path / "elsewhere.duckdb")
 
 
-def test_missing_tables_are_named_and_a_database_without_build_info_has_no_as_of(tmp_path):
-    """The tables are looked up only once a query fails; the message must still name what is missing.
-    Without build_info the fit works and as_of_ is None (looked up on a cursor of its own)."""
+@pytest.mark.parametrize("filters", [[], ["plan=Pro"]])
+def test_missing_tables_are_named(tmp_path, filters):
+    """The tables are looked up only once a query fails; the message must still name what is missing, whether
+    the stored counts (no filters) or the accounts (a filter) were read first. A database that lacks a table every
+    build has is no build: there is no fallback for it."""
     con = duckdb.connect(str(tmp_path / "partial.duckdb"))
     con.execute("create table account_survival as select 'A' as account_id, 10 as duration_days, 1 as churned, "
                 "100.0 as mrr, 'Pro' as plan")
-    with pytest.raises(SurvivalInputError, match="no segment_columns table; build it first"):
-        KaplanMeier(by="plan").fit(con)
     con.execute("create table segment_columns as select 'plan' as column_name, 'categorical' as kind, "
                 "1 as n_levels, 'plan' as source_column")
-    model = KaplanMeier(by="plan").fit(con)
-    assert model.as_of_ is None and model.groups_ == ["Pro"] and model.summary_.n_churned.tolist() == [1]
+    with pytest.raises(SurvivalInputError, match="no km_segment_counts, build_info table; build it first"):
+        KaplanMeier(by="plan", filters=filters).fit(con)
     con.close()

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard import data
 from pipelines.models.drivers import ServiceDrivers
 from pipelines.models.risk import current_rows, max_tenure_days
 from pipelines.cli import main as retention
@@ -220,7 +218,7 @@ def test_whatif_draws_equal_every_account_evaluated_in_one_step(demo_con, demo_d
     steps; each draw must still be the plain sum over every account of P(base) - P(changed) (risk's formula,
     with H0 moved by the draw's coefficients and its own sampling error), written out here in one step."""
     from pipelines.models import whatif as whatif_module
-    from pipelines.models.risk import BaselineHazard, churn_probability, current_rows, design_matrix
+    from pipelines.models.risk import BaselineHazard, churn_probability, design_matrix
 
     monkeypatch.setattr(whatif_module, "CELLS_PER_BATCH", 5_000)  # several steps even on the demo
     changes = [("first_response_hours", "-50%"), ("csat", "+0.5")]
@@ -250,8 +248,6 @@ def test_whatif_draws_equal_every_account_evaluated_in_one_step(demo_con, demo_d
 def test_whatif_given_current_rows_equals_reading_them(demo_con, demo_drivers):
     """The app passes the current rows it read once per build; the answer is the one fit() reads itself,
     and the rows it was given are left as they were."""
-    from pipelines.models.risk import current_rows
-
     rows = current_rows(demo_con)
     before = rows.copy()
     ids = rows.account_id.iloc[::3].tolist()
@@ -315,18 +311,3 @@ def test_whatif_given_case_mix_ranges_equals_reading_them(demo_con, demo_drivers
     given = WhatIf(change, n_draws=20).fit(demo_con, drivers=demo_drivers, overlap_ranges=ranges)
     assert given.overlap_ == read.overlap_ and read.overlap_[0]["outside"] > 0
     assert given.result_ == read.result_
-
-
-def test_whatif_on_a_build_from_before_the_stored_marts_runs_and_says_to_rebuild(demo_database, tmp_path):
-    """A database built before sla_window_tickets and current_panel_rows were stored: the app computes the current
-    rows from the panel, and the what-if says the SLA recheck needs a rebuild instead of failing."""
-    old = tmp_path / "old.duckdb"
-    shutil.copy(demo_database[0], old)
-    with duckdb.connect(str(old)) as con:
-        con.execute("drop table sla_window_tickets")
-        con.execute("drop table current_panel_rows")
-        pd.testing.assert_frame_equal(data._current_rows(con, "old build"), current_rows(con), check_exact=True)
-        model = WhatIf([("first_response_hours", "-50%")], n_draws=20).fit(con)
-    assert model.sla_recomputed_ == {"unavailable": "the SLA recheck needs a build from this version: rebuild to see it"}
-    assert model.sla_recomputed_["unavailable"] in model.notes_
-    assert model.result_["accounts_kept"]["estimate"] > 0

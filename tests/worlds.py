@@ -27,6 +27,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from pipelines.models.causal_structure import BUILT_IN
+from pipelines.models.store import store_model_info
+
 DAYS_PER_MONTH = 30
 TYPICAL_FIRST_RESPONSE_HOURS = 4.0
 URGENT_SHARE_HR = 1.25  # per 10 points of urgent share, when case mix confounds
@@ -153,4 +156,9 @@ def panel_database(panel: pd.DataFrame) -> duckdb.DuckDBPyConnection:
     con.execute("create table interaction_metrics (account_id varchar, created_at timestamp, "
                 "first_response_at timestamp, first_response_hours double, sla_target_hours double, "
                 "reopened boolean, csat double, handoffs integer)")
+    # a world has no tickets: the what-if's ticket-by-ticket SLA check finds none to recheck
+    con.execute("create table sla_window_tickets (account_id varchar, first_response_hours double, "
+                "sla_target_hours double, bad_for_other_reasons boolean)")
+    # what a build records of its factor models: the causal structure a what-if reads its consequences from
+    store_model_info(con, "factor_effects", {"model": "factor_effects", "causal_structure": BUILT_IN.as_dict()})
     return con

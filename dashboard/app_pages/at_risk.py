@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import calibration_view, charts, data
+from dashboard import calibration_view, charts, data, scope
 from dashboard.common import (MadeOnClick, current_filters, dataframe_height, download, filter_caption,
                               require_database)
 
@@ -51,7 +51,7 @@ left.plotly_chart(charts.calibration(calibration_view.risk_deciles(calibration),
                   key="calibration")
 if caption := calibration_view.concordance_caption(calibration):
     right.caption(caption)
-if note := data.risk_scope_note():
+if note := scope.risk_scope_note():
     st.caption(note)
 download(st, "Download all scored accounts (CSV)", MadeOnClick(data.risk_csv, (con, filters)),
          file_name="account_risk.csv", mime="text/csv", key="dl_risk", rows=totals["accounts_scored"],

@@ -14,8 +14,12 @@ con = data.connection()
 path = data.database_path()
 # where the server keeps its files is for those who run it
 shown_path = str(path) if auth.allows(auth.RAW_TABLES) else path.name
-info = data.build_info(con) if con is not None else None
-if info is None:
+# a database another version of the tool built is not read, but the page still offers the rebuild that replaces it
+problem = data.schema_problem(con) if con is not None else None
+info = data.build_info(con) if con is not None and problem is None else None
+if problem is not None:
+    st.error(problem)
+elif info is None:
     st.info(f"No database at `{shown_path}` yet: upload your files below, or run `make run` for the demo.")
 else:
     st.caption(f"Build {info['build_id'][:8]} · as-of {info['as_of_date']:%Y-%m-%d} · built {info['built_at']:%Y-%m-%d %H:%M} UTC "

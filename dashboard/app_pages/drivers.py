@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import charts, data, drivers_view, structure_view
+from dashboard import charts, data, drivers_view, scope, structure_view
 from dashboard.common import (csv_download, current_filters, download, filter_caption, keep_choice, require_database,
                               restore_choice)
 
@@ -36,7 +36,7 @@ if not own.empty:
                "if the listed confounders are the important ones, not proof. The E-value is how strongly an "
                "unmeasured confounder would have to be tied to both the factor and churn to explain the ratio (or "
                "its interval's nearer limit) away. 95% intervals are clustered by account. "
-               + drivers_view.company_wide_note(filters, data.scope(), "this table"))
+               + drivers_view.company_wide_note(filters, scope.scope(), "this table"))
     if shared := drivers_view.shared_adjustment(own):
         st.markdown(f"Every factor below is adjusted for **{drivers_view.listing(shared)}**; *also adjusted for* "
                     "lists the rest of its confounders, *consequences* what it moves, left free in its model.")
@@ -59,7 +59,7 @@ if not own.empty:
         st.caption("Among accounts that stay: the change in the monthly chance that MRR rises (expansion) or falls "
                    "(contraction) next month, in percentage points per unit of the factor, with the same adjustment "
                    "set as its churn model and 95% intervals clustered by account. Churned revenue is the churn "
-                   "effect above. " + drivers_view.company_wide_note(filters, data.scope(), "this table"))
+                   "effect above. " + drivers_view.company_wide_note(filters, scope.scope(), "this table"))
         st.dataframe(drivers_view.revenue_effects_table(revenue), hide_index=True)
     st.caption(structure_view.structure_note(data.causal_structure(con)))
     orderings = data.cached_factor_orderings(con, info["build_id"])
@@ -75,7 +75,7 @@ if not own.empty:
 st.subheader("Mutually adjusted view")
 st.caption("One model with every factor in it: each ratio holds every other factor fixed, including the factor's "
            "own consequences (SLA breaches for first response), so it is not the effect of improving that factor. "
-           + drivers_view.fit_source_note(filters, data.scope(), refit, model))
+           + drivers_view.fit_source_note(filters, scope.scope(), refit, model))
 service, controls = drivers_view.split_terms(drivers_view.with_labels(effects))
 st.plotly_chart(charts.forest_plot(service, title="Service factors: churn hazard ratio (95% CI)", y="label"),
                 key="forest")
@@ -84,7 +84,7 @@ if flagged:
     st.warning(flagged)
 
 with st.expander("Model information, control terms and caveats"):
-    if not refit and (note := drivers_view.company_wide_note(filters, data.scope(), "these figures")):
+    if not refit and (note := drivers_view.company_wide_note(filters, scope.scope(), "these figures")):
         st.caption(note)
     st.markdown(drivers_view.model_markdown(model))
     st.plotly_chart(charts.forest_plot(controls, title="Control terms", y="label"), key="forest_controls")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import charts, data, findings, report, structure_view
+from dashboard import charts, data, findings, report, scope, structure_view
 from dashboard.common import csv_download, current_filters, download, filter_caption, require_database
 from dashboard.labels import revenue_basis_words
 
@@ -34,7 +34,7 @@ lever_table = data.cached_levers(con, build_id)
 levers = findings.lever_findings(lever_table)
 survival_line = findings.survival_finding(survival.summary_)
 sentences = levers + ([survival_line] if survival_line else [])
-source_note = findings.findings_source_note(bool(filters), False, bool(data.scope()))
+source_note = findings.findings_source_note(bool(filters), False, bool(scope.scope()))
 structure_line = structure_view.structure_note(data.causal_structure(con))
 if levers:
     st.markdown("\n".join(f"- {s}" for s in sentences))

@@ -1,4 +1,8 @@
-"""The `retention` command: one module per subcommand, and the only code of the pipelines that prints."""
+"""The `retention` command: one module per subcommand, and the only code of the pipelines that prints.
+
+Exit codes: 0 done; 2 something the person gave cannot be used (any RetentionError, or argparse's own usage
+error), with a message and no traceback; 1 a build that failed on inputs it had accepted (BuildError: a failed
+audit), the previous database left as it was."""
 
 from __future__ import annotations
 
@@ -6,15 +10,7 @@ import argparse
 import sys
 
 from ..build import BuildError
-from ..filters import FilterError
-from ..importers import ImportInputError
-from ..load import InputError
-from ..models.causal_structure import CausalStructureError
-from ..models.drivers import DriversInputError
-from ..models.risk import RiskInputError
-from ..models.whatif import WhatIfInputError
-from ..settings import SettingsError
-from ..spark import SparkUnavailableError
+from ..errors import RetentionError
 from . import bench, build, demo, drivers, imports, km, revenue, risk, serve, whatif
 from .common import join_signed_values
 
@@ -39,11 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(join_signed_values(argv))
     try:
         return args.func(args)
-    except (InputError, SettingsError, DriversInputError, FilterError, WhatIfInputError, RiskInputError,
-            ImportInputError, SparkUnavailableError, CausalStructureError) as exc:
+    except RetentionError as exc:  # what the person gave cannot be used: the message says what to change
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except BuildError as exc:
+    except BuildError as exc:  # the inputs were accepted, the build itself broke (errors.py says why it is apart)
         print(f"error: the build failed and the previous database was left as it was.\n{exc}", file=sys.stderr)
         return 1
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..build import ENGINES, StageEvent, build_database
-from ..settings import DEFAULT_DRIVERS_SAMPLE, DEFAULT_MEMORY_LIMIT_MB, BuildSettings, parse_sla
 from ..load import input_location
+from ..settings import DEFAULT_DRIVERS_SAMPLE, DEFAULT_MEMORY_LIMIT_MB, BuildSettings, SettingsError, parse_sla
 from .common import add_db_argument, parse_date
 
 
@@ -63,8 +63,7 @@ def run(args: argparse.Namespace) -> int:
                              drivers_sample=args.drivers_sample or None, memory_limit_mb=args.memory_limit_mb,
                              causal_structure=args.causal_structure, fit_models=not args.no_models)
     if args.engine != "spark" and (args.spark_master or args.spark_conf or args.spark_output):
-        print("error: --spark-master, --spark-conf and --spark-output need --engine spark")
-        return 2
+        raise SettingsError("--spark-master, --spark-conf and --spark-output need --engine spark")
     print(f"Building {args.db} ..." + (" (SQL on Spark)" if args.engine == "spark" else ""), flush=True)
     result = build_database(
         accounts=args.accounts,

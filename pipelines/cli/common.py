@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import os
 from datetime import date
 from pathlib import Path
 
 import duckdb
 
 from ..load import InputError
-from ..settings import DEFAULT_DB_PATH
-
-
-def default_db_path() -> Path:
-    """RETENTION_DB points every command (and the app) at another database file."""
-    return Path(os.environ.get("RETENTION_DB") or DEFAULT_DB_PATH)
+from ..schema import schema_problem
+from ..settings import DEFAULT_DB_PATH, ENV_DB, database_path
 
 
 def add_db_argument(parser: argparse.ArgumentParser) -> None:
-    """The --db option every command shares, defaulting to $RETENTION_DB or data/retention.duckdb."""
-    parser.add_argument("--db", type=Path, default=default_db_path(),
-                        help="database file (default $RETENTION_DB or data/retention.duckdb)")
+    """The --db option every command shares; without it, the database settings.database_path names."""
+    parser.add_argument("--db", type=Path, default=database_path(),
+                        help=f"database file (default ${ENV_DB} or {DEFAULT_DB_PATH})")
 
 
 def parse_date(text: str) -> date:
@@ -32,9 +27,14 @@ def parse_date(text: str) -> date:
 
 
 def open_database_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a built database of this version of the tool (InputError for none, or an older one)."""
     if not Path(path).exists():
         raise InputError(path, "no database here; build one with `retention build` (or `make run` for the demo)")
-    return duckdb.connect(str(path), read_only=True)
+    con = duckdb.connect(str(path), read_only=True)
+    if problem := schema_problem(con):
+        con.close()
+        raise InputError(path, problem)
+    return con
 
 
 def split_list(text: str | None) -> list[str] | None:

@@ -1,6 +1,6 @@
 """`retention import ...`: register the subcommands; each prints its conversion report.
 
-Raises ImportInputError (a ValueError) for an export it cannot use at all; the main CLI maps it to exit 2.
+An export it cannot use at all raises ImportInputError, a RetentionError: the main CLI prints it and exits 2.
 """
 
 from __future__ import annotations

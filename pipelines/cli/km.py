@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from ..models.survival import KaplanMeier, SurvivalInputError
+from ..schema import schema_problem
 from .common import add_db_argument
 
 
@@ -49,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: cannot open {db_path} as a DuckDB database: {exc}", file=sys.stderr)
         return 2
     try:
+        if problem := schema_problem(con):
+            print(f"error: {db_path}: {problem}", file=sys.stderr)
+            return 2
         model = KaplanMeier(by=args.by, filters=args.filters, reference=args.reference).fit(con)
     except SurvivalInputError as exc:
         print(f"error: {exc}", file=sys.stderr)

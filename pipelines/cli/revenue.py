@@ -9,7 +9,7 @@ import sys
 
 import pandas as pd
 
-from ..models.revenue import RevenueDrivers, RevenueInputError, ci_level_text
+from ..models.revenue import RevenueDrivers, ci_level_text
 from .common import add_db_argument, open_database_read_only
 
 
@@ -34,11 +34,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     with open_database_read_only(args.db) as con:
-        try:
-            model = RevenueDrivers().fit(con)
-        except RevenueInputError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        model = RevenueDrivers().fit(con)
     if args.format == "json":
         print(json.dumps(model.to_json_dict(), indent=2, allow_nan=False))
     elif args.format == "csv":

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..models.whatif import WhatIf, WhatIfInputError
+from ..settings import WHATIF_DRAWS, WHATIF_HORIZON_DAYS
 from .common import add_db_argument, open_database_read_only
 
 
@@ -26,8 +27,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--factor", action="append", default=[], required=True, help="a service factor (repeatable)")
     parser.add_argument("--change", action="append", default=[], required=True,
                         help="its change: -50%%, -5pp or +0.5 (repeatable, paired with --factor in order)")
-    parser.add_argument("--horizon-days", type=int, default=365, help="horizon in days (default 365)")
-    parser.add_argument("--draws", type=int, default=1000, help="coefficient draws for the interval (default 1000)")
+    parser.add_argument("--horizon-days", type=int, default=WHATIF_HORIZON_DAYS,
+                        help=f"horizon in days (default {WHATIF_HORIZON_DAYS})")
+    parser.add_argument("--draws", type=int, default=WHATIF_DRAWS,
+                        help=f"coefficient draws for the interval (default {WHATIF_DRAWS})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.set_defaults(func=run)

@@ -3,7 +3,9 @@
 Owns the *file* side of an import (CSV; JSON array, `{"data": [...]}` or a single-list object such as
 Zendesk's `{"tickets": [...]}`; NDJSON), the unit helpers (durations, epoch seconds, local time to
 UTC, cents to major units), the account join with its match count, and the conversion report with its
-rejects file and the `import_info.json` sidecar the build copies into `build_info`.
+rejects file and the `import_info.json` sidecar the build copies into `build_info`. The decoding, the
+header's delimiter, the fingerprint and the spellings of "no value" are input_files.py's, which the
+build's loader shares.
 
 Row N in a report is the Nth record of the input: the Nth data row after a CSV header, the Nth element
 of a JSON array, the Nth line of an NDJSON file. No row is dropped without a line in the report.
@@ -12,7 +14,6 @@ of a JSON array, the Nth line of an NDJSON file. No row is dropped without a lin
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import re
@@ -25,9 +26,9 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..load import DELIMITERS, SNIFF_BYTES, InputError
-# Exports spell "no value" in many ways; Zendesk writes "-" for an empty priority.
-EMPTY_TOKENS = frozenset({"", "-", "null", "none", "nan", "nat", "n/a", "na", "#n/a"})
+from ..errors import InputError
+from ..input_files import EXPORT_NULL_TOKENS, decode_text, file_fingerprint, header_fields, latin1_warning
+
 ISO_UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 DURATION_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 # Stripe's zero-decimal currencies (amounts are already whole units) and three-decimal ones
@@ -96,27 +97,9 @@ def clean_text(series: pd.Series) -> pd.Series:
         if isinstance(value, float) and value.is_integer():
             return str(int(value))
         text = str(value).strip()
-        return None if text.lower() in EMPTY_TOKENS else text
+        return None if text.lower() in EXPORT_NULL_TOKENS else text
 
     return series.map(one).astype(object)
-
-
-def fingerprint(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _decode(path: Path) -> tuple[str, str]:
-    raw = path.read_bytes()
-    if b"\x00" in raw[:SNIFF_BYTES]:
-        raise ImportInputError(path, "is not a text export (it contains NUL bytes); save it as CSV (UTF-8) or JSON")
-    try:
-        return raw.decode("utf-8-sig"), "utf-8"
-    except UnicodeDecodeError:
-        return raw.decode("latin-1"), "latin-1"
 
 
 def read_table(path: Path | str, what: str, list_keys: tuple[str, ...] = ()) -> Table:
@@ -132,14 +115,14 @@ def read_table(path: Path | str, what: str, list_keys: tuple[str, ...] = ()) -> 
         raise ImportInputError(path, f"{what} path is a folder; give the exported file itself")
     if path.stat().st_size == 0:
         raise ImportInputError(path, f"{what} file is empty (0 bytes)")
-    text, encoding = _decode(path)
+    text, encoding = decode_text(path, "CSV (UTF-8) or JSON")
     stripped = text.lstrip()
     if stripped.startswith("[") or stripped.startswith("{"):
         table = _read_json(path, text, what, list_keys)
     else:
         table = _read_csv(path, text, what)
     if encoding == "latin-1":
-        table.notes.append(f"{path.name} is not valid UTF-8; read as Latin-1 (check accented names)")
+        table.notes.append(latin1_warning(path))
     return table
 
 
@@ -202,17 +185,7 @@ def _records_key(document: dict, list_keys: tuple[str, ...]) -> str | None:
 
 
 def _read_csv(path: Path, text: str, what: str) -> Table:
-    best_fields: list[str] = []
-    delimiter = ","
-    for delim in DELIMITERS:
-        try:
-            fields = next(csv.reader(io.StringIO(text[:SNIFF_BYTES], newline=""), delimiter=delim), [])
-        except csv.Error:
-            continue
-        if len(fields) > len(best_fields):
-            best_fields, delimiter = fields, delim
-    if not best_fields:
-        raise ImportInputError(path, f"has no header row; expected the {what} export's column names on the first line")
+    delimiter, _ = header_fields(text, path, expected=f"the {what} export's column names")
     try:
         frame = pd.read_csv(io.StringIO(text, newline=""), sep=delimiter, dtype=str, keep_default_na=False,
                             quotechar='"', skipinitialspace=False, engine="python")
@@ -528,7 +501,7 @@ def _write_import_info(report: ConversionReport, out_dir: Path, kinds: list[str]
     entry = {
         "source": report.source,
         "input_path": str(report.input_path),
-        "input_sha256": fingerprint(report.input_path),
+        "input_sha256": file_fingerprint(report.input_path),
         "input_format": report.input_format,
         "imported_at": datetime.now(timezone.utc).strftime(ISO_UTC_FORMAT),
         "tool_version": __version__,

@@ -27,17 +27,14 @@ import pandas as pd
 
 from .coxph import ConvergenceError
 from .drivers import DriversInputError, ServiceDrivers, build_design, shared_structures, subset_design
-from .factor_effects import FACTOR_MODEL_ACCOUNTS
 from .risk import (TAIL_DAYS, Z_95, BaselineHazard, RiskInputError, churn_probability, current_rows,
                    design_matrix, max_tenure_days, wilson_interval)
 from .store import store_result
+from ..settings import HOLDOUT_MAX_ACCOUNTS, SAMPLE_SEED
 from ..sqlrun import create_table_as, execute_template, file_fragment, query_text
 
 # the horizons every stored model is checked at: the at-risk list's and the investment case's default
 CALIBRATION_HORIZONS = (90, 365)
-# Accounts a holdout refit is fitted on at most (a seeded sample above it; every active account is still
-# scored): a check of calibration needs no more, and the build refits every stored model at two cutoffs.
-HOLDOUT_MAX_ACCOUNTS = FACTOR_MODEL_ACCOUNTS
 N_DECILES = 10
 
 CALIBRATION_COLUMNS = {
@@ -73,7 +70,8 @@ class HoldoutCalibration:
     errors_ ((model, horizon) -> why it could not be checked, e.g. no churn before the cutoff)."""
 
     def __init__(self, specs: list[ModelSpec], horizons=CALIBRATION_HORIZONS, n_deciles: int = N_DECILES,
-                 max_accounts: int | None = HOLDOUT_MAX_ACCOUNTS, sample_seed: int = 7, tail_days: int = TAIL_DAYS):
+                 max_accounts: int | None = HOLDOUT_MAX_ACCOUNTS, sample_seed: int = SAMPLE_SEED,
+                 tail_days: int = TAIL_DAYS):
         self.specs = list(specs)
         self.horizons = tuple(horizons)
         self.n_deciles = n_deciles
@@ -180,11 +178,8 @@ def store_calibration(con: duckdb.DuckDBPyConnection, calibration: HoldoutCalibr
 
 
 def read_calibration(con: duckdb.DuckDBPyConnection, model: str) -> pd.DataFrame:
-    """The stored rows of one model (every horizon, overall first), empty for a build from before they were."""
-    try:
-        return execute_template(con, "model_calibration_of", {"model": model}).df()
-    except duckdb.CatalogException:
-        return pd.DataFrame(columns=list(CALIBRATION_COLUMNS))
+    """The stored rows of one model (every horizon, overall first), empty when the build could check none."""
+    return execute_template(con, "model_calibration_of", {"model": model}).df()
 
 
 def overall_row(table: pd.DataFrame, horizon_days: int) -> dict | None:

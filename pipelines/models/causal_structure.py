@@ -17,6 +17,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import RetentionError
 from .factors import FACTORS, SERVICE_PILLARS, label
 
 BUILT_IN_PATH = Path(__file__).with_name("causal_structure.toml")
@@ -29,7 +30,7 @@ STEPS = ("unadjusted", "+ plan and segments", "+ case mix and volume", "+ upstre
 SERVICE_FACTORS = tuple(f.name for f in FACTORS if f.pillar in SERVICE_PILLARS)
 
 
-class CausalStructureError(ValueError):
+class CausalStructureError(RetentionError, ValueError):
     """A causal structure file cannot be used; the message names the file and what to fix."""
 
 
@@ -169,16 +170,9 @@ def load(path: Path | str | None = None) -> CausalStructure:
     return _parse(document, str(file), BUILT_IN_NAME if path is None else file.name)
 
 
-def recorded(info: dict | None) -> CausalStructure:
-    """The structure a build used, from the factor effects' model_info; the built-in one for a build that
-    recorded none (built before the structure was a file) or one whose record is unreadable."""
-    record = (info or {}).get("causal_structure")
-    if isinstance(record, dict):
-        try:
-            return CausalStructure.from_dict(record)
-        except CausalStructureError:
-            pass
-    return BUILT_IN
+def recorded(info: dict) -> CausalStructure:
+    """The structure a build used, from the factor effects' model_info (every build records it, fitted or not)."""
+    return CausalStructure.from_dict(info["causal_structure"])
 
 
 def _parse(document: dict, where: str, source: str) -> CausalStructure:

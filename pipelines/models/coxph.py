@@ -528,10 +528,7 @@ class StoredCox:
         frame = pd.DataFrame(np.asarray(state["baseline_risk_set_means"], dtype=float).reshape(-1, len(self.names_)),
                              columns=self.names_, index=pd.Index(state["baseline_times"], name="time", dtype=float))
         frame.insert(0, "hazard_increment", np.asarray(state["baseline_increments"], dtype=float))
-        # a build from before the events were stored: NaN, and the what-if's interval says it leaves the
-        # baseline's own uncertainty out
-        events = state.get("baseline_events")
-        frame.insert(1, "events", np.asarray(events, dtype=float) if events is not None else np.nan)
+        frame.insert(1, "events", np.asarray(state["baseline_events"], dtype=float))
         self._baseline = frame
 
     def predict_log_partial_hazard(self, X) -> np.ndarray:

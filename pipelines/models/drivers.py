@@ -19,15 +19,16 @@ import pandas as pd
 from .coxph import ConvergenceError, StoredCox, TimeVaryingCox, model_state, risk_sets
 from .factors import FACTORS, FACTORS_BY_NAME, PILLAR_ORDER, term_words
 from .store import create_result_table, read_state, store_model_info, store_state
+from ..errors import RetentionError
 from ..filters import filter_predicate, filterable_columns, parse_filters
 from ..sqlrun import TrustedSql, execute_template, insert_rows, query_text, quote_ident
-from ..settings import DEFAULT_DRIVERS_SAMPLE
+from ..settings import DEFAULT_DRIVERS_SAMPLE, SAMPLE_SEED
 
 RETRY_PENALIZER = 0.01
 PH_ALPHA = 0.01  # a term whose proportional-hazards test has p below this is flagged
 
 
-class DriversInputError(ValueError):
+class DriversInputError(RetentionError, ValueError):
     """A factor or covariate the user named cannot be used; the message lists the valid ones."""
 
 
@@ -280,9 +281,6 @@ def _effects_table(model: TimeVaryingCox, design: Design, ph: pd.DataFrame) -> p
     effects["ph_violated"] = effects.ph_p_value < PH_ALPHA
     order = {p: i for i, p in enumerate(PILLAR_ORDER)}
     return effects.sort_values(by="pillar", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
-
-
-SAMPLE_SEED = 7
 
 
 def sample_accounts(ids, n: int, seed: int) -> np.ndarray | None:

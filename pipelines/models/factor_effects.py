@@ -28,11 +28,9 @@ from .factors import CHANGEABLE, label, term_words
 from .store import create_result_table, read_model_info, read_state, store_model_info, store_state
 from .drivers import (NOT_ESTIMABLE, DriversInputError, account_covariates, ServiceDrivers, build_design,
                       sample_accounts, shared_structures, subset_design)
+from ..settings import FACTOR_MODEL_ACCOUNTS, SAMPLE_SEED
 from ..sqlrun import execute_template, insert_rows, query_text
 
-# A per-factor model is fitted on at most this many accounts (a seeded sample above, said in the notes): the
-# build fits every factor several times, so at a million accounts each fit must stay within seconds.
-FACTOR_MODEL_ACCOUNTS = 50_000
 Z_95 = 1.959963984540054
 
 
@@ -62,7 +60,7 @@ class FactorEffects:
     change whose own model was fitted) and notes_."""
 
     def __init__(self, factors: list[str] | None = None, covariates: list[str] | None = None,
-                 max_accounts: int | None = FACTOR_MODEL_ACCOUNTS, sample_seed: int = 7,
+                 max_accounts: int | None = FACTOR_MODEL_ACCOUNTS, sample_seed: int = SAMPLE_SEED,
                  filters: list[str] | None = None, structure: CausalStructure = BUILT_IN,
                  outcome_models: bool = True):
         self.factors = factors
@@ -264,8 +262,7 @@ def whatif_model(con: duckdb.DuckDBPyConnection, changed: list[str],
 
 
 def stored_structure(con: duckdb.DuckDBPyConnection) -> CausalStructure:
-    """The causal structure the build's factor models were fitted with (the built-in one for a build from before
-    the structure was recorded)."""
+    """The causal structure the build's factor models were fitted with."""
     return recorded(read_model_info(con, "factor_effects"))
 
 
@@ -285,7 +282,7 @@ class FactorRevenueEffects:
     account, as for churn. Configure here; fit(con) returns self with effects_."""
 
     def __init__(self, factors: list[str] | None = None, covariates: list[str] | None = None,
-                 max_accounts: int | None = FACTOR_MODEL_ACCOUNTS, sample_seed: int = 7,
+                 max_accounts: int | None = FACTOR_MODEL_ACCOUNTS, sample_seed: int = SAMPLE_SEED,
                  structure: CausalStructure = BUILT_IN):
         self.factors = factors
         self.covariates = covariates

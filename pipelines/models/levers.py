@@ -20,11 +20,7 @@ from .factors import CHANGEABLE, FACTORS_BY_NAME
 from .risk import current_rows
 from .store import store_result
 from .whatif import WhatIf, WhatIfInputError, parse_change
-
-LEVER_HORIZON_DAYS = 365
-# the overview reads an interval, not a distribution: fewer draws on a sample of accounts keep the build quick
-LEVER_DRAWS = 400
-LEVER_DRAW_ACCOUNTS = 20_000
+from ..settings import LEVER_DRAW_ACCOUNTS, LEVER_DRAWS, LEVER_HORIZON_DAYS
 
 LEVER_COLUMNS = ["factor", "change", "words", "typical", "typical_today", "typical_with_change", "accounts",
                  "accounts_kept", "accounts_kept_lower", "accounts_kept_upper", "arr_kept", "arr_kept_lower",

@@ -45,6 +45,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from ..errors import RetentionError
+from ..settings import REVENUE_BOOTSTRAP_RESAMPLES, REVENUE_BOOTSTRAP_SEED
 from .factors import FACTORS, FACTORS_BY_NAME
 from ..sqlrun import TrustedSql, create_table_as, file_fragment, query_text, quote_ident
 from .jsonable import json_ready
@@ -54,8 +56,6 @@ FLAT_MRR_REASON = ("revenue drivers need an mrr_history file: without it MRR is 
                    "or contraction to relate to service")
 NO_PAIRS_REASON = ("no account-month has a known next month yet (every account is in its first month at the "
                    "as-of date), so there is no revenue movement to relate to service")
-DEFAULT_RESAMPLES = 400
-DEFAULT_SEED = 20240417
 ACCOUNT_CHUNK = 8192  # resample weights are drawn for this many accounts at a time: memory stays flat at 1M accounts
 
 
@@ -102,7 +102,7 @@ EFFECT_COLUMNS = {
 }
 
 
-class RevenueInputError(ValueError):
+class RevenueInputError(RetentionError, ValueError):
     """A factor or input frame cannot be used; the message names it and lists the valid ones."""
 
 
@@ -203,8 +203,8 @@ class RevenueDrivers:
     `model_info_`, and `reason_` (None, or why there are no effects: a flat-MRR build, no next months).
     """
 
-    def __init__(self, factors: list[str] | None = None, n_resamples: int = DEFAULT_RESAMPLES,
-                 seed: int = DEFAULT_SEED, ci_level: float = 0.95):
+    def __init__(self, factors: list[str] | None = None, n_resamples: int = REVENUE_BOOTSTRAP_RESAMPLES,
+                 seed: int = REVENUE_BOOTSTRAP_SEED, ci_level: float = 0.95):
         self.factors = factors
         self.n_resamples = n_resamples
         self.seed = seed

@@ -29,6 +29,7 @@ import pandas as pd
 from .drivers import ServiceDrivers
 from .store import store_model_info
 from .factors import FACTORS_BY_NAME, MEASURE_COLUMNS
+from ..errors import RetentionError
 from ..sqlrun import TrustedSql, execute_template, file_fragment, identifier, quote_ident
 
 HORIZON_DAYS = 90
@@ -38,7 +39,7 @@ BAND_EVENTS = 50
 Z_95 = 1.959963984540054
 
 
-class RiskInputError(ValueError):
+class RiskInputError(RetentionError, ValueError):
     """The database cannot give a risk score (no active accounts, no as-of date); the message says why."""
 
 

@@ -28,20 +28,14 @@ def store_state(con: duckdb.DuckDBPyConnection, query: str, **values) -> None:
 
 
 def read_state(con: duckdb.DuckDBPyConnection, query: str, **values) -> dict | None:
-    """A stored model's state, or None when the build stored none (or is from before it stored any)."""
-    try:
-        row = con.execute(query_text(query), values).fetchone()
-    except duckdb.CatalogException:
-        return None
+    """A stored model's state, or None when the build stored none (the model could not be fitted)."""
+    row = con.execute(query_text(query), values).fetchone()
     return json.loads(row[0]) if row else None
 
 
 def read_model_info(con: duckdb.DuckDBPyConnection, model: str) -> dict | None:
     """A model's information row as the build stored it, or None when it stored none."""
-    try:
-        rows = con.execute(query_text("model_info"), {"model": model}).fetchall()
-    except duckdb.CatalogException:
-        return None
+    rows = con.execute(query_text("model_info"), {"model": model}).fetchall()
     return json.loads(rows[0][0]) if rows else None
 
 

@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from ..errors import RetentionError
+from ..settings import KM_MAX_GROUPS
 from ..filters import (
     FilterableColumn,
     FilterError,
@@ -48,19 +50,19 @@ from ..sqlrun import TrustedSql, execute_template, query_text
 
 HORIZONS_DAYS = (90, 180, 365, 730)
 RMST_HORIZONS_DAYS = (365, 730)
-# More groups than this is a table nobody reads (or an id-like column); filter first instead.
-MAX_GROUPS = 60
 # A numeric column with this many distinct values or fewer is grouped by value, not by quartile.
 MAX_LEVELS_BY_VALUE = 4
 MISSING_LABEL = "(missing)"
 OVERALL_LABEL = "all"
-REQUIRED_TABLES = ("account_survival", "segment_columns")
+# every build has them; a database without one is no build (readers check the schema version first, the library
+# names what is missing)
+REQUIRED_TABLES = ("account_survival", "segment_columns", "km_segment_counts", "build_info")
 
 CURVE_COLUMNS = ["group", "time_days", "survival", "ci_lower", "ci_upper", "at_risk", "events", "censored"]
 REVENUE_COLUMNS = ["group", "time_days", "revenue_retained_share", "mrr_at_risk", "mrr_churned", "mrr_censored"]
 
 
-class SurvivalInputError(ValueError):
+class SurvivalInputError(RetentionError, ValueError):
     """The survival question cannot be answered as asked; the message names the column or filter."""
 
 
@@ -335,6 +337,7 @@ class KaplanMeier:
                 con, "km_event_counts", {**params, **grouping.params},
                 group_value=grouping.value_sql, filter_predicate=predicate,
             ).fetchnumpy()  # arrays straight to the estimators: no DataFrame of the counts in between
+            as_of = _build_as_of(con)
         except FilterError as exc:
             raise SurvivalInputError(str(exc)) from exc
         except duckdb.CatalogException:
@@ -350,7 +353,7 @@ class KaplanMeier:
                 f"no accounts match the filters {shown} (the database has {n_all:,} accounts); "
                 "check the values, e.g. with --by on the filtered column"
             )
-        self.as_of_ = _build_as_of(con)
+        self.as_of_ = as_of
         self.filters_ = [f.as_dict() for f in filters]
         self.grouping_ = grouping.description
         return self._fit_counts(counts, grouping.label)
@@ -358,8 +361,8 @@ class KaplanMeier:
     def _stored_groups(self, con) -> tuple[list[GroupCounts], str, date] | None:
         """The build's per-day counts of every account for this grouping, one GroupCounts per group in
         `_split_groups`' order, with the grouping's description and the as-of date; None where it stored none (a
-        numeric, date or year grouping, a name that is not exactly a categorical segment's, a build from before
-        the table, a build with no accounts): the caller then counts the accounts.
+        numeric, date or year grouping, a name that is not exactly a categorical segment's, a build with no
+        accounts): the caller then counts the accounts.
 
         Looked up by the exact name, before the allow-list is read: the table holds only categorical segments
         under their own names, and an exact name resolves to that segment (`resolve_column`), so the groups and
@@ -367,7 +370,8 @@ class KaplanMeier:
         try:
             rows = con.execute(query_text("km_stored_counts"), {"segment_column": self.by}).fetchnumpy()
         except duckdb.CatalogException:
-            return None
+            _require_tables(con)
+            raise
         if not len(rows["group_value"]):
             return None
         label = _overall_grouping().label if self.by is None else _label_plain
@@ -438,9 +442,9 @@ class KaplanMeier:
         return self._fit_groups(_split_groups(counts, label))
 
     def _fit_groups(self, groups: list[GroupCounts]) -> "KaplanMeier":
-        if len(groups) > MAX_GROUPS:
+        if len(groups) > KM_MAX_GROUPS:
             raise SurvivalInputError(
-                f"--by {self.by} gives {len(groups)} groups (more than {MAX_GROUPS}); "
+                f"--by {self.by} gives {len(groups)} groups (more than {KM_MAX_GROUPS}); "
                 "choose a column with fewer levels or add a --filter"
             )
         labels = [g.label for g in groups]
@@ -603,13 +607,8 @@ def _require_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _build_as_of(con: duckdb.DuckDBPyConnection) -> date | None:
-    """The build's as-of date, None without build_info. Asked on a cursor of its own, so that a database
-    without the table cannot abort a transaction the caller has open on `con`."""
-    with con.cursor() as cursor:
-        try:
-            rows = cursor.execute(query_text("km_as_of")).fetchall()
-        except duckdb.CatalogException:
-            return None
+    """The build's as-of date (None for a build_info without its row)."""
+    rows = con.execute(query_text("km_as_of")).fetchall()
     return rows[0][0] if rows else None
 
 

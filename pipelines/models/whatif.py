@@ -32,6 +32,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from ..errors import RetentionError
+from ..settings import WHATIF_DRAW_ACCOUNTS, WHATIF_DRAWS, WHATIF_HORIZON_DAYS
 from ..sqlrun import TrustedSql, execute_template, quote_ident, run_query, sql_text
 from .drivers import ServiceDrivers
 from .factors import CHANGEABLE, FACTORS_BY_NAME
@@ -42,10 +44,6 @@ from .risk import BaselineHazard, churn_probability, current_rows, design_matrix
 # to step; one temporary of every account × every draw costs more in page faults and cache misses than in
 # arithmetic
 CELLS_PER_BATCH = 1_000_000
-# above this many accounts the interval's draws use a seeded random sample of accounts, scaled to all of them:
-# the sampling error (well under 1% of the total) is small beside the coefficient uncertainty being measured,
-# and 1,000 draws over a million accounts would otherwise take minutes
-MAX_DRAW_ACCOUNTS = 100_000
 # the revenue kept is integrated over the horizon on steps of this many days (the trapezoid rule)
 REVENUE_STEP_DAYS = 7
 DAYS_PER_MONTH = 365.25 / 12
@@ -59,7 +57,7 @@ OVERLAP_BAND_EDGES = (0.2, 0.5)
 CHANGE_PATTERN = re.compile(r"^([+-]?)(\d+(?:\.\d*)?|\.\d+)\s*(%|pp)?$")
 
 
-class WhatIfInputError(ValueError):
+class WhatIfInputError(RetentionError, ValueError):
     """A factor or change the user gave cannot be applied; the message says what would work."""
 
 
@@ -147,8 +145,8 @@ class WhatIf:
     accounts_ (each account's two probabilities), draws_ (the kept numbers per coefficient draw),
     notes_, and to_json_dict()."""
 
-    def __init__(self, changes, horizon_days: int = 365, n_draws: int = 1000, seed: int = 0,
-                 level: float = 0.95, max_draw_accounts: int = MAX_DRAW_ACCOUNTS):
+    def __init__(self, changes, horizon_days: int = WHATIF_HORIZON_DAYS, n_draws: int = WHATIF_DRAWS, seed: int = 0,
+                 level: float = 0.95, max_draw_accounts: int = WHATIF_DRAW_ACCOUNTS):
         self.changes = parse_changes(changes)
         if horizon_days <= 0:
             raise WhatIfInputError("the horizon must be a positive number of days")
@@ -305,11 +303,8 @@ class WhatIf:
         change = next((c for c in self.changes if c.factor == "first_response_hours"), None)
         if change is None:
             return None
-        try:
-            frame = run_query(con, sql_text("queries", "whatif_sla_recomputed"),
-                              {"first_response_scale": change.amount, "account_ids": account_ids}).df()
-        except duckdb.CatalogException:  # a build from before sla_window_tickets was stored
-            return {"unavailable": "the SLA recheck needs a build from this version: rebuild to see it"}
+        frame = run_query(con, sql_text("queries", "whatif_sla_recomputed"),
+                          {"first_response_scale": change.amount, "account_ids": account_ids}).df()
         return frame.iloc[0].to_dict() if len(frame) else None
 
     def _draws(self, model, hazard: BaselineHazard, X, X_changed, tenure, arr, estimate) -> pd.DataFrame:
@@ -386,9 +381,7 @@ class WhatIf:
                              f"{label(item['factor'])} lies outside the range (1st-99th percentile) seen for accounts "
                              "of similar case mix; there the estimate extrapolates the model beyond the data")
         sla = self.sla_recomputed_
-        if sla and sla.get("unavailable"):
-            notes.append(sla["unavailable"])
-        elif sla and sla.get("n_tickets"):
+        if sla and sla.get("n_tickets"):
             notes.append(f"recomputed ticket by ticket against each severity's SLA target, over the active accounts' "
                          f"latest windows ({int(sla['n_tickets']):,} answered tickets): SLA breach rate "
                          f"{sla['sla_breach_rate_today']:.1%} today, {sla['sla_breach_rate_with_change']:.1%} with the "

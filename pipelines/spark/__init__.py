@@ -4,6 +4,8 @@ steps the plan gives Spark and the moves of tables between the build's DuckDB fi
 first two need the spark extra; this module and handover.py import neither, so the command line can name the error
 without it."""
 
+from ..errors import RetentionError
 
-class SparkUnavailableError(RuntimeError):
+
+class SparkUnavailableError(RetentionError, RuntimeError):
     """pyspark, sqlglot or a Java runtime is missing: `pip install -e '.[spark]'` and a JRE 17+."""

@@ -16,7 +16,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from ..contract import Source
-from ..load import InputError, LoadedFile, map_headers, normalise_header, source_query
+from ..errors import InputError
+from ..load import LoadedFile, map_headers, normalise_header, source_query
 from ..sqlrun import file_fragment, sql_text
 from . import SparkUnavailableError
 from .transform import to_spark, view_query

@@ -1,4 +1,5 @@
--- grain: one row: this build, its as-of date, the tool that made it, its settings, inputs (path, size, SHA-256),
+-- grain: one row: this build, its as-of date, the tool that made it and the version of the tables it made (the
+-- app and the commands refuse another version's, pipelines/schema.py), its settings, inputs (path, size, SHA-256),
 -- row counts and warnings as JSON, and what `retention import` recorded beside the inputs.
 -- kind: table
 -- made by: build
@@ -7,6 +8,7 @@ create table build_info (
     as_of_date date,
     built_at timestamp,
     tool_version varchar,
+    schema_version integer,
     duckdb_version varchar,
     revenue_basis varchar,
     settings_json varchar,

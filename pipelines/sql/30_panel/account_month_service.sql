@@ -3,7 +3,7 @@
 -- kind: temporary
 -- engines: duckdb, spark
 -- parts: interaction_metrics
--- one part per build_run.ROWS_PER_PART interactions
+-- one part per settings.ROWS_PER_PART interactions
 with params as (
     select cast($window_days as integer) as window_days
 ),

@@ -5,6 +5,7 @@ select
     $as_of_date,
     $built_at,
     $tool_version,
+    $schema_version,
     $duckdb_version,
     (select revenue_basis from revenue_basis),
     $settings_json,
