@@ -7,7 +7,7 @@ DEMO := data/demo
 
 CONFIG ?= deploy/deploy.toml
 
-.PHONY: run serve test test-fast setup demo build clean
+.PHONY: run serve test test-fast typecheck setup demo build clean
 
 $(BIN)/retention: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,12 +32,17 @@ run: $(DB)
 	OPENBLAS_NUM_THREADS=1 RETENTION_DB=$(DB) $(BIN)/streamlit run streamlit_app.py --server.address localhost --server.port 8501 \
 		--server.headless true --browser.gatherUsageStats false
 
-# The shared mode: sign-in, roles, scopes and an audit log, as configured in $(CONFIG) (README, Shared mode).
+# The shared mode: sign-in, roles, scopes and an audit log, as configured in $(CONFIG) (docs/shared-mode.md).
 serve: setup
 	$(BIN)/retention serve --config $(CONFIG)
 
-test: setup
+# the type check runs first: a type error fails `make test` (and CI) before the suite starts
+test: setup typecheck
 	$(BIN)/python -m pytest
+
+# mypy, configured in pyproject.toml ([tool.mypy]: the files it checks, the untyped libraries it skips)
+typecheck: setup
+	$(BIN)/python -m mypy
 
 # everything but the browser, Spark, benchmark and slow statistical tiers: quick feedback while working
 test-fast: setup

@@ -48,9 +48,11 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
 from benchmarks.load import LoadError, load_markdown, run_load
 from benchmarks.ws_load import run_websocket_load
@@ -145,20 +147,21 @@ def _peak_rss_mb() -> float:
     return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
-def _timed_runs(work, repeats: int) -> tuple[list[float], float, object]:
+_Result = TypeVar("_Result")
+
+
+def _timed_runs(work: Callable[[], _Result], repeats: int) -> tuple[list[float], float, _Result]:
     """Run `work` up to `repeats` times (once if it takes >= 10 s); return the seconds, peak RSS MB, last result."""
     runs: list[float] = []
     peak = 0.0
-    result = None
-    for _ in range(max(1, repeats)):
+    while True:  # at least once
         _reset_peak_rss()
         started = time.perf_counter()
         result = work()
         runs.append(time.perf_counter() - started)
         peak = max(peak, _peak_rss_mb())
-        if runs[-1] >= REPEAT_UNDER_SECONDS:
-            break
-    return runs, peak, result
+        if runs[-1] >= REPEAT_UNDER_SECONDS or len(runs) >= max(1, repeats):
+            return runs, peak, result
 
 
 def _figure(name: str, runs: list[float], peak_rss_mb: float, rows: int, **extra) -> dict:
@@ -169,6 +172,7 @@ def _figure(name: str, runs: list[float], peak_rss_mb: float, rows: int, **extra
 def _child_main(task: str, kwargs_path: str, result_path: str) -> None:
     """Entry of a stage's child process: run TASKS[task] and write its figures (or the error) as JSON."""
     kwargs = json.loads(Path(kwargs_path).read_text(encoding="utf-8"))
+    result: dict[str, object]
     try:
         result = {"figures": TASKS[task](**kwargs)}
     except BaseException as exc:  # the parent reports it; the benchmark goes on with the other stages
@@ -236,7 +240,7 @@ def task_scan(paths: dict[str, str], repeats: int) -> list[dict]:
 
 
 def task_build(paths: dict[str, str], db_path: str, repeats: int) -> list[dict]:
-    from pipelines.build import build_database
+    from pipelines.build import BuildResult, build_database
 
     events: list[list[tuple]] = []
 
@@ -245,7 +249,7 @@ def task_build(paths: dict[str, str], db_path: str, repeats: int) -> list[dict]:
         events[-1].append((event.stage, event.table, event.rows, event.seconds, _peak_rss_mb()))
         _reset_peak_rss()
 
-    def build() -> object:
+    def build() -> BuildResult:
         events.append([])
         return build_database(accounts=paths["accounts"], interactions=paths["interactions"],
                               mrr_history=paths.get("mrr_history"), db_path=db_path, progress=on_stage)
@@ -424,7 +428,7 @@ def task_dashboard(db_path: str, page: str, repeats: int) -> list[dict]:
     timings: dict[str, list[float]] = {"first_render": [], "filter_change": [], "cached_rerun": []}
     peaks = dict.fromkeys(timings, 0.0)
 
-    def timed(kind: str, step) -> object:
+    def timed(kind: str, step: Callable[[], AppTest]) -> AppTest:
         _reset_peak_rss()
         started = time.perf_counter()
         at = step()
@@ -463,7 +467,7 @@ def task_dashboard(db_path: str, page: str, repeats: int) -> list[dict]:
             for kind, runs in timings.items()]
 
 
-TASKS = {
+TASKS: dict[str, Callable[..., list[dict]]] = {
     "generate": task_generate,
     "scan": task_scan,
     "build": task_build,

@@ -38,7 +38,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Callable, Coroutine
 from urllib.parse import urlsplit
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -50,7 +50,10 @@ try:
     from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import async_playwright
 except ImportError:  # the test extra is not installed: run_load says what to install
-    PlaywrightError = async_playwright = None
+    PlaywrightError = async_playwright = None  # type: ignore[assignment]  # None: run_load checks for it
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -272,7 +275,7 @@ class Person:
         self.runs_finished = 0
         self.runs_started = 0
         self._rerun_sent_at: float | None = None
-        self.page = None
+        self.page: Page  # opened by open(), the first thing each person does
 
     # the websocket's frames: when a rerun was asked for, when a run started and ended
     def _watch(self, websocket) -> None:
@@ -462,7 +465,7 @@ def run_load(db_path: Path, users: int, seconds: float, log_path: Path, seed: in
                                                                            progress), progress)
 
 
-def measure_load(db_path: Path, log_path: Path, result: LoadResult, drive: Callable[[str], Awaitable[None]],
+def measure_load(db_path: Path, log_path: Path, result: LoadResult, drive: Callable[[str], Coroutine[Any, Any, None]],
                  progress: Callable[[str], None]) -> LoadResult:
     """Start the app on db_path, run `drive(base_url)` (the people, filling `result`), stop the app; add the
     cores the server and the machine kept busy meanwhile and the tracebacks of the server's log to `result`."""

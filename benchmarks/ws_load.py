@@ -36,7 +36,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, TypedDict
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ClientState_pb2 import ClientState, ContextInfo
@@ -46,6 +46,7 @@ from streamlit.proto.Slider_pb2 import Slider
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.typing import Origin, Subprotocol
 
 from benchmarks.load import (OPEN_THE_APP, RUN_END_TIMEOUT_S, LoadError, LoadResult, measure_load, next_actions,
                              pick_option)
@@ -66,7 +67,16 @@ ALWAYS_SHOWN = ("open a page", "change a sidebar filter")
 # the server's own default, used until its first message says otherwise
 MAX_CACHED_MESSAGE_AGE = 2
 # as a browser in the machine's settings reports them
-CONTEXT = {"timezone": "UTC", "timezone_offset": 0, "locale": "en-US", "is_embedded": False,
+class _Context(TypedDict):
+    """ContextInfo's fields that a browser reports about itself."""
+    timezone: str
+    timezone_offset: int
+    locale: str
+    is_embedded: bool
+    color_scheme: str
+
+
+CONTEXT: _Context = {"timezone": "UTC", "timezone_offset": 0, "locale": "en-US", "is_embedded": False,
            "color_scheme": "light"}
 
 
@@ -74,7 +84,9 @@ CONTEXT = {"timezone": "UTC", "timezone_offset": 0, "locale": "en-US", "is_embed
 class Widget:
     """A widget of the last finished run, as its element drew it."""
     kind: str  # the element's type: selectbox, radio, checkbox, slider, multiselect, number_input
-    proto: object  # the element's message: its id, options, range, default and any value the server set
+    # the element's message (Selectbox, Radio, Slider, ... as `kind` says): its id, options, range, default and any
+    # value the server set
+    proto: Any
     in_sidebar: bool
 
 
@@ -157,6 +169,8 @@ def changed_state(widget: Widget, current: WidgetState | None, rng: random.Rando
         state.bool_value = not (current.bool_value if current else False)
         return state, f"toggle: {proto.label[:40]}"
     # a slider: one arrow key on its first thumb, one step within its range (and never past its second thumb)
+    if current is None:  # a slider always holds a value as drawn (drawn_state)
+        return None
     step = rng.choice([-1, 1])
     if proto.type == Slider.SELECT_SLIDER:
         labels = list(current.string_array_value.data)
@@ -210,8 +224,8 @@ class SocketPerson:
         url = self.base_url.replace("http://", "ws://", 1) + STREAM_PATH
         try:
             # the Origin a page of the app would send; no pings, as a browser sends none
-            self.websocket = await connect(url, origin=self.base_url, subprotocols=["streamlit"], max_size=None,
-                                           ping_interval=None)
+            self.websocket = await connect(url, origin=Origin(self.base_url), subprotocols=[Subprotocol("streamlit")],
+                                           max_size=None, ping_interval=None)
         except (OSError, InvalidHandshake) as error:
             raise LoadError(f"person {self.index} could not open {url}: {error}") from error
         self._reader = asyncio.create_task(self._read())
@@ -224,6 +238,7 @@ class SocketPerson:
             await self._reader
 
     async def _read(self) -> None:
+        assert self.websocket is not None  # open() starts the reader once connected
         try:
             async for frame in self.websocket:
                 if isinstance(frame, bytes):
@@ -301,6 +316,7 @@ class SocketPerson:
         client_state.context_info.CopyFrom(ContextInfo(url=f"{self.base_url}/{path}", **CONTEXT))
         message = BackMsg()
         message.rerun_script.CopyFrom(client_state)
+        assert self.websocket is not None  # a person sends only after open() connected
         await self.websocket.send(message.SerializeToString())
 
     # --- the walk -----------------------------------------------------------------------------------------
@@ -341,7 +357,8 @@ class SocketPerson:
             self.result.record_action(kind, seconds, f"{page} {rerun.what}", page)
             self.result.server_answers.append(seconds)
         if kind in ALWAYS_SHOWN and self.drawn == drawn_before:
-            self.result.ignored_changes += 1
+            # counted by this client only (the browser's load leaves it None); run_websocket_load starts it at 0
+            self.result.ignored_changes = (self.result.ignored_changes or 0) + 1
             self.progress(f"person {self.index}: the page after '{rerun.what}' on {page} was drawn as before")
         if self.problems:
             self.result.record_exception(kind, self.problems[0])

@@ -78,7 +78,8 @@ def _recorded(path: Path | None, kind: str) -> set[str]:
     recorded = _recorded_tokens.get((path, kind))
     if recorded is None:  # first use in this process: a restart must neither record old sign-ins again nor forget
         kinds = (SIGN_IN, REFUSED) if kind == SIGN_IN else (kind,)
-        recorded = {e.get("token") for e in read_events(path) if e.get("event") in kinds} if path else set()
+        recorded = {token for e in read_events(path) if e.get("event") in kinds
+                    and isinstance(token := e.get("token"), str)} if path else set()
         _recorded_tokens[(path, kind)] = recorded
     return recorded
 

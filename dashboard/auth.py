@@ -66,6 +66,8 @@ def _roles(path: str, stamp: tuple) -> Roles:
 
 def roles() -> Roles:
     path = roles_path()
+    if path is None:  # callers ask only in the shared mode, which is RETENTION_ROLES being set
+        raise RolesError("no roles file: RETENTION_ROLES is not set")
     try:
         stat = path.stat()
     except FileNotFoundError:
@@ -193,7 +195,7 @@ def gate() -> Access:
         if st.button(label, type="primary", key="sign_in"):
             st.login()
         st.stop()
-    if verdict == NOT_AUTHORISED:
+    if verdict == NOT_AUTHORISED or access is None:  # resolve gives no Access exactly when it refuses
         audit.record_sign_in_once(audit.log_path(), claims, None, named(claims), unverified_email(claims))
         st.title("Not authorised")
         # the claims are whatever the provider's account holder typed: shown as plain text, never as Markdown

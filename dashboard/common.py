@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Protocol
 
 import pandas as pd
 import streamlit as st
@@ -63,6 +63,15 @@ def _csv_rows(content: bytes) -> int:
     return max(sum(1 for _ in csv.reader(io.StringIO(content.decode("utf-8")))) - 1, 0)
 
 
+class Capturable(Protocol):
+    """A query function of the data layer that makes a file, made by scope.in_scope: call it now, or `.captured`
+    it to run later."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def captured(self, *args: Any, **kwargs: Any) -> Callable[[], bytes | str]: ...
+
+
 @dataclass(frozen=True)
 class MadeOnClick:
     """A file made when its button is clicked rather than on every run of the page: `make` is a query function of
@@ -70,7 +79,7 @@ class MadeOnClick:
     session, since the click is served where no session is there to ask. For files too large to make on every run
     (every scored account of a large book is hundreds of megabytes)."""
 
-    make: Callable
+    make: Capturable
     args: tuple
 
 
@@ -142,7 +151,7 @@ def restore_choice(key: str, default, read: Callable[[list[str]], object], optio
     st.session_state[key] = value
 
 
-def keep_choice(key: str, value, default, write: Callable[[object], list[str]]) -> None:
+def keep_choice(key: str, value, default, write: Callable[[Any], list[str]]) -> None:  # write takes the widget's value
     """After the widget: remember its value for this session and put it in the URL (left out while default)."""
     st.session_state[KEPT_PREFIX + key] = value
     if value == default:

@@ -25,7 +25,8 @@ import streamlit as st
 from dashboard.scope import Filters, in_scope, requires
 from pipelines.access import ACCOUNT_DOWNLOADS, RAW_TABLES
 from pipelines import schema
-from pipelines.settings import database_path
+from pipelines.settings import (APP_DRAW_ACCOUNTS, APP_REFIT_ACCOUNTS, DEMO_COMPARISON_DRAWS, RISK_LIST_MAX,
+                                 database_path)
 from pipelines.sqlrun import (TrustedSql, create_table_as, execute_template, file_fragment, query_text, quote_ident,
                               run_file, sql_text)
 # the models are imported with the data layer, once per server process, so that no session's first render
@@ -40,11 +41,6 @@ from pipelines.models.risk import current_rows
 from pipelines.models.survival import KaplanMeier
 from pipelines.models.factor_effects import whatif_model
 from pipelines.models.whatif import WhatIf, case_mix_ranges
-
-APP_DRAW_ACCOUNTS = 20_000
-# A filtered refit in the app fits at most this many accounts (a seeded sample above it, said in the model's
-# notes), so a filter change stays interactive however large the segment.
-APP_REFIT_ACCOUNTS = 50_000
 
 
 def file_stamp(path: Path) -> tuple | None:
@@ -208,7 +204,7 @@ def account_count(con: duckdb.DuckDBPyConnection, filters: Filters) -> int:
 
 def _at_build_as_of(con: duckdb.DuckDBPyConnection, as_of) -> bool:
     """`as_of` is the build's own: what the build stored was computed at it."""
-    return con.execute(query_text("km_as_of")).fetchone()[0] == as_of
+    return con.execute(query_text("km_as_of")).fetchall()[0][0] == as_of  # build_info: one row
 
 
 def _is_whole_build(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> bool:
@@ -449,17 +445,6 @@ def _calibration(_con, build_id: str, model: str) -> pd.DataFrame:
 
 
 @in_scope
-def account_risk(con: duckdb.DuckDBPyConnection, filters: Filters) -> pd.DataFrame:
-    """Every scored account of the selection, riskiest first."""
-    with selected_accounts(con, filters) as cur:
-        return run(cur, query_text("at_risk_accounts"), {"limit": None})
-
-
-# The at-risk page lists at most this many accounts; its totals and the download cover every one.
-RISK_LIST_MAX = 500
-
-
-@in_scope
 @st.cache_data(show_spinner=False, max_entries=64)
 def cached_risk(_con, build_id: str, filters: Filters) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict | None]:
     """Totals over the selection's scored accounts, its RISK_LIST_MAX riskiest, the calibration table and the
@@ -517,6 +502,6 @@ def cached_demo_investment_comparison(_con, build_id: str, horizon_days: int) ->
     holds the change's consequences fixed) and adjusted (the factor's own model)."""
     change = [("first_response_hours", "-50%")]
     naive_model = ServiceDrivers(factors=[f.name for f in FACTORS if f.pillar != "case mix"]).fit(_con)
-    naive = WhatIf(change, horizon_days=horizon_days, n_draws=400).fit(_con, drivers=naive_model)
-    adjusted = WhatIf(change, horizon_days=horizon_days, n_draws=400).fit(_con)
+    naive = WhatIf(change, horizon_days=horizon_days, n_draws=DEMO_COMPARISON_DRAWS).fit(_con, drivers=naive_model)
+    adjusted = WhatIf(change, horizon_days=horizon_days, n_draws=DEMO_COMPARISON_DRAWS).fit(_con)
     return naive.to_json_dict(), adjusted.to_json_dict()

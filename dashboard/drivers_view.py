@@ -204,7 +204,7 @@ def revenue_effects_table(effects: pd.DataFrame) -> pd.DataFrame:
     change in the monthly chance in percentage points per unit and its 95% interval."""
     if effects.empty:
         return effects
-    rows = {}
+    rows: dict[str, dict] = {}
     for row in effects.itertuples():
         key = term_label(row.factor, row.term)
         entry = rows.setdefault(key, {"factor": key, "unit": row.unit})

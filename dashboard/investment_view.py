@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Sequence
+from typing import NotRequired, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -14,11 +16,27 @@ from pipelines.models.factors import CHANGEABLE, FACTORS_BY_NAME, title
 from pipelines.models.whatif import parse_change
 
 
-def slider_spec(factor: str) -> dict:
+class SliderSpec(TypedDict):
+    """The slider of one factor's change: its range, default and step, its unit and display format."""
+    min: float
+    max: float
+    default: float
+    step: float
+    unit: str
+    format: str
+    help: str
+    kind: type[int] | type[float]  # the slider's value type
+    read: NotRequired[Callable[[str], float]]  # a shared link's text -> a value within the range
+
+
+def slider_spec(factor: str) -> SliderSpec:
     """Range, default (the factor's lever, as the overview shows it), unit and display format of the slider for
     one factor's change."""
-    kind = FACTORS_BY_NAME[factor].change
-    lever = parse_change(factor, FACTORS_BY_NAME[factor].lever)
+    kind, lever_text = FACTORS_BY_NAME[factor].change, FACTORS_BY_NAME[factor].lever
+    if lever_text is None:  # every changeable factor names its lever (factors.py)
+        raise ValueError(f"{factor} has no lever to start the slider from")
+    lever = parse_change(factor, lever_text)
+    spec: SliderSpec
     if kind == "duration":
         spec = {"min": -90, "max": 100, "default": round((lever.amount - 1.0) * 100), "step": 5, "unit": "%",
                 "format": "%d%%", "help": "relative change of the time", "kind": int}
@@ -156,7 +174,7 @@ def payback_text(months) -> str:
 
 
 def summary_markdown(result: dict, economics: dict, changes: list[tuple[str, str]], as_of, filters,
-                     evidence: list[str] = ()) -> str:
+                     evidence: Sequence[str] = ()) -> str:
     accounts, arr, revenue = result["accounts_kept"], result["arr_kept"], result["revenue_kept"]
     scope = ", ".join(filters_in_words(filters)) if filters else "all active accounts"
     lines = [

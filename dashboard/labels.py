@@ -58,19 +58,21 @@ def filters_in_words(texts) -> list[str]:
     """Each filter in words, with a lower and an upper bound on one number read as one range, where the lower bound
     stood: ("mrr>=100", "mrr<=500") -> ["MRR $100–$500"]. Cohort bounds keep their own words."""
     bounds: dict[str, dict[str, str]] = {}  # column -> {">=": its first lower bound's text, "<=": the upper's}
+    bound_values: dict[str, str] = {}  # a bound's text -> its value text
     for text in texts:
         split = _split_filter(text)
         if split and split[1] in (">=", "<=") and not text.startswith((COHORT_FROM, COHORT_TO)):
             bounds.setdefault(split[0], {}).setdefault(split[1], text)
+            bound_values[text] = split[2]
     words = []
     for text in texts:
         split = _split_filter(text)
         pair = bounds.get(split[0], {}) if split else {}
         if len(pair) < 2 or text not in pair.values():
             words.append(filter_words(text))
-        elif text == pair[">="]:  # the upper bound is said here too
+        elif split and text == pair[">="]:  # the upper bound is said here too
             column = split[0]
-            low, high = (_value_words(column, _split_filter(pair[op])[2]) for op in (">=", "<="))
+            low, high = (_value_words(column, bound_values[pair[op]]) for op in (">=", "<="))
             words.append(f"{segment_label(column)} {low}–{high}")
     return words
 
@@ -122,7 +124,7 @@ def revenue_basis_words(basis: str) -> str:
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$])")
 
 
-def literal(text: str) -> str:
+def literal(text: object) -> str:
     """Text a person supplied (a file name, an error about it) as it is, not as Markdown: `Q3 *final*.csv` must not
     turn bold, nor `$5` into maths."""
     return MARKDOWN_SPECIAL.sub(r"\\\1", str(text))

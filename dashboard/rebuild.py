@@ -74,9 +74,10 @@ def rebuild_from_uploads(uploads: dict[str, bytes], db_path: Path,
     try:
         paths = {source: save_upload(content, folder, source) for source, content in uploads.items() if content}
         uploaded_as = {source: (names or {}).get(source) or f"{source}{path.suffix}" for source, path in paths.items()}
-        record = {source: {"uploaded_as": uploaded_as[source],
-                           "input_sha256": hashlib.sha256(uploads[source]).hexdigest()} for source in paths}
-        planted = _planted_of_the_same_files(replacing, {source: record[source]["input_sha256"] for source in record})
+        sha256 = {source: hashlib.sha256(uploads[source]).hexdigest() for source in paths}
+        record: dict[str, dict[str, object]] = {
+            source: {"uploaded_as": uploaded_as[source], "input_sha256": sha256[source]} for source in paths}
+        planted = _planted_of_the_same_files(replacing, sha256)
         if planted is not None:
             record["accounts"]["planted_effects"] = planted
         (folder / UPLOAD_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
@@ -307,7 +308,7 @@ def _recovered(by_term: dict[str, pd.DataFrame], term: str, truth: float, own_to
                own_truth: float | None = None) -> dict:
     """Each model's recovered ratio of one term, its 95% interval and whether the truth is inside: the planted
     value, or for the own model `own_truth` when given."""
-    out = {}
+    out: dict[str, object] = {}
     for name, table in by_term.items():
         if name == "own model" and (not own_too or table.empty):
             continue

@@ -87,10 +87,10 @@ def _parse(filters: list[str], columns: dict[str, FilterableColumn]) -> UrlFilte
             continue
         name, operator, value = parsed.column.name, parsed.operator, parsed.value
         if parsed.column.kind == "categorical" and operator in ("=", SET_OPERATOR):
-            chosen = [value] if operator == "=" else list(value)
+            chosen = list(value) if isinstance(value, tuple) else [str(value)]  # a set, or "=" and its one value
             earlier = state.values.get(name)
             state.values[name] = chosen if earlier is None else [v for v in earlier if v in chosen]
-        elif parsed.column.kind == "numeric" and operator in (">=", "<="):
+        elif parsed.column.kind == "numeric" and operator in (">=", "<=") and isinstance(value, float):
             bounds, tighter = (state.lower, max) if operator == ">=" else (state.upper, min)
             bounds[name] = tighter(bounds.get(name, value), value)
         elif name == COHORT_COLUMN and parsed.column.kind == "date" and operator in (">=", "<="):
@@ -135,8 +135,10 @@ def _number_range(column: str, span: NumberSpan) -> tuple:
         kept = st.session_state.get(key)
         low, high = kept if isinstance(kept, (tuple, list)) and len(kept) == 2 else (None, None)
         st.session_state[key] = (_within(low, span, span.low), _within(high, span, span.high))
-        return st.sidebar.slider(label, min_value=span.low, max_value=span.high, step=span.step, key=key,
-                                 format="$%,d" if money else "%,d")
+        # a range slider: its value is the (low, high) pair set in session_state above, which Streamlit's overloads
+        # (typed on min_value) cannot see, so they promise one number
+        return st.sidebar.slider(label, min_value=span.low, max_value=span.high, step=span.step,  # type: ignore[return-value]
+                                 key=key, format="$%,d" if money else "%,d")
     unit = " ($)" if money else ""
     chosen = []
     for end, default in (("from", span.low), ("to", span.high)):

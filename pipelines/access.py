@@ -154,9 +154,10 @@ def parse_roles(text: str, path: Path) -> Roles:
             extra = sorted(set(value) - {"role", "scope"})
             if extra:
                 raise RolesError(f"{where}: {key!r} has unknown field {extra[0]!r}; only role and scope")
-            role_text, scope_value = value.get("role"), value.get("scope")
-            if not isinstance(role_text, str):
+            role = value.get("role")
+            if not isinstance(role, str):
                 raise RolesError(f"{where}: {key!r} has no role")
+            role_text, scope_value = role, value.get("scope")
         else:
             raise RolesError(f"{where}: {key!r} must be a role (\"executive\") or {{ role = ..., scope = ... }}")
         role = normalise_role(role_text)

@@ -33,6 +33,7 @@ from .build_audits import AuditError, run_audits
 from .build_result import BuildError, BuildResult, Progress, StageEvent
 from .build_run import run_build
 from .load import input_location
+from .churn_reasons import load as load_churn_reasons
 from .models.causal_structure import load as load_causal_structure
 from .plan import ENGINES, read_plan
 from .settings import DEFAULT_DB_PATH, BuildSettings
@@ -71,6 +72,7 @@ def build_database(
         raise ValueError("spark_output is the Spark engine's output folder: give engine='spark'")
     settings = settings or BuildSettings()
     structure = load_causal_structure(settings.causal_structure)  # a bad file fails before any work
+    load_churn_reasons(settings.churn_reasons)
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     build_id = uuid.uuid4().hex
@@ -83,7 +85,8 @@ def build_database(
     output_dir = output_root / f"build-{build_id}" if output_root else None
     root_existed = output_root is not None and output_root.exists()
     try:
-        spark = SparkBuild(con, read_plan(), Path(work.name), output_dir, spark_master, spark_conf) if work else None
+        spark = (SparkBuild(con, read_plan(), Path(work.name), output_dir, spark_master, spark_conf)
+                 if work and output_dir is not None else None)
         result = run_build(con, _location(accounts), _location(interactions),
                            _location(mrr_history) if mrr_history else None, settings, Progress(progress), temp_path,
                            build_id, structure, spark)
@@ -94,7 +97,8 @@ def build_database(
         con.close()
         for leftover in (temp_path, temp_path.with_name(temp_path.name + ".wal")):
             leftover.unlink(missing_ok=True)
-        if output_dir is not None:  # the previous build's folder, which the previous file reads, stays
+        # the previous build's folder, which the previous file reads, stays
+        if output_dir is not None and output_root is not None:
             shutil.rmtree(output_dir, ignore_errors=True)
             if not root_existed and output_root.exists() and not any(output_root.iterdir()):
                 output_root.rmdir()
@@ -102,7 +106,7 @@ def build_database(
     finally:
         if work:
             work.cleanup()
-    if output_dir is not None:
+    if output_dir is not None and output_root is not None:
         remove_older_builds(output_root, output_dir)
         result.notes.append(f"Spark's tables are Parquet under {output_dir}; {' and '.join(read_plan().parquet_views)} "
                             "are views over it in the database, so keep that folder with the database file")

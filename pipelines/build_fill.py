@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from .churn_reasons import ChurnReasons
 from .contract import INTERACTIONS
 from .errors import InputError
 from .filters import cell_columns
@@ -26,6 +27,7 @@ class Filling:
     sla_hours: dict[str, float] = field(default_factory=dict)
     loaded: dict[str, LoadedFile] = field(default_factory=dict)
     has_mrr_history: bool = False
+    churn_reasons: ChurnReasons = field(default_factory=ChurnReasons)
     _segment_kinds: dict[str, str] | None = None
 
     def segment_kinds(self) -> dict[str, str]:
@@ -63,6 +65,10 @@ def _interaction_columns_available(filling: Filling) -> pd.DataFrame:
     return pd.DataFrame([{**{f"has_{name}": has[name] for name in has}, "can_detect_bad": can_detect_bad}])
 
 
+def _churn_reason_causes(filling: Filling) -> pd.DataFrame:
+    return pd.DataFrame(filling.churn_reasons.rows(), columns=["reason_key", "cause"])
+
+
 def _revenue_basis(filling: Filling) -> pd.DataFrame:
     return pd.DataFrame({"revenue_basis": ["mrr_history" if filling.has_mrr_history else "flat_mrr"]})
 
@@ -71,6 +77,7 @@ SETTINGS_TABLES = {
     "sla_target_hours": _sla_target_hours,
     "interaction_columns_available": _interaction_columns_available,
     "revenue_basis": _revenue_basis,
+    "churn_reason_causes": _churn_reason_causes,
 }
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from . import __version__
+from .churn_reasons import load as load_churn_reasons
 from .contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
 from .load import LoadedFile, is_url
 from .plan import read_plan
@@ -45,7 +47,7 @@ def create_build_info(con: duckdb.DuckDBPyConnection, build_id: str, as_of: date
     inputs = [
         {
             "source": f.source,
-            "path": f.path if is_url(f.path) else str(f.path.resolve()),
+            "path": f.path if is_url(f.path) else str(Path(f.path).resolve()),
             "format": f.file_format,
             "size_bytes": f.size_bytes,
             "sha256": f.sha256,
@@ -65,7 +67,8 @@ def create_build_info(con: duckdb.DuckDBPyConnection, build_id: str, as_of: date
         "tool_version": __version__,
         "schema_version": SCHEMA_VERSION,
         "duckdb_version": duckdb.__version__,
-        "settings_json": json.dumps({**asdict(settings), "as_of": str(as_of)}),
+        "settings_json": json.dumps({**asdict(settings), "as_of": str(as_of),
+                                     "churn_reasons_used": load_churn_reasons(settings.churn_reasons).as_dict()}),
         "inputs_json": json.dumps(inputs),
         "row_counts_json": json.dumps(table_rows),
         "warnings_json": json.dumps(warnings),
@@ -80,7 +83,7 @@ def _import_info(loaded: dict[str, LoadedFile]) -> dict:
     for file in loaded.values():
         if is_url(file.path):  # a lake table has no `retention import` beside it
             continue
-        sidecar = file.path.parent / "import_info.json"
+        sidecar = Path(file.path).parent / "import_info.json"
         if sidecar.exists() and str(sidecar) not in found:
             try:
                 found[str(sidecar)] = json.loads(sidecar.read_text(encoding="utf-8"))
@@ -89,8 +92,10 @@ def _import_info(loaded: dict[str, LoadedFile]) -> dict:
     return found
 
 
-def reports(con: duckdb.DuckDBPyConnection) -> tuple[list[dict], list[dict]]:
-    """The load report and the most common reject reasons, as the CLI prints them."""
+def reports(con: duckdb.DuckDBPyConnection) -> tuple[list[dict], list[dict], list[dict]]:
+    """The load report, the most common reject reasons and the churn reasons the reasons file does not map, as the
+    CLI prints them."""
     load_report = run_file(con, "queries", "load_report").df().to_dict("records")
     reject_summary = run_file(con, "queries", "reject_summary").df().to_dict("records")
-    return load_report, reject_summary
+    not_listed = run_file(con, "queries", "churn_reasons_not_listed").df().to_dict("records")
+    return load_report, reject_summary, not_listed

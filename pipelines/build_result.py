@@ -32,6 +32,8 @@ class BuildResult:
     load_report: list[dict]
     reject_summary: list[dict]
     warnings: list[str] = field(default_factory=list)
+    # the churn reasons the reasons file does not map (counted under its other cause) and the churns with no reason
+    churn_reasons_not_listed: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 

@@ -20,6 +20,7 @@ from .build_fill import USABLE_ACCOUNTS_QUERY, Filling, fill_table, require_acco
 from .build_info import create_build_info, create_input_columns, reports
 from .build_models import fit_models
 from .build_result import BuildResult, Progress
+from .churn_reasons import load as load_churn_reasons
 from .contract import ACCOUNTS, INTERACTIONS, ISO_TIMESTAMP_PATTERN, MRR_HISTORY, PLAIN_NUMBER_PATTERN
 from .errors import InputError
 from .load import create_empty_source_view, create_source_view, is_url, read_raw
@@ -80,7 +81,8 @@ class PlanRun:
         self.spark = spark
         self.build_engine = "spark" if spark is not None else "duckdb"
         self.params = parameters(settings)
-        self.filling = Filling(con, sla_hours=dict(settings.sla_hours))
+        self.filling = Filling(con, sla_hours=dict(settings.sla_hours),
+                               churn_reasons=load_churn_reasons(settings.churn_reasons))
         self.where: dict[str, set[str]] = {}  # the engines holding each table made so far
         # once the accounts are staged and the rejects say why rows were dropped, a build without a usable
         # account stops, naming the first rejected rows
@@ -233,9 +235,10 @@ def run_build(con: duckdb.DuckDBPyConnection, accounts: Path | str, interactions
     table_rows["build_info"] = 1
     create_build_info(con, build_id, as_of, settings, loaded, table_rows, warnings, time.perf_counter() - build_started)
 
-    load_report, reject_summary = reports(con)
+    load_report, reject_summary, not_listed = reports(con)
     return BuildResult(db_path=temp_path, build_id=build_id, as_of=as_of, seconds=0.0, table_rows=table_rows,
-                       load_report=load_report, reject_summary=reject_summary, warnings=warnings, notes=notes)
+                       load_report=load_report, reject_summary=reject_summary, warnings=warnings, notes=notes,
+                       churn_reasons_not_listed=not_listed)
 
 
 def _drop_working_tables(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:

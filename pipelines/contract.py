@@ -2,7 +2,7 @@
 
 The typing lives in `sql/10_staging/typed_accounts.sql`, `typed_interactions.sql` and `typed_mrr_history.sql`,
 and the rules each value obeys (a row dropped or a value emptied, and why) in `account_rejects.sql`,
-`interaction_rejects.sql` and `mrr_history_rejects.sql` beside them; the README's contract table says them in
+`interaction_rejects.sql` and `mrr_history_rejects.sql` beside them; docs/data-contract.md says them in
 words. This module names the columns so the loader can map a file's headers onto them (case-insensitively)
 and report what is missing. Anything in the accounts file that is not a contract column is a segment attribute.
 """
@@ -79,6 +79,8 @@ ACCOUNTS = Source(
         Column("signup_date", True, "date"),
         Column("churn_date", True, "date"),
         Column("mrr", True, "number"),
+        # free text, as the billing tool writes it; the reasons file maps it to a cause (churn_reasons.py)
+        Column("churn_reason", False),
     ),
 )
 
@@ -117,7 +119,7 @@ SOURCES = {s.name: s for s in (ACCOUNTS, INTERACTIONS, MRR_HISTORY)}
 # Names the build creates beside the segment columns in account_months and account_survival;
 # a segment column with one of these names is renamed "<name> (input)" so neither is lost.
 BUILT_COLUMN_NAMES = frozenset(
-    """account_id signup_date churn_date mrr month_start start_day stop_day churned duration_days
+    """account_id signup_date churn_date churn_reason churn_cause mrr month_start start_day stop_day churned duration_days
     signup_cohort_month tickets_90d high_priority_share_90d live_channel_share_90d first_response_hours_median resolution_hours_median
     sla_breach_rate csat_mean reopen_rate handoff_rate escalation_rate repeat_contact_rate agent_update_rate
     credits_90d bad_interactions_90d credited_bad_interactions_90d n_interactions_lifetime

@@ -66,11 +66,11 @@ class Filter:
     column: FilterableColumn
     operator: str  # one of OPERATORS, or SET_OPERATOR
     # str for categorical, float for numeric and year, date for date; a tuple of str for a set
-    value: object
+    value: str | float | date | tuple[str, ...]
     text: str  # the filter as the user wrote it
 
     def as_dict(self) -> dict:
-        value = self.value
+        value: object = self.value
         if isinstance(value, date):
             value = value.isoformat()
         elif isinstance(value, tuple):
@@ -216,10 +216,10 @@ def _typed_filter(column: FilterableColumn, operator: str, raw: str, text: str) 
         return Filter(column, operator, value, text)
     # date: signup_cohort_month, given as YYYY-MM or YYYY-MM-DD
     try:
-        value = date.fromisoformat(raw + "-01" if re.fullmatch(r"\d{4}-\d{2}", raw) else raw)
+        month = date.fromisoformat(raw + "-01" if re.fullmatch(r"\d{4}-\d{2}", raw) else raw)
     except ValueError:
         raise FilterError(f"--filter {text!r}: column {column.name!r} takes a month, YYYY-MM, got {raw!r}") from None
-    return Filter(column, operator, value, text)
+    return Filter(column, operator, month, text)
 
 
 def parse_filters(texts, columns: dict[str, FilterableColumn]) -> list[Filter]:
@@ -236,9 +236,11 @@ def filter_predicate(filters: list[Filter]) -> tuple[TrustedSql, dict]:
     """
     if not filters:
         return TrustedSql("true"), {}
-    parts, params = [], {}
+    parts: list[str] = []
+    params: dict[str, object] = {}
     for i, f in enumerate(filters):
         if f.operator == SET_OPERATOR:
+            assert isinstance(f.value, tuple)  # parse_filter gives a set operator a tuple of values
             names = [f"filter_{i}_{j}" for j in range(len(f.value))]
             parts.append(f"{f.column.sql.text} in ({', '.join('$' + n for n in names)})")
             params.update(zip(names, f.value))

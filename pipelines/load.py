@@ -209,7 +209,7 @@ def read_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> Load
         con.execute(f"drop table {table}_text")
 
     headers = [r[0] for r in con.execute(f"describe {table}").fetchall()][1:]
-    rows = con.execute(f"select count(*) from {table}").fetchone()[0]
+    rows = con.execute(f"select count(*) from {table}").fetchall()[0][0]
     loaded = LoadedFile(
         source=source.name,
         path=path,
@@ -292,7 +292,7 @@ def normalise_header(header: str) -> str:
     return header.strip().lstrip("\ufeff").strip().lower()
 
 
-def _require_columns(path: Path, headers: list[str], source: Source) -> None:
+def _require_columns(path: Path | str, headers: list[str], source: Source) -> None:
     """Every required contract column is present, and no contract column twice (case and outer spaces ignored)."""
     found: dict[str, list[str]] = {}
     for header in headers:

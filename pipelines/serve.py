@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from .access import check_scopes, load_roles
+from .errors import RetentionError
 from .filters import filter_predicate, filterable_columns, parse_filters
 from .schema import schema_problem
 from .settings import ENV_DB
@@ -48,7 +49,7 @@ ENV_ROLES, ENV_AUDIT_LOG = "RETENTION_ROLES", "RETENTION_AUDIT_LOG"
 ENV_HTTPS = "RETENTION_HTTPS"
 
 
-class DeployError(ValueError):
+class DeployError(RetentionError, ValueError):
     """The deployment cannot start as configured; the message says why and what to change."""
 
 

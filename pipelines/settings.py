@@ -37,11 +37,11 @@ DEFAULT_DRIVERS_SAMPLE = 250_000
 # DuckDB's working memory during a build (--memory-limit-mb): by default the smaller of this and half of RAM.
 # Joins and sorts beyond it spill to a temp folder beside the database, and the panel's exact medians are
 # built in parts of the accounts (a `-- parts:` line in the SQL header), which trades some time for a much lower peak
-# (README, Performance).
+# (docs/performance.md).
 DEFAULT_MEMORY_LIMIT_MB = 4096
 # A table built in parts (`parts:` in its header) has one part per this many rows of the table its header names.
 # Each part reads every row of that table, so a part is as large as the default memory limit allows (measured in
-# the README's Performance section).
+# docs/performance.md).
 ROWS_PER_PART = 16_000_000
 # DuckDB's share of memory while the models run: they work in numpy and pandas on what they read, and the tables
 # are on disk by then, so DuckDB's cache of them can shrink to make room.
@@ -76,6 +76,17 @@ WHATIF_DRAW_ACCOUNTS = 100_000
 LEVER_HORIZON_DAYS = WHATIF_HORIZON_DAYS
 LEVER_DRAWS = 400
 LEVER_DRAW_ACCOUNTS = 20_000
+# The app's what-if answers a slider move while the person waits: its interval's draws run on at most this many
+# accounts (a seeded sample, said in the notes); the estimate itself uses every account.
+APP_DRAW_ACCOUNTS = 20_000
+# A filtered refit in the app fits at most this many accounts (a seeded sample above it, said in the model's
+# notes), so a filter change stays interactive however large the segment.
+APP_REFIT_ACCOUNTS = 50_000
+# The at-risk page lists at most this many accounts; its totals and the download cover every one.
+RISK_LIST_MAX = 500
+# The Data page's comparison of the naive and the adjusted investment case with the demo's truth runs two what-ifs
+# while the person waits; it compares an interval with the truth, so the levers' smaller count of draws will do.
+DEMO_COMPARISON_DRAWS = 400
 
 # Revenue drivers' cluster bootstrap over accounts: its resamples for the percentile intervals, and a fixed seed,
 # so every build of the same data gives the same intervals.
@@ -106,6 +117,8 @@ class BuildSettings:
     memory_limit_mb: int | None = None
     # a causal structure file (see pipelines/models/causal_structure.toml); None: the built-in one
     causal_structure: str | None = None
+    # a churn reasons file (see pipelines/churn_reasons.toml): each reason's cause; None: the built-in one
+    churn_reasons: str | None = None
     # False builds the data alone: the model tables are left empty, each saying why (a quick check of new inputs)
     fit_models: bool = True
 

@@ -267,7 +267,7 @@ def test_serve_refuses_a_network_address_without_sign_in(tmp_path):
 
 
 def test_the_example_deployment_parses_and_its_scopes_fit_the_demo(small_demo_database):
-    """deploy/ is what the README tells a newcomer to copy: its files must parse, its csm scopes must select
+    """deploy/ is what docs/shared-mode.md tells a newcomer to copy: its files must parse, its csm scopes must select
     demo accounts, and the secrets template must be refused until it is filled in."""
     from pipelines.serve import scope_notes, sign_in_problems
 

@@ -1,7 +1,7 @@
 """The Streamlit app driven headless with AppTest on the small demo database.
 
 Numbers on screen are checked against SQL written here, on the same database, from the documented
-meaning of each tile (README and the tiles' help texts) rather than by calling the app's own
+meaning of each tile (docs/app.md and the tiles' help texts) rather than by calling the app's own
 queries, so a wrong mart or a wrong wiring of filters shows up as a mismatch.
 """
 

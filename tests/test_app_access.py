@@ -244,7 +244,8 @@ def test_data_layer_narrows_every_query_and_refuses_without_access(db, monkeypat
     assert data.headline_kpis(db, ("region=EMEA",), as_of).loc["as_of"].active_accounts == 0  # Dana's are NA
     assert f"{data.headline_kpis(db, (), as_of).loc['as_of'].active_accounts:,}" == active_accounts(db, DANA)
     assert data.survival(db, None, ()).summary_.n_accounts.sum() == len(book)
-    assert set(data.account_risk(db, ()).account_id) <= book
+    _, riskiest, _, _ = data.cached_risk(db, "build", ())
+    assert set(riskiest.account_id) <= book
     with pytest.raises(PermissionError):
         data.cached_table(db, "build", "load_report")
 

@@ -1,7 +1,7 @@
 """`retention bench` at a tiny scale: it runs end to end and emits every figure, well formed.
 
 This checks that the benchmark works, never how fast anything is: timings on a shared CI machine
-are not a test. The figures themselves come from `retention bench --scale M` run by hand (README).
+are not a test. The figures themselves come from `retention bench --scale M` run by hand (docs/performance.md).
 """
 
 from __future__ import annotations

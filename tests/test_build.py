@@ -223,3 +223,54 @@ def test_interactions_are_stored_once_and_every_table_is_counted(tmp_path):
         counts = dict(con.execute(sql_text("queries", "table_row_counts")).fetchall())
     assert counts["stg_interactions"] == counts["interaction_metrics"] == 1
     assert counts == result.table_rows
+
+
+def test_churn_reasons_map_to_causes_and_the_mapping_is_recorded(build_rows, tmp_path):
+    """A listed reason counts under its cause (case and spaces ignored), an unlisted one under other_reasons, a
+    churn with no reason is 'unknown', an account still a customer has none; an analyst's file replaces the
+    built-in one, and build_info records the mapping used."""
+    header = ["account_id", "signup_date", "churn_date", "mrr", "plan", "churn_reason"]
+    accounts = [["A1", "2024-01-01", "2024-03-01", "100", "Pro", " Payment_Failed"],
+                ["A2", "2024-01-01", "2024-03-05", "100", "Pro", "too expensive"],
+                ["A3", "2024-01-01", "2024-03-09", "100", "Pro", ""],
+                ["A4", "2024-01-01", "", "100", "Pro", ""],
+                ["A5", "2024-01-01", "2024-04-01", "100", "Pro", "moved to free plan"]]
+    built = build_rows(accounts, [], as_of=date(2024, 6, 30), account_header=header, fit_models=False)
+    causes = dict(built.con.execute("select account_id, churn_cause from account_survival").fetchall())
+    assert causes == {"A1": "involuntary", "A2": "voluntary", "A3": "unknown", "A4": None, "A5": "voluntary"}
+    used = json.loads(built.con.execute("select settings_json from build_info").fetchone()[0])["churn_reasons_used"]
+    assert used["source"] == "built-in" and used["reasons"]["payment_failed"] == "involuntary"
+    # what the file did not map is listed with its count, never mapped unseen
+    assert built.result.churn_reasons_not_listed == [
+        {"reason": "moved to free plan", "cause": "voluntary", "mapped_by": "not listed: counted under other_reasons",
+         "accounts": 1},
+        {"reason": "too expensive", "cause": "voluntary", "mapped_by": "not listed: counted under other_reasons",
+         "accounts": 1},
+        {"reason": None, "cause": "unknown", "mapped_by": "no reason given", "accounts": 1}]
+    built.con.close()  # DuckDB keeps one instance per open file: the rebuild's file is read afresh
+
+    mine = tmp_path / "reasons.toml"
+    mine.write_text('other_reasons = "voluntary"\n[reasons]\n"moved to free plan" = "downgrade_to_free"\n',
+                    encoding="utf-8")
+    built = build_rows(accounts, [], as_of=date(2024, 6, 30), account_header=header, fit_models=False,
+                       churn_reasons=str(mine))
+    causes = dict(built.con.execute("select account_id, churn_cause from account_survival").fetchall())
+    assert causes["A5"] == "downgrade_to_free" and causes["A1"] == "voluntary"  # payment_failed not listed here
+
+
+def test_a_bad_churn_reasons_file_stops_the_build_naming_the_line(tmp_path, capsys):
+    """An empty cause is refused before any work, naming the file and the line; so is a file that is not TOML."""
+    bad = tmp_path / "reasons.toml"
+    bad.write_text('other_reasons = "voluntary"\n[reasons]\npayment_failed = ""\n', encoding="utf-8")
+    accounts = write_csv(tmp_path / "accounts.csv", ["account_id", "signup_date", "churn_date", "mrr"],
+                         [["A1", "2024-01-01", "", "10"]])
+    interactions = write_csv(tmp_path / "interactions.csv", ["interaction_id", "account_id", "created_at"], [])
+    db = tmp_path / "retention.duckdb"
+    code = main(["build", "--accounts", str(accounts), "--interactions", str(interactions), "--db", str(db),
+                     "--churn-reasons", str(bad)])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{bad}, line 3" in err and "payment_failed" in err and not db.exists()
+    bad.write_text("[reasons\n", encoding="utf-8")
+    assert main(["build", "--accounts", str(accounts), "--interactions", str(interactions), "--db", str(db),
+                     "--churn-reasons", str(bad)]) == 2
+    assert "is not valid TOML" in capsys.readouterr().err

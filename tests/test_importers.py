@@ -551,3 +551,30 @@ def test_stripe_blank_or_garbled_interval_and_interval_count_are_reported_never_
     assert float(accounts["cus_umbrella"]["mrr"]) == 33.0
     assert reasons("sub_1U1", "Interval Count") == []
     assert reasons("sub_1S1", "Interval") == ["empty: this subscription adds no MRR"]
+
+
+def test_stripe_fills_the_churn_reason_of_the_subscription_whose_end_was_the_churn(tmp_path):
+    """cancellation_details.reason (the CSV's Cancellation Reason) of the subscription that ended last: a customer
+    whose card failed is told from one who asked to cancel; a customer still paying has no reason, though an
+    earlier subscription of theirs was canceled; the API's cancellation_details too."""
+    source = read_out(FIXTURES / "stripe_subscriptions.csv")
+    reasons = {"sub_1I1": "payment_failed", "sub_1W1": "cancellation_requested", "sub_1A1": "cancellation_requested"}
+    source["Cancellation Reason"] = source["id"].map(reasons).fillna("")
+    path = tmp_path / "subscriptions.csv"
+    source.to_csv(path, index=False)
+    import_stripe(path, tmp_path / "csv")
+    accounts = by_id(read_out(tmp_path / "csv" / "accounts.csv"), "account_id")
+    assert accounts["cus_initech"]["churn_reason"] == "payment_failed"
+    assert accounts["cus_wonka"]["churn_reason"] == "cancellation_requested"
+    assert accounts["cus_acme"]["churn_date"] == "" and accounts["cus_acme"]["churn_reason"] == ""
+
+    document = json.loads((FIXTURES / "stripe_subscriptions_api.json").read_text(encoding="utf-8"))
+    records = document["data"] if isinstance(document, dict) else document
+    for record in records:
+        if record["id"] == "sub_L":
+            record["cancellation_details"] = {"reason": "payment_disputed", "feedback": None}
+    api = tmp_path / "api.json"
+    api.write_text(json.dumps(document), encoding="utf-8")
+    import_stripe(api, tmp_path / "api")
+    accounts = by_id(read_out(tmp_path / "api" / "accounts.csv"), "account_id")
+    assert accounts["cus_legacy"]["churn_reason"] == "payment_disputed" and accounts["cus_usd"]["churn_reason"] == ""

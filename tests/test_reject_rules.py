@@ -13,6 +13,7 @@ from datetime import date
 import duckdb
 import pytest
 
+from pipelines.build_fill import Filling, fill_table
 from pipelines.build_run import create_table, parameters
 from pipelines.contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
 from pipelines.plan import read_plan
@@ -45,9 +46,14 @@ def rejects(source: str, accounts: list[tuple], interactions: list[tuple] = (), 
         columns = ", ".join(["_row bigint"] + [f"{name} varchar" for name in contract.column_names])
         con.execute(f"create table src_{contract.name} ({columns})")
         if rows:
-            con.executemany(f"insert into src_{contract.name} values ({', '.join('?' for _ in rows[0])})", rows)
+            width = len(contract.column_names) + 1  # an optional column a row leaves out is empty
+            padded = [tuple(r) + (None,) * (width - len(r)) for r in rows]
+            con.executemany(f"insert into src_{contract.name} values ({', '.join('?' * width)})", padded)
     for step in STAGING_UP_TO_REJECTS:
-        create_table(con, step, PARAMS)
+        if step.made_by == "settings":  # e.g. the built-in churn reasons the staged accounts map
+            fill_table(Filling(con), step.made_by, step.layer_dir, step.name)
+        else:
+            create_table(con, step, PARAMS)
     table = {"accounts": "account_rejects", "interactions": "interaction_rejects", "mrr_history": "mrr_history_rejects"}
     found = con.execute(
         f"select row_number, column_name, reason, raw_value, action from {table[source]} where source = ? "
@@ -74,6 +80,16 @@ def test_account_rejects_missing_or_unreadable_values_drop_the_row():
         (4, "churn_date", "not a valid ISO 8601 date (YYYY-MM-DD); leave it empty for a current customer", "soon",
          "row_dropped"),
     ]
+
+
+def test_a_churn_reason_on_an_account_with_no_churn_date_is_emptied_and_said():
+    found = rejects("accounts", [
+        (2, "A1", "2024-01-01", None, "100", "payment_failed"),
+        (3, "A2", "2024-01-01", "2024-05-01", "100", "payment_failed"),
+        (4, "A3", "2024-01-01", None, "100", "   "),
+    ])
+    assert found == [(2, "churn_reason", "a churn reason on an account with no churn date: emptied",
+                      "payment_failed", "value_nulled")]
 
 
 def test_account_rejects_impossible_dates_drop_the_row():

@@ -329,7 +329,7 @@ def test_spark_options_need_the_spark_engine(capsys):
 
 
 def test_the_managed_spark_example_is_spark_conf_options():
-    """deploy/spark/emr.conf (README, Running on Spark) is read only by the shell line the README gives: each of its
+    """deploy/spark/emr.conf (docs/spark.md, A cluster) is read only by the shell line docs/spark.md gives: each of its
     lines must be a KEY=VALUE that --spark-conf takes, and it must undo the local session's loopback driver."""
     from pathlib import Path
 

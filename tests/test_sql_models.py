@@ -33,7 +33,8 @@ PARAMS = {
 }
 
 # Column types of the tables the models read, as the upstream files make them
-STG_ACCOUNTS = "source_row bigint, account_id varchar, signup_date date, churn_date date, mrr double"
+STG_ACCOUNTS = ("source_row bigint, account_id varchar, signup_date date, churn_date date, mrr double, "
+                "churn_reason varchar, churn_cause varchar")
 STG_INTERACTIONS = (
     "source_row bigint, interaction_id varchar, account_id varchar, created_at timestamp, first_response_at timestamp, "
     "resolved_at timestamp, channel varchar, severity varchar, csat double, reopens integer, handoffs integer, "
@@ -100,11 +101,13 @@ def con():
 
 
 def given(con: duckdb.DuckDBPyConnection, table: str, columns: str, rows: list[tuple | dict]) -> None:
-    """Create `table` with `columns` ("name type, ...") holding `rows`: tuples in column order, or dicts
-    naming only the columns that matter (the rest NULL)."""
+    """Create `table` with `columns` ("name type, ...") holding `rows`: tuples in column order (missing trailing
+    values NULL), or dicts naming only the columns that matter (the rest NULL)."""
     con.execute(f"create table {table} ({columns})")
     names = [column.split()[0] for column in columns.split(",")]
-    values = [[row.get(name) for name in names] if isinstance(row, dict) else list(row) for row in rows]
+    # a tuple shorter than the columns leaves the rest NULL, so a column added later does not touch every test
+    values = [[row.get(name) for name in names] if isinstance(row, dict)
+              else list(row) + [None] * (len(names) - len(row)) for row in rows]
     if values:
         con.executemany(f"insert into {table} values ({', '.join('?' for _ in names)})", values)
 
@@ -365,8 +368,9 @@ def test_account_months_counts_are_null_when_the_input_cannot_tell(con):
 
 def test_account_survival_censors_at_the_as_of_date(con):
     given(con, "stg_accounts", STG_ACCOUNTS, [
-        (1, "A2", date(2024, 3, 20), date(2024, 7, 15), None),  # churns after the as-of date: censored
-        (2, "A1", date(2024, 1, 15), date(2024, 3, 1), 100.0),
+        # churns after the as-of date: censored, so its cause is not yet one
+        (1, "A2", date(2024, 3, 20), date(2024, 7, 15), None, "payment_failed", "involuntary"),
+        (2, "A1", date(2024, 1, 15), date(2024, 3, 1), 100.0, "too expensive", "voluntary"),
     ])
     given(con, "interaction_metrics", INTERACTION_METRICS, [
         {"interaction_id": "I1", "account_id": "A1", "first_response_hours": 2.0, "resolution_hours": 10.0,
@@ -376,13 +380,13 @@ def test_account_survival_censors_at_the_as_of_date(con):
     ])
     given(con, "stg_account_segments", STG_ACCOUNT_SEGMENTS, [("A1", "Pro"), ("A2", "Basic")])
     run_model(con, "account_survival")
-    # account, signup, churn as given, duration days, churned, cohort, mrr, interactions, first response median,
-    # resolution median, csat, reopen rate, sla breach rate, credits, plan; ordered by account
+    # account, signup, churn as given, duration days, churned, churn cause, cohort, mrr, interactions, first
+    # response median, resolution median, csat, reopen rate, sla breach rate, credits, plan; ordered by account
     assert rows(con, "account_survival") == [
-        ("A1", date(2024, 1, 15), date(2024, 3, 1), 46, 1, date(2024, 1, 1), 100.0, 2, 3.0, 20.0, 3.0, 0.5, 0.5, 5.0,
-         "Pro"),
-        ("A2", date(2024, 3, 20), date(2024, 7, 15), 102, 0, date(2024, 3, 1), None, 0, None, None, None, None, None,
-         None, "Basic"),
+        ("A1", date(2024, 1, 15), date(2024, 3, 1), 46, 1, "voluntary", date(2024, 1, 1), 100.0, 2, 3.0, 20.0, 3.0,
+         0.5, 0.5, 5.0, "Pro"),
+        ("A2", date(2024, 3, 20), date(2024, 7, 15), 102, 0, None, date(2024, 3, 1), None, 0, None, None, None, None,
+         None, None, "Basic"),
     ]
 
 

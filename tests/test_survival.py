@@ -563,9 +563,13 @@ def test_cli_empty_filter_result_is_a_clear_message(db, capsys):
 
 
 def test_cli_missing_database_exits_2(tmp_path, capsys):
-    code, _, err = run_km(["--db", str(tmp_path / "none.duckdb")], capsys)
+    from pipelines.cli import main
+
+    # the shared opener raises an InputError, which the CLI's entry turns into exit 2 and a message
+    code = main(["km", "--db", str(tmp_path / "none.duckdb")])
+    _, err = capsys.readouterr()
     assert code == 2
-    assert "no database at" in err and "retention build" in err
+    assert "no database here" in err and "retention build" in err
 
 
 def test_cli_db_default_follows_retention_db(monkeypatch, tmp_path):

@@ -107,7 +107,7 @@ def _summary(runs) -> str:
 def test_whatif_interval_covers_the_true_accounts_kept_on_18_of_20_seeds(name):
     runs = seeds_of(name)
     covered = sum(r.kept["ci_lower"] <= r.kept_true <= r.kept["ci_upper"] for r in runs)
-    # the figures the README quotes (pytest -s shows them)
+    # the figures docs/models.md quotes (pytest -s shows them)
     churn = np.mean([r.churn_estimate for r in runs]) / np.mean([r.churn_true for r in runs]) - 1
     kept_true = np.mean([r.kept_true for r in runs])
     kept = np.mean([r.kept["estimate"] for r in runs]) - kept_true

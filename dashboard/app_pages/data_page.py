@@ -36,6 +36,14 @@ else:
     st.dataframe(rebuild.load_report_table(data.cached_table(con, info["build_id"], "load_report")), hide_index=True,
                  column_config={"source": "input", **{column: st.column_config.NumberColumn(words, format="localized")
                                                       for column, words in rebuild.LOAD_REPORT_COLUMNS.items()}})
+    reasons = data.cached_table(con, info["build_id"], "churn_reason_report")
+    if not reasons.empty:
+        st.subheader("Churn reasons and the cause each counts under")
+        st.caption("Voluntary churn is a customer's choice; involuntary churn is a payment that failed. A reason the "
+                   "reasons file does not list counts under its other cause, a churn with no reason as unknown.")
+        st.dataframe(reasons.fillna({"reason": "(no reason given)"}), hide_index=True,
+                     column_config={"mapped_by": "how", "accounts": st.column_config.NumberColumn(
+                         "accounts", format="localized")})
     st.subheader("Rejected rows and values")
     rejects = data.cached_table(con, info["build_id"], "rejected_rows")
     if rejects.empty:
@@ -54,7 +62,7 @@ else:
         st.caption("A bad interaction's planted ratio holds goodwill credits at none; its own model leaves the "
                    "credits that follow it free (a consequence), so it is checked against the total effect.")
         st.dataframe(planted, hide_index=True)
-        document = rebuild.planted_document(info)
+        document = rebuild.planted_document(info) or {}  # there: planted_vs_recovered read it
         truth = next(iter(document.get("true_whatif", [])), None)
         if truth is not None:
             st.subheader("Demo data: the investment case beside the truth")
@@ -68,11 +76,12 @@ else:
                        "answered first, and churn more. A model without case mix that also holds SLA breaches and bad "
                        "interactions fixed misses the truth; the factor's own model, adjusted for case mix, finds it.")
 
-if auth.allows(auth.AUDIT_LOG) and audit.log_path() is not None:  # the laptop keeps no log
+if auth.allows(auth.AUDIT_LOG) and (log := audit.log_path()) is not None:  # the laptop keeps no log
     st.subheader("Audit log")
-    st.caption(f"Sign-ins, exports and rebuilds, newest first · `{audit.log_path()}`")
-    st.dataframe(audit.events_table(audit.log_path()), hide_index=True)
-if not auth.allows(auth.REBUILD):
+    st.caption(f"Sign-ins, exports and rebuilds, newest first · `{log}`")
+    st.dataframe(audit.events_table(log), hide_index=True)
+access = auth.current_access()
+if access is None or not access.allows(auth.REBUILD):
     st.stop()
 st.subheader("Build from your own files")
 st.caption("The current database keeps serving until the new build has passed every check; a bad file leaves it "
@@ -92,7 +101,7 @@ if source == "contract":
         "interactions": st.file_uploader("Interactions", type=kinds, key="up_interactions"),
         "mrr_history": st.file_uploader("MRR history (optional)", type=kinds, key="up_mrr"),
     }
-    ready = uploads["accounts"] and uploads["interactions"]
+    ready = bool(uploads["accounts"] and uploads["interactions"])
 else:
     first = "tickets" if source == "zendesk_stripe" else "conversations"
     uploads = {
@@ -131,9 +140,9 @@ if st.button("Build the database", type="primary", disabled=not ready):
     # the reason stands open under the collapsed progress: it names the file, row and column to fix
     if failure is not None:
         st.error(f"The build failed, so the current database was kept. {literal(failure)}")
-        audit.record_rebuild(audit.log_path(), auth.current_access(), source, inputs, f"failed: {failure}")
+        audit.record_rebuild(audit.log_path(), access, source, inputs, f"failed: {failure}")
     else:
-        audit.record_rebuild(audit.log_path(), auth.current_access(), source, inputs, "built", result.build_id)
+        audit.record_rebuild(audit.log_path(), access, source, inputs, "built", result.build_id)
         st.session_state["last_conversion_reports"] = conversions
         st.session_state["last_rebuild_message"] = rebuild.built_message(result, names)
         st.rerun()

@@ -25,6 +25,9 @@ def add_parser(sub) -> None:
     build.add_argument("--causal-structure", metavar="FILE",
                        help="which service factor comes before which, as a TOML file like "
                             "pipelines/models/causal_structure.toml (default: that built-in file)")
+    build.add_argument("--churn-reasons", metavar="FILE",
+                       help="the cause each churn reason counts under (voluntary, involuntary, ...), as a TOML file "
+                            "like pipelines/churn_reasons.toml (default: that built-in file)")
     build.add_argument("--no-models", action="store_true",
                        help="build the data alone: the model tables stay empty (a quick check of new inputs)")
     build.add_argument("--memory-limit-mb", type=int, metavar="MB",
@@ -61,7 +64,8 @@ def _print_stage(event: StageEvent) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = BuildSettings(as_of=args.as_of, sla_hours=parse_sla(args.sla) if args.sla else BuildSettings().sla_hours,
                              drivers_sample=args.drivers_sample or None, memory_limit_mb=args.memory_limit_mb,
-                             causal_structure=args.causal_structure, fit_models=not args.no_models)
+                             causal_structure=args.causal_structure, churn_reasons=args.churn_reasons,
+                             fit_models=not args.no_models)
     if args.engine != "spark" and (args.spark_master or args.spark_conf or args.spark_output):
         raise SettingsError("--spark-master, --spark-conf and --spark-output need --engine spark")
     print(f"Building {args.db} ..." + (" (SQL on Spark)" if args.engine == "spark" else ""), flush=True)
@@ -91,6 +95,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {r['n_rows']:>8,}  {r['source']}.{r['column']}: {r['reason']} [{r['action']}]")
     else:
         print("\nNo rejected rows.")
+    if result.churn_reasons_not_listed:
+        print("\nChurn reasons the reasons file does not list (see table churn_reason_report):")
+        for r in result.churn_reasons_not_listed:
+            reason = "(no reason given)" if r["reason"] is None else repr(r["reason"])
+            print(f"  {r['accounts']:>8,}  {reason}: counted as {r['cause']}")
     for warning in result.warnings:
         print(f"warning: {warning}")
     for note in result.notes:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..load import InputError
+from ..errors import InputError
 from ..schema import schema_problem
 from ..settings import DEFAULT_DB_PATH, ENV_DB, database_path
 
@@ -27,10 +27,15 @@ def parse_date(text: str) -> date:
 
 
 def open_database_read_only(path: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to a built database of this version of the tool (InputError for none, or an older one)."""
+    """A read-only connection to a built database of this version of the tool (InputError for none, a file that is
+    not a DuckDB database, or an older build)."""
     if not Path(path).exists():
         raise InputError(path, "no database here; build one with `retention build` (or `make run` for the demo)")
-    con = duckdb.connect(str(path), read_only=True)
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as error:  # a CSV, a folder, a file another program holds locked
+        raise InputError(path, f"cannot be opened as a DuckDB database ({error}); pass --db the file "
+                               "`retention build` wrote") from None
     if problem := schema_problem(con):
         con.close()
         raise InputError(path, problem)

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         if args.format == "csv":
             print(table.to_csv(index=False), end="")
             return 0
-        about = {"model": drivers.model_info_}
+        about: dict[str, object] = {"model": drivers.model_info_}
         if factor_effects is not None:
             about.update(factor_effects_notes=factor_effects.notes_, causal_structure=structure.in_words)
         print(json.dumps(effects_report_json(table, **about), indent=2))

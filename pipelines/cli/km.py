@@ -8,11 +8,8 @@ import math
 import sys
 from pathlib import Path
 
-import duckdb
-
 from ..models.survival import KaplanMeier, SurvivalInputError
-from ..schema import schema_problem
-from .common import add_db_argument
+from .common import add_db_argument, open_database_read_only
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -40,19 +37,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    db_path = Path(args.db)
-    if not db_path.is_file():
-        print(f"error: no database at {db_path}; build one with `retention build` or pass --db", file=sys.stderr)
-        return 2
+    con = open_database_read_only(Path(args.db))  # an InputError (exit 2) for no database, or not one of ours
     try:
-        con = duckdb.connect(str(db_path), read_only=True)
-    except duckdb.Error as exc:
-        print(f"error: cannot open {db_path} as a DuckDB database: {exc}", file=sys.stderr)
-        return 2
-    try:
-        if problem := schema_problem(con):
-            print(f"error: {db_path}: {problem}", file=sys.stderr)
-            return 2
         model = KaplanMeier(by=args.by, filters=args.filters, reference=args.reference).fit(con)
     except SurvivalInputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -70,6 +70,8 @@ CSV_NAMES = {
     "canceled_at": ("Canceled At (UTC)", "Cancelled At (UTC)"),
     "cancel_at_period_end": ("Cancel At Period End",),
     "ended_at": ("Ended At (UTC)",),
+    # cancellation_details.reason: cancellation_requested, payment_failed or payment_disputed
+    "cancellation_reason": ("Cancellation Reason", "Cancellation Details Reason"),
 }
 TIME_FIELDS = ("created", "start", "current_period_start", "current_period_end", "trial_start", "trial_end",
                "canceled_at", "ended_at")
@@ -186,6 +188,7 @@ def _normalise_csv(table: Table, report: ConversionReport) -> pd.DataFrame:
 
 def _normalise_json(table: Table, report: ConversionReport) -> pd.DataFrame:
     records = []
+    assert table.records is not None  # a JSON export's table keeps its records (importers/common.py)
     for row, record in zip(table.frame["_row"], table.records):
         customer = record.get("customer")
         email = None
@@ -221,11 +224,12 @@ def _normalise_json(table: Table, report: ConversionReport) -> pd.DataFrame:
             "canceled_at": record.get("canceled_at"),
             "cancel_at_period_end": bool(record.get("cancel_at_period_end")),
             "ended_at": record.get("ended_at"),
+            "cancellation_reason": (record.get("cancellation_details") or {}).get("reason"),
             "metadata": dict(record.get("metadata") or {}),
             "is_api": True,
         })
     subs = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=["_row", *CSV_NAMES, "metadata"])
-    for name in ("id", "customer", "email", "status", "plan", "product"):
+    for name in ("id", "customer", "email", "status", "plan", "product", "cancellation_reason"):
         subs[name] = clean_text(subs[name])
     rows = subs["_row"]
     for name in TIME_FIELDS:
@@ -355,6 +359,12 @@ def _accounts_and_history(subs: pd.DataFrame, report: ConversionReport) -> tuple
 
     latest = paid.sort_values(["customer", "paid_start"]).groupby("customer").tail(1).set_index("customer")
     last_mrr = history.groupby("customer")["mrr"].last()
+    # why a churned customer left: the reason Stripe gives for the subscription whose end was the churn, or
+    # "unpaid" for one that ended unpaid (the build's reasons file maps both to a cause)
+    ending = paid.assign(reason=paid["cancellation_reason"].where(paid["cancellation_reason"].notna(),
+                                                                  paid["status"].where(paid["status"] == "unpaid")))
+    ending = ending.sort_values(["customer", "paid_end"]).groupby("customer").tail(1).set_index("customer")
+    churn_reason = ending["reason"].reindex(per_customer.index).where(per_customer["churn"].notna())
     accounts = pd.DataFrame({
         "account_id": per_customer.index,
         "signup_date": format_date(per_customer["signup"]).to_numpy(),
@@ -363,6 +373,7 @@ def _accounts_and_history(subs: pd.DataFrame, report: ConversionReport) -> tuple
         "plan": latest["plan"].fillna(latest["product"]).reindex(per_customer.index).to_numpy(),
         "billing_interval": latest["interval"].reindex(per_customer.index).to_numpy(),
         "currency": latest["currency"].reindex(per_customer.index).to_numpy(),
+        "churn_reason": churn_reason.to_numpy(),
     })
     metadata = latest["metadata"].reindex(per_customer.index)
     keys = sorted({k for d in metadata for k in (d or {})})

@@ -170,8 +170,10 @@ def load(path: Path | str | None = None) -> CausalStructure:
     return _parse(document, str(file), BUILT_IN_NAME if path is None else file.name)
 
 
-def recorded(info: dict) -> CausalStructure:
+def recorded(info: dict | None) -> CausalStructure:
     """The structure a build used, from the factor effects' model_info (every build records it, fitted or not)."""
+    if info is None:  # a build of this schema version always has the row; a damaged database may not
+        raise CausalStructureError("the database records no factor effects model, so no causal structure; rebuild it")
     return CausalStructure.from_dict(info["causal_structure"])
 
 

@@ -88,8 +88,8 @@ class CumulativeIncidence:
     def __init__(self, level: float = 0.95, causes: Sequence | None = None):
         if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < float(level) < 1:
             raise CompetingRisksInputError(f"level must be a number between 0 and 1 (e.g. 0.95), not {level!r}")
-        self.level = float(level)
-        self.causes = None if causes is None else list(causes)
+        self.level: float = float(level)
+        self.causes: list | None = None if causes is None else list(causes)
         if self.causes is not None:
             censored = [c for c in self.causes if _is_censored(c)]
             if censored:

@@ -233,6 +233,9 @@ def _checked_rows(start, stop, event, X) -> tuple[np.ndarray, np.ndarray, np.nda
 class TimeVaryingCox:
     """Cox model on (start, stop] rows. Configure here; fit() returns self; results end in an underscore."""
 
+    # the cluster-robust covariance, set by a caller that asks for it (ServiceDrivers, `robust_variance`)
+    robust_variance_matrix_: pd.DataFrame | None = None
+
     def __init__(self, penalizer: float = 0.0, tol: float = 1e-10, max_iter: int = 60):
         self.penalizer = penalizer
         self.tol = tol
@@ -495,12 +498,12 @@ class TimeVaryingCox:
 def model_state(model: "TimeVaryingCox") -> dict:
     """What predictions need from a fitted model, as plain lists (the build stores it; no data rows)."""
     baseline = model.baseline_hazard_terms("breslow")
+    robust = getattr(model, "robust_variance_matrix_", None)
     return {
         "names": list(model.names_),
         "params": model.params_.tolist(),
         "variance": model.variance_matrix_.to_numpy().tolist(),
-        "robust_variance": None if getattr(model, "robust_variance_matrix_", None) is None
-        else model.robust_variance_matrix_.to_numpy().tolist(),
+        "robust_variance": None if robust is None else robust.to_numpy().tolist(),
         "means": np.asarray(model.means_).tolist(),
         "scales": np.asarray(model.scales_).tolist(),
         "n_events": int(model.n_events_),

@@ -123,15 +123,15 @@ def build_design(panel: pd.DataFrame, factors: list[str], covariates: list[str],
             counts = levels.value_counts()
             reference = counts.index[0]
             for level in counts.index[1:]:
-                term = f"{name}={level}"
-                columns[term] = (levels == level).astype(float)
-                described.append({"term": term, "factor": name, "level": str(level), "pillar": "account",
+                level_term = f"{name}={level}"
+                columns[level_term] = (levels == level).astype(float)
+                described.append({"term": level_term, "factor": name, "level": str(level), "pillar": "account",
                                   "unit": f"vs {name}={reference} (the most common)"})
 
     for mask, names in missing_masks.values():
-        term = "missing: " + ", ".join(names)
-        columns[term] = pd.Series(mask.astype(float), index=panel.index)
-        described.append({"term": term, "factor": term, "level": "", "pillar": "missing indicator",
+        missing_term = "missing: " + ", ".join(names)
+        columns[missing_term] = pd.Series(mask.astype(float), index=panel.index)
+        described.append({"term": missing_term, "factor": missing_term, "level": "", "pillar": "missing indicator",
                           "unit": "no eligible interactions in 90 days vs some (the measure was imputed)"})
 
     X = pd.DataFrame(columns, index=panel.index)
@@ -476,7 +476,7 @@ class ServiceDrivers:
         drivers.design_ = Design(X=pd.DataFrame(columns=terms.term), terms=terms, dropped=state["dropped"],
                                  imputed=state["imputed"])
         drivers.model_info_ = state["model_info"]
-        drivers.n_accounts_ = drivers.model_info_.get("n_accounts")
+        drivers.n_accounts_ = drivers.model_info_["n_accounts"]  # every stored model_info has it (fit)
         return drivers
 
     @classmethod

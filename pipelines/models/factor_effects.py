@@ -83,7 +83,9 @@ class FactorEffects:
         structure = self.structure
         factors = list(self.factors) if self.factors is not None else list(structure.factors)
         structure.check_known(factors)
-        effects, stability, self.models_, self.notes_ = [], [], {}, []
+        effects: list[dict] = []
+        stability: list[dict] = []  # each factor's estimate at each step of its adjustment set
+        self.models_, self.notes_ = {}, []
         # every model here is fitted on the same rows: transform the panel and build the risk sets once
         every_term = sorted({t for f in factors for t in (*structure.own_model_terms(f),
                                                           *(structure.whatif_terms([f]) if self.outcome_models else ()))})
@@ -96,7 +98,8 @@ class FactorEffects:
             steps = structure.adjustment_set(factor, covariates)
             terms: list[str] = [factor]
             step_covariates: list[str] = []
-            fitted, previous, reason = None, [], "no usable data"
+            previous: list[dict] = []
+            fitted, reason = None, "no usable data"
             start_from: dict[str, float] = {}
             for step in STEPS:
                 if step == "+ plan and segments":
@@ -311,6 +314,7 @@ class FactorRevenueEffects:
         for factor in factors:
             if rows.empty:
                 break
+            assert full is not None  # rows are not empty (the loop stops at the first line when they are)
             design = subset_design(full, structure.own_model_terms(factor), covariates)
             if factor not in set(design.terms.factor):
                 continue

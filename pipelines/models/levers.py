@@ -9,6 +9,8 @@ adjustment set) for the sentence the overview shows.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -44,6 +46,9 @@ class Levers:
         out, self.notes_ = [], []
         for factor in CHANGEABLE:
             spec = FACTORS_BY_NAME[factor]
+            if spec.lever is None:  # every changeable factor names its lever (factors.py)
+                self.notes_.append(f"{factor}: no lever defined")
+                continue
             model = stored_factor_model(con, factor)
             if model is None:
                 self.notes_.append(f"{factor}: no stored outcome model, so no lever")
@@ -75,7 +80,8 @@ class Levers:
         return self
 
 
-_KEYS = (("", "estimate"), ("_lower", "ci_lower"), ("_upper", "ci_upper"))
+_KEYS: tuple[tuple[str, Literal["estimate", "ci_lower", "ci_upper"]], ...] = (
+    ("", "estimate"), ("_lower", "ci_lower"), ("_upper", "ci_upper"))
 
 
 def store_levers(con: duckdb.DuckDBPyConnection, levers: Levers | None, error: str | None = None) -> int:

@@ -221,7 +221,7 @@ class RevenueDrivers:
 
     def fit(self, con: duckdb.DuckDBPyConnection) -> "RevenueDrivers":
         factors = self._factors()
-        self.revenue_basis_ = con.execute(query_text("revenue_basis")).fetchone()[0]
+        self.revenue_basis_ = con.execute(query_text("revenue_basis")).fetchall()[0][0]  # one row per build
         if self.revenue_basis_ != "mrr_history":
             return self._without_effects(FLAT_MRR_REASON, factors)
         columns = list(dict.fromkeys(f.column for f in factors))
@@ -276,7 +276,7 @@ class RevenueDrivers:
             {"quartile": "int32", "vs_quartile": "int32", "n_account_months": "int64", "n_accounts": "int64",
              "n_churned": "int64"})
         present = set(summary.factor)
-        self.reason_ = None
+        self.reason_: str | None = None
         notes = list(_NOTES)
         notes.append(f"{ci_level_text(self.ci_level)} intervals: percentile cluster bootstrap over accounts "
                      f"(Poisson(1) weight per account), {self.n_resamples} resamples, seed {self.seed}")

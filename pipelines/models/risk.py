@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from datetime import date
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -119,22 +120,17 @@ class BaselineHazard:
         """Each band's first event index and the band edges (0, ..., max tenure): a band closes at the first
         event time where it holds band_events churns; a short last band joins the one before."""
         events = np.where(np.isfinite(self.events_), self.events_, 1.0)
-        first, total = [0], 0.0
+        starts, total = [0], 0.0
         for k, d in enumerate(events):
             total += d
             if total >= band_events and k + 1 < events.size:
-                first.append(k + 1)
+                starts.append(k + 1)
                 total = 0.0
-        if len(first) > 1 and events[first[-1]:].sum() < band_events:
-            first.pop()
-        first = np.asarray(first)
+        if len(starts) > 1 and events[starts[-1]:].sum() < band_events:
+            starts.pop()
+        first = np.asarray(starts)
         ends = np.append(self.times_[first[1:] - 1], self.max_tenure_days_)
         return first, np.concatenate([[0.0], ends])
-
-    @property
-    def has_event_counts(self) -> bool:
-        """False for a model stored before the events were: its increments' own variance is unknown."""
-        return bool(np.all(np.isfinite(self.events_)))
 
     def with_tail_scale(self, tail_scale: float) -> "BaselineHazard":
         """The same baseline with the tail's hazard multiplied by `tail_scale` (the inside is unchanged)."""
@@ -144,11 +140,8 @@ class BaselineHazard:
         other.tail_rate_ = other._tail_rate(other.increments_[:, None])[0]
         return other
 
-    def increment_noise(self, rng: np.random.Generator, n_draws: int) -> np.ndarray | None:
-        """(m, n_draws) multiplicative draws of each increment's sampling error; None when the model kept no
-        event counts."""
-        if not self.has_event_counts:
-            return None
+    def increment_noise(self, rng: np.random.Generator, n_draws: int) -> np.ndarray:
+        """(m, n_draws) multiplicative draws of each increment's sampling error."""
         events = np.maximum(self.events_, 1.0)[:, None]
         return rng.gamma(np.broadcast_to(events, (events.size, n_draws)), 1.0 / events)
 
@@ -368,7 +361,7 @@ class AccountRisk:
             notes.append(f"{n_without_mrr:,} accounts have no MRR and count as 0 ARR")
         self.notes_ = notes
 
-        self.model_info_ = {
+        self.model_info_: dict[str, Any] = {  # stored as JSON in the build; the CLI prints its fields
             "model": "risk",
             "method": "90-day churn probability from the service drivers Cox model: "
                       "1 - exp(-(H0(tenure + h) - H0(tenure)) · exp(lp)), Breslow H0",

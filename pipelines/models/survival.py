@@ -28,6 +28,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -271,7 +272,7 @@ class _Grouping:
     description: str
     value_sql: TrustedSql
     params: dict
-    label: Callable[[object], str]  # raw group value -> label
+    label: Callable[[Any], str]  # raw group value (a str, number, date or numpy scalar from DuckDB) -> label
 
 
 def _overall_grouping() -> _Grouping:
@@ -323,7 +324,7 @@ class KaplanMeier:
             if stored is not None:
                 groups, description, as_of = stored
                 self.counts_source_ = "stored"
-                self.as_of_ = as_of
+                self.as_of_: date | None = as_of
                 self.filters_ = []
                 self.grouping_ = description
                 return self._fit_groups(groups)
@@ -337,7 +338,7 @@ class KaplanMeier:
                 con, "km_event_counts", {**params, **grouping.params},
                 group_value=grouping.value_sql, filter_predicate=predicate,
             ).fetchnumpy()  # arrays straight to the estimators: no DataFrame of the counts in between
-            as_of = _build_as_of(con)
+            build_as_of = _build_as_of(con)
         except FilterError as exc:
             raise SurvivalInputError(str(exc)) from exc
         except duckdb.CatalogException:
@@ -345,7 +346,7 @@ class KaplanMeier:
             _require_tables(con)
             raise
         if len(counts["time_days"]) == 0:
-            n_all = con.execute(query_text("km_account_count")).fetchone()[0]
+            n_all = con.execute(query_text("km_account_count")).fetchall()[0][0]  # a count: always one row
             if not filters:
                 raise SurvivalInputError("account_survival has no accounts; rebuild with an accounts file that has rows")
             shown = " and ".join(f.text for f in filters)
@@ -353,7 +354,7 @@ class KaplanMeier:
                 f"no accounts match the filters {shown} (the database has {n_all:,} accounts); "
                 "check the values, e.g. with --by on the filtered column"
             )
-        self.as_of_ = as_of
+        self.as_of_ = build_as_of
         self.filters_ = [f.as_dict() for f in filters]
         self.grouping_ = grouping.description
         return self._fit_counts(counts, grouping.label)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, TypedDict
 
 import duckdb
 import numpy as np
@@ -55,6 +56,36 @@ OVERLAP_WARN_SHARE = 0.2
 # Case-mix bands of the overlap check (both shares): below the first edge, below the second, the rest.
 OVERLAP_BAND_EDGES = (0.2, 0.5)
 CHANGE_PATTERN = re.compile(r"^([+-]?)(\d+(?:\.\d*)?|\.\d+)\s*(%|pp)?$")
+
+
+class Interval(TypedDict):
+    estimate: float
+    ci_lower: float
+    ci_upper: float
+
+
+class Expected(TypedDict):
+    """What the accounts are expected to lose over the horizon, today or with the change."""
+    expected_churned_accounts: float
+    expected_lost_arr: float
+
+
+class TailAnswer(TypedDict):
+    """The answer again with the tail's hazard scaled by tail_scale."""
+    tail_scale: float
+    expected_churned_accounts: float
+    accounts_kept: float
+    arr_kept: float
+
+
+class WhatIfResult(TypedDict):
+    """`WhatIf.result_`: the estimates with their intervals (the shape of the JSON output's first keys)."""
+    accounts_kept: Interval
+    arr_kept: Interval
+    baseline: Expected
+    scenario: Expected
+    tail_sensitivity: list[TailAnswer]
+    revenue_kept: dict[str, Any]
 
 
 class WhatIfInputError(RetentionError, ValueError):
@@ -104,7 +135,9 @@ def parse_change(factor: str, text: str) -> Change:
     cleaned = str(text).strip().replace("\u2212", "-").replace(" ", "")
     match = CHANGE_PATTERN.match(cleaned)
     examples = {"duration": "-50% or +25%", "rate": "-5pp or +10pp", "score": "+0.5 or -1"}
-    kind = FACTORS_BY_NAME[factor].change
+    kind, change_range = FACTORS_BY_NAME[factor].change, FACTORS_BY_NAME[factor].change_range
+    if kind is None:  # CHANGEABLE holds the factors with a change kind; this narrows it for the checks below
+        raise WhatIfInputError(f"{factor} has no what-if change")
     if not match:
         raise WhatIfInputError(f"cannot read the change {text!r} for {factor}; write it like {examples[kind]}")
     sign, number, unit = match.groups()
@@ -122,7 +155,9 @@ def parse_change(factor: str, text: str) -> Change:
         return Change(factor, text, "shift", value / 100.0, 0.0, 1.0)
     if unit is not None:
         raise WhatIfInputError(f"{factor} is a 1-5 score: give a shift in points, like {examples[kind]}")
-    lower, upper = FACTORS_BY_NAME[factor].change_range
+    if change_range is None:
+        raise WhatIfInputError(f"{factor} is a score without a range to clip a changed score to")
+    lower, upper = change_range
     return Change(factor, text, "shift", value, lower, upper)
 
 
@@ -200,14 +235,14 @@ class WhatIf:
         self.accounts_ = pd.DataFrame({"account_id": rows.account_id.astype(str), "tenure_days": tenure.astype(int),
                                        "arr": arr, "churn_probability_baseline": p_base,
                                        "churn_probability_scenario": p_scenario})
-        estimate = {
+        estimate: dict[str, Expected] = {
             "baseline": {"expected_churned_accounts": float(p_base.sum()), "expected_lost_arr": float(p_base @ arr)},
             "scenario": {"expected_churned_accounts": float(p_scenario.sum()),
                          "expected_lost_arr": float(p_scenario @ arr)},
         }
         accounts_kept = float((p_base - p_scenario).sum())
         arr_kept = float((p_base - p_scenario) @ arr)
-        self.tail_sensitivity_ = []
+        self.tail_sensitivity_: list[TailAnswer] = []
         for scale in TAIL_SCALES:
             scaled = hazard.with_tail_scale(scale).increment(tenure, self.horizon_days)
             base, scenario = churn_probability(scaled, lp_base), churn_probability(scaled, lp_scenario)
@@ -221,12 +256,13 @@ class WhatIf:
         tail = (1 - self.level) / 2 * 100
         interval = {name: np.percentile(self.draws_[name].to_numpy(), [tail, 100 - tail])
                     for name in ("accounts_kept", "arr_kept")}
-        self.result_ = {
+        self.result_: WhatIfResult = {
             "accounts_kept": {"estimate": accounts_kept, "ci_lower": float(interval["accounts_kept"][0]),
                               "ci_upper": float(interval["accounts_kept"][1])},
             "arr_kept": {"estimate": arr_kept, "ci_lower": float(interval["arr_kept"][0]),
                          "ci_upper": float(interval["arr_kept"][1])},
-            **estimate,
+            "baseline": estimate["baseline"],
+            "scenario": estimate["scenario"],
             "tail_sensitivity": self.tail_sensitivity_,
             "revenue_kept": self._revenue_with_interval(arr_kept, interval["arr_kept"]),
         }
@@ -264,7 +300,7 @@ class WhatIf:
         return pd.DataFrame({"month": np.arange(1, month_ends.size + 1), "days": month_ends,
                              "revenue_kept": np.interp(month_ends, days, cumulative)})
 
-    def _revenue_with_interval(self, arr_kept: float, arr_interval) -> dict:
+    def _revenue_with_interval(self, arr_kept: float, arr_interval) -> dict[str, Any]:
         """Revenue kept over the horizon with its 95% interval, and by month: the interval is ARR kept's, scaled by
         the estimate's ratio of revenue to ARR kept (the timing of the churn a change avoids moves little between
         coefficient draws; the draws themselves stay on ARR kept, which costs one evaluation per draw)."""
@@ -316,7 +352,6 @@ class WhatIf:
         covariance = (robust if robust is not None else model.variance_matrix_).to_numpy()
         delta = rng.multivariate_normal(np.zeros(beta.size), covariance, size=self.n_draws, method="svd")
         noise = hazard.increment_noise(rng, self.n_draws)
-        self.baseline_in_interval_ = noise is not None
         n = len(tenure)
         sample = None
         if n > self.max_draw_accounts:
@@ -400,10 +435,9 @@ class WhatIf:
             notes.append(f"the interval's coefficient draws were evaluated on a random sample of "
                          f"{self.draw_accounts_:,} accounts (seed {self.seed}) and scaled to all {self.n_accounts_:,}; "
                          "the estimate itself uses every account")
-        baseline = ("and in its baseline hazard (each step's sampling error, Tsiatis)" if self.baseline_in_interval_
-                    else "but not in its baseline hazard (a model stored by an older build: rebuild to include it)")
         notes.append(f"the {self.level:.0%} interval reflects uncertainty in the model's coefficients "
-                     f"({self.covariance_} covariance) {baseline}, {self.n_draws:,} draws, seed {self.seed}; not "
+                     f"({self.covariance_} covariance) and in its baseline hazard (each step's sampling error, "
+                     f"Tsiatis), {self.n_draws:,} draws, seed {self.seed}; not "
                      "chance in which accounts churn, not the tail past the longest tenure (see its halved and "
                      "doubled answers), nor whether the association is causal: a change in service may not move "
                      "churn as the model's associations suggest")
@@ -421,7 +455,6 @@ class WhatIf:
             "accounts": self.n_accounts_,
             "changes": [c.to_dict() for c in self.changes],
             "covariance": self.covariance_,
-            "baseline_in_interval": self.baseline_in_interval_,
             "tail_sensitivity": self.tail_sensitivity_,
             "accounts_past_observed_tenure": self.accounts_past_observed_tenure_,
             "sla_recomputed": self.sla_recomputed_,

@@ -233,7 +233,7 @@ def cte_materialization_hints(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
-# The rules in the order they run (names are what tests and the README refer to).
+# The rules in the order they run (names are what tests and docs/spark.md refer to).
 RULES: dict[str, Callable[[exp.Expression], exp.Expression]] = {
     "asof_join": asof_join,
     "columns_by_pattern": columns_by_pattern,
@@ -254,6 +254,9 @@ def to_spark(sql: str, rules: dict[str, Callable[[exp.Expression], exp.Expressio
     if len(statements) != 1:
         raise SparkTransformError(f"one statement expected, found {len(statements)}")
     tree = statements[0]
+    # None: sqlglot's parse of a text with no statement in it (only a `;`); every statement node is an Expression
+    if not isinstance(tree, exp.Expression):
+        raise SparkTransformError("one statement expected, found none")
     for rule in (RULES if rules is None else rules).values():
         tree = rule(tree)
     text = tree.sql(dialect="spark", pretty=True)

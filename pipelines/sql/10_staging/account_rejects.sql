@@ -27,7 +27,9 @@ rules as (
             'first_row_with_id'),
         ('is_bad_mrr', 'mrr', 'not a number; revenue figures leave this account out', 'value_nulled', null),
         ('is_negative_mrr', 'mrr', 'negative MRR; revenue figures leave this account out', 'value_nulled', null),
-        ('is_missing_mrr', 'mrr', 'empty; revenue figures leave this account out', 'value_nulled', null)
+        ('is_missing_mrr', 'mrr', 'empty; revenue figures leave this account out', 'value_nulled', null),
+        ('is_reason_without_churn', 'churn_reason',
+            'a churn reason on an account with no churn date: emptied', 'value_nulled', null)
     ) as rule (flag, column_name, reason, action, detail)
 ),
 
@@ -38,6 +40,7 @@ row_problems as (
         a.signup_date_raw,
         a.churn_date_raw,
         a.mrr_raw,
+        a.churn_reason,
         a.account_id is null as is_missing_id,
         a.signup_date_raw is null as is_missing_signup,
         a.signup_date_raw is not null and a.signup_date is null as is_bad_signup,
@@ -47,7 +50,8 @@ row_problems as (
         a.signup_date > p.as_of_date as is_after_as_of,
         a.mrr_raw is not null and a.mrr is null as is_bad_mrr,
         a.mrr < 0 as is_negative_mrr,
-        a.mrr_raw is null as is_missing_mrr
+        a.mrr_raw is null as is_missing_mrr,
+        a.churn_reason is not null and a.churn_date_raw is null as is_reason_without_churn
     from accounts as a
     cross join params as p
 ),
@@ -82,6 +86,7 @@ row_flags as (
         signup_date_raw,
         churn_date_raw,
         mrr_raw,
+        churn_reason,
         first_row_with_id,
         is_missing_id,
         is_missing_signup,
@@ -93,7 +98,8 @@ row_flags as (
         not is_dropped and _row > first_row_with_id as is_duplicate_id,
         not is_dropped and is_bad_mrr as is_bad_mrr,
         not is_dropped and is_negative_mrr as is_negative_mrr,
-        not is_dropped and is_missing_mrr as is_missing_mrr
+        not is_dropped and is_missing_mrr as is_missing_mrr,
+        not is_dropped and is_reason_without_churn as is_reason_without_churn
     from ranked
 ),
 
@@ -117,6 +123,7 @@ select
         when 'signup_date' then cast(f.signup_date_raw as varchar)
         when 'churn_date' then cast(f.churn_date_raw as varchar)
         when 'mrr' then cast(f.mrr_raw as varchar)
+        when 'churn_reason' then cast(f.churn_reason as varchar)
     end as raw_value,
     r.action
 from raised_flags as f

@@ -13,6 +13,8 @@ typed as (
         signup_date as signup_date_raw,
         churn_date as churn_date_raw,
         mrr as mrr_raw,
+        -- free text as the billing tool wrote it; the reasons file maps it to a cause (stg_accounts)
+        nullif(trim(cast(churn_reason as varchar)), '') as churn_reason,
         -- text via timestamptz so an offset is honoured (the session time zone is UTC, so naive means UTC);
         -- a Parquet DATE skips that round trip (typeof() is fixed per query: one branch remains)
         -- Only ISO 8601 shapes are parsed ($iso_timestamp_pattern), so the rejects do not depend on the engine

@@ -38,7 +38,8 @@ survival as (
         date_diff('day', a.signup_date, case when a.churn_date <= p.as_of_date then a.churn_date else p.as_of_date end)
             as duration_days,
         cast(date_trunc('month', a.signup_date) as date) as signup_cohort_month,
-        a.mrr
+        a.mrr,
+        a.churn_cause
     from accounts as a
     cross join params as p
 ),
@@ -51,6 +52,8 @@ typed_survival as (
         cast(s.churn_date as date) as churn_date,
         cast(s.duration_days as integer) as duration_days,
         cast(case when s.is_churned_by_as_of then 1 else 0 end as integer) as churned,
+        -- what the churn counts under (voluntary, involuntary, unknown, ...); none for an account still a customer
+        cast(case when s.is_churned_by_as_of then s.churn_cause end as varchar) as churn_cause,
         cast(s.signup_cohort_month as date) as signup_cohort_month,
         cast(s.mrr as double) as mrr,
         cast(coalesce(l.n_interactions_lifetime, 0) as integer) as n_interactions_lifetime,
