@@ -110,6 +110,7 @@ from .build import build_database
 from .errors import RetentionError
 from .input_files import file_fingerprint
 from .sqlrun import execute_template, file_fragment, run_file
+from .settings import DEFAULT_SLA_HOURS
 from .settings import SEVERITIES as SETTINGS_SEVERITIES
 from .settings import WINDOW_DAYS, BuildSettings
 
@@ -184,7 +185,8 @@ SEVERITIES = tuple(reversed(SETTINGS_SEVERITIES))
 # Severity shares at no product trouble; trouble raises the high+urgent share (split 13:5 between them)
 # and leaves low:normal at 32:50.
 SEVERITY_SHARE = np.array([0.32, 0.50, 0.13, 0.05])
-SLA_HOURS = np.array([24.0, 8.0, 4.0, 1.0])  # the build's default first-response targets
+# the build's default first-response targets, in the same order: the demo's breaches are the build's
+SLA_HOURS = np.array([DEFAULT_SLA_HOURS[severity] for severity in SEVERITIES])
 FIRST_RESPONSE_MEDIAN_HOURS = np.array([9.0, 3.0, 1.5, 0.35])
 FIRST_RESPONSE_SIGMA = 0.75
 RESOLUTION_MEDIAN_HOURS = np.array([60.0, 30.0, 16.0, 6.0])

@@ -26,7 +26,8 @@ from pipelines.importers import (
     load_mapping,
 )
 from pipelines.cli.imports import add_parser as add_import_parser
-from pipelines.importers.common import add_duration, parse_timestamps, read_table
+from pipelines.importers.reading import read_table
+from pipelines.importers.units import add_duration, parse_timestamps
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imports"
 MAPPINGS = Path(__file__).parent.parent / "pipelines" / "mappings"

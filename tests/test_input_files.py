@@ -16,7 +16,7 @@ import pytest
 
 from pipelines.contract import ACCOUNTS
 from pipelines.errors import InputError, RetentionError
-from pipelines.importers.common import clean_text, read_table
+from pipelines.importers.reading import clean_text, read_table
 from pipelines.input_files import (EXPORT_NULL_TOKENS, NULL_TOKENS, decode_text, file_fingerprint, header_fields,
                                    latin1_warning)
 from pipelines.load import read_raw, text_or_null

@@ -5,7 +5,8 @@ mrr_history.csv) into one folder, with `<kind>_rejects.csv` listing every row or
 use and `import_info.json` recording the choices (hours basis, CSAT scale, time zone) for build_info.
 """
 
-from .common import ConversionReport, ImportInputError
+from .reading import ImportInputError
+from .report import ConversionReport
 from .intercom import import_intercom
 from .mapped import import_mapped, load_mapping
 from .stripe import import_stripe

@@ -14,21 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .common import (
-    INTERACTION_ORDER,
-    ConversionReport,
-    ImportInputError,
-    check_known_accounts,
-    finish_rows,
-    link_accounts,
-    parse_numbers,
-    parse_timestamps,
-    read_account_map,
-    read_table,
-    reject_missing_and_duplicates,
-    whole_numbers,
-    write_outputs,
-)
+from .reading import ImportInputError, read_account_map, read_table
+from .units import parse_numbers, parse_timestamps
+from .report import (ConversionReport, INTERACTION_ORDER, check_known_accounts, finish_rows, link_accounts,
+                     reject_missing_and_duplicates, whole_numbers, write_outputs)
 from .zendesk import handoffs_from_stations
 
 CSAT_SCALE = "intercom conversation rating 1-5, as is"

@@ -35,26 +35,10 @@ import pandas as pd
 
 from ..contract import ACCOUNTS, INTERACTIONS
 from ..settings import SEVERITIES
-from .common import (
-    DURATION_SECONDS,
-    INTERACTION_ORDER,
-    ConversionReport,
-    ImportInputError,
-    add_duration,
-    ambiguous_guess,
-    check_known_accounts,
-    check_timezone,
-    finish_rows,
-    format_date,
-    link_accounts,
-    parse_numbers,
-    parse_timestamps,
-    read_account_map,
-    read_table,
-    reject_missing_and_duplicates,
-    whole_numbers,
-    write_outputs,
-)
+from .reading import ImportInputError, read_account_map, read_table
+from .units import DURATION_SECONDS, add_duration, check_timezone, format_date, parse_numbers, parse_timestamps
+from .report import (ConversionReport, INTERACTION_ORDER, ambiguous_guess, check_known_accounts, finish_rows,
+                     link_accounts, reject_missing_and_duplicates, whole_numbers, write_outputs)
 
 KINDS = {"accounts": ACCOUNTS, "interactions": INTERACTIONS}
 TIMESTAMP_COLUMNS = {"created_at", "first_response_at", "resolved_at", "signup_date", "churn_date"}

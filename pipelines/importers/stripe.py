@@ -25,20 +25,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .common import (
-    ConversionReport,
-    ImportInputError,
-    Table,
-    clean_text,
-    email_domain,
-    format_date,
-    parse_numbers,
-    parse_timestamps,
-    read_table,
-    write_outputs,
-    ZERO_DECIMAL_CURRENCIES,
-    THREE_DECIMAL_CURRENCIES,
-)
+from .reading import ImportInputError, Table, clean_text, email_domain, read_table
+from .units import THREE_DECIMAL_CURRENCIES, ZERO_DECIMAL_CURRENCIES, format_date, parse_numbers, parse_timestamps
+from .report import ConversionReport, write_outputs
 
 STATUSES = ("incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled", "unpaid", "paused")
 LIVE_STATUSES = ("active", "trialing", "past_due")
@@ -188,7 +177,7 @@ def _normalise_csv(table: Table, report: ConversionReport) -> pd.DataFrame:
 
 def _normalise_json(table: Table, report: ConversionReport) -> pd.DataFrame:
     records = []
-    assert table.records is not None  # a JSON export's table keeps its records (importers/common.py)
+    assert table.records is not None  # a JSON export's table keeps its records (importers/reading.py)
     for row, record in zip(table.frame["_row"], table.records):
         customer = record.get("customer")
         email = None

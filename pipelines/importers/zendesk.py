@@ -21,29 +21,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..settings import SEVERITIES
-from .common import (
-    INTERACTION_ORDER,
-    ConversionReport,
-    ImportInputError,
-    Table,
-    add_duration,
-    ambiguous_guess,
-    check_known_accounts,
-    check_timezone,
-    clean_text,
-    email_domain,
-    finish_rows,
-    link_accounts,
-    normalise_key,
-    parse_numbers,
-    parse_timestamps,
-    read_account_map,
-    read_table,
-    reject_missing_and_duplicates,
-    whole_numbers,
-    write_outputs,
-    zone_guess,
-)
+from .reading import ImportInputError, Table, clean_text, email_domain, normalise_key, read_account_map, read_table
+from .units import add_duration, check_timezone, parse_numbers, parse_timestamps
+from .report import (ConversionReport, INTERACTION_ORDER, ambiguous_guess, check_known_accounts, finish_rows,
+                     link_accounts, reject_missing_and_duplicates, whole_numbers, write_outputs, zone_guess)
 
 HOURS_BASES = ("calendar", "business")
 ACCOUNT_KEYS = ("organization", "external_id", "domain")
