@@ -44,9 +44,10 @@ test: setup typecheck
 typecheck: setup
 	$(BIN)/python -m mypy
 
-# everything but the browser, Spark, benchmark and slow statistical tiers: quick feedback while working
+# everything but the browser, Spark, benchmark and slow statistical tiers: quick feedback while working, on two
+# processes (pytest-xdist); the whole suite runs in one, as the browser tiers need a quiet machine
 test-fast: setup
-	$(BIN)/python -m pytest -m "not browser and not spark and not bench and not slow"
+	$(BIN)/python -m pytest -n 2 -m "not browser and not spark and not bench and not slow"
 
 clean:
 	rm -rf $(VENV) $(DEMO) $(DB)
