@@ -72,7 +72,7 @@ def build_database(
         raise ValueError("spark_output is the Spark engine's output folder: give engine='spark'")
     settings = settings or BuildSettings()
     structure = load_causal_structure(settings.causal_structure)  # a bad file fails before any work
-    load_churn_reasons(settings.churn_reasons)
+    churn_reasons = load_churn_reasons(settings.churn_reasons)  # read once: the mapping applied is the one recorded
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     build_id = uuid.uuid4().hex
@@ -89,7 +89,7 @@ def build_database(
                  if work and output_dir is not None else None)
         result = run_build(con, _location(accounts), _location(interactions),
                            _location(mrr_history) if mrr_history else None, settings, Progress(progress), temp_path,
-                           build_id, structure, spark)
+                           build_id, structure, churn_reasons, spark)
         con.checkpoint()
         con.close()
         os.replace(temp_path, db_path)

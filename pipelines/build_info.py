@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 
 from . import __version__
-from .churn_reasons import load as load_churn_reasons
+from .churn_reasons import ChurnReasons
 from .contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
 from .load import LoadedFile, is_url
 from .plan import read_plan
@@ -42,8 +42,8 @@ def create_input_columns(con: duckdb.DuckDBPyConnection, loaded: dict[str, Loade
 
 
 def create_build_info(con: duckdb.DuckDBPyConnection, build_id: str, as_of: date, settings: BuildSettings,
-                      loaded: dict[str, LoadedFile], table_rows: dict[str, int], warnings: list[str],
-                      seconds: float) -> None:
+                      churn_reasons: ChurnReasons, loaded: dict[str, LoadedFile], table_rows: dict[str, int],
+                      warnings: list[str], seconds: float) -> None:
     inputs = [
         {
             "source": f.source,
@@ -68,7 +68,7 @@ def create_build_info(con: duckdb.DuckDBPyConnection, build_id: str, as_of: date
         "schema_version": SCHEMA_VERSION,
         "duckdb_version": duckdb.__version__,
         "settings_json": json.dumps({**asdict(settings), "as_of": str(as_of),
-                                     "churn_reasons_used": load_churn_reasons(settings.churn_reasons).as_dict()}),
+                                     "churn_reasons_used": churn_reasons.as_dict()}),
         "inputs_json": json.dumps(inputs),
         "row_counts_json": json.dumps(table_rows),
         "warnings_json": json.dumps(warnings),

@@ -20,7 +20,7 @@ from .build_fill import USABLE_ACCOUNTS_QUERY, Filling, fill_table, require_acco
 from .build_info import create_build_info, create_input_columns, reports
 from .build_models import fit_models
 from .build_result import BuildResult, Progress
-from .churn_reasons import load as load_churn_reasons
+from .churn_reasons import ChurnReasons
 from .contract import ACCOUNTS, INTERACTIONS, ISO_TIMESTAMP_PATTERN, MRR_HISTORY, PLAIN_NUMBER_PATTERN
 from .errors import InputError
 from .load import create_empty_source_view, create_source_view, is_url, read_raw
@@ -72,7 +72,7 @@ class PlanRun:
     is and the parameters bound so far."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, plan: Plan, settings: BuildSettings, progress: Progress,
-                 accounts_path: Path | str, spark: SparkBuild | None):
+                 accounts_path: Path | str, churn_reasons: ChurnReasons, spark: SparkBuild | None):
         self.con = con
         self.plan = plan
         self.settings = settings
@@ -81,8 +81,7 @@ class PlanRun:
         self.spark = spark
         self.build_engine = "spark" if spark is not None else "duckdb"
         self.params = parameters(settings)
-        self.filling = Filling(con, sla_hours=dict(settings.sla_hours),
-                               churn_reasons=load_churn_reasons(settings.churn_reasons))
+        self.filling = Filling(con, sla_hours=dict(settings.sla_hours), churn_reasons=churn_reasons)
         self.where: dict[str, set[str]] = {}  # the engines holding each table made so far
         # once the accounts are staged and the rejects say why rows were dropped, a build without a usable
         # account stops, naming the first rejected rows
@@ -207,7 +206,8 @@ class PlanRun:
 
 def run_build(con: duckdb.DuckDBPyConnection, accounts: Path | str, interactions: Path | str,
               mrr_history: Path | str | None, settings: BuildSettings, progress: Progress, temp_path: Path,
-              build_id: str, structure: CausalStructure, spark: SparkBuild | None = None) -> BuildResult:
+              build_id: str, structure: CausalStructure, churn_reasons: ChurnReasons,
+              spark: SparkBuild | None = None) -> BuildResult:
     """Build the database on `con`: the inputs, the plan, the audits, the models, then build_info."""
     build_started = time.perf_counter()
     plan = read_plan()
@@ -217,7 +217,7 @@ def run_build(con: duckdb.DuckDBPyConnection, accounts: Path | str, interactions
     memory_limit_mb = settings.memory_limit_mb or min(DEFAULT_MEMORY_LIMIT_MB, _half_of_ram_mb())
     set_memory_limit(con, memory_limit_mb)
 
-    run = PlanRun(con, plan, settings, progress, accounts, spark)
+    run = PlanRun(con, plan, settings, progress, accounts, churn_reasons, spark)
     warnings = run.load({ACCOUNTS.name: accounts, INTERACTIONS.name: interactions, MRR_HISTORY.name: mrr_history})
     # row numbers are fixed in the raw tables now; later stages need no order, which saves memory
     run_file(con, "queries", "set_unordered_inserts")
@@ -233,7 +233,8 @@ def run_build(con: duckdb.DuckDBPyConnection, accounts: Path | str, interactions
     create_input_columns(con, loaded)
     table_rows = {name: row_count(con, name) for name in plan.kept if name != "build_info"}
     table_rows["build_info"] = 1
-    create_build_info(con, build_id, as_of, settings, loaded, table_rows, warnings, time.perf_counter() - build_started)
+    create_build_info(con, build_id, as_of, settings, churn_reasons, loaded, table_rows, warnings,
+                      time.perf_counter() - build_started)
 
     load_report, reject_summary, not_listed = reports(con)
     return BuildResult(db_path=temp_path, build_id=build_id, as_of=as_of, seconds=0.0, table_rows=table_rows,
