@@ -221,6 +221,15 @@ def kpi_monthly(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> pd.D
 
 
 @in_scope
+def kpi_monthly_causes(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> pd.DataFrame:
+    """Each month's churned accounts and churned MRR per churn cause (kpi_monthly_causes.sql)."""
+    if _is_whole_build(con, filters, as_of):
+        return run(con, query_text("kpi_monthly_causes_all_accounts"))
+    with selected_cells(con, filters, as_of, "kpi_monthly_cells") as cur:
+        return run(cur, sql_text("40_marts", "kpi_monthly_causes"))
+
+
+@in_scope
 def cohort_retention(con: duckdb.DuckDBPyConnection, filters: Filters, as_of) -> pd.DataFrame:
     if _is_whole_build(con, filters, as_of):
         return run(con, query_text("cohort_retention_all_accounts"))
@@ -309,6 +318,12 @@ def churn_by_quartile(con: duckdb.DuckDBPyConnection, factor: str, filters: Filt
 @st.cache_data(show_spinner=False, max_entries=64)
 def cached_kpis(_con, build_id: str, filters: Filters, as_of) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return headline_kpis(_con, filters, as_of), kpi_monthly(_con, filters, as_of), cohort_retention(_con, filters, as_of)
+
+
+@in_scope
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_kpi_causes(_con, build_id: str, filters: Filters, as_of) -> pd.DataFrame:
+    return kpi_monthly_causes(_con, filters, as_of)
 
 
 @in_scope

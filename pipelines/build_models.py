@@ -10,6 +10,7 @@ import numpy as np
 
 from .models.calibration import HoldoutCalibration, spec_of, store_calibration
 from .models.causal_structure import CausalStructure
+from .models.cause_effects import CauseModels, store_cause_models
 from .models.coxph import ConvergenceError
 from .models.drivers import DriversInputError, ServiceDrivers, store_drivers
 from .models.factor_effects import (FactorEffects, FactorRevenueEffects, ordering_effects, store_factor_effects,
@@ -67,6 +68,11 @@ def fit_models(con: duckdb.DuckDBPyConnection, notes: list[str], as_of: date, se
         notes.append(f"risk scores not made: {exc}")
         store_risk(con, None, error=str(exc))
     store_calibration(con, HoldoutCalibration(specs).fit(con, as_of))
+    try:
+        store_cause_models(con, CauseModels(structure=structure, drivers_sample=settings.drivers_sample).fit(con))
+    except (DriversInputError, ConvergenceError, ValueError) as exc:
+        notes.append(f"models by churn cause not fitted: {exc}")
+        store_cause_models(con, None, error=str(exc))
     return stored
 
 
@@ -78,4 +84,6 @@ def _no_models(con: duckdb.DuckDBPyConnection, reason: str, structure: CausalStr
     store_factor_effects(con, None, error=reason, structure=structure)
     store_factor_orderings(con, None)
     store_factor_revenue_effects(con, None)
-    return store_drivers(con, None, error=reason)
+    stored = store_drivers(con, None, error=reason)
+    store_cause_models(con, None, error=reason)  # its tables take the columns of the ones just made
+    return stored

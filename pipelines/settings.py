@@ -62,6 +62,9 @@ FACTOR_MODEL_ACCOUNTS = 50_000
 # check of calibration needs no more than a factor's own model, and the build refits every stored model at two
 # cutoffs.
 HOLDOUT_MAX_ACCOUNTS = FACTOR_MODEL_ACCOUNTS
+# A churn cause gets models of its own (its drivers, each factor's effect, the what-if's share) only with at least
+# this many churned accounts: fewer cannot separate a factor's effect from chance.
+MIN_CAUSE_CHURNS = 30
 
 # A what-if's horizon (a year, the span a support budget is set for) and its coefficient draws for the 95%
 # interval, unless the command or the page says otherwise.

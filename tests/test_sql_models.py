@@ -64,7 +64,7 @@ INTERACTION_METRICS = (
 CALENDAR_MONTHS = "month_start date, next_month_start date, month_index integer"
 ACCOUNT_MONTH_SPANS = (
     "account_id varchar, month_start date, month_index integer, row_start_date date, row_stop_date date, "
-    "start_day integer, stop_day integer, churned integer"
+    "start_day integer, stop_day integer, churned integer, churn_cause varchar"
 )
 SERVICE_MEASURES = (
     "high_priority_share_90d double, live_channel_share_90d double, first_response_hours_median double, "
@@ -225,17 +225,18 @@ def test_calendar_months_run_from_the_first_signup_month_to_the_as_of_month(con)
 
 def test_account_month_spans_are_clipped_to_signup_and_churn_or_as_of(con):
     given(con, "stg_accounts", STG_ACCOUNTS, [
-        (1, "A1", date(2024, 1, 15), date(2024, 3, 1), 10.0),  # a churn on the 1st closes February
-        (2, "A2", date(2024, 3, 20), date(2024, 5, 1), 10.0),  # churns after the as-of date: still active
+        (1, "A1", date(2024, 1, 15), date(2024, 3, 1), 10.0, "too_expensive", "voluntary"),  # a churn on the 1st closes February
+        (2, "A2", date(2024, 3, 20), date(2024, 5, 1), 10.0, "payment_failed", "involuntary"),  # churns after the as-of date: still active
         (3, "A3", date(2024, 4, 10), None, 10.0),  # signs up on the as-of date: no day at risk yet
     ])
     given(con, "calendar_months", CALENDAR_MONTHS, CALENDAR_2024_Q1 + [(date(2024, 4, 1), date(2024, 5, 1), 3)])
     run_model(con, "account_month_spans", as_of=date(2024, 4, 10))
     assert rows(con, "account_month_spans", order_by="account_id, month_start") == [
-        ("A1", date(2024, 1, 1), 0, date(2024, 1, 15), date(2024, 2, 1), 0, 17, 0),
-        ("A1", date(2024, 2, 1), 1, date(2024, 2, 1), date(2024, 3, 1), 17, 46, 1),
-        ("A2", date(2024, 3, 1), 2, date(2024, 3, 20), date(2024, 4, 1), 0, 12, 0),
-        ("A2", date(2024, 4, 1), 3, date(2024, 4, 1), date(2024, 4, 10), 12, 21, 0),
+        # the cause rides on the churn row only; a churn after as-of has none yet
+        ("A1", date(2024, 1, 1), 0, date(2024, 1, 15), date(2024, 2, 1), 0, 17, 0, None),
+        ("A1", date(2024, 2, 1), 1, date(2024, 2, 1), date(2024, 3, 1), 17, 46, 1, "voluntary"),
+        ("A2", date(2024, 3, 1), 2, date(2024, 3, 20), date(2024, 4, 1), 0, 12, 0, None),
+        ("A2", date(2024, 4, 1), 3, date(2024, 4, 1), date(2024, 4, 10), 12, 21, 0, None),
     ]
 
 
@@ -390,16 +391,17 @@ def test_account_survival_censors_at_the_as_of_date(con):
     ]
 
 
-def _kpi_inputs(con) -> None:
+def _kpi_inputs(con, causes: dict[str, str] | None = None) -> None:
     given(con, "calendar_months", CALENDAR_MONTHS, CALENDAR_2024_Q1)
-    given(con, "stg_accounts", STG_ACCOUNTS, [
+    accounts = [
         (1, "A1", date(2024, 1, 10), None, 100.0),
         (2, "A2", date(2024, 1, 20), date(2024, 3, 1), 60.0),  # a churn on the 1st is February's
         (3, "A3", date(2024, 2, 5), date(2024, 2, 5), 30.0),  # churns on its signup day
         (4, "A4", date(2024, 1, 5), date(2024, 3, 10), 80.0),
         (5, "A5", date(2024, 2, 1), None, 999.0),  # not in the analysis
         (6, "A6", date(2024, 1, 1), date(2024, 4, 10), 80.0),  # churns after the as-of date: active
-    ])
+    ]
+    given(con, "stg_accounts", STG_ACCOUNTS, [row + (None, (causes or {}).get(row[1])) for row in accounts])
     given(con, "analysis_accounts", ANALYSIS_ACCOUNTS, [("A1",), ("A2",), ("A3",), ("A4",), ("A6",)])
     mrr = {"A1": [100, 140, 140], "A2": [60, 60], "A3": [None, 30], "A4": [80, 60, 60], "A5": [None, 999],
            "A6": [80, 80, 80]}
@@ -450,13 +452,32 @@ def test_kpi_monthly_cells_sums_each_cells_accounts_by_month(con):
     # cell, month, at start, new, churned, churned from start, starting MRR, new MRR, churned MRR, expansion,
     # contraction: sums, NULL where no account of the cell had an MRR to sum
     assert rows(con, "kpi_monthly_cells", order_by="cell_id, month_start") == [
-        (1, date(2024, 1, 1), 0, 2, 0, 0, None, 180.0, None, None, None),
-        (1, date(2024, 2, 1), 2, 1, 1, 0, 180.0, 30.0, None, 40.0, None),
-        (1, date(2024, 3, 1), 2, 0, 0, 0, 220.0, None, None, None, None),
-        (2, date(2024, 1, 1), 0, 2, 0, 0, None, 140.0, None, None, None),
-        (2, date(2024, 2, 1), 2, 0, 1, 1, 140.0, None, 60.0, None, 20.0),
-        (2, date(2024, 3, 1), 1, 0, 1, 1, 60.0, None, 60.0, None, None),
+        (1, date(2024, 1, 1), None, 0, 2, 0, 0, None, 180.0, None, None, None),
+        (1, date(2024, 2, 1), None, 2, 1, 1, 0, 180.0, 30.0, None, 40.0, None),
+        (1, date(2024, 3, 1), None, 2, 0, 0, 0, 220.0, None, None, None, None),
+        (2, date(2024, 1, 1), None, 0, 2, 0, 0, None, 140.0, None, None, None),
+        (2, date(2024, 2, 1), None, 2, 0, 1, 1, 140.0, None, 60.0, None, 20.0),
+        (2, date(2024, 3, 1), None, 1, 0, 1, 1, 60.0, None, 60.0, None, None),
     ]
+
+
+def test_kpi_monthly_causes_splits_each_months_churn_by_its_cause(con):
+    """The cells carry each churned account's cause, so churn per cause is a sum like the rest; the causes add up
+    to the month's churn in kpi_monthly, and the other counts are untouched by the split."""
+    _kpi_inputs(con, causes={"A2": "involuntary", "A3": "voluntary", "A4": "voluntary"})
+    given(con, "account_cells", ACCOUNT_CELLS, [("A1", 1), ("A2", 2), ("A3", 1), ("A4", 2), ("A5", 1), ("A6", 2)])
+    given(con, "analysis_cells", ANALYSIS_CELLS, [(1,), (2,)])
+    run_model(con, "kpi_monthly_cells", as_of=date(2024, 3, 15))
+    run_model(con, "kpi_monthly_causes")
+    run_model(con, "kpi_monthly", as_of=date(2024, 3, 15))
+    # month, cause, churned, churned from start, churned MRR (the MRR of the month before, for one active at start)
+    assert rows(con, "kpi_monthly_causes") == [
+        (date(2024, 2, 1), "involuntary", 1, 1, 60.0),
+        (date(2024, 2, 1), "voluntary", 1, 0, 0.0),  # A3 churned on its signup day: new, not from the start
+        (date(2024, 3, 1), "voluntary", 1, 1, 60.0),
+    ]
+    assert rows(con, "kpi_monthly", "month_start, accounts_at_start, churned_accounts, churned_mrr") == [
+        (date(2024, 1, 1), 0, 0, 0.0), (date(2024, 2, 1), 4, 2, 60.0), (date(2024, 3, 1), 3, 1, 60.0)]
 
 
 SEGMENT_SURVIVAL = "account_id varchar, signup_cohort_month date, plan varchar, region varchar, seats double"

@@ -11,6 +11,8 @@ its start). What can be switched:
   confounded   case mix: an account in trouble files urgent tickets, which are answered faster, and churns more
   months       the history's length: a short one leaves the horizon past the longest observed tenure
   effect       the hazard ratio per doubling of first response (1.0: a factor with no effect)
+  involuntary  a second churn cause's daily hazard (payment failures: constant, moved by nothing measured),
+               competing with the first (voluntary, the one service moves); 0: one cause only
 
 The truth of "halve every first response from now on" is the generator's own: for each account active at as-of,
 its future months are drawn forward (its trouble, its measures' noise) many times, with and without the change,
@@ -49,6 +51,7 @@ class World:
     effect: float = 1.35
     n_accounts: int = 3000
     horizon_days: int = 360
+    involuntary: float = 0.0
 
     def baseline_daily_hazard(self, tenure_months: np.ndarray) -> np.ndarray:
         years = np.asarray(tenure_months, float) / 12.0
@@ -94,6 +97,8 @@ def generate(world: World, seed: int) -> tuple[pd.DataFrame, State]:
     plan = rng.choice(["Starter", "Growth", "Business"], n, p=[0.5, 0.3, 0.2])
     trouble = rng.normal(0.0, 1.0, n)
     alive, churned_ever = np.zeros(n, bool), np.zeros(n, bool)
+    # the competing cause draws from its own stream, so a world without it is the world it always was
+    involuntary_rng = np.random.default_rng([seed, 1])
     frames = []
     for month in range(world.months):
         alive |= (entry == month) & ~churned_ever
@@ -101,6 +106,9 @@ def generate(world: World, seed: int) -> tuple[pd.DataFrame, State]:
         tenure = month - entry
         daily = world.baseline_daily_hazard(np.maximum(tenure, 0)) * np.exp(lp)
         churn_day = rng.exponential(1.0 / daily)
+        involuntary = np.inf if not world.involuntary else involuntary_rng.exponential(1.0 / world.involuntary, n)
+        is_involuntary = involuntary < churn_day
+        churn_day = np.minimum(churn_day, involuntary)
         churned = alive & (churn_day < DAYS_PER_MONTH)
         start = tenure * DAYS_PER_MONTH
         stop = start + np.where(churned, np.maximum(np.ceil(churn_day), 1), DAYS_PER_MONTH)
@@ -109,6 +117,7 @@ def generate(world: World, seed: int) -> tuple[pd.DataFrame, State]:
             "account_id": [f"A{i:05d}" for i in rows],
             "month_start": pd.Timestamp("2023-01-01") + pd.DateOffset(months=month),
             "start_day": start[rows], "stop_day": stop[rows], "churned": churned[rows].astype(int),
+            "churn_cause": np.where(churned[rows], np.where(is_involuntary[rows], "involuntary", "voluntary"), None),
             "mrr": 100.0, "plan": plan[rows],
             "tickets_90d": rng.poisson((3.0 + 2.0 * share[rows]) * np.exp(0.3 * frailty[rows])),
             "first_response_hours_median": first_response[rows], "high_priority_share_90d": share[rows],
@@ -139,8 +148,10 @@ def true_churn(world: World, state: State, seed: int, paths: int = 100) -> tuple
         trouble, _, _, lp = _month(world, rng, service, trouble, frailty)
         tenure = state.tenure_months[index] + step
         cumulative += world.baseline_daily_hazard(tenure) * np.exp(lp) * days
-    today = 1.0 - np.exp(-cumulative).mean(axis=0)
-    halved = 1.0 - np.exp(-cumulative / world.effect).mean(axis=0)
+    # the competing cause's hazard is the same with the change or without it
+    involuntary = world.involuntary * world.horizon_days
+    today = 1.0 - np.exp(-cumulative - involuntary).mean(axis=0)
+    halved = 1.0 - np.exp(-cumulative / world.effect - involuntary).mean(axis=0)
     return today, halved
 
 

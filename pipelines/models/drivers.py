@@ -52,21 +52,30 @@ class Design:
 
 
 def panel_rows(con: duckdb.DuckDBPyConnection, segment_columns: list[str], for_fit: bool = False,
-               with_account: bool = False, account_ids: np.ndarray | None = None) -> pd.DataFrame:
+               with_account: bool = False, account_ids: np.ndarray | None = None,
+               cause: str | None = None) -> pd.DataFrame:
     """The panel columns a fit needs, of every account or of `account_ids`; segment names come from the build's
     allow-list, quoted. for_fit leaves out the row's account_id, month_start and mrr, which the fit does not
-    read: turning 100,000s of id strings and dates into Python objects is about a third of the read."""
+    read: turning 100,000s of id strings and dates into Python objects is about a third of the read.
+
+    With a `cause`, `churned` marks only the churns that count under it: a churn from another cause ends the
+    account's rows as a censoring does (the cause-specific hazard)."""
     names = (["account_id"] if with_account and for_fit else []) + ([] if for_fit else ["account_id", "month_start"])
-    names += ["start_day", "stop_day", "churned"] + ([] if for_fit else ["mrr"])
-    names += sorted({f.column for f in FACTORS}) + list(segment_columns)
+    names += ["start_day", "stop_day", "churned"] + ([] if cause is None else ["churn_cause"])
+    names += ([] if for_fit else ["mrr"]) + sorted({f.column for f in FACTORS}) + list(segment_columns)
     columns = TrustedSql(", ".join(quote_ident(name) for name in names))
     if account_ids is None:
-        return execute_template(con, "panel_rows", columns=columns).df()
-    con.register("panel_accounts", pd.DataFrame({"account_id": account_ids}))
-    try:
-        return execute_template(con, "panel_rows_of_accounts", columns=columns).df()
-    finally:
-        con.unregister("panel_accounts")
+        panel = execute_template(con, "panel_rows", columns=columns).df()
+    else:
+        con.register("panel_accounts", pd.DataFrame({"account_id": account_ids}))
+        try:
+            panel = execute_template(con, "panel_rows_of_accounts", columns=columns).df()
+        finally:
+            con.unregister("panel_accounts")
+    if cause is not None:
+        panel["churned"] = (panel.churned.to_numpy() == 1) & (panel.pop("churn_cause").to_numpy() == cause)
+        panel["churned"] = panel.churned.astype(np.int32)
+    return panel
 
 
 def build_design(panel: pd.DataFrame, factors: list[str], covariates: list[str], kinds: dict[str, str]) -> Design:
@@ -300,8 +309,11 @@ class ServiceDrivers:
     def __init__(self, factors: list[str] | None = None, covariates: list[str] | None = None,
                  filters: list[str] | None = None, include_plan: bool = True,
                  max_accounts: int | None = DEFAULT_DRIVERS_SAMPLE, sample_seed: int = SAMPLE_SEED,
-                 concordance: bool = True, start_from: dict[str, float] | None = None, robust: bool = False):
+                 concordance: bool = True, start_from: dict[str, float] | None = None, robust: bool = False,
+                 cause: str | None = None):
         self.factors = factors
+        # a churn cause (voluntary, involuntary, ...): the model of churn from it alone, the other causes censored
+        self.cause = cause
         self.covariates = covariates
         self.filters = filters or []
         self.include_plan = include_plan
@@ -330,7 +342,7 @@ class ServiceDrivers:
         n_accounts, sample = self._sample(ids)
         chosen = sample["account_ids"] if sample is not None else ids if self.filters else None
         panel = panel_rows(con, sorted(kinds) if self.robust else covariates, for_fit=True,
-                           with_account=self.robust, account_ids=chosen)
+                           with_account=self.robust, account_ids=chosen, cause=self.cause)
         return panel, kinds, n_accounts, sample
 
     def covariates_for(self, kinds: dict[str, str]) -> list[str]:
@@ -363,7 +375,8 @@ class ServiceDrivers:
         if panel.empty:
             raise DriversInputError("no account-months match the filters")
         if int(panel.churned.sum()) == 0:
-            raise DriversInputError("no churn among these accounts yet: the drivers model needs churned accounts "
+            churn = "churn" if self.cause is None else f"{self.cause} churn"
+            raise DriversInputError(f"no {churn} among these accounts yet: the drivers model needs churned accounts "
                                     "to compare with")
         self.n_accounts_ = n_accounts
         self.sampled_account_ids_ = None if sample is None else sample["account_ids"]
@@ -393,7 +406,10 @@ class ServiceDrivers:
         self.effects_ = effects
         self.model_info_ = {
             "model": "service_drivers",
-            "method": "Cox proportional hazards, time-varying covariates (account-month panel), Efron ties",
+            "method": "Cox proportional hazards, time-varying covariates (account-month panel), Efron ties"
+                      + ("" if self.cause is None else f"; churn from the {self.cause} cause, the other causes "
+                         "censored (the cause-specific hazard)"),
+            "churn_cause": self.cause,
             "n_accounts": self.n_accounts_,
             "n_account_months": int(len(panel)),
             "n_events": int(model.n_events_),
@@ -463,6 +479,7 @@ class ServiceDrivers:
             "factors": self.factors,
             "covariates": self.covariates,
             "include_plan": self.include_plan,
+            "cause": self.cause,
             "model_info": self.model_info_,
         }
 
@@ -470,7 +487,8 @@ class ServiceDrivers:
     def from_state(cls, state: dict) -> "ServiceDrivers":
         """A fitted model restored from the build, for predictions (what-if, risk); no refit, no data rows."""
 
-        drivers = cls(factors=state["factors"], covariates=state["covariates"], include_plan=state["include_plan"])
+        drivers = cls(factors=state["factors"], covariates=state["covariates"], include_plan=state["include_plan"],
+                      cause=state["cause"])
         drivers.model_ = StoredCox(state["model"])
         terms = pd.DataFrame(state["terms"], columns=["term", "factor", "level", "pillar", "unit"])
         drivers.design_ = Design(X=pd.DataFrame(columns=terms.term), terms=terms, dropped=state["dropped"],

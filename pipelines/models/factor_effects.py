@@ -62,8 +62,10 @@ class FactorEffects:
     def __init__(self, factors: list[str] | None = None, covariates: list[str] | None = None,
                  max_accounts: int | None = FACTOR_MODEL_ACCOUNTS, sample_seed: int = SAMPLE_SEED,
                  filters: list[str] | None = None, structure: CausalStructure = BUILT_IN,
-                 outcome_models: bool = True):
+                 outcome_models: bool = True, cause: str | None = None):
         self.factors = factors
+        # a churn cause: each factor's effect on churn from it alone, the other causes censored
+        self.cause = cause
         self.filters = filters or []
         self.structure = structure
         self.outcome_models = outcome_models
@@ -73,7 +75,7 @@ class FactorEffects:
 
     def fit(self, con: duckdb.DuckDBPyConnection) -> "FactorEffects":
         reader = ServiceDrivers(factors=[], covariates=self.covariates, max_accounts=self.max_accounts,
-                                sample_seed=self.sample_seed, robust=True, filters=self.filters)
+                                sample_seed=self.sample_seed, robust=True, filters=self.filters, cause=self.cause)
         panel, kinds, n_accounts, sample = reader.read_panel(con)
         return self.fit_panel(panel, kinds, n_accounts, sample)
 
@@ -149,7 +151,8 @@ class FactorEffects:
 
     def _fit_one(self, panel, kinds, n_accounts, factors, covariates, start_from=None, sample=None) -> ServiceDrivers:
         model = ServiceDrivers(factors=factors, covariates=covariates, max_accounts=None, robust=True,
-                               concordance=False, start_from=start_from or None, sample_seed=self.sample_seed)
+                               concordance=False, start_from=start_from or None, sample_seed=self.sample_seed,
+                               cause=self.cause)
         return model.fit_panel(panel, kinds, n_accounts, sample=sample,
                                design=subset_design(self._full_design, factors, covariates),
                                shared=self._shared, ph_tests=False)

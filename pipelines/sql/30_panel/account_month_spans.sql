@@ -19,6 +19,7 @@ account_ends as (
         a.signup_date,
         -- a churn after as-of is not yet known: the account is still active (right-censored) at as-of
         coalesce(a.churn_date <= p.as_of_date, false) as is_churned_by_as_of,
+        a.churn_cause,
         case when a.churn_date <= p.as_of_date then a.churn_date else p.as_of_date end as end_date
     from accounts as a
     cross join params as p
@@ -33,6 +34,7 @@ spans as (
         greatest(c.month_start, e.signup_date) as row_start_date,
         least(c.next_month_start, e.end_date) as row_stop_date,
         e.is_churned_by_as_of,
+        e.churn_cause,
         e.end_date
     from account_ends as e
     join calendar as c
@@ -49,6 +51,8 @@ select
     cast(date_diff('day', signup_date, row_start_date) as integer) as start_day,
     cast(date_diff('day', signup_date, row_stop_date) as integer) as stop_day,
     -- only the last row can end in churn; a churn on the 1st closes the previous month's row
-    cast(case when is_churned_by_as_of and row_stop_date = end_date then 1 else 0 end as integer) as churned
+    cast(case when is_churned_by_as_of and row_stop_date = end_date then 1 else 0 end as integer) as churned,
+    -- the cause the churn counts under, on the churn row only (a cause-specific model censors the other causes)
+    cast(case when is_churned_by_as_of and row_stop_date = end_date then churn_cause end as varchar) as churn_cause
 from spans
 where row_stop_date > row_start_date

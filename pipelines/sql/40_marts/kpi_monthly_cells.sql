@@ -1,7 +1,8 @@
 -- grain: one row per segment cell (account_cells: the accounts that share the value of every segment the app
--- filters by) per calendar month in which a selected account of the cell is a member: the month's account counts
--- and MRR movements as sums, which add up over cells (a sum is NULL where no account had an MRR). kpi_monthly.sql
--- turns the sums of the selected cells into the monthly KPIs.
+-- filters by) per calendar month in which a selected account of the cell is a member, per churn cause of the
+-- month's churned accounts (NULL for the rest): the month's account counts and MRR movements as sums, which add up
+-- over cells and causes (a sum is NULL where no account had an MRR). kpi_monthly.sql turns the sums of the selected
+-- cells into the monthly KPIs, kpi_monthly_causes.sql the churn of each cause.
 -- kind: table
 -- engines: duckdb
 with params as (
@@ -18,7 +19,8 @@ accounts as (
         c.cell_id,
         a.signup_date,
         -- a churn after as-of has not happened yet
-        case when a.churn_date <= p.as_of_date then a.churn_date end as churn_date
+        case when a.churn_date <= p.as_of_date then a.churn_date end as churn_date,
+        a.churn_cause
     from stg_accounts as a
     -- analysis_accounts is every account in the build; the app shadows it with a filtered subset
     join analysis_accounts as selected on selected.account_id = a.account_id
@@ -47,7 +49,8 @@ membership as (
             (a.churn_date > c.month_start and a.churn_date <= c.next_month_start)
             or (a.churn_date = a.signup_date and a.signup_date >= c.month_start and a.signup_date < c.next_month_start),
             false
-        ) as is_churned_in_month
+        ) as is_churned_in_month,
+        a.churn_cause
     from calendar as c
     join accounts as a
         on a.signup_date < c.next_month_start
@@ -69,6 +72,7 @@ with_mrr as (
 select
     cast(cell_id as integer) as cell_id,
     cast(month_start as date) as month_start,
+    cast(case when is_churned_in_month then churn_cause end as varchar) as churn_cause,
     cast(sum(case when is_active_at_start then 1 else 0 end) as bigint) as accounts_at_start,
     cast(sum(case when is_new then 1 else 0 end) as bigint) as new_accounts,
     cast(sum(case when is_churned_in_month then 1 else 0 end) as bigint) as churned_accounts,
@@ -82,4 +86,4 @@ select
     cast(sum(case when is_active_at_start and not is_churned_in_month and mrr_this_month < mrr_previous_month
         then mrr_previous_month - mrr_this_month end) as double) as contraction_mrr
 from with_mrr
-group by cell_id, month_start
+group by cell_id, month_start, case when is_churned_in_month then churn_cause end
