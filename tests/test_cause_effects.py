@@ -5,6 +5,7 @@ does not."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from lifelines import CoxTimeVaryingFitter
 from pipelines.models.drivers import ServiceDrivers, build_design, panel_rows
 from pipelines.models.factor_effects import FactorEffects
 
-from worlds import World, generate, panel_database
+from worlds import World, generate, panel_database, true_churn
 
 EFFECT = 1.35
 # a payment-failure hazard a little under half the voluntary one: about a third of churn is involuntary
@@ -84,3 +85,44 @@ def test_first_response_moves_voluntary_churn_as_planted_and_involuntary_not_at_
 def test_a_cause_without_churn_says_so(world_con):
     with pytest.raises(ValueError, match="no refund churn among these accounts"):
         ServiceDrivers(factors=["first_response_hours"], covariates=[], cause="refund").fit(world_con)
+
+
+@pytest.fixture(scope="module")
+def world_with_cause_models():
+    """The two-cause world with the build's cause models stored, and its truth: each active account's chance of
+    churning within the horizon today and with every first response halved (both causes competing)."""
+    from pipelines.models.cause_effects import CauseModels, store_cause_models
+    from pipelines.models.drivers import store_drivers
+    from pipelines.models.factor_effects import store_factor_effects
+
+    world = replace(WORLD, horizon_days=360)
+    panel, state = generate(world, seed=5)
+    today, halved = true_churn(world, state, seed=105)
+    con = panel_database(panel)
+    # what the build would hold: each account's cause, and the all-churn tables the cause tables take columns from
+    con.execute("create table account_survival as select account_id, max(churned) as churned, "
+                "max(churn_cause) as churn_cause from account_months group by account_id")
+    store_drivers(con, None, error="not needed here")
+    store_factor_effects(con, None, error="not needed here")
+    store_cause_models(con, CauseModels(drivers_sample=None, factor_accounts=None).fit(con))
+    yield con, float(today.sum() - halved.sum())
+    con.close()
+
+
+def test_cause_whatif_keeps_accounts_only_through_voluntary_churn_and_covers_the_truth(world_with_cause_models):
+    from pipelines.models.cause_whatif import CauseWhatIf
+
+    con, kept_true = world_with_cause_models
+    whatif = CauseWhatIf([("first_response_hours", "-50%")], horizon_days=360, n_draws=300).fit(con)
+    by_cause = {row["cause"]: row for row in whatif.result_["by_cause"]}
+    assert set(by_cause) == {"voluntary", "involuntary"}
+    assert by_cause["voluntary"]["accounts_kept"]["ci_lower"] > 0
+    involuntary = by_cause["involuntary"]["accounts_kept"]
+    assert involuntary["ci_lower"] <= 0 <= involuntary["ci_upper"], involuntary
+    total = whatif.result_["accounts_kept"]
+    assert total["ci_lower"] <= kept_true <= total["ci_upper"], (total, kept_true)
+    # the causes compete: the total is the product of surviving each, not the sum of each cause alone
+    alone = sum(w.result_["accounts_kept"]["estimate"] for w in whatif.by_cause_.values())
+    assert total["estimate"] < alone
+    assert sum(row["accounts_kept"]["estimate"] for row in by_cause.values()) == pytest.approx(
+        total["estimate"], rel=0.05)
