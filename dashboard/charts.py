@@ -140,6 +140,84 @@ def survival_curves(curves: pd.DataFrame, color: str = "group", y: str = "surviv
     return _layout(fig, title, height=CURVES_PX + at_risk_px + FRAME_PX)
 
 
+# Causes a reasons file always knows keep their colours in every chart; an analyst's own causes take the palette's
+# others in turn, and a churn with no reason is grey, as what is left over.
+CAUSE_COLORS = {"voluntary": PALETTE[0], "involuntary": PALETTE[1], "unknown": "#9ca3af"}
+CAUSE_PANEL_COLUMNS, CAUSE_PANEL_PX = 3, 280
+
+
+def cause_incidence(incidence: pd.DataFrame, color: str = "cause", facet: str = "group",
+                    labels: dict[str, str] | None = None,
+                    title: str | None = "Share of accounts churned, by cause") -> go.Figure:
+    """One stacked area per cause over days since signup: each cause's cumulative incidence laid on the causes
+    before it, so the top edge is all churn and the white above it the share still a customer; the cause's own 95%
+    band is shaded around its layer's edge. One panel per `facet` value (one panel when there is one value).
+
+    `incidence` is CumulativeIncidence's long table (facet, color, time_days, cumulative_incidence, ci_lower,
+    ci_upper), causes stacked in the order they first appear; `labels` gives each cause's and panel's words
+    (default: as they are)."""
+    if incidence.empty:
+        return empty_figure("No churned accounts to split by cause.")
+    labels = labels or {}
+    panels = list(dict.fromkeys(incidence[facet]))
+    causes = list(dict.fromkeys(incidence[color]))
+    n_cols = min(len(panels), CAUSE_PANEL_COLUMNS)
+    n_rows = math.ceil(len(panels) / n_cols)
+    titles = [labels.get(str(p), str(p)) for p in panels] if len(panels) > 1 else None
+    fig = make_subplots(rows=n_rows, cols=n_cols, shared_yaxes=True, subplot_titles=titles,
+                        horizontal_spacing=0.04, vertical_spacing=0.14 if n_rows > 1 else 0.0)
+    others = iter([c for c in PALETTE if c not in CAUSE_COLORS.values()] * len(causes))
+    tints = {cause: CAUSE_COLORS.get(str(cause)) or next(others) for cause in causes}
+    top = 0.0
+    for i, panel in enumerate(panels):
+        row, col = i // n_cols + 1, i % n_cols + 1
+        data = incidence[incidence[facet] == panel]
+        # every layer on one grid of days, so each stacks on the step value of the layers below at the same day
+        days = np.unique(data.time_days.to_numpy())
+        below = np.zeros(len(days))
+        bands = []
+        for k, cause in enumerate(causes):
+            rows = data[data[color] == cause].sort_values("time_days")
+            share, lower, upper = (_step_on(days, rows.time_days.to_numpy(), rows[column].to_numpy(dtype=float))
+                                   for column in ("cumulative_incidence", "ci_lower", "ci_upper"))
+            name = labels.get(str(cause), str(cause))
+            fig.add_trace(go.Scatter(
+                x=days, y=below + share, name=name, legendgroup=str(cause), showlegend=i == 0,
+                mode="lines", line=dict(color=tints[cause], width=1.5, shape="hv"),
+                fill="tozeroy" if k == 0 else "tonexty", fillcolor=_with_alpha(tints[cause], 0.45),
+                # the layer's own share, not its stacked height, is what the reader hovers for
+                customdata=np.column_stack([share, lower, upper]),
+                hovertemplate=("day %{x:,d}: %{customdata[0]:.1%} (95% CI %{customdata[1]:.1%}–%{customdata[2]:.1%})"
+                               f"<extra>{name}</extra>"),
+            ), row=row, col=col)
+            bands.append((cause, below + lower, below + upper))
+            below = below + share
+        # after every layer, so each layer's fill reaches down to the layer before it rather than to a band
+        for cause, lower, upper in bands:
+            fig.add_trace(go.Scatter(x=days, y=upper, mode="lines", line=dict(width=0, shape="hv"),
+                                     legendgroup=str(cause), showlegend=False, hoverinfo="skip"), row=row, col=col)
+            fig.add_trace(go.Scatter(x=days, y=lower, mode="lines", line=dict(width=0, shape="hv"), fill="tonexty",
+                                     fillcolor=_with_alpha(tints[cause], 0.35), legendgroup=str(cause),
+                                     showlegend=False, hoverinfo="skip"), row=row, col=col)
+            top = max(top, float(np.nanmax(upper, initial=0.0)))
+        # the day axis is named under the lowest panel of each column
+        if i + n_cols >= len(panels):
+            fig.update_xaxes(title="Days since signup", row=row, col=col)
+    fig.update_yaxes(tickformat=".0%", range=[0, min(1.0, top * 1.08) or 1.0])
+    fig.update_yaxes(title="Share of accounts churned (%)", col=1)
+    fig.update_xaxes(tickformat=",d", range=[0, float(incidence.time_days.max()) or 1.0])
+    fig = _layout(fig, title, height=max(420, CAUSE_PANEL_PX * n_rows + FRAME_PX))
+    if titles and title:  # room for the panels' titles under the figure's own
+        fig.update_layout(margin=dict(t=90))
+    return fig
+
+
+def _step_on(days: np.ndarray, times: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """A right-continuous step function given at `times` (ascending), read at `days`; 0 before its first time."""
+    at = np.searchsorted(times, days, side="right") - 1
+    return np.where(at >= 0, values[np.clip(at, 0, None)] if len(values) else 0.0, 0.0)
+
+
 def _at_risk_at(curve: pd.DataFrame, ticks: np.ndarray) -> np.ndarray:
     """Accounts still followed at each tick: at risk at the last curve time at or before it, less those
     who churned or were censored at that time when it lies strictly before the tick."""
@@ -261,3 +339,37 @@ def kept_interval(label: str, estimate: float, lower: float, upper: float, money
     fig.add_vline(x=0, line=dict(color="#6b7280"))
     fig.update_xaxes(title="ARR kept a year ($)" if money_axis else "Accounts kept", tickprefix="$" if money_axis else "")
     return _layout(fig, title, height=200)
+
+
+# The latest period is drawn in the first colour, the periods it is compared with in grey.
+EARLIER_PERIOD_COLOR = "#9ca3af"
+
+
+def churn_by_cause(totals: pd.DataFrame, x: str = "churn_cause", color: str = "period",
+                   labels: dict[str, str] | None = None,
+                   title: str | None = "Churn by cause: last 12 months against a year earlier") -> go.Figure:
+    """One bar per `x` value (a cause) per `color` value (a period), the periods side by side, in two panels:
+    churned accounts on the left and churned MRR on the right. `totals` has the columns churned_accounts and
+    churned_mrr beside `x` and `color`; the causes and periods keep the order they first appear in, the last period
+    in colour and the others in grey; `labels` gives each cause's words (default: as they are)."""
+    if totals.empty:
+        return empty_figure("No churned accounts in these months.")
+    labels = labels or {}
+    causes = list(dict.fromkeys(totals[x]))
+    periods = list(dict.fromkeys(totals[color]))
+    names = [wrapped_label(labels.get(str(c), str(c)), 22) for c in causes]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Churned accounts", "Churned MRR ($)"),
+                        horizontal_spacing=0.12)
+    for period in periods:
+        rows = totals[totals[color] == period].set_index(x).reindex(causes)
+        tint = PALETTE[0] if period == periods[-1] else EARLIER_PERIOD_COLOR
+        for col, column, value_format in ((1, "churned_accounts", "%{y:,d} accounts"),
+                                          (2, "churned_mrr", "$%{y:,.0f} of MRR")):
+            fig.add_trace(go.Bar(
+                x=names, y=rows[column].fillna(0), name=str(period), legendgroup=str(period), showlegend=col == 1,
+                marker_color=tint, hovertemplate=f"%{{x}}<br>{period}: {value_format}<extra></extra>",
+            ), row=1, col=col)
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title="Churned accounts", tickformat=",d", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title="Churned MRR ($)", tickprefix="$", tickformat="~s", rangemode="tozero", row=1, col=2)
+    return _layout(fig, title)

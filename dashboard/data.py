@@ -33,6 +33,8 @@ from pipelines.sqlrun import (TrustedSql, create_table_as, execute_template, fil
 # pays for importing them (scipy alone takes most of a second)
 from pipelines.models.causal_structure import CausalStructure, recorded
 from pipelines.models.calibration import overall_row, read_calibration
+from pipelines.models.cause_effects import has_reasons
+from pipelines.models.competing_risks import CauseIncidence, NoChurnReasonsError
 from pipelines.models.drivers import ServiceDrivers
 from pipelines.models.factors import FACTORS, FACTORS_BY_NAME
 from pipelines.filters import (FilterError, cell_columns, cells_answer, filter_predicate, filterable_columns,
@@ -273,6 +275,16 @@ def survival(con: duckdb.DuckDBPyConnection, by: str | None, filters: Filters):
 
 
 @in_scope
+def cause_incidence(con: duckdb.DuckDBPyConnection, by: str | None, filters: Filters) -> CauseIncidence | None:
+    """Each churn cause's cumulative incidence among the filtered accounts, overall or by `by`; None when no churned
+    account among them has a churn reason (the page says so, rather than draw one curve of "unknown" churn)."""
+    try:
+        return CauseIncidence(by=by, filters=list(filters)).fit(con)
+    except NoChurnReasonsError:
+        return None
+
+
+@in_scope
 def driver_effects(con: duckdb.DuckDBPyConnection, filters: Filters,
                    start_from: dict[str, float] | None = None) -> tuple[pd.DataFrame, dict | None]:
     """The build's stored fit; with filters, a fit on the filtered accounts (cached by the caller).
@@ -330,6 +342,12 @@ def cached_kpi_causes(_con, build_id: str, filters: Filters, as_of) -> pd.DataFr
 @st.cache_data(show_spinner=False, max_entries=64)
 def cached_survival(_con, build_id: str, by: str | None, filters: Filters):
     return survival(_con, by, filters)
+
+
+@in_scope
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_cause_incidence(_con, build_id: str, by: str | None, filters: Filters) -> CauseIncidence | None:
+    return cause_incidence(_con, by, filters)
 
 
 @in_scope
@@ -520,3 +538,33 @@ def cached_demo_investment_comparison(_con, build_id: str, horizon_days: int) ->
     naive = WhatIf(change, horizon_days=horizon_days, n_draws=DEMO_COMPARISON_DRAWS).fit(_con, drivers=naive_model)
     adjusted = WhatIf(change, horizon_days=horizon_days, n_draws=DEMO_COMPARISON_DRAWS).fit(_con)
     return naive.to_json_dict(), adjusted.to_json_dict()
+
+
+@in_scope
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_cause_risk(_con, build_id: str, filters: Filters) -> tuple[list[str], pd.DataFrame]:
+    """The churn causes the build gave each active account a probability of (most churn first; none when its data
+    give no churn reasons) and, for the accounts cached_risk lists (the selection's RISK_LIST_MAX riskiest), each
+    cause's probability of churning from it in the next 90 days (account_id, churn_cause, churn_probability_90d)."""
+    causes = list((model_info(_con, "cause_risk") or {}).get("causes", []))
+    if not causes:
+        return [], pd.DataFrame({"account_id": [], "churn_cause": [], "churn_probability_90d": []})
+    with selected_accounts(_con, filters) as cur:
+        return causes, run(cur, query_text("at_risk_cause_probabilities"), {"limit": RISK_LIST_MAX})
+
+
+# --- churn by cause ------------------------------------------------------------------------------
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def build_has_churn_reasons(_con, build_id: str) -> bool:
+    """Whether some churned account of the build counts under a cause other than unknown: the accounts file gave
+    churn reasons. Asked of the whole build, whoever asks: a book or a filter with no reason among its churns is
+    still split by cause (all of it unknown), where a build without reasons is not split at all."""
+    return has_reasons(run(_con, query_text("churn_cause_counts")))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def cached_cause_factor_effects(_con, build_id: str) -> pd.DataFrame:
+    """Each factor's own model of churn from each cause, as the build stored it (every account; empty when the
+    build modelled no cause)."""
+    return run(_con, query_text("cause_factor_effects"))

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pandas as pd
 
+from dashboard.findings import NO_CHURN_REASONS
+from dashboard.labels import ALL_CHURN_WORDS, cause_short_label
+from pipelines.churn_reasons import UNKNOWN
 from pipelines.models.effects_report import (MUTUALLY_ADJUSTED, OWN_MODEL, effects_report, effects_report_json,
                                              factor_in_words, level_of)
-from pipelines.models.factors import FACTORS, FACTORS_BY_NAME, SERVICE_PILLARS, label, term_words
+from pipelines.models.factors import FACTORS, FACTORS_BY_NAME, SERVICE_PILLARS, TERMS_BY_NAME, label, term_words
+from pipelines.settings import MIN_CAUSE_CHURNS
 
 # the factors' own models are fitted at build time on every account, whatever the page's filters
 OWN_MODELS_FITTED_ON = "every account, at build time"
@@ -217,3 +222,140 @@ def revenue_effects_table(effects: pd.DataFrame) -> pd.DataFrame:
 def term_label(factor: str, term: str) -> str:
     """A factor's label with the level its term names: "bad interactions in the window (2+ vs 0)"."""
     return label(factor) + (f" ({term.split(': ', 1)[1]})" if ": " in term else "")
+
+
+# --- each factor's own model, by churn cause ---------------------------------------------------------
+
+CAUSE_HAZARD_RATIO_IN_WORDS = (
+    "A hazard ratio of churn from one cause is cause-specific: among accounts still customers, how much faster "
+    "they churn for that reason per unit of the factor (1.25: 25% more likely to leave for it in any month); "
+    "an account that leaves for another reason is treated as leaving the data then, as one still a customer at "
+    "the as-of date is. Each model is adjusted as the all-churn model above, so these are estimated effects if "
+    "the listed confounders are the important ones, not proof.")
+
+
+ALL_CHURN = ""  # the all-churn models' rows in a cause comparison
+
+
+def cause_models_note(info: dict | None, has_reasons: bool) -> str | None:
+    """Why the drivers page shows no model by churn cause, in a sentence; None when the build has some."""
+    if not has_reasons:
+        return NO_CHURN_REASONS
+    info = info or {}
+    if info.get("causes"):
+        return None
+    if info.get("error"):
+        return f"Churn is not modelled by cause in this build: {info['error']}."
+    counted = {cause: n for cause, n in (info.get("churned_accounts") or {}).items() if cause != UNKNOWN}
+    if any(n >= MIN_CAUSE_CHURNS for n in counted.values()):
+        return ("Churn is not modelled by cause in this build: "
+                + "; ".join(info.get("notes") or ["no cause's models could be fitted"]) + ".")
+    counts = listing([f"{n:,} {cause_short_label(cause)}" for cause, n in counted.items()])
+    return (f"No churn cause has the {MIN_CAUSE_CHURNS} churned accounts a model of its own needs"
+            + (f" ({counts} churned accounts)" if counts else "") + ", so churn is modelled as a whole only.")
+
+
+def cause_counts_sentence(info: dict) -> str:
+    """How many churns each cause's models rest on, and what happens to the rest."""
+    churned = info.get("churned_accounts") or {}
+    causes = list(info.get("causes") or [])
+    modelled = listing([f"{churned.get(c, 0):,} {cause_short_label(c)}" for c in causes])
+    rest = {c: n for c, n in churned.items() if c not in causes and n}
+    sentence = f"The models of each cause rest on {modelled} churned accounts"
+    if rest:
+        sentence += ("; " + listing([f"{n:,} {_churns_of(c)}" for c, n in rest.items()])
+                     + " are too few for a model of their own and count as leaving the data in these")
+    return sentence + ". They were fitted at build time on every account of the company."
+
+
+def _churns_of(cause: str) -> str:
+    return "churns with no reason given" if cause == UNKNOWN else f"{cause_short_label(cause)} churns"
+
+
+def cause_heading(cause: str) -> str:
+    """"Voluntary churn", "All churn": a column's or a tab's name."""
+    words = ALL_CHURN_WORDS.lower() if cause == ALL_CHURN else f"{cause_short_label(cause)} churn"
+    return words[:1].upper() + words[1:]
+
+
+def cause_effects_rows(effects: pd.DataFrame, cause: str) -> pd.DataFrame:
+    """One cause's own-model rows of cause_factor_effects, with the `pillar` and reader's `label` the forest plot
+    and factor_effects_table take."""
+    rows = effects[effects.churn_cause == cause].drop(columns="churn_cause").reset_index(drop=True)
+    return with_labels(rows.assign(pillar=[FACTORS_BY_NAME[f].pillar if f in FACTORS_BY_NAME else "control"
+                                           for f in rows.factor]))
+
+
+def cause_comparison_table(own: pd.DataFrame, by_cause: pd.DataFrame, causes: list[str]) -> pd.DataFrame:
+    """One row per factor term: its own-model hazard ratio of all churn and of churn from each cause side by side,
+    each with its 95% interval and E-value (of the ratio, and of the interval's nearer limit), and what it was
+    adjusted for besides what every factor is."""
+    frames = {ALL_CHURN: own, **{c: by_cause[by_cause.churn_cause == c] for c in causes}}
+    terms = list(dict.fromkeys(t for frame in frames.values() for t in frame.term))
+    # a term's words and adjustment set are those of its first model that has it (all churn, where it is fitted)
+    first = {r.term: r for frame in reversed(list(frames.values())) for r in frame.itertuples()}
+    shared = set(shared_adjustment(pd.concat(list(frames.values()), ignore_index=True)))
+    rows = []
+    for term in terms:
+        row = {"factor": term_label(first[term].factor, term), "unit": first[term].unit}
+        for cause, frame in frames.items():
+            found = frame[frame.term == term]
+            heading = cause_heading(cause)
+            if found.empty:
+                row[f"{heading}: hazard ratio (95% CI)"] = row[f"{heading}: E-value (for the CI)"] = "—"
+                continue
+            r = found.iloc[0]
+            row[f"{heading}: hazard ratio (95% CI)"] = f"{r.hazard_ratio:.2f} ({r.ci_lower:.2f} – {r.ci_upper:.2f})"
+            row[f"{heading}: E-value (for the CI)"] = f"{r.e_value:.2f} ({r.e_value_ci:.2f})"
+        row["also adjusted for"] = ", ".join(n for n in _listed(first[term].adjusted_for) if n not in shared) \
+            or "nothing else"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _is_clear(row) -> bool:
+    return bool(row.ci_lower > 1 or row.ci_upper < 1)
+
+
+def cause_contrast_sentences(by_cause: pd.DataFrame, causes: list[str], limit: int = 4) -> list[str]:
+    """The factors whose own-model interval excludes 1 for some cause, strongest first: for each, its link with
+    churn from every cause in one sentence, with hazard ratios and 95% intervals ("Accounts whose median first
+    response time doubled had more voluntary churn (hazard ratio 1.29, 95% interval 1.21–1.38) and no clear change
+    in involuntary churn (1.02, 0.91–1.15): a link with the churn customers choose, not with failed payments.")."""
+    modelled = by_cause[by_cause.churn_cause.isin(causes)]
+    ranked = []
+    for term, rows in modelled.groupby("term", sort=False):
+        clear = [abs(math.log(r.hazard_ratio)) for r in rows.itertuples() if _is_clear(r)]
+        if clear:
+            ranked.append((max(clear), term, rows.set_index("churn_cause")))
+    ranked.sort(key=lambda item: -item[0])
+    sentences, said = [], False
+    for _, term, rows in ranked[:limit]:
+        sentence, contrast = _contrast_sentence(term, rows, [c for c in causes if c in rows.index], not said)
+        sentences.append(sentence)
+        said = said or contrast
+    return sentences or ["No service factor has a clear link with churn from any one cause in these data: every "
+                         "95% interval includes 1 (no association)."]
+
+
+def _contrast_sentence(term: str, rows: pd.DataFrame, causes: list[str], say_contrast: bool) -> tuple[str, bool]:
+    """The sentence, and whether it names the contrast of a clear voluntary link with no clear involuntary one
+    (said once, on the first such factor: repeated on each it would read as boilerplate)."""
+    known = TERMS_BY_NAME.get(term)
+    first = rows.iloc[0]
+    subject = known.phrase if known is not None and known.phrase else f"{label(first.factor)} ({first.unit})"
+    subject = subject[:1].upper() + subject[1:]
+    verb = "had" if subject.startswith("Accounts") else "went with"
+    parts = []
+    for i, cause in enumerate(causes):
+        r = rows.loc[cause]
+        numbers = (f"hazard ratio {r.hazard_ratio:.2f}, 95% interval {r.ci_lower:.2f}–{r.ci_upper:.2f}" if i == 0
+                   else f"{r.hazard_ratio:.2f}, {r.ci_lower:.2f}–{r.ci_upper:.2f}")
+        how = ("more" if r.hazard_ratio > 1 else "less") if _is_clear(r) else "no clear change in"
+        parts.append(f"{how} {cause_short_label(cause)} churn ({numbers})")
+    sentence = f"{subject} {verb} {listing(parts)}"
+    contrast = ({"voluntary", "involuntary"} <= set(causes) and _is_clear(rows.loc["voluntary"])
+                and not _is_clear(rows.loc["involuntary"]))
+    if contrast and say_contrast:
+        sentence += ": a link with the churn customers choose, not with failed payments"
+    return sentence + ".", contrast

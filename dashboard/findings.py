@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from dashboard.charts import money, percent
+from dashboard.labels import ALL_CHURN_WORDS, CAUSE_ADVERBS, cause_label, cause_short_label, cause_sort_key
 from pipelines.models.factors import FACTORS_BY_NAME, SERVICE_PILLARS, TERMS_BY_NAME
 
 # the overview leads with at most this many levers, those sure to keep some accounts, most ARR first
@@ -117,3 +120,157 @@ def year_on_year(headline: list[dict]) -> str | None:
 
     moved = [f"{name(m['label'])} {m['value']} ({change(m['delta'])})" for m in headline if m.get("delta")]
     return ("Against a year earlier: " + "; ".join(moved) + ".") if moved else None
+
+
+# --- churn by cause ------------------------------------------------------------------------------
+
+CAUSE_WINDOW_MONTHS = 12
+LAST_YEAR, YEAR_EARLIER = "Last 12 months", "A year earlier"
+NO_CHURN_REASONS = ("Churn is not split by cause: the accounts file has no `churn_reason` column (or leaves it empty), "
+                    "so every churn counts as unknown. Add the reason each account left, as the billing tool writes "
+                    "it, to split churn into voluntary and involuntary (see docs/data-contract.md).")
+
+
+@dataclass(frozen=True)
+class ChurnByCause:
+    """Churned accounts and churned MRR per cause over the last twelve complete months and the twelve before.
+
+    `totals` has one row per cause per period (churn_cause, period, churned_accounts, churned_mrr), zero where a
+    cause had no churn in a period; the year earlier is left out (`compared` False) when the data do not reach back
+    to its first month, since a part year would read as a fall in churn."""
+
+    totals: pd.DataFrame
+    first_month: pd.Timestamp
+    last_month: pd.Timestamp
+    compared: bool
+
+    def period(self, name: str) -> pd.DataFrame:
+        return self.totals[self.totals.period == name].set_index("churn_cause")
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Each cause's words, for the chart."""
+        return {cause: cause_label(cause) for cause in self.totals.churn_cause}
+
+
+def churn_by_cause(monthly: pd.DataFrame, by_cause: pd.DataFrame) -> ChurnByCause | None:
+    """The last CAUSE_WINDOW_MONTHS complete months of `by_cause` (kpi_monthly_causes) against the same months a
+    year earlier; the months and which one is not over come from `monthly` (kpi_monthly), whose calendar has every
+    month, churn or not. None when no month is over yet."""
+    months = pd.to_datetime(monthly.month_start)
+    complete = months[~monthly.is_partial_month.astype(bool).to_numpy()]
+    if complete.empty:
+        return None
+    last = complete.max()
+    first = last - pd.DateOffset(months=CAUSE_WINDOW_MONTHS - 1)
+    earlier_first = first - pd.DateOffset(months=CAUSE_WINDOW_MONTHS)
+    compared = bool(months.min() <= earlier_first)
+    periods = [YEAR_EARLIER, LAST_YEAR] if compared else [LAST_YEAR]
+    rows = by_cause.assign(month_start=pd.to_datetime(by_cause.month_start))
+    rows = rows.assign(period=np.select(
+        [(rows.month_start >= first) & (rows.month_start <= last),
+         (rows.month_start >= earlier_first) & (rows.month_start < first)], [LAST_YEAR, YEAR_EARLIER], ""))
+    rows = rows[rows.period.isin(periods)]
+    causes = sorted(set(rows.churn_cause), key=cause_sort_key)
+    sums = rows.groupby(["churn_cause", "period"])[["churned_accounts", "churned_mrr"]].sum()
+    grid = pd.MultiIndex.from_product([causes, periods], names=["churn_cause", "period"])
+    totals = sums.reindex(grid, fill_value=0).reset_index()
+    totals["churned_accounts"] = totals.churned_accounts.astype(int)
+    totals["churned_mrr"] = totals.churned_mrr.astype(float)
+    return ChurnByCause(totals, first, last, compared)
+
+
+def _month_span(first: pd.Timestamp, last: pd.Timestamp) -> str:
+    return f"{first:%B %Y} to {last:%B %Y}"
+
+
+def cause_periods_caption(split: ChurnByCause) -> str:
+    """Which months each period counts, in words."""
+    if split.compared:
+        year = pd.DateOffset(years=1)
+        earlier = f"; a year earlier, {_month_span(split.first_month - year, split.last_month - year)}"
+    else:
+        earlier = "; the data do not reach back a whole year before that, so there is no comparison"
+    return (f"Last 12 months: {_month_span(split.first_month, split.last_month)}{earlier}. The month not over yet is "
+            "left out. Churned MRR is each churned account's MRR in the month it left. These are counts, not "
+            "estimates: each churn's cause is the reason the billing tool recorded.")
+
+
+def cause_sentence(split: ChurnByCause | None, has_reasons: bool = True) -> str:
+    """The split of the last twelve months' churn by cause in one sentence, against a year earlier, with what
+    involuntary churn cost; without churn reasons in the data, why churn is not split."""
+    if not has_reasons:
+        return NO_CHURN_REASONS
+    if split is None:
+        return "No month is over yet, so there is no year of churn to split by cause."
+    now, earlier = split.period(LAST_YEAR), split.period(YEAR_EARLIER) if split.compared else None
+    total = int(now.churned_accounts.sum())
+    earlier_total = int(earlier.churned_accounts.sum()) if earlier is not None else 0
+    when = f"In the 12 months to {split.last_month:%B %Y},"
+    if total == 0:
+        before = f" (a year earlier {earlier_total:,})" if earlier is not None else ""
+        return f"{when} no account churned{before}."
+    shares = []
+    for i, cause in enumerate(c for c in now.index if now.churned_accounts[c] > 0):
+        share = f"{percent(now.churned_accounts[cause] / total, 0)} {_cause_adverb(cause)}"
+        if earlier is not None and earlier_total > 0:
+            before = percent(earlier.churned_accounts[cause] / earlier_total, 0)
+            share += f" ({'a year earlier ' if i == 0 else ''}{before})"
+        shares.append(share)
+    sentence = f"{when} {total:,} {'account' if total == 1 else 'accounts'} churned: " + _listing(shares)
+    if "involuntary" in now.index and now.churned_accounts["involuntary"] > 0:
+        cost = money(float(now.churned_mrr["involuntary"]))
+        before = f" (a year earlier {money(float(earlier.churned_mrr['involuntary']))})" if earlier is not None else ""
+        sentence += (f"; involuntary churn — failed payments, which support cannot prevent — cost {cost} of MRR"
+                     f"{before}")
+    return sentence + "."
+
+
+def _cause_adverb(cause: str) -> str:
+    return CAUSE_ADVERBS.get(cause) or f"counted as {cause_short_label(cause)}"
+
+
+def _listing(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def cause_table(split: ChurnByCause) -> pd.DataFrame:
+    """One row per cause and one for all churn: churned accounts and churned MRR in the last twelve months, each
+    cause's share of the churned accounts, and (when the data reach back) a year earlier and the change, formatted
+    for reading (thousands separated, MRR in dollars)."""
+    now = split.period(LAST_YEAR)
+    earlier = split.period(YEAR_EARLIER) if split.compared else None
+    total = int(now.churned_accounts.sum())
+    rows = []
+    for cause in [*now.index, None]:
+        accounts, mrr = _of(now, cause, "churned_accounts"), _of(now, cause, "churned_mrr")
+        row = {"Cause": ALL_CHURN_WORDS if cause is None else cause_label(cause),
+               "Churned accounts, last 12 months": f"{accounts:,.0f}",
+               "Share of churned accounts": percent(accounts / total, 0) if total else "—"}
+        if earlier is not None:
+            before = _of(earlier, cause, "churned_accounts")
+            row["Churned accounts, a year earlier"] = f"{before:,.0f}"
+            row["Change in churned accounts"] = _change(accounts, before, lambda v: f"{v:+,.0f}")
+        row["Churned MRR, last 12 months"] = _dollars(mrr)
+        if earlier is not None:
+            before = _of(earlier, cause, "churned_mrr")
+            row["Churned MRR, a year earlier"] = _dollars(before)
+            row["Change in churned MRR"] = _change(mrr, before, lambda v: ("+" if v >= 0 else "-") + _dollars(abs(v)))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _of(period: pd.DataFrame, cause: str | None, column: str) -> float:
+    """One cause's value in a period, or all causes' (None)."""
+    return float(period[column].sum() if cause is None else period[column][cause])
+
+
+def _dollars(value: float) -> str:
+    return f"{'-' if value < 0 else ''}${abs(value):,.0f}"
+
+
+def _change(now: float, before: float, fmt) -> str:
+    """"+12 (+8%)"; a change from none a year earlier has no percentage."""
+    if before == 0:
+        return fmt(now - before) + (" (none a year earlier)" if now else "")
+    return f"{fmt(now - before)} ({(now - before) / before:+.0%})"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from pipelines.churn_reasons import UNKNOWN
 from pipelines.filters import SET_OPERATOR, FilterError, set_values
 
 ACRONYMS = {"csm": "CSM", "arr": "ARR", "mrr": "MRR", "id": "ID", "sla": "SLA", "csat": "CSAT", "nps": "NPS",
@@ -128,3 +129,30 @@ def literal(text: object) -> str:
     """Text a person supplied (a file name, an error about it) as it is, not as Markdown: `Q3 *final*.csv` must not
     turn bold, nor `$5` into maths."""
     return MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+
+
+# What each churn cause means, as the pages name it; an analyst's own cause is its name, title-cased. The two causes
+# every reasons file knows come first, an analyst's next, and a churn with no reason last, as what is left over.
+CAUSE_WORDS = {"voluntary": "Voluntary (customer chose to leave)", "involuntary": "Involuntary (payment failed)",
+               UNKNOWN: "Unknown (no reason given)"}
+ALL_CHURN_WORDS = "All churn"
+# how a share of churn reads after its percentage: "64% voluntarily"
+CAUSE_ADVERBS = {"voluntary": "voluntarily", "involuntary": "involuntarily", UNKNOWN: "with no reason given"}
+
+
+def cause_label(cause: str) -> str:
+    """"voluntary" -> "Voluntary (customer chose to leave)", "downgrade_to_free" -> "Downgrade To Free"."""
+    return CAUSE_WORDS.get(cause) or segment_label(cause)
+
+
+def cause_short_label(cause: str) -> str:
+    """A cause in running text, lower case: "voluntary", "involuntary", "downgrade to free"."""
+    return cause_label(cause).split(" (")[0].lower() if cause in CAUSE_WORDS else segment_label(cause).lower()
+
+
+def cause_sort_key(cause: str) -> tuple:
+    """Voluntary, involuntary, an analyst's causes by name, then unknown."""
+    known = ("voluntary", "involuntary")
+    if cause in known:
+        return (0, known.index(cause), "")
+    return (2, 0, "") if cause == UNKNOWN else (1, 0, str(cause))

@@ -11,6 +11,7 @@ import numpy as np
 from .models.calibration import HoldoutCalibration, spec_of, store_calibration
 from .models.causal_structure import CausalStructure
 from .models.cause_effects import CauseModels, store_cause_models
+from .models.cause_risk import CauseRisk, CauseRiskInputError, store_cause_risk
 from .models.coxph import ConvergenceError
 from .models.drivers import DriversInputError, ServiceDrivers, store_drivers
 from .models.factor_effects import (FactorEffects, FactorRevenueEffects, ordering_effects, store_factor_effects,
@@ -73,6 +74,13 @@ def fit_models(con: duckdb.DuckDBPyConnection, notes: list[str], as_of: date, se
     except (DriversInputError, ConvergenceError, ValueError) as exc:
         notes.append(f"models by churn cause not fitted: {exc}")
         store_cause_models(con, None, error=str(exc))
+    try:
+        store_cause_risk(con, CauseRisk().fit(con, as_of=as_of))
+    except CauseRiskInputError as exc:  # no cause models (no churn reasons): nothing to split, nothing went wrong
+        store_cause_risk(con, None, error=str(exc))
+    except (ValueError, ConvergenceError) as exc:
+        notes.append(f"risk scores by churn cause not made: {exc}")
+        store_cause_risk(con, None, error=str(exc))
     return stored
 
 
@@ -86,4 +94,5 @@ def _no_models(con: duckdb.DuckDBPyConnection, reason: str, structure: CausalStr
     store_factor_revenue_effects(con, None)
     stored = store_drivers(con, None, error=reason)
     store_cause_models(con, None, error=reason)  # its tables take the columns of the ones just made
+    store_cause_risk(con, None, error=f"no drivers model: {reason}")
     return stored

@@ -16,7 +16,8 @@ Files written to ``out_dir`` (CSV with a header, or Parquet):
     Enterprise; typical MRR 80, 400, 1,900, 9,000), region, industry, company_size (1-10 ... 1000+;
     larger companies contact support more and buy larger plans), csm (the customer success manager who
     owns the account: six names, each region's accounts dealt in turn to its managers by account number,
-    e.g. Dana Ruiz and Sam Patel share North America; derived, not drawn, so it moves no other number).
+    e.g. Dana Ruiz and Sam Patel share North America; derived, not drawn, so it moves no other number),
+    and only with churn causes planted (below) churn_reason, last (empty for a customer).
 ``interactions``: one row per support ticket.
     interaction_id (``T0000001`` ..., in order of creation), account_id, created_at, first_response_at,
     resolved_at (UTC, ``YYYY-MM-DD HH:MM:SS``; empty while still open at the as-of date), channel
@@ -26,7 +27,7 @@ Files written to ``out_dir`` (CSV with a header, or Parquet):
 ``mrr_history``: one row per account per calendar month it was a customer: account_id, month
     (YYYY-MM-01), mrr.
 ``planted_effects.json``: the true hazard ratios below, the revenue rules, the row counts and the true
-    what-if (below).
+    what-if (below); with churn causes planted, ``causes`` too (below).
 
 How it is made. Every account gets a service level (a multiplier on response and resolution times;
 priority plans get faster service), a reopen propensity and a propensity to receive proactive updates,
@@ -89,6 +90,34 @@ Revenue: the first month's MRR is drawn by plan; in a month whose hazard ratio i
 expands 1-2% with probability 35% (15% when below 1.5, 3% otherwise, where it may also shrink 3-8% with
 probability 5%); in its churn month and the two before it a churning account contracts 5-15% with
 probability 80% each month.
+
+Planted churn causes (opt-in: ``involuntary_share`` > 0, ``retention demo --involuntary-share 1/3``; at the
+default 0 the files are those above, byte for byte). Voluntary and involuntary churn are competing risks. The
+voluntary hazard is the one above, drawn exactly as without causes; every account also has an involuntary hazard
+of its own (a card that fails, a charge disputed): constant over tenure, 1.5 times higher on Starter (small plans
+pay by card, larger ones are invoiced), moved by no service measure (hazard ratio 1.0 for each), its baseline
+calibrated on the potential panel so that about ``involuntary_share`` of the churn expected by the as-of date is
+involuntary. Its times and every reason come from a separate random stream. The churn observed is the earlier of
+the two; tickets after it are dropped and MRR ends as for any churn, but an involuntary churn comes without the
+contraction before it. The accounts file gains churn_reason: a voluntary churn one of Stripe's cancellation
+feedback words (too_expensive 24%, unused 16%, missing_features 15%, switched_service 14%, customer_service 10%,
+other 10%, too_complex 6%, low_quality 5%; drawn independently of the account), an involuntary one payment_failed
+(90%) or payment_disputed; 3% of churns of either cause give none, which the build counts as unknown. The
+voluntary churns pre-empted by an earlier involuntary one are fewer than the involuntary churns added, so more
+accounts churn in all. planted_effects.json gains ``causes`` (each cause's hazard, the churns by planted cause, by
+reason and by the cause the build will show); its ``effects`` are the voluntary cause's. The true what-if combines
+both hazards, 1 - exp(-(dH0 * exp(lp) + dH_involuntary * exp(lp_involuntary))), only lp moved by the change, and
+adds ``by_cause`` (each cause's cumulative incidence, exact on a daily grid) and
+``accounts_kept_without_involuntary_churn`` (the voluntary hazard alone, the net figure).
+5,000 accounts, seed 7, share 1/3: an involuntary baseline of 1.39% a month; 2,505 accounts churned (1,928 without
+causes), 804 of them involuntary (32.1%) and 1,701 voluntary; the file gives 705 payment_failed, 80
+payment_disputed, 1,637 feedback words and no reason for 83 churns (3.3%, unknown); 147,898 interactions and
+55,705 mrr_history rows. Halving first response keeps 82.1 of 2,495 active accounts (ARR 1,264,953): 92.5 fewer
+voluntary churns, 10.4 more involuntary ones, as the accounts kept stay at risk of a failed card; without
+involuntary churn it would keep 100.1. lifelines on the build's panel, first response per doubling with each
+cause its own event (the others censored): voluntary 1.25 (1.19-1.31); involuntary 0.92 (0.86-0.98), a seed whose
+interval misses the true 1.0 (seeds 1-9 read 0.92-1.03; 20,000 accounts 0.99, 0.96-1.03); all churn as one event
+1.13 (1.09-1.18), the effect diluted by a cause it does not move.
 """
 
 from __future__ import annotations
@@ -106,6 +135,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from . import churn_reasons
 from .build import build_database
 from .errors import RetentionError
 from .input_files import file_fingerprint
@@ -219,6 +249,24 @@ EXPANSION = {"healthy_below_hazard_ratio": 0.9, "p_healthy": 0.35, "p_middle": 0
              "shrink_min": 0.03, "shrink_max": 0.08}
 PRE_CHURN_CONTRACTION = {"months": 3, "probability": 0.8, "min": 0.05, "max": 0.15}
 
+# Involuntary churn (planted only with involuntary_share > 0): a card that fails, a charge disputed. Its hazard is
+# constant over tenure and no service measure moves it; its baseline is calibrated on the potential panel to the
+# share asked for. Starter accounts pay by card where larger plans are invoiced, so their payments fail more.
+INVOLUNTARY_STARTER_HAZARD_RATIO = 1.5
+# The involuntary draws and every churn reason come from a stream of their own, default_rng([seed, CAUSES_STREAM]):
+# the voluntary draws stay exactly those of the demo without causes.
+CAUSES_STREAM = 1
+# Stripe's cancellation feedback words (what a customer who cancels picks) with the demo's shares, drawn
+# independently of the account: a voluntary churn's reason carries no planted signal.
+VOLUNTARY_REASONS = ("too_expensive", "missing_features", "switched_service", "unused", "customer_service",
+                     "too_complex", "low_quality", "other")
+VOLUNTARY_REASON_SHARE = np.array([0.24, 0.15, 0.14, 0.16, 0.10, 0.06, 0.05, 0.10])
+# Stripe's reasons for a subscription it ended itself: mostly a payment that failed, now and then a dispute.
+INVOLUNTARY_REASONS = ("payment_failed", "payment_disputed")
+INVOLUNTARY_REASON_SHARE = np.array([0.9, 0.1])
+# Churns whose reason the billing tool never recorded, whatever the cause: the build counts them as unknown.
+UNRECORDED_REASON_SHARE = 0.03
+
 
 @dataclass(frozen=True)
 class PlantedEffect:
@@ -284,15 +332,29 @@ class DemoResult:
     as_of: date
 
 
+@dataclass(frozen=True)
+class PlantedCauses:
+    """Involuntary churn planted beside the voluntary one, as competing risks: per account arrays."""
+
+    share: float  # the involuntary share of churn asked for
+    daily_hazard: float  # the involuntary baseline hazard per day (plan=Starter multiplies it)
+    churn_day: np.ndarray  # days after signup of the earlier of the two churns; -1 still a customer
+    involuntary: np.ndarray  # the churn was involuntary (False for a customer)
+    reason: np.ndarray  # the churn reason as the accounts file gives it; None for a customer or a reason not recorded
+
+
 def generate_demo(
     out_dir: Path,
     n_accounts: int = 5000,
     seed: int = 7,
     file_format: str = "csv",
     progress: Callable[[str], None] | None = None,
+    involuntary_share: float = 0.0,
 ) -> DemoResult:
-    """Write the demo files to `out_dir` (created if needed; same seed and size, same bytes)."""
-    _check_demo_arguments(n_accounts, seed, file_format)
+    """Write the demo files to `out_dir` (created if needed; same seed and size, same bytes). With
+    `involuntary_share` > 0 about that share of churn is involuntary (failed payments, a competing risk no service
+    measure moves) and the accounts file gives each churn's reason; 0 plants none."""
+    _check_demo_arguments(n_accounts, seed, file_format, involuntary_share)
     report = progress or (lambda message: None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -309,9 +371,17 @@ def generate_demo(
         run_file(con, "queries", "set_utc_time_zone")
         panel = _potential_panel(con, work_dir, accounts, tickets, report)
         log_hr = panel_log_hazard_ratio(panel)
-        churn_day = _draw_churn(rng, panel, log_hr, len(accounts["signup_day"]))
+        churn_day, churn_tenure = _draw_churn_times(rng, panel, log_hr, len(accounts["signup_day"]),
+                                                    baseline_cumulative_hazard)
+        causes = None
+        if involuntary_share > 0:
+            causes = _plant_involuntary_churn(np.random.default_rng([int(seed), CAUSES_STREAM]), panel, log_hr,
+                                              churn_day, churn_tenure, float(involuntary_share))
+            churn_day = causes.churn_day
+            report(f"churn causes: {int(causes.involuntary.sum()):,} of the churns involuntary (failed payments)")
         report(f"churn: {int((churn_day >= 0).sum()):,} accounts churned by {AS_OF}")
-        history = _mrr_history(rng, accounts, panel, log_hr, churn_day)
+        history = _mrr_history(rng, accounts, panel, log_hr, churn_day,
+                               contracts=None if causes is None else ~causes.involuntary)
         totals = composite_total_effects(panel, churn_day)
         latest = latest_active_rows(panel, log_hr, churn_day)
         del panel, log_hr
@@ -319,12 +389,14 @@ def generate_demo(
         report("building the active accounts' latest month with every first response halved (the true what-if)")
         changed = rebuilt_latest_rows(con, work_dir, accounts, tickets, latest["account"],
                                       WHATIF_FIRST_RESPONSE_FACTOR, report)
-        whatif = true_whatif(latest, panel_log_hazard_ratio(changed), 12.0 * history["last_mrr"][latest["account"]])
+        whatif = true_whatif(latest, panel_log_hazard_ratio(changed), 12.0 * history["last_mrr"][latest["account"]],
+                             involuntary_daily_hazard=0.0 if causes is None else causes.daily_hazard)
         report(f"true what-if: halving first response keeps {whatif['accounts_kept']:.1f} of "
                f"{whatif['active_accounts']:,} active accounts over {WHATIF_HORIZON_DAYS} days")
 
         paths = {name: out_dir / f"{name}.{file_format}" for name in ("accounts", "interactions", "mrr_history")}
-        _write_accounts(con, paths["accounts"], file_format, accounts, churn_day, history["last_mrr"])
+        _write_accounts(con, paths["accounts"], file_format, accounts, churn_day, history["last_mrr"],
+                        churn_reason=None if causes is None else causes.reason)
         n_interactions = _write_interactions(con, paths["interactions"], file_format, tickets, len(churn_day))
         n_mrr_rows = _write_mrr_history(con, paths["mrr_history"], file_format, history, len(churn_day))
         report(f"wrote {n_interactions:,} interactions and {n_mrr_rows:,} monthly MRR rows to {out_dir}")
@@ -339,23 +411,29 @@ def generate_demo(
         "mrr_history_rows": n_mrr_rows,
         "accounts_never_contacting": int(np.count_nonzero(np.bincount(tickets["account"], minlength=n_accounts) == 0)),
     }
-    return _demo_result(out_dir, paths, seed, counts, whatif, totals)
+    causes_document = None if causes is None else planted_causes_document(causes)
+    return _demo_result(out_dir, paths, seed, counts, whatif, totals, causes_document)
 
 
-def _check_demo_arguments(n_accounts, seed, file_format: str) -> None:
+def _check_demo_arguments(n_accounts, seed, file_format: str, involuntary_share) -> None:
     if file_format not in FILE_FORMATS:
         raise DemoError(f"file format {file_format!r} is not supported; use csv or parquet")
     if isinstance(n_accounts, bool) or not isinstance(n_accounts, (int, np.integer)) or n_accounts < 1:
         raise DemoError(f"the number of accounts must be a whole number >= 1, got {n_accounts!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise DemoError(f"the seed must be a whole number >= 0, got {seed!r}")
+    if (isinstance(involuntary_share, bool) or not isinstance(involuntary_share, (int, float, np.integer, np.floating))
+            or not 0 <= involuntary_share < 1):
+        # all churn involuntary would leave the voluntary hazard, which the demo is about, nothing to show
+        raise DemoError(f"the involuntary share of churn must be a number from 0 up to (not including) 1, e.g. 0.3, "
+                        f"got {involuntary_share!r}")
 
 
 def _demo_result(out_dir: Path, paths: dict[str, Path], seed: int, counts: dict, whatif: dict,
-                 totals: dict) -> DemoResult:
+                 totals: dict, causes: dict | None = None) -> DemoResult:
     """Write planted_effects.json beside the files; what the demo made."""
     effects_path = out_dir / "planted_effects.json"
-    document = _planted_effects_document(seed, counts, whatif, totals)
+    document = _planted_effects_document(seed, counts, whatif, totals, causes)
     # the files these truths are about: a build of edited copies must not claim them
     document["files"] = {source: {"name": path.name, "sha256": file_fingerprint(path)} for source, path in paths.items()}
     effects_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
@@ -651,13 +729,21 @@ def baseline_cumulative_hazard(max_day: int) -> np.ndarray:
 
 
 def _draw_churn(rng: np.random.Generator, panel: dict, log_hr: np.ndarray, n: int) -> np.ndarray:
-    """Churn day (days after signup) per account, -1 when still a customer at the as-of date.
+    """Churn day (days after signup) per account at the planted hazard, -1 when still a customer at the as-of date."""
+    return _draw_churn_times(rng, panel, log_hr, n, baseline_cumulative_hazard)[0]
+
+
+def _draw_churn_times(rng: np.random.Generator, panel: dict, log_hr: np.ndarray, n: int,
+                      cumulative_hazard: Callable[[int], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Churn day (days after signup) per account, -1 when still a customer at the as-of date, and the churn's exact
+    tenure in days (NaN for a customer), at the hazard `cumulative_hazard(max_day)` (H0 at whole days 0..max_day)
+    times exp(log_hr) of each row.
 
     Each row draws an exponential time at its own constant-relative hazard; by memorylessness the
     first row whose draw falls inside it is where the account churns, which is the same as drawing
     month by month."""
     start, stop = panel["start_day"], panel["stop_day"]
-    h0 = baseline_cumulative_hazard(int(stop.max()) + 1)
+    h0 = cumulative_hazard(int(stop.max()) + 1)
     days = np.arange(h0.size, dtype=np.float64)
     target = h0[start] + rng.exponential(1.0, start.size) * np.exp(-log_hr)
     inside = target < h0[stop]
@@ -670,13 +756,75 @@ def _draw_churn(rng: np.random.Generator, panel: dict, log_hr: np.ndarray, n: in
     accounts, first = np.unique(panel["account"][rows], return_index=True)
     churn_day = np.full(n, -1, np.int32)
     churn_day[accounts] = churn[rows[first]]
-    return churn_day
+    churn_tenure = np.full(n, np.nan)
+    churn_tenure[accounts] = tenure[rows[first]]
+    return churn_day, churn_tenure
+
+
+def involuntary_log_hazard_ratio(is_starter: np.ndarray) -> np.ndarray:
+    """The planted log hazard ratio of involuntary churn: plan alone, no service measure."""
+    return np.where(np.asarray(is_starter).astype(bool), math.log(INVOLUNTARY_STARTER_HAZARD_RATIO), 0.0)
+
+
+def involuntary_daily_hazard(panel: dict, log_hr: np.ndarray, share: float) -> float:
+    """The involuntary baseline hazard per day at which `share` of the churn expected by the as-of date is
+    involuntary, beside the planted voluntary hazard, over the potential panel (every account to the as-of date).
+
+    Each row's expected churn (the chance to reach it times the chance to churn in it) is split between the
+    causes in proportion to their hazards in the row: exact where both are constant within it, and close here
+    (the voluntary baseline drifts slowly within a month). The share grows with the hazard, so a bisection finds
+    it."""
+    start, stop, account = panel["start_day"], panel["stop_day"], panel["account"]
+    h0 = baseline_cumulative_hazard(int(stop.max()) + 1)
+    voluntary = (h0[stop] - h0[start]) * np.exp(log_hr)
+    exposure = (stop - start) * np.exp(involuntary_log_hazard_ratio(panel["is_starter"]))
+    first = np.flatnonzero(np.r_[True, account[1:] != account[:-1]])
+    lengths = np.diff(np.r_[first, account.size])
+
+    def share_at(daily: float) -> float:
+        involuntary = daily * exposure
+        total = voluntary + involuntary
+        before = np.cumsum(total) - total
+        before -= np.repeat(before[first], lengths)
+        churn = np.exp(-before) * -np.expm1(-total)
+        return float((churn * involuntary / total).sum() / churn.sum())
+
+    low, high = 0.0, BASELINE_MONTHLY_FLOOR / DAYS_PER_MONTH
+    while share_at(high) < share:
+        low, high = high, 2.0 * high
+    for _ in range(60):
+        middle = 0.5 * (low + high)
+        low, high = (middle, high) if share_at(middle) < share else (low, middle)
+    return 0.5 * (low + high)
+
+
+def _plant_involuntary_churn(rng: np.random.Generator, panel: dict, log_hr: np.ndarray, voluntary_day: np.ndarray,
+                             voluntary_tenure: np.ndarray, share: float) -> PlantedCauses:
+    """Draw each account's involuntary churn from its own hazard (`rng`: the causes' stream), keep the earlier of
+    the two churns, and give every churn its reason."""
+    n = voluntary_day.size
+    daily = involuntary_daily_hazard(panel, log_hr, share)
+    involuntary_day, involuntary_tenure = _draw_churn_times(
+        rng, panel, involuntary_log_hazard_ratio(panel["is_starter"]), n,
+        lambda max_day: daily * np.arange(max_day + 1, dtype=np.float64))
+    # competing risks: the churn observed is the earlier one, by exact tenure (a same-day pair is no tie); the
+    # later one is never seen
+    involuntary = (involuntary_day >= 0) & ((voluntary_day < 0) | (involuntary_tenure < voluntary_tenure))
+    churn_day = np.where(involuntary, involuntary_day, voluntary_day).astype(np.int32)
+    voluntary_reason = np.array(VOLUNTARY_REASONS, dtype=object)[_categorical(rng, VOLUNTARY_REASON_SHARE, n)]
+    involuntary_reason = np.array(INVOLUNTARY_REASONS, dtype=object)[_categorical(rng, INVOLUNTARY_REASON_SHARE, n)]
+    recorded = rng.random(n) >= UNRECORDED_REASON_SHARE
+    reason = np.full(n, None, dtype=object)
+    given = (churn_day >= 0) & recorded
+    reason[given] = np.where(involuntary, involuntary_reason, voluntary_reason)[given]
+    return PlantedCauses(share=share, daily_hazard=daily, churn_day=churn_day, involuntary=involuntary,
+                         reason=reason)
 
 
 def _mrr_history(rng: np.random.Generator, accounts: dict, panel: dict, log_hr: np.ndarray,
-                 churn_day: np.ndarray) -> dict:
+                 churn_day: np.ndarray, contracts: np.ndarray | None = None) -> dict:
     """Monthly MRR per account from signup month to churn (or as-of) month: expansion while healthy,
-    contraction in the three months up to churn."""
+    contraction in the three months up to churn (only for the accounts `contracts` marks, when given)."""
     account = panel["account"]
     churn = churn_day[account]
     keep = (churn < 0) | (panel["start_day"] < churn)
@@ -699,6 +847,9 @@ def _mrr_history(rng: np.random.Generator, accounts: dict, panel: dict, log_hr: 
     months_to_churn = churn_month[account] - month
     c = PRE_CHURN_CONTRACTION
     contracting = (churn >= 0) & (months_to_churn < c["months"]) & (rng.random(k) < c["probability"])
+    if contracts is not None:
+        # a failed payment ends the account without the downgrades that come before a customer's own decision
+        contracting &= contracts[account]
     factor = np.where(contracting, 1.0 - rng.uniform(c["min"], c["max"], k), factor)
 
     first_row = np.r_[True, account[1:] != account[:-1]]
@@ -780,28 +931,58 @@ def rebuilt_latest_rows(con, work_dir: Path, accounts: dict, tickets: dict, acti
     return latest
 
 
-def expected_churn_probability(tenure_day: np.ndarray, log_hr: np.ndarray, horizon_days: int) -> np.ndarray:
+def expected_churn_probability(tenure_day: np.ndarray, log_hr: np.ndarray, horizon_days: int,
+                               competing_hazard: np.ndarray | float = 0.0) -> np.ndarray:
     """P(churn within `horizon_days` after the as-of date) at the demo's hazard h0(tenure) * exp(log_hr),
-    the log hazard ratio held for the whole horizon."""
+    the log hazard ratio held for the whole horizon; `competing_hazard` is the cumulative hazard of the other
+    cause over the horizon (involuntary churn, when planted), so the probability is that of churn from either."""
     tenure_day = np.asarray(tenure_day, dtype=np.int64)
     h0 = baseline_cumulative_hazard(int(tenure_day.max(initial=0)) + horizon_days)
-    return -np.expm1(-(h0[tenure_day + horizon_days] - h0[tenure_day]) * np.exp(log_hr))
+    return -np.expm1(-((h0[tenure_day + horizon_days] - h0[tenure_day]) * np.exp(log_hr) + competing_hazard))
 
 
-def true_whatif(latest: dict, changed_log_hr: np.ndarray, arr: np.ndarray) -> dict:
+def cause_incidence(tenure_day: np.ndarray, log_hr: np.ndarray, involuntary_per_day: np.ndarray,
+                    horizon_days: int) -> tuple[np.ndarray, np.ndarray]:
+    """P(churn voluntarily) and P(churn involuntarily) within `horizon_days` after the as-of date, each cause's
+    cumulative incidence: the voluntary hazard h0(tenure) * exp(log_hr), the involuntary `involuntary_per_day`,
+    both held for the whole horizon. Exact: both hazards are constant within each day, so each day's churn splits
+    between the causes in proportion to them. The two add up to `expected_churn_probability` of both."""
+    tenure_day = np.asarray(tenure_day, dtype=np.int64)
+    h0 = baseline_cumulative_hazard(int(tenure_day.max(initial=0)) + horizon_days)
+    scale = np.exp(log_hr)
+    surviving = np.ones(tenure_day.size)
+    voluntary, involuntary = np.zeros(tenure_day.size), np.zeros(tenure_day.size)
+    for day in range(horizon_days):
+        voluntary_hazard = (h0[tenure_day + day + 1] - h0[tenure_day + day]) * scale
+        total = voluntary_hazard + involuntary_per_day
+        churning = surviving * -np.expm1(-total)
+        voluntary += churning * voluntary_hazard / total
+        involuntary += churning * involuntary_per_day / total
+        surviving *= np.exp(-total)
+    return voluntary, involuntary
+
+
+def true_whatif(latest: dict, changed_log_hr: np.ndarray, arr: np.ndarray,
+                involuntary_daily_hazard: float = 0.0) -> dict:
     """Expected accounts churned and ARR lost over the horizon, today and with every first response halved
-    (`changed_log_hr`: the latest rows rebuilt from the halved tickets)."""
+    (`changed_log_hr`: the latest rows rebuilt from the halved tickets). With involuntary churn planted
+    (`involuntary_daily_hazard` > 0, its baseline per day) churn is from either cause, the change moves only the
+    voluntary hazard, and ``by_cause`` splits the figures between the causes."""
     direct_hr = next(e.hazard_ratio for e in PLANTED_EFFECTS if e.factor == "first_response_hours")
-    today = expected_churn_probability(latest["tenure_day"], latest["log_hr"], WHATIF_HORIZON_DAYS)
-    changed = expected_churn_probability(latest["tenure_day"], changed_log_hr, WHATIF_HORIZON_DAYS)
+    tenure = latest["tenure_day"]
+    involuntary_per_day = involuntary_daily_hazard * np.exp(involuntary_log_hazard_ratio(latest["row"]["is_starter"]))
+    involuntary_over_horizon = involuntary_per_day * WHATIF_HORIZON_DAYS
+    today = expected_churn_probability(tenure, latest["log_hr"], WHATIF_HORIZON_DAYS, involuntary_over_horizon)
+    changed = expected_churn_probability(tenure, changed_log_hr, WHATIF_HORIZON_DAYS, involuntary_over_horizon)
     # the same change with only the median moved: what a what-if holding SLA breaches and bad interactions at
     # today's values would find, had it the true direct effect
     held = dict(latest["row"])
     held["first_response_hours_median"] = held["first_response_hours_median"] * WHATIF_FIRST_RESPONSE_FACTOR
-    held_fixed = expected_churn_probability(latest["tenure_day"], panel_log_hazard_ratio(held), WHATIF_HORIZON_DAYS)
+    held_fixed = expected_churn_probability(tenure, panel_log_hazard_ratio(held), WHATIF_HORIZON_DAYS,
+                                            involuntary_over_horizon)
     churned_today, churned_changed = round(float(today.sum()), 3), round(float(changed.sum()), 3)
     arr_today, arr_changed = round(float(today @ arr), 2), round(float(changed @ arr), 2)
-    return {
+    whatif = {
         "factor": "first_response_hours",
         "change": f"{WHATIF_FIRST_RESPONSE_FACTOR - 1:+.0%}",
         "description": "every ticket's first response time halved",
@@ -825,6 +1006,44 @@ def true_whatif(latest: dict, changed_log_hr: np.ndarray, arr: np.ndarray) -> di
             f"planted first-response hazard ratio ({direct_hr} per doubling of the median) is the direct effect; "
             "this total effect adds the path through SLA breaches and bad interactions. "
             "accounts_kept_with_mediators_held_fixed moves only the median, holding those at today's values"
+        ),
+    }
+    if involuntary_daily_hazard > 0:
+        whatif.update(_whatif_by_cause(latest, changed_log_hr, arr, involuntary_per_day))
+    return whatif
+
+
+def _whatif_by_cause(latest: dict, changed_log_hr: np.ndarray, arr: np.ndarray,
+                     involuntary_per_day: np.ndarray) -> dict:
+    """The true what-if's figures under competing risks: the accounts and ARR kept split between the causes, and
+    the same change where nobody churned involuntarily (the voluntary cause alone, its net figure)."""
+    tenure = latest["tenure_day"]
+    voluntary_today, involuntary_today = cause_incidence(tenure, latest["log_hr"], involuntary_per_day,
+                                                         WHATIF_HORIZON_DAYS)
+    voluntary_changed, involuntary_changed = cause_incidence(tenure, changed_log_hr, involuntary_per_day,
+                                                             WHATIF_HORIZON_DAYS)
+    by_cause = {}
+    for cause, today, changed in (("voluntary", voluntary_today, voluntary_changed),
+                                  ("involuntary", involuntary_today, involuntary_changed)):
+        by_cause[cause] = {
+            "expected_churned_today": round(float(today.sum()), 3),
+            "expected_churned_with_change": round(float(changed.sum()), 3),
+            "accounts_kept": round(float(today.sum() - changed.sum()), 3),
+            "arr_kept": round(float((today - changed) @ arr), 2),
+        }
+    net_today = expected_churn_probability(tenure, latest["log_hr"], WHATIF_HORIZON_DAYS)
+    net_changed = expected_churn_probability(tenure, changed_log_hr, WHATIF_HORIZON_DAYS)
+    return {
+        "by_cause": by_cause,
+        "accounts_kept_without_involuntary_churn": round(float(net_today.sum() - net_changed.sum()), 3),
+        "arr_kept_without_involuntary_churn": round(float((net_today - net_changed) @ arr), 2),
+        "competing_risks": (
+            "involuntary churn is planted (causes): churn over the horizon is from either cause, "
+            "1 - exp(-(dH0 * exp(lp) + dH_involuntary * exp(lp_involuntary))), and the change moves only the "
+            "voluntary lp. by_cause splits the figures by each cause's cumulative incidence, exact on a daily grid: "
+            "involuntary churn rises a little (its accounts_kept below 0), as the accounts kept from leaving stay "
+            "at risk of a failed payment. accounts_kept_without_involuntary_churn is the same change with the "
+            "voluntary hazard alone (as if no payment ever failed), for comparison"
         ),
     }
 
@@ -852,10 +1071,11 @@ def _dictionary(codes: np.ndarray, names: tuple[str, ...]) -> pa.DictionaryArray
 
 
 def _write_accounts(con, path: Path, file_format: str, accounts: dict, churn_day: np.ndarray,
-                    mrr: np.ndarray) -> None:
+                    mrr: np.ndarray, churn_reason: np.ndarray | None = None) -> None:
+    """The accounts file; with `churn_reason` (None where none is given) it has that column too, last."""
     signup = accounts["signup_day"]
     churned = churn_day >= 0
-    table = pa.table({
+    columns = {
         "n": np.arange(1, signup.size + 1, dtype=np.int64),
         "signup_date": pa.array(signup.astype("datetime64[D]")),
         "churn_date": pa.array((signup + np.maximum(churn_day, 0)).astype("datetime64[D]"), mask=~churned),
@@ -865,7 +1085,10 @@ def _write_accounts(con, path: Path, file_format: str, accounts: dict, churn_day
         "industry": _dictionary(accounts["industry"], INDUSTRIES),
         "company_size": _dictionary(accounts["size"], COMPANY_SIZES),
         "csm": _dictionary(_csm_codes(accounts["region"]), tuple(n for names in CSMS_BY_REGION for n in names)),
-    })
+    }
+    if churn_reason is not None:
+        columns["churn_reason"] = pa.array(churn_reason, type=pa.string())
+    table = pa.table(columns)
     _copy(con, table, "accounts_file", path, file_format, {"width": _id_width(signup.size, 6)})
 
 
@@ -917,8 +1140,8 @@ def _write_mrr_history(con, path: Path, file_format: str, history: dict, n_accou
     return int(history["account"].size)
 
 
-def _planted_effects_document(seed: int, counts: dict, whatif: dict, totals: dict) -> dict:
-    return {
+def _planted_effects_document(seed: int, counts: dict, whatif: dict, totals: dict, causes: dict | None) -> dict:
+    document = {
         "seed": int(seed),
         "n_accounts": counts["accounts"],
         "as_of": AS_OF.isoformat(),
@@ -947,4 +1170,62 @@ def _planted_effects_document(seed: int, counts: dict, whatif: dict, totals: dic
             "accounts_mrr": "the account's last mrr_history month",
         },
         "counts": counts,
+    }
+    if causes is not None:
+        document["model"] += ("; with churn causes planted (causes below) this is the voluntary cause's hazard, and "
+                              "the effects are its")
+        document["causes"] = causes
+    return document
+
+
+def planted_causes_document(causes: PlantedCauses) -> dict:
+    """The `causes` section of planted_effects.json: each cause's planted hazard, and the churns it made."""
+    churned = causes.churn_day >= 0
+    voluntary, involuntary = churned & ~causes.involuntary, causes.involuntary
+    reasons = churn_reasons.load()  # the build's built-in mapping: what it will show for these reasons
+    given = causes.reason[churned]
+    recorded_cause = np.array([reasons.cause_of(reason) for reason in given], dtype=object)
+    unrecorded = np.array([reason is None for reason in causes.reason]) & churned
+    n_churned, n_involuntary = int(churned.sum()), int(involuntary.sum())
+    service_factors = [effect for effect in PLANTED_EFFECTS if effect.factor != "plan"]
+    return {
+        "involuntary_share_asked": causes.share,
+        "model": (
+            "competing risks: each account has a voluntary and an involuntary hazard, drawn independently from "
+            "separate random streams; the churn observed is the earlier of the two, the other never happens. "
+            "Voluntary: the model, baseline and effects above. Involuntary (a failed or disputed payment): "
+            "baseline_hazard_per_day * exp(lp_involuntary), constant over tenure, lp_involuntary from plan alone; "
+            "no service measure moves it. The baseline is calibrated on the potential panel so that about "
+            "involuntary_share_asked of the churn expected by the as-of date is involuntary"
+        ),
+        "voluntary": {
+            "hazard": "h0(tenure) * exp(lp): model, baseline and effects above",
+            "reasons": dict(zip(VOLUNTARY_REASONS, VOLUNTARY_REASON_SHARE.tolist())),
+            "reasons_note": "Stripe's cancellation feedback words, drawn independently of the account",
+        },
+        "involuntary": {
+            "baseline_hazard_per_day": causes.daily_hazard,
+            "baseline_monthly_churn": round(-math.expm1(-causes.daily_hazard * DAYS_PER_MONTH), 6),
+            "effects": [
+                {"factor": "plan", "term": "plan=Starter", "hazard_ratio": INVOLUNTARY_STARTER_HAZARD_RATIO,
+                 "note": "small plans pay by card, larger ones are invoiced"},
+                *({"factor": effect.factor, "term": effect.term, "hazard_ratio": 1.0,
+                   "note": "support cannot fix a failed card"} for effect in service_factors),
+            ],
+            "reasons": dict(zip(INVOLUNTARY_REASONS, INVOLUNTARY_REASON_SHARE.tolist())),
+        },
+        "unrecorded_reason_share": UNRECORDED_REASON_SHARE,
+        "revenue": "an involuntary churn comes without the contraction before it (pre_churn_contraction)",
+        "churned": n_churned,
+        "churned_by_planted_cause": {"voluntary": int(voluntary.sum()), "involuntary": n_involuntary},
+        "involuntary_share_realised": round(n_involuntary / n_churned, 4) if n_churned else None,
+        # what the build shows with its built-in reasons file: a churn without a reason is unknown, whatever its cause
+        "churned_by_recorded_cause": {cause: int((recorded_cause == cause).sum())
+                                      for cause in ("voluntary", "involuntary", churn_reasons.UNKNOWN)},
+        "churned_by_reason": {reason: int((given == reason).sum())
+                              for reason in VOLUNTARY_REASONS + INVOLUNTARY_REASONS},
+        "churned_without_reason": int(unrecorded.sum()),
+        "churned_without_reason_by_planted_cause": {"voluntary": int((unrecorded & ~involuntary).sum()),
+                                                    "involuntary": int((unrecorded & involuntary).sum())},
+        "unknown_share": round(int(unrecorded.sum()) / n_churned, 4) if n_churned else None,
     }

@@ -96,11 +96,11 @@ def build_rows(tmp_path):
         con.close()
 
 
-def _demo_database(tmp_path_factory, name: str, n_accounts: int, seed: int = 7):
+def _demo_database(tmp_path_factory, name: str, n_accounts: int, seed: int = 7, involuntary_share: float = 0.0):
     from pipelines.demo import generate_demo
 
     folder = tmp_path_factory.mktemp(name)
-    demo = generate_demo(folder / "demo", n_accounts=n_accounts, seed=seed)
+    demo = generate_demo(folder / "demo", n_accounts=n_accounts, seed=seed, involuntary_share=involuntary_share)
     db_path = folder / "retention.duckdb"
     build_database(demo.accounts, demo.interactions, db_path, mrr_history=demo.mrr_history)
     return db_path, demo
@@ -116,6 +116,21 @@ def demo_database(tmp_path_factory):
 def small_demo_database(tmp_path_factory):
     """A 600-account demo for comparisons with slower reference implementations."""
     return _demo_database(tmp_path_factory, "demo_small", 600, seed=11)
+
+
+@pytest.fixture(scope="session")
+def cause_demo_database(tmp_path_factory):
+    """A 3,000-account demo with churn reasons planted (about a third of churn involuntary, which no service
+    measure moves), built once per test session: (db_path, DemoResult)."""
+    return _demo_database(tmp_path_factory, "demo_causes", 3000, involuntary_share=1 / 3)
+
+
+@pytest.fixture(scope="module")
+def cause_demo_con(cause_demo_database):
+    """A read-only connection to the demo with planted churn causes."""
+    con = duckdb.connect(str(cause_demo_database[0]), read_only=True)
+    yield con
+    con.close()
 
 
 @pytest.fixture(scope="module")

@@ -40,19 +40,44 @@ if not own.empty:
     if shared := drivers_view.shared_adjustment(own):
         st.markdown(f"Every factor below is adjusted for **{drivers_view.listing(shared)}**; *also adjusted for* "
                     "lists the rest of its confounders, *consequences* what it moves, left free in its model.")
+    own_columns = {
+        "factor": st.column_config.TextColumn(width=130),
+        "hazard ratio": st.column_config.NumberColumn(width=78, format="%.2f"),
+        "95% CI": st.column_config.TextColumn(width=82),
+        "also adjusted for": st.column_config.TextColumn(width=215),
+        "consequences, not adjusted for": st.column_config.TextColumn(width=190),
+        "E-value": st.column_config.NumberColumn(width=60, format="%.2f"),
+        "E-value (CI)": st.column_config.NumberColumn(width=78, format="%.2f"),
+        "unit": st.column_config.TextColumn(width=120)}
     # rows tall enough for four lines let the adjustment sets wrap instead of running off to the right
     st.dataframe(drivers_view.factor_effects_table(own), hide_index=True, row_height=80, height="content",
-                 column_config={
-                     "factor": st.column_config.TextColumn(width=130),
-                     "hazard ratio": st.column_config.NumberColumn(width=78, format="%.2f"),
-                     "95% CI": st.column_config.TextColumn(width=82),
-                     "also adjusted for": st.column_config.TextColumn(width=215),
-                     "consequences, not adjusted for": st.column_config.TextColumn(width=190),
-                     "E-value": st.column_config.NumberColumn(width=60, format="%.2f"),
-                     "E-value (CI)": st.column_config.NumberColumn(width=78, format="%.2f"),
-                     "unit": st.column_config.TextColumn(width=120)})
+                 column_config=own_columns)
     for note in own_notes:
         st.caption(f"Note: {note}.")
+
+    st.subheader("Each factor's effect by churn cause")
+    cause_info = data.model_info(con, "cause_models") or {}
+    if note := drivers_view.cause_models_note(cause_info, data.build_has_churn_reasons(con, info["build_id"])):
+        st.markdown(note)
+    else:
+        causes = cause_info["causes"]
+        by_cause = data.cached_cause_factor_effects(con, info["build_id"])
+        st.caption(drivers_view.CAUSE_HAZARD_RATIO_IN_WORDS + " " + drivers_view.cause_counts_sentence(cause_info)
+                   + " " + drivers_view.company_wide_note(filters, scope.scope(), "these models"))
+        st.markdown("\n".join(f"- {s}" for s in drivers_view.cause_contrast_sentences(by_cause, causes)))
+        st.dataframe(drivers_view.cause_comparison_table(own, by_cause, causes), hide_index=True, row_height=80,
+                     column_config={"factor": st.column_config.TextColumn(width=130),
+                                    "also adjusted for": st.column_config.TextColumn(width=215)})
+        for i, (tab, cause) in enumerate(zip(st.tabs([drivers_view.cause_heading(c) for c in causes]), causes)):
+            rows = drivers_view.cause_effects_rows(by_cause, cause)
+            tab.plotly_chart(charts.forest_plot(
+                rows, title=f"{drivers_view.cause_heading(cause)}: hazard ratio of each factor (95% CI)", y="label"),
+                key=f"forest_cause_{i}")
+            tab.dataframe(drivers_view.factor_effects_table(rows), hide_index=True, row_height=80, height="content",
+                          column_config=own_columns)
+        if cause_notes := cause_info.get("notes"):
+            with st.expander("Notes on the models by cause"):
+                st.markdown("\n".join(f"- {n}." for n in cause_notes))
     revenue = data.cached_factor_revenue_effects(con, info["build_id"])
     if not revenue.empty:
         st.subheader("Each factor's effect on revenue: expansion and contraction next month")

@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard import charts, data, findings, report, scope, structure_view
 from dashboard.common import csv_download, current_filters, download, filter_caption, require_database
-from dashboard.labels import revenue_basis_words
+from dashboard.labels import literal, revenue_basis_words
 
 con, info = require_database()
 filters = current_filters()
@@ -75,6 +75,22 @@ cohort_figure = charts.cohort_heatmap(
     title=f"Cohort retention ({value})")
 right.plotly_chart(cohort_figure, key="cohort_heatmap")
 
+st.subheader("Churn by cause")
+figures = [trend_figure, cohort_figure]
+if not data.build_has_churn_reasons(con, build_id):
+    st.markdown(findings.NO_CHURN_REASONS)
+else:
+    split = findings.churn_by_cause(monthly, data.cached_kpi_causes(con, build_id, filters, as_of))
+    cause_line = findings.cause_sentence(split)
+    st.markdown(literal(cause_line))  # literal: its dollar amounts are money, not the start of maths
+    sentences.append(cause_line)
+    if split is not None:
+        cause_figure = charts.churn_by_cause(split.totals, labels=split.labels)
+        st.plotly_chart(cause_figure, key="churn_by_cause")
+        st.dataframe(findings.cause_table(split), hide_index=True)
+        st.caption(findings.cause_periods_caption(split))
+        figures.append(cause_figure)
+
 with st.expander("Monthly KPIs table"):
     money_column = lambda label: st.column_config.NumberColumn(label, format="dollar")  # noqa: E731
     share_column = lambda label: st.column_config.NumberColumn(label, format="percent")  # noqa: E731
@@ -92,7 +108,7 @@ with st.expander("Monthly KPIs table"):
 csv_download(cohorts, "Download cohort retention (CSV)", "cohort_retention.csv", key="dl_cohorts")
 download(
     st, "Download this overview as an HTML report",
-    lambda: report.overview_html(info, filters, headline, sentences, [trend_figure, cohort_figure],
+    lambda: report.overview_html(info, filters, headline, sentences, figures,
                                  source_note + " " + structure_line).encode("utf-8"),
     file_name="retention_overview.html", mime="text/html", key="dl_overview_html", icon=":material/description:",
 )

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..models.drivers import ServiceDrivers
+import pandas as pd
+
+from ..models.cause_effects import modelled_causes
+from ..models.drivers import DriversInputError, ServiceDrivers
 from ..models.effects_report import effects_report, effects_report_json
 from ..models.factor_effects import FactorEffects, stored_structure
 from ..settings import DEFAULT_DRIVERS_SAMPLE
@@ -25,11 +28,16 @@ def add_parser(sub) -> None:
     drivers.add_argument("--format", choices=("table", "json", "csv"), default="table")
     drivers.add_argument("--no-factor-models", dest="factor_models", action="store_false",
                          help="skip each factor's own adjusted model (shown after the mutually adjusted table)")
+    drivers.add_argument("--by-cause", action="store_true",
+                         help="each factor's own model of churn from each churn cause the build modelled "
+                              "(voluntary, involuntary, ...), the other causes censored, side by side")
     drivers.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     con = open_database_read_only(args.db)
+    if args.by_cause:
+        return _by_cause(con, args)
     drivers = ServiceDrivers(factors=split_list(args.factors), covariates=split_list(args.covariates),
                              filters=args.filter, max_accounts=args.sample or None).fit(con)
     effects = drivers.effects_
@@ -83,4 +91,50 @@ def run(args: argparse.Namespace) -> int:
     print("These are estimated effects if the listed confounders are the important ones, not proof. The E-value "
           "is how strongly an unmeasured confounder would have to be tied to both the factor and churn (as a "
           "risk ratio) to explain the hazard ratio, or its interval's nearer limit, away.")
+    return 0
+
+
+CAUSE_COLUMNS = ["churn_cause", "factor", "term", "label", "unit", "hazard_ratio", "ci_lower", "ci_upper", "p_value",
+                 "e_value", "e_value_ci", "n_events", "adjusted_for"]
+
+
+def _by_cause(con, args: argparse.Namespace) -> int:
+    """Each factor's own model per churn cause, fitted here with the command's factors, covariates and filters."""
+    causes = modelled_causes(con)
+    if not causes:
+        raise DriversInputError("this build has no models by churn cause: the data give no churn reasons (add a "
+                         "churn_reason column to the accounts file), or no cause had enough churned accounts")
+    structure = stored_structure(con)
+    named = split_list(args.factors)
+    factors = None if named is None else [f for f in named if f in structure.factors]
+    fits = {cause: FactorEffects(factors=factors, covariates=split_list(args.covariates), filters=args.filter,
+                                 structure=structure, cause=cause, outcome_models=False).fit(con) for cause in causes}
+    table = pd.concat([fit.effects_.assign(churn_cause=cause) for cause, fit in fits.items()], ignore_index=True)
+    table = table[CAUSE_COLUMNS]
+    if args.format == "csv":
+        print(table.to_csv(index=False), end="")
+        return 0
+    if args.format == "json":
+        print(json.dumps({"causes": causes, "effects": json.loads(table.to_json(orient="records")),
+                          "notes": {cause: fit.notes_ for cause, fit in fits.items()},
+                          "causal_structure": structure.in_words}, indent=2))
+        return 0
+    print("Each factor's own model of churn from each cause (the other causes censored: among accounts still "
+          "customers, how much faster they churn for this reason); hazard ratio (95% CI, cluster-robust by account)")
+    print(f"{'term':<40}" + "".join(f"{cause:>28}" for cause in causes))
+    for term, rows in table.groupby("term", sort=False):
+        cells = rows.set_index("churn_cause")
+        line = f"{term:<40}"
+        for cause in causes:
+            if cause in cells.index:
+                row = cells.loc[cause]
+                line += f"{row.hazard_ratio:>10.3f} ({row.ci_lower:.3f}–{row.ci_upper:.3f})"
+            else:
+                line += f"{'not estimated':>28}"
+        print(line)
+    print("churns per cause: " + ", ".join(f"{cause} {int(fit.effects_.n_events.max()) if len(fit.effects_) else 0:,}"
+                                           for cause, fit in fits.items()))
+    for cause, fit in fits.items():
+        for note in fit.notes_:
+            print(f"note ({cause}): {note}")
     return 0

@@ -1,4 +1,5 @@
-"""`retention km`: Kaplan-Meier survival, overall or by segment, with intervals and a log-rank test."""
+"""`retention km`: Kaplan-Meier survival, overall or by segment, with intervals and a log-rank test; with
+`--by-cause`, the share of accounts churned from each churn cause (cumulative incidence) instead."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import math
 import sys
 from pathlib import Path
 
+from ..models.competing_risks import CauseIncidence, CompetingRisksInputError
 from ..models.survival import KaplanMeier, SurvivalInputError
 from .common import add_db_argument, open_database_read_only
 
@@ -30,13 +32,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     km.add_argument("--filter", metavar="COLUMN=VALUE", action="append", default=[], dest="filters",
                     help="keep matching accounts; repeat to AND several; also != < <= > >= on numbers and months")
     km.add_argument("--reference", metavar="GROUP", help="the group RMST differences are taken against (default: the first)")
+    km.add_argument("--by-cause", action="store_true",
+                    help="split churn by cause (voluntary, involuntary, ... from the accounts' churn_reason): the "
+                         "share of accounts churned from each cause by 90/180/365/730 days (cumulative incidence, "
+                         "95%% intervals) and the churned accounts per cause; needs churn reasons in the data")
     km.add_argument("--format", choices=("table", "json", "csv"), default="table",
-                    help="table (default): a summary; json: everything; csv: only the curves")
+                    help="table (default): a summary; json: everything; csv: only the curves (with --by-cause: "
+                         "the shares at each horizon)")
     km.set_defaults(func=run)
     return km
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.by_cause:
+        return run_by_cause(args)
     con = open_database_read_only(Path(args.db))  # an InputError (exit 2) for no database, or not one of ours
     try:
         model = KaplanMeier(by=args.by, filters=args.filters, reference=args.reference).fit(con)
@@ -124,5 +133,64 @@ def _table_text(model: KaplanMeier) -> str:
     else:
         lines.append("Log-rank test: needs two or more groups.")
     lines.append("")
+    lines.extend(f"Note: {note}" for note in model.notes())
+    return "\n".join(lines)
+
+
+def run_by_cause(args: argparse.Namespace) -> int:
+    """`retention km --by-cause`: each cause's cumulative incidence at the horizons, per group."""
+    if args.reference is not None:
+        print("error: --reference names the group RMST differences are taken against; --by-cause compares no "
+              "groups, leave it out", file=sys.stderr)
+        return 2
+    con = open_database_read_only(Path(args.db))
+    try:
+        model = CauseIncidence(by=args.by, filters=args.filters).fit(con)
+    except (CompetingRisksInputError, SurvivalInputError) as exc:  # no churn reasons among them
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        con.close()
+
+    if args.format == "csv":
+        model.summary_.to_csv(sys.stdout, index=False, lineterminator="\n")
+    elif args.format == "json":
+        print(json.dumps(model.to_json_dict(), indent=2, allow_nan=False))
+    else:
+        print(_cause_table_text(model))
+    return 0
+
+
+def _cause_table_text(model: CauseIncidence) -> str:
+    filters = ", ".join(f["text"] for f in model.filters_) or "none"
+    percent = f"{model.level:.0%}"
+    lines = [
+        f"Churn by cause (cumulative incidence, Aalen-Johansen): {model.grouping_}",
+        f"as-of {model.as_of_}; {model.n_accounts_:,} accounts; filters: {filters}; {percent} confidence intervals",
+        "Share of accounts that had churned from each cause by each day since signup.",
+        "",
+    ]
+    summary = model.summary_.set_index(["group", "cause", "horizon_days"])
+    still = model.still_customer_.set_index(["group", "horizon_days"])["survival"]
+    header = ["", "accounts", *[f"{h}d" for h in model.horizons_days]]
+    for group in model.group_summary_.to_dict("records"):
+        g = group["group"]
+        table = [header]
+        for cause in model.causes_:
+            shares = [summary.loc[(g, cause, h)] for h in model.horizons_days]
+            n_churned = int(shares[0]["n_churned"]) if shares else 0
+            table.append([f"churned, {cause}", f"{n_churned:,}",
+                          *[_fmt_share(s["cumulative_incidence"], s["ci_lower"], s["ci_upper"]) for s in shares]])
+        n_still = group["n_accounts"] - group["n_churned"]
+        table.append(["still a customer (at as-of)", f"{n_still:,}",
+                      *[_fmt_share(still.loc[(g, h)]) for h in model.horizons_days]])
+        widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+        lines.append(f"{g}")
+        lines.append(f"  accounts {group['n_accounts']:,}   churned {group['n_churned']:,}   "
+                     f"followed up to {group['last_observed_days']:,} days")
+        for row in table:
+            cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]
+            lines.append("  " + "   ".join(cells).rstrip())
+        lines.append("")
     lines.extend(f"Note: {note}" for note in model.notes())
     return "\n".join(lines)

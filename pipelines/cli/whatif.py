@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..models.cause_whatif import CauseWhatIf
 from ..models.whatif import WhatIf, WhatIfInputError
 from ..settings import WHATIF_DRAWS, WHATIF_HORIZON_DAYS
 from .common import add_db_argument, open_database_read_only
@@ -32,6 +33,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--draws", type=int, default=WHATIF_DRAWS,
                         help=f"coefficient draws for the interval (default {WHATIF_DRAWS})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
+    parser.add_argument("--by-cause", action="store_true",
+                        help="move each churn cause by its own model (voluntary, involuntary, ...) and show what is "
+                             "kept through each; needs a build whose data give churn reasons")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.set_defaults(func=run)
     return parser
@@ -41,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     if len(args.factor) != len(args.change):
         raise WhatIfInputError(f"{len(args.factor)} --factor but {len(args.change)} --change: give one change "
                                "per factor, in the same order")
+    if args.by_cause:
+        return _by_cause(args)
     whatif = WhatIf(list(zip(args.factor, args.change)), horizon_days=args.horizon_days, n_draws=args.draws,
                     seed=args.seed)
     with open_database_read_only(args.db) as con:
@@ -74,3 +80,32 @@ def _table_text(whatif: WhatIf) -> str:
 
 def _money(value: float) -> str:
     return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"
+
+
+def _by_cause(args: argparse.Namespace) -> int:
+    whatif = CauseWhatIf(list(zip(args.factor, args.change)), horizon_days=args.horizon_days, n_draws=args.draws,
+                         seed=args.seed)
+    with open_database_read_only(args.db) as con:
+        whatif.fit(con)
+    if args.format == "json":
+        print(json.dumps(whatif.to_json_dict(), indent=2))
+        return 0
+    r = whatif.result_
+    level = f"{whatif.level:.0%}"
+    lines = [
+        "What-if by churn cause: " + "; ".join(c.describe() for c in whatif.changes),
+        f"{whatif.n_accounts_:,} active accounts, next {whatif.horizon_days} days; each cause moved by its own model.",
+        "",
+        f"{'':<34}{'accounts kept':>15}   {level} interval{'':<8}{'ARR kept':>14}   {level} interval",
+    ]
+    rows = [(f"through {row['cause']} churn", row) for row in r["by_cause"]] + [("in all (the causes compete)", r)]
+    for name, row in rows:
+        accounts, arr = row["accounts_kept"], row["arr_kept"]
+        lines.append(f"{name:<34}{accounts['estimate']:>15,.1f}   {accounts['ci_lower']:,.1f} to "
+                     f"{accounts['ci_upper']:,.1f}{'':<6}{_money(arr['estimate']):>14}   {_money(arr['ci_lower'])} to "
+                     f"{_money(arr['ci_upper'])}")
+    lines += ["", f"expected churned accounts today {r['baseline']['expected_churned_accounts']:,.1f}, with the change "
+                  f"{r['scenario']['expected_churned_accounts']:,.1f}", ""]
+    lines += [f"note: {note}" for note in whatif.notes_]
+    print("\n".join(lines))
+    return 0

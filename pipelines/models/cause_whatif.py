@@ -9,7 +9,10 @@ horizon only if it has left from none of them, and under cause-specific proporti
     S = exp(-sum_c H_c) = prod_c (1 - p_c)
 
 exactly, so the accounts the change keeps are sum_i (S_i with the change - S_i today), ARR kept the same weighted by
-12 x MRR. What is kept "through" cause c is sum_i (p_c today - p_c changed) x prod_{d != c} (1 - p_d today): the
+12 x MRR. Each cause's expected churn with the causes competing is also given (its
+cumulative incidence: the chance of churning at all, shared in proportion to the causes' hazards over the horizon);
+a cause the change does not move can rise a little, as the accounts kept stay at risk of it. What is kept "through"
+cause c is sum_i (p_c today - p_c changed) x prod_{d != c} (1 - p_d today): the
 accounts c no longer takes, of those the other causes had not taken first. When the change moves one cause alone
 (voluntary churn, the usual case) that is the whole of what is kept; an account kept from leaving voluntarily may
 still fail to pay later, which the product accounts for.
@@ -103,6 +106,7 @@ class CauseWhatIf:
         changed = np.column_stack([self.by_cause_[c].accounts_.churn_probability_scenario.to_numpy() for c in causes])
         stays_today, stays_changed = np.prod(1 - today, axis=1), np.prod(1 - changed, axis=1)
         kept = stays_changed - stays_today
+        incidence_today, incidence_changed = _incidence(today), _incidence(changed)
         by_cause: list[dict[str, Any]] = []
         total_accounts_draws = np.zeros(self.n_draws)
         total_arr_draws = np.zeros(self.n_draws)
@@ -120,7 +124,8 @@ class CauseWhatIf:
             total_accounts_draws += accounts_draws
             total_arr_draws += arr_draws
             by_cause.append({"cause": cause,
-                             "expected_churned_accounts": float(today[:, j] @ others),
+                             "expected_churned_today": float(incidence_today[:, j].sum()),
+                             "expected_churned_with_change": float(incidence_changed[:, j].sum()),
                              "accounts_kept": _interval(accounts_draws, accounts, self.level),
                              "arr_kept": _interval(arr_draws, arr_kept, self.level),
                              "n_events": int(self.models_[cause].model_info_["n_events"])})
@@ -164,3 +169,14 @@ def _ratio(against_others: float, alone: float, others: np.ndarray) -> float:
     """What a cause keeps against the other causes over what it keeps alone; where it keeps about nothing alone,
     the other causes' average survival (the ratio's limit)."""
     return against_others / alone if abs(alone) > 1e-9 else float(others.mean())
+
+
+def _incidence(net: np.ndarray) -> np.ndarray:
+    """Each account's chance of churning from each cause within the horizon, the causes competing, from each cause's
+    chance alone (columns): the chance of churning at all, 1 - prod(1 - p), shared in proportion to the causes'
+    cumulative hazards -log(1 - p). Exact when the causes' hazards keep their proportions over the horizon; where
+    one cause's baseline falls over tenure and another's does not, close."""
+    hazards = -np.log1p(-np.minimum(net, 1 - 1e-15))
+    total = hazards.sum(axis=1, keepdims=True)
+    churns = 1 - np.prod(1 - net, axis=1, keepdims=True)
+    return np.divide(hazards, total, out=np.zeros_like(hazards), where=total > 0) * churns

@@ -1,6 +1,8 @@
 """Cumulative incidence of each churn cause (Aalen–Johansen), overall or by segment, with R cmprsk's variance.
 
-Owns `CumulativeIncidence`: with causes as competing risks (an account that churned involuntarily can no longer
+Owns `CumulativeIncidence` (the estimator, on arrays) and `CauseIncidence` (the same on a built database's
+`account_survival`, with `retention km`'s filters and groups: `retention km --by-cause` and the survival explorer's
+churn by cause). With causes as competing risks (an account that churned involuntarily can no longer
 churn voluntarily), the chance of having churned from cause k by day t is the cumulative incidence F_k(t), not
 1 - KM of cause k with the other causes censored (that curve answers a world without the other causes, and the
 causes' curves would then add up to more than the churn that happened).
@@ -45,12 +47,20 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from datetime import date
 
+import duckdb
 import numpy as np
 import pandas as pd
 from scipy import special
 
+from ..churn_reasons import UNKNOWN
 from ..errors import RetentionError
+from ..filters import FilterError, filter_predicate, filterable_columns, parse_filters
+from ..settings import KM_MAX_GROUPS
+from ..sqlrun import execute_template
+from .jsonable import json_ready
+from .survival import HORIZONS_DAYS, account_grouping, build_as_of, no_accounts_error, require_tables
 
 OVERALL_LABEL = "all"
 MISSING_GROUP_LABEL = "(missing)"
@@ -59,10 +69,31 @@ INCIDENCE_COLUMNS = [
     "group", "cause", "time_days", "cumulative_incidence", "variance", "ci_lower", "ci_upper", "at_risk", "events",
 ]
 SURVIVAL_COLUMNS = ["group", "time_days", "survival", "at_risk", "events"]
+SUMMARY_COLUMNS = ["group", "cause", "horizon_days", "cumulative_incidence", "ci_lower", "ci_upper", "n_churned"]
+# The causes every reasons file can give, listed first in this order; an analyst's own causes follow by name, and
+# "unknown" (a churn with no reason) comes last, as what is left over.
+CAUSE_ORDER = ("voluntary", "involuntary")
 
 
 class CompetingRisksInputError(RetentionError, ValueError):
     """The durations, causes or groups cannot be used as given; the message names the argument and the rows."""
+
+
+class NoChurnReasonsError(CompetingRisksInputError):
+    """Every churned account counts under "unknown": the data gives no churn reasons, so there is nothing to split
+    churn by (one curve called "unknown" would only repeat 1 - survival)."""
+
+    def __init__(self, n_churned: int, filtered: bool):
+        self.n_churned = n_churned
+        self.filtered = filtered
+        # a selection's churns may all lack a reason in a build that has others: then a new column is no advice
+        advice = ("churn reasons come from a churn_reason column of the accounts file" if filtered else
+                  "add a churn_reason column to the accounts file and rebuild")
+        which = "matching the filters " if filtered else ""
+        super().__init__(
+            f"none of the {n_churned:,} churned accounts {which}has a churn reason (every churn counts as "
+            f"{UNKNOWN!r}), so churn cannot be split by cause; {advice} (see docs/data-contract.md)"
+        )
 
 
 class CumulativeIncidence:
@@ -193,6 +224,181 @@ class CumulativeIncidence:
         self.causes_ = cause_labels
         self.groups_ = group_labels
         return self
+
+
+class CauseIncidence:
+    """Cumulative incidence of each churn cause among a built database's accounts, overall or per level of one
+    column, with optional filters: `CumulativeIncidence` on `account_survival`.
+
+    Time is `duration_days` (days since signup); an account still a customer at the as-of date is censored there,
+    and a churned one counts under its `churn_cause`. `by` and `filters` take what `retention km` takes, and the
+    accounts are grouped exactly as KaplanMeier groups them (survival.account_grouping): groups in the order of
+    their values, "(missing)" last. Causes are listed voluntary, involuntary, the analyst's own by name, unknown.
+
+    `fit(con)` raises NoChurnReasonsError when no churned account has a cause other than "unknown" (a build without
+    churn reasons), and CompetingRisksInputError when no account has churned at all.
+
+    Learned attributes: incidence_ and survival_ (CumulativeIncidence's curves), causes_, groups_; counts_ (group,
+    cause, n_churned: churned accounts per cause); summary_ (SUMMARY_COLUMNS: each cause's cumulative incidence at
+    each horizon with its interval, NaN past the group's last observed day); still_customer_ (group, horizon_days,
+    survival); group_summary_ (group, n_accounts, n_churned, last_observed_days); as_of_, n_accounts_, filters_,
+    grouping_.
+    """
+
+    def __init__(self, by: str | None = None, filters: list[str] | tuple[str, ...] | None = None,
+                 level: float = 0.95, horizons_days: tuple[int, ...] = HORIZONS_DAYS):
+        self.by = by
+        self.filters = list(filters or [])
+        self.horizons_days = tuple(int(h) for h in horizons_days)
+        # checked by the estimator's own constructor, before any query runs
+        self.level = CumulativeIncidence(level).level
+
+    def fit(self, con: duckdb.DuckDBPyConnection) -> CauseIncidence:
+        """Count the accounts per group, day and cause in DuckDB (read only) and estimate the curves from them."""
+        try:
+            columns = filterable_columns(con)
+            filters = parse_filters(self.filters, columns)
+            predicate, params = filter_predicate(filters)
+            grouping = account_grouping(con, self.by, columns, predicate, params)
+            counts = execute_template(
+                con, "cause_event_counts", {**params, **grouping.params, "unknown_cause": UNKNOWN},
+                group_value=grouping.value_sql, filter_predicate=predicate,
+            ).df()
+            as_of = build_as_of(con)
+        except FilterError as exc:
+            raise CompetingRisksInputError(str(exc)) from exc
+        except duckdb.CatalogException:
+            require_tables(con)
+            raise
+        if counts.empty:
+            raise no_accounts_error(con, filters)
+        churned = counts["churn_cause"].notna().to_numpy()
+        n_churned = int(counts["n_accounts"].to_numpy()[churned].sum())
+        if n_churned == 0:
+            which = " matching the filters" if filters else ""
+            raise CompetingRisksInputError(
+                f"no account{which} has churned by the as-of date {as_of}; there is no churn to split by cause"
+            )
+        seen = set(counts["churn_cause"][churned])
+        if seen <= {UNKNOWN}:
+            raise NoChurnReasonsError(n_churned, filtered=bool(filters))
+
+        group_labels, row_labels = _group_labels(counts["group_value"], grouping.label)
+        if len(group_labels) > KM_MAX_GROUPS:
+            raise CompetingRisksInputError(
+                f"--by {self.by} gives {len(group_labels)} groups (more than {KM_MAX_GROUPS}); "
+                "choose a column with fewer levels or add a --filter"
+            )
+        # one entry per account, as the estimator takes them: each count row repeated n_accounts times
+        repeats = counts["n_accounts"].to_numpy(dtype=np.int64)
+        durations = np.repeat(counts["time_days"].to_numpy(dtype=np.int64), repeats)
+        causes = np.repeat(counts["churn_cause"].to_numpy(dtype=object), repeats)
+        groups = None if self.by is None else pd.Categorical(np.repeat(row_labels, repeats), categories=group_labels)
+        model = CumulativeIncidence(self.level, causes=_cause_order(seen)).fit(durations, causes, groups)
+
+        self.incidence_ = model.incidence_
+        self.survival_ = model.survival_
+        self.causes_ = model.causes_
+        self.groups_ = model.groups_
+        self.as_of_: date | None = as_of
+        self.filters_ = [f.as_dict() for f in filters]
+        self.grouping_ = grouping.description
+        self.n_accounts_ = int(repeats.sum())
+        sizes = pd.DataFrame({"group": row_labels, "n_accounts": repeats, "churned": churned.astype(np.int64) * repeats,
+                              "time_days": counts["time_days"].to_numpy(dtype=np.int64)})
+        self.group_summary_ = (
+            sizes.groupby("group", sort=False)
+            .agg(n_accounts=("n_accounts", "sum"), n_churned=("churned", "sum"),
+                 last_observed_days=("time_days", "max"))
+            .reindex(self.groups_).rename_axis("group").reset_index()
+        )
+        self.counts_ = (
+            self.incidence_.groupby(["group", "cause"], sort=False)["events"].sum()
+            .rename("n_churned").reset_index()
+        )
+        self.summary_, self.still_customer_ = self._at_horizons()
+        return self
+
+    def _at_horizons(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Each curve's value at each horizon (the step function's last value at or before it), NaN past the group's
+        last observed day: nothing is known there."""
+        horizons = np.asarray(self.horizons_days, dtype=np.int64)
+        last_day = self.group_summary_.set_index("group")["last_observed_days"]
+        churned = self.counts_.set_index(["group", "cause"])["n_churned"]
+        parts, kept = [], []
+        for group in self.groups_:
+            known = horizons <= last_day[group]
+            curve = self.survival_[self.survival_["group"] == group]
+            at = np.searchsorted(curve["time_days"].to_numpy(), horizons, side="right") - 1
+            kept.append(pd.DataFrame({
+                "group": group, "horizon_days": horizons,
+                "survival": np.where(known, curve["survival"].to_numpy()[at], np.nan),
+            }))
+            for cause in self.causes_:
+                rows = self.incidence_[(self.incidence_["group"] == group) & (self.incidence_["cause"] == cause)]
+                at = np.searchsorted(rows["time_days"].to_numpy(), horizons, side="right") - 1
+                parts.append(pd.DataFrame({
+                    "group": group, "cause": cause, "horizon_days": horizons,
+                    **{column: np.where(known, rows[column].to_numpy()[at], np.nan)
+                       for column in ("cumulative_incidence", "ci_lower", "ci_upper")},
+                    "n_churned": int(churned[(group, cause)]),
+                }))
+        return (pd.concat(parts, ignore_index=True)[SUMMARY_COLUMNS],
+                pd.concat(kept, ignore_index=True)[["group", "horizon_days", "survival"]])
+
+    def notes(self) -> list[str]:
+        notes = [
+            "Each cause's share is its cumulative incidence (Aalen-Johansen): the share of accounts that churned from "
+            "that cause by the day, the other causes competing; the causes and the share still a customer add up to "
+            "100%.",
+            (f"Accounts still active at the as-of date {self.as_of_} are censored there."
+             if self.as_of_ else "Accounts still active at the as-of date are censored there."),
+        ]
+        if UNKNOWN in self.causes_:
+            n_unknown = int(self.counts_.loc[self.counts_["cause"] == UNKNOWN, "n_churned"].sum())
+            notes.append(f"{UNKNOWN!r} counts the {n_unknown:,} churned accounts whose row gave no churn reason.")
+        if self.by is not None:
+            notes.append("Association, not causation: groups can differ in more than the grouping column.")
+        if self.summary_["cumulative_incidence"].isna().any():
+            notes.append("A share is not given (n/a, null in JSON) past a group's last observed day.")
+        return notes
+
+    def to_json_dict(self) -> dict:
+        """Everything the model learned, as plain JSON values (NaN becomes null)."""
+        return json_ready({
+            "model": "cumulative_incidence_by_cause",
+            "as_of": self.as_of_,
+            "by": self.by,
+            "grouping": self.grouping_,
+            "filters": self.filters_,
+            "n_accounts": self.n_accounts_,
+            "confidence_level": self.level,
+            "horizons_days": list(self.horizons_days),
+            "causes": list(self.causes_),
+            "groups": self.group_summary_.to_dict("records"),
+            "counts": self.counts_.to_dict("records"),
+            "cumulative_incidence": self.summary_.to_dict("records"),
+            "still_customer": self.still_customer_.to_dict("records"),
+            "incidence_curves": self.incidence_.to_dict("records"),
+            "survival_curves": self.survival_.to_dict("records"),
+            "notes": self.notes(),
+        })
+
+
+def _cause_order(causes: set) -> list:
+    """voluntary, involuntary, the analyst's own causes by name, unknown."""
+    own = sorted(c for c in causes if c not in CAUSE_ORDER and c != UNKNOWN)
+    return [c for c in CAUSE_ORDER if c in causes] + own + ([UNKNOWN] if UNKNOWN in causes else [])
+
+
+def _group_labels(values: pd.Series, label) -> tuple[list[str], np.ndarray]:
+    """The group labels in KaplanMeier's order (by value, missing last) and each count row's label."""
+    missing = values.isna().to_numpy()
+    codes = np.full(len(values), -1, dtype=np.int64)
+    codes[~missing], uniques = pd.factorize(values[~missing], sort=True)
+    labels = [label(value) for value in uniques] + ([label(None)] if missing.any() else [])
+    codes[missing] = len(uniques)
+    return labels, np.array(labels, dtype=object)[codes]
 
 
 # --------------------------------------------------------------------------------------------

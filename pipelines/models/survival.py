@@ -268,15 +268,52 @@ def counts_from_frame(frame: pd.DataFrame, group_column: str | None = None) -> p
 
 
 @dataclass
-class _Grouping:
+class Grouping:
+    """How accounts are split into groups: the grouping's description, the SQL of an account's group value and its
+    bound parameters, and the label of a group value."""
+
     description: str
     value_sql: TrustedSql
     params: dict
     label: Callable[[Any], str]  # raw group value (a str, number, date or numpy scalar from DuckDB) -> label
 
 
-def _overall_grouping() -> _Grouping:
-    return _Grouping("overall", TrustedSql(f"'{OVERALL_LABEL}'"), {}, lambda value: OVERALL_LABEL)
+def _overall_grouping() -> Grouping:
+    return Grouping("overall", TrustedSql(f"'{OVERALL_LABEL}'"), {}, lambda value: OVERALL_LABEL)
+
+
+def account_grouping(con: duckdb.DuckDBPyConnection, by: str | None, columns: dict[str, FilterableColumn],
+                     predicate: TrustedSql, params: dict) -> Grouping:
+    """The groups of `--by` over the filtered accounts (the module docstring's rules): the SQL of each account's group
+    value, its bound parameters and how a value reads. Every estimator by segment groups through here, so `km` and
+    `km --by-cause` split the accounts alike."""
+    if by is None:
+        return _overall_grouping()
+    column = resolve_column(by, columns, role="--by column")
+    if column.kind == "date":
+        return Grouping(f"{column.name} (by month)", column.sql, {}, _label_month)
+    if column.kind == "year":
+        return Grouping(f"{column.name} (by year)", column.sql, {}, _label_plain)
+    if column.kind == "categorical":
+        return Grouping(f"{column.name} (by value)", column.sql, {}, _label_plain)
+    cut_points, n_distinct = execute_template(
+        con, "km_numeric_cut_points", params, group_column=column.sql, filter_predicate=predicate
+    ).fetchone()
+    if n_distinct <= MAX_LEVELS_BY_VALUE or cut_points is None:
+        return Grouping(f"{column.name} (by value)", column.sql, {}, _label_plain)
+    c1, c2, c3 = (float(c) for c in cut_points)
+    labels = {
+        1: f"Q1 (<= {c1:g})",
+        2: f"Q2 ({c1:g}, {c2:g}]",
+        3: f"Q3 ({c2:g}, {c3:g}]",
+        4: f"Q4 (> {c3:g})",
+    }
+    return Grouping(
+        f"{column.name} (by quartile; cut points {c1:g}, {c2:g}, {c3:g})",
+        quartile_bucket(column),
+        {"cut_1": c1, "cut_2": c2, "cut_3": c3},
+        lambda value: MISSING_LABEL if _is_missing(value) else labels[int(value)],
+    )
 
 
 class KaplanMeier:
@@ -338,23 +375,16 @@ class KaplanMeier:
                 con, "km_event_counts", {**params, **grouping.params},
                 group_value=grouping.value_sql, filter_predicate=predicate,
             ).fetchnumpy()  # arrays straight to the estimators: no DataFrame of the counts in between
-            build_as_of = _build_as_of(con)
+            as_of_date = build_as_of(con)
         except FilterError as exc:
             raise SurvivalInputError(str(exc)) from exc
         except duckdb.CatalogException:
             # the tables are looked up only once a query has failed: the lookup costs as much as the estimates
-            _require_tables(con)
+            require_tables(con)
             raise
         if len(counts["time_days"]) == 0:
-            n_all = con.execute(query_text("km_account_count")).fetchall()[0][0]  # a count: always one row
-            if not filters:
-                raise SurvivalInputError("account_survival has no accounts; rebuild with an accounts file that has rows")
-            shown = " and ".join(f.text for f in filters)
-            raise SurvivalInputError(
-                f"no accounts match the filters {shown} (the database has {n_all:,} accounts); "
-                "check the values, e.g. with --by on the filtered column"
-            )
-        self.as_of_ = build_as_of
+            raise no_accounts_error(con, filters)
+        self.as_of_ = as_of_date
         self.filters_ = [f.as_dict() for f in filters]
         self.grouping_ = grouping.description
         return self._fit_counts(counts, grouping.label)
@@ -371,7 +401,7 @@ class KaplanMeier:
         try:
             rows = con.execute(query_text("km_stored_counts"), {"segment_column": self.by}).fetchnumpy()
         except duckdb.CatalogException:
-            _require_tables(con)
+            require_tables(con)
             raise
         if not len(rows["group_value"]):
             return None
@@ -409,34 +439,8 @@ class KaplanMeier:
         self.grouping_ = f"{self.by} (by value)" if self.by else "overall"
         return self._fit_counts(counts_from_frame(frame, self.by), _label_plain)
 
-    def _grouping(self, con, columns: dict[str, FilterableColumn], predicate: TrustedSql, params: dict) -> _Grouping:
-        if self.by is None:
-            return _overall_grouping()
-        column = resolve_column(self.by, columns, role="--by column")
-        if column.kind == "date":
-            return _Grouping(f"{column.name} (by month)", column.sql, {}, _label_month)
-        if column.kind == "year":
-            return _Grouping(f"{column.name} (by year)", column.sql, {}, _label_plain)
-        if column.kind == "categorical":
-            return _Grouping(f"{column.name} (by value)", column.sql, {}, _label_plain)
-        cut_points, n_distinct = execute_template(
-            con, "km_numeric_cut_points", params, group_column=column.sql, filter_predicate=predicate
-        ).fetchone()
-        if n_distinct <= MAX_LEVELS_BY_VALUE or cut_points is None:
-            return _Grouping(f"{column.name} (by value)", column.sql, {}, _label_plain)
-        c1, c2, c3 = (float(c) for c in cut_points)
-        labels = {
-            1: f"Q1 (<= {c1:g})",
-            2: f"Q2 ({c1:g}, {c2:g}]",
-            3: f"Q3 ({c2:g}, {c3:g}]",
-            4: f"Q4 (> {c3:g})",
-        }
-        return _Grouping(
-            f"{column.name} (by quartile; cut points {c1:g}, {c2:g}, {c3:g})",
-            quartile_bucket(column),
-            {"cut_1": c1, "cut_2": c2, "cut_3": c3},
-            lambda value: MISSING_LABEL if _is_missing(value) else labels[int(value)],
-        )
+    def _grouping(self, con, columns: dict[str, FilterableColumn], predicate: TrustedSql, params: dict) -> Grouping:
+        return account_grouping(con, self.by, columns, predicate, params)
 
     def _fit_counts(self, counts, label) -> "KaplanMeier":
         """counts: km_event_counts' columns by name (a DataFrame, or DuckDB's arrays, masked where NULL)."""
@@ -595,7 +599,7 @@ def _stack(labels: list[str], parts: list[dict], columns: list[str]) -> pd.DataF
     return pd.DataFrame(data, copy=False)  # the arrays are fresh: no need for pandas to copy them again
 
 
-def _require_tables(con: duckdb.DuckDBPyConnection) -> None:
+def require_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Raise SurvivalInputError naming the tables survival needs that the database lacks (on a cursor of its
     own: a query on `con` may just have failed)."""
     with con.cursor() as cursor:
@@ -607,7 +611,20 @@ def _require_tables(con: duckdb.DuckDBPyConnection) -> None:
         ) from None
 
 
-def _build_as_of(con: duckdb.DuckDBPyConnection) -> date | None:
+def no_accounts_error(con: duckdb.DuckDBPyConnection, filters: list) -> SurvivalInputError:
+    """The error for a selection with no accounts: the filters match none (naming them and the database's count),
+    or the build has none."""
+    if not filters:
+        return SurvivalInputError("account_survival has no accounts; rebuild with an accounts file that has rows")
+    n_all = con.execute(query_text("km_account_count")).fetchall()[0][0]  # a count: always one row
+    shown = " and ".join(f.text for f in filters)
+    return SurvivalInputError(
+        f"no accounts match the filters {shown} (the database has {n_all:,} accounts); "
+        "check the values, e.g. with --by on the filtered column"
+    )
+
+
+def build_as_of(con: duckdb.DuckDBPyConnection) -> date | None:
     """The build's as-of date (None for a build_info without its row)."""
     rows = con.execute(query_text("km_as_of")).fetchall()
     return rows[0][0] if rows else None
