@@ -568,3 +568,9 @@ def cached_cause_factor_effects(_con, build_id: str) -> pd.DataFrame:
     """Each factor's own model of churn from each cause, as the build stored it (every account; empty when the
     build modelled no cause)."""
     return run(_con, query_text("cause_factor_effects"))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def cached_cause_driver_effects(_con, build_id: str) -> pd.DataFrame:
+    """Each cause's mutually adjusted drivers model, as the build stored it (empty when it modelled no cause)."""
+    return run(_con, query_text("cause_driver_effects"))

@@ -269,6 +269,35 @@ def investment_case_vs_truth(planted: dict, naive: dict, adjusted: dict) -> pd.D
     return pd.DataFrame(rows)
 
 
+def planted_causes(info: dict) -> dict | None:
+    """The demo's planted churn causes (its `causes` section), or None for a demo without them or other data."""
+    document = planted_document(info)
+    return None if document is None else document.get("causes")
+
+
+def cause_effects(drivers: pd.DataFrame, own: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """Each modelled cause's (mutually adjusted effects, each factor's own model), from the build's cause tables."""
+    return {cause: (drivers[drivers.churn_cause == cause], own[own.churn_cause == cause])
+            for cause in drivers.churn_cause.unique()}
+
+
+def involuntary_vs_recovered(causes: dict, own: pd.DataFrame | None) -> pd.DataFrame:
+    """Each service factor's own model of involuntary churn beside the planted ratio of 1 (no service measure moves
+    a failed payment): the recovered ratio, its 95% interval and whether 1 is inside."""
+    planted = {e["factor"]: e["hazard_ratio"] for e in causes.get("involuntary", {}).get("effects", [])}
+    rows = []
+    for row in ([] if own is None else own.itertuples()):
+        factor = next((f.name for f in FACTORS if f.name == row.factor), row.factor)
+        column = FACTORS_BY_NAME[factor].column if factor in FACTORS_BY_NAME else factor
+        truth = planted.get(factor, planted.get(column, 1.0))
+        rows.append({"factor": label(factor) if factor in FACTORS_BY_NAME else factor, "term": row.term,
+                     "planted hazard ratio": truth, "own model: recovered": round(float(row.hazard_ratio), 3),
+                     "own model: 95% CI": f"{row.ci_lower:.3f} – {row.ci_upper:.3f}",
+                     "own model: truth inside": bool(row.ci_lower <= truth <= row.ci_upper)})
+    return pd.DataFrame(rows, columns=["factor", "term", "planted hazard ratio", "own model: recovered",
+                                       "own model: 95% CI", "own model: truth inside"])
+
+
 def planted_vs_recovered(info: dict, effects: pd.DataFrame, own: pd.DataFrame | None = None) -> pd.DataFrame | None:
     """On the demo data, the planted hazard ratios beside the ones recovered: by the mutually adjusted drivers
     model (`effects`) and, when given, by each factor's own model (`own`, the one the pages act on)."""

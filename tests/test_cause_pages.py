@@ -392,3 +392,23 @@ def test_pages_without_churn_reasons_say_so_in_one_sentence(small_demo_database,
     assert not [key for key in plotly_specs(drivers) if key.startswith("forest_cause")]
     assert "forest" in plotly_specs(drivers)  # the page as before
     assert len(drivers.tabs) == 0
+
+
+def test_data_page_checks_the_planted_effects_against_the_models_of_each_cause(reasons_database, monkeypatch):
+    """The demo plants its service effects on voluntary churn and none on involuntary churn: the Data page checks
+    each against the models of that cause, not against a model of all churn, which payment failures dilute."""
+    at = open_page(monkeypatch, reasons_database, "data_page")
+    headers = [h.value for h in at.subheader]
+    assert "Demo data: planted effects beside the recovered ones" in headers
+    assert "Demo data: involuntary churn, which no service measure moves" in headers
+    assert any("planted these effects on voluntary churn" in c.value for c in at.caption)
+    voluntary = next(d.value for d in at.dataframe if "planted hazard ratio" in d.value.columns
+                     and "mutually adjusted: recovered" in d.value.columns)
+    first_response = voluntary[voluntary.factor.str.contains("first response", case=False)].iloc[0]
+    assert first_response["own model: truth inside"] and first_response["mutually adjusted: truth inside"], \
+        first_response.to_dict()
+    involuntary = next(d.value for d in at.dataframe if list(d.value.columns)[:3] == [
+        "factor", "term", "planted hazard ratio"] and "mutually adjusted: recovered" not in d.value.columns)
+    assert (involuntary["planted hazard ratio"] == 1.0).all() and len(involuntary) >= 10
+    first_response = involuntary.set_index("term").loc["first_response_hours"]
+    assert first_response["own model: truth inside"], first_response.to_dict()

@@ -3,6 +3,7 @@
 The raw tables are for roles that may read them, the audit log and the rebuild for the admin; on the
 laptop all of it shows."""
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import audit, auth, data, rebuild
@@ -55,13 +56,30 @@ else:
     st.dataframe(data.cached_table(con, info["build_id"], "table_row_counts"), hide_index=True,
                  column_config={"table_name": "table",
                                 "row_count": st.column_config.NumberColumn("rows", format="localized")})
-    planted = rebuild.planted_vs_recovered(info, data.driver_effects(con, ())[0],
-                                           data.cached_factor_effects(con, info["build_id"])[0])
+    planted_causes = rebuild.planted_causes(info)
+    if planted_causes:
+        # the demo planted its effects on voluntary churn alone: they are checked against the models of that cause
+        causes = rebuild.cause_effects(data.cached_cause_driver_effects(con, info["build_id"]),
+                                       data.cached_cause_factor_effects(con, info["build_id"]))
+        planted = rebuild.planted_vs_recovered(info, *causes.get("voluntary", (pd.DataFrame(), None)))
+    else:
+        planted = rebuild.planted_vs_recovered(info, data.driver_effects(con, ())[0],
+                                               data.cached_factor_effects(con, info["build_id"])[0])
     if planted is not None:
         st.subheader("Demo data: planted effects beside the recovered ones")
+        if planted_causes:
+            st.caption("The demo planted these effects on voluntary churn, and about a third of its churn is "
+                       "involuntary (failed payments, which no service measure moves): each is checked against the "
+                       "models of voluntary churn, the other causes censored.")
         st.caption("A bad interaction's planted ratio holds goodwill credits at none; its own model leaves the "
                    "credits that follow it free (a consequence), so it is checked against the total effect.")
         st.dataframe(planted, hide_index=True)
+        if planted_causes:
+            st.subheader("Demo data: involuntary churn, which no service measure moves")
+            st.caption("Planted: a hazard of its own, higher on Starter, and a hazard ratio of 1 for every service "
+                       "factor. Each factor's own model of involuntary churn, beside that truth.")
+            st.dataframe(rebuild.involuntary_vs_recovered(planted_causes, causes.get("involuntary", (None, None))[1]),
+                         hide_index=True)
         document = rebuild.planted_document(info) or {}  # there: planted_vs_recovered read it
         truth = next(iter(document.get("true_whatif", [])), None)
         if truth is not None:
