@@ -33,7 +33,8 @@ from pipelines.sqlrun import (TrustedSql, create_table_as, execute_template, fil
 # pays for importing them (scipy alone takes most of a second)
 from pipelines.models.causal_structure import CausalStructure, recorded
 from pipelines.models.calibration import overall_row, read_calibration
-from pipelines.models.cause_effects import has_reasons
+from pipelines.models.cause_effects import has_reasons, modelled_causes
+from pipelines.models.cause_whatif import CauseWhatIf
 from pipelines.models.competing_risks import CauseIncidence, NoChurnReasonsError
 from pipelines.models.drivers import ServiceDrivers
 from pipelines.models.factors import FACTORS, FACTORS_BY_NAME
@@ -462,6 +463,32 @@ def cached_whatif(_con, build_id: str, changes: tuple[tuple[str, str], ...], hor
         result["notes"].append("the effects come from the drivers model fitted on every account of the build, "
                                "applied here to the selected accounts only: a subset (a filter, or a csm's book) "
                                "has too few churns to estimate them on its own")
+    return result
+
+
+@in_scope
+@st.cache_data(show_spinner="Running the what-if for each churn cause…", max_entries=64)
+def cached_cause_whatif(_con, build_id: str, changes: tuple[tuple[str, str], ...], horizon_days: int,
+                        filters: Filters) -> dict | None:
+    """The what-if of cached_whatif moved through each churn cause's own model (CauseWhatIf), on the same accounts,
+    rows and draw sample: the total and what each cause keeps, with intervals; None when the build modelled no
+    cause (no churn reasons, or too few churns of any cause). A ValueError when a cause's model cannot be fitted."""
+    if not modelled_causes(_con):
+        return None
+    whatif = CauseWhatIf(changes=list(changes), horizon_days=horizon_days, max_draw_accounts=APP_DRAW_ACCOUNTS).fit(
+        _con, account_ids=selected_account_ids(_con, filters),
+        # one shallow copy for the causes' what-ifs, which run one after another on this thread (see cached_whatif)
+        rows=_current_rows(_con, build_id).copy(deep=False),
+        overlap_ranges={FACTORS_BY_NAME[f].column: _case_mix_ranges(_con, build_id, FACTORS_BY_NAME[f].column)
+                        for f, _ in changes})
+    result = whatif.to_json_dict()
+    # each cause alone is the model's working, not the case: the page and the summary show the causes competing
+    result.pop("each_cause_alone", None)
+    result["filtered"] = bool(filters)
+    if filters:
+        result["notes"].append("each cause's model comes from every account of the build, applied here to the "
+                               "selected accounts only: a subset has too few churns of each cause to estimate it on "
+                               "its own")
     return result
 
 

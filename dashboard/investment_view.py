@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from dashboard.charts import money
-from dashboard.labels import filters_in_words
+from dashboard.labels import cause_label, cause_short_label, cause_sort_key, filters_in_words
+from pipelines.churn_reasons import UNKNOWN
 from pipelines.models.calibration import calibration_sentence
 from pipelines.models.factors import CHANGEABLE, FACTORS_BY_NAME, title
 from pipelines.models.whatif import parse_change
@@ -174,7 +175,8 @@ def payback_text(months) -> str:
 
 
 def summary_markdown(result: dict, economics: dict, changes: list[tuple[str, str]], as_of, filters,
-                     evidence: Sequence[str] = ()) -> str:
+                     evidence: Sequence[str] = (), by_cause: dict | None = None) -> str:
+    """The case as Markdown to forward; with `by_cause` (cached_cause_whatif's result) its split by churn cause."""
     accounts, arr, revenue = result["accounts_kept"], result["arr_kept"], result["revenue_kept"]
     scope = ", ".join(filters_in_words(filters)) if filters else "all active accounts"
     lines = [
@@ -201,6 +203,8 @@ def summary_markdown(result: dict, economics: dict, changes: list[tuple[str, str
             f"(95% interval {economics['roi_ci_lower']:.0%} to {economics['roi_ci_upper']:.0%})",
             f"- Payback: **{payback_text(economics['payback_months_estimate'])}**",
         ]
+    if by_cause is not None:
+        lines += cause_summary_lines(result, by_cause)
     if evidence:
         lines += ["", "## What the estimate rests on", *[f"- {line}" for line in evidence]]
     lines += ["", "## Caveats", *[f"- {n}" for n in result.get("notes", [])]]
@@ -232,8 +236,9 @@ def summary_html(markdown_text: str, figures=()) -> str:
                            ["\n".join(_markdown_to_html(markdown_text))], list(figures))
 
 
-def summary_table(result: dict, economics: dict) -> list[dict]:
-    """The numbers of the case as rows, for the CSV download."""
+def summary_table(result: dict, economics: dict, by_cause: dict | None = None) -> list[dict]:
+    """The numbers of the case as rows, for the CSV download; with `by_cause`, what each churn cause keeps and the
+    total with the causes competing."""
     rows = []
     for quantity in ("accounts_kept", "arr_kept"):
         r = result[quantity]
@@ -248,6 +253,16 @@ def summary_table(result: dict, economics: dict) -> list[dict]:
                      "ci_upper": economics["roi_ci_upper"]})
         rows.append({"quantity": "payback_months", "estimate": economics["payback_months_estimate"],
                      "ci_lower": economics["payback_months_ci_upper"], "ci_upper": economics["payback_months_ci_lower"]})
+    if by_cause is not None:
+        for row in by_cause["by_cause"]:
+            for quantity in ("accounts_kept", "arr_kept"):
+                r = row[quantity]
+                rows.append({"quantity": f"{quantity}_through_{row['cause']}_churn", "estimate": r["estimate"],
+                             "ci_lower": r["ci_lower"], "ci_upper": r["ci_upper"]})
+        for quantity in ("accounts_kept", "arr_kept"):
+            r = by_cause[quantity]
+            rows.append({"quantity": f"{quantity}_all_causes_competing", "estimate": r["estimate"],
+                         "ci_lower": r["ci_lower"], "ci_upper": r["ci_upper"]})
     return rows
 
 
@@ -314,3 +329,161 @@ def overlap_table(result: dict) -> pd.DataFrame:
     return pd.DataFrame([{"factor": title(o["factor"]), "accounts the change applies to": o["accounts"],
                           "outside the range of similar case mix": o["outside"],
                           "share outside": f"{o['share_outside']:.1%}"} for o in result.get("overlap", [])])
+
+
+# --- by churn cause ------------------------------------------------------------------------------
+
+ALL_CAUSES_WORDS = "In all (the causes compete)"
+NO_CAUSE_MODELS = ("Churn is not modelled by cause in this build (no cause has enough churned accounts for a model "
+                   "of its own), so the case is not split by cause.")
+# what a cause is, beside its interval, where a reader may expect support to move it
+CAUSE_ASIDES = {"involuntary": "failed payments, which support cannot prevent"}
+
+
+def cause_churn_words(cause: str) -> str:
+    """A cause's churn in running text: "voluntary churn", "churn with no reason given", "churn counted as
+    downgrade to free"."""
+    if cause in ("voluntary", "involuntary"):
+        return f"{cause} churn"
+    if cause == UNKNOWN:
+        return "churn with no reason given"
+    return f"churn counted as {cause_short_label(cause)}"
+
+
+def _causes_in_order(cause_result: dict) -> list[dict]:
+    return sorted(cause_result["by_cause"], key=lambda row: cause_sort_key(row["cause"]))
+
+
+def _count(value: float, digits: int) -> str:
+    # a true minus sign: a hyphen before a number reads as a dash in a sentence
+    text = f"{abs(value):,.{digits}f}"
+    return f"−{text}" if value < 0 and text.strip("0.,") else text
+
+
+def _digits(*values: float) -> int:
+    """Whole accounts once the numbers reach ten; below that, one decimal, so a small interval does not read as
+    "0 to 0"."""
+    return 0 if max(abs(v) for v in values) >= 10 else 1
+
+
+def _accounts_phrase(estimate: float, low: float, high: float) -> str:
+    """ "about 48 accounts (39 to 57)", in whole or tenth accounts as the size asks."""
+    digits = _digits(estimate, low, high)
+    noun = "account" if _count(estimate, digits) in ("1", "1.0") else "accounts"
+    return f"about {_count(estimate, digits)} {noun} ({_count(low, digits)} to {_count(high, digits)})"
+
+
+def _interval_phrase(low: float, high: float) -> str:
+    digits = _digits(low, high)
+    return f"{_count(low, digits)} to {_count(high, digits)} accounts kept"
+
+
+def _either(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def cause_sentence(cause_result: dict) -> str:
+    """The split of the case by cause in one sentence, from the numbers: the causes whose interval of accounts kept
+    lies above zero (or below it) and how many accounts they keep (or lose), the causes whose interval covers zero
+    as not moved, and the total with the causes competing. A cause support is not expected to move (involuntary
+    churn) whose interval excludes zero is said as what it is: an association in the data, which the total
+    includes."""
+    moved, unmoved, associated = [], [], []
+    for row in _causes_in_order(cause_result):
+        cause, kept = row["cause"], row["accounts_kept"]
+        estimate, low, high = kept["estimate"], kept["ci_lower"], kept["ci_upper"]
+        churn = cause_churn_words(cause)
+        if (low > 0 or high < 0) and cause in CAUSE_ASIDES:
+            phrase = (f"{_accounts_phrase(estimate, low, high)} kept" if low > 0 else
+                      f"{_accounts_phrase(-estimate, -high, -low)} more lost")
+            associated.append(f"the model of {churn} links the change with {phrase}, an association in the data "
+                              f"rather than an effect ({CAUSE_ASIDES[cause]})")
+        elif low > 0:
+            moved.append(f"keeps {_accounts_phrase(estimate, low, high)} by lowering {churn}")
+        elif high < 0:
+            moved.append(f"loses {_accounts_phrase(-estimate, -high, -low)} by raising {churn}")
+        else:
+            aside = f" — {CAUSE_ASIDES[cause]}" if cause in CAUSE_ASIDES else ""
+            unmoved.append(f"{churn} ({_interval_phrase(low, high)}{aside})")
+    clauses = []
+    if moved:
+        clauses.append("the change " + " and ".join(moved))
+    if unmoved:
+        clause = f"{'it' if moved else 'the change'} does not measurably move {_either(unmoved)}"
+        if moved and not associated:
+            clause += ", so the case credits support only with the churn it moves"
+        clauses.append(clause)
+    clauses += associated
+    total = cause_result["accounts_kept"]
+    if total["ci_upper"] < 0:  # a change for the worse: say how many it loses, as positive numbers
+        in_all = "loses " + _accounts_phrase(-total["estimate"], -total["ci_upper"], -total["ci_lower"])
+    else:
+        in_all = "keeps " + _accounts_phrase(total["estimate"], total["ci_lower"], total["ci_upper"])
+    if associated:  # the subject of the clause before is a model: name the change again
+        in_all = f"the change {in_all}, {'that association' if len(associated) == 1 else 'those associations'} included"
+    else:
+        in_all = f"it {in_all}"
+    clauses.append(f"in all, the causes competing, {in_all}")
+    return "By cause (95% intervals in brackets): " + "; ".join(clauses) + "."
+
+
+def cause_headline_line(result: dict, cause_result: dict) -> str:
+    """Why the headline (one model of all churn) and the total by cause differ, with both numbers."""
+    headline, total = result["accounts_kept"], cause_result["accounts_kept"]
+    return (f"The headline above, {_accounts_phrase(headline['estimate'], headline['ci_lower'], headline['ci_upper'])}"
+            " kept, puts all churn in one model, which applies the change's link with churn to every cause alike; "
+            f"the total by cause, {_accounts_phrase(total['estimate'], total['ci_lower'], total['ci_upper'])}, moves "
+            "each cause only as far as that cause's own model finds, so the two differ where the causes respond "
+            "differently.")
+
+
+def _kept_text(kept: dict, fmt: Callable[[float], str]) -> str:
+    return f"{fmt(kept['estimate'])} ({fmt(kept['ci_lower'])} to {fmt(kept['ci_upper'])})"
+
+
+def _one_decimal(value: float) -> str:
+    return f"{value:,.1f}"
+
+
+def cause_table(cause_result: dict) -> pd.DataFrame:
+    """One row per churn cause, then one for all of them competing: expected churned accounts over the horizon
+    today and with the change, and the accounts and ARR the change keeps, each with its 95% interval."""
+    rows = [{"Cause": cause_label(row["cause"]),
+             "Expected churned accounts today": _one_decimal(row["expected_churned_today"]),
+             "Expected churned accounts with the change": _one_decimal(row["expected_churned_with_change"]),
+             "Accounts kept (95% interval)": _kept_text(row["accounts_kept"], _one_decimal),
+             "ARR kept (95% interval)": _kept_text(row["arr_kept"], money)}
+            for row in _causes_in_order(cause_result)]
+    rows.append({"Cause": ALL_CAUSES_WORDS,
+                 "Expected churned accounts today": _one_decimal(cause_result["baseline"]["expected_churned_accounts"]),
+                 "Expected churned accounts with the change":
+                     _one_decimal(cause_result["scenario"]["expected_churned_accounts"]),
+                 "Accounts kept (95% interval)": _kept_text(cause_result["accounts_kept"], _one_decimal),
+                 "ARR kept (95% interval)": _kept_text(cause_result["arr_kept"], money)})
+    return pd.DataFrame(rows)
+
+
+def cause_table_caption(cause_result: dict) -> str:
+    """What the table's numbers count, and over what."""
+    return (f"Over the next {cause_result['horizon_days']} days, for the {cause_result['accounts']:,} active accounts "
+            "selected. Expected churned accounts: the sum of each account's chance of churning from that cause, the "
+            "causes competing; a cause the change does not move can rise a little with it, as the accounts kept stay at "
+            "risk of that cause. ARR kept: a year's revenue of the accounts kept. Each cause's model comes from every "
+            "account of the build, whatever the filters.")
+
+
+def cause_notes(result: dict, cause_result: dict) -> list[str]:
+    """How the split by cause is made and what it leaves out: its notes the headline's do not already give."""
+    return [note for note in cause_result["notes"] if note not in result["notes"]]
+
+
+def cause_summary_lines(result: dict, cause_result: dict) -> list[str]:
+    """The split by cause for the Markdown summary: the sentence, the difference from the headline, and one bullet
+    per row of the table."""
+    lines = ["", "## By churn cause", cause_sentence(cause_result), "", cause_headline_line(result, cause_result), ""]
+    for row in cause_table(cause_result).to_dict("records"):
+        lines.append(f"- {row['Cause']}: expected churned accounts {row['Expected churned accounts today']} today, "
+                     f"{row['Expected churned accounts with the change']} with the change; accounts kept "
+                     f"{row['Accounts kept (95% interval)']}; ARR kept {row['ARR kept (95% interval)']} "
+                     "(95% intervals)")
+    return lines

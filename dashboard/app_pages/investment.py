@@ -6,6 +6,7 @@ import streamlit as st
 from dashboard import charts, data, drivers_view, investment_view, structure_view
 from dashboard.common import (current_filters, download, filter_caption, keep_choice, require_database,
                               restore_choice)
+from dashboard.labels import literal
 
 con, info = require_database()
 filters = current_filters()
@@ -74,13 +75,33 @@ with st.expander("Robustness: overlap with the data, and each factor's estimate 
 with st.expander("How this is estimated, and what it leaves out"):
     st.markdown("\n".join(f"- {n}" for n in result["notes"]))
 
+cause_result = None
+if data.build_has_churn_reasons(con, info["build_id"]):
+    st.subheader("By churn cause")
+    try:
+        cause_result = data.cached_cause_whatif(con, info["build_id"], tuple(changes), horizon, filters)
+    except ValueError as error:
+        st.warning(str(error))
+    else:
+        if cause_result is None:
+            st.caption(investment_view.NO_CAUSE_MODELS)
+    if cause_result is not None:
+        st.markdown(literal(investment_view.cause_sentence(cause_result)))
+        st.caption(investment_view.cause_headline_line(result, cause_result))
+        st.dataframe(investment_view.cause_table(cause_result), hide_index=True)
+        st.caption(investment_view.cause_table_caption(cause_result))
+        with st.expander("How the split by cause is estimated"):
+            st.markdown("\n".join(f"- {n}" for n in investment_view.cause_notes(result, cause_result)))
+
 summary = investment_view.summary_markdown(result, economics, changes, info["as_of_date"], filters,
-                                           [check["text"], *evidence, *([tail] if tail else []), structure_line])
+                                           [check["text"], *evidence, *([tail] if tail else []), structure_line],
+                                           by_cause=cause_result)
 left, middle, right = st.columns(3)
 download(left, "Download the summary (Markdown)", summary.encode("utf-8"), "investment_case.md",
          mime="text/markdown", key="dl_inv_md", icon=":material/download:")
 download(middle, "Download the numbers (CSV)",
-         lambda: pd.DataFrame(investment_view.summary_table(result, economics)).to_csv(index=False).encode("utf-8"),
+         lambda: pd.DataFrame(investment_view.summary_table(result, economics, cause_result)).to_csv(
+             index=False).encode("utf-8"),
          "investment_case.csv", mime="text/csv", key="dl_inv_csv", icon=":material/download:")
 download(right, "Download the summary (HTML)",
          lambda: investment_view.summary_html(summary, [arr_figure, accounts_figure]).encode("utf-8"),
