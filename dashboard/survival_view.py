@@ -180,7 +180,7 @@ def cause_table(causes) -> pd.DataFrame:
         for cause in causes.causes_:
             row = {"group": group.group} if grouped else {}
             row["cause"] = cause_label(str(cause))
-            row["accounts at as-of"] = f"{int(summary.loc[(group.group, cause, causes.horizons_days[0])].n_churned):,}"
+            row["accounts by as-of (churned from it, or still a customer)"] = f"{int(summary.loc[(group.group, cause, causes.horizons_days[0])].n_churned):,}"
             for h in causes.horizons_days:
                 s = summary.loc[(group.group, cause, h)]
                 row[f"share by day {h:,} (95% CI)"] = (
@@ -189,7 +189,7 @@ def cause_table(causes) -> pd.DataFrame:
             rows.append(row)
         row = {"group": group.group} if grouped else {}
         row["cause"] = "Still a customer"
-        row["accounts at as-of"] = f"{group.n_accounts - group.n_churned:,}"
+        row["accounts by as-of (churned from it, or still a customer)"] = f"{group.n_accounts - group.n_churned:,}"
         for h in causes.horizons_days:
             row[f"share by day {h:,} (95% CI)"] = percent(still.loc[(group.group, h)])
         rows.append(row)

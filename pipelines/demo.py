@@ -253,6 +253,10 @@ PRE_CHURN_CONTRACTION = {"months": 3, "probability": 0.8, "min": 0.05, "max": 0.
 # constant over tenure and no service measure moves it; its baseline is calibrated on the potential panel to the
 # share asked for. Starter accounts pay by card where larger plans are invoiced, so their payments fail more.
 INVOLUNTARY_STARTER_HAZARD_RATIO = 1.5
+# The share `retention demo` (and so `make run`) plants unless told otherwise, so the app a newcomer opens splits
+# churn by cause. generate_demo's own default plants none: the demo whose every churn has one cause, which the
+# all-churn models' tests and the benchmarks read.
+COMMAND_INVOLUNTARY_SHARE = 1 / 3
 # The involuntary draws and every churn reason come from a stream of their own, default_rng([seed, CAUSES_STREAM]):
 # the voluntary draws stay exactly those of the demo without causes.
 CAUSES_STREAM = 1

@@ -202,3 +202,15 @@ def test_by_cause_commands_say_so_when_the_data_give_no_reasons(small_demo_datab
     assert main(["whatif", "--db", str(small_demo_database[0]), "--by-cause", "--factor", "first_response_hours",
                  "--change", "-50%"]) == 2
     assert "no churn reasons" in capsys.readouterr().err
+
+
+def test_one_fit_of_the_whole_adjustment_set_equals_the_last_stability_step(world_con):
+    """The cause models skip the stability steps: one fit of each factor's whole adjustment set gives the estimate
+    the last step of the steps gives (the same model, Newton started elsewhere)."""
+    stepped = FactorEffects(cause="voluntary", max_accounts=None, outcome_models=False).fit(world_con).effects_
+    direct = FactorEffects(cause="voluntary", max_accounts=None, outcome_models=False,
+                           stability=False).fit(world_con).effects_
+    assert list(direct.term) == list(stepped.term) and len(direct) > 0
+    np.testing.assert_allclose(direct.coef, stepped.coef, atol=1e-7)
+    np.testing.assert_allclose(direct.robust_se, stepped.robust_se, atol=1e-7)
+    assert list(direct.adjusted_for) == list(stepped.adjusted_for)

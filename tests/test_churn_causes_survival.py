@@ -359,14 +359,14 @@ def test_cause_table_has_each_cause_and_the_still_customers(reasons_db):
     model = CauseIncidence(by="plan").fit(reasons_db[0])
     table = survival_view.cause_table(model)
 
-    assert list(table.columns) == ["group", "cause", "accounts at as-of", "share by day 90 (95% CI)",
+    assert list(table.columns) == ["group", "cause", "accounts by as-of (churned from it, or still a customer)", "share by day 90 (95% CI)",
                                    "share by day 180 (95% CI)", "share by day 365 (95% CI)",
                                    "share by day 730 (95% CI)"]
     words = [cause_label(cause) for cause in CAUSES]  # the app's one label of each cause
     assert table.cause.tolist() == [*words, "Still a customer"] * 2
     still = table[(table.group == "Pro") & (table.cause == "Still a customer")].iloc[0]
     pro = model.group_summary_.set_index("group").loc["Pro"]
-    assert still["accounts at as-of"] == f"{pro.n_accounts - pro.n_churned:,}"
+    assert still["accounts by as-of (churned from it, or still a customer)"] == f"{pro.n_accounts - pro.n_churned:,}"
     voluntary = table[(table.group == "Pro") & (table.cause == cause_label("voluntary"))].iloc[0]
     at_year = model.summary_.set_index(["group", "cause", "horizon_days"]).loc[("Pro", "voluntary", 365)]
     # one decimal in every row, so a column reads alike

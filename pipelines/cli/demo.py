@@ -6,7 +6,7 @@ import argparse
 from fractions import Fraction
 from pathlib import Path
 
-from ..demo import generate_demo
+from ..demo import COMMAND_INVOLUNTARY_SHARE, generate_demo
 
 
 def add_parser(sub) -> None:
@@ -15,10 +15,10 @@ def add_parser(sub) -> None:
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     demo.add_argument("--format", choices=("csv", "parquet"), default="csv", help="file format (default csv)")
     demo.add_argument("--out", type=Path, default=Path("data/demo"), help="output folder (default data/demo)")
-    demo.add_argument("--involuntary-share", type=share, default=0.0, metavar="SHARE",
+    demo.add_argument("--involuntary-share", type=share, default=COMMAND_INVOLUNTARY_SHARE, metavar="SHARE",
                       help="plant involuntary churn (failed payments, which no service measure moves) as about this "
                            "share of all churn, e.g. 0.3 or 1/3, and give every churn a churn_reason in the accounts "
-                           "file (default 0: none, the demo as it always was)")
+                           "file (default 1/3; 0: none, every churn one cause)")
     demo.set_defaults(func=run)
 
 

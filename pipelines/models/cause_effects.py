@@ -79,7 +79,8 @@ class CauseModels:
         for cause in self.causes_:
             try:
                 self.drivers_[cause] = ServiceDrivers(max_accounts=self.drivers_sample, cause=cause).fit(con)
-                self.factor_effects_[cause] = FactorEffects(structure=self.structure, cause=cause,
+                # each factor's whole adjustment set at once: the stability table is the all-churn models' to show
+                self.factor_effects_[cause] = FactorEffects(structure=self.structure, cause=cause, stability=False,
                                                             max_accounts=self.factor_accounts).fit(con)
             except (DriversInputError, ConvergenceError, ValueError) as error:
                 self.drivers_.pop(cause, None)

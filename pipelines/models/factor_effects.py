@@ -62,8 +62,10 @@ class FactorEffects:
     def __init__(self, factors: list[str] | None = None, covariates: list[str] | None = None,
                  max_accounts: int | None = FACTOR_MODEL_ACCOUNTS, sample_seed: int = SAMPLE_SEED,
                  filters: list[str] | None = None, structure: CausalStructure = BUILT_IN,
-                 outcome_models: bool = True, cause: str | None = None):
+                 outcome_models: bool = True, cause: str | None = None, stability: bool = True):
         self.factors = factors
+        # the estimate at each step of the adjustment set (stability_); without, one fit of the whole set per factor
+        self.stability = stability
         # a churn cause: each factor's effect on churn from it alone, the other causes censored
         self.cause = cause
         self.filters = filters or []
@@ -103,12 +105,15 @@ class FactorEffects:
             previous: list[dict] = []
             fitted, reason = None, "no usable data"
             start_from: dict[str, float] = {}
-            for step in STEPS:
-                if step == "+ plan and segments":
+            for step in STEPS if self.stability else STEPS[-1:]:
+                if not self.stability:  # the whole adjustment set at once
+                    step_covariates = steps["+ plan and segments"]
+                    terms = terms + [t for name in STEPS[2:] for t in steps[name] if t not in terms]
+                elif step == "+ plan and segments":
                     step_covariates = steps[step]
                 else:
                     terms = terms + [t for t in steps[step] if t not in terms]
-                if step != STEPS[0] and not steps[step]:
+                if self.stability and step != STEPS[0] and not steps[step]:
                     # nothing added: the same model as the step before
                     stability.extend({**row, "step": step} for row in previous)
                     continue
