@@ -54,7 +54,7 @@ class ShiftedBetaGeometric:
     covariance_ (of log α and log β, from the observed information); survival(t), retention_rate(t) and
     expected_alive(periods) project it."""
 
-    def fit(self, alive: Sequence[float]) -> "ShiftedBetaGeometric":
+    def fit(self, alive: Sequence[float] | np.ndarray) -> "ShiftedBetaGeometric":
         counts = np.asarray(alive, dtype=float)
         if counts.ndim != 1 or counts.size < 2:
             raise SBGInputError("give a cohort's alive counts at the start and after at least one period")
@@ -70,7 +70,8 @@ class ShiftedBetaGeometric:
         self.periods_observed_ = int(churned.size)
 
         def negative(log_params: np.ndarray) -> float:
-            return -_log_likelihood(*np.exp(log_params), churned, still)
+            alpha, beta = np.exp(log_params)
+            return -_log_likelihood(float(alpha), float(beta), churned, float(still))
 
         result = optimize.minimize(negative, x0=np.zeros(2), method="Nelder-Mead",
                                    options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 10_000})
