@@ -1,0 +1,210 @@
+"""Where the existing base is heading: how many of today's accounts are still customers in each coming month.
+
+The model is a life table per segment: churn per account-month of exposure in each month of tenure (month k covers
+tenure days [k·L, (k+1)·L), L = 365.25 / 12 days), estimated from what was known at the forecast's origin only (an
+account that signed up or churned after it is not seen), so a forecast made at a past origin can be checked against
+what then happened (`backtest`). A month of tenure with less than `min_exposure` account-months of exposure shares
+the hazard of the months around it (pooled with its neighbours until the pool has enough); tenures past the longest
+observed keep the last pool's hazard. The hazard averages over whatever moved churn in the history (service, case
+mix, season), so it is calibrated for a future like the past, not for a change in pricing or a recession.
+
+Each active account at the origin is followed month by month: in month m of the forecast it churns with
+probability 1 − exp(−h) at the hazard h of its segment and tenure then. The intervals come from a simulation with
+both sources of uncertainty: each draw takes every hazard from its posterior given the history (gamma with shape
+churns + 1/2 and rate exposure, Jeffreys' prior for a Poisson rate) and then which accounts churn (binomial, month by
+month, among those left). Accounts of a segment with the same tenure at the origin share their probabilities, so
+the simulation works on those groups, not on accounts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from ..errors import RetentionError
+from ..filters import filterable_columns, resolve_column
+from ..sqlrun import TrustedSql, execute_template
+
+DAYS_PER_MONTH = 365.25 / 12
+# a pool of tenure months is used once it holds this many account-months of exposure
+MIN_EXPOSURE = 200.0
+LEVELS = (0.80, 0.95)
+
+
+class ForecastInputError(RetentionError, ValueError):
+    """A forecast that cannot be made (no active account at the origin, an unknown segment); the message says why."""
+
+
+@dataclass
+class LifeTable:
+    """Per segment, per pooled tenure band: its first and last tenure month, churns and exposure (account-months)."""
+
+    bands: pd.DataFrame  # segment, first_month, last_month, churns, exposure_months
+
+    def band_of(self, segment: str, tenure_month: np.ndarray) -> np.ndarray:
+        """The row of `bands` each tenure month of the segment falls in (past the last band: the last one)."""
+        own = self.bands[self.bands.segment == segment]
+        index = np.searchsorted(own.last_month.to_numpy(), tenure_month, side="left")
+        return own.index.to_numpy()[np.minimum(index, len(own) - 1)]
+
+
+def read_accounts(con: duckdb.DuckDBPyConnection, segment: str | None) -> pd.DataFrame:
+    """Every account's signup and churn dates, with its segment (one 'all' segment without one)."""
+    if segment is None:
+        column = TrustedSql("'all'")
+    else:
+        column = resolve_column(segment, filterable_columns(con), role="segment").sql
+    return execute_template(con, "forecast_accounts", segment=column).df()
+
+
+def life_table(accounts: pd.DataFrame, origin: date, min_exposure: float = MIN_EXPOSURE) -> LifeTable:
+    """Churns and exposure per segment and tenure month, from what was known at `origin`, pooled into bands."""
+    origin_ts = pd.Timestamp(origin)
+    known = accounts[pd.to_datetime(accounts.signup_date) < origin_ts]
+    signup = pd.to_datetime(known.signup_date)
+    churn = pd.to_datetime(known.churn_date)
+    churned = churn.notna() & (churn <= origin_ts)
+    end = churn.where(churned, origin_ts)
+    days = (end - signup).dt.days.to_numpy(float)
+    rows = []
+    for segment, positions in pd.Series(np.arange(len(known))).groupby(known.segment.fillna("(missing)").to_numpy()):
+        d = days[positions.to_numpy()]
+        events = churned.to_numpy()[positions.to_numpy()]
+        n_months = int(np.ceil(d.max() / DAYS_PER_MONTH)) + 1 if len(d) else 1
+        edges = np.arange(n_months + 1) * DAYS_PER_MONTH
+        # exposure in each tenure month: the part of [edge_k, edge_k+1) each account lived through
+        exposure = np.clip(d[:, None] - edges[None, :-1], 0, DAYS_PER_MONTH).sum(axis=0) / DAYS_PER_MONTH
+        month_of_churn = np.minimum((d[events] // DAYS_PER_MONTH).astype(int), n_months - 1)
+        churns = np.bincount(month_of_churn, minlength=n_months).astype(float)
+        rows.extend(_pool(str(segment), churns, exposure, min_exposure))
+    return LifeTable(pd.DataFrame(rows, columns=["segment", "first_month", "last_month", "churns",
+                                                 "exposure_months"]))
+
+
+def _pool(segment: str, churns: np.ndarray, exposure: np.ndarray, min_exposure: float) -> list[dict]:
+    """Consecutive tenure months merged until each band has `min_exposure` account-months (a short last band joins
+    the one before it)."""
+    bands: list[dict] = []
+    first, c, e = 0, 0.0, 0.0
+    for month in range(len(exposure)):
+        c, e = c + churns[month], e + exposure[month]
+        if e >= min_exposure:
+            bands.append({"segment": segment, "first_month": first, "last_month": month, "churns": c,
+                          "exposure_months": e})
+            first, c, e = month + 1, 0.0, 0.0
+    if e > 0 or not bands:
+        if bands:
+            last = bands[-1]
+            last.update(last_month=len(exposure) - 1, churns=last["churns"] + c,
+                        exposure_months=last["exposure_months"] + e)
+        else:
+            bands.append({"segment": segment, "first_month": 0, "last_month": len(exposure) - 1, "churns": c,
+                          "exposure_months": e})
+    return bands
+
+
+class ExistingBaseForecast:
+    """The accounts active at the origin still customers after each of the next `months` months, with 80% and 95%
+    intervals from `draws` seeded simulations. fit(accounts, origin) returns self with series_ (month,
+    active_accounts estimate and bounds, churned_accounts likewise) and n_active_."""
+
+    def __init__(self, months: int = 12, draws: int = 2000, seed: int = 0, min_exposure: float = MIN_EXPOSURE):
+        if months < 1:
+            raise ForecastInputError("forecast at least one month ahead")
+        if draws < 100:
+            raise ForecastInputError("give at least 100 draws: the 95% interval needs the tails")
+        self.months = months
+        self.draws = draws
+        self.seed = seed
+        self.min_exposure = min_exposure
+
+    def fit(self, accounts: pd.DataFrame, origin: date) -> "ExistingBaseForecast":
+        table = life_table(accounts, origin, self.min_exposure)
+        origin_ts = pd.Timestamp(origin)
+        signup = pd.to_datetime(accounts.signup_date)
+        active = active_at(accounts, origin)
+        if not active.any():
+            raise ForecastInputError(f"no account is active at {origin}: nothing to forecast")
+        tenure_days = (origin_ts - signup[active]).dt.days.to_numpy(float)
+        groups = pd.DataFrame({"segment": accounts.segment[active].fillna("(missing)").astype(str).to_numpy(),
+                               "tenure_month": (tenure_days // DAYS_PER_MONTH).astype(int)})
+        groups = groups.value_counts().rename("accounts").reset_index()
+        rng = np.random.default_rng(self.seed)
+        bands = table.bands
+        # each draw's hazard of every band: its posterior given the history
+        hazards = rng.gamma(bands.churns.to_numpy() + 0.5, 1.0 / bands.exposure_months.to_numpy(),
+                            size=(self.draws, len(bands)))
+        alive = np.broadcast_to(groups.accounts.to_numpy(), (self.draws, len(groups))).astype(np.int64)
+        active_by_month = np.empty((self.draws, self.months))
+        rows_of = {segment: (groups.segment == segment).to_numpy() for segment in groups.segment.unique()}
+        for m in range(self.months):
+            band = np.empty(len(groups), dtype=int)
+            for segment, rows in rows_of.items():
+                band[rows] = table.band_of(segment, groups.tenure_month.to_numpy()[rows] + m)
+            probability = 1.0 - np.exp(-hazards[:, band])
+            alive = alive - rng.binomial(alive, probability)
+            active_by_month[:, m] = alive.sum(axis=1)
+        n_active = int(groups.accounts.sum())
+        self.n_active_ = n_active
+        self.table_ = table
+        self.draws_ = active_by_month
+        rows = []
+        for m in range(self.months):
+            values = active_by_month[:, m]
+            row = {"month": m + 1, "active_accounts": _summary(values),
+                   "churned_accounts": _summary(n_active - values)}
+            rows.append(row)
+        self.series_ = rows
+        return self
+
+
+def active_at(accounts: pd.DataFrame, origin: date) -> pd.Series:
+    """Which accounts were customers at the origin: signed up before it, not churned by it."""
+    origin_ts = pd.Timestamp(origin)
+    churn = pd.to_datetime(accounts.churn_date)
+    return (pd.to_datetime(accounts.signup_date) < origin_ts) & (churn.isna() | (churn > origin_ts))
+
+
+def _summary(values: np.ndarray) -> dict[str, float]:
+    """The mean and the 80% and 95% intervals (percentiles) of the simulated values."""
+    out = {"estimate": float(values.mean())}
+    for level in LEVELS:
+        tail = (1 - level) / 2 * 100
+        low, high = np.percentile(values, [tail, 100 - tail])
+        name = f"{int(round(level * 100))}"
+        out[f"lower_{name}"], out[f"upper_{name}"] = float(low), float(high)
+    return out
+
+
+def actual_active(accounts: pd.DataFrame, origin: date, months: int) -> np.ndarray:
+    """Of the accounts active at `origin`, how many were still customers after each of the next `months` months
+    (month m ends m·L days after the origin, as the forecast's months do)."""
+    origin_ts = pd.Timestamp(origin)
+    churn = pd.to_datetime(accounts.churn_date)
+    active = active_at(accounts, origin)
+    ends = [origin_ts + pd.Timedelta(days=m * DAYS_PER_MONTH) for m in range(1, months + 1)]
+    churn_active = churn[active]
+    return np.array([int((churn_active.isna() | (churn_active > end)).sum()) for end in ends])
+
+
+def backtest(accounts: pd.DataFrame, as_of: date, origins: int = 12, months: int = 6, draws: int = 1000,
+             seed: int = 0) -> pd.DataFrame:
+    """Forecast from each of `origins` past origins (one month apart, the latest `months` months before as-of, so
+    every forecast month has happened) on what was known then, and set each month beside what happened: one row
+    per origin and month ahead with the forecast, its intervals and the actual active accounts."""
+    rows = []
+    last_origin = pd.Timestamp(as_of) - pd.Timedelta(days=months * DAYS_PER_MONTH)
+    for j in range(origins):
+        origin = (last_origin - pd.Timedelta(days=j * DAYS_PER_MONTH)).date()
+        forecast = ExistingBaseForecast(months=months, draws=draws, seed=seed + j).fit(accounts, origin)
+        actual = actual_active(accounts, origin, months)
+        for point, happened in zip(forecast.series_, actual):
+            active = point["active_accounts"]
+            rows.append({"origin": origin, "month": point["month"], "actual": int(happened), **active,
+                         "in_80": active["lower_80"] <= happened <= active["upper_80"],
+                         "in_95": active["lower_95"] <= happened <= active["upper_95"]})
+    return pd.DataFrame(rows)

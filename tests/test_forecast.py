@@ -1,0 +1,94 @@
+"""The existing base's forecast: a life table from what was known at the origin, simulated with both the hazards'
+uncertainty and the chance in which accounts churn; checked on worlds whose hazards are planted."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.models.forecast import (DAYS_PER_MONTH, ExistingBaseForecast, ForecastInputError, actual_active,
+                                       backtest, life_table)
+
+AS_OF = date(2026, 6, 30)
+START = date(2023, 7, 1)
+
+
+def planted_accounts(seed: int, n: int = 6000, monthly_hazard: dict[str, float] | None = None,
+                     falling: bool = False) -> pd.DataFrame:
+    """Accounts signing up evenly from START to AS_OF, each churning at its segment's monthly hazard (halving over
+    the first year of tenure when `falling`); churns after AS_OF kept, as a billing export has none yet but the
+    test needs the truth."""
+    hazards = monthly_hazard or {"Starter": 0.05, "Pro": 0.02}
+    rng = np.random.default_rng(seed)
+    segment = rng.choice(list(hazards), n)
+    signup_offset = rng.integers(0, (AS_OF - START).days, n)
+    rate = np.array([hazards[s] for s in segment]) / DAYS_PER_MONTH  # per day
+    if falling:
+        # twice the hazard in the first year: draw the first year, then the rest at the base rate
+        first = rng.exponential(1 / (2 * rate))
+        later = 365 + rng.exponential(1 / rate)
+        lifetime = np.where(first < 365, first, later)
+    else:
+        lifetime = rng.exponential(1 / rate)
+    signup = pd.to_datetime(START) + pd.to_timedelta(signup_offset, unit="D")
+    churn = signup + pd.to_timedelta(np.ceil(lifetime), unit="D")
+    return pd.DataFrame({"account_id": [f"A{i}" for i in range(n)], "signup_date": signup.date,
+                         "churn_date": churn.date, "segment": segment})
+
+
+def test_the_life_table_reads_nothing_after_the_origin():
+    accounts = planted_accounts(1, n=2000)
+    origin = date(2025, 6, 30)
+    before = life_table(accounts, origin).bands
+    # an account that signs up after the origin, and churns of known accounts moved to after it, change nothing
+    later = accounts.copy()
+    later.loc[len(later)] = ["late", origin + timedelta(days=3), None, "Pro"]
+    moved = pd.to_datetime(later.churn_date) > pd.Timestamp(origin)
+    later.loc[moved, "churn_date"] = origin + timedelta(days=400)
+    pd.testing.assert_frame_equal(life_table(later, origin).bands, before)
+
+
+def test_the_hazard_of_each_segment_is_the_planted_one():
+    bands = life_table(planted_accounts(2), AS_OF).bands
+    for segment, truth in {"Starter": 0.05, "Pro": 0.02}.items():
+        own = bands[bands.segment == segment]
+        rate = own.churns.sum() / own.exposure_months.sum()
+        assert rate == pytest.approx(truth, rel=0.08), (segment, rate)
+
+
+@pytest.mark.parametrize("falling", [False, True], ids=["flat hazard", "hazard halving after a year"])
+def test_backtest_intervals_cover_what_happened_at_their_level(falling):
+    """Twelve origins, six months ahead, on a world whose hazards hold still: the 80% and 95% intervals hold the
+    active accounts that happened about as often as they claim."""
+    accounts = planted_accounts(3 if falling else 4, falling=falling)
+    result = backtest(accounts, AS_OF, origins=12, months=6, draws=1000)
+    assert len(result) == 72
+    assert 0.70 <= result.in_80.mean() <= 0.92, result.in_80.mean()
+    assert 0.88 <= result.in_95.mean() <= 1.0, result.in_95.mean()
+    assert (abs(result.estimate - result.actual) / result.actual).mean() < 0.02
+
+
+def test_forecast_series_are_ordered_and_the_intervals_nested():
+    accounts = planted_accounts(5, n=3000)
+    forecast = ExistingBaseForecast(months=6, draws=500).fit(accounts, date(2026, 1, 31))
+    actual = actual_active(accounts, date(2026, 1, 31), 6)
+    estimates = [p["active_accounts"]["estimate"] for p in forecast.series_]
+    assert all(a > b for a, b in zip(estimates, estimates[1:])) and estimates[0] < forecast.n_active_
+    for point in forecast.series_:
+        a = point["active_accounts"]
+        assert a["lower_95"] <= a["lower_80"] <= a["estimate"] <= a["upper_80"] <= a["upper_95"]
+        assert point["churned_accounts"]["estimate"] == pytest.approx(forecast.n_active_ - a["estimate"])
+    assert len(actual) == 6
+    # the same seed gives the same forecast
+    again = ExistingBaseForecast(months=6, draws=500).fit(accounts, date(2026, 1, 31))
+    assert again.series_ == forecast.series_
+
+
+def test_bad_requests_say_why():
+    with pytest.raises(ForecastInputError, match="at least one month"):
+        ExistingBaseForecast(months=0)
+    with pytest.raises(ForecastInputError, match="no account is active"):
+        ExistingBaseForecast().fit(planted_accounts(6, n=100), START)
