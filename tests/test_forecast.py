@@ -92,3 +92,49 @@ def test_bad_requests_say_why():
         ExistingBaseForecast(months=0)
     with pytest.raises(ForecastInputError, match="no account is active"):
         ExistingBaseForecast().fit(planted_accounts(6, n=100), START)
+
+
+def swinging_accounts(seed: int, n: int = 6000, sigma: float = 0.3, phi: float = 0.7) -> pd.DataFrame:
+    """Accounts as planted_accounts' flat world, but the whole base's churn swings from month to month: every
+    hazard is multiplied by exp(s) in each period of L days, s an AR(1) with standard deviation `sigma` and
+    persistence `phi` (a season, a staffing shortfall)."""
+    rng = np.random.default_rng(seed)
+    hazards = {"Starter": 0.05, "Pro": 0.02}
+    segment = rng.choice(list(hazards), n)
+    total_days = (AS_OF - START).days + 800
+    n_periods = int(total_days // DAYS_PER_MONTH) + 1
+    swing = np.empty(n_periods)
+    swing[0] = rng.normal(0, sigma)
+    for p in range(1, n_periods):
+        swing[p] = phi * swing[p - 1] + sigma * np.sqrt(1 - phi ** 2) * rng.normal()
+    signup_day = rng.integers(0, (AS_OF - START).days, n).astype(float)
+    rate = np.array([hazards[s] for s in segment]) / DAYS_PER_MONTH
+    churn_day = np.full(n, np.inf)
+    for p in range(n_periods):
+        begin, end = p * DAYS_PER_MONTH, (p + 1) * DAYS_PER_MONTH
+        alive = (churn_day == np.inf) & (signup_day < end)
+        start = np.maximum(signup_day[alive], begin)
+        draw = start + rng.exponential(1 / (rate[alive] * np.exp(swing[p])))
+        churn_day[np.flatnonzero(alive)[draw < end]] = draw[draw < end]
+    signup = pd.to_datetime(START) + pd.to_timedelta(signup_day, unit="D")
+    churn = pd.to_datetime(START) + pd.to_timedelta(np.ceil(np.minimum(churn_day, total_days)), unit="D")
+    return pd.DataFrame({"account_id": [f"A{i}" for i in range(n)], "signup_date": signup.date,
+                         "churn_date": churn.date, "segment": segment})
+
+
+@pytest.mark.xfail(strict=True, reason="the swing is measured (sd 0.26 against the planted 0.3) but the forecast's "
+                   "intervals hold what happened in only 50% (80% intervals) and 64% (95%) of months: the life table "
+                   "absorbs part of the swing into its tenure bands, and the swing's state at the origin is read "
+                   "from too few months; a model of tenure and calendar time together is the next step")
+def test_a_base_whose_churn_swings_gets_intervals_as_wide_as_the_swing():
+    """Tenure and segment explain the planted world's churn but for a month-to-month swing of the whole base (an
+    AR(1), sd 0.3 on the log scale): the forecast measures the swing before the origin and carries it, so its
+    intervals still hold what happened about as often as they claim."""
+    from pipelines.models.forecast import calendar_swing
+
+    accounts = swinging_accounts(7)
+    swing = calendar_swing(accounts, AS_OF, life_table(accounts, AS_OF))
+    assert 0.15 <= swing.sigma <= 0.45, swing.sigma
+    result = backtest(accounts, AS_OF, origins=12, months=6, draws=1000)
+    assert 0.65 <= result.in_80.mean() <= 0.95, result.in_80.mean()
+    assert result.in_95.mean() >= 0.85, result.in_95.mean()

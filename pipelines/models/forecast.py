@@ -107,6 +107,83 @@ def _pool(segment: str, churns: np.ndarray, exposure: np.ndarray, min_exposure: 
     return bands
 
 
+@dataclass
+class CalendarSwing:
+    """How churn across the whole base swings from month to month beyond what tenure and segment explain: the log
+    ratio of churns seen to churns the life table expects in each of the last periods before the origin, as an AR(1)
+    with standard deviation `sigma` (chance removed) and month-to-month persistence `phi`, and `start`, the swing the
+    base is in at the origin (the latest periods' ratio, shrunk toward none by how much of it chance explains)."""
+
+    sigma: float
+    phi: float
+    start: float
+    periods: pd.DataFrame  # period_end, churns, expected, log_ratio
+
+    def draw(self, rng: np.random.Generator, draws: int, months: int) -> np.ndarray:
+        """(draws, months) multipliers of every hazard: exp of the swing, continued from `start`."""
+        if self.sigma == 0.0:
+            return np.ones((draws, months))
+        swing = np.empty((draws, months))
+        previous = np.full(draws, self.start)
+        innovation = self.sigma * np.sqrt(1.0 - self.phi ** 2)
+        for m in range(months):
+            previous = self.phi * previous + innovation * rng.standard_normal(draws)
+            swing[:, m] = previous
+        return np.exp(swing)
+
+
+# the periods before the origin the swing is measured over, and the latest ones its current state is read from
+SWING_PERIODS = 24
+SWING_START_PERIODS = 3
+
+
+def calendar_swing(accounts: pd.DataFrame, origin: date, table: LifeTable, periods: int = SWING_PERIODS) -> CalendarSwing:
+    """The base's month-to-month swing in churn before `origin` (periods of L days counted back from it), against
+    the churn the life table expects of the accounts at risk in each, given their segment and tenure."""
+    origin_ts = pd.Timestamp(origin)
+    known = accounts[pd.to_datetime(accounts.signup_date) < origin_ts]
+    signup = pd.to_datetime(known.signup_date).to_numpy("datetime64[D]")
+    churn = pd.to_datetime(known.churn_date)
+    churned = (churn.notna() & (churn <= origin_ts)).to_numpy()
+    end = churn.where(churn.notna() & (churn <= origin_ts), origin_ts).to_numpy("datetime64[D]")
+    origin_day = np.datetime64(origin_ts.date(), "D")
+    # days before the origin of each account's signup and end
+    start_back = (origin_day - signup).astype(float)
+    end_back = (origin_day - end).astype(float)
+    segments = known.segment.fillna("(missing)").astype(str).to_numpy()
+    hazard = (table.bands.churns / table.bands.exposure_months).to_numpy()
+    rows = []
+    for p in range(periods):
+        near, far = p * DAYS_PER_MONTH, (p + 1) * DAYS_PER_MONTH  # the period is (far, near] days before the origin
+        exposure = np.clip(np.minimum(start_back, far) - np.maximum(end_back, near), 0, None) / DAYS_PER_MONTH
+        lived = exposure > 0
+        if not lived.any():
+            break
+        tenure_month = ((start_back[lived] - (near + far) / 2) // DAYS_PER_MONTH).clip(0).astype(int)
+        expected = 0.0
+        for segment in np.unique(segments[lived]):
+            own = segments[lived] == segment
+            expected += float(exposure[lived][own] @ hazard[table.band_of(segment, tenure_month[own])])
+        churns = int((churned & (end_back >= near) & (end_back < far)).sum())
+        rows.append({"period_end": (origin_ts - pd.Timedelta(days=near)).date(), "churns": churns,
+                     "expected": expected})
+    frame = pd.DataFrame(rows, columns=["period_end", "churns", "expected"])
+    if len(frame) < 6 or frame.expected.min() <= 0:
+        return CalendarSwing(0.0, 0.0, 0.0, frame.assign(log_ratio=np.nan))
+    frame["log_ratio"] = np.log((frame.churns + 0.5) / (frame.expected + 0.5))
+    ratio = frame.log_ratio - frame.log_ratio.mean()
+    chance = float((1.0 / (frame.expected + 0.5)).mean())  # a Poisson count's variance on the log scale
+    variance = max(float(ratio.var(ddof=1)) - chance, 0.0)
+    if variance == 0.0:
+        return CalendarSwing(0.0, 0.0, 0.0, frame)
+    ordered = ratio.to_numpy()[::-1]  # oldest first
+    phi = float(np.clip(np.corrcoef(ordered[:-1], ordered[1:])[0, 1], 0.0, 0.95))
+    latest = ratio.iloc[:SWING_START_PERIODS]
+    latest_chance = float((1.0 / (frame.expected.iloc[:SWING_START_PERIODS] + 0.5)).mean()) / len(latest)
+    start = float(latest.mean()) * variance / (variance + latest_chance)
+    return CalendarSwing(float(np.sqrt(variance)), phi, start, frame)
+
+
 class ExistingBaseForecast:
     """The accounts active at the origin still customers after each of the next `months` months, with 80% and 95%
     intervals from `draws` seeded simulations. fit(accounts, origin) returns self with series_ (month,
@@ -138,6 +215,9 @@ class ExistingBaseForecast:
         # each draw's hazard of every band: its posterior given the history
         hazards = rng.gamma(bands.churns.to_numpy() + 0.5, 1.0 / bands.exposure_months.to_numpy(),
                             size=(self.draws, len(bands)))
+        # the whole base's swing from month to month, continued from where it stands at the origin
+        self.swing_ = calendar_swing(accounts, origin, table)
+        swing = self.swing_.draw(rng, self.draws, self.months)
         alive = np.broadcast_to(groups.accounts.to_numpy(), (self.draws, len(groups))).astype(np.int64)
         active_by_month = np.empty((self.draws, self.months))
         rows_of = {segment: (groups.segment == segment).to_numpy() for segment in groups.segment.unique()}
@@ -145,7 +225,7 @@ class ExistingBaseForecast:
             band = np.empty(len(groups), dtype=int)
             for segment, rows in rows_of.items():
                 band[rows] = table.band_of(segment, groups.tenure_month.to_numpy()[rows] + m)
-            probability = 1.0 - np.exp(-hazards[:, band])
+            probability = 1.0 - np.exp(-hazards[:, band] * swing[:, m:m + 1])
             alive = alive - rng.binomial(alive, probability)
             active_by_month[:, m] = alive.sum(axis=1)
         n_active = int(groups.accounts.sum())
