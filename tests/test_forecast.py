@@ -122,10 +122,11 @@ def swinging_accounts(seed: int, n: int = 6000, sigma: float = 0.3, phi: float =
                          "churn_date": churn.date, "segment": segment})
 
 
-@pytest.mark.xfail(strict=True, reason="the swing is measured (sd 0.26 against the planted 0.3) but the forecast's "
-                   "intervals hold what happened in only 50% (80% intervals) and 64% (95%) of months: the life table "
-                   "absorbs part of the swing into its tenure bands, and the swing's state at the origin is read "
-                   "from too few months; a model of tenure and calendar time together is the next step")
+@pytest.mark.xfail(strict=True, reason="the swing is measured (a Kalman filter over the periods before the origin) "
+                   "but the forecast's intervals hold what happened in only 57% (80% intervals) and 65% (95%) of "
+                   "months: the life table absorbs part of the swing into its tenure bands and a short history "
+                   "pins down the swing's persistence poorly; a model of tenure and calendar time together is the "
+                   "next step")
 def test_a_base_whose_churn_swings_gets_intervals_as_wide_as_the_swing():
     """Tenure and segment explain the planted world's churn but for a month-to-month swing of the whole base (an
     AR(1), sd 0.3 on the log scale): the forecast measures the swing before the origin and carries it, so its

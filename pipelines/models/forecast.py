@@ -24,6 +24,7 @@ from datetime import date
 import duckdb
 import numpy as np
 import pandas as pd
+from scipy import optimize
 
 from ..errors import RetentionError
 from ..filters import filterable_columns, resolve_column
@@ -109,22 +110,26 @@ def _pool(segment: str, churns: np.ndarray, exposure: np.ndarray, min_exposure: 
 
 @dataclass
 class CalendarSwing:
-    """How churn across the whole base swings from month to month beyond what tenure and segment explain: the log
-    ratio of churns seen to churns the life table expects in each of the last periods before the origin, as an AR(1)
-    with standard deviation `sigma` (chance removed) and month-to-month persistence `phi`, and `start`, the swing the
-    base is in at the origin (the latest periods' ratio, shrunk toward none by how much of it chance explains)."""
+    """How churn across the whole base swings from month to month beyond what tenure and segment explain. The log
+    ratio of churns seen to churns the life table expects, period by period before the origin, is the swing plus
+    chance (a Poisson count's variance on the log scale, 1 / expected); the swing is an AR(1) with standard deviation
+    `sigma` and month-to-month persistence `phi`, fitted by maximum likelihood with a Kalman filter, which also gives
+    where the swing stands at the origin (`start`, with its variance): a state-space model, so chance in the counts
+    neither inflates the swing nor hides its persistence."""
 
     sigma: float
     phi: float
     start: float
     periods: pd.DataFrame  # period_end, churns, expected, log_ratio
+    start_variance: float = 0.0
 
     def draw(self, rng: np.random.Generator, draws: int, months: int) -> np.ndarray:
-        """(draws, months) multipliers of every hazard: exp of the swing, continued from `start`."""
+        """(draws, months) multipliers of every hazard: exp of the swing, continued from where it stands at the
+        origin (itself uncertain: each draw starts from its own value)."""
         if self.sigma == 0.0:
             return np.ones((draws, months))
         swing = np.empty((draws, months))
-        previous = np.full(draws, self.start)
+        previous = self.start + np.sqrt(self.start_variance) * rng.standard_normal(draws)
         innovation = self.sigma * np.sqrt(1.0 - self.phi ** 2)
         for m in range(months):
             previous = self.phi * previous + innovation * rng.standard_normal(draws)
@@ -132,9 +137,8 @@ class CalendarSwing:
         return np.exp(swing)
 
 
-# the periods before the origin the swing is measured over, and the latest ones its current state is read from
-SWING_PERIODS = 24
-SWING_START_PERIODS = 3
+# the periods before the origin the swing is measured over
+SWING_PERIODS = 36
 
 
 def calendar_swing(accounts: pd.DataFrame, origin: date, table: LifeTable, periods: int = SWING_PERIODS) -> CalendarSwing:
@@ -171,17 +175,37 @@ def calendar_swing(accounts: pd.DataFrame, origin: date, table: LifeTable, perio
     if len(frame) < 6 or frame.expected.min() <= 0:
         return CalendarSwing(0.0, 0.0, 0.0, frame.assign(log_ratio=np.nan))
     frame["log_ratio"] = np.log((frame.churns + 0.5) / (frame.expected + 0.5))
-    ratio = frame.log_ratio - frame.log_ratio.mean()
-    chance = float((1.0 / (frame.expected + 0.5)).mean())  # a Poisson count's variance on the log scale
-    variance = max(float(ratio.var(ddof=1)) - chance, 0.0)
-    if variance == 0.0:
+    oldest_first = frame.iloc[::-1]
+    ratio = (oldest_first.log_ratio - oldest_first.log_ratio.mean()).to_numpy()
+    chance = (1.0 / (oldest_first.expected + 0.5)).to_numpy()
+
+    def negative(params: np.ndarray) -> float:
+        return -_kalman(ratio, chance, float(np.exp(params[0])), float(np.tanh(params[1])))[0]
+
+    fitted = optimize.minimize(negative, x0=np.array([np.log(0.1), 0.5]), method="L-BFGS-B",
+                               bounds=[(np.log(1e-3), np.log(2.0)), (0.0, np.arctanh(0.98))])
+    sigma, phi = float(np.exp(fitted.x[0])), float(np.tanh(fitted.x[1]))
+    if sigma <= 2e-3:  # at the bound: no swing beyond chance
         return CalendarSwing(0.0, 0.0, 0.0, frame)
-    ordered = ratio.to_numpy()[::-1]  # oldest first
-    phi = float(np.clip(np.corrcoef(ordered[:-1], ordered[1:])[0, 1], 0.0, 0.95))
-    latest = ratio.iloc[:SWING_START_PERIODS]
-    latest_chance = float((1.0 / (frame.expected.iloc[:SWING_START_PERIODS] + 0.5)).mean()) / len(latest)
-    start = float(latest.mean()) * variance / (variance + latest_chance)
-    return CalendarSwing(float(np.sqrt(variance)), phi, start, frame)
+    _, start, start_variance = _kalman(ratio, chance, sigma, phi)
+    return CalendarSwing(sigma, phi, start, frame, start_variance)
+
+
+def _kalman(observed: np.ndarray, noise: np.ndarray, sigma: float, phi: float) -> tuple[float, float, float]:
+    """The log-likelihood of `observed` = an AR(1) state (sd sigma, persistence phi, stationary start) + independent
+    noise of variance `noise`, and the filtered state's mean and variance after the last observation."""
+    mean, variance = 0.0, sigma ** 2
+    step = sigma ** 2 * (1.0 - phi ** 2)
+    log_likelihood = 0.0
+    for t, (z, r) in enumerate(zip(observed, noise)):
+        if t:
+            mean, variance = phi * mean, phi ** 2 * variance + step
+        total = variance + r
+        log_likelihood -= 0.5 * (np.log(2 * np.pi * total) + (z - mean) ** 2 / total)
+        gain = variance / total
+        mean, variance = mean + gain * (z - mean), (1.0 - gain) * variance
+    # one step on to the first month after the origin is the simulation's: it starts from the last period's state
+    return float(log_likelihood), float(mean), float(variance)
 
 
 class ExistingBaseForecast:
