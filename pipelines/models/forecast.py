@@ -14,6 +14,11 @@ both sources of uncertainty: each draw takes every hazard from its posterior giv
 churns + 1/2 and rate exposure, Jeffreys' prior for a Poisson rate) and then which accounts churn (binomial, month by
 month, among those left). Accounts of a segment with the same tenure at the origin share their probabilities, so
 the simulation works on those groups, not on accounts.
+
+MRR: each account's MRR in the origin's month; the accounts a group keeps hold the group's MRR in proportion (which
+of a group's accounts churn is not told apart by MRR, so the interval leaves out how unequal their MRR is), and the
+MRR of the accounts that stay moves by the month-on-month net change (expansion less contraction) of a month drawn
+from the twelve before the origin, month by month.
 """
 
 from __future__ import annotations
@@ -223,7 +228,8 @@ class ExistingBaseForecast:
         self.seed = seed
         self.min_exposure = min_exposure
 
-    def fit(self, accounts: pd.DataFrame, origin: date) -> "ExistingBaseForecast":
+    def fit(self, accounts: pd.DataFrame, origin: date, mrr: pd.DataFrame | None = None) -> "ExistingBaseForecast":
+        """`accounts` from read_accounts; `mrr` (optional, from read_mrr) adds the base's MRR and ARR."""
         table = life_table(accounts, origin, self.min_exposure)
         origin_ts = pd.Timestamp(origin)
         signup = pd.to_datetime(accounts.signup_date)
@@ -231,9 +237,11 @@ class ExistingBaseForecast:
         if not active.any():
             raise ForecastInputError(f"no account is active at {origin}: nothing to forecast")
         tenure_days = (origin_ts - signup[active]).dt.days.to_numpy(float)
-        groups = pd.DataFrame({"segment": accounts.segment[active].fillna("(missing)").astype(str).to_numpy(),
-                               "tenure_month": (tenure_days // DAYS_PER_MONTH).astype(int)})
-        groups = groups.value_counts().rename("accounts").reset_index()
+        members = pd.DataFrame({"segment": accounts.segment[active].fillna("(missing)").astype(str).to_numpy(),
+                                "tenure_month": (tenure_days // DAYS_PER_MONTH).astype(int),
+                                "mrr": 0.0 if mrr is None else mrr_at(mrr, accounts.account_id[active], origin)})
+        groups = members.groupby(["segment", "tenure_month"], as_index=False).agg(
+            accounts=("mrr", "size"), mrr=("mrr", "sum"))
         rng = np.random.default_rng(self.seed)
         bands = table.bands
         # each draw's hazard of every band: its posterior given the history
@@ -244,6 +252,9 @@ class ExistingBaseForecast:
         swing = self.swing_.draw(rng, self.draws, self.months)
         alive = np.broadcast_to(groups.accounts.to_numpy(), (self.draws, len(groups))).astype(np.int64)
         active_by_month = np.empty((self.draws, self.months))
+        mrr_by_month = np.empty((self.draws, self.months))
+        growth = np.cumprod(1.0 + self._growth_draws(rng, mrr, origin), axis=1)
+        mrr_per_account = (groups.mrr / groups.accounts).to_numpy()
         rows_of = {segment: (groups.segment == segment).to_numpy() for segment in groups.segment.unique()}
         for m in range(self.months):
             band = np.empty(len(groups), dtype=int)
@@ -252,6 +263,7 @@ class ExistingBaseForecast:
             probability = 1.0 - np.exp(-hazards[:, band] * swing[:, m:m + 1])
             alive = alive - rng.binomial(alive, probability)
             active_by_month[:, m] = alive.sum(axis=1)
+            mrr_by_month[:, m] = (alive @ mrr_per_account) * growth[:, m]
         n_active = int(groups.accounts.sum())
         self.n_active_ = n_active
         self.table_ = table
@@ -261,9 +273,55 @@ class ExistingBaseForecast:
             values = active_by_month[:, m]
             row = {"month": m + 1, "active_accounts": _summary(values),
                    "churned_accounts": _summary(n_active - values)}
+            if mrr is not None:
+                row["mrr"] = _summary(mrr_by_month[:, m])
+                row["arr"] = _summary(12.0 * mrr_by_month[:, m])
             rows.append(row)
         self.series_ = rows
+        self.starting_mrr_ = float(groups.mrr.sum())
         return self
+
+    def _growth_draws(self, rng: np.random.Generator, mrr: pd.DataFrame | None, origin: date) -> np.ndarray:
+        """(draws, months) net MRR change rates of the accounts that stay: each a month drawn from the twelve
+        before the origin (none without an MRR history)."""
+        if mrr is None:
+            return np.zeros((self.draws, self.months))
+        rates = retained_growth(mrr, origin)
+        if rates.size == 0:
+            return np.zeros((self.draws, self.months))
+        return rng.choice(rates, size=(self.draws, self.months))
+
+
+def read_mrr(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every account's MRR in each calendar month it was a customer."""
+    return execute_template(con, "forecast_mrr").df()
+
+
+def _month_of(day) -> pd.Timestamp:
+    return pd.Timestamp(day).to_period("M").to_timestamp()
+
+
+def mrr_at(mrr: pd.DataFrame, account_ids: pd.Series, day) -> np.ndarray:
+    """Each account's MRR in the calendar month holding `day` (0 where it has none)."""
+    month = mrr[pd.to_datetime(mrr.month_start) == _month_of(day)].drop_duplicates("account_id")
+    return account_ids.map(month.set_index("account_id").mrr).fillna(0.0).to_numpy(float)
+
+
+def retained_growth(mrr: pd.DataFrame, origin: date, months: int = 12) -> np.ndarray:
+    """For each of the `months` calendar months up to the origin's: the net change in MRR of the accounts that were
+    customers in it and the month before, as a share of their MRR the month before."""
+    frame = mrr.assign(month=pd.to_datetime(mrr.month_start))
+    last = _month_of(origin)
+    rates = []
+    for k in range(months):
+        month = last - pd.DateOffset(months=k)
+        before = frame[frame.month == month - pd.DateOffset(months=1)].set_index("account_id").mrr
+        now = frame[frame.month == month].set_index("account_id").mrr
+        both = before.index.intersection(now.index)
+        base = float(before.loc[both].sum())
+        if base > 0:
+            rates.append(float(now.loc[both].sum()) / base - 1.0)
+    return np.array(rates)
 
 
 def active_at(accounts: pd.DataFrame, origin: date) -> pd.Series:
@@ -295,8 +353,22 @@ def actual_active(accounts: pd.DataFrame, origin: date, months: int) -> np.ndarr
     return np.array([int((churn_active.isna() | (churn_active > end)).sum()) for end in ends])
 
 
+def actual_mrr(accounts: pd.DataFrame, mrr: pd.DataFrame, origin: date, months: int) -> np.ndarray:
+    """The MRR, in the calendar month each of the next `months` months ends in, of the accounts active at `origin`
+    still customers then."""
+    origin_ts = pd.Timestamp(origin)
+    churn = pd.to_datetime(accounts.churn_date)
+    active = active_at(accounts, origin)
+    out = []
+    for m in range(1, months + 1):
+        end = origin_ts + pd.Timedelta(days=m * DAYS_PER_MONTH)
+        staying = active & (churn.isna() | (churn > end))
+        out.append(float(mrr_at(mrr, accounts.account_id[staying], end).sum()))
+    return np.array(out)
+
+
 def backtest(accounts: pd.DataFrame, as_of: date, origins: int = 12, months: int = 6, draws: int = 1000,
-             seed: int = 0) -> pd.DataFrame:
+             seed: int = 0, mrr: pd.DataFrame | None = None) -> pd.DataFrame:
     """Forecast from each of `origins` past origins (one month apart, the latest `months` months before as-of, so
     every forecast month has happened) on what was known then, and set each month beside what happened: one row
     per origin and month ahead with the forecast, its intervals and the actual active accounts."""
@@ -304,11 +376,18 @@ def backtest(accounts: pd.DataFrame, as_of: date, origins: int = 12, months: int
     last_origin = pd.Timestamp(as_of) - pd.Timedelta(days=months * DAYS_PER_MONTH)
     for j in range(origins):
         origin = (last_origin - pd.Timedelta(days=j * DAYS_PER_MONTH)).date()
-        forecast = ExistingBaseForecast(months=months, draws=draws, seed=seed + j).fit(accounts, origin)
+        forecast = ExistingBaseForecast(months=months, draws=draws, seed=seed + j).fit(accounts, origin, mrr)
         actual = actual_active(accounts, origin, months)
-        for point, happened in zip(forecast.series_, actual):
+        happened_mrr = actual_mrr(accounts, mrr, origin, months) if mrr is not None else [None] * months
+        for point, happened, revenue in zip(forecast.series_, actual, happened_mrr):
             active = point["active_accounts"]
-            rows.append({"origin": origin, "month": point["month"], "actual": int(happened), **active,
-                         "in_80": active["lower_80"] <= happened <= active["upper_80"],
-                         "in_95": active["lower_95"] <= happened <= active["upper_95"]})
+            row = {"origin": origin, "month": point["month"], "actual": int(happened), **active,
+                   "in_80": active["lower_80"] <= happened <= active["upper_80"],
+                   "in_95": active["lower_95"] <= happened <= active["upper_95"]}
+            if revenue is not None:
+                forecast_mrr = point["mrr"]
+                row.update(actual_mrr=revenue, mrr_estimate=forecast_mrr["estimate"],
+                           mrr_in_80=forecast_mrr["lower_80"] <= revenue <= forecast_mrr["upper_80"],
+                           mrr_in_95=forecast_mrr["lower_95"] <= revenue <= forecast_mrr["upper_95"])
+            rows.append(row)
     return pd.DataFrame(rows)
