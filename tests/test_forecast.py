@@ -147,12 +147,15 @@ def monthly_mrr(accounts: pd.DataFrame, seed: int, growth: float = 0.0) -> pd.Da
     rng = np.random.default_rng(seed)
     first = np.where(accounts.segment == "Starter", rng.uniform(50, 150, len(accounts)),
                      rng.uniform(400, 1200, len(accounts)))
-    rows = []
-    for account, start, churn, mrr in zip(accounts.account_id, accounts.signup_date, accounts.churn_date, first):
-        months = pd.period_range(pd.Timestamp(start).to_period("M"), pd.Timestamp(churn).to_period("M"), freq="M")
-        for k, month in enumerate(months):
-            rows.append((account, month.to_timestamp().date(), mrr * (1 + growth) ** k))
-    return pd.DataFrame(rows, columns=["account_id", "month_start", "mrr"])
+    first_month = pd.to_datetime(accounts.signup_date).to_numpy().astype("datetime64[M]")
+    last_month = pd.to_datetime(accounts.churn_date).to_numpy().astype("datetime64[M]")
+    n_months = (last_month - first_month).astype(int) + 1
+    account = np.repeat(np.arange(len(accounts)), n_months)
+    k = np.arange(account.size) - np.repeat(np.cumsum(n_months) - n_months, n_months)
+    months = first_month[account] + k.astype("timedelta64[M]")
+    return pd.DataFrame({"account_id": accounts.account_id.to_numpy()[account],
+                         "month_start": months.astype("datetime64[D]").astype(object),
+                         "mrr": first[account] * (1 + growth) ** k})
 
 
 def test_the_bases_mrr_follows_the_accounts_that_stay_and_their_growth():
@@ -166,3 +169,42 @@ def test_the_bases_mrr_follows_the_accounts_that_stay_and_their_growth():
     assert result.mrr_in_95.mean() >= 0.85, result.mrr_in_95.mean()
     forecast = ExistingBaseForecast(months=3, draws=300).fit(accounts, date(2026, 1, 31), mrr)
     assert forecast.series_[0]["arr"]["estimate"] == pytest.approx(12 * forecast.series_[0]["mrr"]["estimate"])
+
+
+def test_the_forecast_document_has_the_shape_the_command_prints():
+    """Each month after the origin: every measure with its estimate and 80% and 95% bounds, the existing base and
+    new business apart, revenue retention of the base; the totals are the parts' sums."""
+    from pipelines.models.forecast import RetentionForecast, month_label
+
+    accounts = planted_accounts(9, n=2000)
+    mrr = monthly_mrr(accounts, 9)
+    origin = date(2026, 3, 31)
+    forecast = RetentionForecast(months=4, draws=300).fit(accounts, origin, mrr)
+    document = forecast.document_
+    assert document["as_of"] == "2026-03-31" and document["months"] == 4 and document["draws"] == 300
+    assert [row["month"] for row in document["series"]] == [month_label(origin, m) for m in range(1, 5)]
+    assert document["series"][0]["month"] == "2026-04"
+    keys = {"estimate", "lower_80", "upper_80", "lower_95", "upper_95"}
+    for row in document["series"]:
+        for measure in ("active_accounts", "churned_accounts", "mrr", "arr", "existing_base_mrr", "new_business_mrr",
+                        "gross_revenue_retention", "net_revenue_retention"):
+            assert set(row[measure]) == keys, measure
+            assert row[measure]["lower_95"] <= row[measure]["lower_80"] <= row[measure]["upper_80"] \
+                <= row[measure]["upper_95"], measure
+        assert row["mrr"]["estimate"] == pytest.approx(
+            row["existing_base_mrr"]["estimate"] + row["new_business_mrr"]["estimate"])
+        # planted MRR never changes: nothing expands, so gross and net retention agree
+        assert row["gross_revenue_retention"]["estimate"] == pytest.approx(row["net_revenue_retention"]["estimate"])
+    assert any("not a change the history has not seen" in note for note in document["notes"])
+
+
+def test_the_total_backtest_sets_the_forecast_beside_what_happened_and_the_naive_baseline():
+    from pipelines.models.forecast import backtest_summary, total_backtest
+
+    accounts = planted_accounts(10, n=2000)
+    result = total_backtest(accounts, monthly_mrr(accounts, 10), AS_OF, origins=3, months=2, draws=200)
+    assert len(result) == 3 * 2 * 2 and set(result.measure) == {"active_accounts", "mrr"}
+    assert (result.origin.max() + timedelta(days=2 * DAYS_PER_MONTH)) <= AS_OF + timedelta(days=1)
+    summary = backtest_summary(result).set_index("measure")
+    assert set(summary.columns) == {"in_80", "in_95", "error", "naive_error"}
+    assert (summary.error < 0.1).all(), summary

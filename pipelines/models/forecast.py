@@ -32,7 +32,7 @@ import pandas as pd
 from scipy import optimize
 
 from ..errors import RetentionError
-from ..filters import filterable_columns, resolve_column
+from ..filters import filter_predicate, filterable_columns, parse_filters, resolve_column
 from ..sqlrun import TrustedSql, execute_template
 
 DAYS_PER_MONTH = 365.25 / 12
@@ -58,13 +58,13 @@ class LifeTable:
         return own.index.to_numpy()[np.minimum(index, len(own) - 1)]
 
 
-def read_accounts(con: duckdb.DuckDBPyConnection, segment: str | None) -> pd.DataFrame:
-    """Every account's signup and churn dates, with its segment (one 'all' segment without one)."""
-    if segment is None:
-        column = TrustedSql("'all'")
-    else:
-        column = resolve_column(segment, filterable_columns(con), role="segment").sql
-    return execute_template(con, "forecast_accounts", segment=column).df()
+def read_accounts(con: duckdb.DuckDBPyConnection, segment: str | None, filters: list[str] | None = None) -> pd.DataFrame:
+    """Every account's (or the filtered accounts') signup and churn dates, with its segment (one 'all' segment
+    without one)."""
+    columns = filterable_columns(con)
+    column = TrustedSql("'all'") if segment is None else resolve_column(segment, columns, role="segment").sql
+    predicate, params = filter_predicate(parse_filters(list(filters or []), columns))
+    return execute_template(con, "forecast_accounts", params, segment=column, predicate=predicate).df()
 
 
 def life_table(accounts: pd.DataFrame, origin: date, min_exposure: float = MIN_EXPOSURE) -> LifeTable:
@@ -253,7 +253,10 @@ class ExistingBaseForecast:
         alive = np.broadcast_to(groups.accounts.to_numpy(), (self.draws, len(groups))).astype(np.int64)
         active_by_month = np.empty((self.draws, self.months))
         mrr_by_month = np.empty((self.draws, self.months))
-        growth = np.cumprod(1.0 + self._growth_draws(rng, mrr, origin), axis=1)
+        rates = self._growth_draws(rng, mrr, origin)
+        growth = np.cumprod(1.0 + rates[:, :, 0], axis=1)
+        contraction = np.cumprod(1.0 + rates[:, :, 1], axis=1)
+        kept_by_month = np.empty((self.draws, self.months))
         mrr_per_account = (groups.mrr / groups.accounts).to_numpy()
         rows_of = {segment: (groups.segment == segment).to_numpy() for segment in groups.segment.unique()}
         for m in range(self.months):
@@ -263,11 +266,13 @@ class ExistingBaseForecast:
             probability = 1.0 - np.exp(-hazards[:, band] * swing[:, m:m + 1])
             alive = alive - rng.binomial(alive, probability)
             active_by_month[:, m] = alive.sum(axis=1)
-            mrr_by_month[:, m] = (alive @ mrr_per_account) * growth[:, m]
+            kept_by_month[:, m] = alive @ mrr_per_account
+            mrr_by_month[:, m] = kept_by_month[:, m] * growth[:, m]
         n_active = int(groups.accounts.sum())
         self.n_active_ = n_active
         self.table_ = table
         self.draws_ = active_by_month
+        starting_mrr = float(groups.mrr.sum())
         rows = []
         for m in range(self.months):
             values = active_by_month[:, m]
@@ -276,20 +281,26 @@ class ExistingBaseForecast:
             if mrr is not None:
                 row["mrr"] = _summary(mrr_by_month[:, m])
                 row["arr"] = _summary(12.0 * mrr_by_month[:, m])
+                if starting_mrr > 0:
+                    # of the base's MRR at the origin: what the staying accounts keep, without and with expansion
+                    row["gross_revenue_retention"] = _summary(kept_by_month[:, m] * contraction[:, m] / starting_mrr)
+                    row["net_revenue_retention"] = _summary(mrr_by_month[:, m] / starting_mrr)
             rows.append(row)
         self.series_ = rows
-        self.starting_mrr_ = float(groups.mrr.sum())
+        self.starting_mrr_ = starting_mrr
+        self.mrr_draws_ = mrr_by_month
+        self.hazard_draws_, self.swing_draws_, self.growth_draws_ = hazards, swing, growth
         return self
 
     def _growth_draws(self, rng: np.random.Generator, mrr: pd.DataFrame | None, origin: date) -> np.ndarray:
-        """(draws, months) net MRR change rates of the accounts that stay: each a month drawn from the twelve
-        before the origin (none without an MRR history)."""
+        """(draws, months, 2) MRR change rates of the accounts that stay, net and contraction alone: each month's a
+        month drawn from the twelve before the origin (none without an MRR history)."""
         if mrr is None:
-            return np.zeros((self.draws, self.months))
+            return np.zeros((self.draws, self.months, 2))
         rates = retained_growth(mrr, origin)
-        if rates.size == 0:
-            return np.zeros((self.draws, self.months))
-        return rng.choice(rates, size=(self.draws, self.months))
+        if len(rates) == 0:
+            return np.zeros((self.draws, self.months, 2))
+        return rates[rng.integers(0, len(rates), size=(self.draws, self.months))]
 
 
 def read_mrr(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -308,20 +319,22 @@ def mrr_at(mrr: pd.DataFrame, account_ids: pd.Series, day) -> np.ndarray:
 
 
 def retained_growth(mrr: pd.DataFrame, origin: date, months: int = 12) -> np.ndarray:
-    """For each of the `months` calendar months up to the origin's: the net change in MRR of the accounts that were
-    customers in it and the month before, as a share of their MRR the month before."""
+    """(k, 2): for each of the `months` calendar months up to the origin's with MRR to compare, the net change in MRR
+    of the accounts that were customers in it and the month before, and their contraction alone, each as a share of
+    their MRR the month before."""
     frame = mrr.assign(month=pd.to_datetime(mrr.month_start))
     last = _month_of(origin)
     rates = []
     for k in range(months):
         month = last - pd.DateOffset(months=k)
-        before = frame[frame.month == month - pd.DateOffset(months=1)].set_index("account_id").mrr
-        now = frame[frame.month == month].set_index("account_id").mrr
-        both = before.index.intersection(now.index)
-        base = float(before.loc[both].sum())
+        before = frame[frame.month == month - pd.DateOffset(months=1)].drop_duplicates("account_id")
+        now = frame[frame.month == month].drop_duplicates("account_id")
+        both = before.merge(now, on="account_id", suffixes=("_before", "_now"))
+        base = float(both.mrr_before.sum())
         if base > 0:
-            rates.append(float(now.loc[both].sum()) / base - 1.0)
-    return np.array(rates)
+            change = both.mrr_now - both.mrr_before
+            rates.append((float(change.sum()) / base, float(change.clip(upper=0).sum()) / base))
+    return np.array(rates).reshape(-1, 2)
 
 
 def active_at(accounts: pd.DataFrame, origin: date) -> pd.Series:
@@ -391,3 +404,219 @@ def backtest(accounts: pd.DataFrame, as_of: date, origins: int = 12, months: int
                            mrr_in_95=forecast_mrr["lower_95"] <= revenue <= forecast_mrr["upper_95"])
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+# the periods before the origin new business is read from, and the latest of them its level is read from (fewer
+# than all: a level that follows a trend lags it by half the window)
+NEW_BUSINESS_PERIODS = 12
+LEVEL_PERIODS = 6
+
+
+class NewBusinessForecast:
+    """The accounts that will sign up after the origin, and how many of them stay: each month's new accounts from
+    the recent level (`signup_level`: its uncertainty and the months' scatter about it, then Poisson chance), split
+    across segments as the last twelve months' were, each with its segment's average first MRR, then followed by the same life table, swing and MRR
+    change as the existing base (the draws of `base`, so both parts share each draw's view of the future)."""
+
+    def fit(self, accounts: pd.DataFrame, origin: date, base: ExistingBaseForecast,
+            mrr: pd.DataFrame | None = None) -> "NewBusinessForecast":
+        rng = np.random.default_rng(base.seed + 1)
+        origin_ts = pd.Timestamp(origin)
+        signup = pd.to_datetime(accounts.signup_date)
+        days_before = (origin_ts - signup).dt.days.to_numpy(float)
+        recent = (days_before > 0) & (days_before <= NEW_BUSINESS_PERIODS * DAYS_PER_MONTH)
+        period = (days_before[recent] // DAYS_PER_MONTH).astype(int)
+        counts = np.bincount(np.minimum(period, NEW_BUSINESS_PERIODS - 1), minlength=NEW_BUSINESS_PERIODS)
+        segments = accounts.segment[recent].fillna("(missing)").astype(str)
+        names = sorted(segments.unique())
+        share = segments.value_counts(normalize=True).reindex(names).to_numpy(float) if names else np.zeros(0)
+        if mrr is not None and recent.any():
+            first = pd.Series(mrr_first(mrr, accounts.account_id[recent], accounts.signup_date[recent]),
+                              index=segments.index)
+            first_mrr = first.groupby(segments).mean().reindex(names).fillna(0.0).to_numpy()
+        else:
+            first_mrr = np.zeros(len(names))
+        draws, months, table = base.draws, base.months, base.table_
+        expected = signup_level(counts[::-1], months, draws, rng)
+        band_index = {name: table.band_of(name, np.arange(months)) for name in names}
+        active = np.zeros((draws, months))
+        revenue = np.zeros((draws, months))
+        joined = np.zeros((draws, months))
+        cohorts: list[np.ndarray] = []  # per cohort (month it signed up), alive by segment: (draws, segments)
+        for m in range(months):
+            if names:
+                cohorts.append(rng.multinomial(rng.poisson(expected[:, m]), share))
+                joined[:, m] = cohorts[-1].sum(axis=1)
+            for c, alive in enumerate(cohorts):
+                tenure = m - c
+                # accounts join through their first month: on average half of it at risk
+                exposure = 0.5 if tenure == 0 else 1.0
+                for j, name in enumerate(names):
+                    band = band_index[name][tenure]
+                    probability = 1.0 - np.exp(-base.hazard_draws_[:, band] * base.swing_draws_[:, m] * exposure)
+                    alive[:, j] -= rng.binomial(alive[:, j], probability)
+                # a cohort's MRR moves with the staying accounts' change from the month after it joined
+                change = base.growth_draws_[:, m] / base.growth_draws_[:, c]
+                active[:, m] += alive.sum(axis=1)
+                revenue[:, m] += (alive @ first_mrr) * change
+        self.draws_, self.mrr_draws_ = active, revenue
+        self.joined_draws_ = np.cumsum(joined, axis=1)
+        self.monthly_new_accounts_ = counts[::-1]
+        self.segments_ = names
+        return self
+
+
+def mrr_first(mrr: pd.DataFrame, account_ids: pd.Series, signup_dates: pd.Series) -> np.ndarray:
+    """Each account's MRR in its signup month (0 where it has none)."""
+    months = pd.to_datetime(signup_dates).dt.to_period("M").dt.to_timestamp()
+    keyed = mrr.assign(month=pd.to_datetime(mrr.month_start)).set_index(["account_id", "month"]).mrr
+    keyed = keyed[~keyed.index.duplicated()]
+    index = pd.MultiIndex.from_arrays([account_ids.to_numpy(), months.to_numpy()])
+    return keyed.reindex(index).fillna(0.0).to_numpy(float)
+
+
+def signup_level(counts: np.ndarray, months: int, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """(draws, months) expected new accounts per month after the origin, from the past periods' counts (oldest
+    first): the level of the latest LEVEL_PERIODS periods (each draw from its gamma posterior), and each month
+    scattered about it as much as the past months were beyond Poisson chance (a negative binomial's gamma mixing)."""
+    counts = np.asarray(counts, float)
+    latest = counts[-LEVEL_PERIODS:]
+    level = rng.gamma(latest.sum() + 0.5, 1.0 / len(latest), size=draws)
+    mean, variance = counts.mean(), counts.var(ddof=1) if len(counts) > 1 else 0.0
+    if variance <= mean or mean == 0:
+        return np.broadcast_to(level[:, None], (draws, months)).copy()
+    shape = mean ** 2 / (variance - mean)
+    return level[:, None] * rng.gamma(shape, 1.0 / shape, size=(draws, months))
+
+
+# the segment the hazards are estimated within when the build has it: plans differ most in churn
+DEFAULT_SEGMENT = "plan"
+
+
+def month_label(origin: date, month: int) -> str:
+    """The calendar month (YYYY-MM) the forecast's month `month` ends in."""
+    return (pd.Timestamp(origin) + pd.Timedelta(days=month * DAYS_PER_MONTH)).strftime("%Y-%m")
+
+
+class RetentionForecast:
+    """Accounts, churn, MRR, ARR and revenue retention for each month after the origin, the existing base and new
+    business together, with 80% and 95% intervals. fit(accounts, origin, mrr) returns self with document_ (the
+    shape `retention forecast --format json` prints)."""
+
+    def __init__(self, months: int = 12, draws: int = 2000, seed: int = 0, new_business: bool = True):
+        self.base = ExistingBaseForecast(months=months, draws=draws, seed=seed)
+        self.new_business = new_business
+
+    def fit(self, accounts: pd.DataFrame, origin: date, mrr: pd.DataFrame | None) -> "RetentionForecast":
+        base = self.base.fit(accounts, origin, mrr)
+        new = NewBusinessForecast().fit(accounts, origin, base, mrr) if self.new_business else None
+        zeros = np.zeros_like(base.draws_)
+        new_active = new.draws_ if new is not None else zeros
+        new_mrr = new.mrr_draws_ if new is not None else zeros
+        new_churned = (new.joined_draws_ - new.draws_) if new is not None else zeros
+        series = []
+        for m, point in enumerate(base.series_):
+            row: dict = {"month": month_label(origin, m + 1),
+                         "active_accounts": _summary(base.draws_[:, m] + new_active[:, m]),
+                         "churned_accounts": _summary(base.n_active_ - base.draws_[:, m] + new_churned[:, m])}
+            if mrr is not None:
+                total = base.mrr_draws_[:, m] + new_mrr[:, m]
+                row.update(mrr=_summary(total), arr=_summary(12.0 * total),
+                           existing_base_mrr=point["mrr"], new_business_mrr=_summary(new_mrr[:, m]))
+                for key in ("gross_revenue_retention", "net_revenue_retention"):
+                    if key in point:
+                        row[key] = point[key]
+            series.append(row)
+        notes = [f"{base.n_active_:,} accounts active at {origin}; each month ends {DAYS_PER_MONTH:.2f} days after "
+                 "the one before",
+                 f"intervals from {base.draws:,} simulations (seed {base.seed}): the churn rates' uncertainty, the "
+                 "base's month-to-month swing in churn and which accounts churn; not a change the history has not "
+                 "seen (new pricing, a recession, a new competitor)",
+                 "gross and net revenue retention are the existing base's, against its MRR at the origin"]
+        if new is not None:
+            notes.append(f"new business: the level of the last {LEVEL_PERIODS} of these {NEW_BUSINESS_PERIODS} months' new accounts "
+                         f"({', '.join(str(int(c)) for c in new.monthly_new_accounts_)}, oldest first), split across "
+                         "segments as they were, each segment's average first MRR")
+        if self.base.swing_.sigma > 0:
+            notes.append(f"churn swings from month to month beyond tenure and segment: sd {self.base.swing_.sigma:.2f} "
+                         f"on the log scale, persistence {self.base.swing_.phi:.2f} a month")
+        self.series_: list[dict] = series
+        self.document_ = {"as_of": str(origin), "months": base.months, "draws": base.draws, "series": series,
+                          "notes": notes}
+        return self
+
+
+def actual_totals(accounts: pd.DataFrame, mrr: pd.DataFrame | None, origin: date, months: int) -> pd.DataFrame:
+    """What happened after `origin`: every account active at the end of each of the next `months` months (new
+    ones too), and their MRR in the month that end falls in."""
+    signup = pd.to_datetime(accounts.signup_date)
+    churn = pd.to_datetime(accounts.churn_date)
+    rows = []
+    for m in range(1, months + 1):
+        end = pd.Timestamp(origin) + pd.Timedelta(days=m * DAYS_PER_MONTH)
+        active = (signup < end) & (churn.isna() | (churn > end))
+        rows.append({"month": m, "active_accounts": int(active.sum()),
+                     "mrr": float(mrr_at(mrr, accounts.account_id[active], end).sum()) if mrr is not None else None})
+    return pd.DataFrame(rows)
+
+
+def naive_forecast(accounts: pd.DataFrame, mrr: pd.DataFrame | None, origin: date, months: int) -> pd.DataFrame:
+    """The baseline a forecast should beat (as Baremetrics projects): the last three months' churn rate, new accounts
+    and MRR growth carried forward."""
+    signup = pd.to_datetime(accounts.signup_date)
+    churn = pd.to_datetime(accounts.churn_date)
+    origin_ts = pd.Timestamp(origin)
+    start = origin_ts - pd.Timedelta(days=3 * DAYS_PER_MONTH)
+    active_start = int(((signup < start) & (churn.isna() | (churn > start))).sum())
+    churned = int(((signup < start) & (churn > start) & (churn <= origin_ts)).sum())
+    joined = int(((signup >= start) & (signup < origin_ts)).sum()) / 3.0
+    monthly_churn = 1.0 - (1.0 - churned / max(active_start, 1)) ** (1 / 3)
+    active = float(active_at(accounts, origin).sum())
+    growth = 0.0
+    mrr_now = None
+    if mrr is not None:
+        mrr_now = float(mrr_at(mrr, accounts.account_id[active_at(accounts, origin)], origin).sum())
+        mrr_then = float(mrr_at(mrr, accounts.account_id[active_at(accounts, start.date())], start).sum())
+        growth = (mrr_now / mrr_then) ** (1 / 3) - 1.0 if mrr_then > 0 else 0.0
+    rows = []
+    for m in range(1, months + 1):
+        active = active * (1.0 - monthly_churn) + joined
+        rows.append({"month": m, "active_accounts": active,
+                     "mrr": None if mrr_now is None else mrr_now * (1.0 + growth) ** m})
+    return pd.DataFrame(rows)
+
+
+def total_backtest(accounts: pd.DataFrame, mrr: pd.DataFrame | None, as_of: date, origins: int = 12,
+                   months: int = 6, draws: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """From each of `origins` past origins, the forecast (existing base and new business) of active accounts and
+    MRR beside what happened and beside the naive baseline: one row per origin, month and measure."""
+    rows = []
+    last_origin = pd.Timestamp(as_of) - pd.Timedelta(days=months * DAYS_PER_MONTH)
+    measures = ("active_accounts",) + (("mrr",) if mrr is not None else ())
+    for j in range(origins):
+        origin = (last_origin - pd.Timedelta(days=j * DAYS_PER_MONTH)).date()
+        series = RetentionForecast(months=months, draws=draws, seed=seed + j).fit(accounts, origin, mrr).series_
+        actual = actual_totals(accounts, mrr, origin, months)
+        naive = naive_forecast(accounts, mrr, origin, months)
+        for m, point in enumerate(series):
+            for measure in measures:
+                forecast, happened = point[measure], float(actual[measure].iloc[m])
+                rows.append({"origin": origin, "month": m + 1, "measure": measure, "actual": happened,
+                             **forecast, "naive": float(naive[measure].iloc[m]),
+                             "in_80": forecast["lower_80"] <= happened <= forecast["upper_80"],
+                             "in_95": forecast["lower_95"] <= happened <= forecast["upper_95"]})
+    return pd.DataFrame(rows)
+
+
+def backtest_summary(result: pd.DataFrame) -> pd.DataFrame:
+    """Per measure: the share of months the 80% and 95% intervals held, and the mean absolute percentage error of
+    the forecast and of the naive baseline at the longest horizon."""
+    last = result[result.month == result.month.max()]
+    error = (last.estimate - last.actual).abs() / last.actual
+    naive_error = (last.naive - last.actual).abs() / last.actual
+    return pd.DataFrame({
+        "in_80": result.groupby("measure").in_80.mean(),
+        "in_95": result.groupby("measure").in_95.mean(),
+        "error": error.groupby(last.measure).mean(),
+        "naive_error": naive_error.groupby(last.measure).mean(),
+    }).reset_index()
