@@ -409,7 +409,7 @@ def backtest(accounts: pd.DataFrame, as_of: date, origins: int = 12, months: int
 # the periods before the origin new business is read from, and the latest of them its level is read from (fewer
 # than all: a level that follows a trend lags it by half the window)
 NEW_BUSINESS_PERIODS = 12
-LEVEL_PERIODS = 6
+LEVEL_PERIODS = 3
 
 
 class NewBusinessForecast:
