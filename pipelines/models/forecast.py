@@ -319,17 +319,21 @@ def mrr_at(mrr: pd.DataFrame, account_ids: pd.Series, day) -> np.ndarray:
 
 
 def retained_growth(mrr: pd.DataFrame, origin: date, months: int = 12) -> np.ndarray:
-    """(k, 2): for each of the `months` calendar months up to the origin's with MRR to compare, the net change in MRR
-    of the accounts that were customers in it and the month before, and their contraction alone, each as a share of
-    their MRR the month before."""
+    """(k, 2): for each of `months` calendar months before the origin's with MRR to compare, the net change in MRR of
+    the accounts that were customers in it and the month before and were still customers STAYING_MONTHS later (by
+    the origin's month: nothing after it is read), and their contraction alone, each as a share of their MRR the
+    month before. An account about to churn often shrinks first: the forecast takes the churning accounts out
+    separately, so the change it applies is that of the accounts that stay."""
     frame = mrr.assign(month=pd.to_datetime(mrr.month_start))
-    last = _month_of(origin)
+    last = _month_of(origin) - pd.DateOffset(months=STAYING_MONTHS)
     rates = []
     for k in range(months):
         month = last - pd.DateOffset(months=k)
         before = frame[frame.month == month - pd.DateOffset(months=1)].drop_duplicates("account_id")
         now = frame[frame.month == month].drop_duplicates("account_id")
+        later = frame.account_id[frame.month == month + pd.DateOffset(months=STAYING_MONTHS)]
         both = before.merge(now, on="account_id", suffixes=("_before", "_now"))
+        both = both[both.account_id.isin(later)]
         base = float(both.mrr_before.sum())
         if base > 0:
             change = both.mrr_now - both.mrr_before
@@ -405,6 +409,9 @@ def backtest(accounts: pd.DataFrame, as_of: date, origins: int = 12, months: int
             rows.append(row)
     return pd.DataFrame(rows)
 
+
+# the MRR change the forecast applies is that of accounts still customers this many months later
+STAYING_MONTHS = 3
 
 # the periods before the origin new business is read from, and the latest of them its level is read from (fewer
 # than all: a level that follows a trend lags it by half the window)
