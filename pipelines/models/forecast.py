@@ -413,16 +413,14 @@ def backtest(accounts: pd.DataFrame, as_of: date, origins: int = 12, months: int
 # the MRR change the forecast applies is that of accounts still customers this many months later
 STAYING_MONTHS = 3
 
-# the periods before the origin new business is read from, and the latest of them its level is read from (fewer
-# than all: a level that follows a trend lags it by half the window)
-NEW_BUSINESS_PERIODS = 12
-LEVEL_PERIODS = 3
+# the periods before the origin new business's trend is read from
+NEW_BUSINESS_PERIODS = 24
 
 
 class NewBusinessForecast:
     """The accounts that will sign up after the origin, and how many of them stay: each month's new accounts from
-    the recent level (`signup_level`: its uncertainty and the months' scatter about it, then Poisson chance), split
-    across segments as the last twelve months' were, each with its segment's average first MRR, then followed by the same life table, swing and MRR
+    the trend of the last two years' (`signup_level`: its uncertainty and the months' scatter about it, then Poisson
+    chance), split across segments as those months' were, each with its segment's average first MRR, then followed by the same life table, swing and MRR
     change as the existing base (the draws of `base`, so both parts share each draw's view of the future)."""
 
     def fit(self, accounts: pd.DataFrame, origin: date, base: ExistingBaseForecast,
@@ -431,9 +429,12 @@ class NewBusinessForecast:
         origin_ts = pd.Timestamp(origin)
         signup = pd.to_datetime(accounts.signup_date)
         days_before = (origin_ts - signup).dt.days.to_numpy(float)
-        recent = (days_before > 0) & (days_before <= NEW_BUSINESS_PERIODS * DAYS_PER_MONTH)
+        # whole periods since the first signup only: one before the business began would read as a rise from nothing
+        known = days_before[days_before > 0]
+        n_periods = int(min(NEW_BUSINESS_PERIODS, known.max() // DAYS_PER_MONTH if known.size else 0))
+        recent = (days_before > 0) & (days_before <= n_periods * DAYS_PER_MONTH)
         period = (days_before[recent] // DAYS_PER_MONTH).astype(int)
-        counts = np.bincount(np.minimum(period, NEW_BUSINESS_PERIODS - 1), minlength=NEW_BUSINESS_PERIODS)
+        counts = np.bincount(period, minlength=n_periods)[:n_periods]
         segments = accounts.segment[recent].fillna("(missing)").astype(str)
         names = sorted(segments.unique())
         share = segments.value_counts(normalize=True).reindex(names).to_numpy(float) if names else np.zeros(0)
@@ -444,7 +445,9 @@ class NewBusinessForecast:
         else:
             first_mrr = np.zeros(len(names))
         draws, months, table = base.draws, base.months, base.table_
-        expected = signup_level(counts[::-1], months, draws, rng)
+        # fewer than three whole months of history cannot say how fast new accounts come: none are forecast
+        expected = (signup_level(counts[::-1], months, draws, rng) if len(counts) >= 3
+                    else np.zeros((draws, months)))
         band_index = {name: table.band_of(name, np.arange(months)) for name in names}
         active = np.zeros((draws, months))
         revenue = np.zeros((draws, months))
@@ -484,16 +487,23 @@ def mrr_first(mrr: pd.DataFrame, account_ids: pd.Series, signup_dates: pd.Series
 
 def signup_level(counts: np.ndarray, months: int, draws: int, rng: np.random.Generator) -> np.ndarray:
     """(draws, months) expected new accounts per month after the origin, from the past periods' counts (oldest
-    first): the level of the latest LEVEL_PERIODS periods (each draw from its gamma posterior), and each month
-    scattered about it as much as the past months were beyond Poisson chance (a negative binomial's gamma mixing)."""
+    first): a log-linear trend through them (a business's signups grow or shrink: a level alone lags), each draw
+    with its intercept and slope from their least-squares covariance, and each month scattered about it as the past
+    months were beyond Poisson chance."""
     counts = np.asarray(counts, float)
-    latest = counts[-LEVEL_PERIODS:]
-    level = rng.gamma(latest.sum() + 0.5, 1.0 / len(latest), size=draws)
-    mean, variance = counts.mean(), counts.var(ddof=1) if len(counts) > 1 else 0.0
-    if variance <= mean or mean == 0:
-        return np.broadcast_to(level[:, None], (draws, months)).copy()
-    shape = mean ** 2 / (variance - mean)
-    return level[:, None] * rng.gamma(shape, 1.0 / shape, size=(draws, months))
+    y = np.log(counts + 0.5)
+    t = np.arange(len(y)) - (len(y) - 1.0)  # the latest period is 0
+    X = np.column_stack([np.ones(len(y)), t])
+    coef = np.linalg.lstsq(X, y, rcond=None)[0].astype(float)
+    residual = y - X @ coef
+    scatter = float(np.sqrt(residual @ residual / max(len(y) - 2, 1)))
+    covariance = (scatter ** 2 * np.linalg.inv(X.T @ X)).astype(float)
+    params = rng.multivariate_normal(coef, covariance, size=draws)
+    ahead = np.arange(1, months + 1)
+    # the scatter beyond chance: the residuals' variance less a Poisson count's on the log scale
+    extra = np.sqrt(max(scatter ** 2 - float(np.mean(1.0 / (counts + 0.5))), 0.0))
+    log_mean = params[:, :1] + params[:, 1:] * ahead[None, :] + extra * rng.standard_normal((draws, months))
+    return np.exp(log_mean - extra ** 2 / 2)
 
 
 # the segment the hazards are estimated within when the build has it: plans differ most in churn
@@ -541,7 +551,7 @@ class RetentionForecast:
                  "seen (new pricing, a recession, a new competitor)",
                  "gross and net revenue retention are the existing base's, against its MRR at the origin"]
         if new is not None:
-            notes.append(f"new business: the level of the last {LEVEL_PERIODS} of these {NEW_BUSINESS_PERIODS} months' new accounts "
+            notes.append(f"new business: the trend of the last {NEW_BUSINESS_PERIODS} months' new accounts "
                          f"({', '.join(str(int(c)) for c in new.monthly_new_accounts_)}, oldest first), split across "
                          "segments as they were, each segment's average first MRR")
         if self.base.swing_.sigma > 0:
