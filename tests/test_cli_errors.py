@@ -61,6 +61,12 @@ CASES = [
     ("import", ["import", "stripe", "{binary}", "--out", "{tmp}/out"], "contains binary (NUL) bytes"),
     ("import", ["import", "mapped", "{binary}", "--mapping", "{missing}", "--kind", "accounts", "--out", "{tmp}/out"],
      "mapping file not found"),
+    ("forecast", ["forecast", "--db", "{missing}"], "no database here"),
+    ("forecast", ["forecast", "--db", "{binary}"], "cannot be opened as a DuckDB database"),
+    ("forecast", ["forecast", "--db", "{db}", "--months", "0"], "forecast at least one month ahead"),
+    ("forecast", ["forecast", "--db", "{db}", "--draws", "10"], "give at least 100 draws"),
+    ("forecast", ["forecast", "--db", "{db}", "--as-of", "last tuesday"], "invalid fromisoformat value"),
+    ("forecast", ["forecast", "--db", "{db}", "--filter", "galaxy=Andromeda"], "galaxy"),
     ("serve", ["serve", "--config", "{missing}"], "The server was not started."),
     ("bench", ["bench", "--no-such-option"], "unrecognized arguments: --no-such-option"),
 ]

@@ -208,3 +208,41 @@ def test_the_total_backtest_sets_the_forecast_beside_what_happened_and_the_naive
     summary = backtest_summary(result).set_index("measure")
     assert set(summary.columns) == {"in_80", "in_95", "error", "naive_error"}
     assert (summary.error < 0.1).all(), summary
+
+
+def test_the_command_prints_the_forecast_and_its_backtest(small_demo_database, capsys):
+    import json
+
+    from pipelines.cli import main
+
+    db = str(small_demo_database[0])
+    assert main(["forecast", "--db", db, "--months", "3", "--draws", "200", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["months"] == 3 and document["draws"] == 200 and len(document["series"]) == 3
+    first = document["series"][0]
+    assert set(first) >= {"month", "active_accounts", "churned_accounts", "mrr", "arr", "gross_revenue_retention",
+                          "net_revenue_retention", "existing_base_mrr", "new_business_mrr"}
+    assert main(["forecast", "--db", db, "--months", "2", "--draws", "200", "--new-business", "off",
+                 "--format", "json"]) == 0
+    without = json.loads(capsys.readouterr().out)["series"][0]
+    assert without["new_business_mrr"]["estimate"] == 0 and \
+        without["active_accounts"]["estimate"] < first["active_accounts"]["estimate"]
+    assert main(["forecast", "--db", db, "--months", "2", "--draws", "200", "--filter", "plan=Starter",
+                 "--format", "csv"]) == 0
+    csv = capsys.readouterr().out
+    assert csv.startswith("month,measure,estimate,lower_80,upper_80,lower_95,upper_95")
+    assert main(["forecast", "--db", db, "--backtest", "--origins", "2", "--months", "2", "--draws", "200"]) == 0
+    table = capsys.readouterr().out
+    assert "80% intervals hold" in table and "naive baseline" in table and "mrr" in table
+
+
+def test_the_command_refuses_what_it_cannot_forecast(small_demo_database, capsys):
+    from pipelines.cli import main
+
+    db = str(small_demo_database[0])
+    assert main(["forecast", "--db", db, "--as-of", "2030-01-01"]) == 2
+    assert "after the build's as-of date" in capsys.readouterr().err
+    assert main(["forecast", "--db", db, "--filter", "plan=Nonexistent"]) == 2
+    assert "no account matches the filters" in capsys.readouterr().err
+    assert main(["forecast", "--db", db, "--filter", "colour=red"]) == 2
+    assert "colour" in capsys.readouterr().err

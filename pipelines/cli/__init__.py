@@ -11,10 +11,10 @@ import sys
 
 from ..build import BuildError
 from ..errors import RetentionError
-from . import bench, build, demo, drivers, imports, km, revenue, risk, serve, whatif
+from . import bench, build, demo, drivers, forecast, imports, km, revenue, risk, serve, whatif
 from .common import join_signed_values
 
-COMMANDS = (demo, build, drivers, km, revenue, whatif, risk, imports, bench, serve)
+COMMANDS = (demo, build, drivers, km, revenue, whatif, risk, forecast, imports, bench, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

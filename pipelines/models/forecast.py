@@ -33,7 +33,7 @@ from scipy import optimize
 
 from ..errors import RetentionError
 from ..filters import filter_predicate, filterable_columns, parse_filters, resolve_column
-from ..sqlrun import TrustedSql, execute_template
+from ..sqlrun import TrustedSql, execute_template, query_text
 
 DAYS_PER_MONTH = 365.25 / 12
 # a pool of tenure months is used once it holds this many account-months of exposure
@@ -637,3 +637,29 @@ def backtest_summary(result: pd.DataFrame) -> pd.DataFrame:
         "error": error.groupby(last.measure).mean(),
         "naive_error": naive_error.groupby(last.measure).mean(),
     }).reset_index()
+
+
+@dataclass
+class ForecastInputs:
+    """What a forecast of a build reads: its accounts (filtered), their MRR by month, and the build's as-of."""
+
+    accounts: pd.DataFrame
+    mrr: pd.DataFrame | None
+    as_of: date
+
+
+def read_inputs(con: duckdb.DuckDBPyConnection, filters: list[str] | None = None,
+                segment: str | None = DEFAULT_SEGMENT) -> ForecastInputs:
+    """The build's accounts (those the filters keep), their monthly MRR and its as-of date. The hazards are
+    estimated within `segment` when the build has it (a build without a plan column forecasts all accounts as one)."""
+    as_of = con.execute(query_text("risk_as_of")).fetchone()
+    if as_of is None or as_of[0] is None:
+        raise ForecastInputError("the database records no as-of date: rebuild it")
+    if segment is not None and segment not in filterable_columns(con):
+        segment = None if segment == DEFAULT_SEGMENT else segment  # a named segment that is unknown is refused below
+    accounts = read_accounts(con, segment, filters)
+    if accounts.empty:
+        raise ForecastInputError("no account matches the filters")
+    mrr = read_mrr(con)
+    mrr = mrr[mrr.account_id.isin(accounts.account_id)] if not mrr.empty else None
+    return ForecastInputs(accounts, mrr, as_of[0])
