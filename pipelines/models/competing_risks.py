@@ -56,11 +56,9 @@ from scipy import special
 
 from ..churn_reasons import UNKNOWN
 from ..errors import RetentionError
-from ..filters import FilterError, filter_predicate, filterable_columns, parse_filters
 from ..settings import KM_MAX_GROUPS
-from ..sqlrun import execute_template
 from .jsonable import json_ready
-from .survival import HORIZONS_DAYS, account_grouping, build_as_of, no_accounts_error, require_tables
+from .survival import HORIZONS_DAYS, read_event_counts
 
 OVERALL_LABEL = "all"
 MISSING_GROUP_LABEL = "(missing)"
@@ -255,23 +253,9 @@ class CauseIncidence:
 
     def fit(self, con: duckdb.DuckDBPyConnection) -> CauseIncidence:
         """Count the accounts per group, day and cause in DuckDB (read only) and estimate the curves from them."""
-        try:
-            columns = filterable_columns(con)
-            filters = parse_filters(self.filters, columns)
-            predicate, params = filter_predicate(filters)
-            grouping = account_grouping(con, self.by, columns, predicate, params)
-            counts = execute_template(
-                con, "cause_event_counts", {**params, **grouping.params, "unknown_cause": UNKNOWN},
-                group_value=grouping.value_sql, filter_predicate=predicate,
-            ).df()
-            as_of = build_as_of(con)
-        except FilterError as exc:
-            raise CompetingRisksInputError(str(exc)) from exc
-        except duckdb.CatalogException:
-            require_tables(con)
-            raise
-        if counts.empty:
-            raise no_accounts_error(con, filters)
+        read = read_event_counts(con, self.by, self.filters, "cause_event_counts", CompetingRisksInputError,
+                                 params={"unknown_cause": UNKNOWN}, as_frame=True)
+        counts, filters, grouping, as_of = read.counts, read.filters, read.grouping, read.as_of
         churned = counts["churn_cause"].notna().to_numpy()
         n_churned = int(counts["n_accounts"].to_numpy()[churned].sum())
         if n_churned == 0:

@@ -316,6 +316,43 @@ def account_grouping(con: duckdb.DuckDBPyConnection, by: str | None, columns: di
     )
 
 
+@dataclass(frozen=True)
+class EventCounts:
+    """An estimator's per-group, per-day counts read from account_survival, with the filters and grouping that made
+    them and the build's as-of date."""
+
+    counts: Any  # the query's columns by name: DuckDB's arrays, or a DataFrame
+    filters: list
+    grouping: Grouping
+    as_of: date | None
+
+
+def read_event_counts(con: duckdb.DuckDBPyConnection, by: str | None, filter_texts, query: str,
+                      error: type[RetentionError], params: dict | None = None, as_frame: bool = False) -> EventCounts:
+    """Run a counting query (km_event_counts, cause_event_counts) over the filtered accounts, grouped by `by` as
+    account_grouping groups them. Every estimator by segment reads through here, so each refuses the same things
+    alike: a filter or grouping column that cannot be used (as `error`), a database without the tables (named), a
+    selection with no accounts (no_accounts_error)."""
+    try:
+        columns = filterable_columns(con)
+        filters = parse_filters(list(filter_texts), columns)
+        predicate, filter_params = filter_predicate(filters)
+        grouping = account_grouping(con, by, columns, predicate, filter_params)
+        result = execute_template(con, query, {**filter_params, **grouping.params, **(params or {})},
+                                  group_value=grouping.value_sql, filter_predicate=predicate)
+        counts = result.df() if as_frame else result.fetchnumpy()
+        as_of = build_as_of(con)
+    except FilterError as exc:
+        raise error(str(exc)) from exc
+    except duckdb.CatalogException:
+        # the tables are looked up only once a query has failed: the lookup costs as much as the estimates
+        require_tables(con)
+        raise
+    if len(counts["time_days"]) == 0:
+        raise no_accounts_error(con, filters)
+    return EventCounts(counts, filters, grouping, as_of)
+
+
 class KaplanMeier:
     """Kaplan-Meier survival of accounts, overall or per level of one column, with optional filters.
 
@@ -366,28 +403,12 @@ class KaplanMeier:
                 self.grouping_ = description
                 return self._fit_groups(groups)
         self.counts_source_ = "aggregated"
-        try:
-            columns = filterable_columns(con)
-            filters = parse_filters(self.filters, columns)
-            predicate, params = filter_predicate(filters)
-            grouping = self._grouping(con, columns, predicate, params)
-            counts = execute_template(
-                con, "km_event_counts", {**params, **grouping.params},
-                group_value=grouping.value_sql, filter_predicate=predicate,
-            ).fetchnumpy()  # arrays straight to the estimators: no DataFrame of the counts in between
-            as_of_date = build_as_of(con)
-        except FilterError as exc:
-            raise SurvivalInputError(str(exc)) from exc
-        except duckdb.CatalogException:
-            # the tables are looked up only once a query has failed: the lookup costs as much as the estimates
-            require_tables(con)
-            raise
-        if len(counts["time_days"]) == 0:
-            raise no_accounts_error(con, filters)
-        self.as_of_ = as_of_date
-        self.filters_ = [f.as_dict() for f in filters]
-        self.grouping_ = grouping.description
-        return self._fit_counts(counts, grouping.label)
+        # arrays straight to the estimators: no DataFrame of the counts in between
+        read = read_event_counts(con, self.by, self.filters, "km_event_counts", SurvivalInputError)
+        self.as_of_ = read.as_of
+        self.filters_ = [f.as_dict() for f in read.filters]
+        self.grouping_ = read.grouping.description
+        return self._fit_counts(read.counts, read.grouping.label)
 
     def _stored_groups(self, con) -> tuple[list[GroupCounts], str, date] | None:
         """The build's per-day counts of every account for this grouping, one GroupCounts per group in
@@ -397,7 +418,7 @@ class KaplanMeier:
 
         Looked up by the exact name, before the allow-list is read: the table holds only categorical segments
         under their own names, and an exact name resolves to that segment (`resolve_column`), so the groups and
-        labels are the ones `_grouping` would give."""
+        labels are the ones account_grouping would give."""
         try:
             rows = con.execute(query_text("km_stored_counts"), {"segment_column": self.by}).fetchnumpy()
         except duckdb.CatalogException:
@@ -438,9 +459,6 @@ class KaplanMeier:
         self.filters_ = []
         self.grouping_ = f"{self.by} (by value)" if self.by else "overall"
         return self._fit_counts(counts_from_frame(frame, self.by), _label_plain)
-
-    def _grouping(self, con, columns: dict[str, FilterableColumn], predicate: TrustedSql, params: dict) -> Grouping:
-        return account_grouping(con, self.by, columns, predicate, params)
 
     def _fit_counts(self, counts, label) -> "KaplanMeier":
         """counts: km_event_counts' columns by name (a DataFrame, or DuckDB's arrays, masked where NULL)."""
