@@ -441,6 +441,11 @@ def _case_mix_ranges(_con, build_id: str, column: str) -> pd.DataFrame:
     return case_mix_ranges(_con, column)
 
 
+def _overlap_ranges(_con, build_id: str, changes: tuple[tuple[str, str], ...]) -> dict[str, pd.DataFrame]:
+    """The case-mix ranges a what-if checks each changed measure against, keyed by its panel column."""
+    return {FACTORS_BY_NAME[f].column: _case_mix_ranges(_con, build_id, FACTORS_BY_NAME[f].column) for f, _ in changes}
+
+
 @in_scope
 @st.cache_data(show_spinner="Estimating…", max_entries=64)
 def cached_whatif(_con, build_id: str, changes: tuple[tuple[str, str], ...], horizon_days: int, filters: Filters):
@@ -452,8 +457,7 @@ def cached_whatif(_con, build_id: str, changes: tuple[tuple[str, str], ...], hor
         # a shallow copy per what-if: the rows' data is shared, but pandas caches the columns it hands out in the
         # frame object itself, which two threads would then write at once
         rows=_current_rows(_con, build_id).copy(deep=False),
-        overlap_ranges={FACTORS_BY_NAME[f].column: _case_mix_ranges(_con, build_id, FACTORS_BY_NAME[f].column)
-                        for f, _ in changes})
+        overlap_ranges=_overlap_ranges(_con, build_id, changes))
     result = whatif.to_json_dict()
     factors = sorted({f for f, _ in changes})
     stored = _calibration(_con, build_id, factors[0]) if len(factors) == 1 else pd.DataFrame()
@@ -479,8 +483,7 @@ def cached_cause_whatif(_con, build_id: str, changes: tuple[tuple[str, str], ...
         _con, account_ids=selected_account_ids(_con, filters),
         # one shallow copy for the causes' what-ifs, which run one after another on this thread (see cached_whatif)
         rows=_current_rows(_con, build_id).copy(deep=False),
-        overlap_ranges={FACTORS_BY_NAME[f].column: _case_mix_ranges(_con, build_id, FACTORS_BY_NAME[f].column)
-                        for f, _ in changes})
+        overlap_ranges=_overlap_ranges(_con, build_id, changes))
     result = whatif.to_json_dict()
     # each cause alone is the model's working, not the case: the page and the summary show the causes competing
     result.pop("each_cause_alone", None)

@@ -44,23 +44,29 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.by_cause:
-        return run_by_cause(args)
+    if args.by_cause and args.reference is not None:
+        print("error: --reference names the group RMST differences are taken against; --by-cause compares no "
+              "groups, leave it out", file=sys.stderr)
+        return 2
     con = open_database_read_only(Path(args.db))  # an InputError (exit 2) for no database, or not one of ours
     try:
-        model = KaplanMeier(by=args.by, filters=args.filters, reference=args.reference).fit(con)
-    except SurvivalInputError as exc:
+        # --by-cause: each cause's cumulative incidence at the horizons, per group
+        model: KaplanMeier | CauseIncidence = (
+            CauseIncidence(by=args.by, filters=args.filters) if args.by_cause
+            else KaplanMeier(by=args.by, filters=args.filters, reference=args.reference)).fit(con)
+    except (CompetingRisksInputError, SurvivalInputError) as exc:  # by cause: also no churn reasons among them
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
         con.close()
 
     if args.format == "csv":
-        model.curves_.to_csv(sys.stdout, index=False, lineterminator="\n")
+        table = model.summary_ if isinstance(model, CauseIncidence) else model.curves_
+        table.to_csv(sys.stdout, index=False, lineterminator="\n")
     elif args.format == "json":
         print(json.dumps(model.to_json_dict(), indent=2, allow_nan=False))
     else:
-        print(_table_text(model))
+        print(_cause_table_text(model) if isinstance(model, CauseIncidence) else _table_text(model))
     return 0
 
 
@@ -135,30 +141,6 @@ def _table_text(model: KaplanMeier) -> str:
     lines.append("")
     lines.extend(f"Note: {note}" for note in model.notes())
     return "\n".join(lines)
-
-
-def run_by_cause(args: argparse.Namespace) -> int:
-    """`retention km --by-cause`: each cause's cumulative incidence at the horizons, per group."""
-    if args.reference is not None:
-        print("error: --reference names the group RMST differences are taken against; --by-cause compares no "
-              "groups, leave it out", file=sys.stderr)
-        return 2
-    con = open_database_read_only(Path(args.db))
-    try:
-        model = CauseIncidence(by=args.by, filters=args.filters).fit(con)
-    except (CompetingRisksInputError, SurvivalInputError) as exc:  # no churn reasons among them
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        con.close()
-
-    if args.format == "csv":
-        model.summary_.to_csv(sys.stdout, index=False, lineterminator="\n")
-    elif args.format == "json":
-        print(json.dumps(model.to_json_dict(), indent=2, allow_nan=False))
-    else:
-        print(_cause_table_text(model))
-    return 0
 
 
 def _cause_table_text(model: CauseIncidence) -> str:

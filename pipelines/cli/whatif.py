@@ -45,16 +45,15 @@ def run(args: argparse.Namespace) -> int:
     if len(args.factor) != len(args.change):
         raise WhatIfInputError(f"{len(args.factor)} --factor but {len(args.change)} --change: give one change "
                                "per factor, in the same order")
-    if args.by_cause:
-        return _by_cause(args)
-    whatif = WhatIf(list(zip(args.factor, args.change)), horizon_days=args.horizon_days, n_draws=args.draws,
-                    seed=args.seed)
+    model = CauseWhatIf if args.by_cause else WhatIf
+    whatif = model(list(zip(args.factor, args.change)), horizon_days=args.horizon_days, n_draws=args.draws,
+                   seed=args.seed)
     with open_database_read_only(args.db) as con:
         whatif.fit(con)
     if args.format == "json":
         print(json.dumps(whatif.to_json_dict(), indent=2))
     else:
-        print(_table_text(whatif))
+        print(_cause_table_text(whatif) if isinstance(whatif, CauseWhatIf) else _table_text(whatif))
     return 0
 
 
@@ -82,14 +81,7 @@ def _money(value: float) -> str:
     return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"
 
 
-def _by_cause(args: argparse.Namespace) -> int:
-    whatif = CauseWhatIf(list(zip(args.factor, args.change)), horizon_days=args.horizon_days, n_draws=args.draws,
-                         seed=args.seed)
-    with open_database_read_only(args.db) as con:
-        whatif.fit(con)
-    if args.format == "json":
-        print(json.dumps(whatif.to_json_dict(), indent=2))
-        return 0
+def _cause_table_text(whatif: CauseWhatIf) -> str:
     r = whatif.result_
     level = f"{whatif.level:.0%}"
     lines = [
@@ -107,5 +99,4 @@ def _by_cause(args: argparse.Namespace) -> int:
     lines += ["", f"expected churned accounts today {r['baseline']['expected_churned_accounts']:,.1f}, with the change "
                   f"{r['scenario']['expected_churned_accounts']:,.1f}", ""]
     lines += [f"note: {note}" for note in whatif.notes_]
-    print("\n".join(lines))
-    return 0
+    return "\n".join(lines)
