@@ -24,7 +24,7 @@ import pandas as pd
 from .causal_structure import BUILT_IN, CausalStructure
 from .coxph import ConvergenceError
 from .drivers import EFFECT_COLUMNS as DRIVER_EFFECT_COLUMNS
-from .drivers import DriversInputError, ServiceDrivers
+from .drivers import DriversInputError, ServiceDrivers, events_of_cause
 from .factor_effects import EFFECT_COLUMNS as FACTOR_EFFECT_COLUMNS
 from .factor_effects import FactorEffects
 from .store import create_result_table, read_model_info, read_state, store_model_info, store_state
@@ -76,15 +76,28 @@ class CauseModels:
             self.notes_.append(f"{row.churn_cause}: {row.churned_accounts:,} churned accounts, fewer than the "
                                f"{self.min_churns} a model of its own needs; its churns are censored in the other "
                                "causes' models")
+        if not self.causes_:
+            return self
+        # the panel is read twice in all, whatever the number of causes: once as the drivers model reads it and once
+        # as the factors' own models do (a smaller sample, with each row's account); each cause's models take their
+        # events from it
+        drivers_rows = ServiceDrivers(max_accounts=self.drivers_sample).read_panel(con, with_causes=True)
+        factor_rows = ServiceDrivers(factors=[], max_accounts=self.factor_accounts, robust=True).read_panel(
+            con, with_causes=True)
         for cause in self.causes_:
+            panel, kinds, n_accounts, sample = drivers_rows
+            factor_panel, factor_kinds, factor_n, factor_sample = factor_rows
             try:
-                self.drivers_[cause] = ServiceDrivers(max_accounts=self.drivers_sample, cause=cause).fit(con)
+                drivers = ServiceDrivers(max_accounts=self.drivers_sample, cause=cause).fit_panel(
+                    events_of_cause(panel, cause), kinds, n_accounts, sample)
                 # each factor's whole adjustment set at once: the stability table is the all-churn models' to show
-                self.factor_effects_[cause] = FactorEffects(structure=self.structure, cause=cause, stability=False,
-                                                            max_accounts=self.factor_accounts).fit(con)
+                effects = FactorEffects(structure=self.structure, cause=cause, stability=False,
+                                        max_accounts=self.factor_accounts).fit_panel(
+                    events_of_cause(factor_panel, cause), factor_kinds, factor_n, factor_sample)
             except (DriversInputError, ConvergenceError, ValueError) as error:
-                self.drivers_.pop(cause, None)
                 self.notes_.append(f"{cause}: its models could not be fitted ({error})")
+                continue
+            self.drivers_[cause], self.factor_effects_[cause] = drivers, effects
         return self
 
 
@@ -104,8 +117,6 @@ def store_cause_models(con: duckdb.DuckDBPyConnection, fitted: CauseModels | Non
         store_state(con, "cause_model_state_insert", cause=cause, model=DRIVERS_MODEL,
                     state_json=json.dumps(drivers.state(), default=float))
     for cause, effects in fitted.factor_effects_.items():
-        if cause not in fitted.drivers_:
-            continue
         insert_rows(con, "cause_factor_effects",
                     effects.effects_.assign(churn_cause=cause)[["churn_cause", *FACTOR_EFFECT_COLUMNS]])
         for factor, model in effects.models_.items():

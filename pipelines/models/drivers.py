@@ -53,15 +53,15 @@ class Design:
 
 def panel_rows(con: duckdb.DuckDBPyConnection, segment_columns: list[str], for_fit: bool = False,
                with_account: bool = False, account_ids: np.ndarray | None = None,
-               cause: str | None = None) -> pd.DataFrame:
+               cause: str | None = None, with_causes: bool = False) -> pd.DataFrame:
     """The panel columns a fit needs, of every account or of `account_ids`; segment names come from the build's
     allow-list, quoted. for_fit leaves out the row's account_id, month_start and mrr, which the fit does not
     read: turning 100,000s of id strings and dates into Python objects is about a third of the read.
 
-    With a `cause`, `churned` marks only the churns that count under it: a churn from another cause ends the
-    account's rows as a censoring does (the cause-specific hazard)."""
+    With a `cause`, `churned` marks only the churns that count under it (`events_of_cause`); with_causes keeps the
+    churn row's cause in a column instead, for models of several causes from one read."""
     names = (["account_id"] if with_account and for_fit else []) + ([] if for_fit else ["account_id", "month_start"])
-    names += ["start_day", "stop_day", "churned"] + ([] if cause is None else ["churn_cause"])
+    names += ["start_day", "stop_day", "churned"] + ([] if cause is None and not with_causes else ["churn_cause"])
     names += ([] if for_fit else ["mrr"]) + sorted({f.column for f in FACTORS}) + list(segment_columns)
     columns = TrustedSql(", ".join(quote_ident(name) for name in names))
     if account_ids is None:
@@ -72,10 +72,15 @@ def panel_rows(con: duckdb.DuckDBPyConnection, segment_columns: list[str], for_f
             panel = execute_template(con, "panel_rows_of_accounts", columns=columns).df()
         finally:
             con.unregister("panel_accounts")
-    if cause is not None:
-        panel["churned"] = (panel.churned.to_numpy() == 1) & (panel.pop("churn_cause").to_numpy() == cause)
-        panel["churned"] = panel.churned.astype(np.int32)
-    return panel
+    return events_of_cause(panel, cause) if cause is not None and not with_causes else panel
+
+
+def events_of_cause(panel: pd.DataFrame, cause: str) -> pd.DataFrame:
+    """Panel rows read with their churn causes, as a model of churn from `cause` reads them: `churned` marks only
+    the churns that count under it, and a churn from another cause ends the account's rows as a censoring does (the
+    cause-specific hazard). A new frame; the columns other than churned are shared, not copied."""
+    churned = (panel.churned.to_numpy() == 1) & (panel.churn_cause.to_numpy() == cause)
+    return panel.drop(columns="churn_cause").assign(churned=churned.astype(np.int32))
 
 
 def build_design(panel: pd.DataFrame, factors: list[str], covariates: list[str], kinds: dict[str, str]) -> Design:
@@ -327,9 +332,11 @@ class ServiceDrivers:
         # also a covariance clustered by account that holds when the model is not exactly right (robust_variance)
         self.robust = robust
 
-    def read_panel(self, con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, dict, int, dict | None]:
+    def read_panel(self, con: duckdb.DuckDBPyConnection,
+                   with_causes: bool = False) -> tuple[pd.DataFrame, dict, int, dict | None]:
         """The panel rows the fit uses (filtered and sampled as configured), the segment kinds, the number of
-        accounts and the sample drawn (None: every account)."""
+        accounts and the sample drawn (None: every account). with_causes: with each churn row's cause, for the
+        models of each cause to share one read (`events_of_cause`)."""
         kinds = dict(con.execute(query_text("segment_column_kind_pairs")).fetchall())
         covariates = self.covariates_for(kinds)
         if self.filters:
@@ -342,7 +349,7 @@ class ServiceDrivers:
         n_accounts, sample = self._sample(ids)
         chosen = sample["account_ids"] if sample is not None else ids if self.filters else None
         panel = panel_rows(con, sorted(kinds) if self.robust else covariates, for_fit=True,
-                           with_account=self.robust, account_ids=chosen, cause=self.cause)
+                           with_account=self.robust, account_ids=chosen, cause=self.cause, with_causes=with_causes)
         return panel, kinds, n_accounts, sample
 
     def covariates_for(self, kinds: dict[str, str]) -> list[str]:
