@@ -33,7 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ),
     )
     add_db_argument(parser)
-    parser.add_argument("--months", type=int, default=12, help="months ahead (default 12; 6 with --backtest)")
+    parser.add_argument("--months", type=int, help="months ahead (default 12; 6 with --backtest)")
     parser.add_argument("--as-of", type=date.fromisoformat, metavar="DATE",
                         help="forecast from this date, on what was known then (default: the build's as-of)")
     parser.add_argument("--filter", action="append", default=[], metavar="COLUMN=VALUE",
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
                                  "then")
     if args.backtest:
         return _backtest(args, inputs, origin)
-    forecast = RetentionForecast(months=args.months, draws=args.draws, seed=args.seed,
+    forecast = RetentionForecast(months=12 if args.months is None else args.months, draws=args.draws, seed=args.seed,
                                  new_business=args.new_business == "on").fit(inputs.accounts, origin, inputs.mrr)
     document = forecast.document_
     if args.format == "json":
@@ -96,7 +96,7 @@ def _interval(summary: dict, pattern: str) -> str:
 
 
 def _backtest(args: argparse.Namespace, inputs, origin: date) -> int:
-    months = args.months if args.months != 12 else 6
+    months = 6 if args.months is None else args.months
     result = total_backtest(inputs.accounts, inputs.mrr, origin, origins=args.origins, months=months,
                             draws=args.draws, seed=args.seed)
     summary = backtest_summary(result)

@@ -384,15 +384,19 @@ def actual_mrr(accounts: pd.DataFrame, mrr: pd.DataFrame, origin: date, months: 
     return np.array(out)
 
 
+def backtest_origins(as_of: date, origins: int, months: int) -> list[date]:
+    """Past origins a month apart, the latest `months` months before as-of, so every month forecast has happened."""
+    last_origin = pd.Timestamp(as_of) - pd.Timedelta(days=months * DAYS_PER_MONTH)
+    return [(last_origin - pd.Timedelta(days=j * DAYS_PER_MONTH)).date() for j in range(origins)]
+
+
 def backtest(accounts: pd.DataFrame, as_of: date, origins: int = 12, months: int = 6, draws: int = 1000,
              seed: int = 0, mrr: pd.DataFrame | None = None) -> pd.DataFrame:
     """Forecast from each of `origins` past origins (one month apart, the latest `months` months before as-of, so
     every forecast month has happened) on what was known then, and set each month beside what happened: one row
     per origin and month ahead with the forecast, its intervals and the actual active accounts."""
     rows = []
-    last_origin = pd.Timestamp(as_of) - pd.Timedelta(days=months * DAYS_PER_MONTH)
-    for j in range(origins):
-        origin = (last_origin - pd.Timedelta(days=j * DAYS_PER_MONTH)).date()
+    for j, origin in enumerate(backtest_origins(as_of, origins, months)):
         forecast = ExistingBaseForecast(months=months, draws=draws, seed=seed + j).fit(accounts, origin, mrr)
         actual = actual_active(accounts, origin, months)
         happened_mrr = actual_mrr(accounts, mrr, origin, months) if mrr is not None else [None] * months
@@ -608,10 +612,8 @@ def total_backtest(accounts: pd.DataFrame, mrr: pd.DataFrame | None, as_of: date
     """From each of `origins` past origins, the forecast (existing base and new business) of active accounts and
     MRR beside what happened and beside the naive baseline: one row per origin, month and measure."""
     rows = []
-    last_origin = pd.Timestamp(as_of) - pd.Timedelta(days=months * DAYS_PER_MONTH)
     measures = ("active_accounts",) + (("mrr",) if mrr is not None else ())
-    for j in range(origins):
-        origin = (last_origin - pd.Timedelta(days=j * DAYS_PER_MONTH)).date()
+    for j, origin in enumerate(backtest_origins(as_of, origins, months)):
         series = RetentionForecast(months=months, draws=draws, seed=seed + j).fit(accounts, origin, mrr).series_
         actual = actual_totals(accounts, mrr, origin, months)
         naive = naive_forecast(accounts, mrr, origin, months)
@@ -655,8 +657,8 @@ def read_inputs(con: duckdb.DuckDBPyConnection, filters: list[str] | None = None
     as_of = con.execute(query_text("risk_as_of")).fetchone()
     if as_of is None or as_of[0] is None:
         raise ForecastInputError("the database records no as-of date: rebuild it")
-    if segment is not None and segment not in filterable_columns(con):
-        segment = None if segment == DEFAULT_SEGMENT else segment  # a named segment that is unknown is refused below
+    if segment == DEFAULT_SEGMENT and segment not in filterable_columns(con):
+        segment = None  # a build without plans forecasts all accounts as one; another unknown name is refused below
     accounts = read_accounts(con, segment, filters)
     if accounts.empty:
         raise ForecastInputError("no account matches the filters")
