@@ -373,3 +373,51 @@ def churn_by_cause(totals: pd.DataFrame, x: str = "churn_cause", color: str = "p
     fig.update_yaxes(title="Churned accounts", tickformat=",d", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(title="Churned MRR ($)", tickprefix="$", tickformat="~s", rangemode="tozero", row=1, col=2)
     return _layout(fig, title)
+
+
+# How the forecast's parts are told apart: the history and the forecast of all accounts in the first colour, today's
+# accounts alone dashed beside it, the intervals as bands of the first colour.
+FAN_BANDS = (("95", 0.12, "95% interval"), ("80", 0.25, "80% interval"))
+
+
+def forecast_fan(history: pd.DataFrame, forecast: pd.DataFrame, measure: str, base_measure: str, start: tuple,
+                 money_axis: bool, title: str | None = None) -> go.Figure:
+    """Where a measure is heading: `history` (columns date, value: what happened, month by month) as a line, then
+    from `start` (as-of date, value then) the forecast of `measure` with its 80% and 95% bands and, dashed, the
+    forecast of `base_measure` (the part of it that is today's accounts; the gap between the two lines is new
+    business). `forecast` is the stored long frame (month_end, measure, estimate, lower_80 … upper_95)."""
+    total = forecast[forecast.measure == measure].sort_values("month_end")
+    if total.empty:
+        return empty_figure("No forecast for this measure.")
+    base = forecast[forecast.measure == base_measure].sort_values("month_end")
+    value_format = "$%{y:,.0f}" if money_axis else "%{y:,.0f}"
+    start_date, start_value = pd.Timestamp(start[0]), float(start[1])
+    x = [start_date] + list(pd.to_datetime(total.month_end))
+    fig = go.Figure()
+    for level, alpha, name in FAN_BANDS:
+        fig.add_trace(go.Scatter(x=x, y=[start_value] + list(total[f"upper_{level}"]), mode="lines",
+                                 line=dict(width=0), showlegend=False, hoverinfo="skip", legendgroup=name))
+        fig.add_trace(go.Scatter(x=x, y=[start_value] + list(total[f"lower_{level}"]), mode="lines",
+                                 line=dict(width=0), fill="tonexty", fillcolor=_with_alpha(PALETTE[0], alpha),
+                                 name=name, legendgroup=name, hoverinfo="skip"))
+    if not history.empty:
+        fig.add_trace(go.Scatter(x=pd.to_datetime(history.date), y=history.value, name="What happened",
+                                 mode="lines", line=dict(color="#374151"),
+                                 hovertemplate="%{x|%d %b %Y}: " + value_format + "<extra>what happened</extra>"))
+    interval = (" (80%: " + ("$%{customdata[0]:,.0f}–$%{customdata[1]:,.0f}" if money_axis
+                             else "%{customdata[0]:,.0f}–%{customdata[1]:,.0f}") + ")")
+    bounds = [[start_value, start_value]] + total[["lower_80", "upper_80"]].to_numpy().tolist()
+    fig.add_trace(go.Scatter(
+        x=x, y=[start_value] + list(total.estimate), name="Forecast, all accounts", mode="lines+markers",
+        line=dict(color=PALETTE[0]), customdata=bounds,
+        hovertemplate="%{x|%d %b %Y}: " + value_format + interval + "<extra>forecast</extra>"))
+    if not base.empty:
+        fig.add_trace(go.Scatter(
+            x=[start_date] + list(pd.to_datetime(base.month_end)), y=[start_value] + list(base.estimate),
+            name="of which today's accounts (the gap above is new business)", mode="lines",
+            line=dict(color=PALETTE[0], dash="dash"),
+            hovertemplate="%{x|%d %b %Y}: " + value_format + "<extra>today's accounts</extra>"))
+    fig.update_yaxes(title="MRR ($)" if money_axis else "Active accounts", tickprefix="$" if money_axis else "",
+                     tickformat="~s" if money_axis else ",d")
+    fig.update_xaxes(title="Month")
+    return _layout(fig, title)

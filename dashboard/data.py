@@ -43,6 +43,7 @@ from pipelines.filters import (FilterError, cell_columns, cells_answer, filter_p
 from pipelines.models.risk import current_rows
 from pipelines.models.survival import KaplanMeier
 from pipelines.models.factor_effects import whatif_model
+from pipelines.models.forecast import RetentionForecast, read_forecast, read_inputs
 from pipelines.models.whatif import WhatIf, case_mix_ranges
 
 
@@ -325,6 +326,17 @@ def churn_by_quartile(con: duckdb.DuckDBPyConnection, factor: str, filters: Filt
         return execute_template(cur, "churn_by_factor_quartile", measure=column).df()
 
 
+@in_scope
+def forecast(con: duckdb.DuckDBPyConnection, filters: Filters) -> tuple[pd.DataFrame, dict | None]:
+    """Where the selected accounts are heading (forecast_series rows) and how the forecast was made: the build's
+    stored forecast of every account, or with filters one made now on the matching accounts (seconds at scale)."""
+    if not filters:
+        return read_forecast(con), model_info(con, "forecast")
+    inputs = read_inputs(con, list(filters))
+    fitted = RetentionForecast().fit(inputs.accounts, inputs.as_of, inputs.mrr)
+    return fitted.frame(), fitted.info()
+
+
 # --- cached wrappers (Streamlit) -----------------------------------------------------------------
 
 @in_scope
@@ -604,3 +616,9 @@ def cached_cause_factor_effects(_con, build_id: str) -> pd.DataFrame:
 def cached_cause_driver_effects(_con, build_id: str) -> pd.DataFrame:
     """Each cause's mutually adjusted drivers model, as the build stored it (empty when it modelled no cause)."""
     return run(_con, query_text("cause_driver_effects"))
+
+
+@st.cache_data(show_spinner="Forecasting the selected accounts…", max_entries=32)
+def cached_forecast(_con, build_id: str, filters: Filters) -> tuple[pd.DataFrame, dict | None]:
+    """forecast, once per build and selection."""
+    return forecast(_con, filters)

@@ -274,3 +274,74 @@ def _change(now: float, before: float, fmt) -> str:
     if before == 0:
         return fmt(now - before) + (" (none a year earlier)" if now else "")
     return f"{fmt(now - before)} ({(now - before) / before:+.0%})"
+
+
+FORECAST_INTERVALS_IN_WORDS = (
+    "Ranges are 80% intervals from simulations of the coming months (the bands show 80% and 95%): they carry how "
+    "uncertain the churn rates are, how churn swings from month to month, how many new accounts come and which "
+    "accounts leave. They assume a future like the past: new pricing, a recession or a new competitor is not in "
+    "them.")
+# the months of history drawn before a forecast: enough to see the trend it continues, few enough to see the forecast
+FORECAST_HISTORY_MONTHS = 24
+
+
+def _day(value) -> str:
+    day = pd.Timestamp(value)
+    return f"{day.day} {day:%b %Y}"
+
+
+def forecast_sentence(forecast: pd.DataFrame) -> str | None:
+    """Where the forecast ends, in one sentence: active accounts and MRR with their 80% intervals, and how many of
+    the accounts are today's (None without a forecast)."""
+    if forecast is None or forecast.empty:
+        return None
+    last = forecast[forecast.month_number == forecast.month_number.max()].set_index("measure")
+    accounts = last.loc["active_accounts"]
+    sentence = (f"By {_day(accounts.month_end)}: {accounts.estimate:,.0f} active accounts "
+                f"({accounts.lower_80:,.0f}–{accounts.upper_80:,.0f})")
+    if "mrr" in last.index:
+        revenue = last.loc["mrr"]
+        sentence += (f" and {money(revenue.estimate)} MRR ({money(revenue.lower_80)}–{money(revenue.upper_80)})")
+    sentence += "."
+    if "existing_base_accounts" in last.index:
+        base = last.loc["existing_base_accounts"]
+        sentence += (f" About {base.estimate:,.0f} of those accounts ({base.lower_80:,.0f}–{base.upper_80:,.0f}) "
+                     "are customers today; the rest are new business.")
+    return sentence
+
+
+def forecast_history(monthly: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """What happened before a forecast, for its chart: active accounts (`measure` "active_accounts") or MRR
+    ("mrr") at the start of each of the last FORECAST_HISTORY_MONTHS months (columns date, value)."""
+    column = {"active_accounts": "accounts_at_start", "mrr": "starting_mrr"}[measure]
+    recent = monthly.sort_values("month_start").tail(FORECAST_HISTORY_MONTHS)
+    return pd.DataFrame({"date": pd.to_datetime(recent.month_start), "value": recent[column].astype(float)})
+
+
+FORECAST_TABLE_MEASURES = {
+    "active_accounts": ("Active accounts", "{:,.0f}"),
+    "existing_base_accounts": ("of which customers today", "{:,.0f}"),
+    "new_business_accounts": ("of which new business", "{:,.0f}"),
+    "churned_accounts": ("Churned accounts since as-of", "{:,.0f}"),
+    "mrr": ("MRR", None),
+    "existing_base_mrr": ("MRR of today's customers", None),
+    "new_business_mrr": ("MRR of new business", None),
+    "net_revenue_retention": ("Net revenue retention of today's MRR", "{:.1%}"),
+    "gross_revenue_retention": ("Gross revenue retention of today's MRR", "{:.1%}"),
+}
+
+
+def forecast_table(forecast: pd.DataFrame) -> pd.DataFrame:
+    """The forecast as a reader scans it: one row per month, one column per measure, each cell the estimate and its
+    80% interval in words and units."""
+    rows: dict[tuple, dict[str, str]] = {}
+    for row in forecast.itertuples():
+        if row.measure not in FORECAST_TABLE_MEASURES:
+            continue
+        label, pattern = FORECAST_TABLE_MEASURES[row.measure]
+        show = money if pattern is None else pattern.format
+        rows.setdefault((row.month_end, row.month), {})[label] = (
+            f"{show(row.estimate)} ({show(row.lower_80)}–{show(row.upper_80)})")
+    table = pd.DataFrame([{"Month ending": _day(end), **cells} for (end, _), cells in sorted(rows.items())])
+    order = ["Month ending"] + [label for label, _ in FORECAST_TABLE_MEASURES.values() if label in table.columns]
+    return table[order]

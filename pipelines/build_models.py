@@ -16,6 +16,7 @@ from .models.coxph import ConvergenceError
 from .models.drivers import DriversInputError, ServiceDrivers, store_drivers
 from .models.factor_effects import (FactorEffects, FactorRevenueEffects, ordering_effects, store_factor_effects,
                                      store_factor_orderings, store_factor_revenue_effects)
+from .models.forecast import ForecastInputError, RetentionForecast, read_inputs, store_forecast
 from .models.levers import Levers, store_levers
 from .models.risk import AccountRisk, store_risk
 from .settings import MODELS_MEMORY_LIMIT_MB, BuildSettings
@@ -31,7 +32,15 @@ def fit_models(con: duckdb.DuckDBPyConnection, notes: list[str], as_of: date, se
     set_memory_limit(con, min(memory_limit_mb, MODELS_MEMORY_LIMIT_MB))
     if not settings.fit_models:
         notes.append("models not fitted: the build was asked for the data alone")
+        store_forecast(con, None, error="the build was asked for the data alone (retention build --no-models)")
         return _no_models(con, "the build was asked for the data alone (retention build --no-models)", structure)
+    # the forecast reads accounts and MRR alone: it stands whether or not the service models can be fitted
+    try:
+        inputs = read_inputs(con, as_of=as_of)
+        store_forecast(con, RetentionForecast().fit(inputs.accounts, as_of, inputs.mrr))
+    except ForecastInputError as exc:
+        notes.append(f"forecast not made: {exc}")
+        store_forecast(con, None, error=str(exc))
     try:
         drivers = ServiceDrivers(max_accounts=settings.drivers_sample).fit(con)
     except (DriversInputError, ConvergenceError, ValueError) as exc:

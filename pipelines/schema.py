@@ -14,7 +14,7 @@ import duckdb
 
 from .sqlrun import query_text
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 OLDER_BUILD = ("This database was built by an older version of the tool: rebuild it (`retention build` with the "
                "same inputs, or the Data page of the app).")

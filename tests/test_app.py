@@ -113,7 +113,29 @@ def test_app_overview_tiles_equal_sql(open_app, db, as_of):
     assert expected["ARR"] == "$6.0M"  # the small demo's ARR, so the format is exercised in millions
     assert len(at.metric) == 6
     assert "All accounts" in at.caption[0].value
-    assert set(plotly_specs(at)) == {"retention_trend", "cohort_heatmap"}
+    assert set(plotly_specs(at)) == {"forecast_active_accounts", "forecast_mrr", "retention_trend", "cohort_heatmap"}
+
+
+def test_app_overview_shows_the_builds_forecast_and_forecasts_a_filter_on_request(open_app, db):
+    """Without filters the overview shows the forecast the build stored, in the sentence the findings make of it;
+    with a filter it shows none until asked, then the filtered accounts' own forecast."""
+    from dashboard import findings
+    from dashboard.labels import literal
+    from pipelines.models.forecast import read_forecast
+
+    at = open_app("overview")
+    stored = literal(findings.forecast_sentence(read_forecast(db)))
+    assert stored.startswith("By ") and any(m.value == stored for m in at.markdown)
+
+    at.sidebar.multiselect(key="filter:plan").set_value(["Starter"]).run(timeout=RUN_TIMEOUT)
+    assert not any(m.value.startswith("By ") for m in at.markdown)
+    assert "forecast_mrr" not in plotly_specs(at)
+
+    at.toggle(key="overview_forecast").set_value(True).run(timeout=RUN_TIMEOUT)
+    assert not page_failures(at)
+    shown = [m.value for m in at.markdown if m.value.startswith("By ")]
+    assert len(shown) == 1 and shown[0] != stored
+    assert {"forecast_active_accounts", "forecast_mrr"} <= set(plotly_specs(at))
 
 
 def test_app_plan_filter_changes_overview_and_url(open_app, db, as_of):

@@ -66,6 +66,46 @@ with st.expander("The hazard ratios behind these, and how sure we are"):
             st.info(f"No refit on these accounts: {error}")
 sentences += effect_lines
 
+st.subheader("Where we are heading")
+figures = []
+# the build forecast every account; a selection's forecast is a simulation of its own, made when asked for
+if filters and not st.toggle(
+        "Forecast the filtered accounts", key="overview_forecast",
+        help="Simulate the coming 12 months of the filtered accounts (seconds on a large build; the result is kept "
+             "for this filter)."):
+    st.caption("The build's forecast covers every account. Switch on the toggle above to forecast the filtered "
+               "accounts alone.")
+else:
+    try:
+        forecast, stored_info = data.cached_forecast(con, build_id, filters)
+        forecast_info = stored_info or {}
+    except ValueError as error:  # e.g. no account active at the as-of date among the filtered ones
+        forecast, forecast_info = None, {"error": str(error)}
+    forecast_line = findings.forecast_sentence(forecast)
+    if forecast is None or forecast_line is None:
+        st.info("No forecast: " + (forecast_info.get("error") or "the build stored none; rebuild it."))
+    else:
+        st.markdown(literal(forecast_line))
+        sentences.append(forecast_line)
+        start = forecast_info["as_of"]
+        left, right = st.columns(2)
+        for column, measure, base_measure, at_start, money_axis, name in (
+                (left, "active_accounts", "existing_base_accounts", "active_accounts_at_as_of", False,
+                 "Active accounts"),
+                (right, "mrr", "existing_base_mrr", "mrr_at_as_of", True, "MRR")):
+            if measure not in set(forecast.measure):
+                continue
+            title = f"{name}: the last two years and the next {forecast.month_number.max()} months"
+            figure = charts.forecast_fan(findings.forecast_history(monthly, measure), forecast, measure,
+                                         base_measure, (start, forecast_info[at_start]), money_axis, title=title)
+            column.plotly_chart(figure, key=f"forecast_{measure}")
+            figures.append(figure)
+        st.caption(findings.FORECAST_INTERVALS_IN_WORDS)
+        with st.expander("The forecast month by month, and how it was made"):
+            st.dataframe(findings.forecast_table(forecast), hide_index=True)
+            st.markdown("\n".join(f"- {note}" for note in forecast_info.get("notes", [])))
+            csv_download(forecast, "Download the forecast (CSV)", "forecast.csv", key="dl_forecast")
+
 left, right = st.columns(2)
 trend_figure = charts.retention_trend(monthly)
 left.plotly_chart(trend_figure, key="retention_trend")
@@ -76,7 +116,7 @@ cohort_figure = charts.cohort_heatmap(
 right.plotly_chart(cohort_figure, key="cohort_heatmap")
 
 st.subheader("Churn by cause")
-figures = [trend_figure, cohort_figure]
+figures += [trend_figure, cohort_figure]
 if not data.build_has_churn_reasons(con, build_id):
     st.markdown(findings.NO_CHURN_REASONS)
 else:

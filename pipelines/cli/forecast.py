@@ -14,8 +14,8 @@ from ..models.forecast import (ForecastInputError, RetentionForecast, backtest_s
                                total_backtest)
 from .common import add_db_argument, open_database_read_only
 
-MEASURES = ("active_accounts", "churned_accounts", "mrr", "arr", "existing_base_mrr", "new_business_mrr",
-            "gross_revenue_retention", "net_revenue_retention")
+MEASURES = ("active_accounts", "churned_accounts", "existing_base_accounts", "new_business_accounts", "mrr", "arr",
+            "existing_base_mrr", "new_business_mrr", "gross_revenue_retention", "net_revenue_retention")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

@@ -34,6 +34,7 @@ from scipy import optimize
 from ..errors import RetentionError
 from ..filters import filter_predicate, filterable_columns, parse_filters, resolve_column
 from ..sqlrun import TrustedSql, execute_template, query_text
+from .store import store_result
 
 DAYS_PER_MONTH = 365.25 / 12
 # a pool of tenure months is used once it holds this many account-months of exposure
@@ -159,7 +160,7 @@ def calendar_swing(accounts: pd.DataFrame, origin: date, table: LifeTable, perio
     # days before the origin of each account's signup and end
     start_back = (origin_day - signup).astype(float)
     end_back = (origin_day - end).astype(float)
-    segments = known.segment.fillna("(missing)").astype(str).to_numpy()
+    codes, names = pd.factorize(known.segment.fillna("(missing)").astype(str))
     hazard = (table.bands.churns / table.bands.exposure_months).to_numpy()
     rows = []
     for p in range(periods):
@@ -170,9 +171,11 @@ def calendar_swing(accounts: pd.DataFrame, origin: date, table: LifeTable, perio
             break
         tenure_month = ((start_back[lived] - (near + far) / 2) // DAYS_PER_MONTH).clip(0).astype(int)
         expected = 0.0
-        for segment in np.unique(segments[lived]):
-            own = segments[lived] == segment
-            expected += float(exposure[lived][own] @ hazard[table.band_of(segment, tenure_month[own])])
+        lived_codes, lived_exposure = codes[lived], exposure[lived]
+        for code, segment in enumerate(names):
+            own = lived_codes == code
+            if own.any():
+                expected += float(lived_exposure[own] @ hazard[table.band_of(segment, tenure_month[own])])
         churns = int((churned & (end_back >= near) & (end_back < far)).sum())
         rows.append({"period_end": (origin_ts - pd.Timedelta(days=near)).date(), "churns": churns,
                      "expected": expected})
@@ -424,8 +427,9 @@ NEW_BUSINESS_PERIODS = 24
 class NewBusinessForecast:
     """The accounts that will sign up after the origin, and how many of them stay: each month's new accounts from
     the trend of the last two years' (`signup_level`: its uncertainty and the months' scatter about it, then Poisson
-    chance), split across segments as those months' were, each with its segment's average first MRR, then followed by the same life table, swing and MRR
-    change as the existing base (the draws of `base`, so both parts share each draw's view of the future)."""
+    chance), split across segments as those months' were, each with its segment's average first MRR, then followed
+    by the same life table, swing and MRR change as the existing base (the draws of `base`, so both parts share
+    each draw's view of the future)."""
 
     def fit(self, accounts: pd.DataFrame, origin: date, base: ExistingBaseForecast,
             mrr: pd.DataFrame | None = None) -> "NewBusinessForecast":
@@ -514,9 +518,14 @@ def signup_level(counts: np.ndarray, months: int, draws: int, rng: np.random.Gen
 DEFAULT_SEGMENT = "plan"
 
 
+def month_end(origin: date, month: int) -> date:
+    """The day the forecast's month `month` ends: `month` twelfths of a year after the origin."""
+    return (pd.Timestamp(origin) + pd.Timedelta(days=month * DAYS_PER_MONTH)).date()
+
+
 def month_label(origin: date, month: int) -> str:
     """The calendar month (YYYY-MM) the forecast's month `month` ends in."""
-    return (pd.Timestamp(origin) + pd.Timedelta(days=month * DAYS_PER_MONTH)).strftime("%Y-%m")
+    return month_end(origin, month).strftime("%Y-%m")
 
 
 class RetentionForecast:
@@ -537,9 +546,11 @@ class RetentionForecast:
         new_churned = (new.joined_draws_ - new.draws_) if new is not None else zeros
         series = []
         for m, point in enumerate(base.series_):
-            row: dict = {"month": month_label(origin, m + 1),
+            row: dict = {"month": month_label(origin, m + 1), "month_end": str(month_end(origin, m + 1)),
                          "active_accounts": _summary(base.draws_[:, m] + new_active[:, m]),
-                         "churned_accounts": _summary(base.n_active_ - base.draws_[:, m] + new_churned[:, m])}
+                         "churned_accounts": _summary(base.n_active_ - base.draws_[:, m] + new_churned[:, m]),
+                         "existing_base_accounts": point["active_accounts"],
+                         "new_business_accounts": _summary(new_active[:, m])}
             if mrr is not None:
                 total = base.mrr_draws_[:, m] + new_mrr[:, m]
                 row.update(mrr=_summary(total), arr=_summary(12.0 * total),
@@ -564,7 +575,27 @@ class RetentionForecast:
         self.series_: list[dict] = series
         self.document_ = {"as_of": str(origin), "months": base.months, "draws": base.draws, "series": series,
                           "notes": notes}
+        self.origin_, self.n_active_, self.starting_mrr_ = origin, base.n_active_, base.starting_mrr_
         return self
+
+    def frame(self) -> pd.DataFrame:
+        """The series long: one row per month ahead and measure (month_number, month, month_end, measure, estimate,
+        lower_80, upper_80, lower_95, upper_95), in the order the build's stored copy reads back."""
+        rows = [{"month_number": m + 1, "month": row["month"], "month_end": pd.Timestamp(row["month_end"]),
+                 "measure": measure, **summary}
+                for m, row in enumerate(self.series_)
+                for measure, summary in row.items() if isinstance(summary, dict)]
+        return pd.DataFrame(rows, columns=["month_number", "month", "month_end", "measure", "estimate", "lower_80",
+                                           "upper_80", "lower_95", "upper_95"]
+                            ).sort_values(["month_number", "measure"], ignore_index=True)
+
+    def info(self) -> dict:
+        """What the stored series needs beside it: where it starts and how it was made."""
+        return {"method": "life table per plan and tenure month with the base's month-to-month swing in churn; new "
+                          "business from the trend of the last two years' signups (pipelines/models/forecast.py)",
+                "as_of": str(self.origin_), "months": self.base.months, "draws": self.base.draws,
+                "seed": self.base.seed, "new_business": self.new_business, "active_accounts_at_as_of": self.n_active_,
+                "mrr_at_as_of": self.starting_mrr_, "notes": self.document_["notes"]}
 
 
 def actual_totals(accounts: pd.DataFrame, mrr: pd.DataFrame | None, origin: date, months: int) -> pd.DataFrame:
@@ -651,12 +682,15 @@ class ForecastInputs:
 
 
 def read_inputs(con: duckdb.DuckDBPyConnection, filters: list[str] | None = None,
-                segment: str | None = DEFAULT_SEGMENT) -> ForecastInputs:
-    """The build's accounts (those the filters keep), their monthly MRR and its as-of date. The hazards are
-    estimated within `segment` when the build has it (a build without a plan column forecasts all accounts as one)."""
-    as_of = con.execute(query_text("risk_as_of")).fetchone()
-    if as_of is None or as_of[0] is None:
-        raise ForecastInputError("the database records no as-of date: rebuild it")
+                segment: str | None = DEFAULT_SEGMENT, as_of: date | None = None) -> ForecastInputs:
+    """The build's accounts (those the filters keep), their monthly MRR and its as-of date (`as_of` when the caller
+    knows it: a build in progress has recorded none yet). The hazards are estimated within `segment` when the build
+    has it (a build without a plan column forecasts all accounts as one)."""
+    if as_of is None:
+        row = con.execute(query_text("risk_as_of")).fetchone()
+        if row is None or row[0] is None:
+            raise ForecastInputError("the database records no as-of date: rebuild it")
+        as_of = row[0]
     if segment == DEFAULT_SEGMENT and segment not in filterable_columns(con):
         segment = None  # a build without plans forecasts all accounts as one; another unknown name is refused below
     accounts = read_accounts(con, segment, filters)
@@ -664,4 +698,17 @@ def read_inputs(con: duckdb.DuckDBPyConnection, filters: list[str] | None = None
         raise ForecastInputError("no account matches the filters")
     mrr = read_mrr(con)
     mrr = mrr[mrr.account_id.isin(accounts.account_id)] if not mrr.empty else None
-    return ForecastInputs(accounts, mrr, as_of[0])
+    return ForecastInputs(accounts, mrr, as_of)
+
+
+def store_forecast(con: duckdb.DuckDBPyConnection, fitted: RetentionForecast | None, error: str | None = None) -> int:
+    """Write forecast_series and model_info['forecast'] (empty, with why, when there is none): the overview reads
+    the forecast of every account and never simulates it."""
+    if fitted is None:
+        return store_result(con, "forecast_series", "forecast", error=error)
+    return store_result(con, "forecast_series", "forecast", fitted.frame(), info=fitted.info())
+
+
+def read_forecast(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The build's stored forecast of every account, one row per month ahead and measure (empty when none)."""
+    return con.execute(query_text("forecast_series_all")).df()
