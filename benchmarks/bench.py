@@ -28,6 +28,7 @@ Figures, one JSON object per line (`name, scale, seconds, peak_rss_mb, rows` plu
   cox_full_fit_ours   our TimeVaryingCox on the whole panel (the Newton iterations only)
   drivers_fit         ServiceDrivers().fit(con) on the whole panel: read, design, fit, PH tests
   whatif, risk_scoring  WhatIf and AccountRisk over the active accounts, given a fitted drivers model
+  forecast            `retention forecast`'s work: read the accounts and MRR, simulate 12 months ahead with intervals
   dashboard_<page>_first_render     a fresh app session's first render of the page (Streamlit caches empty)
   dashboard_<page>_filter_change    the rerun after the sidebar's plan filter changes to Starter
   dashboard_<page>_cached_rerun     the rerun after it changes back to All (every result cached)
@@ -54,6 +55,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
 
+from benchmarks.forecast_calibration import forecast_worlds
 from benchmarks.load import LoadError, load_markdown, run_load
 from benchmarks.ws_load import run_websocket_load
 
@@ -71,6 +73,8 @@ APP_PATH = Path(__file__).resolve().parents[1] / "streamlit_app.py"
 APP_RUN_TIMEOUT_S = 900
 APP_ENV = {"OPENBLAS_NUM_THREADS": "1"}  # as `make run` starts the app
 LOAD_SECONDS = 120.0
+# accounts per world of --forecast-worlds: enough churn for each world's life table, few enough for dozens of worlds
+FORECAST_WORLD_ACCOUNTS = 3000
 # the people's clients: a browser each, or the light websocket client (benchmarks/ws_load.py)
 LOAD_CLIENTS = {"browser": run_load, "websocket": run_websocket_load}
 # up to this many people the browsers leave a 2-core machine's server a core; beyond, websocket is the default
@@ -400,6 +404,21 @@ def task_whatif_risk(db_path: str, repeats: int) -> list[dict]:
     return figures
 
 
+def task_forecast(db_path: str, repeats: int) -> list[dict]:
+    import duckdb
+
+    from pipelines.models.forecast import RetentionForecast, read_inputs
+
+    con = duckdb.connect(db_path, read_only=True)
+
+    def forecast():
+        inputs = read_inputs(con)  # the read is part of what `retention forecast` and a filtered overview pay
+        return RetentionForecast().fit(inputs.accounts, inputs.as_of, inputs.mrr)
+
+    runs, peak, fitted = _timed_runs(forecast, repeats)
+    return [_figure("forecast", runs, peak, fitted.n_active_, draws=fitted.base.draws, months=fitted.base.months)]
+
+
 # A widget a user moves on a page after its first render (the investment case's target), timed as widget_change.
 PAGE_WIDGET_CHANGES = {"investment": ("slider", "inv_first_response_hours", -30)}
 # A page whose filter change shows the build's fit, with a toggle that refits on the filtered accounts: the refit
@@ -476,6 +495,7 @@ TASKS: dict[str, Callable[..., list[dict]]] = {
     "cox": task_cox,
     "drivers": task_drivers,
     "whatif_risk": task_whatif_risk,
+    "forecast": task_forecast,
     "dashboard": task_dashboard,
 }
 
@@ -584,6 +604,8 @@ def run_bench(plan: BenchPlan, emit) -> list[dict]:
     for figure in stage("drivers", db_path=db_path, repeats=repeats):
         record(figure)
     for figure in stage("whatif_risk", db_path=db_path, repeats=repeats):
+        record(figure)
+    for figure in stage("forecast", db_path=db_path, repeats=repeats):
         record(figure)
     for page in DASHBOARD_PAGES:
         for figure in stage("dashboard", db_path=db_path, page=page, repeats=repeats):
@@ -720,6 +742,10 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
                             "included; the browsers share the machine's cores with the server), or a light client "
                             "that speaks Streamlit's websocket protocol as the browser does (the server's answer "
                             f"alone). Default: browser up to {BROWSER_PEOPLE_DEFAULT_MAX} people, websocket above"),
+    bench.add_argument("--forecast-worlds", type=int, metavar="N",
+                       help="instead of the stages: the forecast's backtest on N demo worlds (seeds --seed onwards, "
+                            f"--accounts each, default {FORECAST_WORLD_ACCOUNTS:,}), pooled: how often its 80%% and "
+                            "95%% intervals held, and its error against the naive baseline's")
     bench.add_argument("--growth", type=Path, nargs="+", metavar="JSONL",
                        help="instead of running: how each build stage grew between earlier runs' --out files, "
                             "given smallest first (e.g. S.jsonl M.jsonl L.jsonl), against their input rows")
@@ -750,6 +776,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
     plan.cox_sample, plan.regenerate = args.cox_sample, args.regenerate
     if args.users is not None:
         return _run_load_command(plan, args)
+    if args.forecast_worlds is not None:
+        return _run_forecast_worlds(args)
 
     out = None
     if args.out:
@@ -782,6 +810,34 @@ def run_bench_command(args: argparse.Namespace) -> int:
     if args.out:
         summary_path(args.out).write_text(summary + "\n", encoding="utf-8")
     return 1 if errors else 0
+
+
+def _run_forecast_worlds(args: argparse.Namespace) -> int:
+    if args.forecast_worlds < 1:
+        print("error: --forecast-worlds must be at least 1", file=sys.stderr)
+        return 2
+    n_accounts = args.accounts or FORECAST_WORLD_ACCOUNTS
+    print(f"Forecast backtest on {args.forecast_worlds} demo worlds of {n_accounts:,} accounts (seeds {args.seed} "
+          f"onwards): 12 origins a month apart, 6 months ahead each", file=sys.stderr, flush=True)
+    per_world, pooled = forecast_worlds(args.forecast_worlds, n_accounts, args.seed, args.workdir,
+                                        progress=lambda message: print(message, file=sys.stderr, flush=True))
+    for row in per_world.itertuples():
+        print(json.dumps({"name": "forecast_world", "world_seed": int(row.world), "accounts": n_accounts,
+                          "measure": row.measure, "in_80": row.in_80, "in_95": row.in_95, "error": row.error,
+                          "naive_error": row.naive_error}), flush=True)
+    lines = [f"{'measure':<18}{'80% intervals held':>20}{'95% intervals held':>20}{'error at 6 months':>20}"
+             f"{'naive baseline':>16}{'worlds: 80% held, range':>26}"]
+    for row in pooled.itertuples():
+        own = per_world[per_world.measure == row.measure].in_80
+        print(json.dumps({"name": "forecast_worlds", "worlds": args.forecast_worlds, "accounts": n_accounts,
+                          "measure": row.measure, "in_80": row.in_80, "in_95": row.in_95, "error": row.error,
+                          "naive_error": row.naive_error, "error_ratio": row.error / row.naive_error}), flush=True)
+        lines.append(f"{row.measure:<18}{row.in_80:>20.1%}{row.in_95:>20.1%}{row.error:>20.1%}{row.naive_error:>16.1%}"
+                     f"{f'{own.min():.0%}–{own.max():.0%}':>26}")
+    print("\n" + "\n".join(lines))
+    print("note: pooled over every world's months; one world's origins share its history, so its own shares range "
+          "widely by chance")
+    return 0
 
 
 def _load_database(plan: BenchPlan, emit) -> Path:

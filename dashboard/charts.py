@@ -381,11 +381,12 @@ FAN_BANDS = (("95", 0.12, "95% interval"), ("80", 0.25, "80% interval"))
 
 
 def forecast_fan(history: pd.DataFrame, forecast: pd.DataFrame, measure: str, base_measure: str, start: tuple,
-                 money_axis: bool, title: str | None = None) -> go.Figure:
+                 money_axis: bool, title: str | None = None, with_change: pd.DataFrame | None = None) -> go.Figure:
     """Where a measure is heading: `history` (columns date, value: what happened, month by month) as a line, then
     from `start` (as-of date, value then) the forecast of `measure` with its 80% and 95% bands and, dashed, the
     forecast of `base_measure` (the part of it that is today's accounts; the gap between the two lines is new
-    business). `forecast` is the stored long frame (month_end, measure, estimate, lower_80 … upper_95)."""
+    business). `forecast` is the stored long frame (month_end, measure, estimate, lower_80 … upper_95);
+    `with_change`, in the same shape, adds the forecast of `measure` with a what-if's change as a line of its own."""
     total = forecast[forecast.measure == measure].sort_values("month_end")
     if total.empty:
         return empty_figure("No forecast for this measure.")
@@ -417,6 +418,13 @@ def forecast_fan(history: pd.DataFrame, forecast: pd.DataFrame, measure: str, ba
             name="of which today's accounts (the gap above is new business)", mode="lines",
             line=dict(color=PALETTE[0], dash="dash"),
             hovertemplate="%{x|%d %b %Y}: " + value_format + "<extra>today's accounts</extra>"))
+    changed = None if with_change is None else with_change[with_change.measure == measure].sort_values("month_end")
+    if changed is not None and not changed.empty:
+        fig.add_trace(go.Scatter(
+            x=[start_date] + list(pd.to_datetime(changed.month_end)), y=[start_value] + list(changed.estimate),
+            name="With the change", mode="lines+markers", line=dict(color=PALETTE[2]),
+            customdata=[[start_value, start_value]] + changed[["lower_80", "upper_80"]].to_numpy().tolist(),
+            hovertemplate="%{x|%d %b %Y}: " + value_format + interval + "<extra>with the change</extra>"))
     fig.update_yaxes(title="MRR ($)" if money_axis else "Active accounts", tickprefix="$" if money_axis else "",
                      tickformat="~s" if money_axis else ",d")
     fig.update_xaxes(title="Month")

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -43,7 +44,8 @@ from pipelines.filters import (FilterError, cell_columns, cells_answer, filter_p
 from pipelines.models.risk import current_rows
 from pipelines.models.survival import KaplanMeier
 from pipelines.models.factor_effects import whatif_model
-from pipelines.models.forecast import RetentionForecast, read_forecast, read_inputs
+from pipelines.models.forecast import (DAYS_PER_MONTH, RetentionForecast, change_difference, read_forecast,
+                                       read_inputs, whatif_kept_shares)
 from pipelines.models.whatif import WhatIf, case_mix_ranges
 
 
@@ -471,6 +473,8 @@ def cached_whatif(_con, build_id: str, changes: tuple[tuple[str, str], ...], hor
         rows=_current_rows(_con, build_id).copy(deep=False),
         overlap_ranges=_overlap_ranges(_con, build_id, changes))
     result = whatif.to_json_dict()
+    # the interval's draws themselves, so the forecast can carry the change with its uncertainty
+    result["accounts_kept_draws"] = whatif.draws_.accounts_kept.to_numpy(float).tolist()
     factors = sorted({f for f, _ in changes})
     stored = _calibration(_con, build_id, factors[0]) if len(factors) == 1 else pd.DataFrame()
     result["calibration"] = overall_row(stored, horizon_days)
@@ -622,3 +626,19 @@ def cached_cause_driver_effects(_con, build_id: str) -> pd.DataFrame:
 def cached_forecast(_con, build_id: str, filters: Filters) -> tuple[pd.DataFrame, dict | None]:
     """forecast, once per build and selection."""
     return forecast(_con, filters)
+
+
+@in_scope
+@st.cache_data(show_spinner="Forecasting the next 12 months with and without the change…", max_entries=32)
+def cached_forecast_with_change(_con, build_id: str, changes: tuple[tuple[str, str], ...], horizon_days: int,
+                                filters: Filters) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """The selected accounts' forecast with the what-if's change (each draw's hazards scaled so that today's accounts
+    keep a draw of the share of their churn over the what-if's horizon the what-if keeps), what the change adds to
+    the forecast without it, draw by draw, the forecast without it, and how that was made."""
+    whatif = cached_whatif(_con, build_id, changes, horizon_days, filters)
+    share = whatif_kept_shares(np.asarray(whatif["accounts_kept_draws"]), whatif["baseline"]["expected_churned_accounts"])
+    inputs = read_inputs(_con, list(filters))
+    without = RetentionForecast().fit(inputs.accounts, inputs.as_of, inputs.mrr)
+    with_change = RetentionForecast(kept_share=share, kept_months=max(1, round(horizon_days / DAYS_PER_MONTH))).fit(
+        inputs.accounts, inputs.as_of, inputs.mrr)
+    return with_change.frame(), change_difference(with_change, without), without.frame(), without.info()

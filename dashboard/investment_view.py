@@ -487,3 +487,32 @@ def cause_summary_lines(result: dict, cause_result: dict) -> list[str]:
                      f"{row['Accounts kept (95% interval)']}; ARR kept {row['ARR kept (95% interval)']} "
                      "(95% intervals)")
     return lines
+
+
+FORECAST_CHANGE_CAVEAT = (
+    "The change is the what-if's above, as if it began today for every account, new ones too: each simulated "
+    "future scales every monthly churn rate by the what-if's ratio (with its uncertainty), so both lines share the "
+    "same churn rates, swing and new business, and the gap between them is the change's. Like the what-if, it rests "
+    "on observational data: an association, not proof of cause.")
+
+
+def forecast_change_sentence(with_change: pd.DataFrame, difference: pd.DataFrame) -> str | None:
+    """Where the forecast ends with the change, and what the change adds, in one sentence with 80% intervals."""
+    if with_change.empty or difference.empty:
+        return None
+    last_month = with_change.month_number.max()
+    after = with_change[with_change.month_number == last_month].set_index("measure")
+    gained = difference[difference.month_number == last_month].set_index("measure")
+    accounts, kept = after.loc["active_accounts"], gained.loc["accounts_kept"]
+    end = pd.Timestamp(accounts.month_end)
+    sentence = (f"With the change, by {end.day} {end:%b %Y}: {accounts.estimate:,.0f} active accounts "
+                f"({accounts.lower_80:,.0f}–{accounts.upper_80:,.0f})")
+    if "mrr" in after.index:
+        sentence += (f" and {money(after.loc['mrr'].estimate)} MRR ({money(after.loc['mrr'].lower_80)}–"
+                     f"{money(after.loc['mrr'].upper_80)})")
+    sentence += (f": about {kept.estimate:,.0f} more accounts ({kept.lower_80:,.0f} to {kept.upper_80:,.0f})")
+    if "mrr_kept" in gained.index:
+        revenue = gained.loc["mrr_kept"]
+        sentence += (f" and {money(revenue.estimate)} more MRR ({money(revenue.lower_80)} to "
+                     f"{money(revenue.upper_80)})")
+    return sentence + " than without it (80% intervals)."

@@ -518,6 +518,22 @@ def test_app_investment_case_uses_the_factors_own_model_and_says_what_it_rests_o
     assert frame_with(at, "+ case mix and volume")["factor"].tolist() == ["first response time"]
 
 
+def test_app_investment_case_puts_the_change_on_the_forecast_when_asked(open_app, db):
+    """The toggle draws the forecast of active accounts with and without the change and says in a sentence what the
+    change adds by the forecast's end; the accounts it keeps by then are at least what the what-if keeps in its
+    year among today's accounts alone (new accounts keep some too)."""
+    at = open_app("investment")
+    assert "forecast_with_change" not in plotly_specs(at)
+
+    at.toggle(key="inv_forecast").set_value(True).run(timeout=RUN_TIMEOUT)
+    assert not page_failures(at)
+    figure = plotly_specs(at)["forecast_with_change"]
+    assert {"With the change", "Forecast, all accounts"} <= {trace.get("name") for trace in figure["data"]}
+    sentence = next(m.value for m in at.markdown if m.value.startswith("With the change, by "))
+    more = float(sentence.split("about ")[1].split(" more accounts")[0].replace(",", ""))
+    assert more >= 0.8 * float(tiles(at)["Accounts kept"].replace(",", ""))
+
+
 def test_app_investment_choices_travel_in_a_shared_link(open_app):
     """A shared link reproduces the case (factors, target, horizon, cost); a value the page cannot use falls back
     to its default; no cost is assumed until one is entered."""

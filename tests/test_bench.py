@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 
+import pandas as pd
 import pytest
 
 from benchmarks.bench import add_bench_parser, summary_path
@@ -24,7 +25,7 @@ EXPECTED_FIGURES = (
     "build_audits", "build_data",
     "km_by_segment", "km_by_segment_counted", "km_lifelines",
     "cox_sample_ours", "cox_sample_lifelines", "cox_full_fit_ours", "drivers_fit",
-    "whatif", "risk_scoring",
+    "whatif", "risk_scoring", "forecast",
     *(f"dashboard_{page}_{kind}" for page in PAGES for kind in ("first_render", "filter_change", "cached_rerun")),
     "dashboard_investment_widget_change", "dashboard_drivers_filtered_refit",
 )
@@ -142,3 +143,16 @@ KeyError: 'settings_json'
     assert tracebacks(log) == ["pipelines.models.coxph.ConvergenceError: no convergence after 60 Newton steps",
                                "KeyError: 'settings_json'"]
     assert tracebacks("  You can now view your Streamlit app in your browser.\n") == []
+
+
+def test_forecast_worlds_summarise_each_worlds_backtest_and_pool_them(tmp_path):
+    """--forecast-worlds: each world's backtest summarised, and the months of all pooled, for both measures."""
+    from benchmarks.forecast_calibration import forecast_worlds
+
+    per_world, pooled = forecast_worlds(1, 300, 3, tmp_path)
+    assert list(per_world.world.unique()) == [3]
+    assert set(pooled.measure) == {"active_accounts", "mrr"}
+    for frame in (per_world, pooled):
+        assert frame[["in_80", "in_95"]].apply(lambda share: share.between(0, 1)).all().all()
+        assert (frame.in_95 >= frame.in_80).all() and (frame.error > 0).all() and (frame.naive_error > 0).all()
+    pd.testing.assert_frame_equal(per_world.drop(columns="world"), pooled)

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, drivers_view, investment_view, structure_view
+from dashboard import charts, data, drivers_view, findings, investment_view, structure_view
 from dashboard.common import (current_filters, download, filter_caption, keep_choice, require_database,
                               restore_choice)
 from dashboard.labels import literal
@@ -74,6 +74,26 @@ with st.expander("Robustness: overlap with the data, and each factor's estimate 
         st.dataframe(drivers_view.stability_table(stability[stability.factor.isin(chosen)]), hide_index=True)
 with st.expander("How this is estimated, and what it leaves out"):
     st.markdown("\n".join(f"- {n}" for n in result["notes"]))
+
+st.subheader("On the 12-month forecast")
+# a forecast with and without the change is two simulations of every account: made when asked for
+if st.toggle("Show the change on the forecast of active accounts", key="inv_forecast",
+             help="Simulate the next 12 months of these accounts with and without the change (seconds on a large "
+                  "build; the result is kept for these choices)."):
+    try:
+        changed, difference, without, forecast_info = data.cached_forecast_with_change(
+            con, info["build_id"], tuple(changes), horizon, filters)
+    except ValueError as error:
+        st.info(f"No forecast with the change: {error}")
+    else:
+        st.markdown(literal(investment_view.forecast_change_sentence(changed, difference) or ""))
+        monthly = data.cached_kpis(con, info["build_id"], filters, info["as_of_date"])[1]
+        st.plotly_chart(charts.forecast_fan(
+            findings.forecast_history(monthly, "active_accounts"), without, "active_accounts",
+            "existing_base_accounts", (forecast_info["as_of"], forecast_info["active_accounts_at_as_of"]), False,
+            title="Active accounts: the forecast with and without the change", with_change=changed),
+            key="forecast_with_change")
+        st.caption(investment_view.FORECAST_CHANGE_CAVEAT + " " + findings.FORECAST_INTERVALS_IN_WORDS)
 
 cause_result = None
 if data.build_has_churn_reasons(con, info["build_id"]):

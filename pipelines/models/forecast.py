@@ -9,11 +9,12 @@ observed keep the last pool's hazard. The hazard averages over whatever moved ch
 mix, season), so it is calibrated for a future like the past, not for a change in pricing or a recession.
 
 Each active account at the origin is followed month by month: in month m of the forecast it churns with
-probability 1 − exp(−h) at the hazard h of its segment and tenure then. The intervals come from a simulation with
-both sources of uncertainty: each draw takes every hazard from its posterior given the history (gamma with shape
-churns + 1/2 and rate exposure, Jeffreys' prior for a Poisson rate) and then which accounts churn (binomial, month by
-month, among those left). Accounts of a segment with the same tenure at the origin share their probabilities, so
-the simulation works on those groups, not on accounts.
+probability 1 − exp(−h) at the hazard h of its segment and of the tenure month the middle of that month falls in
+(an account half-way through a tenure month spends most of the coming month in the next one). The intervals come
+from a simulation with every source of uncertainty: each draw takes every hazard from its posterior given the
+history (`hazard_shape`), the base's month-to-month swing in churn (`CalendarSwing`), and then which accounts churn
+(binomial, month by month, among those left). Accounts of a segment with the same tenure at the origin share their
+probabilities, so the simulation works on those groups, not on accounts.
 
 MRR: each account's MRR in the origin's month; the accounts a group keeps hold the group's MRR in proportion (which
 of a group's accounts churn is not told apart by MRR, so the interval leaves out how unequal their MRR is), and the
@@ -29,7 +30,6 @@ from datetime import date
 import duckdb
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
 from ..errors import RetentionError
 from ..filters import filter_predicate, filterable_columns, parse_filters, resolve_column
@@ -119,32 +119,43 @@ class CalendarSwing:
     """How churn across the whole base swings from month to month beyond what tenure and segment explain. The log
     ratio of churns seen to churns the life table expects, period by period before the origin, is the swing plus
     chance (a Poisson count's variance on the log scale, 1 / expected); the swing is an AR(1) with standard deviation
-    `sigma` and month-to-month persistence `phi`, fitted by maximum likelihood with a Kalman filter, which also gives
-    where the swing stands at the origin (`start`, with its variance): a state-space model, so chance in the counts
-    neither inflates the swing nor hides its persistence."""
+    sigma and month-to-month persistence phi: a state-space model, so chance in the counts neither inflates the
+    swing nor hides its persistence. A few years of months pin sigma and phi down poorly (a persistent swing and a
+    brief one can fit the same history), so rather than one best fit the forecast carries them all: `grid` holds
+    each (sigma, phi) on a grid with its posterior weight (the Kalman filter's likelihood under flat priors on
+    log sigma and phi) and where the swing stands at the origin under it (`start`, `start_variance`). `sigma`, `phi`
+    and `start` are their posterior means, for the notes."""
 
     sigma: float
     phi: float
     start: float
     periods: pd.DataFrame  # period_end, churns, expected, log_ratio
-    start_variance: float = 0.0
+    grid: pd.DataFrame | None = None  # sigma, phi, weight, start, start_variance
 
     def draw(self, rng: np.random.Generator, draws: int, months: int) -> np.ndarray:
-        """(draws, months) multipliers of every hazard: exp of the swing, continued from where it stands at the
-        origin (itself uncertain: each draw starts from its own value)."""
-        if self.sigma == 0.0:
+        """(draws, months) multipliers of every hazard: exp of the swing, each draw under a (sigma, phi) drawn from
+        the posterior, continued from where the swing stands at the origin under it (itself uncertain)."""
+        if self.grid is None or self.sigma == 0.0:
             return np.ones((draws, months))
+        picked = self.grid.iloc[rng.choice(len(self.grid), size=draws, p=self.grid.weight.to_numpy())]
+        sigma, phi = picked.sigma.to_numpy(), picked.phi.to_numpy()
+        previous = picked.start.to_numpy() + np.sqrt(picked.start_variance.to_numpy()) * rng.standard_normal(draws)
+        innovation = sigma * np.sqrt(1.0 - phi ** 2)
         swing = np.empty((draws, months))
-        previous = self.start + np.sqrt(self.start_variance) * rng.standard_normal(draws)
-        innovation = self.sigma * np.sqrt(1.0 - self.phi ** 2)
         for m in range(months):
-            previous = self.phi * previous + innovation * rng.standard_normal(draws)
+            previous = phi * previous + innovation * rng.standard_normal(draws)
             swing[:, m] = previous
         return np.exp(swing)
 
 
+# a swing whose posterior mean sd is below this (a twentieth of the hazard) goes unmentioned in the notes
+NOTABLE_SWING = 0.05
 # the periods before the origin the swing is measured over
 SWING_PERIODS = 36
+# the grid the swing's parameters are weighed on: sd from no swing to far more than any base shows, persistence from
+# none to nearly a random walk
+SWING_SIGMAS = np.exp(np.linspace(np.log(0.005), np.log(1.0), 30))
+SWING_PHIS = np.linspace(0.0, 0.98, 30)
 
 
 def calendar_swing(accounts: pd.DataFrame, origin: date, table: LifeTable, periods: int = SWING_PERIODS) -> CalendarSwing:
@@ -186,25 +197,26 @@ def calendar_swing(accounts: pd.DataFrame, origin: date, table: LifeTable, perio
     oldest_first = frame.iloc[::-1]
     ratio = (oldest_first.log_ratio - oldest_first.log_ratio.mean()).to_numpy()
     chance = (1.0 / (oldest_first.expected + 0.5)).to_numpy()
+    sigma, phi = (grid.ravel() for grid in np.meshgrid(SWING_SIGMAS, SWING_PHIS))
+    log_likelihood, start, start_variance = _kalman(ratio, chance, sigma, phi)
+    weight = np.exp(log_likelihood - log_likelihood.max())
+    weight /= weight.sum()
+    grid = pd.DataFrame({"sigma": sigma, "phi": phi, "weight": weight, "start": start,
+                         "start_variance": start_variance})
+    grid = grid[grid.weight > 1e-6 * grid.weight.max()]
+    grid = grid.assign(weight=grid.weight / grid.weight.sum()).reset_index(drop=True)
+    return CalendarSwing(float(grid.sigma @ grid.weight), float(grid.phi @ grid.weight),
+                         float(grid.start @ grid.weight), frame, grid)
 
-    def negative(params: np.ndarray) -> float:
-        return -_kalman(ratio, chance, float(np.exp(params[0])), float(np.tanh(params[1])))[0]
 
-    fitted = optimize.minimize(negative, x0=np.array([np.log(0.1), 0.5]), method="L-BFGS-B",
-                               bounds=[(np.log(1e-3), np.log(2.0)), (0.0, np.arctanh(0.98))])
-    sigma, phi = float(np.exp(fitted.x[0])), float(np.tanh(fitted.x[1]))
-    if sigma <= 2e-3:  # at the bound: no swing beyond chance
-        return CalendarSwing(0.0, 0.0, 0.0, frame)
-    _, start, start_variance = _kalman(ratio, chance, sigma, phi)
-    return CalendarSwing(sigma, phi, start, frame, start_variance)
-
-
-def _kalman(observed: np.ndarray, noise: np.ndarray, sigma: float, phi: float) -> tuple[float, float, float]:
-    """The log-likelihood of `observed` = an AR(1) state (sd sigma, persistence phi, stationary start) + independent
-    noise of variance `noise`, and the filtered state's mean and variance after the last observation."""
-    mean, variance = 0.0, sigma ** 2
+def _kalman(observed: np.ndarray, noise: np.ndarray, sigma: np.ndarray, phi: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each (sigma, phi) pair: the log-likelihood of `observed` = an AR(1) state (sd sigma, persistence phi,
+    stationary start) + independent noise of variance `noise`, and the filtered state's mean and variance after the
+    last observation."""
+    mean, variance = np.zeros_like(sigma), sigma ** 2
     step = sigma ** 2 * (1.0 - phi ** 2)
-    log_likelihood = 0.0
+    log_likelihood = np.zeros_like(sigma)
     for t, (z, r) in enumerate(zip(observed, noise)):
         if t:
             mean, variance = phi * mean, phi ** 2 * variance + step
@@ -213,7 +225,15 @@ def _kalman(observed: np.ndarray, noise: np.ndarray, sigma: float, phi: float) -
         gain = variance / total
         mean, variance = mean + gain * (z - mean), (1.0 - gain) * variance
     # one step on to the first month after the origin is the simulation's: it starts from the last period's state
-    return float(log_likelihood), float(mean), float(variance)
+    return log_likelihood, mean, variance
+
+
+def hazard_shape(churns: np.ndarray) -> np.ndarray:
+    """The gamma posterior's shape for a band's hazard given its churns (its rate is the band's exposure): under a
+    prior flat on the log of the hazard the posterior mean is the observed rate, unbiased, where Jeffreys' prior
+    (half a churn more) would raise a band of a few churns by a tenth; a band that saw no churn takes Jeffreys'
+    half, as a proper posterior needs one."""
+    return np.where(churns > 0, churns, 0.5)
 
 
 class ExistingBaseForecast:
@@ -221,7 +241,8 @@ class ExistingBaseForecast:
     intervals from `draws` seeded simulations. fit(accounts, origin) returns self with series_ (month,
     active_accounts estimate and bounds, churned_accounts likewise) and n_active_."""
 
-    def __init__(self, months: int = 12, draws: int = 2000, seed: int = 0, min_exposure: float = MIN_EXPOSURE):
+    def __init__(self, months: int = 12, draws: int = 2000, seed: int = 0, min_exposure: float = MIN_EXPOSURE,
+                 kept_share: np.ndarray | None = None, kept_months: int = 12):
         if months < 1:
             raise ForecastInputError("forecast at least one month ahead")
         if draws < 100:
@@ -230,6 +251,10 @@ class ExistingBaseForecast:
         self.draws = draws
         self.seed = seed
         self.min_exposure = min_exposure
+        # a change to carry (draws of the share of the base's churn over its first `kept_months` months that it
+        # keeps, from whatif_kept_shares), or None for the future as it goes
+        self.kept_share = kept_share
+        self.kept_months = kept_months
 
     def fit(self, accounts: pd.DataFrame, origin: date, mrr: pd.DataFrame | None = None) -> "ExistingBaseForecast":
         """`accounts` from read_accounts; `mrr` (optional, from read_mrr) adds the base's MRR and ARR."""
@@ -241,15 +266,19 @@ class ExistingBaseForecast:
             raise ForecastInputError(f"no account is active at {origin}: nothing to forecast")
         tenure_days = (origin_ts - signup[active]).dt.days.to_numpy(float)
         members = pd.DataFrame({"segment": accounts.segment[active].fillna("(missing)").astype(str).to_numpy(),
-                                "tenure_month": (tenure_days // DAYS_PER_MONTH).astype(int),
+                                "tenure_month": np.floor(tenure_days / DAYS_PER_MONTH + 0.5).astype(int),
                                 "mrr": 0.0 if mrr is None else mrr_at(mrr, accounts.account_id[active], origin)})
         groups = members.groupby(["segment", "tenure_month"], as_index=False).agg(
             accounts=("mrr", "size"), mrr=("mrr", "sum"))
         rng = np.random.default_rng(self.seed)
         bands = table.bands
         # each draw's hazard of every band: its posterior given the history
-        hazards = rng.gamma(bands.churns.to_numpy() + 0.5, 1.0 / bands.exposure_months.to_numpy(),
+        hazards = rng.gamma(hazard_shape(bands.churns.to_numpy()), 1.0 / bands.exposure_months.to_numpy(),
                             size=(self.draws, len(bands)))
+        if self.kept_share is not None:
+            # from a generator of its own, so every other draw is the one the forecast without the change makes
+            share = np.random.default_rng(self.seed + 2).choice(np.asarray(self.kept_share, float), size=self.draws)
+            hazards = hazards * hazard_ratio_keeping(share, table, groups, self.kept_months)[:, None]
         # the whole base's swing from month to month, continued from where it stands at the origin
         self.swing_ = calendar_swing(accounts, origin, table)
         swing = self.swing_.draw(rng, self.draws, self.months)
@@ -262,15 +291,23 @@ class ExistingBaseForecast:
         kept_by_month = np.empty((self.draws, self.months))
         mrr_per_account = (groups.mrr / groups.accounts).to_numpy()
         rows_of = {segment: (groups.segment == segment).to_numpy() for segment in groups.segment.unique()}
+        # each draw's expected accounts left given its churn rates and swing, without the chance of which churn:
+        # what a change moves (change_difference), free of the binomial noise two simulations would not share
+        expected = alive.astype(float)
+        self.expected_draws_ = np.empty((self.draws, self.months))
+        self.expected_mrr_draws_ = np.empty((self.draws, self.months))
         for m in range(self.months):
             band = np.empty(len(groups), dtype=int)
             for segment, rows in rows_of.items():
                 band[rows] = table.band_of(segment, groups.tenure_month.to_numpy()[rows] + m)
             probability = 1.0 - np.exp(-hazards[:, band] * swing[:, m:m + 1])
             alive = alive - rng.binomial(alive, probability)
+            expected = expected * (1.0 - probability)
             active_by_month[:, m] = alive.sum(axis=1)
             kept_by_month[:, m] = alive @ mrr_per_account
             mrr_by_month[:, m] = kept_by_month[:, m] * growth[:, m]
+            self.expected_draws_[:, m] = expected.sum(axis=1)
+            self.expected_mrr_draws_[:, m] = (expected @ mrr_per_account) * growth[:, m]
         n_active = int(groups.accounts.sum())
         self.n_active_ = n_active
         self.table_ = table
@@ -427,9 +464,10 @@ NEW_BUSINESS_PERIODS = 24
 class NewBusinessForecast:
     """The accounts that will sign up after the origin, and how many of them stay: each month's new accounts from
     the trend of the last two years' (`signup_level`: its uncertainty and the months' scatter about it, then Poisson
-    chance), split across segments as those months' were, each with its segment's average first MRR, then followed
-    by the same life table, swing and MRR change as the existing base (the draws of `base`, so both parts share
-    each draw's view of the future)."""
+    chance), split across segments as those months' were (the split drawn from its posterior: a recent split is a
+    sample too), each segment's accounts with its recent average first MRR (drawn with its sampling error, and a
+    month's accounts spread about it as single accounts do), then followed by the same life table, swing and MRR
+    change as the existing base (the draws of `base`, so both parts share each draw's view of the future)."""
 
     def fit(self, accounts: pd.DataFrame, origin: date, base: ExistingBaseForecast,
             mrr: pd.DataFrame | None = None) -> "NewBusinessForecast":
@@ -445,14 +483,19 @@ class NewBusinessForecast:
         counts = np.bincount(period, minlength=n_periods)[:n_periods]
         segments = accounts.segment[recent].fillna("(missing)").astype(str)
         names = sorted(segments.unique())
-        share = segments.value_counts(normalize=True).reindex(names).to_numpy(float) if names else np.zeros(0)
+        draws, months, table = base.draws, base.months, base.table_
+        # each draw's split of new accounts across segments: the recent split is itself a sample (Dirichlet)
+        signups = segments.value_counts().reindex(names).to_numpy(float)
+        shares = rng.dirichlet(signups + 0.5, size=draws) if names else np.zeros((draws, 0))
         if mrr is not None and recent.any():
             first = pd.Series(mrr_first(mrr, accounts.account_id[recent], accounts.signup_date[recent]),
-                              index=segments.index)
-            first_mrr = first.groupby(segments).mean().reindex(names).fillna(0.0).to_numpy()
+                              index=segments.index).groupby(segments)
+            first_mean = first.mean().reindex(names).fillna(0.0).to_numpy()
+            first_sd = first.std().reindex(names).fillna(0.0).to_numpy()
         else:
-            first_mrr = np.zeros(len(names))
-        draws, months, table = base.draws, base.months, base.table_
+            first_mean = first_sd = np.zeros(len(names))
+        # each draw's average first MRR per segment: the recent average with its sampling error
+        segment_mrr = first_mean + first_sd / np.sqrt(np.maximum(signups, 1)) * rng.standard_normal((draws, len(names)))
         # fewer than three whole months of history cannot say how fast new accounts come: none are forecast
         expected = (signup_level(counts[::-1], months, draws, rng) if len(counts) >= 3
                     else np.zeros((draws, months)))
@@ -461,22 +504,33 @@ class NewBusinessForecast:
         revenue = np.zeros((draws, months))
         joined = np.zeros((draws, months))
         cohorts: list[np.ndarray] = []  # per cohort (month it signed up), alive by segment: (draws, segments)
-        for m in range(months):
-            if names:
-                cohorts.append(rng.multinomial(rng.poisson(expected[:, m]), share))
-                joined[:, m] = cohorts[-1].sum(axis=1)
-            for c, alive in enumerate(cohorts):
-                tenure = m - c
+        cohort_mrr: list[np.ndarray] = []  # per cohort, its accounts' average first MRR by segment
+        # every cohort is drawn before anyone churns, so a forecast with a change draws the same new business
+        for m in range(months if names else 0):
+            cohorts.append(rng.multinomial(rng.poisson(expected[:, m]), shares))
+            joined[:, m] = cohorts[-1].sum(axis=1)
+            # k accounts' average first MRR differs from the segment's by their own spread over √k
+            spread = first_sd / np.sqrt(np.maximum(cohorts[-1], 1)) * rng.standard_normal(cohorts[-1].shape)
+            cohort_mrr.append(np.maximum(segment_mrr + spread, 0.0))
+        expected_left = [cohort.astype(float) for cohort in cohorts]  # as the base's expected_draws_
+        self.expected_draws_ = np.zeros((draws, months))
+        self.expected_mrr_draws_ = np.zeros((draws, months))
+        for m in range(months if names else 0):
+            for c in range(m + 1):
+                alive, tenure = cohorts[c], m - c
                 # accounts join through their first month: on average half of it at risk
                 exposure = 0.5 if tenure == 0 else 1.0
                 for j, name in enumerate(names):
                     band = band_index[name][tenure]
                     probability = 1.0 - np.exp(-base.hazard_draws_[:, band] * base.swing_draws_[:, m] * exposure)
                     alive[:, j] -= rng.binomial(alive[:, j], probability)
+                    expected_left[c][:, j] *= 1.0 - probability
                 # a cohort's MRR moves with the staying accounts' change from the month after it joined
                 change = base.growth_draws_[:, m] / base.growth_draws_[:, c]
                 active[:, m] += alive.sum(axis=1)
-                revenue[:, m] += (alive @ first_mrr) * change
+                revenue[:, m] += (alive * cohort_mrr[c]).sum(axis=1) * change
+                self.expected_draws_[:, m] += expected_left[c].sum(axis=1)
+                self.expected_mrr_draws_[:, m] += (expected_left[c] * cohort_mrr[c]).sum(axis=1) * change
         self.draws_, self.mrr_draws_ = active, revenue
         self.joined_draws_ = np.cumsum(joined, axis=1)
         self.monthly_new_accounts_ = counts[::-1]
@@ -528,13 +582,69 @@ def month_label(origin: date, month: int) -> str:
     return month_end(origin, month).strftime("%Y-%m")
 
 
+def whatif_kept_shares(kept: np.ndarray, expected_churned: float) -> np.ndarray:
+    """A what-if's draws of accounts kept as draws of the share of its horizon's expected churn the change keeps
+    (negative for a change that loses accounts)."""
+    if not expected_churned > 0:
+        raise ForecastInputError("the what-if expects no churn among its accounts: there is no change to forecast")
+    return np.minimum(np.asarray(kept, float) / expected_churned, 1.0 - 1e-9)
+
+
+# how far a change's ratio of every hazard is searched for: from none of the churn to ten times as much
+RATIO_SEARCH = (0.0, 10.0)
+
+
+def hazard_ratio_keeping(share: np.ndarray, table: LifeTable, groups: pd.DataFrame, months: int) -> np.ndarray:
+    """For each share, the ratio r by which scaling every hazard keeps that share of the base's expected churn over
+    its first `months` months at the life table's rates: Σ n_g (1 − exp(−r·H_g)) = (1 − share) Σ n_g (1 − exp(−H_g)),
+    H_g a group's cumulative hazard over those months. One ratio for every account, found so that the base as a
+    whole keeps what the what-if keeps: accounts whose churn is likelier keep more of it, as under the what-if's
+    own proportional hazards."""
+    rates = (table.bands.churns / table.bands.exposure_months).to_numpy()
+    cumulative = np.zeros(len(groups))
+    for segment in groups.segment.unique():
+        rows = (groups.segment == segment).to_numpy()
+        tenure = groups.tenure_month.to_numpy()[rows]
+        cumulative[rows] = sum(rates[table.band_of(segment, tenure + m)] for m in range(months))
+    accounts = groups.accounts.to_numpy(float)
+
+    def churn_at(ratio: np.ndarray) -> np.ndarray:
+        return (accounts * -np.expm1(-np.outer(ratio, cumulative))).sum(axis=1)
+
+    grid = np.linspace(float(np.min(share)), float(np.max(share)), 64) if np.ptp(share) > 0 else np.array([share[0]])
+    target = (1.0 - grid) * churn_at(np.array([1.0]))[0]
+    low, high = np.full(grid.size, RATIO_SEARCH[0]), np.full(grid.size, RATIO_SEARCH[1])
+    for _ in range(60):  # bisection: churn rises with the ratio
+        middle = (low + high) / 2
+        above = churn_at(middle) > target
+        high, low = np.where(above, middle, high), np.where(above, low, middle)
+    return np.interp(share, grid, (low + high) / 2)
+
+
+def change_difference(with_change: "RetentionForecast", without: "RetentionForecast") -> pd.DataFrame:
+    """What a change adds to the forecast, draw by draw: both made with the same seed, so their draws share the churn
+    rates, the swing and new business, and each draw's expected accounts and MRR differ by the change alone (its
+    ratio's uncertainty included; which accounts happen to churn is left out, as the what-if leaves it out). One row
+    per month ahead and measure (accounts_kept, mrr_kept), in the forecast frame's columns."""
+    pairs = [("accounts_kept", with_change.expected_draws_, without.expected_draws_)]
+    if with_change.expected_mrr_draws_ is not None and without.expected_mrr_draws_ is not None:
+        pairs.append(("mrr_kept", with_change.expected_mrr_draws_, without.expected_mrr_draws_))
+    rows = [{"month_number": m + 1, "month": month_label(without.origin_, m + 1),
+             "month_end": pd.Timestamp(month_end(without.origin_, m + 1)), "measure": measure,
+             **_summary(after[:, m] - before[:, m])}
+            for measure, after, before in pairs for m in range(after.shape[1])]
+    return pd.DataFrame(rows).sort_values(["month_number", "measure"], ignore_index=True)
+
+
 class RetentionForecast:
     """Accounts, churn, MRR, ARR and revenue retention for each month after the origin, the existing base and new
     business together, with 80% and 95% intervals. fit(accounts, origin, mrr) returns self with document_ (the
     shape `retention forecast --format json` prints)."""
 
-    def __init__(self, months: int = 12, draws: int = 2000, seed: int = 0, new_business: bool = True):
-        self.base = ExistingBaseForecast(months=months, draws=draws, seed=seed)
+    def __init__(self, months: int = 12, draws: int = 2000, seed: int = 0, new_business: bool = True,
+                 kept_share: np.ndarray | None = None, kept_months: int = 12):
+        self.base = ExistingBaseForecast(months=months, draws=draws, seed=seed, kept_share=kept_share,
+                                         kept_months=kept_months)
         self.new_business = new_business
 
     def fit(self, accounts: pd.DataFrame, origin: date, mrr: pd.DataFrame | None) -> "RetentionForecast":
@@ -569,13 +679,19 @@ class RetentionForecast:
             notes.append(f"new business: the trend of the last {NEW_BUSINESS_PERIODS} months' new accounts "
                          f"({', '.join(str(int(c)) for c in new.monthly_new_accounts_)}, oldest first), split across "
                          "segments as they were, each segment's average first MRR")
-        if self.base.swing_.sigma > 0:
-            notes.append(f"churn swings from month to month beyond tenure and segment: sd {self.base.swing_.sigma:.2f} "
-                         f"on the log scale, persistence {self.base.swing_.phi:.2f} a month")
+        if self.base.swing_.sigma >= NOTABLE_SWING:
+            notes.append(f"churn swings from month to month beyond tenure and segment: sd about "
+                         f"{self.base.swing_.sigma:.2f} on the log scale, persistence about {self.base.swing_.phi:.2f} "
+                         "a month (posterior means)")
         self.series_: list[dict] = series
         self.document_ = {"as_of": str(origin), "months": base.months, "draws": base.draws, "series": series,
                           "notes": notes}
         self.origin_, self.n_active_, self.starting_mrr_ = origin, base.n_active_, base.starting_mrr_
+        # every draw's expected active accounts and MRR given its churn rates, swing and new business, month by
+        # month: a change's forecast is compared with these draw by draw
+        self.expected_draws_ = base.expected_draws_ + (new.expected_draws_ if new is not None else 0.0)
+        self.expected_mrr_draws_ = (base.expected_mrr_draws_ + (new.expected_mrr_draws_ if new is not None else 0.0)
+                                    if mrr is not None else None)
         return self
 
     def frame(self) -> pd.DataFrame:
