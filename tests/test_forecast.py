@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pipelines.models.forecast import (DAYS_PER_MONTH, ExistingBaseForecast, ForecastInputError, actual_active,
-                                       backtest, life_table)
+                                       actual_mrr, backtest, life_table)
 
 AS_OF = date(2026, 6, 30)
 START = date(2023, 7, 1)
@@ -144,23 +144,28 @@ def swinging_accounts(seed: int, n: int = 6000, sigma: float = 0.3, phi: float =
                          "churn_date": churn.date, "segment": segment})
 
 
-@pytest.mark.xfail(strict=True, reason="the swing is measured (a Kalman filter over the periods before the origin) "
-                   "but the forecast's intervals hold what happened in only 57% (80% intervals) and 65% (95%) of "
-                   "months: the life table absorbs part of the swing into its tenure bands and a short history "
-                   "pins down the swing's persistence poorly; a model of tenure and calendar time together is the "
-                   "next step")
 def test_a_base_whose_churn_swings_gets_intervals_as_wide_as_the_swing():
-    """Tenure and segment explain the planted world's churn but for a month-to-month swing of the whole base (an
-    AR(1), sd 0.3 on the log scale): the forecast measures the swing before the origin and carries it, so its
-    intervals still hold what happened about as often as they claim."""
-    from pipelines.models.forecast import calendar_swing
-
-    accounts = swinging_accounts(7)
-    swing = calendar_swing(accounts, AS_OF, life_table(accounts, AS_OF))
-    assert 0.15 <= swing.sigma <= 0.45, swing.sigma
-    result = backtest(accounts, AS_OF, origins=12, months=6, draws=1000)
-    assert 0.65 <= result.in_80.mean() <= 0.95, result.in_80.mean()
-    assert result.in_95.mean() >= 0.85, result.in_95.mean()
+    """Tenure and segment explain the planted worlds' churn but for a month-to-month swing of the whole base (an
+    AR(1), sd 0.3 on the log scale, persistence 0.7): the forecast measures the swing before the origin and carries
+    it, with how uncertain its size, its persistence and the level it swings about are, so across thirty such
+    worlds its intervals still hold what happened about as often as they claim. Three years of months pin the
+    persistence down poorly, so six months ahead the intervals run somewhat narrow (about 73% and 90% here)."""
+    origin = date(2025, 6, 30)
+    hits, z, sigmas = [], [], []
+    for seed in range(100, 130):
+        accounts = swinging_accounts(seed, n=3000)
+        forecast = ExistingBaseForecast(months=6, draws=1000, seed=seed).fit(accounts, origin)
+        happened = actual_active(accounts, origin, 6)
+        for m in (2, 5):
+            draws = forecast.draws_[:, m]
+            hits.append([m, np.percentile(draws, 10) <= happened[m] <= np.percentile(draws, 90),
+                         np.percentile(draws, 2.5) <= happened[m] <= np.percentile(draws, 97.5)])
+        z.append((happened[5] - forecast.draws_[:, 5].mean()) / forecast.draws_[:, 5].std())
+        sigmas.append(forecast.swing_.sigma)
+    assert 0.2 <= np.mean(sigmas) <= 0.4, np.mean(sigmas)
+    by_month = pd.DataFrame(hits, columns=["month", "in_80", "in_95"]).groupby("month").mean()
+    assert (by_month.in_80 >= 0.65).all() and (by_month.in_95 >= 0.85).all(), by_month
+    assert abs(np.mean(z)) < 0.35 and np.std(z) < 1.45, (np.mean(z), np.std(z))
 
 
 def monthly_mrr(accounts: pd.DataFrame, seed: int, growth: float = 0.0) -> pd.DataFrame:
@@ -182,13 +187,23 @@ def monthly_mrr(accounts: pd.DataFrame, seed: int, growth: float = 0.0) -> pd.Da
 
 def test_the_bases_mrr_follows_the_accounts_that_stay_and_their_growth():
     """MRR planted by segment, growing 1% a month for every account: the forecast's MRR of the existing base is
-    within a few percent of what happened, and its intervals hold it about as often as they claim."""
+    within a few percent of what happened, and across worlds its intervals hold it about as often as they claim."""
     accounts = planted_accounts(8, n=3000)
     mrr = monthly_mrr(accounts, 8, growth=0.01)
     result = backtest(accounts, AS_OF, origins=8, months=6, draws=500, mrr=mrr)
     error = (result.mrr_estimate - result.actual_mrr) / result.actual_mrr
     assert abs(error.mean()) < 0.02 and error.abs().mean() < 0.04, error.describe()
-    assert result.mrr_in_95.mean() >= 0.85, result.mrr_in_95.mean()
+    origin, hits, z = date(2025, 6, 30), [], []
+    for seed in range(200, 220):
+        world = planted_accounts(seed, n=1500)
+        world_mrr = monthly_mrr(world, seed, growth=0.01)
+        draws = ExistingBaseForecast(months=6, draws=500, seed=seed).fit(world, origin, world_mrr).mrr_draws_[:, 5]
+        happened = actual_mrr(world, world_mrr, origin, 6)[5]
+        hits.append(np.percentile(draws, 2.5) <= happened <= np.percentile(draws, 97.5))
+        z.append((happened - draws.mean()) / draws.std())
+    # unbiased, and the spread of what happened about the forecast is the forecast's own, within what twenty
+    # worlds can tell
+    assert np.mean(hits) >= 0.85 and abs(np.mean(z)) < 0.45 and 0.6 <= np.std(z) <= 1.4, (np.mean(hits), z)
     forecast = ExistingBaseForecast(months=3, draws=300).fit(accounts, date(2026, 1, 31), mrr)
     assert forecast.series_[0]["arr"]["estimate"] == pytest.approx(12 * forecast.series_[0]["mrr"]["estimate"])
 

@@ -123,31 +123,42 @@ class CalendarSwing:
     swing nor hides its persistence. A few years of months pin sigma and phi down poorly (a persistent swing and a
     brief one can fit the same history), so rather than one best fit the forecast carries them all: `grid` holds
     each (sigma, phi) on a grid with its posterior weight (the Kalman filter's likelihood under flat priors on
-    log sigma and phi) and where the swing stands at the origin under it (`start`, `start_variance`). `sigma`, `phi`
-    and `start` are their posterior means, for the notes."""
+    log sigma and phi) and where the swing stands at the origin under it (`start`, `start_variance`). The swing
+    moves about a level the history measures only as well as its months allow: a swing that lasts makes a few
+    years' average churn an uncertain guide to the next year's, more than the churns' count alone says. So the
+    level is a second state (`level`, `level_variance`, and its `covariance` with the swing), constant, from a
+    diffuse start. `sigma`, `phi` and `start` are their posterior means, for the notes."""
 
     sigma: float
     phi: float
     start: float
     periods: pd.DataFrame  # period_end, churns, expected, log_ratio
-    grid: pd.DataFrame | None = None  # sigma, phi, weight, start, start_variance
+    grid: pd.DataFrame | None = None  # sigma, phi, weight, level, level_variance, start, start_variance, covariance
 
     def draw(self, rng: np.random.Generator, draws: int, months: int) -> np.ndarray:
-        """(draws, months) multipliers of every hazard: exp of the swing, each draw under a (sigma, phi) drawn from
-        the posterior, continued from where the swing stands at the origin under it (itself uncertain)."""
+        """(draws, months) multipliers of every hazard: exp of the level plus the swing, each draw under a (sigma,
+        phi) drawn from the posterior, from where both stand at the origin (each draw its own values)."""
         if self.grid is None or self.sigma == 0.0:
             return np.ones((draws, months))
         picked = self.grid.iloc[rng.choice(len(self.grid), size=draws, p=self.grid.weight.to_numpy())]
         sigma, phi = picked.sigma.to_numpy(), picked.phi.to_numpy()
-        previous = picked.start.to_numpy() + np.sqrt(picked.start_variance.to_numpy()) * rng.standard_normal(draws)
+        # the level and the swing at the origin: correlated normals (a 2×2 Cholesky factor per draw)
+        level_sd = np.sqrt(picked.level_variance.to_numpy())
+        shared = picked.covariance.to_numpy() / level_sd
+        own = np.sqrt(np.maximum(picked.start_variance.to_numpy() - shared ** 2, 0.0))
+        z = rng.standard_normal((2, draws))
+        level = picked.level.to_numpy() + level_sd * z[0]
+        previous = picked.start.to_numpy() + shared * z[0] + own * z[1]
         innovation = sigma * np.sqrt(1.0 - phi ** 2)
         swing = np.empty((draws, months))
         for m in range(months):
             previous = phi * previous + innovation * rng.standard_normal(draws)
-            swing[:, m] = previous
+            swing[:, m] = level + previous
         return np.exp(swing)
 
 
+# the level's prior variance on the log scale: wide enough that the history alone places it
+DIFFUSE_LEVEL_VARIANCE = 1e4
 # a swing whose posterior mean sd is below this (a twentieth of the hazard) goes unmentioned in the notes
 NOTABLE_SWING = 0.05
 # the periods before the origin the swing is measured over
@@ -193,16 +204,24 @@ def calendar_swing(accounts: pd.DataFrame, origin: date, table: LifeTable, perio
     frame = pd.DataFrame(rows, columns=["period_end", "churns", "expected"])
     if len(frame) < 6 or frame.expected.min() <= 0:
         return CalendarSwing(0.0, 0.0, 0.0, frame.assign(log_ratio=np.nan))
-    frame["log_ratio"] = np.log((frame.churns + 0.5) / (frame.expected + 0.5))
+    # log(churns + 1/2) is nearly unbiased for the log of a Poisson mean; the expected count is no count, so it
+    # takes nothing (a half added there would read every thin early month as low churn)
+    frame["log_ratio"] = np.log((frame.churns + 0.5) / frame.expected)
     oldest_first = frame.iloc[::-1]
-    ratio = (oldest_first.log_ratio - oldest_first.log_ratio.mean()).to_numpy()
-    chance = (1.0 / (oldest_first.expected + 0.5)).to_numpy()
+    chance = (1.0 / oldest_first.expected).to_numpy()
+    # measured from the months' average as precisely as each month knows it, as the filter weighs them
+    centre = float(np.average(oldest_first.log_ratio, weights=1.0 / chance))
+    ratio = (oldest_first.log_ratio - centre).to_numpy()
     sigma, phi = (grid.ravel() for grid in np.meshgrid(SWING_SIGMAS, SWING_PHIS))
-    log_likelihood, start, start_variance = _kalman(ratio, chance, sigma, phi)
+    log_likelihood, mean, covariance = _kalman(ratio, chance, sigma, phi)
     weight = np.exp(log_likelihood - log_likelihood.max())
     weight /= weight.sum()
-    grid = pd.DataFrame({"sigma": sigma, "phi": phi, "weight": weight, "start": start,
-                         "start_variance": start_variance})
+    # the level is as uncertain as chance alone makes it (one over the churns expected in all) plus what the swing
+    # adds; the hazards' own posteriors carry chance already, so the level carries only the swing's part
+    grid = pd.DataFrame({"sigma": sigma, "phi": phi, "weight": weight, "level": mean[:, 0],
+                         "level_variance": np.maximum(covariance[:, 0, 0] - 1.0 / np.sum(1.0 / chance), 1e-12),
+                         "start": mean[:, 1],
+                         "start_variance": covariance[:, 1, 1], "covariance": covariance[:, 0, 1]})
     grid = grid[grid.weight > 1e-6 * grid.weight.max()]
     grid = grid.assign(weight=grid.weight / grid.weight.sum()).reset_index(drop=True)
     return CalendarSwing(float(grid.sigma @ grid.weight), float(grid.phi @ grid.weight),
@@ -211,21 +230,32 @@ def calendar_swing(accounts: pd.DataFrame, origin: date, table: LifeTable, perio
 
 def _kalman(observed: np.ndarray, noise: np.ndarray, sigma: np.ndarray, phi: np.ndarray
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each (sigma, phi) pair: the log-likelihood of `observed` = an AR(1) state (sd sigma, persistence phi,
-    stationary start) + independent noise of variance `noise`, and the filtered state's mean and variance after the
-    last observation."""
-    mean, variance = np.zeros_like(sigma), sigma ** 2
+    """For each (sigma, phi) pair: the log-likelihood of `observed` = a constant level (diffuse start) + an AR(1)
+    swing (sd sigma, persistence phi, stationary start) + independent noise of variance `noise`, and the filtered
+    state's mean (level, swing) and 2×2 covariance after the last observation."""
+    count = sigma.size
+    mean = np.zeros((count, 2))
+    covariance = np.zeros((count, 2, 2))
+    covariance[:, 0, 0], covariance[:, 1, 1] = DIFFUSE_LEVEL_VARIANCE, sigma ** 2
     step = sigma ** 2 * (1.0 - phi ** 2)
-    log_likelihood = np.zeros_like(sigma)
+    log_likelihood = np.zeros(count)
     for t, (z, r) in enumerate(zip(observed, noise)):
+        if t:  # the level stays; the swing decays and takes a new shock
+            mean[:, 1] *= phi
+            covariance[:, 0, 1] *= phi
+            covariance[:, 1, 0] = covariance[:, 0, 1]
+            covariance[:, 1, 1] = phi ** 2 * covariance[:, 1, 1] + step
+        towards = covariance[:, :, 0] + covariance[:, :, 1]  # cov(state, level + swing)
+        total = towards[:, 0] + towards[:, 1] + r
+        innovation = z - mean[:, 0] - mean[:, 1]
+        # the diffuse start's own term is the same for every pair: left out, so the weights compare like with like
         if t:
-            mean, variance = phi * mean, phi ** 2 * variance + step
-        total = variance + r
-        log_likelihood -= 0.5 * (np.log(2 * np.pi * total) + (z - mean) ** 2 / total)
-        gain = variance / total
-        mean, variance = mean + gain * (z - mean), (1.0 - gain) * variance
+            log_likelihood -= 0.5 * (np.log(2 * np.pi * total) + innovation ** 2 / total)
+        gain = towards / total[:, None]
+        mean += gain * innovation[:, None]
+        covariance -= gain[:, :, None] * towards[:, None, :]
     # one step on to the first month after the origin is the simulation's: it starts from the last period's state
-    return log_likelihood, mean, variance
+    return log_likelihood, mean, covariance
 
 
 def hazard_shape(churns: np.ndarray) -> np.ndarray:
