@@ -35,7 +35,7 @@ def planted_accounts(seed: int, n: int = 6000, monthly_hazard: dict[str, float] 
         lifetime = rng.exponential(1 / rate)
     signup = pd.to_datetime(START) + pd.to_timedelta(signup_offset, unit="D")
     churn = signup + pd.to_timedelta(np.ceil(lifetime), unit="D")
-    return pd.DataFrame({"account_id": [f"A{i}" for i in range(n)], "signup_date": signup.date,
+    return pd.DataFrame({"account_key": np.arange(n), "signup_date": signup.date,
                          "churn_date": churn.date, "segment": segment})
 
 
@@ -45,7 +45,7 @@ def test_the_life_table_reads_nothing_after_the_origin():
     before = life_table(accounts, origin).bands
     # an account that signs up after the origin, and churns of known accounts moved to after it, change nothing
     later = accounts.copy()
-    later.loc[len(later)] = ["late", origin + timedelta(days=3), None, "Pro"]
+    later.loc[len(later)] = [len(later), origin + timedelta(days=3), None, "Pro"]
     moved = pd.to_datetime(later.churn_date) > pd.Timestamp(origin)
     later.loc[moved, "churn_date"] = origin + timedelta(days=400)
     pd.testing.assert_frame_equal(life_table(later, origin).bands, before)
@@ -140,7 +140,7 @@ def swinging_accounts(seed: int, n: int = 6000, sigma: float = 0.3, phi: float =
         churn_day[np.flatnonzero(alive)[draw < end]] = draw[draw < end]
     signup = pd.to_datetime(START) + pd.to_timedelta(signup_day, unit="D")
     churn = pd.to_datetime(START) + pd.to_timedelta(np.ceil(np.minimum(churn_day, total_days)), unit="D")
-    return pd.DataFrame({"account_id": [f"A{i}" for i in range(n)], "signup_date": signup.date,
+    return pd.DataFrame({"account_key": np.arange(n), "signup_date": signup.date,
                          "churn_date": churn.date, "segment": segment})
 
 
@@ -180,7 +180,7 @@ def monthly_mrr(accounts: pd.DataFrame, seed: int, growth: float = 0.0) -> pd.Da
     account = np.repeat(np.arange(len(accounts)), n_months)
     k = np.arange(account.size) - np.repeat(np.cumsum(n_months) - n_months, n_months)
     months = first_month[account] + k.astype("timedelta64[M]")
-    return pd.DataFrame({"account_id": accounts.account_id.to_numpy()[account],
+    return pd.DataFrame({"account_key": accounts.account_key.to_numpy()[account],
                          "month_start": months.astype("datetime64[D]").astype(object),
                          "mrr": first[account] * (1 + growth) ** k})
 

@@ -297,7 +297,7 @@ class ExistingBaseForecast:
         tenure_days = (origin_ts - signup[active]).dt.days.to_numpy(float)
         members = pd.DataFrame({"segment": accounts.segment[active].fillna("(missing)").astype(str).to_numpy(),
                                 "tenure_month": np.floor(tenure_days / DAYS_PER_MONTH + 0.5).astype(int),
-                                "mrr": 0.0 if mrr is None else mrr_at(mrr, accounts.account_id[active], origin)})
+                                "mrr": 0.0 if mrr is None else mrr_at(mrr, accounts.account_key[active], origin)})
         groups = members.groupby(["segment", "tenure_month"], as_index=False).agg(
             accounts=("mrr", "size"), mrr=("mrr", "sum"))
         rng = np.random.default_rng(self.seed)
@@ -382,10 +382,10 @@ def _month_of(day) -> pd.Timestamp:
     return pd.Timestamp(day).to_period("M").to_timestamp()
 
 
-def mrr_at(mrr: pd.DataFrame, account_ids: pd.Series, day) -> np.ndarray:
+def mrr_at(mrr: pd.DataFrame, keys: pd.Series, day) -> np.ndarray:
     """Each account's MRR in the calendar month holding `day` (0 where it has none)."""
-    month = mrr[pd.to_datetime(mrr.month_start) == _month_of(day)].drop_duplicates("account_id")
-    return account_ids.map(month.set_index("account_id").mrr).fillna(0.0).to_numpy(float)
+    month = mrr[pd.to_datetime(mrr.month_start) == _month_of(day)].drop_duplicates("account_key")
+    return keys.map(month.set_index("account_key").mrr).fillna(0.0).to_numpy(float)
 
 
 def retained_growth(mrr: pd.DataFrame, origin: date, months: int = 12) -> np.ndarray:
@@ -399,11 +399,11 @@ def retained_growth(mrr: pd.DataFrame, origin: date, months: int = 12) -> np.nda
     rates = []
     for k in range(months):
         month = last - pd.DateOffset(months=k)
-        before = frame[frame.month == month - pd.DateOffset(months=1)].drop_duplicates("account_id")
-        now = frame[frame.month == month].drop_duplicates("account_id")
-        later = frame.account_id[frame.month == month + pd.DateOffset(months=STAYING_MONTHS)]
-        both = before.merge(now, on="account_id", suffixes=("_before", "_now"))
-        both = both[both.account_id.isin(later)]
+        before = frame[frame.month == month - pd.DateOffset(months=1)].drop_duplicates("account_key")
+        now = frame[frame.month == month].drop_duplicates("account_key")
+        later = frame.account_key[frame.month == month + pd.DateOffset(months=STAYING_MONTHS)]
+        both = before.merge(now, on="account_key", suffixes=("_before", "_now"))
+        both = both[both.account_key.isin(later)]
         base = float(both.mrr_before.sum())
         if base > 0:
             change = both.mrr_now - both.mrr_before
@@ -450,7 +450,7 @@ def actual_mrr(accounts: pd.DataFrame, mrr: pd.DataFrame, origin: date, months: 
     for m in range(1, months + 1):
         end = origin_ts + pd.Timedelta(days=m * DAYS_PER_MONTH)
         staying = active & (churn.isna() | (churn > end))
-        out.append(float(mrr_at(mrr, accounts.account_id[staying], end).sum()))
+        out.append(float(mrr_at(mrr, accounts.account_key[staying], end).sum()))
     return np.array(out)
 
 
@@ -518,7 +518,7 @@ class NewBusinessForecast:
         signups = segments.value_counts().reindex(names).to_numpy(float)
         shares = rng.dirichlet(signups + 0.5, size=draws) if names else np.zeros((draws, 0))
         if mrr is not None and recent.any():
-            first = pd.Series(mrr_first(mrr, accounts.account_id[recent], accounts.signup_date[recent]),
+            first = pd.Series(mrr_first(mrr, accounts.account_key[recent], accounts.signup_date[recent]),
                               index=segments.index).groupby(segments)
             first_mean = first.mean().reindex(names).fillna(0.0).to_numpy()
             first_sd = first.std().reindex(names).fillna(0.0).to_numpy()
@@ -568,12 +568,12 @@ class NewBusinessForecast:
         return self
 
 
-def mrr_first(mrr: pd.DataFrame, account_ids: pd.Series, signup_dates: pd.Series) -> np.ndarray:
+def mrr_first(mrr: pd.DataFrame, keys: pd.Series, signup_dates: pd.Series) -> np.ndarray:
     """Each account's MRR in its signup month (0 where it has none)."""
     months = pd.to_datetime(signup_dates).dt.to_period("M").dt.to_timestamp()
-    keyed = mrr.assign(month=pd.to_datetime(mrr.month_start)).set_index(["account_id", "month"]).mrr
+    keyed = mrr.assign(month=pd.to_datetime(mrr.month_start)).set_index(["account_key", "month"]).mrr
     keyed = keyed[~keyed.index.duplicated()]
-    index = pd.MultiIndex.from_arrays([account_ids.to_numpy(), months.to_numpy()])
+    index = pd.MultiIndex.from_arrays([keys.to_numpy(), months.to_numpy()])
     return keyed.reindex(index).fillna(0.0).to_numpy(float)
 
 
@@ -754,7 +754,7 @@ def actual_totals(accounts: pd.DataFrame, mrr: pd.DataFrame | None, origin: date
         end = pd.Timestamp(origin) + pd.Timedelta(days=m * DAYS_PER_MONTH)
         active = (signup < end) & (churn.isna() | (churn > end))
         rows.append({"month": m, "active_accounts": int(active.sum()),
-                     "mrr": float(mrr_at(mrr, accounts.account_id[active], end).sum()) if mrr is not None else None})
+                     "mrr": float(mrr_at(mrr, accounts.account_key[active], end).sum()) if mrr is not None else None})
     return pd.DataFrame(rows)
 
 
@@ -773,8 +773,8 @@ def naive_forecast(accounts: pd.DataFrame, mrr: pd.DataFrame | None, origin: dat
     growth = 0.0
     mrr_now = None
     if mrr is not None:
-        mrr_now = float(mrr_at(mrr, accounts.account_id[active_at(accounts, origin)], origin).sum())
-        mrr_then = float(mrr_at(mrr, accounts.account_id[active_at(accounts, start.date())], start).sum())
+        mrr_now = float(mrr_at(mrr, accounts.account_key[active_at(accounts, origin)], origin).sum())
+        mrr_then = float(mrr_at(mrr, accounts.account_key[active_at(accounts, start.date())], start).sum())
         growth = (mrr_now / mrr_then) ** (1 / 3) - 1.0 if mrr_then > 0 else 0.0
     rows = []
     for m in range(1, months + 1):
@@ -843,7 +843,7 @@ def read_inputs(con: duckdb.DuckDBPyConnection, filters: list[str] | None = None
     if accounts.empty:
         raise ForecastInputError("no account matches the filters")
     mrr = read_mrr(con)
-    mrr = mrr[mrr.account_id.isin(accounts.account_id)] if not mrr.empty else None
+    mrr = mrr[mrr.account_key.isin(accounts.account_key)] if not mrr.empty else None
     return ForecastInputs(accounts, mrr, as_of)
 
 
