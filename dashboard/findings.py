@@ -11,6 +11,7 @@ import pandas as pd
 from dashboard.charts import money, percent
 from dashboard.labels import ALL_CHURN_WORDS, CAUSE_ADVERBS, cause_label, cause_short_label, cause_sort_key
 from pipelines.models.factors import FACTORS_BY_NAME, SERVICE_PILLARS, TERMS_BY_NAME
+from pipelines.models.forecast import CAUSE_MEASURE_PREFIX
 
 # the overview leads with at most this many levers, those sure to keep some accounts, most ARR first
 LEVERS_SHOWN = 3
@@ -335,13 +336,40 @@ def forecast_table(forecast: pd.DataFrame) -> pd.DataFrame:
     """The forecast as a reader scans it: one row per month, one column per measure, each cell the estimate and its
     80% interval in words and units."""
     rows: dict[tuple, dict[str, str]] = {}
+    causes = sorted({m.removeprefix(CAUSE_MEASURE_PREFIX) for m in forecast.measure
+                     if m.startswith(CAUSE_MEASURE_PREFIX)}, key=cause_sort_key)
+    labels = {**FORECAST_TABLE_MEASURES,
+              **{CAUSE_MEASURE_PREFIX + c: (f"of which {cause_short_label(c)}", "{:,.0f}") for c in causes}}
     for row in forecast.itertuples():
-        if row.measure not in FORECAST_TABLE_MEASURES:
+        if row.measure not in labels:
             continue
-        label, pattern = FORECAST_TABLE_MEASURES[row.measure]
+        label, pattern = labels[row.measure]
         show = money if pattern is None else pattern.format
         rows.setdefault((row.month_end, row.month), {})[label] = (
             f"{show(row.estimate)} ({show(row.lower_80)}–{show(row.upper_80)})")
     table = pd.DataFrame([{"Month ending": _day(end), **cells} for (end, _), cells in sorted(rows.items())])
-    order = ["Month ending"] + [label for label, _ in FORECAST_TABLE_MEASURES.values() if label in table.columns]
+    # each cause's churn right after all churn
+    ordered = list(FORECAST_TABLE_MEASURES)
+    ordered[ordered.index("churned_accounts") + 1:ordered.index("churned_accounts") + 1] = [
+        CAUSE_MEASURE_PREFIX + c for c in causes]
+    order = ["Month ending"] + [labels[m][0] for m in ordered if labels[m][0] in table.columns]
     return table[order]
+
+
+def forecast_cause_sentence(forecast: pd.DataFrame) -> str | None:
+    """How the accounts expected to churn by the forecast's end split by cause, with 80% intervals (None without
+    churn causes)."""
+    if forecast is None or forecast.empty:
+        return None
+    last = forecast[forecast.month_number == forecast.month_number.max()]
+    causes = last[last.measure.str.startswith(CAUSE_MEASURE_PREFIX)].assign(
+        cause=lambda frame: frame.measure.str.removeprefix(CAUSE_MEASURE_PREFIX))
+    if causes.empty:
+        return None
+    total = last.set_index("measure").loc["churned_accounts"]
+    parts = [f"{row.estimate:,.0f} {_cause_adverb(row.cause)} ({row.lower_80:,.0f}–{row.upper_80:,.0f})"
+             for row in sorted(causes.itertuples(), key=lambda row: cause_sort_key(row.cause))]
+    return (f"Of the {total.estimate:,.0f} accounts expected to churn by {_day(total.month_end)} "
+            f"({total.lower_80:,.0f}–{total.upper_80:,.0f}), about {parts[0].split(' ', 1)[0]} would leave "
+            f"{_listing([parts[0].split(' ', 1)[1]] + parts[1:])}, if each cause keeps its past share of churn at "
+            "each tenure.")

@@ -328,6 +328,15 @@ def test_overview_splits_the_last_years_churn_by_cause_as_sql_counts_it(reasons_
     chart = plotly_specs(at)["churn_by_cause"]
     assert {trace["name"] for trace in chart["data"]} == {LAST_YEAR, YEAR_EARLIER}
     assert NO_CHURN_REASONS not in [m.value for m in at.markdown]
+    if plan is None:  # the build's forecast splits the coming year's churn by cause too, and the parts add up
+        forecast = reasons_con.execute("select * from forecast_series where month_number = 12").df().set_index(
+            "measure")
+        split = next(m.value for m in at.markdown if m.value.startswith("Of the "))
+        assert split.startswith(f"Of the {forecast.loc['churned_accounts', 'estimate']:,.0f} accounts expected to "
+                                "churn by ")
+        assert f"would leave voluntarily ({forecast.loc['churned_accounts:voluntary', 'lower_80']:,.0f}–" in split
+        parts = forecast[forecast.index.str.startswith("churned_accounts:")].estimate
+        assert parts.sum() == pytest.approx(forecast.loc["churned_accounts", "estimate"])
 
 
 def test_drivers_page_shows_each_factors_effect_by_cause_from_the_stored_models(reasons_database, reasons_con,

@@ -87,6 +87,9 @@ else:
     else:
         st.markdown(literal(forecast_line))
         sentences.append(forecast_line)
+        if cause_forecast_line := findings.forecast_cause_sentence(forecast):
+            st.markdown(cause_forecast_line)
+            sentences.append(cause_forecast_line)
         start = forecast_info["as_of"]
         left, right = st.columns(2)
         for column, measure, base_measure, at_start, money_axis, name in (

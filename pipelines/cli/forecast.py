@@ -10,13 +10,9 @@ from datetime import date
 
 import pandas as pd
 
-from ..models.forecast import (ForecastInputError, RetentionForecast, backtest_summary, read_inputs,
+from ..models.forecast import (ForecastInputError, RetentionForecast, backtest_summary, flat_measures, read_inputs,
                                total_backtest)
 from .common import add_db_argument, open_database_read_only
-
-MEASURES = ("active_accounts", "churned_accounts", "existing_base_accounts", "new_business_accounts", "mrr", "arr",
-            "existing_base_mrr", "new_business_mrr", "gross_revenue_retention", "net_revenue_retention")
-
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register `retention forecast` on the CLI's subparsers."""
@@ -65,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(document, indent=2))
     elif args.format == "csv":
-        rows = [{"month": row["month"], "measure": measure, **row[measure]}
-                for row in forecast.series_ for measure in MEASURES if measure in row]
+        rows = [{"month": row["month"], "measure": measure, **summary}
+                for row in forecast.series_ for measure, summary in flat_measures(row)]
         pd.DataFrame(rows).to_csv(sys.stdout, index=False, lineterminator="\n")
     else:
         print(_table(document, forecast.series_))
@@ -86,6 +82,11 @@ def _table(document: dict, series: list[dict]) -> str:
             line += f"{_interval(row['net_revenue_retention'], '{:.1%}'):>30}"
         lines.append(line)
     lines.append("")
+    if "churned_by_cause" in series[-1]:
+        last = series[-1]
+        lines.append(f"churned by {last['month']}, by cause: " + "; ".join(
+            f"{cause} {_interval(summary, '{:,.0f}')}" for cause, summary in last["churned_by_cause"].items()))
+        lines.append("")
     lines += [f"note: {note}" for note in document["notes"]]
     return "\n".join(lines)
 

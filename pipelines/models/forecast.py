@@ -31,6 +31,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from ..churn_reasons import UNKNOWN
 from ..errors import RetentionError
 from ..filters import filter_predicate, filterable_columns, parse_filters, resolve_column
 from ..sqlrun import TrustedSql, execute_template, query_text
@@ -51,6 +52,8 @@ class LifeTable:
     """Per segment, per pooled tenure band: its first and last tenure month, churns and exposure (account-months)."""
 
     bands: pd.DataFrame  # segment, first_month, last_month, churns, exposure_months
+    # per band (the rows of `bands`), its churns by cause, one column per cause; None without churn causes
+    cause_churns: pd.DataFrame | None = None
 
     def band_of(self, segment: str, tenure_month: np.ndarray) -> np.ndarray:
         """The row of `bands` each tenure month of the segment falls in (past the last band: the last one)."""
@@ -77,7 +80,10 @@ def life_table(accounts: pd.DataFrame, origin: date, min_exposure: float = MIN_E
     churned = churn.notna() & (churn <= origin_ts)
     end = churn.where(churned, origin_ts)
     days = (end - signup).dt.days.to_numpy(float)
-    rows = []
+    causes = churn_causes(known[churned.to_numpy()])
+    cause_of = (known.churn_cause.fillna(UNKNOWN).astype(str).to_numpy() if causes else None)
+    rows: list[dict] = []
+    cause_rows: list[dict[str, float]] = []
     for segment, positions in pd.Series(np.arange(len(known))).groupby(known.segment.fillna("(missing)").to_numpy()):
         d = days[positions.to_numpy()]
         events = churned.to_numpy()[positions.to_numpy()]
@@ -87,9 +93,25 @@ def life_table(accounts: pd.DataFrame, origin: date, min_exposure: float = MIN_E
         exposure = np.clip(d[:, None] - edges[None, :-1], 0, DAYS_PER_MONTH).sum(axis=0) / DAYS_PER_MONTH
         month_of_churn = np.minimum((d[events] // DAYS_PER_MONTH).astype(int), n_months - 1)
         churns = np.bincount(month_of_churn, minlength=n_months).astype(float)
-        rows.extend(_pool(str(segment), churns, exposure, min_exposure))
-    return LifeTable(pd.DataFrame(rows, columns=["segment", "first_month", "last_month", "churns",
-                                                 "exposure_months"]))
+        pooled = _pool(str(segment), churns, exposure, min_exposure)
+        rows.extend(pooled)
+        if cause_of is not None:
+            event_causes = cause_of[positions.to_numpy()][events]
+            by_month = {cause: np.bincount(month_of_churn[event_causes == cause], minlength=n_months)
+                        for cause in causes}
+            cause_rows.extend({cause: float(by_month[cause][band["first_month"]:band["last_month"] + 1].sum())
+                               for cause in causes} for band in pooled)
+    bands = pd.DataFrame(rows, columns=["segment", "first_month", "last_month", "churns", "exposure_months"])
+    return LifeTable(bands, pd.DataFrame(cause_rows, columns=causes) if causes else None)
+
+
+def churn_causes(churned_accounts: pd.DataFrame) -> list[str]:
+    """The causes the churned accounts give, in a fixed order (none when the data give no churn reasons, or give
+    every churn one cause: nothing to split)."""
+    if "churn_cause" not in churned_accounts or churned_accounts.churn_cause.isna().all():
+        return []
+    causes = sorted(churned_accounts.churn_cause.fillna(UNKNOWN).astype(str).unique())
+    return causes if len(causes) > 1 else []
 
 
 def _pool(segment: str, churns: np.ndarray, exposure: np.ndarray, min_exposure: float) -> list[dict]:
@@ -258,6 +280,26 @@ def _kalman(observed: np.ndarray, noise: np.ndarray, sigma: np.ndarray, phi: np.
     return log_likelihood, mean, covariance
 
 
+# a band's split of churn among causes leans on its segment's split as on this many churns: a month of tenure with
+# a handful of churns says little about its own split
+CAUSE_PRIOR_CHURNS = 10.0
+
+
+def cause_shares(table: LifeTable, draws: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """The churn causes and, for each draw, each band's split of its churn among them, drawn from its posterior
+    (Dirichlet, a priori its segment's split over all tenures as CAUSE_PRIOR_CHURNS churns), from a generator of
+    its own so the other draws are unchanged: (causes, array (draws, bands, causes)); no causes, an empty array,
+    without churn reasons."""
+    if table.cause_churns is None:
+        return [], np.zeros((draws, len(table.bands), 0))
+    counts = table.cause_churns.to_numpy(float)
+    segment_counts = table.cause_churns.groupby(table.bands.segment.to_numpy()).transform("sum").to_numpy(float)
+    segment_split = (segment_counts + 0.5) / (segment_counts + 0.5).sum(axis=1, keepdims=True)
+    counts = counts + CAUSE_PRIOR_CHURNS * segment_split
+    weights = np.random.default_rng(seed + 3).gamma(counts[None, :, :], size=(draws,) + counts.shape)
+    return list(table.cause_churns.columns), weights / weights.sum(axis=2, keepdims=True)
+
+
 def hazard_shape(churns: np.ndarray) -> np.ndarray:
     """The gamma posterior's shape for a band's hazard given its churns (its rate is the band's exposure): under a
     prior flat on the log of the hazard the posterior mean is the observed rate, unbiased, where Jeffreys' prior
@@ -326,12 +368,17 @@ class ExistingBaseForecast:
         expected = alive.astype(float)
         self.expected_draws_ = np.empty((self.draws, self.months))
         self.expected_mrr_draws_ = np.empty((self.draws, self.months))
+        self.causes_, self.cause_shares_ = cause_shares(table, self.draws, self.seed)
+        churned_by_cause = np.zeros((self.draws, self.months, len(self.causes_)))
         for m in range(self.months):
             band = np.empty(len(groups), dtype=int)
             for segment, rows in rows_of.items():
                 band[rows] = table.band_of(segment, groups.tenure_month.to_numpy()[rows] + m)
             probability = 1.0 - np.exp(-hazards[:, band] * swing[:, m:m + 1])
-            alive = alive - rng.binomial(alive, probability)
+            lost = rng.binomial(alive, probability)
+            alive = alive - lost
+            if self.causes_:
+                churned_by_cause[:, m, :] = np.einsum("dg,dgc->dc", lost, self.cause_shares_[:, band, :])
             expected = expected * (1.0 - probability)
             active_by_month[:, m] = alive.sum(axis=1)
             kept_by_month[:, m] = alive @ mrr_per_account
@@ -356,6 +403,7 @@ class ExistingBaseForecast:
                     row["gross_revenue_retention"] = _summary(kept_by_month[:, m] * contraction[:, m] / starting_mrr)
                     row["net_revenue_retention"] = _summary(mrr_by_month[:, m] / starting_mrr)
             rows.append(row)
+        self.churned_by_cause_draws_ = np.cumsum(churned_by_cause, axis=1)
         self.series_ = rows
         self.starting_mrr_ = starting_mrr
         self.mrr_draws_ = mrr_by_month
@@ -543,6 +591,7 @@ class NewBusinessForecast:
             spread = first_sd / np.sqrt(np.maximum(cohorts[-1], 1)) * rng.standard_normal(cohorts[-1].shape)
             cohort_mrr.append(np.maximum(segment_mrr + spread, 0.0))
         expected_left = [cohort.astype(float) for cohort in cohorts]  # as the base's expected_draws_
+        churned_by_cause = np.zeros((draws, months, len(base.causes_)))
         self.expected_draws_ = np.zeros((draws, months))
         self.expected_mrr_draws_ = np.zeros((draws, months))
         for m in range(months if names else 0):
@@ -553,8 +602,11 @@ class NewBusinessForecast:
                 for j, name in enumerate(names):
                     band = band_index[name][tenure]
                     probability = 1.0 - np.exp(-base.hazard_draws_[:, band] * base.swing_draws_[:, m] * exposure)
-                    alive[:, j] -= rng.binomial(alive[:, j], probability)
+                    lost = rng.binomial(alive[:, j], probability)
+                    alive[:, j] -= lost
                     expected_left[c][:, j] *= 1.0 - probability
+                    if base.causes_:
+                        churned_by_cause[:, m, :] += lost[:, None] * base.cause_shares_[:, band, :]
                 # a cohort's MRR moves with the staying accounts' change from the month after it joined
                 change = base.growth_draws_[:, m] / base.growth_draws_[:, c]
                 active[:, m] += alive.sum(axis=1)
@@ -563,6 +615,7 @@ class NewBusinessForecast:
                 self.expected_mrr_draws_[:, m] += (expected_left[c] * cohort_mrr[c]).sum(axis=1) * change
         self.draws_, self.mrr_draws_ = active, revenue
         self.joined_draws_ = np.cumsum(joined, axis=1)
+        self.churned_by_cause_draws_ = np.cumsum(churned_by_cause, axis=1)
         self.monthly_new_accounts_ = counts[::-1]
         self.segments_ = names
         return self
@@ -610,6 +663,21 @@ def month_end(origin: date, month: int) -> date:
 def month_label(origin: date, month: int) -> str:
     """The calendar month (YYYY-MM) the forecast's month `month` ends in."""
     return month_end(origin, month).strftime("%Y-%m")
+
+
+# a cause's churned accounts in the forecast's long frame: this prefix, then the cause
+CAUSE_MEASURE_PREFIX = "churned_accounts:"
+
+
+def flat_measures(row: dict) -> list[tuple[str, dict]]:
+    """A month of the forecast's series as (measure, summary) pairs, churn by cause as one measure per cause."""
+    pairs = []
+    for measure, value in row.items():
+        if measure == "churned_by_cause":
+            pairs += [(CAUSE_MEASURE_PREFIX + cause, summary) for cause, summary in value.items()]
+        elif isinstance(value, dict):
+            pairs.append((measure, value))
+    return pairs
 
 
 def whatif_kept_shares(kept: np.ndarray, expected_churned: float) -> np.ndarray:
@@ -691,6 +759,10 @@ class RetentionForecast:
                          "churned_accounts": _summary(base.n_active_ - base.draws_[:, m] + new_churned[:, m]),
                          "existing_base_accounts": point["active_accounts"],
                          "new_business_accounts": _summary(new_active[:, m])}
+            if base.causes_:
+                by_cause = base.churned_by_cause_draws_[:, m, :] + (
+                    new.churned_by_cause_draws_[:, m, :] if new is not None else 0.0)
+                row["churned_by_cause"] = {cause: _summary(by_cause[:, k]) for k, cause in enumerate(base.causes_)}
             if mrr is not None:
                 total = base.mrr_draws_[:, m] + new_mrr[:, m]
                 row.update(mrr=_summary(total), arr=_summary(12.0 * total),
@@ -708,7 +780,11 @@ class RetentionForecast:
         if new is not None:
             notes.append(f"new business: the trend of the last {NEW_BUSINESS_PERIODS} months' new accounts "
                          f"({', '.join(str(int(c)) for c in new.monthly_new_accounts_)}, oldest first), split across "
-                         "segments as they were, each segment's average first MRR")
+                         "segments as they were and paying each segment's average first MRR, both as uncertain as "
+                         "those months make them")
+        if base.causes_:
+            notes.append("churn by cause: each tenure's churn splits among the causes as its past churn did, leaning "
+                         "on its plan's split at every tenure where few churned; support moves only some causes")
         if self.base.swing_.sigma >= NOTABLE_SWING:
             notes.append(f"churn swings from month to month beyond tenure and segment: sd about "
                          f"{self.base.swing_.sigma:.2f} on the log scale, persistence about {self.base.swing_.phi:.2f} "
@@ -729,8 +805,7 @@ class RetentionForecast:
         lower_80, upper_80, lower_95, upper_95), in the order the build's stored copy reads back."""
         rows = [{"month_number": m + 1, "month": row["month"], "month_end": pd.Timestamp(row["month_end"]),
                  "measure": measure, **summary}
-                for m, row in enumerate(self.series_)
-                for measure, summary in row.items() if isinstance(summary, dict)]
+                for m, row in enumerate(self.series_) for measure, summary in flat_measures(row)]
         return pd.DataFrame(rows, columns=["month_number", "month", "month_end", "measure", "estimate", "lower_80",
                                            "upper_80", "lower_95", "upper_95"]
                             ).sort_values(["month_number", "measure"], ignore_index=True)
