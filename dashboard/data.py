@@ -622,6 +622,7 @@ def cached_cause_driver_effects(_con, build_id: str) -> pd.DataFrame:
     return run(_con, query_text("cause_driver_effects"))
 
 
+@in_scope
 @st.cache_data(show_spinner="Forecasting the selected accounts…", max_entries=32)
 def cached_forecast(_con, build_id: str, filters: Filters) -> tuple[pd.DataFrame, dict | None]:
     """forecast, once per build and selection."""

@@ -361,3 +361,17 @@ def test_csm_drivers_page_shows_every_accounts_fit_and_refits_on_their_book_when
     assert shown.loc[identified.index].to_numpy() == pytest.approx(identified.to_numpy(), rel=1e-8)
     (caption,) = [c.value for c in at.caption if c.value.startswith("One model with every factor in it")]
     assert f"Refitted on the filtered accounts ({book.model_info_['n_accounts']:,} accounts" in caption
+
+
+def test_every_cached_query_that_takes_filters_is_keyed_on_the_persons_scope():
+    """A cached query whose filters reach it without the scope would hand one person's answer to another: every
+    cached_* function of the data layer that takes filters is wrapped by in_scope outermost, so the scope is part
+    of its cache key."""
+    import inspect
+
+    from dashboard import data
+
+    cached = {name: getattr(data, name) for name in dir(data) if name.startswith("cached_")}
+    with_filters = {name for name, function in cached.items() if "filters" in inspect.signature(function).parameters}
+    assert {"cached_kpis", "cached_forecast", "cached_forecast_with_change", "cached_whatif"} <= with_filters
+    assert [name for name in sorted(with_filters) if not hasattr(cached[name], "captured")] == []
