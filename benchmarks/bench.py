@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -824,16 +825,19 @@ def _run_forecast_worlds(args: argparse.Namespace) -> int:
     for row in per_world.itertuples():
         print(json.dumps({"name": "forecast_world", "world_seed": int(row.world), "accounts": n_accounts,
                           "measure": row.measure, "in_80": row.in_80, "in_95": row.in_95, "error": row.error,
-                          "naive_error": row.naive_error}), flush=True)
-    lines = [f"{'measure':<18}{'80% intervals held':>20}{'95% intervals held':>20}{'error at 6 months':>20}"
-             f"{'naive baseline':>16}{'worlds: 80% held, range':>26}"]
+                          "naive_error": row.naive_error,
+                          "sbg_error": None if math.isnan(row.sbg_error) else row.sbg_error}), flush=True)
+    lines = [f"{'measure':<24}{'80% intervals held':>20}{'95% intervals held':>20}{'error at 6 months':>20}"
+             f"{'naive baseline':>16}{'sBG per cohort':>16}{'worlds: 80% held, range':>26}"]
     for row in pooled.itertuples():
         own = per_world[per_world.measure == row.measure].in_80
         print(json.dumps({"name": "forecast_worlds", "worlds": args.forecast_worlds, "accounts": n_accounts,
                           "measure": row.measure, "in_80": row.in_80, "in_95": row.in_95, "error": row.error,
-                          "naive_error": row.naive_error, "error_ratio": row.error / row.naive_error}), flush=True)
-        lines.append(f"{row.measure:<18}{row.in_80:>20.1%}{row.in_95:>20.1%}{row.error:>20.1%}{row.naive_error:>16.1%}"
-                     f"{f'{own.min():.0%}–{own.max():.0%}':>26}")
+                          "naive_error": row.naive_error, "sbg_error": None if math.isnan(row.sbg_error) else row.sbg_error,
+                          "error_ratio": row.error / row.naive_error}), flush=True)
+        sbg = "—" if math.isnan(row.sbg_error) else f"{row.sbg_error:.1%}"
+        lines.append(f"{row.measure:<24}{row.in_80:>20.1%}{row.in_95:>20.1%}{row.error:>20.1%}"
+                     f"{row.naive_error:>16.1%}{sbg:>16}{f'{own.min():.0%}–{own.max():.0%}':>26}")
     print("\n" + "\n".join(lines))
     print("note: pooled over every world's months; one world's origins share its history, so its own shares range "
           "widely by chance")

@@ -151,7 +151,10 @@ def test_forecast_worlds_summarise_each_worlds_backtest_and_pool_them(tmp_path):
 
     per_world, pooled = forecast_worlds(1, 300, 3, tmp_path)
     assert list(per_world.world.unique()) == [3]
-    assert set(pooled.measure) == {"active_accounts", "mrr"}
+    assert set(pooled.measure) == {"active_accounts", "existing_base_accounts", "mrr"}
+    # the sBG forecasts today's accounts alone
+    assert pooled.set_index("measure").sbg_error.notna().to_dict() == {
+        "active_accounts": False, "existing_base_accounts": True, "mrr": False}
     for frame in (per_world, pooled):
         assert frame[["in_80", "in_95"]].apply(lambda share: share.between(0, 1)).all().all()
         assert (frame.in_95 >= frame.in_80).all() and (frame.error > 0).all() and (frame.naive_error > 0).all()

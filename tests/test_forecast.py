@@ -240,11 +240,18 @@ def test_the_total_backtest_sets_the_forecast_beside_what_happened_and_the_naive
 
     accounts = planted_accounts(10, n=2000)
     result = total_backtest(accounts, monthly_mrr(accounts, 10), AS_OF, origins=3, months=2, draws=200)
-    assert len(result) == 3 * 2 * 2 and set(result.measure) == {"active_accounts", "mrr"}
+    assert len(result) == 3 * 2 * 3
+    assert set(result.measure) == {"active_accounts", "existing_base_accounts", "mrr"}
     assert (result.origin.max() + timedelta(days=2 * DAYS_PER_MONTH)) <= AS_OF + timedelta(days=1)
+    # the existing base's actual is today's accounts still customers: fewer than all accounts, new ones included
+    both = result.pivot_table(index=["origin", "month"], columns="measure", values="actual")
+    assert (both.existing_base_accounts < both.active_accounts).all()
     summary = backtest_summary(result).set_index("measure")
-    assert set(summary.columns) == {"in_80", "in_95", "error", "naive_error"}
+    assert set(summary.columns) == {"in_80", "in_95", "error", "naive_error", "sbg_error"}
     assert (summary.error < 0.1).all(), summary
+    # the sBG per signup cohort forecasts today's accounts alone; on flat hazards it is close too
+    assert summary.sbg_error.notna().tolist() == [name == "existing_base_accounts" for name in summary.index]
+    assert summary.loc["existing_base_accounts", "sbg_error"] < 0.1
 
 
 def test_the_command_prints_the_forecast_and_its_backtest(small_demo_database, capsys):

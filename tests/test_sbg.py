@@ -73,3 +73,28 @@ def test_fit_cohorts_fits_each_cohort_and_says_why_it_skips_one():
     assert fits.loc["2025-01-01", "alpha"] == pytest.approx(0.7, rel=0.05)
     assert fits.loc["2025-01-01", "beta"] == pytest.approx(1.2, rel=0.05)
     assert np.isnan(fits.loc["2025-09-01", "alpha"]) and "fewer than 3 months" in fits.loc["2025-09-01", "note"]
+
+
+def test_cohort_survivors_follow_the_planted_sbg_of_each_cohort():
+    """Two years of monthly signup cohorts whose customers each churn with a θ of their own drawn from beta(2, 6):
+    the accounts still customers at the origin are forecast by each cohort's fit as the planted model keeps them
+    (the survivors of old cohorts churn less, as the model says), and a cohort too young to fit takes the latest
+    fit's."""
+    from pipelines.models.sbg import cohort_survivors
+
+    rng = np.random.default_rng(5)
+    period = 30.4375
+    alpha, beta = 2.0, 6.0
+    cohort = np.repeat(np.arange(24), 400)
+    signup = cohort * period + rng.uniform(0, period - 1, cohort.size)
+    theta = rng.beta(alpha, beta, cohort.size)
+    lifetime = rng.geometric(theta) * period  # churns at the end of its period
+    churn = signup + lifetime
+    origin = 24 * period
+    forecast = cohort_survivors(signup, churn, cohort, origin, 6, period)
+    active = churn > origin
+    age = (origin - signup[active]) / period
+    truth = [float((survival(alpha, beta, age + m) / survival(alpha, beta, age)).sum()) for m in range(1, 7)]
+    np.testing.assert_allclose(forecast, truth, rtol=0.05)
+    happened = [int((churn[active] > origin + m * period).sum()) for m in range(1, 7)]
+    np.testing.assert_allclose(forecast, happened, rtol=0.06)

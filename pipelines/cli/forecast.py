@@ -110,10 +110,14 @@ def _backtest(args: argparse.Namespace, inputs, origin: date) -> int:
     else:
         print(f"Backtest: {args.origins} origins a month apart, {months} months ahead each, forecast on what was "
               f"known at the origin")
-        print(f"{'measure':<18}{'80% intervals hold':>20}{'95% intervals hold':>20}"
-              f"{f'error at {months} months':>20}{'naive baseline':>16}")
+        print(f"{'measure':<24}{'80% intervals hold':>20}{'95% intervals hold':>20}"
+              f"{f'error at {months} months':>20}{'naive baseline':>16}{'sBG per cohort':>16}")
         for row in summary.itertuples():
-            print(f"{row.measure:<18}{row.in_80:>20.0%}{row.in_95:>20.0%}{row.error:>20.1%}{row.naive_error:>16.1%}")
+            sbg = "—" if pd.isna(row.sbg_error) else f"{row.sbg_error:.1%}"
+            print(f"{row.measure:<24}{row.in_80:>20.0%}{row.in_95:>20.0%}{row.error:>20.1%}{row.naive_error:>16.1%}"
+                  f"{sbg:>16}")
         print("note: the naive baseline carries the last three months' churn rate, new accounts and MRR growth "
-              "forward; error is the mean absolute percentage error at the longest horizon")
+              "forward; the sBG (shifted-beta-geometric, Fader & Hardie 2007) fits each signup month's retention "
+              "and forecasts today's accounts only; error is the mean absolute percentage error at the longest "
+              "horizon")
     return 0

@@ -35,6 +35,7 @@ from ..churn_reasons import UNKNOWN
 from ..errors import RetentionError
 from ..filters import filter_predicate, filterable_columns, parse_filters, resolve_column
 from ..sqlrun import TrustedSql, execute_template, query_text
+from .sbg import SBGInputError, cohort_survivors
 from .store import store_result
 
 DAYS_PER_MONTH = 365.25 / 12
@@ -855,41 +856,64 @@ def naive_forecast(accounts: pd.DataFrame, mrr: pd.DataFrame | None, origin: dat
     for m in range(1, months + 1):
         active = active * (1.0 - monthly_churn) + joined
         rows.append({"month": m, "active_accounts": active,
+                     "existing_base_accounts": float(active_at(accounts, origin).sum()) * (1.0 - monthly_churn) ** m,
                      "mrr": None if mrr_now is None else mrr_now * (1.0 + growth) ** m})
     return pd.DataFrame(rows)
 
 
+def sbg_existing_base(accounts: pd.DataFrame, origin: date, months: int) -> np.ndarray:
+    """The simpler model's forecast of the existing base (the shifted-beta-geometric per signup month, sbg.py):
+    expected accounts active at `origin` still customers after each of the next `months` months; NaN where no
+    cohort can be fitted."""
+    epoch = pd.Timestamp("1970-01-01")
+    signup = (pd.to_datetime(accounts.signup_date) - epoch).dt.days.to_numpy(float)
+    churn = (pd.to_datetime(accounts.churn_date) - epoch).dt.days.to_numpy(float)
+    cohort = pd.to_datetime(accounts.signup_date).dt.strftime("%Y-%m").to_numpy()
+    try:
+        return cohort_survivors(signup, churn, cohort, float((pd.Timestamp(origin) - epoch).days), months,
+                                DAYS_PER_MONTH)
+    except SBGInputError:
+        return np.full(months, np.nan)
+
+
 def total_backtest(accounts: pd.DataFrame, mrr: pd.DataFrame | None, as_of: date, origins: int = 12,
                    months: int = 6, draws: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """From each of `origins` past origins, the forecast (existing base and new business) of active accounts and
-    MRR beside what happened and beside the naive baseline: one row per origin, month and measure."""
+    """From each of `origins` past origins, the forecast of active accounts (existing base and new business), of the
+    existing base alone and of MRR, beside what happened and beside the naive baseline (and, for the existing base,
+    the simpler sBG per signup cohort): one row per origin, month and measure."""
     rows = []
-    measures = ("active_accounts",) + (("mrr",) if mrr is not None else ())
+    measures = ("active_accounts", "existing_base_accounts") + (("mrr",) if mrr is not None else ())
     for j, origin in enumerate(backtest_origins(as_of, origins, months)):
-        series = RetentionForecast(months=months, draws=draws, seed=seed + j).fit(accounts, origin, mrr).series_
-        actual = actual_totals(accounts, mrr, origin, months)
+        forecast = RetentionForecast(months=months, draws=draws, seed=seed + j).fit(accounts, origin, mrr)
+        actual = actual_totals(accounts, mrr, origin, months).assign(
+            existing_base_accounts=actual_active(accounts, origin, months))
         naive = naive_forecast(accounts, mrr, origin, months)
-        for m, point in enumerate(series):
+        sbg = sbg_existing_base(accounts, origin, months)
+        for m, point in enumerate(forecast.series_):
             for measure in measures:
-                forecast, happened = point[measure], float(actual[measure].iloc[m])
+                summary, happened = point[measure], float(actual[measure].iloc[m])
                 rows.append({"origin": origin, "month": m + 1, "measure": measure, "actual": happened,
-                             **forecast, "naive": float(naive[measure].iloc[m]),
-                             "in_80": forecast["lower_80"] <= happened <= forecast["upper_80"],
-                             "in_95": forecast["lower_95"] <= happened <= forecast["upper_95"]})
+                             **summary, "naive": float(naive[measure].iloc[m]),
+                             "sbg": float(sbg[m]) if measure == "existing_base_accounts" else np.nan,
+                             "in_80": summary["lower_80"] <= happened <= summary["upper_80"],
+                             "in_95": summary["lower_95"] <= happened <= summary["upper_95"]})
     return pd.DataFrame(rows)
 
 
 def backtest_summary(result: pd.DataFrame) -> pd.DataFrame:
-    """Per measure: the share of months the 80% and 95% intervals held, and the mean absolute percentage error of
-    the forecast and of the naive baseline at the longest horizon."""
+    """Per measure: the share of months the 80% and 95% intervals held, and the mean absolute percentage error at the
+    longest horizon of the forecast, of the naive baseline and of the sBG per cohort (the existing base only)."""
     last = result[result.month == result.month.max()]
-    error = (last.estimate - last.actual).abs() / last.actual
-    naive_error = (last.naive - last.actual).abs() / last.actual
+
+    def error(column: str) -> pd.Series:
+        return ((last[column] - last.actual).abs() / last.actual).groupby(last.measure).mean()
+
     return pd.DataFrame({
         "in_80": result.groupby("measure").in_80.mean(),
         "in_95": result.groupby("measure").in_95.mean(),
-        "error": error.groupby(last.measure).mean(),
-        "naive_error": naive_error.groupby(last.measure).mean(),
+        "error": error("estimate"),
+        "naive_error": error("naive"),
+        "sbg_error": error("sbg"),
     }).reset_index()
 
 

@@ -49,6 +49,11 @@ def _log_likelihood(alpha: float, beta: float, churned: np.ndarray, still: float
     return float(churned @ np.log(probabilities) + still * np.log(survival(alpha, beta, churned.size)))
 
 
+# log α and log β are searched within these: a cohort whose churn looks the same at every tenure has its best fit
+# at infinity (the geometric limit), which the upper bound stands in for without overflowing
+LOG_PARAMETER_BOUNDS = (-10.0, 12.0)
+
+
 class ShiftedBetaGeometric:
     """Fit on one cohort's alive counts. fit(alive) returns self with alpha_, beta_, log_likelihood_ and
     covariance_ (of log α and log β, from the observed information); survival(t), retention_rate(t) and
@@ -70,12 +75,14 @@ class ShiftedBetaGeometric:
         self.periods_observed_ = int(churned.size)
 
         def negative(log_params: np.ndarray) -> float:
-            alpha, beta = np.exp(log_params)
+            alpha, beta = np.exp(np.clip(log_params, *LOG_PARAMETER_BOUNDS))
             return -_log_likelihood(float(alpha), float(beta), churned, float(still))
 
         result = optimize.minimize(negative, x0=np.zeros(2), method="Nelder-Mead",
                                    options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 10_000})
-        result = optimize.minimize(negative, x0=result.x, method="BFGS", options={"gtol": 1e-10})
+        start = np.clip(result.x, *LOG_PARAMETER_BOUNDS)
+        result = optimize.minimize(negative, x0=start, method="L-BFGS-B", bounds=[LOG_PARAMETER_BOUNDS] * 2,
+                                   options={"gtol": 1e-10, "ftol": 1e-15})
         self.alpha_, self.beta_ = (float(v) for v in np.exp(result.x))
         self.log_likelihood_ = -float(result.fun)
         self.covariance_ = _inverse_hessian(negative, result.x)
@@ -127,3 +134,40 @@ def fit_cohorts(retention: pd.DataFrame, min_periods: int = 3) -> pd.DataFrame:
                 row.update(alpha=fitted.alpha_, beta=fitted.beta_, log_likelihood=fitted.log_likelihood_)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def cohort_survivors(signup_day: np.ndarray, churn_day: np.ndarray, cohort: np.ndarray, origin_day: float,
+                     months: int, period_days: float, min_periods: int = 3) -> np.ndarray:
+    """The sBG's forecast of the accounts active at `origin_day` still customers after each of the next `months`
+    periods, from what was known then: one fit per signup `cohort` on its alive counts by period since signup (the
+    periods every account of the cohort has lived through by the origin), each active account kept with
+    S(a + m) / S(a) at its age a in periods; a cohort too young or with no churn yet takes the fit of the latest
+    cohort that has one. Days are numbers (days since any fixed day); a churn day of NaN is none."""
+    signup_day, churn_day, cohort = (np.asarray(a) for a in (signup_day, churn_day, cohort))
+    known = signup_day < origin_day
+    lifetime = np.where(known & (churn_day <= origin_day), churn_day - signup_day, np.inf)
+    fits: dict = {}
+    latest = None
+    for name in sorted(set(cohort[known])):
+        own = known & (cohort == name)
+        periods = int((origin_day - signup_day[own].max()) // period_days)
+        if periods < min_periods:
+            continue
+        alive = np.array([(lifetime[own] > t * period_days).sum() for t in range(periods + 1)], float)
+        try:
+            fitted = ShiftedBetaGeometric().fit(alive)
+        except SBGInputError:
+            continue
+        fits[name] = latest = (fitted.alpha_, fitted.beta_)
+    if latest is None:
+        raise SBGInputError("no signup cohort has three months and a churn to fit on")
+    active = known & (lifetime == np.inf) & ~(churn_day <= origin_day)
+    age = (origin_day - signup_day[active]) / period_days
+    expected = np.zeros(months)
+    for name in set(cohort[active]):
+        alpha, beta = fits.get(name, latest)
+        own_age = age[cohort[active] == name]
+        today = survival(alpha, beta, own_age)
+        for m in range(1, months + 1):
+            expected[m - 1] += float((survival(alpha, beta, own_age + m) / today).sum())
+    return expected
