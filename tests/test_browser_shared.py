@@ -61,6 +61,18 @@ PAGES = {
 }
 # the overview's KPI table download sits in a collapsed expander
 EXPANDERS = {"": ["Monthly KPIs table"]}
+# Without a scope the overview also shows the build's forecast of every account, its download in an expander of its
+# own; a scoped person's forecast is made only when asked (a toggle), so the company's never reaches their page
+FORECAST_EXPANDER, FORECAST_FILE = "The forecast month by month, and how it was made", "forecast.csv"
+
+
+def page_downloads(path: str, scoped: bool) -> tuple[list[str], list[str]]:
+    """(the expanders to open, the files to download, in page order) on a page for a person with or without a
+    scope."""
+    names, expanders = PAGES[path][2], EXPANDERS.get(path, [])
+    if path == "" and not scoped:
+        return [FORECAST_EXPANDER] + expanders, [FORECAST_FILE] + names
+    return expanders, names
 
 
 @contextmanager
@@ -197,14 +209,18 @@ def click_and_download(page, button, what: str):
     return downloads[0]
 
 
-def visit_and_download_everything(page, base_url: str) -> dict[str, bytes]:
+def visit_and_download_everything(page, base_url: str, scoped: bool) -> dict[str, bytes]:
     """Open every page from the sidebar's URLs and click every download button on it: {file name: bytes}."""
     files: dict[str, bytes] = {}
-    for path, (title, text, names) in PAGES.items():
+    for path, (title, text, _) in PAGES.items():
         page.goto(f"{base_url}/{path}")
         wait_rendered(page, title, text, False)
         main = page.get_by_test_id("stMain")
-        for label in EXPANDERS.get(path, []):
+        expanders, names = page_downloads(path, scoped)
+        if path == "" and scoped:
+            expect(main.get_by_text("Forecast the filtered accounts", exact=True)).to_have_count(1)
+            expect(main.get_by_text(FORECAST_EXPANDER)).to_have_count(0)
+        for label in expanders:
             main.get_by_text(label, exact=True).click()
             # a click on a button while its expander still opens can be lost (see click_and_download)
             expect(main.locator("details[open]").filter(has_text=label)).to_have_count(1)
@@ -234,9 +250,13 @@ def scope_counts(db, where: str) -> dict:
     return {"accounts": accounts, "active": active, "scored": scored}
 
 
-def check_files(files: dict[str, bytes], counts: dict, scope_text: str) -> None:
+def check_files(files: dict[str, bytes], counts: dict, scope_text: str, scoped: bool) -> None:
     """Every file holds the scope's accounts and no other: ids in the account list, counts in the aggregates."""
-    assert list(files) == [name for _, _, names in PAGES.values() for name in names]
+    assert list(files) == [name for path in PAGES for name in page_downloads(path, scoped)[1]]
+    if not scoped:  # the forecast starts from the active accounts: a month on, today's are fewer, never more
+        first = [r for r in csv_rows(files[FORECAST_FILE])
+                 if r["month_number"] == "1" and r["measure"] == "existing_base_accounts"]
+        assert len(first) == 1 and counts["active"] * 0.8 < float(first[0]["upper_95"]) <= counts["active"]
     risk = csv_rows(files["account_risk.csv"])
     assert {r["account_id"] for r in risk} == counts["scored"]
     summary = csv_rows(files["survival_summary.csv"])
@@ -255,15 +275,15 @@ def test_shared_mode_walk_as_csm_and_executive(deployment, person, db):
     before = len(audit_lines(log))
 
     sign_in(dana_page, deployment, "dana@example.com")
-    dana_files = visit_and_download_everything(dana_page, base_url)
+    dana_files = visit_and_download_everything(dana_page, base_url, scoped=True)
     sign_in(exec_page, deployment, "exec@example.com")
-    exec_files = visit_and_download_everything(exec_page, base_url)
+    exec_files = visit_and_download_everything(exec_page, base_url, scoped=False)
 
     dana, everyone = scope_counts(db, DANA), scope_counts(db, "true")
     assert dana["accounts"] < everyone["accounts"] and dana["scored"] < everyone["scored"]
-    check_files(dana_files, dana, "CSM = Dana Ruiz")
+    check_files(dana_files, dana, "CSM = Dana Ruiz", scoped=True)
     assert {r["csm"] for r in csv_rows(dana_files["account_risk.csv"])} == {"Dana Ruiz"}
-    check_files(exec_files, everyone, "all active accounts")
+    check_files(exec_files, everyone, "all active accounts", scoped=False)
     # the Data page of a csm and an executive: no raw tables, no upload, no rebuild
     for page in (dana_page, exec_page):
         page.goto(f"{base_url}/data_page")
