@@ -26,7 +26,7 @@ WORLD_INVOLUNTARY_SHARE = 1 / 3
 WORLD_ORIGINS, WORLD_MONTHS, WORLD_DRAWS = 12, 6, 1000
 
 
-def world_backtest(n_accounts: int, seed: int, workdir: Path) -> pd.DataFrame:
+def world_backtest(n_accounts: int, seed: int, workdir: Path, origins: int = WORLD_ORIGINS) -> pd.DataFrame:
     """One demo world's backtest rows (total_backtest's, with the world's seed)."""
     with tempfile.TemporaryDirectory(prefix=f"forecast-world-{seed}-", dir=workdir) as folder:
         demo = generate_demo(Path(folder) / "demo", n_accounts=n_accounts, seed=seed,
@@ -36,20 +36,21 @@ def world_backtest(n_accounts: int, seed: int, workdir: Path) -> pd.DataFrame:
                        settings=BuildSettings(fit_models=False))
         with duckdb.connect(str(db_path), read_only=True) as con:
             inputs = read_inputs(con)
-    result = total_backtest(inputs.accounts, inputs.mrr, inputs.as_of, origins=WORLD_ORIGINS, months=WORLD_MONTHS,
+    result = total_backtest(inputs.accounts, inputs.mrr, inputs.as_of, origins=origins, months=WORLD_MONTHS,
                             draws=WORLD_DRAWS, seed=0)
     return result.assign(world=seed)
 
 
 def forecast_worlds(n_worlds: int, n_accounts: int, first_seed: int, workdir: Path,
-                    progress: Callable[[str], None] = lambda message: None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    progress: Callable[[str], None] = lambda message: None,
+                    origins: int = WORLD_ORIGINS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per world and measure, pooled per measure): the share of months the 80% and 95% intervals held, and the
     mean absolute percentage error at the longest horizon of the forecast and of the naive baseline."""
     workdir.mkdir(parents=True, exist_ok=True)
     results = []
     for k in range(n_worlds):
         seed = first_seed + k
-        results.append(world_backtest(n_accounts, seed, workdir))
+        results.append(world_backtest(n_accounts, seed, workdir, origins))
         progress(f"world {k + 1} of {n_worlds} (seed {seed}) backtested")
     pooled = pd.concat(results, ignore_index=True)
     per_world = pd.concat([backtest_summary(r).assign(world=r.world.iloc[0]) for r in results], ignore_index=True)

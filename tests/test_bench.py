@@ -149,7 +149,7 @@ def test_forecast_worlds_summarise_each_worlds_backtest_and_pool_them(tmp_path):
     """--forecast-worlds: each world's backtest summarised, and the months of all pooled, for both measures."""
     from benchmarks.forecast_calibration import forecast_worlds
 
-    per_world, pooled = forecast_worlds(1, 300, 3, tmp_path)
+    per_world, pooled = forecast_worlds(1, 300, 3, tmp_path, origins=3)
     assert list(per_world.world.unique()) == [3]
     assert set(pooled.measure) == {"active_accounts", "existing_base_accounts", "mrr"}
     # the sBG forecasts today's accounts alone

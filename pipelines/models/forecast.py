@@ -58,9 +58,11 @@ class LifeTable:
 
     def band_of(self, segment: str, tenure_month: np.ndarray) -> np.ndarray:
         """The row of `bands` each tenure month of the segment falls in (past the last band: the last one)."""
-        own = self.bands[self.bands.segment == segment]
-        index = np.searchsorted(own.last_month.to_numpy(), tenure_month, side="left")
-        return own.index.to_numpy()[np.minimum(index, len(own) - 1)]
+        if not hasattr(self, "_segment_bands"):  # asked for thousands of times: each segment's bands looked up once
+            self._segment_bands = {name: (own.last_month.to_numpy(), own.index.to_numpy())
+                                   for name, own in self.bands.groupby("segment", sort=False)}
+        last_month, rows = self._segment_bands[segment]
+        return rows[np.minimum(np.searchsorted(last_month, tenure_month, side="left"), len(rows) - 1)]
 
 
 def read_accounts(con: duckdb.DuckDBPyConnection, segment: str | None, filters: list[str] | None = None) -> pd.DataFrame:
@@ -443,20 +445,24 @@ def retained_growth(mrr: pd.DataFrame, origin: date, months: int = 12) -> np.nda
     the origin's month: nothing after it is read), and their contraction alone, each as a share of their MRR the
     month before. An account about to churn often shrinks first: the forecast takes the churning accounts out
     separately, so the change it applies is that of the accounts that stay."""
-    frame = mrr.assign(month=pd.to_datetime(mrr.month_start))
     last = _month_of(origin) - pd.DateOffset(months=STAYING_MONTHS)
+    month = pd.to_datetime(mrr.month_start)
+    window = mrr[(month >= last - pd.DateOffset(months=months)) & (month <= _month_of(origin))]
+    # each month's MRR by account, read once
+    by_month = {when: own.drop_duplicates("account_key").set_index("account_key").mrr
+                for when, own in window.groupby(pd.to_datetime(window.month_start))}
+    empty = pd.Series(dtype=float)
     rates = []
     for k in range(months):
-        month = last - pd.DateOffset(months=k)
-        before = frame[frame.month == month - pd.DateOffset(months=1)].drop_duplicates("account_key")
-        now = frame[frame.month == month].drop_duplicates("account_key")
-        later = frame.account_key[frame.month == month + pd.DateOffset(months=STAYING_MONTHS)]
-        both = before.merge(now, on="account_key", suffixes=("_before", "_now"))
-        both = both[both.account_key.isin(later)]
-        base = float(both.mrr_before.sum())
+        when = last - pd.DateOffset(months=k)
+        before = by_month.get(when - pd.DateOffset(months=1), empty)
+        now = by_month.get(when, empty)
+        later = by_month.get(when + pd.DateOffset(months=STAYING_MONTHS), empty)
+        keys = before.index.intersection(now.index).intersection(later.index)
+        base = float(before.loc[keys].sum())
         if base > 0:
-            change = both.mrr_now - both.mrr_before
-            rates.append((float(change.sum()) / base, float(change.clip(upper=0).sum()) / base))
+            change = now.loc[keys].to_numpy() - before.loc[keys].to_numpy()
+            rates.append((float(change.sum()) / base, float(np.minimum(change, 0).sum()) / base))
     return np.array(rates).reshape(-1, 2)
 
 
@@ -469,12 +475,12 @@ def active_at(accounts: pd.DataFrame, origin: date) -> pd.Series:
 
 def _summary(values: np.ndarray) -> dict[str, float]:
     """The mean and the 80% and 95% intervals (percentiles) of the simulated values."""
+    tails = [(1 - level) / 2 * 100 for level in LEVELS]
+    bounds = np.percentile(values, tails + [100 - tail for tail in tails])
     out = {"estimate": float(values.mean())}
-    for level in LEVELS:
-        tail = (1 - level) / 2 * 100
-        low, high = np.percentile(values, [tail, 100 - tail])
+    for k, level in enumerate(LEVELS):
         name = f"{int(round(level * 100))}"
-        out[f"lower_{name}"], out[f"upper_{name}"] = float(low), float(high)
+        out[f"lower_{name}"], out[f"upper_{name}"] = float(bounds[k]), float(bounds[len(LEVELS) + k])
     return out
 
 

@@ -78,11 +78,8 @@ class ShiftedBetaGeometric:
             alpha, beta = np.exp(np.clip(log_params, *LOG_PARAMETER_BOUNDS))
             return -_log_likelihood(float(alpha), float(beta), churned, float(still))
 
-        result = optimize.minimize(negative, x0=np.zeros(2), method="Nelder-Mead",
-                                   options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 10_000})
-        start = np.clip(result.x, *LOG_PARAMETER_BOUNDS)
-        result = optimize.minimize(negative, x0=start, method="L-BFGS-B", bounds=[LOG_PARAMETER_BOUNDS] * 2,
-                                   options={"gtol": 1e-10, "ftol": 1e-15})
+        result = optimize.minimize(negative, x0=np.zeros(2), method="L-BFGS-B", bounds=[LOG_PARAMETER_BOUNDS] * 2,
+                                   options={"gtol": 1e-7, "ftol": 1e-13})
         self.alpha_, self.beta_ = (float(v) for v in np.exp(result.x))
         self.log_likelihood_ = -float(result.fun)
         self.covariance_ = _inverse_hessian(negative, result.x)
