@@ -65,6 +65,12 @@ class LifeTable:
         return rows[np.minimum(np.searchsorted(last_month, tenure_month, side="left"), len(rows) - 1)]
 
 
+def _datetimes(column: pd.Series) -> pd.Series:
+    """A column of dates as datetimes; one that is already (the build's are) as it is, since pandas would look
+    through its values again on every call."""
+    return column if pd.api.types.is_datetime64_any_dtype(column) else pd.to_datetime(column)
+
+
 def read_accounts(con: duckdb.DuckDBPyConnection, segment: str | None, filters: list[str] | None = None) -> pd.DataFrame:
     """Every account's (or the filtered accounts') signup and churn dates, with its segment (one 'all' segment
     without one)."""
@@ -77,9 +83,9 @@ def read_accounts(con: duckdb.DuckDBPyConnection, segment: str | None, filters: 
 def life_table(accounts: pd.DataFrame, origin: date, min_exposure: float = MIN_EXPOSURE) -> LifeTable:
     """Churns and exposure per segment and tenure month, from what was known at `origin`, pooled into bands."""
     origin_ts = pd.Timestamp(origin)
-    known = accounts[pd.to_datetime(accounts.signup_date) < origin_ts]
-    signup = pd.to_datetime(known.signup_date)
-    churn = pd.to_datetime(known.churn_date)
+    known = accounts[_datetimes(accounts.signup_date) < origin_ts]
+    signup = _datetimes(known.signup_date)
+    churn = _datetimes(known.churn_date)
     churned = churn.notna() & (churn <= origin_ts)
     end = churn.where(churned, origin_ts)
     days = (end - signup).dt.days.to_numpy(float)
@@ -198,9 +204,9 @@ def calendar_swing(accounts: pd.DataFrame, origin: date, table: LifeTable, perio
     """The base's month-to-month swing in churn before `origin` (periods of L days counted back from it), against
     the churn the life table expects of the accounts at risk in each, given their segment and tenure."""
     origin_ts = pd.Timestamp(origin)
-    known = accounts[pd.to_datetime(accounts.signup_date) < origin_ts]
-    signup = pd.to_datetime(known.signup_date).to_numpy("datetime64[D]")
-    churn = pd.to_datetime(known.churn_date)
+    known = accounts[_datetimes(accounts.signup_date) < origin_ts]
+    signup = _datetimes(known.signup_date).to_numpy("datetime64[D]")
+    churn = _datetimes(known.churn_date)
     churned = (churn.notna() & (churn <= origin_ts)).to_numpy()
     end = churn.where(churn.notna() & (churn <= origin_ts), origin_ts).to_numpy("datetime64[D]")
     origin_day = np.datetime64(origin_ts.date(), "D")
@@ -335,7 +341,7 @@ class ExistingBaseForecast:
         """`accounts` from read_accounts; `mrr` (optional, from read_mrr) adds the base's MRR and ARR."""
         table = life_table(accounts, origin, self.min_exposure)
         origin_ts = pd.Timestamp(origin)
-        signup = pd.to_datetime(accounts.signup_date)
+        signup = _datetimes(accounts.signup_date)
         active = active_at(accounts, origin)
         if not active.any():
             raise ForecastInputError(f"no account is active at {origin}: nothing to forecast")
@@ -435,7 +441,7 @@ def _month_of(day) -> pd.Timestamp:
 
 def mrr_at(mrr: pd.DataFrame, keys: pd.Series, day) -> np.ndarray:
     """Each account's MRR in the calendar month holding `day` (0 where it has none)."""
-    month = mrr[pd.to_datetime(mrr.month_start) == _month_of(day)].drop_duplicates("account_key")
+    month = mrr[_datetimes(mrr.month_start) == _month_of(day)].drop_duplicates("account_key")
     return keys.map(month.set_index("account_key").mrr).fillna(0.0).to_numpy(float)
 
 
@@ -446,11 +452,11 @@ def retained_growth(mrr: pd.DataFrame, origin: date, months: int = 12) -> np.nda
     month before. An account about to churn often shrinks first: the forecast takes the churning accounts out
     separately, so the change it applies is that of the accounts that stay."""
     last = _month_of(origin) - pd.DateOffset(months=STAYING_MONTHS)
-    month = pd.to_datetime(mrr.month_start)
+    month = _datetimes(mrr.month_start)
     window = mrr[(month >= last - pd.DateOffset(months=months)) & (month <= _month_of(origin))]
     # each month's MRR by account, read once
     by_month = {when: own.drop_duplicates("account_key").set_index("account_key").mrr
-                for when, own in window.groupby(pd.to_datetime(window.month_start))}
+                for when, own in window.groupby(_datetimes(window.month_start))}
     empty = pd.Series(dtype=float)
     rates = []
     for k in range(months):
@@ -469,8 +475,8 @@ def retained_growth(mrr: pd.DataFrame, origin: date, months: int = 12) -> np.nda
 def active_at(accounts: pd.DataFrame, origin: date) -> pd.Series:
     """Which accounts were customers at the origin: signed up before it, not churned by it."""
     origin_ts = pd.Timestamp(origin)
-    churn = pd.to_datetime(accounts.churn_date)
-    return (pd.to_datetime(accounts.signup_date) < origin_ts) & (churn.isna() | (churn > origin_ts))
+    churn = _datetimes(accounts.churn_date)
+    return (_datetimes(accounts.signup_date) < origin_ts) & (churn.isna() | (churn > origin_ts))
 
 
 def _summary(values: np.ndarray) -> dict[str, float]:
@@ -488,7 +494,7 @@ def actual_active(accounts: pd.DataFrame, origin: date, months: int) -> np.ndarr
     """Of the accounts active at `origin`, how many were still customers after each of the next `months` months
     (month m ends m·L days after the origin, as the forecast's months do)."""
     origin_ts = pd.Timestamp(origin)
-    churn = pd.to_datetime(accounts.churn_date)
+    churn = _datetimes(accounts.churn_date)
     active = active_at(accounts, origin)
     ends = [origin_ts + pd.Timedelta(days=m * DAYS_PER_MONTH) for m in range(1, months + 1)]
     churn_active = churn[active]
@@ -499,7 +505,7 @@ def actual_mrr(accounts: pd.DataFrame, mrr: pd.DataFrame, origin: date, months: 
     """The MRR, in the calendar month each of the next `months` months ends in, of the accounts active at `origin`
     still customers then."""
     origin_ts = pd.Timestamp(origin)
-    churn = pd.to_datetime(accounts.churn_date)
+    churn = _datetimes(accounts.churn_date)
     active = active_at(accounts, origin)
     out = []
     for m in range(1, months + 1):
@@ -558,7 +564,7 @@ class NewBusinessForecast:
             mrr: pd.DataFrame | None = None) -> "NewBusinessForecast":
         rng = np.random.default_rng(base.seed + 1)
         origin_ts = pd.Timestamp(origin)
-        signup = pd.to_datetime(accounts.signup_date)
+        signup = _datetimes(accounts.signup_date)
         days_before = (origin_ts - signup).dt.days.to_numpy(float)
         # whole periods since the first signup only: one before the business began would read as a rise from nothing
         known = days_before[days_before > 0]
@@ -630,8 +636,8 @@ class NewBusinessForecast:
 
 def mrr_first(mrr: pd.DataFrame, keys: pd.Series, signup_dates: pd.Series) -> np.ndarray:
     """Each account's MRR in its signup month (0 where it has none)."""
-    months = pd.to_datetime(signup_dates).dt.to_period("M").dt.to_timestamp()
-    keyed = mrr.assign(month=pd.to_datetime(mrr.month_start)).set_index(["account_key", "month"]).mrr
+    months = _datetimes(signup_dates).dt.to_period("M").dt.to_timestamp()
+    keyed = mrr.assign(month=_datetimes(mrr.month_start)).set_index(["account_key", "month"]).mrr
     keyed = keyed[~keyed.index.duplicated()]
     index = pd.MultiIndex.from_arrays([keys.to_numpy(), months.to_numpy()])
     return keyed.reindex(index).fillna(0.0).to_numpy(float)
@@ -829,8 +835,8 @@ class RetentionForecast:
 def actual_totals(accounts: pd.DataFrame, mrr: pd.DataFrame | None, origin: date, months: int) -> pd.DataFrame:
     """What happened after `origin`: every account active at the end of each of the next `months` months (new
     ones too), and their MRR in the month that end falls in."""
-    signup = pd.to_datetime(accounts.signup_date)
-    churn = pd.to_datetime(accounts.churn_date)
+    signup = _datetimes(accounts.signup_date)
+    churn = _datetimes(accounts.churn_date)
     rows = []
     for m in range(1, months + 1):
         end = pd.Timestamp(origin) + pd.Timedelta(days=m * DAYS_PER_MONTH)
@@ -843,8 +849,8 @@ def actual_totals(accounts: pd.DataFrame, mrr: pd.DataFrame | None, origin: date
 def naive_forecast(accounts: pd.DataFrame, mrr: pd.DataFrame | None, origin: date, months: int) -> pd.DataFrame:
     """The baseline a forecast should beat (as Baremetrics projects): the last three months' churn rate, new accounts
     and MRR growth carried forward."""
-    signup = pd.to_datetime(accounts.signup_date)
-    churn = pd.to_datetime(accounts.churn_date)
+    signup = _datetimes(accounts.signup_date)
+    churn = _datetimes(accounts.churn_date)
     origin_ts = pd.Timestamp(origin)
     start = origin_ts - pd.Timedelta(days=3 * DAYS_PER_MONTH)
     active_start = int(((signup < start) & (churn.isna() | (churn > start))).sum())
@@ -872,9 +878,9 @@ def sbg_existing_base(accounts: pd.DataFrame, origin: date, months: int) -> np.n
     expected accounts active at `origin` still customers after each of the next `months` months; NaN where no
     cohort can be fitted."""
     epoch = pd.Timestamp("1970-01-01")
-    signup = (pd.to_datetime(accounts.signup_date) - epoch).dt.days.to_numpy(float)
-    churn = (pd.to_datetime(accounts.churn_date) - epoch).dt.days.to_numpy(float)
-    cohort = pd.to_datetime(accounts.signup_date).dt.strftime("%Y-%m").to_numpy()
+    signup = (_datetimes(accounts.signup_date) - epoch).dt.days.to_numpy(float)
+    churn = (_datetimes(accounts.churn_date) - epoch).dt.days.to_numpy(float)
+    cohort = _datetimes(accounts.signup_date).dt.strftime("%Y-%m").to_numpy()
     try:
         return cohort_survivors(signup, churn, cohort, float((pd.Timestamp(origin) - epoch).days), months,
                                 DAYS_PER_MONTH)
