@@ -367,9 +367,9 @@ def forecast_cause_sentence(forecast: pd.DataFrame) -> str | None:
     if causes.empty:
         return None
     total = last.set_index("measure").loc["churned_accounts"]
-    parts = [f"{row.estimate:,.0f} {_cause_adverb(row.cause)} ({row.lower_80:,.0f}–{row.upper_80:,.0f})"
-             for row in sorted(causes.itertuples(), key=lambda row: cause_sort_key(row.cause))]
+    parts = [f"{row.estimate:,.0f}{' would leave' if k == 0 else ''} {_cause_adverb(row.cause)} "
+             f"({row.lower_80:,.0f}–{row.upper_80:,.0f})"
+             for k, row in enumerate(sorted(causes.itertuples(), key=lambda row: cause_sort_key(row.cause)))]
     return (f"Of the {total.estimate:,.0f} accounts expected to churn by {_day(total.month_end)} "
-            f"({total.lower_80:,.0f}–{total.upper_80:,.0f}), about {parts[0].split(' ', 1)[0]} would leave "
-            f"{_listing([parts[0].split(' ', 1)[1]] + parts[1:])}, if each cause keeps its past share of churn at "
-            "each tenure.")
+            f"({total.lower_80:,.0f}–{total.upper_80:,.0f}), about {_listing(parts)}, if each cause keeps its past "
+            "share of churn at each tenure.")

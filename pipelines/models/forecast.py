@@ -857,18 +857,19 @@ def naive_forecast(accounts: pd.DataFrame, mrr: pd.DataFrame | None, origin: dat
     churned = int(((signup < start) & (churn > start) & (churn <= origin_ts)).sum())
     joined = int(((signup >= start) & (signup < origin_ts)).sum()) / 3.0
     monthly_churn = 1.0 - (1.0 - churned / max(active_start, 1)) ** (1 / 3)
-    active = float(active_at(accounts, origin).sum())
+    active_now = active_at(accounts, origin)
+    base = active = float(active_now.sum())
     growth = 0.0
     mrr_now = None
     if mrr is not None:
-        mrr_now = float(mrr_at(mrr, accounts.account_key[active_at(accounts, origin)], origin).sum())
+        mrr_now = float(mrr_at(mrr, accounts.account_key[active_now], origin).sum())
         mrr_then = float(mrr_at(mrr, accounts.account_key[active_at(accounts, start.date())], start).sum())
         growth = (mrr_now / mrr_then) ** (1 / 3) - 1.0 if mrr_then > 0 else 0.0
     rows = []
     for m in range(1, months + 1):
         active = active * (1.0 - monthly_churn) + joined
         rows.append({"month": m, "active_accounts": active,
-                     "existing_base_accounts": float(active_at(accounts, origin).sum()) * (1.0 - monthly_churn) ** m,
+                     "existing_base_accounts": base * (1.0 - monthly_churn) ** m,
                      "mrr": None if mrr_now is None else mrr_now * (1.0 + growth) ** m})
     return pd.DataFrame(rows)
 
@@ -878,12 +879,12 @@ def sbg_existing_base(accounts: pd.DataFrame, origin: date, months: int) -> np.n
     expected accounts active at `origin` still customers after each of the next `months` months; NaN where no
     cohort can be fitted."""
     epoch = pd.Timestamp("1970-01-01")
-    signup = (_datetimes(accounts.signup_date) - epoch).dt.days.to_numpy(float)
-    churn = (_datetimes(accounts.churn_date) - epoch).dt.days.to_numpy(float)
-    cohort = _datetimes(accounts.signup_date).dt.strftime("%Y-%m").to_numpy()
+    signup = _datetimes(accounts.signup_date)
+    signup_day = (signup - epoch).dt.days.to_numpy(float)
+    churn_day = (_datetimes(accounts.churn_date) - epoch).dt.days.to_numpy(float)
     try:
-        return cohort_survivors(signup, churn, cohort, float((pd.Timestamp(origin) - epoch).days), months,
-                                DAYS_PER_MONTH)
+        return cohort_survivors(signup_day, churn_day, signup.dt.strftime("%Y-%m").to_numpy(),
+                                float((pd.Timestamp(origin) - epoch).days), months, DAYS_PER_MONTH)
     except SBGInputError:
         return np.full(months, np.nan)
 
