@@ -32,8 +32,9 @@ def fit_models(con: duckdb.DuckDBPyConnection, notes: list[str], as_of: date, se
     set_memory_limit(con, min(memory_limit_mb, MODELS_MEMORY_LIMIT_MB))
     if not settings.fit_models:
         notes.append("models not fitted: the build was asked for the data alone")
-        store_forecast(con, None, error="the build was asked for the data alone (retention build --no-models)")
-        return _no_models(con, "the build was asked for the data alone (retention build --no-models)", structure)
+        reason = "the build was asked for the data alone (retention build --no-models)"
+        store_forecast(con, None, error=reason)
+        return _no_models(con, reason, structure)
     # the forecast reads accounts and MRR alone: it stands whether or not the service models can be fitted
     try:
         inputs = read_inputs(con, as_of=as_of)
