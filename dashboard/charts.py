@@ -29,8 +29,9 @@ PILLAR_COLORS = {
 }
 
 
-def money(value: float | None) -> str:
-    """$1.2M, $340K, $950; an em dash for a missing value."""
+def money(value: float | None, digits: int = 1) -> str:
+    """$1.2M, $340K, $950; an em dash for a missing value. With more `digits`, more decimals in the same unit ($1.25M;
+    under a thousand, one fewer: $950.5), for values closer together than a tenth of their unit."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     sign = "-" if value < 0 else ""
@@ -38,8 +39,8 @@ def money(value: float | None) -> str:
     # round first, so 999,999 reads $1.0M rather than $1000.0K
     for threshold, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
         if round(value / threshold, 1) >= 1:
-            return f"{sign}${value / threshold:.1f}{suffix}"
-    return f"{sign}${value:,.0f}"
+            return f"{sign}${value / threshold:.{digits}f}{suffix}"
+    return f"{sign}${value:,.{max(digits - 1, 0)}f}"
 
 
 def percent(value: float | None, digits: int = 1) -> str:

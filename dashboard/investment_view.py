@@ -516,3 +516,97 @@ def forecast_change_sentence(with_change: pd.DataFrame, difference: pd.DataFrame
         sentence += (f" and {money(revenue.estimate)} more MRR ({money(revenue.lower_80)} to "
                      f"{money(revenue.upper_80)})")
     return sentence + " than without it (80% intervals)."
+
+
+# --- the one-page brief: the same case in a few plain lines ---------------------------------------------------
+
+
+def changes_in_words(changes: Sequence[tuple[str, str]]) -> str:
+    """ "First response time −50% and CSAT +0.5 points": the changes as a heading says them."""
+    parts = []
+    for factor, change in changes:
+        # a change on the 1-5 scale is written bare ("+0.5"): say its unit
+        text = change if change.endswith(("%", "pp")) else f"{change} points"
+        parts.append(f"{title(factor)} {text.replace('-', '−')}")
+    return " and ".join(parts)
+
+
+def headline_sentence(result: dict, changes: Sequence[tuple[str, str]]) -> str:
+    """The case in one sentence with its 95% intervals, and the condition it holds under."""
+    accounts, arr = result["accounts_kept"], result["arr_kept"]
+    verb = "lose" if accounts["estimate"] < 0 else "keep"
+    sign = -1.0 if accounts["estimate"] < 0 else 1.0
+    low, high = sorted((sign * accounts["ci_lower"], sign * accounts["ci_upper"]))
+    arr_low, arr_high = sorted((sign * arr["ci_lower"], sign * arr["ci_upper"]))
+    horizon = "the next year" if result["horizon_days"] == 365 else f"the next {result['horizon_days']} days"
+    return (f"{changes_in_words(changes)} for the {result['accounts']:,} active accounts would {verb} "
+            f"{_accounts_phrase(sign * accounts['estimate'], low, high)} and {money(sign * arr['estimate'])} of ARR "
+            f"({money(arr_low)} to {money(arr_high)}) over {horizon} (95% intervals), if the confounders listed "
+            "below are the ones that matter: an estimate from observational data, not proof of cause.")
+
+
+def in_sentence(name: str) -> str:
+    """A heading's words inside a sentence: "first response time", but "CSAT" stays as it is."""
+    return name if name[:2].isupper() else name[:1].lower() + name[1:]
+
+
+def _own_effect(factor_effects: pd.DataFrame, factor: str):
+    rows = factor_effects[factor_effects.factor == factor] if not factor_effects.empty else factor_effects
+    return None if rows.empty else rows.iloc[0]
+
+
+def adjustment_lines(result: dict, factor_effects: pd.DataFrame) -> list[str]:
+    """Per changed factor, what its effect was adjusted for and which of its consequences it includes."""
+    lines = []
+    for change in result["changes"]:
+        row = _own_effect(factor_effects, change["factor"])
+        if row is not None:
+            lines.append(f"{title(change['factor'])}: adjusted for {row.adjusted_for}; not adjusted for its own "
+                         f"consequences ({row.not_adjusted_for}), which are part of the effect.")
+    return lines
+
+
+def confounder_lines(result: dict, factor_effects: pd.DataFrame) -> list[str]:
+    """Per changed factor, how strong a hidden confounder would have to be to explain its effect away, in words."""
+    lines = []
+    for change in result["changes"]:
+        row = _own_effect(factor_effects, change["factor"])
+        if row is None:
+            continue
+        name = in_sentence(title(change["factor"]))
+        if row.e_value_ci <= 1.0:
+            tail = "its interval already includes no effect, so no hidden factor is needed to make it uncertain"
+        else:
+            tail = (f"one {row.e_value_ci:.2f} times as likely would be enough to leave room for no effect at the "
+                    "interval's edge")
+        lines.append(f"A hidden factor would explain the effect of {name} away only if it made both a worse "
+                     f"{name} and churn {row.e_value:.2f} times as likely, beyond plan and case mix; {tail}.")
+    return lines
+
+
+def overlap_line(result: dict) -> str:
+    """The changed factors' overlap with the data in one line."""
+    items = result.get("overlap", [])
+    if not items:
+        return "Overlap: not checked for this change."
+    worst = max(items, key=lambda item: item["share_outside"])
+    verdict = "beyond what the data show, so treat it with care" if worst["warn"] else "within what the data show"
+    return (f"Overlap: for {worst['share_outside']:.0%} of the accounts, the changed "
+            f"{in_sentence(title(worst['factor']))} lies outside what accounts of similar case mix show; the estimate "
+            f"stays {verdict}.")
+
+
+def stability_line(result: dict, stability: pd.DataFrame) -> str:
+    """How each changed factor's hazard ratio moves as its adjustment set grows, in one line."""
+    parts = []
+    for change in result["changes"]:
+        factor = change["factor"]
+        rows = stability[(stability.factor == factor) & (stability.term == factor)] if not stability.empty else stability
+        if rows.empty:
+            continue
+        first, last = rows.iloc[0], rows.iloc[-1]
+        parts.append(f"{in_sentence(title(factor))}'s hazard ratio is {first.hazard_ratio:.2f} unadjusted and "
+                     f"{last.hazard_ratio:.2f} ({last.ci_lower:.2f} to {last.ci_upper:.2f}) with every confounder")
+    if not parts:
+        return "Stability: no stepwise fits stored for these factors."
+    return "Stability: " + "; ".join(parts) + "."

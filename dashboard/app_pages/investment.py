@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, drivers_view, findings, investment_view, structure_view
+from dashboard import charts, data, drivers_view, findings, investment_view
+from dashboard.reports import brief, content, pdf
 from dashboard.common import (current_filters, download, filter_caption, keep_choice, require_database,
                               restore_choice)
 from dashboard.labels import literal
@@ -42,15 +43,14 @@ if not changes:
     st.stop()
 
 try:
-    result = data.cached_whatif(con, info["build_id"], tuple(changes), horizon, filters)
+    case = content.investment_case(con, info, tuple(changes), horizon, cost, filters)
 except ValueError as error:
     st.warning(str(error))
     st.stop()
-economics = investment_view.roi(result, cost)
-check = investment_view.calibration_check(result)
+result, economics, check = case.result, case.economics, case.calibration
 (st.warning if check["missed"] else st.caption)(check["text"])
 accounts, arr = result["accounts_kept"], result["arr_kept"]
-for column, tile in zip(st.columns(5), investment_view.tiles(result, economics)):
+for column, tile in zip(st.columns(5), case.tiles):
     column.metric(tile["label"], tile["value"])
     column.caption(tile["interval"])
 arr_figure = charts.kept_interval("ARR kept", arr["estimate"], arr["ci_lower"], arr["ci_upper"], True,
@@ -59,19 +59,16 @@ accounts_figure = charts.kept_interval("Accounts kept", accounts["estimate"], ac
                                        accounts["ci_upper"], False, title="Accounts kept (95% interval)")
 st.plotly_chart(arr_figure, key="arr_kept")
 st.plotly_chart(accounts_figure, key="accounts_kept")
-own_effects, stability = data.cached_factor_effects(con, info["build_id"])
-evidence = investment_view.evidence_lines(result, own_effects)
-tail = investment_view.tail_line(result)
-if tail:
-    st.caption(tail)
-structure_line = structure_view.structure_note(data.causal_structure(con))
-st.caption(structure_line)
-for line in evidence:
+if case.tail:
+    st.caption(case.tail)
+st.caption(case.structure_line)
+for line in case.evidence:
     (st.warning if line.startswith("Overlap") else st.info)(line)
 with st.expander("Robustness: overlap with the data, and each factor's estimate as its adjustment set grows"):
     st.dataframe(investment_view.overlap_table(result), hide_index=True)
-    if not stability.empty:
-        st.dataframe(drivers_view.stability_table(stability[stability.factor.isin(chosen)]), hide_index=True)
+    if not case.stability.empty:
+        st.dataframe(drivers_view.stability_table(case.stability[case.stability.factor.isin(chosen)]),
+                     hide_index=True)
 with st.expander("How this is estimated, and what it leaves out"):
     st.markdown("\n".join(f"- {n}" for n in result["notes"]))
 
@@ -95,17 +92,14 @@ if st.toggle("Show the change on the forecast of active accounts", key="inv_fore
             key="forecast_with_change")
         st.caption(investment_view.FORECAST_CHANGE_CAVEAT + " " + findings.FORECAST_INTERVALS_IN_WORDS)
 
-cause_result = None
-if data.build_has_churn_reasons(con, info["build_id"]):
+cause_result = case.cause_result
+if case.has_churn_reasons:
     st.subheader("By churn cause")
-    try:
-        cause_result = data.cached_cause_whatif(con, info["build_id"], tuple(changes), horizon, filters)
-    except ValueError as error:
-        st.warning(str(error))
+    if case.cause_problem:
+        st.warning(case.cause_problem)
+    elif cause_result is None:
+        st.caption(investment_view.NO_CAUSE_MODELS)
     else:
-        if cause_result is None:
-            st.caption(investment_view.NO_CAUSE_MODELS)
-    if cause_result is not None:
         st.markdown(literal(investment_view.cause_sentence(cause_result)))
         st.caption(investment_view.cause_headline_line(result, cause_result))
         st.dataframe(investment_view.cause_table(cause_result), hide_index=True)
@@ -114,8 +108,10 @@ if data.build_has_churn_reasons(con, info["build_id"]):
             st.markdown("\n".join(f"- {n}" for n in investment_view.cause_notes(result, cause_result)))
 
 summary = investment_view.summary_markdown(result, economics, changes, info["as_of_date"], filters,
-                                           [check["text"], *evidence, *([tail] if tail else []), structure_line],
-                                           by_cause=cause_result)
+                                           case.rests_on, by_cause=cause_result)
+# the one-page brief to forward as it is (a CFO's inbox): made at the click, from the case on screen
+download(st, "Download the brief (PDF)", lambda: pdf.html_to_pdf(brief.investment_html(case)), "investment_case.pdf",
+         mime="application/pdf", key="dl_inv_pdf", icon=":material/picture_as_pdf:")
 left, middle, right = st.columns(3)
 download(left, "Download the summary (Markdown)", summary.encode("utf-8"), "investment_case.md",
          mime="text/markdown", key="dl_inv_md", icon=":material/download:")

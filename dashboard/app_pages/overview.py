@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from dashboard import charts, data, findings, report, scope, structure_view
+from dashboard import charts, data, findings, report
+from dashboard.reports import brief, content, pdf
 from dashboard.common import csv_download, current_filters, download, filter_caption, require_database
 from dashboard.labels import literal, revenue_basis_words
 
@@ -12,13 +13,12 @@ build_id, as_of = info["build_id"], info["as_of_date"]
 
 st.title("Overview")
 st.caption(f"As of {as_of:%d %B %Y} · {filter_caption(filters)} · revenue from {revenue_basis_words(info['revenue_basis'])}")
-if data.account_count(con, filters) == 0:
+try:
+    view = content.overview(con, info, filters)
+except ValueError:
     st.warning("No accounts match the filters. Widen them in the sidebar.")
     st.stop()
-
-kpis, monthly, cohorts = data.cached_kpis(con, build_id, filters, as_of)
-survival = data.cached_survival(con, build_id, None, filters)
-headline = report.headline_metrics(kpis, survival.summary_)
+kpis, monthly, cohorts, headline = view.kpis, view.monthly, view.cohorts, view.headline
 
 columns = [column for _ in range(2) for column in st.columns(3)]
 for column, metric in zip(columns, headline):
@@ -26,33 +26,23 @@ for column, metric in zip(columns, headline):
                   help=metric["help"])
 
 st.subheader("What the models say")
-if change := findings.year_on_year(headline):
-    st.markdown(change)
+if view.year_on_year:
+    st.markdown(view.year_on_year)
 # the story comes from the models the build fitted on every account, whatever the filters; a refit on the filtered
 # accounts is shown beside it, labelled, never instead of it
-lever_table = data.cached_levers(con, build_id)
-levers = findings.lever_findings(lever_table)
-survival_line = findings.survival_finding(survival.summary_)
-sentences = levers + ([survival_line] if survival_line else [])
-source_note = findings.findings_source_note(bool(filters), False, bool(scope.scope()))
-structure_line = structure_view.structure_note(data.causal_structure(con))
-if levers:
+sentences = view.levers + ([view.survival_line] if view.survival_line else [])
+if view.levers:
     st.markdown("\n".join(f"- {s}" for s in sentences))
-    st.caption(f"What a change would keep among all {lever_table.accounts.max():,} active "
-               "accounts, estimated from observational data: associations, not proof of cause. " + source_note
-               + " " + structure_line)
+    st.caption(f"What a change would keep among all {view.lever_accounts:,} active "
+               "accounts, estimated from observational data: associations, not proof of cause. " + view.source_note
+               + " " + view.structure_line)
 else:
     st.info("No single service lever is sure to keep accounts in these data (too few churns, or no clear effect).")
-    if survival_line:
-        st.markdown(f"- {survival_line}")
-try:
-    effects = data.findings_effects(con, build_id, filters, False)
-except ValueError:  # e.g. no churn at all: KPIs still stand, findings cannot
-    effects = None
-effect_lines = findings.service_findings(effects)
+    if view.survival_line:
+        st.markdown(f"- {view.survival_line}")
 with st.expander("The hazard ratios behind these, and how sure we are"):
     st.caption(findings.HAZARD_RATIO_IN_WORDS)
-    st.markdown("\n".join(f"- {s}" for s in effect_lines) or "No service effect is clear in these data.")
+    st.markdown("\n".join(f"- {s}" for s in view.effect_lines) or "No service effect is clear in these data.")
     # a refit on the filtered accounts takes seconds at scale, so a filter change does not start one unasked
     if filters and st.toggle(
             "Also refit on the filtered accounts", key="overview_refit",
@@ -64,7 +54,7 @@ with st.expander("The hazard ratios behind these, and how sure we are"):
             st.markdown("\n".join(f"- {s}" for s in refitted) or "No service effect is clear among these accounts.")
         except ValueError as error:
             st.info(f"No refit on these accounts: {error}")
-sentences += effect_lines
+sentences += view.effect_lines
 
 st.subheader("Where we are heading")
 figures = []
@@ -75,19 +65,17 @@ if filters and not st.toggle(
              "for this filter)."):
     st.caption("The build's forecast covers every account. Switch on the toggle above to forecast the filtered "
                "accounts alone.")
+    forecast_shown = None
 else:
-    try:
-        forecast, stored_info = data.cached_forecast(con, build_id, filters)
-        forecast_info = stored_info or {}
-    except ValueError as error:  # e.g. no account active at the as-of date among the filtered ones
-        forecast, forecast_info = None, {"error": str(error)}
-    forecast_line = findings.forecast_sentence(forecast)
+    forecast_shown = content.forecast_view(con, info, filters)
+    forecast, forecast_info = forecast_shown.forecast, forecast_shown.info
+    forecast_line = forecast_shown.sentence
     if forecast is None or forecast_line is None:
-        st.info("No forecast: " + (forecast_info.get("error") or "the build stored none; rebuild it."))
+        st.info(f"No forecast: {forecast_shown.missing_reason}.")
     else:
         st.markdown(literal(forecast_line))
         sentences.append(forecast_line)
-        if cause_forecast_line := findings.forecast_cause_sentence(forecast):
+        if cause_forecast_line := forecast_shown.cause_sentence:
             st.markdown(cause_forecast_line)
             sentences.append(cause_forecast_line)
         start = forecast_info["as_of"]
@@ -120,11 +108,10 @@ right.plotly_chart(cohort_figure, key="cohort_heatmap")
 
 st.subheader("Churn by cause")
 figures += [trend_figure, cohort_figure]
-if not data.build_has_churn_reasons(con, build_id):
+if not view.has_churn_reasons:
     st.markdown(findings.NO_CHURN_REASONS)
 else:
-    split = findings.churn_by_cause(monthly, data.cached_kpi_causes(con, build_id, filters, as_of))
-    cause_line = findings.cause_sentence(split)
+    split, cause_line = view.cause_split, view.cause_line or ""
     st.markdown(literal(cause_line))  # literal: its dollar amounts are money, not the start of maths
     sentences.append(cause_line)
     if split is not None:
@@ -152,6 +139,11 @@ csv_download(cohorts, "Download cohort retention (CSV)", "cohort_retention.csv",
 download(
     st, "Download this overview as an HTML report",
     lambda: report.overview_html(info, filters, headline, sentences, figures,
-                                 source_note + " " + structure_line).encode("utf-8"),
+                                 view.source_note + " " + view.structure_line).encode("utf-8"),
     file_name="retention_overview.html", mime="text/html", key="dl_overview_html", icon=":material/description:",
 )
+# the brief of what is on screen; made at the click (a second or so), not on every run
+download(st, "Download this overview as a PDF brief",
+         lambda: pdf.html_to_pdf(brief.overview_html(view, forecast_shown)),
+         file_name="retention_overview.pdf", mime="application/pdf", key="dl_overview_pdf",
+         icon=":material/picture_as_pdf:")

@@ -11,10 +11,10 @@ import sys
 
 from ..build import BuildError
 from ..errors import RetentionError
-from . import bench, build, demo, drivers, forecast, imports, km, revenue, risk, serve, whatif
+from . import bench, build, demo, drivers, forecast, imports, km, report, revenue, risk, serve, whatif
 from .common import join_signed_values
 
-COMMANDS = (demo, build, drivers, km, revenue, whatif, risk, forecast, imports, bench, serve)
+COMMANDS = (demo, build, drivers, km, revenue, whatif, risk, forecast, report, imports, bench, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # every option after it is the benchmark program's, --help included
         return bench.run_program(argv[1:])
+    if argv[:1] in (["report"], ["digest"]):  # likewise the reports program's
+        return report.run_program(join_signed_values(argv))
     args = build_parser().parse_args(join_signed_values(argv))
     try:
         return args.func(args)
