@@ -13,6 +13,9 @@ $(BIN)/retention: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@# the PDF briefs need the system's Pango (WeasyPrint); the app runs without it and says so at a PDF button
+	@$(BIN)/python -c "import weasyprint" 2>/dev/null || echo "note: PDF briefs need Pango: sudo apt-get install \
+		libpango-1.0-0 libpangoft2-1.0-0 (and poppler-utils for their tests)"
 	touch $@
 
 setup: $(BIN)/retention

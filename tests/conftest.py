@@ -161,3 +161,23 @@ def demo_drivers(demo_con):
     from pipelines.models.drivers import ServiceDrivers
 
     return ServiceDrivers().fit(demo_con)
+
+
+def require_pdf(pdftoppm: bool = False) -> None:
+    """Skip (fail under CI, which installs them) when WeasyPrint cannot make PDFs on this machine (the system's Pango
+    text library is missing) or, with `pdftoppm`, when poppler's page renderer is missing."""
+    import os
+    import shutil
+
+    from dashboard.reports import pdf
+
+    missing = []
+    if pdf.weasyprint is None:
+        missing.append(f"WeasyPrint cannot load Pango ({pdf.MISSING_LIBRARY}); apt-get install libpango-1.0-0 "
+                       "libpangoft2-1.0-0")
+    if pdftoppm and shutil.which("pdftoppm") is None:
+        missing.append("pdftoppm is not installed; apt-get install poppler-utils")
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail("PDF test cannot run under CI: " + "; ".join(missing))
+        pytest.skip("; ".join(missing))

@@ -15,15 +15,16 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from conftest import page_failures, run_app
+from conftest import page_failures, require_pdf, run_app
 from dashboard.reports import pdf
-
-CI = bool(os.environ.get("CI"))
-needs_pdftoppm = pytest.mark.skipif(shutil.which("pdftoppm") is None and not CI,
-                                    reason="pdftoppm (poppler-utils) is not installed; CI installs it")
 # A4 in millimetres and the margins the briefs keep clear (brief.STYLE's @page); the footer sits in the bottom margin
 A4_MM = (210.0, 297.0)
 CLEAR_MM = {"left": 10.0, "right": 10.0, "top": 8.0}
+
+
+@pytest.fixture(autouse=True)
+def pdf_tools():
+    require_pdf(pdftoppm=True)
 
 
 def report(*args: str):
@@ -110,7 +111,6 @@ def test_investment_brief_carries_the_pages_numbers(investment_pdf, small_demo_d
         assert phrase in text, phrase
 
 
-@needs_pdftoppm
 def test_investment_brief_fits_one_page(investment_pdf):
     assert assert_nothing_crosses_the_margins(investment_pdf) == 1
 
@@ -135,7 +135,6 @@ def test_overview_brief_carries_the_pages_kpis_and_findings(overview_pdf, small_
         assert heading in text
 
 
-@needs_pdftoppm
 def test_overview_brief_fits_its_pages(overview_pdf):
     assert assert_nothing_crosses_the_margins(overview_pdf) <= 3
 
@@ -180,3 +179,36 @@ def test_a_brief_fetches_nothing_a_value_in_it_names():
             f"<link rel='stylesheet' href='http://127.0.0.1:9/x.css'><p>{secret[:5]}</p>")
     text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.html_to_pdf(html))).pages)
     assert "brief" in text and "import" not in text
+
+
+def test_a_value_in_the_data_is_printed_as_text_never_read_as_markup(small_demo_database):
+    """A filter value (a segment name from the data) that looks like HTML is printed as the characters it is: no
+    element it names is made, no file it names is read."""
+    from dataclasses import replace
+
+    from dashboard import data
+    from dashboard.reports import brief, content
+
+    con = data.open_build(str(small_demo_database[0]))
+    try:
+        case = content.investment_case(con, data.build_info(con), (("first_response_hours", "-50%"),), 365, None, ())
+    finally:
+        con.close()
+    hostile = "plan=<object data='file:///etc/hostname'></object><b>bold</b>"
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.html_to_pdf(
+        brief.investment_html(replace(case, filters=(hostile,)))))).pages)
+    assert "<object data='file:///etc/hostname'></object><b>bold</b>" in re.sub(r"\s+", " ", text)
+
+
+def test_without_pango_the_pages_work_and_say_what_to_install(small_demo_database, monkeypatch):
+    """A machine without the system's Pango runs the app as before; where a PDF button would be, the page says what to
+    install, and the command says so with exit 2."""
+    monkeypatch.setattr(pdf, "weasyprint", None)
+    monkeypatch.setattr(pdf, "MISSING_LIBRARY", "cannot load library 'libpango-1.0-0'")
+    monkeypatch.setenv("RETENTION_DB", str(small_demo_database[0]))
+    for page in ("overview", "investment"):
+        at = run_app(page)
+        assert any("apt-get install libpango-1.0-0 libpangoft2-1.0-0" in c.value for c in at.caption), page
+        assert "pdf" not in " ".join(b.proto.label.lower() for b in at.get("download_button")), page
+    with pytest.raises(pdf.PdfUnavailable, match="apt-get install libpango"):
+        pdf.html_to_pdf("<p>x</p>")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import secrets
 import sys
 import time
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from pypdf import PdfReader
 from streamlit.proto.BackMsg_pb2 import BackMsg
 
 from test_browser import (RENDER_MS, PlaywrightTimeout, free_port, _unavailable, chromium, expect, require_browser,
@@ -50,12 +52,13 @@ ROLES = """\
 DANA = "csm = 'Dana Ruiz'"
 # url path -> (title, a text the page shows once its script has run, the files it offers)
 PAGES = {
-    "": ("Overview", "Active accounts", ["kpi_monthly.csv", "cohort_retention.csv", "retention_overview.html"]),
+    "": ("Overview", "Active accounts", ["kpi_monthly.csv", "cohort_retention.csv", "retention_overview.html",
+                                         "retention_overview.pdf"]),
     "survival": ("Survival explorer", "Split by", ["survival_curves.csv", "survival_summary.csv"]),
     "drivers": ("Service drivers", "Churn by quartile of a factor", ["driver_effects.csv", "driver_effects.json",
                                                                      "churn_by_quartile.csv"]),
-    "investment": ("Investment case", "Accounts kept", ["investment_case.md", "investment_case.csv",
-                                                         "investment_case.html"]),
+    "investment": ("Investment case", "Accounts kept", ["investment_case.pdf", "investment_case.md",
+                                                         "investment_case.csv", "investment_case.html"]),
     "at_risk": ("At-risk accounts", "Active accounts scored", ["account_risk.csv"]),
     "data_page": ("Data", None, []),
 }
@@ -267,6 +270,12 @@ def check_files(files: dict[str, bytes], counts: dict, scope_text: str, scoped: 
     assert f"{counts['active']:,} active accounts ({scope_text})" in files["investment_case.md"].decode("utf-8")
     overview = files["retention_overview.html"].decode("utf-8")
     assert f"<th>Active accounts</th><td>{counts['active']:,}</td>" in overview
+    # the PDF briefs: the scope's accounts, and the scope named on every page
+    for name, phrase in (("retention_overview.pdf", f"Active accounts {counts['active']:,}"),
+                         ("investment_case.pdf", f"for the {counts['active']:,} active accounts")):
+        pages = [page.extract_text() for page in PdfReader(io.BytesIO(files[name])).pages]
+        assert phrase in re.sub(r"\s+", " ", " ".join(pages)), name
+        assert all((scope_text if scoped else "all accounts") in re.sub(r"\s+", " ", text) for text in pages), name
 
 
 def test_shared_mode_walk_as_csm_and_executive(deployment, person, db):

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from pypdf import PdfReader
 
-from conftest import run_app
+from conftest import require_pdf, run_app
 from dashboard.reports import alerts, digest
 from dashboard.reports.command import main
 from dashboard.reports.digest_config import DigestConfigError, load_digest_config
@@ -90,6 +90,7 @@ def write_deployment(folder, database, smtp_port: int, cafile, slack_port: int, 
 
 @pytest.fixture
 def deployment(tmp_path, small_demo_database, mail_server, slack, certificates):  # noqa: F811
+    require_pdf()  # each digest carries the overview PDF
     recorder, port = mail_server
     config = write_deployment(tmp_path, small_demo_database[0], port, certificates["ca"], slack.server_address[1])
     return config, recorder, slack
@@ -181,6 +182,7 @@ def test_an_unreachable_mail_server_fails_its_deliveries_clearly_and_blocks_noth
         tmp_path, small_demo_database, slack, certificates, capsys):  # noqa: F811
     import socket
 
+    require_pdf()
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -346,3 +348,15 @@ def test_the_period_names_an_iso_week_or_a_month():
     assert digest.period_label("weekly", date(2026, 12, 31)) == "2026-W53"
     assert digest.period_label("weekly", date(2027, 1, 1)) == "2026-W53"
     assert digest.period_label("monthly", date(2027, 1, 1)) == "2027-01"
+
+
+def test_the_shipped_digest_file_is_one_the_command_reads():
+    """deploy/digest.toml, the example the docs point to, loads against the shipped roles file: its people, its
+    channel and its three alerts (a csm's alert scoped to her book)."""
+    from pathlib import Path
+
+    config = load_digest_config(Path(__file__).resolve().parents[1] / "deploy" / "digest.toml")
+    assert {r.address for r in config.recipients} == set(PEOPLE)
+    assert config.channels == ("smtp",) and config.smtp is not None and config.smtp.starttls
+    assert [(a.metric, a.rule) for a in config.alerts] == [
+        ("churned_accounts", "beyond_noise"), ("net_revenue_retention", "beyond_noise"), ("arr_at_risk", "threshold")]

@@ -163,7 +163,8 @@ def _named_commands() -> dict[tuple[str, ...], set[str]]:
             matches = list(RETENTION.finditer(text))
             for k, match in enumerate(matches):
                 command, second = match.group(1), match.group(2)
-                key = (command, second) if command == "import" and second else (command,)
+                # `import` and `report` name a second word (a tool, a kind of brief) whose --help lists the options
+                key = (command, second) if command in ("import", "report") and second else (command,)
                 stop = matches[k + 1].start() if k + 1 < len(matches) else len(text)
                 named.setdefault(key, set()).update(OPTION.findall(text[match.end():stop]))
     return named

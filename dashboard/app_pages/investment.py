@@ -110,8 +110,11 @@ if case.has_churn_reasons:
 summary = investment_view.summary_markdown(result, economics, changes, info["as_of_date"], filters,
                                            case.rests_on, by_cause=cause_result)
 # the one-page brief to forward as it is (a CFO's inbox): made at the click, from the case on screen
-download(st, "Download the brief (PDF)", lambda: pdf.html_to_pdf(brief.investment_html(case)), "investment_case.pdf",
-         mime="application/pdf", key="dl_inv_pdf", icon=":material/picture_as_pdf:")
+if no_pdf := pdf.unavailable_reason():
+    st.caption(f"Brief (PDF): {no_pdf}")
+else:
+    download(st, "Download the brief (PDF)", lambda: pdf.html_to_pdf(brief.investment_html(case)),
+             "investment_case.pdf", mime="application/pdf", key="dl_inv_pdf", icon=":material/picture_as_pdf:")
 left, middle, right = st.columns(3)
 download(left, "Download the summary (Markdown)", summary.encode("utf-8"), "investment_case.md",
          mime="text/markdown", key="dl_inv_md", icon=":material/download:")

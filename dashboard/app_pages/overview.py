@@ -143,7 +143,10 @@ download(
     file_name="retention_overview.html", mime="text/html", key="dl_overview_html", icon=":material/description:",
 )
 # the brief of what is on screen; made at the click (a second or so), not on every run
-download(st, "Download this overview as a PDF brief",
-         lambda: pdf.html_to_pdf(brief.overview_html(view, forecast_shown)),
-         file_name="retention_overview.pdf", mime="application/pdf", key="dl_overview_pdf",
-         icon=":material/picture_as_pdf:")
+if no_pdf := pdf.unavailable_reason():
+    st.caption(f"PDF brief: {no_pdf}")
+else:
+    download(st, "Download this overview as a PDF brief",
+             lambda: pdf.html_to_pdf(brief.overview_html(view, forecast_shown)),
+             file_name="retention_overview.pdf", mime="application/pdf", key="dl_overview_pdf",
+             icon=":material/picture_as_pdf:")

@@ -31,12 +31,19 @@ logging.getLogger("weasyprint").setLevel(logging.ERROR)
 logging.getLogger("fontTools").setLevel(logging.ERROR)
 
 
+def unavailable_reason() -> str | None:
+    """Why this machine cannot make PDFs, with what to install; None when it can."""
+    if weasyprint is not None:
+        return None
+    return ("PDF needs the Pango text library, which this machine lacks (" + (MISSING_LIBRARY or "") + "). On Debian "
+            "or Ubuntu: apt-get install libpango-1.0-0 libpangoft2-1.0-0")
+
+
 def html_to_pdf(html: str) -> bytes:
     """The PDF of a self-contained HTML document (inline SVG and CSS; it fetches nothing)."""
-    if weasyprint is None:
-        raise PdfUnavailable(
-            "PDF needs the Pango text library, which this machine lacks (" + (MISSING_LIBRARY or "") + "). On "
-            "Debian or Ubuntu: apt-get install libpango-1.0-0 libpangoft2-1.0-0")
+    if (reason := unavailable_reason()) is not None:
+        raise PdfUnavailable(reason)
+    assert weasyprint is not None
     with _render_lock:
         # data: URLs only: the brief carries everything inline, and a PDF made on a server must never read a file
         # or an address that a value in it might name
