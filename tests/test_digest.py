@@ -360,3 +360,17 @@ def test_the_shipped_digest_file_is_one_the_command_reads():
     assert config.channels == ("smtp",) and config.smtp is not None and config.smtp.starttls
     assert [(a.metric, a.rule) for a in config.alerts] == [
         ("churned_accounts", "beyond_noise"), ("net_revenue_retention", "beyond_noise"), ("arr_at_risk", "threshold")]
+
+
+def test_a_person_whose_digest_cannot_be_made_blocks_nobody_else(deployment, capsys):
+    """A csm's scope naming a column the build lacks: their digest fails with the reason; everyone else's goes out."""
+    config, recorder, slack = deployment
+    roles = config.parent / "roles.toml"
+    roles.write_text(roles.read_text() + '"eve@example.com" = { role = "csm", scope = \'team = "Blue"\' }\n')
+    secrets = config.parent / "secrets.toml"
+    secrets.write_text(secrets.read_text() + '"eve@example.com" = "http://127.0.0.1:9/hooks/eve"\n')
+    assert main(["digest", "--config", str(config), "--on", "2026-12-07", "--period", "monthly"]) == 1
+    out = capsys.readouterr().out
+    assert "eve@example.com by smtp: failed (the digest could not be made:" in out and "team" in out
+    assert {e["to"][0] for e in recorder.envelopes} == set(PEOPLE)
+    assert all("2026-12" in parsed(e["content"])["Subject"] for e in recorder.envelopes)

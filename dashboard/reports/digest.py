@@ -32,7 +32,7 @@ from dashboard.reports import alerts, brief, content, pdf
 from dashboard.reports.delivery import Attachment, DeliveryError, Message, SlackChannel
 from dashboard.reports.digest_config import DigestConfig, Recipient
 from pipelines.access import ACCOUNT_DOWNLOADS, LOCAL_ACCESS
-from pipelines.errors import InputError
+from pipelines.errors import InputError, RetentionError
 
 DIGEST_SENT, DIGEST_FAILED, ALERT_FIRED = "digest_sent", "digest_failed", "alert_fired"
 
@@ -48,10 +48,19 @@ def period_label(period: str, on: date) -> str:
 # --- the state file -----------------------------------------------------------------------------
 
 
+def save_state(path: Path, state: dict) -> None:
+    """Write the state whole to a temporary file beside it and rename it over the old one."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        json.dump(state, out, indent=1, sort_keys=True, default=str)
+    os.replace(temporary, path)
+
+
 @contextmanager
 def state_file(path: Path, write: bool = True) -> Iterator[dict]:
     """The state ({"sent": {key: detail}, "snapshots": {address: …}, "alerts": {name: …}}), held under a lock for
-    the block and written back at its end (unless `write` is false: a dry run)."""
+    the block and written back at its end, also when the block stops on an error, so what went out before it is
+    recorded (unless `write` is false: a dry run)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -62,12 +71,11 @@ def state_file(path: Path, write: bool = True) -> Iterator[dict]:
                                    "sends this period's digests again") from None
         for part in ("sent", "snapshots", "alerts"):
             state.setdefault(part, {})
-        yield state
-        if write:
-            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(state, out, indent=1, sort_keys=True, default=str)
-            os.replace(temporary, path)
+        try:
+            yield state
+        finally:
+            if write:
+                save_state(path, state)
 
 
 # --- what a digest says --------------------------------------------------------------------------
@@ -255,7 +263,14 @@ def send_digests(config: DigestConfig, period: str, on: date, dry_run: bool = Fa
             previous = state["snapshots"].get(recipient.address.lower())
             if previous and previous.get("period") == label:
                 previous = previous.get("before")  # this period's digest went out on another build: compare as it did
-            digest = compose(con, info, recipient, previous, label, config, generated_at)
+            try:
+                digest = compose(con, info, recipient, previous, label, config, generated_at)
+            except (RetentionError, ValueError) as error:  # e.g. a scope the build cannot apply: this person only
+                reason = f"the digest could not be made: {error}"
+                if not dry_run:
+                    audit.append(config.audit_log, DIGEST_FAILED, who=recipient.address, key=stem, reason=reason)
+                outcomes += [Outcome(recipient.address, c, "failed", reason) for c in config.channels]
+                continue
             message = Message(key=stem.replace("|", "-"), recipient=recipient.address, subject=digest.subject,
                               text=digest.text, attachments=digest.attachments)
             sent = _send_once(config, state, stem, message, DIGEST_SENT, dry_run, period=label,
@@ -264,6 +279,8 @@ def send_digests(config: DigestConfig, period: str, on: date, dry_run: bool = Fa
             if any(o.status == "sent" for o in sent):
                 state["snapshots"][recipient.address.lower()] = {**digest.snapshot, "period": label,
                                                                  "before": previous}
+            if not dry_run:  # what went out is on disk before the next person's digest is made
+                save_state(config.state, state)
     con.close()
     return outcomes
 
@@ -297,7 +314,12 @@ def run_alerts(config: DigestConfig, dry_run: bool = False, progress=lambda text
     at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with state_file(config.state, write=not dry_run) as state:
         for rule in config.alerts:
-            reading = read_rule(con, info, rule)
+            try:
+                reading = read_rule(con, info, rule)
+            except (RetentionError, ValueError) as error:  # e.g. a scope naming a column the build lacks
+                # the state stays as it was: a rule that cannot be read neither fires nor re-arms
+                outcomes.append(Outcome(rule.name, "-", "failed", f"could not be read: {error}"))
+                continue
             previous = state["alerts"].get(rule.name)
             new_state, fired = alerts.next_state(previous, reading, at)
             progress(f"alert {rule.name!r}: {new_state['status'].upper()} — {reading.words}")
