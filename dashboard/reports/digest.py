@@ -112,15 +112,18 @@ class Digest:
 
 
 def compose(con: duckdb.DuckDBPyConnection, info: dict, recipient: Recipient, previous: dict | None, label: str,
-            config: DigestConfig, generated_at: datetime) -> Digest:
+            config: DigestConfig, generated_at: datetime, briefs: dict[tuple[str, ...], bytes]) -> Digest:
     """The digest of one person, made as them: the figures against their previous digest, the accounts that entered
-    their riskiest list and why, the month's churn, and the overview PDF of their accounts."""
+    their riskiest list and why, the month's churn, and the overview PDF of their accounts (from `briefs`, by scope,
+    when someone of the same scope had it made in this run: the same accounts, the same build, the same file)."""
     access = recipient.access
     with auth.acting_for(access):
         view = content.overview(con, info, ())
         forecast = content.forecast_view(con, info, ())
         totals, riskiest, _, _ = data.cached_risk(con, info["build_id"], ())
-        overview_pdf = pdf.html_to_pdf(brief.overview_html(view, forecast, generated_at))
+        if access.scope not in briefs:
+            briefs[access.scope] = pdf.html_to_pdf(brief.overview_html(view, forecast, generated_at))
+        overview_pdf = briefs[access.scope]
     now = view.kpis.loc["as_of"]
     figures = {"active_accounts": float(now.active_accounts), "arr": float(now.arr),
                "net_revenue_retention_12m": float(now.net_revenue_retention_12m),
@@ -252,6 +255,7 @@ def send_digests(config: DigestConfig, period: str, on: date, dry_run: bool = Fa
     label = period_label(period, on)
     outcomes: list[Outcome] = []
     generated_at = datetime.now(timezone.utc)
+    briefs: dict[tuple[str, ...], bytes] = {}
     with state_file(config.state, write=not dry_run) as state:
         for number, recipient in enumerate(config.recipients, start=1):
             stem = f"digest|{label}|{recipient.address.lower()}|{info['build_id']}"
@@ -264,7 +268,7 @@ def send_digests(config: DigestConfig, period: str, on: date, dry_run: bool = Fa
             if previous and previous.get("period") == label:
                 previous = previous.get("before")  # this period's digest went out on another build: compare as it did
             try:
-                digest = compose(con, info, recipient, previous, label, config, generated_at)
+                digest = compose(con, info, recipient, previous, label, config, generated_at, briefs)
             except (RetentionError, ValueError) as error:  # e.g. a scope the build cannot apply: this person only
                 reason = f"the digest could not be made: {error}"
                 if not dry_run:
