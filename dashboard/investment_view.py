@@ -522,13 +522,13 @@ def forecast_change_sentence(with_change: pd.DataFrame, difference: pd.DataFrame
 
 
 def changes_in_words(changes: Sequence[tuple[str, str]]) -> str:
-    """ "First response time −50% and CSAT +0.5 points": the changes as a heading says them."""
+    """ "First response time −50%, SLA breach rate −5pp and CSAT +0.5 points": the changes as a heading says them."""
     parts = []
     for factor, change in changes:
         # a change on the 1-5 scale is written bare ("+0.5"): say its unit
         text = change if change.endswith(("%", "pp")) else f"{change} points"
         parts.append(f"{title(factor)} {text.replace('-', '−')}")
-    return " and ".join(parts)
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def headline_sentence(result: dict, changes: Sequence[tuple[str, str]]) -> str:
@@ -580,7 +580,8 @@ def confounder_lines(result: dict, factor_effects: pd.DataFrame) -> list[str]:
             tail = (f"one {row.e_value_ci:.2f} times as likely would be enough to leave room for no effect at the "
                     "interval's edge")
         lines.append(f"A hidden factor would explain the effect of {name} away only if it made both a worse "
-                     f"{name} and churn {row.e_value:.2f} times as likely, beyond plan and case mix; {tail}.")
+                     f"{name} and churn {row.e_value:.2f} times as likely, beyond what the estimate is adjusted for; "
+                     f"{tail}.")
     return lines
 
 

@@ -157,17 +157,22 @@ def test_filtered_overview_brief_says_its_filter_and_holds_the_filtered_accounts
     assert all("filters: Plan = Growth" in page.extract_text() for page in pages)
 
 
-def test_report_command_says_what_is_wrong(small_demo_database, tmp_path):
-    db = str(small_demo_database[0])
-    missing = report("overview", "--db", str(tmp_path / "none.duckdb"), "--out", str(tmp_path / "x.pdf"))
-    assert missing.returncode == 2 and "no database here" in missing.stderr
-    unpaired = report("investment", "--db", db, "--factor", "first_response_hours", "--factor", "csat",
-                      "--change", "-50%", "--out", str(tmp_path / "x.pdf"))
-    assert unpaired.returncode == 2 and "2 --factor but 1 --change" in unpaired.stderr
-    unknown = report("investment", "--db", db, "--factor", "mood", "--change", "+1", "--out", str(tmp_path / "x.pdf"))
-    assert unknown.returncode == 2 and "mood" in unknown.stderr and "Traceback" not in unknown.stderr
-    bad_filter = report("overview", "--db", db, "--filter", "colour=red", "--out", str(tmp_path / "x.pdf"))
-    assert bad_filter.returncode == 2 and "colour" in bad_filter.stderr and "Traceback" not in bad_filter.stderr
+def test_report_command_says_what_is_wrong_and_writes_no_file(small_demo_database, tmp_path, capsys):
+    """The reports' command in this process (tests/test_cli_errors.py runs `retention report` as a program): a
+    database that is not there, factors without their changes, a factor or filter the build does not know; exit 2
+    with a message and no file."""
+    from dashboard.reports.command import main
+
+    db, out = str(small_demo_database[0]), str(tmp_path / "x.pdf")
+    for argv, message in (
+            (["overview", "--db", str(tmp_path / "none.duckdb")], "no database here"),
+            (["investment", "--db", db, "--factor", "first_response_hours", "--factor", "csat", "--change", "-50%"],
+             "2 --factor but 1 --change"),
+            (["investment", "--db", db, "--factor", "mood", "--change", "+1"], "mood"),
+            (["overview", "--db", db, "--filter", "colour=red"], "colour")):
+        assert main(["report", *argv, "--out", out]) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
     assert not (tmp_path / "x.pdf").exists()
 
 

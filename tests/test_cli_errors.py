@@ -69,6 +69,12 @@ CASES = [
     ("forecast", ["forecast", "--db", "{db}", "--filter", "galaxy=Andromeda"], "galaxy"),
     ("serve", ["serve", "--config", "{missing}"], "The server was not started."),
     ("bench", ["bench", "--no-such-option"], "unrecognized arguments: --no-such-option"),
+    ("report", ["report", "overview", "--db", "{binary}", "--out", "{tmp}/o.pdf"],
+     "cannot be opened as a DuckDB database"),
+    ("report", ["report", "investment", "--db", "{db}", "--factor", "first_response_hours", "--change", "faster",
+                "--out", "{tmp}/b.pdf"], "faster"),
+    ("digest", ["digest", "--config", "{missing}"], "no digest file here"),
+    ("digest", ["digest", "--config", "{binary}"], "not UTF-8 text"),
 ]
 
 

@@ -126,3 +126,39 @@ def test_the_overview_says_what_changed_against_a_year_earlier_in_one_sentence()
                 {"label": "Median lifetime", "value": "665 days", "delta": None}]
     assert findings.year_on_year(headline) == ("Against a year earlier: active accounts 3,072 (+883); ARR $52.2M "
                                                "(+$16.6M); logo churn (12 months) 31.3% (+1.2 pp).")
+
+
+# --- the one-page brief's lines --------------------------------------------------------------------------------
+
+def test_brief_headline_says_the_change_the_accounts_and_arr_with_intervals_and_the_condition():
+    result = {**RESULT, "accounts": 3000}
+    sentence = investment_view.headline_sentence(result, [("first_response_hours", "-50%"), ("csat", "+0.5")])
+    assert sentence.startswith("First response time −50% and CSAT +0.5 points for the 3,000 active accounts would "
+                               "keep about 100 accounts (80 to 120) and $1.2M of ARR ($900.0K to $1.5M) over the "
+                               "next year (95% intervals)")
+    assert "not proof of cause" in sentence
+
+
+def test_brief_headline_of_a_change_for_the_worse_says_lose_in_positive_numbers():
+    worse = {**RESULT, "horizon_days": 180,
+             "accounts_kept": {"estimate": -20.0, "ci_lower": -30.0, "ci_upper": -10.0},
+             "arr_kept": {"estimate": -240_000.0, "ci_lower": -360_000.0, "ci_upper": -120_000.0}}
+    sentence = investment_view.headline_sentence(worse, [("first_response_hours", "+50%")])
+    assert "would lose about 20 accounts (10 to 30) and $240.0K of ARR ($120.0K to $360.0K) over the next 180 days" \
+        in sentence
+
+
+def test_brief_overlap_and_stability_lines():
+    overlap = {**RESULT, "overlap": [
+        {"factor": "first_response_hours", "accounts": 100, "outside": 5, "share_outside": 0.05, "warn": False},
+        {"factor": "csat", "accounts": 100, "outside": 40, "share_outside": 0.4, "warn": True}]}
+    assert investment_view.overlap_line(overlap) == (
+        "Overlap: for 40% of the accounts, the changed CSAT lies outside what accounts of similar case mix show; the "
+        "estimate stays beyond what the data show, so treat it with care.")
+    stability = pd.DataFrame({"factor": ["csat"] * 3, "term": ["csat"] * 3, "step": ["unadjusted", "+ plan", "+ all"],
+                              "hazard_ratio": [0.7, 0.8, 0.9], "ci_lower": [0.6, 0.7, 0.8], "ci_upper": [0.8, 0.9, 1.0]})
+    changed = {**RESULT, "changes": [{"factor": "csat"}]}
+    assert investment_view.stability_line(changed, stability) == (
+        "Stability: CSAT's hazard ratio is 0.70 unadjusted and 0.90 (0.80 to 1.00) with every confounder.")
+    assert investment_view.stability_line(changed, stability.iloc[:0]) == (
+        "Stability: no stepwise fits stored for these factors.")

@@ -147,6 +147,6 @@ if no_pdf := pdf.unavailable_reason():
     st.caption(f"PDF brief: {no_pdf}")
 else:
     download(st, "Download this overview as a PDF brief",
-             lambda: pdf.html_to_pdf(brief.overview_html(view, forecast_shown)),
+             lambda: pdf.html_to_pdf(brief.overview_html(view, forecast_shown, cohort_view=value)),
              file_name="retention_overview.pdf", mime="application/pdf", key="dl_overview_pdf",
              icon=":material/picture_as_pdf:")

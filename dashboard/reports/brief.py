@@ -95,7 +95,7 @@ def investment_html(case: InvestmentCase, generated_at: datetime | None = None) 
     chart = print_charts.kept_interval_svg(
         "ARR kept", arr["estimate"], arr["ci_lower"], arr["ci_upper"], True,
         title="ARR kept: a year's revenue of the accounts kept (95% interval)", width_in=CHART_WIDTH_IN,
-        height_in=1.9)
+        height_in=1.6)
     calibration_css = "warning" if case.calibration["missed"] else "muted"
     body = [
         "<h1>Support investment case</h1>",
@@ -128,9 +128,11 @@ def _kpi_rows(headline: list[dict]) -> str:
             f"<col style='width:22%'><col style='width:38%'></colgroup>{rows}</table>")
 
 
-def overview_html(view: Overview, forecast: ForecastView | None, generated_at: datetime | None = None) -> str:
+def overview_html(view: Overview, forecast: ForecastView | None, generated_at: datetime | None = None,
+                  cohort_view: str = "accounts") -> str:
     """The overview on two pages: the KPIs against a year earlier and the findings, then where retention is heading,
-    the retention trend and the cohort heatmap."""
+    the retention trend and the cohort heatmap (of retained accounts, or with `cohort_view` "revenue" of retained
+    revenue, as the page's choice)."""
     info = view.info
     selection = ", ".join(filters_in_words(view.filters)) if view.filters else "All accounts"
     findings_lines = list(view.findings_lines)
@@ -173,7 +175,8 @@ def overview_html(view: Overview, forecast: ForecastView | None, generated_at: d
         body.append(f"<p class='small muted'>{_escape(findings.FORECAST_INTERVALS_IN_WORDS)}</p>")
     body.append("<h2>Retention by month and by cohort</h2>")
     trend = print_charts.retention_trend_svg(view.monthly, width_in=HALF_CHART_WIDTH_IN, height_in=3.6)
-    cohorts = print_charts.cohort_heatmap_svg(view.cohorts, title="Cohort retention (accounts)",
-                                              width_in=HALF_CHART_WIDTH_IN, height_in=3.6)
+    cohorts = print_charts.cohort_heatmap_svg(
+        view.cohorts, "retained_account_share" if cohort_view == "accounts" else "revenue_retained_share",
+        title=f"Cohort retention ({cohort_view})", width_in=HALF_CHART_WIDTH_IN, height_in=3.6)
     body.append(f"<div class='charts-row'><div class='chart'>{trend}</div><div class='chart'>{cohorts}</div></div>")
     return _document("Customer retention overview", footer_text(info, view.filters, generated_at), "".join(body))

@@ -13,11 +13,10 @@ import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from dashboard import data
 from dashboard.reports import brief, content, digest, pdf
 from dashboard.reports.digest_config import load_digest_config
 from pipelines.cli.common import join_signed_values
-from pipelines.errors import InputError, RetentionError
+from pipelines.errors import RetentionError
 from pipelines.models.whatif import WhatIfInputError
 from pipelines.settings import WHATIF_HORIZON_DAYS, database_path
 
@@ -80,13 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    if not Path(args.db).exists():
-        raise InputError(args.db, "no database here; build one with `retention build` (or `make run` for the demo)")
-    con = data.open_build(str(args.db))
+    con, info = content.open_build(args.db)
     try:
-        if problem := data.schema_problem(con):
-            raise InputError(args.db, problem)
-        info = data.build_info(con)
         filters = tuple(args.filter)
         made_at = datetime.now(timezone.utc)
         if args.kind == "investment":

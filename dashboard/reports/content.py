@@ -8,12 +8,30 @@ dashboard.investment_view. Nothing here draws or prints.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from dashboard import data, findings, investment_view, report, scope, structure_view
 from dashboard.scope import Filters
+from pipelines.errors import InputError
+
+
+def open_build(path: Path) -> tuple[duckdb.DuckDBPyConnection, dict]:
+    """A read-only connection to the build at `path` and its build info; InputError (naming the file) for no file, a
+    file that is not a DuckDB database, or a build another version of the tool made."""
+    if not Path(path).exists():
+        raise InputError(path, "no database here; build one with `retention build` (or `make run` for the demo)")
+    try:
+        con = data.open_build(str(path))
+    except duckdb.Error as error:  # a CSV, a folder, a file another program holds locked
+        raise InputError(path, f"cannot be opened as a DuckDB database ({error}); give the file `retention build` "
+                               "wrote") from None
+    if problem := data.schema_problem(con):
+        con.close()
+        raise InputError(path, problem)
+    return con, data.build_info(con)
 
 
 @dataclass(frozen=True)

@@ -238,20 +238,10 @@ def _send_once(config: DigestConfig, state: dict, key_stem: str, message: Messag
     return outcomes
 
 
-def open_build(config: DigestConfig) -> tuple[duckdb.DuckDBPyConnection, dict]:
-    if not config.database.exists():
-        raise InputError(config.database, "no database here; build one with `retention build`")
-    con = data.open_build(str(config.database))
-    if problem := data.schema_problem(con):
-        con.close()
-        raise InputError(config.database, problem)
-    return con, data.build_info(con)
-
-
 def send_digests(config: DigestConfig, period: str, on: date, dry_run: bool = False,
                  progress=lambda text: None) -> list[Outcome]:
     """Make and send this period's digest to every recipient, once."""
-    con, info = open_build(config)
+    con, info = content.open_build(config.database)
     label = period_label(period, on)
     outcomes: list[Outcome] = []
     generated_at = datetime.now(timezone.utc)
@@ -313,7 +303,7 @@ def read_rule(con: duckdb.DuckDBPyConnection, info: dict, rule: alerts.Rule) -> 
 
 def run_alerts(config: DigestConfig, dry_run: bool = False, progress=lambda text: None) -> list[Outcome]:
     """Read every rule on the current build, step its state, and tell its people when it fires (once)."""
-    con, info = open_build(config)
+    con, info = content.open_build(config.database)
     outcomes: list[Outcome] = []
     at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with state_file(config.state, write=not dry_run) as state:

@@ -99,6 +99,10 @@ def load_digest_config(path: Path) -> DigestConfig:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DigestConfigError(f"{path}: no digest file here (deploy/digest.toml shows one)") from None
+    except UnicodeDecodeError as error:
+        raise DigestConfigError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except OSError as error:  # a folder, a file it may not read
+        raise DigestConfigError(f"{path}: cannot be read ({error.strerror or error})") from None
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
