@@ -29,6 +29,9 @@ Figures, one JSON object per line (`name, scale, seconds, peak_rss_mb, rows` plu
   drivers_fit         ServiceDrivers().fit(con) on the whole panel: read, design, fit, PH tests
   whatif, risk_scoring  WhatIf and AccountRisk over the active accounts, given a fitted drivers model
   forecast            `retention forecast`'s work: read the accounts and MRR, simulate 12 months ahead with intervals
+  brief_overview, brief_investment  `retention report`'s work, caches empty: gather the page's numbers (the
+                      overview with the build's forecast; the what-if of WHATIF_CHANGES with a cost), draw the
+                      charts and lay out the PDF
   dashboard_<page>_first_render     a fresh app session's first render of the page (Streamlit caches empty)
   dashboard_<page>_filter_change    the rerun after the sidebar's plan filter changes to Starter
   dashboard_<page>_cached_rerun     the rerun after it changes back to All (every result cached)
@@ -420,6 +423,35 @@ def task_forecast(db_path: str, repeats: int) -> list[dict]:
     return [_figure("forecast", runs, peak, fitted.n_active_, draws=fitted.base.draws, months=fitted.base.months)]
 
 
+def task_briefs(db_path: str, repeats: int) -> list[dict]:
+    import streamlit as st
+    import streamlit.logger
+
+    from dashboard.reports import brief, content, pdf
+
+    streamlit.logger.set_log_level("ERROR")  # the caches' "no runtime" warnings
+    con, info = content.open_build(Path(db_path))
+
+    def overview() -> tuple[int, int]:
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        view = content.overview(con, info, ())
+        document = pdf.html_to_pdf(brief.overview_html(view, content.forecast_view(con, info, ())))
+        return int(view.kpis.loc["as_of"].active_accounts), len(document)
+
+    def investment() -> tuple[int, int]:
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        case = content.investment_case(con, info, tuple(WHATIF_CHANGES), 365, 150_000.0, ())
+        return int(case.result["accounts"]), len(pdf.html_to_pdf(brief.investment_html(case)))
+
+    figures = []
+    for name, work in (("brief_overview", overview), ("brief_investment", investment)):
+        runs, peak, (accounts, size) = _timed_runs(work, repeats)
+        figures.append(_figure(name, runs, peak, accounts, pdf_kb=round(size / 1024)))
+    return figures
+
+
 # A widget a user moves on a page after its first render (the investment case's target), timed as widget_change.
 PAGE_WIDGET_CHANGES = {"investment": ("slider", "inv_first_response_hours", -30)}
 # A page whose filter change shows the build's fit, with a toggle that refits on the filtered accounts: the refit
@@ -497,6 +529,7 @@ TASKS: dict[str, Callable[..., list[dict]]] = {
     "drivers": task_drivers,
     "whatif_risk": task_whatif_risk,
     "forecast": task_forecast,
+    "briefs": task_briefs,
     "dashboard": task_dashboard,
 }
 
@@ -607,6 +640,8 @@ def run_bench(plan: BenchPlan, emit) -> list[dict]:
     for figure in stage("whatif_risk", db_path=db_path, repeats=repeats):
         record(figure)
     for figure in stage("forecast", db_path=db_path, repeats=repeats):
+        record(figure)
+    for figure in stage("briefs", db_path=db_path, repeats=repeats):
         record(figure)
     for page in DASHBOARD_PAGES:
         for figure in stage("dashboard", db_path=db_path, page=page, repeats=repeats):

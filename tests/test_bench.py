@@ -25,7 +25,7 @@ EXPECTED_FIGURES = (
     "build_audits", "build_data",
     "km_by_segment", "km_by_segment_counted", "km_lifelines",
     "cox_sample_ours", "cox_sample_lifelines", "cox_full_fit_ours", "drivers_fit",
-    "whatif", "risk_scoring", "forecast",
+    "whatif", "risk_scoring", "forecast", "brief_overview", "brief_investment",
     *(f"dashboard_{page}_{kind}" for page in PAGES for kind in ("first_render", "filter_change", "cached_rerun")),
     "dashboard_investment_widget_change", "dashboard_drivers_filtered_refit",
 )

@@ -169,6 +169,7 @@ def test_report_command_says_what_is_wrong_and_writes_no_file(small_demo_databas
             (["investment", "--db", db, "--factor", "first_response_hours", "--factor", "csat", "--change", "-50%"],
              "2 --factor but 1 --change"),
             (["investment", "--db", db, "--factor", "mood", "--change", "+1"], "mood"),
+            (["investment", "--db", db, "--factor", "first_response_hours", "--change", "faster"], "faster"),
             (["overview", "--db", db, "--filter", "colour=red"], "colour")):
         assert main(["report", *argv, "--out", out]) == 2, argv
         err = capsys.readouterr().err

@@ -71,9 +71,6 @@ CASES = [
     ("bench", ["bench", "--no-such-option"], "unrecognized arguments: --no-such-option"),
     ("report", ["report", "overview", "--db", "{binary}", "--out", "{tmp}/o.pdf"],
      "cannot be opened as a DuckDB database"),
-    ("report", ["report", "investment", "--db", "{db}", "--factor", "first_response_hours", "--change", "faster",
-                "--out", "{tmp}/b.pdf"], "faster"),
-    ("digest", ["digest", "--config", "{missing}"], "no digest file here"),
     ("digest", ["digest", "--config", "{binary}"], "not UTF-8 text"),
 ]
 

@@ -340,6 +340,11 @@ def test_a_digest_file_with_a_mistake_names_its_line(tmp_path, small_demo_databa
     assert f"line {line}" in str(error.value), str(error.value)
 
 
+def test_a_digest_file_that_is_not_there_says_so(tmp_path, capsys):
+    assert main(["digest", "--config", str(tmp_path / "digest.toml")]) == 2
+    assert "no digest file here (deploy/digest.toml shows one)" in capsys.readouterr().err
+
+
 def test_slack_needs_each_persons_own_webhook(tmp_path, small_demo_database):
     """A channel's webhook would post a csm's book where others read it: each recipient needs their own."""
     write_deployment(tmp_path, small_demo_database[0], 25, "ca.pem", 9, channels='["slack"]')

@@ -171,8 +171,12 @@ def _named_commands() -> dict[tuple[str, ...], set[str]]:
 
 
 def _help_text(argv: list[str], capfd) -> str:
-    from pipelines.cli import main
+    from dashboard.reports.command import main as reports_main
+    from pipelines.cli import main as cli_main
 
+    # `retention report` and `digest` run the reports' program (tests/test_cli_errors.py runs it so); its parser is
+    # asked here in this process, which saves starting one per command
+    main = reports_main if argv[:1] in (["report"], ["digest"]) else cli_main
     try:
         code = main([*argv, "--help"])
     except SystemExit as exc:
