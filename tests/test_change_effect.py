@@ -1,0 +1,89 @@
+"""Evaluating a past change: difference-in-differences of the monthly churn hazard, on panels with a planted change
+(and without one), on a panel whose groups drift apart before the change, and on a real build."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.models.change_effect import ChangeEffect, ChangeEffectError, read_change_panel
+
+START = pd.Timestamp("2023-07-01")
+CHANGE = date(2025, 7, 1)  # month 24 of 36
+
+
+def planted_panel(seed: int, hazard_ratio: float = 0.7, accounts: int = 4000, months: int = 36,
+                  change_month: int = 24, drift: float = 0.0) -> pd.DataFrame:
+    """Accounts signed up over the two years before the window and during it; a monthly hazard falling with tenure,
+    with a season, 1.3 times higher in the reached group, times `hazard_ratio` for the reached group from
+    `change_month`, and times exp(drift × (month − change_month)) for it throughout (a pre-existing trend)."""
+    rng = np.random.default_rng(seed)
+    signup = rng.integers(-24, months - 1, accounts)
+    reached = rng.random(accounts) < 0.4
+    alive = np.ones(accounts, dtype=bool)
+    rows = []
+    for month in range(months):
+        at_risk = alive & (signup <= month)
+        tenure = month - signup
+        hazard = (0.03 * np.exp(-0.03 * tenure) + 0.006) * (1 + 0.25 * np.sin(2 * np.pi * month / 12))
+        hazard = hazard * np.where(reached, 1.3 * np.exp(drift * (month - change_month)), 1.0)
+        hazard = hazard * np.where(reached & (month >= change_month), hazard_ratio, 1.0)
+        churned = at_risk & (rng.random(accounts) < 1 - np.exp(-hazard))
+        index = np.flatnonzero(at_risk)
+        rows.append(pd.DataFrame({"account_id": index, "month_start": START + pd.DateOffset(months=month),
+                                  "tenure_days": np.maximum(tenure[index], 0) * 30, "churned": churned[index].astype(int),
+                                  "is_treated": reached[index]}))
+        alive &= ~churned
+    return pd.concat(rows, ignore_index=True)
+
+
+@pytest.mark.parametrize("truth", [0.7, 1.0])
+def test_the_hazard_ratio_of_a_planted_change_is_found_within_its_interval(truth):
+    covered, estimates = 0, []
+    for seed in range(6):
+        fitted = ChangeEffect(CHANGE).fit(planted_panel(seed, hazard_ratio=truth))
+        ratio = fitted.hazard_ratio_
+        covered += ratio["ci_lower"] <= truth <= ratio["ci_upper"]
+        estimates.append(ratio["log_estimate"])
+    assert covered >= 5
+    # the mean log ratio over the seeds is within two of its own standard errors of the truth
+    assert abs(np.mean(estimates) - np.log(truth)) < 2 * np.std(estimates) / np.sqrt(len(estimates)) + 0.02
+
+
+def test_the_event_study_shows_flat_months_before_and_the_drop_after():
+    fitted = ChangeEffect(CHANGE).fit(planted_panel(1, hazard_ratio=0.6, accounts=8000))
+    table = fitted.event_study_.set_index("months_from_change")
+    assert -1 not in table.index  # the reference month
+    assert table.loc[table.index <= -2, "estimate"].between(0.7, 1.4).all()
+    assert table.loc[table.index >= 0, "estimate"].mean() < 0.8
+    assert fitted.pre_trend_p_value_ > 0.05 and "No sign" in fitted.pre_trend_verdict()
+    assert all(p["ci_lower"] <= 1 <= p["ci_upper"] for p in fitted.placebos_) and len(fitted.placebos_) == 2
+
+
+def test_groups_already_drifting_apart_are_caught_by_the_pre_trend_test_and_the_placebos():
+    """No change at all, but the reached group's hazard falls 2% a month relative to the others throughout: the naive
+    difference-in-differences finds an 'effect'; the pre-trend test and a placebo say not to believe it."""
+    fitted = ChangeEffect(CHANGE).fit(planted_panel(2, hazard_ratio=1.0, drift=-0.03, accounts=8000))
+    assert fitted.hazard_ratio_["ci_upper"] < 1  # the naive answer is wrong
+    assert fitted.pre_trend_p_value_ < 0.10 and "already drifting apart" in fitted.pre_trend_verdict()
+    assert any(p["ci_upper"] < 1 for p in fitted.placebos_)
+
+
+def test_a_change_that_reached_everyone_or_no_month_after_is_refused():
+    panel = planted_panel(3, accounts=500)
+    with pytest.raises(ChangeEffectError, match="interrupted time series"):
+        ChangeEffect(CHANGE).fit(panel.assign(is_treated=True))
+    with pytest.raises(ChangeEffectError, match="no whole month on both sides"):
+        ChangeEffect(date(2030, 1, 1)).fit(panel)
+
+
+def test_a_change_mid_month_leaves_that_month_out(db):
+    panel = read_change_panel(db, ["region=EMEA"])
+    fitted = ChangeEffect(date(2025, 9, 15)).fit(panel)
+    emea = db.execute("select count(*) from account_survival where region = 'EMEA'").fetchone()[0]
+    assert fitted.counts_["treated_accounts"] <= emea and fitted.counts_["treated_accounts"] > 0.9 * emea
+    # the small demo plants no change in EMEA: its interval holds 1 (a regression check on a real build)
+    assert fitted.hazard_ratio_["ci_lower"] <= 1 <= fitted.hazard_ratio_["ci_upper"]
