@@ -87,3 +87,54 @@ def test_a_change_mid_month_leaves_that_month_out(db):
     assert fitted.counts_["treated_accounts"] <= emea and fitted.counts_["treated_accounts"] > 0.9 * emea
     # the small demo plants no change in EMEA: its interval holds 1 (a regression check on a real build)
     assert fitted.hazard_ratio_["ci_lower"] <= 1 <= fitted.hazard_ratio_["ci_upper"]
+
+
+def test_the_first_stage_finds_how_far_the_service_measure_moved():
+    """First response halved for the reached accounts from the change: the measure's difference-in-differences says
+    about −50%, with the averages before and after for both groups."""
+    panel = planted_panel(4, accounts=3000)
+    rng = np.random.default_rng(4)
+    after = panel.is_treated & (pd.to_datetime(panel.month_start) >= pd.Timestamp(CHANGE))
+    panel["first_response_hours_median"] = 4.0 * np.where(after, 0.5, 1.0) * np.exp(rng.normal(0, 0.4, len(panel)))
+    panel["mrr"] = 100.0
+    fitted = ChangeEffect(CHANGE).fit(panel)
+    [row] = fitted.service_change_.to_dict("records")
+    assert row["factor"] == "first_response_hours" and row["scale"] == "relative"
+    assert row["ci_lower"] <= -0.5 <= row["ci_upper"] and row["ci_upper"] - row["ci_lower"] < 0.05
+    assert row["reached_after"] < 0.6 * row["reached_before"] and 0.9 < row["others_after"] / row["others_before"] < 1.1
+
+
+def test_the_accounts_kept_since_the_change_cover_what_it_kept_in_the_simulation():
+    """The same accounts and random draws with and without the change: the churns it prevented among the reached
+    accounts are the truth the estimate and its interval are held to."""
+    with_change, without = planted_panel(5, 0.6, accounts=10_000), planted_panel(5, 1.0, accounts=10_000)
+
+    def churns_after(panel):
+        reached = panel[panel.is_treated & (pd.to_datetime(panel.month_start) >= pd.Timestamp(CHANGE))]
+        return reached.churned.sum()
+
+    truth = churns_after(without) - churns_after(with_change)
+    fitted = ChangeEffect(CHANGE).fit(with_change.assign(mrr=50.0))
+    kept = fitted.kept_["accounts_since"]
+    assert kept["ci_lower"] <= truth <= kept["ci_upper"], (truth, kept)
+    assert fitted.kept_["arr_since"]["estimate"] == pytest.approx(600.0 * kept["estimate"])
+    assert 0 < fitted.kept_["accounts_per_year"]["ci_lower"] < fitted.kept_["accounts_per_year"]["ci_upper"]
+
+
+def test_the_command_gives_the_json_the_issue_promises(small_demo_database, capsys):
+    import json
+
+    from pipelines.cli import main
+
+    assert main(["evaluate", "--db", str(small_demo_database[0]), "--name", "EMEA hires", "--date", "2025-07-01",
+                 "--treated", "region=EMEA", "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"name", "date", "design", "treated", "accounts", "service_change", "hazard_ratio", "accounts_kept",
+            "arr_kept", "pre_trend", "placebos", "expected_from_drivers", "notes"} <= set(result)
+    assert result["design"] == "difference-in-differences" and result["treated"] == ["region=EMEA"]
+    ratio = result["hazard_ratio"]
+    assert ratio["ci_lower"] < ratio["estimate"] < ratio["ci_upper"]
+    kept = result["accounts_kept"]["since_change"]
+    assert kept["ci_lower"] < kept["estimate"] < kept["ci_upper"]
+    assert {row["factor"] for row in result["service_change"]} >= {"first_response_hours", "csat"}
+    assert result["notes"][0] == result["verdict"] and "if both groups would otherwise have moved" in result["verdict"]

@@ -72,6 +72,16 @@ CASES = [
     ("report", ["report", "overview", "--db", "{binary}", "--out", "{tmp}/o.pdf"],
      "cannot be opened as a DuckDB database"),
     ("digest", ["digest", "--config", "{binary}"], "not UTF-8 text"),
+    ("evaluate", ["evaluate", "--db", "{missing}", "--name", "x", "--date", "2025-07-01", "--treated", "region=EMEA"],
+     "no database here"),
+    ("evaluate", ["evaluate", "--db", "{db}", "--name", "x", "--date", "someday", "--treated", "region=EMEA"],
+     "'someday' is not a date"),
+    ("evaluate", ["evaluate", "--db", "{db}", "--name", "x", "--date", "2025-07-01"],
+     "name the accounts the change reached with --treated"),
+    ("evaluate", ["evaluate", "--db", "{db}", "--name", "x", "--date", "2025-07-01", "--treated", "galaxy=Andromeda"],
+     "galaxy"),
+    ("evaluate", ["evaluate", "--db", "{db}", "--name", "x", "--date", "2031-01-01", "--treated", "region=EMEA"],
+     "no whole month on both sides"),
 ]
 
 

@@ -11,10 +11,10 @@ import sys
 
 from ..build import BuildError
 from ..errors import RetentionError
-from . import bench, build, demo, drivers, forecast, imports, km, report, revenue, risk, serve, whatif
+from . import bench, build, demo, drivers, evaluate, forecast, imports, km, report, revenue, risk, serve, whatif
 from .common import join_signed_values
 
-COMMANDS = (demo, build, drivers, km, revenue, whatif, risk, forecast, report, imports, bench, serve)
+COMMANDS = (demo, build, drivers, km, revenue, whatif, risk, forecast, evaluate, report, imports, bench, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,7 +36,8 @@ from scipy import stats
 
 from ..errors import RetentionError
 from ..filters import filter_predicate, filterable_columns, parse_filters
-from ..sqlrun import execute_template
+from ..sqlrun import TrustedSql, execute_template, quote_ident
+from .factors import CHANGEABLE, FACTORS_BY_NAME
 
 # Tenure bands of three months up to three years, then one band: enough to follow the hazard's shape over tenure
 # without a fixed effect per month of tenure eating the data.
@@ -59,9 +60,10 @@ def read_change_panel(con: duckdb.DuckDBPyConnection, treated: list[str] | None)
     (`treated`: filter texts over the build's segments; None: every account)."""
     columns = filterable_columns(con)
     predicate, params = filter_predicate(parse_filters(treated, columns)) if treated else (filter_predicate([]))
+    measures = TrustedSql(", ".join(f"p.{quote_ident(FACTORS_BY_NAME[f].column)}" for f in CHANGEABLE))
     cursor = con.cursor()
     try:
-        return execute_template(cursor, "change_panel", params, treated=predicate).df()
+        return execute_template(cursor, "change_panel", params, treated=predicate, measures=measures).df()
     finally:
         cursor.close()
 
@@ -88,12 +90,16 @@ class ChangeEffect:
     pre_trend_p_value_: float | None = field(default=None, init=False)
     placebos_: list[dict] = field(default_factory=list, init=False)
     counts_: dict = field(default_factory=dict, init=False)
+    service_change_: pd.DataFrame = field(default_factory=pd.DataFrame, init=False)
+    kept_: dict = field(default_factory=dict, init=False)
 
     def fit(self, panel: pd.DataFrame) -> ChangeEffect:
         rows = self._design(panel)
         self.hazard_ratio_ = self._did(rows)
         self.event_study_, self.pre_trend_p_value_ = self._event_study(rows)
         self.placebos_ = self._placebos(rows)
+        self.service_change_ = self._first_stage(rows, panel)
+        self.kept_ = self._kept(rows)
         return self
 
     # --- the design -------------------------------------------------------------------------------------------
@@ -103,11 +109,13 @@ class ChangeEffect:
         if missing:
             raise ChangeEffectError(f"the panel lacks {', '.join(sorted(missing))}")
         rows = pd.DataFrame({
+            "row": np.arange(len(panel)),
             "account": pd.factorize(panel.account_id)[0],
             "month": _month_index(panel.month_start),
             "tenure_band": np.minimum(panel.tenure_days.to_numpy() // TENURE_BAND_DAYS, TENURE_BANDS),
             "churned": panel.churned.to_numpy(dtype=float),
             "treated": panel.is_treated.astype(bool).to_numpy(),
+            "mrr": panel.mrr.to_numpy(dtype=float) if "mrr" in panel.columns else np.nan,
         })
         change = pd.Timestamp(self.change_date)
         first_after = change.year * 12 + change.month + (0 if change.day == 1 else 1)
@@ -194,6 +202,113 @@ class ChangeEffect:
             out.append({"date": f"{month:%Y-%m}-01", "months_before_change": offset,
                         **{k: ratio[k] for k in ("estimate", "ci_lower", "ci_upper", "p_value")}})
         return out
+
+    def _first_stage(self, rows: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFrame:
+        """Did the service measures move? For each factor the panel carries: the reached and the other accounts'
+        average before and after the change, and the difference-in-differences of the measure (month and group fixed
+        effects, clustered by account); a time on the log scale (a relative change), a rate or a score as it is.
+        The measures are trailing 90-day windows known before each month, so a change shows in full from the
+        fourth month after it."""
+        out = []
+        for name in CHANGEABLE:
+            factor = FACTORS_BY_NAME[name]
+            if factor.column not in panel.columns:
+                continue
+            values = panel[factor.column].to_numpy(dtype=float)[rows.row.to_numpy()]
+            relative = factor.change == "duration"
+            if relative:
+                values = np.log(np.clip(values, 1.0 / 60.0, None))
+            data = rows.assign(value=values, reached_after=(rows.treated & (rows.event_month >= 0)).astype(float),
+                               group=rows.treated.astype(int)).dropna(subset=["value"])
+            sides = data.groupby([data.treated, data.event_month >= 0]).value
+            if sides.ngroups < 4 or sides.count().min() < 10:
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit = pf.feols("value ~ reached_after | month + group", data=data, vcov={"CRV1": "account"})
+            estimate = float(fit.coef()["reached_after"])
+            se = float(np.sqrt(np.asarray(fit._vcov)[0][0]))
+            z = stats.norm.ppf(0.5 + self.level / 2)
+            means = sides.mean()
+            shown = (lambda v: float(np.exp(v))) if relative else float
+            row = {"factor": name, "label": factor.label, "scale": "relative" if relative else "difference",
+                   "reached_before": shown(means[(True, False)]), "reached_after": shown(means[(True, True)]),
+                   "others_before": shown(means[(False, False)]), "others_after": shown(means[(False, True)])}
+            if relative:  # the change as a share: −0.5 is half the time
+                row.update(estimate=float(np.expm1(estimate)), ci_lower=float(np.expm1(estimate - z * se)),
+                           ci_upper=float(np.expm1(estimate + z * se)))
+            else:
+                row.update(estimate=estimate, ci_lower=estimate - z * se, ci_upper=estimate + z * se)
+            out.append(row)
+        return pd.DataFrame(out)
+
+    def _kept(self, rows: pd.DataFrame) -> dict:
+        """Accounts and ARR the change kept among the accounts it reached, since it and per year from now on, with the
+        hazard ratio's interval: their churns after the change were `1 / ratio` times fewer than they would have
+        been without it, so it kept churns × (1 / ratio − 1). ARR: each kept account at the average ARR (12 × MRR)
+        of the reached accounts' months after the change. The year ahead: the reached accounts' churn rate since the
+        change, over a year, for those still customers."""
+        after = rows[rows.treated & (rows.event_month >= 0)]
+        churns = float(after.churned.sum())
+        months = float(len(after))
+        ratio = self.hazard_ratio_
+        arr = float(12 * np.nanmean(after.mrr)) if months and np.isfinite(after.mrr).any() else float("nan")
+        last_month = after.month.max() if months else None
+        active_now = int(((after.month == last_month) & (after.churned == 0)).sum()) if months else 0
+        yearly_churns = active_now * 12 * churns / months if months else 0.0
+
+        def kept(count: float) -> dict:
+            return {key: count * (1 / ratio[source] - 1) for key, source in
+                    (("estimate", "estimate"), ("ci_lower", "ci_upper"), ("ci_upper", "ci_lower"))}
+
+        since, per_year = kept(churns), kept(yearly_churns)
+        return {"accounts_since": since, "arr_since": {k: v * arr for k, v in since.items()},
+                "accounts_per_year": per_year, "arr_per_year": {k: v * arr for k, v in per_year.items()},
+                "churns_after": churns, "account_months_after": months, "reached_active_now": active_now,
+                "arr_per_account": arr}
+
+    def to_json_dict(self, name: str, treated: list[str]) -> dict:
+        """The evaluation as the command's JSON: what moved, what it was worth, how sure, and what it rests on."""
+        ratio = {k: self.hazard_ratio_[k] for k in ("estimate", "ci_lower", "ci_upper", "p_value")}
+        kept = self.kept_
+        notes = [
+            self.effect_verdict(),
+            "Difference-in-differences of the monthly churn hazard: the reached accounts against the others, tenure "
+            "bands and calendar months held fixed, errors clustered by account. It credits the change with the "
+            "difference only if both groups' churn would have moved in parallel without it.",
+            self.pre_trend_verdict(),
+            "Accounts kept since the change: the reached accounts' churns after it times (1 / hazard ratio − 1); per "
+            "year: the same at their churn rate since the change, for those still customers. ARR: 12 × their "
+            "average MRR since the change.",
+            "The drivers model's expectation for the measured service change is not compared yet.",
+        ]
+        if self.change_date.day != 1:
+            notes.append(f"The month of {self.change_date:%d %B %Y} is left out: it is partly before the change.")
+        return {
+            "name": name, "date": f"{self.change_date:%Y-%m-%d}", "design": "difference-in-differences",
+            "treated": list(treated), "accounts": {k: self.counts_[k] for k in ("treated_accounts",
+                                                                               "comparison_accounts")},
+            "service_change": self.service_change_.to_dict("records"),
+            "hazard_ratio": ratio,
+            "accounts_kept": {"since_change": kept["accounts_since"], "per_year": kept["accounts_per_year"]},
+            "arr_kept": {"since_change": kept["arr_since"], "per_year": kept["arr_per_year"]},
+            "verdict": self.effect_verdict(),
+            "pre_trend": {"p_value": self.pre_trend_p_value_, "verdict": self.pre_trend_verdict()},
+            "event_study": self.event_study_.to_dict("records"),
+            "placebos": self.placebos_, "expected_from_drivers": None, "counts": self.counts_, "notes": notes,
+        }
+
+    def effect_verdict(self) -> str:
+        """What the change did to churn, in one sentence with its interval and the condition it holds under."""
+        ratio = self.hazard_ratio_
+        interval = f"hazard ratio {ratio['estimate']:.2f}, 95% interval {ratio['ci_lower']:.2f} to {ratio['ci_upper']:.2f}"
+        if ratio["ci_upper"] < 1:
+            said = f"The accounts it reached churned less after it than the others' trend would predict ({interval})"
+        elif ratio["ci_lower"] > 1:
+            said = f"The accounts it reached churned more after it than the others' trend would predict ({interval})"
+        else:
+            said = f"No clear change in churn: the data fit anything from a drop to a rise ({interval})"
+        return said + ", if both groups would otherwise have moved in parallel."
 
     def pre_trend_verdict(self) -> str:
         """The pre-trend test in words."""
