@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.models.change_effect import ChangeEffect, ChangeEffectError, read_change_panel
+from pipelines.models.change_effect import (ChangeEffect, ChangeEffectError, expected_from_drivers,
+                                           read_change_panel)
 
 START = pd.Timestamp("2023-07-01")
 CHANGE = date(2025, 7, 1)  # month 24 of 36
@@ -138,3 +139,23 @@ def test_the_command_gives_the_json_the_issue_promises(small_demo_database, caps
     assert kept["ci_lower"] < kept["estimate"] < kept["ci_upper"]
     assert {row["factor"] for row in result["service_change"]} >= {"first_response_hours", "csat"}
     assert result["notes"][0] == result["verdict"] and "if both groups would otherwise have moved" in result["verdict"]
+
+
+def test_the_drivers_models_expectation_takes_the_measured_change_back_among_the_reached_accounts(db):
+    """A first response measured 50% faster for the reached accounts: the drivers model's expectation is the what-if
+    that doubles it back among them (accounts it would lose a year = accounts the change keeps a year), set beside
+    what the change kept, with a verdict; a change that moved no measure expects nothing."""
+    panel = read_change_panel(db, ["region=EMEA"])
+    fitted = ChangeEffect(date(2025, 7, 1)).fit(panel)
+    reached = panel.account_id[panel.is_treated].unique()
+    fitted.service_change_ = pd.DataFrame([])
+    nothing = expected_from_drivers(db, fitted, reached)
+    assert nothing["accounts_kept_per_year"] is None and "No service measure moved measurably" in nothing["sentence"]
+
+    fitted.service_change_ = pd.DataFrame([{"factor": "first_response_hours", "scale": "relative", "estimate": -0.5,
+                                            "ci_lower": -0.55, "ci_upper": -0.45}])
+    expected = expected_from_drivers(db, fitted, reached)
+    assert expected["changes"] == [{"factor": "first_response_hours", "undo": "+100.0%"}]
+    kept = expected["accounts_kept_per_year"]
+    assert 0 < kept["ci_lower"] < kept["estimate"] < kept["ci_upper"]  # slower first response loses accounts
+    assert expected["consistent"] in (True, False) and "drivers model expected about" in expected["sentence"]

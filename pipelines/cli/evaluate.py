@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..models.change_effect import ChangeEffect, ChangeEffectError, read_change_panel
+from ..models.change_effect import ChangeEffect, ChangeEffectError, expected_from_drivers, read_change_panel
 from .common import add_db_argument, open_database_read_only, parse_date
 
 
@@ -36,8 +36,10 @@ def run(args: argparse.Namespace) -> int:
                                 "that reached every account needs an interrupted time series, which is not built yet")
     with open_database_read_only(args.db) as con:
         panel = read_change_panel(con, args.treated)
-    fitted = ChangeEffect(args.date).fit(panel)
+        fitted = ChangeEffect(args.date).fit(panel)
+        expected = expected_from_drivers(con, fitted, panel.account_id[panel.is_treated].unique())
     result = fitted.to_json_dict(args.name, args.treated)
+    result["expected_from_drivers"] = expected
     if args.format == "json":
         print(json.dumps(result, indent=2, default=float))
         return 0
@@ -77,6 +79,8 @@ def _table_text(result: dict) -> str:
         f"Per year from now: {per_year['estimate']:,.1f} accounts ({per_year['ci_lower']:,.1f} to "
         f"{per_year['ci_upper']:,.1f}); ARR {_money(arr_year['estimate'])} ({_money(arr_year['ci_lower'])} to "
         f"{_money(arr_year['ci_upper'])})",
+        "",
+        "Expected against observed: " + result["expected_from_drivers"]["sentence"],
         "",
         "Months around the change (hazard ratio against the month before it, 95% interval):",
     ]

@@ -38,6 +38,7 @@ from ..errors import RetentionError
 from ..filters import filter_predicate, filterable_columns, parse_filters
 from ..sqlrun import TrustedSql, execute_template, quote_ident
 from .factors import CHANGEABLE, FACTORS_BY_NAME
+from .whatif import Change, WhatIf
 
 # Tenure bands of three months up to three years, then one band: enough to follow the hazard's shape over tenure
 # without a fixed effect per month of tenure eating the data.
@@ -209,7 +210,8 @@ class ChangeEffect:
         effects, clustered by account); a time on the log scale (a relative change), a rate or a score as it is.
         The measures are trailing 90-day windows known before each month, so a change shows in full from the
         fourth month after it."""
-        out = []
+        out: list[dict[str, object]] = []
+        p_values: list[float] = []
         for name in CHANGEABLE:
             factor = FACTORS_BY_NAME[name]
             if factor.column not in panel.columns:
@@ -231,7 +233,9 @@ class ChangeEffect:
             z = stats.norm.ppf(0.5 + self.level / 2)
             means = sides.mean()
             shown = (lambda v: float(np.exp(v))) if relative else float
-            row = {"factor": name, "label": factor.label, "scale": "relative" if relative else "difference",
+            p_values.append(float(2 * stats.norm.sf(abs(estimate) / se)) if se > 0 else 1.0)
+            row: dict[str, object] = {"factor": name, "label": factor.label,
+                   "scale": "relative" if relative else "difference", "p_value": p_values[-1],
                    "reached_before": shown(means[(True, False)]), "reached_after": shown(means[(True, True)]),
                    "others_before": shown(means[(False, False)]), "others_after": shown(means[(False, True)])}
             if relative:  # the change as a share: −0.5 is half the time
@@ -240,6 +244,10 @@ class ChangeEffect:
             else:
                 row.update(estimate=estimate, ci_lower=estimate - z * se, ci_upper=estimate + z * se)
             out.append(row)
+        # nine measures tested at once: one moves at the 5% level by chance in a third of changes that did nothing,
+        # so a measure counts as moved only below 5% divided by the number tested (Bonferroni)
+        for row, p_value in zip(out, p_values):
+            row["moved"] = p_value < (1 - self.level) / len(out)
         return pd.DataFrame(out)
 
     def _kept(self, rows: pd.DataFrame) -> dict:
@@ -280,7 +288,6 @@ class ChangeEffect:
             "Accounts kept since the change: the reached accounts' churns after it times (1 / hazard ratio − 1); per "
             "year: the same at their churn rate since the change, for those still customers. ARR: 12 × their "
             "average MRR since the change.",
-            "The drivers model's expectation for the measured service change is not compared yet.",
         ]
         if self.change_date.day != 1:
             notes.append(f"The month of {self.change_date:%d %B %Y} is left out: it is partly before the change.")
@@ -320,3 +327,68 @@ class ChangeEffect:
                     "the difference after it cannot be credited to the change alone.")
         return (f"No sign that the groups' churn was drifting apart before the change (pre-trend test p = {p:.2f}); "
                 "that is consistent with, not proof of, parallel trends.")
+
+
+def _measured(row: dict) -> str:
+    """A measured change in its unit: −45% for a time, −2.7 pp for a rate, +0.12 points for a score."""
+    if row["scale"] == "relative":
+        return f"{row['estimate']:+.0%}".replace("-", "−")
+    if FACTORS_BY_NAME[row["factor"]].change == "rate":
+        return f"{row['estimate'] * 100:+.1f} pp".replace("-", "−")
+    return f"{row['estimate']:+.2f} points".replace("-", "−")
+
+
+def undoing(row: dict) -> Change:
+    """The what-if change that takes a factor's measured change back: a time that fell by r is scaled by 1 / (1 + r),
+    a rate or a score that moved by d is shifted by −d."""
+    factor = FACTORS_BY_NAME[row["factor"]]
+    if row["scale"] == "relative":
+        scale = 1.0 / (1.0 + row["estimate"])
+        return Change(factor.name, f"{(scale - 1) * 100:+.1f}%", "scale", scale)
+    if factor.change == "rate":
+        return Change(factor.name, f"{-row['estimate'] * 100:+.1f}pp", "shift", -row["estimate"], 0.0, 1.0)
+    lower, upper = factor.change_range or (None, None)
+    return Change(factor.name, f"{-row['estimate']:+.2f}", "shift", -row["estimate"], lower, upper)
+
+
+def expected_from_drivers(con: duckdb.DuckDBPyConnection, effect: ChangeEffect, account_ids,
+                          horizon_days: int = 365) -> dict:
+    """What the drivers model expected the measured service change to do, beside what the change did.
+
+    The reached accounts' measures today already carry the change, so the model's expectation is the what-if that
+    takes it back (`undoing`), among those accounts: the accounts it would lose in a year are the accounts the
+    change keeps a year. Only measures whose own difference-in-differences moved count (`moved`: clear of zero after
+    allowing for the number of measures tested). The
+    two are consistent when their difference's interval holds zero (the two estimates' errors taken as independent).
+    """
+    moved = [row for row in effect.service_change_.to_dict("records")
+             if row.get("moved", row["ci_lower"] > 0 or row["ci_upper"] < 0)] if not effect.service_change_.empty else []
+    observed = effect.kept_["accounts_per_year"]
+    if not moved:
+        return {"changes": [], "accounts_kept_per_year": None, "observed_per_year": observed, "consistent": None,
+                "sentence": "No service measure moved measurably for the accounts the change reached, so the drivers "
+                            "model expects no effect through them; an effect on churn came some other way, or not "
+                            "at all."}
+    changes = [undoing(row) for row in moved]
+    whatif = WhatIf(changes, horizon_days=horizon_days).fit(con, account_ids=account_ids)
+    lost = whatif.result_["accounts_kept"]  # negative: taking the change back loses accounts
+    expected = {"estimate": -lost["estimate"], "ci_lower": -lost["ci_upper"], "ci_upper": -lost["ci_lower"]}
+    z = stats.norm.ppf(0.975)
+    spread = np.hypot((observed["ci_upper"] - observed["ci_lower"]) / (2 * z),
+                      (expected["ci_upper"] - expected["ci_lower"]) / (2 * z))
+    gap = observed["estimate"] - expected["estimate"]
+    consistent = bool(abs(gap) <= z * spread)
+    measured = " and ".join(f"{FACTORS_BY_NAME[r['factor']].label} {_measured(r)}" for r in moved)
+    sentence = (f"From the measured change ({measured}) the drivers model expected about {expected['estimate']:,.1f} "
+                f"accounts kept a year ({expected['ci_lower']:,.1f} to {expected['ci_upper']:,.1f}); the change kept "
+                f"about {observed['estimate']:,.1f} ({observed['ci_lower']:,.1f} to {observed['ci_upper']:,.1f}). ")
+    if not consistent:
+        sentence += (f"Not consistent: the model {'under' if gap > 0 else 'over'}stated what the change did; treat "
+                     "the investment case's estimates for these factors with that in mind.")
+    elif observed["ci_lower"] > 0 or observed["ci_upper"] < 0:
+        sentence += "Consistent: on this change the model's estimates held up, which supports the investment case."
+    else:
+        sentence += ("Not in conflict, but what the change did is too uncertain to test the model with: the two "
+                     "agree only because the change's interval is wide.")
+    return {"changes": [{"factor": c.factor, "undo": c.text} for c in changes], "accounts_kept_per_year": expected,
+            "observed_per_year": observed, "consistent": consistent, "sentence": sentence}
