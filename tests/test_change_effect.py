@@ -16,7 +16,7 @@ START = pd.Timestamp("2023-07-01")
 CHANGE = date(2025, 7, 1)  # month 24 of 36
 
 
-def planted_panel(seed: int, hazard_ratio: float = 0.7, accounts: int = 4000, months: int = 36,
+def planted_panel(seed: int, hazard_ratio: float = 0.7, accounts: int = 3000, months: int = 36,
                   change_month: int = 24, drift: float = 0.0) -> pd.DataFrame:
     """Accounts signed up over the two years before the window and during it; a monthly hazard falling with tenure,
     with a season, 1.3 times higher in the reached group, times `hazard_ratio` for the reached group from

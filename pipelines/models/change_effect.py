@@ -50,6 +50,9 @@ EVENT_LEADS, EVENT_LAGS = 6, 12
 # A pre-trend test with a p-value under this says the groups were already drifting apart before the change.
 PRE_TREND_ALPHA = 0.10
 PLACEBO_OFFSETS_MONTHS = (6, 12)
+# A month of the event study whose log ratio has a standard error beyond this carries no information (a month of no
+# churn among the reached accounts: the ratio runs off to 0): it is left out.
+MAX_LOG_SE = 5.0
 
 
 class ChangeEffectError(RetentionError, ValueError):
@@ -122,7 +125,10 @@ class ChangeEffect:
         first_after = change.year * 12 + change.month + (0 if change.day == 1 else 1)
         if change.day != 1:  # the month the change falls in is partly before it: neither side's
             rows = rows[rows.month != first_after - 1]
-        rows["event_month"] = rows.month - first_after  # 0: the first whole month after the change
+        # months counted from the change: 0 the first whole month after it, −1 the last whole month before it (the
+        # event study's reference), the partial month between them left out above
+        rows["event_month"] = rows.month - first_after + np.where(
+            (rows.month < first_after) & (change.day != 1), 1, 0)
         treated_accounts = rows.loc[rows.treated, "account"].nunique()
         control_accounts = rows.loc[~rows.treated, "account"].nunique()
         before, after = (rows.event_month < 0), (rows.event_month >= 0)
@@ -150,8 +156,12 @@ class ChangeEffect:
             return pf.fepois(formula, data=rows, vcov={"CRV1": "account"})
 
     def _ratio(self, fit, term: str) -> dict:
+        names = list(fit.coef().index)
+        if term not in names:  # a term the regression dropped: all its rows churn-free (separation) or collinear
+            raise ChangeEffectError(f"{term} cannot be estimated: no churn among its account-months, or it moves "
+                                    "with the calendar exactly")
         estimate = float(fit.coef()[term])
-        se = float(np.sqrt(fit._vcov[list(fit.coef().index).index(term)][list(fit.coef().index).index(term)]))
+        se = float(np.sqrt(np.asarray(fit._vcov)[names.index(term)][names.index(term)]))
         z = stats.norm.ppf(0.5 + self.level / 2)
         return {"estimate": float(np.exp(estimate)), "ci_lower": float(np.exp(estimate - z * se)),
                 "ci_upper": float(np.exp(estimate + z * se)), "log_estimate": estimate, "log_se": se,
@@ -171,9 +181,20 @@ class ChangeEffect:
             name = f"lead_{-k}" if k < 0 else f"lag_{k}"
             terms[name] = ((relative == k) & rows.treated.to_numpy()).astype(float)
             names.append((k, name))
+        if not ((relative == -1) & rows.treated.to_numpy()).any():  # no reference month: nothing to compare with
+            return pd.DataFrame(), None
         design = rows.assign(group=rows.treated.astype(int), **terms)
+        # A month whose reached accounts had no churn at all has a ratio of 0 and no interval: its term would run off
+        # to minus infinity and take the whole fit's errors with it. Its reached rows say nothing about the other
+        # months, so they are left out of this fit, and the month out of the table, rather than shown as a number.
+        empty = [n for _, n in names if design[n].any() and design.churned[design[n] > 0].sum() == 0]
+        for name in empty:
+            design = design[design[name] == 0]
         present = [(k, n) for k, n in names if design[n].any()]
         fit = self._fit(design, "churned ~ " + " + ".join(n for _, n in present) + " | tenure_band + month + group")
+        fitted_terms = [str(term) for term in fit.coef().index]
+        spread = dict(zip(fitted_terms, np.sqrt(np.diag(np.asarray(fit._vcov)))))
+        present = [(k, n) for k, n in present if np.isfinite(spread.get(n, np.inf)) and spread[n] < MAX_LOG_SE]
         table = pd.DataFrame([{"months_from_change": k, **{key: value for key, value in self._ratio(fit, n).items()
                                                           if key in ("estimate", "ci_lower", "ci_upper")}}
                               for k, n in present])
