@@ -299,16 +299,21 @@ def tail_line(result: dict) -> str | None:
             f"{money(low['arr_kept'])} ARR; twice as high, {high['accounts_kept']:,.1f} and {money(high['arr_kept'])}.")
 
 
+def _own_effect(factor_effects: pd.DataFrame, factor: str):
+    """The factor's own model's row of the build's factor effects (None when it has none)."""
+    rows = factor_effects[factor_effects.factor == factor] if not factor_effects.empty else factor_effects
+    return None if rows.empty else rows.iloc[0]
+
+
 def evidence_lines(result: dict, factor_effects: pd.DataFrame) -> list[str]:
     """What the estimate rests on, per changed factor: the adjustment set, the consequences included in the
     effect, the factor's own hazard ratio with its interval and E-value, and any overlap warning."""
     lines = []
-    own = factor_effects.set_index("factor") if not factor_effects.empty else pd.DataFrame()
     for change in result["changes"]:
         factor = change["factor"]
         name = title(factor)
-        if factor in own.index:
-            row = own.loc[[factor]].iloc[0]
+        row = _own_effect(factor_effects, factor)
+        if row is not None:
             lines.append(
                 f"{name}: estimated effect if the listed confounders are the important ones. Adjusted for "
                 f"{row.adjusted_for}; its consequences ({row.not_adjusted_for}) are part of the effect, not held "
@@ -548,11 +553,6 @@ def headline_sentence(result: dict, changes: Sequence[tuple[str, str]]) -> str:
 def in_sentence(name: str) -> str:
     """A heading's words inside a sentence: "first response time", but "CSAT" stays as it is."""
     return name if name[:2].isupper() else name[:1].lower() + name[1:]
-
-
-def _own_effect(factor_effects: pd.DataFrame, factor: str):
-    rows = factor_effects[factor_effects.factor == factor] if not factor_effects.empty else factor_effects
-    return None if rows.empty else rows.iloc[0]
 
 
 def adjustment_lines(result: dict, factor_effects: pd.DataFrame) -> list[str]:

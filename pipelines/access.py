@@ -24,7 +24,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import RetentionError
+from .errors import RetentionError, read_settings_text
 from .filters import FilterError, parse_filter
 
 # What each role may do beyond reading every page of its accounts.
@@ -199,14 +199,8 @@ def parse_roles(text: str, path: Path) -> Roles:
 
 def load_roles(path: Path) -> Roles:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RolesError(f"{path}: no roles file here; write one (see the README's Shared mode)") from None
-    except UnicodeDecodeError as error:
-        raise RolesError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-    except OSError as error:  # unreadable for now, e.g. while an editor replaces it: nobody is let in meanwhile
-        raise RolesError(f"{path}: cannot be read ({error.strerror or error})") from None
+    # unreadable for now, e.g. while an editor replaces it: nobody is let in meanwhile
+    text = read_settings_text(path, RolesError, "no roles file here; write one (see the README's Shared mode)")
     return parse_roles(text, path)
 
 

@@ -1,4 +1,5 @@
-"""The one error type a person can cause, and the input error every reader of a file raises.
+"""The one error type a person can cause, the input error every reader of a file raises, and the one reader of a
+settings file's text.
 
 `RetentionError` is an error the person who ran a command or used a page can fix: a file, an option, a
 setting, a filter, a missing install. Its message says what is wrong in their words and what to do; the CLI
@@ -32,3 +33,17 @@ class InputError(RetentionError, ValueError):
         if column is not None:
             where += f", column {column!r}"
         super().__init__(f"{where}: {message}")
+
+
+def read_settings_text(path: Path, error: type[RetentionError], missing: str) -> str:
+    """A settings file's text (a roles file, a digest file); `error` naming the file for one that is not there (with
+    `missing`, what to do), is not UTF-8 text, or cannot be read (a folder, a file it may not read, one an editor is
+    replacing)."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: {missing}") from None
+    except UnicodeDecodeError as decode:
+        raise error(f"{path}: not UTF-8 text ({decode.reason} at byte {decode.start})") from None
+    except OSError as unreadable:
+        raise error(f"{path}: cannot be read ({unreadable.strerror or unreadable})") from None

@@ -54,7 +54,7 @@ with st.expander("The hazard ratios behind these, and how sure we are"):
             st.markdown("\n".join(f"- {s}" for s in refitted) or "No service effect is clear among these accounts.")
         except ValueError as error:
             st.info(f"No refit on these accounts: {error}")
-sentences += view.effect_lines
+sentences = view.findings_lines  # those above and the hazard ratios', in the page's order
 
 st.subheader("Where we are heading")
 figures = []

@@ -10,22 +10,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 from dashboard.reports import brief, content, digest, pdf
 from dashboard.reports.digest_config import load_digest_config
-from pipelines.cli.common import join_signed_values
+from pipelines.cli.common import join_signed_values, parse_date
 from pipelines.errors import RetentionError
-from pipelines.models.whatif import WhatIfInputError
+from pipelines.models.whatif import paired_changes
 from pipelines.settings import WHATIF_HORIZON_DAYS, database_path
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _cost(text: str) -> float:
@@ -73,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                             "(run after each build)")
     send.add_argument("--dry-run", action="store_true", help="make everything and say what would go out; send and "
                                                             "record nothing")
-    send.add_argument("--on", type=_date, default=None, help="the day the run counts as (default today); it names "
+    send.add_argument("--on", type=parse_date, default=None, help="the day the run counts as (default today); it names "
                                                              "the period")
     return parser
 
@@ -84,11 +77,9 @@ def run_report(args: argparse.Namespace) -> int:
         filters = tuple(args.filter)
         made_at = datetime.now(timezone.utc)
         if args.kind == "investment":
-            if len(args.factor) != len(args.change):
-                raise WhatIfInputError(f"{len(args.factor)} --factor but {len(args.change)} --change: give one "
-                                       "change per factor, in the same order")
+            changes = tuple(paired_changes(args.factor, args.change))
             print("Estimating the case…", file=sys.stderr, flush=True)
-            case = content.investment_case(con, info, tuple(zip(args.factor, args.change)), args.horizon_days,
+            case = content.investment_case(con, info, changes, args.horizon_days,
                                            args.cost, filters)
             html = brief.investment_html(case, made_at)
         else:
@@ -128,9 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(join_signed_values(list(sys.argv[1:] if argv is None else argv)))
     try:
         return run_report(args) if args.command == "report" else run_digest(args)
-    except (RetentionError, pdf.PdfUnavailable) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except ValueError as error:  # the what-if cannot be made for these choices: the message says why
+    # what was given cannot be used (a what-if that cannot be made for these choices is a ValueError): the message
+    # says why
+    except (RetentionError, pdf.PdfUnavailable, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -18,7 +18,7 @@ from dashboard.labels import filters_in_words
 from dashboard.reports import alerts
 from dashboard.reports.delivery import FolderChannel, SmtpChannel
 from pipelines.access import Access, RolesError, load_roles, parse_scope
-from pipelines.errors import RetentionError
+from pipelines.errors import RetentionError, read_settings_text
 from pipelines.serve import DeployError, load_deploy_config
 
 PERIODS = ("weekly", "monthly")
@@ -95,14 +95,7 @@ def _key_line(lines: list[str], key: str, table: str | None = None, index: int =
 def load_digest_config(path: Path) -> DigestConfig:
     """Read and check the digest file, the deployment config and roles file it names, and the secrets it needs."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DigestConfigError(f"{path}: no digest file here (deploy/digest.toml shows one)") from None
-    except UnicodeDecodeError as error:
-        raise DigestConfigError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-    except OSError as error:  # a folder, a file it may not read
-        raise DigestConfigError(f"{path}: cannot be read ({error.strerror or error})") from None
+    text = read_settings_text(path, DigestConfigError, "no digest file here (deploy/digest.toml shows one)")
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

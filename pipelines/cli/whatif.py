@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..models.cause_whatif import CauseWhatIf
-from ..models.whatif import WhatIf, WhatIfInputError
+from ..models.whatif import WhatIf, paired_changes
 from ..settings import WHATIF_DRAWS, WHATIF_HORIZON_DAYS
 from .common import add_db_argument, open_database_read_only
 
@@ -42,11 +42,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    if len(args.factor) != len(args.change):
-        raise WhatIfInputError(f"{len(args.factor)} --factor but {len(args.change)} --change: give one change "
-                               "per factor, in the same order")
     model = CauseWhatIf if args.by_cause else WhatIf
-    whatif = model(list(zip(args.factor, args.change)), horizon_days=args.horizon_days, n_draws=args.draws,
+    whatif = model(paired_changes(args.factor, args.change), horizon_days=args.horizon_days, n_draws=args.draws,
                    seed=args.seed)
     with open_database_read_only(args.db) as con:
         whatif.fit(con)

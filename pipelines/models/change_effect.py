@@ -167,8 +167,10 @@ class ChangeEffect:
                 "ci_upper": float(np.exp(estimate + z * se)), "log_estimate": estimate, "log_se": se,
                 "p_value": float(2 * stats.norm.sf(abs(estimate) / se)) if se > 0 else None}
 
-    def _did(self, rows: pd.DataFrame) -> dict:
-        rows = rows.assign(reached_after=(rows.treated & (rows.event_month >= 0)).astype(float),
+    def _did(self, rows: pd.DataFrame, from_month: int = 0) -> dict:
+        """The hazard ratio of the reached accounts from event month `from_month` on (0: the change; a placebo's
+        is earlier) against before it and against the others."""
+        rows = rows.assign(reached_after=(rows.treated & (rows.event_month >= from_month)).astype(float),
                            group=rows.treated.astype(int))
         return self._ratio(self._fit(rows, "churned ~ reached_after | tenure_band + month + group"), "reached_after")
 
@@ -201,7 +203,7 @@ class ChangeEffect:
         leads = [n for k, n in present if k < -1]
         if not leads:
             return table, None
-        index = [list(fit.coef().index).index(n) for n in leads]
+        index = [fitted_terms.index(n) for n in leads]
         b = fit.coef().to_numpy()[index]
         v = np.asarray(fit._vcov)[np.ix_(index, index)]
         wald = float(b @ np.linalg.solve(v, b))
@@ -213,13 +215,10 @@ class ChangeEffect:
         before = rows[rows.event_month < 0]
         out = []
         for offset in PLACEBO_OFFSETS_MONTHS:
-            fake = before.assign(reached_after=(before.treated & (before.event_month >= -offset)).astype(float),
-                                 group=before.treated.astype(int))
-            sides = fake.groupby(["treated", fake.reached_after > 0]).churned.sum()
-            if (fake.event_month < -offset).sum() == 0 or len(sides) < 3 or (sides == 0).any():
+            sides = before.groupby([before.treated, before.treated & (before.event_month >= -offset)]).churned.sum()
+            if (before.event_month < -offset).sum() == 0 or len(sides) < 3 or (sides == 0).any():
                 continue
-            ratio = self._ratio(self._fit(fake, "churned ~ reached_after | tenure_band + month + group"),
-                                "reached_after")
+            ratio = self._did(before, -offset)
             month = pd.Timestamp(self.change_date) - pd.DateOffset(months=offset)
             out.append({"date": f"{month:%Y-%m}-01", "months_before_change": offset,
                         **{k: ratio[k] for k in ("estimate", "ci_lower", "ci_upper", "p_value")}})

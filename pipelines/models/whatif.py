@@ -161,6 +161,14 @@ def parse_change(factor: str, text: str) -> Change:
     return Change(factor, text, "shift", value, lower, upper)
 
 
+def paired_changes(factors: list[str], changes: list[str]) -> list[tuple[str, str]]:
+    """A command's --factor and --change options, paired in order (WhatIfInputError when their numbers differ)."""
+    if len(factors) != len(changes):
+        raise WhatIfInputError(f"{len(factors)} --factor but {len(changes)} --change: give one change per factor, in "
+                               "the same order")
+    return list(zip(factors, changes))
+
+
 def parse_changes(pairs) -> list[Change]:
     changes = [c if isinstance(c, Change) else parse_change(*c) for c in pairs]
     if not changes:
