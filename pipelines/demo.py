@@ -3,7 +3,7 @@
 Source: simulated by this module; nothing in it describes a real company. Same seed and size give
 byte-identical files; the as-of date is fixed (2026-06-30), so the output does not depend on today.
 
-Size (default seed 7, 5,000 accounts): 167,549 interactions and 63,322 mrr_history rows, 38.6% of
+Size (default seed 7, 5,000 accounts): 168,396 interactions and 63,531 mrr_history rows, 37.6% of
 accounts churned by the as-of date, 15% of accounts that never contact support. Rows scale linearly
 with ``n_accounts`` (100,000 accounts: 3.4 million interactions; 1,000,000: about 34 million).
 History: signups from 2023-07-01 (rising gently over time) to a week before the as-of date.
@@ -26,8 +26,11 @@ Files written to ``out_dir`` (CSV with a header, or Parquet):
     agent_updates (proactive status updates), credit_amount (0 when none).
 ``mrr_history``: one row per account per calendar month it was a customer: account_id, month
     (YYYY-MM-01), mrr.
-``planted_effects.json``: the true hazard ratios below, the revenue rules, the row counts and the true
-    what-if (below); with churn causes planted, ``causes`` too (below).
+``events.csv``: the support changes the team recorded, as ``retention evaluate --events`` reads them: name, date
+    (YYYY-MM-DD), treated (the accounts it reached, as a filter such as ``region=EMEA``). One row: the planted
+    change (below).
+``planted_effects.json``: the true hazard ratios below, the revenue rules, the row counts, the true
+    what-if and the planted change's true effect (below); with churn causes planted, ``causes`` too (below).
 
 How it is made. Every account gets a service level (a multiplier on response and resolution times;
 priority plans get faster service), a reopen propensity and a propensity to receive proactive updates,
@@ -45,9 +48,9 @@ interactions (SLA breach, reopen, CSAT 1-2, 2+ handoffs) get a goodwill credit.
 Case-mix confounding: high and urgent tickets are answered first (a priority queue), so an account in
 trouble sees faster first responses and, through its high-priority share, churns more. A model without
 the share finds first response far weaker than planted. Default demo, lifelines on the build's panel,
-first response per doubling with its 95% interval: every planted term but case mix 1.09 (1.04-1.13), with
-the share 1.26 (1.20-1.31); first response with plan and volume only 1.13 (1.08-1.17), with the share too
-1.29 (1.24-1.34), the total effect (the direct 1.25 plus the path through SLA breaches and bad
+first response per doubling with its 95% interval: every planted term but case mix 1.10 (1.06-1.14), with
+the share 1.26 (1.21-1.32); first response with plan and volume only 1.13 (1.09-1.18), with the share too
+1.28 (1.23-1.33), the total effect (the direct 1.25 plus the path through SLA breaches and bad
 interactions, which that model leaves free).
 
 Churn is drawn from the build's own panel, so every measure has one definition: the potential data (as
@@ -83,8 +86,19 @@ rest as drawn). Expected churn is 1 - exp(-(H0(t + 365) - H0(t)) * exp(lp)) at t
 its sum today minus its sum under the change, ARR kept the same weighted by 12 x the last MRR. The
 rebuild reads only the active accounts' last four months (100,000 accounts: 6 s beside the potential
 build's 36 s, a tenth of the demo's time).
-Default demo: 123.9 of 3,072 active accounts kept (101.5 if SLA breaches and bad interactions were held
-at today's values), ARR kept 1,802,610.
+Default demo: 117.2 of 3,118 active accounts kept (98.9 if SLA breaches and bad interactions were held
+at today's values), ARR kept 1,734,560.
+
+The planted change (``planted_change`` in planted_effects.json; what ``retention evaluate`` is checked against):
+"EMEA support hires": from 2025-07-01 every ticket of the EMEA accounts is answered twice as fast (its first
+response halved, its resolution as much sooner; CSAT and the rest as drawn). It is applied to the tickets after
+they are drawn, so every other account and every earlier month is exactly the demo without it; churn follows
+through the planted hazard alone (faster first responses, fewer SLA breaches and bad interactions), the change
+has no effect of its own. Its true effect comes from the generator's hazards: the reached accounts' months since
+the change are built again from their tickets without it, and each account's chance of churning is taken under
+both. Default demo: 1,420 EMEA accounts at risk since the change; hazard ratio 0.83 (expected churns with the
+change over those without, across their months at risk); 40.8 accounts kept by the as-of date (ARR 513,835); 36.7
+of the 922 still customers kept over the next year (ARR 529,572).
 
 Revenue: the first month's MRR is drawn by plan; in a month whose hazard ratio is below 0.9 an account
 expands 1-2% with probability 35% (15% when below 1.5, 3% otherwise, where it may also shrink 3-8% with
@@ -109,19 +123,20 @@ reason and by the cause the build will show); its ``effects`` are the voluntary 
 both hazards, 1 - exp(-(dH0 * exp(lp) + dH_involuntary * exp(lp_involuntary))), only lp moved by the change, and
 adds ``by_cause`` (each cause's cumulative incidence, exact on a daily grid) and
 ``accounts_kept_without_involuntary_churn`` (the voluntary hazard alone, the net figure).
-5,000 accounts, seed 7, share 1/3: an involuntary baseline of 1.39% a month; 2,505 accounts churned (1,928 without
-causes), 804 of them involuntary (32.1%) and 1,701 voluntary; the file gives 705 payment_failed, 80
-payment_disputed, 1,637 feedback words and no reason for 83 churns (3.3%, unknown); 147,898 interactions and
-55,705 mrr_history rows. Halving first response keeps 82.1 of 2,495 active accounts (ARR 1,264,953): 92.5 fewer
-voluntary churns, 10.4 more involuntary ones, as the accounts kept stay at risk of a failed card; without
-involuntary churn it would keep 100.1. lifelines on the build's panel, first response per doubling with each
-cause its own event (the others censored): voluntary 1.25 (1.19-1.31); involuntary 0.92 (0.86-0.98), a seed whose
-interval misses the true 1.0 (seeds 1-9 read 0.92-1.03; 20,000 accounts 0.99, 0.96-1.03); all churn as one event
-1.13 (1.09-1.18), the effect diluted by a cause it does not move.
+5,000 accounts, seed 7, share 1/3: an involuntary baseline of 1.35% a month; 2,455 accounts churned (1,882 without
+causes), 786 of them involuntary (32.0%) and 1,669 voluntary; the file gives 691 payment_failed, 76
+payment_disputed, 1,606 feedback words and no reason for 82 churns (3.3%, unknown); 149,155 interactions and
+56,136 mrr_history rows. Halving first response keeps 78.4 of 2,545 active accounts (ARR 1,232,217): 88.1 fewer
+voluntary churns, 9.7 more involuntary ones, as the accounts kept stay at risk of a failed card; without
+involuntary churn it would keep 95.3. lifelines on the build's panel, first response per doubling with each
+cause its own event (the others censored): voluntary 1.26 (1.21-1.32); involuntary 0.90 (0.85-0.97), a seed whose
+interval misses the true 1.0 (the tests read other seeds); all churn as one event 1.13 (1.09-1.18), the effect
+diluted by a cause it does not move.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import shutil
@@ -239,6 +254,23 @@ FIRST_RESPONSE_REFERENCE_HOURS = 4.0
 REOPEN_REFERENCE = 0.10
 AGENT_UPDATE_REFERENCE = 0.40
 HIGH_PRIORITY_REFERENCE = 0.20
+# The planted change (the past support change `retention evaluate` is tested on): from its date every ticket of the
+# region's accounts is answered this many times as fast, as new hires in one region would. Churn follows through the
+# planted hazard alone; the change has no effect of its own.
+@dataclass(frozen=True)
+class PlantedChange:
+    name: str
+    region: str
+    start: date
+    first_response_factor: float
+
+    @property
+    def treated(self) -> str:
+        """The filter that selects the accounts it reached, as `retention evaluate --treated` takes it."""
+        return f"region={self.region}"
+
+
+PLANTED_CHANGE = PlantedChange("EMEA support hires", "EMEA", date(2025, 7, 1), 0.5)
 # The planted what-if: every ticket's first response halved, churn counted over the next year.
 WHATIF_FIRST_RESPONSE_FACTOR = 0.5
 WHATIF_HORIZON_DAYS = 365
@@ -329,6 +361,7 @@ class DemoResult:
     interactions: Path
     mrr_history: Path
     planted_effects: Path
+    events: Path
     n_accounts: int
     n_interactions: int
     n_mrr_rows: int
@@ -388,6 +421,10 @@ def generate_demo(
                                contracts=None if causes is None else ~causes.involuntary)
         totals = composite_total_effects(panel, churn_day)
         latest = latest_active_rows(panel, log_hr, churn_day)
+        report(f"building the {PLANTED_CHANGE.region} accounts' months since {PLANTED_CHANGE.start} without the "
+               "planted change (its true effect)")
+        change = planted_change_truth(con, work_dir, accounts, tickets, panel, log_hr, churn_day,
+                                      12.0 * history["last_mrr"], report)
         del panel, log_hr
         tickets = _drop_after_churn(tickets, accounts, churn_day)
         report("building the active accounts' latest month with every first response halved (the true what-if)")
@@ -416,7 +453,7 @@ def generate_demo(
         "accounts_never_contacting": int(np.count_nonzero(np.bincount(tickets["account"], minlength=n_accounts) == 0)),
     }
     causes_document = None if causes is None else planted_causes_document(causes)
-    return _demo_result(out_dir, paths, seed, counts, whatif, totals, causes_document)
+    return _demo_result(out_dir, paths, seed, counts, whatif, totals, causes_document, change)
 
 
 def _check_demo_arguments(n_accounts, seed, file_format: str, involuntary_share) -> None:
@@ -434,19 +471,26 @@ def _check_demo_arguments(n_accounts, seed, file_format: str, involuntary_share)
 
 
 def _demo_result(out_dir: Path, paths: dict[str, Path], seed: int, counts: dict, whatif: dict,
-                 totals: dict, causes: dict | None = None) -> DemoResult:
+                 totals: dict, causes: dict | None, change: dict) -> DemoResult:
     """Write planted_effects.json beside the files; what the demo made."""
     effects_path = out_dir / "planted_effects.json"
     document = _planted_effects_document(seed, counts, whatif, totals, causes)
+    document["planted_change"] = change
     # the files these truths are about: a build of edited copies must not claim them
     document["files"] = {source: {"name": path.name, "sha256": file_fingerprint(path)} for source, path in paths.items()}
     effects_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    events_path = out_dir / "events.csv"
+    with events_path.open("w", newline="", encoding="utf-8") as events:
+        writer = csv.writer(events, lineterminator="\n")
+        writer.writerow(["name", "date", "treated"])
+        writer.writerow([PLANTED_CHANGE.name, PLANTED_CHANGE.start.isoformat(), PLANTED_CHANGE.treated])
     return DemoResult(
         out_dir=out_dir,
         accounts=paths["accounts"],
         interactions=paths["interactions"],
         mrr_history=paths["mrr_history"],
         planted_effects=effects_path,
+        events=events_path,
         n_accounts=counts["accounts"],
         n_interactions=counts["interactions"],
         n_mrr_rows=counts["mrr_history_rows"],
@@ -552,6 +596,8 @@ def _draw_interactions(
             created=created,
             as_of_end=as_of_end_day * DAY_SECONDS,
         )
+        _plant_the_change(chunk, (accounts["region"][active[which]] == REGIONS.index(PLANTED_CHANGE.region))
+                          & (created >= _day(PLANTED_CHANGE.start) * DAY_SECONDS))
         chunk["account"] = active[which].astype(np.int32)
         chunk["created"] = created
         chunks.append(chunk)
@@ -642,6 +688,19 @@ def _draw_ticket_details(
         "agent_updates": agent_updates.astype(np.int16),
         "credit": credit.astype(np.float64),
     }
+
+
+def _plant_the_change(chunk: dict, reached: np.ndarray) -> None:
+    """The planted change, applied to tickets already drawn: the `reached` tickets answered
+    PLANTED_CHANGE.first_response_factor times as long after they were opened, resolved as much sooner; the rest of
+    each ticket (CSAT, updates) as drawn, and a ticket unanswered at the as-of date left so. Applied after the draw
+    (not inside it) so that every random number, and so every other account and month, is the demo's without it."""
+    first, resolution = chunk["first_response_s"], chunk["resolution_s"]
+    sped_up = reached & (first >= 0)
+    faster = np.where(sped_up, np.rint(first * PLANTED_CHANGE.first_response_factor), first).astype(np.int32)
+    chunk["resolution_s"] = np.where(sped_up & (resolution >= 0), resolution - (first - faster),
+                                     resolution).astype(np.int32)
+    chunk["first_response_s"] = faster
 
 
 def _drop_after_churn(tickets: dict, accounts: dict, churn_day: np.ndarray) -> dict:
@@ -1048,6 +1107,111 @@ def _whatif_by_cause(latest: dict, changed_log_hr: np.ndarray, arr: np.ndarray,
             "involuntary churn rises a little (its accounts_kept below 0), as the accounts kept from leaving stay "
             "at risk of a failed payment. accounts_kept_without_involuntary_churn is the same change with the "
             "voluntary hazard alone (as if no payment ever failed), for comparison"
+        ),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# the planted change's true effect
+
+
+def _tickets_without_the_change(tickets: dict, reached: np.ndarray, window_start_s: int) -> dict:
+    """The reached accounts' tickets created since `window_start_s`, with the first responses the change sped up
+    put back as they were drawn (`_plant_the_change` undone, to the second), the resolution as much later; a ticket
+    now answered after the as-of date is unanswered."""
+    change_s = _day(PLANTED_CHANGE.start) * DAY_SECONDS
+    as_of_end = (_day(AS_OF) + 1) * DAY_SECONDS
+    keep = np.isin(tickets["account"], reached) & (tickets["created"] >= window_start_s)
+    kept = {key: values[keep] for key, values in tickets.items()}
+    kept["account"] = np.searchsorted(reached, kept["account"]).astype(np.int32)
+    first, resolution, created = kept["first_response_s"], kept["resolution_s"], kept["created"]
+    sped_up = (created >= change_s) & (first >= 0)
+    undone = np.where(sped_up, np.rint(first / PLANTED_CHANGE.first_response_factor), first).astype(np.int64)
+    resolution = np.where(sped_up & (resolution >= 0), resolution + (undone - first), resolution)
+    kept["first_response_s"] = np.where(created + undone < as_of_end, undone, -1).astype(np.int32)
+    kept["resolution_s"] = np.where((resolution >= 0) & (created + resolution < as_of_end), resolution,
+                                    -1).astype(np.int32)
+    return kept
+
+
+def planted_change_truth(con, work_dir: Path, accounts: dict, tickets: dict, panel: dict, log_hr: np.ndarray,
+                         churn_day: np.ndarray, arr: np.ndarray, report: Callable[[str], None]) -> dict:
+    """The planted change's true effect on the accounts it reached, from the generator's own hazards: each reached
+    account's months since the change under the measures it had (with the change) and under those the build makes
+    from its tickets without it (`_tickets_without_the_change`), everything else as drawn.
+
+    accounts_kept_since_change: for every reached account at risk at the change (or signing up after it), its
+    chance of churning by the as-of date without the change minus with it. hazard_ratio: the expected churns with
+    the change over those without it, across the reached accounts' months at risk since the change (what a
+    difference-in-differences of the monthly hazard estimates). accounts_kept_per_year: the reached accounts still
+    customers at the as-of date, over the next year, each at its latest month's measures without the change minus
+    with it (as the true what-if). ARR: 12 x the account's last MRR."""
+    change_month = (PLANTED_CHANGE.start.year - HISTORY_START.year) * 12 + PLANTED_CHANGE.start.month \
+        - HISTORY_START.month
+    window_start_day = _day(PLANTED_CHANGE.start) - WINDOW_DAYS
+    reached = np.flatnonzero(accounts["region"] == REGIONS.index(PLANTED_CHANGE.region))
+    without = _tickets_without_the_change(tickets, reached, window_start_day * DAY_SECONDS)
+    reached_accounts = {key: values[reached] for key, values in accounts.items()}
+    # the months before the trailing window of the change's month read nothing that differs: start there
+    reached_accounts["signup_day"] = np.maximum(reached_accounts["signup_day"], window_start_day)
+    unchanged = _read_panel(_build_without_churn(con, work_dir, "unchanged", reached_accounts, without, report),
+                            latest_only=False)
+    after = unchanged["month"] >= change_month
+    unchanged_key = reached[unchanged["account"][after]].astype(np.int64) * 1000 + unchanged["month"][after]
+    unchanged_log_hr = panel_log_hazard_ratio({k: v[after] for k, v in unchanged.items()})
+
+    is_reached = np.isin(panel["account"], reached)
+    rows = np.flatnonzero(is_reached & (panel["month"] >= change_month))
+    key = panel["account"][rows].astype(np.int64) * 1000 + panel["month"][rows]
+    order = np.argsort(unchanged_key)
+    position = np.searchsorted(unchanged_key, key, sorter=order)
+    position = order[np.minimum(position, order.size - 1)]
+    if not np.array_equal(unchanged_key[position], key):
+        raise RuntimeError("the build without the planted change lacks some of the reached accounts' months")
+    account, start, stop = panel["account"][rows], panel["start_day"][rows], panel["stop_day"][rows]
+    h0 = baseline_cumulative_hazard(int(stop.max(initial=0)) + WHATIF_HORIZON_DAYS + 1)
+    exposure = h0[stop] - h0[start]
+    with_change, without_change = np.exp(log_hr[rows]), np.exp(unchanged_log_hr[position])
+    churn = churn_day[account]
+    at_change = np.r_[True, account[1:] != account[:-1]]
+    alive_at_change = (churn < 0) | (churn >= start)
+    alive_at_change = alive_at_change[at_change][np.cumsum(at_change) - 1]  # each account's first row decides
+    at_risk = (churn < 0) | (start < churn)
+
+    def churn_chance(scale: np.ndarray) -> np.ndarray:
+        cumulative = np.bincount(np.cumsum(at_change) - 1, weights=np.where(alive_at_change, exposure * scale, 0.0))
+        return -np.expm1(-cumulative)
+
+    kept_since = churn_chance(without_change) - churn_chance(with_change)
+    first_account = account[at_change]
+    latest = (panel["month"][rows] == panel["month"].max()) & (churn < 0)
+    tenure = stop[latest]
+    per_year = (expected_churn_probability(tenure, np.log(without_change[latest]), WHATIF_HORIZON_DAYS)
+                - expected_churn_probability(tenure, np.log(with_change[latest]), WHATIF_HORIZON_DAYS))
+    weights = exposure * at_risk
+    return {
+        "name": PLANTED_CHANGE.name,
+        "date": PLANTED_CHANGE.start.isoformat(),
+        "treated": [PLANTED_CHANGE.treated],
+        "description": (f"from {PLANTED_CHANGE.start:%d %B %Y} every ticket of the {PLANTED_CHANGE.region} accounts "
+                        f"is answered {1 / PLANTED_CHANGE.first_response_factor:g} times as fast"),
+        "first_response_factor": PLANTED_CHANGE.first_response_factor,
+        "reached_accounts_since_change": int(at_change.sum()),
+        "hazard_ratio": round(float((weights * with_change).sum() / (weights * without_change).sum()), 4),
+        "accounts_kept_since_change": round(float(kept_since.sum()), 3),
+        "arr_kept_since_change": round(float(kept_since @ arr[first_account]), 2),
+        "reached_active_accounts": int(latest.sum()),
+        "accounts_kept_per_year": round(float(per_year.sum()), 3),
+        "arr_kept_per_year": round(float(per_year @ arr[account[latest]]), 2),
+        "assumes": (
+            "the reached accounts' months since the change, each at the measures the build makes from its tickets "
+            "with the change (as drawn) and without it (first responses as they would have been, the resolution "
+            "as much later, CSAT and the rest as drawn); churn at the demo's hazard h0(tenure) * exp(lp). "
+            "hazard_ratio weighs each month at risk by its expected churn without the change; "
+            "accounts_kept_since_change sums, over the accounts at risk at the change or signing up after it, the "
+            "chance of churning by the as-of date without it minus with it; per year: the accounts still "
+            "customers at the as-of date over the next 365 days at their latest month's measures; ARR is 12 x the "
+            "account's last MRR"
         ),
     }
 

@@ -62,13 +62,13 @@ def test_demo_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path
     first = generate_demo(tmp_path / "a", n_accounts=200, seed=11)
     again = generate_demo(tmp_path / "b", n_accounts=200, seed=11)
     other = generate_demo(tmp_path / "c", n_accounts=200, seed=12)
-    for name in ("accounts", "interactions", "mrr_history", "planted_effects"):
+    for name in ("accounts", "interactions", "mrr_history", "planted_effects", "events"):
         assert getattr(first, name).read_bytes() == getattr(again, name).read_bytes(), name
     assert first.accounts.read_bytes() != other.accounts.read_bytes()
     assert first.interactions.read_bytes() != other.interactions.read_bytes()
-    # the temporary potential build is cleaned up: the folder holds exactly the four files
+    # the temporary builds are cleaned up: the folder holds exactly the five files
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
-        "accounts.csv", "interactions.csv", "mrr_history.csv", "planted_effects.json"]
+        "accounts.csv", "events.csv", "interactions.csv", "mrr_history.csv", "planted_effects.json"]
 
 
 def test_demo_parquet_holds_the_same_rows_as_csv(tmp_path):
@@ -335,9 +335,9 @@ def test_default_demo_true_whatif_regression_snapshot(demo_database):
     """Regression snapshot (not a validation): the default demo's true effect of halving first response,
     the figure the product's what-if is checked against."""
     whatif = json.loads(demo_database[1].planted_effects.read_text())["true_whatif"][0]
-    assert whatif["active_accounts"] == 3072
-    assert whatif["accounts_kept"] == pytest.approx(123.889, abs=1e-3)
-    assert whatif["arr_kept"] == pytest.approx(1802609.82, abs=0.01)
+    assert whatif["active_accounts"] == 3118
+    assert whatif["accounts_kept"] == pytest.approx(117.198, abs=1e-3)
+    assert whatif["arr_kept"] == pytest.approx(1734560.23, abs=0.01)
 
 
 def test_expected_churn_probability_follows_the_baseline_hazard():
@@ -418,3 +418,23 @@ def test_rebuilt_latest_rows_without_a_change_match_the_potential_panel(tmp_path
                                                   lambda m: None)
     assert 0 < latest["account"].size < 300
     np.testing.assert_array_equal(demo_module.panel_log_hazard_ratio(rebuilt), latest["log_hr"])
+
+
+def test_demo_planted_change_halves_emea_first_responses_from_its_date_and_keeps_accounts(demo):
+    """The planted change: the EMEA accounts' tickets answered twice as fast from its date, the others' as before;
+    its true effect (planted_effects.json) a hazard ratio below 1 and accounts kept, and events.csv records it."""
+    document = json.loads(demo["result"].planted_effects.read_text())
+    change = document["planted_change"]
+    tickets = demo["interactions"].merge(demo["accounts"][["account_id", "region"]], on="account_id")
+    hours = (tickets["first_response_at"] - tickets["created_at"]).dt.total_seconds() / 3600
+    after = tickets["created_at"] >= pd.Timestamp(change["date"])
+    emea = tickets["region"] == "EMEA"
+    ratio_emea = np.log(hours[emea & after]).mean() - np.log(hours[emea & ~after]).mean()
+    ratio_others = np.log(hours[~emea & after]).mean() - np.log(hours[~emea & ~after]).mean()
+    assert ratio_emea - ratio_others == pytest.approx(np.log(0.5), abs=0.15)
+    assert change["treated"] == ["region=EMEA"] and 0 < change["hazard_ratio"] < 1
+    assert 0 < change["accounts_kept_since_change"] < change["reached_accounts_since_change"]
+    assert 0 < change["accounts_kept_per_year"] < change["reached_active_accounts"]
+    assert change["arr_kept_since_change"] > 0 and change["arr_kept_per_year"] > 0
+    events = pd.read_csv(demo["result"].events)
+    assert events.to_dict("records") == [{"name": change["name"], "date": change["date"], "treated": "region=EMEA"}]

@@ -36,7 +36,9 @@ from scipy import stats
 
 from ..errors import RetentionError
 from ..filters import filter_predicate, filterable_columns, parse_filters
+from ..settings import WINDOW_DAYS
 from ..sqlrun import TrustedSql, execute_template, quote_ident
+from .factor_effects import stored_structure
 from .factors import CHANGEABLE, FACTORS_BY_NAME
 from .whatif import Change, WhatIf
 
@@ -53,6 +55,9 @@ PLACEBO_OFFSETS_MONTHS = (6, 12)
 # A month of the event study whose log ratio has a standard error beyond this carries no information (a month of no
 # churn among the reached accounts: the ratio runs off to 0): it is left out.
 MAX_LOG_SE = 5.0
+# The service measures are trailing windows known before each month: a change shows in them in full only once a whole
+# window has passed since it, and the months before that carry part of it.
+RAMP_MONTHS = -(-WINDOW_DAYS // 30)
 
 
 class ChangeEffectError(RetentionError, ValueError):
@@ -228,10 +233,13 @@ class ChangeEffect:
         """Did the service measures move? For each factor the panel carries: the reached and the other accounts'
         average before and after the change, and the difference-in-differences of the measure (month and group fixed
         effects, clustered by account); a time on the log scale (a relative change), a rate or a score as it is.
-        The measures are trailing 90-day windows known before each month, so a change shows in full from the
-        fourth month after it."""
+        The measures are trailing windows known before each month, so the months after the change in which they
+        carry only part of it (RAMP_MONTHS) are left out when later months exist: the change is measured in full,
+        as the accounts carry it today."""
         out: list[dict[str, object]] = []
         p_values: list[float] = []
+        if (rows.event_month >= RAMP_MONTHS).any():
+            rows = rows[(rows.event_month < 0) | (rows.event_month >= RAMP_MONTHS)]
         for name in CHANGEABLE:
             factor = FACTORS_BY_NAME[name]
             if factor.column not in panel.columns:
@@ -389,6 +397,11 @@ def expected_from_drivers(con: duckdb.DuckDBPyConnection, effect: ChangeEffect, 
                 "sentence": "No service measure moved measurably for the accounts the change reached, so the drivers "
                             "model expects no effect through them; an effect on churn came some other way, or not "
                             "at all."}
+    # a measure that moved because another moved (SLA breaches with first response) is that one's consequence: the
+    # what-if of the first lets it follow, so undoing both would count it twice
+    structure = stored_structure(con)
+    moved = [row for row in moved if not any(row["factor"] in structure.descendants(other["factor"])
+                                             for other in moved if other is not row)]
     changes = [undoing(row) for row in moved]
     whatif = WhatIf(changes, horizon_days=horizon_days).fit(con, account_ids=account_ids)
     lost = whatif.result_["accounts_kept"]  # negative: taking the change back loses accounts
