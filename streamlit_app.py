@@ -15,6 +15,7 @@ with errors.reported_briefly():
         st.Page("dashboard/app_pages/survival.py", title="Survival explorer", icon=":material/show_chart:"),
         st.Page("dashboard/app_pages/drivers.py", title="Service drivers", icon=":material/support_agent:"),
         st.Page("dashboard/app_pages/investment.py", title="Investment case", icon=":material/savings:"),
+        st.Page("dashboard/app_pages/evaluate.py", title="Evaluate a change", icon=":material/fact_check:"),
         st.Page("dashboard/app_pages/at_risk.py", title="At-risk accounts", icon=":material/warning:"),
         st.Page("dashboard/app_pages/data_page.py", title="Data", icon=":material/table:"),
     ]

@@ -430,3 +430,43 @@ def forecast_fan(history: pd.DataFrame, forecast: pd.DataFrame, measure: str, ba
                      tickformat="~s" if money_axis else ",d")
     fig.update_xaxes(title="Month")
     return _layout(fig, title)
+
+
+def event_study(months: pd.DataFrame, title: str | None = "Churn month by month around the change (95% interval)"
+                ) -> go.Figure:
+    """One point per month from the change (`months_from_change`) at its hazard ratio (`estimate`) against the month
+    before the change, with its interval (`ci_lower`, `ci_upper`); 1 is no difference, the change falls between −1
+    and 0."""
+    if months.empty:
+        return empty_figure("Too few months around the change to show them one by one")
+    fig = go.Figure(go.Scatter(
+        x=months.months_from_change, y=months.estimate, mode="markers", marker=dict(color=PALETTE[0], size=8),
+        error_y=dict(type="data", symmetric=False, array=months.ci_upper - months.estimate,
+                     arrayminus=months.estimate - months.ci_lower, color=_with_alpha(PALETTE[0], 0.5)),
+        customdata=np.c_[months.ci_lower, months.ci_upper], name="hazard ratio",
+        hovertemplate="month %{x:+d}: %{y:.2f} (%{customdata[0]:.2f} to %{customdata[1]:.2f})<extra></extra>"))
+    fig.add_hline(y=1, line=dict(color="#6b7280", dash="dot"))
+    fig.add_vline(x=-0.5, line=dict(color=PALETTE[1], dash="dash"), annotation_text="change",
+                  annotation_position="top")
+    fig.update_yaxes(type="log", title="Churn hazard ratio (against the month before)")
+    fig.update_xaxes(title="Months from the change", dtick=1 if len(months) <= 24 else 3)
+    return _layout(fig, title, height=380)
+
+
+def measure_by_month(series: pd.DataFrame, measure_label: str, change_date, color: str = "group",
+                     title: str | None = None) -> go.Figure:
+    """One line per group (`color`: the reached accounts and the others) of a service measure's monthly average
+    (`value`) with its interval as a band (`ci_lower`, `ci_upper`), and the change's date marked."""
+    fig = go.Figure()
+    for index, (group, rows) in enumerate(series.groupby(color, sort=False)):
+        shade = PALETTE[index % len(PALETTE)]
+        fig.add_trace(go.Scatter(x=pd.concat([rows.month_start, rows.month_start[::-1]]),
+                                 y=pd.concat([rows.ci_upper, rows.ci_lower[::-1]]), fill="toself",
+                                 fillcolor=_with_alpha(shade, 0.15), line=dict(width=0), hoverinfo="skip",
+                                 showlegend=False))
+        fig.add_trace(go.Scatter(x=rows.month_start, y=rows.value, mode="lines+markers", name=f"{group} accounts",
+                                 line=dict(color=shade), hovertemplate="%{x|%b %Y}: %{y:.3g}<extra>" + f"{group}</extra>"))
+    fig.add_vline(x=pd.Timestamp(change_date).timestamp() * 1000, line=dict(color=PALETTE[1], dash="dash"),
+                  annotation_text="change", annotation_position="top")
+    fig.update_yaxes(title=measure_label, rangemode="tozero")
+    return _layout(fig, title or f"{measure_label} by month (95% interval)", height=360)

@@ -47,6 +47,9 @@ from pipelines.models.factor_effects import whatif_model
 from pipelines.models.forecast import (DAYS_PER_MONTH, RetentionForecast, change_difference, read_forecast,
                                        read_inputs, whatif_kept_shares)
 from pipelines.models.whatif import WhatIf, case_mix_ranges
+from pipelines.change_events import ChangeEvent, Rollout, events_beside, read_events
+from pipelines.errors import InputError
+from pipelines.models.change_evaluation import evaluate
 
 
 def file_stamp(path: Path) -> tuple | None:
@@ -643,3 +646,28 @@ def cached_forecast_with_change(_con, build_id: str, changes: tuple[tuple[str, s
     with_change = RetentionForecast(kept_share=share, kept_months=max(1, round(horizon_days / DAYS_PER_MONTH))).fit(
         inputs.accounts, inputs.as_of, inputs.mrr)
     return with_change.frame(), change_difference(with_change, without), without.frame(), without.info()
+
+
+# --- evaluating a past change ---------------------------------------------------------------------
+
+def recorded_events(info: dict) -> tuple[list[ChangeEvent], str | None]:
+    """The changes recorded in the events file beside the accounts file the build read (`retention demo` writes
+    one), and what is wrong with that file when it cannot be read; none when there is no such file."""
+    accounts = next((i for i in info.get("inputs", []) if i["source"] == "accounts"), None)
+    if accounts is None or not events_beside(accounts["path"]).exists():
+        return [], None
+    try:
+        return read_events(events_beside(accounts["path"])), None
+    except InputError as error:
+        return [], str(error)
+
+
+@in_scope
+@st.cache_data(show_spinner="Evaluating the change: fitting its design and the drivers model's expectation…",
+               max_entries=32)
+def cached_change_evaluation(_con, build_id: str, name: str, rollouts: tuple[tuple[str, tuple[str, ...]], ...],
+                             design: str, filters: Filters) -> dict:
+    """The evaluation of a change (`rollouts`: each step's date, YYYY-MM-DD, and the filters of the accounts it
+    reached) among the selected accounts, once per build, change and selection."""
+    event = ChangeEvent(name, tuple(Rollout(pd.Timestamp(start).date(), treated) for start, treated in rollouts))
+    return evaluate(_con, event, design, account_ids=selected_account_ids(_con, filters))

@@ -26,6 +26,7 @@ PAGES = {
     "survival": "Survival explorer",
     "drivers": "Service drivers",
     "investment": "Investment case",
+    "evaluate": "Evaluate a change",
     "at_risk": "At-risk accounts",
     "data_page": "Data",
 }

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.models.change_effect import (ChangeEffect, ChangeEffectError, expected_from_drivers,
+from pipelines.models.change_evaluation import pre_trend_verdict
+from pipelines.models.change_effect import (ChangeEffect, ChangeEffectError, accounts_kept, expected_from_drivers,
+                                           service_change,
                                            read_change_panel)
 
 START = pd.Timestamp("2023-07-01")
@@ -60,7 +62,7 @@ def test_the_event_study_shows_flat_months_before_and_the_drop_after():
     assert -1 not in table.index  # the reference month
     assert table.loc[table.index <= -2, "estimate"].between(0.7, 1.4).all()
     assert table.loc[table.index >= 0, "estimate"].mean() < 0.8
-    assert fitted.pre_trend_p_value_ > 0.05 and "No sign" in fitted.pre_trend_verdict()
+    assert fitted.pre_trend_p_value_ > 0.05 and "No sign" in pre_trend_verdict("did", fitted.pre_trend_p_value_)
     assert all(p["ci_lower"] <= 1 <= p["ci_upper"] for p in fitted.placebos_) and len(fitted.placebos_) == 2
 
 
@@ -69,7 +71,8 @@ def test_groups_already_drifting_apart_are_caught_by_the_pre_trend_test_and_the_
     difference-in-differences finds an 'effect'; the pre-trend test and a placebo say not to believe it."""
     fitted = ChangeEffect(CHANGE).fit(planted_panel(2, hazard_ratio=1.0, drift=-0.03, accounts=8000))
     assert fitted.hazard_ratio_["ci_upper"] < 1  # the naive answer is wrong
-    assert fitted.pre_trend_p_value_ < 0.10 and "already drifting apart" in fitted.pre_trend_verdict()
+    assert fitted.pre_trend_p_value_ < 0.10 and "already drifting apart" in pre_trend_verdict(
+        "did", fitted.pre_trend_p_value_)
     assert any(p["ci_upper"] < 1 for p in fitted.placebos_)
 
 
@@ -99,7 +102,7 @@ def test_the_first_stage_finds_how_far_the_service_measure_moved():
     panel["first_response_hours_median"] = 4.0 * np.where(after, 0.5, 1.0) * np.exp(rng.normal(0, 0.4, len(panel)))
     panel["mrr"] = 100.0
     fitted = ChangeEffect(CHANGE).fit(panel)
-    [row] = fitted.service_change_.to_dict("records")
+    [row] = service_change(fitted.rows_, panel).to_dict("records")
     assert row["factor"] == "first_response_hours" and row["scale"] == "relative"
     assert row["ci_lower"] <= -0.5 <= row["ci_upper"] and row["ci_upper"] - row["ci_lower"] < 0.05
     assert row["reached_after"] < 0.6 * row["reached_before"] and 0.9 < row["others_after"] / row["others_before"] < 1.1
@@ -116,10 +119,11 @@ def test_the_accounts_kept_since_the_change_cover_what_it_kept_in_the_simulation
 
     truth = churns_after(without) - churns_after(with_change)
     fitted = ChangeEffect(CHANGE).fit(with_change.assign(mrr=50.0))
-    kept = fitted.kept_["accounts_since"]
+    kept_ = accounts_kept(fitted.rows_, fitted.hazard_ratio_)
+    kept = kept_["accounts_since"]
     assert kept["ci_lower"] <= truth <= kept["ci_upper"], (truth, kept)
-    assert fitted.kept_["arr_since"]["estimate"] == pytest.approx(600.0 * kept["estimate"])
-    assert 0 < fitted.kept_["accounts_per_year"]["ci_lower"] < fitted.kept_["accounts_per_year"]["ci_upper"]
+    assert kept_["arr_since"]["estimate"] == pytest.approx(600.0 * kept["estimate"])
+    assert 0 < kept_["accounts_per_year"]["ci_lower"] < kept_["accounts_per_year"]["ci_upper"]
 
 
 def test_the_command_gives_the_json_the_issue_promises(small_demo_database, capsys):
@@ -148,13 +152,13 @@ def test_the_drivers_models_expectation_takes_the_measured_change_back_among_the
     panel = read_change_panel(db, ["region=EMEA"])
     fitted = ChangeEffect(date(2025, 7, 1)).fit(panel)
     reached = panel.account_id[panel.is_treated].unique()
-    fitted.service_change_ = pd.DataFrame([])
-    nothing = expected_from_drivers(db, fitted, reached)
+    kept = accounts_kept(fitted.rows_, fitted.hazard_ratio_)
+    nothing = expected_from_drivers(db, pd.DataFrame([]), kept, reached)
     assert nothing["accounts_kept_per_year"] is None and "No service measure moved measurably" in nothing["sentence"]
 
-    fitted.service_change_ = pd.DataFrame([{"factor": "first_response_hours", "scale": "relative", "estimate": -0.5,
-                                            "ci_lower": -0.55, "ci_upper": -0.45}])
-    expected = expected_from_drivers(db, fitted, reached)
+    measured = pd.DataFrame([{"factor": "first_response_hours", "scale": "relative", "estimate": -0.5,
+                              "ci_lower": -0.55, "ci_upper": -0.45}])
+    expected = expected_from_drivers(db, measured, kept, reached)
     assert expected["changes"] == [{"factor": "first_response_hours", "undo": "+100.0%"}]
     kept = expected["accounts_kept_per_year"]
     assert 0 < kept["ci_lower"] < kept["estimate"] < kept["ci_upper"]  # slower first response loses accounts
@@ -172,9 +176,12 @@ def test_the_demos_planted_change_is_found_and_the_drivers_model_saw_it_coming(d
 
     db_path, demo = demo_database
     truth = json.loads(demo.planted_effects.read_text())["planted_change"]
-    assert main(["evaluate", "--db", str(db_path), "--name", truth["name"], "--date", truth["date"],
-                 *[arg for treated in truth["treated"] for arg in ("--treated", treated)], "--format", "json"]) == 0
+    # the change as the demo's events file records it
+    assert main(["evaluate", "--db", str(db_path), "--name", truth["name"], "--events", str(demo.events),
+                 "--format", "json"]) == 0
     result = json.loads(capsys.readouterr().out)
+    assert result["design"] == "difference-in-differences" and result["date"] == truth["date"]
+    assert result["treated"] == truth["treated"]
     first_response = next(row for row in result["service_change"] if row["factor"] == "first_response_hours")
     assert first_response["moved"] and first_response["ci_lower"] <= -0.5 + 0.03 and first_response["ci_upper"] < -0.4
     ratio = result["hazard_ratio"]

@@ -82,6 +82,41 @@ def _month_index(values) -> np.ndarray:
     return np.asarray(stamps.year * 12 + stamps.month)
 
 
+def first_month_after(change_date: date) -> int:
+    """The month index (year × 12 + month) of the first whole month after the change."""
+    change = pd.Timestamp(change_date)
+    return change.year * 12 + change.month + (0 if change.day == 1 else 1)
+
+
+def account_months(panel: pd.DataFrame, change_date: date, extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The panel's usable rows as the change designs use them: position in the panel, account code, month index,
+    months from the change, tenure band, treated, churned, MRR (NaN when the panel has none), and the `extra`
+    columns as they are. The month the change falls in is left out when it does not start on the 1st, as the
+    difference-in-differences does: it is partly before, partly after."""
+    required = {"account_id", "month_start", "tenure_days", "churned", "is_treated", *extra}
+    missing = required - set(panel.columns)
+    if missing:
+        raise ChangeEffectError(f"the panel lacks the column(s) {', '.join(sorted(missing))}")
+    rows = pd.DataFrame({
+        "row": np.arange(len(panel)),
+        "account": pd.factorize(panel.account_id)[0],
+        "month": _month_index(panel.month_start),
+        "tenure_band": np.minimum(panel.tenure_days.to_numpy() // TENURE_BAND_DAYS, TENURE_BANDS),
+        "churned": panel.churned.to_numpy(dtype=float),
+        "treated": panel.is_treated.astype(bool).to_numpy(),
+        "mrr": panel.mrr.to_numpy(dtype=float) if "mrr" in panel.columns else np.nan,
+        **{column: panel[column].to_numpy() for column in extra},
+    })
+    first_after = first_month_after(change_date)
+    mid_month = pd.Timestamp(change_date).day != 1
+    if mid_month:
+        rows = rows[rows.month != first_after - 1]
+    # 0 is the first whole month after the change, −1 the last whole month before it, the partial month between
+    # them left out above
+    rows["event_month"] = rows.month - first_after + np.where((rows.month < first_after) & mid_month, 1, 0)
+    return rows.reset_index(drop=True)
+
+
 @dataclass
 class ChangeEffect:
     """Difference-in-differences of a change that reached some accounts from `change_date`.
@@ -99,41 +134,28 @@ class ChangeEffect:
     pre_trend_p_value_: float | None = field(default=None, init=False)
     placebos_: list[dict] = field(default_factory=list, init=False)
     counts_: dict = field(default_factory=dict, init=False)
-    service_change_: pd.DataFrame = field(default_factory=pd.DataFrame, init=False)
-    kept_: dict = field(default_factory=dict, init=False)
+    rows_: pd.DataFrame = field(default_factory=pd.DataFrame, init=False)
+    notes_: list[str] = field(default_factory=list, init=False)
 
     def fit(self, panel: pd.DataFrame) -> ChangeEffect:
         rows = self._design(panel)
         self.hazard_ratio_ = self._did(rows)
         self.event_study_, self.pre_trend_p_value_ = self._event_study(rows)
         self.placebos_ = self._placebos(rows)
-        self.service_change_ = self._first_stage(rows, panel)
-        self.kept_ = self._kept(rows)
+        self.rows_ = rows
+        self.notes_ = ["Difference-in-differences of the monthly churn hazard: the reached accounts against the "
+                       "others, tenure bands and calendar months held fixed, errors clustered by account. It credits "
+                       "the change with the difference only if both groups' churn would have moved in parallel "
+                       "without it."]
+        if self.change_date.day != 1:
+            self.notes_.append(f"The month of {self.change_date:%d %B %Y} is left out: it is partly before the "
+                               "change.")
         return self
 
     # --- the design -------------------------------------------------------------------------------------------
 
     def _design(self, panel: pd.DataFrame) -> pd.DataFrame:
-        missing = {"account_id", "month_start", "tenure_days", "churned", "is_treated"} - set(panel.columns)
-        if missing:
-            raise ChangeEffectError(f"the panel lacks {', '.join(sorted(missing))}")
-        rows = pd.DataFrame({
-            "row": np.arange(len(panel)),
-            "account": pd.factorize(panel.account_id)[0],
-            "month": _month_index(panel.month_start),
-            "tenure_band": np.minimum(panel.tenure_days.to_numpy() // TENURE_BAND_DAYS, TENURE_BANDS),
-            "churned": panel.churned.to_numpy(dtype=float),
-            "treated": panel.is_treated.astype(bool).to_numpy(),
-            "mrr": panel.mrr.to_numpy(dtype=float) if "mrr" in panel.columns else np.nan,
-        })
-        change = pd.Timestamp(self.change_date)
-        first_after = change.year * 12 + change.month + (0 if change.day == 1 else 1)
-        if change.day != 1:  # the month the change falls in is partly before it: neither side's
-            rows = rows[rows.month != first_after - 1]
-        # months counted from the change: 0 the first whole month after it, −1 the last whole month before it (the
-        # event study's reference), the partial month between them left out above
-        rows["event_month"] = rows.month - first_after + np.where(
-            (rows.month < first_after) & (change.day != 1), 1, 0)
+        rows = account_months(panel, self.change_date)
         treated_accounts = rows.loc[rows.treated, "account"].nunique()
         control_accounts = rows.loc[~rows.treated, "account"].nunique()
         before, after = (rows.event_month < 0), (rows.event_month >= 0)
@@ -229,132 +251,112 @@ class ChangeEffect:
                         **{k: ratio[k] for k in ("estimate", "ci_lower", "ci_upper", "p_value")}})
         return out
 
-    def _first_stage(self, rows: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFrame:
-        """Did the service measures move? For each factor the panel carries: the reached and the other accounts'
-        average before and after the change, and the difference-in-differences of the measure (month and group fixed
-        effects, clustered by account); a time on the log scale (a relative change), a rate or a score as it is.
-        The measures are trailing windows known before each month, so the months after the change in which they
-        carry only part of it (RAMP_MONTHS) are left out when later months exist: the change is measured in full,
-        as the accounts carry it today."""
-        out: list[dict[str, object]] = []
-        p_values: list[float] = []
-        if (rows.event_month >= RAMP_MONTHS).any():
-            rows = rows[(rows.event_month < 0) | (rows.event_month >= RAMP_MONTHS)]
-        for name in CHANGEABLE:
-            factor = FACTORS_BY_NAME[name]
-            if factor.column not in panel.columns:
-                continue
-            values = panel[factor.column].to_numpy(dtype=float)[rows.row.to_numpy()]
-            relative = factor.change == "duration"
-            if relative:
-                values = np.log(np.clip(values, 1.0 / 60.0, None))
-            data = rows.assign(value=values, reached_after=(rows.treated & (rows.event_month >= 0)).astype(float),
-                               group=rows.treated.astype(int)).dropna(subset=["value"])
-            sides = data.groupby([data.treated, data.event_month >= 0]).value
-            if sides.ngroups < 4 or sides.count().min() < 10:
-                continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fit = pf.feols("value ~ reached_after | month + group", data=data, vcov={"CRV1": "account"})
-            estimate = float(fit.coef()["reached_after"])
-            se = float(np.sqrt(np.asarray(fit._vcov)[0][0]))
-            z = stats.norm.ppf(0.5 + self.level / 2)
-            means = sides.mean()
-            shown = (lambda v: float(np.exp(v))) if relative else float
-            p_values.append(float(2 * stats.norm.sf(abs(estimate) / se)) if se > 0 else 1.0)
-            row: dict[str, object] = {"factor": name, "label": factor.label,
-                   "scale": "relative" if relative else "difference", "p_value": p_values[-1],
-                   "reached_before": shown(means[(True, False)]), "reached_after": shown(means[(True, True)]),
-                   "others_before": shown(means[(False, False)]), "others_after": shown(means[(False, True)])}
-            if relative:  # the change as a share: −0.5 is half the time
-                row.update(estimate=float(np.expm1(estimate)), ci_lower=float(np.expm1(estimate - z * se)),
-                           ci_upper=float(np.expm1(estimate + z * se)))
-            else:
-                row.update(estimate=estimate, ci_lower=estimate - z * se, ci_upper=estimate + z * se)
-            out.append(row)
-        # nine measures tested at once: one moves at the 5% level by chance in a third of changes that did nothing,
-        # so a measure counts as moved only below 5% divided by the number tested (Bonferroni)
-        for row, p_value in zip(out, p_values):
-            row["moved"] = p_value < (1 - self.level) / len(out)
-        return pd.DataFrame(out)
 
-    def _kept(self, rows: pd.DataFrame) -> dict:
-        """Accounts and ARR the change kept among the accounts it reached, since it and per year from now on, with the
-        hazard ratio's interval: their churns after the change were `1 / ratio` times fewer than they would have
-        been without it, so it kept churns × (1 / ratio − 1). ARR: each kept account at the average ARR (12 × MRR)
-        of the reached accounts' months after the change. The year ahead: the reached accounts' churn rate since the
-        change, over a year, for those still customers."""
-        after = rows[rows.treated & (rows.event_month >= 0)]
-        churns = float(after.churned.sum())
-        months = float(len(after))
-        ratio = self.hazard_ratio_
-        arr = float(12 * np.nanmean(after.mrr)) if months and np.isfinite(after.mrr).any() else float("nan")
-        last_month = after.month.max() if months else None
-        active_now = int(((after.month == last_month) & (after.churned == 0)).sum()) if months else 0
-        yearly_churns = active_now * 12 * churns / months if months else 0.0
+def _measure_values(panel: pd.DataFrame, rows: pd.DataFrame, column: str, relative: bool) -> np.ndarray:
+    values = panel[column].to_numpy(dtype=float)[rows.row.to_numpy()]
+    return np.log(np.clip(values, 1.0 / 60.0, None)) if relative else values
 
-        def kept(count: float) -> dict:
-            return {key: count * (1 / ratio[source] - 1) for key, source in
-                    (("estimate", "estimate"), ("ci_lower", "ci_upper"), ("ci_upper", "ci_lower"))}
 
-        since, per_year = kept(churns), kept(yearly_churns)
-        return {"accounts_since": since, "arr_since": {k: v * arr for k, v in since.items()},
-                "accounts_per_year": per_year, "arr_per_year": {k: v * arr for k, v in per_year.items()},
-                "churns_after": churns, "account_months_after": months, "reached_active_now": active_now,
-                "arr_per_account": arr}
+def service_change(rows: pd.DataFrame, panel: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Did the service measures move? For each factor the panel carries: the reached and the other accounts' average
+    before and after the change, and the difference-in-differences of the measure (calendar month and group fixed
+    effects, clustered by account); with no comparison group (a change that reached everyone) the plain difference
+    of after and before. A time on the log scale (a relative change: −0.5 is half the time), a rate or a score as it
+    is. `rows` are a design's rows_ (row, account, month, event_month, treated).
 
-    def to_json_dict(self, name: str, treated: list[str]) -> dict:
-        """The evaluation as the command's JSON: what moved, what it was worth, how sure, and what it rests on."""
-        ratio = {k: self.hazard_ratio_[k] for k in ("estimate", "ci_lower", "ci_upper", "p_value")}
-        kept = self.kept_
-        notes = [
-            self.effect_verdict(),
-            "Difference-in-differences of the monthly churn hazard: the reached accounts against the others, tenure "
-            "bands and calendar months held fixed, errors clustered by account. It credits the change with the "
-            "difference only if both groups' churn would have moved in parallel without it.",
-            self.pre_trend_verdict(),
-            "Accounts kept since the change: the reached accounts' churns after it times (1 / hazard ratio − 1); per "
-            "year: the same at their churn rate since the change, for those still customers. ARR: 12 × their "
-            "average MRR since the change.",
-        ]
-        if self.change_date.day != 1:
-            notes.append(f"The month of {self.change_date:%d %B %Y} is left out: it is partly before the change.")
-        return {
-            "name": name, "date": f"{self.change_date:%Y-%m-%d}", "design": "difference-in-differences",
-            "treated": list(treated), "accounts": {k: self.counts_[k] for k in ("treated_accounts",
-                                                                               "comparison_accounts")},
-            "service_change": self.service_change_.to_dict("records"),
-            "hazard_ratio": ratio,
-            "accounts_kept": {"since_change": kept["accounts_since"], "per_year": kept["accounts_per_year"]},
-            "arr_kept": {"since_change": kept["arr_since"], "per_year": kept["arr_per_year"]},
-            "verdict": self.effect_verdict(),
-            "pre_trend": {"p_value": self.pre_trend_p_value_, "verdict": self.pre_trend_verdict()},
-            "event_study": self.event_study_.to_dict("records"),
-            "placebos": self.placebos_, "expected_from_drivers": None, "counts": self.counts_, "notes": notes,
-        }
-
-    def effect_verdict(self) -> str:
-        """What the change did to churn, in one sentence with its interval and the condition it holds under."""
-        ratio = self.hazard_ratio_
-        interval = f"hazard ratio {ratio['estimate']:.2f}, 95% interval {ratio['ci_lower']:.2f} to {ratio['ci_upper']:.2f}"
-        if ratio["ci_upper"] < 1:
-            said = f"The accounts it reached churned less after it than the others' trend would predict ({interval})"
-        elif ratio["ci_lower"] > 1:
-            said = f"The accounts it reached churned more after it than the others' trend would predict ({interval})"
+    The measures are trailing windows known before each month, so the months after the change in which they carry
+    only part of it (RAMP_MONTHS) are left out when later months exist: the change is measured in full, as the
+    accounts carry it today. Nine measures are tested at once, and one moves at the 5% level by chance in a third of
+    changes that did nothing, so a measure counts as `moved` only below 5% divided by the number tested
+    (Bonferroni)."""
+    rows = rows[rows.event_month.notna() | ~rows.treated]
+    if rows.event_month.isna().any():  # never reached, in a rollout in steps: their months count from the first step
+        first_step = (rows.month - rows.event_month)[rows.treated].min()
+        rows = rows.assign(event_month=rows.event_month.fillna(rows.month - first_step))
+    if (rows.event_month >= RAMP_MONTHS).any():
+        rows = rows[~(rows.event_month.between(0, RAMP_MONTHS - 1))]
+    compared = bool((~rows.treated).any())
+    z = stats.norm.ppf(0.5 + level / 2)
+    out: list[dict[str, object]] = []
+    p_values: list[float] = []
+    for name in CHANGEABLE:
+        factor = FACTORS_BY_NAME[name]
+        if factor.column not in panel.columns:
+            continue
+        relative = factor.change == "duration"
+        data = rows.assign(value=_measure_values(panel, rows, factor.column, relative),
+                           reached_after=(rows.treated & (rows.event_month >= 0)).astype(float),
+                           after=(rows.event_month >= 0), group=rows.treated.astype(int)).dropna(subset=["value"])
+        sides = data.groupby([data.treated, data.after]).value
+        if sides.ngroups < (4 if compared else 2) or sides.count().min() < 10:
+            continue
+        formula = "value ~ reached_after | month + group" if compared else "value ~ reached_after"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = pf.feols(formula, data=data, vcov={"CRV1": "account"})
+        names = list(fit.coef().index)
+        estimate = float(fit.coef()["reached_after"])
+        se = float(np.sqrt(np.asarray(fit._vcov)[names.index("reached_after")][names.index("reached_after")]))
+        means = sides.mean()
+        shown = (lambda v: float(np.exp(v))) if relative else float
+        p_values.append(float(2 * stats.norm.sf(abs(estimate) / se)) if se > 0 else 1.0)
+        row: dict[str, object] = {
+            "factor": name, "label": factor.label, "scale": "relative" if relative else "difference",
+            "p_value": p_values[-1],
+            "reached_before": shown(means[(True, False)]), "reached_after": shown(means[(True, True)]),
+            "others_before": shown(means[(False, False)]) if compared else None,
+            "others_after": shown(means[(False, True)]) if compared else None}
+        if relative:
+            row.update(estimate=float(np.expm1(estimate)), ci_lower=float(np.expm1(estimate - z * se)),
+                       ci_upper=float(np.expm1(estimate + z * se)))
         else:
-            said = f"No clear change in churn: the data fit anything from a drop to a rise ({interval})"
-        return said + ", if both groups would otherwise have moved in parallel."
+            row.update(estimate=estimate, ci_lower=estimate - z * se, ci_upper=estimate + z * se)
+        out.append(row)
+    for row, p_value in zip(out, p_values):
+        row["moved"] = p_value < (1 - level) / len(out)
+    return pd.DataFrame(out)
 
-    def pre_trend_verdict(self) -> str:
-        """The pre-trend test in words."""
-        p = self.pre_trend_p_value_
-        if p is None:
-            return "No months before the change to test the groups' trends on."
-        if p < PRE_TREND_ALPHA:
-            return (f"The groups' churn was already drifting apart before the change (pre-trend test p = {p:.2f}): "
-                    "the difference after it cannot be credited to the change alone.")
-        return (f"No sign that the groups' churn was drifting apart before the change (pre-trend test p = {p:.2f}); "
-                "that is consistent with, not proof of, parallel trends.")
+
+def service_by_month(rows: pd.DataFrame, panel: pd.DataFrame, factor: str, level: float = 0.95) -> pd.DataFrame:
+    """One measure month by month for the reached accounts and the others: its average (a time's geometric mean)
+    with a normal interval over the accounts that month (month_start, group, value, ci_lower, ci_upper, accounts)."""
+    spec = FACTORS_BY_NAME[factor]
+    relative = spec.change == "duration"
+    data = rows.assign(value=_measure_values(panel, rows, spec.column, relative),
+                       group=np.where(rows.treated, "reached", "others")).dropna(subset=["value"])
+    summary = data.groupby(["month", "group"]).value.agg(["mean", "std", "count"]).reset_index()
+    summary = summary[summary["count"] >= 5]
+    half = stats.norm.ppf(0.5 + level / 2) * summary["std"].fillna(0) / np.sqrt(summary["count"])
+    back = np.exp if relative else (lambda v: v)
+    return pd.DataFrame({
+        "month_start": pd.to_datetime({"year": (summary.month - 1) // 12, "month": (summary.month - 1) % 12 + 1,
+                                       "day": 1}),
+        "group": summary.group, "value": back(summary["mean"]), "ci_lower": back(summary["mean"] - half),
+        "ci_upper": back(summary["mean"] + half), "accounts": summary["count"]}).reset_index(drop=True)
+
+
+def accounts_kept(rows: pd.DataFrame, ratio: dict) -> dict:
+    """Accounts and ARR the change kept among the accounts it reached, since it and per year from now on, with the
+    hazard ratio's interval: their churns after the change were `1 / ratio` times fewer than they would have been
+    without it, so it kept churns × (1 / ratio − 1). ARR: each kept account at the average ARR (12 × MRR) of the
+    reached accounts' months after the change. The year ahead: the reached accounts' churn rate since the change,
+    over a year, for those still customers."""
+    after = rows[rows.treated & (rows.event_month >= 0)]
+    churns, months = float(after.churned.sum()), float(len(after))
+    arr = float(12 * np.nanmean(after.mrr)) if months and np.isfinite(after.mrr).any() else float("nan")
+    last_month = after.month.max() if months else None
+    active_now = int(((after.month == last_month) & (after.churned == 0)).sum()) if months else 0
+    yearly_churns = active_now * 12 * churns / months if months else 0.0
+
+    def kept(count: float) -> dict:
+        return {key: count * (1 / ratio[source] - 1) for key, source in
+                (("estimate", "estimate"), ("ci_lower", "ci_upper"), ("ci_upper", "ci_lower"))}
+
+    since, per_year = kept(churns), kept(yearly_churns)
+    return {"accounts_since": since, "arr_since": {k: v * arr for k, v in since.items()},
+            "accounts_per_year": per_year, "arr_per_year": {k: v * arr for k, v in per_year.items()},
+            "churns_after": churns, "account_months_after": months, "reached_active_now": active_now,
+            "arr_per_account": arr}
 
 
 def _measured(row: dict) -> str:
@@ -379,7 +381,7 @@ def undoing(row: dict) -> Change:
     return Change(factor.name, f"{-row['estimate']:+.2f}", "shift", -row["estimate"], lower, upper)
 
 
-def expected_from_drivers(con: duckdb.DuckDBPyConnection, effect: ChangeEffect, account_ids,
+def expected_from_drivers(con: duckdb.DuckDBPyConnection, service: pd.DataFrame, kept: dict, account_ids,
                           horizon_days: int = 365) -> dict:
     """What the drivers model expected the measured service change to do, beside what the change did.
 
@@ -389,9 +391,9 @@ def expected_from_drivers(con: duckdb.DuckDBPyConnection, effect: ChangeEffect, 
     allowing for the number of measures tested). The
     two are consistent when their difference's interval holds zero (the two estimates' errors taken as independent).
     """
-    moved = [row for row in effect.service_change_.to_dict("records")
-             if row.get("moved", row["ci_lower"] > 0 or row["ci_upper"] < 0)] if not effect.service_change_.empty else []
-    observed = effect.kept_["accounts_per_year"]
+    moved = [row for row in service.to_dict("records")
+             if row.get("moved", row["ci_lower"] > 0 or row["ci_upper"] < 0)] if not service.empty else []
+    observed = kept["accounts_per_year"]
     if not moved:
         return {"changes": [], "accounts_kept_per_year": None, "observed_per_year": observed, "consistent": None,
                 "sentence": "No service measure moved measurably for the accounts the change reached, so the drivers "

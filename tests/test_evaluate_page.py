@@ -1,0 +1,51 @@
+"""The "Evaluate a change" page on the default demo: the change its events file records, evaluated as the command
+evaluates it, and a change described on the page."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_app
+from dashboard import evaluate_view
+
+
+@pytest.fixture
+def demo_app(demo_database, monkeypatch):
+    monkeypatch.setenv("RETENTION_DB", str(demo_database[0]))
+    return demo_database
+
+
+def test_the_page_evaluates_the_recorded_change_as_the_command_does(demo_app, capsys):
+    from pipelines.cli import main
+
+    db_path, demo = demo_app
+    truth = json.loads(demo.planted_effects.read_text())["planted_change"]
+    assert main(["evaluate", "--db", str(db_path), "--name", truth["name"], "--events", str(demo.events),
+                 "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+
+    at = run_app("evaluate")
+    assert at.selectbox(key="eval_event").value == truth["name"]  # the recorded change comes first
+    shown = {metric.label: metric.value for metric in at.metric}
+    assert shown == {tile["label"]: tile["value"] for tile in evaluate_view.tiles(result)}
+    captions = [caption.value for caption in at.caption]
+    assert all(tile["interval"] in captions for tile in evaluate_view.tiles(result))
+    assert any(result["verdict"].split(" (")[0] in markdown.value for markdown in at.markdown)
+    service = next(frame.value for frame in at.dataframe if "service measure" in frame.value.columns)
+    first_response = service.set_index("service measure").loc["first response time"]
+    assert first_response["moved"] == "yes" and first_response["change (95% interval)"].startswith("−")
+    assert any(result["expected_from_drivers"]["sentence"].split(":")[0] in box.value for box in at.info)
+    charts = {chart.proto.id.rsplit("-", 1)[-1] for chart in at.get("plotly_chart")}
+    assert {"eval_measure", "eval_event_study"} <= charts
+
+
+def test_a_change_described_on_the_page_where_nothing_changed_finds_nothing_clear(demo_app):
+    at = run_app("evaluate")
+    at.selectbox(key="eval_event").set_value(evaluate_view.CUSTOM).run()
+    at.selectbox(key="eval_column").set_value("region").run()
+    at.selectbox(key="eval_value").set_value("North America").run()
+    assert not at.exception
+    verdict = next(markdown.value for markdown in at.markdown if "hazard ratio" in markdown.value)
+    assert "No clear change in churn" in verdict and "both groups would otherwise have moved in parallel" in verdict
