@@ -64,8 +64,24 @@ def empty_figure(message: str) -> go.Figure:
     return _layout(fig, None, height=240)
 
 
-def retention_trend(kpi: pd.DataFrame, title: str | None = "Revenue retention by month") -> go.Figure:
-    """One line per measure (gross and net revenue retention), one point per month."""
+def mark_changes(fig: go.Figure, changes: pd.DataFrame | None, first, last) -> go.Figure:
+    """A dotted vertical line at each recorded change (`changes`: name, date) between `first` and `last`, named at
+    the top: a reader sees what happened when a trend turned, without the chart claiming why."""
+    if changes is None or changes.empty:
+        return fig
+    for change in changes.itertuples():
+        when = pd.Timestamp(change.date)
+        if pd.Timestamp(first) <= when <= pd.Timestamp(last):
+            fig.add_vline(x=when.timestamp() * 1000, line=dict(color="#6b7280", dash="dot", width=1),
+                          annotation_text=textwrap.shorten(str(change.name), 28, placeholder="…"),
+                          annotation_position="top left", annotation_font=dict(size=11, color="#374151"))
+    return fig
+
+
+def retention_trend(kpi: pd.DataFrame, title: str | None = "Revenue retention by month",
+                    changes: pd.DataFrame | None = None) -> go.Figure:
+    """One line per measure (gross and net revenue retention), one point per month; the recorded `changes` (name,
+    date) marked where they fall."""
     data = kpi.dropna(subset=["gross_revenue_retention"])
     if data.empty:
         return empty_figure("No months with starting revenue yet.")
@@ -76,6 +92,7 @@ def retention_trend(kpi: pd.DataFrame, title: str | None = "Revenue retention by
                                  line=dict(color=color), hovertemplate="%{x|%b %Y}: %{y:.1%}<extra>" + name + "</extra>"))
     fig.update_yaxes(title="Share of starting MRR kept in the month", tickformat=".0%")
     fig.update_xaxes(title="Month")
+    mark_changes(fig, changes, data.month_start.min(), data.month_start.max())
     return _layout(fig, title)
 
 
@@ -382,12 +399,14 @@ FAN_BANDS = (("95", 0.12, "95% interval"), ("80", 0.25, "80% interval"))
 
 
 def forecast_fan(history: pd.DataFrame, forecast: pd.DataFrame, measure: str, base_measure: str, start: tuple,
-                 money_axis: bool, title: str | None = None, with_change: pd.DataFrame | None = None) -> go.Figure:
+                 money_axis: bool, title: str | None = None, with_change: pd.DataFrame | None = None,
+                 changes: pd.DataFrame | None = None) -> go.Figure:
     """Where a measure is heading: `history` (columns date, value: what happened, month by month) as a line, then
     from `start` (as-of date, value then) the forecast of `measure` with its 80% and 95% bands and, dashed, the
     forecast of `base_measure` (the part of it that is today's accounts; the gap between the two lines is new
     business). `forecast` is the stored long frame (month_end, measure, estimate, lower_80 … upper_95);
-    `with_change`, in the same shape, adds the forecast of `measure` with a what-if's change as a line of its own."""
+    `with_change`, in the same shape, adds the forecast of `measure` with a what-if's change as a line of its own;
+    the recorded `changes` (name, date) are marked where they fall in the history."""
     total = forecast[forecast.measure == measure].sort_values("month_end")
     if total.empty:
         return empty_figure("No forecast for this measure.")
@@ -429,6 +448,8 @@ def forecast_fan(history: pd.DataFrame, forecast: pd.DataFrame, measure: str, ba
     fig.update_yaxes(title="MRR ($)" if money_axis else "Active accounts", tickprefix="$" if money_axis else "",
                      tickformat="~s" if money_axis else ",d")
     fig.update_xaxes(title="Month")
+    if not history.empty:
+        mark_changes(fig, changes, pd.to_datetime(history.date).min(), start_date)
     return _layout(fig, title)
 
 

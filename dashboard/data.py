@@ -662,6 +662,15 @@ def recorded_events(info: dict) -> tuple[list[ChangeEvent], str | None]:
         return [], str(error)
 
 
+def recorded_change_dates(info: dict) -> pd.DataFrame:
+    """Each step of each recorded change as the trend charts mark it (name, date); empty without an events file or
+    with one that cannot be read (the Evaluate a change page says what is wrong with it)."""
+    events, _ = recorded_events(info)
+    return pd.DataFrame([{"name": event.name if len(event.rollouts) == 1 else
+                          f"{event.name}: {' and '.join(step.treated)}", "date": step.start}
+                         for event in events for step in event.rollouts], columns=["name", "date"])
+
+
 @in_scope
 @st.cache_data(show_spinner="Evaluating the change: fitting its design and the drivers model's expectation…",
                max_entries=32)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -321,3 +322,15 @@ def test_empty_input_gives_an_explaining_figure(builder):
     assert len(fig.data) == 0
     assert [a.text for a in fig.layout.annotations] == [message]
     assert fig.layout.xaxis.visible is False and fig.layout.yaxis.visible is False
+
+
+def test_recorded_changes_are_marked_only_within_the_charts_months():
+    from dashboard.charts import mark_changes
+
+    changes = pd.DataFrame({"name": ["EMEA hires", "Before the data", "A very long name for a change that goes on"],
+                            "date": [date(2025, 7, 1), date(2019, 1, 1), date(2025, 9, 1)]})
+    figure = mark_changes(go.Figure(), changes, date(2024, 1, 1), date(2026, 6, 1))
+    assert len(figure.layout.shapes) == 2
+    texts = [note.text for note in figure.layout.annotations]
+    assert texts[0] == "EMEA hires" and texts[1].endswith("…") and len(texts[1]) <= 28
+    assert mark_changes(go.Figure(), None, date(2024, 1, 1), date(2026, 6, 1)).layout.shapes == ()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from conftest import run_app
@@ -49,3 +50,15 @@ def test_a_change_described_on_the_page_where_nothing_changed_finds_nothing_clea
     assert not at.exception
     verdict = next(markdown.value for markdown in at.markdown if "hazard ratio" in markdown.value)
     assert "No clear change in churn" in verdict and "both groups would otherwise have moved in parallel" in verdict
+
+
+def test_the_overview_marks_the_recorded_change_on_its_trend_charts(demo_app):
+    at = run_app("overview")
+    specs = {chart.proto.id.rsplit("-", 1)[-1]: json.loads(chart.proto.spec) for chart in at.get("plotly_chart")}
+    for key in ("retention_trend", "forecast_active_accounts"):
+        layout = specs[key]["layout"]
+        lines = [shape for shape in layout.get("shapes", []) if shape.get("line", {}).get("dash") == "dot"]
+        # plotly places a line on a date axis at the date's milliseconds since 1970
+        assert [line["x0"] for line in lines] == [pd.Timestamp("2025-07-01").timestamp() * 1000], (key, lines)
+        assert any(note.get("text") == "EMEA support hires" for note in layout.get("annotations", [])), key
+    assert any("changes recorded in events.csv" in caption.value for caption in at.caption)

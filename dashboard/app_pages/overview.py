@@ -19,6 +19,7 @@ except ValueError:
     st.warning("No accounts match the filters. Widen them in the sidebar.")
     st.stop()
 kpis, monthly, cohorts, headline = view.kpis, view.monthly, view.cohorts, view.headline
+changes = data.recorded_change_dates(info)  # marked on the trend charts
 
 columns = [column for _ in range(2) for column in st.columns(3)]
 for column, metric in zip(columns, headline):
@@ -88,7 +89,8 @@ else:
                 continue
             title = f"{name}: the last two years and the next {forecast.month_number.max()} months"
             figure = charts.forecast_fan(findings.forecast_history(monthly, measure), forecast, measure,
-                                         base_measure, (start, forecast_info[at_start]), money_axis, title=title)
+                                         base_measure, (start, forecast_info[at_start]), money_axis, title=title,
+                                         changes=changes)
             column.plotly_chart(figure, key=f"forecast_{measure}")
             figures.append(figure)
         st.caption(findings.FORECAST_INTERVALS_IN_WORDS)
@@ -98,8 +100,11 @@ else:
             csv_download(forecast, "Download the forecast (CSV)", "forecast.csv", key="dl_forecast")
 
 left, right = st.columns(2)
-trend_figure = charts.retention_trend(monthly)
+trend_figure = charts.retention_trend(monthly, changes=changes)
 left.plotly_chart(trend_figure, key="retention_trend")
+if not changes.empty:
+    left.caption("Dotted lines: the changes recorded in events.csv. The Evaluate a change page measures what each "
+                 "did; a line only says when it happened.")
 value = right.radio("Cohort view", ["accounts", "revenue"], horizontal=True, key="cohort_view")
 cohort_figure = charts.cohort_heatmap(
     cohorts, "retained_account_share" if value == "accounts" else "revenue_retained_share",
