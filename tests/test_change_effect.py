@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.models.change_evaluation import pre_trend_verdict
 from pipelines.models.change_effect import (ChangeEffect, ChangeEffectError, accounts_kept, expected_from_drivers,
-                                           service_change,
+                                           kept_a_year, service_change,
                                            read_change_panel)
 
 START = pd.Timestamp("2023-07-01")
@@ -195,3 +195,24 @@ def test_the_demos_planted_change_is_found_and_the_drivers_model_saw_it_coming(d
     assert expected["consistent"] and "Consistent" in expected["sentence"]
     model = expected["accounts_kept_per_year"]
     assert model["ci_lower"] <= truth["accounts_kept_per_year"] <= model["ci_upper"]
+
+
+def test_a_year_ahead_is_the_drivers_models_chance_of_churn_raised_to_what_it_would_be_without_the_change(db):
+    """kept_a_year: with a ratio of 1 nothing is kept; with 0.5 each reached account's chance P of churning in a year
+    becomes 1 − (1 − P)^2 without the change, so what is kept is Σ P(1 − P), and ARR the same weighted by 12 × MRR;
+    the ends of the interval come from the ratio's."""
+    from pipelines.models.drivers import ServiceDrivers
+    from pipelines.models.risk import AccountRisk
+
+    reached = [row[0] for row in db.execute("select account_id from account_survival where region = 'EMEA'").fetchall()]
+    none = kept_a_year(db, {"estimate": 1.0, "ci_lower": 1.0, "ci_upper": 1.0}, reached)
+    assert none["accounts_per_year"] == {"estimate": 0.0, "ci_lower": 0.0, "ci_upper": 0.0}
+    halved = kept_a_year(db, {"estimate": 0.5, "ci_lower": 0.4, "ci_upper": 0.8}, reached)
+    risk = AccountRisk(horizon_days=365).fit(db, drivers=ServiceDrivers.from_database(db)).accounts_
+    chance = risk[risk.account_id.isin(reached)]
+    assert halved["reached_active_now"] == len(chance) > 0
+    p = chance.churn_probability
+    assert halved["accounts_per_year"]["estimate"] == pytest.approx(float((p * (1 - p)).sum()), rel=1e-9)
+    assert halved["arr_per_year"]["estimate"] == pytest.approx(float((p * (1 - p) * chance.arr).sum()), rel=1e-9)
+    kept = halved["accounts_per_year"]
+    assert 0 < kept["ci_lower"] < kept["estimate"] < kept["ci_upper"]

@@ -40,6 +40,8 @@ from ..settings import WINDOW_DAYS
 from ..sqlrun import TrustedSql, execute_template, quote_ident
 from .factor_effects import stored_structure
 from .factors import CHANGEABLE, FACTORS_BY_NAME
+from .drivers import ServiceDrivers
+from .risk import AccountRisk
 from .whatif import Change, WhatIf
 
 # Tenure bands of three months up to three years, then one band: enough to follow the hazard's shape over tenure
@@ -122,7 +124,9 @@ class ChangeEffect:
     """Difference-in-differences of a change that reached some accounts from `change_date`.
 
     fit(panel) takes read_change_panel's frame. Learned: hazard_ratio_ {estimate, ci_lower, ci_upper, p_value},
-    event_study_ (one row per month relative to the change), pre_trend_p_value_, placebos_, counts_.
+    event_study_ (one row per month relative to the change), pre_trend_p_value_, placebos_, counts_, rows_ (the
+    account-months it used: row, account, month, event_month, treated, churned, mrr) and notes_; the other designs
+    (change_staggered, change_its, change_synthetic) learn the same, and change_evaluation works from them.
     """
 
     change_date: date
@@ -357,6 +361,26 @@ def accounts_kept(rows: pd.DataFrame, ratio: dict) -> dict:
             "accounts_per_year": per_year, "arr_per_year": {k: v * arr for k, v in per_year.items()},
             "churns_after": churns, "account_months_after": months, "reached_active_now": active_now,
             "arr_per_account": arr}
+
+
+def kept_a_year(con: duckdb.DuckDBPyConnection, ratio: dict, account_ids, horizon_days: int = 365) -> dict:
+    """The accounts and ARR the change keeps over the next `horizon_days` among `account_ids` (the reached accounts),
+    by the product's standardisation: each active account's chance of churning over the horizon from the stored
+    drivers model at its current measures (which carry the change), P, against the chance without the change, its
+    hazard divided by the ratio: 1 − (1 − P)^(1 / ratio). Summed over the accounts (ARR: weighted by 12 × MRR), at
+    the ratio's estimate and its interval's ends."""
+    risk = AccountRisk(horizon_days=horizon_days).fit(con, drivers=ServiceDrivers.from_database(con))
+    accounts = risk.accounts_[risk.accounts_.account_id.isin(set(account_ids))]
+    chance, arr = accounts.churn_probability.to_numpy(float), accounts.arr.to_numpy(float)
+
+    def kept(hazard_ratio: float) -> np.ndarray:
+        return -np.expm1(np.log1p(-np.minimum(chance, 1 - 1e-12)) / hazard_ratio) - chance
+
+    by_end = {key: kept(ratio[source]) for key, source in
+              (("estimate", "estimate"), ("ci_lower", "ci_upper"), ("ci_upper", "ci_lower"))}
+    return {"accounts_per_year": {key: float(values.sum()) for key, values in by_end.items()},
+            "arr_per_year": {key: float(values @ arr) for key, values in by_end.items()},
+            "reached_active_now": int(len(accounts))}
 
 
 def _measured(row: dict) -> str:

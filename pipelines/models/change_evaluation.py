@@ -29,7 +29,7 @@ from ..change_events import ChangeEvent, Rollout
 from ..filters import filter_predicate, filterable_columns, parse_filters
 from ..sqlrun import TrustedSql, execute_template
 from .change_effect import (ChangeEffect, ChangeEffectError, PRE_TREND_ALPHA, accounts_kept, expected_from_drivers,
-                            read_change_panel, service_by_month, service_change)
+                            kept_a_year, read_change_panel, service_by_month, service_change)
 from .change_its import InterruptedTimeSeries
 from .change_staggered import StaggeredChangeEffect
 from .change_synthetic import SyntheticControl
@@ -158,6 +158,8 @@ def evaluate(con: duckdb.DuckDBPyConnection, event: ChangeEvent, design: str = "
     service = service_change(fitted.rows_, panel)
     kept = accounts_kept(fitted.rows_, fitted.hazard_ratio_)
     reached_ids = panel.account_id[panel.is_treated].unique()
+    if with_expected:  # the year ahead by the product's standardisation, where the build stored the drivers model
+        kept.update(kept_a_year(con, fitted.hazard_ratio_, reached_ids))
     expected = expected_from_drivers(con, service, kept, reached_ids) if with_expected else None
     verdict = effect_verdict(chosen, ratio)
     first_moved = next((row["factor"] for row in service.to_dict("records") if row["moved"]),
@@ -165,9 +167,10 @@ def evaluate(con: duckdb.DuckDBPyConnection, event: ChangeEvent, design: str = "
     by_month = service_by_month(fitted.rows_, panel, first_moved) if first_moved else pd.DataFrame()
     counts = dict(fitted.counts_)
     notes = [verdict, *getattr(fitted, "notes_", []), pre_trend_verdict(chosen, fitted.pre_trend_p_value_),
-             "Accounts kept since the change: the reached accounts' churns after it times (1 / hazard ratio − 1); per "
-             "year: the same at their churn rate since the change, for those still customers. ARR: 12 × their "
-             "average MRR since the change."]
+             "Accounts kept since the change: the reached accounts' churns after it times (1 / hazard ratio − 1), ARR "
+             "at 12 × their average MRR since the change. A year from now: each reached account still a customer, "
+             "at its chance of churning in the next year from the drivers model (its measures carry the change), "
+             "against that chance with its hazard divided by the ratio; ARR at 12 × its MRR."]
     return {
         "name": event.name, "date": f"{event.start:%Y-%m-%d}", "design": DESIGNS[chosen], "design_key": chosen,
         "treated": [" and ".join(r.treated) for r in event.rollouts if r.treated],
