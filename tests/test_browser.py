@@ -45,6 +45,7 @@ PAGES = {
     "drivers": ("drivers", "Service drivers", "Churn by quartile of a factor", True),
     # placeholders being filled in: only their title is checked
     "investment": ("investment", "Investment case", None, False),
+    "evaluate": ("evaluate", "Evaluate a change", "Did the service move?", True),
     "at_risk": ("at_risk", "At-risk accounts", None, False),
     "data_page": ("data_page", "Data", "Load report", False),
 }

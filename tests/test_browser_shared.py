@@ -60,6 +60,7 @@ PAGES = {
     "investment": ("Investment case", "Accounts kept", ["investment_case.pdf", "investment_case.md",
                                                          "investment_case.csv", "investment_case.html"]),
     "at_risk": ("At-risk accounts", "Active accounts scored", ["account_risk.csv"]),
+    "evaluate": ("Evaluate a change", "Design", []),
     "data_page": ("Data", None, []),
 }
 # the overview's KPI table download sits in a collapsed expander

@@ -150,7 +150,10 @@ class ChangeEffect:
         self.notes_ = ["Difference-in-differences of the monthly churn hazard: the reached accounts against the "
                        "others, tenure bands and calendar months held fixed, errors clustered by account. It credits "
                        "the change with the difference only if both groups' churn would have moved in parallel "
-                       "without it."]
+                       "without it.",
+                       "The interval counts each account's months as one draw; it does not count a shock that hit the "
+                       "whole reached group at once, besides the change. With one reached group no design can tell "
+                       "the two apart: the placebo dates show how large such swings have been before."]
         if self.change_date.day != 1:
             self.notes_.append(f"The month of {self.change_date:%d %B %Y} is left out: it is partly before the "
                                "change.")

@@ -153,6 +153,9 @@ def evaluate(con: duckdb.DuckDBPyConnection, event: ChangeEvent, design: str = "
     panel = read_event_panel(con, event, chosen)
     if account_ids is not None:
         panel = panel[panel.account_id.isin(set(account_ids))].reset_index(drop=True)
+        if not panel.is_treated.any():
+            raise ChangeEffectError(f"none of the selected accounts (your filters, or the accounts you may see) was "
+                                    f"reached by {event.name!r}: widen the selection to include them")
     fitted = fit_design(chosen, event, panel)
     ratio = {k: fitted.hazard_ratio_[k] for k in ("estimate", "ci_lower", "ci_upper", "p_value")}
     service = service_change(fitted.rows_, panel)
