@@ -59,6 +59,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
 
+from benchmarks.change_worlds import (CHANGE_WORLDS, COVERAGE_RANGE, FALSE_WORKED_LIMIT, change_worlds,
+                                      missed_targets, with_accounts)
 from benchmarks.forecast_calibration import forecast_worlds
 from benchmarks.load import LoadError, load_markdown, run_load
 from benchmarks.ws_load import run_websocket_load
@@ -782,6 +784,11 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
                        help="instead of the stages: the forecast's backtest on N demo worlds (seeds --seed onwards, "
                             f"--accounts each, default {FORECAST_WORLD_ACCOUNTS:,}), pooled: how often its 80%% and "
                             "95%% intervals held, and its error against the naive baseline's")
+    bench.add_argument("--change-worlds", type=int, metavar="N",
+                       help="instead of the stages: `retention evaluate`'s difference-in-differences on N simulated "
+                            "panels of each world with a planted change and without one (seeds --seed onwards; "
+                            "--accounts per panel, default each world's): bias, how often its 95%% intervals held "
+                            "the truth, how often it said a change that did nothing worked")
     bench.add_argument("--growth", type=Path, nargs="+", metavar="JSONL",
                        help="instead of running: how each build stage grew between earlier runs' --out files, "
                             "given smallest first (e.g. S.jsonl M.jsonl L.jsonl), against their input rows")
@@ -814,6 +821,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
         return _run_load_command(plan, args)
     if args.forecast_worlds is not None:
         return _run_forecast_worlds(args)
+    if args.change_worlds is not None:
+        return _run_change_worlds(args)
 
     out = None
     if args.out:
@@ -876,6 +885,47 @@ def _run_forecast_worlds(args: argparse.Namespace) -> int:
     print("\n" + "\n".join(lines))
     print("note: pooled over every world's months; one world's origins share its history, so its own shares range "
           "widely by chance")
+    return 0
+
+
+def _run_change_worlds(args: argparse.Namespace) -> int:
+    if args.change_worlds < 1:
+        print("error: --change-worlds must be at least 1", file=sys.stderr)
+        return 2
+    worlds = with_accounts(CHANGE_WORLDS, args.accounts) if args.accounts else CHANGE_WORLDS
+    print(f"A change's effect on {args.change_worlds} simulated panels of each of {len(worlds)} worlds (seeds "
+          f"{args.seed} onwards)", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+
+    def emit(row: dict) -> None:
+        print(json.dumps({"name": "change_world", **{k: None if isinstance(v, float) and math.isnan(v) else v
+                                                     for k, v in row.items()}}, default=float), flush=True)
+
+    table = change_worlds(args.change_worlds, worlds, args.seed,
+                          progress=lambda message: print(message, file=sys.stderr, flush=True), on_world=emit)
+    seconds = time.perf_counter() - started
+
+    def shown(value: float, form: str) -> str:
+        return "—" if math.isnan(value) else format(value, form)
+
+    lines = [f"{'world':<15}{'ratio':>6}{'panels':>7}{'mean log':>9}{'bias % effect':>15}{'95% held':>10}"
+             f"{'said it worked':>15}{'marginal log':>13}{'bias % marginal':>16}{'kept truth':>11}"
+             f"{'kept bias %':>15}{'kept 95% held':>14}{'s a fit':>8}"]
+    for row in table.itertuples():
+        bias = f"{shown(row.bias_pct, '+.1f')} ± {shown(row.bias_pct_se, '.1f')}" if row.planted_ratio != 1 else (
+            f"{row.bias_log:+.3f} log")
+        kept_bias = (f"{shown(row.kept_bias_pct, '+.1f')} ± {shown(row.kept_bias_pct_se, '.1f')}"
+                     if row.planted_ratio != 1 else f"{row.kept_bias:+.1f} acc.")
+        lines.append(f"{row.world:<15}{row.planted_ratio:>6g}{row.panels:>7}{row.mean_log_estimate:>9.3f}{bias:>15}"
+                     f"{row.coverage:>10.1%}{row.said_it_worked:>15.1%}{row.log_marginal_truth:>13.3f}"
+                     f"{shown(row.bias_marginal_pct, '+.1f'):>16}{row.kept_truth:>11.1f}{kept_bias:>15}"
+                     f"{row.kept_coverage:>14.1%}{row.seconds_per_fit:>8.2f}")
+    print("\n" + "\n".join(lines))
+    misses = missed_targets(table)
+    print(f"\ntargets (a planted change: |bias| under 10% of the log effect, 95% intervals holding it "
+          f"{COVERAGE_RANGE[0]:.0%}–{COVERAGE_RANGE[1]:.0%} of the time; none: \"it worked\" at most "
+          f"{FALSE_WORKED_LIMIT:.1%}): " + ("all held" if not misses else "missed:\n  " + "\n  ".join(misses)))
+    print(f"note: ± is the Monte Carlo standard error over the panels; {seconds / 60:.1f} minutes in all")
     return 0
 
 

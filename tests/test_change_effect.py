@@ -123,7 +123,7 @@ def test_the_accounts_kept_since_the_change_cover_what_it_kept_in_the_simulation
     kept = kept_["accounts_since"]
     assert kept["ci_lower"] <= truth <= kept["ci_upper"], (truth, kept)
     assert kept_["arr_since"]["estimate"] == pytest.approx(600.0 * kept["estimate"])
-    assert 0 < kept_["accounts_per_year"]["ci_lower"] < kept_["accounts_per_year"]["ci_upper"]
+    assert 0 < kept["ci_lower"] < kept["estimate"] < kept["ci_upper"]
 
 
 def test_the_command_gives_the_json_the_issue_promises(small_demo_database, capsys):
@@ -152,7 +152,7 @@ def test_the_drivers_models_expectation_takes_the_measured_change_back_among_the
     panel = read_change_panel(db, ["region=EMEA"])
     fitted = ChangeEffect(date(2025, 7, 1)).fit(panel)
     reached = panel.account_id[panel.is_treated].unique()
-    kept = accounts_kept(fitted.rows_, fitted.hazard_ratio_)
+    kept = {**accounts_kept(fitted.rows_, fitted.hazard_ratio_), **kept_a_year(db, fitted.hazard_ratio_, reached)}
     nothing = expected_from_drivers(db, pd.DataFrame([]), kept, reached)
     assert nothing["accounts_kept_per_year"] is None and "No service measure moved measurably" in nothing["sentence"]
 

@@ -343,27 +343,34 @@ def service_by_month(rows: pd.DataFrame, panel: pd.DataFrame, factor: str, level
 
 
 def accounts_kept(rows: pd.DataFrame, ratio: dict) -> dict:
-    """Accounts and ARR the change kept among the accounts it reached, since it and per year from now on, with the
-    hazard ratio's interval: their churns after the change were `1 / ratio` times fewer than they would have been
-    without it, so it kept churns × (1 / ratio − 1). ARR: each kept account at the average ARR (12 × MRR) of the
-    reached accounts' months after the change. The year ahead: the reached accounts' churn rate since the change,
-    over a year, for those still customers."""
+    """Accounts and ARR the change kept among the accounts it reached since it, with the hazard ratio's interval:
+    the churns they would have had without it minus the churns they had. Without it each month's accounts at risk
+    would have churned at the month's observed hazard divided by the ratio, and those who churned would have left the
+    months after; following the reached accounts month by month that way (each entering at its first month after the
+    change) counts the accounts still customers because of the change. Scaling the churns observed by (1 / ratio − 1)
+    instead would count an account the change kept, and that churned later anyway, as kept. ARR: each kept account at
+    the average ARR (12 × MRR) of the reached accounts' months after the change."""
     after = rows[rows.treated & (rows.event_month >= 0)]
-    churns, months = float(after.churned.sum()), float(len(after))
-    arr = float(12 * np.nanmean(after.mrr)) if months and np.isfinite(after.mrr).any() else float("nan")
-    last_month = after.month.max() if months else None
-    active_now = int(((after.month == last_month) & (after.churned == 0)).sum()) if months else 0
-    yearly_churns = active_now * 12 * churns / months if months else 0.0
+    months = np.sort(after.event_month.unique())
+    at_risk = after.groupby("event_month").size().reindex(months).to_numpy(float)
+    churns = after.groupby("event_month").churned.sum().reindex(months).to_numpy(float)
+    entering = after.groupby("account").event_month.min().value_counts().reindex(months, fill_value=0).to_numpy(float)
+    hazard = np.divide(churns, at_risk, out=np.zeros_like(churns), where=at_risk > 0)
+    arr = float(12 * np.nanmean(after.mrr)) if len(after) and np.isfinite(after.mrr).any() else float("nan")
 
-    def kept(count: float) -> dict:
-        return {key: count * (1 / ratio[source] - 1) for key, source in
-                (("estimate", "estimate"), ("ci_lower", "ci_upper"), ("ci_upper", "ci_lower"))}
+    def kept(hazard_ratio: float) -> float:
+        still, churns_without = 0.0, 0.0
+        for month_entering, month_hazard in zip(entering, hazard):
+            still += month_entering
+            churned = still * min(month_hazard / hazard_ratio, 1.0)
+            churns_without += churned
+            still -= churned
+        return churns_without - float(churns.sum())
 
-    since, per_year = kept(churns), kept(yearly_churns)
+    since = {key: kept(ratio[source]) for key, source in
+             (("estimate", "estimate"), ("ci_lower", "ci_upper"), ("ci_upper", "ci_lower"))}
     return {"accounts_since": since, "arr_since": {k: v * arr for k, v in since.items()},
-            "accounts_per_year": per_year, "arr_per_year": {k: v * arr for k, v in per_year.items()},
-            "churns_after": churns, "account_months_after": months, "reached_active_now": active_now,
-            "arr_per_account": arr}
+            "churns_after": float(churns.sum()), "account_months_after": float(len(after)), "arr_per_account": arr}
 
 
 def kept_a_year(con: duckdb.DuckDBPyConnection, ratio: dict, account_ids, horizon_days: int = 365) -> dict:

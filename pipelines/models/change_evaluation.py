@@ -161,8 +161,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, event: ChangeEvent, design: str = "
     service = service_change(fitted.rows_, panel)
     kept = accounts_kept(fitted.rows_, fitted.hazard_ratio_)
     reached_ids = panel.account_id[panel.is_treated].unique()
-    if with_expected:  # the year ahead by the product's standardisation, where the build stored the drivers model
-        kept.update(kept_a_year(con, fitted.hazard_ratio_, reached_ids))
+    kept.update(kept_a_year(con, fitted.hazard_ratio_, reached_ids))
     expected = expected_from_drivers(con, service, kept, reached_ids) if with_expected else None
     verdict = effect_verdict(chosen, ratio)
     first_moved = next((row["factor"] for row in service.to_dict("records") if row["moved"]),
@@ -170,8 +169,9 @@ def evaluate(con: duckdb.DuckDBPyConnection, event: ChangeEvent, design: str = "
     by_month = service_by_month(fitted.rows_, panel, first_moved) if first_moved else pd.DataFrame()
     counts = dict(fitted.counts_)
     notes = [verdict, *getattr(fitted, "notes_", []), pre_trend_verdict(chosen, fitted.pre_trend_p_value_),
-             "Accounts kept since the change: the reached accounts' churns after it times (1 / hazard ratio − 1), ARR "
-             "at 12 × their average MRR since the change. A year from now: each reached account still a customer, "
+             "Accounts kept since the change: the reached accounts followed month by month as they would have churned "
+             "without it (each month's hazard divided by the ratio), less the churns they had; ARR at 12 × their "
+             "average MRR since the change. A year from now: each reached account still a customer, "
              "at its chance of churning in the next year from the drivers model (its measures carry the change), "
              "against that chance with its hazard divided by the ratio; ARR at 12 × its MRR."]
     return {
