@@ -79,9 +79,26 @@ def read_change_panel(con: duckdb.DuckDBPyConnection, treated: list[str] | None)
         cursor.close()
 
 
-def _month_index(values) -> np.ndarray:
+def month_index(values) -> np.ndarray:
+    """Dates as the change designs count months: year × 12 + month."""
     stamps = pd.DatetimeIndex(pd.to_datetime(values))
     return np.asarray(stamps.year * 12 + stamps.month)
+
+
+def month_start(month: int) -> pd.Timestamp:
+    """The first day of a month counted as month_index counts it."""
+    year, index = divmod(int(month) - 1, 12)
+    return pd.Timestamp(year=year, month=index + 1, day=1)
+
+
+def ratio_with_interval(log_estimate: float, log_se: float, level: float = 0.95) -> dict:
+    """A hazard ratio from its log and the log's standard error: the estimate, its normal interval at `level`, and
+    the two-sided p-value of no change (None without a spread)."""
+    z = stats.norm.ppf(0.5 + level / 2)
+    return {"estimate": float(np.exp(log_estimate)), "ci_lower": float(np.exp(log_estimate - z * log_se)),
+            "ci_upper": float(np.exp(log_estimate + z * log_se)), "log_estimate": float(log_estimate),
+            "log_se": float(log_se),
+            "p_value": float(2 * stats.norm.sf(abs(log_estimate) / log_se)) if log_se > 0 else None}
 
 
 def first_month_after(change_date: date) -> int:
@@ -102,7 +119,7 @@ def account_months(panel: pd.DataFrame, change_date: date, extra: tuple[str, ...
     rows = pd.DataFrame({
         "row": np.arange(len(panel)),
         "account": pd.factorize(panel.account_id)[0],
-        "month": _month_index(panel.month_start),
+        "month": month_index(panel.month_start),
         "tenure_band": np.minimum(panel.tenure_days.to_numpy() // TENURE_BAND_DAYS, TENURE_BANDS),
         "churned": panel.churned.to_numpy(dtype=float),
         "treated": panel.is_treated.astype(bool).to_numpy(),
@@ -182,7 +199,7 @@ class ChangeEffect:
             raise ChangeEffectError(f"the data have no whole month on both sides of {self.change_date:%Y-%m-%d}")
         if min(self.counts_[k] for k in self.counts_ if k.startswith("churns_")) == 0:
             raise ChangeEffectError("each group needs churned accounts both before and after the change")
-        return rows.reset_index(drop=True)
+        return rows
 
     def _fit(self, rows: pd.DataFrame, formula: str):
         with warnings.catch_warnings():  # pyfixest reports fixed effects it drops (all zero); they carry no churn
@@ -194,12 +211,8 @@ class ChangeEffect:
         if term not in names:  # a term the regression dropped: all its rows churn-free (separation) or collinear
             raise ChangeEffectError(f"{term} cannot be estimated: no churn among its account-months, or it moves "
                                     "with the calendar exactly")
-        estimate = float(fit.coef()[term])
         se = float(np.sqrt(np.asarray(fit._vcov)[names.index(term)][names.index(term)]))
-        z = stats.norm.ppf(0.5 + self.level / 2)
-        return {"estimate": float(np.exp(estimate)), "ci_lower": float(np.exp(estimate - z * se)),
-                "ci_upper": float(np.exp(estimate + z * se)), "log_estimate": estimate, "log_se": se,
-                "p_value": float(2 * stats.norm.sf(abs(estimate) / se)) if se > 0 else None}
+        return ratio_with_interval(float(fit.coef()[term]), se, self.level)
 
     def _did(self, rows: pd.DataFrame, from_month: int = 0) -> dict:
         """The hazard ratio of the reached accounts from event month `from_month` on (0: the change; a placebo's
@@ -336,8 +349,7 @@ def service_by_month(rows: pd.DataFrame, panel: pd.DataFrame, factor: str, level
     half = stats.norm.ppf(0.5 + level / 2) * summary["std"].fillna(0) / np.sqrt(summary["count"])
     back = np.exp if relative else (lambda v: v)
     return pd.DataFrame({
-        "month_start": pd.to_datetime({"year": (summary.month - 1) // 12, "month": (summary.month - 1) % 12 + 1,
-                                       "day": 1}),
+        "month_start": [month_start(month) for month in summary.month],
         "group": summary.group, "value": back(summary["mean"]), "ci_lower": back(summary["mean"] - half),
         "ci_upper": back(summary["mean"] + half), "accounts": summary["count"]}).reset_index(drop=True)
 

@@ -62,7 +62,7 @@ import pyfixest as pf
 from scipy import sparse, stats
 
 from .change_effect import (EVENT_LAGS, EVENT_LEADS, MAX_LOG_SE, PLACEBO_OFFSETS_MONTHS, TENURE_BAND_DAYS,
-                            TENURE_BANDS, ChangeEffectError)
+                            TENURE_BANDS, ChangeEffectError, month_index, month_start, ratio_with_interval)
 
 REQUIRED_COLUMNS = ("account_id", "month_start", "tenure_days", "churned", "is_treated", "treated_from", "cohort")
 # A group the change never reached is reached after every month there is.
@@ -133,7 +133,7 @@ def _design(panel: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     code, labels = pd.factorize(pd.Series(names))
     cohorts["code"] = labels.get_indexer(cohorts.cohort)
     stamps = pd.DatetimeIndex(cohorts.date)
-    cohorts["touched"] = stamps.year * 12 + stamps.month  # the month the date falls in
+    cohorts["touched"] = month_index(stamps)  # the month the date falls in
     cohorts["first"] = cohorts.touched + (stamps.day != 1)  # the first whole month after it
     cohorts["base"] = cohorts.touched - 1  # the last whole month before it
 
@@ -141,8 +141,7 @@ def _design(panel: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     first = np.full(len(labels), NEVER)
     touched[cohorts.code] = cohorts.touched
     first[cohorts.code] = cohorts["first"]
-    stamps = pd.DatetimeIndex(panel.month_start)
-    month = np.asarray(stamps.year * 12 + stamps.month)
+    month = month_index(panel.month_start)
     rows = pd.DataFrame({
         "row": np.arange(len(panel)),
         "account": pd.factorize(panel.account_id)[0],
@@ -171,13 +170,7 @@ def _design(panel: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _month_name(month: int) -> str:
-    year, index = divmod(month - 1, 12)
-    return f"{year}-{index + 1:02d}"
-
-
-def _month_start(month: int) -> pd.Timestamp:
-    year, index = divmod(month - 1, 12)
-    return pd.Timestamp(year=year, month=index + 1, day=1)
+    return f"{month_start(month):%Y-%m}"
 
 
 def _cells(rows: pd.DataFrame, cohorts: pd.DataFrame, leads: int,
@@ -347,11 +340,7 @@ def _covariance(rows: pd.DataFrame, fitted: list[_Fitted]) -> np.ndarray:
 
 
 def _ratio(log_estimate: float, variance: float, level: float) -> dict:
-    se = float(np.sqrt(max(variance, 0.0)))
-    z = stats.norm.ppf(0.5 + level / 2)
-    return {"estimate": float(np.exp(log_estimate)), "ci_lower": float(np.exp(log_estimate - z * se)),
-            "ci_upper": float(np.exp(log_estimate + z * se)), "log_estimate": float(log_estimate), "log_se": se,
-            "p_value": float(2 * stats.norm.sf(abs(log_estimate) / se)) if se > 0 else None}
+    return ratio_with_interval(log_estimate, float(np.sqrt(max(variance, 0.0))), level)
 
 
 def _average(fitted: list[_Fitted], covariance: np.ndarray, level: float) -> dict:
@@ -447,7 +436,7 @@ class StaggeredChangeEffect:
             cell = fit.cell
             ratio = _ratio(fit.log_ratio, variance, self.level)
             base = _month_name(cell.base[0]) + (f" to {_month_name(cell.base[-1])}" if len(cell.base) > 1 else "")
-            out.append({"cohort": cell.cohort, "date": cell.date, "month": _month_start(cell.month),
+            out.append({"cohort": cell.cohort, "date": cell.date, "month": month_start(cell.month),
                         "months_from_change": cell.months_from_change,
                         **{k: ratio[k] for k in ("estimate", "ci_lower", "ci_upper", "log_estimate", "log_se")},
                         "treated_account_months": int(cell.exposure[REACHED, -1].sum()),
