@@ -62,3 +62,8 @@ def join_signed_values(argv: list[str]) -> list[str]:
         joined.append(argv[i])
         i += 1
     return joined
+
+
+def money(value: float) -> str:
+    """Dollars to the dollar, a minus before the sign: $1,234 and -$56."""
+    return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"

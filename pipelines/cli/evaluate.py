@@ -10,7 +10,7 @@ from pathlib import Path
 from ..change_events import ChangeEvent, Rollout, find_event, read_events
 from ..models.change_effect import ChangeEffectError
 from ..models.change_evaluation import DESIGNS, evaluate
-from .common import add_db_argument, open_database_read_only, parse_date
+from .common import add_db_argument, money, open_database_read_only, parse_date
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -65,9 +65,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _money(value: float) -> str:
-    return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"
-
 
 def _table_text(result: dict) -> str:
     ratio, accounts = result["hazard_ratio"], result["accounts"]
@@ -97,11 +94,11 @@ def _table_text(result: dict) -> str:
         f"Churn hazard ratio of the reached accounts after the change: {ratio['estimate']:.2f} "
         f"(95% interval {ratio['ci_lower']:.2f} to {ratio['ci_upper']:.2f})",
         f"Accounts kept since the change: {since['estimate']:,.1f} ({since['ci_lower']:,.1f} to "
-        f"{since['ci_upper']:,.1f}); ARR {_money(arr_since['estimate'])} ({_money(arr_since['ci_lower'])} to "
-        f"{_money(arr_since['ci_upper'])})",
+        f"{since['ci_upper']:,.1f}); ARR {money(arr_since['estimate'])} ({money(arr_since['ci_lower'])} to "
+        f"{money(arr_since['ci_upper'])})",
         f"Per year from now: {per_year['estimate']:,.1f} accounts ({per_year['ci_lower']:,.1f} to "
-        f"{per_year['ci_upper']:,.1f}); ARR {_money(arr_year['estimate'])} ({_money(arr_year['ci_lower'])} to "
-        f"{_money(arr_year['ci_upper'])})",
+        f"{per_year['ci_upper']:,.1f}); ARR {money(arr_year['estimate'])} ({money(arr_year['ci_lower'])} to "
+        f"{money(arr_year['ci_upper'])})",
         "",
         "Expected against observed: " + result["expected_from_drivers"]["sentence"],
         "",

@@ -12,7 +12,7 @@ import pandas as pd
 from ..models.calibration import calibration_sentence, read_calibration
 from ..models.cause_risk import CauseRisk
 from ..models.risk import AccountRisk, RiskInputError
-from .common import add_db_argument, open_database_read_only
+from .common import add_db_argument, money, open_database_read_only
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -73,9 +73,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _money(value: float) -> str:
-    return f"${value:,.0f}"
-
 
 def _table_text(risk: AccountRisk, accounts: pd.DataFrame, calibration: pd.DataFrame,
                 causes: dict[str, str] | None = None) -> str:
@@ -87,7 +84,7 @@ def _table_text(risk: AccountRisk, accounts: pd.DataFrame, calibration: pd.DataF
     widths = {cause: max(9, len(header) + 2) for cause, header in headers.items()}
     lines = [
         f"Churn risk in the next {h} days (as-of {info['as_of']}): {info['n_accounts']:,} active accounts, "
-        f"expected {info['expected_churned_accounts']:,.0f} churns and {_money(info['expected_lost_arr'])} ARR lost.",
+        f"expected {info['expected_churned_accounts']:,.0f} churns and {money(info['expected_lost_arr'])} ARR lost.",
     ]
     if causes:
         lines.append(f"'<cause> {h}d': the chance of churning from that cause in the next {h} days, the causes "
@@ -102,7 +99,7 @@ def _table_text(risk: AccountRisk, accounts: pd.DataFrame, calibration: pd.DataF
         why = "; ".join(f for f in (row["top_factor_1"], row["top_factor_2"]) if f) or "-"
         by_cause = "".join(f"{row[column]:>{widths[cause]}.1%}" for cause, column in causes.items())
         lines.append(f"{row['risk_rank']:>5}  {row['account_id']:<14}{row[f'churn_probability_{h}d']:>9.1%}{by_cause}"
-                     f"{_money(row['arr_at_risk']):>13}{_money(row['arr']):>11}{row['tenure_days']:>7}d  {why}")
+                     f"{money(row['arr_at_risk']):>13}{money(row['arr']):>11}{row['tenure_days']:>7}d  {why}")
     lines.append("")
     overall = calibration[calibration.decile.isna()]
     if overall.empty:

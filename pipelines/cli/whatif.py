@@ -8,7 +8,7 @@ import json
 from ..models.cause_whatif import CauseWhatIf
 from ..models.whatif import WhatIf, paired_changes
 from ..settings import WHATIF_DRAWS, WHATIF_HORIZON_DAYS
-from .common import add_db_argument, open_database_read_only
+from .common import add_db_argument, money, open_database_read_only
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -65,17 +65,14 @@ def _table_text(whatif: WhatIf) -> str:
         f"{'expected churned accounts':<26}{r['baseline']['expected_churned_accounts']:>16,.1f}"
         f"{r['scenario']['expected_churned_accounts']:>18,.1f}{r['accounts_kept']['estimate']:>16,.1f}"
         f"   {r['accounts_kept']['ci_lower']:,.1f} to {r['accounts_kept']['ci_upper']:,.1f}",
-        f"{'expected lost ARR':<26}{_money(r['baseline']['expected_lost_arr']):>16}"
-        f"{_money(r['scenario']['expected_lost_arr']):>18}{_money(r['arr_kept']['estimate']):>16}"
-        f"   {_money(r['arr_kept']['ci_lower'])} to {_money(r['arr_kept']['ci_upper'])}",
+        f"{'expected lost ARR':<26}{money(r['baseline']['expected_lost_arr']):>16}"
+        f"{money(r['scenario']['expected_lost_arr']):>18}{money(r['arr_kept']['estimate']):>16}"
+        f"   {money(r['arr_kept']['ci_lower'])} to {money(r['arr_kept']['ci_upper'])}",
         "",
     ]
     lines += [f"note: {note}" for note in whatif.notes_]
     return "\n".join(lines)
 
-
-def _money(value: float) -> str:
-    return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"
 
 
 def _cause_table_text(whatif: CauseWhatIf) -> str:
@@ -91,8 +88,8 @@ def _cause_table_text(whatif: CauseWhatIf) -> str:
     for name, row in rows:
         accounts, arr = row["accounts_kept"], row["arr_kept"]
         lines.append(f"{name:<34}{accounts['estimate']:>15,.1f}   {accounts['ci_lower']:,.1f} to "
-                     f"{accounts['ci_upper']:,.1f}{'':<6}{_money(arr['estimate']):>14}   {_money(arr['ci_lower'])} to "
-                     f"{_money(arr['ci_upper'])}")
+                     f"{accounts['ci_upper']:,.1f}{'':<6}{money(arr['estimate']):>14}   {money(arr['ci_lower'])} to "
+                     f"{money(arr['ci_upper'])}")
     lines += ["", f"expected churned accounts today {r['baseline']['expected_churned_accounts']:,.1f}, with the change "
                   f"{r['scenario']['expected_churned_accounts']:,.1f}", ""]
     lines += [f"note: {note}" for note in whatif.notes_]
