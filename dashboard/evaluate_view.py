@@ -3,6 +3,8 @@ tables and sentences out. No Streamlit here: the page lays them out."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 
 from dashboard.charts import money
@@ -17,7 +19,28 @@ DESIGN_CHOICES = {
 }
 DESIGN_KEYS = list(DESIGN_CHOICES)
 CUSTOM = "A change not in the events file"
+DEFAULT_NAME = "Support change"
 EVERY_ACCOUNT = "every account"
+
+
+def read_option(options: list[str]):
+    """The URL's text as one of `options` (ValueError for any other: the default then stands)."""
+    def read(texts: list[str]) -> str:
+        return options[options.index(texts[0])]
+    return read
+
+
+def read_text(texts: list[str]) -> str:
+    return texts[0]
+
+
+def read_date(texts: list[str]) -> date:
+    return date.fromisoformat(texts[0])
+
+
+def as_url(value) -> list[str]:
+    """A choice as the URL's text: a date as YYYY-MM-DD, anything else as written."""
+    return [value.isoformat() if isinstance(value, date) else str(value)]
 
 
 def design_words(key: str) -> str:

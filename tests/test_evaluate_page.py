@@ -62,3 +62,18 @@ def test_the_overview_marks_the_recorded_change_on_its_trend_charts(demo_app):
         assert [line["x0"] for line in lines] == [pd.Timestamp("2025-07-01").timestamp() * 1000], (key, lines)
         assert any(note.get("text") == "EMEA support hires" for note in layout.get("annotations", [])), key
     assert any("changes recorded in events.csv" in caption.value for caption in at.caption)
+
+
+def test_the_pages_choices_travel_in_the_link(demo_app):
+    at = run_app("evaluate", {"eval_event": evaluate_view.CUSTOM, "eval_name": "LATAM chat", "eval_date": "2025-03-01",
+                              "eval_column": "region", "eval_value": "LATAM", "eval_design": "did"})
+    assert at.selectbox(key="eval_event").value == evaluate_view.CUSTOM
+    assert at.text_input(key="eval_name").value == "LATAM chat"
+    assert str(at.date_input(key="eval_date").value) == "2025-03-01"
+    assert (at.selectbox(key="eval_column").value, at.selectbox(key="eval_value").value) == ("region", "LATAM")
+    assert at.selectbox(key="eval_design").value == "did"
+    at.selectbox(key="eval_design").set_value("synthetic").run()
+    assert at.query_params["eval_design"] == "synthetic" and at.query_params["eval_value"] == "LATAM"
+    # a value the page does not offer leaves the default
+    at = run_app("evaluate", {"eval_design": "regression"})
+    assert at.selectbox(key="eval_design").value == "auto" and "eval_design" not in at.query_params

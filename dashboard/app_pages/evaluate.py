@@ -6,7 +6,8 @@ from datetime import date
 import streamlit as st
 
 from dashboard import charts, data, evaluate_view
-from dashboard.common import current_filters, dataframe_height, filter_caption, require_database
+from dashboard.common import (current_filters, dataframe_height, filter_caption, keep_choice, require_database,
+                              restore_choice)
 from dashboard.labels import literal, natural_key, segment_label
 
 con, info = require_database()
@@ -18,9 +19,12 @@ events, events_problem = data.recorded_events(info)
 if events_problem:
     st.warning(f"The events file cannot be read: {events_problem}")
 names = [event.name for event in events]
-chosen = st.selectbox("Change", [*names, evaluate_view.CUSTOM], key="eval_event",
+options = [*names, evaluate_view.CUSTOM]
+restore_choice("eval_event", options[0], evaluate_view.read_option(options), options=options)
+chosen = st.selectbox("Change", options, key="eval_event",
                       help="The changes recorded in events.csv beside your accounts file (name, date, treated; one "
                            "row per step of a rollout), or one you describe here.")
+keep_choice("eval_event", chosen, options[0], evaluate_view.as_url)
 if chosen in names:
     event = events[names.index(chosen)]
     name, rollouts = event.name, tuple((f"{step.start:%Y-%m-%d}", step.treated) for step in event.rollouts)
@@ -28,20 +32,31 @@ if chosen in names:
                          for step in event.rollouts))
 else:
     left, middle, right = st.columns(3)
-    name = left.text_input("What changed", value="Support change", key="eval_name")
-    start = middle.date_input("From", value=date(info["as_of_date"].year - 1, info["as_of_date"].month, 1),
-                              key="eval_date", max_value=info["as_of_date"])
+    restore_choice("eval_name", evaluate_view.DEFAULT_NAME, evaluate_view.read_text)
+    name = left.text_input("What changed", key="eval_name")
+    keep_choice("eval_name", name, evaluate_view.DEFAULT_NAME, evaluate_view.as_url)
+    default_start = date(info["as_of_date"].year - 1, info["as_of_date"].month, 1)
+    restore_choice("eval_date", default_start, evaluate_view.read_date)
+    start = middle.date_input("From", key="eval_date", max_value=info["as_of_date"])
+    keep_choice("eval_date", start, default_start, evaluate_view.as_url)
     segments = data.segment_columns(con)
-    columns = segments[segments.kind == "categorical"].column_name.tolist()
-    column = right.selectbox("It reached", [evaluate_view.EVERY_ACCOUNT, *columns], key="eval_column",
+    reach = [evaluate_view.EVERY_ACCOUNT, *segments[segments.kind == "categorical"].column_name.tolist()]
+    restore_choice("eval_column", reach[0], evaluate_view.read_option(reach), options=reach)
+    column = right.selectbox("It reached", reach, key="eval_column",
                              format_func=lambda c: c if c == evaluate_view.EVERY_ACCOUNT else f"one {segment_label(c)}")
+    keep_choice("eval_column", column, reach[0], evaluate_view.as_url)
     treated: tuple[str, ...] = ()
     if column != evaluate_view.EVERY_ACCOUNT:
         levels = sorted(data.cached_segment_levels(con, info["build_id"], column, ()), key=natural_key)
+        restore_choice("eval_value", levels[0], evaluate_view.read_option(levels), options=levels)
         value = right.selectbox(segment_label(column), levels, key="eval_value")
+        keep_choice("eval_value", value, levels[0], evaluate_view.as_url)
         treated = (f"{column}={value}",)
     rollouts = ((f"{start:%Y-%m-%d}", treated),)
+restore_choice("eval_design", "auto", evaluate_view.read_option(evaluate_view.DESIGN_KEYS),
+               options=evaluate_view.DESIGN_KEYS)
 design = st.selectbox("Design", evaluate_view.DESIGN_KEYS, format_func=evaluate_view.design_words, key="eval_design")
+keep_choice("eval_design", design, "auto", evaluate_view.as_url)
 
 try:
     result = data.cached_change_evaluation(con, info["build_id"], name, rollouts, design, filters)
