@@ -67,8 +67,8 @@ row_problems as not materialized (
         i.account_id is null as is_missing_account,
         i.account_id is not null and a.account_id is null and r.account_id is null as is_unknown_account,
         r.account_id is not null as is_rejected_account,
-        i.created_at_raw is null as is_missing_created,
-        i.created_at_raw is not null and i.created_at is null as is_bad_created,
+        i.created_at_missing as is_missing_created,
+        i.created_at_unparsed as is_bad_created,
         i.created_at < cast(a.signup_date as timestamp) as is_before_signup,
         i.created_at >= cast(p.as_of_cutoff_date as timestamp) as is_after_as_of
     from interactions as i
@@ -130,16 +130,6 @@ row_flags as (
         _row,
         interaction_id,
         account_id,
-        created_at_raw,
-        first_response_at_raw,
-        resolved_at_raw,
-        severity_raw,
-        csat_raw,
-        reopens_raw,
-        handoffs_raw,
-        escalated_raw,
-        agent_updates_raw,
-        credit_amount_raw,
         signup_date,
         first_row_with_id,
         is_missing_id,
@@ -151,23 +141,22 @@ row_flags as (
         is_before_signup,
         is_after_as_of,
         not is_dropped and _row > first_row_with_id as is_duplicate_id,
-        is_kept and first_response_at_raw is not null and first_response_at is null as is_bad_first_response,
+        is_kept and first_response_at_unparsed as is_bad_first_response,
         is_kept and first_response_at < created_at as is_first_response_before_created,
         is_kept and first_response_at >= as_of_cutoff_at as is_first_response_after_as_of,
-        is_kept and resolved_at_raw is not null and resolved_at is null as is_bad_resolved,
+        is_kept and resolved_at_unparsed as is_bad_resolved,
         is_kept and resolved_at < created_at as is_resolved_before_created,
         is_kept and resolved_at >= as_of_cutoff_at as is_resolved_after_as_of,
-        is_kept and severity_raw is not null and severity is null as is_bad_severity,
-        is_kept and csat_raw is not null and (csat is null or csat < 1 or csat > 5) as is_bad_csat,
-        is_kept and reopens_raw is not null and (reopens is null or reopens < 0 or reopens <> floor(reopens))
+        is_kept and severity_unparsed as is_bad_severity,
+        is_kept and (csat_unparsed or csat < 1 or csat > 5) as is_bad_csat,
+        is_kept and (reopens_unparsed or reopens < 0 or reopens <> floor(reopens))
             as is_bad_reopens,
-        is_kept and handoffs_raw is not null and (handoffs is null or handoffs < 0 or handoffs <> floor(handoffs))
+        is_kept and (handoffs_unparsed or handoffs < 0 or handoffs <> floor(handoffs))
             as is_bad_handoffs,
-        is_kept and agent_updates_raw is not null
-            and (agent_updates is null or agent_updates < 0 or agent_updates <> floor(agent_updates))
+        is_kept and (agent_updates_unparsed or agent_updates < 0 or agent_updates <> floor(agent_updates))
             as is_bad_agent_updates,
-        is_kept and escalated_raw is not null and escalated is null as is_bad_escalated,
-        is_kept and credit_amount_raw is not null and (credit_amount is null or credit_amount < 0)
+        is_kept and escalated_unparsed as is_bad_escalated,
+        is_kept and (credit_amount_unparsed or credit_amount < 0)
             as is_bad_credit_amount
     from ranked_kept
 ),
@@ -177,6 +166,13 @@ raised_flags as (
     unpivot (select * from row_flags where greatest(*columns('^is_')))
     on columns('^is_')
     into name flag value is_raised
+),
+
+-- the value each problem names, as the file gave it: read back by row number for the few rows reported
+reported_raw as (
+    select *
+    from src_interactions
+    where _row in (select f._row from raised_flags as f where f.is_raised)
 )
 
 select
@@ -190,18 +186,19 @@ select
     case r.column_name
         when 'interaction_id' then cast(f.interaction_id as varchar)
         when 'account_id' then cast(f.account_id as varchar)
-        when 'created_at' then cast(f.created_at_raw as varchar)
-        when 'first_response_at' then cast(f.first_response_at_raw as varchar)
-        when 'resolved_at' then cast(f.resolved_at_raw as varchar)
-        when 'severity' then cast(f.severity_raw as varchar)
-        when 'csat' then cast(f.csat_raw as varchar)
-        when 'reopens' then cast(f.reopens_raw as varchar)
-        when 'handoffs' then cast(f.handoffs_raw as varchar)
-        when 'escalated' then cast(f.escalated_raw as varchar)
-        when 'agent_updates' then cast(f.agent_updates_raw as varchar)
-        when 'credit_amount' then cast(f.credit_amount_raw as varchar)
+        when 'created_at' then cast(s.created_at as varchar)
+        when 'first_response_at' then cast(s.first_response_at as varchar)
+        when 'resolved_at' then cast(s.resolved_at as varchar)
+        when 'severity' then cast(s.severity as varchar)
+        when 'csat' then cast(s.csat as varchar)
+        when 'reopens' then cast(s.reopens as varchar)
+        when 'handoffs' then cast(s.handoffs as varchar)
+        when 'escalated' then cast(s.escalated as varchar)
+        when 'agent_updates' then cast(s.agent_updates as varchar)
+        when 'credit_amount' then cast(s.credit_amount as varchar)
     end as raw_value,
     r.action
 from raised_flags as f
 join rules as r on r.flag = f.flag
+left join reported_raw as s on s._row = f._row
 where f.is_raised
