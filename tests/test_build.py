@@ -161,6 +161,22 @@ def test_run_audits_reports_offending_rows():
         run_audits(con, ["unique_accounts"])
 
 
+def test_uniqueness_audits_find_repeated_interactions_and_panel_rows_and_pass_clean_ones():
+    con = duckdb.connect()
+    con.execute("create table stg_interactions as select * from (values ('i1'), ('i2'), ('i2'), ('i3')) "
+                "v(interaction_id)")
+    con.execute("create table account_months as select * from (values ('A', date '2024-01-01'), "
+                "('A', date '2024-02-01'), ('B', date '2024-01-01'), ('B', date '2024-01-01')) v(account_id, month_start)")
+    with pytest.raises(AuditError) as failed:
+        run_audits(con, ["unique_interactions", "unique_panel_rows"])
+    assert "interaction_id='i2', n_rows=2" in str(failed.value)
+    assert "account_id='B', month_start=datetime.date(2024, 1, 1), n_rows=2" in str(failed.value)
+    assert "'A'" not in str(failed.value) and "'i1'" not in str(failed.value)
+    con.execute("delete from stg_interactions where interaction_id = 'i2'")
+    con.execute("delete from account_months where account_id = 'B'")
+    assert run_audits(con, ["unique_interactions", "unique_panel_rows"]) == 2
+
+
 def test_cli_build_prints_progress_and_load_report(tmp_path, capsys):
     accounts, interactions = write_inputs(tmp_path)
     db = tmp_path / "r.duckdb"
