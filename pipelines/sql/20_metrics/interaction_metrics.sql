@@ -2,26 +2,19 @@
 -- kind: table
 -- engines: duckdb, spark
 -- on spark: parquet view
--- parts: stg_interactions
--- one part per settings.ROWS_PER_PART interactions
 with params as (
     select
         cast($as_of as date) + 1 as as_of_cutoff_date,
         cast($repeat_contact_days as integer) as repeat_contact_days
 ),
 
--- The build runs this query once per part of the accounts ($part of $n_parts, by a hash of account_id) and
--- appends the parts: an account's next contact is among its own interactions, and the join's sort of every
--- interaction with all its columns spills to disk at tens of millions of rows, where one part's fits in memory.
 interactions as (
     select * from stg_interactions
-    where $n_parts = 1 or hash(account_id) % $n_parts = $part
 ),
 
 -- read from the table rather than from `interactions`, so that CTE is not materialised for two readers
 contacts as (
     select account_id, created_at from stg_interactions
-    where $n_parts = 1 or hash(account_id) % $n_parts = $part
 ),
 
 sla_targets as (
