@@ -25,7 +25,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .coxph import ConvergenceError
+from .coxph import ConvergenceError, concordance_index
 from .drivers import DriversInputError, ServiceDrivers, build_design, shared_structures, subset_design
 from .risk import (TAIL_DAYS, Z_95, BaselineHazard, RiskInputError, churn_probability, current_rows,
                    design_matrix, max_tenure_days, wilson_interval)
@@ -107,7 +107,7 @@ class HoldoutCalibration:
                                     max_accounts=self.max_accounts, sample_seed=self.sample_seed, concordance=False)
             panel, kinds, n_accounts, sample = reader.read_panel(past)
             full = build_design(panel, every_term, reader.covariates_for(kinds), kinds)
-            shared = shared_structures(panel)
+            shared = shared_structures(panel, full)
             rows = current_rows(past)
             max_tenure = max_tenure_days(past)
         outcomes = execute_template(con, "risk_holdout_outcomes", {"cutoff": cutoff}).df()
@@ -120,7 +120,8 @@ class HoldoutCalibration:
                                        else list(spec.covariates), robust=False, max_accounts=None,
                                        concordance=False, sample_seed=self.sample_seed, start_from=spec.start_from)
                 model.fit_panel(panel, kinds, n_accounts, sample=sample, shared=shared, ph_tests=False,
-                                design=subset_design(full, list(spec.factors), model.covariates_for(kinds)))
+                                design=subset_design(full, list(spec.factors), model.covariates_for(kinds),
+                                                     shared["column_checks"]))
             except (ConvergenceError, DriversInputError, ValueError) as exc:
                 self.errors_[(spec.name, horizon)] = f"not checked: the model could not be refitted at {cutoff} ({exc})"
                 continue
@@ -132,8 +133,6 @@ class HoldoutCalibration:
 
     def _compare(self, name: str, horizon: int, cutoff: date, predicted: np.ndarray, churned: np.ndarray,
                  days: np.ndarray) -> pd.DataFrame:
-        from lifelines.utils import concordance_index
-
         time_to_event = np.where(churned, days, float(horizon))
         # probabilities equal in exact arithmetic can differ in the last bits with the order the panel was read
         # in: ranked to 12 decimals, ties in account order, so the deciles and the concordance do not depend on it

@@ -36,6 +36,7 @@ class _RiskSets:
     deaths: np.ndarray  # (m,) events at each time
     first_event_of_time: np.ndarray  # (m,) position in event_rows of each time's first event
     change: sparse.csc_matrix  # (m + 1, n): +1 at (n_le_start, row), -1 at (n_le_stop, row)
+    change_row: np.ndarray  # (nnz,) the row of each entry stored in change, in its order
 
 
 def _risk_sets(start: np.ndarray, stop: np.ndarray, event: np.ndarray) -> _RiskSets:
@@ -63,6 +64,7 @@ def _risk_sets(start: np.ndarray, stop: np.ndarray, event: np.ndarray) -> _RiskS
         deaths=deaths,
         first_event_of_time=first_of_time,
         change=change,
+        change_row=np.repeat(rows, np.diff(change.indptr)),
     )
 
 
@@ -77,6 +79,16 @@ def _risk_set_sums(values: np.ndarray, rs: "_RiskSets") -> np.ndarray:
     index are one sparse product (two entries per row, built once per fit), then a cumulative sum over the m
     event times, so no re-sorting of the rows on each step. Row-major (C-ordered) values read fastest."""
     return np.cumsum(rs.change @ values, axis=0)[: rs.times.size]
+
+
+def _weighted_risk_set_sums(weights: np.ndarray, X: np.ndarray, rs: "_RiskSets") -> np.ndarray:
+    """`_risk_set_sums(X * weights[:, None], rs)` without writing the weighted n×p array: the weights go into the
+    sparse matrix's entries instead (±w, two per row), so X is read once. Each entry's product is the same
+    w·x, added in the same order, so the sums are the same to the last bit."""
+    change = rs.change
+    weighted = sparse.csc_matrix((change.data * np.take(weights, rs.change_row), change.indices, change.indptr),
+                                 shape=change.shape)
+    return np.cumsum(weighted @ X, axis=0)[: rs.times.size]
 
 
 # the count grid below holds at most this many int64 cells (32 MB); larger inputs use wider bins instead
@@ -143,9 +155,40 @@ def _count_below(group: np.ndarray, code: np.ndarray, sign: np.ndarray, query_gr
     return twice
 
 
+def concordance_index(event_times, predicted_scores, event_observed) -> float:
+    """Harrell's C as lifelines' `concordance_index` counts it, to the last bit, without its Python loop over
+    subjects. A pair is comparable when one subject churned strictly before the other left, or churned at the time
+    the other was censored (a censoring is taken to come after a churn at the same time); two churns at the same
+    time, or a censoring before the other's exit, are not compared. The pair is concordant when the earlier churn
+    has the lower score (scores are predicted times: pass minus a risk); equal scores count one half. NaN when
+    no pair is comparable (lifelines raises there)."""
+    times = np.asarray(event_times, dtype=float).ravel()
+    scores = np.asarray(predicted_scores, dtype=float).ravel()
+    churned = np.asarray(event_observed, dtype=float).ravel()
+    if not times.shape == scores.shape == churned.shape:
+        raise ValueError("event times, scores and events need one value per subject")
+    if np.isnan(times).any() or np.isnan(scores).any() or np.isnan(churned).any():
+        raise ValueError("NaNs in the event times, scores or events: drop or impute them first")
+    churned = churned.astype(bool)
+    time_rank = np.unique(times, return_inverse=True)[1].ravel().astype(np.int64)
+    score_rank = np.unique(scores, return_inverse=True)[1].ravel().astype(np.int64)
+    # the churns are the items, every subject a query: a churn is counted for a subject when its time rank + 1 is at
+    # most the subject's time rank (strictly earlier), or at most the rank + 1 for a censored subject (same time too)
+    churn_group = time_rank[churned] + 1
+    query_group = time_rank + ~churned
+    twice = _count_below(churn_group, score_rank[churned], np.ones(churn_group.size, dtype=np.int64), query_group,
+                         score_rank)
+    churns_up_to = np.cumsum(np.bincount(churn_group, minlength=int(query_group.max()) + 1))
+    comparable = int(churns_up_to[query_group].sum())
+    if comparable == 0:
+        return float("nan")
+    # twice the count is an integer a float holds exactly, so halving it is exact: the same float as lifelines' sum
+    return int(twice.sum()) / 2 / comparable
+
+
 def _efron_terms(X: np.ndarray, beta: np.ndarray, rs: _RiskSets, scratch: np.ndarray | None = None):
     """Log partial likelihood, gradient and Hessian (Efron) at beta. X is best row-major (C-ordered).
-    `scratch`, an array shaped like X, is reused for the two n×p products when given: a fresh n×p array per
+    `scratch`, an array shaped like X, is reused for the n×p product when given: a fresh n×p array per
     step costs more (page faults on a new allocation) than the arithmetic done in it."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return _efron_terms_unchecked(X, beta, rs, np.empty_like(X) if scratch is None else scratch)
@@ -155,15 +198,16 @@ def _efron_terms_unchecked(X: np.ndarray, beta: np.ndarray, rs: _RiskSets, scrat
     eta = X @ beta
     shift = eta.max()
     w = np.exp(eta - shift)
-    wx = np.multiply(X, w[:, None], out=scratch)
     s0 = _risk_set_sums(w, rs)
-    s1 = _risk_set_sums(wx, rs)
+    s1 = _weighted_risk_set_sums(w, X, rs)
     m = rs.times.size
     ev = rs.event_rows
     k = rs.event_time_index
-    d0 = np.bincount(k, weights=w[ev], minlength=m)
+    w_ev = np.take(w, ev)
+    x_ev = np.take(X, ev, axis=0)
+    d0 = np.bincount(k, weights=w_ev, minlength=m)
     # the events are sorted by time and every event time has one, so per-time sums are segment sums
-    d1 = np.add.reduceat(wx[ev], rs.first_event_of_time, axis=0)
+    d1 = np.add.reduceat(x_ev * w_ev[:, None], rs.first_event_of_time, axis=0)
 
     frac = rs.tie_fraction
     phi = s0[k] - frac * d0[k]  # (e,)
@@ -175,9 +219,9 @@ def _efron_terms_unchecked(X: np.ndarray, beta: np.ndarray, rs: _RiskSets, scrat
     c = np.bincount(k, weights=1.0 / phi, minlength=m)
     e = np.bincount(k, weights=frac / phi, minlength=m)
     c_cum = np.concatenate([[0.0], np.cumsum(c)])
-    row_weight = w * (c_cum[rs.n_le_stop] - c_cum[rs.n_le_start])  # >= 0: c is positive
-    event_weight = w[ev] * e[k]
-    x_ev = X[ev]
+    # the indices are in range by construction, so the cheaper "clip" gather reads the same values
+    row_weight = w * (np.take(c_cum, rs.n_le_stop, mode="clip") - np.take(c_cum, rs.n_le_start, mode="clip"))
+    event_weight = w_ev * e[k]
     gradient = x_ev.sum(axis=0) - (row_weight @ X - event_weight @ x_ev)
     # Σ_r C_r w_r x_r x_r' as S'S with S = sqrt(C w) x, one symmetric rank-k update (half a general product)
     second = _gram(np.multiply(X, np.sqrt(row_weight)[:, None], out=scratch)) \
@@ -213,21 +257,61 @@ def _tie_safe_risk(Z: np.ndarray, beta: np.ndarray) -> np.ndarray:
 _RISK_BLOCK_ROWS = 16_384
 
 
-def _checked_rows(start, stop, event, X) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The fit's inputs as arrays, or a ValueError (ConvergenceError without churn) saying what is wrong."""
+def _checked_rows(start, stop, event, X) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The fit's inputs as arrays, or a ValueError (ConvergenceError without churn) saying what is wrong. X is None
+    when the covariates come standardised already (`StandardisedColumns` checked them)."""
     start = np.asarray(start, dtype=float)
     stop = np.asarray(stop, dtype=float)
     event = np.asarray(event, dtype=bool)
-    X = np.asarray(X, dtype=float)
-    if X.ndim != 2 or X.shape[0] != start.size:
-        raise ValueError("X must have one row per (start, stop] row")
+    if X is not None:
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[0] != start.size:
+            raise ValueError("X must have one row per (start, stop] row")
     if np.any(stop <= start):
         raise ValueError("every row needs stop > start")
-    if not np.all(np.isfinite(X)):
+    if X is not None and not np.all(np.isfinite(X)):
         raise ValueError("covariates contain NaN or infinite values; impute them first")
     if not event.any():
         raise ConvergenceError("no events: a Cox model needs at least one churn")
     return start, stop, event, X
+
+
+def _standardised(X: np.ndarray, means: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """(X - means) / scales, written row-major (the sparse risk-set sums and the products in _efron_terms read
+    rows) in the same pass instead of transposing a column-major result afterwards."""
+    Z = np.empty(X.shape)
+    np.subtract(X, means, out=Z)
+    Z /= scales
+    return Z
+
+
+class StandardisedColumns:
+    """Every column of a covariate matrix on the scale Newton works in, (x - mean) / sd, computed once for the many
+    fits of subsets of the columns on the same rows (a model per factor). Each column's mean and sd are computed on
+    the column alone, as a fit of a subset computes them, so `take` gives that fit's matrix to the last bit, for
+    the price of copying its columns."""
+
+    def __init__(self, X, names: list[str]):
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != len(names):
+            raise ValueError("X needs one column per name")
+        if not np.all(np.isfinite(X)):
+            raise ValueError("covariates contain NaN or infinite values; impute them first")
+        self.names = list(names)
+        self.n_rows = X.shape[0]
+        self._position = {name: i for i, name in enumerate(self.names)}
+        self.means = X.mean(axis=0)
+        self.scales = X.std(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a constant column: a fit that takes it says so
+            self.Z = _standardised(X, self.means, self.scales)
+
+    def take(self, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The standardised columns `names` (a new row-major array), their means and their sds."""
+        missing = [name for name in names if name not in self._position]
+        if missing:
+            raise ValueError(f"not among the standardised columns: {missing}")
+        positions = [self._position[name] for name in names]
+        return np.take(self.Z, positions, axis=1), self.means[positions], self.scales[positions]
 
 
 class TimeVaryingCox:
@@ -242,18 +326,26 @@ class TimeVaryingCox:
         self.max_iter = max_iter
 
     def fit(self, start, stop, event, X, names: list[str] | None = None, initial=None,
-            risk_sets: "_RiskSets | None" = None) -> "TimeVaryingCox":
+            risk_sets: "_RiskSets | None" = None, standardised: StandardisedColumns | None = None) -> "TimeVaryingCox":
         """`initial`: coefficients (on the scale of X) to start Newton from instead of zero, e.g. a fit of the
         same terms on more data. The partial likelihood is concave, so the optimum reached is the same; a
-        start near it only saves steps."""
+        start near it only saves steps. `standardised`: the columns `names` already standardised, shared by
+        fits of different terms on the same rows (X is then not read and may be None)."""
         # separation or a huge step overflows exp(); the step-halving and the checks below handle it
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return self._fit(start, stop, event, X, names, initial, risk_sets)
+            return self._fit(start, stop, event, X, names, initial, risk_sets, standardised)
 
-    def _fit(self, start, stop, event, X, names, initial, risk_sets=None) -> "TimeVaryingCox":
-        start, stop, event, X = _checked_rows(start, stop, event, X)
-        self.names_ = list(names) if names is not None else [f"x{i}" for i in range(X.shape[1])]
-        Z = self._standardise(X)
+    def _fit(self, start, stop, event, X, names, initial, risk_sets=None, standardised=None) -> "TimeVaryingCox":
+        start, stop, event, X = _checked_rows(start, stop, event, None if standardised is not None else X)
+        if standardised is None:
+            self.names_ = list(names) if names is not None else [f"x{i}" for i in range(X.shape[1])]
+            Z = self._standardise(X)
+        else:
+            if names is None or standardised.n_rows != start.size:
+                raise ValueError("standardised columns need the names to fit and one row per (start, stop] row")
+            self.names_ = list(names)
+            Z, self.means_, self.scales_ = standardised.take(self.names_)
+            self._check_scales()
         # models of different terms on the same rows share the risk sets (see `risk_sets`)
         rs = risk_sets if risk_sets is not None else _risk_sets(start, stop, event)
         beta, loglik, hessian, iteration = self._newton(Z, rs, initial)
@@ -283,15 +375,13 @@ class TimeVaryingCox:
         """(X - means) / scales, the scale Newton works in; the means and scales are kept to map back."""
         self.means_ = X.mean(axis=0)
         self.scales_ = X.std(axis=0)
+        self._check_scales()
+        return _standardised(X, self.means_, self.scales_)
+
+    def _check_scales(self) -> None:
         if np.any(self.scales_ == 0):
             constant = [n for n, s in zip(self.names_, self.scales_) if s == 0]
             raise ValueError(f"constant covariates cannot be estimated: {constant}")
-        # written row-major (the sparse risk-set sums and the products in _efron_terms read rows) in the same
-        # pass instead of transposing a column-major result afterwards
-        Z = np.empty(X.shape)
-        np.subtract(X, self.means_, out=Z)
-        Z /= self.scales_
-        return Z
 
     def _newton(self, Z: np.ndarray, rs, initial) -> tuple[np.ndarray, float, np.ndarray, int]:
         """Maximise the penalised Efron partial likelihood: the coefficients (standardised scale), the log
@@ -343,7 +433,7 @@ class TimeVaryingCox:
         eta = Z @ self._z_beta
         w = np.exp(eta - eta.max())
         s0 = _risk_set_sums(w, rs)
-        s1 = _risk_set_sums(Z * w[:, None], rs)
+        s1 = _weighted_risk_set_sums(w, Z, rs)
         mean_z = s1 / s0[:, None]
         hazard = rs.deaths / s0  # Breslow increments on the shifted scale: w·hazard is scale-free
         # cumulative sums over event-time indices, so a row's sum over the event times it is at risk for is a
@@ -351,16 +441,31 @@ class TimeVaryingCox:
         cum_hazard = np.concatenate([[0.0], np.cumsum(hazard)])
         cum_mean = np.vstack([np.zeros(Z.shape[1]), np.cumsum(mean_z * hazard[:, None], axis=0)])
         first, last = rs.n_le_start, rs.n_le_stop
-        residuals = -w[:, None] * (Z * (cum_hazard[last] - cum_hazard[first])[:, None]
-                                   - (cum_mean[last] - cum_mean[first]))
+        moved_hazard = cum_hazard[last] - cum_hazard[first]
+        # -w (z ΔH - ΔM), each row's own ΔH and ΔM over the event times it is at risk for, worked by blocks of rows
+        # in two small arrays that stay in cache: fresh n×p temporaries cost more (page faults) than the arithmetic
+        residuals = np.empty(Z.shape)
+        moved_mean = np.empty((min(_RISK_BLOCK_ROWS, Z.shape[0]), Z.shape[1]))
+        left_mean = np.empty_like(moved_mean)
+        for lo in range(0, Z.shape[0], _RISK_BLOCK_ROWS):
+            rows = slice(lo, min(lo + _RISK_BLOCK_ROWS, Z.shape[0]))
+            size = rows.stop - lo
+            block = np.multiply(Z[rows], moved_hazard[rows, None], out=residuals[rows])
+            # np.take with out= and an index known in range ("clip") is NumPy's fastest gather
+            np.take(cum_mean, last[rows], axis=0, out=moved_mean[:size], mode="clip")
+            moved_mean[:size] -= np.take(cum_mean, first[rows], axis=0, out=left_mean[:size], mode="clip")
+            block -= moved_mean[:size]
+            block *= -w[rows, None]
         residuals[rs.event_rows] += Z[rs.event_rows] - mean_z[rs.event_time_index]
         cluster = np.asarray(cluster)
         codes = cluster if np.issubdtype(cluster.dtype, np.integer) else pd.factorize(cluster)[0]
         if codes.size != Z.shape[0]:
             raise ValueError("cluster needs one label per fitted row")
         n_clusters = int(codes.max()) + 1
-        by_cluster = np.column_stack([np.bincount(codes, weights=residuals[:, j], minlength=n_clusters)
-                                      for j in range(Z.shape[1])])
+        # each cluster's sum as one sparse product: its rows are added in row order, as a bincount per column would
+        membership = sparse.csr_matrix((np.ones(codes.size), (codes, np.arange(codes.size))),
+                                       shape=(n_clusters, codes.size))
+        by_cluster = membership @ residuals
         cov_z = self.variance_matrix_.to_numpy() * np.outer(self.scales_, self.scales_)
         robust_z = cov_z @ (by_cluster.T @ by_cluster) @ cov_z
         return pd.DataFrame(robust_z / np.outer(self.scales_, self.scales_), index=self.names_, columns=self.names_)
@@ -459,7 +564,7 @@ class TimeVaryingCox:
         shift = eta.max()  # exp(eta - shift) cannot overflow; the shift is put back in the increment
         w = np.exp(eta - shift)
         s0 = _risk_set_sums(w, rs)
-        s1 = _risk_set_sums(Z * w[:, None], rs)
+        s1 = _weighted_risk_set_sums(w, Z, rs)
         if ties == "breslow":
             increment = rs.deaths / s0
         else:

@@ -16,7 +16,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .coxph import ConvergenceError, StoredCox, TimeVaryingCox, model_state, risk_sets
+from .coxph import ConvergenceError, StandardisedColumns, StoredCox, TimeVaryingCox, model_state, risk_sets
 from .factors import FACTORS, FACTORS_BY_NAME, PILLAR_ORDER, term_words
 from .store import create_result_table, read_state, store_model_info, store_state
 from ..errors import RetentionError
@@ -154,9 +154,11 @@ def build_design(panel: pd.DataFrame, factors: list[str], covariates: list[str],
     return Design(X=X, terms=terms, dropped=dropped + more_dropped, imputed=imputed)
 
 
-def subset_design(full: Design, factors: list[str], covariates: list[str]) -> Design:
+def subset_design(full: Design, factors: list[str], covariates: list[str],
+                  checks: "ColumnChecks | None" = None) -> Design:
     """The design of a model of some of `full`'s factors and covariates, without transforming the panel again:
-    their terms, and each missing indicator that names one of them (the same rows, whichever others share it)."""
+    their terms, and each missing indicator that names one of them (the same rows, whichever others share it).
+    `checks` (of `full`'s columns, from `shared_structures`) saves reading the rows again to find the unusable."""
     wanted = set(factors) | set(covariates)
 
     def keep(factor: str) -> bool:
@@ -165,36 +167,84 @@ def subset_design(full: Design, factors: list[str], covariates: list[str]) -> De
         return factor in wanted
 
     terms = full.terms.loc[full.terms.factor.map(keep).astype(bool)].reset_index(drop=True)
-    X, terms, dropped = _drop_unusable(full.X[list(terms.term)], terms)
+    X, terms, dropped = _drop_unusable(full.X[list(terms.term)], terms, checks)
     named = {t for f in wanted for t in (f, *(term.name for term in getattr(FACTORS_BY_NAME.get(f), "terms", ())))}
     return Design(X=X, terms=terms,
                   dropped=[d for d in full.dropped if d["term"] in named] + dropped,
                   imputed=[i for i in full.imputed if i["term"] in named])
 
 
-def shared_structures(panel: pd.DataFrame) -> dict:
-    """What every model on these panel rows shares: the risk sets and the integer code of each row's account."""
-    return {"risk_sets": risk_sets(panel.start_day, panel.stop_day, panel.churned),
-            "account_codes": pd.factorize(panel.account_id)[0] if "account_id" in panel else None}
+def shared_structures(panel: pd.DataFrame, design: Design | None = None) -> dict:
+    """What every model on these panel rows shares: the risk sets and the integer code of each row's account; with
+    the `design` every model's terms come from (`subset_design`), its columns standardised once (a fit takes its
+    own) and the checks of its columns."""
+    shared = {"risk_sets": risk_sets(panel.start_day, panel.stop_day, panel.churned),
+              "account_codes": pd.factorize(panel.account_id)[0] if "account_id" in panel else None}
+    if design is not None:
+        shared["standardised"] = StandardisedColumns(design.X.to_numpy(), list(design.X.columns))
+        shared["column_checks"] = ColumnChecks(design.X, panel.churned.to_numpy())
+    return shared
 
 
-def _drop_unusable(X: pd.DataFrame, terms: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
-    """Drop constant terms, then any term that adds no rank (collinear with the ones before it).
-
-    Works on the k×k correlation matrix, so the check costs one pass over the rows whatever k is: a term's
-    variance left after regressing it on the kept terms is 1 − c'C⁻¹c for standardised columns."""
-    dropped = []
-    values = X.to_numpy(dtype=float)
-    spread = values.std(axis=0) if len(values) else np.zeros(values.shape[1])
-    usable = [i for i in range(values.shape[1]) if spread[i] > 0]
-    for i in range(values.shape[1]):
-        if spread[i] == 0:
-            dropped.append({"term": X.columns[i], "reason": "constant in the data: nothing to compare"})
+def _correlation(values: np.ndarray, usable: list[int], spread: np.ndarray) -> np.ndarray:
+    """The correlation matrix of the `usable` columns (those with spread): the k×k matrix the checks read."""
     # one copy, standardised in place (the same arithmetic as (v - mean) / spread, without two more n×k arrays)
     standardised = values[:, usable]
     standardised -= standardised.mean(axis=0)
     standardised /= spread[usable]
-    correlation = standardised.T @ standardised / max(len(values), 1)
+    return standardised.T @ standardised / max(len(values), 1)
+
+
+class ColumnChecks:
+    """What the checks of a model's terms read of a design's columns, computed once over the rows for the many models
+    of some of its columns: each column's spread and the correlations of the columns with spread (for
+    `_drop_unusable`), and for the 0/1 columns the rows and churns each marks, alone and with each other (for
+    `drop_inestimable`; counts, so exactly those a subset's own would give)."""
+
+    def __init__(self, X: pd.DataFrame, churned: np.ndarray):
+        values = X.to_numpy(dtype=float)
+        self.position = {name: i for i, name in enumerate(X.columns)}
+        self.spread = values.std(axis=0) if len(values) else np.zeros(values.shape[1])
+        usable = [i for i in range(values.shape[1]) if self.spread[i] > 0]
+        self.correlation_position = {column: i for i, column in enumerate(usable)}
+        self.correlation = _correlation(values, usable, self.spread)
+        self.is_binary = np.array([bool(np.all((values[:, j] == 0) | (values[:, j] == 1)))
+                                   for j in range(values.shape[1])], dtype=bool)
+        churned = np.asarray(churned, dtype=bool)
+        self.n_churns = int(churned.sum())
+        self.binary_position = {int(column): i for i, column in enumerate(np.flatnonzero(self.is_binary))}
+        marks = values[:, self.is_binary]
+        self.rows = marks.sum(axis=0)
+        self.churns = marks[churned].sum(axis=0)
+        self.both = marks.T @ marks  # rows marked by both terms of a pair
+        self.churns_both = marks[churned].T @ marks[churned]
+
+    def columns(self, names) -> list[int]:
+        return [self.position[name] for name in names]
+
+
+def _drop_unusable(X: pd.DataFrame, terms: pd.DataFrame,
+                   checks: ColumnChecks | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+    """Drop constant terms, then any term that adds no rank (collinear with the ones before it).
+
+    Works on the k×k correlation matrix, so the check costs one pass over the rows whatever k is (none with
+    `checks`, which hold the correlations of a design X's columns come from): a term's variance left after
+    regressing it on the kept terms is 1 − c'C⁻¹c for standardised columns."""
+    dropped = []
+    if checks is None:
+        values = X.to_numpy(dtype=float)
+        spread = values.std(axis=0) if len(values) else np.zeros(values.shape[1])
+    else:
+        spread = checks.spread[checks.columns(X.columns)]
+    usable = [i for i in range(X.shape[1]) if spread[i] > 0]
+    for i in range(X.shape[1]):
+        if spread[i] == 0:
+            dropped.append({"term": X.columns[i], "reason": "constant in the data: nothing to compare"})
+    if checks is None:
+        correlation = _correlation(values, usable, spread)
+    else:
+        at = [checks.correlation_position[checks.position[X.columns[i]]] for i in usable]
+        correlation = checks.correlation[np.ix_(at, at)]
     keep: list[int] = []
     for position, column in enumerate(usable):
         if keep:
@@ -224,7 +274,7 @@ def _rows_with(term: str) -> str:
     return f"{term.removeprefix('missing: ')} missing" if term.startswith("missing: ") else term
 
 
-def drop_inestimable(design: Design, churned) -> Design:
+def drop_inestimable(design: Design, churned, checks: ColumnChecks | None = None) -> Design:
     """The design without the 0/1 terms whose Cox partial likelihood has no finite maximum, each named in
     `dropped` with the rows that make it so.
 
@@ -235,17 +285,26 @@ def drop_inestimable(design: Design, churned) -> Design:
     second marks, the first marks too) when the rows the first marks and the second does not have no
     churn: the difference of the two is such a term, so the later of the two in the design is left out.
     Decided from the data before fitting, in the design's order, so it never depends
-    on where an optimiser stopped."""
+    on where an optimiser stopped. `checks`: the counts of the design's columns on these rows and churns, from
+    `shared_structures`, instead of counting again."""
     X = design.X
-    binary = [c for c in X.columns if np.all((X[c].to_numpy() == 0) | (X[c].to_numpy() == 1))]
+    churned = np.asarray(churned, dtype=bool)
+    if checks is None:
+        binary = [c for c in X.columns if np.all((X[c].to_numpy() == 0) | (X[c].to_numpy() == 1))]
+    else:
+        binary = [c for c in X.columns if checks.is_binary[checks.position[c]]]
     if not binary:
         return design
-    churned = np.asarray(churned, dtype=bool)
-    marks = X[binary].to_numpy(dtype=float)
-    rows = marks.sum(axis=0)
-    churns = marks[churned].sum(axis=0)
-    both = marks.T @ marks  # rows marked by both terms of a pair
-    churns_both = marks[churned].T @ marks[churned]
+    if checks is None:
+        marks = X[binary].to_numpy(dtype=float)
+        rows = marks.sum(axis=0)
+        churns = marks[churned].sum(axis=0)
+        both = marks.T @ marks  # rows marked by both terms of a pair
+        churns_both = marks[churned].T @ marks[churned]
+    else:
+        at = [checks.binary_position[checks.position[c]] for c in binary]
+        rows, churns = checks.rows[at], checks.churns[at]
+        both, churns_both = checks.both[np.ix_(at, at)], checks.churns_both[np.ix_(at, at)]
     n_rows, n_churns = len(X), int(churned.sum())
     dropped: list[dict] = []
     kept: list[int] = []
@@ -387,9 +446,9 @@ class ServiceDrivers:
                                     "to compare with")
         self.n_accounts_ = n_accounts
         self.sampled_account_ids_ = None if sample is None else sample["account_ids"]
-        design = drop_inestimable(design if design is not None else build_design(panel, factors, covariates, kinds),
-                                  panel.churned.to_numpy())
         shared = shared or {}
+        design = drop_inestimable(design if design is not None else build_design(panel, factors, covariates, kinds),
+                                  panel.churned.to_numpy(), shared.get("column_checks"))
         notes = []
         if sample is not None:
             notes.append(f"fitted on a random sample of {sample['accounts_fitted']:,} of the "
@@ -438,19 +497,22 @@ class ServiceDrivers:
     def _fit_cox(self, panel: pd.DataFrame, design: Design, shared: dict, notes: list[str]):
         """The Cox fit on the design (retried with a small penalty when Newton does not converge), with the
         cluster-robust covariance when asked: (model, penalizer, initial coefficients)."""
-        X = design.X.to_numpy()
+        # the design's columns come standardised when the models on these rows share them (shared_structures)
+        standardised = shared.get("standardised")
+        X = design.X.to_numpy() if standardised is None else None
         initial = None if not self.start_from else [float(self.start_from.get(t, 0.0)) for t in design.X.columns]
         penalizer = 0.0
         try:
             model = TimeVaryingCox().fit(panel.start_day, panel.stop_day, panel.churned, X, list(design.X.columns),
-                                         initial=initial, risk_sets=shared.get("risk_sets"))
+                                         initial=initial, risk_sets=shared.get("risk_sets"),
+                                         standardised=standardised)
         except ConvergenceError as exc:
             penalizer = RETRY_PENALIZER
             notes.append(f"the unpenalised fit did not converge ({exc}); refitted with a small L2 penalizer "
                          f"({RETRY_PENALIZER}), which shrinks effects slightly toward no effect")
             try:
-                model = TimeVaryingCox(penalizer=penalizer).fit(panel.start_day, panel.stop_day, panel.churned, X,
-                                                               list(design.X.columns))
+                model = TimeVaryingCox(penalizer=penalizer).fit(panel.start_day, panel.stop_day, panel.churned,
+                                                               design.X.to_numpy(), list(design.X.columns))
             except ConvergenceError as retry:
                 raise DriversInputError(
                     f"the drivers model cannot be fitted on these {'filtered accounts' if self.filters else 'accounts'}: it did not converge, even "

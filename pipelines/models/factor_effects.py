@@ -94,7 +94,7 @@ class FactorEffects:
         every_term = sorted({t for f in factors for t in (*structure.own_model_terms(f),
                                                           *(structure.whatif_terms([f]) if self.outcome_models else ()))})
         self._full_design = build_design(panel, every_term, covariates, kinds)
-        self._shared = shared_structures(panel)
+        self._shared = shared_structures(panel, self._full_design)
         if sample is not None:
             self.notes_.append(f"each factor's model is fitted on a random sample of {sample['accounts_fitted']:,} "
                                f"of the {sample['accounts_total']:,} accounts (seed {self.sample_seed})")
@@ -159,7 +159,8 @@ class FactorEffects:
                                concordance=False, start_from=start_from or None, sample_seed=self.sample_seed,
                                cause=self.cause)
         return model.fit_panel(panel, kinds, n_accounts, sample=sample,
-                               design=subset_design(self._full_design, factors, covariates),
+                               design=subset_design(self._full_design, factors, covariates,
+                                                    self._shared["column_checks"]),
                                shared=self._shared, ph_tests=False)
 
     def _outcome_model(self, panel, kinds, n_accounts, factor, covariates, own: ServiceDrivers,
