@@ -204,6 +204,28 @@ def test_drivers_above_the_sample_cap_fit_a_named_random_sample_of_whole_account
     assert (widths(sampled) > widths(exact)[widths(sampled).index]).all()
 
 
+def test_the_same_panel_stored_in_another_order_gives_the_same_fit_to_the_last_bit(small_demo_database, tmp_path):
+    """A build inserts the panel from parallel threads, so two builds of the same inputs store its rows in different
+    orders; the fits read them in one order, so the same inputs give the same stored numbers."""
+    shuffled_path = tmp_path / "shuffled.duckdb"
+    with duckdb.connect(str(shuffled_path)) as shuffled:
+        shuffled.execute(f"attach '{small_demo_database[0]}' as built (read_only)")
+        for table in ("segment_columns", "account_survival"):
+            shuffled.execute(f"create table {table} as select * from built.{table}")
+        shuffled.execute("create table account_months as select * from built.account_months order by hash(account_id, "
+                         "month_start)")
+        shuffled.execute("detach built")
+    fits = []
+    for path in (small_demo_database[0], shuffled_path):
+        with duckdb.connect(str(path), read_only=True) as con:
+            fits.append((ServiceDrivers(max_accounts=None).fit(con),
+                         ServiceDrivers(max_accounts=400, sample_seed=3).fit(con)))
+    for stored, reordered in zip(*fits):
+        np.testing.assert_array_equal(stored.effects_.coef, reordered.effects_.coef)
+        np.testing.assert_array_equal(stored.effects_.ci_upper, reordered.effects_.ci_upper)
+        assert stored.model_.iterations_ == reordered.model_.iterations_
+
+
 @pytest.mark.parametrize("filters, where", [(["plan=Starter"], "plan = 'Starter'"),
                                             (["signup_cohort_month>=2026-05"], "signup_cohort_month >= '2026-05-01'")])
 def test_filtered_fit_reads_every_month_of_the_filtered_accounts_with_panel_rows(small_demo_database, filters, where):

@@ -2,3 +2,5 @@
 -- columns).
 select {columns}
 from account_months
+-- in a fixed order: the build scans in parallel, and a fit's sums taken in another order differ in their last bits
+order by account_id, month_start

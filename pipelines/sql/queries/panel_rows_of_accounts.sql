@@ -3,3 +3,5 @@
 select {columns}
 from account_months
 where account_id in (select account_id from panel_accounts)
+-- in a fixed order: the build scans in parallel, and a fit's sums taken in another order differ in their last bits
+order by account_id, month_start

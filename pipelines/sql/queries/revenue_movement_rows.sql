@@ -22,3 +22,5 @@ select
     cast(next_month_mrr < mrr as integer) as contracted
 from next_months
 where churned = 0 and mrr is not null and next_month_mrr is not null
+-- in a fixed order, as panel_rows reads: a fit's sums taken in another order differ in their last bits
+order by account_id, month_start
