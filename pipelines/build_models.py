@@ -18,7 +18,7 @@ from .models.factor_effects import (FactorEffects, FactorRevenueEffects, orderin
                                      store_factor_orderings, store_factor_revenue_effects)
 from .models.forecast import ForecastInputError, RetentionForecast, read_inputs, store_forecast
 from .models.levers import Levers, store_levers
-from .models.risk import AccountRisk, store_risk
+from .models.risk import AccountRisk, current_rows, store_risk
 from .settings import MODELS_MEMORY_LIMIT_MB, BuildSettings
 from .sqlrun import set_memory_limit
 
@@ -74,7 +74,7 @@ def fit_models(con: duckdb.DuckDBPyConnection, notes: list[str], as_of: date, se
         notes.append(f"per-factor revenue effects not estimated: {exc}")
         store_factor_revenue_effects(con, None)
     try:
-        store_risk(con, AccountRisk().fit(con, drivers=drivers, as_of=as_of))
+        store_risk(con, AccountRisk().fit(con, drivers=drivers, as_of=as_of, rows=current_rows(con, stored=True)))
     except (ValueError, ConvergenceError) as exc:
         notes.append(f"risk scores not made: {exc}")
         store_risk(con, None, error=str(exc))
