@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pipelines.models.forecast import (DAYS_PER_MONTH, ExistingBaseForecast, ForecastInputError, RetentionForecast,
-                                       active_at, actual_active, actual_mrr, backtest, life_table)
+                                       active_at, actual_active, actual_mrr, backtest, life_table, mrr_first)
 
 AS_OF = date(2026, 6, 30)
 START = date(2023, 7, 1)
@@ -321,3 +321,18 @@ def test_churn_by_cause_splits_each_draws_churn_as_each_plan_and_tenure_split_it
     unsplit = RetentionForecast(months=2, draws=200, new_business=False).fit(accounts.drop(columns="churn_cause"),
                                                                               origin, None)
     assert unsplit.base.causes_ == [] and "churned_by_cause" not in unsplit.series_[-1]
+
+
+def test_first_month_mrr_is_the_signup_months_first_row_and_zero_where_unknown():
+    """New accounts' starting MRR: the first row of an account's signup month, 0 when the month has no row or an
+    empty MRR, whatever day of the month the account signed up."""
+    mrr = pd.DataFrame({
+        "account_key": np.array([1, 1, 1, 2, 3, 4, 4], dtype=np.int32),
+        "month_start": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-01-01", "2024-03-01", "2024-01-01",
+                                       "2024-05-01", "2024-06-01"]),
+        "mrr": [100.0, 120.0, 999.0, 50.0, np.nan, 70.0, 80.0]})
+    keys = pd.Series(np.array([1, 2, 3, 4, 5], dtype=np.int32))
+    signups = pd.Series(pd.to_datetime(["2024-01-31", "2024-02-10", "2024-01-01", "2024-06-15", "2024-01-05"]))
+    # 1: January's first row (not the repeat); 2: no February row; 3: an empty MRR; 4: June; 5: no rows at all
+    assert mrr_first(mrr, keys, signups).tolist() == [100.0, 0.0, 0.0, 80.0, 0.0]
+    assert mrr_first(mrr.iloc[:0], keys, signups).tolist() == [0.0] * 5
