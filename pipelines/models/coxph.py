@@ -474,12 +474,11 @@ class TimeVaryingCox:
         """Grambsch-Therneau test per term (X: the fitted covariates): do scaled Schoenfeld residuals trend with log(time)?"""
         rs = self._rs
         beta = self.params_.to_numpy()
-        # one n×p scratch array for both products (same layout as X, so the same arithmetic as X - means)
-        scratch = np.empty_like(X)
-        eta = np.subtract(X, self.means_, out=scratch) @ beta
+        # same layout as X, so the same arithmetic as X - means
+        eta = np.subtract(X, self.means_, out=np.empty_like(X)) @ beta
         w = np.exp(eta - eta.max())
         s0 = _risk_set_sums(w, rs)
-        s1 = _risk_set_sums(np.multiply(X, w[:, None], out=scratch), rs)
+        s1 = _weighted_risk_set_sums(w, X, rs)
         k = rs.event_time_index
         residuals = X[rs.event_rows] - (s1 / s0[:, None])[k]
         times = rs.times[k]
