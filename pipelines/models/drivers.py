@@ -211,7 +211,6 @@ class ColumnChecks:
         self.is_binary = np.array([bool(np.all((values[:, j] == 0) | (values[:, j] == 1)))
                                    for j in range(values.shape[1])], dtype=bool)
         churned = np.asarray(churned, dtype=bool)
-        self.n_churns = int(churned.sum())
         self.binary_position = {int(column): i for i, column in enumerate(np.flatnonzero(self.is_binary))}
         marks = values[:, self.is_binary]
         self.rows = marks.sum(axis=0)
