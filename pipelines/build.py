@@ -19,6 +19,7 @@ The build by concept, as the data flows:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -29,6 +30,7 @@ from typing import Callable
 
 import duckdb
 
+from .build_refresh import RefreshOutcome, copy_previous, previous_build_problem
 from .build_audits import AuditError, run_audits
 from .build_result import BuildError, BuildResult, Progress, StageEvent
 from .build_run import run_build
@@ -55,6 +57,7 @@ def build_database(
     spark_master: str | None = None,
     spark_conf: dict[str, str] | None = None,
     spark_output: Path | str | None = None,
+    incremental: bool = False,
 ) -> BuildResult:
     """Build `db_path` from the input files; on any failure the previous file is left untouched.
 
@@ -65,6 +68,10 @@ def build_database(
     (default: `<database name>.parquet` beside it), and the database reads the large ones (`on spark: parquet view`)
     as views over it; once the new file is in place the folders of builds before the previous one are removed (see
     remove_older_builds), and a failed build removes its own.
+
+    With `incremental` the build refreshes the database already at `db_path`: it starts from a copy of it and
+    recomputes only the rows the changed inputs reach (pipelines/build_refresh.py), or, when it cannot show the result
+    would equal a full build's, builds whole; result.refresh says which, and why.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine {engine!r}: choose one of {', '.join(ENGINES)}")
@@ -78,6 +85,11 @@ def build_database(
     build_id = uuid.uuid4().hex
     temp_path = db_path.with_name(f".{db_path.name}.building-{build_id[:8]}")
     started = time.perf_counter()
+    refresh_problem = previous_build_problem(
+        db_path, settings, _data_settings(settings, churn_reasons), _input_paths(accounts, interactions, mrr_history),
+        engine) if incremental else None
+    if incremental and refresh_problem is None:
+        copy_previous(db_path, temp_path)
     con = duckdb.connect(str(temp_path))
     work = tempfile.TemporaryDirectory(prefix=f".{db_path.name}.spark-", dir=db_path.parent) if engine == "spark" else None
     # absolute: the database's views name these files, and the app opens the database from anywhere
@@ -89,7 +101,8 @@ def build_database(
                  if work and output_dir is not None else None)
         result = run_build(con, _location(accounts), _location(interactions),
                            _location(mrr_history) if mrr_history else None, settings, Progress(progress), temp_path,
-                           build_id, structure, churn_reasons, spark)
+                           build_id, structure, churn_reasons, spark,
+                           refresh=incremental and refresh_problem is None)
         con.checkpoint()
         con.close()
         os.replace(temp_path, db_path)
@@ -112,7 +125,22 @@ def build_database(
                             "are views over it in the database, so keep that folder with the database file")
     result.db_path = db_path
     result.seconds = time.perf_counter() - started
+    if refresh_problem is not None:
+        result.refresh = RefreshOutcome(False, refresh_problem).sentence()
     return result
+
+
+def _data_settings(settings: BuildSettings, churn_reasons) -> dict:
+    """The settings the data stages depend on, as build_info records them (through JSON, as read back)."""
+    recorded = {"sla_hours": dict(settings.sla_hours), "repeat_contact_days": settings.repeat_contact_days,
+                "churn_reasons_used": churn_reasons.as_dict()}
+    return json.loads(json.dumps(recorded))
+
+
+def _input_paths(accounts, interactions, mrr_history) -> dict[str, str | None]:
+    """Each input's path as build_info records it (resolved), None for an absent MRR file."""
+    return {name: str(Path(path).resolve()) if path is not None else None
+            for name, path in (("accounts", accounts), ("interactions", interactions), ("mrr_history", mrr_history))}
 
 
 def remove_older_builds(output_root: Path, current: Path) -> list[Path]:

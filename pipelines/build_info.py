@@ -1,4 +1,5 @@
-"""What the build records about itself at the end (the tables whose header says `made by: build`): input_columns,
+"""What the build records about itself at the end (the tables whose header says `made by: build`): input_digests
+and refresh_basis, what the next build's incremental refresh compares with; input_columns,
 the columns each input had and what became of them, and build_info, this build's id, as-of date, tool, schema
 version, settings, inputs (path, size, SHA-256), row counts and warnings; and the load report and reject summary it
 returns."""
@@ -14,6 +15,7 @@ import duckdb
 import pandas as pd
 
 from . import __version__
+from .build_refresh import plan_sha256
 from .churn_reasons import ChurnReasons
 from .contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
 from .load import LoadedFile, is_url
@@ -21,6 +23,18 @@ from .plan import read_plan
 from .schema import SCHEMA_VERSION
 from .settings import BuildSettings
 from .sqlrun import insert_rows, run_file
+
+
+def create_refresh_basis(con: duckdb.DuckDBPyConnection, engine: str, inputs_on_duckdb: bool) -> None:
+    """input_digests, from the loader's views (while they are there), and refresh_basis. A Spark build whose inputs
+    Spark read itself has none: DuckDB never saw those rows."""
+    for name in ("input_digests", "refresh_basis"):
+        step = read_plan().step(name)
+        run_file(con, step.layer_dir, step.file)
+    if inputs_on_duckdb:
+        run_file(con, "queries", "input_digests_insert")
+    run_file(con, "queries", "refresh_basis_insert",
+             {"plan_sha256": plan_sha256(), "engine": engine, "has_input_digests": inputs_on_duckdb})
 
 
 def create_input_columns(con: duckdb.DuckDBPyConnection, loaded: dict[str, LoadedFile]) -> None:

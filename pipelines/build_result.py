@@ -35,6 +35,8 @@ class BuildResult:
     # the churn reasons the reasons file does not map (counted under its other cause) and the churns with no reason
     churn_reasons_not_listed: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # a build with --incremental: whether it refreshed the previous build or built whole, in one sentence
+    refresh: str = ""
 
 
 class Progress:

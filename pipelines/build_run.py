@@ -17,8 +17,9 @@ import pandas as pd
 
 from .build_audits import run_audits
 from .build_fill import USABLE_ACCOUNTS_QUERY, Filling, fill_table, require_accounts, slot_values
-from .build_info import create_build_info, create_input_columns, reports
+from .build_info import create_build_info, create_input_columns, create_refresh_basis, reports
 from .build_models import fit_models
+from .build_refresh import Refresh
 from .build_result import BuildResult, Progress
 from .churn_reasons import ChurnReasons
 from .contract import ACCOUNTS, INTERACTIONS, ISO_TIMESTAMP_PATTERN, MRR_HISTORY, PLAIN_NUMBER_PATTERN
@@ -72,8 +73,10 @@ class PlanRun:
     is and the parameters bound so far."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, plan: Plan, settings: BuildSettings, progress: Progress,
-                 accounts_path: Path | str, churn_reasons: ChurnReasons, spark: SparkBuild | None):
+                 accounts_path: Path | str, churn_reasons: ChurnReasons, spark: SparkBuild | None,
+                 refresh: Refresh | None = None):
         self.con = con
+        self.refresh = refresh
         self.plan = plan
         self.settings = settings
         self.progress = progress
@@ -135,6 +138,10 @@ class PlanRun:
             engine = step.engine(self.build_engine)
             if "as_of" in step.params and "as_of" not in self.params:
                 self.params["as_of"] = self._as_of()
+            moment = self.refresh.moment(step) if self.refresh is not None else None
+            if moment is not None:
+                assert self.refresh is not None
+                self.progress.run("refresh", moment, partial(self.refresh.run, moment, self.params, self._remake))
             self.ensure(step.reads, engine)
             if step.parts:
                 self.ensure([step.parts], engine)
@@ -145,6 +152,8 @@ class PlanRun:
             self._check_accounts()
         if "as_of" not in self.params:  # no step bound it; the models and build_info still need it
             self.params["as_of"] = self._as_of()
+        if self.refresh is not None:
+            self.refresh.finish()
         # whatever the database keeps, from whichever engine made it
         self.ensure([s.name for s in self.plan.loop if s.kind != "temporary"], "duckdb")
         return self.params["as_of"]
@@ -162,6 +171,10 @@ class PlanRun:
             create_view(self.con, step)
         self.where[step.name] = {engine}
         return rows if rows is not None else 0
+
+    def _remake(self, step: Step) -> int:
+        """Make a step's table again (a refresh's load report, once the rows it counts are merged)."""
+        return self.progress.run(step.stage or "staging", step.name, partial(self._make, step, "duckdb"))
 
     def _as_of(self) -> date:
         """The as-of date: the settings', or the latest date in the inputs (AS_OF_QUERY, where its tables are)."""
@@ -207,7 +220,7 @@ class PlanRun:
 def run_build(con: duckdb.DuckDBPyConnection, accounts: Path | str, interactions: Path | str,
               mrr_history: Path | str | None, settings: BuildSettings, progress: Progress, temp_path: Path,
               build_id: str, structure: CausalStructure, churn_reasons: ChurnReasons,
-              spark: SparkBuild | None = None) -> BuildResult:
+              spark: SparkBuild | None = None, refresh: bool = False) -> BuildResult:
     """Build the database on `con`: the inputs, the plan, the audits, the models, then build_info."""
     build_started = time.perf_counter()
     plan = read_plan()
@@ -217,11 +230,16 @@ def run_build(con: duckdb.DuckDBPyConnection, accounts: Path | str, interactions
     memory_limit_mb = settings.memory_limit_mb or min(DEFAULT_MEMORY_LIMIT_MB, _half_of_ram_mb())
     set_memory_limit(con, memory_limit_mb)
 
-    run = PlanRun(con, plan, settings, progress, accounts, churn_reasons, spark)
+    # a refresh writes into a copy of the previous database: its rows to reuse are set aside, the rest dropped
+    refreshing = Refresh.start(con, plan, settings) if refresh else None
+    run = PlanRun(con, plan, settings, progress, accounts, churn_reasons, spark, refreshing)
     warnings = run.load({ACCOUNTS.name: accounts, INTERACTIONS.name: interactions, MRR_HISTORY.name: mrr_history})
     # row numbers are fixed in the raw tables now; later stages need no order, which saves memory
     run_file(con, "queries", "set_unordered_inserts")
     as_of = run.run()
+    # what the next build's refresh compares its inputs with (read while the loader's views are still there)
+    create_refresh_basis(con, run.build_engine,
+                         all(run.where.get(f"src_{s.name}") == {"duckdb"} for s in (ACCOUNTS, INTERACTIONS, MRR_HISTORY)))
 
     progress.run("audits", "audits", lambda: run_audits(con))
     notes: list[str] = []
@@ -239,7 +257,8 @@ def run_build(con: duckdb.DuckDBPyConnection, accounts: Path | str, interactions
     load_report, reject_summary, not_listed = reports(con)
     return BuildResult(db_path=temp_path, build_id=build_id, as_of=as_of, seconds=0.0, table_rows=table_rows,
                        load_report=load_report, reject_summary=reject_summary, warnings=warnings, notes=notes,
-                       churn_reasons_not_listed=not_listed)
+                       churn_reasons_not_listed=not_listed,
+                       refresh=refreshing.outcome.sentence() if refreshing is not None else "")
 
 
 def _drop_working_tables(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:

@@ -45,6 +45,11 @@ def add_parser(sub) -> None:
                        help="with --engine spark: the folder for Spark's tables as Parquet, one sub-folder per build "
                             "(default: <database name>.parquet beside the database); the database reads "
                             "interaction_metrics and account_months from it, so keep it with the database")
+    build.add_argument("--incremental", action="store_true",
+                       help="refresh the database already at --db from these inputs: recompute only the interactions "
+                            "and panel rows that new or changed input rows reach (the marts, audits and models are made "
+                            "whole); the tables equal a full build's, and where that cannot be shown (rows removed, "
+                            "other settings or files, no previous database) it builds whole and says why")
     add_db_argument(build)
     build.set_defaults(func=run)
 
@@ -80,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
         spark_master=args.spark_master,
         spark_conf=dict(args.spark_conf),
         spark_output=args.spark_output,
+        incremental=args.incremental,
     )
+    if result.refresh:
+        print(f"\n{result.refresh}")
     print(f"\nBuilt {result.db_path} in {result.seconds:.1f} s (as-of {result.as_of}, build {result.build_id[:8]}).")
     print("\nLoad report:")
     print(f"  {'source':<14}{'read':>12}{'loaded':>12}{'dropped':>10}{'nulled':>10}{'after as-of':>13}")

@@ -1,0 +1,2 @@
+-- grain: one statement: table {table} renamed {new_name}.
+alter table {table} rename to {new_name}

@@ -1,0 +1,2 @@
+-- How many interaction rows this build reads.
+select count(*) from src_interactions

@@ -1,0 +1,2 @@
+-- The interactions the refresh recomputed, every one of them.
+select * from interaction_metrics

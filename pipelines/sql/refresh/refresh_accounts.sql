@@ -1,0 +1,35 @@
+-- One row per account whose panel rows a refresh recomputes: whole (is_changed) or from the month from_date on.
+-- An account active at the previous as-of date gains days and months; one with interactions appended to the file,
+-- with a time after the previous as-of date or with a repeat-contact outcome not yet known at it has rows from that
+-- month on that may read them.
+with previous_cutoff as (
+    select cast($previous_as_of as date) + 1 as cutoff_date,
+        cast(date_trunc('month', cast($previous_as_of as date)) as date) as as_of_month
+),
+
+reasons as (
+    select account_id, true as is_changed, cast(null as date) as from_date
+    from refresh_changed_accounts
+    where account_id is not null
+    union all
+    select a.account_id, false, c.as_of_month
+    from previous_stg_accounts as a
+    cross join previous_cutoff as c
+    where a.churn_date is null or a.churn_date >= c.cutoff_date
+    union all
+    select cast(t.account_id as varchar), false, cast(date_trunc('month', min(t.created_at)) as date)
+    from typed_interactions as t
+    where t._row > $previous_interaction_rows and t.account_id is not null
+    group by all
+    union all
+    select distinct cast(t.account_id as varchar), false, c.as_of_month
+    from typed_interactions as t
+    cross join previous_cutoff as c
+    where t._row <= $previous_interaction_rows and t.account_id is not null
+        and (t.created_at >= c.cutoff_date or t.first_response_at >= c.cutoff_date
+            or t.resolved_at >= c.cutoff_date - cast($repeat_contact_days as integer))
+)
+
+select account_id, bool_or(is_changed) as is_changed, min(from_date) as from_date
+from reasons
+group by account_id

@@ -1,0 +1,2 @@
+-- How many interaction rows the refresh recomputes.
+select count(*) from refresh_rows
