@@ -39,16 +39,19 @@ run: $(DB)
 serve: setup
 	$(BIN)/retention serve --config $(CONFIG)
 
-# the type check runs first: a type error fails `make test` (and CI) before the suite starts
+# the type check runs first: a type error fails `make test` (and CI) before the suite starts. Everything but the
+# browser tier runs on two processes (pytest-xdist); the browser tier then runs alone, as people at once in a real
+# browser need a quiet machine. Each run fails on its own failures, and on collecting no test (pytest exits 5).
 test: setup typecheck
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 -m "not browser"
+	$(BIN)/python -m pytest -m browser
 
 # mypy, configured in pyproject.toml ([tool.mypy]: the files it checks, the untyped libraries it skips)
 typecheck: setup
 	$(BIN)/python -m mypy
 
 # everything but the browser, Spark, benchmark and slow statistical tiers: quick feedback while working, on two
-# processes (pytest-xdist); the whole suite runs in one, as the browser tiers need a quiet machine
+# processes (pytest-xdist)
 test-fast: setup
 	$(BIN)/python -m pytest -n 2 -m "not browser and not spark and not bench and not slow"
 

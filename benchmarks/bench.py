@@ -18,6 +18,10 @@ Figures, one JSON object per line (`name, scale, seconds, peak_rss_mb, rows` plu
   build_<stage>       its stages (load, staging, metrics, panel, marts, models, audits) from the build's
                       progress events, summed per stage; rows = the largest table the stage made
   build_data          the stages without models (the data pipeline alone); ratio = it ÷ scan floor
+  refresh_total       `build_database(incremental=True)` after the last REFRESH_DAYS days arrive: the demo's inputs
+                      as exported that many days before their end are built, then refreshed from the full inputs
+                      (the earlier export's rows first, then the new ones); ratio = it ÷ build_total
+  refresh_data        the refresh without its models stage; ratio = it ÷ build_data
   km_by_segment       KaplanMeier(by=plan).fit(con): the per-day counts (for no filter, the ones the build stored
                       in km_segment_counts) and every estimate
   km_by_segment_counted  the same with use_stored_counts=False: DuckDB counts the accounts (a filtered view's path)
@@ -95,6 +99,8 @@ LOAD_FIGURES_MEANING = {
                  "the machine's cores busy).",
 }
 BUILD_STAGES = ("load", "staging", "metrics", "panel", "marts", "models", "audits")
+# the refresh case: this many days of new data arriving on top of the rest
+REFRESH_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,8 @@ TARGETS = (
     ("build_total", "≤ 180 s", ("L",), lambda f: f["seconds"] <= 180),
     ("build_total", "peak RSS ≤ 6 GB", ("L",), lambda f: f["peak_rss_mb"] <= 6 * 1024),
     ("build_data", "build ÷ scan floor ≤ 10", ("M", "L"), lambda f: f.get("ratio", float("inf")) <= 10),
+    ("build_models", "≤ 30 s", ("L",), lambda f: f["seconds"] <= 30),
+    ("refresh_total", "≤ 10% of build_total", ("L",), lambda f: f.get("ratio", float("inf")) <= 0.1),
     ("km_by_segment", "≤ 0.1 s", ("M",), lambda f: f["seconds"] <= 0.1),
     ("km_by_segment", "≥ 5× faster than lifelines", ("S", "M", "L"), lambda f: f.get("ratio", 0) >= 5),
     ("cox_sample_ours", "≥ 10× faster than lifelines", ("S", "M", "L"), lambda f: f.get("ratio", 0) >= 10),
@@ -284,6 +292,84 @@ def task_build(paths: dict[str, str], db_path: str, repeats: int) -> list[dict]:
             f"build_{stage}", [sum(e[3] for e in run) for run in per_run],
             max(e[4] for run in per_run for e in run), max(e[2] for e in per_run[0]), tables=tables))
     return figures
+
+
+def _refresh_exports(paths: dict[str, str], folder: Path, days: int) -> tuple[dict[str, Path], dict[str, Path]]:
+    """The demo's inputs as exported `days` days before their end and as exported at the end (the rows the earlier
+    export had first, in its order, then the new ones): where each export's files are."""
+    import duckdb
+
+    from pipelines.sqlrun import run_query, sql_text
+
+    con = duckdb.connect(str(folder / "exports.duckdb"))
+    try:
+        for source, path in paths.items():
+            file_format = "parquet" if path.endswith(".parquet") else "csv"
+            con.sql(sql_text("bench", f"refresh_rows_{file_format}"), params={"path": path}).create(f"bench_{source}")
+        cut = run_query(con, sql_text("bench", "refresh_cut"), {"days": days}).fetchall()[0][0]
+        exports: dict[str, dict[str, Path]] = {}
+        for export in ("earlier", "later"):
+            (folder / export).mkdir(parents=True, exist_ok=True)
+            exports[export] = {}
+            for source, path in paths.items():
+                target = folder / export / Path(path).name
+                rows = con.sql(sql_text("bench", f"refresh_{export}_{source}"), params={"cut": cut})
+                if target.suffix == ".parquet":
+                    rows.write_parquet(str(target))
+                else:
+                    rows.write_csv(str(target), header=True)
+                exports[export][source] = target
+    finally:
+        con.close()
+    (folder / "exports.duckdb").unlink(missing_ok=True)
+    return exports["earlier"], exports["later"]
+
+
+def task_refresh(paths: dict[str, str], work_dir: str, days: int, repeats: int) -> list[dict]:
+    """`retention build --incremental` after `days` days of new data: the earlier export is built (without models,
+    which a refresh fits whole anyway), then each run refreshes a copy of that database from the later export."""
+    import shutil
+
+    from pipelines.build import BuildResult, build_database
+    from pipelines.settings import BuildSettings
+
+    folder = Path(work_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    earlier, later = _refresh_exports(paths, folder, days)
+    inputs = folder / "inputs"
+    inputs.mkdir(exist_ok=True)
+    current = {source: inputs / path.name for source, path in earlier.items()}
+
+    def use(export: dict[str, Path]) -> None:
+        for source, path in export.items():
+            shutil.copyfile(path, current[source])
+
+    def build(db: Path, settings: BuildSettings | None = None, incremental: bool = False, progress=None) -> BuildResult:
+        return build_database(accounts=current["accounts"], interactions=current["interactions"],
+                              mrr_history=current.get("mrr_history"), db_path=db, settings=settings,
+                              incremental=incremental, progress=progress)
+
+    use(earlier)
+    build(folder / "earlier.duckdb", BuildSettings(fit_models=False))
+    use(later)
+    runs, data_runs, peak, result = [], [], 0.0, None
+    for _ in range(repeats):
+        shutil.copyfile(folder / "earlier.duckdb", folder / "refreshed.duckdb")
+        events: list = []
+        _reset_peak_rss()
+        started = time.perf_counter()
+        result = build(folder / "refreshed.duckdb", incremental=True, progress=events.append)
+        runs.append(time.perf_counter() - started)
+        data_runs.append(sum(e.seconds for e in events if e.stage != "models"))
+        peak = max(peak, _peak_rss_mb())
+        if runs[-1] >= 10:
+            break
+    assert result is not None
+    if not result.refresh.startswith("Incremental"):
+        raise RuntimeError(f"the bench's refresh built whole: {result.refresh}")
+    interactions = result.table_rows["stg_interactions"]
+    return [_figure("refresh_total", runs, peak, interactions, days=days, refresh=result.refresh),
+            _figure("refresh_data", data_runs, peak, interactions, days=days)]
 
 
 def task_km(db_path: str, by: str, repeats: int) -> list[dict]:
@@ -525,6 +611,7 @@ TASKS: dict[str, Callable[..., list[dict]]] = {
     "generate": task_generate,
     "scan": task_scan,
     "build": task_build,
+    "refresh": task_refresh,
     "km": task_km,
     "km_lifelines": task_km_lifelines,
     "cox": task_cox,
@@ -622,6 +709,12 @@ def run_bench(plan: BenchPlan, emit) -> list[dict]:
                 "rows": build[0]["rows"], "runs": [seconds], "ratio": seconds / scan["seconds"],
                 "ratio_of": "build without the models stage ÷ scan_floor",
                 "stages": [f["name"] for f in data_stages]})
+    for figure in stage("refresh", paths=paths, work_dir=str(plan.data_dir / "refresh"), days=REFRESH_DAYS,
+                        repeats=repeats):
+        whole = figures.get("build_total" if figure["name"] == "refresh_total" else "build_data")
+        if whole:
+            figure.update(ratio=figure["seconds"] / whole["seconds"], ratio_of=f"{figure['name']} ÷ {whole['name']}")
+        record(figure)
 
     ours = stage("km", db_path=db_path, by=KM_SEGMENT, repeats=repeats)
     theirs = stage("km_lifelines", db_path=db_path, by=KM_SEGMENT, repeats=repeats)

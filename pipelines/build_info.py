@@ -15,26 +15,28 @@ import duckdb
 import pandas as pd
 
 from . import __version__
-from .build_refresh import plan_sha256
+from .build_refresh import plan_sha256, settled_before
 from .churn_reasons import ChurnReasons
 from .contract import ACCOUNTS, INTERACTIONS, MRR_HISTORY
 from .load import LoadedFile, is_url
 from .plan import read_plan
 from .schema import SCHEMA_VERSION
 from .settings import BuildSettings
-from .sqlrun import insert_rows, run_file
+from .sqlrun import execute_template, file_fragment, insert_rows, run_file
 
 
-def create_refresh_basis(con: duckdb.DuckDBPyConnection, engine: str, inputs_on_duckdb: bool) -> None:
+def create_refresh_basis(con: duckdb.DuckDBPyConnection, engine: str, inputs_on_duckdb: bool, as_of: date) -> None:
     """input_digests, from the loader's views (while they are there), and refresh_basis. A Spark build whose inputs
     Spark read itself has none: DuckDB never saw those rows."""
     for name in ("input_digests", "refresh_basis"):
         step = read_plan().step(name)
         run_file(con, step.layer_dir, step.file)
+    since = settled_before(as_of)
     if inputs_on_duckdb:
-        run_file(con, "queries", "input_digests_insert")
-    run_file(con, "queries", "refresh_basis_insert",
-             {"plan_sha256": plan_sha256(), "engine": engine, "has_input_digests": inputs_on_duckdb})
+        execute_template(con, "input_digests_insert", {"interaction_rows": 2 ** 62, "settled_before": since},
+                         interaction_digests=file_fragment("refresh", "interaction_digests"))
+    run_file(con, "queries", "refresh_basis_insert", {"plan_sha256": plan_sha256(), "engine": engine,
+                                                      "has_input_digests": inputs_on_duckdb, "settled_before": since})
 
 
 def create_input_columns(con: duckdb.DuckDBPyConnection, loaded: dict[str, LoadedFile]) -> None:

@@ -5,8 +5,10 @@ full build's of the same inputs (tests/test_refresh.py), and where that cannot b
 says why.
 
 Which rows are recomputed:
-- An account whose rows changed (any accounts or MRR row, or any of the interactions the previous build read, by
-  the digests every build stores in input_digests): all of its interactions and panel rows.
+- An account whose rows changed, by the digests every build stores in input_digests: all of its interactions and
+  panel rows for a change to its accounts or MRR rows or to an interaction created before the last months
+  (settled_before); for a change to its recent interactions only (a ticket resolved since), its rows from the
+  month before the first changed month on, as below.
 - An account active at the previous as-of date, one with interactions appended to the file, or one with a time
   after the previous as-of date: its panel rows from the month of the earliest of those on, and the interactions
   those rows' trailing windows read, each interaction's repeat-contact outcome that a new contact may decide, and
@@ -43,6 +45,8 @@ MERGED_TABLES = ("interaction_metrics", "account_months", "rejected_rows")
 READ_FROM_PREVIOUS = ("input_digests", "stg_accounts", "calendar_months")
 # the interactions, typed: a refresh keeps of them the rows it recomputes, before anything else reads them
 REDUCED_TABLE = "typed_interactions"
+# what the refresh recomputes, in the order each is made (sql/refresh): working tables of the build
+SCOPE_TABLES = ("refresh_changed_accounts", "refresh_accounts", "refresh_rows")
 # beyond this share of the interactions a full build costs about what the refresh would
 MAX_SHARE = 0.5
 # the settings the data stages depend on (the models are fitted whole in every build)
@@ -65,9 +69,18 @@ class RefreshOutcome:
             return f"Full build, not a refresh: {self.reason}."
         share = self.interactions_recomputed / self.interactions_total if self.interactions_total else 0.0
         return (f"Incremental refresh of the previous build: recomputed {self.interactions_recomputed:,} of "
-                f"{self.interactions_total:,} interactions ({share:.1%}) and the panel rows of "
-                f"{self.accounts_recomputed:,} accounts from their latest month on (all of them for the "
-                f"{self.accounts_changed:,} whose input rows changed); the marts, audits and models were made whole.")
+                f"{self.interactions_total:,} interactions ({share:.1%}) and the recent panel rows of "
+                f"{self.accounts_recomputed:,} accounts (all of them for the {self.accounts_changed:,} whose accounts "
+                "or MRR rows or older interactions changed); the marts, audits and models were made whole.")
+
+
+def settled_before(as_of: date) -> date:
+    """The first day whose interactions a build's digests count by the month they were created in: two months before
+    the as-of month. A refresh recomputes an account changed only in those months from the month before the change;
+    a change to an earlier interaction recomputes it whole. An export rewrites recent tickets (resolved since), seldom
+    older ones."""
+    month = as_of.month - 3
+    return date(as_of.year + month // 12, month % 12 + 1, 1)
 
 
 def plan_sha256() -> str:
@@ -132,6 +145,8 @@ class Refresh:
     plan: Plan
     settings: BuildSettings
     previous_as_of: date = date.min
+    # the previous build's: its digests count interactions by month from it on
+    previous_settled_before: date = date.min
     outcome: RefreshOutcome = field(default_factory=lambda: RefreshOutcome(incremental=True))
     _active: bool = True
     _scoped: bool = False
@@ -142,6 +157,7 @@ class Refresh:
         and drop every other table, so the plan makes them as in a fresh file."""
         refresh = cls(con, plan, settings)
         refresh.previous_as_of = run_file(con, "refresh", "previous_as_of").fetchone()[0]
+        refresh.previous_settled_before = run_file(con, "refresh", "previous_settled_before").fetchone()[0]
         kept = set(MERGED_TABLES) | set(READ_FROM_PREVIOUS)
         for name, kind in run_file(con, "refresh", "previous_objects").fetchall():
             if name in kept:
@@ -176,13 +192,16 @@ class Refresh:
 
     def _scope(self, params: dict) -> None:
         con = self.con
+        previous_rows = run_file(con, "refresh", "previous_interaction_rows").fetchone()[0]
         refresh_params = {**params, "previous_as_of": self.previous_as_of, "window_days": WINDOW_DAYS,
-                          "previous_interaction_rows": run_file(con, "refresh", "previous_interaction_rows")
-                          .fetchone()[0]}
+                          "previous_interaction_rows": previous_rows, "interaction_rows": previous_rows,
+                          "settled_before": self.previous_settled_before}
         reason = self._reason_for_full_build(params, refresh_params)
         if reason is None:
-            for name in ("refresh_changed_accounts", "refresh_accounts", "refresh_rows"):
-                create_table_as(con, name, file_fragment("refresh", name), refresh_params, temporary=True)
+            digests = file_fragment("refresh", "interaction_digests")
+            for name in SCOPE_TABLES:
+                slots = {"interaction_digests": digests} if name == "refresh_changed_accounts" else {}
+                create_table_as(con, name, file_fragment("refresh", name, **slots), refresh_params, temporary=True)
             total = run_file(con, "refresh", "typed_interaction_count").fetchone()[0]
             recomputed = run_file(con, "refresh", "refresh_row_count").fetchone()[0]
             repeat = run_file(con, "refresh", "repeated_id_across_scope").fetchone()
@@ -220,6 +239,11 @@ class Refresh:
         self._active = False
         self._drop_previous(MERGED_TABLES)
         self._drop_previous(READ_FROM_PREVIOUS)
+        self._drop_scope()
+
+    def _drop_scope(self) -> None:
+        for name in SCOPE_TABLES:
+            execute_template(self.con, "drop_if_exists", object=TrustedSql("table"), target=identifier(name))
 
     def _merge(self, remake: Callable[[Step], int]) -> None:
         """The previous rows of every merged table, but those recomputed, joined to the recomputed ones; then the
@@ -234,8 +258,7 @@ class Refresh:
         for step in remade_steps(self.plan):
             remake(step)
         self._drop_previous(READ_FROM_PREVIOUS)
-        for name in ("refresh_changed_accounts", "refresh_accounts", "refresh_rows"):
-            execute_template(con, "drop_if_exists", object=TrustedSql("table"), target=identifier(name))
+        self._drop_scope()
 
     def _drop_previous(self, names) -> None:
         for name in names:

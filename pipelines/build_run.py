@@ -238,8 +238,9 @@ def run_build(con: duckdb.DuckDBPyConnection, accounts: Path | str, interactions
     run_file(con, "queries", "set_unordered_inserts")
     as_of = run.run()
     # what the next build's refresh compares its inputs with (read while the loader's views are still there)
-    create_refresh_basis(con, run.build_engine,
-                         all(run.where.get(f"src_{s.name}") == {"duckdb"} for s in (ACCOUNTS, INTERACTIONS, MRR_HISTORY)))
+    sources = (ACCOUNTS, INTERACTIONS, MRR_HISTORY)
+    create_refresh_basis(con, run.build_engine, all(run.where.get(f"src_{s.name}") == {"duckdb"} for s in sources),
+                         as_of)
 
     progress.run("audits", "audits", lambda: run_audits(con))
     notes: list[str] = []

@@ -22,7 +22,7 @@ PAGES = ("overview", "survival", "drivers", "investment", "at_risk", "data_page"
 EXPECTED_FIGURES = (
     "demo_generate", "scan_floor",
     "build_total", "build_load", "build_staging", "build_metrics", "build_panel", "build_marts", "build_models",
-    "build_audits", "build_data",
+    "build_audits", "build_data", "refresh_total", "refresh_data",
     "km_by_segment", "km_by_segment_counted", "km_lifelines",
     "cox_sample_ours", "cox_sample_lifelines", "cox_full_fit_ours", "drivers_fit",
     "whatif", "risk_scoring", "forecast", "brief_overview", "brief_investment",

@@ -106,9 +106,9 @@ def _differences(left: Path, right: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def week(small_demo_database):
     """The small demo as exported a week before its end, and as exported at its end, with a ticket arriving 100
-    days late, a churn date corrected on an account that churned long before, and an account that churned two days
-    before the first export with a ticket resolved the day before (whether the customer came back about it was not
-    yet known then: the second export tells)."""
+    days late, a churn date, a rating and an MRR figure corrected on accounts that churned long before, an account that
+    churned two days before the first export with a ticket resolved the day before (whether the customer came back
+    about it was not yet known then: the second export tells), and rejected rows."""
     _, demo = small_demo_database
     full = _frames(demo)
     last = max(pd.to_datetime(full["interactions"].created_at).max(),
@@ -137,6 +137,23 @@ def week(small_demo_database):
     earlier = len(old["interactions"])
     old["interactions"] = pd.concat([old["interactions"], ticket])
     new["interactions"] = pd.concat([new["interactions"].iloc[:earlier], ticket, new["interactions"].iloc[earlier:]])
+    for frame in (old, new):  # one label per row: the copies above repeat theirs
+        frame["interactions"] = frame["interactions"].reset_index(drop=True)
+    # rows the build rejects, in both exports: a severity it does not know and a created_at it cannot read on an
+    # account long closed (whose rejects the refresh reuses), and a ticket without an account (read again)
+    quiet = accounts.loc[churned[2], "account_id"]
+    for frame in (old["interactions"], new["interactions"]):
+        rows = frame.index[frame.account_id == quiet]
+        frame.loc[rows[0], "severity"] = "sev9"
+        frame.loc[rows[1], "created_at"] = "not a date"
+        frame.loc[frame.index[5], "account_id"] = ""
+    # a rating corrected on an old ticket of another closed account (recomputed whole)
+    old_ticket = new["interactions"].index[new["interactions"].account_id == accounts.loc[churned[4], "account_id"]][0]
+    new["interactions"].loc[old_ticket, "csat"] = "1"
+    # an MRR figure corrected on another closed account
+    mrr = new["mrr_history"]
+    corrected = mrr.index[mrr.account_id == accounts.loc[churned[3], "account_id"]][0]
+    mrr.loc[corrected, "mrr"] = str(float(mrr.loc[corrected, "mrr"]) + 10)
     return cut, old, new
 
 
@@ -159,6 +176,13 @@ def test_a_week_of_new_data_refreshes_to_the_tables_of_a_full_build(refreshed):
     folder, _, result, _ = refreshed
     assert result.refresh.startswith("Incremental refresh"), result.refresh
     assert _differences(folder / "refreshed.duckdb", folder / "full.duckdb") == []
+    con = duckdb.connect(str(folder / "refreshed.duckdb"), read_only=True)
+    try:  # the rejects the week planted are there, reused or read again
+        columns = con.sql("select \"column\" from rejected_rows where source = 'interactions'").fetchall()
+        named = {r[0] for r in columns}
+    finally:
+        con.close()
+    assert {"severity", "created_at", "account_id"} <= named
 
 
 def test_the_refresh_recomputes_a_part_of_the_interactions(refreshed):

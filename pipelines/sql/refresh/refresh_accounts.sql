@@ -1,4 +1,5 @@
 -- One row per account whose panel rows a refresh recomputes: whole (is_changed) or from the month from_date on.
+-- An account whose input rows changed is recomputed from the month refresh_changed_accounts gives, or whole.
 -- An account active at the previous as-of date gains days and months; one with interactions appended to the file,
 -- with a time after the previous as-of date or with a repeat-contact outcome not yet known at it has rows from that
 -- month on that may read them.
@@ -8,7 +9,7 @@ with previous_cutoff as (
 ),
 
 reasons as (
-    select account_id, true as is_changed, cast(null as date) as from_date
+    select account_id, changed_from is null as is_changed, changed_from as from_date
     from refresh_changed_accounts
     where account_id is not null
     union all

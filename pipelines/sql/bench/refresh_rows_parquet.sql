@@ -1,0 +1,2 @@
+-- A Parquet input read into a table in file order (its rowid numbers the rows), for the refresh case's two exports.
+select * from read_parquet($path)
