@@ -34,6 +34,7 @@ from typing import Callable
 
 import duckdb
 
+from . import __version__
 from .plan import Plan, Step
 from .schema import SCHEMA_VERSION
 from .settings import WINDOW_DAYS, BuildSettings
@@ -111,12 +112,16 @@ def previous_build_problem(db_path: Path, settings: BuildSettings, settings_json
         needed = {"build_info", "refresh_basis", *MERGED_TABLES, *READ_FROM_PREVIOUS}
         if not needed <= tables:
             return f"the previous database has no {', '.join(sorted(needed - tables))} (made by an older version)"
-        schema_version, previous_settings, previous_inputs = run_file(con, "refresh", "previous_build_info").fetchone()
+        (schema_version, tool_version, duckdb_version, previous_settings,
+         previous_inputs) = run_file(con, "refresh", "previous_build_info").fetchone()
         basis = run_file(con, "refresh", "previous_refresh_basis").fetchone()
     finally:
         con.close()
     if schema_version != SCHEMA_VERSION:
         return f"the previous database has tables of version {schema_version}, this build makes {SCHEMA_VERSION}"
+    if (tool_version, duckdb_version) != (__version__, duckdb.__version__):
+        return (f"the previous build was made by version {tool_version} with DuckDB {duckdb_version}, this is "
+                f"{__version__} with DuckDB {duckdb.__version__}")
     if basis is None or not basis[2]:
         return "the previous build stored no digests of its inputs (its inputs were read by Spark)"
     if basis[0] != plan_sha256():

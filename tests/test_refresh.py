@@ -234,6 +234,14 @@ def test_without_a_previous_database_or_with_other_settings_the_build_is_whole(w
     other = _build(moved, tmp_path / "new.duckdb", BuildSettings(fit_models=False, repeat_contact_days=14),
                    incremental=True)
     assert "repeat_contact_days differs" in other.refresh
+    con = duckdb.connect(str(tmp_path / "new.duckdb"))
+    try:  # as if another DuckDB had made it: its hashes, and so its digests, may differ
+        con.execute("update build_info set duckdb_version = '0.9.2'")
+    finally:
+        con.close()
+    older = _build(moved, tmp_path / "new.duckdb", BuildSettings(fit_models=False, repeat_contact_days=14),
+                   incremental=True)
+    assert "with DuckDB 0.9.2" in older.refresh
 
 
 def test_a_failed_refresh_leaves_the_previous_database_as_it_was(refreshed):
