@@ -278,7 +278,7 @@ def task_build(paths: dict[str, str], db_path: str, repeats: int) -> list[dict]:
     input_rows = sum(row["rows_read"] for row in result.load_report)
     figures = [_figure("build_total", runs, peak, input_rows, account_months=result.table_rows["account_months"],
                        interactions=result.table_rows["stg_interactions"],
-                       accounts=result.table_rows["stg_accounts"])]
+                       accounts=result.table_rows["stg_accounts"], database_mb=_megabytes(db_path))]
     for stage in BUILD_STAGES:
         per_run = [[e for e in run if e[0] == stage] for run in events]
         if not per_run[0]:
@@ -292,6 +292,10 @@ def task_build(paths: dict[str, str], db_path: str, repeats: int) -> list[dict]:
             f"build_{stage}", [sum(e[3] for e in run) for run in per_run],
             max(e[4] for run in per_run for e in run), max(e[2] for e in per_run[0]), tables=tables))
     return figures
+
+
+def _megabytes(path: str | Path) -> float:
+    return round(os.path.getsize(path) / 2 ** 20, 1)
 
 
 def _refresh_exports(paths: dict[str, str], folder: Path, days: int) -> tuple[dict[str, Path], dict[str, Path]]:
@@ -368,7 +372,9 @@ def task_refresh(paths: dict[str, str], work_dir: str, days: int, repeats: int) 
     if not result.refresh.startswith("Incremental"):
         raise RuntimeError(f"the bench's refresh built whole: {result.refresh}")
     interactions = result.table_rows["stg_interactions"]
-    return [_figure("refresh_total", runs, peak, interactions, days=days, refresh=result.refresh),
+    # a refresh deletes the rows it recomputes and appends them anew: the file keeps the deleted rows' space
+    return [_figure("refresh_total", runs, peak, interactions, days=days, refresh=result.refresh,
+                    database_mb=_megabytes(folder / "refreshed.duckdb")),
             _figure("refresh_data", data_runs, peak, interactions, days=days)]
 
 

@@ -148,7 +148,6 @@ class Refresh:
 
     con: duckdb.DuckDBPyConnection
     plan: Plan
-    settings: BuildSettings
     previous_as_of: date = date.min
     # the previous build's: its digests count interactions by month from it on
     previous_settled_before: date = date.min
@@ -157,10 +156,11 @@ class Refresh:
     _scoped: bool = False
 
     @classmethod
-    def start(cls, con: duckdb.DuckDBPyConnection, plan: Plan, settings: BuildSettings) -> "Refresh":
+    def start(cls, con: duckdb.DuckDBPyConnection, plan: Plan) -> "Refresh":
         """Set the previous build's rows aside under previous_<table> (what is merged, and what the scope reads)
-        and drop every other table, so the plan makes them as in a fresh file."""
-        refresh = cls(con, plan, settings)
+        and drop every other table, so the plan makes them as in a fresh file (the checkpoint frees their space for
+        the tables the build writes, so the file grows no more than the rows it recomputes)."""
+        refresh = cls(con, plan)
         refresh.previous_as_of = run_file(con, "refresh", "previous_as_of").fetchone()[0]
         refresh.previous_settled_before = run_file(con, "refresh", "previous_settled_before").fetchone()[0]
         kept = set(MERGED_TABLES) | set(READ_FROM_PREVIOUS)
@@ -169,6 +169,7 @@ class Refresh:
                 execute_template(con, "rename_table", table=identifier(name), new_name=identifier(f"previous_{name}"))
             else:
                 execute_template(con, "drop_if_exists", object=TrustedSql(kind), target=identifier(name))
+        con.checkpoint()
         return refresh
 
     # -- the loop's two moments --------------------------------------------------------------------

@@ -231,7 +231,7 @@ def run_build(con: duckdb.DuckDBPyConnection, accounts: Path | str, interactions
     set_memory_limit(con, memory_limit_mb)
 
     # a refresh writes into a copy of the previous database: its rows to reuse are set aside, the rest dropped
-    refreshing = Refresh.start(con, plan, settings) if refresh else None
+    refreshing = Refresh.start(con, plan) if refresh else None
     run = PlanRun(con, plan, settings, progress, accounts, churn_reasons, spark, refreshing)
     warnings = run.load({ACCOUNTS.name: accounts, INTERACTIONS.name: interactions, MRR_HISTORY.name: mrr_history})
     # row numbers are fixed in the raw tables now; later stages need no order, which saves memory

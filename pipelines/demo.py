@@ -154,7 +154,7 @@ from . import churn_reasons
 from .build import build_database
 from .errors import RetentionError
 from .input_files import file_fingerprint
-from .sqlrun import execute_template, file_fragment, run_file
+from .sqlrun import arrow_of_file, execute_template, file_fragment, run_file
 from .settings import DEFAULT_SLA_HOURS
 from .settings import SEVERITIES as SETTINGS_SEVERITIES
 from .settings import WINDOW_DAYS, BuildSettings
@@ -752,8 +752,8 @@ def _read_panel(db_path: Path, latest_only: bool) -> dict:
     """The panel columns the planted hazard reads, as arrays ordered by account and start day; with
     `latest_only`, each account's row of the as-of month."""
     with duckdb.connect(str(db_path), read_only=True) as panel_con:
-        table = run_file(panel_con, "demo", "planted_hazard_panel",
-                         {"history_start": HISTORY_START, "latest_only": latest_only, "as_of": AS_OF}).to_arrow_table()
+        table = arrow_of_file(panel_con, "demo", "planted_hazard_panel",
+                              {"history_start": HISTORY_START, "latest_only": latest_only, "as_of": AS_OF})
     return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
 
 

@@ -120,6 +120,13 @@ def file_fragment(layer_dir: str, name: str, **slots: TrustedSql) -> TrustedSql:
     return TrustedSql(text, tuple(used))
 
 
+def arrow_of_file(con: duckdb.DuckDBPyConnection, layer_dir: str, name: str, params: dict):
+    """The rows of `sql/<layer_dir>/<name>.sql` as an Arrow table, read as a relation (a DB-API result copies every
+    row once more on its way to Arrow)."""
+    sql = sql_text(layer_dir, name)
+    return con.sql(sql, params={k: params[k] for k in dict.fromkeys(PARAM_PATTERN.findall(sql))}).to_arrow_table()
+
+
 def run_file(con: duckdb.DuckDBPyConnection, layer_dir: str, name: str, params: dict | None = None):
     """Run `sql/<layer_dir>/<name>.sql` as it is (a DDL file, a fixed query), binding the $names it uses."""
     return run_query(con, sql_text(layer_dir, name), params or {})
