@@ -40,10 +40,11 @@ serve: setup
 	$(BIN)/retention serve --config $(CONFIG)
 
 # the type check runs first: a type error fails `make test` (and CI) before the suite starts. Everything but the
-# browser tier runs on two processes (pytest-xdist); the browser tier then runs alone, as people at once in a real
+# browser tier runs on two processes (pytest-xdist; worksteal, as a few statistical tests take minutes each and
+# would otherwise leave one process idle at the end); the browser tier then runs alone, as people at once in a real
 # browser need a quiet machine. Each run fails on its own failures, and on collecting no test (pytest exits 5).
 test: setup typecheck
-	$(BIN)/python -m pytest -n 2 -m "not browser"
+	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not browser"
 	$(BIN)/python -m pytest -m browser
 
 # mypy, configured in pyproject.toml ([tool.mypy]: the files it checks, the untyped libraries it skips)
