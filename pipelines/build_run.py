@@ -239,7 +239,7 @@ def run_build(con: duckdb.DuckDBPyConnection, accounts: Path | str, interactions
     as_of = run.run()
     # what the next build's refresh compares its inputs with (read while the loader's views are still there)
     sources = (ACCOUNTS, INTERACTIONS, MRR_HISTORY)
-    create_refresh_basis(con, run.build_engine, all(run.where.get(f"src_{s.name}") == {"duckdb"} for s in sources),
+    create_refresh_basis(con, run.build_engine, all("duckdb" in run.where.get(f"src_{s.name}", ()) for s in sources),
                          as_of)
 
     progress.run("audits", "audits", lambda: run_audits(con))

@@ -67,7 +67,8 @@ row_problems as not materialized (
         i.account_id is null as is_missing_account,
         i.account_id is not null and a.account_id is null and r.account_id is null as is_unknown_account,
         r.account_id is not null as is_rejected_account,
-        i.created_at_missing as is_missing_created,
+        -- no created_at, and none was given: one that was given and did not parse is is_bad_created
+        i.created_at is null and not i.created_at_unparsed as is_missing_created,
         i.created_at_unparsed as is_bad_created,
         i.created_at < cast(a.signup_date as timestamp) as is_before_signup,
         i.created_at >= cast(p.as_of_cutoff_date as timestamp) as is_after_as_of
