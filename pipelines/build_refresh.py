@@ -16,10 +16,11 @@ Which rows are recomputed:
 - Interactions without an account, always (they are rejects).
 Every other account's rows are the previous build's, which the same SQL on the same rows made.
 
-The refresh is a full build when there is no previous database, or it was made by another plan or engine, with other
-settings the data depends on or from other files; when rows were removed from the interactions file, the as-of date
-moved back, the calendar's first month moved, an interaction id repeats between recomputed and reused rows, or more
-than MAX_SHARE of the interactions would be recomputed anyway.
+The refresh is a full build when there is no previous database, or it was made by another version of the tables,
+the tool, DuckDB or the plan's SQL, on another engine, with other settings the data depends on or from other files;
+when rows were removed from the interactions file, the as-of date moved back, the calendar's first month moved, an
+interaction id repeats between recomputed and reused rows, or more than MAX_SHARE of the interactions would be
+recomputed anyway.
 """
 
 from __future__ import annotations
@@ -93,10 +94,10 @@ def plan_sha256() -> str:
     return digest.hexdigest()
 
 
-def previous_build_problem(db_path: Path, settings: BuildSettings, settings_json: dict, inputs: dict[str, str | None],
+def previous_build_problem(db_path: Path, settings: BuildSettings, data_settings: dict, inputs: dict[str, str | None],
                            engine: str) -> str | None:
-    """Why the database at `db_path` cannot be the start of a refresh, or None. `settings_json` is what this build
-    records of its settings (build_info.settings_json without the as-of date), `inputs` each source's path."""
+    """Why the database at `db_path` cannot be the start of a refresh, or None. `data_settings`: this build's
+    DATA_SETTINGS as build_info.settings_json records them; `inputs`: each source's path as build_info records it."""
     if engine != "duckdb":
         return f"a refresh runs on the duckdb engine, not {engine}"
     if not db_path.exists():
@@ -130,15 +131,14 @@ def previous_build_problem(db_path: Path, settings: BuildSettings, settings_json
         return f"the previous build ran on the {basis[1]} engine"
     previous_settings = json.loads(previous_settings)
     for name in DATA_SETTINGS:
-        if previous_settings.get(name) != settings_json.get(name):
+        if previous_settings.get(name) != data_settings.get(name):
             return f"the setting {name} differs from the previous build's"
     if settings.repeat_contact_days > WINDOW_DAYS:
         return "the repeat-contact window is longer than the service measures' trailing window"
-    previous_paths = {i["source"]: (i["path"], i.get("files")) for i in json.loads(previous_inputs)}
+    previous_paths = {i["source"]: i["path"] for i in json.loads(previous_inputs)}
     for source, path in inputs.items():
-        previous = previous_paths.get(source)
-        if (previous[0] if previous else None) != path:
-            return f"the {source} input is not the previous build's file ({previous[0] if previous else 'none'})"
+        if previous_paths.get(source) != path:
+            return f"the {source} input is not the previous build's file ({previous_paths.get(source) or 'none'})"
     return None
 
 
