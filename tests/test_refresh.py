@@ -217,6 +217,22 @@ def test_a_removed_row_builds_whole_and_says_why(week, tmp_path):
     assert _differences(tmp_path / "removed.duckdb", tmp_path / "full.duckdb") == []
 
 
+def test_a_later_as_of_date_on_the_same_files_refreshes_to_a_full_build(week, tmp_path):
+    """The same export built as of a week before its end (the rows after it rejected as after the as-of date, the
+    times after it emptied), then refreshed as of its end: the rows the earlier date held back now count. An as-of
+    date moved back builds whole."""
+    cut, _, new = week
+    inputs = _write(tmp_path / "inputs", new)
+    earlier, later = cut.date(), (cut + timedelta(days=6)).date()
+    _build(inputs, tmp_path / "dated.duckdb", BuildSettings(fit_models=False, as_of=earlier))
+    result = _build(inputs, tmp_path / "dated.duckdb", BuildSettings(fit_models=False, as_of=later), incremental=True)
+    assert result.refresh.startswith("Incremental"), result.refresh
+    _build(inputs, tmp_path / "full.duckdb", BuildSettings(fit_models=False, as_of=later))
+    assert _differences(tmp_path / "dated.duckdb", tmp_path / "full.duckdb") == []
+    back = _build(inputs, tmp_path / "dated.duckdb", BuildSettings(fit_models=False, as_of=earlier), incremental=True)
+    assert f"the as-of date {earlier} is before the previous build's ({later})" in back.refresh
+
+
 def test_rows_removed_from_the_end_build_whole(week, tmp_path):
     _, old, _ = week
     _, result = _refresh(tmp_path, "shorter.duckdb", old, {**old, "interactions": old["interactions"].iloc[:-5]})
