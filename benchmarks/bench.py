@@ -168,11 +168,15 @@ def _peak_rss_mb() -> float:
 _Result = TypeVar("_Result")
 
 
-def _timed_runs(work: Callable[[], _Result], repeats: int) -> tuple[list[float], float, _Result]:
-    """Run `work` up to `repeats` times (once if it takes >= 10 s); return the seconds, peak RSS MB, last result."""
+def _timed_runs(work: Callable[[], _Result], repeats: int,
+                prepare: Callable[[], None] | None = None) -> tuple[list[float], float, _Result]:
+    """Run `work` up to `repeats` times (once if it takes >= 10 s), each after `prepare` (untimed); return the
+    seconds, peak RSS MB, last result."""
     runs: list[float] = []
     peak = 0.0
     while True:  # at least once
+        if prepare is not None:
+            prepare()
         _reset_peak_rss()
         started = time.perf_counter()
         result = work()
@@ -356,19 +360,16 @@ def task_refresh(paths: dict[str, str], work_dir: str, days: int, repeats: int) 
     use(earlier)
     build(folder / "earlier.duckdb", BuildSettings(fit_models=False))
     use(later)
-    runs, data_runs, peak, result = [], [], 0.0, None
-    for _ in range(repeats):
+    events: list[list] = []  # each run's stage events
+
+    def fresh_copy() -> None:
         shutil.copyfile(folder / "earlier.duckdb", folder / "refreshed.duckdb")
-        events: list = []
-        _reset_peak_rss()
-        started = time.perf_counter()
-        result = build(folder / "refreshed.duckdb", incremental=True, progress=events.append)
-        runs.append(time.perf_counter() - started)
-        data_runs.append(sum(e.seconds for e in events if e.stage != "models"))
-        peak = max(peak, _peak_rss_mb())
-        if runs[-1] >= 10:
-            break
-    assert result is not None
+        events.append([])
+
+    runs, peak, result = _timed_runs(
+        lambda: build(folder / "refreshed.duckdb", incremental=True, progress=events[-1].append), repeats,
+        prepare=fresh_copy)
+    data_runs = [sum(e.seconds for e in run if e.stage != "models") for run in events]
     if not result.refresh.startswith("Incremental"):
         raise RuntimeError(f"the bench's refresh built whole: {result.refresh}")
     interactions = result.table_rows["stg_interactions"]

@@ -30,8 +30,9 @@ from typing import Callable
 
 import duckdb
 
-from .build_refresh import RefreshOutcome, copy_previous, previous_build_problem
 from .build_audits import AuditError, run_audits
+from .build_info import recorded_path, recorded_settings
+from .build_refresh import RefreshOutcome, copy_previous, previous_build_problem
 from .build_result import BuildError, BuildResult, Progress, StageEvent
 from .build_run import run_build
 from .load import input_location
@@ -86,8 +87,8 @@ def build_database(
     temp_path = db_path.with_name(f".{db_path.name}.building-{build_id[:8]}")
     started = time.perf_counter()
     refresh_problem = previous_build_problem(
-        db_path, settings, _data_settings(settings, churn_reasons), _input_paths(accounts, interactions, mrr_history),
-        engine) if incremental else None
+        db_path, settings, json.loads(json.dumps(recorded_settings(settings, churn_reasons), default=str)),
+        _input_paths(accounts, interactions, mrr_history), engine) if incremental else None
     if incremental and refresh_problem is None:
         copy_previous(db_path, temp_path)
     con = duckdb.connect(str(temp_path))
@@ -130,16 +131,9 @@ def build_database(
     return result
 
 
-def _data_settings(settings: BuildSettings, churn_reasons) -> dict:
-    """The settings the data stages depend on, as build_info records them (through JSON, as read back)."""
-    recorded = {"sla_hours": dict(settings.sla_hours), "repeat_contact_days": settings.repeat_contact_days,
-                "churn_reasons_used": churn_reasons.as_dict()}
-    return json.loads(json.dumps(recorded))
-
-
 def _input_paths(accounts, interactions, mrr_history) -> dict[str, str | None]:
-    """Each input's path as build_info records it (resolved), None for an absent MRR file."""
-    return {name: str(Path(path).resolve()) if path is not None else None
+    """Each input's path as build_info records it, None for an absent MRR file."""
+    return {name: recorded_path(path) if path is not None else None
             for name, path in (("accounts", accounts), ("interactions", interactions), ("mrr_history", mrr_history))}
 
 

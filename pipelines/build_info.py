@@ -22,7 +22,7 @@ from .load import LoadedFile, is_url
 from .plan import read_plan
 from .schema import SCHEMA_VERSION
 from .settings import BuildSettings
-from .sqlrun import execute_template, file_fragment, insert_rows, run_file
+from .sqlrun import execute_template, file_fragment, identifier, insert_rows, run_file
 
 
 def create_refresh_basis(con: duckdb.DuckDBPyConnection, engine: str, inputs_on_duckdb: bool, as_of: date) -> None:
@@ -33,8 +33,8 @@ def create_refresh_basis(con: duckdb.DuckDBPyConnection, engine: str, inputs_on_
         run_file(con, step.layer_dir, step.file)
     since = settled_before(as_of)
     if inputs_on_duckdb:
-        execute_template(con, "input_digests_insert", {"interaction_rows": 2 ** 62, "settled_before": since},
-                         interaction_digests=file_fragment("refresh", "interaction_digests"))
+        execute_template(con, "insert_query_rows", {"interaction_rows": 2 ** 62, "settled_before": since},
+                         table=identifier("input_digests"), query=file_fragment("refresh", "input_digest_rows"))
     run_file(con, "queries", "refresh_basis_insert", {"plan_sha256": plan_sha256(), "engine": engine,
                                                       "has_input_digests": inputs_on_duckdb, "settled_before": since})
 
@@ -57,13 +57,23 @@ def create_input_columns(con: duckdb.DuckDBPyConnection, loaded: dict[str, Loade
         rows, columns=["source", "column_name", "source_header", "role", "is_required", "is_available"]))
 
 
+def recorded_path(path: Path | str) -> str:
+    """An input's path as build_info records it: resolved, or the URL as given."""
+    return str(path) if is_url(path) else str(Path(path).resolve())
+
+
+def recorded_settings(settings: BuildSettings, churn_reasons: ChurnReasons) -> dict:
+    """The settings as build_info records them (settings_json, with the as-of date the build used beside)."""
+    return {**asdict(settings), "churn_reasons_used": churn_reasons.as_dict()}
+
+
 def create_build_info(con: duckdb.DuckDBPyConnection, build_id: str, as_of: date, settings: BuildSettings,
                       churn_reasons: ChurnReasons, loaded: dict[str, LoadedFile], table_rows: dict[str, int],
                       warnings: list[str], seconds: float) -> None:
     inputs = [
         {
             "source": f.source,
-            "path": f.path if is_url(f.path) else str(Path(f.path).resolve()),
+            "path": recorded_path(f.path),
             "format": f.file_format,
             "size_bytes": f.size_bytes,
             "sha256": f.sha256,
@@ -83,8 +93,7 @@ def create_build_info(con: duckdb.DuckDBPyConnection, build_id: str, as_of: date
         "tool_version": __version__,
         "schema_version": SCHEMA_VERSION,
         "duckdb_version": duckdb.__version__,
-        "settings_json": json.dumps({**asdict(settings), "as_of": str(as_of),
-                                     "churn_reasons_used": churn_reasons.as_dict()}),
+        "settings_json": json.dumps({**recorded_settings(settings, churn_reasons), "as_of": str(as_of)}),
         "inputs_json": json.dumps(inputs),
         "row_counts_json": json.dumps(table_rows),
         "warnings_json": json.dumps(warnings),

@@ -96,8 +96,9 @@ def plan_sha256() -> str:
 
 def previous_build_problem(db_path: Path, settings: BuildSettings, data_settings: dict, inputs: dict[str, str | None],
                            engine: str) -> str | None:
-    """Why the database at `db_path` cannot be the start of a refresh, or None. `data_settings`: this build's
-    DATA_SETTINGS as build_info.settings_json records them; `inputs`: each source's path as build_info records it."""
+    """Why the database at `db_path` cannot be the start of a refresh, or None. `data_settings`: this build's settings
+    as build_info.settings_json records them (of which DATA_SETTINGS are compared); `inputs`: each source's path as
+    build_info records it."""
     if engine != "duckdb":
         return f"a refresh runs on the duckdb engine, not {engine}"
     if not db_path.exists():
@@ -204,9 +205,9 @@ class Refresh:
                           "settled_before": self.previous_settled_before}
         reason = self._reason_for_full_build(params, refresh_params)
         if reason is None:
-            digests = file_fragment("refresh", "interaction_digests")
+            digests = file_fragment("refresh", "input_digest_rows")
             for name in SCOPE_TABLES:
-                slots = {"interaction_digests": digests} if name == "refresh_changed_accounts" else {}
+                slots = {"input_digest_rows": digests} if name == "refresh_changed_accounts" else {}
                 create_table_as(con, name, file_fragment("refresh", name, **slots), refresh_params, temporary=True)
             total = run_file(con, "refresh", "typed_interaction_count").fetchone()[0]
             recomputed = run_file(con, "refresh", "refresh_row_count").fetchone()[0]

@@ -63,10 +63,14 @@ def query_text(name: str) -> str:
     return sql_text("queries", name)
 
 
+def _used_params(sql: str, params: dict) -> dict:
+    """The values of the $names `sql` uses (DuckDB rejects unused named parameters)."""
+    return {name: params[name] for name in dict.fromkeys(PARAM_PATTERN.findall(sql))}
+
+
 def run_query(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> duckdb.DuckDBPyConnection:
-    """Execute `sql` binding only the $names it uses (DuckDB rejects unused named parameters)."""
-    used = {name: params[name] for name in dict.fromkeys(PARAM_PATTERN.findall(sql))}
-    return con.execute(sql, used)
+    """Execute `sql` binding only the $names it uses."""
+    return con.execute(sql, _used_params(sql, params))
 
 
 def without_comment_lines(sql: str) -> str:
@@ -124,7 +128,7 @@ def arrow_of_file(con: duckdb.DuckDBPyConnection, layer_dir: str, name: str, par
     """The rows of `sql/<layer_dir>/<name>.sql` as an Arrow table, read as a relation (a DB-API result copies every
     row once more on its way to Arrow)."""
     sql = sql_text(layer_dir, name)
-    return con.sql(sql, params={k: params[k] for k in dict.fromkeys(PARAM_PATTERN.findall(sql))}).to_arrow_table()
+    return con.sql(sql, params=_used_params(sql, params)).to_arrow_table()
 
 
 def run_file(con: duckdb.DuckDBPyConnection, layer_dir: str, name: str, params: dict | None = None):

@@ -2,20 +2,10 @@
 -- (sql/00_build/input_digests.sql), and the month from which their rows are recomputed: none (all of them) for any
 -- change to an accounts or MRR row, a new or removed one, or to interactions the previous build counted under no
 -- month; the month before the first changed month otherwise. Only the interactions the previous build read (its
--- first $previous_interaction_rows rows) are compared: those appended after are new, which refresh_accounts
--- handles. A NULL account_id stands for the rows without one.
+-- first $interaction_rows rows, bound to the previous build's count) are compared: those appended after are new,
+-- which refresh_accounts handles. A NULL account_id stands for the rows without one.
 with current_digests as (
-    select 'accounts' as source, cast(account_id as varchar) as account_id, cast(null as date) as recent_month,
-        count(*) as n_rows, sum(hash(s)) as row_digest
-    from src_accounts as s
-    group by all
-    union all
-    select 'interactions', account_id, recent_month, n_rows, row_digest
-    from ({interaction_digests})
-    union all
-    select 'mrr_history', cast(account_id as varchar), null, count(*), sum(hash(s))
-    from src_mrr_history as s
-    group by all
+    select * from ({input_digest_rows})
 ),
 
 changed as (
