@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.bench import add_bench_parser, summary_path
+from shared_runs import once_per_run
 
 pytestmark = pytest.mark.bench
 
@@ -41,13 +42,15 @@ def run_bench(argv: list[str]) -> int:
 @pytest.fixture(scope="module")
 def tiny_bench(tmp_path_factory):
     """One benchmark run at 300 accounts, one repeat: (exit code, stdout, the --out path)."""
-    folder = tmp_path_factory.mktemp("bench")
-    out = folder / "bench.jsonl"
-    stdout = io.StringIO()
-    with contextlib.redirect_stdout(stdout):
-        code = run_bench(["--accounts", "300", "--repeats", "1", "--workdir", str(folder / "work"),
-                          "--out", str(out)])
-    return code, stdout.getvalue(), out
+    def run():
+        folder = tmp_path_factory.mktemp("bench")
+        out = folder / "bench.jsonl"
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout):
+            code = run_bench(["--accounts", "300", "--repeats", "1", "--workdir", str(folder / "work"),
+                              "--out", str(out)])
+        return code, stdout.getvalue(), out
+    return once_per_run(tmp_path_factory, "tiny_bench", run)
 
 
 def json_lines(text: str) -> list[dict]:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import math
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
-from functools import lru_cache
 from pathlib import Path
 
 import json
@@ -30,6 +28,7 @@ from pipelines.build import build_database
 from pipelines.demo import generate_demo
 from pipelines.models.factor_effects import FactorEffects
 from pipelines.settings import BuildSettings
+from shared_runs import once_per_run, seed_pool
 
 pytestmark = pytest.mark.slow
 
@@ -62,15 +61,19 @@ def fit_seed(seed: int) -> pd.DataFrame:
     return effects.assign(seed=seed, truth=effects.term.map(truth))
 
 
-@lru_cache(maxsize=1)
-def seed_fits() -> pd.DataFrame:
-    with ProcessPoolExecutor(max_workers=2) as pool:
+def _fit_every_seed() -> pd.DataFrame:
+    with seed_pool() as pool:
         return pd.concat(list(pool.map(fit_seed, SEEDS)), ignore_index=True)
 
 
+@pytest.fixture(scope="session")
+def seed_fits(tmp_path_factory) -> pd.DataFrame:
+    return once_per_run(tmp_path_factory, "demo_seeds", _fit_every_seed)
+
+
 @pytest.mark.parametrize("term", TERMS)
-def test_composite_effects_cover_the_truth_over_demo_seeds(term):
-    fits = seed_fits()
+def test_composite_effects_cover_the_truth_over_demo_seeds(term, seed_fits):
+    fits = seed_fits
     rows = fits[fits.term == term]
     covered = int(((rows.ci_lower <= rows.truth) & (rows.truth <= rows.ci_upper)).sum())
     log_errors = rows.hazard_ratio.map(math.log) - rows.truth.map(math.log)

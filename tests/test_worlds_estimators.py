@@ -15,10 +15,8 @@ which only the E-value speaks to.
 from __future__ import annotations
 
 import json
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -29,6 +27,7 @@ from pipelines.models.causal_structure import BUILT_IN
 from pipelines.models.factor_effects import e_value
 from pipelines.models.risk import AccountRisk, current_rows
 from pipelines.models.whatif import WhatIf
+from shared_runs import once_per_run, seed_pool
 from worlds import World, generate, panel_database, true_churn
 
 pytestmark = pytest.mark.slow
@@ -83,19 +82,19 @@ def run_seed(world: World, seed: int, naive: bool = False) -> Seed:
                 result["baseline"]["expected_churned_accounts"], deciles, naive_kept)
 
 
-@lru_cache(maxsize=None)
-def _every_seed() -> dict[str, tuple[Seed, ...]]:
+def _fit_every_seed() -> dict[str, tuple[Seed, ...]]:
     """Every seed of every structure, two at a time in one pool (each seed is independent and single-threaded;
     starting the workers once saves their imports)."""
     tasks = [(name, seed) for name in STRUCTURES for seed in SEEDS]
-    with ProcessPoolExecutor(max_workers=2) as pool:
+    with seed_pool() as pool:
         done = list(pool.map(run_seed, [STRUCTURES[n] for n, _ in tasks], [seed for _, seed in tasks],
                              [STRUCTURES[n].confounded for n, _ in tasks]))
     return {name: tuple(r for (n, _), r in zip(tasks, done) if n == name) for name in STRUCTURES}
 
 
-def seeds_of(name: str) -> tuple[Seed, ...]:
-    return _every_seed()[name]
+@pytest.fixture(scope="session")
+def every_seed(tmp_path_factory) -> dict[str, tuple[Seed, ...]]:
+    return once_per_run(tmp_path_factory, "worlds_estimators", _fit_every_seed)
 
 
 def _summary(runs) -> str:
@@ -104,8 +103,8 @@ def _summary(runs) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", STRUCTURES)
-def test_whatif_interval_covers_the_true_accounts_kept_on_18_of_20_seeds(name):
-    runs = seeds_of(name)
+def test_whatif_interval_covers_the_true_accounts_kept_on_18_of_20_seeds(name, every_seed):
+    runs = every_seed[name]
     covered = sum(r.kept["ci_lower"] <= r.kept_true <= r.kept["ci_upper"] for r in runs)
     # the figures docs/models.md quotes (pytest -s shows them)
     churn = np.mean([r.churn_estimate for r in runs]) / np.mean([r.churn_true for r in runs]) - 1
@@ -127,8 +126,8 @@ FRAILTY_ATTENUATES = pytest.mark.xfail(strict=True, reason=(
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [pytest.param(n, marks=FRAILTY_ATTENUATES) if n.startswith("unmeasured frailty")
                                   else n for n in STRUCTURES])
-def test_whatif_expected_churn_and_accounts_kept_are_within_5_percent_on_average(name):
-    runs = seeds_of(name)
+def test_whatif_expected_churn_and_accounts_kept_are_within_5_percent_on_average(name, every_seed):
+    runs = every_seed[name]
     churn_true = np.mean([r.churn_true for r in runs])
     assert np.mean([r.churn_estimate for r in runs]) == pytest.approx(churn_true, rel=0.05), name
     kept_true = np.mean([r.kept_true for r in runs])
@@ -140,18 +139,18 @@ def test_whatif_expected_churn_and_accounts_kept_are_within_5_percent_on_average
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", STRUCTURES)
-def test_at_risk_deciles_are_within_3_points_of_the_true_risk_on_average(name):
-    runs = seeds_of(name)
+def test_at_risk_deciles_are_within_3_points_of_the_true_risk_on_average(name, every_seed):
+    runs = every_seed[name]
     mean = sum(r.deciles for r in runs) / len(runs)
     error = (mean.predicted - mean.truth).abs()
     assert error.max() < 0.03, (name, mean.round(4).to_dict())
 
 
 @pytest.mark.slow
-def test_without_case_mix_the_naive_whatif_understates_the_accounts_kept():
+def test_without_case_mix_the_naive_whatif_understates_the_accounts_kept(every_seed):
     """Urgent tickets are answered faster and churn more: a model blind to case mix credits fast answers with less
     than they keep, and its interval misses the truth from below on most seeds, where the adjusted one covers."""
-    runs = seeds_of("case mix confounding with frailty")
+    runs = every_seed["case mix confounding with frailty"]
     below = sum(r.naive_kept["ci_upper"] < r.kept_true for r in runs)
     assert below >= 15, [(round(r.kept_true, 1), round(r.naive_kept["estimate"], 1)) for r in runs]
 
