@@ -29,7 +29,8 @@ import pandas as pd
 from .contract import BUILT_COLUMN_NAMES, Source
 from .errors import InputError
 from .input_files import NULL_TOKENS, SNIFF_BYTES, decode_text, file_fingerprint, header_fields, latin1_warning
-from .sqlrun import create_table_as, file_fragment, quote_ident, run_file
+from .sqlrun import (TrustedSql, create_table_as, execute_template, file_fragment, identifier, quote_ident,
+                     row_count, run_file)
 
 PARQUET_MAGIC = b"PAR1"
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -184,15 +185,10 @@ def read_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> Load
         last_error: Exception | None = None
         for attempt_encoding in dict.fromkeys([encoding, "latin-1"]):
             try:
-                # No sniffing: the header parsed above gives the columns. DuckDB's sniffer otherwise skips
-                # leading lines to make a ragged row the header, and treats rows starting with '#' as
-                # comments; both drop data without a word (comment='' guards the second either way).
-                con.execute(
-                    f"create or replace temp table {table}_text as select * from read_csv($path, delim = $delim, "
-                    "header = true, auto_detect = false, columns = $columns, quote = '\"', escape = '\"', "
-                    "comment = '', encoding = $encoding, strict_mode = true, null_padding = false)",
-                    {"path": str(path), "delim": delimiter, "columns": columns, "encoding": attempt_encoding},
-                )
+                # the header parsed above gives the columns (the query file says why DuckDB may not sniff them)
+                create_table_as(con, f"{table}_text", file_fragment("queries", "csv_text_rows"),
+                                {"path": str(path), "delim": delimiter, "columns": columns,
+                                 "encoding": attempt_encoding}, temporary=True)
                 if attempt_encoding != encoding:
                     warnings.append(latin1_warning(path))
                 encoding = attempt_encoding
@@ -204,12 +200,12 @@ def read_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> Load
                     break
         if last_error is not None:
             raise _csv_error_message(path, last_error) from None
-        # insertion order is file order, so rowid + 1 is the data row number
-        con.execute(f"create or replace temp table {table} as select rowid + 1 as _row, * from {table}_text")
-        con.execute(f"drop table {table}_text")
+        create_table_as(con, table, file_fragment("queries", "numbered_rows", rows=identifier(f"{table}_text")), {},
+                        temporary=True)
+        execute_template(con, "drop_if_exists", object=TrustedSql("table"), target=identifier(f"{table}_text"))
 
-    headers = [r[0] for r in con.execute(f"describe {table}").fetchall()][1:]
-    rows = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+    headers = [name for name, _ in table_columns(con, table)][1:]
+    rows = row_count(con, table)
     loaded = LoadedFile(
         source=source.name,
         path=path,
@@ -235,6 +231,11 @@ def _fingerprint(files: list[Path]) -> str:
     if len(files) == 1:
         return file_fingerprint(files[0])
     return hashlib.sha256("".join(f"{f}\0{file_fingerprint(f)}\n" for f in files).encode()).hexdigest()
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    """Each column of `table` (or a view), in order: its name and its DuckDB type."""
+    return execute_template(con, "table_columns", table=identifier(table)).fetchall()
 
 
 def _parquet_view(con: duckdb.DuckDBPyConnection, files: list[Path], source: Source, name: str) -> list[tuple]:
@@ -351,8 +352,9 @@ def create_source_view(con: duckdb.DuckDBPyConnection, loaded: LoadedFile, sourc
     A Parquet column the contract takes as is (see _parquet_view) keeps its type; a float NaN is NULL, as
     its text 'nan' would be.
     """
-    types = dict(con.execute(f"select column_name, column_type from (describe raw_{source.name})").fetchall())
-    con.execute(f"create or replace view src_{source.name} as {source_query(loaded, source, types)}")
+    types = dict(table_columns(con, f"raw_{source.name}"))
+    execute_template(con, "create_view_as", view=identifier(f"src_{source.name}"),
+                     query=TrustedSql(source_query(loaded, source, types)))
 
 
 def source_query(loaded: LoadedFile, source: Source, types: dict[str, str]) -> str:
@@ -380,4 +382,5 @@ def source_query(loaded: LoadedFile, source: Source, types: dict[str, str]) -> s
 def create_empty_source_view(con: duckdb.DuckDBPyConnection, source: Source) -> None:
     """An absent optional input behaves as a file with the header and no rows."""
     parts = ["cast(null as bigint) as _row"] + [f"cast(null as varchar) as {name}" for name in source.column_names]
-    con.execute(f"create or replace view src_{source.name} as select {', '.join(parts)} where false")
+    execute_template(con, "create_view_as", view=identifier(f"src_{source.name}"),
+                     query=TrustedSql(f"select {', '.join(parts)} where false"))

@@ -1,5 +1,5 @@
 """SQL lives in `.sql` files: a Python module outside the SQL runner (`sqlrun.py`) and the input loader (`load.py`,
-whose DDL follows the contract) holds no SQL text."""
+whose source views select the columns the contract maps from each file's own headers) holds no SQL text."""
 
 from __future__ import annotations
 
