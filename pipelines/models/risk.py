@@ -55,6 +55,9 @@ def design_matrix(rows: pd.DataFrame, drivers: ServiceDrivers) -> pd.DataFrame:
     fills = {item["term"]: item["imputed_value"] for item in design.imputed}
     means = pd.Series(drivers.model_.means_, index=drivers.model_.names_)
     columns: dict[str, np.ndarray] = {}
+    # each categorical covariate's values as codes, once for all its levels' terms: comparing strings row by row
+    # for every level is most of the cost at a million accounts
+    level_codes: dict[str, tuple[np.ndarray, dict[str, int]]] = {}
     for term in design.terms.itertuples():
         name = term.term
         if term.pillar == "missing indicator":
@@ -74,9 +77,13 @@ def design_matrix(rows: pd.DataFrame, drivers: ServiceDrivers) -> pd.DataFrame:
             values = rows[term.factor].astype(float)
             columns[name] = values.fillna(fills.get(name, means[name])).to_numpy(float)
         else:  # one level of a categorical account covariate
-            levels = rows[term.factor].astype("string").fillna("(missing)")
-            columns[name] = (levels == term.level).to_numpy(dtype=float, na_value=0.0)
-    return pd.DataFrame(columns, index=rows.index)[drivers.model_.names_]
+            if term.factor not in level_codes:
+                codes, uniques = pd.factorize(rows[term.factor].astype("string").fillna("(missing)"))
+                level_codes[term.factor] = (codes, {str(level): code for code, level in enumerate(uniques)})
+            codes, code_of = level_codes[term.factor]
+            columns[name] = (codes == code_of.get(term.level, -2)).astype(float)
+    # in the model's order as built: selecting the columns from a frame afterwards copies the whole block
+    return pd.DataFrame({name: columns[name] for name in drivers.model_.names_}, index=rows.index)
 
 
 class BaselineHazard:

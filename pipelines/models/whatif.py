@@ -296,9 +296,12 @@ class WhatIf:
         one kept early, which ARR kept (a year's revenue of every account kept) does not see."""
         days = np.unique(np.append(np.arange(0.0, self.horizon_days, REVENUE_STEP_DAYS), self.horizon_days))
         per_day = np.empty(days.size)
-        today = hazard.cumulative(tenure)
+        # tenures are whole days, so far fewer distinct values than accounts: H0 is looked up for each distinct
+        # tenure and spread to the accounts (elementwise, so the same values as a lookup per account)
+        tenures, account_tenure = np.unique(np.asarray(tenure, dtype=float), return_inverse=True)
+        today = hazard.cumulative(tenures)[account_tenure]
         for j, t in enumerate(days):  # one step at a time: memory stays one column of accounts
-            increment = hazard.cumulative(tenure + t) - today
+            increment = hazard.cumulative(tenures + t)[account_tenure] - today
             # S_changed - S_today = P_today - P_changed
             kept = churn_probability(increment, lp_base) - churn_probability(increment, lp_scenario)
             per_day[j] = mrr @ kept / DAYS_PER_MONTH

@@ -4,26 +4,19 @@
 -- At the as-of date that is the month containing as-of (its measures were known before the month
 -- started); on a panel truncated at a holdout cutoff it is the month containing the cutoff. An account
 -- whose last row ends in churn has left; one that signed up on the last day has no row yet.
--- (account_id, month_start) is unique (audit unique_panel_rows), so the join on each account's latest
--- month finds exactly one row: the same rows as ranking the months, at a quarter of the cost at scale.
+-- (account_id, month_start) is unique (audit unique_panel_rows), so the rows whose month is their account's
+-- latest are exactly one per account: the same rows as ranking the months or joining each account's latest
+-- month back, and this windowed maximum reads the panel once without sorting within accounts.
 -- kind: table
 -- engines: duckdb
 with panel as (
     select * from account_months
 ),
 
-latest_month_per_account as (
-    select account_id, max(month_start) as month_start
-    from panel
-    group by account_id
-),
-
 latest_rows as (
-    select panel.*
+    select *
     from panel
-    inner join latest_month_per_account
-        on panel.account_id = latest_month_per_account.account_id
-        and panel.month_start = latest_month_per_account.month_start
+    qualify month_start = max(month_start) over (partition by account_id)
 )
 
 select *
