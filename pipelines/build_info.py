@@ -25,16 +25,26 @@ from .settings import BuildSettings
 from .sqlrun import execute_template, file_fragment, identifier, insert_rows, run_file
 
 
-def create_refresh_basis(con: duckdb.DuckDBPyConnection, engine: str, inputs_on_duckdb: bool, as_of: date) -> None:
+def create_refresh_basis(con: duckdb.DuckDBPyConnection, engine: str, inputs_on_duckdb: bool, as_of: date,
+                         reuse_digests_through: int | None = None) -> None:
     """input_digests, from the loader's views (while they are there), and refresh_basis. A Spark build whose inputs
-    Spark read itself has none: DuckDB never saw those rows."""
+    Spark read itself has none: DuckDB never saw those rows. With `reuse_digests_through` (a refresh's
+    digests_to_reuse), the digests of the interactions up to that row are the refresh's, and only the rows after it
+    are read."""
     for name in ("input_digests", "refresh_basis"):
         step = read_plan().step(name)
         run_file(con, step.layer_dir, step.file)
     since = settled_before(as_of)
-    if inputs_on_duckdb:
-        execute_template(con, "insert_query_rows", {"interaction_rows": 2 ** 62, "settled_before": since},
-                         table=identifier("input_digests"), query=file_fragment("refresh", "input_digest_rows"))
+    digest_rows = file_fragment("refresh", "input_digest_rows")
+    if inputs_on_duckdb and reuse_digests_through is not None:
+        query = file_fragment("refresh", "reused_input_digests", appended_digest_rows=digest_rows)
+        execute_template(con, "insert_query_rows", {"after_row": reuse_digests_through, "interaction_rows": 2 ** 62,
+                                                    "interactions_only": True, "settled_before": since},
+                         table=identifier("input_digests"), query=query)
+    elif inputs_on_duckdb:
+        execute_template(con, "insert_query_rows", {"after_row": 0, "interaction_rows": 2 ** 62,
+                                                    "interactions_only": False, "settled_before": since},
+                         table=identifier("input_digests"), query=digest_rows)
     run_file(con, "queries", "refresh_basis_insert", {"plan_sha256": plan_sha256(), "engine": engine,
                                                       "has_input_digests": inputs_on_duckdb, "settled_before": since})
 

@@ -48,7 +48,9 @@ READ_FROM_PREVIOUS = ("input_digests", "stg_accounts", "calendar_months")
 # the interactions, typed: a refresh keeps of them the rows it recomputes, before anything else reads them
 REDUCED_TABLE = "typed_interactions"
 # what the refresh recomputes, in the order each is made (sql/refresh): working tables of the build
-SCOPE_TABLES = ("refresh_changed_accounts", "refresh_accounts", "refresh_rows")
+SCOPE_TABLES = ("refresh_input_digests", "refresh_changed_accounts", "refresh_accounts", "refresh_rows")
+# the inputs' digests as the scope read them: kept past the merge, for this build's own (digests_to_reuse)
+SCOPE_DIGESTS = "refresh_input_digests"
 # beyond this share of the interactions a full build costs about what the refresh would
 MAX_SHARE = 0.5
 # the settings the data stages depend on (the models are fitted whole in every build)
@@ -155,6 +157,8 @@ class Refresh:
     outcome: RefreshOutcome = field(default_factory=lambda: RefreshOutcome(incremental=True))
     _active: bool = True
     _scoped: bool = False
+    # the interactions the previous build read, whose digests the scope made (SCOPE_DIGESTS) once it has
+    _previous_rows: int | None = None
 
     @classmethod
     def start(cls, con: duckdb.DuckDBPyConnection, plan: Plan) -> "Refresh":
@@ -202,12 +206,12 @@ class Refresh:
         previous_rows = run_file(con, "refresh", "previous_interaction_rows").fetchone()[0]
         refresh_params = {**params, "previous_as_of": self.previous_as_of, "window_days": WINDOW_DAYS,
                           "previous_interaction_rows": previous_rows, "interaction_rows": previous_rows,
-                          "settled_before": self.previous_settled_before}
+                          "after_row": 0, "interactions_only": False, "settled_before": self.previous_settled_before}
         reason = self._reason_for_full_build(params, refresh_params)
         if reason is None:
             digests = file_fragment("refresh", "input_digest_rows")
             for name in SCOPE_TABLES:
-                slots = {"input_digest_rows": digests} if name == "refresh_changed_accounts" else {}
+                slots = {"input_digest_rows": digests} if name == SCOPE_DIGESTS else {}
                 create_table_as(con, name, file_fragment("refresh", name, **slots), refresh_params, temporary=True)
             total = run_file(con, "refresh", "typed_interaction_count").fetchone()[0]
             recomputed = run_file(con, "refresh", "refresh_row_count").fetchone()[0]
@@ -223,6 +227,7 @@ class Refresh:
                 self.outcome = RefreshOutcome(True, "", recomputed, total, accounts, changed)
                 create_table_as(con, REDUCED_TABLE, file_fragment("refresh", "reduced_typed_interactions"), {},
                                 temporary=True)
+                self._previous_rows = previous_rows
                 return
         self._fall_back(reason)
 
@@ -248,9 +253,10 @@ class Refresh:
         self._drop_previous(READ_FROM_PREVIOUS)
         self._drop_scope()
 
-    def _drop_scope(self) -> None:
+    def _drop_scope(self, keep: tuple[str, ...] = ()) -> None:
         for name in SCOPE_TABLES:
-            execute_template(self.con, "drop_if_exists", object=TrustedSql("table"), target=identifier(name))
+            if name not in keep:
+                execute_template(self.con, "drop_if_exists", object=TrustedSql("table"), target=identifier(name))
 
     def _merge(self, remake: Callable[[Step], int]) -> None:
         """The previous rows of every merged table, but those recomputed, joined to the recomputed ones; then the
@@ -265,12 +271,25 @@ class Refresh:
         for step in remade_steps(self.plan):
             remake(step)
         self._drop_previous(READ_FROM_PREVIOUS)
-        self._drop_scope()
+        self._drop_scope(keep=(SCOPE_DIGESTS,))
 
     def _drop_previous(self, names) -> None:
         for name in names:
             execute_template(self.con, "drop_if_exists", object=TrustedSql("table"),
                              target=identifier(f"previous_{name}"))
+
+    def digests_to_reuse(self, as_of: date) -> int | None:
+        """The number of interactions whose digests this build's input_digests can take from the scope's
+        (SCOPE_DIGESTS), adding only those of the rows appended after them; None when it must read every row: no
+        refresh was made, or the month from which interactions count by month moved with the as-of date."""
+        if self._previous_rows is None or settled_before(as_of) != self.previous_settled_before:
+            return None
+        return self._previous_rows
+
+    def release(self) -> None:
+        """Drop what the refresh kept for the build's record (SCOPE_DIGESTS), once the record is made."""
+        self._previous_rows = None
+        execute_template(self.con, "drop_if_exists", object=TrustedSql("table"), target=identifier(SCOPE_DIGESTS))
 
     def finish(self) -> None:
         """After the loop: a refresh that never reached its merge (a plan whose loop ends in the panel) would leave

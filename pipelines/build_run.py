@@ -240,7 +240,9 @@ def run_build(con: duckdb.DuckDBPyConnection, accounts: Path | str, interactions
     # what the next build's refresh compares its inputs with (read while the loader's views are still there)
     sources = (ACCOUNTS, INTERACTIONS, MRR_HISTORY)
     create_refresh_basis(con, run.build_engine, all("duckdb" in run.where.get(f"src_{s.name}", ()) for s in sources),
-                         as_of)
+                         as_of, refreshing.digests_to_reuse(as_of) if refreshing is not None else None)
+    if refreshing is not None:
+        refreshing.release()
 
     progress.run("audits", "audits", lambda: run_audits(con))
     notes: list[str] = []

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from pipelines.build import build_database
-from pipelines.build_refresh import refresh_problems, remade_steps
+from pipelines.build_refresh import refresh_problems, remade_steps, settled_before
 from pipelines.errors import InputError
 from pipelines.plan import read_plan
 from pipelines.settings import BuildSettings
@@ -231,6 +231,23 @@ def test_a_later_as_of_date_on_the_same_files_refreshes_to_a_full_build(week, tm
     assert _differences(tmp_path / "dated.duckdb", tmp_path / "full.duckdb") == []
     back = _build(inputs, tmp_path / "dated.duckdb", BuildSettings(fit_models=False, as_of=earlier), incremental=True)
     assert f"the as-of date {earlier} is before the previous build's ({later})" in back.refresh
+
+
+def test_an_as_of_date_in_a_later_month_counts_every_row_digest_again(week, tmp_path):
+    """A refresh keeps the digests it compared for its own record only while the month from which interactions count
+    by month stays put: an as-of date in the next month moves it, and the record is made from every row again (the
+    same digests as a full build's; a reused digest would count recent rows under no month)."""
+    cut, _, new = week
+    inputs = _write(tmp_path / "inputs", new)
+    later = (cut + timedelta(days=6)).date()
+    earlier = later.replace(day=1) - timedelta(days=1)
+    _build(inputs, tmp_path / "dated.duckdb", BuildSettings(fit_models=False, as_of=earlier))
+    result = _build(inputs, tmp_path / "dated.duckdb", BuildSettings(fit_models=False, as_of=later), incremental=True)
+    assert result.refresh.startswith("Incremental"), result.refresh
+    with duckdb.connect(str(tmp_path / "dated.duckdb"), read_only=True) as con:
+        assert con.execute("select settled_before from refresh_basis").fetchone()[0] > settled_before(earlier)
+    _build(inputs, tmp_path / "full.duckdb", BuildSettings(fit_models=False, as_of=later))
+    assert _differences(tmp_path / "dated.duckdb", tmp_path / "full.duckdb") == []
 
 
 def test_rows_removed_from_the_end_build_whole(week, tmp_path):

@@ -2,7 +2,8 @@
 -- An account whose input rows changed is recomputed from the month refresh_changed_accounts gives, or whole.
 -- An account active at the previous as-of date gains days and months; one with interactions appended to the file,
 -- with a time after the previous as-of date or with a repeat-contact outcome not yet known at it has rows from that
--- month on that may read them.
+-- month on that may read them. An account staged now and not then, or then and not now, is recomputed whole: its row
+-- in the file may be the same while the as-of date decides (a signup after the previous as-of date was rejected).
 with previous_cutoff as (
     select cast($previous_as_of as date) + 1 as cutoff_date,
         cast(date_trunc('month', cast($previous_as_of as date)) as date) as as_of_month
@@ -17,6 +18,11 @@ reasons as (
     from previous_stg_accounts as a
     cross join previous_cutoff as c
     where a.churn_date is null or a.churn_date >= c.cutoff_date
+    union all
+    select coalesce(n.account_id, p.account_id), true, cast(null as date)
+    from stg_accounts as n
+    full join previous_stg_accounts as p on p.account_id = n.account_id
+    where n.account_id is null or p.account_id is null
     union all
     select cast(t.account_id as varchar), false, cast(date_trunc('month', min(t.created_at)) as date)
     from typed_interactions as t

@@ -1,11 +1,11 @@
 -- The accounts whose input rows differ from the previous build's, by the digests each build stores
--- (sql/00_build/input_digests.sql), and the month from which their rows are recomputed: none (all of them) for any
--- change to an accounts or MRR row, a new or removed one, or to interactions the previous build counted under no
--- month; the month before the first changed month otherwise. Only the interactions the previous build read (its
--- first $interaction_rows rows, bound to the previous build's count) are compared: those appended after are new,
--- which refresh_accounts handles. A NULL account_id stands for the rows without one.
+-- (sql/00_build/input_digests.sql; refresh_input_digests holds the inputs' as read now), and the month from which
+-- their rows are recomputed: none (all of them) for any change to an accounts or MRR row, a new or removed one, or
+-- to interactions the previous build counted under no month; the month before the first changed month otherwise.
+-- Only the interactions the previous build read (its first rows, up to the previous build's count) are compared:
+-- those appended after are new, which refresh_accounts handles. A NULL account_id stands for the rows without one.
 with current_digests as (
-    select * from ({input_digest_rows})
+    select * from refresh_input_digests
 ),
 
 changed as (
