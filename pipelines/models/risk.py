@@ -27,7 +27,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .drivers import ServiceDrivers
+from .drivers import ServiceDrivers, category_codes
 from .store import store_model_info
 from .factors import FACTORS_BY_NAME, MEASURE_COLUMNS
 from ..errors import RetentionError
@@ -55,9 +55,7 @@ def design_matrix(rows: pd.DataFrame, drivers: ServiceDrivers) -> pd.DataFrame:
     fills = {item["term"]: item["imputed_value"] for item in design.imputed}
     means = pd.Series(drivers.model_.means_, index=drivers.model_.names_)
     columns: dict[str, np.ndarray] = {}
-    # each categorical covariate's values as codes, once for all its levels' terms: comparing strings row by row
-    # for every level is most of the cost at a million accounts
-    level_codes: dict[str, tuple[np.ndarray, dict[str, int]]] = {}
+    level_codes: dict[str, tuple[np.ndarray, dict[str, int]]] = {}  # per categorical covariate, once for its levels
     for term in design.terms.itertuples():
         name = term.term
         if term.pillar == "missing indicator":
@@ -78,8 +76,7 @@ def design_matrix(rows: pd.DataFrame, drivers: ServiceDrivers) -> pd.DataFrame:
             columns[name] = values.fillna(fills.get(name, means[name])).to_numpy(float)
         else:  # one level of a categorical account covariate
             if term.factor not in level_codes:
-                codes, uniques = pd.factorize(rows[term.factor].astype("string").fillna("(missing)"))
-                level_codes[term.factor] = (codes, {str(level): code for code, level in enumerate(uniques)})
+                level_codes[term.factor] = category_codes(rows[term.factor])
             codes, code_of = level_codes[term.factor]
             columns[name] = (codes == code_of.get(term.level, -2)).astype(float)
     # in the model's order as built: selecting the columns from a frame afterwards copies the whole block
