@@ -236,11 +236,22 @@ def test_a_later_as_of_date_on_the_same_files_refreshes_to_a_full_build(week, tm
 def test_an_as_of_date_in_a_later_month_counts_every_row_digest_again(week, tmp_path):
     """A refresh keeps the digests it compared for its own record only while the month from which interactions count
     by month stays put: an as-of date in the next month moves it, and the record is made from every row again (the
-    same digests as a full build's; a reused digest would count recent rows under no month)."""
+    same digests as a full build's; a reused digest would count recent rows under no month). The rows the earlier
+    as-of date rejected count now though the file is the same: accounts that signed up since, and an account whose
+    MRR history starts in the later month, whose figure is now carried back over its earlier months."""
     cut, _, new = week
-    inputs = _write(tmp_path / "inputs", new)
     later = (cut + timedelta(days=6)).date()
     earlier = later.replace(day=1) - timedelta(days=1)
+    frames = {name: frame.copy() for name, frame in new.items()}
+    accounts, mrr = frames["accounts"], frames["mrr_history"]
+    month = pd.to_datetime(mrr.month)
+    long_active = accounts.account_id[_before(accounts.signup_date, pd.Timestamp(earlier) - timedelta(days=90))
+                                      & (accounts.churn_date == "")]
+    account = mrr.account_id[(month == pd.Timestamp(later.replace(day=1))) & mrr.account_id.isin(long_active)].iloc[0]
+    keep = (mrr.account_id != account) | (month > pd.Timestamp(earlier))
+    frames["mrr_history"] = mrr[keep].reset_index(drop=True)
+    frames["mrr_history"].loc[frames["mrr_history"].account_id == account, "mrr"] = "12345.0"
+    inputs = _write(tmp_path / "inputs", frames)
     _build(inputs, tmp_path / "dated.duckdb", BuildSettings(fit_models=False, as_of=earlier))
     result = _build(inputs, tmp_path / "dated.duckdb", BuildSettings(fit_models=False, as_of=later), incremental=True)
     assert result.refresh.startswith("Incremental"), result.refresh

@@ -4,6 +4,9 @@
 -- with a time after the previous as-of date or with a repeat-contact outcome not yet known at it has rows from that
 -- month on that may read them. An account staged now and not then, or then and not now, is recomputed whole: its row
 -- in the file may be the same while the as-of date decides (a signup after the previous as-of date was rejected).
+-- So is an account with an MRR row for a month after the previous as-of date, which that build rejected, and no row
+-- that build accepted (by the checks of mrr_history_rejects.sql but duplicates, which keep one row): its first
+-- accepted figure is now carried back over every earlier month.
 with previous_cutoff as (
     select cast($previous_as_of as date) + 1 as cutoff_date,
         cast(date_trunc('month', cast($previous_as_of as date)) as date) as as_of_month
@@ -23,6 +26,17 @@ reasons as (
     from stg_accounts as n
     full join previous_stg_accounts as p on p.account_id = n.account_id
     where n.account_id is null or p.account_id is null
+    union all
+    select cast(h.account_id as varchar), true, cast(null as date)
+    from typed_mrr_history as h
+    cross join previous_cutoff as c
+    left join previous_stg_accounts as a on a.account_id = cast(h.account_id as varchar)
+    where h.account_id is not null
+    group by all
+    having bool_or(h.month_start >= c.cutoff_date)
+        and not coalesce(bool_or(h.month_start < c.cutoff_date and h.mrr >= 0
+            and h.month_start >= cast(date_trunc('month', a.signup_date) as date)
+            and (a.churn_date is null or h.month_start <= a.churn_date)), false)
     union all
     select cast(t.account_id as varchar), false, cast(date_trunc('month', min(t.created_at)) as date)
     from typed_interactions as t
