@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from functools import partial
 from datetime import date
@@ -224,6 +225,8 @@ def run_build(con: duckdb.DuckDBPyConnection, accounts: Path | str, interactions
     """Build the database on `con`: the inputs, the plan, the audits, the models, then build_info."""
     build_started = time.perf_counter()
     plan = read_plan()
+    if not sys.stdout.isatty():
+        run_file(con, "queries", "hide_query_progress")
     run_file(con, "queries", "set_utc_time_zone")
     # DuckDB's default (80% of RAM) leaves nothing for the rest of the process at a million accounts;
     # DuckDB spills what does not fit to its temp folder beside the database (see settings)
