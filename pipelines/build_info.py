@@ -35,16 +35,14 @@ def create_refresh_basis(con: duckdb.DuckDBPyConnection, engine: str, inputs_on_
         step = read_plan().step(name)
         run_file(con, step.layer_dir, step.file)
     since = settled_before(as_of)
-    digest_rows = file_fragment("refresh", "input_digest_rows")
-    if inputs_on_duckdb and reuse_digests_through is not None:
-        query = file_fragment("refresh", "reused_input_digests", appended_digest_rows=digest_rows)
-        execute_template(con, "insert_query_rows", {"after_row": reuse_digests_through, "interaction_rows": 2 ** 62,
-                                                    "interactions_only": True, "settled_before": since},
-                         table=identifier("input_digests"), query=query)
-    elif inputs_on_duckdb:
-        execute_template(con, "insert_query_rows", {"after_row": 0, "interaction_rows": 2 ** 62,
-                                                    "interactions_only": False, "settled_before": since},
-                         table=identifier("input_digests"), query=digest_rows)
+    if inputs_on_duckdb:
+        reused = reuse_digests_through is not None
+        digest_rows = file_fragment("refresh", "input_digest_rows")
+        query = file_fragment("refresh", "reused_input_digests", appended_digest_rows=digest_rows) if reused \
+            else digest_rows
+        params = {"after_row": reuse_digests_through or 0, "interaction_rows": 2 ** 62, "interactions_only": reused,
+                  "settled_before": since}
+        execute_template(con, "insert_query_rows", params, table=identifier("input_digests"), query=query)
     run_file(con, "queries", "refresh_basis_insert", {"plan_sha256": plan_sha256(), "engine": engine,
                                                       "has_input_digests": inputs_on_duckdb, "settled_before": since})
 
