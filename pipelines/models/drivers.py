@@ -87,12 +87,17 @@ def events_of_cause(panel: pd.DataFrame, cause: str) -> pd.DataFrame:
 MISSING_LEVEL = "(missing)"
 
 
-def category_codes(values: pd.Series) -> tuple[np.ndarray, dict[str, int]]:
-    """A categorical covariate's rows as integer codes (MISSING_LEVEL for those without a value) and each level's
-    code: an indicator of a level is then an integer comparison, where comparing the text of every row once per level
-    is most of the cost of a design at a million accounts."""
-    codes, levels = pd.factorize(values.astype("string").fillna(MISSING_LEVEL))
-    return codes, {str(level): code for code, level in enumerate(levels)}
+def category_levels(values: pd.Series) -> pd.Series:
+    """A categorical covariate's rows as the levels its terms name: text, MISSING_LEVEL for those without a value."""
+    return values.astype("string").fillna(MISSING_LEVEL)
+
+
+def category_codes(levels: pd.Series) -> tuple[np.ndarray, dict[str, int]]:
+    """The rows' levels (category_levels) as integer codes, and each level's code: an indicator of a level is then an
+    integer comparison, where comparing the text of every row once per level is most of the cost of a design at a
+    million accounts."""
+    codes, uniques = pd.factorize(levels)
+    return codes, {str(level): code for code, level in enumerate(uniques)}
 
 
 def build_design(panel: pd.DataFrame, factors: list[str], covariates: list[str], kinds: dict[str, str]) -> Design:
@@ -145,10 +150,10 @@ def build_design(panel: pd.DataFrame, factors: list[str], covariates: list[str],
             columns[name] = values
             described.append({"term": name, "factor": name, "level": "", "pillar": "account", "unit": "per unit"})
         else:
-            levels = raw.astype("string").fillna(MISSING_LEVEL)
+            levels = category_levels(raw)
             counts = levels.value_counts()
             reference = counts.index[0]
-            codes, code_of = category_codes(raw)
+            codes, code_of = category_codes(levels)
             for level in counts.index[1:]:
                 level_term = f"{name}={level}"
                 columns[level_term] = pd.Series((codes == code_of[str(level)]).astype(float), index=panel.index)

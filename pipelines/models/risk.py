@@ -27,7 +27,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .drivers import ServiceDrivers, category_codes
+from .drivers import ServiceDrivers, category_codes, category_levels
 from .store import store_model_info
 from .factors import FACTORS_BY_NAME, MEASURE_COLUMNS
 from ..errors import RetentionError
@@ -76,9 +76,10 @@ def design_matrix(rows: pd.DataFrame, drivers: ServiceDrivers) -> pd.DataFrame:
             columns[name] = values.fillna(fills.get(name, means[name])).to_numpy(float)
         else:  # one level of a categorical account covariate
             if term.factor not in level_codes:
-                level_codes[term.factor] = category_codes(rows[term.factor])
+                level_codes[term.factor] = category_codes(category_levels(rows[term.factor]))
             codes, code_of = level_codes[term.factor]
-            columns[name] = (codes == code_of.get(term.level, -2)).astype(float)
+            # a level none of these rows has matches no code (factorize's codes are 0 and up)
+            columns[name] = (codes == code_of.get(term.level, -1)).astype(float)
     # in the model's order as built: selecting the columns from a frame afterwards copies the whole block
     return pd.DataFrame({name: columns[name] for name in drivers.model_.names_}, index=rows.index)
 
