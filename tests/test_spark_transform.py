@@ -60,6 +60,36 @@ def test_asof_join_finds_the_next_contact_after_each_resolution(spark):
     assert on_spark(spark, sql) == expected
 
 
+def test_a_frame_offset_per_row_finds_the_first_contact_after_each_resolution(spark):
+    # the interaction metrics' next contact: a resolution at the very time of a contact takes the next one (strictly
+    # after), an interaction resolved as it was created does not find itself, two contacts at one time give one row,
+    # an unresolved one and the account's last have none, another account's contacts never count
+    sql = """
+        with interactions as (
+            select * from (values
+                (1, 'a', timestamp '2024-01-01 08:00', timestamp '2024-01-01 10:00'),
+                (2, 'a', timestamp '2024-01-01 10:00', timestamp '2024-01-02 09:00'),
+                (3, 'a', timestamp '2024-01-02 09:00', timestamp '2024-01-02 09:00'),
+                (4, 'a', timestamp '2024-01-02 09:00', null),
+                (5, 'a', timestamp '2024-01-03 00:00', timestamp '2024-01-05 00:00'),
+                (6, 'b', timestamp '2024-01-01 00:00', timestamp '2024-01-01 00:00'),
+                (7, 'b', timestamp '2024-01-04 00:00', timestamp '2024-01-04 12:00'))
+                as i(id, account_id, created_at, resolved_at)
+        )
+        select i.id, case when i.resolved_at is not null then first_value(i.created_at) over (
+            partition by i.account_id order by i.created_at
+            range between (i.resolved_at - i.created_at + interval 1 microsecond) following and unbounded following
+        ) end as next_contact_at
+        from interactions as i
+    """
+    expected = on_duckdb(sql)
+    day = "2024-01-0{} {}"
+    assert [(i, str(t) if t else None) for i, t in expected] == [
+        (1, day.format(2, "09:00:00")), (2, day.format(3, "00:00:00")), (3, day.format(3, "00:00:00")),
+        (4, None), (5, None), (6, day.format(4, "00:00:00")), (7, None)]
+    assert on_spark(spark, sql) == expected
+
+
 def test_columns_by_pattern_unpivots_the_raised_flags(spark):
     sql = """
         with row_flags as (

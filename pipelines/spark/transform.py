@@ -127,6 +127,58 @@ def series_in_from(tree: exp.Expression) -> exp.Expression:
     return tree.transform(rule)
 
 
+def row_offset_frames(tree: exp.Expression) -> exp.Expression:
+    """`first_value(a.t) over (partition by a.k order by a.t range between <offset> following and unbounded
+    following)`, whose offset differs by row (DuckDB evaluates a frame's offset per row, Spark takes only a
+    constant) -> `asof left join <a's table> as b on b.k = a.k and a.t + <offset> <= b.t` and `b.t` in its place:
+    both give the first t at or after a.t + offset in a's partition. The asof_join rule then gives Spark the join."""
+    windows = [w for w in tree.find_all(exp.Window)
+               if isinstance(w.args.get("spec"), exp.WindowSpec) and _has_row_offset_start(w.args["spec"])]
+    for number, window in enumerate(windows):
+        spec = window.args["spec"]
+        value = window.this
+        order = window.args.get("order")
+        if not (isinstance(value, exp.FirstValue) and isinstance(value.this, exp.Column)):
+            raise SparkTransformError(f"a frame offset per row is given to Spark only for first_value(column): "
+                                      f"{window.sql('duckdb')}")
+        column = value.this
+        if (spec.args.get("kind") or "").upper() != "RANGE" or spec.args.get("end") != "UNBOUNDED" \
+                or order is None or len(order.expressions) != 1 or order.expressions[0].args.get("desc") \
+                or order.expressions[0].this != column:
+            raise SparkTransformError(f"a frame offset per row is given to Spark only for a RANGE frame to unbounded "
+                                      f"following, ordered by the value it takes: {window.sql('duckdb')}")
+        select = window.find_ancestor(exp.Select)
+        source = _from_table(select, column.table) if select is not None else None
+        partition = window.args.get("partition_by") or []
+        if select is None or source is None \
+                or any(not isinstance(c, exp.Column) or c.table != column.table for c in partition):
+            raise SparkTransformError(f"a frame offset per row is given to Spark only over one table of the FROM: "
+                                      f"{window.sql('duckdb')}")
+        later = f"frame_{number}"
+        keys = [exp.EQ(this=exp.column(c.name, table=later), expression=c.copy()) for c in partition]
+        offset = spec.args["start"].copy()
+        if not isinstance(offset, exp.Paren):
+            offset = exp.Paren(this=offset)
+        start = exp.Add(this=column.copy(), expression=offset)
+        at_or_after = exp.LTE(this=start, expression=exp.column(column.name, table=later))
+        select.append("joins", exp.Join(this=exp.Table(this=_ident(source.name), alias=exp.TableAlias(
+            this=_ident(later))), on=exp.and_(*keys, at_or_after), method="ASOF", side="LEFT"))
+        window.replace(exp.column(column.name, table=later))
+    return tree
+
+
+def _from_table(select: exp.Select, alias: str) -> exp.Table | None:
+    """The table of the select's FROM or joins named (or aliased) `alias`."""
+    sources = [select.args["from_"].this, *(join.this for join in select.args.get("joins") or [])]
+    return next((t for t in sources if isinstance(t, exp.Table) and t.alias_or_name == alias), None)
+
+
+def _has_row_offset_start(spec: exp.WindowSpec) -> bool:
+    start = spec.args.get("start")
+    return (spec.args.get("start_side") or "").upper() == "FOLLOWING" and isinstance(start, exp.Expression) \
+        and not isinstance(start, exp.Literal)
+
+
 def asof_join(tree: exp.Expression) -> exp.Expression:
     """`a asof left join b on a.k = b.k and a.t < b.t` (the first b after each a) -> a range join: b carries the
     time of the b before it in its key, and a matches the one b whose interval [previous t, t) holds a.t.
@@ -235,6 +287,7 @@ def cte_materialization_hints(tree: exp.Expression) -> exp.Expression:
 
 # The rules in the order they run (names are what tests and docs/spark.md refer to).
 RULES: dict[str, Callable[[exp.Expression], exp.Expression]] = {
+    "row_offset_frames": row_offset_frames,
     "asof_join": asof_join,
     "columns_by_pattern": columns_by_pattern,
     "series_in_from": series_in_from,

@@ -12,31 +12,30 @@ interactions as (
     select * from stg_interactions
 ),
 
--- read from the table rather than from `interactions`, so that CTE is not materialised for two readers
-contacts as (
-    select account_id, created_at from stg_interactions
-),
-
 sla_targets as (
     select * from sla_target_hours
 ),
 
--- DuckDB's ASOF join finds each interaction's next contact from the same account in one sorted pass;
--- the portable self-join is quadratic per account. This is the one DuckDB-only construct in the metrics.
--- It carries every column of the interaction, so no second join by interaction_id is needed.
+-- Each interaction's next contact from the same account: the first contact created strictly after its resolution
+-- (timestamps count microseconds), found by a window whose frame starts a row's own distance from its creation to its
+-- resolution ahead (DuckDB takes a frame offset per row; the Spark transform gives it as a range join). One sort of
+-- the whole rows by account and time, which also leaves the table ordered by account for the panel's window join:
+-- an ASOF join sorted both sides and took longer at scale, a join back by row lost that order.
 durations as (
     select
         i.*,
         date_diff('second', i.created_at, i.first_response_at) / 3600.0 as first_response_hours,
         date_diff('second', i.created_at, i.resolved_at) / 3600.0 as resolution_hours,
         s.target_hours as sla_target_hours,
-        n.created_at as next_contact_at,
+        -- an unresolved interaction has none: its offset would be empty, which the frame reads as no offset at all
+        case when i.resolved_at is not null then first_value(i.created_at) over (
+            partition by i.account_id
+            order by i.created_at
+            range between (i.resolved_at - i.created_at + interval 1 microsecond) following and unbounded following
+        ) end as next_contact_at,
         cast(p.as_of_cutoff_date as timestamp) as as_of_cutoff_at,
         i.resolved_at + p.repeat_contact_days * interval 1 day as repeat_window_end_at
     from interactions as i
-    asof left join contacts as n
-        on i.account_id = n.account_id
-        and i.resolved_at < n.created_at
     cross join params as p
     left join sla_targets as s on s.severity = i.severity
 ),
