@@ -63,8 +63,9 @@ def create_table(con: duckdb.DuckDBPyConnection, step: Step, params: dict, filli
 
 
 def create_view(con: duckdb.DuckDBPyConnection, step: Step) -> None:
-    """Step `step`'s view on DuckDB; one that replaces a working table drops it first."""
-    if step.replaces:
+    """Step `step`'s view on DuckDB; one that replaces a working table drops it first (a view it replaces, its
+    CREATE OR REPLACE replaces)."""
+    if step.replaces and step.replaces not in {row[0] for row in run_file(con, "queries", "user_views").fetchall()}:
         execute_template(con, "drop_if_exists", object=TrustedSql("table"), target=identifier(step.replaces))
     run_file(con, step.layer_dir, step.file)
 

@@ -8,9 +8,9 @@ the build something; any other line is prose, the grain's text going on:
     grain:      what one row is (every table and view)
     kind:       table      kept in the database: a user or the app reads it
                 temporary  a working table that only feeds later steps, dropped before the build ends
-                view       kept as a view; one that replaces a working table stands for that table (users read it
-                           as one and the build counts its rows), the others are selections the app replaces in
-                           its own session
+                view       kept as a view; one that replaces a working table (or an earlier view) stands for it
+                           (users read it as a table and the build counts its rows); an earlier view feeds later
+                           steps until then; the others are selections the app replaces in its own session
     engines:    duckdb, spark: where the file may run (default duckdb). A Spark build runs it on Spark when spark
                 is listed, else on DuckDB. A file lists spark where the parity test (tests/test_spark_parity.py)
                 shows Spark gives DuckDB's rows; a file with template slots is filled and run on DuckDB
@@ -22,7 +22,7 @@ the build something; any other line is prose, the grain's text going on:
                 settings: from the build's settings and the inputs' columns; segments: from the accounts file's
                 extra columns; models: the models, after the audits; build: at the end, what the build was given
     depends on: <table>, ...: tables its step reads that its SQL does not show (as dbt's `-- depends_on`)
-    replaces:   <table>: the view takes the place of that working table once every step reading the table ran
+    replaces:   <table>: the view takes the place of that working table (or view) once every step reading it ran
 
 What a step reads is read from its SQL by DuckDB's own parser (the files are DuckDB SQL; sqlglot, which the Spark
 engine needs, is an optional extra), so the order is derived, never listed: a step runs after every step making a
@@ -386,8 +386,8 @@ def _ordered(steps: list[Step], as_of_reads: tuple[str, ...]) -> list[Step]:
                 raise PlanError(f"{step.path} reads {table}, which no file under sql/ makes")
         needs[step.path] = {makers[t].path for t in reads if t in makers and makers[t] is not step}
     for view in (s for s in loop if s.replaces):
-        if view.replaces not in makers or makers[view.replaces].kind != "temporary":
-            raise PlanError(f"{view.path} replaces {view.replaces}, which is no working table of the plan")
+        if view.replaces not in makers or makers[view.replaces].kind not in ("temporary", "view"):
+            raise PlanError(f"{view.path} replaces {view.replaces}, which is no working table or view of the plan")
         # the view takes the table's place once every step reading the table ran
         needs[view.path] |= {s.path for s in loop if view.replaces in s.reads and s is not view}
     depths = _depths(needs)
@@ -471,7 +471,7 @@ def _header_keys() -> list[str]:
 
 def _order_note(step: Step) -> str:
     if step.replaces:
-        return f"a view, replacing the working table {step.replaces}"
+        return f"a view, in place of the earlier {step.replaces}"
     return "a view" if step.kind == "view" else f"filled by Python {MAKERS[step.made_by or '']}"
 
 
@@ -517,7 +517,7 @@ def catalogue(plan: Plan | None = None) -> str:
         for step in sorted((s for s in plan.steps if LAYER_TITLES[s.layer_dir] == title), key=lambda s: s.name):
             kind = {"table": "kept", "temporary": "working", "view": "view"}[step.kind]
             if step.replaces:
-                kind = "view, replacing the working table"
+                kind = "view, in place of an earlier one"
             how = (f"filled by Python {MAKERS[step.made_by]}" if step.made_by else
                    " and ".join(e if e != "duckdb" else "DuckDB" for e in step.engines).replace("spark", "Spark"))
             if step.parts:

@@ -101,11 +101,12 @@ def test_each_step_runs_after_the_steps_making_what_it_reads(plan):
             assert all(position[t] < position[step.name] for t in as_of_reads), step.path
 
 
-def test_the_staged_interactions_become_a_view_once_every_reader_of_the_table_ran(plan):
-    order = [(s.name, s.kind) for s in plan.loop]
-    view = order.index(("stg_interactions", "view"))
-    readers = [i for i, s in enumerate(plan.loop) if "stg_interactions" in s.reads and s.kind != "view"]
-    assert readers and max(readers) < view
+def test_the_staged_interactions_become_a_view_of_the_metrics_once_every_reader_of_the_staged_rows_ran(plan):
+    staged = next(i for i, s in enumerate(plan.loop) if s.name == "stg_interactions" and s.replaces is None)
+    view = next(i for i, s in enumerate(plan.loop) if s.replaces == "stg_interactions")
+    assert plan.loop[view].reads == ("interaction_metrics",)
+    readers = [i for i, s in enumerate(plan.loop) if "stg_interactions" in s.reads and i != view]
+    assert readers and staged < min(readers) and max(readers) < view
     assert {"interaction_metrics", "load_report"} <= {plan.loop[i].name for i in readers}
 
 

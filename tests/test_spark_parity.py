@@ -239,7 +239,7 @@ def test_spark_build_gives_the_duckdb_tables(demo_with_bad_rows):
     # Spark's tables stay as Parquet in this build's folder beside the database; the large ones are views over it
     builds = list((folder / "spark.parquet").iterdir())
     assert len(builds) == 1 and builds[0].name.startswith("build-")
-    assert {"stg_interactions", "rejected_rows", "account_survival", *PARQUET_VIEWS} <= {p.name for p in builds[0].iterdir()}
+    assert {"stg_accounts", "rejected_rows", "account_survival", *PARQUET_VIEWS} <= {p.name for p in builds[0].iterdir()}
     views = {}
     for name in ("duckdb", "spark"):
         with duckdb.connect(str(folder / f"{name}.duckdb"), read_only=True) as con:

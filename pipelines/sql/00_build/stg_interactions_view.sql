@@ -1,6 +1,7 @@
 -- grain: one row per staged interaction (the rows of sql/10_staging/stg_interactions.sql), read from
 -- interaction_metrics, which carries every staged column: the interactions are written into the database file
--- once, not twice. The build makes the staged rows a temporary table, computes the metrics from it, then drops it.
+-- once, not twice. Until the metrics are made, stg_interactions is a view of the typed rows and their rejects
+-- (sql/10_staging/stg_interactions.sql); this view then takes its place.
 -- kind: view
 -- engines: duckdb
 -- replaces: stg_interactions

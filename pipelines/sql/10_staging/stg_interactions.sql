@@ -1,9 +1,11 @@
 -- grain: one row per interaction (unique interaction_id) of a loaded account, created before the as-of cutoff;
 -- values listed as value_nulled in interaction_rejects are NULL here
--- kind: temporary
+-- kind: view
 -- engines: duckdb, spark
 -- the staged rows until interaction_metrics carries them; then sql/00_build/stg_interactions_view.sql
--- replaces the table with a view of interaction_metrics, so the database holds the interactions once
+-- replaces this view with a view of interaction_metrics, so the database holds the interactions once. A view, not a
+-- working table: interaction_metrics reads the rows once, as it computes, instead of from a copy written first
+create or replace view stg_interactions as
 with interactions as (
     select * from typed_interactions
 ),
