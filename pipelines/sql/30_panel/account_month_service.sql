@@ -25,7 +25,7 @@ interactions as (
 -- Each interaction can sit in the trailing window of only the next few month starts; expanding it to
 -- those months and joining on (account, month) keeps the window join linear in interactions. (Its own
 -- month never counts: a row starts at the month start or at signup, and no interaction precedes signup.)
-interaction_later_months as (
+interaction_row_months as (
     select
         i.*,
         cast(date_trunc('month', i.created_at) + later.offset_months * interval 1 month as date) as row_month_start
@@ -36,13 +36,6 @@ interaction_later_months as (
         select cast(offset_months as integer) as offset_months
         from (select unnest(range(1, cast(floor($window_days / 28) as integer) + 2)) as offset_months)
     ) as later
-),
-
--- Only the months whose window, reaching back from the month start, still holds the interaction: a row starts at
--- its month start or later, so no other month's row can count it, and the join below probes with fewer rows.
-interaction_row_months as (
-    select * from interaction_later_months
-    where created_at >= cast(row_month_start - cast($window_days as integer) as timestamp)
 ),
 
 windowed as (
