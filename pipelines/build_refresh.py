@@ -298,6 +298,22 @@ class Refresh:
             raise RuntimeError("the refresh never merged the previous rows: the plan has no step after the panel")
 
 
+def working_tables_read(plan: Plan) -> dict[str, int]:
+    """The working tables a refresh reads itself, as table -> the position of the loop's step before which it reads
+    them: every one made by then at its scope (its queries read the typed inputs and what the staging made of them),
+    and those the steps it makes again read at its merge (the view of the metrics standing for the staged rows by
+    then). The build drops a working table only once these reads are done too."""
+    loop = plan.loop
+    scope = next((i for i, s in enumerate(loop) if REDUCED_TABLE in s.reads), len(loop))
+    merge = next((i for i, s in enumerate(loop) if s.layer_dir >= "40"), len(loop))
+    working = {s.name for s in plan.steps if s.kind == "temporary"}
+    reads = {name: scope for name in working}
+    for step in remade_steps(plan):
+        for name in plan.reads_through_views(step.reads, merge) & working:
+            reads[name] = max(reads[name], merge)
+    return reads
+
+
 def remade_steps(plan: Plan) -> list[Step]:
     """The kept tables before the marts that count the narrowed interactions but are not merged (the load report):
     made again once the merged tables are whole."""

@@ -20,7 +20,7 @@ from .build_audits import run_audits
 from .build_fill import USABLE_ACCOUNTS_QUERY, Filling, fill_table, require_accounts, slot_values
 from .build_info import create_build_info, create_input_columns, create_refresh_basis, reports
 from .build_models import fit_models
-from .build_refresh import Refresh
+from .build_refresh import Refresh, working_tables_read
 from .build_result import BuildResult, Progress
 from .churn_reasons import ChurnReasons
 from .contract import ACCOUNTS, INTERACTIONS, ISO_TIMESTAMP_PATTERN, MRR_HISTORY, PLAIN_NUMBER_PATTERN
@@ -88,6 +88,7 @@ class PlanRun:
         self.params = parameters(settings)
         self.filling = Filling(con, sla_hours=dict(settings.sla_hours), churn_reasons=churn_reasons)
         self.where: dict[str, set[str]] = {}  # the engines holding each table made so far
+        self.done = plan.working_tables_done(working_tables_read(plan) if refresh is not None else None)
         # once the accounts are staged and the rejects say why rows were dropped, a build without a usable
         # account stops, naming the first rejected rows
         self.accounts_check: tuple[str, ...] | None = ("stg_accounts", *query_reads(USABLE_ACCOUNTS_QUERY))
@@ -136,7 +137,7 @@ class PlanRun:
 
     def run(self) -> date:
         """Every step of the plan's loop, in order: the as-of date."""
-        for step in self.plan.loop:
+        for position, step in enumerate(self.plan.loop):
             engine = step.engine(self.build_engine)
             if "as_of" in step.params and "as_of" not in self.params:
                 self.params["as_of"] = self._as_of()
@@ -152,6 +153,7 @@ class PlanRun:
             else:
                 self._make(step, engine)
             self._check_accounts()
+            self._drop_done(position)
         if "as_of" not in self.params:  # no step bound it; the models and build_info still need it
             self.params["as_of"] = self._as_of()
         if self.refresh is not None:
@@ -173,6 +175,13 @@ class PlanRun:
             create_view(self.con, step)
         self.where[step.name] = {engine}
         return rows if rows is not None else 0
+
+    def _drop_done(self, position: int) -> None:
+        """Drop from DuckDB the working tables no later step reads (a Spark build's stay in its work folder)."""
+        for name in self.done.get(position, ()):
+            if "duckdb" in self.where.get(name, ()):
+                execute_template(self.con, "drop_if_exists", object=TrustedSql("table"), target=identifier(name))
+                self.where[name].discard("duckdb")
 
     def _remake(self, step: Step) -> int:
         """Make a step's table again (a refresh's load report, once the rows it counts are merged)."""

@@ -161,6 +161,46 @@ class Plan:
     def parquet_views(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.steps if s.parquet_view)
 
+    def reads_through_views(self, names, position: int) -> set[str]:
+        """`names` and, for each that is a view when the loop reaches `position`, what the view reads (in turn): the
+        tables a step at that position reads."""
+        made = {s.name: s for s in self.steps if s.made_by is not None and s.made_by not in LOOP_MAKERS}
+        made.update((s.name, s) for s in self.loop[:position])
+        found: set[str] = set()
+        todo = list(names)
+        while todo:
+            name = todo.pop()
+            if name not in found:
+                found.add(name)
+                maker = made.get(name)
+                if maker is not None and maker.kind == "view":
+                    todo.extend(maker.reads)
+        return found
+
+    def working_tables_done(self, read_before: dict[str, int] | None = None) -> dict[int, tuple[str, ...]]:
+        """The working tables the build can drop once the loop's step at each position ran: no later step reads
+        them, directly or through a view, nor the as-of query (run before the first step binding $as_of, or after
+        the loop when none does). Held to the end, they would take memory the panel's steps need at scale.
+        `read_before`: further reads, as table -> the position of the step before which they happen."""
+        working = {s.name for s in self.steps if s.kind == "temporary"}
+        last = {name: position for name, position in (read_before or {}).items() if name in working}
+        as_of_read = False
+        for position, step in enumerate(self.loop):
+            reads = {*step.reads, *([step.parts] if step.parts else [])}
+            if "as_of" in step.params and not as_of_read:
+                reads |= set(query_reads(AS_OF_QUERY))
+                as_of_read = True
+            for name in self.reads_through_views(reads, position) | {step.name}:
+                if name in working:
+                    last[name] = max(last.get(name, position), position)
+        if not as_of_read:
+            for name in query_reads(AS_OF_QUERY):
+                last[name] = len(self.loop)
+        done: dict[int, list[str]] = {}
+        for name, position in sorted(last.items()):
+            done.setdefault(position, []).append(name)
+        return {position: tuple(names) for position, names in done.items()}
+
     def upstream(self, names: list[str] | tuple[str, ...]) -> tuple[Step, ...]:
         """The loop's steps that `names` need, themselves included, in build order."""
         makers = {s.name: s for s in self.loop if s.replaces is None}

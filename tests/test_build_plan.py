@@ -110,6 +110,27 @@ def test_the_staged_interactions_become_a_view_of_the_metrics_once_every_reader_
     assert {"interaction_metrics", "load_report"} <= {plan.loop[i].name for i in readers}
 
 
+def test_a_working_table_is_dropped_once_no_later_step_reads_it_even_through_a_view(plan):
+    from pipelines.build_refresh import working_tables_read
+
+    position = {s.name: i for i, s in enumerate(plan.loop) if s.replaces is None}
+    done = {name: i for i, names in plan.working_tables_done().items() for name in names}
+    working = {s.name for s in plan.steps if s.kind == "temporary"}
+    assert set(done) == working
+    # the metrics read the typed interactions through the staging view, the panel's last step the service measures
+    assert done["typed_interactions"] == position["interaction_metrics"]
+    assert done["account_month_service"] == position["account_months"]
+    for name, at in done.items():
+        later = [s for s in plan.loop[at + 1:] if name in plan.reads_through_views(s.reads, plan.loop.index(s))]
+        assert later == [], f"{name} is dropped before {later[0].name} reads it"
+    # a refresh reads every working table at its scope, and makes the load report again at its merge, reading
+    # input_sources then: held until the first mart
+    refreshing = {name: i for i, names in plan.working_tables_done(working_tables_read(plan)).items() for name in names}
+    first_mart = next(i for i, s in enumerate(plan.loop) if s.layer_dir >= "40")
+    assert refreshing["input_sources"] == first_mart > done["input_sources"]
+    assert refreshing["typed_interactions"] == done["typed_interactions"]
+
+
 def test_no_audit_reads_a_model_table(plan):
     models = {s.name for s in plan.made_by("models")}
     assert plan.audits and all(not set(a.reads) & models for a in plan.audits)
