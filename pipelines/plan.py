@@ -7,7 +7,7 @@ the build something; any other line is prose, the grain's text going on:
 
     grain:      what one row is (every table and view)
     kind:       table      kept in the database: a user or the app reads it
-                temporary  a working table that only feeds later steps, dropped before the build ends
+                temporary  a working table that only feeds later steps, dropped once no later step reads it
                 view       kept as a view; one that replaces a working table (or an earlier view) stands for it
                            (users read it as a table and the build counts its rows); an earlier view feeds later
                            steps until then; the others are selections the app replaces in its own session
@@ -153,7 +153,7 @@ class Plan:
 
     @property
     def dropped(self) -> tuple[str, ...]:
-        """The working tables, dropped before the build ends (a view replaces one of them)."""
+        """The working tables, every one dropped by the build's end (most once no later step reads them)."""
         replaced = {s.replaces for s in self.steps}
         return tuple(s.name for s in self.steps if s.kind == "temporary" and s.name not in replaced)
 
@@ -533,7 +533,7 @@ def catalogue(plan: Plan | None = None) -> str:
         "",
         "Each table is one file under `pipelines/sql/`, whose header says what one row is and what the build needs "
         "to know about it. *Kept* tables and views are in the database a build leaves; *working* tables only feed "
-        "later steps and are dropped before the build ends. A table is made after every table it reads, so the "
+        "later steps and are dropped once no later step reads them. A table is made after every table it reads, so the "
         "build order below is derived from the SQL itself: adding a mart is one file in `pipelines/sql/40_marts/` "
         "(and its unit test in `tests/test_sql_models.py`).",
         "",
