@@ -4,6 +4,7 @@ reads results and never refits; a model that cannot be fitted leaves its tables 
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
 
 import duckdb
 import numpy as np
@@ -63,8 +64,11 @@ def fit_models(con: duckdb.DuckDBPyConnection, notes: list[str], as_of: date, se
     except (DriversInputError, ConvergenceError, ValueError) as exc:
         notes.append(f"the effects under the other plausible orderings not estimated: {exc}")
         store_factor_orderings(con, None)
+    # the active accounts' latest rows, which the levers and the risk list both score: read once (an error, such as
+    # no active account, is raised again to each)
+    active_rows = cache(lambda: current_rows(con, stored=True))
     try:
-        store_levers(con, Levers().fit(con))  # from the outcome models just stored; none stored, no lever
+        store_levers(con, Levers().fit(con, rows=active_rows()))  # from the outcome models just stored
     except ValueError as exc:  # e.g. no active account to run a lever on
         notes.append(f"levers not estimated: {exc}")
         store_levers(con, None, error=str(exc))
@@ -74,7 +78,7 @@ def fit_models(con: duckdb.DuckDBPyConnection, notes: list[str], as_of: date, se
         notes.append(f"per-factor revenue effects not estimated: {exc}")
         store_factor_revenue_effects(con, None)
     try:
-        store_risk(con, AccountRisk().fit(con, drivers=drivers, as_of=as_of, rows=current_rows(con, stored=True)))
+        store_risk(con, AccountRisk().fit(con, drivers=drivers, as_of=as_of, rows=active_rows()))
     except (ValueError, ConvergenceError) as exc:
         notes.append(f"risk scores not made: {exc}")
         store_risk(con, None, error=str(exc))

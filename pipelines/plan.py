@@ -366,7 +366,7 @@ def _check_step(step: Step, keys: dict[str, str], where: str) -> None:
     if "on spark" in keys and (keys["on spark"] != "parquet view" or "spark" not in step.engines):
         problems.append("on spark: parquet view, for a file that runs on Spark")
     if step.replaces is not None and (step.kind != "view" or step.replaces != step.name):
-        problems.append(f"replaces {step.replaces}: a view of that name replaces the working table")
+        problems.append(f"replaces {step.replaces}: a view of that name replaces the working table or view")
     if not step.is_query and step.made_by is None and step.kind != "view":
         problems.append("a CREATE TABLE file needs the Python that fills it: made by")
     if step.is_query and step.kind == "view":

@@ -40,8 +40,9 @@ class Levers:
         self.seed = seed
         self.max_draw_accounts = max_draw_accounts
 
-    def fit(self, con: duckdb.DuckDBPyConnection) -> "Levers":
-        rows = current_rows(con, stored=True)
+    def fit(self, con: duckdb.DuckDBPyConnection, rows: pd.DataFrame | None = None) -> "Levers":
+        """rows (optional): `current_rows(con, stored=True)` already read; they are not modified."""
+        rows = current_rows(con, stored=True) if rows is None else rows
         structure = stored_structure(con)
         out, self.notes_ = [], []
         for factor in CHANGEABLE:
