@@ -306,7 +306,7 @@ def working_tables_read(plan: Plan) -> dict[str, int]:
     loop = plan.loop
     scope = next((i for i, s in enumerate(loop) if REDUCED_TABLE in s.reads), len(loop))
     merge = next((i for i, s in enumerate(loop) if s.layer_dir >= "40"), len(loop))
-    working = {s.name for s in plan.steps if s.kind == "temporary"}
+    working = set(plan.dropped)
     reads = {name: scope for name in working}
     for step in remade_steps(plan):
         for name in plan.reads_through_views(step.reads, merge) & working:

@@ -181,8 +181,9 @@ class Plan:
         """The working tables the build can drop once the loop's step at each position ran: no later step reads
         them, directly or through a view, nor the as-of query (run before the first step binding $as_of, or after
         the loop when none does). Held to the end, they would take memory the panel's steps need at scale.
-        `read_before`: further reads, as table -> the position of the step before which they happen."""
-        working = {s.name for s in self.steps if s.kind == "temporary"}
+        `read_before`: further reads, as table -> the position of the step before which they happen. A working table
+        a view replaces is not among them: by then its name is the view's."""
+        working = set(self.dropped)
         last = {name: position for name, position in (read_before or {}).items() if name in working}
         as_of_read = False
         for position, step in enumerate(self.loop):
