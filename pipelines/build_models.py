@@ -17,6 +17,7 @@ from .models.coxph import ConvergenceError
 from .models.drivers import DriversInputError, ServiceDrivers, store_drivers
 from .models.factor_effects import (FactorEffects, FactorRevenueEffects, ordering_effects, store_factor_effects,
                                      store_factor_orderings, store_factor_revenue_effects)
+from .models.fits_in_threads import one_blas_thread
 from .models.forecast import ForecastInputError, RetentionForecast, read_inputs, store_forecast
 from .models.levers import Levers, store_levers
 from .models.risk import AccountRisk, current_rows, store_risk
@@ -27,6 +28,13 @@ from .sqlrun import set_memory_limit
 def fit_models(con: duckdb.DuckDBPyConnection, notes: list[str], as_of: date, settings: BuildSettings,
                structure: CausalStructure, memory_limit_mb: int) -> int:
     """Fit the default models into the new database: the drivers model's stored rows."""
+    # independent fits run side by side in threads, each with BLAS on one thread (models/fits_in_threads.py)
+    with one_blas_thread():
+        return _fit_models(con, notes, as_of, settings, structure, memory_limit_mb)
+
+
+def _fit_models(con: duckdb.DuckDBPyConnection, notes: list[str], as_of: date, settings: BuildSettings,
+                structure: CausalStructure, memory_limit_mb: int) -> int:
     # The model fits work in Python memory on what they read; the tables are on disk by now, so DuckDB's
     # cache of them can shrink to make room.
     con.checkpoint()
@@ -49,6 +57,9 @@ def fit_models(con: duckdb.DuckDBPyConnection, notes: list[str], as_of: date, se
         notes.append(f"drivers model not fitted: {exc}")
         return _no_models(con, str(exc), structure)
     stored = store_drivers(con, drivers)
+    # the risk list and the checks below need the model as stored (coefficients, baseline), not its fitted rows,
+    # which at a million accounts are a large share of the stage's memory
+    drivers = ServiceDrivers.from_state(drivers.state())
     # each model the pages predict with is checked on a time split: the risk list's and every what-if's
     specs = [spec_of("risk", drivers)]
     factor_effects = None

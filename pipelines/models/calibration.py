@@ -20,12 +20,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 
 import duckdb
 import numpy as np
 import pandas as pd
 
 from .coxph import ConvergenceError, concordance_index
+from .fits_in_threads import map_in_threads
 from .drivers import DriversInputError, ServiceDrivers, build_design, shared_structures, subset_design
 from .risk import (TAIL_DAYS, Z_95, BaselineHazard, RiskInputError, churn_probability, current_rows,
                    design_matrix, max_tenure_days, wilson_interval)
@@ -113,23 +115,32 @@ class HoldoutCalibration:
         outcomes = execute_template(con, "risk_holdout_outcomes", {"cutoff": cutoff}).df()
         days = rows[["account_id"]].merge(outcomes, on="account_id", how="left")["days_to_churn"].to_numpy(float)
         churned = days <= horizon  # NaN (no churn) compares False
+        checked = map_in_threads(partial(self._check, panel, kinds, n_accounts, sample, full, shared, rows, max_tenure,
+                                         cutoff, horizon, churned, days), self.specs)
         frames = []
-        for spec in self.specs:
-            try:
-                model = ServiceDrivers(factors=list(spec.factors), covariates=None if spec.covariates is None
-                                       else list(spec.covariates), robust=False, max_accounts=None,
-                                       concordance=False, sample_seed=self.sample_seed, start_from=spec.start_from)
-                model.fit_panel(panel, kinds, n_accounts, sample=sample, shared=shared, ph_tests=False,
-                                design=subset_design(full, list(spec.factors), model.covariates_for(kinds),
-                                                     shared["column_checks"]))
-            except (ConvergenceError, DriversInputError, ValueError) as exc:
-                self.errors_[(spec.name, horizon)] = f"not checked: the model could not be refitted at {cutoff} ({exc})"
-                continue
-            hazard = BaselineHazard(model.model_, max_tenure, self.tail_days)
-            lp = model.model_.predict_log_partial_hazard(design_matrix(rows, model).to_numpy())
-            predicted = churn_probability(hazard.increment(rows.tenure_days, horizon), lp)
-            frames.append(self._compare(spec.name, horizon, cutoff, predicted, churned, days))
+        for spec, (frame, error) in zip(self.specs, checked):
+            if error is not None:
+                self.errors_[(spec.name, horizon)] = error
+            else:
+                frames.append(frame)
         return frames
+
+    def _check(self, panel, kinds, n_accounts, sample, full, shared, rows, max_tenure, cutoff: date, horizon: int,
+               churned: np.ndarray, days: np.ndarray, spec: ModelSpec) -> tuple[pd.DataFrame | None, str | None]:
+        """One spec refitted at the cutoff and its predictions compared: (the rows, None) or (None, why not)."""
+        try:
+            model = ServiceDrivers(factors=list(spec.factors), covariates=None if spec.covariates is None
+                                   else list(spec.covariates), robust=False, max_accounts=None,
+                                   concordance=False, sample_seed=self.sample_seed, start_from=spec.start_from)
+            model.fit_panel(panel, kinds, n_accounts, sample=sample, shared=shared, ph_tests=False,
+                            design=subset_design(full, list(spec.factors), model.covariates_for(kinds),
+                                                 shared["column_checks"]))
+        except (ConvergenceError, DriversInputError, ValueError) as exc:
+            return None, f"not checked: the model could not be refitted at {cutoff} ({exc})"
+        hazard = BaselineHazard(model.model_, max_tenure, self.tail_days)
+        lp = model.model_.predict_log_partial_hazard(design_matrix(rows, model).to_numpy())
+        predicted = churn_probability(hazard.increment(rows.tenure_days, horizon), lp)
+        return self._compare(spec.name, horizon, cutoff, predicted, churned, days), None
 
     def _compare(self, name: str, horizon: int, cutoff: date, predicted: np.ndarray, churned: np.ndarray,
                  days: np.ndarray) -> pd.DataFrame:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import math
+from functools import partial
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
@@ -25,6 +27,7 @@ import pandas as pd
 from .coxph import ConvergenceError
 from .causal_structure import BUILT_IN, STEPS, CausalStructure, recorded
 from .factors import CHANGEABLE, label, term_words
+from .fits_in_threads import map_in_threads
 from .store import create_result_table, read_model_info, read_state, store_model_info, store_state
 from .drivers import (NOT_ESTIMABLE, DriversInputError, account_covariates, ServiceDrivers, build_design,
                       sample_accounts, shared_structures, subset_design)
@@ -51,6 +54,16 @@ def e_value_of_interval(lower: float, upper: float) -> float:
     if lower <= 1.0 <= upper:
         return 1.0
     return e_value(lower if lower > 1.0 else upper)
+
+
+class _FactorFit(NamedTuple):
+    """What one factor's fits add to the tables: its stability rows, its notes, its effect rows and its what-if's
+    outcome model (None when it has none)."""
+
+    stability: list[dict]
+    notes: list[str]
+    effects: list[dict]
+    outcome: ServiceDrivers | None
 
 
 class FactorEffects:
@@ -93,86 +106,96 @@ class FactorEffects:
         # every model here is fitted on the same rows: transform the panel and build the risk sets once
         every_term = sorted({t for f in factors for t in (*structure.own_model_terms(f),
                                                           *(structure.whatif_terms([f]) if self.outcome_models else ()))})
-        self._full_design = build_design(panel, every_term, covariates, kinds)
-        self._shared = shared_structures(panel, self._full_design)
+        full = build_design(panel, every_term, covariates, kinds)
+        shared = shared_structures(panel, full)
         if sample is not None:
             self.notes_.append(f"each factor's model is fitted on a random sample of {sample['accounts_fitted']:,} "
                                f"of the {sample['accounts_total']:,} accounts (seed {self.sample_seed})")
-        for factor in factors:
-            steps = structure.adjustment_set(factor, covariates)
-            terms: list[str] = [factor]
-            step_covariates: list[str] = []
-            previous: list[dict] = []
-            fitted, reason = None, "no usable data"
-            start_from: dict[str, float] = {}
-            for step in STEPS if self.stability else STEPS[-1:]:
-                if not self.stability:  # the whole adjustment set at once
-                    step_covariates = steps["+ plan and segments"]
-                    terms = terms + [t for name in STEPS[2:] for t in steps[name] if t not in terms]
-                elif step == "+ plan and segments":
-                    step_covariates = steps[step]
-                else:
-                    terms = terms + [t for t in steps[step] if t not in terms]
-                if self.stability and step != STEPS[0] and not steps[step]:
-                    # nothing added: the same model as the step before
-                    stability.extend({**row, "step": step} for row in previous)
-                    continue
-                try:
-                    fitted = self._fit_one(panel, kinds, n_accounts, terms, step_covariates, start_from, sample)
-                    rows = self._factor_rows(fitted, factor)
-                    # the next step adds terms to this one: Newton starts from here (same optimum, fewer steps)
-                    start_from = fitted.model_.params_.to_dict()
-                except (ConvergenceError, DriversInputError) as error:
-                    fitted, previous, reason = None, [], str(error)
-                    continue
-                previous = [{"factor": factor, "step": step, "term": row["term"], "hazard_ratio": row["hazard_ratio"],
-                             "ci_lower": row["ci_lower"], "ci_upper": row["ci_upper"], "note": ""} for row in rows]
-                if not previous:
-                    reason = next((d["reason"] for d in fitted.design_.dropped if d["term"] == factor),
-                                  "the factor has no term in the model")
-                    fitted = None
-                stability.extend(previous)
-            if fitted is None:
-                self.notes_.append(f"{label(factor)}: its own model could not be fitted ({reason})")
-                continue
-            if factor in CHANGEABLE and self.outcome_models:
-                outcome = self._outcome_model(panel, kinds, n_accounts, factor, covariates, fitted, sample)
-                if outcome is not None:
-                    self.models_[factor] = outcome
-            self.notes_.extend(f"{label(factor)}: {term_words(d['term'])} is left out of its own model ({d['reason']})"
-                               for d in fitted.design_.dropped if d["reason"].startswith(NOT_ESTIMABLE))
-            adjusted_for = structure.describe_adjustment(factor, covariates)
-            for row in self._factor_rows(fitted, factor):
-                effects.append({**row, "adjusted_for": adjusted_for,
-                                "not_adjusted_for": structure.not_adjusted_for(factor),
-                                "e_value": e_value(row["hazard_ratio"]),
-                                "e_value_ci": e_value_of_interval(row["ci_lower"], row["ci_upper"]),
-                                "n_accounts": fitted.n_accounts_, "n_events": int(fitted.model_.n_events_)})
+        # each factor's steps depend on one another (each starts Newton from the step before), the factors do not:
+        # they are fitted side by side, and their rows kept in the factors' order
+        fit_factor = partial(self._fit_factor, panel, kinds, n_accounts, covariates, full, shared, sample)
+        for factor, fit in zip(factors, map_in_threads(fit_factor, factors)):
+            stability.extend(fit.stability)
+            self.notes_.extend(fit.notes)
+            effects.extend(fit.effects)
+            if fit.outcome is not None:
+                self.models_[factor] = fit.outcome
         self.effects_ = pd.DataFrame(effects, columns=EFFECT_COLUMNS)
         stability_frame = pd.DataFrame(stability, columns=["factor", "step", "term", "hazard_ratio", "ci_lower",
                                                            "ci_upper", "note"])
         self.stability_ = stability_frame.dropna(subset=["term"]).reset_index(drop=True)
         return self
 
-    def _fit_one(self, panel, kinds, n_accounts, factors, covariates, start_from=None, sample=None) -> ServiceDrivers:
+    def _fit_factor(self, panel, kinds, n_accounts, covariates, full, shared, sample, factor: str) -> "_FactorFit":
+        """One factor's own model at each step of its adjustment set, and its what-if's outcome model."""
+        structure = self.structure
+        stability: list[dict] = []
+        notes: list[str] = []
+        effects: list[dict] = []
+        steps = structure.adjustment_set(factor, covariates)
+        terms: list[str] = [factor]
+        step_covariates: list[str] = []
+        previous: list[dict] = []
+        fitted, reason = None, "no usable data"
+        start_from: dict[str, float] = {}
+        for step in STEPS if self.stability else STEPS[-1:]:
+            if not self.stability:  # the whole adjustment set at once
+                step_covariates = steps["+ plan and segments"]
+                terms = terms + [t for name in STEPS[2:] for t in steps[name] if t not in terms]
+            elif step == "+ plan and segments":
+                step_covariates = steps[step]
+            else:
+                terms = terms + [t for t in steps[step] if t not in terms]
+            if self.stability and step != STEPS[0] and not steps[step]:
+                # nothing added: the same model as the step before
+                stability.extend({**row, "step": step} for row in previous)
+                continue
+            try:
+                fitted = self._fit_one(panel, kinds, n_accounts, terms, step_covariates, full, shared,
+                                       start_from, sample)
+                rows = self._factor_rows(fitted, factor)
+                # the next step adds terms to this one: Newton starts from here (same optimum, fewer steps)
+                start_from = fitted.model_.params_.to_dict()
+            except (ConvergenceError, DriversInputError) as error:
+                fitted, previous, reason = None, [], str(error)
+                continue
+            previous = [{"factor": factor, "step": step, "term": row["term"], "hazard_ratio": row["hazard_ratio"],
+                         "ci_lower": row["ci_lower"], "ci_upper": row["ci_upper"], "note": ""} for row in rows]
+            if not previous:
+                reason = next((d["reason"] for d in fitted.design_.dropped if d["term"] == factor),
+                              "the factor has no term in the model")
+                fitted = None
+            stability.extend(previous)
+        if fitted is None:
+            return _FactorFit(stability, [f"{label(factor)}: its own model could not be fitted ({reason})"], [], None)
+        outcome = None
+        if factor in CHANGEABLE and self.outcome_models:
+            try:
+                # kept for its state and its coefficients only: as stored, without a copy of the fitted rows
+                outcome = ServiceDrivers.from_state(self._fit_one(
+                    panel, kinds, n_accounts, structure.whatif_terms([factor]), covariates, full, shared,
+                    fitted.model_.params_.to_dict(), sample).state())
+            except (ConvergenceError, DriversInputError) as error:
+                notes.append(f"{label(factor)}: the what-if's outcome model could not be fitted ({error})")
+        notes.extend(f"{label(factor)}: {term_words(d['term'])} is left out of its own model ({d['reason']})"
+                     for d in fitted.design_.dropped if d["reason"].startswith(NOT_ESTIMABLE))
+        adjusted_for = structure.describe_adjustment(factor, covariates)
+        for row in self._factor_rows(fitted, factor):
+            effects.append({**row, "adjusted_for": adjusted_for,
+                            "not_adjusted_for": structure.not_adjusted_for(factor),
+                            "e_value": e_value(row["hazard_ratio"]),
+                            "e_value_ci": e_value_of_interval(row["ci_lower"], row["ci_upper"]),
+                            "n_accounts": fitted.n_accounts_, "n_events": int(fitted.model_.n_events_)})
+        return _FactorFit(stability, notes, effects, outcome)
+
+    def _fit_one(self, panel, kinds, n_accounts, factors, covariates, full, shared, start_from=None,
+                 sample=None) -> ServiceDrivers:
         model = ServiceDrivers(factors=factors, covariates=covariates, max_accounts=None, robust=True,
                                concordance=False, start_from=start_from or None, sample_seed=self.sample_seed,
                                cause=self.cause)
         return model.fit_panel(panel, kinds, n_accounts, sample=sample,
-                               design=subset_design(self._full_design, factors, covariates,
-                                                    self._shared["column_checks"]),
-                               shared=self._shared, ph_tests=False)
-
-    def _outcome_model(self, panel, kinds, n_accounts, factor, covariates, own: ServiceDrivers,
-                       sample) -> ServiceDrivers | None:
-        """The what-if's outcome model of `factor` (whatif_terms), started from its own model's estimates; None
-        with a note when it cannot be fitted (the what-if then fits one on demand and says why it failed)."""
-        try:
-            return self._fit_one(panel, kinds, n_accounts, self.structure.whatif_terms([factor]), covariates,
-                                 own.model_.params_.to_dict(), sample)
-        except (ConvergenceError, DriversInputError) as error:
-            self.notes_.append(f"{label(factor)}: the what-if's outcome model could not be fitted ({error})")
-            return None
+                               design=subset_design(full, factors, covariates, shared["column_checks"]),
+                               shared=shared, ph_tests=False)
 
     @staticmethod
     def _factor_rows(model: ServiceDrivers, factor: str) -> list[dict]:

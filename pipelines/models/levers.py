@@ -9,6 +9,7 @@ adjustment set) for the sentence the overview shows.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal
 
 import duckdb
@@ -17,8 +18,10 @@ import pandas as pd
 
 from .coxph import ConvergenceError
 from .drivers import DriversInputError
+from .causal_structure import CausalStructure
 from .factor_effects import stored_factor_model, stored_structure
 from .factors import CHANGEABLE, FACTORS_BY_NAME
+from .fits_in_threads import map_in_threads
 from .risk import current_rows
 from .store import store_result
 from .whatif import WhatIf, WhatIfInputError, parse_change
@@ -44,42 +47,45 @@ class Levers:
         """rows (optional): `current_rows(con, stored=True)` already read; they are not modified."""
         rows = current_rows(con, stored=True) if rows is None else rows
         structure = stored_structure(con)
-        out, self.notes_ = [], []
-        for factor in CHANGEABLE:
-            spec = FACTORS_BY_NAME[factor]
-            if spec.lever is None:  # every changeable factor names its lever (factors.py)
-                self.notes_.append(f"{factor}: no lever defined")
-                continue
-            model = stored_factor_model(con, factor)
-            if model is None:
-                self.notes_.append(f"{factor}: no stored outcome model, so no lever")
-                continue
-            try:
-                whatif = WhatIf([(factor, spec.lever)], horizon_days=self.horizon_days, n_draws=self.n_draws,
-                                seed=self.seed, max_draw_accounts=self.max_draw_accounts).fit(
-                    con, drivers=model, rows=rows)
-            except (WhatIfInputError, DriversInputError, ConvergenceError, ValueError) as exc:
-                self.notes_.append(f"{factor}: lever not estimated ({exc})")
-                continue
-            measured = rows[spec.column].astype(float).dropna()
-            changed = parse_change(factor, spec.lever).apply(measured)
-            typical = "median" if spec.change == "duration" else "average"
-            summarise = np.median if typical == "median" else np.mean
-            result = whatif.result_
-            out.append({
-                "factor": factor, "change": spec.lever, "words": spec.lever_words, "typical": typical,
-                "typical_today": float(summarise(measured)) if len(measured) else None,
-                "typical_with_change": float(summarise(changed)) if len(changed) else None,
-                "accounts": whatif.n_accounts_,
-                **{f"accounts_kept{suffix}": result["accounts_kept"][key] for suffix, key in _KEYS},
-                **{f"arr_kept{suffix}": result["arr_kept"][key] for suffix, key in _KEYS},
-                "horizon_days": self.horizon_days,
-                "adjusted_for": structure.adjustment_in_short(factor, list(model.covariates or [])),
-            })
+        # each lever is a what-if of its own, on a cursor of its own: they run side by side (`map_in_threads`)
+        levers = map_in_threads(partial(self._lever, con, rows, structure), CHANGEABLE)
+        out = [row for row, _ in levers if row is not None]
+        self.notes_ = [note for _, note in levers if note is not None]
         frame = pd.DataFrame(out, columns=LEVER_COLUMNS)
         self.levers_ = frame.sort_values("arr_kept", ascending=False, kind="stable").reset_index(drop=True)
         return self
 
+    def _lever(self, con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, structure: CausalStructure,
+               factor: str) -> tuple[dict | None, str | None]:
+        """The factor's lever as a what-if: (its row, None), or (None, why it could not be run)."""
+        spec = FACTORS_BY_NAME[factor]
+        if spec.lever is None:  # every changeable factor names its lever (factors.py)
+            return None, f"{factor}: no lever defined"
+        with con.cursor() as cursor:
+            model = stored_factor_model(cursor, factor)
+            if model is None:
+                return None, f"{factor}: no stored outcome model, so no lever"
+            try:
+                whatif = WhatIf([(factor, spec.lever)], horizon_days=self.horizon_days, n_draws=self.n_draws,
+                                seed=self.seed, max_draw_accounts=self.max_draw_accounts).fit(
+                    cursor, drivers=model, rows=rows)
+            except (WhatIfInputError, DriversInputError, ConvergenceError, ValueError) as exc:
+                return None, f"{factor}: lever not estimated ({exc})"
+        measured = rows[spec.column].astype(float).dropna()
+        changed = parse_change(factor, spec.lever).apply(measured)
+        typical = "median" if spec.change == "duration" else "average"
+        summarise = np.median if typical == "median" else np.mean
+        result = whatif.result_
+        return {
+            "factor": factor, "change": spec.lever, "words": spec.lever_words, "typical": typical,
+            "typical_today": float(summarise(measured)) if len(measured) else None,
+            "typical_with_change": float(summarise(changed)) if len(changed) else None,
+            "accounts": whatif.n_accounts_,
+            **{f"accounts_kept{suffix}": result["accounts_kept"][key] for suffix, key in _KEYS},
+            **{f"arr_kept{suffix}": result["arr_kept"][key] for suffix, key in _KEYS},
+            "horizon_days": self.horizon_days,
+            "adjusted_for": structure.adjustment_in_short(factor, list(model.covariates or [])),
+        }, None
 
 _KEYS: tuple[tuple[str, Literal["estimate", "ci_lower", "ci_upper"]], ...] = (
     ("", "estimate"), ("_lower", "ci_lower"), ("_upper", "ci_upper"))
