@@ -3,8 +3,10 @@ reads results and never refits; a model that cannot be fitted leaves its tables 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from functools import cache
+from functools import cache, partial
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
@@ -17,7 +19,7 @@ from .models.coxph import ConvergenceError
 from .models.drivers import DriversInputError, ServiceDrivers, store_drivers
 from .models.factor_effects import (FactorEffects, FactorRevenueEffects, ordering_effects, store_factor_effects,
                                      store_factor_orderings, store_factor_revenue_effects)
-from .models.fits_in_threads import one_blas_thread
+from .models.fits_in_threads import alongside, one_blas_thread
 from .models.forecast import ForecastInputError, RetentionForecast, read_inputs, store_forecast
 from .models.levers import Levers, store_levers
 from .models.risk import AccountRisk, current_rows, store_risk
@@ -44,18 +46,51 @@ def _fit_models(con: duckdb.DuckDBPyConnection, notes: list[str], as_of: date, s
         reason = "the build was asked for the data alone (retention build --no-models)"
         store_forecast(con, None, error=reason)
         return _no_models(con, reason, structure)
+    # the forecast and the revenue effects read only the build's tables, which no other model writes: they are
+    # fitted beside the drivers model (one fit, one core), on a cursor of their own, and stored in their turn
+    with con.cursor() as cursor, alongside(partial(_fit_aside, cursor, as_of, structure)) as aside:
+        return _fit_service_models(con, notes, as_of, settings, structure, aside)
+
+
+class _Aside(NamedTuple):
+    """The models fitted beside the others, or why each could not be."""
+
+    forecast: RetentionForecast | None
+    forecast_error: str | None
+    revenue: FactorRevenueEffects | None
+    revenue_error: str | None
+
+
+def _fit_aside(con: duckdb.DuckDBPyConnection, as_of: date, structure: CausalStructure) -> _Aside:
     # the forecast reads accounts and MRR alone: it stands whether or not the service models can be fitted
+    forecast, forecast_error, revenue, revenue_error = None, None, None, None
     try:
         inputs = read_inputs(con, as_of=as_of)
-        store_forecast(con, RetentionForecast().fit(inputs.accounts, as_of, inputs.mrr))
+        forecast = RetentionForecast().fit(inputs.accounts, as_of, inputs.mrr)
     except ForecastInputError as exc:
-        notes.append(f"forecast not made: {exc}")
-        store_forecast(con, None, error=str(exc))
+        forecast_error = str(exc)
+    try:
+        revenue = FactorRevenueEffects(structure=structure).fit(con)
+    except (DriversInputError, ValueError, np.linalg.LinAlgError) as exc:
+        revenue_error = str(exc)
+    return _Aside(forecast, forecast_error, revenue, revenue_error)
+
+
+def _store_forecast(con: duckdb.DuckDBPyConnection, notes: list[str], aside: _Aside) -> None:
+    if aside.forecast_error is not None:
+        notes.append(f"forecast not made: {aside.forecast_error}")
+    store_forecast(con, aside.forecast, error=aside.forecast_error)
+
+
+def _fit_service_models(con: duckdb.DuckDBPyConnection, notes: list[str], as_of: date, settings: BuildSettings,
+                        structure: CausalStructure, aside: Callable[[], _Aside]) -> int:
     try:
         drivers = ServiceDrivers(max_accounts=settings.drivers_sample).fit(con)
     except (DriversInputError, ConvergenceError, ValueError) as exc:
+        _store_forecast(con, notes, aside())
         notes.append(f"drivers model not fitted: {exc}")
         return _no_models(con, str(exc), structure)
+    _store_forecast(con, notes, aside())
     stored = store_drivers(con, drivers)
     # the risk list and the checks below need the model as stored (coefficients, baseline), not its fitted rows,
     # which at a million accounts are a large share of the stage's memory
@@ -83,11 +118,10 @@ def _fit_models(con: duckdb.DuckDBPyConnection, notes: list[str], as_of: date, s
     except ValueError as exc:  # e.g. no active account to run a lever on
         notes.append(f"levers not estimated: {exc}")
         store_levers(con, None, error=str(exc))
-    try:
-        store_factor_revenue_effects(con, FactorRevenueEffects(structure=structure).fit(con))
-    except (DriversInputError, ValueError, np.linalg.LinAlgError) as exc:
-        notes.append(f"per-factor revenue effects not estimated: {exc}")
-        store_factor_revenue_effects(con, None)
+    fitted_aside = aside()
+    if fitted_aside.revenue_error is not None:
+        notes.append(f"per-factor revenue effects not estimated: {fitted_aside.revenue_error}")
+    store_factor_revenue_effects(con, fitted_aside.revenue)
     try:
         store_risk(con, AccountRisk().fit(con, drivers=drivers, as_of=as_of, rows=active_rows()))
     except (ValueError, ConvergenceError) as exc:

@@ -11,7 +11,7 @@ import pytest
 from pipelines.models import fits_in_threads
 from pipelines.models.calibration import HoldoutCalibration, spec_of
 from pipelines.models.factor_effects import FactorEffects
-from pipelines.models.fits_in_threads import map_in_threads, one_blas_thread
+from pipelines.models.fits_in_threads import alongside, map_in_threads, one_blas_thread
 from pipelines.models.levers import Levers
 from pipelines.models.risk import read_as_of
 
@@ -41,6 +41,27 @@ def test_results_come_back_in_the_order_of_the_inputs_and_an_error_reaches_the_c
         map_in_threads(fails_on_three, range(6), threads=2)
     assert map_in_threads(square, [], threads=4) == []
 
+
+
+def test_work_alongside_runs_while_the_block_runs_and_its_error_reaches_the_caller():
+    started, release = threading.Event(), threading.Event()
+
+    def work() -> int:
+        started.set()
+        assert release.wait(10)
+        return 42
+
+    with alongside(work) as result:
+        assert started.wait(10)  # begun before the block asked for it
+        release.set()
+        assert result() == 42
+
+    def fails() -> int:
+        raise ValueError("no forecast")
+
+    with alongside(fails) as result:
+        with pytest.raises(ValueError, match="no forecast"):
+            result()
 
 def _fitted(con, monkeypatch, threads: int):
     """Every model fitted here that runs its fits in threads, with `threads` of them."""

@@ -38,6 +38,14 @@ def map_in_threads(fit: Callable[[Item], Result], items: Iterable[Item], threads
 
 
 @contextmanager
+def alongside(work: Callable[[], Result]) -> Iterator[Callable[[], Result]]:
+    """Run `work` in a thread of its own while the block runs. The block gets a function that waits for its result
+    (or raises its error); leaving the block waits for the work to end either way."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-fit") as pool:
+        yield pool.submit(work).result
+
+
+@contextmanager
 def one_blas_thread() -> Iterator[None]:
     """BLAS on one thread within the block (process-wide: BLAS has one setting for every thread), as it was after."""
     with threadpool_limits(limits=1, user_api="blas"):
