@@ -290,3 +290,19 @@ def test_a_bad_churn_reasons_file_stops_the_build_naming_the_line(tmp_path, caps
     assert main(["build", "--accounts", str(accounts), "--interactions", str(interactions), "--db", str(db),
                      "--churn-reasons", str(bad)]) == 2
     assert "is not valid TOML" in capsys.readouterr().err
+
+
+def test_a_build_whose_drivers_model_cannot_be_fitted_stores_every_model_table_and_says_why(tmp_path):
+    """The forecast and the revenue effects are fitted beside the drivers model: when it cannot be fitted (no account
+    has churned), the build still ends, the forecast is stored (or why not), and every model table says why it is
+    empty."""
+    accounts = [{**row, "churn_date": ""} for row in ACCOUNTS]
+    accounts_csv, interactions_csv = write_inputs(tmp_path, accounts=accounts)
+    db = tmp_path / "retention.duckdb"
+    result = build_database(accounts_csv, interactions_csv, db, settings=BuildSettings(as_of=date(2024, 5, 1)))
+    assert any(note.startswith("drivers model not fitted") for note in result.notes)
+    info = dict(read_one(db, "select model, info_json from model_info"))
+    assert "forecast" in info and "service_drivers" in info
+    assert "churn" in json.loads(info["service_drivers"])["error"]
+    assert read_one(db, "select count(*) from factor_revenue_effects") == [(0,)]
+    assert read_one(db, "select count(*) from driver_effects") == [(0,)]
