@@ -23,7 +23,7 @@ from .models.fits_in_threads import alongside, one_blas_thread
 from .models.forecast import ForecastInputError, RetentionForecast, read_inputs, store_forecast
 from .models.levers import Levers, store_levers
 from .models.risk import AccountRisk, current_rows, store_risk
-from .settings import MODELS_MEMORY_LIMIT_MB, BuildSettings
+from .settings import CACHE_RELEASE_LIMIT_MB, MODELS_MEMORY_LIMIT_MB, BuildSettings
 from .sqlrun import set_memory_limit
 
 
@@ -38,8 +38,11 @@ def fit_models(con: duckdb.DuckDBPyConnection, notes: list[str], as_of: date, se
 def _fit_models(con: duckdb.DuckDBPyConnection, notes: list[str], as_of: date, settings: BuildSettings,
                 structure: CausalStructure, memory_limit_mb: int) -> int:
     # The model fits work in Python memory on what they read; the tables are on disk by now, so DuckDB's
-    # cache of them can shrink to make room.
+    # cache of them can shrink to make room. The data stages leave that cache full of their tables, of which the
+    # models read a small part: a limit far below what it holds, for a moment, makes DuckDB let go of it (what it
+    # cannot let go of, it writes to its temp folder), so the stage's peak is the models' own and what they read.
     con.checkpoint()
+    set_memory_limit(con, CACHE_RELEASE_LIMIT_MB)
     set_memory_limit(con, min(memory_limit_mb, MODELS_MEMORY_LIMIT_MB))
     if not settings.fit_models:
         notes.append("models not fitted: the build was asked for the data alone")

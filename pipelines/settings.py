@@ -46,6 +46,8 @@ ROWS_PER_PART = 16_000_000
 # DuckDB's share of memory while the models run: they work in numpy and pandas on what they read, and the tables
 # are on disk by then, so DuckDB's cache of them can shrink to make room.
 MODELS_MEMORY_LIMIT_MB = 2048
+# Set for a moment before the models' limit, so DuckDB lets go of the tables the data stages left in its cache.
+CACHE_RELEASE_LIMIT_MB = 64
 # Independent model fits run side by side in this many threads (`models/fits_in_threads.py`): one per core, as
 # DuckDB used them before, and at most four, since each fit in flight holds working arrays of its own.
 MODEL_FIT_THREADS = max(1, min(os.cpu_count() or 1, 4))
