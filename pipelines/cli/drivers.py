@@ -11,6 +11,7 @@ from ..models.cause_effects import modelled_causes
 from ..models.drivers import DriversInputError, ServiceDrivers
 from ..models.effects_report import effects_report, effects_report_json
 from ..models.factor_effects import FactorEffects, stored_structure
+from ..models.fits_in_threads import one_blas_thread
 from ..settings import DEFAULT_DRIVERS_SAMPLE
 from .common import add_db_argument, open_database_read_only, split_list
 
@@ -35,6 +36,12 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # fitted as the build fits them: the factors' models side by side, each with BLAS on one thread
+    with one_blas_thread():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     con = open_database_read_only(args.db)
     if args.by_cause:
         return _by_cause(con, args)
