@@ -88,16 +88,14 @@ def _store_forecast(con: duckdb.DuckDBPyConnection, notes: list[str], aside: _As
 def _fit_service_models(con: duckdb.DuckDBPyConnection, notes: list[str], as_of: date, settings: BuildSettings,
                         structure: CausalStructure, aside: Callable[[], _Aside]) -> int:
     try:
-        drivers = ServiceDrivers(max_accounts=settings.drivers_sample).fit(con)
+        # the risk list and the checks below need the model as stored (coefficients, baseline), not its fitted rows
+        drivers = ServiceDrivers(max_accounts=settings.drivers_sample).fit(con).as_stored()
     except (DriversInputError, ConvergenceError, ValueError) as exc:
         _store_forecast(con, notes, aside())
         notes.append(f"drivers model not fitted: {exc}")
         return _no_models(con, str(exc), structure)
     _store_forecast(con, notes, aside())
     stored = store_drivers(con, drivers)
-    # the risk list and the checks below need the model as stored (coefficients, baseline), not its fitted rows,
-    # which at a million accounts are a large share of the stage's memory
-    drivers = ServiceDrivers.from_state(drivers.state())
     # each model the pages predict with is checked on a time split: the risk list's and every what-if's
     specs = [spec_of("risk", drivers)]
     factor_effects = None

@@ -569,6 +569,14 @@ class ServiceDrivers:
             "model_info": self.model_info_,
         }
 
+    def as_stored(self) -> "ServiceDrivers":
+        """This fitted model as the build stores it and the app reads it (`from_state`), with its effects table: the
+        coefficients, covariance and baseline, without the copy of the rows it was fitted on, which a caller that
+        only stores and predicts need not hold (at a million accounts, a large share of the models' memory)."""
+        stored = type(self).from_state(self.state())
+        stored.effects_ = self.effects_
+        return stored
+
     @classmethod
     def from_state(cls, state: dict) -> "ServiceDrivers":
         """A fitted model restored from the build, for predictions (what-if, risk); no refit, no data rows."""

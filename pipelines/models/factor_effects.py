@@ -171,10 +171,9 @@ class FactorEffects:
         outcome = None
         if factor in CHANGEABLE and self.outcome_models:
             try:
-                # kept for its state and its coefficients only: as stored, without a copy of the fitted rows
-                outcome = ServiceDrivers.from_state(self._fit_one(
-                    panel, kinds, n_accounts, structure.whatif_terms([factor]), covariates, full, shared,
-                    fitted.model_.params_.to_dict(), sample).state())
+                # kept for its state and its coefficients only
+                outcome = self._fit_one(panel, kinds, n_accounts, structure.whatif_terms([factor]), covariates, full,
+                                        shared, fitted.model_.params_.to_dict(), sample).as_stored()
             except (ConvergenceError, DriversInputError) as error:
                 notes.append(f"{label(factor)}: the what-if's outcome model could not be fitted ({error})")
         notes.extend(f"{label(factor)}: {term_words(d['term'])} is left out of its own model ({d['reason']})"

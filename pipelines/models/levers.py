@@ -87,6 +87,7 @@ class Levers:
             "adjusted_for": structure.adjustment_in_short(factor, list(model.covariates or [])),
         }, None
 
+
 _KEYS: tuple[tuple[str, Literal["estimate", "ci_lower", "ci_upper"]], ...] = (
     ("", "estimate"), ("_lower", "ci_lower"), ("_upper", "ci_upper"))
 
