@@ -97,10 +97,14 @@ def typeof_names(tree: exp.Expression) -> exp.Expression:
 
 def hash_64bit(tree: exp.Expression) -> exp.Expression:
     """DuckDB's hash() is 64-bit and unsigned, Spark's hash() 32-bit: xxhash64 keeps collisions as rare. (A query
-    may only group by a hash, never take its value as a result: the numbers differ between engines.)"""
+    may only group by a hash, never take its value as a result: the numbers differ between engines.) A number cast to
+    DuckDB's UBIGINT, which keeps arithmetic with an unsigned hash in 64 bits, is a BIGINT on Spark, whose xxhash64
+    is signed."""
     def rule(node):
         if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
             return exp.Anonymous(this="xxhash64", expressions=[e.copy() for e in node.expressions])
+        if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.UBIGINT:
+            return exp.DataType.build("bigint")
         return node
     return tree.transform(rule)
 

@@ -1,30 +1,27 @@
--- grain: one row per account-month span with at least one interaction in its trailing window;
--- every measure uses only what was known before the row's start (no look-ahead)
+-- grain: one row per account and month start up to the as-of date with at least one interaction in the trailing
+-- window before it; every measure uses only what was known before the month's start (no look-ahead)
 -- kind: temporary
 -- engines: duckdb, spark
 -- parts: interaction_metrics
 -- one part per settings.ROWS_PER_PART interactions
 with params as (
-    select cast($window_days as integer) as window_days
+    select cast($window_days as integer) as window_days, cast($as_of as date) as as_of_date
 ),
 
 -- The build runs this query once per part of the accounts ($part of $n_parts, by a hash of account_id) and
 -- appends the parts: the exact medians below are aggregates DuckDB cannot spill to disk, so at a million
--- accounts one part at a time keeps them within memory (the header's parts line).
-spans as (
-    select account_id, month_start, row_start_date
-    from account_month_spans
-    where $n_parts = 1 or hash(account_id) % $n_parts = $part
-),
-
+-- accounts one part at a time keeps them within memory (the header's parts line). The count cast to UBIGINT, the
+-- type of hash(): a modulo by a signed number is computed in 128 bits, many times slower.
 interactions as (
     select * from interaction_metrics
-    where $n_parts = 1 or hash(account_id) % $n_parts = $part
+    where $n_parts = 1 or hash(account_id) % cast($n_parts as ubigint) = $part
 ),
 
--- Each interaction can sit in the trailing window of only the next few month starts; expanding it to
--- those months and joining on (account, month) keeps the window join linear in interactions. (Its own
--- month never counts: a row starts at the month start or at signup, and no interaction precedes signup.)
+-- Each interaction can sit in the trailing window of only the next few month starts; expanding it to those
+-- months and grouping by (account, month) keeps the window linear in interactions. A panel row starts at its
+-- month's start but in the signup month, whose window (before the signup) holds no interaction: no interaction
+-- precedes its account's signup. So the windows need no join to the panel's rows; a month past the account's
+-- churn finds no panel row to join in account_months.
 interaction_row_months as (
     select
         i.*,
@@ -40,10 +37,9 @@ interaction_row_months as (
 
 windowed as (
     select
-        s.account_id,
-        s.month_start,
-        cast(s.row_start_date as timestamp) as row_start_at,
-        -- the interaction's columns by name: i.* would repeat account_id, which Spark cannot tell apart
+        i.account_id,
+        i.row_month_start as month_start,
+        cast(i.row_month_start as timestamp) as row_start_at,
         i.severity,
         i.channel,
         i.first_response_at,
@@ -61,13 +57,10 @@ windowed as (
         i.credit_amount,
         i.bad_known_at,
         i.credited_bad_known_at
-    from spans as s
-    join interaction_row_months as i
-        on i.account_id = s.account_id
-        and i.row_month_start = s.month_start
+    from interaction_row_months as i
     cross join params as p
-    where i.created_at < cast(s.row_start_date as timestamp)
-        and i.created_at >= cast(s.row_start_date - p.window_days as timestamp)
+    where i.created_at >= cast(i.row_month_start - p.window_days as timestamp)
+        and i.row_month_start <= p.as_of_date
 )
 
 select
