@@ -17,7 +17,10 @@ Figures, one JSON object per line (`name, scale, seconds, peak_rss_mb, rows` plu
   build_total         `build_database` end to end; ratio = build ÷ scan floor
   build_<stage>       its stages (load, staging, metrics, panel, marts, models, audits) from the build's
                       progress events, summed per stage; rows = the largest table the stage made
-  build_data          the stages without models (the data pipeline alone); ratio = it ÷ scan floor
+  write_floor         every table the build kept, held in a temporary table, written into a new database file
+                      (only the writes timed): the least that writing the build's output costs
+  build_data          the stages without models (the data pipeline alone); ratio = it ÷ scan floor, and
+                      ratio_to_both_floors = it ÷ (scan floor + write floor)
   refresh_total       `build_database(incremental=True)` after the last REFRESH_DAYS days arrive: the demo's inputs
                       as exported that many days before their end are built, then refreshed from the full inputs
                       (the earlier export's rows first, then the new ones); ratio = it ÷ build_total
@@ -297,6 +300,51 @@ def task_build(paths: dict[str, str], db_path: str, repeats: int) -> list[dict]:
             f"build_{stage}", [sum(e[3] for e in run) for run in per_run],
             max(e[4] for run in per_run for e in run), max(e[2] for e in per_run[0]), tables=tables))
     return figures
+
+
+def task_write_floor(db_path: str, repeats: int) -> list[dict]:
+    """Every table the build kept, held in a temporary table, written into a new database file beside it under the
+    build's settings: the least that writing the build's output costs, as the scan floor is the least that reading
+    its input does. One table is held at a time, and only its write is timed."""
+    import duckdb
+
+    from pipelines.settings import DEFAULT_MEMORY_LIMIT_MB
+    from pipelines.sqlrun import (TrustedSql, create_table_as, execute_template, file_fragment, identifier,
+                                  row_count, run_file, set_memory_limit)
+
+    target = Path(db_path).with_name(".write_floor.duckdb")
+    target.unlink(missing_ok=True)
+    con = duckdb.connect(str(target))
+    try:
+        run_file(con, "queries", "hide_query_progress")
+        run_file(con, "queries", "set_unordered_inserts")
+        set_memory_limit(con, DEFAULT_MEMORY_LIMIT_MB)  # the build's limit on a machine of 8 GB or more
+        run_file(con, "queries", "attach_build", {"path": db_path})
+        tables = [row[0] for row in run_file(con, "bench", "kept_tables").fetchall()]
+        written: list[tuple[float, int]] = []  # per run: the seconds of the writes alone, the rows written
+
+        def write_every_table() -> None:
+            seconds, rows = 0.0, 0
+            for table in tables:
+                held = identifier(f"held_{table}")
+                source = TrustedSql(f"{identifier('build').text}.{identifier(table).text}")
+                create_table_as(con, f"held_{table}", file_fragment("queries", "all_rows", table=source), {},
+                                temporary=True)
+                started = time.perf_counter()
+                create_table_as(con, table, file_fragment("queries", "all_rows", table=held), {})
+                seconds += time.perf_counter() - started
+                rows += row_count(con, table)
+                execute_template(con, "drop_if_exists", object=TrustedSql("table"), target=held)
+            written.append((seconds, rows))
+
+        _, peak, _ = _timed_runs(write_every_table, repeats)
+        size = _megabytes(target)
+    finally:
+        con.close()
+        target.unlink(missing_ok=True)
+        target.with_name(target.name + ".wal").unlink(missing_ok=True)
+    return [_figure("write_floor", [seconds for seconds, _ in written], peak, written[-1][1], tables=len(tables),
+                    database_mb=size)]
 
 
 def _megabytes(path: str | Path) -> float:
@@ -621,6 +669,7 @@ TASKS: dict[str, Callable[..., list[dict]]] = {
     "scan": task_scan,
     "build": task_build,
     "refresh": task_refresh,
+    "write_floor": task_write_floor,
     "km": task_km,
     "km_lifelines": task_km_lifelines,
     "cox": task_cox,
@@ -710,13 +759,20 @@ def run_bench(plan: BenchPlan, emit) -> list[dict]:
         else:
             figure["share_of_build"] = figure["seconds"] / build[0]["seconds"]
         record(figure)
+    written = stage("write_floor", db_path=db_path, repeats=repeats)
+    for figure in written:
+        record(figure)
     data_stages = [f for f in build if f["name"].startswith("build_") and f["name"] not in ("build_total", "build_models")]
     if scan and data_stages:
         # the issue's stages (staging, metrics, panel, marts) plus load and audits: the build without model fits
         seconds = sum(f["seconds"] for f in data_stages)
+        floors = {}
+        if written:
+            floors = {"ratio_to_both_floors": seconds / (scan["seconds"] + written[0]["seconds"]),
+                      "ratio_to_both_floors_of": "build without the models stage ÷ (scan_floor + write_floor)"}
         record({"name": "build_data", "seconds": seconds, "peak_rss_mb": max(f["peak_rss_mb"] for f in data_stages),
                 "rows": build[0]["rows"], "runs": [seconds], "ratio": seconds / scan["seconds"],
-                "ratio_of": "build without the models stage ÷ scan_floor",
+                "ratio_of": "build without the models stage ÷ scan_floor", **floors,
                 "stages": [f["name"] for f in data_stages]})
     for figure in stage("refresh", paths=paths, work_dir=str(plan.data_dir / "refresh"), days=REFRESH_DAYS,
                         repeats=repeats):
@@ -786,14 +842,16 @@ def summary_markdown(plan: BenchPlan, figures: list[dict], errors: list[dict], c
             texts.append(f"{text} ({', '.join(scales)})")
             holds.append(("yes" if check(f) else "**no**") if plan.scale in scales else "—")
         ratio = f"{f['ratio']:.1f}" if "ratio" in f else ""
+        if "ratio_to_both_floors" in f:
+            ratio += f" ({f['ratio_to_both_floors']:.1f} of both floors)"
         reused = " (reused)" if f.get("reused") else ""
         lines.append(f"| {f['name']}{reused} | {_seconds(f['seconds'])} | {len(f.get('runs', [1]))} | "
                      f"{f['peak_rss_mb']:,.0f} | {f['rows']:,} | {ratio} | {'; '.join(texts)} | {'; '.join(holds)} |")
     for error in errors:
         lines.append(f"| {error['stage']} | failed | | | | | | {error['error'].splitlines()[0]} |")
     lines += ["", "seconds: median of the runs (one run when a run took 10 s or more); peak RSS: the stage's own "
-              "high-water mark in its child process; ratios: build ÷ scan floor, and lifelines ÷ ours for KM and "
-              "Cox."]
+              "high-water mark in its child process; ratios: build ÷ scan floor (for build_data also ÷ the scan and "
+              "write floors together), and lifelines ÷ ours for KM and Cox."]
     return "\n".join(lines)
 
 

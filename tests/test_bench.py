@@ -23,7 +23,7 @@ PAGES = ("overview", "survival", "drivers", "investment", "at_risk", "data_page"
 EXPECTED_FIGURES = (
     "demo_generate", "scan_floor",
     "build_total", "build_load", "build_staging", "build_metrics", "build_panel", "build_marts", "build_models",
-    "build_audits", "build_data", "refresh_total", "refresh_data",
+    "build_audits", "write_floor", "build_data", "refresh_total", "refresh_data",
     "km_by_segment", "km_by_segment_counted", "km_lifelines",
     "cox_sample_ours", "cox_sample_lifelines", "cox_full_fit_ours", "drivers_fit",
     "whatif", "risk_scoring", "forecast", "brief_overview", "brief_investment",
@@ -98,6 +98,11 @@ def test_bench_figures_count_the_same_data_consistently(tiny_bench):
     assert figures["build_data"]["seconds"] == pytest.approx(sum(figures[f"build_{s}"]["seconds"] for s in stages))
     assert figures["build_data"]["ratio"] == pytest.approx(
         figures["build_data"]["seconds"] / figures["scan_floor"]["seconds"])
+    # the write floor writes every table the build kept, the panel and the interactions among them
+    written = figures["write_floor"]["rows"]
+    assert written > figures["build_total"]["account_months"] + figures["build_total"]["interactions"]
+    assert figures["build_data"]["ratio_to_both_floors"] == pytest.approx(
+        figures["build_data"]["seconds"] / (figures["scan_floor"]["seconds"] + figures["write_floor"]["seconds"]))
     for name, reference in (("km_by_segment", "km_lifelines"), ("cox_sample_ours", "cox_sample_lifelines")):
         assert figures[name]["ratio"] == pytest.approx(figures[reference]["seconds"] / figures[name]["seconds"])
 
