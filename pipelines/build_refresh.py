@@ -14,7 +14,9 @@ Which rows are recomputed:
   those rows' trailing windows read, each interaction's repeat-contact outcome that a new contact may decide, and
   what was unknown at the previous as-of date.
 - Interactions without an account, always (they are rejects).
-Every other account's rows are the previous build's, which the same SQL on the same rows made.
+Every other account's rows are the previous build's, which the same SQL on the same rows made. The panel itself is
+made of the recomputed account-months alone: once the MRR by month (made whole) has read every account-month span,
+the refresh keeps only the spans it recomputes.
 
 The refresh is a full build when there is no previous database, or it was made by another version of the tables,
 the tool, DuckDB or the plan's SQL, on another engine, with other settings the data depends on or from other files;
@@ -39,7 +41,8 @@ from . import __version__
 from .plan import Plan, Step
 from .schema import SCHEMA_VERSION
 from .settings import WINDOW_DAYS, BuildSettings
-from .sqlrun import SQL_DIR, TrustedSql, create_table_as, execute_template, file_fragment, identifier, run_file
+from .sqlrun import (SQL_DIR, TrustedSql, create_table_as, execute_template, file_fragment, identifier, row_count,
+                     run_file)
 
 # the tables a refresh keeps the previous build's rows of, beside the rows it recomputes
 MERGED_TABLES = ("interaction_metrics", "account_months", "rejected_rows")
@@ -47,6 +50,8 @@ MERGED_TABLES = ("interaction_metrics", "account_months", "rejected_rows")
 READ_FROM_PREVIOUS = ("input_digests", "stg_accounts", "calendar_months")
 # the interactions, typed: a refresh keeps of them the rows it recomputes, before anything else reads them
 REDUCED_TABLE = "typed_interactions"
+# the account-month spans: a refresh keeps of them the rows it recomputes before the merged panel is made of them
+NARROWED_SPANS = "account_month_spans"
 # what the refresh recomputes, in the order each is made (sql/refresh): working tables of the build
 SCOPE_TABLES = ("refresh_input_digests", "refresh_changed_accounts", "refresh_accounts", "refresh_rows")
 # the inputs' digests as the scope read them: kept past the merge, for this build's own (digests_to_reuse)
@@ -157,6 +162,7 @@ class Refresh:
     outcome: RefreshOutcome = field(default_factory=lambda: RefreshOutcome(incremental=True))
     _active: bool = True
     _scoped: bool = False
+    _narrowed: bool = False
     # the interactions the previous build read, whose digests the scope made (SCOPE_DIGESTS) once it has
     _previous_rows: int | None = None
 
@@ -177,26 +183,34 @@ class Refresh:
         con.checkpoint()
         return refresh
 
-    # -- the loop's two moments --------------------------------------------------------------------
+    # -- the loop's three moments ------------------------------------------------------------------
 
     def moment(self, step: Step) -> str | None:
         """What the refresh does before `step` of the plan's loop, if anything: "scope" before the first step reading
-        the typed interactions (it keeps only those it recomputes), "merge" before the first step aggregating across
+        the typed interactions (it keeps only those it recomputes), "narrow" before a merged table is made from the
+        account-month spans (it keeps only the spans it recomputes), "merge" before the first step aggregating across
         accounts (the previous rows join the recomputed ones)."""
         if not self._active:
             return None
         if not self._scoped and REDUCED_TABLE in step.reads:
             return "scope"
+        if self._scoped and not self._narrowed and step.name in MERGED_TABLES and NARROWED_SPANS in step.reads:
+            return "narrow"
         if self._scoped and step.layer_dir >= "40":
             return "merge"
         return None
 
     def run(self, moment: str, params: dict, remake: Callable[[Step], int]) -> int:
-        """Do `moment`: the interaction rows it recomputes (scope), or the interactions once merged (merge)."""
+        """Do `moment`: the interaction rows it recomputes (scope), the spans it recomputes (narrow), or the
+        interactions once merged (merge)."""
         if moment == "scope":
             self._scoped = True
             self._scope(params)
             return self.outcome.interactions_recomputed
+        if moment == "narrow":
+            self._narrowed = True
+            run_file(self.con, "refresh", "narrow_account_month_spans")
+            return row_count(self.con, NARROWED_SPANS)
         self._merge(remake)
         self._active = False
         return self.outcome.interactions_total
@@ -324,11 +338,16 @@ def remade_steps(plan: Plan) -> list[Step]:
 
 def refresh_problems(plan: Plan) -> list[str]:
     """What in the plan a refresh cannot merge: a working table made from the narrowed interactions that a step
-    after the panel reads (it would hold only the recomputed rows)."""
+    after the panel reads, or a step after the merged panel that reads the narrowed spans (either would hold only
+    the recomputed rows)."""
     reduced = _reading(plan, REDUCED_TABLE)
     working = {s.name for s in plan.loop if s.kind == "temporary" and s.name in reduced and s.layer_dir < "40"}
-    return [f"{s.name} reads the working table {name}, which a refresh holds in part"
-            for s in plan.loop if s.layer_dir >= "40" for name in s.reads if name in working]
+    problems = [f"{s.name} reads the working table {name}, which a refresh holds in part"
+                for s in plan.loop if s.layer_dir >= "40" for name in s.reads if name in working]
+    narrowed_at = next((i for i, s in enumerate(plan.loop) if s.name in MERGED_TABLES and NARROWED_SPANS in s.reads),
+                       len(plan.loop))
+    return problems + [f"{s.name} reads {NARROWED_SPANS} after a refresh keeps only the spans it recomputes"
+                       for s in plan.loop[narrowed_at + 1:] if NARROWED_SPANS in s.reads]
 
 
 def _reading(plan: Plan, table: str) -> set[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,8 +18,9 @@ import pytest
 from pipelines.build import build_database
 from pipelines.build_refresh import refresh_problems, remade_steps, settled_before
 from pipelines.errors import InputError
-from pipelines.plan import read_plan
+from pipelines.plan import plan_of, read_plan
 from pipelines.settings import BuildSettings
+from pipelines.sqlrun import SQL_DIR
 
 # a model's state records when it was fitted; nothing else in a table may differ
 FITTED_AT = re.compile(r'"fitted_at": "[^"]*"')
@@ -309,3 +311,15 @@ def test_the_plan_can_be_refreshed():
     plan = read_plan()
     assert refresh_problems(plan) == []
     assert [s.name for s in remade_steps(plan)] == ["load_report"]
+
+
+def test_a_mart_reading_the_spans_a_refresh_narrows_is_a_problem_of_the_plan(tmp_path):
+    """A refresh keeps only the account-month spans it recomputes once the panel is made from them: a later step
+    reading them would count only those, so the plan names it."""
+    sql = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, sql)
+    (sql / "40_marts" / "spans_by_month.sql").write_text(
+        "-- grain: one row per calendar month: its account-month spans\n-- kind: table\n-- engines: duckdb\n"
+        "select month_start, count(*) as n_spans from account_month_spans group by month_start\n", encoding="utf-8")
+    assert refresh_problems(plan_of(sql)) == [
+        "spans_by_month reads account_month_spans after a refresh keeps only the spans it recomputes"]
