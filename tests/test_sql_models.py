@@ -281,12 +281,31 @@ def service_inputs(con):
 
 def test_account_month_service_uses_only_what_was_known_before_the_row_start(service_inputs):
     run_model(service_inputs, "account_month_service")
+    # the months of the panel's rows (account_months joins the measures to them)
+    panel_months = service_inputs.execute(
+        "select s.* from account_month_service as s semi join account_month_spans as p using (account_id, month_start)"
+        " order by account_id, month_start").fetchall()
     # account, month, tickets, high priority share, live channel share, first response median, resolution
     # median, SLA breach, CSAT, reopen, handoff, escalation, repeat contact, agent update, credits, bad, credited bad
-    assert rows(service_inputs, "account_month_service", order_by="account_id, month_start") == [
+    assert panel_months == [
         ("A1", date(2024, 3, 1), 2, 0.5, 0.5, 2.0, 24.0, 1.0, 2.0, 0.0, 1.0, 0.0, 1.0, 1.0, 5.0, 1, 1),
         ("A1", date(2024, 4, 1), 3, 0.5, 0.5, 20.5, 72.0, 1.0, 3.5, 0.5, 0.5, 0.5, 0.5, 0.5, 5.0, 2, 1),
         ("A2", date(2024, 4, 1), 1, None, None, None, None, None, None, None, None, None, None, None, None, 0, 0),
+    ]
+
+
+def test_account_month_service_reaches_the_month_starts_after_each_interaction_up_to_the_as_of_date(service_inputs):
+    """The measures are grouped by the month starts each interaction's window reaches, without the panel's rows: a
+    month past an account's last row (its churn) has measures no panel row reads, and none is past the as-of date."""
+    run_model(service_inputs, "account_month_service", as_of=date(2024, 6, 15))
+    assert rows(service_inputs, "account_month_service", "account_id, month_start, tickets_90d",
+                order_by="account_id, month_start") == [
+        ("A1", date(2024, 3, 1), 2), ("A1", date(2024, 4, 1), 3), ("A1", date(2024, 5, 1), 3),
+        ("A1", date(2024, 6, 1), 1),  # X3 alone: 1 June is over 90 days after X1 and X2
+        # A2 has no panel row before April: its February and March are measured and never read. 1 April's window
+        # starts at Y1's very moment; Y3 reaches May and June
+        ("A2", date(2024, 2, 1), 2), ("A2", date(2024, 3, 1), 2), ("A2", date(2024, 4, 1), 1),
+        ("A2", date(2024, 5, 1), 1), ("A2", date(2024, 6, 1), 1),
     ]
 
 
