@@ -327,9 +327,8 @@ def task_write_floor(db_path: str, repeats: int) -> list[dict]:
             seconds, rows = 0.0, 0
             for table in tables:
                 held = identifier(f"held_{table}")
-                source = TrustedSql(f"{identifier('build').text}.{identifier(table).text}")
-                create_table_as(con, f"held_{table}", file_fragment("queries", "all_rows", table=source), {},
-                                temporary=True)
+                create_table_as(con, f"held_{table}", file_fragment("bench", "build_table_rows",
+                                                                   table=identifier(table)), {}, temporary=True)
                 started = time.perf_counter()
                 create_table_as(con, table, file_fragment("queries", "all_rows", table=held), {})
                 seconds += time.perf_counter() - started

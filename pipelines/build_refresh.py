@@ -194,7 +194,7 @@ class Refresh:
             return None
         if not self._scoped and REDUCED_TABLE in step.reads:
             return "scope"
-        if self._scoped and not self._narrowed and step.name in MERGED_TABLES and NARROWED_SPANS in step.reads:
+        if self._scoped and not self._narrowed and _merged_from_spans(step):
             return "narrow"
         if self._scoped and step.layer_dir >= "40":
             return "merge"
@@ -344,10 +344,14 @@ def refresh_problems(plan: Plan) -> list[str]:
     working = {s.name for s in plan.loop if s.kind == "temporary" and s.name in reduced and s.layer_dir < "40"}
     problems = [f"{s.name} reads the working table {name}, which a refresh holds in part"
                 for s in plan.loop if s.layer_dir >= "40" for name in s.reads if name in working]
-    narrowed_at = next((i for i, s in enumerate(plan.loop) if s.name in MERGED_TABLES and NARROWED_SPANS in s.reads),
-                       len(plan.loop))
+    narrowed_at = next((i for i, s in enumerate(plan.loop) if _merged_from_spans(s)), len(plan.loop))
     return problems + [f"{s.name} reads {NARROWED_SPANS} after a refresh keeps only the spans it recomputes"
                        for s in plan.loop[narrowed_at + 1:] if NARROWED_SPANS in s.reads]
+
+
+def _merged_from_spans(step: Step) -> bool:
+    """Whether `step` makes a merged table from the account-month spans: before it, a refresh narrows them."""
+    return step.name in MERGED_TABLES and NARROWED_SPANS in step.reads
 
 
 def _reading(plan: Plan, table: str) -> set[str]:
