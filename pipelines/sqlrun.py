@@ -51,6 +51,13 @@ def identifier(name: str) -> TrustedSql:
     return TrustedSql(quote_ident(name))
 
 
+def own_table(con: duckdb.DuckDBPyConnection, name: str) -> TrustedSql:
+    """Table `name` of the connection's own database, named with its catalog and schema: a temporary object of the
+    same name, which an unqualified name would find first, does not hide it."""
+    (catalog,) = con.execute(query_text("current_catalog")).fetchall()[0]
+    return TrustedSql(".".join(quote_ident(part) for part in (catalog, "main", name)))
+
+
 @functools.lru_cache(maxsize=None)
 def sql_text(layer_dir: str, name: str) -> str:
     """The text of `sql/<layer_dir>/<name>.sql`, read once per process: a page's every rerun asks for its queries,

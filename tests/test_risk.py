@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from lifelines import CoxTimeVaryingFitter
 
+from pipelines.models.calibration import show_panel_at_cutoff
 from pipelines.models.coxph import TimeVaryingCox, _risk_set_sums
 from pipelines.models.drivers import build_design, panel_rows
 from pipelines.sqlrun import execute_template
@@ -223,7 +224,11 @@ def test_risk_holdout_panel_is_the_panel_as_it_stood_at_the_cutoff(build_rows):
         [],
         as_of=date(2024, 4, 30),
     )
-    rows = execute_template(built.con, "risk_holdout_panel", {"cutoff": date(2024, 3, 1)}).df()
+    with built.con.cursor() as past:
+        show_panel_at_cutoff(past, date(2024, 3, 1))
+        rows = past.execute("select * from account_months").df()
+    # the build's own table, on every other cursor, is untouched
+    assert built.con.execute("select count(*) from account_months where account_id = 'C'").fetchall()[0][0] > 0
     got = sorted((r.account_id, str(r.month_start.date()), r.start_day, r.stop_day, r.churned) for r in rows.itertuples())
     assert got == [
         ("A", "2024-01-01", 0, 22, 0),

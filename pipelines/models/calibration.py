@@ -33,7 +33,7 @@ from .risk import (TAIL_DAYS, Z_95, BaselineHazard, RiskInputError, churn_probab
                    design_matrix, max_tenure_days, wilson_interval)
 from .store import store_result
 from ..settings import HOLDOUT_MAX_ACCOUNTS, SAMPLE_SEED
-from ..sqlrun import create_table_as, execute_template, file_fragment, query_text
+from ..sqlrun import execute_template, file_fragment, identifier, literal, own_table, query_text
 
 # the horizons every stored model is checked at: the at-risk list's and the investment case's default
 CALIBRATION_HORIZONS = (90, 365)
@@ -66,6 +66,14 @@ def spec_of(name: str, model: ServiceDrivers) -> ModelSpec:
                      None if model.covariates is None else tuple(model.covariates), model.model_.params_.to_dict())
 
 
+def show_panel_at_cutoff(past: duckdb.DuckDBPyConnection, cutoff: date) -> None:
+    """On cursor `past` (a cursor of its own), account_months becomes the panel as it stood at the cutoff: a
+    temporary view of that name shadows the build's table there, so every reader of the panel runs on it unchanged,
+    and nothing is copied."""
+    execute_template(past, "create_temp_view_as", view=identifier("account_months"), query=file_fragment(
+        "queries", "risk_holdout_panel", panel=own_table(past, "account_months"), cutoff=literal(cutoff.isoformat())))
+
+
 class HoldoutCalibration:
     """Refit each spec at as-of minus each horizon, predict and compare. fit(con) returns self with table_ (the
     `model_calibration` rows: per model and horizon, one overall row, decile null, then one per decile) and
@@ -95,11 +103,8 @@ class HoldoutCalibration:
         return self
 
     def _at_cutoff(self, con, cutoff: date, horizon: int) -> list[pd.DataFrame]:
-        # the panel as it stood at the cutoff: a temp table named account_months on a cursor of its own shadows
-        # the real one there, so the panel stays in DuckDB
         with con.cursor() as past:
-            create_table_as(past, "account_months", file_fragment("queries", "risk_holdout_panel"), {"cutoff": cutoff},
-                            temporary=True)
+            show_panel_at_cutoff(past, cutoff)
             n_rows, n_churned = past.execute(query_text("panel_rows_and_churns")).fetchall()[0]
             if n_rows == 0 or n_churned == 0:
                 raise RiskInputError(f"no churn before the cutoff {cutoff} to fit on")

@@ -2,8 +2,11 @@
 -- stood at the cutoff. Rows start before the cutoff, stop at it at the latest, and end in churn only if
 -- the churn came by the cutoff. The measures need no change: each already uses only what was known
 -- before its row's start.
+-- It is read as a temporary view named account_months, which shadows the build's table on the calibration's own
+-- cursor: {panel} names that table in its own catalog, and {cutoff} is a date literal, since a view takes no
+-- parameter.
 with params as (
-    select cast($cutoff as date) as cutoff_date
+    select cast({cutoff} as date) as cutoff_date
 ),
 
 accounts as (
@@ -11,7 +14,7 @@ accounts as (
 ),
 
 panel as (
-    select * from account_months
+    select * from {panel}
 ),
 
 panel_with_cutoff as (
