@@ -193,10 +193,19 @@ class BaselineHazard:
 
 
 def churn_probability(hazard_increment, linear_predictor) -> np.ndarray:
-    """P = 1 - exp(-ΔH0 · exp(lp)), elementwise (broadcasts over draws).
+    """P = 1 - exp(-ΔH0 · exp(lp)), elementwise (broadcasts over draws)."""
+    return churn_probability_at_risk(hazard_increment, relative_risk(linear_predictor))
 
-    lp is capped at 700 (exp would overflow to inf, and 0 × inf is NaN); any such risk is already ~1."""
-    return -np.expm1(-np.asarray(hazard_increment) * np.exp(np.minimum(np.asarray(linear_predictor), 700.0)))
+
+def relative_risk(linear_predictor) -> np.ndarray:
+    """exp(lp), with lp capped at 700 (exp would overflow to inf, and 0 × inf is NaN; any such risk is already ~1):
+    for an account whose probability is taken at many increments, computed once."""
+    return np.exp(np.minimum(np.asarray(linear_predictor), 700.0))
+
+
+def churn_probability_at_risk(hazard_increment, risk) -> np.ndarray:
+    """churn_probability with exp(lp) already taken (`relative_risk`): the same arithmetic, so the same values."""
+    return -np.expm1(-np.asarray(hazard_increment) * risk)
 
 
 def read_as_of(con: duckdb.DuckDBPyConnection) -> date:

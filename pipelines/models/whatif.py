@@ -39,7 +39,8 @@ from ..sqlrun import TrustedSql, execute_template, quote_ident, run_query, sql_t
 from .drivers import ServiceDrivers
 from .factors import CHANGEABLE, FACTORS_BY_NAME
 from .factor_effects import label, stored_structure, whatif_model
-from .risk import BaselineHazard, churn_probability, current_rows, design_matrix, max_tenure_days
+from .risk import (BaselineHazard, churn_probability, churn_probability_at_risk, current_rows, design_matrix,
+                   max_tenure_days, relative_risk)
 
 # the number of account × draw cells in one step of the draws: small temporaries the allocator reuses from step
 # to step; one temporary of every account × every draw costs more in page faults and cache misses than in
@@ -300,10 +301,11 @@ class WhatIf:
         # tenure and spread to the accounts (elementwise, so the same values as a lookup per account)
         tenures, account_tenure = np.unique(np.asarray(tenure, dtype=float), return_inverse=True)
         today = hazard.cumulative(tenures)[account_tenure]
+        risk_base, risk_scenario = relative_risk(lp_base), relative_risk(lp_scenario)
         for j, t in enumerate(days):  # one step at a time: memory stays one column of accounts
             increment = hazard.cumulative(tenures + t)[account_tenure] - today
             # S_changed - S_today = P_today - P_changed
-            kept = churn_probability(increment, lp_base) - churn_probability(increment, lp_scenario)
+            kept = churn_probability_at_risk(increment, risk_base) - churn_probability_at_risk(increment, risk_scenario)
             per_day[j] = mrr @ kept / DAYS_PER_MONTH
         cumulative = np.concatenate([[0.0], np.cumsum(np.diff(days) * (per_day[1:] + per_day[:-1]) / 2.0)])
         month_ends = np.minimum(np.arange(1, int(np.ceil(self.horizon_days / DAYS_PER_MONTH)) + 1) * DAYS_PER_MONTH,
