@@ -7,9 +7,10 @@ Streamlit's websocket protocol, without a browser, for counts where the browsers
 The app is started as `make run` starts it (`streamlit run`, one BLAS thread), on a free port of 127.0.0.1, on a
 build given by the caller. Each person is a context of its own in Debian's Chromium, driven by Playwright, so each
 has its own Streamlit session, as people on their own machines have. A person opens the overview, then until the
-time is up thinks for 1 to 3 seconds and does one thing, chosen at random from their own seeded generator: opens
-another page from the sidebar, changes a sidebar filter, or changes a widget of the page (a select box, a radio, a
-toggle or a slider; never a button, an upload or a form).
+time is up (or, when asked, until they have done a given number of things) thinks for 1 to 3 seconds and does one
+thing, chosen at random from their own seeded generator: opens another page from the sidebar, changes a sidebar
+filter, or changes a widget of the page (a select box, a radio, a toggle or a slider; never a button, an upload or a
+form).
 
 What is measured, per action (a person's first render of the app, which is not a click, is reported apart):
   action latency    from the click until Streamlit has finished the run it started, as the person sees it: the
@@ -86,6 +87,9 @@ class LoadError(RuntimeError):
 class LoadResult:
     users: int
     seconds: float
+    # when set, each person stops after this many actions that ended their run, and `seconds` is only a cap
+    actions_each: int | None = None
+    walked_seconds: float | None = None  # from when everyone had the app open until the last person stopped
     client: str = "browser"  # who played the people: "browser" (Chromium) or "websocket" (benchmarks/ws_load.py)
     actions: int = 0
     actions_by_kind: dict[str, int] = field(default_factory=dict)
@@ -136,6 +140,8 @@ class LoadResult:
         """The result as one JSON-ready figure (name load_users), with the latencies' p50, p95 and max."""
         return {
             "name": "load_users", "client": self.client, "users": self.users, "seconds": round(self.seconds, 1),
+            "actions_each": self.actions_each,
+            "walked_seconds": None if self.walked_seconds is None else round(self.walked_seconds, 1),
             "actions": self.actions,
             "actions_by_kind": self.actions_by_kind, "page_exceptions": self.page_exceptions,
             "log_tracebacks": self.log_tracebacks, "actions_without_run": self.no_run,
@@ -245,10 +251,11 @@ def _machine_busy_seconds() -> float | None:
 
 # --- what a person does, whoever plays them -----------------------------------------------------------
 
-async def next_actions(rng: random.Random, deadline: float):
-    """A person's actions until the deadline: each after 1 to 3 s of thought, its kind drawn by ACTION_WEIGHTS."""
+async def next_actions(rng: random.Random, deadline: float, enough: Callable[[], bool] = lambda: False):
+    """A person's actions until the deadline or until `enough()`: each after 1 to 3 s of thought, its kind drawn by
+    ACTION_WEIGHTS."""
     kinds, weights = list(ACTION_WEIGHTS), list(ACTION_WEIGHTS.values())
-    while True:
+    while not enough():
         await asyncio.sleep(rng.uniform(*THINK_SECONDS))
         if time.monotonic() >= deadline:
             return
@@ -274,6 +281,7 @@ class Person:
         self.rng = random.Random(seed * 1_000 + index)
         self.runs_finished = 0
         self.runs_started = 0
+        self.actions_done = 0
         self._rerun_sent_at: float | None = None
         self.page: Page  # opened by open(), the first thing each person does
 
@@ -309,10 +317,11 @@ class Person:
         self.page.on("websocket", self._watch)
         await self._timed(OPEN_THE_APP, lambda: self.page.goto(self.base_url, wait_until="commit"))
 
-    async def walk(self, deadline: float) -> None:
+    async def walk(self, deadline: float, actions_each: int | None = None) -> None:
         actions = {"open a page": self._open_page, "change a sidebar filter": self._change_filter,
                    "change a page widget": self._change_widget}
-        async for kind in next_actions(self.rng, deadline):
+        async for kind in next_actions(self.rng, deadline, lambda: actions_each is not None
+                                       and self.actions_done >= actions_each):
             await self._timed(kind, actions[kind])
 
     async def _timed(self, kind: str, action: Callable) -> None:
@@ -348,6 +357,7 @@ class Person:
             self.result.first_renders.append(time.monotonic() - began)
         else:
             self.result.record_action(kind, time.monotonic() - began, where, urlsplit(self.page.url).path or "/")
+            self.actions_done += 1
         await self._count_exceptions(kind)
 
     async def _count_exceptions(self, kind: str) -> None:
@@ -435,7 +445,8 @@ class Person:
         return f"select: {texts[choice][:40]}"
 
 
-async def _drive(base_url: str, users: int, seconds: float, seed: int, result: LoadResult, progress) -> None:
+async def _drive(base_url: str, users: int, seconds: float, seed: int, result: LoadResult, progress,
+                 actions_each: int | None) -> None:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -446,23 +457,29 @@ async def _drive(base_url: str, users: int, seconds: float, seed: int, result: L
                 people.append(Person(index, context, base_url, seed, result, progress))
             # everyone arrives within the first few seconds, as a team opening a shared link does
             await asyncio.gather(*(person.open() for person in people))
-            progress(f"{users} people have the app open; walking for {seconds:.0f} s")
-            deadline = time.monotonic() + seconds
-            await asyncio.gather(*(person.walk(deadline) for person in people))
+            until = f"{actions_each} actions each, at most {seconds:.0f} s" if actions_each else f"{seconds:.0f} s"
+            progress(f"{users} people have the app open; walking for {until}")
+            walk_began = time.monotonic()
+            await asyncio.gather(*(person.walk(walk_began + seconds, actions_each) for person in people))
+            result.walked_seconds = time.monotonic() - walk_began
         finally:
             await browser.close()
 
 
 def run_load(db_path: Path, users: int, seconds: float, log_path: Path, seed: int = 7,
-             progress: Callable[[str], None] = lambda text: None) -> LoadResult:
-    """Start the app on db_path, drive `users` people in Chromium for `seconds`, stop the app; return the figures."""
+             progress: Callable[[str], None] = lambda text: None, actions_each: int | None = None) -> LoadResult:
+    """Start the app on db_path, drive `users` people in Chromium for `seconds`, stop the app; return the figures.
+
+    With `actions_each`, each person stops once that many of their actions have ended their run, and `seconds` is
+    a cap: what the people do then no longer depends on how fast the machine is."""
     if not CHROMIUM.exists():
         raise LoadError(f"{CHROMIUM} is missing (apt-get install chromium)")
     if async_playwright is None:
         raise LoadError("the playwright package is not installed (pip install -e '.[test]')")
-    result = LoadResult(users=users, seconds=seconds, client="browser")
-    return measure_load(db_path, log_path, result, lambda base_url: _drive(base_url, users, seconds, seed, result,
-                                                                           progress), progress)
+    result = LoadResult(users=users, seconds=seconds, actions_each=actions_each, client="browser")
+    return measure_load(db_path, log_path, result,
+                        lambda base_url: _drive(base_url, users, seconds, seed, result, progress, actions_each),
+                        progress)
 
 
 def measure_load(db_path: Path, log_path: Path, result: LoadResult, drive: Callable[[str], Coroutine[Any, Any, None]],

@@ -196,6 +196,7 @@ class SocketPerson:
     def __init__(self, index: int, base_url: str, seed: int, result: LoadResult, progress):
         self.index, self.base_url, self.result, self.progress = index, base_url, result, progress
         self.rng = random.Random(seed * 1_000 + index)  # as the browser's person, so one seed plays the same walk
+        self.actions_done = 0
         self.websocket: ClientConnection | None = None
         self.widgets: dict[str, Widget] = {}  # the last finished run's widgets, by id, in the page's order
         self.states: dict[str, WidgetState] = {}  # the values the browser would hold and send, by widget id
@@ -321,10 +322,11 @@ class SocketPerson:
 
     # --- the walk -----------------------------------------------------------------------------------------
 
-    async def walk(self, deadline: float) -> None:
+    async def walk(self, deadline: float, actions_each: int | None = None) -> None:
         actions = {"open a page": self._open_page, "change a sidebar filter": self._change_filter,
                    "change a page widget": self._change_widget}
-        async for kind in next_actions(self.rng, deadline):
+        async for kind in next_actions(self.rng, deadline, lambda: actions_each is not None
+                                       and self.actions_done >= actions_each):
             if self.closed:
                 return
             rerun = actions[kind](kind)
@@ -356,6 +358,7 @@ class SocketPerson:
         else:
             self.result.record_action(kind, seconds, f"{page} {rerun.what}", page)
             self.result.server_answers.append(seconds)
+            self.actions_done += 1
         if kind in ALWAYS_SHOWN and self.drawn == drawn_before:
             # counted by this client only (the browser's load leaves it None); run_websocket_load starts it at 0
             self.result.ignored_changes = (self.result.ignored_changes or 0) + 1
@@ -402,21 +405,28 @@ class SocketPerson:
         return Rerun(self.page_hash, list(self.states.values()), self.query_string, what)
 
 
-async def _drive(base_url: str, users: int, seconds: float, seed: int, result: LoadResult, progress) -> None:
+async def _drive(base_url: str, users: int, seconds: float, seed: int, result: LoadResult, progress,
+                 actions_each: int | None) -> None:
     people = [SocketPerson(index, base_url, seed, result, progress) for index in range(users)]
     try:
         # everyone arrives within the first few seconds, as a team opening a shared link does
         await asyncio.gather(*(person.open() for person in people))
-        progress(f"{users} people have the app open over websockets; walking for {seconds:.0f} s")
-        deadline = time.monotonic() + seconds
-        await asyncio.gather(*(person.walk(deadline) for person in people))
+        until = f"{actions_each} actions each, at most {seconds:.0f} s" if actions_each else f"{seconds:.0f} s"
+        progress(f"{users} people have the app open over websockets; walking for {until}")
+        walk_began = time.monotonic()
+        await asyncio.gather(*(person.walk(walk_began + seconds, actions_each) for person in people))
+        result.walked_seconds = time.monotonic() - walk_began
     finally:
         await asyncio.gather(*(person.close() for person in people), return_exceptions=True)
 
 
 def run_websocket_load(db_path: Path, users: int, seconds: float, log_path: Path, seed: int = 7,
-                       progress: Callable[[str], None] = lambda text: None) -> LoadResult:
-    """Start the app on db_path, drive `users` websocket people for `seconds`, stop the app; return the figures."""
-    result = LoadResult(users=users, seconds=seconds, client="websocket", ignored_changes=0)
-    return measure_load(db_path, log_path, result, lambda base_url: _drive(base_url, users, seconds, seed, result,
-                                                                           progress), progress)
+                       progress: Callable[[str], None] = lambda text: None,
+                       actions_each: int | None = None) -> LoadResult:
+    """Start the app on db_path, drive `users` websocket people for `seconds` (or, with `actions_each`, until each
+    has done that many actions, `seconds` being a cap), stop the app; return the figures."""
+    result = LoadResult(users=users, seconds=seconds, actions_each=actions_each, client="websocket",
+                        ignored_changes=0)
+    return measure_load(db_path, log_path, result,
+                        lambda base_url: _drive(base_url, users, seconds, seed, result, progress, actions_each),
+                        progress)
