@@ -239,8 +239,10 @@ class WhatIf:
         # the point estimate at the fitted coefficients
         increment = hazard.increment(tenure, self.horizon_days)
         lp_base, lp_scenario = model.predict_log_partial_hazard(X), model.predict_log_partial_hazard(X_changed)
-        p_base = churn_probability(increment, lp_base)
-        p_scenario = churn_probability(increment, lp_scenario)
+        # exp(lp) once per account, for the estimate, each tail scale and each step of the revenue kept
+        risk_base, risk_scenario = relative_risk(lp_base), relative_risk(lp_scenario)
+        p_base = churn_probability_at_risk(increment, risk_base)
+        p_scenario = churn_probability_at_risk(increment, risk_scenario)
         self.accounts_ = pd.DataFrame({"account_id": rows.account_id.astype(str), "tenure_days": tenure.astype(int),
                                        "arr": arr, "churn_probability_baseline": p_base,
                                        "churn_probability_scenario": p_scenario})
@@ -254,13 +256,14 @@ class WhatIf:
         self.tail_sensitivity_: list[TailAnswer] = []
         for scale in TAIL_SCALES:
             scaled = hazard.with_tail_scale(scale).increment(tenure, self.horizon_days)
-            base, scenario = churn_probability(scaled, lp_base), churn_probability(scaled, lp_scenario)
+            base = churn_probability_at_risk(scaled, risk_base)
+            scenario = churn_probability_at_risk(scaled, risk_scenario)
             self.tail_sensitivity_.append({"tail_scale": scale, "expected_churned_accounts": float(base.sum()),
                                            "accounts_kept": float((base - scenario).sum()),
                                            "arr_kept": float((base - scenario) @ arr)})
 
         self.accounts_past_observed_tenure_ = hazard.n_extended(tenure, self.horizon_days)
-        self.revenue_kept_ = self._revenue_kept(hazard, tenure, lp_base, lp_scenario, arr / 12.0)
+        self.revenue_kept_ = self._revenue_kept(hazard, tenure, risk_base, risk_scenario, arr / 12.0)
         self.draws_ = self._draws(model, hazard, X, X_changed, tenure, arr, (accounts_kept, arr_kept))
         tail = (1 - self.level) / 2 * 100
         interval = {name: np.percentile(self.draws_[name].to_numpy(), [tail, 100 - tail])
@@ -290,18 +293,18 @@ class WhatIf:
         self.notes_ = self._notes(drivers, rows, hazard, tenure)
         return self
 
-    def _revenue_kept(self, hazard: BaselineHazard, tenure, lp_base, lp_scenario, mrr) -> pd.DataFrame:
+    def _revenue_kept(self, hazard: BaselineHazard, tenure, risk_base, risk_scenario, mrr) -> pd.DataFrame:
         """Revenue the change keeps by the end of each month of the horizon: Σ MRR × (days as a customer with the
         change − without it) / days per month, the days being ∫ S(t) dt over the horizon so far, with
-        S(t) = exp(-(H0(τ + t) - H0(τ)) · exp(lp)). An account kept late in the horizon pays for fewer months than
-        one kept early, which ARR kept (a year's revenue of every account kept) does not see."""
+        S(t) = exp(-(H0(τ + t) - H0(τ)) · exp(lp)), exp(lp) given as risk_base and risk_scenario. An account kept
+        late in the horizon pays for fewer months than one kept early, which ARR kept (a year's revenue of every
+        account kept) does not see."""
         days = np.unique(np.append(np.arange(0.0, self.horizon_days, REVENUE_STEP_DAYS), self.horizon_days))
         per_day = np.empty(days.size)
         # tenures are whole days, so far fewer distinct values than accounts: H0 is looked up for each distinct
         # tenure and spread to the accounts (elementwise, so the same values as a lookup per account)
         tenures, account_tenure = np.unique(np.asarray(tenure, dtype=float), return_inverse=True)
         today = hazard.cumulative(tenures)[account_tenure]
-        risk_base, risk_scenario = relative_risk(lp_base), relative_risk(lp_scenario)
         for j, t in enumerate(days):  # one step at a time: memory stays one column of accounts
             increment = hazard.cumulative(tenures + t)[account_tenure] - today
             # S_changed - S_today = P_today - P_changed
