@@ -176,8 +176,19 @@ def concordance_index(event_times, predicted_scores, event_observed) -> float:
     # most the subject's time rank (strictly earlier), or at most the rank + 1 for a censored subject (same time too)
     churn_group = time_rank[churned] + 1
     query_group = time_rank + ~churned
-    twice = _count_below(churn_group, score_rank[churned], np.ones(churn_group.size, dtype=np.int64), query_group,
-                         score_rank)
+    churn_score = score_rank[churned]
+    # a subject that left no earlier than the last churn counts every churn (in a holdout, everyone still there at
+    # the horizon): twice the churns scored below theirs plus those tied, read from a running count over the score
+    # ranks; only the others need the dominance count
+    counts_all = query_group >= (churn_group.max() if churn_group.size else 0)
+    twice = np.empty(times.size, dtype=np.int64)
+    churns_at_score = np.bincount(churn_score, minlength=int(score_rank.max()) + 1)
+    churns_below_score = np.cumsum(churns_at_score) - churns_at_score
+    top = score_rank[counts_all]
+    twice[counts_all] = 2 * churns_below_score[top] + churns_at_score[top]
+    rest = ~counts_all
+    twice[rest] = _count_below(churn_group, churn_score, np.ones(churn_group.size, dtype=np.int64),
+                               query_group[rest], score_rank[rest])
     churns_up_to = np.cumsum(np.bincount(churn_group, minlength=int(query_group.max()) + 1))
     comparable = int(churns_up_to[query_group].sum())
     if comparable == 0:
