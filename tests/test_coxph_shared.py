@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 from lifelines.utils import concordance_index as lifelines_concordance_index
 
-from pipelines.models.coxph import (StandardisedColumns, TimeVaryingCox, _risk_set_sums, _weighted_risk_set_sums,
-                                    concordance_index, risk_sets)
+from pipelines.models import coxph
+from pipelines.models.coxph import (StandardisedColumns, TimeVaryingCox, _count_below, _risk_set_sums,
+                                    _weighted_risk_set_sums, concordance_index, risk_sets)
 from pipelines.models.drivers import ColumnChecks, Design, _drop_unusable, drop_inestimable
 
 
@@ -49,6 +50,27 @@ def test_concordance_index_on_a_horizon_split_as_calibration_uses_it():
 def test_concordance_index_names_nan_inputs():
     with pytest.raises(ValueError, match="NaN"):
         concordance_index([1.0, 2.0], [0.5, np.nan], [1, 0])
+
+
+@pytest.mark.parametrize("grid_cells, step_cells, code_scale", [(16_000_000, 1_000_000, 1), (500, 37, 1),
+                                                                 (500, 37, 1_000)])
+def test_the_dominance_count_equals_counting_each_pair(monkeypatch, grid_cells, step_cells, code_scale):
+    """The count Harrell's C stands on, against its definition pair by pair: with the grid of the build, with a
+    small grid filled a few bins at a time (wide bins, so most of each count is read from the grid), and with codes
+    too sparse for a running count over them (so the prefixes are found by binary search)."""
+    monkeypatch.setattr(coxph, "_COUNT_GRID_CELLS", grid_cells)
+    monkeypatch.setattr(coxph, "_GRID_STEP_CELLS", step_cells)
+    rng = np.random.default_rng(5)
+    n_items, n_queries = 4_000, 700
+    group = rng.integers(0, 60, n_items)
+    code = rng.integers(0, 300, n_items) * code_scale
+    sign = rng.choice([-1, 1], n_items)
+    query_group = rng.integers(0, 58, n_queries)
+    query_code = rng.integers(0, 300, n_queries) * code_scale
+    below = (group[None, :] <= query_group[:, None]) & (code[None, :] < query_code[:, None])
+    tied = (group[None, :] <= query_group[:, None]) & (code[None, :] == query_code[:, None])
+    expected = 2 * (below * sign).sum(axis=1) + (tied * sign).sum(axis=1)
+    np.testing.assert_array_equal(_count_below(group, code, sign, query_group, query_code), expected)
 
 
 def panel(seed: int, n: int = 3_000) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:

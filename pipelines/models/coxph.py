@@ -91,8 +91,10 @@ def _weighted_risk_set_sums(weights: np.ndarray, X: np.ndarray, rs: "_RiskSets")
     return np.cumsum(weighted @ X, axis=0)[: rs.times.size]
 
 
-# the count grid below holds at most this many int64 cells (32 MB); larger inputs use wider bins instead
-_COUNT_GRID_CELLS = 4_000_000
+# the count grid below holds at most this many cells (64 MB of int32); larger inputs use wider bins instead
+_COUNT_GRID_CELLS = 16_000_000
+# and is filled this many cells at a time
+_GRID_STEP_CELLS = 1_000_000
 
 
 def _stable_order(code: np.ndarray) -> np.ndarray:
@@ -131,18 +133,35 @@ def _count_below(group: np.ndarray, code: np.ndarray, sign: np.ndarray, query_gr
     n_items = group.size
     size = max(1, int(np.sqrt(n_items * n_groups / n_queries)), -(-n_items * n_groups // _COUNT_GRID_CELLS))
     n_bins = n_items // size + 1
-    # grid[b, g] = Σ sign over the items of the bins before b with group <= g
-    grid = np.zeros((n_bins + 1, n_groups), dtype=np.int64)
-    grid[1:] = np.bincount(np.arange(n_items) // size * n_groups + group, weights=sign,
-                           minlength=n_bins * n_groups).reshape(n_bins, n_groups)  # integers: exact in float64
-    np.cumsum(grid, axis=1, out=grid)
-    np.cumsum(grid, axis=0, out=grid)
+    # grid[b, g] = Σ sign over the items of the bins before b with group <= g; no sum can pass the number of
+    # items, so 32 bits hold it exactly at half the memory of 64
+    grid_type = np.int32 if n_items < 2**31 else np.int64
+    grid = np.zeros((n_bins + 1, n_groups), dtype=grid_type)
+    # filled a few bins at a time (the items are in bin order), so bincount's float64 sums stay small
+    bins_per_step = max(1, _GRID_STEP_CELLS // n_groups)
+    for first_bin in range(0, n_bins, bins_per_step):
+        last_bin = min(first_bin + bins_per_step, n_bins)
+        lo, hi = first_bin * size, min(last_bin * size, n_items)
+        grid[1 + first_bin:1 + last_bin] = np.bincount(
+            (np.arange(lo, hi) // size - first_bin) * n_groups + group[lo:hi], weights=sign[lo:hi],
+            minlength=(last_bin - first_bin) * n_groups).reshape(last_bin - first_bin, n_groups)  # exact integers
+    np.cumsum(grid, axis=1, dtype=grid_type, out=grid)
+    np.cumsum(grid, axis=0, dtype=grid_type, out=grid)
     twice = np.zeros(n_queries, dtype=np.int64)
     offsets = np.arange(size, dtype=np.int32)
     query_group32 = query_group.astype(np.int32)
     chunk = max(1, 65_536 // size)  # queries per step of the direct part: a few hundred kB, cache-sized
-    for side in ("left", "right"):  # items below the query, then below or tied with it
-        prefix = np.searchsorted(code, query_code, side=side)
+    # how many items have a code below the query's, then below or equal: the callers' codes are ranks, at most a
+    # few times as many as the items and queries, so a running count over the codes reads what a binary search
+    # of the sorted codes finds, without its scattered reads
+    highest = max(int(code[-1]), int(query_code.max()))
+    if highest <= 4 * (n_items + n_queries):
+        items_at = np.bincount(code, minlength=highest + 1)
+        items_up_to = np.cumsum(items_at)
+        prefixes = (items_up_to[query_code] - items_at[query_code], items_up_to[query_code])
+    else:
+        prefixes = (np.searchsorted(code, query_code, side="left"), np.searchsorted(code, query_code, side="right"))
+    for prefix in prefixes:  # items below the query, then below or tied with it
         bin_of = prefix // size
         twice += grid[bin_of, query_group]
         first = (bin_of * size).astype(np.int32)
