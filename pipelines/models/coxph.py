@@ -115,21 +115,50 @@ def _count_below(group: np.ndarray, code: np.ndarray, sign: np.ndarray, query_gr
     integer). Groups and codes are non-negative integers, signs +1 or -1.
 
     A two-dimensional dominance count without a Python loop over items or queries. With the items in code
-    order, "code below the query's" is a prefix of p items. The prefix splits into whole bins of `size`
-    consecutive items, read from a grid of cumulative counts by (bins before, group <= g), and one partial
-    bin of fewer than `size` items, counted directly. The bin size balances the grid (items / size × groups
-    cells) against the direct part (queries × size)."""
+    order, "code below the query's" is a prefix of p items. A query whose group is at least every item's (in a
+    holdout's concordance, every account still there at the horizon) counts the whole prefix, read from the
+    items' running sum. For the others the prefix splits into whole bins of `size` consecutive items, read from a
+    grid of cumulative counts by (bins before, group <= g), and one partial bin of fewer than `size` items, counted
+    directly. The bin size balances the grid (items / size × groups cells) against the direct part (queries ×
+    size)."""
     query_group = np.asarray(query_group, dtype=np.int64)
     query_code = np.asarray(query_code, dtype=np.int64)
     n_queries = query_group.size
     if n_queries == 0 or len(group) == 0:
         return np.zeros(n_queries, dtype=np.int64)
-    n_groups = int(query_group.max()) + 2  # groups above every query's are put in the last, never-read column
     code = np.asarray(code, dtype=np.int64)
     order = _stable_order(code)
     code = code[order]
-    group = np.minimum(np.asarray(group)[order], n_groups - 1).astype(np.int32)
+    group = np.asarray(group)[order]
     sign = np.asarray(sign)[order].astype(np.int8)
+    n_items = code.size
+    # how many items have a code below the query's, then below or equal: the callers' codes are ranks, at most a
+    # few times as many as the items and queries, so a running count over the codes reads what a binary search
+    # of the sorted codes finds, without its scattered reads
+    highest = max(int(code[-1]), int(query_code.max()))
+    if highest <= 4 * (n_items + n_queries):
+        items_at = np.bincount(code, minlength=highest + 1)
+        items_up_to = np.cumsum(items_at)
+        prefixes = (items_up_to[query_code] - items_at[query_code], items_up_to[query_code])
+    else:
+        prefixes = (np.searchsorted(code, query_code, side="left"), np.searchsorted(code, query_code, side="right"))
+    twice = np.empty(n_queries, dtype=np.int64)
+    every = query_group >= group.max()
+    signed_up_to = np.concatenate([[0], np.cumsum(sign, dtype=np.int64)])
+    twice[every] = signed_up_to[prefixes[0][every]] + signed_up_to[prefixes[1][every]]
+    rest = ~every
+    if rest.any():
+        twice[rest] = _count_below_by_grid(group, sign, query_group[rest], (prefixes[0][rest], prefixes[1][rest]))
+    return twice
+
+
+def _count_below_by_grid(group: np.ndarray, sign: np.ndarray, query_group: np.ndarray,
+                         prefixes: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """`_count_below` for queries given by their group and their two prefixes of the items in code order, through
+    the grid of whole bins and the partial bin counted directly."""
+    n_queries = query_group.size
+    n_groups = int(query_group.max()) + 2  # groups above every query's are put in the last, never-read column
+    group = np.minimum(group, n_groups - 1).astype(np.int32)
     n_items = group.size
     size = max(1, int(np.sqrt(n_items * n_groups / n_queries)), -(-n_items * n_groups // _COUNT_GRID_CELLS))
     n_bins = n_items // size + 1
@@ -151,16 +180,6 @@ def _count_below(group: np.ndarray, code: np.ndarray, sign: np.ndarray, query_gr
     offsets = np.arange(size, dtype=np.int32)
     query_group32 = query_group.astype(np.int32)
     chunk = max(1, 65_536 // size)  # queries per step of the direct part: a few hundred kB, cache-sized
-    # how many items have a code below the query's, then below or equal: the callers' codes are ranks, at most a
-    # few times as many as the items and queries, so a running count over the codes reads what a binary search
-    # of the sorted codes finds, without its scattered reads
-    highest = max(int(code[-1]), int(query_code.max()))
-    if highest <= 4 * (n_items + n_queries):
-        items_at = np.bincount(code, minlength=highest + 1)
-        items_up_to = np.cumsum(items_at)
-        prefixes = (items_up_to[query_code] - items_at[query_code], items_up_to[query_code])
-    else:
-        prefixes = (np.searchsorted(code, query_code, side="left"), np.searchsorted(code, query_code, side="right"))
     for prefix in prefixes:  # items below the query, then below or tied with it
         bin_of = prefix // size
         twice += grid[bin_of, query_group]
@@ -195,19 +214,8 @@ def concordance_index(event_times, predicted_scores, event_observed) -> float:
     # most the subject's time rank (strictly earlier), or at most the rank + 1 for a censored subject (same time too)
     churn_group = time_rank[churned] + 1
     query_group = time_rank + ~churned
-    churn_score = score_rank[churned]
-    # a subject that left no earlier than the last churn counts every churn (in a holdout, everyone still there at
-    # the horizon): twice the churns scored below theirs plus those tied, read from a running count over the score
-    # ranks; only the others need the dominance count
-    counts_all = query_group >= (churn_group.max() if churn_group.size else 0)
-    twice = np.empty(times.size, dtype=np.int64)
-    churns_at_score = np.bincount(churn_score, minlength=int(score_rank.max()) + 1)
-    churns_below_score = np.cumsum(churns_at_score) - churns_at_score
-    top = score_rank[counts_all]
-    twice[counts_all] = 2 * churns_below_score[top] + churns_at_score[top]
-    rest = ~counts_all
-    twice[rest] = _count_below(churn_group, churn_score, np.ones(churn_group.size, dtype=np.int64),
-                               query_group[rest], score_rank[rest])
+    twice = _count_below(churn_group, score_rank[churned], np.ones(churn_group.size, dtype=np.int64), query_group,
+                         score_rank)
     churns_up_to = np.cumsum(np.bincount(churn_group, minlength=int(query_group.max()) + 1))
     comparable = int(churns_up_to[query_group].sum())
     if comparable == 0:
