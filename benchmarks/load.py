@@ -251,15 +251,27 @@ def _machine_busy_seconds() -> float | None:
 
 # --- what a person does, whoever plays them -----------------------------------------------------------
 
-async def next_actions(rng: random.Random, deadline: float, enough: Callable[[], bool] = lambda: False):
-    """A person's actions until the deadline or until `enough()`: each after 1 to 3 s of thought, its kind drawn by
-    ACTION_WEIGHTS."""
+async def next_actions(rng: random.Random, deadline: float, actions_each: int | None = None,
+                       done: Callable[[], int] = lambda: 0):
+    """A person's actions until the deadline or, with `actions_each`, until `done()` (the person's actions that ended
+    their run) reaches it: each after 1 to 3 s of thought, its kind drawn by ACTION_WEIGHTS."""
     kinds, weights = list(ACTION_WEIGHTS), list(ACTION_WEIGHTS.values())
-    while not enough():
+    while actions_each is None or done() < actions_each:
         await asyncio.sleep(rng.uniform(*THINK_SECONDS))
         if time.monotonic() >= deadline:
             return
         yield rng.choices(kinds, weights)[0]
+
+
+async def walk_together(people: list, seconds: float, actions_each: int | None, result: LoadResult,
+                        progress: Callable[[str], None], how: str = "") -> None:
+    """Everyone walks at once (`person.walk(deadline, actions_each)`) for `seconds`, or until each has done
+    `actions_each` actions with `seconds` as a cap; the walk's length goes to `result`."""
+    until = f"{actions_each} actions each, at most {seconds:.0f} s" if actions_each else f"{seconds:.0f} s"
+    progress(f"{len(people)} people have the app open{how}; walking for {until}")
+    began = time.monotonic()
+    await asyncio.gather(*(person.walk(began + seconds, actions_each) for person in people))
+    result.walked_seconds = time.monotonic() - began
 
 
 def pick_option(rng: random.Random, options: list[str], selected: set[int]) -> int | None:
@@ -320,8 +332,7 @@ class Person:
     async def walk(self, deadline: float, actions_each: int | None = None) -> None:
         actions = {"open a page": self._open_page, "change a sidebar filter": self._change_filter,
                    "change a page widget": self._change_widget}
-        async for kind in next_actions(self.rng, deadline, lambda: actions_each is not None
-                                       and self.actions_done >= actions_each):
+        async for kind in next_actions(self.rng, deadline, actions_each, lambda: self.actions_done):
             await self._timed(kind, actions[kind])
 
     async def _timed(self, kind: str, action: Callable) -> None:
@@ -457,11 +468,7 @@ async def _drive(base_url: str, users: int, seconds: float, seed: int, result: L
                 people.append(Person(index, context, base_url, seed, result, progress))
             # everyone arrives within the first few seconds, as a team opening a shared link does
             await asyncio.gather(*(person.open() for person in people))
-            until = f"{actions_each} actions each, at most {seconds:.0f} s" if actions_each else f"{seconds:.0f} s"
-            progress(f"{users} people have the app open; walking for {until}")
-            walk_began = time.monotonic()
-            await asyncio.gather(*(person.walk(walk_began + seconds, actions_each) for person in people))
-            result.walked_seconds = time.monotonic() - walk_began
+            await walk_together(people, seconds, actions_each, result, progress)
         finally:
             await browser.close()
 

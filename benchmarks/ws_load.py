@@ -49,7 +49,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Origin, Subprotocol
 
 from benchmarks.load import (OPEN_THE_APP, RUN_END_TIMEOUT_S, LoadError, LoadResult, measure_load, next_actions,
-                             pick_option)
+                             pick_option, walk_together)
 from dashboard.errors import ERROR_ID_TEXT
 
 STREAM_PATH = "/_stcore/stream"
@@ -325,8 +325,7 @@ class SocketPerson:
     async def walk(self, deadline: float, actions_each: int | None = None) -> None:
         actions = {"open a page": self._open_page, "change a sidebar filter": self._change_filter,
                    "change a page widget": self._change_widget}
-        async for kind in next_actions(self.rng, deadline, lambda: actions_each is not None
-                                       and self.actions_done >= actions_each):
+        async for kind in next_actions(self.rng, deadline, actions_each, lambda: self.actions_done):
             if self.closed:
                 return
             rerun = actions[kind](kind)
@@ -411,11 +410,7 @@ async def _drive(base_url: str, users: int, seconds: float, seed: int, result: L
     try:
         # everyone arrives within the first few seconds, as a team opening a shared link does
         await asyncio.gather(*(person.open() for person in people))
-        until = f"{actions_each} actions each, at most {seconds:.0f} s" if actions_each else f"{seconds:.0f} s"
-        progress(f"{users} people have the app open over websockets; walking for {until}")
-        walk_began = time.monotonic()
-        await asyncio.gather(*(person.walk(walk_began + seconds, actions_each) for person in people))
-        result.walked_seconds = time.monotonic() - walk_began
+        await walk_together(people, seconds, actions_each, result, progress, how=" over websockets")
     finally:
         await asyncio.gather(*(person.close() for person in people), return_exceptions=True)
 

@@ -2,11 +2,11 @@
 
 The light client (benchmarks/ws_load.py) plays each person over Streamlit's websocket protocol, sending the rerun
 requests Chromium sends. What it measures is only worth reading if the server understood those requests: so four
-people walk the small demo, three actions each, and every kind of action must have happened, with no exception on a page, no
-traceback in the server's log, no run left unfinished, and no filter change or page opening the server ignored;
-and one person changes every page widget of every page, each of which must redraw its page. A widget value of the
-wrong kind shows the app's error-id message; one under a wrong widget id leaves the page as it was; either fails
-here. Latencies are printed for a person to read, never asserted.
+people walk the small demo, three actions each, and every kind of action must have happened, with no exception on
+a page, no traceback in the server's log, no run left unfinished, and no filter change or page opening the server
+ignored; and one person changes every page widget of every page, each of which must redraw its page. A widget
+value of the wrong kind shows the app's error-id message; one under a wrong widget id leaves the page as it was;
+either fails here. Latencies are printed for a person to read, never asserted.
 """
 
 from __future__ import annotations
