@@ -41,11 +41,13 @@ serve: setup
 
 # the type check runs first: a type error fails `make test` (and CI) before the suite starts. Everything but the
 # browser tier runs on two processes (pytest-xdist; worksteal, as a few statistical tests take minutes each and
-# would otherwise leave one process idle at the end); the browser tier then runs alone, as people at once in a real
-# browser need a quiet machine. Each run fails on its own failures, and on collecting no test (pytest exits 5).
+# would otherwise leave one process idle at the end); the browser tier then runs on its own, a test file to each of
+# two processes (loadfile: a file's tests share its server and browser). Its tests mostly wait on a server and a
+# browser, so two files at once keep the cores busier than one; beside the rest of the suite they would compete with
+# its statistical tests for the cores. Each run fails on its own failures, and on collecting no test (pytest exits 5).
 test: setup typecheck
 	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not browser"
-	$(BIN)/python -m pytest -m browser
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m browser
 
 # mypy, configured in pyproject.toml ([tool.mypy]: the files it checks, the untyped libraries it skips)
 typecheck: setup
