@@ -385,30 +385,30 @@ def test_admin_sees_the_audit_log_and_the_rebuild_and_signs_out(deployment, pers
     assert "Audit log" not in page.content()
 
 
-def signed_in_briefly(deployment: dict, person, sub: str, ready) -> tuple:
-    """(page, expires, ready(page)): `sub` signed in with an ID token that expires a few seconds after sign-in, and
-    `ready` has seen on the page what the test needs while the token was still good. A machine slow enough to take
-    longer than the token's life to sign in and draw the page signs the same person in again with a longer-lived
-    token, so the test waits on what the app does and not on the machine's speed."""
+def signed_in_until_expired(deployment: dict, person, sub: str, ready) -> tuple:
+    """(page, ready(page)), returned once the ID token `sub` signed in with has expired: `ready` saw on the page
+    what the test needs while the token was still good. A machine slow enough to take longer than the token's life
+    to sign in and draw the page signs the same person in again with a longer-lived token, so the test waits on
+    what the app does and not on the machine's speed."""
     for seconds in SHORT_TOKEN_SECONDS:
         expires = int(time.time()) + seconds
         page = person()
         try:
             sign_in(page, deployment, sub, exp=expires)
-            return page, expires, ready(page)
+            seen = ready(page)
+            break
         except AssertionError:
             if time.time() < expires or seconds == SHORT_TOKEN_SECONDS[-1]:
                 raise
             page.close()
-    raise AssertionError("unreachable: the last lifetime raises")
+    time.sleep(max(0.0, expires + 1 - time.time()))
+    return page, seen
 
 
 def test_an_expired_token_is_refused_though_the_cookie_lives_on(deployment, person):
     """The provider's ID token for this person expires a few seconds after sign-in; Streamlit's cookie does not."""
-    page, expires, _ = signed_in_briefly(deployment, person, "late@example.com",
-                                         lambda page: wait_rendered(page, "Overview", "Active accounts", False))
-
-    time.sleep(max(0.0, expires + 1 - time.time()))
+    page, _ = signed_in_until_expired(deployment, person, "late@example.com",
+                                      lambda page: wait_rendered(page, "Overview", "Active accounts", False))
     page.reload()
 
     expect(page.get_by_role("heading", name="Your sign-in has expired")).to_be_visible(timeout=RENDER_MS)
@@ -487,9 +487,8 @@ def test_a_download_click_is_refused_once_access_has_changed(deployment, person)
     finally:
         roles_file.write_text(ROLES, encoding="utf-8")
 
-    late, expires, button = signed_in_briefly(deployment, person, "late@example.com",
-                                              lambda page: at_risk_download_button(page, deployment))
-    time.sleep(max(0.0, expires + 1 - time.time()))
+    late, button = signed_in_until_expired(deployment, person, "late@example.com",
+                                           lambda page: at_risk_download_button(page, deployment))
     refused_click(late, button, log, "token expired")
 
 
