@@ -729,7 +729,8 @@ def _potential_panel(con, work_dir: Path, accounts: dict, tickets: dict, report:
 
 def _build_without_churn(con, work_dir: Path, name: str, accounts: dict, tickets: dict,
                          report: Callable[[str], None]) -> Path:
-    """Write `accounts` (none churned) and `tickets` as Parquet and run the real build on them."""
+    """Write `accounts` (none churned) and `tickets` as Parquet and run the real build's data stages on them: the
+    demo reads its panel alone, and with nobody churned the models would have nothing to fit but the forecast."""
     n = len(accounts["signup_day"])
     accounts_path = work_dir / f"{name}_accounts.parquet"
     interactions_path = work_dir / f"{name}_interactions.parquet"
@@ -741,7 +742,7 @@ def _build_without_churn(con, work_dir: Path, name: str, accounts: dict, tickets
         interactions=interactions_path,
         mrr_history=None,
         db_path=db_path,
-        settings=BuildSettings(as_of=AS_OF),
+        settings=BuildSettings(as_of=AS_OF, fit_models=False),
         progress=lambda event: report(
             f"{name} build: {event.stage} {event.table} {event.rows:,} rows in {event.seconds:.1f} s"),
     )

@@ -11,6 +11,7 @@ import pytest
 
 from pipelines.build import build_database
 from pipelines.settings import BuildSettings
+from shared_runs import once_per_run
 
 APP = Path(__file__).resolve().parents[1] / "streamlit_app.py"
 # The first run of a page fits or reads models; generous so a slow CI machine does not flake.
@@ -97,13 +98,17 @@ def build_rows(tmp_path):
 
 
 def _demo_database(tmp_path_factory, name: str, n_accounts: int, seed: int = 7, involuntary_share: float = 0.0):
+    """A demo built once per test run (both pytest-xdist processes read the same files, which no test writes)."""
     from pipelines.demo import generate_demo
 
-    folder = tmp_path_factory.mktemp(name)
-    demo = generate_demo(folder / "demo", n_accounts=n_accounts, seed=seed, involuntary_share=involuntary_share)
-    db_path = folder / "retention.duckdb"
-    build_database(demo.accounts, demo.interactions, db_path, mrr_history=demo.mrr_history)
-    return db_path, demo
+    def generate_and_build():
+        folder = tmp_path_factory.mktemp(name)
+        demo = generate_demo(folder / "demo", n_accounts=n_accounts, seed=seed, involuntary_share=involuntary_share)
+        db_path = folder / "retention.duckdb"
+        build_database(demo.accounts, demo.interactions, db_path, mrr_history=demo.mrr_history)
+        return db_path, demo
+
+    return once_per_run(tmp_path_factory, name, generate_and_build)
 
 
 @pytest.fixture(scope="session")

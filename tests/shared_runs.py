@@ -1,5 +1,6 @@
-"""Work that several tests share and that takes minutes (the statistical tests' seeds, the bench's run): done once
-per test run, by whichever pytest-xdist process asks first, and the seeds fitted in a process pool of their own."""
+"""Work that several tests share and that takes a while (the statistical tests' seeds, the bench's run, the demo
+databases): done once per test run, by whichever pytest-xdist process asks first, and the seeds fitted in a process
+pool of their own."""
 
 from __future__ import annotations
 

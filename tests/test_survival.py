@@ -35,6 +35,7 @@ from pipelines.models.survival import (
     restricted_mean,
 )
 from tests.conftest import INTERACTION_HEADER, write_csv
+from shared_runs import once_per_run
 
 AS_OF = date(2025, 6, 30)
 # A segment name that would break SQL if it were ever pasted unquoted.
@@ -76,11 +77,15 @@ ACCOUNT_COLUMNS = ["account_id", "signup_date", "churn_date", "mrr", "plan", "re
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
     """A built database of 1,500 synthetic accounts, opened read-only (as the dashboard will)."""
-    folder = tmp_path_factory.mktemp("km")
-    accounts = write_csv(folder / "accounts.csv", ACCOUNT_COLUMNS, synthetic_accounts(1500, seed=11))
-    interactions = write_csv(folder / "interactions.csv", INTERACTION_HEADER, [])
-    db_path = folder / "retention.duckdb"
-    build_database(accounts, interactions, db_path, settings=BuildSettings(as_of=AS_OF))
+    def build():
+        folder = tmp_path_factory.mktemp("km")
+        accounts = write_csv(folder / "accounts.csv", ACCOUNT_COLUMNS, synthetic_accounts(1500, seed=11))
+        interactions = write_csv(folder / "interactions.csv", INTERACTION_HEADER, [])
+        db_path = folder / "retention.duckdb"
+        build_database(accounts, interactions, db_path, settings=BuildSettings(as_of=AS_OF))
+        return db_path
+
+    db_path = once_per_run(tmp_path_factory, "km", build)  # both pytest-xdist processes read it
     con = duckdb.connect(str(db_path), read_only=True)
     yield con, db_path
     con.close()

@@ -446,6 +446,11 @@ class TimeVaryingCox:
                 step = np.linalg.solve(-h, g)
             except np.linalg.LinAlgError:
                 raise ConvergenceError("the Hessian is singular: covariates are collinear") from None
+            if not np.all(np.isfinite(step)):
+                # exp() overflowed on the way out (separation): every later step would be NaN too, each costing a
+                # full search of halvings, so this fit has ended
+                raise ConvergenceError(f"no convergence: the likelihood overflowed after {iteration - 1} Newton "
+                                       "steps (a term separates churners)")
             # halve the step until the penalised likelihood does not fall (guards against overshooting)
             for _ in range(30):
                 candidate = beta + step
