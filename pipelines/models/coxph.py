@@ -459,6 +459,13 @@ class TimeVaryingCox:
                 if c_objective >= objective - 1e-12 * abs(objective):
                     break
                 step = step / 2
+            else:
+                if np.max(np.abs(step)) >= self.tol:
+                    # no fraction of a step that is not small raises the likelihood: it has flattened out without
+                    # a maximum (a term separates churners, or terms are nearly collinear), and each later step
+                    # would spend its search the same way
+                    raise ConvergenceError(f"no convergence: no part of Newton step {iteration} raises the "
+                                           "likelihood (a term separates churners, or terms are nearly collinear)")
             beta, loglik, gradient, hessian, previous = candidate, c_loglik, c_gradient, c_hessian, objective
             objective = c_objective
             if np.max(np.abs(step)) < self.tol or abs(objective - previous) < self.tol * max(1.0, abs(objective)) * 1e-3:
