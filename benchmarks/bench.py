@@ -66,11 +66,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
 
-from benchmarks.change_worlds import (CHANGE_WORLDS, COVERAGE_RANGE, FALSE_WORKED_LIMIT, change_worlds,
-                                      missed_targets, with_accounts)
-from benchmarks.forecast_calibration import forecast_worlds
-from benchmarks.load import LoadError, load_markdown, run_load
-from benchmarks.ws_load import run_websocket_load
 
 REPEAT_UNDER_SECONDS = 10.0
 DEFAULT_SEED = 7
@@ -89,7 +84,7 @@ LOAD_SECONDS = 120.0
 # accounts per world of --forecast-worlds: enough churn for each world's life table, few enough for dozens of worlds
 FORECAST_WORLD_ACCOUNTS = 3000
 # the people's clients: a browser each, or the light websocket client (benchmarks/ws_load.py)
-LOAD_CLIENTS = {"browser": run_load, "websocket": run_websocket_load}
+LOAD_CLIENTS = ("browser", "websocket")
 # up to this many people the browsers leave a 2-core machine's server a core; beyond, websocket is the default
 BROWSER_PEOPLE_DEFAULT_MAX = 5
 # what each latency figure means, for each client
@@ -1016,7 +1011,13 @@ def run_bench_command(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+# The commands other than the stages import their modules when they run: every stage's child process imports this
+# module, and would otherwise import the worlds, Playwright and the websocket client for nothing.
+
+
 def _run_forecast_worlds(args: argparse.Namespace) -> int:
+    from benchmarks.forecast_calibration import forecast_worlds
+
     if args.forecast_worlds < 1:
         print("error: --forecast-worlds must be at least 1", file=sys.stderr)
         return 2
@@ -1048,6 +1049,9 @@ def _run_forecast_worlds(args: argparse.Namespace) -> int:
 
 
 def _run_change_worlds(args: argparse.Namespace) -> int:
+    from benchmarks.change_worlds import (CHANGE_WORLDS, COVERAGE_RANGE, FALSE_WORKED_LIMIT, change_worlds,
+                                          missed_targets, with_accounts)
+
     if args.change_worlds < 1:
         print("error: --change-worlds must be at least 1", file=sys.stderr)
         return 2
@@ -1101,6 +1105,9 @@ def _load_database(plan: BenchPlan, emit) -> Path:
 
 
 def _run_load_command(plan: BenchPlan, args: argparse.Namespace) -> int:
+    from benchmarks.load import LoadError, load_markdown, run_load
+    from benchmarks.ws_load import run_websocket_load
+
     if args.users < 1 or args.seconds <= 0:
         print("error: --users must be at least 1 and --seconds above 0", file=sys.stderr)
         return 2
@@ -1115,8 +1122,9 @@ def _run_load_command(plan: BenchPlan, args: argparse.Namespace) -> int:
     try:
         db_path = _load_database(plan, emit)
         log_path = plan.data_dir / f"load-{args.users}-users-{client}-server.log"
-        result = LOAD_CLIENTS[client](db_path, args.users, args.seconds, log_path, seed=plan.seed,
-                                      progress=lambda text: print(text, file=sys.stderr, flush=True))
+        run = {"browser": run_load, "websocket": run_websocket_load}[client]
+        result = run(db_path, args.users, args.seconds, log_path, seed=plan.seed,
+                     progress=lambda text: print(text, file=sys.stderr, flush=True))
     except (StageError, LoadError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
